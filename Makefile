@@ -1,0 +1,22 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set up first (idempotent).
+.PHONY: setup run test test-unit bench clean
+
+PY := .venv/bin/python
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	@bash scripts/run_single.sh
+
+test: setup
+	@$(PY) -m pytest -q
+
+test-unit: setup
+	@$(PY) -m pytest -q -m "not integration"
+
+bench: setup
+	@$(PY) -m perpchain.cli bench checktx
+
+clean:
+	rm -rf .data .gen .pytest_cache

@@ -1,0 +1,220 @@
+"""The ABCI 2.0 Application: one method per request, each routing to ante, router, store, queries.
+
+A block's life:
+  1. FinalizeBlock  runs every tx on its own branch of the block cache (a failed tx leaves nothing),
+                    then chains the block's write set into the app hash.
+  2. Commit         writes the block cache, height, app hash and block time in one LevelDB batch,
+                    then resets the CheckTx state onto the new committed state.
+A crash between the two leaves the previous height on disk; CometBFT's handshake replays the block.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+from typing import Sequence
+
+from modules.auth.keeper import AuthKeeper
+from modules.context import BlockContext, Event
+from modules.errors import ChainError
+
+from app import ante, queries
+from app.genesis_state import import_app_state
+from app.router import execute_tx
+from app.sigverify import SignerCache
+from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
+from wire.pb import abci_pb
+
+log = logging.getLogger("perpchain.app")
+
+APP_VERSION = 1
+INTERNAL_ERROR_CODE = 1
+
+
+@dataclass
+class _PendingBlock:
+    """What FinalizeBlock produced and Commit will persist."""
+
+    cache: CacheStore
+    info: CommitInfo | None  # None between InitChain and the first FinalizeBlock
+
+
+def _events_to_pb(events: Sequence[Event]) -> list[abci_pb.Event]:
+    return [
+        abci_pb.Event(
+            type=e.type,
+            attributes=[abci_pb.EventAttribute(key=k, value=v, index=True) for k, v in e.attributes],
+        )
+        for e in events
+    ]
+
+
+def _time_ms(timestamp: object) -> int:
+    return timestamp.seconds * 1000 + timestamp.nanos // 1_000_000  # type: ignore[attr-defined]
+
+
+class Application:
+    def __init__(self, store: CommittedStore) -> None:
+        self._store = store
+        self._last = store.last_commit()
+        self._chain_id = AuthKeeper(store).chain_id()
+        self._signers = SignerCache()
+        self._check = CacheStore(store)
+        self._pending: _PendingBlock | None = None
+
+    @property
+    def signers(self) -> SignerCache:
+        return self._signers
+
+    # -- connection: info / query -------------------------------------------------------------
+
+    def echo(self, req: abci_pb.RequestEcho) -> abci_pb.ResponseEcho:
+        return abci_pb.ResponseEcho(message=req.message)
+
+    def flush(self, req: abci_pb.RequestFlush) -> abci_pb.ResponseFlush:
+        return abci_pb.ResponseFlush()
+
+    def info(self, req: abci_pb.RequestInfo) -> abci_pb.ResponseInfo:
+        return abci_pb.ResponseInfo(
+            data="perpchain",
+            version="0.1.0",
+            app_version=APP_VERSION,
+            last_block_height=self._last.height,
+            last_block_app_hash=self._last.app_hash,
+        )
+
+    def query(self, req: abci_pb.RequestQuery) -> abci_pb.ResponseQuery:
+        try:
+            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height)
+        except ChainError as error:
+            return abci_pb.ResponseQuery(
+                code=error.code, codespace=error.codespace, log=error.log, height=self._last.height
+            )
+        return abci_pb.ResponseQuery(code=0, value=value, height=self._last.height)
+
+    # -- consensus ----------------------------------------------------------------------------
+
+    def init_chain(self, req: abci_pb.RequestInitChain) -> abci_pb.ResponseInitChain:
+        """Import genesis into a cache that the first Commit persists; a bad genesis stops the node."""
+        cache = CacheStore(self._store)
+        AuthKeeper(cache).set_chain_id(req.chain_id)
+        import_app_state(cache, req.app_state_bytes)  # raises InvalidGenesis naming the field
+        self._chain_id = req.chain_id
+        genesis_hash = next_app_hash(b"", 0, cache.writes)
+        self._pending = _PendingBlock(cache=cache, info=None)
+        self._last = CommitInfo(0, genesis_hash, 0)
+        log.info("init_chain chain_id=%s app_hash=%s", req.chain_id, genesis_hash.hex())
+        return abci_pb.ResponseInitChain(app_hash=genesis_hash)
+
+    def prepare_proposal(self, req: abci_pb.RequestPrepareProposal) -> abci_pb.ResponsePrepareProposal:
+        """Keep mempool order, dropping what no longer fits max_tx_bytes."""
+        chosen: list[bytes] = []
+        size = 0
+        for tx in req.txs:
+            if size + len(tx) > req.max_tx_bytes:
+                break
+            chosen.append(tx)
+            size += len(tx)
+        return abci_pb.ResponsePrepareProposal(txs=chosen)
+
+    def process_proposal(self, req: abci_pb.RequestProcessProposal) -> abci_pb.ResponseProcessProposal:
+        return abci_pb.ResponseProcessProposal(status=abci_pb.ResponseProcessProposal.ACCEPT)
+
+    def extend_vote(self, req: abci_pb.RequestExtendVote) -> abci_pb.ResponseExtendVote:
+        return abci_pb.ResponseExtendVote(vote_extension=b"")
+
+    def verify_vote_extension(
+        self, req: abci_pb.RequestVerifyVoteExtension
+    ) -> abci_pb.ResponseVerifyVoteExtension:
+        status = abci_pb.ResponseVerifyVoteExtension
+        return status(status=status.ACCEPT if not req.vote_extension else status.REJECT)
+
+    def finalize_block(self, req: abci_pb.RequestFinalizeBlock) -> abci_pb.ResponseFinalizeBlock:
+        ctx = BlockContext(chain_id=self._chain_id, height=req.height, time_ms=_time_ms(req.time))
+        if self._pending is not None and self._pending.info is None:
+            block = self._pending.cache  # genesis writes ride along with the first block
+        else:
+            block = CacheStore(self._store)
+        decoded = [self._decode(raw) for raw in req.txs]
+        self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
+        results = [self._deliver(block, ctx, item) for item in decoded]
+        app_hash = next_app_hash(self._last.app_hash, req.height, block.writes)
+        self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, app_hash, ctx.time_ms))
+        return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash)
+
+    def commit(self, req: abci_pb.RequestCommit) -> abci_pb.ResponseCommit:
+        pending = self._pending
+        if pending is None or pending.info is None:
+            raise RuntimeError("Commit without a finalized block")
+        self._store.commit(pending.cache.writes, pending.info)
+        self._last = pending.info
+        self._pending = None
+        self._check = CacheStore(self._store)
+        log.info("committed height=%d writes=%d app_hash=%s", self._last.height, len(pending.cache.writes), self._last.app_hash.hex())
+        return abci_pb.ResponseCommit(retain_height=0)
+
+    # -- mempool ------------------------------------------------------------------------------
+
+    def check_tx(self, req: abci_pb.RequestCheckTx) -> abci_pb.ResponseCheckTx:
+        """Run the whole tx against the check state, so later txs see its effects."""
+        item = self._decode(req.tx)
+        ctx = BlockContext(self._chain_id, self._last.height + 1, self._last.block_time_ms)
+        if isinstance(item, ChainError):
+            return abci_pb.ResponseCheckTx(code=item.code, codespace=item.codespace, log=item.log)
+        try:
+            admitted = ante.admit(item[0], item[1], self._chain_id, self._signers)
+            branch = CacheStore(self._check)
+            execute_tx(branch, ctx, admitted)
+        except ChainError as error:
+            return abci_pb.ResponseCheckTx(code=error.code, codespace=error.codespace, log=error.log)
+        branch.write()
+        return abci_pb.ResponseCheckTx(code=0, gas_wanted=1)
+
+    def prefetch_signers(self, raws: Sequence[bytes]) -> None:
+        """Recover a batch of incoming txs' signers in parallel (the server calls this per read)."""
+        decoded = [self._decode(raw) for raw in raws]
+        self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
+
+    # -- snapshots (state sync comes later; answered empty) -------------------------------------
+
+    def list_snapshots(self, req: abci_pb.RequestListSnapshots) -> abci_pb.ResponseListSnapshots:
+        return abci_pb.ResponseListSnapshots()
+
+    def offer_snapshot(self, req: abci_pb.RequestOfferSnapshot) -> abci_pb.ResponseOfferSnapshot:
+        return abci_pb.ResponseOfferSnapshot(result=abci_pb.ResponseOfferSnapshot.REJECT)
+
+    def load_snapshot_chunk(
+        self, req: abci_pb.RequestLoadSnapshotChunk
+    ) -> abci_pb.ResponseLoadSnapshotChunk:
+        return abci_pb.ResponseLoadSnapshotChunk()
+
+    def apply_snapshot_chunk(
+        self, req: abci_pb.RequestApplySnapshotChunk
+    ) -> abci_pb.ResponseApplySnapshotChunk:
+        return abci_pb.ResponseApplySnapshotChunk(result=abci_pb.ResponseApplySnapshotChunk.ABORT)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _decode(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
+        try:
+            return ante.decode(raw)
+        except ChainError as error:
+            return error
+
+    def _deliver(
+        self, block: CacheStore, ctx: BlockContext, item: "tuple[bytes, ante.DecodedTx] | ChainError"
+    ) -> abci_pb.ExecTxResult:
+        if isinstance(item, ChainError):
+            return abci_pb.ExecTxResult(code=item.code, codespace=item.codespace, log=item.log)
+        branch = CacheStore(block)
+        try:
+            admitted = ante.admit(item[0], item[1], self._chain_id, self._signers)
+            events = execute_tx(branch, ctx, admitted)
+        except ChainError as error:
+            return abci_pb.ExecTxResult(code=error.code, codespace=error.codespace, log=error.log)
+        except Exception:  # a bug, contained to its tx; deterministic code fails alike everywhere
+            log.error("internal error executing tx %s\n%s", item[0].hex(), traceback.format_exc())
+            return abci_pb.ExecTxResult(code=INTERNAL_ERROR_CODE, codespace="perpchain", log="internal error")
+        branch.write()
+        return abci_pb.ExecTxResult(code=0, events=_events_to_pb(events))

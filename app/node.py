@@ -1,0 +1,53 @@
+"""`perpchain node`: open the store, serve ABCI until SIGINT/SIGTERM, close the store cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from app.application import Application
+from app.server import AbciServer
+from app.store import CommittedStore
+
+log = logging.getLogger("perpchain.node")
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+async def serve(data_dir: Path, abci_address: str) -> None:
+    store = CommittedStore(data_dir)
+    app = Application(store)
+    server = AbciServer(app)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    last = store.last_commit()
+    log.info("store %s at height %d app_hash %s", data_dir, last.height, last.app_hash.hex() or "-")
+    try:
+        await server.start(abci_address)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await server.close()
+        app.signers.close()
+        store.close()
+
+
+def run(data_dir: Path, abci_address: str, log_level: str = "INFO") -> int:
+    configure_logging(log_level)
+    try:
+        asyncio.run(serve(data_dir, abci_address))
+    except Exception:
+        log.critical("node stopped by an unexpected error", exc_info=True)
+        return 1
+    return 0

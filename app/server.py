@@ -1,0 +1,129 @@
+"""The ABCI 2.0 socket server: CometBFT opens four connections (consensus, mempool, query,
+snapshot) and sends length-delimited Request messages; each gets its Response in order.
+
+Requests from all connections run one at a time on the event loop, so the Application needs no
+locks. A malformed frame closes its connection with a logged error; a crash of the Application
+is logged with its traceback, answered with ResponseException, and the connection closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from google.protobuf.message import DecodeError
+
+from app.application import Application
+from app.framing import MalformedFrame, frame, split_frames
+from wire.pb import abci_pb
+
+log = logging.getLogger("perpchain.abci")
+
+_READ_BYTES = 1 << 20
+
+
+def _dispatch_table(app: Application) -> dict[str, Callable[[object], object]]:
+    names = [field.name for field in abci_pb.Request.DESCRIPTOR.oneofs_by_name["value"].fields]
+    return {name: getattr(app, name) for name in names}
+
+
+class AbciServer:
+    def __init__(self, app: Application) -> None:
+        self._app = app
+        self._handlers = _dispatch_table(app)
+        self._server: asyncio.AbstractServer | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def start(self, address: str) -> None:
+        """`tcp://host:port` or `unix:///path/to.sock`."""
+        if address.startswith("unix://"):
+            path = Path(address[len("unix://") :])
+            path.unlink(missing_ok=True)
+            self._server = await asyncio.start_unix_server(self._serve, path=str(path), limit=_READ_BYTES)
+        elif address.startswith("tcp://"):
+            host, _, port = address[len("tcp://") :].rpartition(":")
+            self._server = await asyncio.start_server(self._serve, host or "127.0.0.1", int(port), limit=_READ_BYTES)
+        else:
+            raise ValueError(f"ABCI address must start with tcp:// or unix://, got {address!r}")
+        log.info("ABCI server listening on %s", address)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._connections):
+                task.cancel()
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        peer = writer.get_extra_info("peername") or "unix socket"
+        log.info("ABCI connection opened from %s", peer)
+        try:
+            await self._read_loop(reader, writer)
+        except MalformedFrame as error:
+            log.error("closing ABCI connection from %s: malformed frame: %s", peer, error)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            log.info("ABCI connection from %s dropped", peer)
+        except asyncio.CancelledError:
+            log.info("ABCI connection from %s closed at shutdown", peer)  # not re-raised: we own it
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _read_loop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        buffer = bytearray()
+        while True:
+            chunk = await reader.read(_READ_BYTES)
+            if not chunk:
+                return
+            buffer += chunk
+            frames, used = split_frames(buffer)
+            del buffer[:used]
+            if not frames:
+                continue
+            requests = [self._parse(f) for f in frames]
+            self._prefetch(requests)
+            for request in requests:
+                response = self._handle(request)
+                writer.write(frame(response.SerializeToString()))
+                if response.WhichOneof("value") == "exception":
+                    await writer.drain()
+                    return
+            await writer.drain()
+
+    @staticmethod
+    def _parse(data: bytes) -> abci_pb.Request:
+        try:
+            request = abci_pb.Request.FromString(data)
+        except DecodeError as error:
+            raise MalformedFrame(f"frame is not an ABCI Request ({error})") from None
+        if request.WhichOneof("value") is None:
+            raise MalformedFrame("ABCI Request carries no known request type")
+        return request
+
+    def _prefetch(self, requests: list[abci_pb.Request]) -> None:
+        """Recover the signatures of a batch of CheckTx requests on every core at once."""
+        txs = [r.check_tx.tx for r in requests if r.WhichOneof("value") == "check_tx"]
+        if len(txs) > 1:
+            self._app.prefetch_signers(txs)
+
+    def _handle(self, request: abci_pb.Request) -> abci_pb.Response:
+        kind = request.WhichOneof("value")
+        assert kind is not None
+        try:
+            result = self._handlers[kind](getattr(request, kind))
+        except Exception:
+            message = f"{kind} failed: {traceback.format_exc()}"
+            log.critical("application error; answering with ResponseException and closing: %s", message)
+            return abci_pb.Response(exception=abci_pb.ResponseException(error=message))
+        return abci_pb.Response(**{kind: result})

@@ -1,0 +1,146 @@
+"""LevelDB state with a write cache per block and one atomic batch per Commit.
+
+Layers, bottom up:
+  CommittedStore  LevelDB as of the last Commit (plus the height, app hash and block time).
+  CacheStore      pending writes over a parent; `write()` pushes them down. FinalizeBlock runs on
+                  one over the committed store, each tx on one over the block's, so a failed tx
+                  leaves nothing behind. CheckTx runs on its own, reset at every Commit.
+The app hash chains each block's sorted write set onto the previous hash, so it commits to the
+whole state history and therefore to the state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import plyvel
+
+_META = b"\x00meta/"  # below every module prefix; never part of the app hash
+_HEIGHT = _META + b"height"
+_APP_HASH = _META + b"app_hash"
+_BLOCK_TIME = _META + b"block_time_ms"
+_TOMBSTONE = None
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    height: int
+    app_hash: bytes
+    block_time_ms: int
+
+
+class CommittedStore:
+    """Reads see only what the last Commit wrote; writes happen only through `commit`."""
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self._db = plyvel.DB(str(path), create_if_missing=True)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._db.get(key)
+
+    def set(self, key: bytes, value: bytes) -> None:
+        raise TypeError("the committed store is written only by commit()")
+
+    def delete(self, key: bytes) -> None:
+        raise TypeError("the committed store is written only by commit()")
+
+    def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        if end is None:
+            return self._db.iterator(start=start)
+        return self._db.iterator(start=start, stop=end)
+
+    def last_commit(self) -> CommitInfo:
+        height = self._db.get(_HEIGHT)
+        if height is None:
+            return CommitInfo(0, b"", 0)
+        return CommitInfo(
+            int.from_bytes(height, "big"),
+            self._db.get(_APP_HASH) or b"",
+            int.from_bytes(self._db.get(_BLOCK_TIME) or b"", "big"),
+        )
+
+    def commit(self, writes: dict[bytes, bytes | None], info: CommitInfo) -> None:
+        """Writes, height, app hash and block time in one atomic, synced batch."""
+        with self._db.write_batch(transaction=True, sync=True) as batch:
+            for key in sorted(writes):
+                value = writes[key]
+                if value is _TOMBSTONE:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+            batch.put(_HEIGHT, info.height.to_bytes(8, "big"))
+            batch.put(_APP_HASH, info.app_hash)
+            batch.put(_BLOCK_TIME, info.block_time_ms.to_bytes(8, "big"))
+
+
+class CacheStore:
+    """Pending writes over a parent store; reads fall through, iteration merges both in key order."""
+
+    def __init__(self, parent: "CommittedStore | CacheStore") -> None:
+        self._parent = parent
+        self._writes: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self._writes:
+            return self._writes[key]
+        return self._parent.get(key)
+
+    def set(self, key: bytes, value: bytes) -> None:
+        if key.startswith(_META):
+            raise KeyError("meta keys are written only by commit()")
+        self._writes[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self._writes[key] = _TOMBSTONE
+
+    def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        pending = sorted(k for k in self._writes if k >= start and (end is None or k < end))
+        merged = heapq.merge(
+            ((k, 0, self._writes[k]) for k in pending),  # 0: the cache wins ties
+            ((k, 1, v) for k, v in self._parent.iterate(start, end)),
+        )
+        last: bytes | None = None
+        for key, _, value in merged:
+            if key == last:
+                continue
+            last = key
+            if value is not _TOMBSTONE:
+                yield key, value
+
+    def write(self) -> None:
+        """Push the pending writes into the parent cache."""
+        if not isinstance(self._parent, CacheStore):
+            raise TypeError("a cache over the committed store is flushed by commit()")
+        for key, value in self._writes.items():
+            if value is _TOMBSTONE:
+                self._parent.delete(key)
+            else:
+                self._parent.set(key, value)
+        self._writes.clear()
+
+    @property
+    def writes(self) -> dict[bytes, bytes | None]:
+        return self._writes
+
+
+def next_app_hash(previous: bytes, height: int, writes: dict[bytes, bytes | None]) -> bytes:
+    """sha256 over the previous hash, the height and the block's write set in key order."""
+    digest = hashlib.sha256()
+    digest.update(previous)
+    digest.update(height.to_bytes(8, "big"))
+    for key in sorted(writes):
+        value = writes[key]
+        digest.update(len(key).to_bytes(4, "big") + key)
+        if value is _TOMBSTONE:
+            digest.update(b"\x00")
+        else:
+            digest.update(b"\x01" + len(value).to_bytes(4, "big") + value)
+    return digest.digest()

@@ -1,0 +1,35 @@
+"""The one library every other piece (CLI, terminal UI, relayer, market maker, tests) uses to
+talk to a perpchain node: keys, tx building and signing, broadcast, typed queries, events."""
+
+from client.client import Balance, Client, NodeStatus, TxEvent, TxResult
+from client.errors import ChainRejected, ClientError, NodeUnreachable, QueryFailed, RpcError, TxNotIncluded, TxRejected
+from client.events import subscribe
+from client.keys import load_key, save_key
+from client.nonces import NonceSource
+from modules.bank.types import Transfer
+from modules.types import SubaccountId
+from wire.crypto import PrivateKey, address_from_hex, address_to_hex
+
+__all__ = [
+    "Balance",
+    "ChainRejected",
+    "Client",
+    "ClientError",
+    "NodeStatus",
+    "NodeUnreachable",
+    "NonceSource",
+    "PrivateKey",
+    "QueryFailed",
+    "RpcError",
+    "SubaccountId",
+    "Transfer",
+    "TxEvent",
+    "TxNotIncluded",
+    "TxRejected",
+    "TxResult",
+    "address_from_hex",
+    "address_to_hex",
+    "load_key",
+    "save_key",
+    "subscribe",
+]

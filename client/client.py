@@ -1,0 +1,166 @@
+"""The one way to talk to a perpchain node: queries, tx building, signing and broadcast."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import httpx
+
+from client.errors import QueryFailed, TxNotIncluded, TxRejected
+from client.nonces import NonceSource
+from client.rpc import RpcClient
+from modules.bank.types import Transfer
+from modules.types import SubaccountId
+from wire.codec import Action, Tx, sign_tx
+from wire.crypto import PrivateKey
+
+
+@dataclass(frozen=True)
+class TxEvent:
+    type: str
+    attributes: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """A tx that made it into a block with code 0."""
+
+    tx_hash: str
+    height: int
+    events: tuple[TxEvent, ...]
+
+
+@dataclass(frozen=True)
+class Balance:
+    address: str
+    subaccount: int
+    amount_micro_usdc: int
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    chain_id: str
+    height: int
+    app_hash: str
+    block_time_ms: int
+
+
+def _tx_hash(raw: bytes) -> str:
+    """CometBFT names a tx by the upper-case hex sha256 of its bytes."""
+    return hashlib.sha256(raw).hexdigest().upper()
+
+
+def _events(raw_events: Sequence[dict[str, Any]]) -> tuple[TxEvent, ...]:
+    return tuple(
+        TxEvent(e["type"], {a["key"]: a.get("value", "") for a in e.get("attributes", [])}) for e in raw_events
+    )
+
+
+class Client:
+    """Synchronous client of one node's RPC. `transport` swaps the network (tests)."""
+
+    def __init__(self, rpc_url: str, timeout_s: float = 10.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.rpc = RpcClient(rpc_url, timeout_s=timeout_s, transport=transport)
+        self.nonces = NonceSource()
+        self._chain_id: str | None = None
+
+    def close(self) -> None:
+        self.rpc.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def query(self, path: str) -> Any:
+        """abci_query `path` and decode its JSON answer; a non-zero code raises QueryFailed."""
+        response = self.rpc.call("abci_query", path=path)["response"]
+        code = int(response.get("code", 0))
+        if code != 0:
+            raise QueryFailed(code, response.get("codespace", ""), response.get("log", ""))
+        return json.loads(base64.b64decode(response.get("value") or ""))
+
+    def status(self) -> NodeStatus:
+        answer = self.query("/app/status")
+        return NodeStatus(answer["chain_id"], answer["height"], answer["app_hash"], answer["block_time_ms"])
+
+    def chain_id(self) -> str:
+        if self._chain_id is None:
+            self._chain_id = self.rpc.call("status")["node_info"]["network"]
+        return self._chain_id
+
+    def balance(self, address: str, subaccount: int = 0) -> Balance:
+        answer = self.query(f"/bank/balance/{address.lower()}/{subaccount}")
+        return Balance(answer["address"], answer["subaccount"], int(answer["amount_micro_usdc"]))
+
+    def height(self) -> int:
+        return int(self.rpc.call("status")["sync_info"]["latest_block_height"])
+
+    def wait_for_height(self, height: int, timeout_s: float = 30.0) -> int:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            current = self.height()
+            if current >= height:
+                return current
+            if time.monotonic() > deadline:
+                raise TxNotIncluded(f"height {height} not reached in {timeout_s}s (at {current})")
+            time.sleep(0.05)
+
+    # -- transactions -------------------------------------------------------------------------
+
+    def build(self, key: PrivateKey, actions: Sequence[Action], nonce: int | None = None) -> bytes:
+        tx = Tx(
+            chain_id=self.chain_id(),
+            account=key.address,
+            nonce=self.nonces.next() if nonce is None else nonce,
+            actions=tuple(actions),
+        )
+        return sign_tx(key, tx)
+
+    def submit(self, raw: bytes) -> str:
+        """broadcast_tx_sync: returns the tx hash once CheckTx accepted it, else raises TxRejected."""
+        result = self.rpc.call("broadcast_tx_sync", tx=base64.b64encode(raw).decode())
+        tx_hash = result.get("hash") or _tx_hash(raw)
+        code = int(result.get("code", 0))
+        if code != 0:
+            raise TxRejected(code, result.get("codespace", ""), result.get("log", ""), "check", tx_hash)
+        return tx_hash
+
+    def wait_for_tx(self, tx_hash: str, timeout_s: float = 30.0) -> TxResult:
+        """Poll the node's tx index until the tx is in a block; raises TxRejected if it failed there."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.02
+        while True:
+            try:
+                found = self.rpc.call("tx", hash=base64.b64encode(bytes.fromhex(tx_hash)).decode())
+            except Exception as exc:  # not indexed yet: CometBFT answers with an RPC error
+                if "not found" not in str(exc):
+                    raise
+            else:
+                result = found["tx_result"]
+                code = int(result.get("code", 0))
+                if code != 0:
+                    raise TxRejected(code, result.get("codespace", ""), result.get("log", ""), "block", tx_hash)
+                return TxResult(tx_hash, int(found["height"]), _events(result.get("events", [])))
+            if time.monotonic() > deadline:
+                raise TxNotIncluded(f"tx {tx_hash} not in a block after {timeout_s}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def broadcast(self, raw: bytes, wait: bool = True, timeout_s: float = 30.0) -> TxResult | str:
+        tx_hash = self.submit(raw)
+        return self.wait_for_tx(tx_hash, timeout_s) if wait else tx_hash
+
+    def transfer(
+        self, key: PrivateKey, to: SubaccountId, amount_micro_usdc: int, from_subaccount: int = 0, wait: bool = True
+    ) -> TxResult | str:
+        raw = self.build(key, [Transfer(from_subaccount, to, amount_micro_usdc)])
+        return self.broadcast(raw, wait=wait)

@@ -1,0 +1,1 @@
+"""Genesis: the app_state every validator starts from, and CometBFT homes that carry it."""

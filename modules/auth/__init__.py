@@ -1,0 +1,1 @@
+"""auth: the transaction envelope's rules: chain id, signature, nonce window and replay."""

@@ -1,0 +1,33 @@
+"""auth's keeper: each account's recent nonces under prefix `auth/`."""
+
+from __future__ import annotations
+
+from modules.auth.nonces import check_nonce, record_nonce
+from modules.store import KVStore, PrefixStore
+
+STORE_PREFIX = b"auth/"
+_NONCES = b"n/"  # n/<address 20> -> concatenated u64 nonces, ascending
+_CHAIN_ID = b"chain_id"
+
+
+class AuthKeeper:
+    def __init__(self, store: KVStore) -> None:
+        self._store = PrefixStore(store, STORE_PREFIX)
+
+    def recent_nonces(self, account: bytes) -> tuple[int, ...]:
+        raw = self._store.get(_NONCES + account) or b""
+        return tuple(int.from_bytes(raw[i : i + 8], "big") for i in range(0, len(raw), 8))
+
+    def use_nonce(self, account: bytes, nonce: int, block_time_ms: int) -> None:
+        """Check the nonce against the window and the account's history, then record it."""
+        recent = self.recent_nonces(account)
+        check_nonce(recent, nonce, block_time_ms)
+        updated = record_nonce(recent, nonce)
+        self._store.set(_NONCES + account, b"".join(n.to_bytes(8, "big") for n in updated))
+
+    def chain_id(self) -> str:
+        return (self._store.get(_CHAIN_ID) or b"").decode()
+
+    def set_chain_id(self, chain_id: str) -> None:
+        """Written once at InitChain; every tx must name it."""
+        self._store.set(_CHAIN_ID, chain_id.encode())

@@ -1,0 +1,1 @@
+"""bank: subaccount balances in micro-USDC; the only module that moves collateral."""

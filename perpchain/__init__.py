@@ -1,0 +1,1 @@
+"""The `perpchain` command: a thin dispatcher, the one place allowed to import every part."""

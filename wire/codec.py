@@ -1,0 +1,98 @@
+"""Transactions between their records (what code builds and reads) and their bytes (what is signed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from google.protobuf.message import DecodeError
+
+from modules.auth.errors import MalformedTx, UnknownAction
+from modules.bank.types import Transfer
+from modules.types import ADDRESS_BYTES, SubaccountId
+from wire.crypto import PrivateKey, keccak256
+from wire.eip712 import tx_digest
+from wire.pb import tx_pb
+
+Action = Union[Transfer]
+
+
+@dataclass(frozen=True)
+class Tx:
+    """A transaction before signing: who acts, under which nonce, doing what."""
+
+    chain_id: str
+    account: bytes
+    nonce: int
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True)
+class DecodedTx:
+    """A SignedTx taken apart: the body as a record plus what the signature check needs."""
+
+    tx: Tx
+    digest: bytes
+    signature: bytes
+
+
+def _action_to_pb(action: Action) -> tx_pb.Action:
+    if isinstance(action, Transfer):
+        return tx_pb.Action(
+            transfer=tx_pb.Transfer(
+                from_subaccount=action.from_subaccount,
+                to_account=action.to.address,
+                to_subaccount=action.to.number,
+                amount_micro_usdc=action.amount_micro_usdc,
+            )
+        )
+    raise TypeError(f"not an action: {action!r}")
+
+
+def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
+    kind = message.WhichOneof("kind")
+    if kind == "transfer":
+        transfer = message.transfer
+        if len(transfer.to_account) != ADDRESS_BYTES:
+            raise MalformedTx(f"action {index}: to_account must be {ADDRESS_BYTES} bytes")
+        return Transfer(
+            from_subaccount=transfer.from_subaccount,
+            to=SubaccountId(transfer.to_account, transfer.to_subaccount),
+            amount_micro_usdc=transfer.amount_micro_usdc,
+        )
+    raise UnknownAction(f"action {index} is of a kind this chain does not know")
+
+
+def encode_body(tx: Tx) -> bytes:
+    body = tx_pb.TxBody(chain_id=tx.chain_id, account=tx.account, nonce=tx.nonce)
+    body.actions.extend(_action_to_pb(action) for action in tx.actions)
+    return body.SerializeToString(deterministic=True)
+
+
+def sign_tx(key: PrivateKey, tx: Tx) -> bytes:
+    """The bytes to broadcast: SignedTx{body, signature over the body's EIP-712 digest}."""
+    body = encode_body(tx)
+    signature = key.sign_digest(tx_digest(tx.chain_id, tx.account, tx.nonce, body))
+    return tx_pb.SignedTx(body=body, signature=signature).SerializeToString()
+
+
+def tx_hash(raw: bytes) -> bytes:
+    """The identity CometBFT gives a tx is sha256; ours for caching is keccak of the raw bytes."""
+    return keccak256(raw)
+
+
+def decode_signed_tx(raw: bytes) -> DecodedTx:
+    """Decode without verifying the signature (the caller decides when to pay for recovery)."""
+    try:
+        signed = tx_pb.SignedTx.FromString(raw)
+        body = tx_pb.TxBody.FromString(signed.body)
+    except (DecodeError, RuntimeError) as exc:
+        raise MalformedTx(f"bytes are not a perpchain SignedTx ({exc})") from None
+    if not signed.body:
+        raise MalformedTx("the tx has no body")
+    if len(body.account) != ADDRESS_BYTES:
+        raise MalformedTx(f"account must be {ADDRESS_BYTES} bytes, got {len(body.account)}")
+    actions = tuple(_action_from_pb(i, action) for i, action in enumerate(body.actions))
+    tx = Tx(chain_id=body.chain_id, account=body.account, nonce=body.nonce, actions=actions)
+    digest = tx_digest(tx.chain_id, tx.account, tx.nonce, signed.body)
+    return DecodedTx(tx=tx, digest=digest, signature=signed.signature)

@@ -1,0 +1,36 @@
+"""The EIP-712 digest a transaction's signature covers.
+
+    digest = keccak256(0x19 0x01 || domainSeparator || hashStruct(Tx))
+    EIP712Domain(string name,string version)             name "perpchain", version "1"
+    Tx(string chainId,address account,uint64 nonce,bytes body)
+
+`body` is the serialized TxBody, encoded per EIP-712 as keccak256(body), so the signature covers
+every action byte for byte, while a wallet still shows chain id, account and nonce readably.
+"""
+
+from __future__ import annotations
+
+from wire.crypto import keccak256
+
+DOMAIN_NAME = "perpchain"
+DOMAIN_VERSION = "1"
+_DOMAIN_TYPEHASH = keccak256(b"EIP712Domain(string name,string version)")
+TX_TYPEHASH = keccak256(b"Tx(string chainId,address account,uint64 nonce,bytes body)")
+DOMAIN_SEPARATOR = keccak256(
+    _DOMAIN_TYPEHASH + keccak256(DOMAIN_NAME.encode()) + keccak256(DOMAIN_VERSION.encode())
+)
+
+
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def tx_digest(chain_id: str, account: bytes, nonce: int, body: bytes) -> bytes:
+    struct_hash = keccak256(
+        TX_TYPEHASH
+        + keccak256(chain_id.encode())
+        + account.rjust(32, b"\0")
+        + _word(nonce)
+        + keccak256(body)
+    )
+    return keccak256(b"\x19\x01" + DOMAIN_SEPARATOR + struct_hash)
