@@ -23,8 +23,9 @@ def frame(message: bytes) -> bytes:
     return encode_uvarint(len(message)) + message
 
 
-def split_frames(buffer: bytes | bytearray) -> tuple[list[bytes], int]:
-    """The complete frames at the start of `buffer` and how many bytes they used."""
+def split_frames(buffer: bytes | bytearray) -> tuple[list[bytes], int, MalformedFrame | None]:
+    """The complete frames at the start of `buffer`, the bytes they used, and the error that
+    stopped the split if the stream turned out malformed (the frames before it are still good)."""
     frames: list[bytes] = []
     position = 0
     end = len(buffer)
@@ -34,7 +35,7 @@ def split_frames(buffer: bytes | bytearray) -> tuple[list[bytes], int]:
         cursor = position
         while True:
             if cursor >= end:
-                return frames, position  # the length itself is still incomplete
+                return frames, position, None  # the length itself is still incomplete
             byte = buffer[cursor]
             cursor += 1
             length |= (byte & 0x7F) << shift
@@ -42,11 +43,11 @@ def split_frames(buffer: bytes | bytearray) -> tuple[list[bytes], int]:
                 break
             shift += 7
             if cursor - position >= _MAX_VARINT_BYTES:
-                raise MalformedFrame("length prefix is longer than 10 bytes")
+                return frames, position, MalformedFrame("length prefix is longer than 10 bytes")
         if length > MAX_FRAME_BYTES:
-            raise MalformedFrame(f"frame of {length} bytes exceeds the {MAX_FRAME_BYTES} byte limit")
+            return frames, position, MalformedFrame(f"frame of {length} bytes exceeds the {MAX_FRAME_BYTES} byte limit")
         if cursor + length > end:
-            return frames, position
+            return frames, position, None
         frames.append(bytes(buffer[cursor : cursor + length]))
         position = cursor + length
-    return frames, position
+    return frames, position, None

@@ -87,29 +87,41 @@ class AbciServer:
             if not chunk:
                 return
             buffer += chunk
-            frames, used = split_frames(buffer)
+            requests, used, malformed = self._take_requests(buffer)
             del buffer[:used]
-            if not frames:
-                continue
-            requests = [self._parse(f) for f in frames]
-            self._prefetch(requests)
-            for request in requests:
-                response = self._handle(request)
-                writer.write(frame(response.SerializeToString()))
-                if response.WhichOneof("value") == "exception":
-                    await writer.drain()
-                    return
-            await writer.drain()
+            if not await self._answer(requests, writer):
+                return
+            if malformed is not None:
+                raise malformed  # after answering every request that preceded it
 
     @staticmethod
-    def _parse(data: bytes) -> abci_pb.Request:
-        try:
-            request = abci_pb.Request.FromString(data)
-        except DecodeError as error:
-            raise MalformedFrame(f"frame is not an ABCI Request ({error})") from None
-        if request.WhichOneof("value") is None:
-            raise MalformedFrame("ABCI Request carries no known request type")
-        return request
+    def _take_requests(buffer: bytearray) -> tuple[list[abci_pb.Request], int, MalformedFrame | None]:
+        """The complete requests at the head of the buffer, bytes used, and the first bad frame."""
+        frames, used, malformed = split_frames(buffer)
+        requests: list[abci_pb.Request] = []
+        for data in frames:
+            try:
+                request = abci_pb.Request.FromString(data)
+            except DecodeError as error:
+                return requests, used, MalformedFrame(f"frame is not an ABCI Request ({error})")
+            if request.WhichOneof("value") is None:
+                return requests, used, MalformedFrame("ABCI Request carries no known request type")
+            requests.append(request)
+        return requests, used, malformed
+
+    async def _answer(self, requests: list[abci_pb.Request], writer: asyncio.StreamWriter) -> bool:
+        """Handle requests in order and send their responses; False once the connection must close."""
+        if not requests:
+            return True
+        self._prefetch(requests)
+        for request in requests:
+            response = self._handle(request)
+            writer.write(frame(response.SerializeToString()))
+            if response.WhichOneof("value") == "exception":
+                await writer.drain()
+                return False
+        await writer.drain()
+        return True
 
     def _prefetch(self, requests: list[abci_pb.Request]) -> None:
         """Recover the signatures of a batch of CheckTx requests on every core at once."""

@@ -1,0 +1,82 @@
+"""An in-process Application over a real LevelDB, at height 1 with funded accounts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from app.application import Application
+from app.store import CommittedStore
+from modules.bank.keeper import BankKeeper
+from modules.types import SubaccountId
+from wire import PrivateKey
+from wire.pb import abci_pb
+
+CHAIN_ID = "perpchain-test"
+GENESIS_TIME_MS = 1_800_000_000_000
+BLOCK_INTERVAL_MS = 500
+FUNDED_MICRO_USDC = 1_000_000_000
+
+
+@dataclass
+class AppHarness:
+    app: Application
+    store: CommittedStore
+    keys: list[PrivateKey]
+    height: int = 1
+
+    @property
+    def time_ms(self) -> int:
+        return GENESIS_TIME_MS + self.height * BLOCK_INTERVAL_MS
+
+    def check(self, raw: bytes) -> abci_pb.ResponseCheckTx:
+        return self.app.check_tx(abci_pb.RequestCheckTx(tx=raw, type=abci_pb.NEW))
+
+    def finalize(self, txs: Sequence[bytes]) -> abci_pb.ResponseFinalizeBlock:
+        self.height += 1
+        timestamp = Timestamp()
+        timestamp.FromMilliseconds(self.time_ms)
+        return self.app.finalize_block(abci_pb.RequestFinalizeBlock(txs=list(txs), height=self.height, time=timestamp))
+
+    def commit(self) -> None:
+        self.app.commit(abci_pb.RequestCommit())
+
+    def block(self, txs: Sequence[bytes]) -> list[abci_pb.ExecTxResult]:
+        response = self.finalize(txs)
+        self.commit()
+        return list(response.tx_results)
+
+    def balance(self, key: PrivateKey, number: int = 0) -> int:
+        return BankKeeper(self.store).balance(SubaccountId(key.address, number))
+
+    def state(self) -> list[tuple[bytes, bytes]]:
+        """Every module key and value (meta keys excluded)."""
+        return list(self.store.iterate(b"\x01", None))
+
+
+def start_app(path: Path, keys: list[PrivateKey]) -> AppHarness:
+    store = CommittedStore(path)
+    app = Application(store)
+    app_state = {"bank": {"balances": [
+        {"address": "0x" + k.address.hex(), "subaccount": 0, "amount_micro_usdc": str(FUNDED_MICRO_USDC)} for k in keys
+    ]}}
+    app.init_chain(abci_pb.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(app_state).encode()))
+    harness = AppHarness(app, store, keys, height=0)
+    harness.block([])
+    return harness
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[AppHarness]:
+    keys = [PrivateKey.from_hex(f"{i:064x}") for i in (101, 102, 103)]
+    h = start_app(tmp_path / "db", keys)
+    try:
+        yield h
+    finally:
+        h.app.signers.close()
+        h.store.close()

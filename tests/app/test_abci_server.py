@@ -1,0 +1,95 @@
+"""The ABCI socket server on a real loopback socket: framing, ordering, malformed input."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from app.application import Application
+from app.framing import frame, split_frames
+from app.server import AbciServer
+from app.store import CommittedStore
+from wire.pb import abci_pb
+
+
+async def _exchange(port: int, payload: bytes, expect: int) -> tuple[list[abci_pb.Response], bool]:
+    """Send raw bytes, read `expect` responses; report whether the server then closed the socket."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(payload)
+    await writer.drain()
+    buffer = b""
+    frames: list[bytes] = []
+    while len(frames) < expect:
+        chunk = await asyncio.wait_for(reader.read(65536), 5)
+        if not chunk:
+            break
+        buffer += chunk
+        frames, _, _ = split_frames(buffer)
+    try:
+        closed = await asyncio.wait_for(reader.read(1), 2) == b""
+    except asyncio.TimeoutError:
+        closed = False
+    writer.close()
+    return [abci_pb.Response.FromString(f) for f in frames], closed
+
+
+def _request(**kind: object) -> bytes:
+    return frame(abci_pb.Request(**kind).SerializeToString())  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def server_port(tmp_path: Path):  # type: ignore[no-untyped-def]
+    loop = asyncio.new_event_loop()
+    store = CommittedStore(tmp_path / "db")
+    server = AbciServer(Application(store))
+    loop.run_until_complete(server.start("tcp://127.0.0.1:0"))
+    yield loop, server.port
+    loop.run_until_complete(server.close())
+    loop.close()
+    store.close()
+
+
+def test_pipelined_requests_are_answered_in_order(server_port) -> None:  # type: ignore[no-untyped-def]
+    loop, port = server_port
+    payload = _request(echo=abci_pb.RequestEcho(message="a")) + _request(info=abci_pb.RequestInfo()) + \
+        _request(echo=abci_pb.RequestEcho(message="b")) + _request(flush=abci_pb.RequestFlush())
+    responses, closed = loop.run_until_complete(_exchange(port, payload, 4))
+    assert [r.WhichOneof("value") for r in responses] == ["echo", "info", "echo", "flush"]
+    assert (responses[0].echo.message, responses[2].echo.message) == ("a", "b")
+    assert responses[1].info.last_block_height == 0 and not closed
+
+
+@pytest.mark.parametrize(
+    ("payload", "logged"),
+    [
+        (b"\xff" * 11, "longer than 10 bytes"),
+        (b"\x05\xff\xff\xff\xff\xff", "not an ABCI Request"),
+        (frame(b"\xa8\x1f\x01"), "no known request type"),  # field 501: not a request of v0.38
+    ],
+    ids=["overlong length prefix", "bytes that are not protobuf", "unknown request type"],
+)
+def test_a_malformed_frame_closes_its_connection_with_a_logged_error(
+    server_port, caplog: pytest.LogCaptureFixture, payload: bytes, logged: str  # type: ignore[no-untyped-def]
+) -> None:
+    loop, port = server_port
+    good = _request(echo=abci_pb.RequestEcho(message="before"))
+    with caplog.at_level(logging.ERROR, logger="perpchain.abci"):
+        responses, closed = loop.run_until_complete(_exchange(port, good + payload, 2))
+    assert [r.echo.message for r in responses] == ["before"]
+    assert closed
+    assert any(logged in record.getMessage() for record in caplog.records)
+    # The server lives on: a new connection is served.
+    again, _ = loop.run_until_complete(_exchange(port, _request(echo=abci_pb.RequestEcho(message="after")), 1))
+    assert again[0].echo.message == "after"
+
+
+def test_an_application_failure_is_answered_with_an_exception_and_closes(server_port) -> None:  # type: ignore[no-untyped-def]
+    loop, port = server_port
+    commit_without_block = _request(commit=abci_pb.RequestCommit())
+    responses, closed = loop.run_until_complete(_exchange(port, commit_without_block, 1))
+    assert responses[0].WhichOneof("value") == "exception"
+    assert "Commit without a finalized block" in responses[0].exception.error
+    assert closed

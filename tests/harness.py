@@ -1,0 +1,139 @@
+"""Real processes for integration tests: our ABCI app and the real `cometbft`, on free loopback ports.
+
+Every process is started here and stopped by `LocalChain.stop()` (fixtures call it), so a test
+leaves nothing running behind it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from client import Client, PrivateKey, address_to_hex
+from genesis.app_state import build_app_state
+from genesis.home import BlockTiming, NodePorts, configure, init_home, write_genesis
+
+ROOT = Path(__file__).resolve().parent.parent
+COMETBFT = ROOT / "bin" / "cometbft"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.05):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # the thing is not up yet
+            last_error = exc
+        time.sleep(interval_s)
+    raise TimeoutError(f"{what} not reached in {timeout_s}s (last error: {last_error})")
+
+
+@dataclass
+class LocalChain:
+    """One validator: a CometBFT home, an app data dir, and their two processes."""
+
+    root: Path
+    funded: dict[str, PrivateKey] = field(default_factory=dict)
+    chain_id: str = "perpchain-test"
+    timeout_commit_ms: int = 100
+    app_process: subprocess.Popen[bytes] | None = None
+    cometbft_process: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.home = self.root / "cometbft"
+        self.data = self.root / "app-data"
+        self.ports = NodePorts(p2p=free_port(), rpc=free_port(), abci=free_port())
+        self.rpc_url = f"http://127.0.0.1:{self.ports.rpc}"
+
+    @classmethod
+    def create(cls, root: Path, accounts: int = 3, usdc_each: int = 1_000, **kwargs: object) -> "LocalChain":
+        chain = cls(root=root, **kwargs)  # type: ignore[arg-type]
+        keys = [PrivateKey.generate() for _ in range(accounts)]
+        chain.funded = {address_to_hex(k.address): k for k in keys}
+        funds = [(address, 0, usdc_each * 1_000_000) for address in chain.funded]
+        init_home(COMETBFT, chain.home)
+        write_genesis(chain.home, chain.chain_id, build_app_state(funds))
+        chain.configure()
+        return chain
+
+    def configure(self) -> None:
+        configure(self.home, self.ports, BlockTiming(timeout_commit_ms=self.timeout_commit_ms))
+
+    @property
+    def keys(self) -> list[PrivateKey]:
+        return list(self.funded.values())
+
+    def client(self) -> Client:
+        return Client(self.rpc_url)
+
+    # -- processes ----------------------------------------------------------------------------
+
+    def start_app(self) -> None:
+        log = open(self.root / "app.log", "ab")
+        self.app_process = subprocess.Popen(
+            [sys.executable, "-m", "perpchain.cli", "node", "--data", str(self.data),
+             "--abci", f"tcp://127.0.0.1:{self.ports.abci}"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+        wait_until(lambda: _port_open(self.ports.abci), 15, "app ABCI port")
+
+    def start_cometbft(self) -> None:
+        log = open(self.root / "cometbft.log", "ab")
+        self.cometbft_process = subprocess.Popen(
+            [str(COMETBFT), "node", "--home", str(self.home)], stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def start(self, min_height: int = 1) -> None:
+        self.start_app()
+        self.start_cometbft()
+        self.wait_for_height(min_height)
+
+    def wait_for_height(self, height: int, timeout_s: float = 60) -> int:
+        with self.client() as client:
+            return wait_until(lambda: client.height() >= height and client.height(), timeout_s, f"height {height}")
+
+    def kill_app(self, sig: int = signal.SIGKILL) -> None:
+        _stop(self.app_process, sig)
+        self.app_process = None
+
+    def stop_cometbft(self, sig: int = signal.SIGTERM) -> None:
+        _stop(self.cometbft_process, sig)
+        self.cometbft_process = None
+
+    def stop(self) -> None:
+        self.stop_cometbft()
+        self.kill_app(signal.SIGTERM)
+
+    def app_log(self) -> str:
+        return (self.root / "app.log").read_text(errors="replace")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _stop(process: subprocess.Popen[bytes] | None, sig: int) -> None:
+    if process is None or process.poll() is not None:
+        return
+    os.kill(process.pid, sig)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
