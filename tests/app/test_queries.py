@@ -1,0 +1,56 @@
+"""abci_query paths of docs/queries.md, answered from committed state only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from modules.types import SubaccountId
+from tests.app.conftest import AppHarness
+from tests.app.test_bad_inputs import transfer_tx
+from wire import sign_tx
+from wire.pb import abci_pb
+
+
+def query(h: AppHarness, path: str, height: int = 0) -> abci_pb.ResponseQuery:
+    return h.app.query(abci_pb.RequestQuery(path=path, height=height))
+
+
+def test_balance_reads_committed_state_not_the_pending_block(harness: AppHarness) -> None:
+    alice, bob, _ = harness.keys
+    path = f"/bank/balance/0x{bob.address.hex()}/4"
+    tx = transfer_tx(harness, alice, amount=9, to=SubaccountId(bob.address, 4))
+    harness.finalize([sign_tx(alice, tx)])
+    assert json.loads(query(harness, path).value)["amount_micro_usdc"] == "0"
+    harness.commit()
+    assert json.loads(query(harness, path).value) == {
+        "address": "0x" + bob.address.hex(), "subaccount": 4, "amount_micro_usdc": "9",
+    }
+    balances = json.loads(query(harness, f"/bank/balances/0x{bob.address.hex()}").value)["balances"]
+    assert balances == [{"subaccount": 0, "amount_micro_usdc": "1000000000"}, {"subaccount": 4, "amount_micro_usdc": "9"}]
+    nonces = json.loads(query(harness, f"/auth/nonces/0x{alice.address.hex()}").value)["recent_nonces"]
+    assert nonces == [str(tx.nonce)]
+
+
+def test_status_reports_the_last_commit(harness: AppHarness) -> None:
+    status = json.loads(query(harness, "/app/status").value)
+    last = harness.store.last_commit()
+    assert status == {"chain_id": "perpchain-test", "height": last.height, "app_hash": last.app_hash.hex(),
+                      "block_time_ms": last.block_time_ms}
+
+
+@pytest.mark.parametrize(
+    ("path", "height", "code", "log"),
+    [
+        ("/bank/nothing/x", 0, 20, "no query at"),
+        ("/", 0, 20, "no query at"),
+        ("/bank/balance/0x1234/0", 0, 21, "address must be"),
+        ("/bank/balance/0x" + "ab" * 20 + "/128", 0, 21, "subaccount must be"),
+        ("/bank/balance/0x" + "ab" * 20, 0, 21, "takes 2 argument"),
+        ("/bank/supply", 999, 22, "not served"),
+    ],
+)
+def test_bad_queries_get_their_code(harness: AppHarness, path: str, height: int, code: int, log: str) -> None:
+    response = query(harness, path, height)
+    assert (response.code, log in response.log) == (code, True), response.log
