@@ -3,7 +3,7 @@ talk to a perpchain node: keys, tx building and signing, broadcast, typed querie
 
 from client.client import Balance, Client, NodeStatus, TxEvent, TxResult
 from client.errors import ChainRejected, ClientError, NodeUnreachable, QueryFailed, RpcError, TxNotIncluded, TxRejected
-from client.events import subscribe
+from client.events import SubscriptionRefused, subscribe
 from client.keys import load_key, save_key
 from client.nonces import NonceSource
 from modules.bank.types import Transfer
@@ -21,6 +21,7 @@ __all__ = [
     "PrivateKey",
     "QueryFailed",
     "RpcError",
+    "SubscriptionRefused",
     "SubaccountId",
     "Transfer",
     "TxEvent",

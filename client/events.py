@@ -9,7 +9,17 @@ from typing import Any, AsyncIterator
 
 import websockets
 
+from client.errors import ClientError
+
 log = logging.getLogger("perpchain.client.events")
+
+
+class SubscriptionRefused(ClientError):
+    """The node refused the subscription itself (bad query, too many subscriptions)."""
+
+
+class _StreamLost(Exception):
+    """The node cancelled a subscription it had accepted (e.g. it is shutting down)."""
 
 
 def websocket_url(rpc_url: str) -> str:
@@ -32,15 +42,19 @@ async def subscribe(
                 await socket.send(
                     json.dumps({"jsonrpc": "2.0", "id": 1, "method": "subscribe", "params": {"query": query}})
                 )
-                delay = reconnect_delay_s
+                confirmed = False
                 async for message in socket:
                     reply = json.loads(message)
                     if "error" in reply:
-                        raise RuntimeError(f"subscription refused: {reply['error']}")
+                        if not confirmed:
+                            raise SubscriptionRefused(f"{query!r}: {reply['error']}")
+                        raise _StreamLost(reply["error"].get("data") or reply["error"])
+                    confirmed = True
+                    delay = reconnect_delay_s
                     result = reply.get("result") or {}
                     if result.get("data") is not None:
                         yield result
-        except (OSError, websockets.ConnectionClosed, asyncio.TimeoutError) as exc:
+        except (OSError, websockets.ConnectionClosed, asyncio.TimeoutError, _StreamLost) as exc:
             log.warning("event stream %s lost (%s); reconnecting in %.1fs", url, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay_s)
