@@ -1,0 +1,27 @@
+"""CheckTx runs on its own state: it sees earlier mempool txs, never touches committed state,
+and is reset onto the committed state at every Commit."""
+
+from __future__ import annotations
+
+from tests.app.conftest import AppHarness
+from tests.app.test_bad_inputs import transfer_tx
+from wire import sign_tx
+
+
+def test_check_state_sees_earlier_mempool_txs_and_resets_at_commit(harness: AppHarness) -> None:
+    alice, bob, _ = harness.keys
+    spend_all = sign_tx(alice, transfer_tx(harness, alice, amount=1_000_000_000, nonce=harness.time_ms + 1))
+    spend_again = sign_tx(alice, transfer_tx(harness, alice, amount=1, nonce=harness.time_ms + 2))
+    assert harness.check(spend_all).code == 0
+    assert harness.check(spend_again).code == 100  # the check state already spent everything
+    assert harness.balance(alice) == 1_000_000_000  # committed state untouched
+    harness.block([])  # a block without either tx: the check state is rebuilt from committed state
+    assert harness.check(spend_again).code == 0
+
+
+def test_a_tx_included_in_a_block_is_a_replay_when_checked_again(harness: AppHarness) -> None:
+    alice, _, _ = harness.keys
+    tx = sign_tx(alice, transfer_tx(harness, alice, amount=5))
+    assert harness.check(tx).code == 0
+    assert [r.code for r in harness.block([tx])] == [0]
+    assert harness.check(tx).code == 6
