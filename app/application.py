@@ -62,6 +62,8 @@ class Application:
         self._signers = SignerCache()
         self._check = CacheStore(store)
         self._pending: _PendingBlock | None = None
+        # The last prefetched batch decoded, raw tx -> decode result, so check_tx decodes each once.
+        self._prefetched: dict[bytes, tuple[bytes, ante.DecodedTx] | ChainError] = {}
 
     @property
     def signers(self) -> SignerCache:
@@ -158,7 +160,9 @@ class Application:
 
     def check_tx(self, req: abci_pb.RequestCheckTx) -> abci_pb.ResponseCheckTx:
         """Run the whole tx against the check state, so later txs see its effects."""
-        item = self._decode(req.tx)
+        item = self._prefetched.pop(req.tx, None)
+        if item is None:
+            item = self._decode(req.tx)
         ctx = BlockContext(self._chain_id, self._last.height + 1, self._last.block_time_ms)
         if isinstance(item, ChainError):
             return abci_pb.ResponseCheckTx(code=item.code, codespace=item.codespace, log=item.log)
@@ -174,6 +178,7 @@ class Application:
     def prefetch_signers(self, raws: Sequence[bytes]) -> None:
         """Recover a batch of incoming txs' signers in parallel (the server calls this per read)."""
         decoded = [self._decode(raw) for raw in raws]
+        self._prefetched = dict(zip(raws, decoded))
         self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
 
     # -- snapshots (state sync comes later; answered empty) -------------------------------------

@@ -114,12 +114,15 @@ class AbciServer:
         if not requests:
             return True
         self._prefetch(requests)
+        answers: list[bytes] = []  # written at once: a write per response costs a send() each
         for request in requests:
             response = self._handle(request)
-            writer.write(frame(response.SerializeToString()))
+            answers.append(frame(response.SerializeToString()))
             if response.WhichOneof("value") == "exception":
+                writer.write(b"".join(answers))
                 await writer.drain()
                 return False
+        writer.write(b"".join(answers))
         await writer.drain()
         return True
 

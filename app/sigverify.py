@@ -25,8 +25,8 @@ class SignerCache:
     def __init__(self, capacity: int = 262_144) -> None:
         self._capacity = capacity
         self._entries: OrderedDict[bytes, bytes | BadSignature] = OrderedDict()
-        workers = max(1, min(8, os.cpu_count() or 1))
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigverify")
+        self._workers = max(1, min(8, os.cpu_count() or 1))
+        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="sigverify")
 
     def signer(self, tx_hash: bytes, decoded: DecodedTx) -> bytes:
         """The recovered signer; raises BadSignature for a signature that does not recover."""
@@ -43,7 +43,11 @@ class SignerCache:
         missing = [(h, d) for h, d in batch if h not in self._entries]
         if len(missing) < _PARALLEL_BELOW:
             return
-        for (tx_hash, _), entry in zip(missing, self._pool.map(_recover, [d for _, d in missing])):
+        # One contiguous chunk per worker: a future per signature would cost more than recovering it.
+        step = -(-len(missing) // self._workers)
+        chunks = [[d for _, d in missing[i : i + step]] for i in range(0, len(missing), step)]
+        entries = (entry for chunk in self._pool.map(_recover_all, chunks) for entry in chunk)
+        for (tx_hash, _), entry in zip(missing, entries):
             self._remember(tx_hash, entry)
 
     def _remember(self, tx_hash: bytes, entry: bytes | BadSignature) -> None:
@@ -53,6 +57,10 @@ class SignerCache:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _recover_all(chunk: Sequence[DecodedTx]) -> list[bytes | BadSignature]:
+    return [_recover(decoded) for decoded in chunk]
 
 
 def _recover(decoded: DecodedTx) -> bytes | BadSignature:

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 import coincurve
-from Crypto.Hash import keccak as _keccak
+from sha3 import keccak_256 as _keccak_256
 
 from modules.auth.errors import BadSignature
 
@@ -17,7 +17,8 @@ _HALF_N = _SECP256K1_N // 2
 
 
 def keccak256(data: bytes) -> bytes:
-    return _keccak.new(digest_bits=256, data=data).digest()
+    """Original Keccak-256 (Ethereum's), not NIST SHA3-256: they differ in padding."""
+    return _keccak_256(data).digest()
 
 
 def address_from_public_key(public_key: coincurve.PublicKey) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 from modules.auth.nonces import check_nonce, record_nonce
 from modules.store import KVStore, PrefixStore
 
@@ -16,14 +18,14 @@ class AuthKeeper:
 
     def recent_nonces(self, account: bytes) -> tuple[int, ...]:
         raw = self._store.get(_NONCES + account) or b""
-        return tuple(int.from_bytes(raw[i : i + 8], "big") for i in range(0, len(raw), 8))
+        return struct.unpack(f">{len(raw) // 8}Q", raw)
 
     def use_nonce(self, account: bytes, nonce: int, block_time_ms: int) -> None:
         """Check the nonce against the window and the account's history, then record it."""
         recent = self.recent_nonces(account)
         check_nonce(recent, nonce, block_time_ms)
         updated = record_nonce(recent, nonce)
-        self._store.set(_NONCES + account, b"".join(n.to_bytes(8, "big") for n in updated))
+        self._store.set(_NONCES + account, struct.pack(f">{len(updated)}Q", *updated))
 
     def chain_id(self) -> str:
         return (self._store.get(_CHAIN_ID) or b"").decode()

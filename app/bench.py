@@ -1,0 +1,474 @@
+"""`perpchain bench NAME`: benchmarks of the app, each printing its figures as JSON on its last line.
+
+checktx  CheckTx throughput over the real ABCI socket. The app runs as its own process (`perpchain
+         node`), as under CometBFT. One connection sets up the chain (InitChain funding K accounts,
+         FinalizeBlock at height 1 with the current time, Commit), then N pre-signed transfers are
+         pipelined over it as CheckTx requests, in batches each followed by a Flush with a few
+         batches in flight, the way CometBFT's socket client feeds the mempool connection. Every
+         CheckTx must answer code 0, or the benchmark fails: rejected txs measure nothing.
+         Signing happens before the clock starts. Afterwards the same code paths are timed
+         in-process, one stage at a time, so a figure below the goal says where the time went:
+           abci_codec_us_per_tx        framing + protobuf of Request and Response
+           decode_us_per_tx            ante.decode: tx hash, SignedTx protobuf, EIP-712 digest
+           recover_us_per_tx           secp256k1 recovery + address, one thread
+           prefetch_parallel_us_per_tx SignerCache.prefetch over the thread pool (wall time)
+           execute_us_per_tx           admit (signer cached) + branch + execute_tx + write
+           nonce_us_per_tx             the nonce-list part of execution alone
+           check_tx_warm_us_per_tx     Application.check_tx, signer cached, nothing prefetched
+           inprocess_us_per_tx         the server's per-read path without the socket
+           socket_overhead_us_per_tx   checktx_us_per_tx - inprocess_us_per_tx
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from app.framing import frame, split_frames
+from wire.pb import abci_pb
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+CHECKTX_DEFAULT_TXS = 20_000
+CHECKTX_GOAL_TX_PER_S = 15_000
+CHECKTX_ACCOUNTS = 200
+CHECKTX_BATCH_TXS = 500  # requests written before each Flush
+CHECKTX_BATCHES_IN_FLIGHT = 3  # batches written but not yet answered up to their Flush
+BREAKDOWN_TXS = 20_000  # txs the in-process stage timings run over (all of the default run: an
+# account's nonce list grows with its txs, so execution costs depend on how many ran before)
+CHAIN_ID = "perpchain-bench"
+FUNDED_MICRO_USDC = 1_000_000_000_000
+TRANSFER_MICRO_USDC = 1
+
+
+class BenchmarkFailed(Exception):
+    """The benchmark could not measure what it claims to (a rejected tx, a dead app process)."""
+
+
+def run_benchmark(name: str, size: int) -> int:
+    benchmarks: dict[str, Callable[[int], dict[str, object]]] = {"checktx": bench_checktx}
+    if name not in benchmarks:
+        print(f"error: unknown benchmark {name!r}; known: {', '.join(sorted(benchmarks))}", file=sys.stderr)
+        return 2
+    try:
+        figures = benchmarks[name](size)
+    except BenchmarkFailed as error:
+        print(f"error: benchmark {name} failed: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(figures))
+    return 0
+
+
+# -- checktx --------------------------------------------------------------------------------------
+
+
+def bench_checktx(size: int) -> dict[str, object]:
+    txs_total = size if size > 0 else CHECKTX_DEFAULT_TXS
+    accounts = min(CHECKTX_ACCOUNTS, txs_total)
+    block_time_ms = int(time.time() * 1000)
+    base_nonce = block_time_ms - 60_000  # inside (block time - 2 days, block time + 1 day)
+
+    secrets = [_account_secret(i) for i in range(accounts)]
+    started = time.perf_counter()
+    txs = sign_transfers(secrets, txs_total, base_nonce)
+    sign_s = time.perf_counter() - started
+    addresses = _addresses(secrets)
+    app_state = _app_state(addresses)
+    print(f"checktx: signed {txs_total} transfers from {accounts} accounts in {sign_s:.1f}s "
+          f"({len(txs[0])} bytes each)", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="perpchain-bench-") as tmp:
+        root = Path(tmp)
+        node = _AppProcess(root / "node-data", root / "node.log")
+        try:
+            node.start()
+            with socket.create_connection(("127.0.0.1", node.port)) as conn:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                _set_up_chain(conn, app_state, block_time_ms)
+                elapsed_s = _pipeline_check_txs(conn, txs)
+            node.check_alive()
+        except BenchmarkFailed as error:
+            raise BenchmarkFailed(f"{error}\n--- app log tail ---\n{node.log_tail()}") from None
+        finally:
+            node.stop()
+        tx_per_s = txs_total / elapsed_s
+        print(f"checktx: {txs_total} CheckTx over the ABCI socket in {elapsed_s:.3f}s = {tx_per_s:,.0f} tx/s "
+              f"(goal {CHECKTX_GOAL_TX_PER_S:,}, {os.cpu_count()} cores)", flush=True)
+        breakdown = _breakdown(root, app_state, block_time_ms, txs[: min(BREAKDOWN_TXS, txs_total)])
+
+    figures: dict[str, object] = {
+        "bench": "checktx",
+        "checktx_tx_per_s": round(tx_per_s, 1),
+        "goal_tx_per_s": CHECKTX_GOAL_TX_PER_S,
+        "meets_goal": tx_per_s >= CHECKTX_GOAL_TX_PER_S,
+        "txs": txs_total,
+        "accounts": accounts,
+        "tx_bytes": len(txs[0]),
+        "batch_txs": CHECKTX_BATCH_TXS,
+        "batches_in_flight": CHECKTX_BATCHES_IN_FLIGHT,
+        "elapsed_s": round(elapsed_s, 4),
+        "cores": os.cpu_count(),
+        "sign_s": round(sign_s, 2),
+        "checktx_us_per_tx": round(1e6 / tx_per_s, 2),
+        **breakdown,
+    }
+    # What the socket, the second process and the load generator add (noise can make it negative).
+    figures["socket_overhead_us_per_tx"] = round(1e6 / tx_per_s - float(breakdown["inprocess_us_per_tx"]), 2)  # type: ignore[arg-type]
+    print("checktx: where a tx's time goes (us per tx; stages timed in-process on one core, "
+          "prefetch_parallel on the sigverify pool): "
+          + ", ".join(f"{k}={v}" for k, v in figures.items() if k.endswith("_us_per_tx")), flush=True)
+    return figures
+
+
+def _account_secret(index: int) -> bytes:
+    """Deterministic keys, so runs compare; any value in 1..n-1 is a valid secp256k1 key."""
+    return (0xBE7C_0000 + index + 1).to_bytes(32, "big")
+
+
+def _addresses(secrets: Sequence[bytes]) -> list[bytes]:
+    from wire.crypto import PrivateKey
+
+    return [PrivateKey(s).address for s in secrets]
+
+
+def _app_state(addresses: Sequence[bytes]) -> bytes:
+    balances = [
+        {"address": "0x" + a.hex(), "subaccount": 0, "amount_micro_usdc": str(FUNDED_MICRO_USDC)} for a in addresses
+    ]
+    return json.dumps({"bank": {"balances": balances}}).encode()
+
+
+def sign_transfers(secrets: Sequence[bytes], count: int, base_nonce: int) -> list[bytes]:
+    """`count` distinct signed transfers: tx i is from account i % K to the next account, with
+    nonce base_nonce + i, so each account's nonces rise in send order. Signed on every core."""
+    workers = max(1, os.cpu_count() or 1)
+    step = max(1, -(-count // (workers * 4)))
+    chunks = [(list(secrets), start, min(count, start + step), base_nonce) for start in range(0, count, step)]
+    if workers == 1 or count < 2_000:
+        return [raw for chunk in chunks for raw in _sign_chunk(chunk)]
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    with context.Pool(workers) as pool:
+        return [raw for part in pool.map(_sign_chunk, chunks) for raw in part]
+
+
+def _sign_chunk(chunk: tuple[list[bytes], int, int, int]) -> list[bytes]:
+    from modules.bank.types import Transfer
+    from modules.types import SubaccountId
+    from wire.codec import Tx, sign_tx
+    from wire.crypto import PrivateKey
+
+    secrets, start, end, base_nonce = chunk
+    keys = [PrivateKey(s) for s in secrets]
+    addresses = [k.address for k in keys]
+    out = []
+    for i in range(start, end):
+        sender = i % len(keys)
+        recipient = SubaccountId(addresses[(sender + 1) % len(keys)], 0)
+        action = Transfer(from_subaccount=0, to=recipient, amount_micro_usdc=TRANSFER_MICRO_USDC)
+        tx = Tx(chain_id=CHAIN_ID, account=addresses[sender], nonce=base_nonce + i, actions=(action,))
+        out.append(sign_tx(keys[sender], tx))
+    return out
+
+
+def _timestamp(ms: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromMilliseconds(ms)
+    return stamp
+
+
+def _request(**kind: object) -> bytes:
+    return frame(abci_pb.Request(**kind).SerializeToString())  # type: ignore[arg-type]
+
+
+def _setup_requests(app_state: bytes, block_time_ms: int) -> list[abci_pb.Request]:
+    return [
+        abci_pb.Request(init_chain=abci_pb.RequestInitChain(
+            chain_id=CHAIN_ID, app_state_bytes=app_state, time=_timestamp(block_time_ms), initial_height=1)),
+        abci_pb.Request(finalize_block=abci_pb.RequestFinalizeBlock(height=1, time=_timestamp(block_time_ms))),
+        abci_pb.Request(commit=abci_pb.RequestCommit()),
+    ]
+
+
+class _AppProcess:
+    """`perpchain node` on a free loopback port, its output in a log file; always stopped."""
+
+    def __init__(self, data: Path, log_path: Path) -> None:
+        self.data = data
+        self.log_path = log_path
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "perpchain.cli", "node", "--data", str(self.data),
+                 "--abci", f"tcp://127.0.0.1:{self.port}"],
+                stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise BenchmarkFailed(f"app ABCI port {self.port} did not open in 30s")
+
+    def check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise BenchmarkFailed(f"app process exited with code {self.process.returncode}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _ResponseReader:
+    """Responses off a socket, frame by frame."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+        self._buffer = bytearray()
+        self._frames: list[bytes] = []
+        self._next = 0
+
+    def frames(self) -> list[bytes]:
+        """At least one complete response frame (blocks until there is one)."""
+        while True:
+            frames, used, malformed = split_frames(self._buffer)
+            if malformed is not None:
+                raise BenchmarkFailed(f"app sent a malformed frame: {malformed}")
+            if frames:
+                del self._buffer[:used]
+                return frames
+            chunk = self._conn.recv(1 << 20)
+            if not chunk:
+                raise BenchmarkFailed("app closed the ABCI connection")
+            self._buffer += chunk
+
+    def one(self) -> abci_pb.Response:
+        if self._next >= len(self._frames):
+            self._frames, self._next = self.frames(), 0
+        response = abci_pb.Response.FromString(self._frames[self._next])
+        self._next += 1
+        return response
+
+
+def _set_up_chain(conn: socket.socket, app_state: bytes, block_time_ms: int) -> None:
+    requests = _setup_requests(app_state, block_time_ms)
+    conn.sendall(b"".join(frame(r.SerializeToString()) for r in requests) + _request(flush=abci_pb.RequestFlush()))
+    reader = _ResponseReader(conn)
+    for request in requests:
+        response = reader.one()
+        kind = request.WhichOneof("value")
+        if response.WhichOneof("value") != kind:
+            raise BenchmarkFailed(f"{kind} answered with {response}")
+        if kind == "finalize_block" and response.finalize_block.tx_results:
+            raise BenchmarkFailed("FinalizeBlock at height 1 returned tx results for no txs")
+    if reader.one().WhichOneof("value") != "flush":
+        raise BenchmarkFailed("setup Flush not answered")
+
+
+def _pipeline_check_txs(conn: socket.socket, txs: Sequence[bytes]) -> float:
+    """Write every CheckTx in batches (each closed by a Flush, a few batches in flight) from one
+    thread, read every response in this one; seconds from the first write to the last response."""
+    flush = _request(flush=abci_pb.RequestFlush())
+    batches = [
+        b"".join(_request(check_tx=abci_pb.RequestCheckTx(tx=tx, type=abci_pb.NEW)) for tx in txs[i : i + CHECKTX_BATCH_TXS])
+        + flush
+        for i in range(0, len(txs), CHECKTX_BATCH_TXS)
+    ]
+    window = threading.Semaphore(CHECKTX_BATCHES_IN_FLIGHT)
+    write_error: list[BaseException] = []
+
+    def write_all() -> None:
+        try:
+            for batch in batches:
+                window.acquire()
+                conn.sendall(batch)
+        except BaseException as error:  # reported by the reader once it stops hearing back
+            write_error.append(error)
+
+    reader = _ResponseReader(conn)
+    answered = flushes = 0
+    writer = threading.Thread(target=write_all, name="bench-writer", daemon=True)
+    started = time.perf_counter()
+    writer.start()
+    try:
+        while flushes < len(batches):
+            for data in reader.frames():
+                response = abci_pb.Response.FromString(data)
+                kind = response.WhichOneof("value")
+                if kind == "check_tx":
+                    result = response.check_tx
+                    if result.code != 0:
+                        raise BenchmarkFailed(
+                            f"CheckTx #{answered} rejected: code {result.code} codespace {result.codespace!r}: {result.log}")
+                    answered += 1
+                elif kind == "flush":
+                    flushes += 1
+                    window.release()
+                elif kind == "exception":
+                    raise BenchmarkFailed(f"app answered with an exception: {response.exception.error}")
+                else:
+                    raise BenchmarkFailed(f"unexpected {kind} response on the mempool connection")
+    except OSError as error:
+        raise BenchmarkFailed(f"ABCI connection failed: {error} {write_error}") from None
+    elapsed = time.perf_counter() - started
+    writer.join(5)
+    if answered != len(txs):
+        raise BenchmarkFailed(f"{answered} CheckTx answers for {len(txs)} requests")
+    return elapsed
+
+
+# -- in-process breakdown -------------------------------------------------------------------------
+
+
+def _fresh_app(path: Path, app_state: bytes, block_time_ms: int):  # type: ignore[no-untyped-def]
+    """An Application over its own LevelDB, set up exactly as the node was over the socket."""
+    from app.application import Application
+    from app.store import CommittedStore
+
+    store = CommittedStore(path)
+    app = Application(store)
+    for request in _setup_requests(app_state, block_time_ms):
+        kind = request.WhichOneof("value")
+        getattr(app, kind)(getattr(request, kind))
+    return app, store
+
+
+def _per_tx_us(count: int, run: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    run()
+    return round((time.perf_counter() - started) / count * 1e6, 2)
+
+
+def _breakdown(root: Path, app_state: bytes, block_time_ms: int, txs: Sequence[bytes]) -> dict[str, object]:
+    """Each stage of the server's CheckTx path, timed alone over the same txs."""
+    from app import ante
+    from app.router import execute_tx
+    from app.sigverify import SignerCache, _recover
+    from app.store import CacheStore
+    from modules.auth.keeper import AuthKeeper
+    from modules.context import BlockContext
+    from wire.crypto import keccak256
+
+    count = len(txs)
+    figures: dict[str, object] = {"breakdown_txs": count}
+    requests = [_request(check_tx=abci_pb.RequestCheckTx(tx=tx, type=abci_pb.NEW)) for tx in txs]
+    buffer = b"".join(requests)
+
+    # ABCI framing and protobuf of requests and responses, as the server does them.
+    def abci_codec() -> None:
+        frames, _, _ = split_frames(buffer)
+        parsed = [abci_pb.Request.FromString(f) for f in frames]
+        ok = abci_pb.ResponseCheckTx(code=0, gas_wanted=1)
+        for request in parsed:
+            request.WhichOneof("value")
+            frame(abci_pb.Response(check_tx=ok).SerializeToString())
+
+    figures["abci_codec_us_per_tx"] = _per_tx_us(count, abci_codec)
+    figures["keccak_us_per_call"] = _per_tx_us(count, lambda: [keccak256(tx) for tx in txs])
+    decoded: list = []
+    figures["decode_us_per_tx"] = _per_tx_us(count, lambda: decoded.extend(ante.decode(tx) for tx in txs))
+    figures["recover_us_per_tx"] = _per_tx_us(count, lambda: [_recover(d) for _, d in decoded])
+
+    signers = SignerCache()
+    try:
+        def prefetch() -> None:
+            for i in range(0, count, CHECKTX_BATCH_TXS):
+                signers.prefetch(decoded[i : i + CHECKTX_BATCH_TXS])
+
+        figures["prefetch_parallel_us_per_tx"] = _per_tx_us(count, prefetch)
+
+        app, store = _fresh_app(root / "breakdown-execute", app_state, block_time_ms)
+        try:
+            check = CacheStore(store)
+            ctx = BlockContext(CHAIN_ID, 2, block_time_ms)
+
+            def execute() -> None:  # what check_tx does after decoding, signers already recovered
+                for tx_hash, d in decoded:
+                    admitted = ante.admit(tx_hash, d, CHAIN_ID, signers)
+                    branch = CacheStore(check)
+                    execute_tx(branch, ctx, admitted)
+                    branch.write()
+
+            figures["execute_us_per_tx"] = _per_tx_us(count, execute)
+
+            nonces = CacheStore(store)
+
+            def use_nonces() -> None:  # the nonce part of execution alone
+                for _, d in decoded:
+                    AuthKeeper(nonces).use_nonce(d.tx.account, d.tx.nonce, ctx.time_ms)
+
+            figures["nonce_us_per_tx"] = _per_tx_us(count, use_nonces)
+        finally:
+            app.signers.close()
+            store.close()
+    finally:
+        signers.close()
+
+    # Application.check_tx itself with every signer already recovered (decode + admit + execute).
+    app, store = _fresh_app(root / "breakdown-checktx", app_state, block_time_ms)
+    try:
+        for tx_hash, d in decoded:
+            app.signers.signer(tx_hash, d)
+        check_requests = [abci_pb.RequestCheckTx(tx=tx, type=abci_pb.NEW) for tx in txs]
+        figures["check_tx_warm_us_per_tx"] = _per_tx_us(count, lambda: [app.check_tx(r) for r in check_requests])
+    finally:
+        app.signers.close()
+        store.close()
+
+    # The server's whole per-read path without the socket: parse, prefetch_signers, check_tx, answer.
+    app, store = _fresh_app(root / "breakdown-inprocess", app_state, block_time_ms)
+    try:
+        chunk = CHECKTX_BATCH_TXS * 2
+
+        def serve() -> None:
+            for i in range(0, count, chunk):
+                frames, _, _ = split_frames(b"".join(requests[i : i + chunk]))
+                parsed = [abci_pb.Request.FromString(f) for f in frames]
+                app.prefetch_signers([r.check_tx.tx for r in parsed])
+                for request in parsed:
+                    response = abci_pb.Response(check_tx=app.check_tx(request.check_tx))
+                    if response.check_tx.code != 0:
+                        raise BenchmarkFailed(f"in-process CheckTx rejected: {response.check_tx.log}")
+                    frame(response.SerializeToString())
+
+        inprocess_us = _per_tx_us(count, serve)
+        figures["inprocess_us_per_tx"] = inprocess_us
+        figures["inprocess_tx_per_s"] = round(1e6 / inprocess_us, 1)
+    finally:
+        app.signers.close()
+        store.close()
+    return figures
