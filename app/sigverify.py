@@ -25,6 +25,7 @@ class SignerCache:
     def __init__(self, capacity: int = 262_144) -> None:
         self._capacity = capacity
         self._entries: OrderedDict[bytes, bytes | BadSignature] = OrderedDict()
+        self.recoveries = 0  # signatures actually recovered, cache hits excluded
         self._workers = max(1, min(8, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="sigverify")
 
@@ -51,6 +52,7 @@ class SignerCache:
             self._remember(tx_hash, entry)
 
     def _remember(self, tx_hash: bytes, entry: bytes | BadSignature) -> None:
+        self.recoveries += 1
         self._entries[tx_hash] = entry
         if len(self._entries) > self._capacity:
             self._entries.popitem(last=False)

@@ -3,6 +3,7 @@ and is reset onto the committed state at every Commit."""
 
 from __future__ import annotations
 
+from modules.types import SubaccountId
 from tests.app.conftest import AppHarness
 from tests.app.test_bad_inputs import transfer_tx
 from wire import sign_tx
@@ -25,3 +26,15 @@ def test_a_tx_included_in_a_block_is_a_replay_when_checked_again(harness: AppHar
     assert harness.check(tx).code == 0
     assert [r.code for r in harness.block([tx])] == [0]
     assert harness.check(tx).code == 6
+
+
+def test_a_signature_recovered_in_check_tx_is_not_recovered_again_in_the_block(harness: AppHarness) -> None:
+    alice, bob, _ = harness.keys
+    checked = [sign_tx(alice, transfer_tx(harness, alice, amount=7, nonce=harness.time_ms + i)) for i in range(1, 11)]
+    unseen = sign_tx(bob, transfer_tx(harness, bob, amount=3, to=SubaccountId(alice.address, 1)))
+    for raw in checked:
+        assert harness.check(raw).code == 0
+    before = harness.app.signers.recoveries
+    assert [r.code for r in harness.block([*checked, unseen])] == [0] * 11
+    assert harness.app.signers.recoveries == before + 1  # only the tx the mempool never saw
+    assert harness.balance(alice) == 1_000_000_000 - 70
