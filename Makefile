@@ -7,7 +7,7 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	@bash scripts/run_single.sh
+	@$(PY) -m perpchain.cli localnet up
 
 test: setup
 	@$(PY) -m pytest -q

@@ -1,4 +1,4 @@
-"""Imports the genesis app_state into the modules at InitChain."""
+"""Decodes the genesis app_state bytes of InitChain and hands them to modules/genesis.py."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ import json
 from typing import Any
 
 from modules.bank.errors import InvalidGenesis
-from modules.bank.genesis import export_genesis as export_bank
-from modules.bank.genesis import import_genesis as import_bank
-from modules.bank.keeper import BankKeeper
+from modules.genesis import export_app_state, import_app_state as import_sections
 from modules.store import KVStore
 
-SECTIONS = ("bank",)
+__all__ = ["export_app_state", "import_app_state"]
 
 
 def import_app_state(store: KVStore, app_state_bytes: bytes) -> None:
@@ -19,13 +17,4 @@ def import_app_state(store: KVStore, app_state_bytes: bytes) -> None:
         app_state: Any = json.loads(app_state_bytes or b"{}")
     except ValueError as exc:
         raise InvalidGenesis(f"app_state is not JSON ({exc})") from None
-    if not isinstance(app_state, dict):
-        raise InvalidGenesis("app_state must be an object")
-    unknown = sorted(set(app_state) - set(SECTIONS))
-    if unknown:
-        raise InvalidGenesis(f"app_state has unknown section {unknown[0]!r}; known: {', '.join(SECTIONS)}")
-    import_bank(BankKeeper(store), app_state.get("bank", {}))
-
-
-def export_app_state(store: KVStore) -> dict[str, Any]:
-    return {"bank": export_bank(BankKeeper(store))}
+    import_sections(store, app_state)

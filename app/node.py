@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from app.application import Application
+from app.metrics import serve_metrics
 from app.server import AbciServer
 from app.store import CommittedStore
 
@@ -23,7 +24,7 @@ def configure_logging(level: str = "INFO") -> None:
     )
 
 
-async def serve(data_dir: Path, abci_address: str) -> None:
+async def serve(data_dir: Path, abci_address: str, metrics_address: str | None = None) -> None:
     store = CommittedStore(data_dir)
     app = Application(store)
     server = AbciServer(app)
@@ -33,20 +34,25 @@ async def serve(data_dir: Path, abci_address: str) -> None:
         loop.add_signal_handler(sig, stop.set)
     last = store.last_commit()
     log.info("store %s at height %d app_hash %s", data_dir, last.height, last.app_hash.hex() or "-")
+    metrics_server = None
     try:
         await server.start(abci_address)
+        if metrics_address:
+            metrics_server = await serve_metrics(server.metrics, metrics_address)
         await stop.wait()
         log.info("stopping")
     finally:
+        if metrics_server is not None:
+            metrics_server.close()
         await server.close()
         app.signers.close()
         store.close()
 
 
-def run(data_dir: Path, abci_address: str, log_level: str = "INFO") -> int:
+def run(data_dir: Path, abci_address: str, log_level: str = "INFO", metrics_address: str | None = None) -> int:
     configure_logging(log_level)
     try:
-        asyncio.run(serve(data_dir, abci_address))
+        asyncio.run(serve(data_dir, abci_address, metrics_address))
     except Exception:
         log.critical("node stopped by an unexpected error", exc_info=True)
         return 1

@@ -6,6 +6,7 @@
 | /bank/supply                      | {"supply_micro_usdc"}                                    |
 | /auth/nonces/<address>            | {"address", "recent_nonces": [...]}                      |
 | /app/status                       | {"chain_id", "height", "app_hash", "block_time_ms"}      |
+| /app/hash/<height>                | {"height", "app_hash"}: the hash this node committed there |
 
 Integers that can exceed 2^53 are decimal strings, so no JSON reader loses precision.
 """
@@ -21,7 +22,7 @@ from modules.errors import ChainError
 from modules.store import KVStore
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 
-from app.store import CommitInfo
+from app.store import CommitInfo, CommittedStore
 
 
 class QueryError(ChainError):
@@ -94,7 +95,16 @@ _ROUTES: dict[tuple[str, str], tuple[int, Callable[[KVStore, list[str]], dict[st
 }
 
 
-def answer(store: KVStore, chain_id: str, last: CommitInfo, path: str, height: int) -> bytes:
+def _app_hash_at(store: CommittedStore, text: str) -> dict[str, Any]:
+    if not text.isdigit():
+        raise BadQueryArgument(f"height must be a positive integer, got {text!r}")
+    app_hash = store.app_hash_at(int(text))
+    if app_hash is None:
+        raise HeightNotAvailable(f"this node committed no block at height {text}")
+    return {"height": int(text), "app_hash": app_hash.hex()}
+
+
+def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, height: int) -> bytes:
     """The JSON answer for `path`, or a QueryError."""
     if height not in (0, last.height):
         raise HeightNotAvailable(f"height {height} is not served; the latest is {last.height}")
@@ -106,6 +116,8 @@ def answer(store: KVStore, chain_id: str, last: CommitInfo, path: str, height: i
             "app_hash": last.app_hash.hex(),
             "block_time_ms": last.block_time_ms,
         }
+    elif parts[:2] == ["app", "hash"] and len(parts) == 3:
+        result = _app_hash_at(store, parts[2])
     else:
         route = _ROUTES.get((parts[0], parts[1])) if len(parts) >= 2 else None
         if route is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from pathlib import Path
 from typing import Callable
@@ -18,6 +19,7 @@ from google.protobuf.message import DecodeError
 
 from app.application import Application
 from app.framing import MalformedFrame, frame, split_frames
+from app.metrics import Metrics
 from wire.pb import abci_pb
 
 log = logging.getLogger("perpchain.abci")
@@ -31,8 +33,9 @@ def _dispatch_table(app: Application) -> dict[str, Callable[[object], object]]:
 
 
 class AbciServer:
-    def __init__(self, app: Application) -> None:
+    def __init__(self, app: Application, metrics: Metrics | None = None) -> None:
         self._app = app
+        self.metrics = metrics or Metrics()
         self._handlers = _dispatch_table(app)
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -116,7 +119,9 @@ class AbciServer:
         self._prefetch(requests)
         answers: list[bytes] = []  # written at once: a write per response costs a send() each
         for request in requests:
+            started = time.perf_counter()
             response = self._handle(request)
+            self.metrics.observe(request, response, time.perf_counter() - started)
             answers.append(frame(response.SerializeToString()))
             if response.WhichOneof("value") == "exception":
                 writer.write(b"".join(answers))

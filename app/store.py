@@ -23,6 +23,7 @@ _META = b"\x00meta/"  # below every module prefix; never part of the app hash
 _HEIGHT = _META + b"height"
 _APP_HASH = _META + b"app_hash"
 _BLOCK_TIME = _META + b"block_time_ms"
+_APP_HASH_AT = _META + b"app_hash_at/"  # + 8-byte height: each node's own hash history
 _TOMBSTONE = None
 
 
@@ -79,6 +80,11 @@ class CommittedStore:
             batch.put(_HEIGHT, info.height.to_bytes(8, "big"))
             batch.put(_APP_HASH, info.app_hash)
             batch.put(_BLOCK_TIME, info.block_time_ms.to_bytes(8, "big"))
+            batch.put(_APP_HASH_AT + info.height.to_bytes(8, "big"), info.app_hash)
+
+    def app_hash_at(self, height: int) -> bytes | None:
+        """The app hash this node committed at `height`, so nodes can be compared height by height."""
+        return self._db.get(_APP_HASH_AT + height.to_bytes(8, "big"))
 
 
 class CacheStore:

@@ -1,7 +1,7 @@
 """The one library every other piece (CLI, terminal UI, relayer, market maker, tests) uses to
 talk to a perpchain node: keys, tx building and signing, broadcast, typed queries, events."""
 
-from client.client import Balance, Client, NodeStatus, TxEvent, TxResult
+from client.client import Balance, Client, NodeHealth, NodeStatus, TxEvent, TxResult
 from client.errors import ChainRejected, ClientError, NodeUnreachable, QueryFailed, RpcError, TxNotIncluded, TxRejected
 from client.events import SubscriptionRefused, subscribe
 from client.keys import load_key, save_key
@@ -15,6 +15,7 @@ __all__ = [
     "ChainRejected",
     "Client",
     "ClientError",
+    "NodeHealth",
     "NodeStatus",
     "NodeUnreachable",
     "NonceSource",

@@ -43,6 +43,19 @@ class Balance:
 
 
 @dataclass(frozen=True)
+class NodeHealth:
+    """What an operator watches on one node (CometBFT's `status` and `net_info`)."""
+
+    moniker: str
+    height: int
+    app_hash: str
+    last_block_time: str
+    catching_up: bool
+    voting_power: int
+    peers: int
+
+
+@dataclass(frozen=True)
 class NodeStatus:
     chain_id: str
     height: int
@@ -100,6 +113,23 @@ class Client:
     def balance(self, address: str, subaccount: int = 0) -> Balance:
         answer = self.query(f"/bank/balance/{address.lower()}/{subaccount}")
         return Balance(answer["address"], answer["subaccount"], int(answer["amount_micro_usdc"]))
+
+    def health(self) -> NodeHealth:
+        status = self.rpc.call("status")
+        sync = status["sync_info"]
+        return NodeHealth(
+            moniker=status["node_info"].get("moniker", ""),
+            height=int(sync["latest_block_height"]),
+            app_hash=sync.get("latest_app_hash", ""),
+            last_block_time=sync.get("latest_block_time", ""),
+            catching_up=bool(sync.get("catching_up", False)),
+            voting_power=int(status["validator_info"].get("voting_power", 0)),
+            peers=int(self.rpc.call("net_info")["n_peers"]),
+        )
+
+    def app_hash_at(self, height: int) -> str:
+        """The app hash this node's own app computed after `height` (hex), from its app, not the headers."""
+        return str(self.query(f"/app/hash/{height}")["app_hash"])
 
     def height(self) -> int:
         return int(self.rpc.call("status")["sync_info"]["latest_block_height"])

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genesis.builder import build_genesis, consensus_pub_key
 from genesis.toml_patch import patch_toml
-
-APP_VERSION = 1  # must equal what the app reports in Info
 
 
 @dataclass(frozen=True)
@@ -23,11 +22,23 @@ class NodePorts:
     p2p: int
     rpc: int
     abci: int
+    prometheus: int = 0  # CometBFT's own metrics; 0: off
+    app_metrics: int = 0  # `perpchain node --metrics`; 0: off
     pprof: int = 0  # 0: off
 
     @classmethod
     def from_base(cls, base: int) -> "NodePorts":
-        return cls(p2p=base, rpc=base + 1, abci=base + 2)
+        """base: p2p, +1 rpc, +2 abci, +3 CometBFT metrics, +4 app metrics."""
+        return cls(p2p=base, rpc=base + 1, abci=base + 2, prometheus=base + 3, app_metrics=base + 4)
+
+
+@dataclass(frozen=True)
+class NodeNetwork:
+    """Where a node listens and whom it dials. Loopback unless a real network says otherwise."""
+
+    persistent_peers: tuple[str, ...] = ()  # "nodeid@host:port"
+    p2p_host: str = "127.0.0.1"
+    external_address: str = ""  # host:port other machines dial; empty on loopback
 
 
 @dataclass(frozen=True)
@@ -47,18 +58,25 @@ def init_home(cometbft: Path, home: Path) -> None:
     )
 
 
-def write_genesis(home: Path, chain_id: str, app_state: dict[str, Any], genesis_time: str | None = None) -> None:
-    path = home / "config" / "genesis.json"
-    doc = json.loads(path.read_text())
-    doc["chain_id"] = chain_id
-    doc["app_state"] = app_state
-    doc["consensus_params"]["version"]["app"] = str(APP_VERSION)
+def write_genesis_for(home: Path, chain_id: str, app_state: dict[str, Any], genesis_time: str | None = None) -> None:
+    """genesis.json for a one-validator network: this home's own key with power 10."""
+    spec: dict[str, Any] = {
+        "chain_id": chain_id,
+        "validators": [{"name": "validator", "pub_key": consensus_pub_key(home), "power": 10}],
+        "app_state": app_state,
+    }
     if genesis_time is not None:
-        doc["genesis_time"] = genesis_time
-    path.write_text(json.dumps(doc, indent=2) + "\n")
+        spec["genesis_time"] = genesis_time
+    (home / "config" / "genesis.json").write_text(json.dumps(build_genesis(spec), indent=2) + "\n")
 
 
-def configure(home: Path, ports: NodePorts, timing: BlockTiming = BlockTiming(), moniker: str = "perpchain") -> None:
+def configure(
+    home: Path,
+    ports: NodePorts,
+    timing: BlockTiming = BlockTiming(),
+    moniker: str = "perpchain",
+    network: NodeNetwork = NodeNetwork(),
+) -> None:
     path = home / "config" / "config.toml"
     path.write_text(
         patch_toml(
@@ -76,9 +94,11 @@ def configure(home: Path, ports: NodePorts, timing: BlockTiming = BlockTiming(),
                     "timeout_broadcast_tx_commit": "10s",
                 },
                 "p2p": {
-                    "laddr": f"tcp://127.0.0.1:{ports.p2p}",
+                    "laddr": f"tcp://{network.p2p_host}:{ports.p2p}",
+                    "external_address": network.external_address,
+                    "persistent_peers": ",".join(network.persistent_peers),
                     "allow_duplicate_ip": True,
-                    "addr_book_strict": False,
+                    "addr_book_strict": network.p2p_host != "127.0.0.1",
                 },
                 "mempool": {"size": 50_000, "max_tx_bytes": 65_536},
                 "consensus": {
@@ -87,7 +107,10 @@ def configure(home: Path, ports: NodePorts, timing: BlockTiming = BlockTiming(),
                     "timeout_prevote": f"{timing.timeout_vote_ms}ms",
                     "timeout_precommit": f"{timing.timeout_vote_ms}ms",
                 },
-                "instrumentation": {"prometheus": False},
+                "instrumentation": {
+                    "prometheus": ports.prometheus != 0,
+                    "prometheus_listen_addr": f"127.0.0.1:{ports.prometheus}" if ports.prometheus else ":26660",
+                },
             },
         )
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from genesis.app_state import build_app_state
-from genesis.home import BlockTiming, NodePorts, configure, init_home, write_genesis
+from genesis.home import BlockTiming, NodePorts, configure, init_home, write_genesis_for
 
 
 def write_single_validator_home(
@@ -29,7 +29,7 @@ def write_single_validator_home(
         funds.append((address_to_hex(load_key(faucet_key).address), 0, faucet_usdc))
     ports = NodePorts.from_base(port_base)
     init_home(cometbft, home)
-    write_genesis(home, chain_id, build_app_state(funds))
+    write_genesis_for(home, chain_id, build_app_state(funds))
     configure(home, ports, BlockTiming(timeout_commit_ms=timeout_commit_ms))
     return {
         "home": str(home),

@@ -1,17 +1,19 @@
-"""`perpchain`: node, genesis, keys, tx, query, bench. Each subcommand has --help."""
+"""`perpchain`: node, genesis, localnet, keys, tx, query, bench. Each subcommand has --help."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from perpchain.amounts import format_usdc, parse_usdc
+from client.amounts import format_usdc, parse_usdc
 
 DEFAULT_NODE = "http://127.0.0.1:26657"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 COMETBFT = PROJECT_ROOT / "bin" / "cometbft"
+DEFAULT_LOCALNET = Path(os.environ.get("PERPCHAIN_LOCALNET", PROJECT_ROOT / ".data" / "localnet"))
 
 
 def _subaccount(text: str) -> tuple[str, int]:
@@ -23,29 +25,38 @@ def _subaccount(text: str) -> tuple[str, int]:
 def cmd_node(args: argparse.Namespace) -> int:
     from app.node import run
 
-    return run(Path(args.data), args.abci, args.log_level)
+    return run(Path(args.data), args.abci, args.log_level, args.metrics)
 
 
 def cmd_genesis(args: argparse.Namespace) -> int:
-    from genesis.single import write_single_validator_home
+    from genesis import cli as genesis_cli
 
-    funds = []
-    for entry in args.fund:
-        target, _, amount = entry.partition("=")
-        address, number = _subaccount(target)
-        funds.append((address, number, parse_usdc(amount)))
-    summary = write_single_validator_home(
-        cometbft=Path(args.cometbft),
-        home=Path(args.home),
-        chain_id=args.chain_id,
-        port_base=args.port_base,
-        funds=funds,
-        faucet_key=Path(args.faucet_key) if args.faucet_key else None,
-        faucet_usdc=parse_usdc(args.faucet_amount),
-        timeout_commit_ms=args.block_time_ms,
-    )
-    print(json.dumps(summary, indent=2))
-    return 0
+    return genesis_cli.run(args, COMETBFT)
+
+
+def cmd_localnet(args: argparse.Namespace) -> int:
+    from localnet import commands
+    from localnet.layout import LocalnetConfig
+
+    root = Path(args.root)
+    try:
+        if args.localnet_command == "up":
+            config = LocalnetConfig(validators=args.validators, block_time_ms=args.block_time,
+                                    chain_id=args.chain_id, port_base=args.port_base)
+            return commands.up(root, config, Path(args.cometbft), PROJECT_ROOT, args.detach)
+        if args.localnet_command == "supervise":
+            return commands.supervise(root, Path(args.cometbft), PROJECT_ROOT)
+        if args.localnet_command == "down":
+            return commands.down(root)
+        if args.localnet_command == "status":
+            commands.print_status(commands.status(root), args.json)
+            return 0
+        if args.localnet_command == "reset":
+            return commands.reset(root)
+        return commands.logs(root, args.node, args.lines, args.follow)
+    except commands.LocalnetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -127,18 +138,36 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--data", required=True, help="LevelDB directory of this node's state")
     node.add_argument("--abci", default="tcp://127.0.0.1:26658", help="tcp://HOST:PORT or unix:///PATH")
     node.add_argument("--log-level", default="INFO")
+    node.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here (default: off)")
     node.set_defaults(func=cmd_node)
 
-    genesis = commands.add_parser("genesis", help="write a one-validator CometBFT home with perpchain's app_state")
-    genesis.add_argument("--home", required=True)
-    genesis.add_argument("--chain-id", default="perpchain-local")
-    genesis.add_argument("--port-base", type=int, default=26656, help="p2p port; rpc +1, abci +2")
-    genesis.add_argument("--fund", action="append", default=[], metavar="0xADDR[/N]=USDC")
-    genesis.add_argument("--faucet-key", help="create this key file (if missing) and fund it")
-    genesis.add_argument("--faucet-amount", default="1000000", help="USDC for the faucet key")
-    genesis.add_argument("--block-time-ms", type=int, default=200, help="CometBFT timeout_commit")
-    genesis.add_argument("--cometbft", default=str(COMETBFT))
-    genesis.set_defaults(func=cmd_genesis)
+    from genesis.cli import add_parser as add_genesis_parser
+
+    add_genesis_parser(commands, COMETBFT).set_defaults(func=cmd_genesis)
+
+    localnet = commands.add_parser("localnet", help="N validators on this machine: up, down, status, reset, logs")
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--root", default=str(DEFAULT_LOCALNET), help="where the localnet lives (%(default)s)")
+    where.add_argument("--cometbft", default=str(COMETBFT), help=argparse.SUPPRESS)
+    localnet_commands = localnet.add_subparsers(dest="localnet_command", required=True,
+                                                metavar="{up,down,status,reset,logs}")
+    up = localnet_commands.add_parser("up", parents=[where], help="create (once) and start the localnet; Ctrl-C stops it")
+    up.add_argument("--validators", type=int, default=4)
+    up.add_argument("--block-time", type=int, default=200, metavar="MS", help="CometBFT timeout_commit (ms)")
+    up.add_argument("--port-base", type=int, default=26600, help="node i uses PORT_BASE+10i .. +4")
+    up.add_argument("--chain-id", default="perpchain-localnet")
+    up.add_argument("--detach", action="store_true", help="leave it running in the background")
+    localnet_commands.add_parser("down", parents=[where], help="stop a detached localnet")
+    status = localnet_commands.add_parser("status", parents=[where],
+                                          help="height, app hash, peers, power, sync, liveness per node")
+    status.add_argument("--json", action="store_true")
+    localnet_commands.add_parser("reset", parents=[where], help="wipe the localnet's keys, chain and logs")
+    logs = localnet_commands.add_parser("logs", parents=[where], help="show a node's app and cometbft logs")
+    logs.add_argument("node", help="node0, node1, ... or the index")
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    logs.add_argument("-f", "--follow", action="store_true")
+    localnet_commands.add_parser("supervise", parents=[where])
+    localnet.set_defaults(func=cmd_localnet)
 
     keys = commands.add_parser("keys", help="create, import or show a key file")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)

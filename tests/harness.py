@@ -17,7 +17,7 @@ from pathlib import Path
 
 from client import Client, PrivateKey, address_to_hex
 from genesis.app_state import build_app_state
-from genesis.home import BlockTiming, NodePorts, configure, init_home, write_genesis
+from genesis.home import BlockTiming, NodePorts, configure, init_home, write_genesis_for
 
 ROOT = Path(__file__).resolve().parent.parent
 COMETBFT = ROOT / "bin" / "cometbft"
@@ -67,7 +67,7 @@ class LocalChain:
         chain.funded = {address_to_hex(k.address): k for k in keys}
         funds = [(address, 0, usdc_each * 1_000_000) for address in chain.funded]
         init_home(COMETBFT, chain.home)
-        write_genesis(chain.home, chain.chain_id, build_app_state(funds))
+        write_genesis_for(chain.home, chain.chain_id, build_app_state(funds))
         chain.configure()
         return chain
 
@@ -137,3 +137,39 @@ def _stop(process: subprocess.Popen[bytes] | None, sig: int) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def free_port_block(count: int) -> int:
+    """A base port such that base .. base+count-1 are all free on loopback right now."""
+    for _ in range(200):
+        base = free_port()
+        if base + count >= 65535:
+            continue
+        if all(not _port_open(p) and _bindable(p) for p in range(base, base + count)):
+            return base
+    raise RuntimeError(f"no block of {count} free loopback ports")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def processes_mentioning(text: str) -> list[tuple[int, str]]:
+    """Live processes whose command line contains `text` (a test's temporary folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().split(") ", 1)[1][0]
+        except (OSError, IndexError):
+            continue
+        if text in cmdline and state != "Z":
+            found.append((int(entry.name), cmdline.strip()))
+    return found

@@ -40,6 +40,16 @@ def test_status_reports_the_last_commit(harness: AppHarness) -> None:
                       "block_time_ms": last.block_time_ms}
 
 
+def test_app_hash_history_answers_each_committed_height(harness: AppHarness) -> None:
+    first = harness.store.last_commit()
+    harness.block([])
+    second = harness.store.last_commit()
+    assert second.app_hash != first.app_hash
+    for commit in (first, second):
+        answer = json.loads(query(harness, f"/app/hash/{commit.height}").value)
+        assert answer == {"height": commit.height, "app_hash": commit.app_hash.hex()}
+
+
 @pytest.mark.parametrize(
     ("path", "height", "code", "log"),
     [
@@ -49,6 +59,8 @@ def test_status_reports_the_last_commit(harness: AppHarness) -> None:
         ("/bank/balance/0x" + "ab" * 20 + "/128", 0, 21, "subaccount must be"),
         ("/bank/balance/0x" + "ab" * 20, 0, 21, "takes 2 argument"),
         ("/bank/supply", 999, 22, "not served"),
+        ("/app/hash/999", 0, 22, "committed no block at height 999"),
+        ("/app/hash/x", 0, 21, "height must be"),
     ],
 )
 def test_bad_queries_get_their_code(harness: AppHarness, path: str, height: int, code: int, log: str) -> None:

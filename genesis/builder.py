@@ -1,0 +1,203 @@
+"""The genesis builder: a small spec in, a validated CometBFT genesis.json out.
+
+A network's coordinator collects each validator's consensus public key (`perpchain genesis init`
+prints it) into a spec and builds one genesis.json that every validator installs:
+
+    {
+      "chain_id": "perpchain-1",
+      "genesis_time": "2026-12-01T00:00:00Z",            (optional; default: now)
+      "validators": [{"name": "v1", "pub_key": "<base64 ed25519>", "power": 10}, ...],
+      "app_state": {"bank": {"balances": [...]}}
+    }
+
+Every mistake raises GenesisError naming the field (`validators[2].power`), so a coordinator
+fixes the spec before any node starts. docs/genesis.md has the table of errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from modules.errors import ChainError
+from modules.genesis import validate_app_state as chain_rules
+
+APP_VERSION = 1  # must equal what the app reports in Info
+ED25519_PUBKEY_BYTES = 32
+# CometBFT refuses a validator set whose total power exceeds MaxInt64 / 8.
+MAX_TOTAL_VOTING_POWER = (2**63 - 1) // 8
+CHAIN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
+TIME_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
+SPEC_FIELDS = ("chain_id", "genesis_time", "validators", "app_state", "vote_extensions_enable_height")
+VALIDATOR_FIELDS = ("name", "pub_key", "power", "address")
+
+
+class GenesisError(ValueError):
+    """A genesis spec or file is wrong; `field` says where (`validators[1].pub_key`)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class GenesisValidator:
+    name: str
+    pub_key: bytes  # ed25519
+    power: int
+
+    @property
+    def address(self) -> bytes:
+        """CometBFT's validator address: the first 20 bytes of sha256(pubkey)."""
+        return hashlib.sha256(self.pub_key).digest()[:20]
+
+
+def validator_address(pub_key: bytes) -> str:
+    return hashlib.sha256(pub_key).digest()[:20].hex().upper()
+
+
+def _unknown(where: str, given: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    extra = sorted(k for k in given if k not in allowed)
+    if extra:
+        prefix = f"{where}." if where else ""
+        raise GenesisError(f"{prefix}{extra[0]}", f"unknown field (allowed: {', '.join(allowed)})")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_validator(index: int, entry: Any) -> GenesisValidator:
+    where = f"validators[{index}]"
+    if not isinstance(entry, dict):
+        raise GenesisError(where, "must be an object")
+    _unknown(where, entry, VALIDATOR_FIELDS)
+    name = entry.get("name", "")
+    if not isinstance(name, str) or len(name) > 64:
+        raise GenesisError(f"{where}.name", "must be a string of at most 64 characters")
+    encoded = entry.get("pub_key")
+    if not isinstance(encoded, str):
+        raise GenesisError(f"{where}.pub_key", "missing: the base64 ed25519 key `perpchain genesis init` printed")
+    try:
+        pub_key = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise GenesisError(f"{where}.pub_key", "is not base64") from None
+    if len(pub_key) != ED25519_PUBKEY_BYTES:
+        raise GenesisError(f"{where}.pub_key", f"must decode to {ED25519_PUBKEY_BYTES} bytes, got {len(pub_key)}")
+    power = entry.get("power")
+    if not _is_int(power) or power < 1 or power > MAX_TOTAL_VOTING_POWER:
+        raise GenesisError(f"{where}.power", f"must be an integer from 1 to {MAX_TOTAL_VOTING_POWER}, got {power!r}")
+    address = entry.get("address")
+    if address is not None and (not isinstance(address, str) or address.upper() != validator_address(pub_key)):
+        raise GenesisError(f"{where}.address", f"does not match pub_key (expected {validator_address(pub_key)})")
+    return GenesisValidator(name, pub_key, power)
+
+
+def parse_validators(entries: Any) -> list[GenesisValidator]:
+    if not isinstance(entries, list) or not entries:
+        raise GenesisError("validators", "must be a non-empty list")
+    validators = [parse_validator(i, entry) for i, entry in enumerate(entries)]
+    first_seen: dict[bytes, int] = {}
+    names: dict[str, int] = {}
+    for index, validator in enumerate(validators):
+        if validator.pub_key in first_seen:
+            raise GenesisError(f"validators[{index}].pub_key", f"duplicates validators[{first_seen[validator.pub_key]}]")
+        first_seen[validator.pub_key] = index
+        if validator.name and validator.name in names:
+            raise GenesisError(f"validators[{index}].name", f"duplicates validators[{names[validator.name]}]")
+        names[validator.name] = index
+    total = sum(v.power for v in validators)
+    if total > MAX_TOTAL_VOTING_POWER:
+        raise GenesisError("validators", f"total power {total} exceeds CometBFT's limit {MAX_TOTAL_VOTING_POWER}")
+    return validators
+
+
+def validate_app_state(app_state: Any) -> None:
+    """The chain's own genesis rules (the same code InitChain runs)."""
+    try:
+        chain_rules(app_state)
+    except ChainError as error:
+        raise GenesisError("app_state", error.message) from None
+
+
+def _genesis_time(value: Any) -> str:
+    if value is None:
+        return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if not isinstance(value, str) or not TIME_PATTERN.match(value):
+        raise GenesisError("genesis_time", "must be RFC 3339 in UTC, like 2026-12-01T00:00:00Z")
+    return value
+
+
+def build_genesis(spec: Any) -> dict[str, Any]:
+    """A complete CometBFT genesis document from a spec; raises GenesisError naming the field."""
+    if not isinstance(spec, dict):
+        raise GenesisError("spec", "must be a JSON object")
+    _unknown("", spec, SPEC_FIELDS)
+    chain_id = spec.get("chain_id")
+    if not isinstance(chain_id, str) or not CHAIN_ID_PATTERN.match(chain_id):
+        raise GenesisError("chain_id", "must be 1-50 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    validators = parse_validators(spec.get("validators"))
+    app_state = spec.get("app_state", {"bank": {"balances": []}})
+    validate_app_state(app_state)
+    enable_height = spec.get("vote_extensions_enable_height", 0)
+    if not _is_int(enable_height) or enable_height < 0:
+        raise GenesisError("vote_extensions_enable_height", "must be a non-negative integer (0: off)")
+    return {
+        "genesis_time": _genesis_time(spec.get("genesis_time")),
+        "chain_id": chain_id,
+        "initial_height": "1",
+        "consensus_params": {
+            "block": {"max_bytes": "4194304", "max_gas": "-1"},
+            "evidence": {"max_age_num_blocks": "100000", "max_age_duration": "172800000000000", "max_bytes": "1048576"},
+            "validator": {"pub_key_types": ["ed25519"]},
+            "version": {"app": str(APP_VERSION)},
+            "abci": {"vote_extensions_enable_height": str(enable_height)},
+        },
+        "validators": [
+            {
+                "address": validator_address(v.pub_key),
+                "pub_key": {"type": "tendermint/PubKeyEd25519", "value": base64.b64encode(v.pub_key).decode()},
+                "power": str(v.power),
+                "name": v.name,
+            }
+            for v in validators
+        ],
+        "app_hash": "",
+        "app_state": app_state,
+    }
+
+
+def validate_genesis_file(path: Path) -> dict[str, Any]:
+    """Re-check a genesis.json a validator received, by rebuilding it from its own fields."""
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise GenesisError(str(path), f"is not JSON ({error})") from None
+    if not isinstance(doc, dict):
+        raise GenesisError(str(path), "must be a JSON object")
+    spec = {
+        "chain_id": doc.get("chain_id"),
+        "genesis_time": doc.get("genesis_time"),
+        "validators": [
+            {"name": v.get("name", ""), "pub_key": (v.get("pub_key") or {}).get("value"),
+             "power": int(v["power"]) if str(v.get("power", "")).isdigit() else v.get("power"),
+             "address": v.get("address")}
+            for v in doc.get("validators") or []
+        ],
+        "app_state": doc.get("app_state"),
+    }
+    build_genesis(spec)
+    return doc
+
+
+def consensus_pub_key(home: Path) -> str:
+    """The base64 ed25519 public key of the validator whose CometBFT home this is."""
+    key = json.loads((home / "config" / "priv_validator_key.json").read_text())
+    return str(key["pub_key"]["value"])

@@ -1,0 +1,1 @@
+"""`perpchain localnet`: N validators on one machine, created once, supervised, watched, stopped."""

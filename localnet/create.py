@@ -1,0 +1,51 @@
+"""Create a localnet once: a CometBFT home per validator, one genesis through genesis/, peers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from client.keys import load_key, save_key
+from genesis.builder import build_genesis, consensus_pub_key
+from genesis.home import BlockTiming, NodeNetwork, configure, init_home, node_id
+from localnet.layout import Layout, LocalnetConfig
+from wire.crypto import PrivateKey, address_to_hex
+
+
+def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path) -> tuple[Layout, bool]:
+    """The localnet at `root`: created with `config` if new, else the stored one. True if created."""
+    existing = Layout.load(root)
+    if existing is not None:
+        return existing, False
+    config.validate()
+    layout = Layout(root, config)
+    for node in layout.nodes:
+        init_home(cometbft, node.home)
+        node.data.mkdir(parents=True, exist_ok=True)
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    if not layout.faucet_key.exists():
+        save_key(PrivateKey.generate(), layout.faucet_key)
+    faucet = address_to_hex(load_key(layout.faucet_key).address)
+
+    genesis = build_genesis({
+        "chain_id": config.chain_id,
+        "validators": [
+            {"name": node.name, "pub_key": consensus_pub_key(node.home), "power": config.power_each}
+            for node in layout.nodes
+        ],
+        "app_state": {"bank": {"balances": [
+            {"address": faucet, "subaccount": 0, "amount_micro_usdc": str(config.faucet_usdc * 1_000_000)}
+        ]}},
+    })
+    peers = {node.name: f"{node_id(cometbft, node.home)}@127.0.0.1:{node.ports.p2p}" for node in layout.nodes}
+    for node in layout.nodes:
+        (node.home / "config" / "genesis.json").write_text(json.dumps(genesis, indent=2) + "\n")
+        configure(
+            node.home,
+            node.ports,
+            BlockTiming(timeout_commit_ms=config.block_time_ms),
+            moniker=node.name,
+            network=NodeNetwork(persistent_peers=tuple(p for name, p in peers.items() if name != node.name)),
+        )
+    layout.save_config()  # last: a half-created localnet is re-created, not resumed
+    return layout, True

@@ -1,0 +1,122 @@
+"""Where a localnet keeps things: one folder (default .data/localnet), one sub-folder per node.
+
+    localnet.json          the settings it was created with (validators, ports, block time)
+    keys/faucet.json       the funded key printed by `up`
+    node<i>/cometbft       CometBFT home: config, keys, blocks
+    node<i>/app-data       the app's LevelDB
+    logs/node<i>-app.log, logs/node<i>-cometbft.log, logs/supervisor.log
+    supervisor.json        the running supervisor's pid and each process's pid and restarts
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from genesis.home import NodePorts
+
+PORTS_PER_NODE = 10
+
+
+@dataclass(frozen=True)
+class LocalnetConfig:
+    validators: int = 4
+    block_time_ms: int = 200
+    chain_id: str = "perpchain-localnet"
+    port_base: int = 26600
+    faucet_usdc: int = 1_000_000
+    power_each: int = 10
+
+    def validate(self) -> None:
+        if not 1 <= self.validators <= 32:
+            raise ValueError(f"--validators must be 1..32, got {self.validators}")
+        if not 10 <= self.block_time_ms <= 60_000:
+            raise ValueError(f"--block-time must be 10..60000 ms, got {self.block_time_ms}")
+        if not 1024 <= self.port_base <= 65535 - PORTS_PER_NODE * self.validators:
+            raise ValueError(f"--port-base {self.port_base} leaves no room for {self.validators} nodes")
+
+
+@dataclass(frozen=True)
+class NodeLayout:
+    index: int
+    root: Path
+    ports: NodePorts
+
+    @property
+    def name(self) -> str:
+        return f"node{self.index}"
+
+    @property
+    def home(self) -> Path:
+        return self.root / self.name / "cometbft"
+
+    @property
+    def data(self) -> Path:
+        return self.root / self.name / "app-data"
+
+    @property
+    def app_log(self) -> Path:
+        return self.root / "logs" / f"{self.name}-app.log"
+
+    @property
+    def cometbft_log(self) -> Path:
+        return self.root / "logs" / f"{self.name}-cometbft.log"
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.rpc}"
+
+    @property
+    def abci_address(self) -> str:
+        return f"tcp://127.0.0.1:{self.ports.abci}"
+
+    @property
+    def app_metrics_address(self) -> str:
+        return f"127.0.0.1:{self.ports.app_metrics}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+    config: LocalnetConfig
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "localnet.json"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "supervisor.json"
+
+    @property
+    def faucet_key(self) -> Path:
+        return self.root / "keys" / "faucet.json"
+
+    @property
+    def supervisor_log(self) -> Path:
+        return self.root / "logs" / "supervisor.log"
+
+    @property
+    def nodes(self) -> list[NodeLayout]:
+        return [
+            NodeLayout(i, self.root, NodePorts.from_base(self.config.port_base + PORTS_PER_NODE * i))
+            for i in range(self.config.validators)
+        ]
+
+    def node(self, name: str) -> NodeLayout:
+        for node in self.nodes:
+            if name in (node.name, str(node.index)):
+                return node
+        raise ValueError(f"no node {name!r}; this localnet has {', '.join(n.name for n in self.nodes)}")
+
+    def save_config(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, root: Path) -> "Layout | None":
+        path = root / "localnet.json"
+        if not path.exists():
+            return None
+        return cls(root, LocalnetConfig(**json.loads(path.read_text())))

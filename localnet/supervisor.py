@@ -1,0 +1,262 @@
+"""The supervisor: starts each validator's app and cometbft, restarts what dies, stops all cleanly.
+
+Rules it keeps:
+- The app starts first; cometbft starts once the app's ABCI port answers.
+- A dead app takes its cometbft down too (CometBFT cannot run without its app and may hang in
+  shutdown), then both restart; a dead cometbft alone is restarted alone.
+- Restarts back off (0.5 s doubling to 8 s), and the backoff resets after 30 s of uptime.
+- Children run in their own sessions, so a Ctrl-C reaches only the supervisor, which stops every
+  cometbft before its app.
+- Everything it runs is written to supervisor.json, so `status` and `down` work from any terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from localnet.layout import Layout, NodeLayout
+
+log = logging.getLogger("perpchain.localnet")
+
+FIRST_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 8.0
+STABLE_AFTER_S = 30.0
+STOP_GRACE_S = 5.0
+TICK_S = 0.2
+
+
+@dataclass
+class Child:
+    """One supervised process and its restart bookkeeping."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    cwd: Path
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff_s: float = FIRST_BACKOFF_S
+    start_after: float = 0.0
+    last_exit: int | None = None
+    _log_file: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.alive and self.process is not None else None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_file = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, cwd=self.cwd, start_new_session=True
+        )
+        self.started_at = time.monotonic()
+        log.info("%s started (pid %d)", self.name, self.process.pid)
+
+    def exited(self) -> bool:
+        """True once, when a started process is found dead; records its exit code."""
+        if self.process is None or self.process.poll() is None:
+            return False
+        self.last_exit = self.process.returncode
+        self.process = None
+        self._close_log()
+        return True
+
+    def schedule_restart(self, now: float) -> None:
+        if now - self.started_at > STABLE_AFTER_S:
+            self.backoff_s = FIRST_BACKOFF_S
+        self.start_after = now + self.backoff_s
+        self.backoff_s = min(self.backoff_s * 2, MAX_BACKOFF_S)
+        self.restarts += 1
+
+    def stop(self, sig: int = signal.SIGTERM, grace_s: float = STOP_GRACE_S) -> None:
+        if self.process is not None and self.process.poll() is None:
+            try:
+                self.process.send_signal(sig)
+                self.process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                log.warning("%s ignored %s for %.0fs; killing it", self.name, signal.Signals(sig).name, grace_s)
+                self.process.kill()
+                self.process.wait()
+        if self.process is not None:
+            self.last_exit = self.process.returncode
+        self.process = None
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+
+@dataclass
+class Validator:
+    layout: NodeLayout
+    app: Child
+    cometbft: Child
+    held: bool = False  # stopped on purpose: not restarted until started again
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Supervisor:
+    def __init__(self, layout: Layout, cometbft: Path, project_root: Path) -> None:
+        self.layout = layout
+        self.validators = [self._validator(node, cometbft, project_root) for node in layout.nodes]
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _validator(node: NodeLayout, cometbft: Path, project_root: Path) -> Validator:
+        app = Child(
+            f"{node.name}/app",
+            [sys.executable, "-m", "perpchain.cli", "node", "--data", str(node.data), "--abci", node.abci_address,
+             "--metrics", node.app_metrics_address],
+            node.app_log,
+            project_root,
+        )
+        consensus = Child(f"{node.name}/cometbft", [str(cometbft), "node", "--home", str(node.home)],
+                          node.cometbft_log, project_root)
+        return Validator(node, app, consensus)
+
+    # -- control ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every validator and the watch loop in a background thread."""
+        with self._lock:
+            for validator in self.validators:
+                validator.held = False
+                validator.app.start_after = 0.0
+        self._thread = threading.Thread(target=self._loop, name="localnet-supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the watch loop, then every cometbft, then every app."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        with self._lock:
+            for validator in self.validators:
+                validator.cometbft.stop()
+            for validator in self.validators:
+                validator.app.stop()
+            self._write_state(running=False)
+
+    def hold(self, index: int, sig: int = signal.SIGTERM) -> None:
+        """Stop one validator (cometbft, then app) and keep it down until `release`."""
+        with self._lock:
+            validator = self.validators[index]
+            validator.held = True
+            validator.cometbft.stop(sig)
+            validator.app.stop(sig)
+            self._write_state(running=True)
+
+    def release(self, index: int) -> None:
+        with self._lock:
+            validator = self.validators[index]
+            validator.held = False
+            validator.app.start_after = 0.0
+            validator.app.backoff_s = FIRST_BACKOFF_S
+
+    def kill(self, index: int, which: str, sig: int = signal.SIGKILL) -> int:
+        """Kill one process from outside the supervisor's plan (tests, chaos); returns its pid."""
+        with self._lock:
+            child = getattr(self.validators[index], which)
+            assert isinstance(child, Child) and child.process is not None
+            pid = child.process.pid
+            os.kill(pid, sig)
+            return pid
+
+    # -- the watch loop -----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                for validator in self.validators:
+                    self._tend(validator, time.monotonic())
+                self._write_state(running=True)
+            self._stop.wait(TICK_S)
+
+    def _tend(self, validator: Validator, now: float) -> None:
+        app, consensus = validator.app, validator.cometbft
+        if validator.held:
+            return
+        if app.exited():
+            log.error("%s exited with %s; stopping its cometbft and restarting both", app.name, app.last_exit)
+            consensus.stop(grace_s=3.0)
+            app.schedule_restart(now)
+            consensus.start_after = app.start_after
+        elif consensus.exited():
+            log.error("%s exited with %s; restarting it", consensus.name, consensus.last_exit)
+            consensus.schedule_restart(now)
+        if not app.alive and now >= app.start_after:
+            app.start()
+            return
+        if app.alive and not consensus.alive and now >= consensus.start_after and _port_open(validator.layout.ports.abci):
+            consensus.start()
+
+    def _write_state(self, running: bool) -> None:
+        state = {
+            "pid": os.getpid() if running else None,
+            "nodes": [
+                {
+                    "name": v.layout.name,
+                    "held": v.held,
+                    "app": {"pid": v.app.pid, "restarts": v.app.restarts, "last_exit": v.app.last_exit},
+                    "cometbft": {"pid": v.cometbft.pid, "restarts": v.cometbft.restarts,
+                                 "last_exit": v.cometbft.last_exit},
+                }
+                for v in self.validators
+            ],
+        }
+        text = json.dumps(state, indent=2) + "\n"
+        path = self.layout.state_file
+        if path.exists() and path.read_text() == text:
+            return
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(text)
+        temporary.replace(path)
+
+
+def read_state(layout: Layout) -> dict[str, object] | None:
+    try:
+        return json.loads(layout.state_file.read_text())  # type: ignore[no-any-return]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); its /proc state says it is dead.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
