@@ -1,0 +1,37 @@
+"""The genesis app_state: one section per module, validated by the rules InitChain applies.
+
+The genesis builder (genesis/) and InitChain (app/) both call `validate_app_state`, so a spec
+that builds is a genesis the chain accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modules.bank.errors import InvalidGenesis
+from modules.bank.genesis import export_genesis as export_bank
+from modules.bank.genesis import import_genesis as import_bank
+from modules.bank.genesis import validate_genesis as validate_bank
+from modules.bank.keeper import BankKeeper
+from modules.store import KVStore
+
+SECTIONS = ("bank",)
+
+
+def validate_app_state(app_state: Any) -> None:
+    """Raises the owning module's genesis error, its message naming the field."""
+    if not isinstance(app_state, dict):
+        raise InvalidGenesis("app_state must be an object")
+    unknown = sorted(k for k in app_state if k not in SECTIONS)
+    if unknown:
+        raise InvalidGenesis(f"app_state has unknown section {unknown[0]!r}; known: {', '.join(SECTIONS)}")
+    validate_bank(app_state.get("bank", {}))
+
+
+def import_app_state(store: KVStore, app_state: Any) -> None:
+    validate_app_state(app_state)
+    import_bank(BankKeeper(store), app_state.get("bank", {}))
+
+
+def export_app_state(store: KVStore) -> dict[str, Any]:
+    return {"bank": export_bank(BankKeeper(store))}
