@@ -17,6 +17,7 @@ test-unit: setup
 
 bench: setup
 	@$(PY) -m perpchain.cli bench checktx
+	@$(PY) -m perpchain.cli bench engine
 
 clean:
 	rm -rf .data .gen .pytest_cache

@@ -90,6 +90,9 @@ def up(root: Path, config: LocalnetConfig, cometbft: Path, project_root: Path, d
     if pid is not None:
         raise LocalnetError(f"a localnet is already running at {root} (supervisor pid {pid}); "
                             "`perpchain localnet down` stops it")
+    orphans = _stop_orphans(layout)
+    if orphans:
+        print(f"[localnet] stopped {orphans} processes left by a supervisor that died", file=sys.stderr)
     print(f"[localnet] {'created' if created else 'resuming'} {root}")
     if detach:
         return _up_detached(layout, project_root)
@@ -162,17 +165,25 @@ def down(root: Path, timeout_s: float = 30.0) -> int:
         deadline = time.monotonic() + timeout_s
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
+    leftovers = _stop_orphans(layout)
+    print(f"[localnet] stopped{f' (and {leftovers} orphaned processes)' if leftovers else ''}")
+    return 0
+
+
+def _stop_orphans(layout: Layout) -> int:
+    """Stop the processes a dead supervisor recorded (it cannot stop them any more)."""
+    if running_supervisor(layout) is not None:
+        return 0
     leftovers = _recorded_pids(layout)
-    for leftover in leftovers:  # a supervisor that was killed leaves its children behind
-        os.kill(leftover, signal.SIGTERM)
+    for pid in leftovers:
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
     while any(pid_alive(p) for p in leftovers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for leftover in leftovers:
-        if pid_alive(leftover):
-            os.kill(leftover, signal.SIGKILL)
-    print(f"[localnet] stopped{f' (and {len(leftovers)} orphaned processes)' if leftovers else ''}")
-    return 0
+    for pid in leftovers:
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    return len(leftovers)
 
 
 def _recorded_pids(layout: Layout) -> list[int]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from client.amounts import format_usdc, parse_usdc
 
-DEFAULT_NODE = "http://127.0.0.1:26657"
+DEFAULT_NODE = os.environ.get("PERPCHAIN_NODE", "http://127.0.0.1:26601")  # the localnet's node0
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 COMETBFT = PROJECT_ROOT / "bin" / "cometbft"
 DEFAULT_LOCALNET = Path(os.environ.get("PERPCHAIN_LOCALNET", PROJECT_ROOT / ".data" / "localnet"))
@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.set_defaults(func=cmd_query)
 
     bench = commands.add_parser("bench", help="run a benchmark; its last line is a JSON object of figures")
-    bench.add_argument("name", choices=["checktx"])
+    bench.add_argument("name", choices=["checktx", "engine"])
     bench.add_argument("--size", type=int, default=0, help="work size (0: the benchmark's default)")
     bench.set_defaults(func=cmd_bench)
     return parser

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import httpx
 import pytest
 
-from client import Client, ClientError, PrivateKey, SubaccountId, Transfer, load_key
+from client import Client, ClientError, PrivateKey, SubaccountId, Transfer, TxRejected, load_key
 from localnet.commands import wait_for_blocks
 from localnet.create import create_or_resume
 from localnet.layout import Layout, LocalnetConfig
@@ -114,6 +115,22 @@ class Traffic:
                 client.close()
 
 
+def _settle(net: Net, nodes: list[int]) -> None:
+    """Until every mempool is empty and all `nodes` have committed the same last blocks."""
+    def empty(index: int) -> bool:
+        with net.client(index) as client:
+            return int(client.rpc.call("num_unconfirmed_txs")["n_txs"]) == 0
+    for index in nodes:
+        wait_until(lambda: empty(index), 60, f"node{index} mempool empty", 0.2)
+    net.wait_all(max(net.height(i) for i in nodes) + 2, nodes=nodes)
+
+
+def _assert_same_balances(net: Net, nodes: list[int]) -> None:
+    _settle(net, nodes)
+    balances = {index: net.balances(index) for index in nodes}
+    assert all(b == balances[nodes[0]] for b in balances.values()), balances
+
+
 def _assert_same_app_hashes(net: Net, nodes: list[int], first: int, last: int) -> None:
     for height in range(first, last + 1):
         hashes = {index: net.app_hash(index, height) for index in nodes}
@@ -130,9 +147,27 @@ def test_four_validators_agree_on_every_app_hash_over_200_blocks_of_random_traff
     with net.client(1) as client:
         landed = [client.wait_for_tx(h) for h in traffic.accepted[-20:]]  # sent to various nodes
     assert len({r.height for r in landed}) >= 1
-    balances = [net.balances(i) for i in range(4)]
-    assert all(b == balances[0] for b in balances)
-    assert sum(balances[0]) < TRADERS * TRADER_USDC * 1_000_000  # value moved to subaccounts 1..3
+    _assert_same_balances(net, [0, 1, 2, 3])
+    assert sum(net.balances(0)) < TRADERS * TRADER_USDC * 1_000_000  # value moved to subaccounts 1..3
+
+    # Metrics beside CometBFT's: a refused tx shows up as a rejection with its code.
+    with net.client(0) as client:
+        with pytest.raises(TxRejected):
+            client.transfer(net.traders[0], SubaccountId(net.traders[1].address, 0), 10**15)
+    node = net.layout.nodes[0]
+    app_metrics = _scrape(f"http://{node.app_metrics_address}/metrics")
+    assert app_metrics["perpchain_height"] >= last
+    assert app_metrics["perpchain_txs_total"] >= len(landed)
+    assert app_metrics["perpchain_finalize_block_seconds_count"] >= 200
+    assert app_metrics['perpchain_checktx_rejections_total{codespace="bank",code="100"}'] >= 1
+    cometbft_metrics = _scrape(f"http://127.0.0.1:{node.ports.prometheus}/metrics")
+    assert any(name.startswith("cometbft_consensus_height") for name in cometbft_metrics)
+
+
+def _scrape(url: str) -> dict[str, float]:
+    text = httpx.get(url, timeout=5).text
+    samples = (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return {name: float(value) for name, value in samples}
 
 
 def test_one_validator_down_the_chain_goes_on_and_it_catches_up_on_restart(net: Net) -> None:
@@ -144,7 +179,7 @@ def test_one_validator_down_the_chain_goes_on_and_it_catches_up_on_restart(net: 
     target = net.height(0)
     net.wait_all(target, nodes=[3])
     _assert_same_app_hashes(net, [0, 1, 2, 3], 1, target)
-    assert net.balances(3) == net.balances(0)
+    _assert_same_balances(net, [0, 3])
 
 
 def test_two_of_four_down_the_chain_halts_and_resumes_with_nothing_lost(net: Net) -> None:
@@ -179,7 +214,7 @@ def test_a_validator_with_wiped_data_rejoins_by_block_sync(net: Net) -> None:
     target = net.height(0)
     net.wait_all(target, nodes=[1])
     _assert_same_app_hashes(net, [0, 1], 1, target)
-    assert net.balances(1) == net.balances(0)
+    _assert_same_balances(net, [0, 1])
 
 
 def test_the_supervisor_restarts_a_killed_app_with_its_cometbft(net: Net) -> None:
