@@ -1,11 +1,16 @@
 """The ABCI 2.0 Application: one method per request, each routing to ante, router, store, queries.
 
 A block's life:
-  1. FinalizeBlock  runs every tx on its own branch of the block cache (a failed tx leaves nothing),
-                    then chains the block's write set into the app hash.
-  2. Commit         writes the block cache, height, app hash and block time in one LevelDB batch,
+  1. PrepareProposal orders the mempool's txs by class: non-order actions, cancels, resting
+                    placements, then taking orders (cancel-first protects makers).
+  2. ProcessProposal rejects a proposal whose txs break that order.
+  3. FinalizeBlock  expires good-til orders and fires due dead-man switches, then runs every tx on
+                    its own branch of the block cache and of the in-memory books (a failed tx leaves
+                    nothing), then chains the block's write set into the app hash.
+  4. Commit         writes the block cache, height, app hash and block time in one LevelDB batch,
                     then resets the CheckTx state onto the new committed state.
-A crash between the two leaves the previous height on disk; CometBFT's handshake replays the block.
+A crash between the two leaves the previous height on disk; CometBFT's handshake replays the
+block, and the books are rebuilt from the store on start.
 """
 
 from __future__ import annotations
@@ -18,10 +23,14 @@ from typing import Sequence
 from modules.auth.keeper import AuthKeeper
 from modules.context import BlockContext, Event
 from modules.errors import ChainError
+from modules.orderbook.book import Books
+from modules.orderbook.keeper import OrderbookKeeper
+from modules.orderbook.msg_server import begin_block as orderbook_begin_block
 
 from app import ante, queries
 from app.genesis_state import import_app_state
-from app.router import execute_tx
+from app.ordering import order_txs, proposal_order_error
+from app.router import check_tx, execute_tx
 from app.sigverify import SignerCache
 from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
 from wire.pb import abci_pb
@@ -62,12 +71,20 @@ class Application:
         self._signers = SignerCache()
         self._check = CacheStore(store)
         self._pending: _PendingBlock | None = None
+        # The in-memory books, equal to the store's resting orders; a FinalizeBlock's changes are
+        # held under a journal checkpoint until Commit.
+        self._books = OrderbookKeeper.load_books(store)
+        self._block_checkpoint: int | None = None
         # The last prefetched batch decoded, raw tx -> decode result, so check_tx decodes each once.
         self._prefetched: dict[bytes, tuple[bytes, ante.DecodedTx] | ChainError] = {}
 
     @property
     def signers(self) -> SignerCache:
         return self._signers
+
+    @property
+    def books(self) -> "Books":
+        return self._books
 
     # -- connection: info / query -------------------------------------------------------------
 
@@ -88,7 +105,7 @@ class Application:
 
     def query(self, req: abci_pb.RequestQuery) -> abci_pb.ResponseQuery:
         try:
-            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height)
+            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._books)
         except ChainError as error:
             return abci_pb.ResponseQuery(
                 code=error.code, codespace=error.codespace, log=error.log, height=self._last.height
@@ -102,6 +119,7 @@ class Application:
         cache = CacheStore(self._store)
         AuthKeeper(cache).set_chain_id(req.chain_id)
         import_app_state(cache, req.app_state_bytes)  # raises InvalidGenesis naming the field
+        OrderbookKeeper(cache, self._books, BlockContext(req.chain_id, 0, 0)).ensure_books()
         self._chain_id = req.chain_id
         genesis_hash = next_app_hash(b"", 0, cache.writes)
         self._pending = _PendingBlock(cache=cache, info=None)
@@ -110,18 +128,23 @@ class Application:
         return abci_pb.ResponseInitChain(app_hash=genesis_hash)
 
     def prepare_proposal(self, req: abci_pb.RequestPrepareProposal) -> abci_pb.ResponsePrepareProposal:
-        """Keep mempool order, dropping what no longer fits max_tx_bytes."""
+        """Order by class (DESIGN.md), keeping the mempool's order within a class, within max bytes."""
         chosen: list[bytes] = []
         size = 0
-        for tx in req.txs:
+        for tx in order_txs(list(req.txs)):
             if size + len(tx) > req.max_tx_bytes:
-                break
+                continue
             chosen.append(tx)
             size += len(tx)
         return abci_pb.ResponsePrepareProposal(txs=chosen)
 
     def process_proposal(self, req: abci_pb.RequestProcessProposal) -> abci_pb.ResponseProcessProposal:
-        return abci_pb.ResponseProcessProposal(status=abci_pb.ResponseProcessProposal.ACCEPT)
+        status = abci_pb.ResponseProcessProposal
+        problem = proposal_order_error(list(req.txs))
+        if problem is not None:
+            log.warning("rejecting proposal at height %d: %s", req.height, problem)
+            return status(status=status.REJECT)
+        return status(status=status.ACCEPT)
 
     def extend_vote(self, req: abci_pb.RequestExtendVote) -> abci_pb.ResponseExtendVote:
         return abci_pb.ResponseExtendVote(vote_extension=b"")
@@ -138,18 +161,25 @@ class Application:
             block = self._pending.cache  # genesis writes ride along with the first block
         else:
             block = CacheStore(self._store)
+        if self._block_checkpoint is not None:  # a second FinalizeBlock for one height: start over
+            self._books.rollback(self._block_checkpoint)
+        self._block_checkpoint = self._books.checkpoint()
         decoded = [self._decode(raw) for raw in req.txs]
         self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
+        block_events = orderbook_begin_block(OrderbookKeeper(block, self._books, ctx))
         results = [self._deliver(block, ctx, item) for item in decoded]
         app_hash = next_app_hash(self._last.app_hash, req.height, block.writes)
         self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, app_hash, ctx.time_ms))
-        return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash)
+        return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash, events=_events_to_pb(block_events))
 
     def commit(self, req: abci_pb.RequestCommit) -> abci_pb.ResponseCommit:
         pending = self._pending
         if pending is None or pending.info is None:
             raise RuntimeError("Commit without a finalized block")
         self._store.commit(pending.cache.writes, pending.info)
+        if self._block_checkpoint is not None:
+            self._books.release(self._block_checkpoint)
+            self._block_checkpoint = None
         self._last = pending.info
         self._pending = None
         self._check = CacheStore(self._store)
@@ -169,7 +199,7 @@ class Application:
         try:
             admitted = ante.admit(item[0], item[1], self._chain_id, self._signers)
             branch = CacheStore(self._check)
-            execute_tx(branch, ctx, admitted)
+            check_tx(branch, ctx, admitted)
         except ChainError as error:
             return abci_pb.ResponseCheckTx(code=error.code, codespace=error.codespace, log=error.log)
         branch.write()
@@ -213,13 +243,17 @@ class Application:
         if isinstance(item, ChainError):
             return abci_pb.ExecTxResult(code=item.code, codespace=item.codespace, log=item.log)
         branch = CacheStore(block)
+        checkpoint = self._books.checkpoint()
         try:
             admitted = ante.admit(item[0], item[1], self._chain_id, self._signers)
-            events = execute_tx(branch, ctx, admitted)
+            events = execute_tx(branch, ctx, admitted, self._books)
         except ChainError as error:
+            self._books.rollback(checkpoint)
             return abci_pb.ExecTxResult(code=error.code, codespace=error.codespace, log=error.log)
         except Exception:  # a bug, contained to its tx; deterministic code fails alike everywhere
+            self._books.rollback(checkpoint)
             log.error("internal error executing tx %s\n%s", item[0].hex(), traceback.format_exc())
             return abci_pb.ExecTxResult(code=INTERNAL_ERROR_CODE, codespace="perpchain", log="internal error")
+        self._books.release(checkpoint)
         branch.write()
         return abci_pb.ExecTxResult(code=0, events=_events_to_pb(events))

@@ -7,6 +7,12 @@
 | /auth/nonces/<address>            | {"address", "recent_nonces": [...]}                      |
 | /app/status                       | {"chain_id", "height", "app_hash", "block_time_ms"}      |
 | /app/hash/<height>                | {"height", "app_hash"}: the hash this node committed there |
+| /markets, /markets/<id>           | market parameters                                         |
+| /book/<market>/<depth>            | L2: {"bids": [[price, size, orders]], "asks": [...]}      |
+| /book/<market>/l3/<depth>         | L3: each resting order, best first                        |
+| /orders/<address>/<number>        | a subaccount's open orders                                |
+| /trades/<market>/<limit>          | the market's most recent trades, newest first             |
+| /positions/<address>/<number>     | positions, collateral, equity and margin requirements     |
 
 Integers that can exceed 2^53 are decimal strings, so no JSON reader loses precision.
 """
@@ -20,6 +26,14 @@ from modules.auth.keeper import AuthKeeper
 from modules.bank.keeper import BankKeeper
 from modules.errors import ChainError
 from modules.store import KVStore
+from modules.margin.keeper import MarginKeeper
+from modules.margin.risk import account_risk
+from modules.markets.genesis import market_to_json
+from modules.markets.keeper import MarketsKeeper
+from modules.orderbook.book import Books
+from modules.orderbook.keeper import OrderbookKeeper
+from modules.orderbook.types import Order, Side
+from modules.context import BlockContext
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 
 from app.store import CommitInfo, CommittedStore
@@ -87,11 +101,93 @@ def _nonces(store: KVStore, args: list[str]) -> dict[str, Any]:
     return {"address": args[0].lower(), "recent_nonces": [str(n) for n in recent]}
 
 
+def _number(text: str, what: str, high: int) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= high:
+        raise BadQueryArgument(f"{what} must be an integer from 0 to {high}, got {text!r}")
+    return int(text)
+
+
+def _markets(store: KVStore, args: list[str]) -> dict[str, Any]:
+    return {"markets": [market_to_json(m) for m in MarketsKeeper(store).markets()]}
+
+
+def _market(store: KVStore, args: list[str]) -> dict[str, Any]:
+    return market_to_json(MarketsKeeper(store).market(_number(args[0], "market id", 2**32 - 1)))
+
+
+def _order_json(order: Order, store: KVStore) -> dict[str, Any]:
+    market = MarketsKeeper(store).market(order.market_id)
+    return {
+        "order_id": str(order.order_id), "market_id": order.market_id, "owner": f"0x{order.owner.address.hex()}",
+        "subaccount": order.owner.number, "client_id": str(order.client_id), "side": order.side.name.lower(),
+        "price": str(order.price_ticks * market.tick_size), "size": str(order.size_lots * market.step_size),
+        "time_in_force": order.tif.name, "post_only": order.post_only, "reduce_only": order.reduce_only,
+        "good_til_block": order.good_til_block, "good_til_time_ms": str(order.good_til_time_ms),
+    }
+
+
+def _orders(store: KVStore, args: list[str]) -> dict[str, Any]:
+    owner = SubaccountId(_address(args[0]), _subaccount_number(args[1]))
+    keeper = OrderbookKeeper(store, Books(), BlockContext("", 0, 0))
+    return {"address": args[0].lower(), "subaccount": owner.number,
+            "orders": [_order_json(o, store) for o in keeper.orders_of(owner)]}
+
+
+def _trades(store: KVStore, args: list[str]) -> dict[str, Any]:
+    market = MarketsKeeper(store).market(_number(args[0], "market id", 2**32 - 1))
+    keeper = OrderbookKeeper(store, Books(), BlockContext("", 0, 0))
+    trades = keeper.recent_trades(market.market_id, _number(args[1], "limit", 200))
+    return {"market_id": market.market_id, "trades": [
+        {"height": t.height, "seq": t.seq, "price": str(t.price_ticks * market.tick_size),
+         "size": str(t.size_lots * market.step_size), "taker_side": t.taker_side.name.lower(),
+         "maker": str(t.maker), "taker": str(t.taker)} for t in trades]}
+
+
+def _positions(store: KVStore, args: list[str]) -> dict[str, Any]:
+    owner = SubaccountId(_address(args[0]), _subaccount_number(args[1]))
+    markets, margin, bank = MarketsKeeper(store), MarginKeeper(store), BankKeeper(store)
+    risk = account_risk(owner, markets, bank, margin)
+    positions = []
+    for position in margin.positions(owner):
+        market = markets.market(position.market_id)
+        positions.append({"market_id": position.market_id, "ticker": market.ticker,
+                          "size": str(position.size_lots * market.step_size),
+                          "cost_micro_usdc": str(position.cost_micro_usdc)})
+    return {"address": args[0].lower(), "subaccount": owner.number,
+            "collateral_micro_usdc": str(bank.balance(owner)), "positions": positions,
+            "equity_micro_usdc": str(risk.equity_micro_usdc),
+            "initial_margin_micro_usdc": str(risk.initial_micro_usdc),
+            "maintenance_margin_micro_usdc": str(risk.maintenance_micro_usdc),
+            "free_collateral_micro_usdc": str(risk.free_collateral_micro_usdc)}
+
+
+def _book(store: KVStore, books: Books, args: list[str]) -> dict[str, Any]:
+    """From the node's in-memory books (between FinalizeBlock and Commit they include the block
+    being committed)."""
+    market = MarketsKeeper(store).market(_number(args[0], "market id", 2**32 - 1))
+    book = books[market.market_id]
+    if len(args) == 3:
+        if args[1] != "l3":
+            raise BadQueryArgument("book paths are /book/<market>/<depth> or /book/<market>/l3/<depth>")
+        depth = _number(args[2], "depth", 1000)
+        return {"market_id": market.market_id, **{
+            name: [_order_json(o, store) for _, o in zip(range(depth), book.iter_orders(side))]
+            for name, side in (("bids", Side.BUY), ("asks", Side.SELL))}}
+    depth = _number(args[1], "depth", 1000)
+    return {"market_id": market.market_id, **{
+        name: [[str(p * market.tick_size), str(s * market.step_size), n] for p, s, n in book.levels(side, depth)]
+        for name, side in (("bids", Side.BUY), ("asks", Side.SELL))}}
+
+
 _ROUTES: dict[tuple[str, str], tuple[int, Callable[[KVStore, list[str]], dict[str, Any]]]] = {
     ("bank", "balance"): (2, _balance),
     ("bank", "balances"): (1, _balances),
     ("bank", "supply"): (0, _supply),
     ("auth", "nonces"): (1, _nonces),
+    ("orders", ""): (2, _orders),
+    ("trades", ""): (2, _trades),
+    ("positions", ""): (2, _positions),
+    ("markets", ""): (1, _market),
 }
 
 
@@ -104,7 +200,7 @@ def _app_hash_at(store: CommittedStore, text: str) -> dict[str, Any]:
     return {"height": int(text), "app_hash": app_hash.hex()}
 
 
-def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, height: int) -> bytes:
+def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, height: int, books: Books) -> bytes:
     """The JSON answer for `path`, or a QueryError."""
     if height not in (0, last.height):
         raise HeightNotAvailable(f"height {height} is not served; the latest is {last.height}")
@@ -118,12 +214,20 @@ def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, he
         }
     elif parts[:2] == ["app", "hash"] and len(parts) == 3:
         result = _app_hash_at(store, parts[2])
+    elif parts == ["markets"]:
+        result = _markets(store, [])
+    elif parts[:1] == ["book"] and len(parts) in (3, 4):
+        result = _book(store, books, parts[1:])
     else:
+        # /module/name/args... or /name/args... (the orderbook and margin paths)
         route = _ROUTES.get((parts[0], parts[1])) if len(parts) >= 2 else None
+        args = parts[2:]
+        if route is None and parts:
+            route, args = _ROUTES.get((parts[0], "")), parts[1:]
         if route is None:
             raise UnknownQueryPath(f"no query at {path!r}; see docs/queries.md")
         arity, handler = route
-        if len(parts) - 2 != arity:
-            raise BadQueryArgument(f"{path!r} takes {arity} argument(s), got {len(parts) - 2}")
-        result = handler(store, parts[2:])
+        if len(args) != arity:
+            raise BadQueryArgument(f"{path!r} takes {arity} argument(s), got {len(args)}")
+        result = handler(store, args)
     return json.dumps(result, sort_keys=True, separators=(",", ":")).encode()

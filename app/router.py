@@ -7,20 +7,53 @@ from modules.bank.keeper import BankKeeper
 from modules.bank.msg_server import handle_transfer
 from modules.bank.types import Transfer
 from modules.context import BlockContext, Event
+from modules.markets.keeper import MarketsKeeper
+from modules.orderbook import msg_server as orderbook
+from modules.orderbook.actions import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, ScheduleCancelAll
+from modules.orderbook.book import Books
+from modules.orderbook.keeper import OrderbookKeeper
 from modules.store import KVStore
 
 from app.ante import AdmittedTx
 
 
-def execute_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> list[Event]:
-    """Use the nonce, then run every action in order; any error aborts the whole tx."""
+def execute_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx, books: Books) -> list[Event]:
+    """Use the nonce, then run every action in order; any error aborts the whole tx (the caller
+    discards the store branch and rolls the books back)."""
     tx = admitted.tx
     AuthKeeper(store).use_nonce(tx.account, tx.nonce, ctx.time_ms)
     bank = BankKeeper(store)
+    book = OrderbookKeeper(store, books, ctx)
     events: list[Event] = []
     for action in tx.actions:
         if isinstance(action, Transfer):
             events.extend(handle_transfer(bank, tx.account, action))
+        elif isinstance(action, PlaceOrder):
+            events.extend(orderbook.handle_place(book, tx.account, action))
+        elif isinstance(action, CancelOrder):
+            events.extend(orderbook.handle_cancel(book, tx.account, action))
+        elif isinstance(action, CancelAll):
+            events.extend(orderbook.handle_cancel_all(book, tx.account, action))
+        elif isinstance(action, ModifyOrder):
+            events.extend(orderbook.handle_modify(book, tx.account, action))
+        elif isinstance(action, ScheduleCancelAll):
+            events.extend(orderbook.handle_schedule_cancel(book, tx.account, action))
         else:  # the codec only produces known actions; this guards a missing route
             raise TypeError(f"no route for action {type(action).__name__}")
     return events
+
+
+def check_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> None:
+    """The mempool's check: the nonce and transfers against the check state, and every rule an
+    order can fail without the book. Matching happens only in blocks."""
+    tx = admitted.tx
+    AuthKeeper(store).use_nonce(tx.account, tx.nonce, ctx.time_ms)
+    bank = BankKeeper(store)
+    markets = MarketsKeeper(store)
+    for action in tx.actions:
+        if isinstance(action, Transfer):
+            handle_transfer(bank, tx.account, action)
+        elif isinstance(action, PlaceOrder):
+            orderbook.validate_place(markets, ctx, action)
+        elif isinstance(action, (CancelOrder, CancelAll, ModifyOrder)):
+            markets.market(action.market_id) if action.market_id else None

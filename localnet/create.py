@@ -7,6 +7,7 @@ from pathlib import Path
 
 from client.keys import load_key, save_key
 from genesis.builder import build_genesis, consensus_pub_key
+from genesis.markets import LOCALNET_MARKETS
 from genesis.home import BlockTiming, NodeNetwork, configure, init_home, node_id
 from localnet.layout import Layout, LocalnetConfig
 from wire.crypto import PrivateKey, address_to_hex
@@ -33,9 +34,12 @@ def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path) -> tupl
             {"name": node.name, "pub_key": consensus_pub_key(node.home), "power": config.power_each}
             for node in layout.nodes
         ],
-        "app_state": {"bank": {"balances": [
-            {"address": faucet, "subaccount": 0, "amount_micro_usdc": str(config.faucet_usdc * 1_000_000)}
-        ]}},
+        "app_state": {
+            "bank": {"balances": [
+                {"address": faucet, "subaccount": 0, "amount_micro_usdc": str(config.faucet_usdc * 1_000_000)}
+            ]},
+            "markets": {"markets": LOCALNET_MARKETS},
+        },
     })
     peers = {node.name: f"{node_id(cometbft, node.home)}@127.0.0.1:{node.ports.p2p}" for node in layout.nodes}
     for node in layout.nodes:

@@ -13,9 +13,13 @@ from modules.bank.genesis import export_genesis as export_bank
 from modules.bank.genesis import import_genesis as import_bank
 from modules.bank.genesis import validate_genesis as validate_bank
 from modules.bank.keeper import BankKeeper
+from modules.markets.genesis import export_genesis as export_markets
+from modules.markets.genesis import import_genesis as import_markets
+from modules.markets.genesis import validate_genesis as validate_markets
+from modules.markets.keeper import MarketsKeeper
 from modules.store import KVStore
 
-SECTIONS = ("bank",)
+SECTIONS = ("bank", "markets")
 
 
 def validate_app_state(app_state: Any) -> None:
@@ -26,12 +30,14 @@ def validate_app_state(app_state: Any) -> None:
     if unknown:
         raise InvalidGenesis(f"app_state has unknown section {unknown[0]!r}; known: {', '.join(SECTIONS)}")
     validate_bank(app_state.get("bank", {}))
+    validate_markets(app_state.get("markets", {}))
 
 
 def import_app_state(store: KVStore, app_state: Any) -> None:
     validate_app_state(app_state)
     import_bank(BankKeeper(store), app_state.get("bank", {}))
+    import_markets(MarketsKeeper(store), app_state.get("markets", {}))
 
 
 def export_app_state(store: KVStore) -> dict[str, Any]:
-    return {"bank": export_bank(BankKeeper(store))}
+    return {"bank": export_bank(BankKeeper(store)), "markets": export_markets(MarketsKeeper(store))}

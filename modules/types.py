@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 ADDRESS_BYTES = 20
@@ -21,3 +22,12 @@ class SubaccountId:
 
 def is_valid_subaccount(subaccount: SubaccountId) -> bool:
     return len(subaccount.address) == ADDRESS_BYTES and 0 <= subaccount.number <= MAX_SUBACCOUNT
+
+
+def module_subaccount(name: str) -> SubaccountId:
+    """The subaccount a module keeps collateral in (fee pool, insurance fund). Its address is a
+    hash of the name, so no key signs for it: only the owning module's code moves it."""
+    return SubaccountId(hashlib.sha256(b"perpchain module " + name.encode()).digest()[:ADDRESS_BYTES], 0)
+
+
+FEE_POOL = module_subaccount("fee_pool")

@@ -9,12 +9,14 @@ from google.protobuf.message import DecodeError
 
 from modules.auth.errors import MalformedTx, UnknownAction
 from modules.bank.types import Transfer
+from modules.orderbook.actions import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, ScheduleCancelAll
+from modules.orderbook.types import Side, TimeInForce
 from modules.types import ADDRESS_BYTES, SubaccountId
 from wire.crypto import PrivateKey, keccak256
 from wire.eip712 import tx_digest
 from wire.pb import tx_pb
 
-Action = Union[Transfer]
+Action = Union[Transfer, PlaceOrder, CancelOrder, CancelAll, ModifyOrder, ScheduleCancelAll]
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,33 @@ def _action_to_pb(action: Action) -> tx_pb.Action:
                 amount_micro_usdc=action.amount_micro_usdc,
             )
         )
+    if isinstance(action, PlaceOrder):
+        return tx_pb.Action(place_order=tx_pb.PlaceOrder(
+            subaccount=action.subaccount, market_id=action.market_id, side=int(action.side), price=action.price,
+            size=action.size, time_in_force=int(action.time_in_force), good_til_block=action.good_til_block,
+            good_til_time_ms=action.good_til_time_ms, post_only=action.post_only, reduce_only=action.reduce_only,
+            client_id=action.client_id))
+    if isinstance(action, CancelOrder):
+        return tx_pb.Action(cancel_order=tx_pb.CancelOrder(
+            subaccount=action.subaccount, market_id=action.market_id, order_id=action.order_id,
+            client_id=action.client_id))
+    if isinstance(action, CancelAll):
+        return tx_pb.Action(cancel_all=tx_pb.CancelAll(subaccount=action.subaccount, market_id=action.market_id))
+    if isinstance(action, ModifyOrder):
+        return tx_pb.Action(modify_order=tx_pb.ModifyOrder(
+            subaccount=action.subaccount, market_id=action.market_id, order_id=action.order_id,
+            new_price=action.new_price, new_size=action.new_size))
+    if isinstance(action, ScheduleCancelAll):
+        return tx_pb.Action(schedule_cancel_all=tx_pb.ScheduleCancelAll(cancel_at_ms=action.cancel_at_ms))
     raise TypeError(f"not an action: {action!r}")
+
+
+def _enum(index: int, enum: type, value: int, name: str):  # type: ignore[no-untyped-def]
+    try:
+        return enum(value)
+    except ValueError:
+        raise MalformedTx(f"action {index}: {name} {value} is not one of "
+                          f"{', '.join(f'{m.value} ({m.name})' for m in enum)}") from None
 
 
 def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
@@ -60,6 +88,22 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
             to=SubaccountId(transfer.to_account, transfer.to_subaccount),
             amount_micro_usdc=transfer.amount_micro_usdc,
         )
+    if kind == "place_order":
+        place = message.place_order
+        return PlaceOrder(place.subaccount, place.market_id, _enum(index, Side, place.side, "side"), place.price,
+                          place.size, _enum(index, TimeInForce, place.time_in_force, "time_in_force"),
+                          place.good_til_block, place.good_til_time_ms, place.post_only, place.reduce_only,
+                          place.client_id)
+    if kind == "cancel_order":
+        cancel = message.cancel_order
+        return CancelOrder(cancel.subaccount, cancel.market_id, cancel.order_id, cancel.client_id)
+    if kind == "cancel_all":
+        return CancelAll(message.cancel_all.subaccount, message.cancel_all.market_id)
+    if kind == "modify_order":
+        modify = message.modify_order
+        return ModifyOrder(modify.subaccount, modify.market_id, modify.order_id, modify.new_price, modify.new_size)
+    if kind == "schedule_cancel_all":
+        return ScheduleCancelAll(message.schedule_cancel_all.cancel_at_ms)
     raise UnknownAction(f"action {index} is of a kind this chain does not know")
 
 

@@ -54,6 +54,14 @@ class BankKeeper:
         self._set_balance(subaccount, self.balance(subaccount) + amount_micro_usdc)
         self._store.set(SUPPLY, i128(self.supply() + amount_micro_usdc))
 
+    def settle(self, subaccount: SubaccountId, delta_micro_usdc: int) -> None:
+        """Add a signed amount (realized PnL, a fee): a debit beyond the balance is refused."""
+        available = self.balance(subaccount)
+        if available + delta_micro_usdc < 0:
+            raise InsufficientBalance(f"{subaccount} holds {available} micro-USDC, {-delta_micro_usdc} needed")
+        self._set_balance(subaccount, available + delta_micro_usdc)
+        self._store.set(SUPPLY, i128(self.supply() + delta_micro_usdc))
+
     def _set_balance(self, subaccount: SubaccountId, amount_micro_usdc: int) -> None:
         if amount_micro_usdc == 0:
             self._store.delete(balance_key(subaccount))

@@ -11,6 +11,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.application import Application
+from genesis.markets import market
 from app.store import CommittedStore
 from modules.bank.keeper import BankKeeper
 from modules.types import SubaccountId
@@ -18,6 +19,12 @@ from wire import PrivateKey
 from wire.pb import abci_pb
 
 CHAIN_ID = "perpchain-test"
+# BTC-USD as on the localnet; DOGE-USD paused; TINY-USD with an open-interest cap of 10 lots.
+TEST_MARKETS = [
+    market(1, "BTC-USD", 4, 100_000, 10, 10, 65_000_000_000, 1_000_000),
+    market(2, "DOGE-USD", 0, 1_000, 1, 1, 100_000, 10**12, status="paused"),
+    market(3, "TINY-USD", 4, 100_000, 10, 10, 65_000_000_000, 100),
+]
 GENESIS_TIME_MS = 1_800_000_000_000
 BLOCK_INTERVAL_MS = 500
 FUNDED_MICRO_USDC = 1_000_000_000
@@ -59,12 +66,16 @@ class AppHarness:
         return list(self.store.iterate(b"\x01", None))
 
 
-def start_app(path: Path, keys: list[PrivateKey]) -> AppHarness:
+def start_app(path: Path, keys: list[PrivateKey], markets: list[dict[str, object]] | None = None) -> AppHarness:
     store = CommittedStore(path)
     app = Application(store)
-    app_state = {"bank": {"balances": [
-        {"address": "0x" + k.address.hex(), "subaccount": 0, "amount_micro_usdc": str(FUNDED_MICRO_USDC)} for k in keys
-    ]}}
+    app_state = {
+        "bank": {"balances": [
+            {"address": "0x" + k.address.hex(), "subaccount": 0, "amount_micro_usdc": str(FUNDED_MICRO_USDC)}
+            for k in keys
+        ]},
+        "markets": {"markets": markets if markets is not None else TEST_MARKETS},
+    }
     app.init_chain(abci_pb.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(app_state).encode()))
     harness = AppHarness(app, store, keys, height=0)
     harness.block([])

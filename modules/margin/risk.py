@@ -1,0 +1,92 @@
+"""The risk of a subaccount: equity and its initial and maintenance requirements, cross-margined
+over every market it holds a position or resting orders in.
+
+    equity       = collateral + sum(size x price - cost)
+    initial      = sum(ceil(worst_size x price x initial_margin_ppm / 10^6)),
+                   worst_size = max(|size + resting bids|, |size - resting asks|)
+    maintenance  = sum(ceil(|size| x price x maintenance_margin_ppm / 10^6))
+
+Requirements round up (owed). `price` is `margin_price_ticks`, the one place the oracle issue
+swaps the genesis reference price for the mark price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modules.bank.keeper import BankKeeper
+from modules.margin.keeper import MarginKeeper
+from modules.margin.types import OpenOrderExposure, Position
+from modules.markets.keeper import MarketsKeeper
+from modules.markets.types import Market
+from modules.types import SubaccountId
+
+PPM = 1_000_000
+
+
+def margin_price_ticks(market: Market) -> int:
+    return market.reference_price_ticks
+
+
+def ceil_div(numerator: int, denominator: int) -> int:
+    return -(-numerator // denominator)
+
+
+@dataclass(frozen=True)
+class AccountRisk:
+    equity_micro_usdc: int
+    initial_micro_usdc: int
+    maintenance_micro_usdc: int
+
+    @property
+    def free_collateral_micro_usdc(self) -> int:
+        return self.equity_micro_usdc - self.initial_micro_usdc
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """A change not yet written, so a fill can be judged before it is applied."""
+
+    market_id: int
+    position: Position
+    collateral_delta_micro_usdc: int = 0
+    bid_lots_delta: int = 0
+    ask_lots_delta: int = 0
+
+
+def account_risk(
+    subaccount: SubaccountId,
+    markets: MarketsKeeper,
+    bank: BankKeeper,
+    margin: MarginKeeper,
+    pending: PendingChange | None = None,
+) -> AccountRisk:
+    positions = {p.market_id: p for p in margin.positions(subaccount)}
+    exposures = dict(margin.exposures(subaccount))
+    collateral = bank.balance(subaccount)
+    if pending is not None:
+        positions[pending.market_id] = pending.position
+        current = exposures.get(pending.market_id, OpenOrderExposure())
+        exposures[pending.market_id] = OpenOrderExposure(current.bid_lots + pending.bid_lots_delta,
+                                                         current.ask_lots + pending.ask_lots_delta)
+        collateral += pending.collateral_delta_micro_usdc
+    equity, initial, maintenance = collateral, 0, 0
+    for market_id in sorted(set(positions) | set(exposures)):
+        market = markets.market(market_id)
+        position = positions.get(market_id, Position(subaccount, market_id, 0, 0))
+        exposure = exposures.get(market_id, OpenOrderExposure())
+        price = margin_price_ticks(market)
+        equity += market.notional(price, position.size_lots) - position.cost_micro_usdc
+        worst = max(abs(position.size_lots + exposure.bid_lots), abs(position.size_lots - exposure.ask_lots))
+        initial += ceil_div(market.notional(price, worst) * market.initial_margin_ppm, PPM)
+        maintenance += ceil_div(market.notional(price, abs(position.size_lots)) * market.maintenance_margin_ppm, PPM)
+    return AccountRisk(equity, initial, maintenance)
+
+
+def meets_initial_margin(before: AccountRisk, after: AccountRisk) -> bool:
+    """Equity covers the initial requirement, or the change lowers the requirement without
+    lowering free collateral (closing risk is always allowed)."""
+    if after.equity_micro_usdc >= after.initial_micro_usdc:
+        return True
+    return (after.initial_micro_usdc < before.initial_micro_usdc
+            and after.free_collateral_micro_usdc >= before.free_collateral_micro_usdc)

@@ -1,0 +1,31 @@
+"""margin's records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modules.types import SubaccountId
+
+
+@dataclass(frozen=True)
+class Position:
+    """A subaccount's position in one market.
+
+    `size_lots` is signed (long > 0). `cost_micro_usdc` is the signed entry notional still held:
+    paid for a long (> 0), received for a short (< 0). Unrealized PnL at a price is
+    size x price - cost; on a reducing fill the reduced share of the cost leaves with the realized
+    PnL, so collateral - cost (the quote balance) moves by exactly the fill's notional.
+    """
+
+    subaccount: SubaccountId
+    market_id: int
+    size_lots: int
+    cost_micro_usdc: int
+
+
+@dataclass(frozen=True)
+class OpenOrderExposure:
+    """Lots of a subaccount's resting orders in one market, by side."""
+
+    bid_lots: int = 0
+    ask_lots: int = 0

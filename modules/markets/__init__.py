@@ -1,0 +1,1 @@
+"""markets: per-market parameters from genesis (tick, step, sizes, margin fractions, fees, status)."""

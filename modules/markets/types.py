@@ -1,0 +1,49 @@
+"""markets' records.
+
+Units: a price is micro-USDC per whole unit of the base asset and must be a multiple of
+`tick_size`; a size is in base atoms (10^-size_decimals of a unit) and a multiple of
+`step_size`. The engine works in ticks and lots (price // tick_size, size // step_size);
+genesis requires tick_size * step_size to be a multiple of 10^size_decimals, so the notional of
+one lot at one tick, `quote_per_tick_lot`, is a whole number of micro-USDC and no fill rounds.
+Fractions are parts per million (ppm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class MarketStatus(IntEnum):
+    ACTIVE = 1
+    REDUCE_ONLY = 2
+    PAUSED = 3
+
+
+@dataclass(frozen=True)
+class Market:
+    market_id: int
+    ticker: str
+    size_decimals: int
+    tick_size: int  # micro-USDC per unit
+    step_size: int  # base atoms
+    min_order_size: int  # base atoms
+    initial_margin_ppm: int
+    maintenance_margin_ppm: int
+    max_open_interest: int  # base atoms, one side
+    maker_fee_ppm: int
+    taker_fee_ppm: int
+    status: MarketStatus
+    reference_price: int  # micro-USDC per unit; the margin price until the oracle lands
+
+    @property
+    def quote_per_tick_lot(self) -> int:
+        """micro-USDC of one lot at one tick (exact by the genesis rule)."""
+        return self.tick_size * self.step_size // 10**self.size_decimals
+
+    def notional(self, price_ticks: int, size_lots: int) -> int:
+        return price_ticks * size_lots * self.quote_per_tick_lot
+
+    @property
+    def reference_price_ticks(self) -> int:
+        return self.reference_price // self.tick_size

@@ -1,0 +1,411 @@
+"""orderbook's keeper: the in-memory books mirrored in the store under `orderbook/`.
+
+The books (modules/orderbook/book.py) match; this keeper keeps the store equal to them (so the
+app hash commits to every resting order and a restarted node rebuilds the same books), keeps the
+indexes (a subaccount's orders, client ids, expiries, dead-man switches, recent trades), and
+hands each fill to margin's clearing before it happens, through the book's maker check.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from modules.bank.keeper import BankKeeper
+from modules.context import BlockContext, Event
+from modules.margin.clearing import SideSettlement, settle_side
+from modules.margin.errors import InsufficientMargin, OpenInterestCap
+from modules.margin.keeper import MarginKeeper
+from modules.margin.risk import AccountRisk, PendingChange, account_risk, meets_initial_margin
+from modules.markets.keeper import MarketsKeeper
+from modules.markets.types import Market
+from modules.orderbook.book import Books
+from modules.orderbook.params import RECENT_TRADES_KEPT
+from modules.orderbook.types import CancelReason, Order, Side, TimeInForce
+from modules.store import KVStore, PrefixStore, prefix_end
+from modules.types import FEE_POOL, SubaccountId
+
+STORE_PREFIX = b"orderbook/"
+ORDER = b"o/"  # o/<market u32><order_id u64> -> packed order
+BY_SUBACCOUNT = b"s/"  # s/<address 20><number 1><market u32><order_id u64> -> ""
+BY_CLIENT_ID = b"c/"  # c/<address 20><number 1><client_id u64> -> market u32, order_id u64
+NEXT_ORDER_ID = b"next_id"
+EXPIRE_BLOCK = b"eb/"  # eb/<block u64><market u32><order_id u64> -> ""
+EXPIRE_TIME = b"et/"  # et/<time_ms u64><market u32><order_id u64> -> ""
+DEAD_MAN = b"dm/"  # dm/<address 20> -> cancel_at_ms u64
+DEAD_MAN_DUE = b"dt/"  # dt/<time_ms u64><address 20> -> ""
+DEAD_MAN_COUNT = b"dc/"  # dc/<address 20><day u64> -> schedules that day u32
+TRADE = b"t/"  # t/<market u32><seq u64> -> packed trade
+TRADE_SEQ = b"tn/"  # tn/<market u32> -> next seq u64
+
+_ORDER = struct.Struct(">20sBQBQQBBBQQ")
+_TRADE = struct.Struct(">QQQBQQ20sB20sB")
+
+
+def _u32(value: int) -> bytes:
+    return value.to_bytes(4, "big")
+
+
+def _u64(value: int) -> bytes:
+    return value.to_bytes(8, "big")
+
+
+def _sub(subaccount: SubaccountId) -> bytes:
+    return subaccount.address + bytes([subaccount.number])
+
+
+def pack_order(order: Order) -> bytes:
+    return _ORDER.pack(order.owner.address, order.owner.number, order.client_id, int(order.side), order.price_ticks,
+                       order.size_lots, order.post_only, order.reduce_only, int(order.tif), order.good_til_block,
+                       order.good_til_time_ms)
+
+
+def unpack_order(market_id: int, order_id: int, raw: bytes) -> Order:
+    (address, number, client_id, side, price, size, post_only, reduce_only, tif, gtb,
+     gtt) = _ORDER.unpack(raw)
+    return Order(order_id, market_id, SubaccountId(address, number), client_id, Side(side), price, size,
+                 bool(post_only), bool(reduce_only), TimeInForce(tif), gtb, gtt)
+
+
+@dataclass(frozen=True)
+class Trade:
+    height: int
+    seq: int
+    price_ticks: int
+    taker_side: Side
+    size_lots: int
+    maker_order_id: int
+    maker: SubaccountId
+    taker: SubaccountId
+
+
+@dataclass
+class FillSummary:
+    filled_lots: int = 0
+    events: list[Event] = field(default_factory=list)
+
+
+def order_attributes(order: Order, market: Market) -> tuple[tuple[str, str], ...]:
+    return (
+        ("order_id", str(order.order_id)),
+        ("market_id", str(order.market_id)),
+        ("owner", f"0x{order.owner.address.hex()}"),
+        ("subaccount", str(order.owner.number)),
+        ("client_id", str(order.client_id)),
+        ("side", order.side.name.lower()),
+        ("price", str(order.price_ticks * market.tick_size)),
+        ("size", str(order.size_lots * market.step_size)),
+    )
+
+
+class OrderbookKeeper:
+    def __init__(self, store: KVStore, books: Books, ctx: BlockContext) -> None:
+        self._root = store
+        self._store = PrefixStore(store, STORE_PREFIX)
+        self.books = books
+        self.ctx = ctx
+        self.markets = MarketsKeeper(store)
+        self.margin = MarginKeeper(store)
+        self.bank = BankKeeper(store)
+
+    # -- loading ------------------------------------------------------------------------------
+
+    @staticmethod
+    def load_books(store: KVStore) -> Books:
+        """The books as the store holds them: every market, every resting order."""
+        books = Books()
+        for market in MarketsKeeper(store).markets():
+            books.add_market(market.market_id)
+        for key, raw in PrefixStore(store, STORE_PREFIX).iterate(ORDER, prefix_end(ORDER)):
+            market_id = int.from_bytes(key[2:6], "big")
+            books[market_id].rest(unpack_order(market_id, int.from_bytes(key[6:14], "big"), raw))
+        return books
+
+    def ensure_books(self) -> None:
+        for market in self.markets.markets():
+            if market.market_id not in self.books:
+                self.books.add_market(market.market_id)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def order(self, market_id: int, order_id: int) -> Order | None:
+        raw = self._store.get(ORDER + _u32(market_id) + _u64(order_id))
+        return unpack_order(market_id, order_id, raw) if raw is not None else None
+
+    def orders_of(self, subaccount: SubaccountId, market_id: int | None = None) -> Iterator[Order]:
+        """A subaccount's resting orders, by market then order id."""
+        start = BY_SUBACCOUNT + _sub(subaccount) + (_u32(market_id) if market_id is not None else b"")
+        for key, _ in self._store.iterate(start, prefix_end(start)):
+            market, order_id = int.from_bytes(key[23:27], "big"), int.from_bytes(key[27:35], "big")
+            order = self.order(market, order_id)
+            assert order is not None, "subaccount index names a missing order"
+            yield order
+
+    def open_order_count(self, subaccount: SubaccountId) -> int:
+        start = BY_SUBACCOUNT + _sub(subaccount)
+        return sum(1 for _ in self._store.iterate(start, prefix_end(start)))
+
+    def order_by_client_id(self, subaccount: SubaccountId, client_id: int) -> tuple[int, int] | None:
+        raw = self._store.get(BY_CLIENT_ID + _sub(subaccount) + _u64(client_id))
+        if raw is None:
+            return None
+        return int.from_bytes(raw[:4], "big"), int.from_bytes(raw[4:], "big")
+
+    def recent_trades(self, market_id: int, limit: int) -> list[Trade]:
+        start = TRADE + _u32(market_id)
+        trades = []
+        for key, raw in self._store.iterate(start, prefix_end(start)):
+            height, price, size, side, maker_order, _, maker_addr, maker_n, taker_addr, taker_n = _TRADE.unpack(raw)
+            trades.append(Trade(height, int.from_bytes(key[-8:], "big"), price, Side(side), size, maker_order,
+                                SubaccountId(maker_addr, maker_n), SubaccountId(taker_addr, taker_n)))
+        return trades[-limit:][::-1]
+
+    def dead_man_switch(self, address: bytes) -> int:
+        raw = self._store.get(DEAD_MAN + address)
+        return int.from_bytes(raw, "big") if raw is not None else 0
+
+    # -- order ids ----------------------------------------------------------------------------
+
+    def next_order_id(self) -> int:
+        raw = self._store.get(NEXT_ORDER_ID)
+        order_id = int.from_bytes(raw, "big") if raw is not None else 1
+        self._store.set(NEXT_ORDER_ID, _u64(order_id + 1))
+        return order_id
+
+    # -- resting orders: book and store together ----------------------------------------------
+
+    def rest(self, order: Order) -> None:
+        self.books[order.market_id].rest(order)
+        self._write_order(order)
+        self._store.set(BY_SUBACCOUNT + _sub(order.owner) + _u32(order.market_id) + _u64(order.order_id), b"")
+        if order.client_id:
+            self._store.set(BY_CLIENT_ID + _sub(order.owner) + _u64(order.client_id),
+                            _u32(order.market_id) + _u64(order.order_id))
+        if order.tif == TimeInForce.GOOD_TIL_BLOCK:
+            self._store.set(EXPIRE_BLOCK + _u64(order.good_til_block) + _u32(order.market_id) + _u64(order.order_id), b"")
+        elif order.tif == TimeInForce.GOOD_TIL_TIME:
+            self._store.set(EXPIRE_TIME + _u64(order.good_til_time_ms) + _u32(order.market_id) + _u64(order.order_id), b"")
+        self._expose(order, order.size_lots)
+
+    def remove(self, order: Order) -> None:
+        """Take a resting order out of its book and the store."""
+        self.books[order.market_id].remove(order.order_id)
+        self._forget(order)
+
+    def shrink(self, order: Order, new_size_lots: int) -> Order:
+        """Shrink in place, keeping time priority."""
+        updated = self.books[order.market_id].resize(order.order_id, new_size_lots)
+        self._write_order(updated)
+        self._expose(order, new_size_lots - order.size_lots)
+        return updated
+
+    def _write_order(self, order: Order) -> None:
+        self._store.set(ORDER + _u32(order.market_id) + _u64(order.order_id), pack_order(order))
+
+    def _forget(self, order: Order) -> None:
+        """Drop a resting order (already out of the book) from the store and its exposure."""
+        stored = self.order(order.market_id, order.order_id)
+        assert stored is not None, f"order {order.order_id} is not in the store"
+        self._store.delete(ORDER + _u32(order.market_id) + _u64(order.order_id))
+        self._store.delete(BY_SUBACCOUNT + _sub(order.owner) + _u32(order.market_id) + _u64(order.order_id))
+        if order.client_id:
+            self._store.delete(BY_CLIENT_ID + _sub(order.owner) + _u64(order.client_id))
+        if order.tif == TimeInForce.GOOD_TIL_BLOCK:
+            self._store.delete(EXPIRE_BLOCK + _u64(order.good_til_block) + _u32(order.market_id) + _u64(order.order_id))
+        elif order.tif == TimeInForce.GOOD_TIL_TIME:
+            self._store.delete(EXPIRE_TIME + _u64(order.good_til_time_ms) + _u32(order.market_id) + _u64(order.order_id))
+        self._expose(order, -stored.size_lots)
+
+    def _expose(self, order: Order, lots: int) -> None:
+        if order.side == Side.BUY:
+            self.margin.add_exposure(order.owner, order.market_id, lots, 0)
+        else:
+            self.margin.add_exposure(order.owner, order.market_id, 0, lots)
+
+    # -- matching -----------------------------------------------------------------------------
+
+    def match(self, market: Market, taker: Order) -> FillSummary:
+        """Match `taker` against the book; every fill cleared as it happens. Does not rest it."""
+        summary = FillSummary()
+        book = self.books[market.market_id]
+
+        def clear(maker: Order, size_lots: int) -> bool:
+            # Both sides trade at the maker's resting price.
+            price = maker.price_ticks
+            maker_side = self._settlement(market, maker, size_lots, price, True)
+            if maker_side is None:
+                return False
+            taker_side = self._settlement(market, taker, size_lots, price, False)
+            if taker_side is None:
+                raise InsufficientMargin(f"{taker.owner} cannot pay for this fill (realized loss and fee exceed "
+                                         "its collateral)")
+            self._apply(market, maker, maker_side, size_lots)
+            self._apply(market, taker, taker_side, 0)
+            self._check_open_interest(market)
+            self._record_trade(market, maker, taker, size_lots, maker_side, taker_side, summary)
+            summary.filled_lots += size_lots
+            return True
+
+        result = book.match(taker, clear)
+        for fill in result.fills:
+            resting = book.get(fill.maker_order_id)
+            stored = self.order(market.market_id, fill.maker_order_id)
+            assert stored is not None
+            if resting is None:
+                self._store.delete(ORDER + _u32(market.market_id) + _u64(stored.order_id))
+                self._forget_indexes(stored)
+            elif resting.size_lots != stored.size_lots:
+                self._write_order(resting)
+        for cancelled in result.cancelled:
+            self._forget(cancelled.order)
+            summary.events.append(self.cancel_event(market, cancelled.order, cancelled.reason))
+        return summary
+
+    def _forget_indexes(self, order: Order) -> None:
+        """A maker filled completely: its exposure already left with the fills."""
+        self._store.delete(BY_SUBACCOUNT + _sub(order.owner) + _u32(order.market_id) + _u64(order.order_id))
+        if order.client_id:
+            self._store.delete(BY_CLIENT_ID + _sub(order.owner) + _u64(order.client_id))
+        if order.tif == TimeInForce.GOOD_TIL_BLOCK:
+            self._store.delete(EXPIRE_BLOCK + _u64(order.good_til_block) + _u32(order.market_id) + _u64(order.order_id))
+        elif order.tif == TimeInForce.GOOD_TIL_TIME:
+            self._store.delete(EXPIRE_TIME + _u64(order.good_til_time_ms) + _u32(order.market_id) + _u64(order.order_id))
+
+    def _settlement(self, market: Market, order: Order, size_lots: int, price_ticks: int,
+                    maker: bool) -> SideSettlement | None:
+        """What the fill does to one side, or None if that side cannot take it (collateral or,
+        for a maker, margin)."""
+        position = self.margin.position(order.owner, market.market_id)
+        signed_lots = size_lots if order.side == Side.BUY else -size_lots
+        settlement = settle_side(market, position, signed_lots, price_ticks, maker)
+        if self.bank.balance(order.owner) + settlement.collateral_delta_micro_usdc < 0:
+            return None
+        if maker:
+            exposure_delta = -size_lots
+            before = account_risk(order.owner, self.markets, self.bank, self.margin)
+            after = account_risk(order.owner, self.markets, self.bank, self.margin, PendingChange(
+                market.market_id, settlement.position, settlement.collateral_delta_micro_usdc,
+                exposure_delta if order.side == Side.BUY else 0, exposure_delta if order.side == Side.SELL else 0))
+            if not meets_initial_margin(before, after):
+                return None
+        return settlement
+
+    def _apply(self, market: Market, order: Order, settlement: SideSettlement, maker_lots: int) -> None:
+        self.margin.set_position(settlement.position)
+        if settlement.collateral_delta_micro_usdc:
+            self.bank.settle(order.owner, settlement.collateral_delta_micro_usdc)
+        if settlement.fee_micro_usdc:
+            self.bank.settle(FEE_POOL, settlement.fee_micro_usdc)
+        if maker_lots:
+            self._expose(order, -maker_lots)
+
+    def _check_open_interest(self, market: Market) -> None:
+        cap_lots = market.max_open_interest // market.step_size
+        open_interest = self.margin.open_interest_lots_x2(market.market_id) // 2
+        if open_interest > cap_lots:
+            raise OpenInterestCap(f"{market.ticker} open interest would be {open_interest * market.step_size} atoms, "
+                                  f"over its cap of {market.max_open_interest}")
+
+    def _record_trade(self, market: Market, maker: Order, taker: Order, size_lots: int, maker_side: SideSettlement,
+                      taker_side: SideSettlement, summary: FillSummary) -> None:
+        seq_key = TRADE_SEQ + _u32(market.market_id)
+        raw = self._store.get(seq_key)
+        seq = int.from_bytes(raw, "big") if raw is not None else 1
+        self._store.set(seq_key, _u64(seq + 1))
+        self._store.set(TRADE + _u32(market.market_id) + _u64(seq), _TRADE.pack(
+            self.ctx.height, maker.price_ticks, size_lots, int(taker.side), maker.order_id, taker.order_id,
+            maker.owner.address, maker.owner.number, taker.owner.address, taker.owner.number))
+        if seq > RECENT_TRADES_KEPT:
+            self._store.delete(TRADE + _u32(market.market_id) + _u64(seq - RECENT_TRADES_KEPT))
+        summary.events.append(Event("fill", (
+            ("market_id", str(market.market_id)),
+            ("maker_order_id", str(maker.order_id)),
+            ("taker_order_id", str(taker.order_id)),
+            ("maker", str(maker.owner)),
+            ("taker", str(taker.owner)),
+            ("taker_side", taker.side.name.lower()),
+            ("price", str(maker.price_ticks * market.tick_size)),
+            ("size", str(size_lots * market.step_size)),
+            ("maker_fee_micro_usdc", str(maker_side.fee_micro_usdc)),
+            ("taker_fee_micro_usdc", str(taker_side.fee_micro_usdc)),
+            ("maker_realized_pnl_micro_usdc", str(maker_side.realized_pnl_micro_usdc)),
+            ("taker_realized_pnl_micro_usdc", str(taker_side.realized_pnl_micro_usdc)),
+        )))
+
+    def cancel_event(self, market: Market, order: Order, reason: CancelReason | str) -> Event:
+        kind = "order_expired" if reason == CancelReason.EXPIRED else "order_cancelled"
+        return Event(kind, (*order_attributes(order, market), ("reason", str(reason))))
+
+    # -- reduce-only upkeep ---------------------------------------------------------------------
+
+    def shrink_reduce_only(self, subaccount: SubaccountId, market: Market) -> list[Event]:
+        """Resting reduce-only orders never exceed what would close the position."""
+        position = self.margin.position(subaccount, market.market_id).size_lots
+        events: list[Event] = []
+        room = {Side.SELL: max(position, 0), Side.BUY: max(-position, 0)}
+        for order in list(self.orders_of(subaccount, market.market_id)):
+            if not order.reduce_only:
+                continue
+            allowed = room[order.side]
+            if allowed == 0:
+                self.remove(order)
+                events.append(self.cancel_event(market, order, "reduce_only_position_closed"))
+            elif order.size_lots > allowed:
+                self.shrink(order, allowed)
+            room[order.side] = max(allowed - order.size_lots, 0)
+        return events
+
+    # -- risk ---------------------------------------------------------------------------------
+
+    def risk(self, subaccount: SubaccountId) -> AccountRisk:
+        return account_risk(subaccount, self.markets, self.bank, self.margin)
+
+    def require_initial_margin(self, subaccount: SubaccountId, before: AccountRisk) -> None:
+        after = self.risk(subaccount)
+        if not meets_initial_margin(before, after):
+            raise InsufficientMargin(
+                f"{subaccount} would hold equity {after.equity_micro_usdc} micro-USDC against an initial "
+                f"requirement of {after.initial_micro_usdc}")
+
+    # -- block start ----------------------------------------------------------------------------
+
+    def due_expiries(self) -> list[tuple[int, int]]:
+        """(market, order id) of orders whose good-til block or time has passed, in key order."""
+        due: list[tuple[int, int]] = []
+        for key, _ in self._store.iterate(EXPIRE_BLOCK, EXPIRE_BLOCK + _u64(self.ctx.height)):
+            due.append((int.from_bytes(key[11:15], "big"), int.from_bytes(key[15:23], "big")))
+        for key, _ in self._store.iterate(EXPIRE_TIME, EXPIRE_TIME + _u64(self.ctx.time_ms + 1)):
+            due.append((int.from_bytes(key[11:15], "big"), int.from_bytes(key[15:23], "big")))
+        return due
+
+    def due_dead_man_switches(self) -> list[bytes]:
+        return [key[11:31] for key, _ in self._store.iterate(DEAD_MAN_DUE, DEAD_MAN_DUE + _u64(self.ctx.time_ms + 1))]
+
+    def clear_dead_man_switch(self, address: bytes) -> None:
+        current = self.dead_man_switch(address)
+        if current:
+            self._store.delete(DEAD_MAN + address)
+            self._store.delete(DEAD_MAN_DUE + _u64(current) + address)
+
+    def set_dead_man_switch(self, address: bytes, cancel_at_ms: int) -> int:
+        """Schedule (replacing any earlier schedule); returns today's count of schedules."""
+        self.clear_dead_man_switch(address)
+        self._store.set(DEAD_MAN + address, _u64(cancel_at_ms))
+        self._store.set(DEAD_MAN_DUE + _u64(cancel_at_ms) + address, b"")
+        day_key = DEAD_MAN_COUNT + address + _u64(self.ctx.time_ms // 86_400_000)
+        raw = self._store.get(day_key)
+        count = (int.from_bytes(raw, "big") if raw is not None else 0) + 1
+        self._store.set(day_key, count.to_bytes(4, "big"))
+        return count
+
+    def dead_man_count_today(self, address: bytes) -> int:
+        raw = self._store.get(DEAD_MAN_COUNT + address + _u64(self.ctx.time_ms // 86_400_000))
+        return int.from_bytes(raw, "big") if raw is not None else 0
+
+    def orders_of_address(self, address: bytes) -> Iterator[Order]:
+        start = BY_SUBACCOUNT + address
+        for key, _ in list(self._store.iterate(start, prefix_end(start))):
+            order = self.order(int.from_bytes(key[23:27], "big"), int.from_bytes(key[27:35], "big"))
+            assert order is not None
+            yield order

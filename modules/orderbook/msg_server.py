@@ -1,0 +1,228 @@
+"""orderbook's action handlers and its start-of-block step.
+
+`validate_place` holds every rule an order can be refused by without touching the book, so
+CheckTx and FinalizeBlock refuse the same orders with the same codes.
+"""
+
+from __future__ import annotations
+
+from modules.context import BlockContext, Event
+from modules.markets.errors import MarketPaused, MarketReduceOnly
+from modules.markets.keeper import MarketsKeeper
+from modules.markets.types import Market, MarketStatus
+from modules.orderbook.actions import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, ScheduleCancelAll
+from modules.orderbook.errors import (
+    DeadManSwitchRejected,
+    DuplicateClientId,
+    FillOrKillNotFilled,
+    InvalidOrder,
+    InvalidSubaccountNumber,
+    NotYourOrder,
+    OrderNotFound,
+    PostOnlyWouldCross,
+    PriceOffTick,
+    ReduceOnlyWouldIncrease,
+    SizeOffStep,
+    SizeUnderMinimum,
+    TooManyOpenOrders,
+)
+from modules.orderbook.keeper import OrderbookKeeper, order_attributes
+from modules.orderbook.params import (
+    DEAD_MAN_DAILY_LIMIT,
+    DEAD_MAN_MAX_DELAY_MS,
+    DEAD_MAN_MIN_DELAY_MS,
+    MAX_GOOD_TIL_BLOCKS_AHEAD,
+    MAX_GOOD_TIL_TIME_AHEAD_MS,
+    MAX_OPEN_ORDERS_PER_SUBACCOUNT,
+)
+from modules.orderbook.types import RESTING_TIME_IN_FORCE, CancelReason, Order, Side, TimeInForce
+from modules.types import MAX_SUBACCOUNT, SubaccountId
+
+MAX_U63 = 2**63 - 1
+
+
+def _subaccount(signer: bytes, number: int) -> SubaccountId:
+    if not 0 <= number <= MAX_SUBACCOUNT:
+        raise InvalidSubaccountNumber(f"subaccount {number} is outside 0..{MAX_SUBACCOUNT}")
+    return SubaccountId(signer, number)
+
+
+def validate_place(markets: MarketsKeeper, ctx: BlockContext, action: PlaceOrder) -> Market:
+    """Every stateless rule of a placement (market, tick, step, minimum, options)."""
+    if not 0 <= action.subaccount <= MAX_SUBACCOUNT:
+        raise InvalidSubaccountNumber(f"subaccount {action.subaccount} is outside 0..{MAX_SUBACCOUNT}")
+    market = markets.market(action.market_id)
+    if market.status == MarketStatus.PAUSED:
+        raise MarketPaused(f"{market.ticker} is paused")
+    if market.status == MarketStatus.REDUCE_ONLY and not action.reduce_only:
+        raise MarketReduceOnly(f"{market.ticker} accepts only reduce-only orders")
+    if action.side not in (Side.BUY, Side.SELL):
+        raise InvalidOrder(f"side must be buy (1) or sell (2), got {int(action.side)}")
+    if not 0 < action.price <= MAX_U63 or action.price % market.tick_size:
+        raise PriceOffTick(f"price {action.price} is not a positive multiple of {market.ticker}'s tick size "
+                           f"{market.tick_size} micro-USDC")
+    if not 0 < action.size <= MAX_U63 or action.size % market.step_size:
+        raise SizeOffStep(f"size {action.size} is not a positive multiple of {market.ticker}'s step size "
+                          f"{market.step_size} atoms")
+    if action.size < market.min_order_size:
+        raise SizeUnderMinimum(f"size {action.size} is under {market.ticker}'s minimum {market.min_order_size} atoms")
+    tif = action.time_in_force
+    if tif not in tuple(TimeInForce):
+        raise InvalidOrder(f"time_in_force {int(tif)} is not one of 1 (GTC) .. 5 (FOK)")
+    if action.post_only and tif not in RESTING_TIME_IN_FORCE:
+        raise InvalidOrder("post-only orders must be able to rest (GTC, good-til-block or good-til-time)")
+    if tif == TimeInForce.GOOD_TIL_BLOCK and not ctx.height <= action.good_til_block <= ctx.height + MAX_GOOD_TIL_BLOCKS_AHEAD:
+        raise InvalidOrder(f"good_til_block {action.good_til_block} must be from {ctx.height} to "
+                           f"{ctx.height + MAX_GOOD_TIL_BLOCKS_AHEAD}")
+    if tif == TimeInForce.GOOD_TIL_TIME and not ctx.time_ms < action.good_til_time_ms <= ctx.time_ms + MAX_GOOD_TIL_TIME_AHEAD_MS:
+        raise InvalidOrder(f"good_til_time_ms {action.good_til_time_ms} must be after the block time {ctx.time_ms} "
+                           "and at most 90 days ahead")
+    if tif != TimeInForce.GOOD_TIL_BLOCK and action.good_til_block:
+        raise InvalidOrder("good_til_block is set but the order is not good-til-block")
+    if tif != TimeInForce.GOOD_TIL_TIME and action.good_til_time_ms:
+        raise InvalidOrder("good_til_time_ms is set but the order is not good-til-time")
+    if not 0 <= action.client_id <= MAX_U63:
+        raise InvalidOrder("client_id must fit in 63 bits")
+    return market
+
+
+def handle_place(keeper: OrderbookKeeper, signer: bytes, action: PlaceOrder) -> list[Event]:
+    market = validate_place(keeper.markets, keeper.ctx, action)
+    owner = _subaccount(signer, action.subaccount)
+    price_ticks, size_lots = action.price // market.tick_size, action.size // market.step_size
+    if action.client_id and keeper.order_by_client_id(owner, action.client_id) is not None:
+        raise DuplicateClientId(f"{owner} already has an open order with client id {action.client_id}")
+    if action.reduce_only:
+        position = keeper.margin.position(owner, market.market_id).size_lots
+        closable = -position if action.side == Side.BUY else position
+        if closable <= 0:
+            raise ReduceOnlyWouldIncrease(f"{owner} holds {position} lots of {market.ticker}: a reduce-only "
+                                          f"{action.side.name.lower()} would not reduce it")
+        size_lots = min(size_lots, closable)
+    order = Order(keeper.next_order_id(), market.market_id, owner, action.client_id, action.side, price_ticks,
+                  size_lots, action.post_only, action.reduce_only, action.time_in_force, action.good_til_block,
+                  action.good_til_time_ms)
+    return place_order(keeper, market, order)
+
+
+def place_order(keeper: OrderbookKeeper, market: Market, order: Order) -> list[Event]:
+    """Match, clear, rest what may rest, then hold the taker to its initial margin."""
+    book = keeper.books[market.market_id]
+    before = keeper.risk(order.owner)
+    if order.post_only and book.would_cross(order.side, order.price_ticks):
+        raise PostOnlyWouldCross(f"post-only {order.side.name.lower()} at {order.price_ticks * market.tick_size} "
+                                 f"would cross the book")
+    if order.tif == TimeInForce.FOK:
+        available = book.available_to_fill(order.side, order.price_ticks, order.owner, order.size_lots)
+        if available < order.size_lots:
+            raise FillOrKillNotFilled(f"only {available * market.step_size} of {order.size_lots * market.step_size} "
+                                      f"atoms can fill at {order.price_ticks * market.tick_size} or better")
+    events = [Event("order_placed", (*order_attributes(order, market), ("time_in_force", order.tif.name)))]
+    summary = keeper.match(market, order)
+    events.extend(summary.events)
+    if order.tif == TimeInForce.FOK and summary.filled_lots < order.size_lots:
+        raise FillOrKillNotFilled(f"a maker dropped out; {summary.filled_lots} of {order.size_lots} lots filled")
+    remaining = order.size_lots - summary.filled_lots
+    if remaining and order.tif in RESTING_TIME_IN_FORCE:
+        if keeper.open_order_count(order.owner) >= MAX_OPEN_ORDERS_PER_SUBACCOUNT:
+            raise TooManyOpenOrders(f"{order.owner} already has {MAX_OPEN_ORDERS_PER_SUBACCOUNT} resting orders")
+        keeper.rest(order.with_size(remaining))
+    elif remaining:
+        events.append(keeper.cancel_event(market, order.with_size(remaining), "unfilled_" + order.tif.name.lower()))
+    touched = [order.owner]
+    for event in summary.events:
+        if event.type == "fill":
+            touched.extend(o for o in _owners_in_fill(event) if o not in touched)
+    for subaccount in touched:
+        events.extend(keeper.shrink_reduce_only(subaccount, market))
+    keeper.require_initial_margin(order.owner, before)
+    return events
+
+
+def _owners_in_fill(event: Event) -> list[SubaccountId]:
+    attributes = dict(event.attributes)
+    owners = []
+    for role in ("maker", "taker"):
+        address, _, number = attributes[role].partition("/")
+        owners.append(SubaccountId(bytes.fromhex(address[2:]), int(number)))
+    return owners
+
+
+def _owned_order(keeper: OrderbookKeeper, owner: SubaccountId, market_id: int, order_id: int) -> Order:
+    order = keeper.order(market_id, order_id)
+    if order is None:
+        raise OrderNotFound(f"no open order {order_id} in market {market_id}")
+    if order.owner != owner:
+        raise NotYourOrder(f"order {order_id} belongs to {order.owner}, not {owner}")
+    return order
+
+
+def handle_cancel(keeper: OrderbookKeeper, signer: bytes, action: CancelOrder) -> list[Event]:
+    owner = _subaccount(signer, action.subaccount)
+    market = keeper.markets.market(action.market_id)
+    order_id = action.order_id
+    if not order_id:
+        found = keeper.order_by_client_id(owner, action.client_id) if action.client_id else None
+        if found is None or found[0] != action.market_id:
+            raise OrderNotFound(f"{owner} has no open order with client id {action.client_id} in market "
+                                f"{action.market_id}")
+        order_id = found[1]
+    order = _owned_order(keeper, owner, action.market_id, order_id)
+    keeper.remove(order)
+    return [keeper.cancel_event(market, order, CancelReason.BY_OWNER)]
+
+
+def handle_cancel_all(keeper: OrderbookKeeper, signer: bytes, action: CancelAll) -> list[Event]:
+    owner = _subaccount(signer, action.subaccount)
+    if action.market_id:
+        keeper.markets.market(action.market_id)
+    events = []
+    for order in list(keeper.orders_of(owner, action.market_id or None)):
+        keeper.remove(order)
+        events.append(keeper.cancel_event(keeper.markets.market(order.market_id), order, CancelReason.BY_OWNER))
+    return events
+
+
+def handle_modify(keeper: OrderbookKeeper, signer: bytes, action: ModifyOrder) -> list[Event]:
+    owner = _subaccount(signer, action.subaccount)
+    order = _owned_order(keeper, owner, action.market_id, action.order_id)
+    replacement = PlaceOrder(action.subaccount, action.market_id, order.side, action.new_price, action.new_size,
+                             order.tif, order.good_til_block, order.good_til_time_ms, order.post_only,
+                             order.reduce_only, order.client_id)
+    market = validate_place(keeper.markets, keeper.ctx, replacement)
+    new_price, new_size = action.new_price // market.tick_size, action.new_size // market.step_size
+    if new_price == order.price_ticks and new_size < order.size_lots:
+        updated = keeper.shrink(order, new_size)
+        return [Event("order_modified", (*order_attributes(updated, market), ("kept_priority", "true")))]
+    keeper.remove(order)
+    events = [keeper.cancel_event(market, order, "replaced")]
+    return events + handle_place(keeper, signer, replacement)
+
+
+def handle_schedule_cancel(keeper: OrderbookKeeper, signer: bytes, action: ScheduleCancelAll) -> list[Event]:
+    if action.cancel_at_ms == 0:
+        keeper.clear_dead_man_switch(signer)
+        return [Event("dead_man_switch", (("account", f"0x{signer.hex()}"), ("cancel_at_ms", "0")))]
+    earliest, latest = keeper.ctx.time_ms + DEAD_MAN_MIN_DELAY_MS, keeper.ctx.time_ms + DEAD_MAN_MAX_DELAY_MS
+    if not earliest <= action.cancel_at_ms <= latest:
+        raise DeadManSwitchRejected(f"cancel_at_ms must be from {earliest} to {latest} (block time + 5 s .. + 1 day)")
+    if keeper.dead_man_count_today(signer) >= DEAD_MAN_DAILY_LIMIT:
+        raise DeadManSwitchRejected(f"0x{signer.hex()} has scheduled {DEAD_MAN_DAILY_LIMIT} times today (UTC)")
+    keeper.set_dead_man_switch(signer, action.cancel_at_ms)
+    return [Event("dead_man_switch", (("account", f"0x{signer.hex()}"), ("cancel_at_ms", str(action.cancel_at_ms))))]
+
+
+def begin_block(keeper: OrderbookKeeper) -> list[Event]:
+    """Before any tx of the block: expire good-til orders, then fire due dead-man switches."""
+    events: list[Event] = []
+    for market_id, order_id in keeper.due_expiries():
+        order = keeper.order(market_id, order_id)
+        if order is not None:
+            keeper.remove(order)
+            events.append(keeper.cancel_event(keeper.markets.market(market_id), order, CancelReason.EXPIRED))
+    for address in keeper.due_dead_man_switches():
+        for order in list(keeper.orders_of_address(address)):
+            keeper.remove(order)
+            events.append(keeper.cancel_event(keeper.markets.market(order.market_id), order, "dead_man_switch"))
+        keeper.clear_dead_man_switch(address)
+    return events
