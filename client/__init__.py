@@ -7,11 +7,20 @@ from client.events import SubscriptionRefused, subscribe
 from client.keys import load_key, save_key
 from client.nonces import NonceSource
 from modules.bank.types import Transfer
+from modules.orderbook.actions import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, ScheduleCancelAll
+from modules.orderbook.types import Side, TimeInForce
 from modules.types import SubaccountId
 from wire.crypto import PrivateKey, address_from_hex, address_to_hex
 
 __all__ = [
     "Balance",
+    "CancelAll",
+    "CancelOrder",
+    "ModifyOrder",
+    "PlaceOrder",
+    "ScheduleCancelAll",
+    "Side",
+    "TimeInForce",
     "ChainRejected",
     "Client",
     "ClientError",

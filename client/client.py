@@ -15,6 +15,7 @@ from client.errors import QueryFailed, TxNotIncluded, TxRejected
 from client.nonces import NonceSource
 from client.rpc import RpcClient
 from modules.bank.types import Transfer
+from modules.orderbook.actions import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, ScheduleCancelAll
 from modules.types import SubaccountId
 from wire.codec import Action, Tx, sign_tx
 from wire.crypto import PrivateKey
@@ -194,3 +195,46 @@ class Client:
     ) -> TxResult | str:
         raw = self.build(key, [Transfer(from_subaccount, to, amount_micro_usdc)])
         return self.broadcast(raw, wait=wait)
+
+    def send(self, key: PrivateKey, actions: Sequence[Action], wait: bool = True) -> TxResult | str:
+        """Sign and broadcast any actions in one tx (all or nothing)."""
+        return self.broadcast(self.build(key, actions), wait=wait)
+
+    def place(self, key: PrivateKey, order: PlaceOrder, wait: bool = True) -> TxResult | str:
+        return self.send(key, [order], wait)
+
+    def cancel(self, key: PrivateKey, cancel: CancelOrder, wait: bool = True) -> TxResult | str:
+        return self.send(key, [cancel], wait)
+
+    def cancel_all(self, key: PrivateKey, subaccount: int = 0, market_id: int = 0, wait: bool = True) -> TxResult | str:
+        return self.send(key, [CancelAll(subaccount, market_id)], wait)
+
+    def modify(self, key: PrivateKey, modify: ModifyOrder, wait: bool = True) -> TxResult | str:
+        return self.send(key, [modify], wait)
+
+    def schedule_cancel_all(self, key: PrivateKey, cancel_at_ms: int, wait: bool = True) -> TxResult | str:
+        return self.send(key, [ScheduleCancelAll(cancel_at_ms)], wait)
+
+    # -- trading queries (docs/queries.md) --------------------------------------------------------
+
+    def markets(self) -> list[dict[str, Any]]:
+        return list(self.query("/markets")["markets"])
+
+    def market(self, market: int | str) -> dict[str, Any]:
+        """By id or ticker."""
+        for entry in self.markets():
+            if str(market) in (str(entry["market_id"]), entry["ticker"]):
+                return entry
+        raise QueryFailed(200, "markets", f"UnknownMarket: no market {market!r}")
+
+    def book(self, market_id: int, depth: int = 20) -> dict[str, Any]:
+        return dict(self.query(f"/book/{market_id}/{depth}"))
+
+    def orders(self, address: str, subaccount: int = 0) -> list[dict[str, Any]]:
+        return list(self.query(f"/orders/{address.lower()}/{subaccount}")["orders"])
+
+    def trades(self, market_id: int, limit: int = 50) -> list[dict[str, Any]]:
+        return list(self.query(f"/trades/{market_id}/{limit}")["trades"])
+
+    def positions(self, address: str, subaccount: int = 0) -> dict[str, Any]:
+        return dict(self.query(f"/positions/{address.lower()}/{subaccount}"))

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from client.amounts import format_usdc, parse_usdc
+from client.amounts import format_usdc, parse_decimal, parse_usdc
 
 DEFAULT_NODE = os.environ.get("PERPCHAIN_NODE", "http://127.0.0.1:26601")  # the localnet's node0
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -76,52 +76,103 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_tx(args: argparse.Namespace) -> int:
-    from client import ChainRejected, Client, ClientError, SubaccountId, address_from_hex, load_key
+def _rejected_or_failed(run):  # type: ignore[no-untyped-def]
+    """Run a client call; a chain rejection prints its reason and exits 2, other errors 1."""
+    from client import ChainRejected, ClientError
 
-    key = load_key(Path(args.key))
-    address, number = _subaccount(args.to)
     try:
-        with Client(args.node) as client:
-            result = client.transfer(
-                key,
-                SubaccountId(address_from_hex(address), number),
-                parse_usdc(args.amount),
-                from_subaccount=args.from_subaccount,
-            )
+        return run()
     except ChainRejected as rejected:
         print(f"rejected: {rejected}", file=sys.stderr)
         return 2
     except ClientError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(json.dumps({"tx_hash": result.tx_hash, "height": result.height}))  # type: ignore[union-attr]
-    return 0
+
+
+def cmd_tx(args: argparse.Namespace) -> int:
+    from client import Client, load_key
+
+    key = load_key(Path(args.key))
+
+    def run() -> int:
+        with Client(args.node) as client:
+            result = _tx_result(client, key, args)
+        print(json.dumps(result))
+        return 0
+
+    return int(_rejected_or_failed(run))
+
+
+def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    from client import CancelOrder, ModifyOrder, PlaceOrder, Side, SubaccountId, TimeInForce, address_from_hex
+
+    command = args.tx_command
+    if command == "transfer":
+        address, number = _subaccount(args.to)
+        result = client.transfer(key, SubaccountId(address_from_hex(address), number), parse_usdc(args.amount),
+                                 from_subaccount=args.from_subaccount)
+        return {"tx_hash": result.tx_hash, "height": result.height}
+    if command == "schedule-cancel":
+        at = 0 if args.clear else client.status().block_time_ms + args.in_seconds * 1000
+        result = client.schedule_cancel_all(key, at)
+        return {"tx_hash": result.tx_hash, "height": result.height, "cancel_at_ms": at}
+    if command == "cancel-all":
+        market_id = client.market(args.market)["market_id"] if args.market else 0
+        result = client.cancel_all(key, args.subaccount, market_id)
+        return {"tx_hash": result.tx_hash, "height": result.height,
+                "cancelled": [e.attributes["order_id"] for e in result.events if e.type == "order_cancelled"]}
+    market = client.market(args.market)
+    market_id = market["market_id"]
+    if command == "place":
+        tif = TimeInForce[args.tif.upper().replace("-", "_")] if not args.market_order else TimeInForce.IOC
+        price = parse_decimal(args.price, 6, "price")
+        order = PlaceOrder(args.subaccount, market_id, Side[args.side.upper()], price,
+                           parse_decimal(args.size, market["size_decimals"], "size"), tif, args.good_til_block,
+                           args.good_til_time_ms, args.post_only, args.reduce_only, args.client_id)
+        result = client.place(key, order)
+    elif command == "cancel":
+        result = client.cancel(key, CancelOrder(args.subaccount, market_id, args.order_id, args.client_id))
+    else:
+        result = client.modify(key, ModifyOrder(args.subaccount, market_id, args.order_id,
+                                                parse_decimal(args.price, 6, "price"),
+                                                parse_decimal(args.size, market["size_decimals"], "size")))
+    summary = {"tx_hash": result.tx_hash, "height": result.height}
+    for event in result.events:
+        summary.setdefault(event.type, []).append(event.attributes)  # type: ignore[union-attr]
+    return summary
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from client import ChainRejected, Client, ClientError
+    from client import Client
 
-    try:
+    def run() -> int:
         with Client(args.node) as client:
-            if args.query_command == "balance":
+            command = args.query_command
+            if command == "balance":
                 address, number = _subaccount(args.subaccount)
                 balance = client.balance(address, number)
-                print(json.dumps({
+                answer: object = {
                     "address": balance.address,
                     "subaccount": balance.subaccount,
                     "amount_micro_usdc": str(balance.amount_micro_usdc),
                     "amount_usdc": format_usdc(balance.amount_micro_usdc),
-                }))
+                }
+            elif command == "markets":
+                answer = client.markets()
+            elif command == "book":
+                answer = client.book(client.market(args.market)["market_id"], args.depth)
+            elif command == "trades":
+                answer = client.trades(client.market(args.market)["market_id"], args.limit)
+            elif command in ("orders", "positions"):
+                address, number = _subaccount(args.subaccount)
+                answer = getattr(client, command)(address, number)
             else:
-                print(json.dumps(client.query(args.path), indent=2))
-    except ChainRejected as rejected:
-        print(f"rejected: {rejected}", file=sys.stderr)
-        return 2
-    except ClientError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+                answer = client.query(args.path)
+        print(json.dumps(answer, indent=2))
+        return 0
+
+    return int(_rejected_or_failed(run))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -180,24 +231,69 @@ def build_parser() -> argparse.ArgumentParser:
     keys.set_defaults(func=cmd_keys)
 
     tx = commands.add_parser("tx", help="sign and broadcast a transaction, wait for its block")
+    tx.set_defaults(func=cmd_tx)
     tx_commands = tx.add_subparsers(dest="tx_command", required=True)
-    transfer = tx_commands.add_parser("transfer", help="move USDC between subaccounts")
-    transfer.add_argument("--key", required=True, help="key file of the sender")
+    signer = argparse.ArgumentParser(add_help=False)
+    signer.add_argument("--key", required=True, help="key file of the signer")
+    signer.add_argument("--node", default=DEFAULT_NODE)
+    in_market = argparse.ArgumentParser(add_help=False)
+    in_market.add_argument("--market", required=True, help="ticker (BTC-USD) or id")
+    in_market.add_argument("--subaccount", type=int, default=0)
+
+    transfer = tx_commands.add_parser("transfer", parents=[signer], help="move USDC between subaccounts")
     transfer.add_argument("--to", required=True, metavar="0xADDR[/N]")
     transfer.add_argument("--amount", required=True, help="USDC, up to 6 decimals")
     transfer.add_argument("--from-subaccount", type=int, default=0)
-    transfer.add_argument("--node", default=DEFAULT_NODE)
-    tx.set_defaults(func=cmd_tx)
+
+    place = tx_commands.add_parser("place", parents=[signer, in_market], help="place an order")
+    place.add_argument("--side", required=True, choices=["buy", "sell"])
+    place.add_argument("--price", required=True, help="USDC per unit; a market order's worst price")
+    place.add_argument("--size", required=True, help="in units of the base asset (0.01 BTC: 0.01)")
+    place.add_argument("--tif", default="gtc", choices=["gtc", "good-til-block", "good-til-time", "ioc", "fok"])
+    place.add_argument("--market-order", action="store_true", help="IOC at --price as the worst acceptable price")
+    place.add_argument("--good-til-block", type=int, default=0)
+    place.add_argument("--good-til-time-ms", type=int, default=0)
+    place.add_argument("--post-only", action="store_true")
+    place.add_argument("--reduce-only", action="store_true")
+    place.add_argument("--client-id", type=int, default=0)
+
+    cancel = tx_commands.add_parser("cancel", parents=[signer, in_market], help="cancel one order")
+    which = cancel.add_mutually_exclusive_group(required=True)
+    which.add_argument("--order-id", type=int, default=0)
+    which.add_argument("--client-id", type=int, default=0)
+    cancel_all = tx_commands.add_parser("cancel-all", parents=[signer],
+                                        help="cancel a subaccount's orders in one market or all")
+    cancel_all.add_argument("--market", help="ticker or id (default: every market)")
+    cancel_all.add_argument("--subaccount", type=int, default=0)
+    modify = tx_commands.add_parser("modify", parents=[signer, in_market],
+                                    help="cancel-replace (keeps priority if only the size shrinks)")
+    modify.add_argument("--order-id", type=int, required=True)
+    modify.add_argument("--price", required=True)
+    modify.add_argument("--size", required=True)
+    schedule = tx_commands.add_parser("schedule-cancel", parents=[signer],
+                                      help="dead-man switch: cancel all your orders unless refreshed in time")
+    when = schedule.add_mutually_exclusive_group(required=True)
+    when.add_argument("--in-seconds", type=int, help="from the last block's time (at least 5)")
+    when.add_argument("--clear", action="store_true")
 
     query = commands.add_parser("query", help="read chain state")
-    query_commands = query.add_subparsers(dest="query_command", required=True)
-    balance = query_commands.add_parser("balance", help="a subaccount's collateral")
-    balance.add_argument("subaccount", metavar="0xADDR[/N]")
-    balance.add_argument("--node", default=DEFAULT_NODE)
-    raw = query_commands.add_parser("path", help="any abci_query path (docs/queries.md)")
-    raw.add_argument("path")
-    raw.add_argument("--node", default=DEFAULT_NODE)
     query.set_defaults(func=cmd_query)
+    query_commands = query.add_subparsers(dest="query_command", required=True)
+    node = argparse.ArgumentParser(add_help=False)
+    node.add_argument("--node", default=DEFAULT_NODE)
+    for name, help_text in (("balance", "a subaccount's collateral"), ("orders", "a subaccount's open orders"),
+                            ("positions", "a subaccount's positions, equity and margin")):
+        sub = query_commands.add_parser(name, parents=[node], help=help_text)
+        sub.add_argument("subaccount", metavar="0xADDR[/N]")
+    query_commands.add_parser("markets", parents=[node], help="every market's parameters")
+    book = query_commands.add_parser("book", parents=[node], help="aggregated price levels")
+    book.add_argument("market", help="ticker or id")
+    book.add_argument("--depth", type=int, default=10)
+    trades = query_commands.add_parser("trades", parents=[node], help="recent trades, newest first")
+    trades.add_argument("market", help="ticker or id")
+    trades.add_argument("--limit", type=int, default=20)
+    raw = query_commands.add_parser("path", parents=[node], help="any abci_query path (docs/queries.md)")
+    raw.add_argument("path")
 
     bench = commands.add_parser("bench", help="run a benchmark; its last line is a JSON object of figures")
     bench.add_argument("name", choices=["checktx", "engine"])

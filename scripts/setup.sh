@@ -60,4 +60,25 @@ else
   .venv/bin/python -m grpc_tools.protoc -I "$ROOT/wire" --python_out="$GEN" "$ROOT"/wire/*.proto
   echo "$WANT" > "$STAMP"
 fi
+# ---------------------------------------------------------------------------------------------
+# 5. Ethereum tools for the bridge, exactly as locked in package-lock.json (solc-js, anvil,
+#    OpenZeppelin) into ./node_modules, skipped while the lock's hash matches the stamp; then the
+#    bridge contracts compiled with solc-js into .gen/contracts, skipped while sources are unchanged.
+NPM_STAMP="node_modules/.perpchain-lock.sha256"
+NPM_WANT="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [ -f "$NPM_STAMP" ] && [ "$(cat "$NPM_STAMP")" = "$NPM_WANT" ]; then
+  step "npm packages up to date in node_modules/"
+else
+  step "installing npm packages from package-lock.json (npm ci: solc-js, anvil, OpenZeppelin)"
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+  echo "$NPM_WANT" > "$NPM_STAMP"
+fi
+if .venv/bin/python -m bridge.contracts --check; then
+  step "contracts up to date in .gen/contracts"
+else
+  step "compiling contracts with solc-js into .gen/contracts"
+  .venv/bin/python -m bridge.contracts --build
+fi
+# ---------------------------------------------------------------------------------------------
+
 step "ready (cometbft: $BIN/cometbft, python: .venv/bin/python)"

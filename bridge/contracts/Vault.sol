@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+
+/// @title perpchain Vault
+/// @notice Holds the collateral (a USDC-like ERC-20) of the perpchain app chain. Deposits are
+/// pulled here and announced by an event with a strictly increasing nonce, which the validators
+/// attest on the chain. Withdrawals are paid once per id when validators holding more than 2/3 of
+/// the registered power sign an EIP-712 digest of (id, recipient, amount) bound to this vault and
+/// this Ethereum chain. The same super-majority of the current set hands over to the next set.
+/// @dev The validator set lives in storage (power per address plus the ordered list), so a
+/// withdrawal carries only signatures; see docs/bridge.md for the trade-off against a Gravity-style
+/// checkpoint with the set passed in calldata. Fee-on-transfer tokens are not supported: the
+/// deposited amount is the amount asked for.
+contract Vault is ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    /// @notice A 65-byte secp256k1 signature r || s || v, v in {27, 28}, s in the lower half order.
+    struct Signature {
+        bytes32 r;
+        bytes32 s;
+        uint8 v;
+    }
+
+    string public constant NAME = "perpchain-vault";
+    string public constant VERSION = "1";
+    uint8 public constant MAX_SUBACCOUNT = 127;
+    /// @notice Bounds the cost of a valset update and of a withdrawal signed by the whole set.
+    uint256 public constant MAX_VALIDATORS = 128;
+    /// @notice Bounds the total power so that `power * 3` can never overflow.
+    uint256 public constant MAX_TOTAL_POWER = type(uint128).max;
+
+    bytes32 public constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 public constant WITHDRAWAL_TYPEHASH = keccak256("Withdrawal(uint64 id,address recipient,uint256 amount)");
+    bytes32 public constant VALSET_TYPEHASH = keccak256("Valset(address[] validators,uint256[] powers,uint64 nonce)");
+    bytes32 private constant _NAME_HASH = keccak256("perpchain-vault");
+    bytes32 private constant _VERSION_HASH = keccak256("1");
+    /// @dev secp256k1 group order / 2: an s above it is the malleable twin of a valid signature (EIP-2).
+    uint256 private constant _HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+
+    /// @notice The collateral token.
+    IERC20 public immutable token;
+
+    /// @notice Nonce of the latest deposit; the first deposit gets 1.
+    uint64 public lastDepositNonce;
+    /// @notice Nonce of the current validator set; the constructor's set has 0.
+    uint64 public valsetNonce;
+    /// @notice Sum of the current set's powers.
+    uint256 public totalPower;
+    /// @notice EIP-712 struct hash of the current set: hashStruct(Valset(validators, powers, nonce)).
+    bytes32 public valsetCheckpoint;
+    /// @notice Power of each current validator; 0 for anyone else.
+    mapping(address validator => uint256) public powerOf;
+    /// @notice Withdrawal ids already paid.
+    mapping(uint64 withdrawalId => bool) public withdrawalPaid;
+    address[] private _validators;
+
+    event Deposited(
+        uint64 indexed depositNonce, address indexed sender, address indexed recipient, uint8 subaccount, uint256 amount
+    );
+    event Withdrawn(uint64 indexed withdrawalId, address indexed recipient, uint256 amount);
+    event ValsetUpdated(uint64 indexed nonce, bytes32 checkpoint, address[] validators, uint256[] powers);
+
+    // Deposits and withdrawals.
+    error ZeroAmount();
+    error ZeroRecipient();
+    error SubaccountOutOfRange(uint8 subaccount);
+    error AlreadyPaid(uint64 withdrawalId);
+    // Signatures; `index` is the position in the signature array.
+    error InvalidV(uint256 index, uint8 v);
+    error HighS(uint256 index);
+    error BadSignature(uint256 index);
+    error UnknownSigner(uint256 index, address signer);
+    error DuplicateOrUnsortedSigner(uint256 index, address signer);
+    error InsufficientPower(uint256 signedPower, uint256 totalPower);
+    // Validator sets.
+    error ZeroToken();
+    error StaleValsetNonce(uint64 given, uint64 current);
+    error EmptyValset();
+    error TooManyValidators(uint256 count, uint256 max);
+    error ValsetLengthMismatch(uint256 validators, uint256 powers);
+    error UnsortedValidator(uint256 index, address validator);
+    error ZeroPower(uint256 index);
+    error TotalPowerTooLarge(uint256 total);
+
+    /// @param token_ the collateral token
+    /// @param validators the initial set, addresses strictly increasing (so no duplicate, no zero)
+    /// @param powers their voting powers, each > 0
+    constructor(IERC20 token_, address[] memory validators, uint256[] memory powers) {
+        if (address(token_) == address(0)) revert ZeroToken();
+        token = token_;
+        _setValset(validators, powers, 0, _checkValset(validators, powers));
+    }
+
+    // ------------------------------------------------------------------ deposits
+
+    /// @notice Pulls `amount` tokens from the caller (approve first) for `recipient`'s
+    /// `subaccount` on perpchain.
+    /// @return depositNonce the nonce of this deposit, one more than the previous one
+    function deposit(uint256 amount, address recipient, uint8 subaccount)
+        external
+        nonReentrant
+        returns (uint64 depositNonce)
+    {
+        if (amount == 0) revert ZeroAmount();
+        if (recipient == address(0)) revert ZeroRecipient();
+        if (subaccount > MAX_SUBACCOUNT) revert SubaccountOutOfRange(subaccount);
+        depositNonce = ++lastDepositNonce;
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        emit Deposited(depositNonce, msg.sender, recipient, subaccount, amount);
+    }
+
+    // --------------------------------------------------------------- withdrawals
+
+    /// @notice Pays `amount` to `recipient` once for `withdrawalId`, given signatures over
+    /// `withdrawalDigest(withdrawalId, recipient, amount)` by more than 2/3 of the current power,
+    /// ordered by strictly increasing signer address. Anyone may submit.
+    function withdraw(uint64 withdrawalId, address recipient, uint256 amount, Signature[] calldata sigs)
+        external
+        nonReentrant
+    {
+        // 1. checks
+        if (withdrawalPaid[withdrawalId]) revert AlreadyPaid(withdrawalId);
+        if (amount == 0) revert ZeroAmount();
+        if (recipient == address(0)) revert ZeroRecipient();
+        _requireQuorum(withdrawalDigest(withdrawalId, recipient, amount), sigs);
+        // 2. effects
+        withdrawalPaid[withdrawalId] = true;
+        // 3. interaction
+        token.safeTransfer(recipient, amount);
+        emit Withdrawn(withdrawalId, recipient, amount);
+    }
+
+    // ------------------------------------------------------------ validator sets
+
+    /// @notice Replaces the validator set, given signatures of more than 2/3 of the CURRENT power
+    /// over `valsetDigest(newValidators, newPowers, newNonce)`; the nonce must grow.
+    function updateValset(
+        address[] calldata newValidators,
+        uint256[] calldata newPowers,
+        uint64 newNonce,
+        Signature[] calldata sigs
+    ) external nonReentrant {
+        if (newNonce <= valsetNonce) revert StaleValsetNonce(newNonce, valsetNonce);
+        uint256 total = _checkValset(newValidators, newPowers);
+        _requireQuorum(valsetDigest(newValidators, newPowers, newNonce), sigs);
+        _setValset(newValidators, newPowers, newNonce, total);
+    }
+
+    /// @notice The current set, in increasing address order, with its powers.
+    function currentValset() external view returns (address[] memory validators, uint256[] memory powers) {
+        validators = _validators;
+        powers = new uint256[](validators.length);
+        for (uint256 i; i < validators.length; ++i) {
+            powers[i] = powerOf[validators[i]];
+        }
+    }
+
+    // ------------------------------------------------------------------- digests
+
+    /// @notice EIP-712 domain {name "perpchain-vault", version "1", chainId, this vault}; computed
+    /// from the live chain id so a signature never carries over to a fork.
+    function domainSeparator() public view returns (bytes32) {
+        return keccak256(abi.encode(DOMAIN_TYPEHASH, _NAME_HASH, _VERSION_HASH, block.chainid, address(this)));
+    }
+
+    /// @notice The digest validators sign to release a withdrawal.
+    function withdrawalDigest(uint64 withdrawalId, address recipient, uint256 amount) public view returns (bytes32) {
+        bytes32 structHash = keccak256(abi.encode(WITHDRAWAL_TYPEHASH, withdrawalId, recipient, amount));
+        return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
+    }
+
+    /// @notice The digest the current set signs to hand over to (validators, powers, nonce).
+    function valsetDigest(address[] memory validators, uint256[] memory powers, uint64 nonce)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), _valsetStructHash(validators, powers, nonce)));
+    }
+
+    // ------------------------------------------------------------------ internal
+
+    /// @dev EIP-712 hashStruct(Valset): arrays are encoded as keccak256 of their 32-byte-padded
+    /// elements, which is what abi.encodePacked produces for arrays.
+    function _valsetStructHash(address[] memory validators, uint256[] memory powers, uint64 nonce)
+        private
+        pure
+        returns (bytes32)
+    {
+        return keccak256(
+            abi.encode(
+                VALSET_TYPEHASH, keccak256(abi.encodePacked(validators)), keccak256(abi.encodePacked(powers)), nonce
+            )
+        );
+    }
+
+    /// @dev Reverts unless the signatures come from distinct current validators (enforced by
+    /// strictly increasing addresses) whose power exceeds 2/3 of the total.
+    function _requireQuorum(bytes32 digest, Signature[] calldata sigs) private view {
+        uint256 signedPower;
+        address previous;
+        for (uint256 i; i < sigs.length; ++i) {
+            address signer = _recover(digest, sigs[i], i);
+            uint256 power = powerOf[signer];
+            if (power == 0) revert UnknownSigner(i, signer);
+            if (signer <= previous) revert DuplicateOrUnsortedSigner(i, signer);
+            previous = signer;
+            signedPower += power;
+        }
+        uint256 total = totalPower;
+        if (signedPower * 3 <= total * 2) revert InsufficientPower(signedPower, total);
+    }
+
+    function _recover(bytes32 digest, Signature calldata sig, uint256 index) private pure returns (address signer) {
+        if (sig.v != 27 && sig.v != 28) revert InvalidV(index, sig.v);
+        if (uint256(sig.s) > _HALF_N) revert HighS(index);
+        signer = ecrecover(digest, sig.v, sig.r, sig.s);
+        if (signer == address(0)) revert BadSignature(index);
+    }
+
+    /// @dev A set is non-empty, bounded, with equal lengths, strictly increasing addresses (so no
+    /// duplicate and no zero address) and positive powers whose total fits MAX_TOTAL_POWER.
+    function _checkValset(address[] memory validators, uint256[] memory powers) private pure returns (uint256 total) {
+        if (validators.length == 0) revert EmptyValset();
+        if (validators.length > MAX_VALIDATORS) revert TooManyValidators(validators.length, MAX_VALIDATORS);
+        if (validators.length != powers.length) revert ValsetLengthMismatch(validators.length, powers.length);
+        address previous;
+        for (uint256 i; i < validators.length; ++i) {
+            if (validators[i] <= previous) revert UnsortedValidator(i, validators[i]);
+            if (powers[i] == 0) revert ZeroPower(i);
+            previous = validators[i];
+            total += powers[i];
+            if (total > MAX_TOTAL_POWER) revert TotalPowerTooLarge(total);
+        }
+    }
+
+    /// @dev Writes a set already checked by _checkValset, whose powers sum to `total`.
+    function _setValset(address[] memory validators, uint256[] memory powers, uint64 nonce, uint256 total) private {
+        address[] storage current = _validators;
+        uint256 oldLength = current.length;
+        for (uint256 i; i < oldLength; ++i) {
+            delete powerOf[current[i]];
+        }
+        // Overwrite the list in place, then trim or extend it: cheaper than delete + push.
+        for (uint256 i; i < validators.length; ++i) {
+            powerOf[validators[i]] = powers[i];
+            if (i < oldLength) current[i] = validators[i];
+            else current.push(validators[i]);
+        }
+        for (uint256 i = validators.length; i < oldLength; ++i) {
+            current.pop();
+        }
+        bytes32 checkpoint = _valsetStructHash(validators, powers, nonce);
+        totalPower = total;
+        valsetNonce = nonce;
+        valsetCheckpoint = checkpoint;
+        emit ValsetUpdated(nonce, checkpoint, validators, powers);
+    }
+}

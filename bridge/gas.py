@@ -1,0 +1,91 @@
+"""Gas used by the Vault's operations, measured on a fresh anvil.
+
+    .venv/bin/python -m bridge.gas
+
+Prints one line per figure, then every figure as one JSON object on the last line. Withdrawals
+carry the smallest quorum (3 of 4, 14 of 20 equal-power validators) unless the name says
+"all_signers", and pay an address that held no tokens before (the dearer, common case).
+"""
+
+from __future__ import annotations
+
+import json
+
+from web3 import Web3
+
+from bridge import digests
+from bridge.eth import Anvil, BridgeDeployment, deploy_bridge, transact
+from wire.crypto import PrivateKey, keccak256
+
+USDC = 1_000_000
+
+
+def _keys(count: int, label: str) -> list[PrivateKey]:
+    return sorted((PrivateKey(keccak256(f"{label}-{i}".encode())) for i in range(count)), key=lambda k: k.address)
+
+
+def _quorum(count: int) -> int:
+    """The fewest equal-power signers whose power exceeds 2/3 of the total."""
+    return count * 2 // 3 + 1
+
+
+def _withdraw_gas(
+    node: Anvil, bridge: BridgeDeployment, keys: list[PrivateKey], withdrawal_id: int, signers: int
+) -> int:
+    recipient = PrivateKey(keccak256(b"recipient-%d-%d" % (len(keys), withdrawal_id))).address
+    digest = digests.withdrawal_digest(bridge.chain_id, bridge.vault_address, withdrawal_id, recipient, USDC)
+    sigs = digests.sign_quorum(keys[:signers], digest)
+    call = bridge.vault.functions.withdraw(withdrawal_id, Web3.to_checksum_address(recipient), USDC, sigs)
+    return transact(node.web3(), call, node.accounts[1].checksum)["gasUsed"]
+
+
+def measure() -> dict[str, int]:
+    figures: dict[str, int] = {}
+    with Anvil() as node:
+        w3 = node.web3()
+        deployer, user = node.accounts[0], node.accounts[1]
+
+        # Deposits: the first one writes the nonce and the vault's token balance from zero.
+        keys4 = _keys(4, "validator")
+        bridge = deploy_bridge(
+            w3, deployer=deployer.checksum, validators=[k.address for k in keys4], powers=[1] * 4,
+            mint={user.address: 1_000 * USDC},
+        )  # fmt: skip
+        transact(w3, bridge.token.functions.approve(bridge.vault.address, 2**256 - 1), user.checksum)
+        deposit = bridge.vault.functions.deposit(10 * USDC, user.checksum, 0)
+        figures["deposit_first_gas"] = transact(w3, deposit, user.checksum)["gasUsed"]
+        figures["deposit_gas"] = transact(w3, deposit, user.checksum)["gasUsed"]
+
+        # Withdrawals with 4 validators, then a hand-over to another 4.
+        figures["withdraw_4_validators_gas"] = _withdraw_gas(node, bridge, keys4, 1, _quorum(4))
+        figures["withdraw_4_validators_all_signers_gas"] = _withdraw_gas(node, bridge, keys4, 2, 4)
+        next4 = _keys(4, "next")
+        powers = [1] * 4
+        digest = digests.valset_digest(bridge.chain_id, bridge.vault_address, [k.address for k in next4], powers, 1)
+        update = bridge.vault.functions.updateValset(
+            [Web3.to_checksum_address(k.address) for k in next4], powers, 1, digests.sign_quorum(keys4[:3], digest)
+        )
+        figures["update_valset_4_to_4_gas"] = transact(w3, update, user.checksum)["gasUsed"]
+
+        # Withdrawals with 20 validators.
+        keys20 = _keys(20, "validator")
+        bridge20 = deploy_bridge(
+            w3, deployer=deployer.checksum, validators=[k.address for k in keys20], powers=[1] * 20,
+            token=bridge.token,
+        )  # fmt: skip
+        transact(w3, bridge.token.functions.mint(bridge20.vault.address, 100 * USDC), deployer.checksum)
+        figures["withdraw_20_validators_gas"] = _withdraw_gas(node, bridge20, keys20, 1, _quorum(20))
+        figures["withdraw_20_validators_all_signers_gas"] = _withdraw_gas(node, bridge20, keys20, 2, 20)
+    return figures
+
+
+def main() -> None:
+    figures = measure()
+    width = max(map(len, figures))
+    for name, value in figures.items():
+        print(f"{name:<{width}}  {value:>9,}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

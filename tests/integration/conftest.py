@@ -1,0 +1,70 @@
+"""The 4-validator localnet fixture shared by the integration tests that need one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from client import Client, PrivateKey, SubaccountId, Transfer, load_key
+from localnet.commands import wait_for_blocks
+from localnet.create import create_or_resume
+from localnet.layout import Layout, LocalnetConfig
+from localnet.supervisor import Supervisor
+from tests.harness import COMETBFT, ROOT, free_port_block, processes_mentioning, wait_until
+
+TRADERS = 8
+TRADER_USDC = 10_000
+
+
+@dataclass
+class Net:
+    layout: Layout
+    supervisor: Supervisor
+    traders: list[PrivateKey]
+
+    def client(self, index: int) -> Client:
+        return Client(self.layout.nodes[index].rpc_url, timeout_s=3.0)
+
+    def height(self, index: int) -> int:
+        with self.client(index) as client:
+            return client.height()
+
+    def wait_all(self, height: int, nodes: list[int] | None = None, timeout_s: float = 90) -> None:
+        for index in nodes if nodes is not None else range(len(self.layout.nodes)):
+            wait_until(lambda: self.height(index) >= height, timeout_s, f"node{index} at height {height}", 0.2)
+
+    def app_hash(self, index: int, height: int) -> str:
+        with self.client(index) as client:
+            return client.app_hash_at(height)
+
+    def balances(self, index: int) -> list[int]:
+        with self.client(index) as client:
+            return [client.balance("0x" + k.address.hex()).amount_micro_usdc for k in self.traders]
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[Net]:
+    root = tmp_path / "localnet"
+    config = LocalnetConfig(validators=4, block_time_ms=50, port_base=free_port_block(40), faucet_usdc=1_000_000)
+    layout, created = create_or_resume(root, config, COMETBFT)
+    assert created
+    supervisor = Supervisor(layout, COMETBFT, ROOT)
+    try:
+        supervisor.start()
+        wait_for_blocks(layout)
+        traders = [PrivateKey.generate() for _ in range(TRADERS)]
+        faucet = load_key(layout.faucet_key)
+        with Client(layout.nodes[0].rpc_url) as client:
+            client.broadcast(client.build(faucet, [
+                Transfer(0, SubaccountId(t.address, 0), TRADER_USDC * 1_000_000) for t in traders
+            ]))
+        yield Net(layout, supervisor, traders)
+    finally:
+        supervisor.stop()
+        leftovers = processes_mentioning(str(root))
+        assert leftovers == [], f"processes left behind: {leftovers}"
+
+
