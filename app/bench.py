@@ -381,7 +381,7 @@ def _per_tx_us(count: int, run: Callable[[], object]) -> float:
 def _breakdown(root: Path, app_state: bytes, block_time_ms: int, txs: Sequence[bytes]) -> dict[str, object]:
     """Each stage of the server's CheckTx path, timed alone over the same txs."""
     from app import ante
-    from app.router import execute_tx
+    from app.router import check_tx
     from app.sigverify import SignerCache, _recover
     from app.store import CacheStore
     from modules.auth.keeper import AuthKeeper
@@ -425,7 +425,7 @@ def _breakdown(root: Path, app_state: bytes, block_time_ms: int, txs: Sequence[b
                 for tx_hash, d in decoded:
                     admitted = ante.admit(tx_hash, d, CHAIN_ID, signers)
                     branch = CacheStore(check)
-                    execute_tx(branch, ctx, admitted)
+                    check_tx(branch, ctx, admitted)
                     branch.write()
 
             figures["execute_us_per_tx"] = _per_tx_us(count, execute)
