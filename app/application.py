@@ -15,6 +15,7 @@ block, and the books are rebuilt from the store on start.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import traceback
 from dataclasses import dataclass
@@ -23,13 +24,20 @@ from typing import Sequence
 from modules.auth.keeper import AuthKeeper
 from modules.context import BlockContext, Event
 from modules.errors import ChainError
+from modules.markets.keeper import MarketsKeeper
+from modules.oracle.errors import OracleTxNotAllowed
+from modules.oracle.keeper import OracleKeeper
+from modules.oracle.types import Validator
+from modules.oracle.update import update_prices
 from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.msg_server import begin_block as orderbook_begin_block
 
 from app import ante, queries
 from app.genesis_state import import_app_state
+from app import oracle_votes
 from app.ordering import order_txs, proposal_order_error
+from app.price_source import NoPrices, PriceSource
 from app.router import check_tx, execute_tx
 from app.sigverify import SignerCache
 from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
@@ -64,8 +72,13 @@ def _time_ms(timestamp: object) -> int:
 
 
 class Application:
-    def __init__(self, store: CommittedStore) -> None:
+    def __init__(self, store: CommittedStore, price_source: PriceSource | None = None,
+                 byzantine: str | None = None) -> None:
         self._store = store
+        self._prices: PriceSource = price_source or NoPrices()
+        # Test-only misbehaviour of this validator (docs/oracle.md): forge-oracle, drop-oracle,
+        # bad-extension. Never set on a real node.
+        self._byzantine = byzantine
         self._last = store.last_commit()
         self._chain_id = AuthKeeper(store).chain_id()
         self._signers = SignerCache()
@@ -120,6 +133,12 @@ class Application:
         AuthKeeper(cache).set_chain_id(req.chain_id)
         import_app_state(cache, req.app_state_bytes)  # raises InvalidGenesis naming the field
         OrderbookKeeper(cache, self._books, BlockContext(req.chain_id, 0, 0)).ensure_books()
+        oracle = OracleKeeper(cache)
+        for update in req.validators:
+            pub_key = update.pub_key.ed25519
+            oracle.set_validator(Validator(hashlib.sha256(pub_key).digest()[:20], pub_key, update.power))
+        if req.HasField("consensus_params"):
+            oracle.set_vote_extensions_enable_height(req.consensus_params.abci.vote_extensions_enable_height)
         self._chain_id = req.chain_id
         genesis_hash = next_app_hash(b"", 0, cache.writes)
         self._pending = _PendingBlock(cache=cache, info=None)
@@ -128,10 +147,16 @@ class Application:
         return abci_pb.ResponseInitChain(app_hash=genesis_hash)
 
     def prepare_proposal(self, req: abci_pb.RequestPrepareProposal) -> abci_pb.ResponsePrepareProposal:
-        """Order by class (DESIGN.md), keeping the mempool's order within a class, within max bytes."""
+        """The oracle tx first (when vote extensions exist), then the mempool's txs ordered by
+        class (DESIGN.md), the proposer's order within a class, within max bytes."""
         chosen: list[bytes] = []
         size = 0
-        for tx in order_txs(list(req.txs)):
+        txs = [tx for tx in req.txs if not oracle_votes.is_oracle_tx(tx)]
+        if self._extensions_required(req.height):
+            commit = self._byzantine_commit(req.local_last_commit)
+            chosen.append(oracle_votes.oracle_tx(commit))
+            size += len(chosen[0])
+        for tx in order_txs(txs):
             if size + len(tx) > req.max_tx_bytes:
                 continue
             chosen.append(tx)
@@ -140,20 +165,71 @@ class Application:
 
     def process_proposal(self, req: abci_pb.RequestProcessProposal) -> abci_pb.ResponseProcessProposal:
         status = abci_pb.ResponseProcessProposal
-        problem = proposal_order_error(list(req.txs))
+        txs = list(req.txs)
+        try:
+            if self._extensions_required(req.height):
+                if not txs or not oracle_votes.is_oracle_tx(txs[0]):
+                    raise oracle_votes.BadOracleData("the first tx is not the oracle tx")
+                oracle = OracleKeeper(self._store)
+                oracle_votes.verify_oracle_tx(txs[0], req.proposed_last_commit, list(oracle.validators()), req.height,
+                                              self._chain_id, self._market_ids())
+                txs = txs[1:]
+            if any(oracle_votes.is_oracle_tx(tx) for tx in txs):
+                raise oracle_votes.BadOracleData("an oracle tx where none belongs")
+        except oracle_votes.BadOracleData as problem:
+            log.warning("rejecting proposal at height %d: %s", req.height, problem)
+            return status(status=status.REJECT)
+        problem = proposal_order_error(txs)
         if problem is not None:
             log.warning("rejecting proposal at height %d: %s", req.height, problem)
             return status(status=status.REJECT)
         return status(status=status.ACCEPT)
 
     def extend_vote(self, req: abci_pb.RequestExtendVote) -> abci_pb.ResponseExtendVote:
-        return abci_pb.ResponseExtendVote(vote_extension=b"")
+        if self._byzantine == "bad-extension":
+            return abci_pb.ResponseExtendVote(vote_extension=b"\xff" * 64)
+        markets = [m for m in MarketsKeeper(self._store).markets()]
+        try:
+            prices = self._prices.prices(req.height, markets)
+        except Exception:  # a broken source must not stop the validator from voting
+            log.exception("price source failed; voting no prices")
+            prices = {}
+        return abci_pb.ResponseExtendVote(vote_extension=oracle_votes.encode_extension(prices))
 
     def verify_vote_extension(
         self, req: abci_pb.RequestVerifyVoteExtension
     ) -> abci_pb.ResponseVerifyVoteExtension:
         status = abci_pb.ResponseVerifyVoteExtension
-        return status(status=status.ACCEPT if not req.vote_extension else status.REJECT)
+        try:
+            oracle_votes.decode_extension(req.vote_extension, self._market_ids())
+        except oracle_votes.BadOracleData as problem:
+            log.warning("rejecting the vote extension of %s at height %d: %s", req.validator_address.hex(),
+                        req.height, problem)
+            return status(status=status.REJECT)
+        return status(status=status.ACCEPT)
+
+    def _market_ids(self) -> set[int]:
+        return {m.market_id for m in MarketsKeeper(self._store).markets()}
+
+    def _extensions_required(self, height: int) -> bool:
+        """Blocks after the first height with extensions carry the previous height's as tx 0."""
+        enabled = OracleKeeper(self._store).vote_extensions_enable_height()
+        return enabled > 0 and height > enabled
+
+    def _byzantine_commit(self, commit: abci_pb.ExtendedCommitInfo) -> abci_pb.ExtendedCommitInfo:
+        if self._byzantine == "forge-oracle" and commit.votes:
+            forged = abci_pb.ExtendedCommitInfo()
+            forged.CopyFrom(commit)
+            forged.votes[0].vote_extension = oracle_votes.encode_extension({1: 1_000_000})
+            return forged
+        if self._byzantine == "drop-oracle" and commit.votes:
+            dropped = abci_pb.ExtendedCommitInfo()
+            dropped.CopyFrom(commit)
+            dropped.votes[-1].vote_extension = b""
+            dropped.votes[-1].extension_signature = b""
+            dropped.votes[-1].block_id_flag = 1  # claimed absent
+            return dropped
+        return commit
 
     def finalize_block(self, req: abci_pb.RequestFinalizeBlock) -> abci_pb.ResponseFinalizeBlock:
         ctx = BlockContext(chain_id=self._chain_id, height=req.height, time_ms=_time_ms(req.time))
@@ -164,10 +240,18 @@ class Application:
         if self._block_checkpoint is not None:  # a second FinalizeBlock for one height: start over
             self._books.rollback(self._block_checkpoint)
         self._block_checkpoint = self._books.checkpoint()
-        decoded = [self._decode(raw) for raw in req.txs]
+        txs = list(req.txs)
+        oracle_results: list[abci_pb.ExecTxResult] = []
+        block_events: list[Event] = []
+        if txs and oracle_votes.is_oracle_tx(txs[0]):  # 1. oracle prices
+            oracle = OracleKeeper(block)
+            observations = oracle_votes.observations_of(txs.pop(0), list(oracle.validators()), self._market_ids())
+            block_events += update_prices(oracle, MarketsKeeper(block), ctx, observations)
+            oracle_results.append(abci_pb.ExecTxResult(code=0))
+        decoded = [self._decode(raw) for raw in txs]
         self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
-        block_events = orderbook_begin_block(OrderbookKeeper(block, self._books, ctx))
-        results = [self._deliver(block, ctx, item) for item in decoded]
+        block_events += orderbook_begin_block(OrderbookKeeper(block, self._books, ctx))  # 2. expiries
+        results = oracle_results + [self._deliver(block, ctx, item) for item in decoded]  # 3. txs
         app_hash = next_app_hash(self._last.app_hash, req.height, block.writes)
         self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, app_hash, ctx.time_ms))
         return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash, events=_events_to_pb(block_events))
@@ -232,6 +316,8 @@ class Application:
     # -- helpers ------------------------------------------------------------------------------
 
     def _decode(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
+        if oracle_votes.is_oracle_tx(raw):
+            return OracleTxNotAllowed("the oracle tx is built by the proposer and may only come first in a block")
         try:
             return ante.decode(raw)
         except ChainError as error:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from app.application import Application
 from app.metrics import serve_metrics
+from app.price_source import price_source as make_price_source
 from app.server import AbciServer
 from app.store import CommittedStore
 
@@ -24,9 +25,12 @@ def configure_logging(level: str = "INFO") -> None:
     )
 
 
-async def serve(data_dir: Path, abci_address: str, metrics_address: str | None = None) -> None:
+async def serve(data_dir: Path, abci_address: str, metrics_address: str | None = None,
+                price_source: str = "none", byzantine: str | None = None) -> None:
     store = CommittedStore(data_dir)
-    app = Application(store)
+    app = Application(store, make_price_source(price_source), byzantine)
+    if byzantine:
+        log.warning("BYZANTINE MODE %s: this validator misbehaves on purpose (tests only)", byzantine)
     server = AbciServer(app)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -49,10 +53,12 @@ async def serve(data_dir: Path, abci_address: str, metrics_address: str | None =
         store.close()
 
 
-def run(data_dir: Path, abci_address: str, log_level: str = "INFO", metrics_address: str | None = None) -> int:
+def run(data_dir: Path, abci_address: str, log_level: str = "INFO", metrics_address: str | None = None,
+        price_source: str = "none", byzantine: str | None = None) -> int:
     configure_logging(log_level)
+    make_price_source(price_source)  # a bad spec fails here, before anything listens
     try:
-        asyncio.run(serve(data_dir, abci_address, metrics_address))
+        asyncio.run(serve(data_dir, abci_address, metrics_address, price_source, byzantine))
     except Exception:
         log.critical("node stopped by an unexpected error", exc_info=True)
         return 1

@@ -13,6 +13,7 @@
 | /orders/<address>/<number>        | a subaccount's open orders                                |
 | /trades/<market>/<limit>          | the market's most recent trades, newest first             |
 | /positions/<address>/<number>     | positions, collateral, equity and margin requirements     |
+| /oracle/prices                    | each market's oracle price, its height, staleness          |
 
 Integers that can exceed 2^53 are decimal strings, so no JSON reader loses precision.
 """
@@ -30,6 +31,7 @@ from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import account_risk
 from modules.markets.genesis import market_to_json
 from modules.markets.keeper import MarketsKeeper
+from modules.oracle.keeper import OracleKeeper
 from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.types import Order, Side
@@ -146,7 +148,7 @@ def _trades(store: KVStore, args: list[str]) -> dict[str, Any]:
 def _positions(store: KVStore, args: list[str]) -> dict[str, Any]:
     owner = SubaccountId(_address(args[0]), _subaccount_number(args[1]))
     markets, margin, bank = MarketsKeeper(store), MarginKeeper(store), BankKeeper(store)
-    risk = account_risk(owner, markets, bank, margin)
+    risk = account_risk(owner, markets, bank, margin, OracleKeeper(store))
     positions = []
     for position in margin.positions(owner):
         market = markets.market(position.market_id)
@@ -159,6 +161,19 @@ def _positions(store: KVStore, args: list[str]) -> dict[str, Any]:
             "initial_margin_micro_usdc": str(risk.initial_micro_usdc),
             "maintenance_margin_micro_usdc": str(risk.maintenance_micro_usdc),
             "free_collateral_micro_usdc": str(risk.free_collateral_micro_usdc)}
+
+
+def _oracle_prices(store: KVStore, height: int) -> dict[str, Any]:
+    oracle = OracleKeeper(store)
+    entries = []
+    for market in MarketsKeeper(store).markets():
+        current = oracle.price(market.market_id)
+        entries.append({"market_id": market.market_id, "ticker": market.ticker,
+                        "price": str(current.price) if current else None,
+                        "updated_height": current.updated_height if current else None,
+                        "reference_price": str(market.reference_price),
+                        "stale": oracle.is_stale(market.market_id, height + 1)})
+    return {"prices": entries}
 
 
 def _book(store: KVStore, books: Books, args: list[str]) -> dict[str, Any]:
@@ -214,6 +229,8 @@ def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, he
         }
     elif parts[:2] == ["app", "hash"] and len(parts) == 3:
         result = _app_hash_at(store, parts[2])
+    elif parts == ["oracle", "prices"]:
+        result = _oracle_prices(store, last.height)
     elif parts == ["markets"]:
         result = _markets(store, [])
     elif parts[:1] == ["book"] and len(parts) in (3, 4):

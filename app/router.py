@@ -8,6 +8,7 @@ from modules.bank.msg_server import handle_transfer
 from modules.bank.types import Transfer
 from modules.context import BlockContext, Event
 from modules.markets.keeper import MarketsKeeper
+from modules.oracle.keeper import OracleKeeper
 from modules.orderbook import msg_server as orderbook
 from modules.orderbook.actions import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, ScheduleCancelAll
 from modules.orderbook.book import Books
@@ -49,11 +50,11 @@ def check_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> None:
     tx = admitted.tx
     AuthKeeper(store).use_nonce(tx.account, tx.nonce, ctx.time_ms)
     bank = BankKeeper(store)
-    markets = MarketsKeeper(store)
+    markets, oracle = MarketsKeeper(store), OracleKeeper(store)
     for action in tx.actions:
         if isinstance(action, Transfer):
             handle_transfer(bank, tx.account, action)
         elif isinstance(action, PlaceOrder):
-            orderbook.validate_place(markets, ctx, action)
+            orderbook.validate_place(markets, oracle, ctx, action)
         elif isinstance(action, (CancelOrder, CancelAll, ModifyOrder)):
             markets.market(action.market_id) if action.market_id else None

@@ -63,6 +63,7 @@ def write_genesis_for(home: Path, chain_id: str, app_state: dict[str, Any], gene
     """genesis.json for a one-validator network: this home's own key with power 10."""
     spec: dict[str, Any] = {
         "chain_id": chain_id,
+        "vote_extensions_enable_height": 1,
         "validators": [{"name": "validator", "pub_key": consensus_pub_key(home), "power": 10}],
         "app_state": app_state,
     }

@@ -30,6 +30,7 @@ def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path) -> tupl
 
     genesis = build_genesis({
         "chain_id": config.chain_id,
+        "vote_extensions_enable_height": 1,  # oracle prices from height 2 on
         "validators": [
             {"name": node.name, "pub_key": consensus_pub_key(node.home), "power": config.power_each}
             for node in layout.nodes

@@ -120,19 +120,24 @@ def _port_open(port: int) -> bool:
 
 
 class Supervisor:
-    def __init__(self, layout: Layout, cometbft: Path, project_root: Path) -> None:
+    def __init__(self, layout: Layout, cometbft: Path, project_root: Path,
+                 price_sources: dict[int, str] | None = None, byzantine: dict[int, str] | None = None) -> None:
+        """price_sources / byzantine: per validator index (tests); default `sim:<index>`."""
         self.layout = layout
-        self.validators = [self._validator(node, cometbft, project_root) for node in layout.nodes]
+        self.validators = [self._validator(node, cometbft, project_root, price_sources or {}, byzantine or {})
+                           for node in layout.nodes]
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     @staticmethod
-    def _validator(node: NodeLayout, cometbft: Path, project_root: Path) -> Validator:
+    def _validator(node: NodeLayout, cometbft: Path, project_root: Path, price_sources: dict[int, str],
+                   byzantine: dict[int, str]) -> Validator:
         app = Child(
             f"{node.name}/app",
             [sys.executable, "-m", "perpchain.cli", "node", "--data", str(node.data), "--abci", node.abci_address,
-             "--metrics", node.app_metrics_address],
+             "--metrics", node.app_metrics_address, "--price-source", price_sources.get(node.index, f"sim:{node.index}"),
+             *(["--byzantine", byzantine[node.index]] if node.index in byzantine else [])],
             node.app_log,
             project_root,
         )

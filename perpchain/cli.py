@@ -25,7 +25,7 @@ def _subaccount(text: str) -> tuple[str, int]:
 def cmd_node(args: argparse.Namespace) -> int:
     from app.node import run
 
-    return run(Path(args.data), args.abci, args.log_level, args.metrics)
+    return run(Path(args.data), args.abci, args.log_level, args.metrics, args.price_source, args.byzantine)
 
 
 def cmd_genesis(args: argparse.Namespace) -> int:
@@ -160,6 +160,8 @@ def cmd_query(args: argparse.Namespace) -> int:
                 }
             elif command == "markets":
                 answer = client.markets()
+            elif command == "prices":
+                answer = client.oracle_prices()
             elif command == "book":
                 answer = client.book(client.market(args.market)["market_id"], args.depth)
             elif command == "trades":
@@ -190,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--abci", default="tcp://127.0.0.1:26658", help="tcp://HOST:PORT or unix:///PATH")
     node.add_argument("--log-level", default="INFO")
     node.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here (default: off)")
+    node.add_argument("--price-source", default="none",
+                      help="this validator's oracle prices: sim:SEED, file:PATH, http(s)://URL or none (docs/oracle.md)")
+    node.add_argument("--byzantine", choices=["forge-oracle", "drop-oracle", "bad-extension"], help=argparse.SUPPRESS)
     node.set_defaults(func=cmd_node)
 
     from genesis.cli import add_parser as add_genesis_parser
@@ -286,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = query_commands.add_parser(name, parents=[node], help=help_text)
         sub.add_argument("subaccount", metavar="0xADDR[/N]")
     query_commands.add_parser("markets", parents=[node], help="every market's parameters")
+    query_commands.add_parser("prices", parents=[node], help="oracle prices (stake-weighted median of the validators')")
     book = query_commands.add_parser("book", parents=[node], help="aggregated price levels")
     book.add_argument("market", help="ticker or id")
     book.add_argument("--depth", type=int, default=10)

@@ -51,6 +51,7 @@ class LocalChain:
     funded: dict[str, PrivateKey] = field(default_factory=dict)
     chain_id: str = "perpchain-test"
     timeout_commit_ms: int = 100
+    price_source: str = "sim:0"
     app_process: subprocess.Popen[bytes] | None = None
     cometbft_process: subprocess.Popen[bytes] | None = None
 
@@ -87,7 +88,7 @@ class LocalChain:
         log = open(self.root / "app.log", "ab")
         self.app_process = subprocess.Popen(
             [sys.executable, "-m", "perpchain.cli", "node", "--data", str(self.data),
-             "--abci", f"tcp://127.0.0.1:{self.ports.abci}"],
+             "--abci", f"tcp://127.0.0.1:{self.ports.abci}", "--price-source", self.price_source],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
         )
         wait_until(lambda: _port_open(self.ports.abci), 15, "app ABCI port")

@@ -6,8 +6,8 @@ over every market it holds a position or resting orders in.
                    worst_size = max(|size + resting bids|, |size - resting asks|)
     maintenance  = sum(ceil(|size| x price x maintenance_margin_ppm / 10^6))
 
-Requirements round up (owed). `price` is `margin_price_ticks`, the one place the oracle issue
-swaps the genesis reference price for the mark price.
+Requirements round up (owed). `price` is `margin_price_ticks`: the oracle price once the
+validators report one, before that the market's genesis reference price.
 """
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ from modules.margin.keeper import MarginKeeper
 from modules.margin.types import OpenOrderExposure, Position
 from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market
+from modules.oracle.keeper import OracleKeeper
+from modules.oracle.update import margin_price
 from modules.types import SubaccountId
 
 PPM = 1_000_000
 
 
-def margin_price_ticks(market: Market) -> int:
-    return market.reference_price_ticks
+def margin_price_ticks(market: Market, oracle: OracleKeeper) -> int:
+    return margin_price(oracle, market.market_id, market.reference_price) // market.tick_size
 
 
 def ceil_div(numerator: int, denominator: int) -> int:
@@ -59,6 +61,7 @@ def account_risk(
     markets: MarketsKeeper,
     bank: BankKeeper,
     margin: MarginKeeper,
+    oracle: OracleKeeper,
     pending: PendingChange | None = None,
 ) -> AccountRisk:
     positions = {p.market_id: p for p in margin.positions(subaccount)}
@@ -75,7 +78,7 @@ def account_risk(
         market = markets.market(market_id)
         position = positions.get(market_id, Position(subaccount, market_id, 0, 0))
         exposure = exposures.get(market_id, OpenOrderExposure())
-        price = margin_price_ticks(market)
+        price = margin_price_ticks(market, oracle)
         equity += market.notional(price, position.size_lots) - position.cost_micro_usdc
         worst = max(abs(position.size_lots + exposure.bid_lots), abs(position.size_lots - exposure.ask_lots))
         initial += ceil_div(market.notional(price, worst) * market.initial_margin_ppm, PPM)

@@ -20,6 +20,7 @@ from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import AccountRisk, PendingChange, account_risk, meets_initial_margin
 from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market
+from modules.oracle.keeper import OracleKeeper
 from modules.orderbook.book import Books
 from modules.orderbook.params import RECENT_TRADES_KEPT
 from modules.orderbook.types import CancelReason, Order, Side, TimeInForce
@@ -108,6 +109,7 @@ class OrderbookKeeper:
         self.markets = MarketsKeeper(store)
         self.margin = MarginKeeper(store)
         self.bank = BankKeeper(store)
+        self.oracle = OracleKeeper(store)
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -283,8 +285,8 @@ class OrderbookKeeper:
             return None
         if maker:
             exposure_delta = -size_lots
-            before = account_risk(order.owner, self.markets, self.bank, self.margin)
-            after = account_risk(order.owner, self.markets, self.bank, self.margin, PendingChange(
+            before = self.risk(order.owner)
+            after = account_risk(order.owner, self.markets, self.bank, self.margin, self.oracle, PendingChange(
                 market.market_id, settlement.position, settlement.collateral_delta_micro_usdc,
                 exposure_delta if order.side == Side.BUY else 0, exposure_delta if order.side == Side.SELL else 0))
             if not meets_initial_margin(before, after):
@@ -359,7 +361,7 @@ class OrderbookKeeper:
     # -- risk ---------------------------------------------------------------------------------
 
     def risk(self, subaccount: SubaccountId) -> AccountRisk:
-        return account_risk(subaccount, self.markets, self.bank, self.margin)
+        return account_risk(subaccount, self.markets, self.bank, self.margin, self.oracle)
 
     def require_initial_margin(self, subaccount: SubaccountId, before: AccountRisk) -> None:
         after = self.risk(subaccount)

@@ -10,6 +10,9 @@ from modules.context import BlockContext, Event
 from modules.markets.errors import MarketPaused, MarketReduceOnly
 from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market, MarketStatus
+from modules.oracle.errors import MarketStale
+from modules.oracle.keeper import OracleKeeper
+from modules.oracle.params import STALE_AFTER_BLOCKS
 from modules.orderbook.actions import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, ScheduleCancelAll
 from modules.orderbook.errors import (
     DeadManSwitchRejected,
@@ -47,7 +50,7 @@ def _subaccount(signer: bytes, number: int) -> SubaccountId:
     return SubaccountId(signer, number)
 
 
-def validate_place(markets: MarketsKeeper, ctx: BlockContext, action: PlaceOrder) -> Market:
+def validate_place(markets: MarketsKeeper, oracle: OracleKeeper, ctx: BlockContext, action: PlaceOrder) -> Market:
     """Every stateless rule of a placement (market, tick, step, minimum, options)."""
     if not 0 <= action.subaccount <= MAX_SUBACCOUNT:
         raise InvalidSubaccountNumber(f"subaccount {action.subaccount} is outside 0..{MAX_SUBACCOUNT}")
@@ -56,6 +59,9 @@ def validate_place(markets: MarketsKeeper, ctx: BlockContext, action: PlaceOrder
         raise MarketPaused(f"{market.ticker} is paused")
     if market.status == MarketStatus.REDUCE_ONLY and not action.reduce_only:
         raise MarketReduceOnly(f"{market.ticker} accepts only reduce-only orders")
+    if not action.reduce_only and oracle.is_stale(market.market_id, ctx.height):
+        raise MarketStale(f"{market.ticker} has had no fresh oracle price for {STALE_AFTER_BLOCKS} blocks; "
+                          "only reduce-only orders are accepted")
     if action.side not in (Side.BUY, Side.SELL):
         raise InvalidOrder(f"side must be buy (1) or sell (2), got {int(action.side)}")
     if not 0 < action.price <= MAX_U63 or action.price % market.tick_size:
@@ -87,7 +93,7 @@ def validate_place(markets: MarketsKeeper, ctx: BlockContext, action: PlaceOrder
 
 
 def handle_place(keeper: OrderbookKeeper, signer: bytes, action: PlaceOrder) -> list[Event]:
-    market = validate_place(keeper.markets, keeper.ctx, action)
+    market = validate_place(keeper.markets, keeper.oracle, keeper.ctx, action)
     owner = _subaccount(signer, action.subaccount)
     price_ticks, size_lots = action.price // market.tick_size, action.size // market.step_size
     if action.client_id and keeper.order_by_client_id(owner, action.client_id) is not None:
@@ -189,7 +195,7 @@ def handle_modify(keeper: OrderbookKeeper, signer: bytes, action: ModifyOrder) -
     replacement = PlaceOrder(action.subaccount, action.market_id, order.side, action.new_price, action.new_size,
                              order.tif, order.good_til_block, order.good_til_time_ms, order.post_only,
                              order.reduce_only, order.client_id)
-    market = validate_place(keeper.markets, keeper.ctx, replacement)
+    market = validate_place(keeper.markets, keeper.oracle, keeper.ctx, replacement)
     new_price, new_size = action.new_price // market.tick_size, action.new_size // market.step_size
     if new_price == order.price_ticks and new_size < order.size_lots:
         updated = keeper.shrink(order, new_size)

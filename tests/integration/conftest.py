@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -45,13 +46,14 @@ class Net:
             return [client.balance("0x" + k.address.hex()).amount_micro_usdc for k in self.traders]
 
 
-@pytest.fixture
-def net(tmp_path: Path) -> Iterator[Net]:
-    root = tmp_path / "localnet"
+@contextmanager
+def running_net(root: Path, price_sources: dict[int, str] | None = None,
+                byzantine: dict[int, str] | None = None) -> Iterator[Net]:
+    """Four validators under the localnet supervisor, eight funded traders; nothing left behind."""
     config = LocalnetConfig(validators=4, block_time_ms=50, port_base=free_port_block(40), faucet_usdc=1_000_000)
     layout, created = create_or_resume(root, config, COMETBFT)
     assert created
-    supervisor = Supervisor(layout, COMETBFT, ROOT)
+    supervisor = Supervisor(layout, COMETBFT, ROOT, price_sources, byzantine)
     try:
         supervisor.start()
         wait_for_blocks(layout)
@@ -68,3 +70,7 @@ def net(tmp_path: Path) -> Iterator[Net]:
         assert leftovers == [], f"processes left behind: {leftovers}"
 
 
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[Net]:
+    with running_net(tmp_path / "localnet") as running:
+        yield running

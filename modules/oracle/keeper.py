@@ -1,0 +1,54 @@
+"""oracle's keeper: oracle prices and the validator set under `oracle/`."""
+
+from __future__ import annotations
+
+import struct
+from typing import Iterator
+
+from modules.oracle.params import STALE_AFTER_BLOCKS
+from modules.oracle.types import OraclePrice, Validator
+from modules.store import KVStore, PrefixStore, prefix_end
+
+STORE_PREFIX = b"oracle/"
+PRICE = b"p/"  # p/<market u32> -> price u64, updated height u64
+VALIDATOR = b"v/"  # v/<address 20> -> pub_key 32, power u64
+ENABLE_HEIGHT = b"ve_height"  # vote extensions enabled from this height (0: never)
+_PRICE = struct.Struct(">QQ")
+
+
+class OracleKeeper:
+    def __init__(self, store: KVStore) -> None:
+        self._store = PrefixStore(store, STORE_PREFIX)
+
+    def price(self, market_id: int) -> OraclePrice | None:
+        raw = self._store.get(PRICE + market_id.to_bytes(4, "big"))
+        if raw is None:
+            return None
+        price, height = _PRICE.unpack(raw)
+        return OraclePrice(market_id, price, height)
+
+    def set_price(self, price: OraclePrice) -> None:
+        self._store.set(PRICE + price.market_id.to_bytes(4, "big"), _PRICE.pack(price.price, price.updated_height))
+
+    def is_stale(self, market_id: int, height: int) -> bool:
+        """Only once oracle prices flow (vote extensions on): no update for STALE_AFTER_BLOCKS."""
+        enabled = self.vote_extensions_enable_height()
+        if enabled == 0 or height <= enabled + STALE_AFTER_BLOCKS:
+            return False
+        current = self.price(market_id)
+        last = current.updated_height if current is not None else enabled
+        return height - last > STALE_AFTER_BLOCKS
+
+    def validators(self) -> Iterator[Validator]:
+        for key, raw in self._store.iterate(VALIDATOR, prefix_end(VALIDATOR)):
+            yield Validator(key[len(VALIDATOR):], raw[:32], int.from_bytes(raw[32:], "big"))
+
+    def set_validator(self, validator: Validator) -> None:
+        self._store.set(VALIDATOR + validator.address, validator.pub_key + validator.power.to_bytes(8, "big"))
+
+    def vote_extensions_enable_height(self) -> int:
+        raw = self._store.get(ENABLE_HEIGHT)
+        return int.from_bytes(raw, "big") if raw is not None else 0
+
+    def set_vote_extensions_enable_height(self, height: int) -> None:
+        self._store.set(ENABLE_HEIGHT, height.to_bytes(8, "big"))
