@@ -31,7 +31,10 @@ from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import account_risk
 from modules.markets.genesis import market_to_json
 from modules.markets.keeper import MarketsKeeper
+from modules.funding.keeper import FundingKeeper
+from modules.margin.funding_settlement import settled_view
 from modules.oracle.keeper import OracleKeeper
+from modules.oracle.update import margin_price
 from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.types import Order, Side
@@ -146,34 +149,51 @@ def _trades(store: KVStore, args: list[str]) -> dict[str, Any]:
 
 
 def _positions(store: KVStore, args: list[str]) -> dict[str, Any]:
+    """Positions with funding settled into the cost (as every margin check sees them)."""
     owner = SubaccountId(_address(args[0]), _subaccount_number(args[1]))
     markets, margin, bank = MarketsKeeper(store), MarginKeeper(store), BankKeeper(store)
-    risk = account_risk(owner, markets, bank, margin, OracleKeeper(store))
-    positions = []
-    for position in margin.positions(owner):
+    funding, oracle = FundingKeeper(store), OracleKeeper(store)
+    risk = account_risk(owner, markets, bank, margin, oracle)
+    positions, gross = [], 0
+    for stored in margin.positions(owner):
+        position = settled_view(stored, funding)
         market = markets.market(position.market_id)
-        positions.append({"market_id": position.market_id, "ticker": market.ticker,
-                          "size": str(position.size_lots * market.step_size),
-                          "cost_micro_usdc": str(position.cost_micro_usdc)})
+        price = margin_price(oracle, market.market_id, market.reference_price)
+        size = position.size_lots * market.step_size
+        gross += abs(size) * price // 10**market.size_decimals
+        positions.append({
+            "market_id": position.market_id, "ticker": market.ticker, "size": str(size),
+            "cost_micro_usdc": str(position.cost_micro_usdc),
+            "entry_price": str(abs(position.cost_micro_usdc) * 10**market.size_decimals // abs(size)) if size else None,
+            "oracle_price": str(price),
+            "unrealized_pnl_micro_usdc": str(market.notional(price // market.tick_size, position.size_lots)
+                                             - position.cost_micro_usdc),
+            "unsettled_funding_micro_usdc": str(position.cost_micro_usdc - stored.cost_micro_usdc),
+            "liquidation_price": _liquidation_price(position, market, risk, price // market.tick_size),
+        })
     return {"address": args[0].lower(), "subaccount": owner.number,
             "collateral_micro_usdc": str(bank.balance(owner)), "positions": positions,
             "equity_micro_usdc": str(risk.equity_micro_usdc),
             "initial_margin_micro_usdc": str(risk.initial_micro_usdc),
             "maintenance_margin_micro_usdc": str(risk.maintenance_micro_usdc),
-            "free_collateral_micro_usdc": str(risk.free_collateral_micro_usdc)}
+            "free_collateral_micro_usdc": str(risk.free_collateral_micro_usdc),
+            "leverage_bp": gross * 10_000 // risk.equity_micro_usdc if risk.equity_micro_usdc > 0 else None}
 
 
-def _oracle_prices(store: KVStore, height: int) -> dict[str, Any]:
-    oracle = OracleKeeper(store)
-    entries = []
-    for market in MarketsKeeper(store).markets():
-        current = oracle.price(market.market_id)
-        entries.append({"market_id": market.market_id, "ticker": market.ticker,
-                        "price": str(current.price) if current else None,
-                        "updated_height": current.updated_height if current else None,
-                        "reference_price": str(market.reference_price),
-                        "stale": oracle.is_stale(market.market_id, height + 1)})
-    return {"prices": entries}
+def _liquidation_price(position: Any, market: Any, risk: Any, price_ticks: int) -> str | None:
+    """The price of this market at which the subaccount's equity would meet its maintenance
+    requirement, everything else unchanged. With a = size*k and b = |size|*k*MMF (k: micro-USDC
+    per lot per tick), equity and requirement move linearly in the price P:
+        E0 + a(P - P0) = M0 + b(P - P0)   =>   P = P0 + (M0 - E0) / (a - b)
+    rounded toward the current price (a warning comes early rather than late)."""
+    k = market.quote_per_tick_lot
+    slope = position.size_lots * k * 1_000_000 - abs(position.size_lots) * k * market.maintenance_margin_ppm
+    if position.size_lots == 0 or slope == 0:
+        return None
+    gap = (risk.maintenance_micro_usdc - risk.equity_micro_usdc) * 1_000_000
+    offset = -(-gap // slope) if position.size_lots > 0 else gap // slope
+    ticks = price_ticks + offset
+    return str(ticks * market.tick_size) if ticks > 0 else None
 
 
 def _book(store: KVStore, books: Books, args: list[str]) -> dict[str, Any]:

@@ -9,8 +9,9 @@ side: the two sides cancel, and only fees leave the traders, into the fee pool.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from modules.margin.funding_settlement import settled
 from modules.margin.risk import PPM, ceil_div
 from modules.margin.types import Position
 from modules.markets.types import Market
@@ -21,6 +22,7 @@ class SideSettlement:
     position: Position
     realized_pnl_micro_usdc: int
     fee_micro_usdc: int
+    funding_paid_micro_usdc: int = 0  # settled into the position's cost before the trade
 
     @property
     def collateral_delta_micro_usdc(self) -> int:
@@ -33,8 +35,7 @@ def trade(market: Market, position: Position, size_delta_lots: int, price_ticks:
     buying = size_delta_lots > 0
     if size == 0 or (size > 0) == buying:
         opened = market.notional(price_ticks, abs(size_delta_lots))
-        return Position(position.subaccount, position.market_id, size + size_delta_lots,
-                        cost + (opened if buying else -opened)), 0
+        return replace(position, size_lots=size + size_delta_lots, cost_micro_usdc=cost + (opened if buying else -opened)), 0
     closing = min(abs(size_delta_lots), abs(size))
     removed_cost = ceil_div(cost * closing, abs(size))
     closed_value = market.notional(price_ticks, closing)
@@ -44,7 +45,7 @@ def trade(market: Market, position: Position, size_delta_lots: int, price_ticks:
     if opening:
         opened = market.notional(price_ticks, opening)
         cost += opened if buying else -opened
-    return Position(position.subaccount, position.market_id, size + size_delta_lots, cost), realized
+    return replace(position, size_lots=size + size_delta_lots, cost_micro_usdc=cost), realized
 
 
 def fee(market: Market, notional_micro_usdc: int, maker: bool) -> int:
@@ -54,6 +55,9 @@ def fee(market: Market, notional_micro_usdc: int, maker: bool) -> int:
 
 
 def settle_side(market: Market, position: Position, size_delta_lots: int, price_ticks: int,
-                maker: bool) -> SideSettlement:
+                maker: bool, funding_index: int) -> SideSettlement:
+    """Funding first (into the cost), then the trade and its fee."""
+    position, funding_paid = settled(position, funding_index)
     updated, realized = trade(market, position, size_delta_lots, price_ticks)
-    return SideSettlement(updated, realized, fee(market, market.notional(price_ticks, abs(size_delta_lots)), maker))
+    return SideSettlement(updated, realized, fee(market, market.notional(price_ticks, abs(size_delta_lots)), maker),
+                          funding_paid)

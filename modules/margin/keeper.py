@@ -10,10 +10,10 @@ from modules.store import KVStore, PrefixStore, prefix_end
 from modules.types import SubaccountId
 
 STORE_PREFIX = b"margin/"
-POSITION = b"p/"  # p/<address 20><number 1><market u32> -> size i64, cost i128
+POSITION = b"p/"  # p/<address 20><number 1><market u32> -> size i64, cost i128, funding index i128
 EXPOSURE = b"x/"  # x/<address 20><number 1><market u32> -> bid lots u64, ask lots u64
 OPEN_INTEREST = b"oi/"  # oi/<market u32> -> sum of |size| over positions (twice the open interest)
-_POSITION = struct.Struct(">q16s")
+_POSITION = struct.Struct(">q16s16s")
 _EXPOSURE = struct.Struct(">QQ")
 
 
@@ -21,8 +21,15 @@ def _sub(subaccount: SubaccountId) -> bytes:
     return subaccount.address + bytes([subaccount.number])
 
 
+def _unpack(subaccount: SubaccountId, market_id: int, raw: bytes) -> Position:
+    size, cost, index = _POSITION.unpack(raw)
+    return Position(subaccount, market_id, size, int.from_bytes(cost, "big", signed=True),
+                    int.from_bytes(index, "big", signed=True))
+
+
 class MarginKeeper:
     def __init__(self, store: KVStore) -> None:
+        self.store = store  # the whole store, for the keepers margin reads beside its own
         self._store = PrefixStore(store, STORE_PREFIX)
 
     # -- positions ----------------------------------------------------------------------------
@@ -31,21 +38,17 @@ class MarginKeeper:
         raw = self._store.get(POSITION + _sub(subaccount) + market_id.to_bytes(4, "big"))
         if raw is None:
             return Position(subaccount, market_id, 0, 0)
-        size, cost = _POSITION.unpack(raw)
-        return Position(subaccount, market_id, size, int.from_bytes(cost, "big", signed=True))
+        return _unpack(subaccount, market_id, raw)
 
     def positions(self, subaccount: SubaccountId) -> Iterator[Position]:
         start = POSITION + _sub(subaccount)
         for key, raw in self._store.iterate(start, prefix_end(start)):
-            size, cost = _POSITION.unpack(raw)
-            yield Position(subaccount, int.from_bytes(key[-4:], "big"), size, int.from_bytes(cost, "big", signed=True))
+            yield _unpack(subaccount, int.from_bytes(key[-4:], "big"), raw)
 
     def all_positions(self) -> Iterator[Position]:
         for key, raw in self._store.iterate(POSITION, prefix_end(POSITION)):
-            size, cost = _POSITION.unpack(raw)
             body = key[len(POSITION):]
-            yield Position(SubaccountId(body[:20], body[20]), int.from_bytes(body[21:], "big"), size,
-                           int.from_bytes(cost, "big", signed=True))
+            yield _unpack(SubaccountId(body[:20], body[20]), int.from_bytes(body[21:], "big"), raw)
 
     def set_position(self, position: Position) -> None:
         key = POSITION + _sub(position.subaccount) + position.market_id.to_bytes(4, "big")
@@ -56,7 +59,8 @@ class MarginKeeper:
             self._store.delete(key)
         else:
             self._store.set(key, _POSITION.pack(position.size_lots,
-                                                position.cost_micro_usdc.to_bytes(16, "big", signed=True)))
+                                                position.cost_micro_usdc.to_bytes(16, "big", signed=True),
+                                                position.funding_index.to_bytes(16, "big", signed=True)))
 
     def open_interest_lots_x2(self, market_id: int) -> int:
         raw = self._store.get(OPEN_INTEREST + market_id.to_bytes(4, "big"))

@@ -1,7 +1,7 @@
 """The risk of a subaccount: equity and its initial and maintenance requirements, cross-margined
 over every market it holds a position or resting orders in.
 
-    equity       = collateral + sum(size x price - cost)
+    equity       = collateral + sum(size x price - cost), funding settled into cost first
     initial      = sum(ceil(worst_size x price x initial_margin_ppm / 10^6)),
                    worst_size = max(|size + resting bids|, |size - resting asks|)
     maintenance  = sum(ceil(|size| x price x maintenance_margin_ppm / 10^6))
@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modules.bank.keeper import BankKeeper
+from modules.funding.keeper import FundingKeeper
+from modules.margin.funding_settlement import settled_view
 from modules.margin.keeper import MarginKeeper
 from modules.margin.types import OpenOrderExposure, Position
 from modules.markets.keeper import MarketsKeeper
@@ -64,7 +66,8 @@ def account_risk(
     oracle: OracleKeeper,
     pending: PendingChange | None = None,
 ) -> AccountRisk:
-    positions = {p.market_id: p for p in margin.positions(subaccount)}
+    funding = FundingKeeper(margin.store)
+    positions = {p.market_id: settled_view(p, funding) for p in margin.positions(subaccount)}
     exposures = dict(margin.exposures(subaccount))
     collateral = bank.balance(subaccount)
     if pending is not None:

@@ -13,7 +13,7 @@ class Position:
 
     `size_lots` is signed (long > 0). `cost_micro_usdc` is the signed entry notional still held:
     paid for a long (> 0), received for a short (< 0). Unrealized PnL at a price is
-    size x price - cost; on a reducing fill the reduced share of the cost leaves with the realized
+    size x price - cost; funding settles into the cost (docs/funding.md); on a reducing fill the reduced share of the cost leaves with the realized
     PnL, so collateral - cost (the quote balance) moves by exactly the fill's notional.
     """
 
@@ -21,6 +21,7 @@ class Position:
     market_id: int
     size_lots: int
     cost_micro_usdc: int
+    funding_index: int = 0  # the market's funding index (pico-USDC per lot) this position last settled at
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Iterator
 
 from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext, Event
+from modules.funding.keeper import FundingKeeper
 from modules.margin.clearing import SideSettlement, settle_side
 from modules.margin.errors import InsufficientMargin, OpenInterestCap
 from modules.margin.keeper import MarginKeeper
@@ -110,6 +111,7 @@ class OrderbookKeeper:
         self.margin = MarginKeeper(store)
         self.bank = BankKeeper(store)
         self.oracle = OracleKeeper(store)
+        self.funding = FundingKeeper(store)
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -280,7 +282,7 @@ class OrderbookKeeper:
         for a maker, margin)."""
         position = self.margin.position(order.owner, market.market_id)
         signed_lots = size_lots if order.side == Side.BUY else -size_lots
-        settlement = settle_side(market, position, signed_lots, price_ticks, maker)
+        settlement = settle_side(market, position, signed_lots, price_ticks, maker, self.funding.index(market.market_id))
         if self.bank.balance(order.owner) + settlement.collateral_delta_micro_usdc < 0:
             return None
         if maker:
@@ -295,6 +297,8 @@ class OrderbookKeeper:
 
     def _apply(self, market: Market, order: Order, settlement: SideSettlement, maker_lots: int) -> None:
         self.margin.set_position(settlement.position)
+        if settlement.funding_paid_micro_usdc:
+            self.funding.add_to_pool(settlement.funding_paid_micro_usdc)
         if settlement.collateral_delta_micro_usdc:
             self.bank.settle(order.owner, settlement.collateral_delta_micro_usdc)
         if settlement.fee_micro_usdc:

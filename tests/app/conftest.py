@@ -37,15 +37,19 @@ class AppHarness:
     keys: list[PrivateKey]
     height: int = 1
 
+    extra_ms: int = 0
+
     @property
     def time_ms(self) -> int:
-        return GENESIS_TIME_MS + self.height * BLOCK_INTERVAL_MS
+        return GENESIS_TIME_MS + self.height * BLOCK_INTERVAL_MS + self.extra_ms
 
     def check(self, raw: bytes) -> abci_pb.ResponseCheckTx:
         return self.app.check_tx(abci_pb.RequestCheckTx(tx=raw, type=abci_pb.NEW))
 
-    def finalize(self, txs: Sequence[bytes]) -> abci_pb.ResponseFinalizeBlock:
+    def finalize(self, txs: Sequence[bytes], advance_ms: int = 0) -> abci_pb.ResponseFinalizeBlock:
+        """The next block, `advance_ms` later than the regular interval would put it."""
         self.height += 1
+        self.extra_ms += advance_ms
         timestamp = Timestamp()
         timestamp.FromMilliseconds(self.time_ms)
         return self.app.finalize_block(abci_pb.RequestFinalizeBlock(txs=list(txs), height=self.height, time=timestamp))
@@ -53,8 +57,8 @@ class AppHarness:
     def commit(self) -> None:
         self.app.commit(abci_pb.RequestCommit())
 
-    def block(self, txs: Sequence[bytes]) -> list[abci_pb.ExecTxResult]:
-        response = self.finalize(txs)
+    def block(self, txs: Sequence[bytes], advance_ms: int = 0) -> list[abci_pb.ExecTxResult]:
+        response = self.finalize(txs, advance_ms)
         self.commit()
         return list(response.tx_results)
 
@@ -62,8 +66,9 @@ class AppHarness:
         return BankKeeper(self.store).balance(SubaccountId(key.address, number))
 
     def state(self) -> list[tuple[bytes, bytes]]:
-        """Every module key and value (meta keys excluded)."""
-        return list(self.store.iterate(b"\x01", None))
+        """Every module key and value that a tx can change: meta keys and the funding premium
+        samples every block takes are left out."""
+        return [kv for kv in self.store.iterate(b"\x01", None) if not kv[0].startswith(b"funding/s/")]
 
 
 def start_app(path: Path, keys: list[PrivateKey], markets: list[dict[str, object]] | None = None) -> AppHarness:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from app.application import Application
 from modules.bank.keeper import BankKeeper
+from modules.funding.keeper import FundingKeeper
 from modules.margin.keeper import MarginKeeper
 from modules.orderbook.actions import CancelAll, CancelOrder, PlaceOrder
 from modules.orderbook.types import Side, TimeInForce
@@ -59,7 +60,8 @@ def _check_invariants(app: Application, store: object) -> None:
     positions = list(margin.all_positions())
     assert sum(p.size_lots for p in positions) == 0
     balances = sum(b.amount_micro_usdc for b in BankKeeper(store).balances())  # type: ignore[arg-type]
-    assert balances - sum(p.cost_micro_usdc for p in positions) == len(KEYS) * FUNDED_MICRO_USDC
+    pool = FundingKeeper(store).pool()  # type: ignore[arg-type]
+    assert balances - sum(p.cost_micro_usdc for p in positions) + pool == len(KEYS) * FUNDED_MICRO_USDC
     exposure: dict[tuple[SubaccountId, int], int] = defaultdict(int)
     for side in (Side.BUY, Side.SELL):
         for order in book.iter_orders(side):

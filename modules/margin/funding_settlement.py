@@ -1,0 +1,22 @@
+"""Funding settles into a position's cost before anything looks at the position: a trade, a
+margin check, a query. The payment moves between the position and the funding pool."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from modules.funding.keeper import FundingKeeper
+from modules.funding.rules import payment_micro_usdc
+from modules.margin.types import Position
+
+
+def settled(position: Position, index_now: int) -> tuple[Position, int]:
+    """The position with its funding settled up to `index_now`, and the payment (> 0: it paid)."""
+    if position.funding_index == index_now:
+        return position, 0
+    payment = payment_micro_usdc(position.size_lots, index_now, position.funding_index)
+    return replace(position, cost_micro_usdc=position.cost_micro_usdc + payment, funding_index=index_now), payment
+
+
+def settled_view(position: Position, funding: FundingKeeper) -> Position:
+    return settled(position, funding.index(position.market_id))[0]

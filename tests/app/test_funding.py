@@ -1,0 +1,64 @@
+"""Funding, the worked example of docs/funding.md, by hand:
+
+BTC-USD, oracle = the reference 65,000 USDC (no validator prices in these in-process tests).
+Bob buys 10 lots (0.01 BTC) from Carol at 65,000. Alice then rests 20 lots bid at 65,650 (1%
+over the oracle) and 20 lots offered at 65,700: the impact bid for 1,000 USDC is 65,650, so each
+block samples a premium of +10,000 ppm.
+
+Hour 1 holds three samples, 0 (empty book), 0 (empty book), 10,000: mean 3,333 ppm, / 8 = 416 ppm.
+  index += 416 ppm x 65,000,000 micro-USDC per lot = 27,040 micro-USDC per lot; Bob pays 270,400.
+Hour 2 holds one sample, 10,000: / 8 = 1,250 ppm, capped at 1,000 ppm.
+  index += 65,000 per lot; Bob pays 650,000. Carol receives both.
+Then the price moves: Bob sells his 10 lots into Alice's 65,650 bid.
+  realized = 656,500,000 - (650,000,000 + 920,400) = +5,579,600; taker fee 328,250.
+"""
+
+from __future__ import annotations
+
+from modules.funding.keeper import FundingKeeper
+from modules.funding.params import HOUR_MS
+from modules.margin.keeper import MarginKeeper
+from modules.types import SubaccountId
+from tests.app.conftest import FUNDED_MICRO_USDC, AppHarness
+from tests.app.test_orderbook import PRICE, USDC, buy, events, query, sell, signed
+from modules.orderbook.types import TimeInForce
+
+
+def test_a_long_and_a_short_through_two_funding_hours_and_a_price_move(harness: AppHarness) -> None:
+    alice, bob, carol = harness.keys
+    bob_id = f"0x{bob.address.hex()}"
+    assert harness.height == 1  # one block (one zero sample) already in hour 1
+    [_, taken] = harness.block([signed(harness, carol, sell(PRICE, 100)),
+                                signed(harness, bob, buy(PRICE, 100, time_in_force=TimeInForce.IOC))])
+    assert taken.code == 0
+    [rested] = harness.block([signed(harness, alice, buy(PRICE + 650 * USDC, 200), sell(PRICE + 700 * USDC, 200))])
+    assert rested.code == 0
+
+    first = harness.finalize([], advance_ms=HOUR_MS)
+    harness.commit()
+    [hour_1] = [{a.key: a.value for a in e.attributes} for e in first.events if e.type == "funding_rate"
+                and dict((a.key, a.value) for a in e.attributes)["market_id"] == "1"]
+    assert (hour_1["samples"], hour_1["rate_ppm"]) == ("3", "416")
+    bob_view = query(harness, f"/positions/{bob_id}/0")["positions"][0]
+    assert bob_view["unsettled_funding_micro_usdc"] == "270400"
+
+    second = harness.finalize([], advance_ms=HOUR_MS)
+    harness.commit()
+    [hour_2] = [{a.key: a.value for a in e.attributes} for e in second.events if e.type == "funding_rate"
+                and dict((a.key, a.value) for a in e.attributes)["market_id"] == "1"]
+    assert (hour_2["samples"], hour_2["rate_ppm"]) == ("1", "1000")
+    assert [r.rate_ppm for r in FundingKeeper(harness.store).history(1)] == [416, 1000]
+    bob_view = query(harness, f"/positions/{bob_id}/0")["positions"][0]
+    assert bob_view["unsettled_funding_micro_usdc"] == "920400"
+    carol_view = query(harness, f"/positions/0x{carol.address.hex()}/0")["positions"][0]
+    assert carol_view["unsettled_funding_micro_usdc"] == "-920400"
+
+    [closed] = harness.block([signed(harness, bob, sell(PRICE + 650 * USDC, 100, time_in_force=TimeInForce.IOC,
+                                                         reduce_only=True))])
+    [fill] = events(closed, "fill")
+    assert fill["taker_realized_pnl_micro_usdc"] == "5579600"
+    assert fill["taker_fee_micro_usdc"] == "328250"
+    assert harness.balance(bob) == FUNDED_MICRO_USDC - 325_000 + 5_579_600 - 328_250
+    assert FundingKeeper(harness.store).pool() == 920_400  # Bob paid; Carol has not settled yet
+    carol_position = MarginKeeper(harness.store).position(SubaccountId(carol.address, 0), 1)
+    assert carol_position.cost_micro_usdc == -650_000_000  # stored unsettled; she settles when she trades
