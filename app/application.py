@@ -122,11 +122,16 @@ class Application:
 
     def query(self, req: abci_pb.RequestQuery) -> abci_pb.ResponseQuery:
         try:
-            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._books)
+            latest = self._pending.cache if self._pending is not None and self._pending.info is not None else None
+            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._books, latest)
         except ChainError as error:
             return abci_pb.ResponseQuery(
                 code=error.code, codespace=error.codespace, log=error.log, height=self._last.height
             )
+        except Exception:  # a bug in a read-only query must not take the node's connection down
+            log.error("internal error answering query %s\n%s", req.path, traceback.format_exc())
+            return abci_pb.ResponseQuery(code=INTERNAL_ERROR_CODE, codespace="perpchain", log="internal error",
+                                         height=self._last.height)
         return abci_pb.ResponseQuery(code=0, value=value, height=self._last.height)
 
     # -- consensus ----------------------------------------------------------------------------

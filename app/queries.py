@@ -14,6 +14,8 @@
 | /trades/<market>/<limit>          | the market's most recent trades, newest first             |
 | /positions/<address>/<number>     | positions, collateral, equity and margin requirements     |
 | /oracle/prices                    | each market's oracle price, its height, staleness          |
+| /funding/<market>                 | funding index, this hour's samples, the last 48 hourly rates |
+| /whatif/<addr>/<n>/<market>/<side>/<price>/<size>/<kind> | a prospective order, simulated (app/whatif.py) |
 
 Integers that can exceed 2^53 are decimal strings, so no JSON reader loses precision.
 """
@@ -42,6 +44,7 @@ from modules.context import BlockContext
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 
 from app.store import CommitInfo, CommittedStore
+from app.whatif import what_if
 
 
 class QueryError(ChainError):
@@ -196,6 +199,31 @@ def _liquidation_price(position: Any, market: Any, risk: Any, price_ticks: int) 
     return str(ticks * market.tick_size) if ticks > 0 else None
 
 
+def _oracle_prices(store: KVStore, height: int) -> dict[str, Any]:
+    oracle = OracleKeeper(store)
+    entries = []
+    for market in MarketsKeeper(store).markets():
+        current = oracle.price(market.market_id)
+        entries.append({"market_id": market.market_id, "ticker": market.ticker,
+                        "price": str(current.price) if current else None,
+                        "updated_height": current.updated_height if current else None,
+                        "reference_price": str(market.reference_price),
+                        "stale": oracle.is_stale(market.market_id, height + 1)})
+    return {"prices": entries}
+
+
+def _funding(store: KVStore, args: list[str]) -> dict[str, Any]:
+    market = MarketsKeeper(store).market(_number(args[0], "market id", 2**32 - 1))
+    keeper = FundingKeeper(store)
+    state = keeper.state(market.market_id)
+    current = (state.premium_sum_ppm // state.samples) if state.samples else 0
+    return {"market_id": market.market_id, "index_pico_usdc_per_lot": str(state.index),
+            "current_hour": state.hour, "samples_this_hour": state.samples, "mean_premium_ppm_this_hour": current,
+            "pool_micro_usdc": str(keeper.pool()),
+            "history": [{"hour": r.hour, "rate_ppm": r.rate_ppm, "index": str(r.index)}
+                        for r in keeper.history(market.market_id)]}
+
+
 def _book(store: KVStore, books: Books, args: list[str]) -> dict[str, Any]:
     """From the node's in-memory books (between FinalizeBlock and Commit they include the block
     being committed)."""
@@ -223,6 +251,7 @@ _ROUTES: dict[tuple[str, str], tuple[int, Callable[[KVStore, list[str]], dict[st
     ("trades", ""): (2, _trades),
     ("positions", ""): (2, _positions),
     ("markets", ""): (1, _market),
+    ("funding", ""): (1, _funding),
 }
 
 
@@ -235,7 +264,9 @@ def _app_hash_at(store: CommittedStore, text: str) -> dict[str, Any]:
     return {"height": int(text), "app_hash": app_hash.hex()}
 
 
-def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, height: int, books: Books) -> bytes:
+def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, height: int, books: Books,
+           latest: KVStore | None = None) -> bytes:
+    """`latest`: the state including a finalized, not yet committed block (what-if runs on it)."""
     """The JSON answer for `path`, or a QueryError."""
     if height not in (0, last.height):
         raise HeightNotAvailable(f"height {height} is not served; the latest is {last.height}")
@@ -249,6 +280,9 @@ def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, he
         }
     elif parts[:2] == ["app", "hash"] and len(parts) == 3:
         result = _app_hash_at(store, parts[2])
+    elif parts[:1] == ["whatif"]:
+        ctx = BlockContext(chain_id, last.height + 1, last.block_time_ms)
+        result = what_if(latest if latest is not None else store, books, ctx, parts[1:])
     elif parts == ["oracle", "prices"]:
         result = _oracle_prices(store, last.height)
     elif parts == ["markets"]:

@@ -7,6 +7,9 @@ from modules.bank.keeper import BankKeeper
 from modules.bank.msg_server import handle_transfer
 from modules.bank.types import Transfer
 from modules.context import BlockContext, Event
+from modules.margin.errors import InsufficientFreeCollateral
+from modules.margin.keeper import MarginKeeper
+from modules.margin.risk import account_risk
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.orderbook import msg_server as orderbook
@@ -14,6 +17,7 @@ from modules.orderbook.actions import CancelAll, CancelOrder, ModifyOrder, Place
 from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.store import KVStore
+from modules.types import SubaccountId
 
 from app.ante import AdmittedTx
 
@@ -29,6 +33,7 @@ def execute_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx, books: B
     for action in tx.actions:
         if isinstance(action, Transfer):
             events.extend(handle_transfer(bank, tx.account, action))
+            require_free_collateral(store, SubaccountId(tx.account, action.from_subaccount))
         elif isinstance(action, PlaceOrder):
             events.extend(orderbook.handle_place(book, tx.account, action))
         elif isinstance(action, CancelOrder):
@@ -44,6 +49,18 @@ def execute_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx, books: B
     return events
 
 
+def require_free_collateral(store: KVStore, subaccount: SubaccountId) -> None:
+    """Collateral backing positions or orders stays: what leaves must be free collateral."""
+    margin = MarginKeeper(store)
+    if next(iter(margin.positions(subaccount)), None) is None and next(iter(margin.exposures(subaccount)), None) is None:
+        return
+    risk = account_risk(subaccount, MarketsKeeper(store), BankKeeper(store), margin, OracleKeeper(store))
+    if risk.free_collateral_micro_usdc < 0:
+        raise InsufficientFreeCollateral(
+            f"{subaccount} would keep equity {risk.equity_micro_usdc} micro-USDC against an initial requirement "
+            f"of {risk.initial_micro_usdc}; move at most its free collateral")
+
+
 def check_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> None:
     """The mempool's check: the nonce and transfers against the check state, and every rule an
     order can fail without the book. Matching happens only in blocks."""
@@ -54,6 +71,7 @@ def check_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> None:
     for action in tx.actions:
         if isinstance(action, Transfer):
             handle_transfer(bank, tx.account, action)
+            require_free_collateral(store, SubaccountId(tx.account, action.from_subaccount))
         elif isinstance(action, PlaceOrder):
             orderbook.validate_place(markets, oracle, ctx, action)
         elif isinstance(action, (CancelOrder, CancelAll, ModifyOrder)):

@@ -227,6 +227,19 @@ class Client:
                 return entry
         raise QueryFailed(200, "markets", f"UnknownMarket: no market {market!r}")
 
+    def what_if(self, address: str, order: PlaceOrder) -> dict[str, Any]:
+        """Simulate `order` for address/subaccount against the node's latest state; nothing is sent."""
+        kind = "post_only" if order.post_only else order.time_in_force.name.lower()
+        side = order.side.name.lower()
+        return dict(self.query(f"/whatif/{address.lower()}/{order.subaccount}/{order.market_id}/{side}/"
+                               f"{order.price}/{order.size}/{kind}"))
+
+    def funding(self, market_id: int) -> dict[str, Any]:
+        return dict(self.query(f"/funding/{market_id}"))
+
+    def oracle_prices(self) -> list[dict[str, Any]]:
+        return list(self.query("/oracle/prices")["prices"])
+
     def book(self, market_id: int, depth: int = 20) -> dict[str, Any]:
         return dict(self.query(f"/book/{market_id}/{depth}"))
 

@@ -144,7 +144,7 @@ def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:  # t
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from client import Client
+    from client import Client, PlaceOrder, Side, TimeInForce
 
     def run() -> int:
         with Client(args.node) as client:
@@ -162,6 +162,18 @@ def cmd_query(args: argparse.Namespace) -> int:
                 answer = client.markets()
             elif command == "prices":
                 answer = client.oracle_prices()
+            elif command == "funding":
+                answer = client.funding(client.market(args.market)["market_id"])
+            elif command == "whatif":
+                market = client.market(args.market)
+                address, number = _subaccount(args.subaccount)
+                tif = {"gtc": TimeInForce.GTC, "ioc": TimeInForce.IOC, "fok": TimeInForce.FOK,
+                       "post-only": TimeInForce.GTC}[args.kind]
+                order = PlaceOrder(number, market["market_id"], Side[args.side.upper()],
+                                   parse_decimal(args.price, 6, "price"),
+                                   parse_decimal(args.size, market["size_decimals"], "size"), tif,
+                                   post_only=args.kind == "post-only")
+                answer = client.what_if(address, order)
             elif command == "book":
                 answer = client.book(client.market(args.market)["market_id"], args.depth)
             elif command == "trades":
@@ -292,6 +304,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("subaccount", metavar="0xADDR[/N]")
     query_commands.add_parser("markets", parents=[node], help="every market's parameters")
     query_commands.add_parser("prices", parents=[node], help="oracle prices (stake-weighted median of the validators')")
+    funding = query_commands.add_parser("funding", parents=[node], help="a market's funding index and hourly rates")
+    funding.add_argument("market", help="ticker or id")
+    whatif = query_commands.add_parser("whatif", parents=[node],
+                                       help="simulate an order: fills, fees, position, margin after (nothing sent)")
+    whatif.add_argument("subaccount", metavar="0xADDR[/N]")
+    whatif.add_argument("--market", required=True)
+    whatif.add_argument("--side", required=True, choices=["buy", "sell"])
+    whatif.add_argument("--price", required=True)
+    whatif.add_argument("--size", required=True)
+    whatif.add_argument("--kind", default="ioc", choices=["gtc", "ioc", "fok", "post-only"])
     book = query_commands.add_parser("book", parents=[node], help="aggregated price levels")
     book.add_argument("market", help="ticker or id")
     book.add_argument("--depth", type=int, default=10)

@@ -17,3 +17,9 @@ class OpenInterestCap(MarginError):
     """The fill would take the market's open interest over its cap."""
 
     code = 401
+
+
+class InsufficientFreeCollateral(MarginError):
+    """A transfer out of a subaccount with positions or orders may move only its free collateral."""
+
+    code = 402

@@ -2,8 +2,10 @@
 over every market it holds a position or resting orders in.
 
     equity       = collateral + sum(size x price - cost), funding settled into cost first
-    initial      = sum(ceil(worst_size x price x initial_margin_ppm / 10^6)),
-                   worst_size = max(|size + resting bids|, |size - resting asks|)
+    initial      = sum(ceil(worst_size x price x IMF / 10^6)),
+                   worst_size = max(|size + resting bids|, |size - resting asks|),
+                   IMF = the market's initial_margin_ppm x its open-interest tier:
+                   1x below 50% of the open-interest cap, 1.5x below 80%, 2x above (at most 100%)
     maintenance  = sum(ceil(|size| x price x maintenance_margin_ppm / 10^6))
 
 Requirements round up (owed). `price` is `margin_price_ticks`: the oracle price once the
@@ -30,6 +32,17 @@ PPM = 1_000_000
 
 def margin_price_ticks(market: Market, oracle: OracleKeeper) -> int:
     return margin_price(oracle, market.market_id, market.reference_price) // market.tick_size
+
+
+# (open interest as parts per million of the cap from which the tier applies, IMF multiplier in %)
+OPEN_INTEREST_TIERS = ((0, 100), (500_000, 150), (800_000, 200))
+
+
+def effective_initial_margin_ppm(market: Market, open_interest_lots: int) -> int:
+    cap_lots = max(1, market.max_open_interest // market.step_size)
+    used_ppm = open_interest_lots * PPM // cap_lots
+    multiplier = max(m for threshold, m in OPEN_INTEREST_TIERS if used_ppm >= threshold)
+    return min(PPM, market.initial_margin_ppm * multiplier // 100)
 
 
 def ceil_div(numerator: int, denominator: int) -> int:
@@ -84,7 +97,8 @@ def account_risk(
         price = margin_price_ticks(market, oracle)
         equity += market.notional(price, position.size_lots) - position.cost_micro_usdc
         worst = max(abs(position.size_lots + exposure.bid_lots), abs(position.size_lots - exposure.ask_lots))
-        initial += ceil_div(market.notional(price, worst) * market.initial_margin_ppm, PPM)
+        imf = effective_initial_margin_ppm(market, margin.open_interest_lots_x2(market_id) // 2)
+        initial += ceil_div(market.notional(price, worst) * imf, PPM)
         maintenance += ceil_div(market.notional(price, abs(position.size_lots)) * market.maintenance_margin_ppm, PPM)
     return AccountRisk(equity, initial, maintenance)
 

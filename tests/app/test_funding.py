@@ -62,3 +62,31 @@ def test_a_long_and_a_short_through_two_funding_hours_and_a_price_move(harness: 
     assert FundingKeeper(harness.store).pool() == 920_400  # Bob paid; Carol has not settled yet
     carol_position = MarginKeeper(harness.store).position(SubaccountId(carol.address, 0), 1)
     assert carol_position.cost_micro_usdc == -650_000_000  # stored unsettled; she settles when she trades
+
+
+def test_the_initial_margin_fraction_rises_with_the_open_interest_tier(harness: AppHarness) -> None:
+    """TINY-USD (market 3): BTC's parameters, open-interest cap 10 lots. Bob holds 4 lots
+    (65 USDC each at the reference price). Open interest 4 lots (40% of the cap): IMF 5%, Bob's
+    initial requirement 4 x 65 x 5% = 13 USDC. Alice and Carol then trade 2 lots: open interest
+    6 lots (60%): IMF 7.5%, Bob's requirement 19.5 USDC without Bob doing anything."""
+    alice, bob, carol = harness.keys
+    bob_id = f"0x{bob.address.hex()}"
+    harness.block([signed(harness, alice, sell(PRICE, 40, market_id=3)),
+                   signed(harness, bob, buy(PRICE, 40, market_id=3, time_in_force=TimeInForce.IOC))])
+    assert query(harness, f"/positions/{bob_id}/0")["initial_margin_micro_usdc"] == str(13 * USDC)
+    harness.block([signed(harness, alice, sell(PRICE, 20, market_id=3)),
+                   signed(harness, carol, buy(PRICE, 20, market_id=3, time_in_force=TimeInForce.IOC))])
+    assert query(harness, f"/positions/{bob_id}/0")["initial_margin_micro_usdc"] == str(19_500_000)
+
+
+def test_a_transfer_may_move_only_free_collateral(harness: AppHarness) -> None:
+    from modules.bank.types import Transfer
+
+    alice, bob, carol = harness.keys
+    harness.block([signed(harness, alice, sell(PRICE, 1000)),
+                   signed(harness, bob, buy(PRICE, 1000, time_in_force=TimeInForce.IOC))])  # 0.1 BTC: 6,500 USDC
+    free = int(query(harness, f"/positions/0x{bob.address.hex()}/0")["free_collateral_micro_usdc"])
+    [too_much] = harness.block([signed(harness, bob, Transfer(0, SubaccountId(carol.address, 0), free + 1))])
+    assert too_much.code == 402
+    [fits] = harness.block([signed(harness, bob, Transfer(0, SubaccountId(bob.address, 1), free))])
+    assert fits.code == 0  # to one's own subaccount too: each subaccount is its own margin account

@@ -66,3 +66,14 @@ def test_app_hash_history_answers_each_committed_height(harness: AppHarness) -> 
 def test_bad_queries_get_their_code(harness: AppHarness, path: str, height: int, code: int, log: str) -> None:
     response = query(harness, path, height)
     assert (response.code, log in response.log) == (code, True), response.log
+
+
+def test_a_bug_in_a_query_answers_internal_error_instead_of_closing_the_connection(
+    harness: AppHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> bytes:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr("app.queries.answer", broken)
+    response = query(harness, "/bank/supply")
+    assert (response.code, response.log) == (1, "internal error")

@@ -35,6 +35,16 @@ def test_trading_from_the_command_line(chain: LocalChain, tmp_path: Path) -> Non
     assert placed.returncode == 0, placed.stderr
     order_id = json.loads(placed.stdout)["order_placed"][0]["order_id"]
 
+    simulated = cli(chain, "query", "whatif", "0x" + bob.address.hex(), "--market", "BTC-USD", "--side", "buy",
+                    "--price", "65100", "--size", "0.004")
+    assert simulated.returncode == 0, simulated.stderr
+    whatif = json.loads(simulated.stdout)
+    assert (whatif["filled_size"], whatif["average_price"]) == ("40", "65000000000")
+    funding = json.loads(cli(chain, "query", "funding", "BTC-USD").stdout)
+    assert funding["market_id"] == 1 and funding["samples_this_hour"] >= 1
+    prices = json.loads(cli(chain, "query", "prices").stdout)
+    assert [p["ticker"] for p in prices] == ["BTC-USD", "ETH-USD", "SOL-USD"]
+
     off_tick = cli(chain, "tx", "place", "--key", files["bob"], "--market", "BTC-USD", "--side", "buy",
                    "--price", "65000.05", "--size", "0.01")
     assert off_tick.returncode == 2 and "code 300 (orderbook): PriceOffTick" in off_tick.stderr
