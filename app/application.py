@@ -7,8 +7,9 @@ A block's life:
   3. FinalizeBlock  (1) oracle prices from tx 0, (2) expires good-til orders and fires due
                     dead-man switches, (3) runs every tx on its own branch of the block cache and of
                     the in-memory books (a failed tx leaves nothing), (4) samples funding premiums
-                    and, at an hour boundary, moves the funding index; then chains the block's write
-                    set into the app hash.
+                    and, at an hour boundary, moves the funding index, (5) liquidates every
+                    subaccount under maintenance margin; then chains the block's write set into the
+                    app hash.
   4. Commit         writes the block cache, height, app hash and block time in one LevelDB batch,
                     then resets the CheckTx state onto the new committed state.
 A crash between the two leaves the previous height on disk; CometBFT's handshake replays the
@@ -21,13 +22,14 @@ import hashlib
 import logging
 import traceback
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from modules.auth.keeper import AuthKeeper
 from modules.context import BlockContext, Event
 from modules.errors import ChainError
 from modules.funding.keeper import FundingKeeper
 from modules.funding.tick import funding_tick
+from modules.liquidation.engine import liquidation_step
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.errors import OracleTxNotAllowed
 from modules.oracle.keeper import OracleKeeper
@@ -263,6 +265,12 @@ class Application:
         results = oracle_results + [self._deliver(block, ctx, item) for item in decoded]  # 3. txs
         block_events += funding_tick(FundingKeeper(block), MarketsKeeper(block), OracleKeeper(block), self._books,
                                      ctx)  # 4. funding
+
+        def branching() -> tuple[CacheStore, Callable[[], None]]:
+            branch = CacheStore(block)
+            return branch, branch.write
+
+        block_events += liquidation_step(branching, self._books, ctx)  # 5. liquidation
         app_hash = next_app_hash(self._last.app_hash, req.height, block.writes)
         self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, app_hash, ctx.time_ms))
         return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash, events=_events_to_pb(block_events))

@@ -31,3 +31,4 @@ def module_subaccount(name: str) -> SubaccountId:
 
 
 FEE_POOL = module_subaccount("fee_pool")
+INSURANCE_FUND = module_subaccount("insurance_fund")

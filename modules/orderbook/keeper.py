@@ -9,7 +9,7 @@ hands each fill to margin's clearing before it happens, through the book's maker
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from modules.bank.keeper import BankKeeper
@@ -229,8 +229,9 @@ class OrderbookKeeper:
 
     # -- matching -----------------------------------------------------------------------------
 
-    def match(self, market: Market, taker: Order) -> FillSummary:
-        """Match `taker` against the book; every fill cleared as it happens. Does not rest it."""
+    def match(self, market: Market, taker: Order, liquidation: bool = False) -> FillSummary:
+        """Match `taker` against the book; every fill cleared as it happens. Does not rest it.
+        A liquidation order pays no taker fee (the liquidation fee replaces it)."""
         summary = FillSummary()
         book = self.books[market.market_id]
 
@@ -240,7 +241,7 @@ class OrderbookKeeper:
             maker_side = self._settlement(market, maker, size_lots, price, True)
             if maker_side is None:
                 return False
-            taker_side = self._settlement(market, taker, size_lots, price, False)
+            taker_side = self._settlement(market, taker, size_lots, price, False, liquidation)
             if taker_side is None:
                 raise InsufficientMargin(f"{taker.owner} cannot pay for this fill (realized loss and fee exceed "
                                          "its collateral)")
@@ -277,12 +278,14 @@ class OrderbookKeeper:
             self._store.delete(EXPIRE_TIME + _u64(order.good_til_time_ms) + _u32(order.market_id) + _u64(order.order_id))
 
     def _settlement(self, market: Market, order: Order, size_lots: int, price_ticks: int,
-                    maker: bool) -> SideSettlement | None:
+                    maker: bool, fee_exempt: bool = False) -> SideSettlement | None:
         """What the fill does to one side, or None if that side cannot take it (collateral or,
         for a maker, margin)."""
         position = self.margin.position(order.owner, market.market_id)
         signed_lots = size_lots if order.side == Side.BUY else -size_lots
         settlement = settle_side(market, position, signed_lots, price_ticks, maker, self.funding.index(market.market_id))
+        if fee_exempt:
+            settlement = replace(settlement, fee_micro_usdc=0)
         if self.bank.balance(order.owner) + settlement.collateral_delta_micro_usdc < 0:
             return None
         if maker:

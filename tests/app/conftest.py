@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,12 +12,14 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.application import Application
+from app.oracle_votes import encode_extension, oracle_tx
 from genesis.markets import market
 from app.store import CommittedStore
 from modules.bank.keeper import BankKeeper
 from modules.types import SubaccountId
 from wire import PrivateKey
 from wire.pb import abci_pb
+from tendermint.crypto import keys_pb2 as keys_pb
 
 CHAIN_ID = "perpchain-test"
 # BTC-USD as on the localnet; DOGE-USD paused; TINY-USD with an open-interest cap of 10 lots.
@@ -57,7 +60,11 @@ class AppHarness:
     def commit(self) -> None:
         self.app.commit(abci_pb.RequestCommit())
 
-    def block(self, txs: Sequence[bytes], advance_ms: int = 0) -> list[abci_pb.ExecTxResult]:
+    def block(self, txs: Sequence[bytes], advance_ms: int = 0,
+              prices: dict[int, int] | None = None) -> list[abci_pb.ExecTxResult]:
+        """`prices` (market id -> micro-USDC): the validator's vote, carried as the oracle tx."""
+        if prices is not None:
+            txs = [oracle_tx_with(prices), *txs]
         response = self.finalize(txs, advance_ms)
         self.commit()
         return list(response.tx_results)
@@ -71,7 +78,19 @@ class AppHarness:
         return [kv for kv in self.store.iterate(b"\x01", None) if not kv[0].startswith(b"funding/s/")]
 
 
-def start_app(path: Path, keys: list[PrivateKey], markets: list[dict[str, object]] | None = None) -> AppHarness:
+VALIDATOR_PUB_KEY = bytes(range(32))  # FinalizeBlock trusts an accepted oracle tx: no signature needed here
+VALIDATOR_ADDRESS = hashlib.sha256(VALIDATOR_PUB_KEY).digest()[:20]
+
+
+def oracle_tx_with(prices: dict[int, int]) -> bytes:
+    commit = abci_pb.ExtendedCommitInfo(round=0)
+    commit.votes.add(validator=abci_pb.Validator(address=VALIDATOR_ADDRESS, power=10),
+                     vote_extension=encode_extension(prices), extension_signature=b"\x01" * 64, block_id_flag=2)
+    return oracle_tx(commit)
+
+
+def start_app(path: Path, keys: list[PrivateKey], markets: list[dict[str, object]] | None = None,
+              oracle: bool = False) -> AppHarness:
     store = CommittedStore(path)
     app = Application(store)
     app_state = {
@@ -81,7 +100,11 @@ def start_app(path: Path, keys: list[PrivateKey], markets: list[dict[str, object
         ]},
         "markets": {"markets": markets if markets is not None else TEST_MARKETS},
     }
-    app.init_chain(abci_pb.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(app_state).encode()))
+    request = abci_pb.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(app_state).encode())
+    if oracle:  # one validator, vote extensions from height 1: blocks may carry its prices
+        request.validators.add(pub_key=keys_pb.PublicKey(ed25519=VALIDATOR_PUB_KEY), power=10)
+        request.consensus_params.abci.vote_extensions_enable_height = 1
+    app.init_chain(request)
     harness = AppHarness(app, store, keys, height=0)
     harness.block([])
     return harness
@@ -91,6 +114,18 @@ def start_app(path: Path, keys: list[PrivateKey], markets: list[dict[str, object
 def harness(tmp_path: Path) -> Iterator[AppHarness]:
     keys = [PrivateKey.from_hex(f"{i:064x}") for i in (101, 102, 103)]
     h = start_app(tmp_path / "db", keys)
+    try:
+        yield h
+    finally:
+        h.app.signers.close()
+        h.store.close()
+
+
+@pytest.fixture
+def oracle_harness(tmp_path: Path) -> Iterator[AppHarness]:
+    """Like `harness`, with a validator whose prices the test sets block by block."""
+    keys = [PrivateKey.from_hex(f"{i:064x}") for i in (101, 102, 103)]
+    h = start_app(tmp_path / "db", keys, oracle=True)
     try:
         yield h
     finally:

@@ -1,0 +1,245 @@
+"""The liquidation step of FinalizeBlock (after oracle, expiries, txs and funding).
+
+For every subaccount whose equity is below its maintenance requirement, in subaccount order:
+
+  1. cancel its resting orders (they no longer count toward anything it can afford);
+  2. for each position, most profitable first (so realized gains fund the losing closes), close
+     a quarter of the original size at a time, while the subaccount stays under maintenance:
+       a. an IOC reduce-only order through the book, limited to the bankruptcy price (the price
+          at which the subaccount's equity would be zero, others marked at the oracle), so no
+          fill is worse than bankruptcy; no taker fee;
+       b. the liquidation fee, 0.5% of the closed notional, to the insurance fund, cut so that
+          it never takes equity below zero;
+       c. what the book did not take: the insurance fund takes it at the bankruptcy price if it
+          still meets its initial requirement after; otherwise auto-deleveraging closes it against opposite
+          positions ranked by unrealized PnL per unit of entry notional times leverage (highest
+          first, ties by subaccount), at the bankruptcy price.
+Every attempt runs on a branch: one that fails (a cap, a collateral check) leaves nothing and the
+next backstop is tried. The insurance fund's own positions are checked like any subaccount's
+(its liquidation goes straight to auto-deleveraging). A liquidation never fails the block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from modules.bank.keeper import BankKeeper
+from modules.context import BlockContext, Event
+from modules.errors import ChainError
+from modules.funding.keeper import FundingKeeper
+from modules.liquidation.params import CHUNKS, LIQUIDATION_FEE_PPM
+from modules.margin.clearing import trade
+from modules.margin.funding_settlement import settled, settled_view
+from modules.margin.keeper import MarginKeeper
+from modules.margin.risk import PPM, AccountRisk, margin_price_ticks
+from modules.markets.types import Market
+from modules.orderbook.book import Books
+from modules.orderbook.keeper import OrderbookKeeper
+from modules.orderbook.types import CancelReason, Order, Side, TimeInForce
+from modules.store import KVStore
+from modules.types import INSURANCE_FUND, SubaccountId
+
+# A branch of the block's store: (the branch, a function that writes it into the block).
+Branching = Callable[[], tuple[KVStore, Callable[[], None]]]
+
+
+@dataclass(frozen=True)
+class Closed:
+    lots: int
+    events: list[Event]
+
+
+def liquidation_step(branching: Branching, books: Books, ctx: BlockContext) -> list[Event]:
+    store, write = branching()
+    margin = MarginKeeper(store)
+    owners: list[SubaccountId] = []
+    for position in margin.all_positions():
+        if not owners or owners[-1] != position.subaccount:
+            owners.append(position.subaccount)
+    write()
+    events: list[Event] = []
+    for owner in owners:
+        store, write = branching()
+        keeper = OrderbookKeeper(store, books, ctx)
+        risk = keeper.risk(owner)
+        if risk.equity_micro_usdc >= risk.maintenance_micro_usdc:
+            continue
+        events.extend(_liquidate(branching, books, ctx, owner, risk))
+    return events
+
+
+def _liquidate(branching: Branching, books: Books, ctx: BlockContext, owner: SubaccountId,
+               risk: AccountRisk) -> list[Event]:
+    store, write = branching()
+    keeper = OrderbookKeeper(store, books, ctx)
+    events = [Event("liquidation", (("subaccount", str(owner)), ("equity_micro_usdc", str(risk.equity_micro_usdc)),
+                                    ("maintenance_micro_usdc", str(risk.maintenance_micro_usdc))))]
+    for order in list(keeper.orders_of(owner)):
+        keeper.remove(order)
+        events.append(keeper.cancel_event(keeper.markets.market(order.market_id), order, "liquidation"))
+    write()
+    for market_id in _closing_order(store, keeper, owner):
+        market = keeper.markets.market(market_id)
+        original = abs(MarginKeeper(store).position(owner, market_id).size_lots)
+        chunk = max(1, -(-original // CHUNKS))
+        for _ in range(CHUNKS):
+            store, write = branching()
+            keeper = OrderbookKeeper(store, books, ctx)
+            current = keeper.risk(owner)
+            size = keeper.margin.position(owner, market_id).size_lots
+            if size == 0 or current.equity_micro_usdc >= current.maintenance_micro_usdc:
+                break
+            lots = min(abs(size), chunk)
+            bankruptcy = bankruptcy_price_ticks(current.equity_micro_usdc, size, market,
+                                                margin_price_ticks(market, keeper.oracle))
+            events.extend(_close_chunk(branching, books, ctx, owner, market, size, lots, bankruptcy))
+    return events
+
+
+def _closing_order(store: KVStore, keeper: OrderbookKeeper, owner: SubaccountId) -> list[int]:
+    """Market ids, most profitable position first."""
+    funding = FundingKeeper(store)
+    scored = []
+    for position in keeper.margin.positions(owner):
+        position = settled_view(position, funding)
+        market = keeper.markets.market(position.market_id)
+        pnl = market.notional(margin_price_ticks(market, keeper.oracle), position.size_lots) - position.cost_micro_usdc
+        scored.append((-pnl, position.market_id))
+    return [market_id for _, market_id in sorted(scored)]
+
+
+def bankruptcy_price_ticks(equity: int, size_lots: int, market: Market, price_ticks: int) -> int:
+    """The price at which closing `size_lots` would leave equity zero: equity + size*k*(P - P0) = 0,
+    rounded in the subaccount's favour (up for a long it sells, down for a short it buys)."""
+    k = market.quote_per_tick_lot
+    if size_lots > 0:
+        return max(1, price_ticks - equity // (size_lots * k))  # floor of equity/(s*k) -> price rounds up
+    return max(1, price_ticks + equity // (-size_lots * k))
+
+
+def _close_chunk(branching: Branching, books: Books, ctx: BlockContext, owner: SubaccountId, market: Market,
+                 size: int, lots: int, bankruptcy: int) -> list[Event]:
+    events: list[Event] = []
+    side = Side.SELL if size > 0 else Side.BUY
+    filled = 0
+    store, write = branching()
+    checkpoint = books.checkpoint()
+    try:  # a. through the book, never worse than bankruptcy
+        keeper = OrderbookKeeper(store, books, ctx)
+        order = Order(keeper.next_order_id(), market.market_id, owner, 0, side, bankruptcy, lots, False, True,
+                      TimeInForce.IOC)
+        summary = keeper.match(market, order, liquidation=True)
+        filled = summary.filled_lots
+        notional = sum(int(dict(e.attributes)["size"]) * int(dict(e.attributes)["price"])
+                       for e in summary.events if e.type == "fill") // 10**market.size_decimals
+        fee = _liquidation_fee(keeper, owner, notional)
+        events.extend(summary.events)
+        if filled:
+            events.append(Event("liquidation_fill", (("subaccount", str(owner)), ("market_id", str(market.market_id)),
+                                                     ("size", str(filled * market.step_size)),
+                                                     ("bankruptcy_price", str(bankruptcy * market.tick_size)),
+                                                     ("fee_micro_usdc", str(fee)))))
+        books.release(checkpoint)
+        write()
+    except ChainError:
+        books.rollback(checkpoint)
+        events = []
+        filled = 0
+    remaining = lots - filled
+    if remaining:
+        events.extend(_backstop(branching, books, ctx, owner, market, side, remaining, bankruptcy))
+    return events
+
+
+def _liquidation_fee(keeper: OrderbookKeeper, owner: SubaccountId, notional: int) -> int:
+    fee = -(-notional * LIQUIDATION_FEE_PPM // PPM)
+    fee = min(fee, max(0, keeper.risk(owner).equity_micro_usdc), keeper.bank.balance(owner))
+    if fee > 0:
+        keeper.bank.settle(owner, -fee)
+        keeper.bank.settle(INSURANCE_FUND, fee)
+    return fee
+
+
+def _backstop(branching: Branching, books: Books, ctx: BlockContext, owner: SubaccountId, market: Market,
+              side: Side, lots: int, bankruptcy: int) -> list[Event]:
+    """c. The insurance fund, then auto-deleveraging, at the bankruptcy price."""
+    store, write = branching()
+    keeper = OrderbookKeeper(store, books, ctx)
+    try:
+        if owner == INSURANCE_FUND:  # the fund itself is being liquidated: no fund behind it
+            raise _NoFund()
+        _transfer_position(store, market, owner, INSURANCE_FUND, lots if side == Side.BUY else -lots, bankruptcy)
+        fund = keeper.risk(INSURANCE_FUND)
+        if fund.equity_micro_usdc >= fund.initial_micro_usdc:  # it can carry what it took
+            write()
+            return [Event("insurance_fund_takeover", (("subaccount", str(owner)), ("market_id", str(market.market_id)),
+                                                      ("size", str(lots * market.step_size)),
+                                                      ("price", str(bankruptcy * market.tick_size))))]
+    except (ChainError, _NoFund):
+        pass
+    events: list[Event] = []
+    remaining = lots
+    ranking_store, _ = branching()
+    for counterparty in _deleveraging_ranking(ranking_store, market, side):
+        if remaining == 0:
+            break
+        store, write = branching()
+        available = abs(MarginKeeper(store).position(counterparty, market.market_id).size_lots)
+        take = min(available, remaining)
+        try:
+            # The liquidated side buys back (or sells) `take`; the counterparty does the opposite.
+            _transfer_position(store, market, owner, counterparty, take if side == Side.BUY else -take, bankruptcy)
+        except ChainError:
+            continue
+        write()
+        remaining -= take
+        events.append(Event("deleveraging", (("subaccount", str(owner)), ("counterparty", str(counterparty)),
+                                             ("market_id", str(market.market_id)),
+                                             ("size", str(take * market.step_size)),
+                                             ("price", str(bankruptcy * market.tick_size)))))
+    return events
+
+
+class _NoFund(Exception):
+    """The insurance fund cannot back its own liquidation."""
+
+
+def _deleveraging_ranking(store: KVStore, market: Market, side: Side) -> list[SubaccountId]:
+    """The positions opposite the liquidated one (a long being closed sells to shorts, who close
+    by buying; and the reverse), ranked by unrealized PnL per unit of entry notional times
+    leverage, highest first, ties by subaccount."""
+    margin, funding = MarginKeeper(store), FundingKeeper(store)
+    keeper_oracle = OrderbookKeeper(store, Books(), BlockContext("", 0, 0))
+    price = margin_price_ticks(market, keeper_oracle.oracle)
+    scored = []
+    for position in margin.all_positions():
+        if position.market_id != market.market_id or position.subaccount == INSURANCE_FUND:
+            continue
+        position = settled_view(position, funding)
+        # The liquidated subaccount sells (closing a long) into buyers: shorts, who buy back.
+        opposite = position.size_lots < 0 if side == Side.SELL else position.size_lots > 0
+        if not opposite:
+            continue
+        pnl = market.notional(price, position.size_lots) - position.cost_micro_usdc
+        entry = max(1, abs(position.cost_micro_usdc))
+        equity = max(1, keeper_oracle.risk(position.subaccount).equity_micro_usdc)
+        leverage_ppm = market.notional(price, abs(position.size_lots)) * PPM // equity
+        score = pnl * PPM // entry * leverage_ppm
+        scored.append((-score, position.subaccount))
+    return [subaccount for _, subaccount in sorted(scored)]
+
+
+def _transfer_position(store: KVStore, market: Market, buyer_side_owner: SubaccountId, other: SubaccountId,
+                       signed_lots: int, price_ticks: int) -> None:
+    """`buyer_side_owner` trades `signed_lots` (> 0 buys) with `other` at `price_ticks`, no fees."""
+    margin, bank, funding = MarginKeeper(store), BankKeeper(store), FundingKeeper(store)
+    index = funding.index(market.market_id)
+    for owner, lots in ((buyer_side_owner, signed_lots), (other, -signed_lots)):
+        position, paid = settled(margin.position(owner, market.market_id), index)
+        updated, realized = trade(market, position, lots, price_ticks)
+        margin.set_position(updated)
+        if paid:
+            funding.add_to_pool(paid)
+        if realized:
+            bank.settle(owner, realized)

@@ -1,0 +1,108 @@
+"""Liquidation scenarios with hand-checked numbers (docs/liquidation.md).
+
+BTC-USD: IMF 5%, MMF 3%, one lot 0.001 BTC, 100 micro-USDC per lot per 0.1 USDC tick. Bob opens
+0.2 BTC long at 65,000 from Alice (notional 13,000 USDC; taker fee 6.5): collateral 993.5 USDC.
+His bankruptcy price is 65,000 - 993.5 / 0.2 = 60,032.5 USDC whatever the mark.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modules.bank.keeper import BankKeeper
+from modules.bank.types import Transfer
+from modules.margin.keeper import MarginKeeper
+from modules.orderbook.types import TimeInForce
+from modules.types import INSURANCE_FUND, SubaccountId
+from tests.app.conftest import AppHarness
+from tests.app.test_orderbook import PRICE, USDC, buy, sell, signed
+
+BTC = 1
+
+
+def _open_bob_long(h: AppHarness) -> None:
+    alice, bob, _ = h.keys
+    results = h.block([signed(h, alice, sell(PRICE, 2000)),
+                       signed(h, bob, buy(PRICE, 2000, time_in_force=TimeInForce.IOC))], prices={BTC: PRICE})
+    assert [r.code for r in results[1:]] == [0, 0]
+    assert h.balance(bob) == 993_500_000
+
+
+def _events(results: Any, kind: str) -> list[dict[str, str]]:
+    return [{a.key: a.value for a in e.attributes} for e in results.events if e.type == kind]
+
+
+def _position(h: AppHarness, who: Any) -> tuple[int, int]:
+    p = MarginKeeper(h.store).position(who if isinstance(who, SubaccountId) else SubaccountId(who.address, 0), BTC)
+    return p.size_lots, p.cost_micro_usdc
+
+
+def test_an_under_margined_long_is_partly_liquidated_through_the_book(oracle_harness: AppHarness) -> None:
+    """Oracle 61,800: equity 993.5 - 0.2 x 3,200 = 353.5 < maintenance 0.2 x 61,800 x 3% = 370.8.
+    Carol bids 0.2 BTC at 61,700. One chunk (a quarter, 0.05 BTC) sells into her bid at 61,700:
+    realized (61,700 - 65,000) x 0.05 = -165; fee 0.5% x 3,085 = 15.425 to the insurance fund.
+    Equity 353.5 - 5 - 15.425 = 333.075 >= maintenance 0.15 x 61,800 x 3% = 278.1: it stops."""
+    h = oracle_harness
+    alice, bob, carol = h.keys
+    _open_bob_long(h)
+    h.block([signed(h, carol, buy(61_700 * USDC, 2000))], prices={BTC: PRICE})
+    result = h.finalize([oracle_tx_prices(61_800 * USDC)])
+    h.commit()
+    [liquidation] = _events(result, "liquidation")
+    assert liquidation["subaccount"] == f"0x{bob.address.hex()}/0"
+    [chunk] = _events(result, "liquidation_fill")
+    assert (chunk["size"], chunk["bankruptcy_price"], chunk["fee_micro_usdc"]) == ("500", "60032500000", "15425000")
+    assert _position(h, bob) == (150, 9_750_000_000)
+    assert h.balance(bob) == 813_075_000
+    assert BankKeeper(h.store).balance(INSURANCE_FUND) == 15_425_000
+    assert _position(h, carol)[0] == 50
+
+
+def test_a_gap_below_bankruptcy_goes_to_the_insurance_fund_while_it_can_carry_it(oracle_harness: AppHarness) -> None:
+    """Oracle 59,000 in one block: Bob's equity -206.5. No bid at or above 60,032.5, so the fund
+    (500 USDC) takes chunks at the bankruptcy price while it still meets its own initial
+    requirement: after two (0.1 BTC, unrealized -103.25) its equity 396.75 covers 5% of 5,900;
+    a third would leave 345.125 against 442.5. The last two chunks are deleveraged against Alice's
+    short: she buys back 0.1 BTC at 60,032.5, realizing (65,000 - 60,032.5) x 0.1 = 496.75."""
+    h = oracle_harness
+    alice, bob, carol = h.keys
+    _open_bob_long(h)
+    [funded] = h.block([signed(h, carol, Transfer(0, INSURANCE_FUND, 500 * USDC), buy(58_000 * USDC, 100))],
+                       prices={BTC: PRICE})[1:]
+    assert funded.code == 0, funded.log
+    result = h.finalize([oracle_tx_prices(59_000 * USDC)])
+    h.commit()
+    assert len(_events(result, "insurance_fund_takeover")) == 2
+    assert len(_events(result, "deleveraging")) == 2
+    assert _position(h, bob) == (0, 0)
+    assert h.balance(bob) == 0
+    assert _position(h, INSURANCE_FUND) == (100, 6_003_250_000)  # 0.1 BTC at 60,032.5
+    assert _position(h, alice) == (-100, -6_500_000_000)
+    assert _position(h, carol) == (0, 0)  # her bid was below bankruptcy: untouched
+    assert BankKeeper(h.store).balance(INSURANCE_FUND) == 500 * USDC
+
+
+def test_a_fund_too_small_hands_everything_to_auto_deleveraging(oracle_harness: AppHarness) -> None:
+    """The same gap with 100 USDC in the fund: one chunk would leave it 48.375 against 147.5, so
+    all four go to the opposite position, Alice's short from 65,000, at the bankruptcy price: she
+    buys back 0.2 BTC at 60,032.5, realizing (65,000 - 60,032.5) x 0.2 = +993.5."""
+    h = oracle_harness
+    alice, bob, carol = h.keys
+    _open_bob_long(h)
+    alice_before = h.balance(alice)
+    h.block([signed(h, carol, Transfer(0, INSURANCE_FUND, 100 * USDC))], prices={BTC: PRICE})
+    result = h.finalize([oracle_tx_prices(59_000 * USDC)])
+    h.commit()
+    assert _events(result, "insurance_fund_takeover") == []
+    assert [(e["counterparty"], e["size"]) for e in _events(result, "deleveraging")] == \
+        [(f"0x{alice.address.hex()}/0", "500")] * 4
+    assert _position(h, bob) == (0, 0) and h.balance(bob) == 0
+    assert _position(h, alice) == (0, 0)
+    assert h.balance(alice) == alice_before + 993_500_000
+    assert _position(h, INSURANCE_FUND) == (0, 0)
+
+
+def oracle_tx_prices(btc: int) -> bytes:
+    from tests.app.conftest import oracle_tx_with
+
+    return oracle_tx_with({BTC: btc})
