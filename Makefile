@@ -18,6 +18,7 @@ test-unit: setup
 bench: setup
 	@$(PY) -m perpchain.cli bench checktx
 	@$(PY) -m perpchain.cli bench engine
+	@$(PY) -m perpchain.cli bench liquidation
 
 clean:
 	rm -rf .data .gen .pytest_cache

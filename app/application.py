@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 from modules.auth.keeper import AuthKeeper
 from modules.context import BlockContext, Event
 from modules.errors import ChainError
+from modules.types import SubaccountId
 from modules.funding.keeper import FundingKeeper
 from modules.funding.tick import funding_tick
 from modules.liquidation.engine import liquidation_step
@@ -71,6 +72,17 @@ def _events_to_pb(events: Sequence[Event]) -> list[abci_pb.Event]:
         )
         for e in events
     ]
+
+
+def _touched_subaccounts(writes: dict[bytes, bytes | None]) -> list[SubaccountId]:
+    """Subaccounts whose balance or a position this block wrote (the liquidation index re-checks them)."""
+    found = set()
+    for key in writes:
+        if key.startswith(b"bank/b/") and len(key) == 28:
+            found.add(SubaccountId(key[7:27], key[27]))
+        elif key.startswith(b"margin/p/") and len(key) == 34:
+            found.add(SubaccountId(key[9:29], key[29]))
+    return sorted(found)
 
 
 def _time_ms(timestamp: object) -> int:
@@ -270,7 +282,9 @@ class Application:
             branch = CacheStore(block)
             return branch, branch.write
 
-        block_events += liquidation_step(branching, self._books, ctx)  # 5. liquidation
+        funding_ticked = any(e.type == "funding_rate" for e in block_events)
+        block_events += liquidation_step(branching, self._books, ctx, _touched_subaccounts(block.writes),
+                                         funding_ticked)  # 5. liquidation
         app_hash = next_app_hash(self._last.app_hash, req.height, block.writes)
         self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, app_hash, ctx.time_ms))
         return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash, events=_events_to_pb(block_events))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 import plyvel
+from sortedcontainers import SortedList
 
 _META = b"\x00meta/"  # below every module prefix; never part of the app hash
 _HEIGHT = _META + b"height"
@@ -93,6 +94,7 @@ class CacheStore:
     def __init__(self, parent: "CommittedStore | CacheStore") -> None:
         self._parent = parent
         self._writes: dict[bytes, bytes | None] = {}
+        self._keys = SortedList()  # the written keys in order, so iteration costs O(log n + range)
 
     def get(self, key: bytes) -> bytes | None:
         if key in self._writes:
@@ -102,13 +104,17 @@ class CacheStore:
     def set(self, key: bytes, value: bytes) -> None:
         if key.startswith(_META):
             raise KeyError("meta keys are written only by commit()")
+        if key not in self._writes:
+            self._keys.add(key)
         self._writes[key] = value
 
     def delete(self, key: bytes) -> None:
+        if key not in self._writes:
+            self._keys.add(key)
         self._writes[key] = _TOMBSTONE
 
     def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
-        pending = sorted(k for k in self._writes if k >= start and (end is None or k < end))
+        pending = list(self._keys.irange(start, end, inclusive=(True, False)))
         merged = heapq.merge(
             ((k, 0, self._writes[k]) for k in pending),  # 0: the cache wins ties
             ((k, 1, v) for k, v in self._parent.iterate(start, end)),
@@ -131,6 +137,7 @@ class CacheStore:
             else:
                 self._parent.set(key, value)
         self._writes.clear()
+        self._keys.clear()
 
     @property
     def writes(self) -> dict[bytes, bytes | None]:

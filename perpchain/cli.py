@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     raw.add_argument("path")
 
     bench = commands.add_parser("bench", help="run a benchmark; its last line is a JSON object of figures")
-    bench.add_argument("name", choices=["checktx", "engine"])
+    bench.add_argument("name", choices=["checktx", "engine", "liquidation"])
     bench.add_argument("--size", type=int, default=0, help="work size (0: the benchmark's default)")
     bench.set_defaults(func=cmd_bench)
     return parser

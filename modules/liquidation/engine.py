@@ -1,6 +1,7 @@
 """The liquidation step of FinalizeBlock (after oracle, expiries, txs and funding).
 
-For every subaccount whose equity is below its maintenance requirement, in subaccount order:
+Which subaccounts are looked at: modules/liquidation/index.py. For every one whose equity is
+below its maintenance requirement, in subaccount order:
 
   1. cancel its resting orders (they no longer count toward anything it can afford);
   2. for each position, most profitable first (so realized gains fund the losing closes), close
@@ -28,7 +29,10 @@ from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext, Event
 from modules.errors import ChainError
 from modules.funding.keeper import FundingKeeper
+from modules.funding.params import MAX_HOURLY_RATE_PPM
+from modules.liquidation.index import LiquidationIndex, deadline
 from modules.liquidation.params import CHUNKS, LIQUIDATION_FEE_PPM
+from modules.oracle.update import margin_price
 from modules.margin.clearing import trade
 from modules.margin.funding_settlement import settled, settled_view
 from modules.margin.keeper import MarginKeeper
@@ -50,23 +54,67 @@ class Closed:
     events: list[Event]
 
 
-def liquidation_step(branching: Branching, books: Books, ctx: BlockContext) -> list[Event]:
+def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
+                     touched: list[SubaccountId], funding_ticked: bool) -> list[Event]:
+    """`touched`: subaccounts whose collateral or positions this block's txs changed."""
     store, write = branching()
-    margin = MarginKeeper(store)
-    owners: list[SubaccountId] = []
-    for position in margin.all_positions():
-        if not owners or owners[-1] != position.subaccount:
-            owners.append(position.subaccount)
+    index = LiquidationIndex(store)
+    keeper = OrderbookKeeper(store, books, ctx)
+    largest_move = MAX_HOURLY_RATE_PPM if funding_ticked else 0
+    for market in keeper.markets.markets():
+        price = margin_price(keeper.oracle, market.market_id, market.reference_price)
+        before = index.last_price(market.market_id)
+        if before and price != before:
+            largest_move = max(largest_move, -(-abs(price - before) * PPM // before))
+        if price != before:
+            index.set_last_price(market.market_id, price)
+    movement = index.advance(largest_move)
+    _RANKINGS.by_step = {}  # deleveraging rankings, computed at most once per market and side per block
+    candidates = sorted(set(index.due(movement)) | set(touched), key=lambda s: (s.address, s.number))
     write()
     events: list[Event] = []
-    for owner in owners:
+    for owner in candidates:
         store, write = branching()
         keeper = OrderbookKeeper(store, books, ctx)
         risk = keeper.risk(owner)
-        if risk.equity_micro_usdc >= risk.maintenance_micro_usdc:
-            continue
-        events.extend(_liquidate(branching, books, ctx, owner, risk))
+        if risk.equity_micro_usdc < risk.maintenance_micro_usdc and next(keeper.margin.positions(owner), None):
+            events.extend(_liquidate(branching, books, ctx, owner, risk))
+        store, write = branching()
+        _reindex(store, books, ctx, owner, movement)
+        write()
+    # Whoever a liquidation traded with (makers, the fund, deleveraged positions) has new risk too.
+    counterparties = sorted({s for e in events for s in _subaccounts_in(e)} - set(candidates),
+                            key=lambda s: (s.address, s.number))
+    for owner in counterparties:
+        store, write = branching()
+        _reindex(store, books, ctx, owner, movement)
+        write()
     return events
+
+
+def _subaccounts_in(event: Event) -> list[SubaccountId]:
+    found = []
+    for key, value in event.attributes:
+        if key in ("maker", "taker", "counterparty", "subaccount") and "/" in value and value.startswith("0x"):
+            address, _, number = value.partition("/")
+            found.append(SubaccountId(bytes.fromhex(address[2:]), int(number)))
+    if event.type == "insurance_fund_takeover":
+        found.append(INSURANCE_FUND)
+    return found
+
+
+def _reindex(store: KVStore, books: Books, ctx: BlockContext, owner: SubaccountId, movement: int) -> None:
+    keeper = OrderbookKeeper(store, books, ctx)
+    index = LiquidationIndex(store)
+    gross = 0
+    for position in keeper.margin.positions(owner):
+        market = keeper.markets.market(position.market_id)
+        gross += market.notional(margin_price_ticks(market, keeper.oracle), abs(position.size_lots))
+    if gross == 0:
+        index.remove(owner)
+        return
+    risk = keeper.risk(owner)
+    index.set_deadline(owner, deadline(movement, risk.equity_micro_usdc - risk.maintenance_micro_usdc, gross))
 
 
 def _liquidate(branching: Branching, books: Books, ctx: BlockContext, owner: SubaccountId,
@@ -180,17 +228,24 @@ def _backstop(branching: Branching, books: Books, ctx: BlockContext, owner: Suba
         pass
     events: list[Event] = []
     remaining = lots
-    ranking_store, _ = branching()
-    for counterparty in _deleveraging_ranking(ranking_store, market, side):
-        if remaining == 0:
-            break
+    key = (market.market_id, side)
+    if key not in _RANKINGS.by_step:
+        ranking_store, _ = branching()
+        _RANKINGS.by_step[key] = _deleveraging_ranking(ranking_store, market, side)
+    ranking = _RANKINGS.by_step[key]
+    while ranking and remaining:
+        counterparty = ranking[0]
         store, write = branching()
-        available = abs(MarginKeeper(store).position(counterparty, market.market_id).size_lots)
-        take = min(available, remaining)
+        held = MarginKeeper(store).position(counterparty, market.market_id).size_lots
+        if held == 0 or (held > 0) == (side == Side.SELL):  # closed or flipped since the ranking
+            ranking.pop(0)
+            continue
+        take = min(abs(held), remaining)
         try:
             # The liquidated side buys back (or sells) `take`; the counterparty does the opposite.
             _transfer_position(store, market, owner, counterparty, take if side == Side.BUY else -take, bankruptcy)
         except ChainError:
+            ranking.pop(0)
             continue
         write()
         remaining -= take
@@ -199,6 +254,15 @@ def _backstop(branching: Branching, books: Books, ctx: BlockContext, owner: Suba
                                              ("size", str(take * market.step_size)),
                                              ("price", str(bankruptcy * market.tick_size)))))
     return events
+
+
+class _Rankings:
+    """Per-block cache of deleveraging rankings (sizes are re-read when used, so it stays exact)."""
+
+    by_step: dict[tuple[int, Side], list[SubaccountId]] = {}  # consumed from the front as positions close
+
+
+_RANKINGS = _Rankings()
 
 
 class _NoFund(Exception):

@@ -1,0 +1,76 @@
+"""Which subaccounts to look at in a block, without scanning every subaccount every block.
+
+A subaccount with positions has a buffer B = equity - maintenance and a gross notional N. One
+block's price moves of at most m (the largest relative move of any market, ppm) lower its
+buffer by at most about N x m (its positions) plus the maintenance change; three times that
+bounds it. So a subaccount evaluated when the chain's cumulative movement counter stood at M0 is
+safe until the counter passes M0 + B x 10^6 / (3 N): its deadline, kept in a sorted key range.
+
+Each block: the counter grows by the largest market move (and by the funding cap at an hour
+boundary); the subaccounts whose deadline passed, plus every subaccount whose collateral or
+positions the block touched, are evaluated — liquidated if under maintenance — and re-indexed.
+A calm block looks only at the few subaccounts near their limit.
+"""
+
+from __future__ import annotations
+
+from modules.store import KVStore, PrefixStore, prefix_end
+from modules.types import SubaccountId
+
+STORE_PREFIX = b"liquidation/"
+MOVEMENT = b"movement"  # u64: cumulative max relative move, ppm
+LAST_PRICE = b"lp/"  # lp/<market u32> -> u64 micro-USDC
+DEADLINE = b"q/"  # q/<deadline u64><address 20><number 1> -> ""
+BY_SUBACCOUNT = b"s/"  # s/<address 20><number 1> -> deadline u64
+SAFETY_FACTOR = 3
+
+
+def _sub(subaccount: SubaccountId) -> bytes:
+    return subaccount.address + bytes([subaccount.number])
+
+
+class LiquidationIndex:
+    def __init__(self, store: KVStore) -> None:
+        self._store = PrefixStore(store, STORE_PREFIX)
+
+    def movement(self) -> int:
+        raw = self._store.get(MOVEMENT)
+        return int.from_bytes(raw, "big") if raw is not None else 0
+
+    def advance(self, ppm: int) -> int:
+        value = self.movement() + ppm
+        self._store.set(MOVEMENT, value.to_bytes(8, "big"))
+        return value
+
+    def last_price(self, market_id: int) -> int:
+        raw = self._store.get(LAST_PRICE + market_id.to_bytes(4, "big"))
+        return int.from_bytes(raw, "big") if raw is not None else 0
+
+    def set_last_price(self, market_id: int, price: int) -> None:
+        self._store.set(LAST_PRICE + market_id.to_bytes(4, "big"), price.to_bytes(8, "big"))
+
+    def due(self, movement: int) -> list[SubaccountId]:
+        end = DEADLINE + (movement + 1).to_bytes(8, "big")
+        return [SubaccountId(key[10:30], key[30]) for key, _ in self._store.iterate(DEADLINE, end)]
+
+    def set_deadline(self, subaccount: SubaccountId, deadline: int) -> None:
+        self.remove(subaccount)
+        self._store.set(DEADLINE + deadline.to_bytes(8, "big") + _sub(subaccount), b"")
+        self._store.set(BY_SUBACCOUNT + _sub(subaccount), deadline.to_bytes(8, "big"))
+
+    def remove(self, subaccount: SubaccountId) -> None:
+        raw = self._store.get(BY_SUBACCOUNT + _sub(subaccount))
+        if raw is not None:
+            self._store.delete(DEADLINE + raw + _sub(subaccount))
+            self._store.delete(BY_SUBACCOUNT + _sub(subaccount))
+
+    def indexed(self) -> int:
+        return sum(1 for _ in self._store.iterate(BY_SUBACCOUNT, prefix_end(BY_SUBACCOUNT)))
+
+
+def deadline(movement: int, buffer_micro_usdc: int, gross_notional_micro_usdc: int) -> int:
+    if buffer_micro_usdc <= 0:
+        return movement
+    if gross_notional_micro_usdc == 0:
+        return 2**63 - 1
+    return movement + buffer_micro_usdc * 1_000_000 // (SAFETY_FACTOR * gross_notional_micro_usdc)

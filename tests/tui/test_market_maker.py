@@ -1,0 +1,111 @@
+"""The market maker on a real one-validator chain: N post-only levels per side on every market,
+re-quotes after fills, inventory limits that hold under a one-sided taker, and the command's
+clean exit on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from client import Client, PlaceOrder, PrivateKey, Side, TimeInForce, address_to_hex, save_key
+from localnet.market_maker import MakerConfig, MarketMaker, MarketParams
+from tests.harness import ROOT, LocalChain, wait_until
+
+pytestmark = pytest.mark.integration
+
+LEVELS = 3
+CONFIG = MakerConfig(levels=LEVELS, spread_bps=10, level_bps=5, size_usdc=100, max_position_usdc=300)
+
+
+def own_levels(client: Client, market_id: int, owner: str) -> dict[str, list[tuple[int, int]]]:
+    book = client.query(f"/book/{market_id}/l3/100")
+    return {side: [(int(o["price"]), int(o["size"])) for o in book[side]
+                   if f"{o['owner']}/{o['subaccount']}" == owner] for side in ("bids", "asks")}
+
+
+@pytest.fixture
+def running_maker(chain: LocalChain) -> Iterator[MarketMaker]:
+    client = Client(chain.rpc_url, timeout_s=5.0)
+    lines: list[str] = []
+    maker = MarketMaker(client, chain.keys[0], CONFIG, emit=lines.append)
+    stop = threading.Event()
+    thread = threading.Thread(target=maker.run, args=(stop,), daemon=True)
+    thread.start()
+    maker.lines = lines  # type: ignore[attr-defined]
+    try:
+        yield maker
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        client.close()
+    assert not thread.is_alive()
+
+
+def test_maker_quotes_n_levels_per_side_on_every_market_and_holds_its_inventory_limit(
+        chain: LocalChain, running_maker: MarketMaker) -> None:
+    maker = running_maker
+    with chain.client() as client:
+        markets = {int(m["market_id"]): MarketParams.from_json(m) for m in client.markets()}
+        wait_until(lambda: all(len(own_levels(client, m, maker.owner)["bids"]) == LEVELS and
+                               len(own_levels(client, m, maker.owner)["asks"]) == LEVELS for m in markets),
+                   30, f"{LEVELS} levels per side on every market")
+        for market_id, market in markets.items():
+            book = client.book(market_id, 10)
+            bids, asks = [int(p) for p, _, _ in book["bids"]], [int(p) for p, _, _ in book["asks"]]
+            assert len(bids) == len(asks) == LEVELS and bids[0] < asks[0], market.ticker
+            assert all(o["post_only"] and o["time_in_force"] == "GTC" for o in client.orders(maker.address))
+        wait_until(lambda: len(maker.lines) >= len(markets), 10, "a log line per quoted market")  # type: ignore[attr-defined]
+        assert all(line.startswith("[mm] h") for line in maker.lines)  # type: ignore[attr-defined]
+
+        # a one-sided taker keeps hitting the bids on BTC: the maker's long stops at its limit
+        taker = chain.keys[1]
+        btc = markets[1]
+        limit_atoms = btc.atoms_for(CONFIG.max_position_usdc * 1_000_000, btc.reference_price)
+        for _ in range(8):
+            client.place(taker, PlaceOrder(0, 1, Side.SELL, btc.reference_price * 90 // 100 // btc.tick_size
+                                           * btc.tick_size, 30, TimeInForce.IOC))
+            position = maker_position(client, maker, 1)
+            resting_bids = sum(size for _, size in own_levels(client, 1, maker.owner)["bids"])
+            assert 0 <= position <= limit_atoms * 11 // 10, (position, limit_atoms)  # the fair price moves a bit
+            assert position + resting_bids <= limit_atoms * 11 // 10
+        wait_until(lambda: maker_position(client, maker, 1) >= limit_atoms - btc.min_order_size, 20, "the limit")
+        wait_until(lambda: not own_levels(client, 1, maker.owner)["bids"], 20, "bids withdrawn at the limit")
+        assert len(own_levels(client, 1, maker.owner)["asks"]) == LEVELS  # still offers, leaning lower
+        assert maker.stats.rejected == 0
+
+
+def maker_position(client: Client, maker: MarketMaker, market_id: int) -> int:
+    answer = client.positions(maker.address, CONFIG.subaccount)
+    return sum(int(p["size"]) for p in answer["positions"] if int(p["market_id"]) == market_id)
+
+
+def test_mm_command_runs_until_sigterm_then_cancels_its_quotes_and_exits_zero(chain: LocalChain,
+                                                                             tmp_path: Path) -> None:
+    key: PrivateKey = chain.keys[2]
+    key_file = tmp_path / "maker.json"
+    save_key(key, key_file)
+    owner = f"{address_to_hex(key.address).lower()}/0"
+    log = open(tmp_path / "mm.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "localnet.market_maker", "--node", chain.rpc_url, "--key",
+                                str(key_file), "--levels", "2", "--size", "100", "--markets", "ETH-USD"],
+                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with chain.client() as client:
+            wait_until(lambda: len(own_levels(client, 2, owner)["asks"]) == 2, 30, "the command's quotes")
+            assert own_levels(client, 1, owner) == {"bids": [], "asks": []}  # only the markets asked for
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+            assert client.orders(owner.split("/")[0]) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+    output = (tmp_path / "mm.log").read_text()
+    assert "ETH-USD" in output and "start" in output and "quotes cancelled" in output and "Traceback" not in output

@@ -1,0 +1,198 @@
+"""The terminal's rules without a screen or a node: display, order preview, candles, account,
+fills, and the market maker's quoting (pure functions)."""
+
+from __future__ import annotations
+
+import argparse
+
+from client import Side, TimeInForce
+from client.client import TxEvent
+from localnet.market_maker import MakerConfig, MarketParams, plan_quotes
+from tui.model import (
+    Book,
+    Level,
+    MarketInfo,
+    OrderKind,
+    Ticket,
+    TradeRow,
+    account_from_json,
+    build_preview,
+    candles,
+    close_order,
+    day_stats,
+    fills_for,
+    market_order_price,
+)
+
+BTC = MarketInfo(1, "BTC-USD", 4, 100_000, 10, 10, 50_000, 30_000, 100, 500, "active", 65_000_000_000)
+BOOK = Book(1, bids=(Level(64_990_000_000, 100, 1), Level(64_980_000_000, 200, 2)),
+            asks=(Level(65_010_000_000, 50, 1), Level(65_020_000_000, 300, 1)), height=7)
+
+
+def test_prices_and_sizes_show_as_many_decimals_as_a_tick_and_a_step() -> None:
+    assert BTC.format_price(65_000_100_000) == "65,000.1"
+    assert BTC.format_size(40) == "0.004"
+    assert BTC.parse_price("65,000.1") == 65_000_100_000
+    assert BTC.parse_size("0.004") == 40
+
+
+def test_mark_is_the_oracle_price_once_there_is_one() -> None:
+    assert BTC.mark_price == 65_000_000_000
+    from dataclasses import replace
+    assert replace(BTC, oracle_price=64_000_000_000).mark_price == 64_000_000_000
+
+
+def test_limit_buy_through_the_ask_previews_the_cross_and_the_rest() -> None:
+    preview = build_preview(BTC, BOOK, Ticket(Side.BUY, OrderKind.LIMIT, "65010", "0.01"), subaccount=2)
+    assert preview.order is not None and preview.order.price == 65_010_000_000 and preview.order.size == 100
+    assert preview.order.subaccount == 2 and preview.order.time_in_force == TimeInForce.GTC
+    assert (preview.fill_atoms, preview.rest_atoms) == (50, 50)
+    assert "crosses: fills 0.005 @ 65,010.0" in preview.line and "rests 0.005" in preview.line
+    assert preview.problems == ()
+
+
+def test_limit_below_the_ask_rests_and_pays_maker_fee_estimate() -> None:
+    preview = build_preview(BTC, BOOK, Ticket(Side.BUY, OrderKind.LIMIT, "64000", "0.01"), 0)
+    assert preview.fill_atoms == 0 and "rests on the book" in preview.line
+    assert "≈ 640.00 USDC" in preview.line and "fee ≈ 0.06" in preview.line  # 100 ppm of 640
+
+
+def test_post_only_that_would_cross_is_flagged_but_still_sendable() -> None:
+    preview = build_preview(BTC, BOOK, Ticket(Side.SELL, OrderKind.POST_ONLY, "64990", "0.01"), 0)
+    assert preview.sendable and preview.order is not None and preview.order.post_only
+    assert any("post-only would cross" in p for p in preview.problems)
+
+
+def test_off_tick_price_is_a_warning_so_the_chain_answers_it() -> None:
+    preview = build_preview(BTC, BOOK, Ticket(Side.BUY, OrderKind.LIMIT, "65000.05", "0.01"), 0)
+    assert preview.sendable and any("off the 0.1 tick" in p for p in preview.problems)
+
+
+def test_fok_that_cannot_fill_says_so() -> None:
+    preview = build_preview(BTC, BOOK, Ticket(Side.BUY, OrderKind.FOK, "65010", "0.01"), 0)
+    assert preview.order is not None and preview.order.time_in_force == TimeInForce.FOK
+    assert any("only 0.005 fillable" in p for p in preview.problems)
+
+
+def test_market_order_price_is_the_deepest_level_plus_slippage_on_tick() -> None:
+    assert market_order_price(BTC, BOOK, Side.BUY, 100) == 65_670_200_000  # 65,020 x 1.01, rounded up
+    assert market_order_price(BTC, BOOK, Side.SELL, 100) == 64_340_100_000  # 64,990 x 0.99
+    empty = Book(1, (), ())
+    assert market_order_price(BTC, empty, Side.BUY, 10) == 68_250_000_000  # no liquidity: mark + 5%
+    preview = build_preview(BTC, BOOK, Ticket(Side.BUY, OrderKind.MARKET, "", "0.01"), 0)
+    assert preview.order is not None and preview.order.time_in_force == TimeInForce.IOC
+
+
+def test_good_til_expiries_are_set_from_the_chain_clock() -> None:
+    from tui.model import EXPIRIES
+    ticket = Ticket(Side.BUY, OrderKind.LIMIT, "64000", "0.01", EXPIRIES[1])
+    order = build_preview(BTC, BOOK, ticket, 0, height=10, block_time_ms=1_000_000).order
+    assert order is not None and order.time_in_force == TimeInForce.GOOD_TIL_TIME
+    assert order.good_til_time_ms == 1_060_000
+    order = build_preview(BTC, BOOK, Ticket(Side.BUY, OrderKind.IOC, "64000", "0.01", EXPIRIES[1]), 0, 10, 1).order
+    assert order is not None and order.good_til_time_ms == 0  # IOC: no expiry
+
+
+def test_incomplete_tickets_are_not_sendable() -> None:
+    assert not build_preview(BTC, BOOK, Ticket(Side.BUY, OrderKind.LIMIT, "", "0.01"), 0).sendable
+    assert not build_preview(BTC, BOOK, Ticket(Side.BUY, OrderKind.LIMIT, "65000", ""), 0).sendable
+    assert not build_preview(BTC, BOOK, Ticket(Side.BUY, OrderKind.LIMIT, "65000", "0.00001"), 0).sendable
+
+
+def test_closing_a_short_buys_reduce_only_ioc() -> None:
+    order = close_order(BTC, BOOK, -70, 0)
+    assert (order.side, order.size, order.reduce_only, order.time_in_force) == (Side.BUY, 70, True, TimeInForce.IOC)
+
+
+def trade(height: int, seq: int, price: int, size: int, time_ms: int | None) -> TradeRow:
+    return TradeRow(height, seq, price, size, Side.BUY, "0xa/0", "0xb/0", time_ms)
+
+
+def test_candles_bucket_trades_and_carry_the_close_through_quiet_buckets() -> None:
+    trades = [trade(1, 1, 100, 1, 1_000), trade(1, 2, 120, 2, 2_000), trade(2, 3, 90, 1, 4_000),
+              trade(5, 4, 110, 5, 16_000), trade(6, 5, 999, 1, None)]
+    series = candles(trades, 5_000, now_ms=19_000, count=5)
+    assert series[0] is None  # before the first trade (bucket -5 s .. 0)
+    first = series[1]
+    assert first is not None and (first.open, first.high, first.low, first.close, first.volume_atoms) == \
+        (100, 120, 90, 90, 4)
+    assert series[2] is not None and series[2].volume_atoms == 0 and series[2].close == 90  # flat
+    assert series[4] is not None and series[4].close == 110 and series[4].rising
+
+
+def test_day_stats_change_and_volume_over_the_window() -> None:
+    day = 24 * 3600 * 1000
+    trades = [trade(1, 1, 60_000_000_000, 10, 0), trade(2, 2, 64_000_000_000, 10, day),
+              trade(3, 3, 65_000_000_000, 20, day + 10)]
+    stats = day_stats(BTC, trades, now_ms=day + 20)
+    assert stats.last_price == 65_000_000_000 and stats.trades == 2
+    assert stats.change_bps == 156  # 64,000 -> 65,000
+    assert stats.volume_micro_usdc == 64_000_000 + 130_000_000
+
+
+def test_account_positions_entry_mark_and_unrealized_pnl() -> None:
+    answer = {"collateral_micro_usdc": "1000000000", "equity_micro_usdc": "990000000",
+              "initial_margin_micro_usdc": "32500000", "maintenance_margin_micro_usdc": "19500000",
+              "free_collateral_micro_usdc": "957500000",
+              "positions": [{"market_id": 1, "size": "-100", "cost_micro_usdc": "-660000000"}]}
+    account = account_from_json(answer, {1: BTC})
+    (short,) = account.positions
+    assert short.side_word == "SHORT" and short.entry_price == 66_000_000_000
+    assert short.unrealized_pnl == 10_000_000  # sold at 66,000, marked at 65,000, 0.01 BTC
+    assert short.notional == 650_000_000
+    assert round(account.leverage, 3) == 0.657
+
+
+def test_fills_for_a_subaccount_as_maker_and_as_taker() -> None:
+    attributes = {"market_id": "1", "maker_order_id": "4", "taker_order_id": "9", "maker": "0xaa/0",
+                  "taker": "0xbb/1", "taker_side": "buy", "price": "65000000000", "size": "40",
+                  "maker_fee_micro_usdc": "26000", "taker_fee_micro_usdc": "130000",
+                  "maker_realized_pnl_micro_usdc": "0", "taker_realized_pnl_micro_usdc": "5"}
+    events = [TxEvent("fill", attributes), TxEvent("order_placed", {})]
+    (maker,) = fills_for("0xaa/0", events)
+    assert (maker.role, maker.side, maker.fee) == ("maker", Side.SELL, 26_000)
+    (taker,) = fills_for("0xbb/1", events)
+    assert (taker.role, taker.side, taker.fee, taker.realized_pnl) == ("taker", Side.BUY, 130_000, 5)
+    assert fills_for("0xbb/0", events) == []
+
+
+MM_BTC = MarketParams(1, "BTC-USD", 4, 100_000, 10, 10, "active", 65_000_000_000)
+
+
+def test_market_maker_quotes_levels_each_side_around_the_fair_price() -> None:
+    plan = plan_quotes(MM_BTC, 65_000_000_000, 0, MakerConfig(levels=5, spread_bps=10, size_usdc=500,
+                                                              max_position_usdc=100_000))
+    assert len(plan.bids) == len(plan.asks) == 5
+    assert plan.asks[0].price - plan.bids[0].price == 65_000_000  # 10 bps
+    assert all(a.price < b.price for a, b in zip(plan.asks, plan.asks[1:]))  # best first, outward
+    assert all(a.price > b.price for a, b in zip(plan.bids, plan.bids[1:]))
+    assert [q.size for q in plan.bids] == [70] * 5  # 500 USDC at 65,000 = 0.0076 BTC, down to the step
+
+
+def test_market_maker_side_that_grows_the_position_offers_at_most_the_room_left() -> None:
+    config = MakerConfig(levels=5, size_usdc=500, max_position_usdc=2_000)  # 300 atoms
+    for position in (0, 120, 290, 300, 500, -300):
+        plan = plan_quotes(MM_BTC, 65_000_000_000, position, config)
+        assert position + sum(q.size for q in plan.bids) <= max(300, position)
+        assert -position + sum(q.size for q in plan.asks) <= max(300, -position)
+    long = plan_quotes(MM_BTC, 65_000_000_000, 300, config)
+    assert long.bids == () and long.centre < 65_000_000_000  # leans to sell
+
+
+def test_market_maker_never_crosses_other_resting_orders() -> None:
+    plan = plan_quotes(MM_BTC, 65_000_000_000, 0, MakerConfig(levels=3), best_other_bid=65_010_000_000,
+                       best_other_ask=64_995_000_000)
+    assert max(q.price for q in plan.bids) < 64_995_000_000
+    assert min(q.price for q in plan.asks) > 65_010_000_000
+
+
+def test_cli_registers_tui_and_mm() -> None:
+    from tui.cli import add_parsers, run_mm, run_tui
+
+    parser = argparse.ArgumentParser()
+    add_parsers(parser.add_subparsers(dest="command"), "http://127.0.0.1:1")
+    args = parser.parse_args(["tui", "--key", "k.json", "--subaccount", "2", "--market", "ETH-USD"])
+    assert (args.func, args.node, args.key, args.subaccount, args.market) == \
+        (run_tui, "http://127.0.0.1:1", "k.json", 2, "ETH-USD")
+    args = parser.parse_args(["mm", "--key", "k.json", "--levels", "3", "--spread-bps", "20", "--size", "100"])
+    assert (args.func, args.levels, args.spread_bps, args.size) == (run_mm, 3, 20, 100)

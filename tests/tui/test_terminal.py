@@ -1,0 +1,162 @@
+"""The trading terminal, headless (Textual's run_test and Pilot), against a real one-validator chain:
+orders typed on the keyboard reach the book, fills show up as positions and notifications, the
+chain's rejections are shown with their code and log, and a node that goes away and comes back
+is shown and recovered from."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Awaitable, Callable
+
+import pytest
+from textual.pilot import Pilot
+
+from client import PlaceOrder, Side, TimeInForce, address_to_hex
+from tests.harness import LocalChain
+from tui.app import TradingApp
+from tui.widgets import BookLadder, OrdersTable, PositionsTable, StatusBar
+
+pytestmark = pytest.mark.integration
+
+SIZE = (170, 50)
+BTC = 1
+
+
+def run(app: TradingApp, scenario: Callable[[TradingApp, Pilot], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.book is not None and app.connected is True, "the first book")
+            await scenario(app, pilot)
+
+    asyncio.run(main())
+
+
+async def until(pilot: Pilot, predicate: Callable[[], object], what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the terminal never showed {what}")
+        await pilot.pause(0.05)
+
+
+def ladder_text(app: TradingApp) -> str:
+    return str(app.query_one(BookLadder).render())
+
+
+def notices(app: TradingApp, severity: str | None = None) -> str:
+    return "\n".join(f"{title}: {message}" for kind, title, message in app.notices if severity in (None, kind))
+
+
+async def type_order(pilot: Pilot, side_key: str, price: str, size: str) -> None:
+    """b or s, then the price, Tab to the size, Enter: the keyboard path of a limit order."""
+    await pilot.press(side_key, *list(price), "tab", *list(size), "enter")
+
+
+def test_limit_order_typed_on_the_keyboard_rests_in_open_orders_and_the_ladder_then_cancels(
+        chain: LocalChain) -> None:
+    alice = chain.keys[0]
+    app = TradingApp(chain.rpc_url, alice, market="BTC-USD")
+
+    async def scenario(app: TradingApp, pilot: Pilot) -> None:
+        await type_order(pilot, "b", "64000", "0.01")
+        await until(pilot, lambda: len(app.orders) == 1, "the open order")
+        (order,) = app.orders
+        assert (order.market_id, order.side, order.price, order.size) == (BTC, Side.BUY, 64_000_000_000, 100)
+        table = app.query_one(OrdersTable)
+        assert [str(cell) for cell in table.get_row_at(0)][:4] == ["BTC-USD", "BUY", "64,000.0", "0.010"]
+        await until(pilot, lambda: app.book is not None and app.book.best_bid == 64_000_000_000, "the bid")
+        await until(pilot, lambda: "▸    64,000.0" in ladder_text(app), "the own-order marker in the ladder")
+        assert "Order accepted" in notices(app)
+
+        await pilot.press("escape", "o", "c")  # leave the form, focus open orders, cancel the highlighted
+        await until(pilot, lambda: not app.orders, "the order gone from open orders")
+        await until(pilot, lambda: app.book is not None and not app.book.bids, "the bid gone from the book")
+        assert "64,000.0" not in ladder_text(app)
+        assert "1 order cancelled" in notices(app)
+
+    run(app, scenario)
+
+
+def test_crossing_order_fills_shows_the_position_the_notification_and_closes(chain: LocalChain) -> None:
+    alice, bob, _ = chain.keys
+    with chain.client() as client:
+        client.place(bob, PlaceOrder(0, BTC, Side.SELL, 65_000_000_000, 100))
+        client.place(bob, PlaceOrder(0, BTC, Side.BUY, 64_900_000_000, 100))
+    app = TradingApp(chain.rpc_url, alice, market="BTC-USD")
+    bob_owner = f"{address_to_hex(bob.address).lower()}/0"
+
+    async def scenario(app: TradingApp, pilot: Pilot) -> None:
+        await until(pilot, lambda: app.book is not None and app.book.best_ask == 65_000_000_000, "bob's ask")
+        await type_order(pilot, "b", "65000", "0.004")
+        await until(pilot, lambda: app.account is not None and app.account.positions, "the position")
+        (position,) = app.account.positions  # type: ignore[union-attr]
+        assert (position.ticker, position.size, position.entry_price) == ("BTC-USD", 40, 65_000_000_000)
+        row = [str(cell) for cell in app.query_one(PositionsTable).get_row_at(0)]
+        assert row[:4] == ["BTC-USD", "LONG", "0.004", "65,000.0"]
+        await until(pilot, lambda: "Fill BTC-USD: Bought 0.004 BTC @ 65,000.0 (taker" in notices(app),
+                    "the fill notification")
+        await until(pilot, lambda: any(t.taker != bob_owner for t in app.trades.get(BTC, [])), "the trade")
+        assert app.book is not None and app.book.asks[0].size == 60  # bob's ask, 0.006 left
+
+        await pilot.press("escape", "p", "x")  # close: reduce-only IOC into bob's bid
+        await until(pilot, lambda: app.account is not None and not app.account.positions, "the position closed")
+        await until(pilot, lambda: "Sold 0.004 BTC @ 64,900.0 (taker" in notices(app), "the closing fill")
+
+    run(app, scenario)
+
+
+def test_rejected_order_shows_the_chains_code_and_log(chain: LocalChain) -> None:
+    app = TradingApp(chain.rpc_url, chain.keys[0], market="BTC-USD")
+
+    async def scenario(app: TradingApp, pilot: Pilot) -> None:
+        await type_order(pilot, "b", "65000.05", "0.01")
+        preview = str(app.query_one("#preview").render())
+        assert "off the 0.1 tick" in preview  # warned, but the chain has the last word
+        await until(pilot, lambda: notices(app, "error"), "the rejection")
+        rejection = notices(app, "error")
+        assert "Rejected by the chain" in rejection
+        assert "code 300 (orderbook): PriceOffTick" in rejection and "100000" in rejection
+        assert not app.orders
+
+    run(app, scenario)
+
+
+def test_node_going_away_shows_disconnected_then_recovers_by_itself(chain: LocalChain) -> None:
+    app = TradingApp(chain.rpc_url, chain.keys[0], market="BTC-USD")
+
+    async def scenario(app: TradingApp, pilot: Pilot) -> None:
+        await asyncio.to_thread(chain.stop_cometbft)
+        await until(pilot, lambda: app.connected is False, "the disconnected state")
+        status = str(app.query_one(StatusBar).render())
+        assert "DISCONNECTED" in status and "reconnecting" in status
+        assert app.screen.has_class("offline")
+        assert "Node disconnected" in notices(app, "warning")
+        stalled_at = app.height
+
+        await asyncio.to_thread(chain.start_cometbft)
+        await until(pilot, lambda: app.connected is True, "the reconnection", timeout_s=60)
+        await until(pilot, lambda: app.height > stalled_at + 2, "new blocks after the restart", timeout_s=60)
+        assert "DISCONNECTED" not in str(app.query_one(StatusBar).render())
+        assert not app.screen.has_class("offline")
+        assert "Node reconnected" in notices(app)
+        await type_order(pilot, "s", "70000", "0.01")  # and it trades again
+        await until(pilot, lambda: len(app.orders) == 1, "an order placed after the restart", timeout_s=30)
+
+    run(app, scenario)
+
+
+def test_read_only_terminal_shows_the_market_and_refuses_to_trade(chain: LocalChain) -> None:
+    with chain.client() as client:
+        client.place(chain.keys[1], PlaceOrder(0, 2, Side.SELL, 3_300_000_000, 100, TimeInForce.GTC))
+    app = TradingApp(chain.rpc_url, None, market="ETH-USD")
+
+    async def scenario(app: TradingApp, pilot: Pilot) -> None:
+        await until(pilot, lambda: app.book is not None and app.book.best_ask == 3_300_000_000, "the ETH ask")
+        assert "3,300.00" in ladder_text(app)
+        await pilot.press("escape", "C")
+        assert "read-only" in notices(app, "warning")
+        await pilot.press("escape", "right_square_bracket")
+        await until(pilot, lambda: app.selected_id == 3, "SOL-USD selected")
+
+    run(app, scenario)
