@@ -14,6 +14,7 @@
 | /trades/<market>/<limit>          | the market's most recent trades, newest first             |
 | /positions/<address>/<number>     | positions, collateral, equity and margin requirements     |
 | /oracle/prices                    | each market's oracle price, its height, staleness          |
+| /liquidation/status|at_risk/<n>|history/<n> | insurance fund, subaccounts nearest liquidation, latest liquidations |
 | /funding/<market>                 | funding index, this hour's samples, the last 48 hourly rates |
 | /whatif/<addr>/<n>/<market>/<side>/<price>/<size>/<kind> | a prospective order, simulated (app/whatif.py) |
 
@@ -224,6 +225,31 @@ def _funding(store: KVStore, args: list[str]) -> dict[str, Any]:
                         for r in keeper.history(market.market_id)]}
 
 
+def _liquidation(store: KVStore, args: list[str]) -> dict[str, Any]:
+    """/liquidation/status | /liquidation/at_risk/<n> | /liquidation/history/<n>"""
+    from modules.liquidation.index import LiquidationHistory, LiquidationIndex
+    from modules.types import INSURANCE_FUND
+
+    if args == ["status"]:
+        index = LiquidationIndex(store)
+        risk = account_risk(INSURANCE_FUND, MarketsKeeper(store), BankKeeper(store), MarginKeeper(store),
+                            OracleKeeper(store))
+        return {"insurance_fund": f"0x{INSURANCE_FUND.address.hex()}/0",
+                "insurance_fund_collateral_micro_usdc": str(BankKeeper(store).balance(INSURANCE_FUND)),
+                "insurance_fund_equity_micro_usdc": str(risk.equity_micro_usdc),
+                "movement_ppm": index.movement(), "indexed_subaccounts": index.indexed()}
+    if len(args) == 2 and args[0] in ("at_risk", "history"):
+        limit = _number(args[1], "limit", 500)
+        history = LiquidationHistory(store)
+        if args[0] == "at_risk":
+            movement = LiquidationIndex(store).movement()
+            return {"movement_ppm": movement, "at_risk": [
+                {"subaccount": str(s), "headroom_ppm": d - movement} for s, d in history.at_risk(limit)]}
+        return {"liquidations": [{"height": h, "subaccount": str(s), "equity_micro_usdc": str(e)}
+                                 for h, s, e in history.latest(limit)]}
+    raise BadQueryArgument("liquidation paths: /liquidation/status, /liquidation/at_risk/<n>, /liquidation/history/<n>")
+
+
 def _book(store: KVStore, books: Books, args: list[str]) -> dict[str, Any]:
     """From the node's in-memory books (between FinalizeBlock and Commit they include the block
     being committed)."""
@@ -283,6 +309,8 @@ def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, he
     elif parts[:1] == ["whatif"]:
         ctx = BlockContext(chain_id, last.height + 1, last.block_time_ms)
         result = what_if(latest if latest is not None else store, books, ctx, parts[1:])
+    elif parts[:1] == ["liquidation"]:
+        result = _liquidation(store, parts[1:])
     elif parts == ["oracle", "prices"]:
         result = _oracle_prices(store, last.height)
     elif parts == ["markets"]:

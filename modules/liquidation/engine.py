@@ -30,8 +30,8 @@ from modules.context import BlockContext, Event
 from modules.errors import ChainError
 from modules.funding.keeper import FundingKeeper
 from modules.funding.params import MAX_HOURLY_RATE_PPM
-from modules.liquidation.index import LiquidationIndex, deadline
-from modules.liquidation.params import CHUNKS, LIQUIDATION_FEE_PPM
+from modules.liquidation.index import LiquidationHistory, LiquidationIndex, deadline
+from modules.liquidation.params import CHUNKS, HISTORY_KEPT, LIQUIDATION_FEE_PPM
 from modules.oracle.update import margin_price
 from modules.margin.clearing import trade
 from modules.margin.funding_settlement import settled, settled_view
@@ -121,6 +121,7 @@ def _liquidate(branching: Branching, books: Books, ctx: BlockContext, owner: Sub
                risk: AccountRisk) -> list[Event]:
     store, write = branching()
     keeper = OrderbookKeeper(store, books, ctx)
+    LiquidationHistory(store).record(ctx.height, owner, risk.equity_micro_usdc, HISTORY_KEPT)
     events = [Event("liquidation", (("subaccount", str(owner)), ("equity_micro_usdc", str(risk.equity_micro_usdc)),
                                     ("maintenance_micro_usdc", str(risk.maintenance_micro_usdc))))]
     for order in list(keeper.orders_of(owner)):

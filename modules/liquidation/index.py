@@ -22,6 +22,8 @@ MOVEMENT = b"movement"  # u64: cumulative max relative move, ppm
 LAST_PRICE = b"lp/"  # lp/<market u32> -> u64 micro-USDC
 DEADLINE = b"q/"  # q/<deadline u64><address 20><number 1> -> ""
 BY_SUBACCOUNT = b"s/"  # s/<address 20><number 1> -> deadline u64
+HISTORY = b"h/"  # h/<seq u64> -> height u64, address 20, number 1, equity i128
+HISTORY_SEQ = b"hn"
 SAFETY_FACTOR = 3
 
 
@@ -74,3 +76,33 @@ def deadline(movement: int, buffer_micro_usdc: int, gross_notional_micro_usdc: i
     if gross_notional_micro_usdc == 0:
         return 2**63 - 1
     return movement + buffer_micro_usdc * 1_000_000 // (SAFETY_FACTOR * gross_notional_micro_usdc)
+
+
+class LiquidationHistory:
+    """The latest liquidations (HISTORY_KEPT), for queries; block events carry every detail."""
+
+    def __init__(self, store: KVStore) -> None:
+        self._store = PrefixStore(store, STORE_PREFIX)
+
+    def record(self, height: int, subaccount: SubaccountId, equity: int, keep: int) -> None:
+        raw = self._store.get(HISTORY_SEQ)
+        seq = int.from_bytes(raw, "big") if raw is not None else 1
+        self._store.set(HISTORY_SEQ, (seq + 1).to_bytes(8, "big"))
+        self._store.set(HISTORY + seq.to_bytes(8, "big"),
+                        height.to_bytes(8, "big") + _sub(subaccount) + equity.to_bytes(16, "big", signed=True))
+        if seq > keep:
+            self._store.delete(HISTORY + (seq - keep).to_bytes(8, "big"))
+
+    def latest(self, limit: int) -> list[tuple[int, SubaccountId, int]]:
+        entries = [(int.from_bytes(v[:8], "big"), SubaccountId(v[8:28], v[28]), int.from_bytes(v[29:], "big", signed=True))
+                   for _, v in self._store.iterate(HISTORY, prefix_end(HISTORY))]
+        return entries[-limit:][::-1]
+
+    def at_risk(self, limit: int) -> list[tuple[SubaccountId, int]]:
+        """Indexed subaccounts nearest their limit: (subaccount, deadline in movement ppm)."""
+        out = []
+        for key, _ in self._store.iterate(DEADLINE, prefix_end(DEADLINE)):
+            out.append((SubaccountId(key[10:30], key[30]), int.from_bytes(key[2:10], "big")))
+            if len(out) == limit:
+                break
+        return out

@@ -106,3 +106,19 @@ def oracle_tx_prices(btc: int) -> bytes:
     from tests.app.conftest import oracle_tx_with
 
     return oracle_tx_with({BTC: btc})
+
+
+def test_liquidation_queries_show_the_fund_the_history_and_who_is_nearest(oracle_harness: AppHarness) -> None:
+    from tests.app.test_orderbook import query
+
+    h = oracle_harness
+    _, bob, carol = h.keys
+    _open_bob_long(h)
+    at_risk = query(h, "/liquidation/at_risk/5")["at_risk"]
+    assert f"0x{bob.address.hex()}/0" in [entry["subaccount"] for entry in at_risk]
+    h.block([signed(h, carol, buy(61_700 * USDC, 2000))], prices={BTC: PRICE})
+    h.finalize([oracle_tx_prices(61_800 * USDC)])
+    h.commit()
+    [entry] = query(h, "/liquidation/history/10")["liquidations"]
+    assert (entry["subaccount"], entry["equity_micro_usdc"]) == (f"0x{bob.address.hex()}/0", "353500000")
+    assert query(h, "/liquidation/status")["insurance_fund_collateral_micro_usdc"] == "15425000"
