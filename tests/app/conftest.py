@@ -22,11 +22,13 @@ from wire.pb import abci_pb
 from tendermint.crypto import keys_pb2 as keys_pb
 
 CHAIN_ID = "perpchain-test"
-# BTC-USD as on the localnet; DOGE-USD paused; TINY-USD with an open-interest cap of 10 lots.
+# BTC-USD as on the localnet; DOGE-USD paused; TINY-USD with an open-interest cap of 10 lots;
+# ETH-USD (id 4) as on the localnet.
 TEST_MARKETS = [
     market(1, "BTC-USD", 4, 100_000, 10, 10, 65_000_000_000, 1_000_000),
     market(2, "DOGE-USD", 0, 1_000, 1, 1, 100_000, 10**12, status="paused"),
     market(3, "TINY-USD", 4, 100_000, 10, 10, 65_000_000_000, 100),
+    market(4, "ETH-USD", 3, 10_000, 10, 10, 3_200_000_000, 10_000_000, 100_000, 50_000),
 ]
 GENESIS_TIME_MS = 1_800_000_000_000
 BLOCK_INTERVAL_MS = 500

@@ -122,3 +122,59 @@ def test_liquidation_queries_show_the_fund_the_history_and_who_is_nearest(oracle
     [entry] = query(h, "/liquidation/history/10")["liquidations"]
     assert (entry["subaccount"], entry["equity_micro_usdc"]) == (f"0x{bob.address.hex()}/0", "353500000")
     assert query(h, "/liquidation/status")["insurance_fund_collateral_micro_usdc"] == "15425000"
+
+
+def test_a_cascade_across_two_markets_closes_the_less_losing_position_first(oracle_harness: AppHarness) -> None:
+    """Bob, cross-margined: long 0.1 BTC at 65,000 and 1 ETH at 3,200 (collateral 995.15 after
+    fees; maintenance 195 + 160). BTC falls to 60,000 and ETH to 2,900: equity 995.15 - 500 - 300
+    = 195.15 against maintenance 180 + 145 = 325. ETH (-300) is closed before BTC (-500): four
+    chunks into Carol's 2,890 bid still leave him under (equity 195.15 - 10 - 14.45 = 170.7 against
+    180), so BTC's first chunk follows into her 59,900 bid, after which he is safe."""
+    h = oracle_harness
+    alice, bob, carol = h.keys
+    eth = 4
+    prices = {BTC: PRICE, eth: 3_200 * USDC}
+    results = h.block([signed(h, alice, sell(PRICE, 1000), sell(3_200 * USDC, 1000, market_id=eth)),
+                       signed(h, bob, buy(PRICE, 1000, time_in_force=TimeInForce.IOC),
+                              buy(3_200 * USDC, 1000, market_id=eth, time_in_force=TimeInForce.IOC))], prices=prices)
+    assert [r.code for r in results[1:]] == [0, 0]
+    assert h.balance(bob) == 995_150_000
+    h.block([signed(h, carol, buy(2_890 * USDC, 1000, market_id=eth), buy(59_900 * USDC, 1000))], prices=prices)
+    result = h.finalize([oracle_tx_with({BTC: 60_000 * USDC, eth: 2_900 * USDC})])
+    h.commit()
+    chunks = [(e["market_id"], e["size"]) for e in _events(result, "liquidation_fill")]
+    assert chunks == [("4", "250")] * 4 + [("1", "250")]
+    assert MarginKeeper(h.store).position(SubaccountId(bob.address, 0), eth).size_lots == 0
+    assert _position(h, bob)[0] == 75  # 0.075 BTC left
+    from tests.app.test_orderbook import query
+
+    view = query(h, f"/positions/0x{bob.address.hex()}/0")
+    assert int(view["equity_micro_usdc"]) >= int(view["maintenance_margin_micro_usdc"])
+
+
+def test_an_isolated_subaccount_is_liquidated_while_the_same_address_cross_account_is_untouched(
+    oracle_harness: AppHarness,
+) -> None:
+    """Bob moves 500 USDC to subaccount 1 and trades BTC only there (0.1 BTC, 13x); subaccount 0
+    keeps its other 500 and no position. A -5.4% move liquidates subaccount 1 alone: its loss
+    never reaches subaccount 0, which has its own collateral and margin."""
+    h = oracle_harness
+    alice, bob, carol = h.keys
+    isolated = SubaccountId(bob.address, 1)
+    h.block([signed(h, bob, Transfer(0, isolated, 500 * USDC))], prices={BTC: PRICE})
+    results = h.block([signed(h, alice, sell(PRICE, 1000)),
+                       signed(h, bob, buy(PRICE, 1000, subaccount=1, time_in_force=TimeInForce.IOC))],
+                      prices={BTC: PRICE})
+    assert [r.code for r in results[1:]] == [0, 0]
+    h.block([signed(h, carol, buy(61_000 * USDC, 1000))], prices={BTC: PRICE})
+    result = h.finalize([oracle_tx_prices(61_500 * USDC)])
+    h.commit()
+    assert [e["subaccount"] for e in _events(result, "liquidation")] == [str(isolated)]
+    assert h.balance(bob, 0) == 500 * USDC
+    assert MarginKeeper(h.store).position(SubaccountId(bob.address, 0), BTC).size_lots == 0
+
+
+def oracle_tx_with(prices: dict[int, int]) -> bytes:
+    from tests.app.conftest import oracle_tx_with as build
+
+    return build(prices)
