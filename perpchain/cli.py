@@ -189,6 +189,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     return int(_rejected_or_failed(run))
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from app.simulate import run
+
+    return run(args.accounts, args.prices, args.random_accounts, args.steps, args.volatility_bps, args.seed,
+               args.insurance)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from app.bench import run_benchmark
 
@@ -322,6 +329,16 @@ def build_parser() -> argparse.ArgumentParser:
     trades.add_argument("--limit", type=int, default=20)
     raw = query_commands.add_parser("path", parents=[node], help="any abci_query path (docs/queries.md)")
     raw.add_argument("path")
+
+    simulate = commands.add_parser("simulate", help="replay a price path against accounts on an in-process chain")
+    simulate.add_argument("--accounts", help="JSON accounts file (default: --random-accounts generated)")
+    simulate.add_argument("--prices", help="JSON list of price steps (default: a seeded random walk)")
+    simulate.add_argument("--random-accounts", type=int, default=200)
+    simulate.add_argument("--steps", type=int, default=20)
+    simulate.add_argument("--volatility-bps", type=int, default=300, help="random walk: max move per step")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--insurance", type=int, default=0, help="insurance fund at the start, USDC")
+    simulate.set_defaults(func=cmd_simulate)
 
     bench = commands.add_parser("bench", help="run a benchmark; its last line is a JSON object of figures")
     bench.add_argument("name", choices=["checktx", "engine", "liquidation"])

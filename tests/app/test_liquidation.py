@@ -178,3 +178,27 @@ def oracle_tx_with(prices: dict[int, int]) -> bytes:
     from tests.app.conftest import oracle_tx_with as build
 
     return build(prices)
+
+
+def test_a_whale_walking_a_thin_book_moves_no_margin_price_and_liquidates_nobody(oracle_harness: AppHarness) -> None:
+    """Modelled on thin-market manipulations: Carol is short 0.1 BTC at 65,000 (6.5x). Alice's book
+    is one lot per 1,000 USDC up to 78,000. Bob market-buys through all of it: the last trade
+    prints 78,000 (+20%), which would put Carol at -300 USDC if margin followed trades. Margin
+    follows the validators' oracle (still 65,000): nobody is liquidated."""
+    from tests.app.test_orderbook import query
+
+    h = oracle_harness
+    alice, bob, carol = h.keys
+    h.block([signed(h, alice, buy(PRICE, 1000)),
+             signed(h, carol, sell(PRICE, 1000, time_in_force=TimeInForce.IOC))], prices={BTC: PRICE})
+    ladder = [sell(PRICE + step * 1_000 * USDC, 10) for step in range(14)]
+    h.block([signed(h, alice, *ladder)], prices={BTC: PRICE})
+    result = h.finalize([oracle_tx_with({BTC: PRICE}),
+                         signed(h, bob, buy(PRICE + 13_000 * USDC, 140, time_in_force=TimeInForce.IOC))])
+    h.commit()
+    fills = [{a.key: a.value for a in e.attributes} for e in result.tx_results[1].events if e.type == "fill"]
+    assert fills[-1]["price"] == str(78_000 * USDC) and len(fills) == 14
+    assert _events(result, "liquidation") == []
+    assert query(h, "/oracle/prices")["prices"][0]["price"] == str(PRICE)
+    carol_view = query(h, f"/positions/0x{carol.address.hex()}/0")
+    assert int(carol_view["equity_micro_usdc"]) > int(carol_view["maintenance_margin_micro_usdc"])
