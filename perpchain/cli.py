@@ -197,9 +197,32 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.name == "e2e":  # starts localnets: lives beside them, not in app/
+        from localnet.bench_e2e import run as run_e2e
+
+        print(json.dumps(run_e2e(args.size)))
+        return 0
     from app.bench import run_benchmark
 
     return run_benchmark(args.name, args.size)
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from client import load_key
+    from localnet.layout import Layout
+    from localnet.load import LoadConfig, run_load
+
+    nodes = args.node or []
+    if not nodes:
+        layout = Layout.load(Path(args.root))
+        if layout is None:
+            print(f"error: no --node and no localnet at {args.root}", file=sys.stderr)
+            return 1
+        nodes = [n.rpc_url for n in layout.nodes]
+    faucet = load_key(Path(args.faucet_key) if args.faucet_key else Path(args.root) / "keys" / "faucet.json")
+    run_load(LoadConfig(nodes=nodes, faucet=faucet, accounts=args.accounts, rate=args.rate, duration_s=args.duration,
+                        count=args.count))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,6 +353,16 @@ def build_parser() -> argparse.ArgumentParser:
     raw = query_commands.add_parser("path", parents=[node], help="any abci_query path (docs/queries.md)")
     raw.add_argument("path")
 
+    load = commands.add_parser("load", help="drive a running chain with a realistic order flow and measure it")
+    load.add_argument("--node", action="append", help="RPC URL (repeatable; default: the localnet's nodes)")
+    load.add_argument("--root", default=str(DEFAULT_LOCALNET), help="localnet folder (nodes and faucet key)")
+    load.add_argument("--faucet-key", help="key that funds the load accounts (default: the localnet faucet)")
+    load.add_argument("--accounts", type=int, default=40)
+    load.add_argument("--rate", type=float, default=200.0, help="txs per second offered (open loop)")
+    load.add_argument("--duration", type=float, default=20.0, help="seconds")
+    load.add_argument("--count", type=int, default=0, help="stop after this many txs (0: duration only)")
+    load.set_defaults(func=cmd_load)
+
     simulate = commands.add_parser("simulate", help="replay a price path against accounts on an in-process chain")
     simulate.add_argument("--accounts", help="JSON accounts file (default: --random-accounts generated)")
     simulate.add_argument("--prices", help="JSON list of price steps (default: a seeded random walk)")
@@ -341,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=cmd_simulate)
 
     bench = commands.add_parser("bench", help="run a benchmark; its last line is a JSON object of figures")
-    bench.add_argument("name", choices=["checktx", "engine", "liquidation"])
+    bench.add_argument("name", choices=["checktx", "engine", "liquidation", "e2e"])
     bench.add_argument("--size", type=int, default=0, help="work size (0: the benchmark's default)")
     bench.set_defaults(func=cmd_bench)
     return parser
