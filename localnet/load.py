@@ -42,6 +42,7 @@ class LoadConfig:
     levels: int = 15  # price levels per side in a market-maker batch (a real maker batches its ladder)
     threads: int = 16
     seed: int = 7
+    fund_usdc: int = 20_000  # per load account
 
 
 @dataclass
@@ -86,7 +87,7 @@ class LoadGenerator:
         for start in range(0, len(self.keys), 60):
             batch = self.keys[start : start + 60]
             client.broadcast(client.build(self.config.faucet, [
-                Transfer(0, SubaccountId(k.address, 0), 20_000 * USDC) for k in batch]))
+                Transfer(0, SubaccountId(k.address, 0), self.config.fund_usdc * USDC) for k in batch]))
 
     # -- traffic --------------------------------------------------------------------------------
 
