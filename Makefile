@@ -7,7 +7,7 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	@$(PY) -m perpchain.cli localnet up
+	@$(PY) -m perpchain.cli tui --localnet
 
 test: setup
 	@$(PY) -m pytest -q
@@ -19,6 +19,8 @@ bench: setup
 	@$(PY) -m perpchain.cli bench checktx
 	@$(PY) -m perpchain.cli bench engine
 	@$(PY) -m perpchain.cli bench liquidation
+	@$(PY) -m perpchain.cli bench e2e
+	@$(PY) -m perpchain.cli bench tui
 
 clean:
 	rm -rf .data .gen .pytest_cache

@@ -197,6 +197,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.name == "tui":  # starts a chain, the market maker and a headless terminal
+        from tui.cli import run_bench_tui
+
+        print(json.dumps(run_bench_tui(args.size)))
+        return 0
     if args.name == "e2e":  # starts localnets: lives beside them, not in app/
         from localnet.bench_e2e import run as run_e2e
 
@@ -353,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     raw = query_commands.add_parser("path", parents=[node], help="any abci_query path (docs/queries.md)")
     raw.add_argument("path")
 
+    from tui.cli import add_parsers as add_tui_parsers
+
+    add_tui_parsers(commands, DEFAULT_NODE)  # `tui` and `mm`
+
     load = commands.add_parser("load", help="drive a running chain with a realistic order flow and measure it")
     load.add_argument("--node", action="append", help="RPC URL (repeatable; default: the localnet's nodes)")
     load.add_argument("--root", default=str(DEFAULT_LOCALNET), help="localnet folder (nodes and faucet key)")
@@ -374,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=cmd_simulate)
 
     bench = commands.add_parser("bench", help="run a benchmark; its last line is a JSON object of figures")
-    bench.add_argument("name", choices=["checktx", "engine", "liquidation", "e2e"])
+    bench.add_argument("name", choices=["checktx", "engine", "liquidation", "e2e", "tui"])
     bench.add_argument("--size", type=int, default=0, help="work size (0: the benchmark's default)")
     bench.set_defaults(func=cmd_bench)
     return parser

@@ -109,3 +109,36 @@ def test_mm_command_runs_until_sigterm_then_cancels_its_quotes_and_exits_zero(ch
         log.close()
     output = (tmp_path / "mm.log").read_text()
     assert "ETH-USD" in output and "start" in output and "quotes cancelled" in output and "Traceback" not in output
+
+
+def test_local_session_starts_the_localnet_quotes_and_trades_then_stops_everything(tmp_path: Path) -> None:
+    """`make run`: localnet + market maker + terminal; quitting the terminal stops what it started."""
+    import asyncio
+
+    from localnet.layout import LocalnetConfig
+    from tests.harness import COMETBFT, free_port_block, processes_mentioning
+    from tui.app import TradingApp
+    from tui.session import run_local_session
+
+    root = tmp_path / "localnet"
+    seen: dict[str, object] = {}
+
+    def headless(app: TradingApp) -> None:
+        async def drive() -> None:
+            async with app.run_test(size=(170, 50)) as pilot:
+                deadline = asyncio.get_running_loop().time() + 60
+                while not (app.book is not None and len(app.book.bids) == 2 and app.account is not None):
+                    assert asyncio.get_running_loop().time() < deadline, "no quotes or account in the terminal"
+                    await pilot.pause(0.1)
+                seen["collateral"] = app.account.collateral
+                seen["levels"] = (len(app.book.bids), len(app.book.asks))
+
+        asyncio.run(drive())
+
+    config = LocalnetConfig(validators=1, block_time_ms=100, port_base=free_port_block(10))
+    code = run_local_session(root, COMETBFT, ROOT, config, MakerConfig(levels=2, size_usdc=200), headless)
+    assert code == 0
+    assert seen == {"collateral": 10_000_000_000, "levels": (2, 2)}
+    assert (root / "keys" / "trader.json").exists()
+    assert "[mm] h" in (root / "logs" / "market-maker.log").read_text()
+    assert processes_mentioning(str(root)) == []

@@ -11,10 +11,12 @@ from typing import Awaitable, Callable
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from client import PlaceOrder, Side, TimeInForce, address_to_hex
 from tests.harness import LocalChain
 from tui.app import TradingApp
+from tui.screens import HelpScreen
 from tui.widgets import BookLadder, OrdersTable, PositionsTable, StatusBar
 
 pytestmark = pytest.mark.integration
@@ -156,7 +158,24 @@ def test_read_only_terminal_shows_the_market_and_refuses_to_trade(chain: LocalCh
         assert "3,300.00" in ladder_text(app)
         await pilot.press("escape", "C")
         assert "read-only" in notices(app, "warning")
-        await pilot.press("escape", "right_square_bracket")
+
+        ladder = app.query_one(BookLadder)  # a click on a level copies its price into the form
+        row = ladder.row_of_price(3_300_000_000)
+        assert row is not None
+        assert await pilot.click(BookLadder, offset=(5, row + 1))  # + 1: the panel's top border
+        assert app.query_one("#price", Input).value == "3300.00"
+
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("t")
+        assert app.theme == "textual-light"
+        await pilot.press("t")
+        assert app.theme == "textual-dark"
+
+        await pilot.press("right_square_bracket")
         await until(pilot, lambda: app.selected_id == 3, "SOL-USD selected")
+        assert app.query_one(BookLadder).border_title == "Order book SOL-USD"
 
     run(app, scenario)

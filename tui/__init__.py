@@ -1,0 +1,1 @@
+"""The Textual trading terminal (`perpchain tui`), talking to a node only through client/."""

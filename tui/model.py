@@ -1,0 +1,577 @@
+"""What the terminal shows, as plain values computed from the client's answers: markets, the book,
+trades and candles, positions and the account, and the preview of an order before it is sent.
+
+No Textual and no network here, so every rule is unit-tested on its own. Amounts stay integers
+(micro-USDC, base atoms) as on chain; only display ratios (leverage, percentages) use floats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Iterable, Sequence
+
+from client import PlaceOrder, Side, TimeInForce
+from client.amounts import parse_decimal
+
+MICRO = 1_000_000
+PPM = 1_000_000
+DAY_MS = 24 * 3600 * 1000
+
+
+def _trailing_zeros(value: int, cap: int) -> int:
+    zeros = 0
+    while value and value % 10 == 0 and zeros < cap:
+        value //= 10
+        zeros += 1
+    return zeros
+
+
+def group_thousands(whole: int) -> str:
+    return f"{whole:,}"
+
+
+def format_fixed(amount: int, decimals: int, shown: int, thousands: bool = True) -> str:
+    """`amount` in units of 10^-decimals, shown with `shown` decimals (truncated toward zero)."""
+    sign = "-" if amount < 0 else ""
+    whole, fraction = divmod(abs(amount), 10**decimals)
+    text = group_thousands(whole) if thousands else str(whole)
+    if shown:
+        digits = f"{fraction:0{decimals}d}"[:shown] if decimals else ""
+        text += "." + digits.ljust(shown, "0")
+    return sign + text
+
+
+def format_usd(micro_usdc: int, shown: int = 2) -> str:
+    return format_fixed(micro_usdc, 6, shown)
+
+
+def format_compact_usd(micro_usdc: int) -> str:
+    """12.3k / 4.56M: for volume columns."""
+    value = abs(micro_usdc) / MICRO
+    sign = "-" if micro_usdc < 0 else ""
+    for threshold, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if value >= threshold:
+            return f"{sign}{value / threshold:.2f}{suffix}"
+    return f"{sign}{value:.2f}"
+
+
+@dataclass(frozen=True)
+class MarketInfo:
+    """One market's parameters as `/markets` answers them, with display rules."""
+
+    market_id: int
+    ticker: str
+    size_decimals: int
+    tick_size: int  # micro-USDC per unit
+    step_size: int  # base atoms
+    min_order_size: int
+    initial_margin_ppm: int
+    maintenance_margin_ppm: int
+    maker_fee_ppm: int
+    taker_fee_ppm: int
+    status: str
+    reference_price: int  # micro-USDC per unit, from genesis
+    oracle_price: int | None = None  # the validators' aggregated price, once they report one
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> "MarketInfo":
+        return cls(
+            market_id=int(entry["market_id"]), ticker=str(entry["ticker"]), size_decimals=int(entry["size_decimals"]),
+            tick_size=int(entry["tick_size"]), step_size=int(entry["step_size"]),
+            min_order_size=int(entry["min_order_size"]), initial_margin_ppm=int(entry["initial_margin_ppm"]),
+            maintenance_margin_ppm=int(entry["maintenance_margin_ppm"]), maker_fee_ppm=int(entry["maker_fee_ppm"]),
+            taker_fee_ppm=int(entry["taker_fee_ppm"]), status=str(entry.get("status", "active")),
+            reference_price=int(entry["reference_price"]),
+        )
+
+    @property
+    def base(self) -> str:
+        return self.ticker.split("-")[0]
+
+    @property
+    def mark_price(self) -> int:
+        """The price margin uses on chain: the oracle's once it has one, else the reference price."""
+        return self.oracle_price if self.oracle_price is not None else self.reference_price
+
+    @property
+    def price_decimals(self) -> int:
+        """Decimals a price needs to show one tick (tick 0.1 USDC: 1)."""
+        return 6 - _trailing_zeros(self.tick_size, 6)
+
+    @property
+    def size_shown_decimals(self) -> int:
+        """Decimals a size needs to show one step (step 0.001 BTC: 3)."""
+        return self.size_decimals - _trailing_zeros(self.step_size, self.size_decimals)
+
+    def format_price(self, price: int) -> str:
+        return format_fixed(price, 6, self.price_decimals)
+
+    def format_size(self, size_atoms: int) -> str:
+        return format_fixed(size_atoms, self.size_decimals, self.size_shown_decimals, thousands=False)
+
+    def parse_price(self, text: str) -> int:
+        return parse_decimal(text.replace(",", ""), 6, "price")
+
+    def parse_size(self, text: str) -> int:
+        return parse_decimal(text.replace(",", ""), self.size_decimals, "size")
+
+    def notional(self, price: int, size_atoms: int) -> int:
+        """micro-USDC of `size_atoms` at `price` (exact on tick and step, else floored)."""
+        return price * size_atoms // 10**self.size_decimals
+
+    def round_price(self, price: int, up: bool) -> int:
+        ticks = -(-price // self.tick_size) if up else price // self.tick_size
+        return max(ticks, 1) * self.tick_size
+
+
+def fee_micro_usdc(notional: int, fee_ppm: int) -> int:
+    """What a fill would pay (owed: rounds up)."""
+    return -(-notional * fee_ppm // PPM)
+
+
+# -- the book -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Level:
+    price: int
+    size: int  # base atoms
+    orders: int
+
+
+@dataclass(frozen=True)
+class Book:
+    market_id: int
+    bids: tuple[Level, ...]  # best (highest) first
+    asks: tuple[Level, ...]  # best (lowest) first
+    height: int = 0  # the block the UI fetched it after
+
+    @classmethod
+    def from_json(cls, answer: dict[str, Any], height: int = 0) -> "Book":
+        def levels(raw: Iterable[Sequence[Any]]) -> tuple[Level, ...]:
+            return tuple(Level(int(p), int(s), int(n)) for p, s, n in raw)
+
+        return cls(int(answer["market_id"]), levels(answer.get("bids", ())), levels(answer.get("asks", ())), height)
+
+    @property
+    def best_bid(self) -> int | None:
+        return self.bids[0].price if self.bids else None
+
+    @property
+    def best_ask(self) -> int | None:
+        return self.asks[0].price if self.asks else None
+
+    @property
+    def mid(self) -> int | None:
+        if self.bids and self.asks:
+            return (self.bids[0].price + self.asks[0].price) // 2
+        return None
+
+    @property
+    def spread(self) -> int | None:
+        if self.bids and self.asks:
+            return self.asks[0].price - self.bids[0].price
+        return None
+
+    def opposite(self, side: Side) -> tuple[Level, ...]:
+        """The levels an order of `side` would take from."""
+        return self.asks if side == Side.BUY else self.bids
+
+
+def crosses(side: Side, price: int, level_price: int) -> bool:
+    return level_price <= price if side == Side.BUY else level_price >= price
+
+
+def walk_book(book: Book, side: Side, size_atoms: int, limit_price: int | None) -> tuple[int, int, int | None]:
+    """What an order of `side` for `size_atoms` up to `limit_price` (None: any) would take now:
+    (filled atoms, cost numerator in micro-USDC x 10^size_decimals, worst price touched)."""
+    filled, cost, worst = 0, 0, None
+    for level in book.opposite(side):
+        if filled >= size_atoms or (limit_price is not None and not crosses(side, limit_price, level.price)):
+            break
+        take = min(level.size, size_atoms - filled)
+        filled += take
+        cost += take * level.price
+        worst = level.price
+    return filled, cost, worst
+
+
+def market_order_price(market: MarketInfo, book: Book, side: Side, size_atoms: int, slippage_bps: int = 100) -> int:
+    """The worst acceptable price of a market order: the deepest level it would reach, plus
+    `slippage_bps`, on tick; with no liquidity on that side, the mark plus 5%."""
+    _, _, worst = walk_book(book, side, size_atoms, None)
+    anchor, bps = (worst, slippage_bps) if worst is not None else (market.mark_price, 500)
+    if side == Side.BUY:
+        return market.round_price(anchor * (10_000 + bps) // 10_000, up=True)
+    return market.round_price(anchor * (10_000 - bps) // 10_000, up=False)
+
+
+# -- order entry ----------------------------------------------------------------------------------
+
+
+class OrderKind(Enum):
+    LIMIT = "limit"
+    MARKET = "market"
+    IOC = "IOC"
+    FOK = "FOK"
+    POST_ONLY = "post-only"
+
+    @property
+    def rests(self) -> bool:
+        return self in (OrderKind.LIMIT, OrderKind.POST_ONLY)
+
+    @property
+    def needs_price(self) -> bool:
+        return self != OrderKind.MARKET
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """The time-in-force choices of a resting order."""
+
+    label: str
+    tif: TimeInForce
+    seconds: int = 0
+    blocks: int = 0
+
+
+EXPIRIES = (
+    Expiry("GTC", TimeInForce.GTC),
+    Expiry("1m", TimeInForce.GOOD_TIL_TIME, seconds=60),
+    Expiry("1h", TimeInForce.GOOD_TIL_TIME, seconds=3600),
+    Expiry("1d", TimeInForce.GOOD_TIL_TIME, seconds=86_400),
+    Expiry("100 blocks", TimeInForce.GOOD_TIL_BLOCK, blocks=100),
+)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """What the order form holds, as typed."""
+
+    side: Side
+    kind: OrderKind
+    price_text: str
+    size_text: str
+    expiry: Expiry = EXPIRIES[0]
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The order the ticket makes against the current book, and what would happen to it."""
+
+    order: PlaceOrder | None
+    line: str  # what the form shows: the order, crosses or rests, fee and margin (three lines)
+    problems: tuple[str, ...] = ()  # shown in warning colour; the chain has the last word
+    fill_atoms: int = 0
+    rest_atoms: int = 0
+
+    @property
+    def sendable(self) -> bool:
+        return self.order is not None
+
+
+def build_preview(market: MarketInfo, book: Book, ticket: Ticket, subaccount: int, height: int = 0,
+                  block_time_ms: int = 0) -> Preview:
+    """Notional, fee estimate (taker on what crosses, maker on what rests) and crosses-or-rests.
+
+    Local checks (tick, step, minimum) are warnings only: the order is still sendable so the
+    chain's own code and log answer it."""
+    side_word = "BUY" if ticket.side == Side.BUY else "SELL"
+    try:
+        size = market.parse_size(ticket.size_text) if ticket.size_text.strip() else 0
+    except ValueError as error:
+        return Preview(None, f"size: {error}")
+    if size <= 0:
+        return Preview(None, f"{side_word} {market.ticker}: enter a size in {market.base}")
+    if ticket.kind.needs_price:
+        try:
+            price = market.parse_price(ticket.price_text) if ticket.price_text.strip() else 0
+        except ValueError as error:
+            return Preview(None, f"price: {error}")
+        if price <= 0:
+            return Preview(None, f"{side_word} {market.format_size(size)} {market.base}: enter a price")
+    else:
+        price = market_order_price(market, book, ticket.side, size)
+
+    problems = []
+    if price % market.tick_size:
+        problems.append(f"price is off the {market.format_price(market.tick_size)} tick")
+    if size % market.step_size:
+        problems.append(f"size is off the {market.format_size(market.step_size)} step")
+    if size < market.min_order_size:
+        problems.append(f"size is under the minimum {market.format_size(market.min_order_size)}")
+
+    filled, cost_x, _ = walk_book(book, ticket.side, size, price)
+    rest = size - filled if ticket.kind.rests else 0
+    if ticket.kind == OrderKind.POST_ONLY and filled:
+        problems.append("post-only would cross: the chain refuses it")
+    if ticket.kind == OrderKind.FOK and filled < size:
+        problems.append(f"FOK: only {market.format_size(filled)} fillable now")
+    taker_notional = cost_x // 10**market.size_decimals
+    rest_notional = market.notional(price, rest)
+    notional = taker_notional + rest_notional if ticket.kind.rests else market.notional(price, size)
+    fee = fee_micro_usdc(taker_notional, market.taker_fee_ppm) + fee_micro_usdc(rest_notional, market.maker_fee_ppm)
+    margin = fee_micro_usdc(notional, market.initial_margin_ppm)
+
+    bound = ("≤ " if ticket.side == Side.BUY else "≥ ") if ticket.kind == OrderKind.MARKET else ""
+    lines = [f"{side_word} {market.format_size(size)} {market.base} @ {bound}{market.format_price(price)} "
+             f"≈ {format_usd(notional)} USDC"]
+    outcome = []
+    if filled:
+        average = cost_x // filled
+        what = "fills" if filled == size else f"fills {market.format_size(filled)}"
+        outcome.append(f"crosses: {what} @ {market.format_price(average)} avg")
+    if rest:
+        outcome.append(f"rests {market.format_size(rest)}" if filled else "rests on the book")
+    elif not filled:
+        outcome.append("nothing to fill now: cancelled")
+    elif filled < size:
+        outcome.append(f"{market.format_size(size - filled)} cancelled")
+    lines.append(", ".join(outcome))
+    lines.append(f"fee ≈ {format_usd(fee)} USDC · margin ≈ {format_usd(margin)} USDC")
+
+    order = PlaceOrder(
+        subaccount=subaccount, market_id=market.market_id, side=ticket.side, price=price, size=size,
+        time_in_force=_tif(ticket), reduce_only=ticket.reduce_only, post_only=ticket.kind == OrderKind.POST_ONLY,
+        good_til_block=height + ticket.expiry.blocks if ticket.kind.rests and ticket.expiry.blocks else 0,
+        good_til_time_ms=(block_time_ms + ticket.expiry.seconds * 1000
+                          if ticket.kind.rests and ticket.expiry.seconds else 0),
+    )
+    return Preview(order, "\n".join(lines), tuple(problems), filled, rest)
+
+
+def _tif(ticket: Ticket) -> TimeInForce:
+    if ticket.kind in (OrderKind.MARKET, OrderKind.IOC):
+        return TimeInForce.IOC
+    if ticket.kind == OrderKind.FOK:
+        return TimeInForce.FOK
+    return ticket.expiry.tif
+
+
+def close_order(market: MarketInfo, book: Book, size_atoms: int, subaccount: int) -> PlaceOrder:
+    """Close a position of signed `size_atoms`: reduce-only IOC at a slippage-bounded price."""
+    side = Side.SELL if size_atoms > 0 else Side.BUY
+    size = abs(size_atoms)
+    return PlaceOrder(subaccount, market.market_id, side, market_order_price(market, book, side, size, 200), size,
+                      TimeInForce.IOC, reduce_only=True)
+
+
+# -- trades, candles and 24h figures --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TradeRow:
+    height: int
+    seq: int
+    price: int
+    size: int  # base atoms
+    taker_side: Side
+    maker: str
+    taker: str
+    time_ms: int | None = None  # the block's header time, once known
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any], time_ms: int | None = None) -> "TradeRow":
+        return cls(int(entry["height"]), int(entry["seq"]), int(entry["price"]), int(entry["size"]),
+                   Side.BUY if entry["taker_side"] == "buy" else Side.SELL, str(entry["maker"]), str(entry["taker"]),
+                   time_ms)
+
+
+@dataclass(frozen=True)
+class Candle:
+    start_ms: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume_atoms: int
+
+    @property
+    def rising(self) -> bool:
+        return self.close >= self.open
+
+
+INTERVALS: tuple[tuple[str, int], ...] = (
+    ("5s", 5_000), ("15s", 15_000), ("1m", 60_000), ("5m", 300_000), ("15m", 900_000), ("1h", 3_600_000),
+)
+
+
+def candles(trades: Iterable[TradeRow], interval_ms: int, now_ms: int, count: int) -> list[Candle | None]:
+    """`count` candles ending with the one holding `now_ms`, oldest first. A bucket without trades
+    after the first trade repeats the previous close (flat); before it, None."""
+    newest_bucket = now_ms // interval_ms
+    first_bucket = newest_bucket - count + 1
+    by_bucket: dict[int, list[TradeRow]] = {}
+    previous_close: int | None = None
+    timed = [t for t in trades if t.time_ms is not None]
+    for trade in sorted(timed, key=lambda t: (t.height, t.seq)):
+        bucket = int(trade.time_ms) // interval_ms  # type: ignore[arg-type]
+        if bucket < first_bucket:
+            previous_close = trade.price
+        elif bucket <= newest_bucket:
+            by_bucket.setdefault(bucket, []).append(trade)
+    result: list[Candle | None] = []
+    for bucket in range(first_bucket, newest_bucket + 1):
+        inside = by_bucket.get(bucket)
+        if inside:
+            prices = [t.price for t in inside]
+            result.append(Candle(bucket * interval_ms, prices[0], max(prices), min(prices), prices[-1],
+                                 sum(t.size for t in inside)))
+            previous_close = prices[-1]
+        elif previous_close is not None:
+            result.append(Candle(bucket * interval_ms, previous_close, previous_close, previous_close,
+                                 previous_close, 0))
+        else:
+            result.append(None)
+    return result
+
+
+@dataclass(frozen=True)
+class DayStats:
+    last_price: int | None
+    change_bps: int | None  # last against the first trade of the window
+    volume_micro_usdc: int
+    trades: int
+
+
+def day_stats(market: MarketInfo, trades: Iterable[TradeRow], now_ms: int) -> DayStats:
+    """24h figures from the trades the chain still keeps (it keeps the latest 200 per market)."""
+    ordered = sorted(trades, key=lambda t: (t.height, t.seq))
+    last = ordered[-1].price if ordered else None
+    window = [t for t in ordered if t.time_ms is not None and t.time_ms >= now_ms - DAY_MS]
+    if not window:
+        return DayStats(last, None, 0, 0)
+    first = window[0].price
+    change = (window[-1].price - first) * 10_000 // first
+    volume = sum(market.notional(t.price, t.size) for t in window)
+    return DayStats(last, change, volume, len(window))
+
+
+# -- orders, positions and the account ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    order_id: int
+    market_id: int
+    side: Side
+    price: int
+    size: int
+    time_in_force: str
+    post_only: bool
+    reduce_only: bool
+    client_id: int
+    good_til_block: int
+    good_til_time_ms: int
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> "OpenOrder":
+        return cls(int(entry["order_id"]), int(entry["market_id"]), Side.BUY if entry["side"] == "buy" else Side.SELL,
+                   int(entry["price"]), int(entry["size"]), str(entry["time_in_force"]), bool(entry["post_only"]),
+                   bool(entry["reduce_only"]), int(entry["client_id"]), int(entry["good_til_block"]),
+                   int(entry["good_til_time_ms"]))
+
+    @property
+    def flags(self) -> str:
+        return " ".join(f for f, on in (("post", self.post_only), ("reduce", self.reduce_only)) if on)
+
+
+@dataclass(frozen=True)
+class PositionRow:
+    market_id: int
+    ticker: str
+    size: int  # signed base atoms, long > 0
+    cost: int  # signed micro-USDC still held (docs: modules/margin/types.py)
+    entry_price: int  # micro-USDC per unit: cost / size
+    mark_price: int
+    unrealized_pnl: int  # size x mark - cost
+    notional: int  # |size| x mark
+
+    @property
+    def side_word(self) -> str:
+        return "LONG" if self.size > 0 else "SHORT"
+
+
+@dataclass(frozen=True)
+class Account:
+    collateral: int
+    equity: int
+    initial_margin: int
+    maintenance_margin: int
+    free_collateral: int
+    positions: tuple[PositionRow, ...] = field(default_factory=tuple)
+
+    @property
+    def unrealized_pnl(self) -> int:
+        return sum(p.unrealized_pnl for p in self.positions)
+
+    @property
+    def notional(self) -> int:
+        return sum(p.notional for p in self.positions)
+
+    @property
+    def leverage(self) -> float:
+        return self.notional / self.equity if self.equity > 0 else 0.0
+
+    @property
+    def margin_usage(self) -> float:
+        """Maintenance requirement over equity: at 1.0 the account is liquidated."""
+        if self.equity <= 0:
+            return 1.0 if self.maintenance_margin else 0.0
+        return self.maintenance_margin / self.equity
+
+
+def account_from_json(answer: dict[str, Any], markets: dict[int, MarketInfo]) -> Account:
+    rows = []
+    for entry in answer.get("positions", []):
+        market = markets.get(int(entry["market_id"]))
+        size, cost = int(entry["size"]), int(entry["cost_micro_usdc"])
+        if market is None or size == 0:
+            continue
+        scale = 10**market.size_decimals
+        mark = market.mark_price
+        value = mark * size // scale if size > 0 else -(mark * -size // scale)
+        rows.append(PositionRow(market.market_id, market.ticker, size, cost, abs(cost) * scale // abs(size), mark,
+                                value - cost, abs(value)))
+    return Account(int(answer["collateral_micro_usdc"]), int(answer["equity_micro_usdc"]),
+                   int(answer["initial_margin_micro_usdc"]), int(answer["maintenance_margin_micro_usdc"]),
+                   int(answer["free_collateral_micro_usdc"]), tuple(rows))
+
+
+@dataclass(frozen=True)
+class FillNotice:
+    """A fill touching the user's subaccount, as a block event reports it."""
+
+    market_id: int
+    maker_order_id: int
+    taker_order_id: int
+    role: str  # "maker" or "taker"
+    side: Side  # the user's side
+    price: int
+    size: int
+    fee: int
+    realized_pnl: int
+
+    @property
+    def key(self) -> tuple[int, int, int, int, str]:
+        return (self.market_id, self.maker_order_id, self.taker_order_id, self.size, self.role)
+
+
+def fills_for(subaccount: str, events: Iterable[Any]) -> list[FillNotice]:
+    """The `fill` events among `events` (client TxEvent) in which `subaccount` ("0x…/N") took part."""
+    notices = []
+    for event in events:
+        if event.type != "fill":
+            continue
+        a = event.attributes
+        for role in ("maker", "taker"):
+            if a.get(role, "").lower() != subaccount:
+                continue
+            taker_side = Side.BUY if a["taker_side"] == "buy" else Side.SELL
+            side = taker_side if role == "taker" else (Side.SELL if taker_side == Side.BUY else Side.BUY)
+            notices.append(FillNotice(int(a["market_id"]), int(a["maker_order_id"]), int(a["taker_order_id"]), role,
+                                      side, int(a["price"]), int(a["size"]), int(a.get(f"{role}_fee_micro_usdc", 0)),
+                                      int(a.get(f"{role}_realized_pnl_micro_usdc", 0))))
+    return notices

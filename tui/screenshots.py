@@ -1,0 +1,132 @@
+"""`python -m tui.screenshots`: regenerate docs/screenshots/main.svg and order_entry.svg.
+
+Starts a fresh one-validator chain, the market maker on every market and a small taker flow so
+there are trades and candles, then drives a headless terminal through Pilot on a subaccount
+holding 5,000 USDC: a long bought at market, a bid and an offer resting, then an IOC sell that
+fills and a limit sell typed through the bids (its preview showing)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from client import Client, PlaceOrder, PrivateKey, Side, SubaccountId, TimeInForce
+from localnet.market_maker import MakerConfig, MarketMaker
+from tui.app import TradingApp
+from tui.devchain import PROJECT_ROOT, DevChain
+
+SIZE = (170, 50)
+OUT = PROJECT_ROOT / "docs" / "screenshots"
+
+
+def taker_flow(url: str, key: PrivateKey, stop: threading.Event, seed: int = 7) -> None:
+    """IOC orders against the maker, now and then sweeping a few levels, so candles have shape."""
+    rng = random.Random(seed)
+    with Client(url, timeout_s=3.0) as client:
+        markets = client.markets()
+        while not stop.is_set():
+            market = rng.choice(markets)
+            side = rng.choice((Side.BUY, Side.SELL))
+            reference = int(market["reference_price"])
+            price = reference * (103 if side == Side.BUY else 97) // 100
+            price -= price % int(market["tick_size"])
+            step = int(market["step_size"])
+            notional = rng.choice((300, 600, 1_500, 4_000)) * 1_000_000
+            size = max(notional * 10 ** int(market["size_decimals"]) // reference // step * step,
+                       int(market["min_order_size"]))
+            try:
+                client.place(key, PlaceOrder(0, int(market["market_id"]), side, price, size, TimeInForce.IOC),
+                             wait=False)
+            except Exception:  # a rejected IOC (reduce, margin) changes nothing here
+                pass
+            stop.wait(rng.uniform(0.15, 0.6))
+
+
+async def wait_for(pilot, predicate, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the terminal did not reach the expected state")
+        await pilot.pause(0.1)
+
+
+async def place_by_keyboard(pilot, app: TradingApp, side: str, kind: str, price: str, size: str) -> None:  # type: ignore[no-untyped-def]
+    app.query_one("#order-form").query_one("#kind").select(kind)  # type: ignore[attr-defined]
+    await pilot.press("escape", side)
+    if price:
+        await pilot.press(*price, "tab")
+    await pilot.press(*size, "enter")
+
+
+async def capture(app: TradingApp, warmup_s: float) -> None:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(pilot, lambda: app.book is not None and bool(app.book.asks) and app.market is not None)
+        app.query_one("#chart").interval_index = 0  # type: ignore[attr-defined]  # 5 s candles: a young chain
+        app._titles()
+        await pilot.pause(warmup_s)
+        market = app.market
+        assert market is not None and app.book is not None
+        # a long position bought at market, then a bid below and an offer above the book
+        await place_by_keyboard(pilot, app, "b", "market", "", "0.3")
+        await wait_for(pilot, lambda: app.account is not None and bool(app.account.positions))
+        bid = market.round_price(app.book.best_bid * 99 // 100, up=False)  # type: ignore[operator]
+        ask = market.round_price(app.book.best_ask * 1012 // 1000, up=True)  # type: ignore[operator]
+        await place_by_keyboard(pilot, app, "b", "limit", market.format_price(bid).replace(",", ""), "0.05")
+        await place_by_keyboard(pilot, app, "s", "limit", market.format_price(ask).replace(",", ""), "0.1")
+        await wait_for(pilot, lambda: len(app.orders) == 2)
+        await pilot.pause(3.0)
+        await pilot.press("escape", "o")
+        app.clear_notifications()
+        await pilot.pause(0.5)
+        app.save_screenshot("main.svg", str(OUT))
+        # the order form with a sell typed through the bids, its preview, and a fill notification
+        form = app.query_one("#order-form")
+        await place_by_keyboard(pilot, app, "s", "market", "", "0.02")
+        await wait_for(pilot, lambda: any(title.startswith("Fill") for _, title, _ in app.notices[-3:]))
+        app.action_side("sell")
+        form.query_one("#kind").select("limit")  # type: ignore[attr-defined]
+        form.query_one("#price").value = market.format_price(  # type: ignore[attr-defined]
+            app.book.best_bid - 150 * market.tick_size).replace(",", "")  # type: ignore[union-attr, operator]
+        form.query_one("#size").value = "0.08"  # type: ignore[attr-defined]
+        form.query_one("#size").focus()
+        await pilot.pause(0.3)
+        app.save_screenshot("order_entry.svg", str(OUT))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tui.screenshots", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warmup", type=float, default=40.0, help="seconds of trading before the shots")
+    args = parser.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="perpchain-shots-") as folder, \
+            DevChain(Path(folder), accounts=3, usdc_each=1_000_000, block_time_ms=200) as chain:
+        maker_key, taker_key, trader_key = chain.keys
+        stop = threading.Event()
+        maker_client = Client(chain.rpc_url, timeout_s=3.0)
+        maker = MarketMaker(maker_client, maker_key, MakerConfig(levels=8, size_usdc=3_000, max_position_usdc=60_000),
+                            emit=lambda line: None)
+        threads = [threading.Thread(target=maker.run, args=(stop,), daemon=True),
+                   threading.Thread(target=taker_flow, args=(chain.rpc_url, taker_key, stop), daemon=True)]
+        for thread in threads:
+            thread.start()
+        with Client(chain.rpc_url) as client:  # the trader's subaccount 1 holds 5,000 USDC
+            client.transfer(trader_key, SubaccountId(trader_key.address, 1), 5_000 * 1_000_000)
+        try:
+            app = TradingApp(chain.rpc_url, trader_key, subaccount=1, market="BTC-USD")
+            asyncio.run(capture(app, args.warmup))
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=20)
+            maker_client.close()
+    print(f"wrote {OUT / 'main.svg'} and {OUT / 'order_entry.svg'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
