@@ -19,6 +19,7 @@ bench: setup
 	@$(PY) -m perpchain.cli bench checktx
 	@$(PY) -m perpchain.cli bench engine
 	@$(PY) -m perpchain.cli bench liquidation
+	@$(PY) -m perpchain.cli bench triggers
 	@$(PY) -m perpchain.cli bench e2e
 	@$(PY) -m perpchain.cli bench tui
 

@@ -5,7 +5,7 @@ A block's life:
                     placements, then taking orders (cancel-first protects makers).
   2. ProcessProposal rejects a proposal whose txs break that order.
   3. FinalizeBlock  (1) oracle prices from tx 0, (2) expires good-til orders and fires due
-                    dead-man switches, (3) runs every tx on its own branch of the block cache and of
+                    dead-man switches, (2b) fires conditional orders the oracle crossed, (3) runs every tx on its own branch of the block cache and of
                     the in-memory books (a failed tx leaves nothing), (4) samples funding premiums
                     and, at an hour boundary, moves the funding index, (5) liquidates every
                     subaccount under maintenance margin; then chains the block's write set into the
@@ -37,6 +37,7 @@ from modules.oracle.keeper import OracleKeeper
 from modules.oracle.types import Validator
 from modules.oracle.update import update_prices
 from modules.orderbook.book import Books
+from modules.orderbook.conditional import trigger_step
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.msg_server import begin_block as orderbook_begin_block
 
@@ -274,17 +275,19 @@ class Application:
         decoded = [self._decode(raw) for raw in txs]
         self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
         block_events += orderbook_begin_block(OrderbookKeeper(block, self._books, ctx))  # 2. expiries
-        results = oracle_results + [self._deliver(block, ctx, item) for item in decoded]  # 3. txs
-        block_events += funding_tick(FundingKeeper(block), MarketsKeeper(block), OracleKeeper(block), self._books,
-                                     ctx)  # 4. funding
 
         def branching() -> tuple[CacheStore, Callable[[], None]]:
             branch = CacheStore(block)
             return branch, branch.write
 
+        block_events += trigger_step(OrderbookKeeper(block, self._books, ctx), branching)  # 3. triggers
+        results = oracle_results + [self._deliver(block, ctx, item) for item in decoded]  # 4. txs
+        block_events += funding_tick(FundingKeeper(block), MarketsKeeper(block), OracleKeeper(block), self._books,
+                                     ctx)  # 5. funding
+
         funding_ticked = any(e.type == "funding_rate" for e in block_events)
         block_events += liquidation_step(branching, self._books, ctx, _touched_subaccounts(block.writes),
-                                         funding_ticked)  # 5. liquidation
+                                         funding_ticked)  # 6. liquidation
         app_hash = next_app_hash(self._last.app_hash, req.height, block.writes)
         self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, app_hash, ctx.time_ms))
         return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash, events=_events_to_pb(block_events))

@@ -11,6 +11,7 @@
 | /book/<market>/<depth>            | L2: {"bids": [[price, size, orders]], "asks": [...]}      |
 | /book/<market>/l3/<depth>         | L3: each resting order, best first                        |
 | /orders/<address>/<number>        | a subaccount's open orders                                |
+| /conditionals/<address>/<number>  | its resting stops and take-profits                        |
 | /trades/<market>/<limit>          | the market's most recent trades, newest first             |
 | /positions/<address>/<number>     | positions, collateral, equity and margin requirements     |
 | /oracle/prices                    | each market's oracle price, its height, staleness          |
@@ -140,6 +141,22 @@ def _orders(store: KVStore, args: list[str]) -> dict[str, Any]:
     keeper = OrderbookKeeper(store, Books(), BlockContext("", 0, 0))
     return {"address": args[0].lower(), "subaccount": owner.number,
             "orders": [_order_json(o, store) for o in keeper.orders_of(owner)]}
+
+
+def _conditionals(store: KVStore, args: list[str]) -> dict[str, Any]:
+    from modules.orderbook.conditional import ConditionalBook
+
+    owner = SubaccountId(_address(args[0]), _subaccount_number(args[1]))
+    book = ConditionalBook(OrderbookKeeper(store, Books(), BlockContext("", 0, 0)))
+    markets = MarketsKeeper(store)
+    out = []
+    for c in book.of(owner):
+        market = markets.market(c.market_id)
+        out.append({"conditional_id": str(c.conditional_id), "market_id": c.market_id, "kind": c.kind.name.lower(),
+                    "side": c.side.name.lower(), "trigger_price": str(c.trigger_ticks * market.tick_size),
+                    "limit_price": str(c.limit_ticks * market.tick_size), "size": str(c.size_lots * market.step_size),
+                    "reduce_only": c.reduce_only})
+    return {"address": args[0].lower(), "subaccount": owner.number, "conditionals": out}
 
 
 def _trades(store: KVStore, args: list[str]) -> dict[str, Any]:
@@ -278,6 +295,7 @@ _ROUTES: dict[tuple[str, str], tuple[int, Callable[[KVStore, list[str]], dict[st
     ("positions", ""): (2, _positions),
     ("markets", ""): (1, _market),
     ("funding", ""): (1, _funding),
+    ("conditionals", ""): (2, _conditionals),
 }
 
 

@@ -13,7 +13,16 @@ from modules.margin.risk import account_risk
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.orderbook import msg_server as orderbook
-from modules.orderbook.actions import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, ScheduleCancelAll
+from modules.orderbook import conditional
+from modules.orderbook.actions import (
+    CancelAll,
+    CancelConditional,
+    CancelOrder,
+    ModifyOrder,
+    PlaceConditional,
+    PlaceOrder,
+    ScheduleCancelAll,
+)
 from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.store import KVStore
@@ -44,6 +53,10 @@ def execute_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx, books: B
             events.extend(orderbook.handle_modify(book, tx.account, action))
         elif isinstance(action, ScheduleCancelAll):
             events.extend(orderbook.handle_schedule_cancel(book, tx.account, action))
+        elif isinstance(action, PlaceConditional):
+            events.extend(conditional.handle_place_conditional(book, tx.account, action))
+        elif isinstance(action, CancelConditional):
+            events.extend(conditional.handle_cancel_conditional(book, tx.account, action))
         else:  # the codec only produces known actions; this guards a missing route
             raise TypeError(f"no route for action {type(action).__name__}")
     return events
@@ -74,5 +87,5 @@ def check_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> None:
             require_free_collateral(store, SubaccountId(tx.account, action.from_subaccount))
         elif isinstance(action, PlaceOrder):
             orderbook.validate_place(markets, oracle, ctx, action)
-        elif isinstance(action, (CancelOrder, CancelAll, ModifyOrder)):
+        elif isinstance(action, (CancelOrder, CancelAll, ModifyOrder, PlaceConditional, CancelConditional)):
             markets.market(action.market_id) if action.market_id else None

@@ -7,7 +7,16 @@ from client.events import SubscriptionRefused, subscribe
 from client.keys import load_key, save_key
 from client.nonces import NonceSource
 from modules.bank.types import Transfer
-from modules.orderbook.actions import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, ScheduleCancelAll
+from modules.orderbook.actions import (
+    CancelAll,
+    CancelConditional,
+    CancelOrder,
+    ConditionalKind,
+    ModifyOrder,
+    PlaceConditional,
+    PlaceOrder,
+    ScheduleCancelAll,
+)
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import SubaccountId
 from wire.crypto import PrivateKey, address_from_hex, address_to_hex
@@ -15,6 +24,9 @@ from wire.crypto import PrivateKey, address_from_hex, address_to_hex
 __all__ = [
     "Balance",
     "CancelAll",
+    "CancelConditional",
+    "ConditionalKind",
+    "PlaceConditional",
     "CancelOrder",
     "ModifyOrder",
     "PlaceOrder",

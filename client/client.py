@@ -243,6 +243,9 @@ class Client:
     def book(self, market_id: int, depth: int = 20) -> dict[str, Any]:
         return dict(self.query(f"/book/{market_id}/{depth}"))
 
+    def conditionals(self, address: str, subaccount: int = 0) -> list[dict[str, Any]]:
+        return list(self.query(f"/conditionals/{address.lower()}/{subaccount}")["conditionals"])
+
     def orders(self, address: str, subaccount: int = 0) -> list[dict[str, Any]]:
         return list(self.query(f"/orders/{address.lower()}/{subaccount}")["orders"])
 

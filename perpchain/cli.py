@@ -105,7 +105,18 @@ def cmd_tx(args: argparse.Namespace) -> int:
 
 
 def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    from client import CancelOrder, ModifyOrder, PlaceOrder, Side, SubaccountId, TimeInForce, address_from_hex
+    from client import (
+        CancelConditional,
+        CancelOrder,
+        ConditionalKind,
+        ModifyOrder,
+        PlaceConditional,
+        PlaceOrder,
+        Side,
+        SubaccountId,
+        TimeInForce,
+        address_from_hex,
+    )
 
     command = args.tx_command
     if command == "transfer":
@@ -124,7 +135,15 @@ def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:  # t
                 "cancelled": [e.attributes["order_id"] for e in result.events if e.type == "order_cancelled"]}
     market = client.market(args.market)
     market_id = market["market_id"]
-    if command == "place":
+    if command == "conditional":
+        kind = ConditionalKind[args.kind.upper().replace("-", "_")]
+        result = client.send(key, [PlaceConditional(
+            args.subaccount, market_id, kind, Side[args.side.upper()], parse_decimal(args.trigger, 6, "trigger"),
+            parse_decimal(args.limit, 6, "limit"), parse_decimal(args.size, market["size_decimals"], "size"),
+            args.reduce_only)])
+    elif command == "cancel-conditional":
+        result = client.send(key, [CancelConditional(args.subaccount, market_id, args.conditional_id)])
+    elif command == "place":
         tif = TimeInForce[args.tif.upper().replace("-", "_")] if not args.market_order else TimeInForce.IOC
         price = parse_decimal(args.price, 6, "price")
         order = PlaceOrder(args.subaccount, market_id, Side[args.side.upper()], price,
@@ -178,7 +197,7 @@ def cmd_query(args: argparse.Namespace) -> int:
                 answer = client.book(client.market(args.market)["market_id"], args.depth)
             elif command == "trades":
                 answer = client.trades(client.market(args.market)["market_id"], args.limit)
-            elif command in ("orders", "positions"):
+            elif command in ("orders", "positions", "conditionals"):
                 address, number = _subaccount(args.subaccount)
                 answer = getattr(client, command)(address, number)
             else:
@@ -322,6 +341,18 @@ def build_parser() -> argparse.ArgumentParser:
     modify.add_argument("--order-id", type=int, required=True)
     modify.add_argument("--price", required=True)
     modify.add_argument("--size", required=True)
+    conditional = tx_commands.add_parser("conditional", parents=[signer, in_market],
+                                         help="a stop or take-profit, triggered by the oracle price")
+    conditional.add_argument("--kind", required=True,
+                             choices=["stop-market", "stop-limit", "take-profit-market", "take-profit-limit"])
+    conditional.add_argument("--side", required=True, choices=["buy", "sell"])
+    conditional.add_argument("--trigger", required=True, help="oracle price that fires it (USDC)")
+    conditional.add_argument("--limit", required=True, help="the order's limit; for *-market its worst price")
+    conditional.add_argument("--size", required=True)
+    conditional.add_argument("--reduce-only", action="store_true")
+    cancel_conditional = tx_commands.add_parser("cancel-conditional", parents=[signer, in_market],
+                                                help="cancel a stop or take-profit")
+    cancel_conditional.add_argument("--conditional-id", type=int, required=True)
     schedule = tx_commands.add_parser("schedule-cancel", parents=[signer],
                                       help="dead-man switch: cancel all your orders unless refreshed in time")
     when = schedule.add_mutually_exclusive_group(required=True)
@@ -334,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     node = argparse.ArgumentParser(add_help=False)
     node.add_argument("--node", default=DEFAULT_NODE)
     for name, help_text in (("balance", "a subaccount's collateral"), ("orders", "a subaccount's open orders"),
+                            ("conditionals", "a subaccount's stops and take-profits"),
                             ("positions", "a subaccount's positions, equity and margin")):
         sub = query_commands.add_parser(name, parents=[node], help=help_text)
         sub.add_argument("subaccount", metavar="0xADDR[/N]")
@@ -383,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=cmd_simulate)
 
     bench = commands.add_parser("bench", help="run a benchmark; its last line is a JSON object of figures")
-    bench.add_argument("name", choices=["checktx", "engine", "liquidation", "e2e", "tui"])
+    bench.add_argument("name", choices=["checktx", "engine", "liquidation", "triggers", "e2e", "tui"])
     bench.add_argument("--size", type=int, default=0, help="work size (0: the benchmark's default)")
     bench.set_defaults(func=cmd_bench)
     return parser

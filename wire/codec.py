@@ -9,14 +9,24 @@ from google.protobuf.message import DecodeError
 
 from modules.auth.errors import MalformedTx, UnknownAction
 from modules.bank.types import Transfer
-from modules.orderbook.actions import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, ScheduleCancelAll
+from modules.orderbook.actions import (
+    CancelAll,
+    CancelConditional,
+    CancelOrder,
+    ConditionalKind,
+    ModifyOrder,
+    PlaceConditional,
+    PlaceOrder,
+    ScheduleCancelAll,
+)
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import ADDRESS_BYTES, SubaccountId
 from wire.crypto import PrivateKey, keccak256
 from wire.eip712 import tx_digest
 from wire.pb import tx_pb
 
-Action = Union[Transfer, PlaceOrder, CancelOrder, CancelAll, ModifyOrder, ScheduleCancelAll]
+Action = Union[Transfer, PlaceOrder, CancelOrder, CancelAll, ModifyOrder, ScheduleCancelAll, PlaceConditional,
+               CancelConditional]
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,14 @@ def _action_to_pb(action: Action) -> tx_pb.Action:
             new_price=action.new_price, new_size=action.new_size))
     if isinstance(action, ScheduleCancelAll):
         return tx_pb.Action(schedule_cancel_all=tx_pb.ScheduleCancelAll(cancel_at_ms=action.cancel_at_ms))
+    if isinstance(action, PlaceConditional):
+        return tx_pb.Action(place_conditional=tx_pb.PlaceConditional(
+            subaccount=action.subaccount, market_id=action.market_id, kind=int(action.kind), side=int(action.side),
+            trigger_price=action.trigger_price, limit_price=action.limit_price, size=action.size,
+            reduce_only=action.reduce_only))
+    if isinstance(action, CancelConditional):
+        return tx_pb.Action(cancel_conditional=tx_pb.CancelConditional(
+            subaccount=action.subaccount, market_id=action.market_id, conditional_id=action.conditional_id))
     raise TypeError(f"not an action: {action!r}")
 
 
@@ -104,6 +122,14 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
         return ModifyOrder(modify.subaccount, modify.market_id, modify.order_id, modify.new_price, modify.new_size)
     if kind == "schedule_cancel_all":
         return ScheduleCancelAll(message.schedule_cancel_all.cancel_at_ms)
+    if kind == "place_conditional":
+        c = message.place_conditional
+        return PlaceConditional(c.subaccount, c.market_id, _enum(index, ConditionalKind, c.kind, "kind"),
+                                _enum(index, Side, c.side, "side"), c.trigger_price, c.limit_price, c.size,
+                                c.reduce_only)
+    if kind == "cancel_conditional":
+        c = message.cancel_conditional
+        return CancelConditional(c.subaccount, c.market_id, c.conditional_id)
     raise UnknownAction(f"action {index} is of a kind this chain does not know")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 from modules.orderbook.types import Side, TimeInForce
 
@@ -59,7 +60,35 @@ class ScheduleCancelAll:
     cancel_at_ms: int
 
 
-OrderAction = PlaceOrder | CancelOrder | CancelAll | ModifyOrder | ScheduleCancelAll
+class ConditionalKind(IntEnum):
+    """Also the order in which triggered conditionals of one block enter matching."""
+
+    STOP_MARKET = 1
+    STOP_LIMIT = 2
+    TAKE_PROFIT_MARKET = 3
+    TAKE_PROFIT_LIMIT = 4
+
+
+@dataclass(frozen=True)
+class PlaceConditional:
+    subaccount: int
+    market_id: int
+    kind: ConditionalKind
+    side: Side
+    trigger_price: int
+    limit_price: int  # for the *-market kinds, the worst acceptable price
+    size: int
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True)
+class CancelConditional:
+    subaccount: int
+    market_id: int
+    conditional_id: int
+
+
+OrderAction = PlaceOrder | CancelOrder | CancelAll | ModifyOrder | ScheduleCancelAll | PlaceConditional | CancelConditional
 
 # Block ordering classes (DESIGN.md, PrepareProposal): non-order actions 0, cancels 1, resting
 # placements 2, taking orders 3. A tx's class is the highest of its actions'.
@@ -67,8 +96,10 @@ NON_ORDER, CANCELS, RESTING, TAKING = 0, 1, 2, 3
 
 
 def action_class(action: object) -> int:
-    if isinstance(action, (CancelOrder, CancelAll)):
+    if isinstance(action, (CancelOrder, CancelAll, CancelConditional)):
         return CANCELS
+    if isinstance(action, PlaceConditional):
+        return RESTING
     if isinstance(action, ModifyOrder):
         return RESTING
     if isinstance(action, PlaceOrder):

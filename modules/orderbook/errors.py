@@ -83,3 +83,9 @@ class InvalidSubaccountNumber(OrderbookError):
     """Subaccount numbers run from 0 to 127."""
 
     code = 312
+
+
+class TriggerWrongSide(OrderbookError):
+    """A conditional order whose trigger already holds at the current oracle price would fire at once."""
+
+    code = 313

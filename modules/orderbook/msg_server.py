@@ -13,7 +13,15 @@ from modules.markets.types import Market, MarketStatus
 from modules.oracle.errors import MarketStale
 from modules.oracle.keeper import OracleKeeper
 from modules.oracle.params import STALE_AFTER_BLOCKS
-from modules.orderbook.actions import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, ScheduleCancelAll
+from modules.orderbook.actions import (
+    CancelAll,
+    CancelConditional,
+    CancelOrder,
+    ModifyOrder,
+    PlaceOrder,
+    ScheduleCancelAll,
+)
+from modules.orderbook.conditional import ConditionalBook, handle_cancel_conditional
 from modules.orderbook.errors import (
     DeadManSwitchRejected,
     DuplicateClientId,
@@ -186,6 +194,9 @@ def handle_cancel_all(keeper: OrderbookKeeper, signer: bytes, action: CancelAll)
     for order in list(keeper.orders_of(owner, action.market_id or None)):
         keeper.remove(order)
         events.append(keeper.cancel_event(keeper.markets.market(order.market_id), order, CancelReason.BY_OWNER))
+    for conditional in ConditionalBook(keeper).of(owner, action.market_id or None):
+        events += handle_cancel_conditional(keeper, signer, CancelConditional(action.subaccount, conditional.market_id,
+                                                                              conditional.conditional_id))
     return events
 
 

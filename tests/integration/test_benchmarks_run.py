@@ -15,7 +15,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.parametrize(("name", "size", "figure"), [("checktx", 600, "checktx_tx_per_s"),
                                                       ("engine", 2_000, "engine_ops_per_s"),
-                                                      ("liquidation", 400, "shock_finalize_ms")])
+                                                      ("liquidation", 400, "shock_finalize_ms"),
+                                                      ("triggers", 1_000, "trigger_check_ms")])
 def test_benchmark_prints_its_figures(name: str, size: int, figure: str) -> None:
     result = subprocess.run([sys.executable, "-m", "perpchain.cli", "bench", name, "--size", str(size)], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)

@@ -71,5 +71,13 @@ def test_trading_from_the_command_line(chain: LocalChain, tmp_path: Path) -> Non
     again = cli(chain, "tx", "cancel", "--key", files["alice"], "--market", "BTC-USD", "--order-id", order_id)
     assert again.returncode == 2 and "OrderNotFound" in again.stderr
     assert json.loads(cli(chain, "query", "orders", "0x" + alice.address.hex()).stdout) == []
+    stop = cli(chain, "tx", "conditional", "--key", files["alice"], "--market", "BTC-USD", "--kind", "stop-market",
+               "--side", "buy", "--trigger", "90000", "--limit", "91000", "--size", "0.001")
+    assert stop.returncode == 0, stop.stderr
+    [resting] = json.loads(cli(chain, "query", "conditionals", "0x" + alice.address.hex()).stdout)
+    assert (resting["kind"], resting["trigger_price"]) == ("stop_market", "90000000000")
+    wrong_side = cli(chain, "tx", "conditional", "--key", files["alice"], "--market", "BTC-USD", "--kind", "stop-market",
+                     "--side", "buy", "--trigger", "1000", "--limit", "91000", "--size", "0.001")
+    assert wrong_side.returncode == 2 and "TriggerWrongSide" in wrong_side.stderr
     cleared = cli(chain, "tx", "cancel-all", "--key", files["alice"])
     assert json.loads(cleared.stdout)["cancelled"] == []
