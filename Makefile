@@ -16,12 +16,7 @@ test-unit: setup
 	@$(PY) -m pytest -q -m "not integration"
 
 bench: setup
-	@$(PY) -m perpchain.cli bench checktx
-	@$(PY) -m perpchain.cli bench engine
-	@$(PY) -m perpchain.cli bench liquidation
-	@$(PY) -m perpchain.cli bench triggers
-	@$(PY) -m perpchain.cli bench e2e
-	@$(PY) -m perpchain.cli bench tui
+	@$(PY) scripts/bench_all.py
 
 clean:
 	rm -rf .data .gen .pytest_cache

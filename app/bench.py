@@ -57,13 +57,14 @@ class BenchmarkFailed(Exception):
 
 
 def run_benchmark(name: str, size: int) -> int:
-    from app import bench_engine, bench_liquidation, bench_triggers
+    from app import bench_engine, bench_liquidation, bench_restart, bench_triggers
 
     benchmarks: dict[str, Callable[[int], dict[str, object]]] = {
         "checktx": bench_checktx,
         "engine": bench_engine.run,  # type: ignore[dict-item]
         "liquidation": bench_liquidation.run,
         "triggers": bench_triggers.run,
+        "restart": bench_restart.run,
     }
     if name not in benchmarks:
         print(f"error: unknown benchmark {name!r}; known: {', '.join(sorted(benchmarks))}", file=sys.stderr)
