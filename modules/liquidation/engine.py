@@ -23,7 +23,7 @@ next backstop is tried. The insurance fund's own positions are checked like any 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext, Event
@@ -48,10 +48,16 @@ from modules.types import INSURANCE_FUND, SubaccountId
 Branching = Callable[[], tuple[KVStore, Callable[[], None]]]
 
 
-@dataclass(frozen=True)
-class Closed:
-    lots: int
-    events: list[Event]
+@dataclass
+class _Step:
+    """One block's liquidation pass: how to branch the store, the books, the block, and the
+    deleveraging rankings computed at most once per market and side (consumed from the front
+    as positions close; sizes are re-read when used, so the cache stays exact)."""
+
+    branching: Branching
+    books: Books
+    ctx: BlockContext
+    rankings: dict[tuple[int, Side], list[SubaccountId]] = field(default_factory=dict)
 
 
 def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
@@ -69,7 +75,7 @@ def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
         if price != before:
             index.set_last_price(market.market_id, price)
     movement = index.advance(largest_move)
-    _RANKINGS.by_step = {}  # deleveraging rankings, computed at most once per market and side per block
+    step = _Step(branching, books, ctx)
     candidates = sorted(set(index.due(movement)) | set(touched), key=lambda s: (s.address, s.number))
     write()
     events: list[Event] = []
@@ -78,7 +84,7 @@ def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
         keeper = OrderbookKeeper(store, books, ctx)
         risk = keeper.risk(owner)
         if risk.equity_micro_usdc < risk.maintenance_micro_usdc and next(keeper.margin.positions(owner), None):
-            events.extend(_liquidate(branching, books, ctx, owner, risk))
+            events.extend(_liquidate(step, owner, risk))
         store, write = branching()
         _reindex(store, books, ctx, owner, movement)
         write()
@@ -117,8 +123,8 @@ def _reindex(store: KVStore, books: Books, ctx: BlockContext, owner: SubaccountI
     index.set_deadline(owner, deadline(movement, risk.equity_micro_usdc - risk.maintenance_micro_usdc, gross))
 
 
-def _liquidate(branching: Branching, books: Books, ctx: BlockContext, owner: SubaccountId,
-               risk: AccountRisk) -> list[Event]:
+def _liquidate(step: _Step, owner: SubaccountId, risk: AccountRisk) -> list[Event]:
+    branching, books, ctx = step.branching, step.books, step.ctx
     store, write = branching()
     keeper = OrderbookKeeper(store, books, ctx)
     LiquidationHistory(store).record(ctx.height, owner, risk.equity_micro_usdc, HISTORY_KEPT)
@@ -142,7 +148,7 @@ def _liquidate(branching: Branching, books: Books, ctx: BlockContext, owner: Sub
             lots = min(abs(size), chunk)
             bankruptcy = bankruptcy_price_ticks(current.equity_micro_usdc, size, market,
                                                 margin_price_ticks(market, keeper.oracle))
-            events.extend(_close_chunk(branching, books, ctx, owner, market, size, lots, bankruptcy))
+            events.extend(_close_chunk(step, owner, market, size, lots, bankruptcy))
     return events
 
 
@@ -167,8 +173,9 @@ def bankruptcy_price_ticks(equity: int, size_lots: int, market: Market, price_ti
     return max(1, price_ticks + equity // (-size_lots * k))
 
 
-def _close_chunk(branching: Branching, books: Books, ctx: BlockContext, owner: SubaccountId, market: Market,
-                 size: int, lots: int, bankruptcy: int) -> list[Event]:
+def _close_chunk(step: _Step, owner: SubaccountId, market: Market, size: int, lots: int,
+                 bankruptcy: int) -> list[Event]:
+    branching, books, ctx = step.branching, step.books, step.ctx
     events: list[Event] = []
     side = Side.SELL if size > 0 else Side.BUY
     filled = 0
@@ -197,7 +204,7 @@ def _close_chunk(branching: Branching, books: Books, ctx: BlockContext, owner: S
         filled = 0
     remaining = lots - filled
     if remaining:
-        events.extend(_backstop(branching, books, ctx, owner, market, side, remaining, bankruptcy))
+        events.extend(_backstop(step, owner, market, side, remaining, bankruptcy))
     return events
 
 
@@ -210,9 +217,10 @@ def _liquidation_fee(keeper: OrderbookKeeper, owner: SubaccountId, notional: int
     return fee
 
 
-def _backstop(branching: Branching, books: Books, ctx: BlockContext, owner: SubaccountId, market: Market,
-              side: Side, lots: int, bankruptcy: int) -> list[Event]:
+def _backstop(step: _Step, owner: SubaccountId, market: Market, side: Side, lots: int,
+              bankruptcy: int) -> list[Event]:
     """c. The insurance fund, then auto-deleveraging, at the bankruptcy price."""
+    branching, books, ctx = step.branching, step.books, step.ctx
     store, write = branching()
     keeper = OrderbookKeeper(store, books, ctx)
     try:
@@ -230,10 +238,10 @@ def _backstop(branching: Branching, books: Books, ctx: BlockContext, owner: Suba
     events: list[Event] = []
     remaining = lots
     key = (market.market_id, side)
-    if key not in _RANKINGS.by_step:
+    if key not in step.rankings:
         ranking_store, _ = branching()
-        _RANKINGS.by_step[key] = _deleveraging_ranking(ranking_store, market, side)
-    ranking = _RANKINGS.by_step[key]
+        step.rankings[key] = _deleveraging_ranking(ranking_store, market, side)
+    ranking = step.rankings[key]
     while ranking and remaining:
         counterparty = ranking[0]
         store, write = branching()
@@ -255,15 +263,6 @@ def _backstop(branching: Branching, books: Books, ctx: BlockContext, owner: Suba
                                              ("size", str(take * market.step_size)),
                                              ("price", str(bankruptcy * market.tick_size)))))
     return events
-
-
-class _Rankings:
-    """Per-block cache of deleveraging rankings (sizes are re-read when used, so it stays exact)."""
-
-    by_step: dict[tuple[int, Side], list[SubaccountId]] = {}  # consumed from the front as positions close
-
-
-_RANKINGS = _Rankings()
 
 
 class _NoFund(Exception):
