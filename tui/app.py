@@ -35,6 +35,7 @@ from client import (
     Client,
     ClientError,
     NonceSource,
+    PlaceConditional,
     PrivateKey,
     Side,
     TxRejected,
@@ -583,8 +584,9 @@ class TradingApp(App[None]):
         market = self.markets[order.market_id]
         kind = self.query_one(OrderForm).ticket().kind
         label = "market" if kind == OrderKind.MARKET else kind.value
+        price = order.limit_price if isinstance(order, PlaceConditional) else order.price
         what = (f"{'Buy' if order.side == Side.BUY else 'Sell'} {market.format_size(order.size)} {market.base} "
-                f"{label} @ {market.format_price(order.price)}")
+                f"{label} @ {market.format_price(price)}")
         self.send_actions([order], what)
 
     def on_orders_table_cancel_requested(self, message: OrdersTable.CancelRequested) -> None:
@@ -632,12 +634,16 @@ class TradingApp(App[None]):
 
     def _confirmed(self, result: TxResult, what: str) -> None:
         placed = [e for e in result.events if e.type == "order_placed"]
+        armed = [e for e in result.events if e.type == "conditional_placed"]
         cancelled = [e for e in result.events if e.type == "order_cancelled" and e.attributes.get("reason") == "by_owner"]
         unfilled = [e for e in result.events if e.type == "order_cancelled"
                     and e.attributes.get("reason", "").startswith("unfilled")]
         if placed:
             order_id = placed[0].attributes.get("order_id", "?")
             self.alert(f"{what} · id {order_id} · block {result.height:,}", title="Order accepted")
+        elif armed:
+            conditional_id = armed[0].attributes.get("conditional_id", "?")
+            self.alert(f"{what} · conditional {conditional_id} · block {result.height:,}", title="Stop armed")
         elif cancelled or what.startswith("Cancel"):
             self.alert(f"{len(cancelled)} order{'s' if len(cancelled) != 1 else ''} cancelled · block "
                        f"{result.height:,}", title=what)

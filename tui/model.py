@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Iterable, Sequence
 
-from client import PlaceOrder, Side, TimeInForce
+from client import ConditionalKind, PlaceConditional, PlaceOrder, Side, TimeInForce
 from client.amounts import parse_decimal
 
 MICRO = 1_000_000
@@ -216,10 +216,16 @@ class OrderKind(Enum):
     IOC = "IOC"
     FOK = "FOK"
     POST_ONLY = "post-only"
+    STOP = "stop"  # a stop-limit: the price is the limit once the oracle crosses the trigger
+    TAKE_PROFIT = "take-profit"  # a take-profit-limit
 
     @property
     def rests(self) -> bool:
         return self in (OrderKind.LIMIT, OrderKind.POST_ONLY)
+
+    @property
+    def conditional(self) -> bool:
+        return self in (OrderKind.STOP, OrderKind.TAKE_PROFIT)
 
     @property
     def needs_price(self) -> bool:
@@ -255,13 +261,14 @@ class Ticket:
     size_text: str
     expiry: Expiry = EXPIRIES[0]
     reduce_only: bool = False
+    trigger_text: str = ""
 
 
 @dataclass(frozen=True)
 class Preview:
     """The order the ticket makes against the current book, and what would happen to it."""
 
-    order: PlaceOrder | None
+    order: PlaceOrder | PlaceConditional | None
     line: str  # what the form shows: the order, crosses or rests, fee and margin (three lines)
     problems: tuple[str, ...] = ()  # shown in warning colour; the chain has the last word
     fill_atoms: int = 0
@@ -295,6 +302,8 @@ def build_preview(market: MarketInfo, book: Book, ticket: Ticket, subaccount: in
     else:
         price = market_order_price(market, book, ticket.side, size)
 
+    if ticket.kind.conditional:
+        return _conditional_preview(market, ticket, subaccount, side_word, price, size)
     problems = []
     if price % market.tick_size:
         problems.append(f"price is off the {market.format_price(market.tick_size)} tick")
@@ -340,6 +349,29 @@ def build_preview(market: MarketInfo, book: Book, ticket: Ticket, subaccount: in
                           if ticket.kind.rests and ticket.expiry.seconds else 0),
     )
     return Preview(order, "\n".join(lines), tuple(problems), filled, rest)
+
+
+def _conditional_preview(market: MarketInfo, ticket: Ticket, subaccount: int, side_word: str, price: int,
+                         size: int) -> Preview:
+    """A stop or take-profit: nothing happens now; it fires when the oracle crosses the trigger."""
+    try:
+        trigger = market.parse_price(ticket.trigger_text) if ticket.trigger_text.strip() else 0
+    except ValueError as error:
+        return Preview(None, f"trigger: {error}")
+    if trigger <= 0:
+        return Preview(None, f"{side_word} {market.format_size(size)} {market.base}: enter a trigger price")
+    stop = ticket.kind == OrderKind.STOP
+    fires_up = stop == (ticket.side == Side.BUY)
+    kind = ConditionalKind.STOP_LIMIT if stop else ConditionalKind.TAKE_PROFIT_LIMIT
+    problems = []
+    if trigger % market.tick_size or price % market.tick_size:
+        problems.append(f"a price is off the {market.format_price(market.tick_size)} tick")
+    lines = [f"{side_word} {market.format_size(size)} {market.base} @ {market.format_price(price)} "
+             f"when the oracle {'≥' if fires_up else '≤'} {market.format_price(trigger)}",
+             f"{ticket.kind.value}: rests off the book until triggered, then a limit order",
+             f"notional ≈ {format_usd(market.notional(price, size))} USDC"]
+    order = PlaceConditional(subaccount, market.market_id, kind, ticket.side, trigger, price, size, ticket.reduce_only)
+    return Preview(order, "\n".join(lines), tuple(problems))
 
 
 def _tif(ticket: Ticket) -> TimeInForce:

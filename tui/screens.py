@@ -35,6 +35,9 @@ ORDER_TYPES = (
     ("IOC", "fills what it can at the price or better, the rest is cancelled"),
     ("FOK", "fills entirely at the price or better, or the chain refuses it"),
     ("post-only", "rests only: the chain refuses it if it would cross"),
+    ("stop", "stop-limit: rests off the book until the oracle crosses the trigger (a buy when it rises to it, a "
+             "sell when it falls to it), then a limit order at the price"),
+    ("take-profit", "take-profit-limit: fires when the oracle reaches the trigger in your favour, then a limit order"),
 )
 
 

@@ -508,6 +508,9 @@ class OrderForm(Vertical):
             yield Label("Price", classes="form-label")
             yield Input(placeholder="USDC per unit", id="price", restrict=r"[0-9.,]*")
         with Horizontal(classes="form-row"):
+            yield Label("Trigger", classes="form-label")
+            yield Input(placeholder="stop / take-profit: oracle price", id="trigger", restrict=r"[0-9.,]*")
+        with Horizontal(classes="form-row"):
             yield Label("Size", classes="form-label", id="size-label")
             yield Input(placeholder="base units", id="size", restrict=r"[0-9.,]*")
         with Horizontal(classes="form-row"):
@@ -523,7 +526,7 @@ class OrderForm(Vertical):
         kind = OrderKind(self.query_one("#kind", Choice).value)
         expiry = EXPIRIES[self.query_one("#expiry", Choice).index]
         return Ticket(self.side, kind, self.query_one("#price", Input).value, self.query_one("#size", Input).value,
-                      expiry, self.query_one("#reduce-only", Checkbox).value)
+                      expiry, self.query_one("#reduce-only", Checkbox).value, self.query_one("#trigger", Input).value)
 
     def set_context(self, market: MarketInfo | None, book: Book | None, height: int, block_time_ms: int,
                     subaccount: int) -> None:
@@ -549,6 +552,7 @@ class OrderForm(Vertical):
         kind = ticket.kind
         self.query_one("#price", Input).disabled = not kind.needs_price
         self.query_one("#expiry", Choice).disabled = not kind.rests
+        self.query_one("#trigger", Input).disabled = not kind.conditional
         button = self.query_one("#send", Button)
         button.label = f"{'Buy' if ticket.side == Side.BUY else 'Sell'} {self.market.base if self.market else ''}"
         button.variant = "success" if ticket.side == Side.BUY else "error"

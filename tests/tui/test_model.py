@@ -196,3 +196,17 @@ def test_cli_registers_tui_and_mm() -> None:
         (run_tui, "http://127.0.0.1:1", "k.json", 2, "ETH-USD")
     args = parser.parse_args(["mm", "--key", "k.json", "--levels", "3", "--spread-bps", "20", "--size", "100"])
     assert (args.func, args.levels, args.spread_bps, args.size) == (run_mm, 3, 20, 100)
+
+
+def test_a_stop_ticket_builds_a_conditional_that_fires_when_the_oracle_rises_for_a_buy() -> None:
+    from client import ConditionalKind, PlaceConditional
+
+    market, book = BTC, BOOK
+    preview = build_preview(market, book, Ticket(Side.BUY, OrderKind.STOP, "66000", "0.01", trigger_text="65900"), 0)
+    assert isinstance(preview.order, PlaceConditional)
+    assert preview.order.kind == ConditionalKind.STOP_LIMIT
+    assert (preview.order.trigger_price, preview.order.limit_price, preview.order.size) == (
+        65_900_000_000, 66_000_000_000, 100)
+    assert "when the oracle ≥ 65,900.0" in preview.line
+    missing = build_preview(market, book, Ticket(Side.SELL, OrderKind.TAKE_PROFIT, "66000", "0.01"), 0)
+    assert missing.order is None and "trigger" in missing.line

@@ -179,3 +179,21 @@ def test_read_only_terminal_shows_the_market_and_refuses_to_trade(chain: LocalCh
         assert app.query_one(BookLadder).border_title == "Order book SOL-USD"
 
     run(app, scenario)
+
+
+def test_a_stop_typed_on_the_keyboard_rests_as_a_conditional_on_chain(chain: LocalChain) -> None:
+    alice = chain.keys[0]
+    app = TradingApp(chain.rpc_url, alice, market="BTC-USD")
+
+    async def scenario(app: TradingApp, pilot: Pilot) -> None:
+        app.query_one("#order-form").query_one("#kind").select("stop")  # type: ignore[attr-defined]
+        # b, the limit price, Tab to the trigger, Tab to the size, Enter
+        await pilot.press("escape", "b", *list("71000"), "tab", *list("70000"), "tab", *list("0.01"), "enter")
+        await until(pilot, lambda: "Stop armed" in notices(app), "the acceptance")
+        with chain.client() as client:
+            [resting] = client.conditionals(address_to_hex(alice.address))
+        assert (resting["kind"], resting["trigger_price"], resting["limit_price"], resting["size"]) == (
+            "stop_limit", "70000000000", "71000000000", "100")
+        assert not app.orders  # nothing on the book until it fires
+
+    run(app, scenario)
