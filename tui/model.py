@@ -520,6 +520,8 @@ class PositionRow:
     mark_price: int
     unrealized_pnl: int  # size x mark - cost
     notional: int  # |size| x mark
+    liquidation_price: int | None = None  # where equity would meet maintenance (the chain's figure)
+    unsettled_funding: int = 0  # micro-USDC owed (> 0) or due since the position last settled
 
     @property
     def side_word(self) -> str:
@@ -565,8 +567,10 @@ def account_from_json(answer: dict[str, Any], markets: dict[int, MarketInfo]) ->
         scale = 10**market.size_decimals
         mark = market.mark_price
         value = mark * size // scale if size > 0 else -(mark * -size // scale)
+        liquidation = entry.get("liquidation_price")
         rows.append(PositionRow(market.market_id, market.ticker, size, cost, abs(cost) * scale // abs(size), mark,
-                                value - cost, abs(value)))
+                                value - cost, abs(value), int(liquidation) if liquidation else None,
+                                int(entry.get("unsettled_funding_micro_usdc", 0))))
     return Account(int(answer["collateral_micro_usdc"]), int(answer["equity_micro_usdc"]),
                    int(answer["initial_margin_micro_usdc"]), int(answer["maintenance_margin_micro_usdc"]),
                    int(answer["free_collateral_micro_usdc"]), tuple(rows))

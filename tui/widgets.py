@@ -658,7 +658,8 @@ class PositionsTable(DataTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         for label, key in (("Market", "market"), ("Side", "side"), ("Size", "size"), ("Entry", "entry"),
-                           ("Mark", "mark"), ("Notional", "notional"), ("uPnL", "pnl")):
+                           ("Mark", "mark"), ("Liq.", "liquidation"), ("Notional", "notional"), ("uPnL", "pnl"),
+                           ("Funding", "funding")):
             self.add_column(label, key=key)
 
     def show(self, positions: Sequence[PositionRow], markets: dict[int, MarketInfo]) -> None:
@@ -674,8 +675,12 @@ class PositionsTable(DataTable):
                 market.ticker,
                 Text(position.side_word, style="bold green" if position.size > 0 else "bold red"),
                 market.format_size(abs(position.size)), market.format_price(position.entry_price),
-                market.format_price(position.mark_price), format_usd(position.notional),
+                market.format_price(position.mark_price),
+                Text(market.format_price(position.liquidation_price) if position.liquidation_price else "—",
+                     style="bold yellow"),
+                format_usd(position.notional),
                 Text(f"{signed_usd(position.unrealized_pnl)} ({percent:+.2f}%)", style=pnl_style),
+                signed_usd(-position.unsettled_funding),
             )))
         sync_table(self, rows)
 

@@ -134,9 +134,11 @@ def test_account_positions_entry_mark_and_unrealized_pnl() -> None:
     answer = {"collateral_micro_usdc": "1000000000", "equity_micro_usdc": "990000000",
               "initial_margin_micro_usdc": "32500000", "maintenance_margin_micro_usdc": "19500000",
               "free_collateral_micro_usdc": "957500000",
-              "positions": [{"market_id": 1, "size": "-100", "cost_micro_usdc": "-660000000"}]}
+              "positions": [{"market_id": 1, "size": "-100", "cost_micro_usdc": "-660000000",
+                             "liquidation_price": "162000000000", "unsettled_funding_micro_usdc": "-1200"}]}
     account = account_from_json(answer, {1: BTC})
     (short,) = account.positions
+    assert (short.liquidation_price, short.unsettled_funding) == (162_000_000_000, -1200)
     assert short.side_word == "SHORT" and short.entry_price == 66_000_000_000
     assert short.unrealized_pnl == 10_000_000  # sold at 66,000, marked at 65,000, 0.01 BTC
     assert short.notional == 650_000_000
