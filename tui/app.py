@@ -102,9 +102,23 @@ class AccountFetched(Message):
 
 class SummaryFetched(Message):
     def __init__(self, chain_id: str, markets: list[dict[str, Any]], oracle: dict[int, int],
-                 trades: dict[int, list[dict[str, Any]]]) -> None:
+                 trades: dict[int, list[dict[str, Any]]], funding: dict[int, int] | None = None) -> None:
         super().__init__()
         self.chain_id, self.markets, self.oracle, self.trades = chain_id, markets, oracle, trades
+        self.funding = funding or {}  # market id -> last hourly rate, ppm
+
+
+def last_funding_rates(client: Client, market_ids: list[int]) -> dict[int, int]:
+    """market id -> the latest hourly funding rate (ppm); markets without one yet are left out."""
+    rates = {}
+    for market_id in market_ids:
+        try:
+            history = client.query(f"/funding/{market_id}")["history"]
+        except ChainRejected:
+            continue
+        if history:
+            rates[market_id] = int(history[-1]["rate_ppm"])
+    return rates
 
 
 def oracle_prices(client: Client) -> dict[int, int]:
@@ -165,6 +179,7 @@ class TradingApp(App[None]):
         self.trades: dict[int, list[TradeRow]] = {}  # the tape: latest first, refreshed with the book
         self.history: dict[int, list[TradeRow]] = {}  # up to 200 per market, for candles and 24h figures
         self.stats: dict[int, DayStats] = {}
+        self.funding: dict[int, int] = {}  # market id -> last hourly funding rate, ppm
         self.orders: list[OpenOrder] = []
         self.account: Account | None = None
         self.height = 0
@@ -391,6 +406,7 @@ class TradingApp(App[None]):
                     markets = client.markets()
                     oracle = oracle_prices(client)
                     trades = {int(m["market_id"]): client.trades(int(m["market_id"]), 200) for m in markets}
+                    funding = last_funding_rates(client, [int(m["market_id"]) for m in markets])
                     missing = sorted({int(t["height"]) for rows in trades.values() for t in rows}
                                      - set(self.block_times), reverse=True)
                     for height in missing[:100]:
@@ -403,7 +419,7 @@ class TradingApp(App[None]):
                     continue
                 else:
                     self._link(True)
-                    self.post_message(SummaryFetched(chain_id, markets, oracle, trades))
+                    self.post_message(SummaryFetched(chain_id, markets, oracle, trades, funding))
                 self._wake_summary.wait(SUMMARY_EVERY_S)
                 self._wake_summary.clear()
                 self._stop.wait(0.5)  # at most twice a second even when trades keep coming
@@ -456,8 +472,9 @@ class TradingApp(App[None]):
                 self.trades[market_id] = rows[:TRADES_SHOWN]
             self.stats[market_id] = day_stats(self.markets[market_id], rows, now)
             self.history[market_id] = rows
+        self.funding = message.funding
         table = self.query_one(MarketList)
-        table.show([self.markets[m] for m in self.market_ids], self.stats)
+        table.show([self.markets[m] for m in self.market_ids], self.stats, self.funding)
         if not self.selected_id and self.market_ids:
             wanted = self.initial_market
             chosen = next((m.market_id for m in self.markets.values()

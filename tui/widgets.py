@@ -134,7 +134,8 @@ class StatusBar(Static):
 
 class MarketList(DataTable):
     """Every market: its mark (the oracle price, or the genesis reference price before the first
-    oracle update), 24h change and volume from the trades the chain keeps."""
+    oracle update), 24h change and volume from the trades the chain keeps, and the last hourly
+    funding rate (positive: longs pay)."""
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -143,8 +144,10 @@ class MarketList(DataTable):
         self.add_column("Mark", key="mark")
         self.add_column("24h", key="change")
         self.add_column("Vol", key="volume")
+        self.add_column("Fund/h", key="funding")
 
-    def show(self, markets: Iterable[MarketInfo], stats: dict[int, DayStats]) -> None:
+    def show(self, markets: Iterable[MarketInfo], stats: dict[int, DayStats], funding: dict[int, int] | None = None) -> None:
+        funding = funding or {}
         rows = []
         for market in markets:
             day = stats.get(market.market_id)
@@ -155,8 +158,11 @@ class MarketList(DataTable):
                               style="green" if day.change_bps > 0 else "red" if day.change_bps < 0 else "")
             volume = format_compact_usd(day.volume_micro_usdc) if day and day.trades else "—"
             status = "" if market.status == "active" else f" ({market.status})"
+            rate = funding.get(market.market_id)
+            rate_text = Text(f"{rate / 10_000:+.4f}%" if rate is not None else "—",
+                             style="dim" if rate is None else "red" if rate > 0 else "green" if rate < 0 else "")
             rows.append((str(market.market_id), (Text(market.ticker + status, style="bold"),
-                                                 market.format_price(market.mark_price), change, volume)))
+                                                 market.format_price(market.mark_price), change, volume, rate_text)))
         sync_table(self, rows)
 
 
