@@ -59,6 +59,7 @@ class LoadStats:
     sent: dict[str, Sent] = field(default_factory=dict)
     rejections: dict[int, int] = field(default_factory=dict)
     blocks: list[tuple[int, float, int]] = field(default_factory=list)  # height, seen at, txs
+    mempool: list[int] = field(default_factory=list)  # unconfirmed txs, sampled once per block
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -144,6 +145,13 @@ class LoadGenerator:
             except ClientError:
                 time.sleep(0.05)
                 continue
+            if height < latest:
+                try:
+                    waiting = int(watcher.rpc.call("num_unconfirmed_txs")["n_txs"])
+                    with self.stats.lock:
+                        self.stats.mempool.append(waiting)
+                except ClientError:
+                    pass
             while height < latest:
                 height += 1
                 block = watcher.rpc.call("block", height=str(height))["block"]
@@ -220,6 +228,8 @@ class LoadGenerator:
             "checktx_p99_ms": round(_percentile(check_ms, 0.99), 1),
             "block_interval_ms": round(_percentile(intervals, 0.50), 1),
             "txs_per_block_max": max((b[2] for b in blocks), default=0),
+            "txs_per_block_median": int(_percentile([float(b[2]) for b in blocks], 0.5)),
+            "mempool_max_txs": max(self.stats.mempool, default=0),
             "rejections_by_code": {str(k): v for k, v in sorted(rejections.items())},
             "offered_rate_txs_per_s": self.config.rate,
             "sending_s": round(sending_s, 1),
