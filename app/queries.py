@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from modules.auth.keeper import AuthKeeper
 from modules.bank.keeper import BankKeeper
+from modules.bridge import queries as bridge_queries
 from modules.errors import ChainError
 from modules.store import KVStore
 from modules.margin.keeper import MarginKeeper
@@ -333,6 +334,8 @@ def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, he
         result = _oracle_prices(store, last.height)
     elif parts == ["markets"]:
         result = _markets(store, [])
+    elif parts[:1] == ["bridge"]:  # modules/bridge/queries.py
+        result = bridge_queries.answer(store, parts[1:])
     elif parts[:1] == ["book"] and len(parts) in (3, 4):
         result = _book(store, books, parts[1:])
     else:

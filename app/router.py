@@ -6,6 +6,9 @@ from modules.auth.keeper import AuthKeeper
 from modules.bank.keeper import BankKeeper
 from modules.bank.msg_server import handle_transfer
 from modules.bank.types import Transfer
+from modules.bridge import msg_server as bridge
+from modules.bridge.keeper import BridgeKeeper
+from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignWithdrawal, Withdraw
 from modules.context import BlockContext, Event
 from modules.margin.errors import InsufficientFreeCollateral
 from modules.margin.keeper import MarginKeeper
@@ -29,6 +32,7 @@ from modules.store import KVStore
 from modules.types import SubaccountId
 
 from app.ante import AdmittedTx
+from bridge.verify import VERIFIER as BRIDGE_VERIFIER
 
 
 def execute_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx, books: Books) -> list[Event]:
@@ -57,6 +61,16 @@ def execute_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx, books: B
             events.extend(conditional.handle_place_conditional(book, tx.account, action))
         elif isinstance(action, CancelConditional):
             events.extend(conditional.handle_cancel_conditional(book, tx.account, action))
+        elif isinstance(action, ClaimDeposit):
+            events.extend(bridge.handle_claim(BridgeKeeper(store), bank, ctx, tx.account, action))
+        elif isinstance(action, Withdraw):
+            events.extend(bridge.handle_withdraw(BridgeKeeper(store), bank, ctx, tx.account, action))
+            require_free_collateral(store, SubaccountId(tx.account, action.subaccount))
+        elif isinstance(action, SignWithdrawal):
+            events.extend(bridge.handle_sign_withdrawal(BridgeKeeper(store), BRIDGE_VERIFIER, tx.account, action))
+        elif isinstance(action, SetBridgeKey):
+            events.extend(bridge.handle_set_bridge_key(BridgeKeeper(store), BRIDGE_VERIFIER, ctx.chain_id, tx.account,
+                                                       action))
         else:  # the codec only produces known actions; this guards a missing route
             raise TypeError(f"no route for action {type(action).__name__}")
     return events
@@ -89,3 +103,12 @@ def check_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> None:
             orderbook.validate_place(markets, oracle, ctx, action)
         elif isinstance(action, (CancelOrder, CancelAll, ModifyOrder, PlaceConditional, CancelConditional)):
             markets.market(action.market_id) if action.market_id else None
+        elif isinstance(action, ClaimDeposit):  # the whole tally on the check state: a duplicate fails here
+            bridge.handle_claim(BridgeKeeper(store), bank, ctx, tx.account, action)
+        elif isinstance(action, Withdraw):
+            bridge.handle_withdraw(BridgeKeeper(store), bank, ctx, tx.account, action)
+            require_free_collateral(store, SubaccountId(tx.account, action.subaccount))
+        elif isinstance(action, SignWithdrawal):
+            bridge.handle_sign_withdrawal(BridgeKeeper(store), BRIDGE_VERIFIER, tx.account, action)
+        elif isinstance(action, SetBridgeKey):
+            bridge.handle_set_bridge_key(BridgeKeeper(store), BRIDGE_VERIFIER, ctx.chain_id, tx.account, action)

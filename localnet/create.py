@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from localnet.layout import Layout, LocalnetConfig
 from wire.crypto import PrivateKey, address_to_hex
 
 
-def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path) -> tuple[Layout, bool]:
-    """The localnet at `root`: created with `config` if new, else the stored one. True if created."""
+def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path, bridge: bool = False) -> tuple[Layout, bool]:
+    """The localnet at `root`: created with `config` if new, else the stored one. True if created.
+    `bridge`: also an Ethereum side (anvil, vault, one relayer per validator; bridge/localnet.py)."""
     existing = Layout.load(root)
     if existing is not None:
         return existing, False
@@ -28,6 +30,21 @@ def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path) -> tupl
         save_key(PrivateKey.generate(), layout.faucet_key)
     faucet = address_to_hex(load_key(layout.faucet_key).address)
 
+    app_state = {
+        "bank": {"balances": [
+            {"address": faucet, "subaccount": 0, "amount_micro_usdc": str(config.faucet_usdc * 1_000_000)}
+        ]},
+        "markets": {"markets": LOCALNET_MARKETS},
+    }
+    if bridge:  # the vault backs the genesis balances: minted into it at deployment
+        from bridge.localnet import create as create_bridge
+        from genesis.builder import validator_address
+
+        app_state["bridge"] = create_bridge(
+            root, [node.rpc_url for node in layout.nodes],
+            [validator_address(base64.b64decode(consensus_pub_key(node.home))) for node in layout.nodes],
+            [config.power_each] * len(layout.nodes), load_key(layout.faucet_key).address, config.faucet_usdc,
+            config.faucet_usdc * 1_000_000)
     genesis = build_genesis({
         "chain_id": config.chain_id,
         "vote_extensions_enable_height": 1,  # oracle prices from height 2 on
@@ -35,12 +52,7 @@ def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path) -> tupl
             {"name": node.name, "pub_key": consensus_pub_key(node.home), "power": config.power_each}
             for node in layout.nodes
         ],
-        "app_state": {
-            "bank": {"balances": [
-                {"address": faucet, "subaccount": 0, "amount_micro_usdc": str(config.faucet_usdc * 1_000_000)}
-            ]},
-            "markets": {"markets": LOCALNET_MARKETS},
-        },
+        "app_state": app_state,
     })
     peers = {node.name: f"{node_id(cometbft, node.home)}@127.0.0.1:{node.ports.p2p}" for node in layout.nodes}
     for node in layout.nodes:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from bridge.localnet import LocalBridge, anvil_argv, deploy_once, wait_for_anvil
 from localnet.layout import Layout, NodeLayout
 
 log = logging.getLogger("perpchain.localnet")
@@ -129,6 +130,17 @@ class Supervisor:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The bridge (a localnet created with bridge=True): anvil, then one relayer per validator.
+        self.bridge = LocalBridge.of(layout.root)
+        self.anvil: Child | None = None
+        self.relayers: list[Child] = []
+        self.relayers_held: set[int] = set()
+        if self.bridge is not None:
+            logs = layout.root / "logs"
+            self.anvil = Child("anvil", anvil_argv(self.bridge), logs / "anvil.log", project_root)
+            self.relayers = [Child(f"relayer{node.index}", [sys.executable, "-m", "bridge.relayer", "--config",
+                                                            str(self.bridge.relayer_config(node.index))],
+                                   logs / f"relayer{node.index}.log", project_root) for node in layout.nodes]
 
     @staticmethod
     def _validator(node: NodeLayout, cometbft: Path, project_root: Path, price_sources: dict[int, str],
@@ -148,7 +160,13 @@ class Supervisor:
     # -- control ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start every validator and the watch loop in a background thread."""
+        """Start anvil and deploy the bridge (if any), then every validator, its relayer and the
+        watch loop in a background thread."""
+        if self.bridge is not None and self.anvil is not None:
+            self.anvil.start()
+            wait_for_anvil(self.bridge)
+            if deploy_once(self.bridge):
+                log.info("bridge deployed: vault %s", self.bridge.settings()["vault"])
         with self._lock:
             for validator in self.validators:
                 validator.held = False
@@ -157,15 +175,19 @@ class Supervisor:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the watch loop, then every cometbft, then every app."""
+        """Stop the watch loop, then every relayer, every cometbft, every app, and anvil last."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         with self._lock:
+            for relayer in self.relayers:
+                relayer.stop()
             for validator in self.validators:
                 validator.cometbft.stop()
             for validator in self.validators:
                 validator.app.stop()
+            if self.anvil is not None:
+                self.anvil.stop()
             self._write_state(running=False)
 
     def hold(self, index: int, sig: int = signal.SIGTERM) -> None:
@@ -193,6 +215,25 @@ class Supervisor:
             os.kill(pid, sig)
             return pid
 
+    def hold_relayer(self, index: int, sig: int = signal.SIGTERM) -> None:
+        """Stop relayer `index` and keep it down until `release_relayer`."""
+        with self._lock:
+            self.relayers_held.add(index)
+            self.relayers[index].stop(sig)
+
+    def release_relayer(self, index: int) -> None:
+        with self._lock:
+            self.relayers_held.discard(index)
+            self.relayers[index].start_after = 0.0
+
+    def kill_relayer(self, index: int, sig: int = signal.SIGKILL) -> int:
+        """Kill relayer `index` from outside the plan (tests); the watch loop restarts it."""
+        with self._lock:
+            process = self.relayers[index].process
+            assert process is not None
+            os.kill(process.pid, sig)
+            return process.pid
+
     # -- the watch loop -----------------------------------------------------------------------
 
     def _loop(self) -> None:
@@ -200,6 +241,7 @@ class Supervisor:
             with self._lock:
                 for validator in self.validators:
                     self._tend(validator, time.monotonic())
+                self._tend_bridge(time.monotonic())
                 self._write_state(running=True)
             self._stop.wait(TICK_S)
 
@@ -221,6 +263,18 @@ class Supervisor:
         if app.alive and not consensus.alive and now >= consensus.start_after and _port_open(validator.layout.ports.abci):
             consensus.start()
 
+    def _tend_bridge(self, now: float) -> None:
+        """anvil and the relayers: restarted with backoff when they die (a relayer resumes from its
+        state file; anvil from its dumped state)."""
+        children = ([self.anvil] if self.anvil is not None else []) + [
+            r for i, r in enumerate(self.relayers) if i not in self.relayers_held]
+        for child in children:
+            if child.exited():
+                log.error("%s exited with %s; restarting it", child.name, child.last_exit)
+                child.schedule_restart(now)
+            if not child.alive and now >= child.start_after:
+                child.start()
+
     def _write_state(self, running: bool) -> None:
         state = {
             "pid": os.getpid() if running else None,
@@ -235,6 +289,9 @@ class Supervisor:
                 for v in self.validators
             ],
         }
+        if self.anvil is not None:
+            state["bridge"] = [{"name": c.name, "pid": c.pid, "restarts": c.restarts, "last_exit": c.last_exit}
+                               for c in [self.anvil, *self.relayers]]
         text = json.dumps(state, indent=2) + "\n"
         path = self.layout.state_file
         if path.exists() and path.read_text() == text:

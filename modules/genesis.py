@@ -13,13 +13,17 @@ from modules.bank.genesis import export_genesis as export_bank
 from modules.bank.genesis import import_genesis as import_bank
 from modules.bank.genesis import validate_genesis as validate_bank
 from modules.bank.keeper import BankKeeper
+from modules.bridge.genesis import export_genesis as export_bridge
+from modules.bridge.genesis import import_genesis as import_bridge
+from modules.bridge.genesis import validate_genesis as validate_bridge
+from modules.bridge.keeper import BridgeKeeper
 from modules.markets.genesis import export_genesis as export_markets
 from modules.markets.genesis import import_genesis as import_markets
 from modules.markets.genesis import validate_genesis as validate_markets
 from modules.markets.keeper import MarketsKeeper
 from modules.store import KVStore
 
-SECTIONS = ("bank", "markets")
+SECTIONS = ("bank", "markets", "bridge")
 
 
 def validate_app_state(app_state: Any) -> None:
@@ -31,13 +35,19 @@ def validate_app_state(app_state: Any) -> None:
         raise InvalidGenesis(f"app_state has unknown section {unknown[0]!r}; known: {', '.join(SECTIONS)}")
     validate_bank(app_state.get("bank", {}))
     validate_markets(app_state.get("markets", {}))
+    validate_bridge(app_state.get("bridge", {}))
 
 
 def import_app_state(store: KVStore, app_state: Any) -> None:
     validate_app_state(app_state)
     import_bank(BankKeeper(store), app_state.get("bank", {}))
     import_markets(MarketsKeeper(store), app_state.get("markets", {}))
+    import_bridge(BridgeKeeper(store), app_state.get("bridge", {}))
 
 
 def export_app_state(store: KVStore) -> dict[str, Any]:
-    return {"bank": export_bank(BankKeeper(store)), "markets": export_markets(MarketsKeeper(store))}
+    state = {"bank": export_bank(BankKeeper(store)), "markets": export_markets(MarketsKeeper(store))}
+    bridge = export_bridge(BridgeKeeper(store))
+    if bridge:  # an absent section means no bridge; keeps exports of bridge-less chains unchanged
+        state["bridge"] = bridge
+    return state

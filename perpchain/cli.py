@@ -119,6 +119,10 @@ def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:  # t
     )
 
     command = args.tx_command
+    if command in ("deposit", "withdraw"):
+        from bridge.cli import tx_result
+
+        return tx_result(client, key, args)  # type: ignore[no-any-return]
     if command == "transfer":
         address, number = _subaccount(args.to)
         result = client.transfer(key, SubaccountId(address_from_hex(address), number), parse_usdc(args.amount),
@@ -200,6 +204,10 @@ def cmd_query(args: argparse.Namespace) -> int:
             elif command in ("orders", "positions", "conditionals"):
                 address, number = _subaccount(args.subaccount)
                 answer = getattr(client, command)(address, number)
+            elif command in ("solvency", "bridge"):
+                from bridge.cli import query_result
+
+                answer = query_result(client, args)
             else:
                 answer = client.query(args.path)
         print(json.dumps(answer, indent=2))
@@ -358,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     when = schedule.add_mutually_exclusive_group(required=True)
     when.add_argument("--in-seconds", type=int, help="from the last block's time (at least 5)")
     when.add_argument("--clear", action="store_true")
+    from bridge.cli import add_tx_parsers as add_bridge_tx_parsers
+
+    add_bridge_tx_parsers(tx_commands, signer)  # `tx deposit`, `tx withdraw`
 
     query = commands.add_parser("query", help="read chain state")
     query.set_defaults(func=cmd_query)
@@ -389,10 +400,17 @@ def build_parser() -> argparse.ArgumentParser:
     trades.add_argument("--limit", type=int, default=20)
     raw = query_commands.add_parser("path", parents=[node], help="any abci_query path (docs/queries.md)")
     raw.add_argument("path")
+    from bridge.cli import add_query_parsers as add_bridge_query_parsers
+
+    add_bridge_query_parsers(query_commands, node)  # `query solvency`, `query bridge ...`
 
     from tui.cli import add_parsers as add_tui_parsers
 
     add_tui_parsers(commands, DEFAULT_NODE)  # `tui` and `mm`
+
+    from bridge.cli import add_parsers as add_bridge_parsers
+
+    add_bridge_parsers(commands, DEFAULT_NODE)  # `relayer`
 
     load = commands.add_parser("load", help="drive a running chain with a realistic order flow and measure it")
     load.add_argument("--node", action="append", help="RPC URL (repeatable; default: the localnet's nodes)")

@@ -9,6 +9,7 @@ from google.protobuf.message import DecodeError
 
 from modules.auth.errors import MalformedTx, UnknownAction
 from modules.bank.types import Transfer
+from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignWithdrawal, Withdraw
 from modules.orderbook.actions import (
     CancelAll,
     CancelConditional,
@@ -26,7 +27,7 @@ from wire.eip712 import tx_digest
 from wire.pb import tx_pb
 
 Action = Union[Transfer, PlaceOrder, CancelOrder, CancelAll, ModifyOrder, ScheduleCancelAll, PlaceConditional,
-               CancelConditional]
+               CancelConditional, ClaimDeposit, SignWithdrawal, Withdraw, SetBridgeKey]
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,19 @@ def _action_to_pb(action: Action) -> tx_pb.Action:
     if isinstance(action, CancelConditional):
         return tx_pb.Action(cancel_conditional=tx_pb.CancelConditional(
             subaccount=action.subaccount, market_id=action.market_id, conditional_id=action.conditional_id))
+    if isinstance(action, ClaimDeposit):
+        return tx_pb.Action(claim_deposit=tx_pb.ClaimDeposit(
+            deposit_nonce=action.deposit_nonce, eth_block=action.eth_block, eth_tx_hash=action.eth_tx_hash,
+            sender=action.sender, recipient=action.recipient, subaccount=action.subaccount,
+            amount_micro_usdc=str(action.amount_micro_usdc)))
+    if isinstance(action, SignWithdrawal):
+        return tx_pb.Action(sign_withdrawal=tx_pb.SignWithdrawal(withdrawal_id=action.withdrawal_id,
+                                                                 signature=action.signature))
+    if isinstance(action, Withdraw):
+        return tx_pb.Action(withdraw=tx_pb.Withdraw(subaccount=action.subaccount, eth_recipient=action.eth_recipient,
+                                                    amount_micro_usdc=action.amount_micro_usdc))
+    if isinstance(action, SetBridgeKey):
+        return tx_pb.Action(set_bridge_key=tx_pb.SetBridgeKey(eth_address=action.eth_address, proof=action.proof))
     raise TypeError(f"not an action: {action!r}")
 
 
@@ -130,6 +144,20 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
     if kind == "cancel_conditional":
         c = message.cancel_conditional
         return CancelConditional(c.subaccount, c.market_id, c.conditional_id)
+    if kind == "claim_deposit":
+        c = message.claim_deposit
+        amount = c.amount_micro_usdc
+        if not (amount.isdigit() and amount.isascii() and len(amount) <= 39):
+            raise MalformedTx(f"action {index}: amount_micro_usdc must be a decimal integer, got {amount[:40]!r}")
+        return ClaimDeposit(c.deposit_nonce, c.eth_block, c.eth_tx_hash, c.sender, c.recipient, c.subaccount,
+                            int(amount))
+    if kind == "sign_withdrawal":
+        return SignWithdrawal(message.sign_withdrawal.withdrawal_id, message.sign_withdrawal.signature)
+    if kind == "withdraw":
+        w = message.withdraw
+        return Withdraw(w.subaccount, w.eth_recipient, w.amount_micro_usdc)
+    if kind == "set_bridge_key":
+        return SetBridgeKey(message.set_bridge_key.eth_address, message.set_bridge_key.proof)
     raise UnknownAction(f"action {index} is of a kind this chain does not know")
 
 

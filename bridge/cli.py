@@ -1,0 +1,112 @@
+"""The bridge's commands, registered on perpchain's parser by perpchain/cli.py:
+
+    perpchain relayer --config FILE
+    perpchain tx deposit --key FILE --amount USDC [--to 0xADDR[/N]] [--eth-rpc URL] [--vault 0x..]
+    perpchain tx withdraw --key FILE --amount USDC --to 0xETH [--subaccount N]
+    perpchain query solvency [--eth-rpc URL] [--vault 0x..]   (vault balance against the chain's claim)
+    perpchain query bridge status|validators|deposit N|withdrawal N
+
+`--eth-rpc` defaults to $PERPCHAIN_ETH_RPC, else the localnet's anvil; `--vault` to the chain's.
+A deposit is signed on Ethereum by the same key file (any Ethereum key is a perpchain key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+DEFAULT_LOCALNET = Path(".data/localnet")
+
+
+def _micro_usdc(text: str) -> int:
+    try:
+        amount = Decimal(text) * 1_000_000
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an amount of USDC: {text!r}") from None
+    if amount <= 0 or amount != amount.to_integral_value():
+        raise argparse.ArgumentTypeError(f"amount must be positive with at most 6 decimals, got {text!r}")
+    return int(amount)
+
+
+def _eth_rpc(args: argparse.Namespace) -> str:
+    if args.eth_rpc:
+        return str(args.eth_rpc)
+    if os.environ.get("PERPCHAIN_ETH_RPC"):
+        return os.environ["PERPCHAIN_ETH_RPC"]
+    from bridge.localnet import LocalBridge
+
+    local = LocalBridge.of(DEFAULT_LOCALNET)
+    if local is None:
+        raise SystemExit("no Ethereum RPC: pass --eth-rpc or set PERPCHAIN_ETH_RPC")
+    return local.eth_rpc
+
+
+def add_parsers(commands: argparse._SubParsersAction, default_node: str) -> None:  # type: ignore[type-arg]
+    """Register `relayer` on perpchain's subcommands."""
+    relayer = commands.add_parser("relayer", help="bridge relayer of one validator operator (until Ctrl-C)")
+    relayer.add_argument("--config", type=Path, required=True, help="config file (JSON; docs/bridge.md)")
+    relayer.set_defaults(func=lambda args: __import__("bridge.relayer", fromlist=["run"]).run(args.config))
+
+
+def _eth_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--eth-rpc", help="Ethereum JSON-RPC (default: $PERPCHAIN_ETH_RPC or the localnet's anvil)")
+    parser.add_argument("--vault", help="vault address (default: the chain's /bridge/status)")
+
+
+def add_tx_parsers(tx_commands: argparse._SubParsersAction, signer: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    deposit = tx_commands.add_parser("deposit", parents=[signer],
+                                     help="approve + Vault.deposit on Ethereum; credited on chain by the relayers")
+    deposit.add_argument("--amount", type=_micro_usdc, required=True, help="USDC (6 decimals)")
+    deposit.add_argument("--to", metavar="0xADDR[/N]", help="perpchain subaccount credited (default: the key's /0)")
+    _eth_options(deposit)
+    withdraw = tx_commands.add_parser("withdraw", parents=[signer],
+                                      help="debit free collateral on chain; the vault pays --to once validators sign")
+    withdraw.add_argument("--amount", type=_micro_usdc, required=True, help="USDC (6 decimals)")
+    withdraw.add_argument("--to", required=True, metavar="0xETH", help="Ethereum recipient")
+    withdraw.add_argument("--subaccount", type=int, default=0)
+
+
+def add_query_parsers(query_commands: argparse._SubParsersAction, node: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    solvency = query_commands.add_parser("solvency", parents=[node],
+                                         help="the vault's balance against the chain's claim on it")
+    _eth_options(solvency)
+    bridge = query_commands.add_parser("bridge", parents=[node], help="bridge status, validators, deposits, withdrawals")
+    bridge.add_argument("what", choices=("status", "validators", "deposit", "withdrawal"))
+    bridge.add_argument("number", nargs="?", type=int)
+
+
+def tx_result(client: Any, key: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """`tx deposit` / `tx withdraw` (perpchain/cli.py prints the result as JSON)."""
+    from client.bridge import BridgeClient
+    from wire.crypto import address_from_hex
+
+    if args.tx_command == "withdraw":
+        result = BridgeClient(client).withdraw(key, args.amount, address_from_hex(args.to), args.subaccount)
+        queued = next(e for e in result.events if e.type == "withdrawal_queued")
+        return {"tx_hash": result.tx_hash, "height": result.height,
+                "withdrawal_id": int(queued.attributes["withdrawal_id"])}
+    recipient, number = key.address, 0
+    if args.to:
+        address, _, sub = args.to.partition("/")
+        recipient, number = address_from_hex(address), int(sub or 0)
+    bridge = BridgeClient(client, _eth_rpc(args), args.vault)
+    nonce = bridge.deposit(key, args.amount, recipient, number)
+    return {"deposit_nonce": nonce, "recipient": f"0x{recipient.hex()}", "subaccount": number,
+            "amount_micro_usdc": str(args.amount)}
+
+
+def query_result(client: Any, args: argparse.Namespace) -> Any:
+    """`query solvency` / `query bridge ...`."""
+    from client.bridge import BridgeClient
+
+    if args.query_command == "solvency":
+        return BridgeClient(client, _eth_rpc(args), args.vault).solvency().as_json()
+    bridge = BridgeClient(client)
+    if args.what in ("deposit", "withdrawal") and args.number is None:
+        raise SystemExit(f"query bridge {args.what} needs a number")
+    return {"status": bridge.status, "validators": bridge.validators,
+            "deposit": lambda: bridge.deposit_status(args.number),
+            "withdrawal": lambda: bridge.withdrawal(args.number)}[args.what]()

@@ -1,0 +1,164 @@
+"""The bridge of a localnet: keys and genesis section at creation, anvil + deployment + one relayer
+per validator under the supervisor. Everything lives under <root>/bridge:
+
+    bridge.json              anvil port, vault and token addresses, what to mint at deployment
+    anvil-state.json         anvil's chain, dumped on exit and every second, loaded on restart
+    operator<i>.json         validator i's operator key (signs claims and withdrawal signatures)
+    eth<i>.keystore.json     validator i's Ethereum key, encrypted; eth<i>.password beside it
+    relayer<i>.json          relayer i's config; relayer<i>/ its state (cursor, pending deposits)
+
+Deployment is deterministic: anvil's first dev account deploys TestUSDC (its nonce 0) and then the
+Vault (nonce 1), so the vault address is known when the genesis is written.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bridge.config import save_keystore
+from client.keys import save_key
+from wire.crypto import PrivateKey, address_to_hex
+
+ANVIL_CHAIN_ID = 31337
+ETH_FOR_GAS_WEI = 100 * 10**18
+CONFIRMATIONS = 2
+
+
+def _dev_deployer() -> PrivateKey:
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    from bridge.eth import DEV_MNEMONIC
+
+    return PrivateKey(bytes(Account.from_mnemonic(DEV_MNEMONIC, account_path="m/44'/60'/0'/0/0").key))
+
+
+def _create_address(deployer: bytes, nonce: int) -> bytes:
+    from web3.utils.address import get_create_address
+
+    return bytes.fromhex(get_create_address(address_to_hex(deployer), nonce)[2:])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LocalBridge:
+    """A localnet's bridge files."""
+
+    root: Path  # <localnet root>/bridge
+
+    @property
+    def settings_file(self) -> Path:
+        return self.root / "bridge.json"
+
+    def settings(self) -> dict[str, Any]:
+        return json.loads(self.settings_file.read_text())  # type: ignore[no-any-return]
+
+    @property
+    def eth_rpc(self) -> str:
+        return f"http://127.0.0.1:{self.settings()['anvil_port']}"
+
+    def relayer_config(self, index: int) -> Path:
+        return self.root / f"relayer{index}.json"
+
+    def relayer_state_dir(self, index: int) -> Path:
+        return self.root / f"relayer{index}"
+
+    @classmethod
+    def of(cls, localnet_root: Path) -> "LocalBridge | None":
+        bridge = cls(localnet_root / "bridge")
+        return bridge if bridge.settings_file.exists() else None
+
+
+def create(localnet_root: Path, node_rpcs: list[str], consensus_addresses: list[str], powers: list[int],
+           faucet: bytes, faucet_usdc: int, genesis_backing_micro_usdc: int) -> dict[str, Any]:
+    """Write keys, relayer configs and bridge.json; return the genesis `bridge` section."""
+    root = localnet_root / "bridge"
+    root.mkdir(parents=True, exist_ok=True)
+    deployer = _dev_deployer()
+    vault = _create_address(deployer.address, 1)
+    anvil_port = _free_port()
+    validators, relayers = [], []
+    for i, (rpc, consensus, power) in enumerate(zip(node_rpcs, consensus_addresses, powers, strict=True)):
+        operator, eth_key, password = PrivateKey.generate(), PrivateKey.generate(), secrets.token_hex(16)
+        save_key(operator, root / f"operator{i}.json", overwrite=True)
+        (root / f"eth{i}.password").write_text(password + "\n")
+        (root / f"eth{i}.password").chmod(0o600)
+        save_keystore(eth_key, root / f"eth{i}.keystore.json", password, scrypt_n=2**14)
+        validators.append({"consensus_address": consensus, "operator": address_to_hex(operator.address),
+                           "eth_address": address_to_hex(eth_key.address), "power": power})
+        relayers.append(address_to_hex(eth_key.address))
+        (root / f"relayer{i}.json").write_text(json.dumps({
+            "node_rpc": rpc, "eth_rpc": f"http://127.0.0.1:{anvil_port}", "vault": address_to_hex(vault),
+            "confirmations": CONFIRMATIONS, "state_dir": f"relayer{i}", "perpchain_key": f"operator{i}.json",
+            "eth_keystore": f"eth{i}.keystore.json", "eth_password_file": f"eth{i}.password",
+            "listen": "127.0.0.1:0", "poll_interval_ms": 200, "backup_delay_ms": 2000}, indent=2) + "\n")
+    settings = {"anvil_port": anvil_port, "chain_id": ANVIL_CHAIN_ID, "deployer": address_to_hex(deployer.address),
+                "token": address_to_hex(_create_address(deployer.address, 0)), "vault": address_to_hex(vault),
+                "validators": [v["eth_address"] for v in validators], "powers": powers,
+                "faucet": address_to_hex(faucet), "faucet_usdc": faucet_usdc,
+                "genesis_backing_micro_usdc": genesis_backing_micro_usdc, "relayer_eth_addresses": relayers}
+    (root / "bridge.json").write_text(json.dumps(settings, indent=2) + "\n")
+    return {"eth_chain_id": ANVIL_CHAIN_ID, "vault": address_to_hex(vault), "validators": validators}
+
+
+def anvil_argv(bridge: LocalBridge) -> list[str]:
+    from bridge.eth import DEV_MNEMONIC, anvil_binary
+
+    return [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(bridge.settings()["anvil_port"]),
+            "--chain-id", str(ANVIL_CHAIN_ID), "--accounts", "2", "--mnemonic", DEV_MNEMONIC,
+            "--state", str(bridge.root / "anvil-state.json"), "--state-interval", "1", "--block-time", "1"]
+
+
+def wait_for_anvil(bridge: LocalBridge, timeout_s: float = 30.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+    while True:
+        try:
+            if int(httpx.post(bridge.eth_rpc, json=body, timeout=1.0).json()["result"], 16) == ANVIL_CHAIN_ID:
+                return
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"anvil did not answer on {bridge.eth_rpc} in {timeout_s} s")
+        time.sleep(0.05)
+
+
+def deploy_once(bridge: LocalBridge) -> bool:
+    """Deploy TestUSDC + Vault unless anvil's state already has them; True if deployed now. Mints the
+    faucet its USDC on Ethereum and the vault the genesis balances' backing, and gives the faucet and
+    every relayer ETH for gas."""
+    from web3 import Web3
+
+    from bridge.eth import deploy_bridge, transact
+
+    settings = bridge.settings()
+    w3 = Web3(Web3.HTTPProvider(bridge.eth_rpc, request_kwargs={"timeout": 30}))
+    if w3.eth.get_code(Web3.to_checksum_address(settings["vault"])):
+        return False
+    deployer = Web3.to_checksum_address(settings["deployer"])
+    if w3.eth.get_transaction_count(deployer) != 0:
+        raise RuntimeError("anvil's deployer has sent transactions but no vault exists: reset the localnet")
+    deployment = deploy_bridge(w3, deployer=deployer, validators=[bytes.fromhex(v[2:]) for v in settings["validators"]],
+                               powers=settings["powers"],
+                               mint={bytes.fromhex(settings["faucet"][2:]): settings["faucet_usdc"] * 1_000_000})
+    if deployment.vault.address.lower() != settings["vault"]:
+        raise RuntimeError(f"the vault deployed at {deployment.vault.address}, the genesis expects {settings['vault']}")
+    backing = settings["genesis_backing_micro_usdc"]
+    if backing:
+        transact(w3, deployment.token.functions.mint(deployment.vault.address, backing), deployer)
+    for address in [settings["faucet"], *settings["relayer_eth_addresses"]]:
+        w3.provider.make_request("anvil_setBalance", [Web3.to_checksum_address(address), hex(ETH_FOR_GAS_WEI)])
+    return True

@@ -1,0 +1,357 @@
+"""The bridge relayer: one per validator operator (`perpchain relayer --config FILE`).
+
+Each step, in order:
+  1. follow Ethereum: read the vault's `Deposited` events up to (head - confirmations), past the
+     persistent cursor; keep them as pending until the chain has them;
+  2. claim: the pending deposits this validator has not claimed, from its next nonce on, in one tx
+     (the chain's /bridge/status says which: idempotent across restarts);
+  3. sign: each queued withdrawal this validator has not signed, its digest signed with the
+     validator's Ethereum key, posted on chain;
+  4. pay: each ready withdrawal the vault has not paid is sent to `Vault.withdraw` — first by the
+     relayer whose turn it is (id mod validators), by any other after `backup_delay_ms`; the
+     vault pays an id once whoever sends it.
+A failing step is logged and retried with backoff (0.5 s doubling to 10 s). State (cursor,
+pending deposits, withdrawal cursors) is written atomically after every change. /health answers
+200 while steps succeed, /metrics in Prometheus text format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from bridge import digests
+from bridge.config import RelayerConfig
+from client.bridge import BridgeClient, send_eth_transaction
+from client.client import Client
+from client.errors import ChainRejected
+from client.keys import load_key
+from modules.bridge.types import ClaimDeposit, SignWithdrawal
+from wire.crypto import PrivateKey
+
+log = logging.getLogger("perpchain.relayer")
+
+MAX_LOG_RANGE = 2_000  # blocks per eth_getLogs
+MAX_ACTIONS_PER_TX = 50
+FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 10.0
+HEALTHY_WITHIN_S = 30.0
+
+
+class RelayerState:
+    """What survives a restart: the Ethereum cursor, deposits seen but not yet done, and the
+    withdrawal ids below which everything is signed / paid."""
+
+    def __init__(self, path: Path, start_block: int) -> None:
+        self.path = path
+        self.cursor_block = start_block - 1
+        self.pending: dict[int, dict[str, Any]] = {}
+        self.signed_through = 0
+        self.paid_through = 0
+        if path.exists():
+            raw = json.loads(path.read_text())
+            self.cursor_block = raw["cursor_block"]
+            self.pending = {int(k): v for k, v in raw["pending"].items()}
+            self.signed_through, self.paid_through = raw["signed_through"], raw["paid_through"]
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"cursor_block": self.cursor_block, "signed_through": self.signed_through,
+                                         "paid_through": self.paid_through,
+                                         "pending": {str(k): v for k, v in sorted(self.pending.items())}}) + "\n")
+        temporary.replace(self.path)
+
+
+class Relayer:
+    """Usable in-process: `Relayer(config).start()` ... `.stop()`; `.step()` runs one pass."""
+
+    def __init__(self, config: RelayerConfig, eth_key: PrivateKey | None = None) -> None:
+        self.config = config
+        self.operator = load_key(config.perpchain_key)
+        self.eth_key = eth_key if eth_key is not None else config.eth_key()
+        self.client = Client(config.node_rpc, timeout_s=10.0)
+        self.bridge = BridgeClient(self.client, config.eth_rpc, config.vault)
+        self.state = RelayerState(config.state_dir / "relayer-state.json", config.start_block)
+        self.metrics: dict[str, float] = {name: 0 for name in (
+            "relayer_deposits_claimed_total", "relayer_withdrawals_signed_total", "relayer_withdrawals_paid_total",
+            "relayer_step_errors_total", "relayer_steps_total", "relayer_eth_cursor_block",
+            "relayer_last_success_unix_seconds", "relayer_pending_deposits")}
+        self.last_error = ""
+        self._consensus_address: str | None = None
+        self._validator_index = 0
+        self._validator_count = 1
+        self._ready_seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._http: ThreadingHTTPServer | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        """host:port of /health and /metrics once started."""
+        assert self._http is not None
+        host, port = self._http.server_address[:2]
+        return f"{host}:{port}"
+
+    def start(self) -> "Relayer":
+        host, port = self.config.listen.rsplit(":", 1)
+        self._http = ThreadingHTTPServer((host, int(port)), _handler(self))
+        threading.Thread(target=self._http.serve_forever, name="relayer-http", daemon=True).start()
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.config.state_dir / "listen").write_text(self.address + "\n")  # for `localnet status` and tests
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="relayer", daemon=True)
+        self._thread.start()
+        log.info("relayer started: operator 0x%s, eth key 0x%s, health on http://%s", self.operator.address.hex(),
+                 self.eth_key.address.hex(), self.address)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        self.client.close()
+        log.info("relayer stopped")
+
+    def _loop(self) -> None:
+        backoff = FIRST_BACKOFF_S
+        while not self._stop.is_set():
+            try:
+                self.step()
+                backoff = FIRST_BACKOFF_S
+                wait = self.config.poll_interval_ms / 1000
+            except Exception as exc:  # any failure: log, count, back off, retry
+                self.metrics["relayer_step_errors_total"] += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("step failed (retrying in %.1fs): %s", backoff, self.last_error)
+                wait, backoff = backoff, min(backoff * 2, MAX_BACKOFF_S)
+            self._stop.wait(wait)
+
+    def healthy(self) -> bool:
+        return time.time() - self.metrics["relayer_last_success_unix_seconds"] < HEALTHY_WITHIN_S
+
+    # -- one pass -------------------------------------------------------------------------------
+
+    def step(self) -> None:
+        self._identify()
+        self.follow_deposits()
+        self.claim_deposits()
+        self.sign_withdrawals()
+        self.pay_withdrawals()
+        self.metrics["relayer_steps_total"] += 1
+        self.metrics["relayer_last_success_unix_seconds"] = time.time()
+
+    def _identify(self) -> None:
+        if self._consensus_address is not None:
+            return
+        status = self.bridge.status()
+        if not status["enabled"]:
+            raise RuntimeError("the chain has no bridge configured")
+        if status["vault"].lower() != self.config.vault.lower():
+            raise RuntimeError(f"the chain's vault is {status['vault']}, the config says {self.config.vault}")
+        validators = self.bridge.validators()
+        mine = [i for i, v in enumerate(validators) if v["operator"] == f"0x{self.operator.address.hex()}"]
+        if not mine:
+            raise RuntimeError(f"0x{self.operator.address.hex()} operates no bridge validator")
+        me = validators[mine[0]]
+        if me["eth_address"] != f"0x{self.eth_key.address.hex()}":
+            log.warning("the chain registers eth key %s for this validator, the keystore holds 0x%s",
+                        me["eth_address"], self.eth_key.address.hex())
+        self._consensus_address, self._validator_index, self._validator_count = (
+            me["consensus_address"], mine[0], len(validators))
+        log.info("validator %s (%d of %d)", self._consensus_address, mine[0] + 1, len(validators))
+
+    def follow_deposits(self) -> None:
+        w3, vault = self.bridge.web3, self.bridge.vault
+        safe = w3.eth.block_number - self.config.confirmations
+        while self.state.cursor_block < safe:
+            first = self.state.cursor_block + 1
+            last = min(safe, first + MAX_LOG_RANGE - 1)
+            for event in vault.events.Deposited().get_logs(from_block=first, to_block=last):
+                args = event["args"]
+                nonce = int(args["depositNonce"])
+                self.state.pending[nonce] = {
+                    "eth_block": int(event["blockNumber"]), "eth_tx_hash": bytes(event["transactionHash"]).hex(),
+                    "sender": args["sender"][2:].lower(), "recipient": args["recipient"][2:].lower(),
+                    "subaccount": int(args["subaccount"]), "amount": str(args["amount"])}
+                log.info("saw deposit %d (block %d, %s micro-USDC to 0x%s/%d)", nonce, event["blockNumber"],
+                         args["amount"], args["recipient"][2:].lower(), args["subaccount"])
+            self.state.cursor_block = last
+            self.state.save()
+        self.metrics["relayer_eth_cursor_block"] = self.state.cursor_block
+
+    def claim_deposits(self) -> None:
+        status = self.bridge.status()
+        next_nonce = int(status["next_deposit_nonce"])
+        mine = int(status["last_claims"].get(self._consensus_address, "0"))
+        done = [n for n in self.state.pending if n < next_nonce or n <= mine]
+        for nonce in done:
+            del self.state.pending[nonce]
+        if done:
+            self.state.save()
+        self.metrics["relayer_pending_deposits"] = len(self.state.pending)
+        claims, nonce = [], max(mine, next_nonce - 1) + 1
+        while nonce in self.state.pending and len(claims) < MAX_ACTIONS_PER_TX:
+            d = self.state.pending[nonce]
+            claims.append(ClaimDeposit(nonce, d["eth_block"], bytes.fromhex(d["eth_tx_hash"]), bytes.fromhex(d["sender"]),
+                                       bytes.fromhex(d["recipient"]), d["subaccount"], int(d["amount"])))
+            nonce += 1
+        if not claims:
+            return
+        try:
+            result = self.client.send(self.operator, claims)
+        except ChainRejected as exc:
+            if exc.codespace == "bridge" and exc.code in (603, 604):  # raced another tx: re-read next step
+                log.info("claim of %d..%d overtaken (%s); re-reading the chain", claims[0].deposit_nonce,
+                         claims[-1].deposit_nonce, exc.log)
+                return
+            raise
+        self.metrics["relayer_deposits_claimed_total"] += len(claims)
+        credited = [e.attributes["nonce"] for e in result.events if e.type == "deposit_credited"]  # type: ignore[union-attr]
+        log.info("claimed deposits %d..%d in block %d%s", claims[0].deposit_nonce, claims[-1].deposit_nonce,
+                 result.height, f"; credited {', '.join(credited)}" if credited else "")  # type: ignore[union-attr]
+
+    def sign_withdrawals(self) -> None:
+        next_id = int(self.bridge.status()["next_withdrawal_id"])
+        chain_id, vault = self.bridge.web3.eth.chain_id, bytes.fromhex(self.config.vault[2:])
+        actions, ids = [], []
+        for withdrawal_id in range(self.state.signed_through + 1, min(next_id, self.state.signed_through + 1
+                                                                       + MAX_ACTIONS_PER_TX)):
+            w = self.bridge.withdrawal(withdrawal_id)
+            ids.append(withdrawal_id)
+            if any(s["validator"] == self._consensus_address for s in w["signatures"]):
+                continue
+            digest = digests.withdrawal_digest(chain_id, vault, withdrawal_id, bytes.fromhex(w["recipient"][2:]),
+                                               int(w["amount_micro_usdc"]))
+            actions.append(SignWithdrawal(withdrawal_id, digests.sign(self.eth_key, digest)))
+        if actions:
+            try:
+                result = self.client.send(self.operator, actions)
+            except ChainRejected as exc:
+                if exc.codespace == "bridge" and exc.code == 609:  # signed already (a resent tx): re-read
+                    log.info("signatures overtaken (%s); re-reading the chain", exc.log)
+                    return
+                raise
+            self.metrics["relayer_withdrawals_signed_total"] += len(actions)
+            log.info("signed withdrawals %s in block %d", ", ".join(str(a.withdrawal_id) for a in actions),
+                     result.height)  # type: ignore[union-attr]
+        if ids:
+            self.state.signed_through = ids[-1]
+            self.state.save()
+
+    def pay_withdrawals(self) -> None:
+        next_id = int(self.bridge.status()["next_withdrawal_id"])
+        w3, vault = self.bridge.web3, self.bridge.vault
+        contiguous = True
+        for withdrawal_id in range(self.state.paid_through + 1, next_id):
+            paid = vault.functions.withdrawalPaid(withdrawal_id).call()
+            if not paid:
+                w = self.bridge.withdrawal(withdrawal_id)
+                if w["ready"] and self._my_turn(withdrawal_id):
+                    paid = self._pay(w3, vault, w)
+            if paid and contiguous:
+                self.state.paid_through = withdrawal_id
+                self.state.save()
+                self._ready_seen.pop(withdrawal_id, None)
+            else:
+                contiguous = False
+
+    def _my_turn(self, withdrawal_id: int) -> bool:
+        if withdrawal_id % self._validator_count == self._validator_index:
+            return True
+        first_seen = self._ready_seen.setdefault(withdrawal_id, time.monotonic())
+        return time.monotonic() - first_seen >= self.config.backup_delay_ms / 1000
+
+    def _pay(self, w3: Any, vault: Any, w: dict[str, Any]) -> bool:
+        from web3.exceptions import ContractCustomError
+
+        from bridge.eth import decode_custom_error
+
+        withdrawal_id = int(w["withdrawal_id"])
+        signatures = [(bytes.fromhex(r[2:]), bytes.fromhex(s[2:]), v) for r, s, v in w["vault_signatures"]]
+        call = vault.functions.withdraw(withdrawal_id, w3.to_checksum_address(w["recipient"]),
+                                        int(w["amount_micro_usdc"]), signatures)
+        try:
+            receipt = send_eth_transaction(w3, self.eth_key, call)
+        except ContractCustomError as exc:
+            name, args = decode_custom_error(vault.abi, exc.data)  # type: ignore[arg-type]
+            if name == "AlreadyPaid":  # another relayer was first: the vault paid once
+                log.info("withdrawal %d already paid by another relayer", withdrawal_id)
+                return True
+            raise RuntimeError(f"Vault.withdraw({withdrawal_id}) would revert: {name}{args}") from None
+        self.metrics["relayer_withdrawals_paid_total"] += 1
+        log.info("paid withdrawal %d: %s micro-USDC to %s (eth tx 0x%s, gas %d)", withdrawal_id,
+                 w["amount_micro_usdc"], w["recipient"], bytes(receipt["transactionHash"]).hex(), receipt["gasUsed"])
+        return True
+
+    # -- health and metrics ----------------------------------------------------------------------
+
+    def health_json(self) -> dict[str, Any]:
+        return {"healthy": self.healthy(), "validator": self._consensus_address,
+                "eth_cursor_block": self.state.cursor_block, "pending_deposits": len(self.state.pending),
+                "signed_through": self.state.signed_through, "paid_through": self.state.paid_through,
+                "last_error": self.last_error}
+
+    def metrics_text(self) -> str:
+        lines = []
+        for name, value in sorted(self.metrics.items()):
+            kind = "counter" if name.endswith("_total") else "gauge"
+            lines += [f"# TYPE {name} {kind}", f"{name} {value:g}"]
+        return "\n".join(lines) + "\n"
+
+
+def _handler(relayer: Relayer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            if self.path == "/health":
+                body, code, kind = json.dumps(relayer.health_json()).encode(), 200 if relayer.healthy() else 503, \
+                    "application/json"
+            elif self.path == "/metrics":
+                body, code, kind = relayer.metrics_text().encode(), 200, "text/plain; version=0.0.4"
+            else:
+                body, code, kind = b"not found: try /health or /metrics\n", 404, "text/plain"
+            self.send_response(code)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+def run(config_path: Path) -> int:
+    """`perpchain relayer --config FILE`: run until SIGINT / SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    relayer = Relayer(RelayerConfig.load(config_path)).start()
+    try:
+        stop.wait()
+    finally:
+        relayer.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="perpchain relayer", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=Path, required=True, help="relayer config file (JSON; see bridge/config.py)")
+    return run(parser.parse_args(argv).config)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

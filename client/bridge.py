@@ -1,0 +1,160 @@
+"""The bridge through the client: chain-side bridge queries and txs, Ethereum-side deposits and the
+solvency check (the vault's balance read with web3, set against the chain's claim).
+
+    bridge = BridgeClient(Client(node_rpc), eth_rpc="http://127.0.0.1:8545", vault="0x..")
+    bridge.deposit(eth_key, amount_micro_usdc, recipient, subaccount)   # approve + Vault.deposit
+    bridge.withdraw(key, amount_micro_usdc, eth_recipient, subaccount)  # chain tx, queues a payment
+    bridge.solvency()                                                    # Solvency, `holds` True when equal
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from client.client import Client, TxResult
+from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignWithdrawal, Withdraw
+from wire.crypto import PrivateKey
+
+__all__ = ["BridgeClient", "ClaimDeposit", "SetBridgeKey", "SignWithdrawal", "Solvency", "Withdraw",
+           "send_eth_transaction"]
+
+DEPOSITED_EVENT = "Deposited"
+
+
+@dataclass(frozen=True)
+class Solvency:
+    """vault_balance == chain_claim + unpaid_withdrawals + uncredited_deposits on a healthy bridge."""
+
+    height: int
+    eth_block: int
+    vault_balance_micro_usdc: int
+    chain_claim_micro_usdc: int
+    unpaid_withdrawals_micro_usdc: int
+    uncredited_deposits_micro_usdc: int
+    chain: dict[str, Any]
+
+    @property
+    def expected_vault_micro_usdc(self) -> int:
+        return self.chain_claim_micro_usdc + self.unpaid_withdrawals_micro_usdc + self.uncredited_deposits_micro_usdc
+
+    @property
+    def surplus_micro_usdc(self) -> int:
+        return self.vault_balance_micro_usdc - self.expected_vault_micro_usdc
+
+    @property
+    def holds(self) -> bool:
+        return self.surplus_micro_usdc == 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"height": self.height, "eth_block": self.eth_block, "holds": self.holds,
+                "vault_balance_micro_usdc": str(self.vault_balance_micro_usdc),
+                "chain_claim_micro_usdc": str(self.chain_claim_micro_usdc),
+                "unpaid_withdrawals_micro_usdc": str(self.unpaid_withdrawals_micro_usdc),
+                "uncredited_deposits_micro_usdc": str(self.uncredited_deposits_micro_usdc),
+                "surplus_micro_usdc": str(self.surplus_micro_usdc), "chain": self.chain}
+
+
+def send_eth_transaction(w3: Any, key: PrivateKey, call: Any, timeout_s: float = 60.0) -> Any:
+    """Sign `call` (a web3 contract function) with `key`, send it, wait for the receipt; raises web3's
+    ContractCustomError while estimating gas if it would revert, RuntimeError if it reverted mined."""
+    sender = w3.to_checksum_address(key.address)
+    tx = call.build_transaction({"from": sender, "nonce": w3.eth.get_transaction_count(sender, "pending"),
+                                 "chainId": w3.eth.chain_id})
+    signed = w3.eth.account.sign_transaction(tx, key.secret)
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout_s)
+    if receipt["status"] != 1:
+        raise RuntimeError(f"Ethereum tx 0x{bytes(tx_hash).hex()} reverted")
+    return receipt
+
+
+class BridgeClient:
+    """Chain queries need only `client`; Ethereum calls need `eth_rpc` and `vault` (web3 is
+    imported on first use, so chain-only users never load it)."""
+
+    def __init__(self, client: Client, eth_rpc: str | None = None, vault: str | None = None) -> None:
+        self.client = client
+        self._eth_rpc = eth_rpc
+        self._vault_address = vault
+        self._w3: Any = None
+        self._vault: Any = None
+        self._token: Any = None
+
+    # -- chain ----------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return self.client.query("/bridge/status")  # type: ignore[no-any-return]
+
+    def validators(self) -> list[dict[str, Any]]:
+        return self.client.query("/bridge/validators")["validators"]  # type: ignore[no-any-return]
+
+    def deposit_status(self, nonce: int) -> dict[str, Any]:
+        return self.client.query(f"/bridge/deposits/{nonce}")  # type: ignore[no-any-return]
+
+    def withdrawal(self, withdrawal_id: int) -> dict[str, Any]:
+        return self.client.query(f"/bridge/withdrawals/{withdrawal_id}")  # type: ignore[no-any-return]
+
+    def chain_solvency(self) -> dict[str, Any]:
+        return self.client.query("/bridge/solvency")  # type: ignore[no-any-return]
+
+    def withdraw(self, key: PrivateKey, amount_micro_usdc: int, eth_recipient: bytes, subaccount: int = 0,
+                 wait: bool = True) -> TxResult | str:
+        """Debit the subaccount on chain and queue a vault payment; the result's `withdrawal_queued`
+        event carries the id."""
+        return self.client.send(key, [Withdraw(subaccount, eth_recipient, amount_micro_usdc)], wait=wait)
+
+    # -- Ethereum -------------------------------------------------------------------------------
+
+    def _eth(self) -> tuple[Any, Any, Any]:
+        if self._w3 is None:
+            from web3 import Web3
+
+            from bridge.eth import contract_at
+
+            if self._eth_rpc is None:
+                raise ValueError("no Ethereum RPC configured")
+            self._w3 = Web3(Web3.HTTPProvider(self._eth_rpc, request_kwargs={"timeout": 30}))
+            vault = self._vault_address or self.status()["vault"]
+            self._vault = contract_at(self._w3, "Vault", vault)
+            self._token = contract_at(self._w3, "TestUSDC", self._vault.functions.token().call())
+        return self._w3, self._vault, self._token
+
+    @property
+    def vault(self) -> Any:
+        return self._eth()[1]
+
+    @property
+    def token(self) -> Any:
+        return self._eth()[2]
+
+    @property
+    def web3(self) -> Any:
+        return self._eth()[0]
+
+    def deposit(self, eth_key: PrivateKey, amount_micro_usdc: int, recipient: bytes, subaccount: int = 0) -> int:
+        """approve + Vault.deposit from `eth_key`; returns the deposit nonce."""
+        w3, vault, token = self._eth()
+        send_eth_transaction(w3, eth_key, token.functions.approve(vault.address, amount_micro_usdc))
+        receipt = send_eth_transaction(
+            w3, eth_key, vault.functions.deposit(amount_micro_usdc, w3.to_checksum_address(recipient), subaccount))
+        from web3.logs import DISCARD
+
+        (event,) = vault.events.Deposited().process_receipt(receipt, errors=DISCARD)  # the token's logs: skipped
+        return int(event["args"]["depositNonce"])
+
+    def solvency(self) -> Solvency:
+        """Chain figures first, then Ethereum at its latest block (a block landing in between shows
+        as a transient difference; ask again)."""
+        w3, vault, token = self._eth()
+        chain = self.chain_solvency()
+        height = self.client.height()
+        eth_block = w3.eth.block_number
+        balance = token.functions.balanceOf(vault.address).call(block_identifier=eth_block)
+        credited = int(chain["credited_deposit_nonce"])
+        uncredited = sum(int(log["args"]["amount"]) for log in vault.events.Deposited().get_logs(
+            from_block=0, to_block=eth_block) if int(log["args"]["depositNonce"]) > credited)
+        paid = sum(int(log["args"]["amount"]) for log in vault.events.Withdrawn().get_logs(
+            from_block=0, to_block=eth_block))
+        return Solvency(height, eth_block, balance, int(chain["chain_claim_micro_usdc"]),
+                        int(chain["withdrawn_total_micro_usdc"]) - paid, uncredited, chain)

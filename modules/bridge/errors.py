@@ -1,0 +1,88 @@
+"""bridge's errors (codes 600-649)."""
+
+from modules.errors import ChainError
+
+
+class BridgeError(ChainError):
+    codespace = "bridge"
+
+
+class InvalidGenesis(BridgeError):
+    """The bridge section of the genesis app_state is wrong; the message names the field."""
+
+    code = 600
+
+
+class BridgeDisabled(BridgeError):
+    """The genesis configured no bridge (no vault, no validators), so bridge actions are refused."""
+
+    code = 601
+
+
+class NotBridgeValidator(BridgeError):
+    """Only a validator's operator account may claim deposits, sign withdrawals or set a bridge key."""
+
+    code = 602
+
+
+class ClaimOutOfOrder(BridgeError):
+    """A validator claims deposits in nonce order, one after the other, without skipping one that is
+    not yet credited."""
+
+    code = 603
+
+
+class DepositAlreadyCredited(BridgeError):
+    """The deposit nonce was credited before; nothing more to claim."""
+
+    code = 604
+
+
+class MalformedClaim(BridgeError):
+    """A deposit claim field is out of range (amount, subaccount, lengths)."""
+
+    code = 605
+
+
+class InvalidWithdrawal(BridgeError):
+    """A withdrawal needs a positive amount and a non-zero 20-byte Ethereum recipient."""
+
+    code = 606
+
+
+class UnknownWithdrawal(BridgeError):
+    """No withdrawal with that id was queued."""
+
+    code = 607
+
+
+class BadWithdrawalSignature(BridgeError):
+    """The signature does not recover to the validator's registered Ethereum address over the
+    withdrawal's digest (or is malformed or malleable)."""
+
+    code = 608
+
+
+class AlreadySigned(BridgeError):
+    """This validator's signature for the withdrawal is already recorded."""
+
+    code = 609
+
+
+class BadBridgeKey(BridgeError):
+    """A bridge key must be a non-zero address not used by another validator, proven by its own
+    signature over the registration digest."""
+
+    code = 610
+
+
+class UnknownDeposit(BridgeError):
+    """No claim was made for that deposit nonce."""
+
+    code = 611
+
+
+class BadBridgeQuery(BridgeError):
+    """A /bridge/... query path or argument is wrong; the message lists the paths."""
+
+    code = 612

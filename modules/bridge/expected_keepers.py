@@ -1,0 +1,30 @@
+"""What bridge needs from outside the module, as narrow interfaces (Cosmos' expected_keepers.go)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from modules.types import SubaccountId
+
+
+class Bank(Protocol):
+    def balance(self, subaccount: SubaccountId) -> int: ...
+
+    def mint(self, subaccount: SubaccountId, amount_micro_usdc: int) -> None: ...
+
+    def settle(self, subaccount: SubaccountId, delta_micro_usdc: int) -> None: ...
+
+
+class SignatureVerifier(Protocol):
+    """secp256k1 recovery and the EIP-712 digests live in wire/ and bridge/digests (keccak is not
+    in the standard library); the router hands an implementation in (bridge/verify.py)."""
+
+    def withdrawal_signer(self, eth_chain_id: int, vault: bytes, withdrawal_id: int, recipient: bytes,
+                          amount_micro_usdc: int, signature: bytes) -> bytes | None:
+        """The Ethereum address that signed the withdrawal digest, or None for a bad signature."""
+        ...
+
+    def bridge_key_signer(self, chain_id: str, consensus_address: bytes, eth_address: bytes,
+                          proof: bytes) -> bytes | None:
+        """The address that signed the key-registration digest, or None."""
+        ...

@@ -1,0 +1,159 @@
+"""bridge's keeper: the only code that reads and writes `bridge/` keys."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from modules.bridge.keys import (
+    CLAIM, CREDITED, ETH_KEY, LAST_CLAIM, NEXT_DEPOSIT, NEXT_WITHDRAWAL, OPERATOR, PARAMS, SIGNATURE, STORE_PREFIX,
+    VALIDATOR, VALSET_NONCE, WITHDRAWN_TOTAL, claim_key, content_key, signature_key, u64, withdrawal_key,
+)
+from modules.bridge.types import BridgeParams, BridgeValidator, ClaimDeposit, Withdrawal, decode_claim, encode_claim
+from modules.store import KVStore, PrefixStore, prefix_end
+from modules.types import SubaccountId
+
+
+def _int(raw: bytes | None, default: int = 0) -> int:
+    return int.from_bytes(raw, "big") if raw is not None else default
+
+
+class BridgeKeeper:
+    def __init__(self, store: KVStore) -> None:
+        self._store = PrefixStore(store, STORE_PREFIX)
+
+    # -- params and validators ----------------------------------------------------------------
+
+    def params(self) -> BridgeParams | None:
+        """None when the genesis configured no bridge."""
+        raw = self._store.get(PARAMS)
+        return BridgeParams(_int(raw[:8]), raw[8:28]) if raw is not None else None
+
+    def set_params(self, params: BridgeParams) -> None:
+        self._store.set(PARAMS, u64(params.eth_chain_id) + params.vault)
+
+    def validators(self) -> Iterator[BridgeValidator]:
+        """In consensus-address order."""
+        for key, raw in self._store.iterate(VALIDATOR, prefix_end(VALIDATOR)):
+            yield BridgeValidator(key[len(VALIDATOR):], raw[:20], raw[20:40], _int(raw[40:48]))
+
+    def validator(self, consensus_address: bytes) -> BridgeValidator | None:
+        raw = self._store.get(VALIDATOR + consensus_address)
+        return BridgeValidator(consensus_address, raw[:20], raw[20:40], _int(raw[40:48])) if raw else None
+
+    def validator_of_operator(self, operator: bytes) -> BridgeValidator | None:
+        consensus_address = self._store.get(OPERATOR + operator)
+        return self.validator(consensus_address) if consensus_address is not None else None
+
+    def validator_of_eth_key(self, eth_address: bytes) -> bytes | None:
+        return self._store.get(ETH_KEY + eth_address)
+
+    def set_validator(self, validator: BridgeValidator) -> None:
+        before = self.validator(validator.consensus_address)
+        if before is not None:
+            self._store.delete(ETH_KEY + before.eth_address)
+            self._store.delete(OPERATOR + before.operator)
+        self._store.set(VALIDATOR + validator.consensus_address,
+                        validator.operator + validator.eth_address + u64(validator.power))
+        self._store.set(OPERATOR + validator.operator, validator.consensus_address)
+        self._store.set(ETH_KEY + validator.eth_address, validator.consensus_address)
+
+    def total_power(self) -> int:
+        return sum(v.power for v in self.validators())
+
+    def valset_nonce(self) -> int:
+        return _int(self._store.get(VALSET_NONCE))
+
+    def bump_valset_nonce(self) -> int:
+        nonce = self.valset_nonce() + 1
+        self._store.set(VALSET_NONCE, u64(nonce))
+        return nonce
+
+    # -- deposits -----------------------------------------------------------------------------
+
+    def next_deposit_nonce(self) -> int:
+        """The nonce the tally waits for: every nonce below it is credited (the first is 1)."""
+        return _int(self._store.get(NEXT_DEPOSIT), 1)
+
+    def set_next_deposit_nonce(self, nonce: int) -> None:
+        self._store.set(NEXT_DEPOSIT, u64(nonce))
+
+    def last_claim(self, consensus_address: bytes) -> int:
+        return _int(self._store.get(LAST_CLAIM + consensus_address))
+
+    def record_claim(self, consensus_address: bytes, claim: ClaimDeposit) -> bytes:
+        """Store the validator's claim (and the content, once per distinct content); its content hash."""
+        content_hash = claim.content_hash()
+        self._store.set(claim_key(claim.deposit_nonce, consensus_address), content_hash)
+        self._store.set(content_key(claim.deposit_nonce, content_hash), encode_claim(claim))
+        self._store.set(LAST_CLAIM + consensus_address, u64(claim.deposit_nonce))
+        return content_hash
+
+    def claims(self, nonce: int) -> list[tuple[bytes, bytes]]:
+        """(consensus address, content hash) of every claim for `nonce`, in address order."""
+        start = CLAIM + u64(nonce)
+        return [(key[len(start):], value) for key, value in self._store.iterate(start, prefix_end(start))]
+
+    def claim_content(self, nonce: int, content_hash: bytes) -> ClaimDeposit | None:
+        raw = self._store.get(content_key(nonce, content_hash))
+        return decode_claim(raw) if raw is not None else None
+
+    def credited(self, nonce: int) -> tuple[bytes, int] | None:
+        """(content hash, height) of a credited deposit."""
+        raw = self._store.get(CREDITED + u64(nonce))
+        return (raw[:32], _int(raw[32:40])) if raw is not None else None
+
+    def set_credited(self, nonce: int, content_hash: bytes, height: int) -> None:
+        self._store.set(CREDITED + u64(nonce), content_hash + u64(height))
+
+    def last_claims(self) -> Iterator[tuple[bytes, int]]:
+        for key, raw in self._store.iterate(LAST_CLAIM, prefix_end(LAST_CLAIM)):
+            yield key[len(LAST_CLAIM):], _int(raw)
+
+    # -- withdrawals --------------------------------------------------------------------------
+
+    def next_withdrawal_id(self) -> int:
+        return _int(self._store.get(NEXT_WITHDRAWAL), 1)
+
+    def withdrawn_total(self) -> int:
+        """micro-USDC of every withdrawal ever queued (paid by the vault or not)."""
+        return _int(self._store.get(WITHDRAWN_TOTAL))
+
+    def queue_withdrawal(self, owner: SubaccountId, recipient: bytes, amount_micro_usdc: int, height: int) -> Withdrawal:
+        withdrawal = Withdrawal(self.next_withdrawal_id(), owner, recipient, amount_micro_usdc, height)
+        self._store.set(withdrawal_key(withdrawal.withdrawal_id),
+                        owner.address + bytes([owner.number]) + recipient + amount_micro_usdc.to_bytes(16, "big")
+                        + u64(height))
+        self._store.set(NEXT_WITHDRAWAL, u64(withdrawal.withdrawal_id + 1))
+        self._store.set(WITHDRAWN_TOTAL, (self.withdrawn_total() + amount_micro_usdc).to_bytes(16, "big"))
+        return withdrawal
+
+    def withdrawal(self, withdrawal_id: int) -> Withdrawal | None:
+        raw = self._store.get(withdrawal_key(withdrawal_id))
+        if raw is None:
+            return None
+        return Withdrawal(withdrawal_id, SubaccountId(raw[:20], raw[20]), raw[21:41], _int(raw[41:57]),
+                          _int(raw[57:65]))
+
+    def signatures(self, withdrawal_id: int) -> list[tuple[bytes, bytes]]:
+        """(consensus address, 65-byte signature), in address order."""
+        start = SIGNATURE + u64(withdrawal_id)
+        return [(key[len(start):], value) for key, value in self._store.iterate(start, prefix_end(start))]
+
+    def signature(self, withdrawal_id: int, consensus_address: bytes) -> bytes | None:
+        return self._store.get(signature_key(withdrawal_id, consensus_address))
+
+    def add_signature(self, withdrawal_id: int, consensus_address: bytes, signature: bytes) -> None:
+        self._store.set(signature_key(withdrawal_id, consensus_address), signature)
+
+    def signed_power(self, withdrawal_id: int) -> int:
+        """Power of the validators whose signature is recorded (checked against their key when posted)."""
+        total = 0
+        for consensus_address, _ in self.signatures(withdrawal_id):
+            validator = self.validator(consensus_address)
+            total += validator.power if validator is not None else 0
+        return total
+
+
+def supermajority(power: int, total_power: int) -> bool:
+    """More than 2/3 of the total, as the vault counts it (`signed * 3 > total * 2`)."""
+    return total_power > 0 and power * 3 > total_power * 2

@@ -1,0 +1,40 @@
+"""bridge's keys under prefix `bridge/`. Integers are fixed-width big-endian, so key order is
+numeric order."""
+
+from __future__ import annotations
+
+STORE_PREFIX = b"bridge/"
+PARAMS = b"params"  # eth chain id u64, vault 20
+VALIDATOR = b"v/"  # v/<consensus address 20> -> operator 20, eth 20, power u64
+OPERATOR = b"o/"  # o/<operator 20> -> consensus address 20
+ETH_KEY = b"e/"  # e/<eth address 20> -> consensus address 20 (no two validators share a key)
+NEXT_DEPOSIT = b"next_deposit"  # u64: the next nonce to credit (the first is 1)
+LAST_CLAIM = b"l/"  # l/<consensus address 20> -> u64: the validator's latest claimed nonce
+CLAIM = b"c/"  # c/<nonce u64><consensus address 20> -> content hash 32
+CONTENT = b"k/"  # k/<nonce u64><content hash 32> -> encoded claim
+CREDITED = b"d/"  # d/<nonce u64> -> content hash 32, height u64
+NEXT_WITHDRAWAL = b"next_withdrawal"  # u64: the next withdrawal id (the first is 1)
+WITHDRAWN_TOTAL = b"withdrawn_total"  # u128: micro-USDC of every withdrawal ever queued
+WITHDRAWAL = b"w/"  # w/<id u64> -> owner 20, number 1, recipient 20, amount u128, height u64
+SIGNATURE = b"s/"  # s/<id u64><consensus address 20> -> 65-byte signature
+VALSET_NONCE = b"valset_nonce"  # u64: grows with every key rotation (the vault's next valset nonce)
+
+
+def u64(value: int) -> bytes:
+    return value.to_bytes(8, "big")
+
+
+def claim_key(nonce: int, validator: bytes) -> bytes:
+    return CLAIM + u64(nonce) + validator
+
+
+def content_key(nonce: int, content_hash: bytes) -> bytes:
+    return CONTENT + u64(nonce) + content_hash
+
+
+def withdrawal_key(withdrawal_id: int) -> bytes:
+    return WITHDRAWAL + u64(withdrawal_id)
+
+
+def signature_key(withdrawal_id: int, validator: bytes) -> bytes:
+    return SIGNATURE + u64(withdrawal_id) + validator

@@ -1,0 +1,134 @@
+"""bridge's abci_query answers (JSON-ready dicts; app/queries.py routes `/bridge/...` here).
+
+| path                         | answer                                                          |
+| /bridge/status               | params, next deposit nonce, each validator's latest claim, withdrawal counters |
+| /bridge/validators           | consensus address, operator, Ethereum key, power               |
+| /bridge/deposits/<nonce>     | status (credited / pending / unclaimed), the claims and their powers |
+| /bridge/withdrawals/<id>     | the withdrawal, its signatures ordered by signer (ready for Vault.withdraw) |
+| /bridge/solvency             | the chain's total claim on the vault, term by term              |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modules.bank.keeper import BankKeeper
+from modules.bridge.errors import UnknownDeposit, UnknownWithdrawal
+from modules.bridge.keeper import BridgeKeeper, supermajority
+from modules.bridge.types import ClaimDeposit
+from modules.funding.keeper import FundingKeeper
+from modules.margin.keeper import MarginKeeper
+from modules.store import KVStore
+
+
+def _hex(raw: bytes) -> str:
+    return f"0x{raw.hex()}"
+
+
+def _claim_json(claim: ClaimDeposit) -> dict[str, Any]:
+    return {"deposit_nonce": str(claim.deposit_nonce), "eth_block": str(claim.eth_block),
+            "eth_tx_hash": _hex(claim.eth_tx_hash), "sender": _hex(claim.sender), "recipient": _hex(claim.recipient),
+            "subaccount": claim.subaccount, "amount_micro_usdc": str(claim.amount_micro_usdc)}
+
+
+def status(store: KVStore) -> dict[str, Any]:
+    bridge = BridgeKeeper(store)
+    params = bridge.params()
+    return {
+        "enabled": params is not None,
+        "eth_chain_id": params.eth_chain_id if params else None,
+        "vault": _hex(params.vault) if params else None,
+        "next_deposit_nonce": str(bridge.next_deposit_nonce()),
+        "last_claims": {address.hex().upper(): str(nonce) for address, nonce in bridge.last_claims()},
+        "next_withdrawal_id": str(bridge.next_withdrawal_id()),
+        "withdrawn_total_micro_usdc": str(bridge.withdrawn_total()),
+        "valset_nonce": str(bridge.valset_nonce()),
+        "total_power": str(bridge.total_power()),
+    }
+
+
+def validators(store: KVStore) -> dict[str, Any]:
+    bridge = BridgeKeeper(store)
+    return {"validators": [
+        {"consensus_address": v.consensus_address.hex().upper(), "operator": _hex(v.operator),
+         "eth_address": _hex(v.eth_address), "power": str(v.power),
+         "last_claim": str(bridge.last_claim(v.consensus_address))} for v in bridge.validators()]}
+
+
+def deposit(store: KVStore, nonce: int) -> dict[str, Any]:
+    bridge = BridgeKeeper(store)
+    credited = bridge.credited(nonce)
+    claims = []
+    for consensus_address, content_hash in bridge.claims(nonce):
+        validator = bridge.validator(consensus_address)
+        claims.append({"validator": consensus_address.hex().upper(), "content_hash": content_hash.hex(),
+                       "power": str(validator.power if validator else 0),
+                       "agrees": credited is not None and credited[0] == content_hash})
+    if credited is not None:
+        content = bridge.claim_content(nonce, credited[0])
+        assert content is not None
+        return {"nonce": str(nonce), "status": "credited", "credited_height": credited[1],
+                "deposit": _claim_json(content), "claims": claims}
+    if nonce < 1:
+        raise UnknownDeposit("deposit nonces start at 1")
+    return {"nonce": str(nonce), "status": "pending" if claims else "unclaimed", "credited_height": None,
+            "deposit": None, "claims": claims}
+
+
+def withdrawal(store: KVStore, withdrawal_id: int) -> dict[str, Any]:
+    """`vault_signatures`: (r, s, v) ordered by signer address, as Vault.withdraw takes them."""
+    bridge = BridgeKeeper(store)
+    found = bridge.withdrawal(withdrawal_id)
+    if found is None:
+        raise UnknownWithdrawal(f"no withdrawal {withdrawal_id}; the next id is {bridge.next_withdrawal_id()}")
+    signed = []
+    for consensus_address, signature in bridge.signatures(withdrawal_id):
+        validator = bridge.validator(consensus_address)
+        assert validator is not None
+        signed.append((validator.eth_address, consensus_address, validator.power, signature))
+    signed.sort()
+    power, total = sum(s[2] for s in signed), bridge.total_power()
+    return {
+        "withdrawal_id": str(withdrawal_id), "owner": _hex(found.owner.address), "subaccount": found.owner.number,
+        "recipient": _hex(found.recipient), "amount_micro_usdc": str(found.amount_micro_usdc), "height": found.height,
+        "signatures": [{"validator": c.hex().upper(), "eth_address": _hex(e), "power": str(p), "signature": s.hex()}
+                       for e, c, p, s in signed],
+        "signed_power": str(power), "total_power": str(total), "ready": supermajority(power, total),
+        "vault_signatures": [["0x" + s[:32].hex(), "0x" + s[32:64].hex(), s[64]] for _, _, _, s in signed],
+    }
+
+
+def solvency(store: KVStore) -> dict[str, Any]:
+    """The chain's total claim on the vault (docs/bridge.md, Solvency):
+        Σ balances (every subaccount, module accounts included) − Σ position costs + funding pool.
+    Positions' unrealized PnL is Σ (size × price − cost); sizes sum to zero in every market, so it
+    nets to −Σ cost whatever the price. The vault should hold this plus the withdrawals queued but
+    not yet paid plus the deposits not yet credited (the client adds both from Ethereum)."""
+    bank = BankKeeper(store)
+    balances = sum(b.amount_micro_usdc for b in bank.balances())
+    costs = sum(p.cost_micro_usdc for p in MarginKeeper(store).all_positions())
+    pool = FundingKeeper(store).pool()
+    bridge = BridgeKeeper(store)
+    return {
+        "balances_micro_usdc": str(balances), "position_costs_micro_usdc": str(costs),
+        "funding_pool_micro_usdc": str(pool), "chain_claim_micro_usdc": str(balances - costs + pool),
+        "withdrawn_total_micro_usdc": str(bridge.withdrawn_total()),
+        "withdrawal_count": str(bridge.next_withdrawal_id() - 1),
+        "credited_deposit_nonce": str(bridge.next_deposit_nonce() - 1),
+    }
+
+
+def answer(store: KVStore, args: list[str]) -> dict[str, Any]:
+    """Route `/bridge/<args...>`."""
+    from modules.bridge.errors import BadBridgeQuery
+
+    if args == ["status"]:
+        return status(store)
+    if args == ["validators"]:
+        return validators(store)
+    if args == ["solvency"]:
+        return solvency(store)
+    if len(args) == 2 and args[0] in ("deposits", "withdrawals") and args[1].isdigit() and len(args[1]) <= 19:
+        return deposit(store, int(args[1])) if args[0] == "deposits" else withdrawal(store, int(args[1]))
+    raise BadBridgeQuery("bridge paths: /bridge/status, /bridge/validators, /bridge/solvency, "
+                         "/bridge/deposits/<nonce>, /bridge/withdrawals/<id>")

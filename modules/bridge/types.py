@@ -1,0 +1,94 @@
+"""bridge's records and actions. Addresses are 20 bytes; amounts micro-USDC integers."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from modules.types import SubaccountId
+
+MAX_AMOUNT_MICRO_USDC = 2**127 - 1  # what a bank balance (i128) can hold
+
+
+@dataclass(frozen=True)
+class BridgeValidator:
+    """A CometBFT validator as the bridge sees it: who operates it and which key signs for the vault."""
+
+    consensus_address: bytes  # 20 bytes, CometBFT's sha256(pub_key)[:20]
+    operator: bytes  # perpchain account that signs its claims and signatures
+    eth_address: bytes  # its key in the vault's validator set
+    power: int
+
+
+@dataclass(frozen=True)
+class BridgeParams:
+    eth_chain_id: int
+    vault: bytes  # 20-byte vault address, bound into every withdrawal digest
+
+
+@dataclass(frozen=True)
+class ClaimDeposit:
+    """Action (validator operators): one Vault `Deposited` event as this validator saw it."""
+
+    deposit_nonce: int
+    eth_block: int
+    eth_tx_hash: bytes
+    sender: bytes
+    recipient: bytes
+    subaccount: int
+    amount_micro_usdc: int
+
+    def content_hash(self) -> bytes:
+        """What validators must agree on: every field, fixed-width, in order."""
+        return hashlib.sha256(encode_claim(self)).digest()
+
+    @property
+    def credited_to(self) -> SubaccountId:
+        return SubaccountId(self.recipient, self.subaccount)
+
+
+def encode_claim(claim: ClaimDeposit) -> bytes:
+    return (claim.deposit_nonce.to_bytes(8, "big") + claim.eth_block.to_bytes(8, "big") + claim.eth_tx_hash
+            + claim.sender + claim.recipient + bytes([claim.subaccount]) + claim.amount_micro_usdc.to_bytes(16, "big"))
+
+
+def decode_claim(raw: bytes) -> ClaimDeposit:
+    return ClaimDeposit(int.from_bytes(raw[0:8], "big"), int.from_bytes(raw[8:16], "big"), raw[16:48], raw[48:68],
+                        raw[68:88], raw[88], int.from_bytes(raw[89:105], "big"))
+
+
+@dataclass(frozen=True)
+class Withdraw:
+    """Action (anyone): debit `amount_micro_usdc` of the signer's subaccount and queue a payment
+    from the vault to `eth_recipient`."""
+
+    subaccount: int
+    eth_recipient: bytes
+    amount_micro_usdc: int
+
+
+@dataclass(frozen=True)
+class SignWithdrawal:
+    """Action (validator operators): the validator's Ethereum signature over a withdrawal's digest."""
+
+    withdrawal_id: int
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class SetBridgeKey:
+    """Action (validator operators): register or rotate the validator's Ethereum key."""
+
+    eth_address: bytes
+    proof: bytes
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """A queued withdrawal: the chain debited `owner`; the vault pays `recipient` once per id."""
+
+    withdrawal_id: int
+    owner: SubaccountId
+    recipient: bytes
+    amount_micro_usdc: int
+    height: int

@@ -1,0 +1,175 @@
+"""End to end on a 4-validator localnet with anvil and four relayers (real cometbft, real anvil):
+deposits credited once, withdrawals paid once, solvency after each, and faults."""
+
+from __future__ import annotations
+
+import pytest
+from web3 import Web3
+from web3.exceptions import ContractCustomError
+
+from bridge.eth import decode_custom_error
+from client import PrivateKey
+from client.bridge import send_eth_transaction
+from tests.bridge_chain.conftest import BridgedNet, wait_for
+
+USDC = 1_000_000
+
+
+def _solvent(net: BridgedNet) -> None:
+    """Solvency holds (asked again while a block or a relayer step lands between the two reads)."""
+    bridge = net.bridge()
+    last = []
+
+    def holds() -> bool:
+        last[:] = [bridge.solvency()]
+        return last[0].holds
+
+    try:
+        wait_for(holds, 20, "vault balance == chain claim + unpaid withdrawals + uncredited deposits")
+    except AssertionError:
+        raise AssertionError(f"insolvent: {last[0].as_json()}") from None
+
+
+def _settled(net: BridgedNet) -> bool:
+    """Every deposit on Ethereum credited and every withdrawal paid."""
+    bridge = net.bridge()
+    vault = bridge.vault
+    status = bridge.status()
+    deposits_done = int(status["next_deposit_nonce"]) - 1 == vault.functions.lastDepositNonce().call()
+    paid = all(vault.functions.withdrawalPaid(i).call() for i in range(1, int(status["next_withdrawal_id"])))
+    return deposits_done and paid
+
+
+def test_deposit_credited_once_withdrawal_paid_once_solvency_after_each(bridged_net: BridgedNet) -> None:
+    net, trader = bridged_net, PrivateKey.generate()
+    bridge = net.bridge()
+    _solvent(net)
+
+    nonce = bridge.deposit(net.faucet, 25 * USDC, trader.address, 2)
+    wait_for(lambda: net.balance(trader.address, 2) == 25 * USDC, 60, "deposit credited")
+    assert bridge.deposit_status(nonce)["status"] == "credited"
+    with net.client() as client:
+        client.wait_for_height(client.height() + 10)
+    assert [net.balance(trader.address, 2, i) for i in range(4)] == [25 * USDC] * 4  # once, on every node
+    _solvent(net)
+
+    recipient = PrivateKey.generate().address
+    result = bridge.withdraw(trader, 10 * USDC, recipient, subaccount=2)
+    (queued,) = [e for e in result.events if e.type == "withdrawal_queued"]  # type: ignore[union-attr]
+    withdrawal_id = int(queued.attributes["withdrawal_id"])
+    assert net.balance(trader.address, 2) == 15 * USDC
+    token = bridge.token
+    wait_for(lambda: token.functions.balanceOf(Web3.to_checksum_address(recipient)).call() == 10 * USDC, 60,
+             "withdrawal paid on Ethereum")
+    answer = bridge.withdrawal(withdrawal_id)
+    assert answer["ready"] and len(answer["signatures"]) >= 3
+    _solvent(net)
+
+    # Resubmitting the paid withdrawal to the vault reverts: it pays an id once.
+    w3, vault = bridge.web3, bridge.vault
+    signatures = [(bytes.fromhex(r[2:]), bytes.fromhex(s[2:]), v) for r, s, v in answer["vault_signatures"]]
+    with pytest.raises(ContractCustomError) as caught:
+        send_eth_transaction(w3, net.faucet, vault.functions.withdraw(
+            withdrawal_id, Web3.to_checksum_address(recipient), 10 * USDC, signatures))
+    assert decode_custom_error(vault.abi, caught.value.data)[0] == "AlreadyPaid"  # type: ignore[arg-type]
+    assert token.functions.balanceOf(Web3.to_checksum_address(recipient)).call() == 10 * USDC
+
+
+def test_one_relayer_down_the_bridge_works_with_three_of_four(bridged_net: BridgedNet) -> None:
+    net, trader = bridged_net, PrivateKey.generate()
+    bridge = net.bridge()
+    net.supervisor.hold_relayer(1)
+    try:
+        bridge.deposit(net.faucet, 3 * USDC, trader.address)
+        wait_for(lambda: net.balance(trader.address) == 3 * USDC, 60, "deposit credited by three relayers")
+        recipient = PrivateKey.generate().address
+        bridge.withdraw(trader, 2 * USDC, recipient)
+        wait_for(lambda: bridge.token.functions.balanceOf(Web3.to_checksum_address(recipient)).call() == 2 * USDC,
+                 60, "withdrawal paid with three signatures")
+        _solvent(net)
+    finally:
+        net.supervisor.release_relayer(1)
+    wait_for(lambda: _settled(net), 60, "bridge settled")
+
+
+def test_relayers_killed_mid_stream_credit_every_deposit_and_pay_every_withdrawal_once(
+        bridged_net: BridgedNet) -> None:
+    net = bridged_net
+    bridge = net.bridge()
+    traders = [PrivateKey.generate() for _ in range(3)]
+    recipients = [PrivateKey.generate().address for _ in range(3)]
+    for round_number in range(3):
+        for i, trader in enumerate(traders):
+            bridge.deposit(net.faucet, (i + 1) * USDC, trader.address)
+        net.supervisor.kill_relayer(round_number % 4)
+        net.supervisor.kill_relayer((round_number + 2) % 4)
+    for i, trader in enumerate(traders):
+        wait_for(lambda: net.balance(trader.address) == 3 * (i + 1) * USDC, 90, f"trader {i}'s three deposits")
+    for i, (trader, recipient) in enumerate(zip(traders, recipients)):
+        bridge.withdraw(trader, (i + 1) * USDC, recipient)
+        net.supervisor.kill_relayer(i % 4)
+    token = bridge.token
+    for i, recipient in enumerate(recipients):
+        wait_for(lambda: token.functions.balanceOf(Web3.to_checksum_address(recipient)).call() == (i + 1) * USDC, 90,
+                 f"withdrawal to recipient {i}")
+    wait_for(lambda: _settled(net), 60, "bridge settled")
+    with net.client() as client:
+        client.wait_for_height(client.height() + 10)
+    assert [net.balance(t.address) for t in traders] == [2 * (i + 1) * USDC for i in range(3)]  # exactly once
+    _solvent(net)
+
+
+def test_a_reorg_shallower_than_the_confirmation_depth_credits_nothing_from_the_dropped_block(
+        bridged_net: BridgedNet) -> None:
+    net, trader = bridged_net, PrivateKey.generate()
+    bridge = net.bridge()
+    w3 = bridge.web3
+    wait_for(lambda: _settled(net), 60, "bridge settled")
+    before = bridge.status()["next_deposit_nonce"]
+    w3.provider.make_request("evm_setIntervalMining", [0])  # freeze: blocks only when asked
+    w3.provider.make_request("evm_setAutomine", [True])
+    try:
+        snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+        bridge.deposit(net.faucet, 7 * USDC, trader.address)  # two blocks: approve, deposit (depth 0 on top)
+        w3.provider.make_request("evm_mine", [])  # one confirmation, under the depth of 2
+        w3.provider.make_request("evm_revert", [snapshot])
+    finally:
+        w3.provider.make_request("evm_setAutomine", [False])
+        w3.provider.make_request("evm_setIntervalMining", [1])
+    with net.client() as client:
+        client.wait_for_height(client.height() + 20)
+    current = w3.eth.block_number
+    wait_for(lambda: w3.eth.block_number >= current + 4, 30, "four more Ethereum blocks")
+    assert bridge.status()["next_deposit_nonce"] == before
+    assert net.balance(trader.address) == 0
+    _solvent(net)
+
+
+def test_relayers_answer_health_and_metrics(bridged_net: BridgedNet) -> None:
+    import httpx
+
+    listen = (bridged_net.bridge_files.relayer_state_dir(0) / "listen").read_text().strip()
+    wait_for(lambda: httpx.get(f"http://{listen}/health").status_code == 200, 30, "relayer 0 healthy")
+    assert httpx.get(f"http://{listen}/health").json()["validator"]
+    metrics = httpx.get(f"http://{listen}/metrics").text
+    assert "relayer_steps_total" in metrics and "# TYPE relayer_deposits_claimed_total counter" in metrics
+
+
+def test_cli_parsers_register_the_bridge_commands() -> None:
+    import argparse
+
+    from bridge.cli import add_parsers, add_query_parsers, add_tx_parsers
+
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command")
+    add_parsers(commands, "http://127.0.0.1:26657")
+    tx = commands.add_parser("tx").add_subparsers(dest="tx_command")
+    signer = argparse.ArgumentParser(add_help=False)
+    signer.add_argument("--key")
+    add_tx_parsers(tx, signer)
+    query = commands.add_parser("query").add_subparsers(dest="query_command")
+    add_query_parsers(query, argparse.ArgumentParser(add_help=False))
+    args = parser.parse_args(["tx", "withdraw", "--key", "k.json", "--amount", "1.5", "--to", "0x" + "11" * 20])
+    assert args.amount == 1_500_000
+    assert parser.parse_args(["relayer", "--config", "r.json"]).config.name == "r.json"
+    assert parser.parse_args(["query", "solvency"]).query_command == "solvency"

@@ -1,0 +1,252 @@
+"""The bridge module's rules on a plain in-memory store: deposits credited exactly once by > 2/3 of
+the power on one content, in nonce order; withdrawals debited, queued and signed."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from bridge import digests
+from bridge.verify import VERIFIER, bridge_key_digest
+from modules.bank.errors import InsufficientBalance
+from modules.bank.keeper import BankKeeper
+from modules.bridge import msg_server
+from modules.bridge.errors import (
+    AlreadySigned, BadBridgeKey, BadWithdrawalSignature, BridgeDisabled, ClaimOutOfOrder, DepositAlreadyCredited,
+    InvalidGenesis, MalformedClaim, NotBridgeValidator,
+)
+from modules.bridge.genesis import export_genesis, import_genesis, validate_genesis
+from modules.bridge.keeper import BridgeKeeper
+from modules.bridge.queries import deposit as deposit_query
+from modules.bridge.queries import withdrawal as withdrawal_query
+from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignWithdrawal, Withdraw
+from modules.context import BlockContext
+from modules.types import SubaccountId
+from wire.crypto import PrivateKey, keccak256
+
+CTX = BlockContext("perpchain-test", 7, 1_000)
+VAULT = bytes.fromhex("11" * 20)
+ETH_CHAIN_ID = 31337
+TRADER = SubaccountId(bytes.fromhex("aa" * 20), 3)
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def set(self, key: bytes, value: bytes) -> None:
+        self.data[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.data.pop(key, None)
+
+    def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        for key in sorted(self.data):
+            if key >= start and (end is None or key < end):
+                yield key, self.data[key]
+
+
+class Net:
+    """Four validators of power 10 (a claim needs 3 of them), their operators and bridge keys."""
+
+    def __init__(self, powers: tuple[int, ...] = (10, 10, 10, 10)) -> None:
+        self.store = MemoryStore()
+        self.operators = [PrivateKey(keccak256(f"operator-{i}".encode())) for i in range(len(powers))]
+        self.eth_keys = [PrivateKey(keccak256(f"eth-{i}".encode())) for i in range(len(powers))]
+        self.consensus = [bytes([i + 1]) * 20 for i in range(len(powers))]
+        self.genesis = {"eth_chain_id": ETH_CHAIN_ID, "vault": f"0x{VAULT.hex()}", "validators": [
+            {"consensus_address": c.hex().upper(), "operator": f"0x{o.address.hex()}",
+             "eth_address": f"0x{e.address.hex()}", "power": p}
+            for c, o, e, p in zip(self.consensus, self.operators, self.eth_keys, powers)]}
+        import_genesis(self.bridge, self.genesis)
+
+    @property
+    def bridge(self) -> BridgeKeeper:
+        return BridgeKeeper(self.store)
+
+    @property
+    def bank(self) -> BankKeeper:
+        return BankKeeper(self.store)
+
+    def claim(self, validator: int, claim: ClaimDeposit) -> list[str]:
+        events = msg_server.handle_claim(self.bridge, self.bank, CTX, self.operators[validator].address, claim)
+        return [e.type for e in events]
+
+
+def deposit(nonce: int, amount: int = 5_000_000, recipient: SubaccountId = TRADER) -> ClaimDeposit:
+    return ClaimDeposit(nonce, 100 + nonce, keccak256(b"tx%d" % nonce), bytes.fromhex("bb" * 20), recipient.address,
+                        recipient.number, amount)
+
+
+@pytest.fixture
+def net() -> Net:
+    return Net()
+
+
+def test_a_deposit_is_credited_once_when_more_than_two_thirds_of_the_power_claim_it(net: Net) -> None:
+    assert net.claim(0, deposit(1)) == ["deposit_claim"]
+    assert net.claim(1, deposit(1)) == ["deposit_claim"]  # 20 of 40: not yet
+    assert net.bank.balance(TRADER) == 0
+    assert net.claim(2, deposit(1)) == ["deposit_claim", "deposit_credited"]  # 30 of 40
+    assert net.bank.balance(TRADER) == 5_000_000
+    with pytest.raises(DepositAlreadyCredited):  # the late fourth claim changes nothing
+        net.claim(3, deposit(1))
+    assert net.bank.balance(TRADER) == 5_000_000
+    assert net.bridge.next_deposit_nonce() == 2
+    assert deposit_query(net.store, 1)["status"] == "credited"
+
+
+def test_exactly_two_thirds_is_not_enough() -> None:
+    net = Net(powers=(10, 10, 10))
+    net.claim(0, deposit(1))
+    net.claim(1, deposit(1))
+    assert net.bank.balance(TRADER) == 0
+    net.claim(2, deposit(1))
+    assert net.bank.balance(TRADER) == 5_000_000
+
+
+def test_one_validator_claiming_a_forged_deposit_credits_nothing(net: Net) -> None:
+    forged = deposit(1, amount=10**12)
+    assert net.claim(0, forged) == ["deposit_claim"]
+    assert net.bank.balance(TRADER) == 0
+    assert deposit_query(net.store, 1)["status"] == "pending"
+    # the honest three still credit the real deposit, once, with its own content
+    net.claim(1, deposit(1))
+    net.claim(2, deposit(1))
+    assert net.claim(3, deposit(1))[-1] == "deposit_credited"
+    assert net.bank.balance(TRADER) == 5_000_000
+    answer = deposit_query(net.store, 1)
+    assert [c["agrees"] for c in answer["claims"]] == [False, True, True, True]
+
+
+def test_conflicting_claims_split_below_the_threshold_credit_nothing(net: Net) -> None:
+    other = deposit(1, amount=7)
+    net.claim(0, deposit(1))
+    net.claim(1, deposit(1))
+    net.claim(2, other)
+    net.claim(3, other)
+    assert net.bank.balance(TRADER) == 0
+    assert len({c["content_hash"] for c in deposit_query(net.store, 1)["claims"]}) == 2
+
+
+def test_claims_come_in_nonce_order_and_later_nonces_wait_for_earlier_ones(net: Net) -> None:
+    with pytest.raises(ClaimOutOfOrder):
+        net.claim(0, deposit(2))
+    for validator in (0, 1):
+        net.claim(validator, deposit(1))
+        net.claim(validator, deposit(2))
+    with pytest.raises(ClaimOutOfOrder):  # a validator never claims the same nonce twice
+        net.claim(0, deposit(2))
+    assert net.bank.balance(TRADER) == 0
+    net.claim(2, deposit(1))  # credits 1; 2 waits for the third claimant of 2
+    assert net.bank.balance(TRADER) == 5_000_000
+    events = net.claim(2, deposit(2))
+    assert events == ["deposit_claim", "deposit_credited"]
+    assert net.bank.balance(TRADER) == 10_000_000
+
+
+def test_a_lagging_validator_skips_credited_nonces_to_the_next_pending_one(net: Net) -> None:
+    for validator in (0, 1, 2):
+        net.claim(validator, deposit(1))
+        net.claim(validator, deposit(2))
+    assert net.bridge.next_deposit_nonce() == 3
+    with pytest.raises(ClaimOutOfOrder):
+        net.claim(3, deposit(4))
+    net.claim(3, deposit(3))  # validator 3 never claimed 1 or 2: it joins at the pending nonce
+    assert net.bridge.last_claim(net.consensus[3]) == 3
+
+
+def test_claims_from_a_non_validator_are_refused() -> None:
+    net = Net()
+    with pytest.raises(NotBridgeValidator):
+        msg_server.handle_claim(net.bridge, net.bank, CTX, bytes(19) + b"\x01", deposit(1))
+    assert net.bridge.claims(1) == []
+
+
+@pytest.mark.parametrize("claim", [
+    deposit(1, amount=0), ClaimDeposit(1, 1, b"\x00" * 31, bytes(20), TRADER.address, 0, 1),
+    ClaimDeposit(1, 1, b"\x00" * 32, bytes(20), TRADER.address, 128, 1), deposit(1, recipient=SubaccountId(bytes(20), 0)),
+])
+def test_malformed_claims_are_refused(net: Net, claim: ClaimDeposit) -> None:
+    with pytest.raises(MalformedClaim):
+        net.claim(0, claim)
+
+
+def test_without_a_bridge_section_bridge_actions_are_refused() -> None:
+    store = MemoryStore()
+    with pytest.raises(BridgeDisabled):
+        msg_server.handle_claim(BridgeKeeper(store), BankKeeper(store), CTX, bytes(20), deposit(1))
+
+
+def _withdraw(net: Net, amount: int = 2_000_000) -> int:
+    net.bank.mint(TRADER, 5_000_000)
+    msg_server.handle_withdraw(net.bridge, net.bank, CTX, TRADER.address,
+                               Withdraw(TRADER.number, bytes.fromhex("cc" * 20), amount))
+    return net.bridge.next_withdrawal_id() - 1
+
+
+def _sign(net: Net, validator: int, withdrawal_id: int, key: PrivateKey | None = None) -> list[str]:
+    w = net.bridge.withdrawal(withdrawal_id)
+    assert w is not None
+    digest = digests.withdrawal_digest(ETH_CHAIN_ID, VAULT, withdrawal_id, w.recipient, w.amount_micro_usdc)
+    signature = digests.sign(key or net.eth_keys[validator], digest)
+    events = msg_server.handle_sign_withdrawal(net.bridge, VERIFIER, net.operators[validator].address,
+                                               SignWithdrawal(withdrawal_id, signature))
+    return [e.type for e in events]
+
+
+def test_a_withdrawal_debits_the_subaccount_and_is_ready_at_a_supermajority_of_signatures(net: Net) -> None:
+    withdrawal_id = _withdraw(net)
+    assert withdrawal_id == 1 and net.bank.balance(TRADER) == 3_000_000
+    assert net.bridge.withdrawn_total() == 2_000_000
+    assert _sign(net, 3, 1) == ["withdrawal_signed"]
+    assert _sign(net, 0, 1) == ["withdrawal_signed"]
+    assert withdrawal_query(net.store, 1)["ready"] is False
+    assert _sign(net, 1, 1) == ["withdrawal_signed", "withdrawal_ready"]
+    answer = withdrawal_query(net.store, 1)
+    assert answer["ready"] is True
+    signers = [bytes.fromhex(s["eth_address"][2:]) for s in answer["signatures"]]
+    assert signers == sorted(signers)  # the order Vault.withdraw requires
+    with pytest.raises(AlreadySigned):
+        _sign(net, 1, 1)
+
+
+def test_a_withdrawal_beyond_the_balance_is_refused(net: Net) -> None:
+    with pytest.raises(InsufficientBalance):
+        _withdraw(net, amount=6_000_000)
+
+
+def test_a_signature_by_another_key_is_refused(net: Net) -> None:
+    _withdraw(net)
+    with pytest.raises(BadWithdrawalSignature):
+        _sign(net, 0, 1, key=net.eth_keys[1])
+    with pytest.raises(BadWithdrawalSignature):
+        msg_server.handle_sign_withdrawal(net.bridge, VERIFIER, net.operators[0].address, SignWithdrawal(1, b"\x00" * 65))
+
+
+def test_rotating_a_bridge_key_needs_its_proof_and_moves_the_valset_nonce(net: Net) -> None:
+    new_key = PrivateKey(keccak256(b"new"))
+    proof = new_key.sign_digest(bridge_key_digest(CTX.chain_id, net.consensus[0], new_key.address))
+    operator = net.operators[0].address
+    with pytest.raises(BadBridgeKey):  # someone else's proof
+        msg_server.handle_set_bridge_key(net.bridge, VERIFIER, CTX.chain_id, operator,
+                                         SetBridgeKey(net.eth_keys[1].address, proof))
+    msg_server.handle_set_bridge_key(net.bridge, VERIFIER, CTX.chain_id, operator, SetBridgeKey(new_key.address, proof))
+    assert net.bridge.validator(net.consensus[0]).eth_address == new_key.address  # type: ignore[union-attr]
+    assert net.bridge.valset_nonce() == 1
+    _withdraw(net)
+    _sign(net, 0, 1, key=new_key)
+
+
+def test_genesis_round_trips_and_names_bad_fields(net: Net) -> None:
+    assert export_genesis(net.bridge) == net.genesis
+    assert validate_genesis({}) is None
+    bad = dict(net.genesis, validators=[net.genesis["validators"][0], net.genesis["validators"][0]])
+    with pytest.raises(InvalidGenesis, match=r"validators\[1\].consensus_address repeats"):
+        validate_genesis(bad)
+    with pytest.raises(InvalidGenesis, match="bridge.vault"):
+        validate_genesis(dict(net.genesis, vault="0x12"))
