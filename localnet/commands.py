@@ -81,8 +81,10 @@ def describe(layout: Layout) -> str:
     return "\n".join(lines)
 
 
-def up(root: Path, config: LocalnetConfig, cometbft: Path, project_root: Path, detach: bool) -> int:
-    layout, created = create_or_resume(root, config, cometbft)
+def up(root: Path, config: LocalnetConfig, cometbft: Path, project_root: Path, detach: bool,
+       bridge: bool = False) -> int:
+    """`bridge`: also anvil with the vault deployed and one relayer per validator (created once)."""
+    layout, created = create_or_resume(root, config, cometbft, bridge=bridge)
     if not created and (layout.config.validators, layout.config.block_time_ms) != (config.validators, config.block_time_ms):
         print(f"[localnet] resuming the stored localnet at {root} ({layout.config.validators} validators, "
               f"{layout.config.block_time_ms} ms); `perpchain localnet reset` to change its settings", file=sys.stderr)

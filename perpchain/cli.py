@@ -43,7 +43,7 @@ def cmd_localnet(args: argparse.Namespace) -> int:
         if args.localnet_command == "up":
             config = LocalnetConfig(validators=args.validators, block_time_ms=args.block_time,
                                     chain_id=args.chain_id, port_base=args.port_base)
-            return commands.up(root, config, Path(args.cometbft), PROJECT_ROOT, args.detach)
+            return commands.up(root, config, Path(args.cometbft), PROJECT_ROOT, args.detach, args.bridge)
         if args.localnet_command == "supervise":
             return commands.supervise(root, Path(args.cometbft), PROJECT_ROOT)
         if args.localnet_command == "down":
@@ -287,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port-base", type=int, default=26600, help="node i uses PORT_BASE+10i .. +4")
     up.add_argument("--chain-id", default="perpchain-localnet")
     up.add_argument("--detach", action="store_true", help="leave it running in the background")
+    up.add_argument("--bridge", action="store_true",
+                    help="with an Ethereum side: anvil, the vault, one relayer per validator (docs/bridge.md)")
     localnet_commands.add_parser("down", parents=[where], help="stop a detached localnet")
     status = localnet_commands.add_parser("status", parents=[where],
                                           help="height, app hash, peers, power, sync, liveness per node")
