@@ -32,7 +32,7 @@ from modules.store import KVStore
 from modules.types import SubaccountId
 
 from app.ante import AdmittedTx
-from bridge.verify import VERIFIER as BRIDGE_VERIFIER
+from app.bridge_verify import VERIFIER as BRIDGE_VERIFIER
 
 
 def execute_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx, books: Books) -> list[Event]:

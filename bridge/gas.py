@@ -13,7 +13,7 @@ import json
 
 from web3 import Web3
 
-from bridge import digests
+from wire import vault as digests
 from bridge.eth import Anvil, BridgeDeployment, deploy_bridge, transact
 from wire.crypto import PrivateKey, keccak256
 

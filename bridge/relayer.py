@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bridge import digests
+from wire import vault as digests
 from bridge.config import RelayerConfig
 from client.bridge import BridgeClient, send_eth_transaction
 from client.client import Client

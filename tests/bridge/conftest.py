@@ -14,7 +14,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError
 from web3.types import TxReceipt
 
-from bridge import digests
+from wire import vault as digests
 from bridge.contracts import ArtifactsMissing, build
 from bridge.eth import Anvil, AnvilError, DevAccount, decode_custom_error, deploy_bridge, transact
 from wire.crypto import PrivateKey, keccak256

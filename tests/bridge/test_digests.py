@@ -1,4 +1,4 @@
-"""bridge.digests against an independent EIP-712 implementation (eth-account), and signing."""
+"""wire.vault against an independent EIP-712 implementation (eth-account), and signing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from eth_account.messages import encode_typed_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge import digests
+from wire import vault as digests
 from modules.auth.errors import BadSignature
 from wire.crypto import _HALF_N, PrivateKey, keccak256, recover_address
 

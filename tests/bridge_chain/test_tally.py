@@ -7,8 +7,8 @@ from typing import Iterator
 
 import pytest
 
-from bridge import digests
-from bridge.verify import VERIFIER, bridge_key_digest
+from wire import vault as digests
+from app.bridge_verify import VERIFIER, bridge_key_digest
 from modules.bank.errors import InsufficientBalance
 from modules.bank.keeper import BankKeeper
 from modules.bridge import msg_server

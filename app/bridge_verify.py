@@ -4,7 +4,7 @@ validator's new bridge key signs to prove it holds the key. No web3 here: the ch
 
 from __future__ import annotations
 
-from bridge.digests import withdrawal_digest
+from wire.vault import withdrawal_digest
 from wire.crypto import BadSignature, keccak256, recover_address
 
 BRIDGE_KEY_DOMAIN = b"perpchain-bridge-key"
