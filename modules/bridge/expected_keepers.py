@@ -16,8 +16,8 @@ class Bank(Protocol):
 
 
 class SignatureVerifier(Protocol):
-    """secp256k1 recovery and the EIP-712 digests live in wire/ and bridge/digests (keccak is not
-    in the standard library); the router hands an implementation in (bridge/verify.py)."""
+    """secp256k1 recovery and the EIP-712 digests live in wire/ and wire/vault.py (keccak is not
+    in the standard library); the router hands an implementation in (app/bridge_verify.py)."""
 
     def withdrawal_signer(self, eth_chain_id: int, vault: bytes, withdrawal_id: int, recipient: bytes,
                           amount_micro_usdc: int, signature: bytes) -> bytes | None:
