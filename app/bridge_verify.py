@@ -1,18 +1,13 @@
 """The signature checks the chain's bridge module needs (modules/bridge/expected_keepers.py):
-secp256k1 recovery from wire.crypto over the vault's EIP-712 withdrawal digest, and the digest a
-validator's new bridge key signs to prove it holds the key. No web3 here: the chain imports it."""
+secp256k1 recovery from wire.crypto over the vault's EIP-712 withdrawal and valset digests and over
+the digest a validator's new bridge key signs to prove it holds the key. No web3 here: the chain imports it."""
 
 from __future__ import annotations
 
-from wire.vault import withdrawal_digest
-from wire.crypto import BadSignature, keccak256, recover_address
+from typing import Sequence
 
-BRIDGE_KEY_DOMAIN = b"perpchain-bridge-key"
-
-
-def bridge_key_digest(chain_id: str, consensus_address: bytes, eth_address: bytes) -> bytes:
-    """keccak256("perpchain-bridge-key" || chain id || validator consensus address || eth address)."""
-    return keccak256(BRIDGE_KEY_DOMAIN + chain_id.encode() + consensus_address + eth_address)
+from wire.crypto import BadSignature, recover_address
+from wire.vault import bridge_key_digest, valset_digest, withdrawal_digest
 
 
 class Secp256k1Verifier:
@@ -28,6 +23,14 @@ class Secp256k1Verifier:
                           proof: bytes) -> bytes | None:
         try:
             return recover_address(bridge_key_digest(chain_id, consensus_address, eth_address), proof)
+        except (BadSignature, ValueError):
+            return None
+
+
+    def valset_signer(self, eth_chain_id: int, vault: bytes, validators: Sequence[bytes], powers: Sequence[int],
+                      nonce: int, signature: bytes) -> bytes | None:
+        try:
+            return recover_address(valset_digest(eth_chain_id, vault, validators, powers, nonce), signature)
         except (BadSignature, ValueError):
             return None
 

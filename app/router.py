@@ -8,7 +8,7 @@ from modules.bank.msg_server import handle_transfer
 from modules.bank.types import Transfer
 from modules.bridge import msg_server as bridge
 from modules.bridge.keeper import BridgeKeeper
-from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignWithdrawal, Withdraw
+from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from modules.context import BlockContext, Event
 from modules.margin.errors import InsufficientFreeCollateral
 from modules.margin.keeper import MarginKeeper
@@ -71,6 +71,8 @@ def execute_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx, books: B
         elif isinstance(action, SetBridgeKey):
             events.extend(bridge.handle_set_bridge_key(BridgeKeeper(store), BRIDGE_VERIFIER, ctx.chain_id, tx.account,
                                                        action))
+        elif isinstance(action, SignValset):
+            events.extend(bridge.handle_sign_valset(BridgeKeeper(store), BRIDGE_VERIFIER, tx.account, action))
         else:  # the codec only produces known actions; this guards a missing route
             raise TypeError(f"no route for action {type(action).__name__}")
     return events
@@ -112,3 +114,5 @@ def check_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> None:
             bridge.handle_sign_withdrawal(BridgeKeeper(store), BRIDGE_VERIFIER, tx.account, action)
         elif isinstance(action, SetBridgeKey):
             bridge.handle_set_bridge_key(BridgeKeeper(store), BRIDGE_VERIFIER, ctx.chain_id, tx.account, action)
+        elif isinstance(action, SignValset):
+            bridge.handle_sign_valset(BridgeKeeper(store), BRIDGE_VERIFIER, tx.account, action)

@@ -3,8 +3,10 @@
     perpchain relayer --config FILE
     perpchain tx deposit --key FILE --amount USDC [--to 0xADDR[/N]] [--eth-rpc URL] [--vault 0x..]
     perpchain tx withdraw --key FILE --amount USDC --to 0xETH [--subaccount N]
+    perpchain tx bridge-key --key OPERATOR_FILE --eth-keystore FILE [--eth-password-file FILE]
+                                         (validators: rotate the bridge key; password else from the env)
     perpchain query solvency [--eth-rpc URL] [--vault 0x..]   (vault balance against the chain's claim)
-    perpchain query bridge status|validators|deposit N|withdrawal N
+    perpchain query bridge status|validators|deposit N|withdrawal N|valset N
 
 `--eth-rpc` defaults to $PERPCHAIN_ETH_RPC, else the localnet's anvil; `--vault` to the chain's.
 A deposit is signed on Ethereum by the same key file (any Ethereum key is a perpchain key).
@@ -67,6 +69,11 @@ def add_tx_parsers(tx_commands: argparse._SubParsersAction, signer: argparse.Arg
     withdraw.add_argument("--amount", type=_micro_usdc, required=True, help="USDC (6 decimals)")
     withdraw.add_argument("--to", required=True, metavar="0xETH", help="Ethereum recipient")
     withdraw.add_argument("--subaccount", type=int, default=0)
+    rotate = tx_commands.add_parser("bridge-key", parents=[signer],
+                                    help="validators: register a new Ethereum key for the bridge (--key: the operator)")
+    rotate.add_argument("--eth-keystore", type=Path, required=True, help="the new key's encrypted keystore")
+    rotate.add_argument("--eth-password-file", type=Path,
+                        help="its password (default: $PERPCHAIN_RELAYER_PASSWORD; never on the command line)")
 
 
 def add_query_parsers(query_commands: argparse._SubParsersAction, node: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -74,7 +81,7 @@ def add_query_parsers(query_commands: argparse._SubParsersAction, node: argparse
                                          help="the vault's balance against the chain's claim on it")
     _eth_options(solvency)
     bridge = query_commands.add_parser("bridge", parents=[node], help="bridge status, validators, deposits, withdrawals")
-    bridge.add_argument("what", choices=("status", "validators", "deposit", "withdrawal"))
+    bridge.add_argument("what", choices=("status", "validators", "deposit", "withdrawal", "valset"))
     bridge.add_argument("number", nargs="?", type=int)
 
 
@@ -83,6 +90,20 @@ def tx_result(client: Any, key: Any, args: argparse.Namespace) -> dict[str, Any]
     from client.bridge import BridgeClient
     from wire.crypto import address_from_hex
 
+    if args.tx_command == "bridge-key":
+        from bridge.config import PASSWORD_ENV, load_keystore
+
+        if args.eth_password_file is not None:
+            password = args.eth_password_file.read_text().rstrip("\n")
+        elif PASSWORD_ENV in os.environ:
+            password = os.environ[PASSWORD_ENV]
+        else:
+            raise SystemExit(f"no keystore password: pass --eth-password-file or set ${PASSWORD_ENV}")
+        new_key = load_keystore(args.eth_keystore, password)
+        result = BridgeClient(client).rotate_key(key, new_key)
+        (rotated,) = [e for e in result.events if e.type == "bridge_key_set"]
+        return {"tx_hash": result.tx_hash, "height": result.height, "eth_address": f"0x{new_key.address.hex()}",
+                "valset_nonce": int(rotated.attributes["valset_nonce"])}
     if args.tx_command == "withdraw":
         result = BridgeClient(client).withdraw(key, args.amount, address_from_hex(args.to), args.subaccount)
         queued = next(e for e in result.events if e.type == "withdrawal_queued")
@@ -105,8 +126,9 @@ def query_result(client: Any, args: argparse.Namespace) -> Any:
     if args.query_command == "solvency":
         return BridgeClient(client, _eth_rpc(args), args.vault).solvency().as_json()
     bridge = BridgeClient(client)
-    if args.what in ("deposit", "withdrawal") and args.number is None:
+    if args.what in ("deposit", "withdrawal", "valset") and args.number is None:
         raise SystemExit(f"query bridge {args.what} needs a number")
     return {"status": bridge.status, "validators": bridge.validators,
             "deposit": lambda: bridge.deposit_status(args.number),
-            "withdrawal": lambda: bridge.withdrawal(args.number)}[args.what]()
+            "withdrawal": lambda: bridge.withdrawal(args.number),
+            "valset": lambda: bridge.valset(args.number)}[args.what]()

@@ -7,7 +7,10 @@ Each step, in order:
      (the chain's /bridge/status says which: idempotent across restarts);
   3. sign: each queued withdrawal this validator has not signed, its digest signed with the
      validator's Ethereum key, posted on chain;
-  4. pay: each ready withdrawal the vault has not paid is sent to `Vault.withdraw` — first by the
+  4. hand over: each validator-set update (a key rotation) the vault lacks is signed with this
+     validator's key if that key is in the set before it, and the next one is sent to
+     `Vault.updateValset` once ready on chain (same turn rule as payments), in nonce order;
+  5. pay: each ready withdrawal the vault has not paid is sent to `Vault.withdraw` — first by the
      relayer whose turn it is (id mod validators), by any other after `backup_delay_ms`; the
      vault pays an id once whoever sends it.
 A failing step is logged and retried with backoff (0.5 s doubling to 10 s). State (cursor,
@@ -27,13 +30,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from wire import vault as digests
+from web3 import Web3
+
 from bridge.config import RelayerConfig
 from client.bridge import BridgeClient, send_eth_transaction
 from client.client import Client
 from client.errors import ChainRejected
 from client.keys import load_key
-from modules.bridge.types import ClaimDeposit, SignWithdrawal
+from modules.bridge.types import ClaimDeposit, SignValset, SignWithdrawal
+from wire import vault as digests
 from wire.crypto import PrivateKey
 
 log = logging.getLogger("perpchain.relayer")
@@ -46,25 +51,27 @@ HEALTHY_WITHIN_S = 30.0
 
 class RelayerState:
     """What survives a restart: the Ethereum cursor, deposits seen but not yet done, and the
-    withdrawal ids below which everything is signed / paid."""
+    withdrawal ids below which everything is signed (with `signed_with`, the key) / paid."""
 
     def __init__(self, path: Path, start_block: int) -> None:
         self.path = path
         self.cursor_block = start_block - 1
         self.pending: dict[int, dict[str, Any]] = {}
         self.signed_through = 0
+        self.signed_with = ""
         self.paid_through = 0
         if path.exists():
             raw = json.loads(path.read_text())
             self.cursor_block = raw["cursor_block"]
             self.pending = {int(k): v for k, v in raw["pending"].items()}
             self.signed_through, self.paid_through = raw["signed_through"], raw["paid_through"]
+            self.signed_with = raw.get("signed_with", "")
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps({"cursor_block": self.cursor_block, "signed_through": self.signed_through,
-                                         "paid_through": self.paid_through,
+                                         "signed_with": self.signed_with, "paid_through": self.paid_through,
                                          "pending": {str(k): v for k, v in sorted(self.pending.items())}}) + "\n")
         temporary.replace(self.path)
 
@@ -81,13 +88,14 @@ class Relayer:
         self.state = RelayerState(config.state_dir / "relayer-state.json", config.start_block)
         self.metrics: dict[str, float] = {name: 0 for name in (
             "relayer_deposits_claimed_total", "relayer_withdrawals_signed_total", "relayer_withdrawals_paid_total",
+            "relayer_valsets_signed_total", "relayer_valsets_sent_total", "relayer_vault_valset_nonce",
             "relayer_step_errors_total", "relayer_steps_total", "relayer_eth_cursor_block",
             "relayer_last_success_unix_seconds", "relayer_pending_deposits")}
         self.last_error = ""
         self._consensus_address: str | None = None
         self._validator_index = 0
         self._validator_count = 1
-        self._ready_seen: dict[int, float] = {}
+        self._ready_seen: dict[tuple[str, int], float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._http: ThreadingHTTPServer | None = None
@@ -148,6 +156,7 @@ class Relayer:
         self.follow_deposits()
         self.claim_deposits()
         self.sign_withdrawals()
+        self.hand_over_valsets()
         self.pay_withdrawals()
         self.metrics["relayer_steps_total"] += 1
         self.metrics["relayer_last_success_unix_seconds"] = time.time()
@@ -170,6 +179,11 @@ class Relayer:
                         me["eth_address"], self.eth_key.address.hex())
         self._consensus_address, self._validator_index, self._validator_count = (
             me["consensus_address"], mine[0], len(validators))
+        key = f"0x{self.eth_key.address.hex()}"
+        if self.state.signed_with != key:  # a rotated key signs again what is not paid yet
+            self.state.signed_through, self.state.signed_with = min(self.state.signed_through,
+                                                                    self.state.paid_through), key
+            self.state.save()
         log.info("validator %s (%d of %d)", self._consensus_address, mine[0] + 1, len(validators))
 
     def follow_deposits(self) -> None:
@@ -230,7 +244,7 @@ class Relayer:
                                                                        + MAX_ACTIONS_PER_TX)):
             w = self.bridge.withdrawal(withdrawal_id)
             ids.append(withdrawal_id)
-            if any(s["validator"] == self._consensus_address for s in w["signatures"]):
+            if any(s["eth_address"] == f"0x{self.eth_key.address.hex()}" for s in w["signatures"]):
                 continue
             digest = digests.withdrawal_digest(chain_id, vault, withdrawal_id, bytes.fromhex(w["recipient"][2:]),
                                                int(w["amount_micro_usdc"]))
@@ -250,6 +264,59 @@ class Relayer:
             self.state.signed_through = ids[-1]
             self.state.save()
 
+    def hand_over_valsets(self) -> None:
+        latest = int(self.bridge.status()["valset_nonce"])
+        held = int(self.bridge.vault.functions.valsetNonce().call())
+        self.metrics["relayer_vault_valset_nonce"] = held
+        if latest <= held:
+            return
+        chain_id, vault = self.bridge.web3.eth.chain_id, bytes.fromhex(self.config.vault[2:])
+        mine, actions = f"0x{self.eth_key.address.hex()}", []
+        for nonce in range(held + 1, latest + 1):
+            update, signing = self.bridge.valset(nonce), self.bridge.valset(nonce - 1)
+            if mine not in signing["validators"] or any(s["eth_address"] == mine for s in update["signatures"]):
+                continue  # a key rotated away signs no more; a signature is posted once
+            addresses = [bytes.fromhex(a[2:]) for a in update["validators"]]
+            digest = digests.valset_digest(chain_id, vault, addresses, [int(p) for p in update["powers"]], nonce)
+            actions.append(SignValset(nonce, digests.sign(self.eth_key, digest)))
+        if actions:
+            try:
+                result = self.client.send(self.operator, actions)
+            except ChainRejected as exc:
+                if exc.codespace == "bridge" and exc.code == 609:  # signed already (a resent tx): re-read
+                    log.info("valset signatures overtaken (%s); re-reading the chain", exc.log)
+                    return
+                raise
+            self.metrics["relayer_valsets_signed_total"] += len(actions)
+            log.info("signed validator-set updates %s in block %d", ", ".join(str(a.valset_nonce) for a in actions),
+                     result.height)  # type: ignore[union-attr]
+        update = self.bridge.valset(held + 1)
+        if update["ready"] and self._my_turn("valset", held + 1):
+            self._update_valset(update)
+
+    def _update_valset(self, update: dict[str, Any]) -> None:
+        from web3.exceptions import ContractCustomError
+
+        from bridge.eth import decode_custom_error
+
+        w3, vault = self.bridge.web3, self.bridge.vault
+        nonce = int(update["valset_nonce"])
+        signatures = [(bytes.fromhex(r[2:]), bytes.fromhex(s[2:]), v) for r, s, v in update["vault_signatures"]]
+        call = vault.functions.updateValset([w3.to_checksum_address(a) for a in update["validators"]],
+                                            [int(p) for p in update["powers"]], nonce, signatures)
+        try:
+            receipt = send_eth_transaction(w3, self.eth_key, call)
+        except ContractCustomError as exc:
+            name, args = decode_custom_error(vault.abi, exc.data)  # type: ignore[arg-type]
+            if name == "StaleValsetNonce":  # another relayer was first
+                log.info("validator set %d already handed over by another relayer", nonce)
+                return
+            raise RuntimeError(f"Vault.updateValset({nonce}) would revert: {name}{args}") from None
+        self._ready_seen.pop(("valset", nonce), None)
+        self.metrics["relayer_valsets_sent_total"] += 1
+        log.info("handed the vault validator set %d: %s (eth tx 0x%s, gas %d)", nonce, ", ".join(update["validators"]),
+                 bytes(receipt["transactionHash"]).hex(), receipt["gasUsed"])
+
     def pay_withdrawals(self) -> None:
         next_id = int(self.bridge.status()["next_withdrawal_id"])
         w3, vault = self.bridge.web3, self.bridge.vault
@@ -258,19 +325,20 @@ class Relayer:
             paid = vault.functions.withdrawalPaid(withdrawal_id).call()
             if not paid:
                 w = self.bridge.withdrawal(withdrawal_id)
-                if w["ready"] and self._my_turn(withdrawal_id):
+                if w["ready"] and self._my_turn("withdrawal", withdrawal_id):
                     paid = self._pay(w3, vault, w)
             if paid and contiguous:
                 self.state.paid_through = withdrawal_id
                 self.state.save()
-                self._ready_seen.pop(withdrawal_id, None)
+                self._ready_seen.pop(("withdrawal", withdrawal_id), None)
             else:
                 contiguous = False
 
-    def _my_turn(self, withdrawal_id: int) -> bool:
-        if withdrawal_id % self._validator_count == self._validator_index:
+    def _my_turn(self, what: str, number: int) -> bool:
+        """The relayer at index `number mod validators` sends first; any other after the backup delay."""
+        if number % self._validator_count == self._validator_index:
             return True
-        first_seen = self._ready_seen.setdefault(withdrawal_id, time.monotonic())
+        first_seen = self._ready_seen.setdefault((what, number), time.monotonic())
         return time.monotonic() - first_seen >= self.config.backup_delay_ms / 1000
 
     def _pay(self, w3: Any, vault: Any, w: dict[str, Any]) -> bool:
@@ -279,7 +347,9 @@ class Relayer:
         from bridge.eth import decode_custom_error
 
         withdrawal_id = int(w["withdrawal_id"])
-        signatures = [(bytes.fromhex(r[2:]), bytes.fromhex(s[2:]), v) for r, s, v in w["vault_signatures"]]
+        signatures = self._held_by_vault(vault, w)
+        if signatures is None:
+            return False
         call = vault.functions.withdraw(withdrawal_id, w3.to_checksum_address(w["recipient"]),
                                         int(w["amount_micro_usdc"]), signatures)
         try:
@@ -294,6 +364,22 @@ class Relayer:
         log.info("paid withdrawal %d: %s micro-USDC to %s (eth tx 0x%s, gas %d)", withdrawal_id,
                  w["amount_micro_usdc"], w["recipient"], bytes(receipt["transactionHash"]).hex(), receipt["gasUsed"])
         return True
+
+    @staticmethod
+    def _held_by_vault(vault: Any, w: dict[str, Any]) -> list[tuple[bytes, bytes, int]] | None:
+        """The signatures by keys the vault holds, if they carry more than 2/3 of its power; None
+        while a key rotation is not handed over yet (the vault would revert)."""
+        held, power = [], 0
+        for signature, (r, s, v) in zip(w["signatures"], w["vault_signatures"], strict=True):
+            weight = int(vault.functions.powerOf(Web3.to_checksum_address(signature["eth_address"])).call())
+            if weight:
+                held.append((bytes.fromhex(r[2:]), bytes.fromhex(s[2:]), v))
+                power += weight
+        if power * 3 <= int(vault.functions.totalPower().call()) * 2:
+            log.info("withdrawal %s waits: the vault holds keys for %d of its power's signatures", w["withdrawal_id"],
+                     power)
+            return None
+        return held
 
     # -- health and metrics ----------------------------------------------------------------------
 

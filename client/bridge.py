@@ -5,6 +5,7 @@ solvency check (the vault's balance read with web3, set against the chain's clai
     bridge.deposit(eth_key, amount_micro_usdc, recipient, subaccount)   # approve + Vault.deposit
     bridge.withdraw(key, amount_micro_usdc, eth_recipient, subaccount)  # chain tx, queues a payment
     bridge.solvency()                                                    # Solvency, `holds` True when equal
+    bridge.rotate_key(operator_key, new_eth_key)                         # validators: a new bridge key
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from client.client import Client, TxResult
-from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignWithdrawal, Withdraw
+from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from wire.crypto import PrivateKey
+from wire.vault import bridge_key_digest
 
-__all__ = ["BridgeClient", "ClaimDeposit", "SetBridgeKey", "SignWithdrawal", "Solvency", "Withdraw",
+__all__ = ["BridgeClient", "ClaimDeposit", "SetBridgeKey", "SignValset", "SignWithdrawal", "Solvency", "Withdraw",
            "send_eth_transaction"]
 
 DEPOSITED_EVENT = "Deposited"
@@ -94,6 +96,20 @@ class BridgeClient:
 
     def withdrawal(self, withdrawal_id: int) -> dict[str, Any]:
         return self.client.query(f"/bridge/withdrawals/{withdrawal_id}")  # type: ignore[no-any-return]
+
+    def valset(self, nonce: int) -> dict[str, Any]:
+        return self.client.query(f"/bridge/valsets/{nonce}")  # type: ignore[no-any-return]
+
+    def rotate_key(self, operator: PrivateKey, new_eth_key: PrivateKey, wait: bool = True) -> TxResult | str:
+        """Register `new_eth_key` as the bridge key of the validator `operator` runs; the chain
+        records a new validator set for the previous one to hand over to the vault."""
+        mine = [v for v in self.validators() if v["operator"] == f"0x{operator.address.hex()}"]
+        if not mine:
+            raise ValueError(f"0x{operator.address.hex()} operates no bridge validator")
+        digest = bridge_key_digest(self.client.chain_id(), bytes.fromhex(mine[0]["consensus_address"]),
+                                   new_eth_key.address)
+        return self.client.send(operator, [SetBridgeKey(new_eth_key.address, new_eth_key.sign_digest(digest))],
+                                wait=wait)
 
     def chain_solvency(self) -> dict[str, Any]:
         return self.client.query("/bridge/solvency")  # type: ignore[no-any-return]

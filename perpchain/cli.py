@@ -119,7 +119,7 @@ def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:  # t
     )
 
     command = args.tx_command
-    if command in ("deposit", "withdraw"):
+    if command in ("deposit", "withdraw", "bridge-key"):
         from bridge.cli import tx_result
 
         return tx_result(client, key, args)  # type: ignore[no-any-return]

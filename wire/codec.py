@@ -9,7 +9,7 @@ from google.protobuf.message import DecodeError
 
 from modules.auth.errors import MalformedTx, UnknownAction
 from modules.bank.types import Transfer
-from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignWithdrawal, Withdraw
+from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from modules.orderbook.actions import (
     CancelAll,
     CancelConditional,
@@ -27,7 +27,7 @@ from wire.eip712 import tx_digest
 from wire.pb import tx_pb
 
 Action = Union[Transfer, PlaceOrder, CancelOrder, CancelAll, ModifyOrder, ScheduleCancelAll, PlaceConditional,
-               CancelConditional, ClaimDeposit, SignWithdrawal, Withdraw, SetBridgeKey]
+               CancelConditional, ClaimDeposit, SignWithdrawal, Withdraw, SetBridgeKey, SignValset]
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,8 @@ def _action_to_pb(action: Action) -> tx_pb.Action:
                                                     amount_micro_usdc=action.amount_micro_usdc))
     if isinstance(action, SetBridgeKey):
         return tx_pb.Action(set_bridge_key=tx_pb.SetBridgeKey(eth_address=action.eth_address, proof=action.proof))
+    if isinstance(action, SignValset):
+        return tx_pb.Action(sign_valset=tx_pb.SignValset(valset_nonce=action.valset_nonce, signature=action.signature))
     raise TypeError(f"not an action: {action!r}")
 
 
@@ -158,6 +160,8 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
         return Withdraw(w.subaccount, w.eth_recipient, w.amount_micro_usdc)
     if kind == "set_bridge_key":
         return SetBridgeKey(message.set_bridge_key.eth_address, message.set_bridge_key.proof)
+    if kind == "sign_valset":
+        return SignValset(message.sign_valset.valset_nonce, message.sign_valset.signature)
     raise UnknownAction(f"action {index} is of a kind this chain does not know")
 
 

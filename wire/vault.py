@@ -89,6 +89,15 @@ def valset_digest(chain_id: int, vault: bytes, validators: Sequence[bytes], powe
     return _typed_digest(chain_id, vault, valset_checkpoint(validators, powers, nonce))
 
 
+BRIDGE_KEY_DOMAIN = b"perpchain-bridge-key"
+
+
+def bridge_key_digest(chain_id: str, consensus_address: bytes, eth_address: bytes) -> bytes:
+    """What a validator's new bridge key signs to prove it holds the key (not a vault digest: the
+    chain checks it): keccak256("perpchain-bridge-key" || chain id || consensus address || eth address)."""
+    return keccak256(BRIDGE_KEY_DOMAIN + chain_id.encode() + consensus_address + eth_address)
+
+
 def sign(key: PrivateKey, digest: bytes) -> bytes:
     """65 bytes r || s || v, low s, v in {27, 28}: the form the vault accepts."""
     return key.sign_digest(digest)

@@ -86,3 +86,16 @@ class BadBridgeQuery(BridgeError):
     """A /bridge/... query path or argument is wrong; the message lists the paths."""
 
     code = 612
+
+
+class UnknownValset(BridgeError):
+    """No validator-set update with that nonce (updates start at 1, one per key rotation)."""
+
+    code = 613
+
+
+class BadValsetSignature(BridgeError):
+    """The signature does not recover to the validator's key in the set the vault holds (the
+    previous one), or the validator is not in that set."""
+
+    code = 614

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, Sequence
 
 from modules.types import SubaccountId
 
@@ -27,4 +27,9 @@ class SignatureVerifier(Protocol):
     def bridge_key_signer(self, chain_id: str, consensus_address: bytes, eth_address: bytes,
                           proof: bytes) -> bytes | None:
         """The address that signed the key-registration digest, or None."""
+        ...
+
+    def valset_signer(self, eth_chain_id: int, vault: bytes, validators: Sequence[bytes], powers: Sequence[int],
+                      nonce: int, signature: bytes) -> bytes | None:
+        """The address that signed the vault's digest of (validators, powers, nonce), or None."""
         ...

@@ -87,6 +87,7 @@ def import_genesis(bridge: BridgeKeeper, section: Any) -> None:
     bridge.set_params(params)
     for validator in validators:
         bridge.set_validator(validator)
+    bridge.record_valset(0)  # the set the vault is deployed with
 
 
 def export_genesis(bridge: BridgeKeeper) -> dict[str, Any]:

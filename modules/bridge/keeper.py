@@ -6,9 +6,12 @@ from typing import Iterator
 
 from modules.bridge.keys import (
     CLAIM, CREDITED, ETH_KEY, LAST_CLAIM, NEXT_DEPOSIT, NEXT_WITHDRAWAL, OPERATOR, PARAMS, SIGNATURE, STORE_PREFIX,
-    VALIDATOR, VALSET_NONCE, WITHDRAWN_TOTAL, claim_key, content_key, signature_key, u64, withdrawal_key,
+    VALIDATOR, VALSET, VALSET_NONCE, VALSET_SIGNATURE, WITHDRAWN_TOTAL, claim_key, content_key, signature_key, u64,
+    valset_signature_key, withdrawal_key,
 )
-from modules.bridge.types import BridgeParams, BridgeValidator, ClaimDeposit, Withdrawal, decode_claim, encode_claim
+from modules.bridge.types import (
+    BridgeParams, BridgeValidator, ClaimDeposit, Valset, Withdrawal, decode_claim, encode_claim,
+)
 from modules.store import KVStore, PrefixStore, prefix_end
 from modules.types import SubaccountId
 
@@ -63,10 +66,32 @@ class BridgeKeeper:
     def valset_nonce(self) -> int:
         return _int(self._store.get(VALSET_NONCE))
 
-    def bump_valset_nonce(self) -> int:
-        nonce = self.valset_nonce() + 1
+    def record_valset(self, nonce: int) -> Valset:
+        """Snapshot the current validators as set `nonce` (0 at genesis: the vault's constructor set)."""
+        valset = Valset(nonce, tuple(self.validators()))
+        self._store.set(VALSET + u64(nonce), b"".join(
+            m.consensus_address + m.operator + m.eth_address + u64(m.power) for m in valset.members))
         self._store.set(VALSET_NONCE, u64(nonce))
-        return nonce
+        return valset
+
+    def valset(self, nonce: int) -> Valset | None:
+        raw = self._store.get(VALSET + u64(nonce))
+        if raw is None:
+            return None
+        members = tuple(BridgeValidator(raw[i:i + 20], raw[i + 20:i + 40], raw[i + 40:i + 60], _int(raw[i + 60:i + 68]))
+                        for i in range(0, len(raw), 68))
+        return Valset(nonce, members)
+
+    def valset_signatures(self, nonce: int) -> list[tuple[bytes, bytes]]:
+        """(consensus address, 65-byte signature) for set `nonce`, in address order."""
+        start = VALSET_SIGNATURE + u64(nonce)
+        return [(key[len(start):], value) for key, value in self._store.iterate(start, prefix_end(start))]
+
+    def valset_signature(self, nonce: int, consensus_address: bytes) -> bytes | None:
+        return self._store.get(valset_signature_key(nonce, consensus_address))
+
+    def add_valset_signature(self, nonce: int, consensus_address: bytes, signature: bytes) -> None:
+        self._store.set(valset_signature_key(nonce, consensus_address), signature)
 
     # -- deposits -----------------------------------------------------------------------------
 
@@ -134,23 +159,27 @@ class BridgeKeeper:
         return Withdrawal(withdrawal_id, SubaccountId(raw[:20], raw[20]), raw[21:41], _int(raw[41:57]),
                           _int(raw[57:65]))
 
-    def signatures(self, withdrawal_id: int) -> list[tuple[bytes, bytes]]:
-        """(consensus address, 65-byte signature), in address order."""
+    def signatures(self, withdrawal_id: int) -> list[tuple[bytes, bytes, bytes]]:
+        """(consensus address, 65-byte signature, the Ethereum key that made it), in address order."""
         start = SIGNATURE + u64(withdrawal_id)
-        return [(key[len(start):], value) for key, value in self._store.iterate(start, prefix_end(start))]
+        return [(key[len(start):], value[:65], value[65:85])
+                for key, value in self._store.iterate(start, prefix_end(start))]
 
-    def signature(self, withdrawal_id: int, consensus_address: bytes) -> bytes | None:
-        return self._store.get(signature_key(withdrawal_id, consensus_address))
+    def signer(self, withdrawal_id: int, consensus_address: bytes) -> bytes | None:
+        """The Ethereum key behind the validator's recorded signature (its key when it signed)."""
+        raw = self._store.get(signature_key(withdrawal_id, consensus_address))
+        return raw[65:85] if raw is not None else None
 
-    def add_signature(self, withdrawal_id: int, consensus_address: bytes, signature: bytes) -> None:
-        self._store.set(signature_key(withdrawal_id, consensus_address), signature)
+    def add_signature(self, withdrawal_id: int, consensus_address: bytes, signature: bytes, signer: bytes) -> None:
+        """Record (or replace, after a key rotation) the validator's signature."""
+        self._store.set(signature_key(withdrawal_id, consensus_address), signature + signer)
 
     def signed_power(self, withdrawal_id: int) -> int:
-        """Power of the validators whose signature is recorded (checked against their key when posted)."""
+        """Power of the validators whose recorded signature is by their current key."""
         total = 0
-        for consensus_address, _ in self.signatures(withdrawal_id):
+        for consensus_address, _, signer in self.signatures(withdrawal_id):
             validator = self.validator(consensus_address)
-            total += validator.power if validator is not None else 0
+            total += validator.power if validator is not None and validator.eth_address == signer else 0
         return total
 
 

@@ -16,8 +16,10 @@ CREDITED = b"d/"  # d/<nonce u64> -> content hash 32, height u64
 NEXT_WITHDRAWAL = b"next_withdrawal"  # u64: the next withdrawal id (the first is 1)
 WITHDRAWN_TOTAL = b"withdrawn_total"  # u128: micro-USDC of every withdrawal ever queued
 WITHDRAWAL = b"w/"  # w/<id u64> -> owner 20, number 1, recipient 20, amount u128, height u64
-SIGNATURE = b"s/"  # s/<id u64><consensus address 20> -> 65-byte signature
+SIGNATURE = b"s/"  # s/<id u64><consensus address 20> -> 65-byte signature, the signing key 20
 VALSET_NONCE = b"valset_nonce"  # u64: grows with every key rotation (the vault's next valset nonce)
+VALSET = b"vs/"  # vs/<nonce u64> -> members (consensus 20, operator 20, eth 20, power u64) in consensus order
+VALSET_SIGNATURE = b"vg/"  # vg/<nonce u64><consensus address 20> -> 65-byte signature by its previous key
 
 
 def u64(value: int) -> bytes:
@@ -38,3 +40,7 @@ def withdrawal_key(withdrawal_id: int) -> bytes:
 
 def signature_key(withdrawal_id: int, validator: bytes) -> bytes:
     return SIGNATURE + u64(withdrawal_id) + validator
+
+
+def valset_signature_key(nonce: int, validator: bytes) -> bytes:
+    return VALSET_SIGNATURE + u64(nonce) + validator

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from modules.bank.errors import InvalidSubaccount
 from modules.bridge.errors import (
-    AlreadySigned, BadBridgeKey, BadWithdrawalSignature, BridgeDisabled, ClaimOutOfOrder, DepositAlreadyCredited,
-    InvalidWithdrawal, MalformedClaim, NotBridgeValidator, UnknownWithdrawal,
+    AlreadySigned, BadBridgeKey, BadValsetSignature, BadWithdrawalSignature, BridgeDisabled, ClaimOutOfOrder,
+    DepositAlreadyCredited, InvalidWithdrawal, MalformedClaim, NotBridgeValidator, UnknownValset, UnknownWithdrawal,
 )
 from modules.bridge.expected_keepers import Bank, SignatureVerifier
 from modules.bridge.keeper import BridgeKeeper, supermajority
 from modules.bridge.types import (
-    MAX_AMOUNT_MICRO_USDC, BridgeParams, BridgeValidator, ClaimDeposit, SetBridgeKey, SignWithdrawal, Withdraw,
+    MAX_AMOUNT_MICRO_USDC, BridgeParams, BridgeValidator, ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal,
+    Withdraw,
 )
 from modules.context import BlockContext, Event
 from modules.types import MAX_SUBACCOUNT, SubaccountId
@@ -124,7 +125,7 @@ def handle_sign_withdrawal(bridge: BridgeKeeper, verifier: SignatureVerifier, si
     withdrawal = bridge.withdrawal(action.withdrawal_id)
     if withdrawal is None:
         raise UnknownWithdrawal(f"no withdrawal {action.withdrawal_id}; the next id is {bridge.next_withdrawal_id()}")
-    if bridge.signature(action.withdrawal_id, validator.consensus_address) is not None:
+    if bridge.signer(action.withdrawal_id, validator.consensus_address) == validator.eth_address:
         raise AlreadySigned(f"validator {validator.consensus_address.hex().upper()} signed withdrawal "
                             f"{action.withdrawal_id} before")
     recovered = verifier.withdrawal_signer(params.eth_chain_id, params.vault, withdrawal.withdrawal_id,
@@ -135,7 +136,7 @@ def handle_sign_withdrawal(bridge: BridgeKeeper, verifier: SignatureVerifier, si
             f"{_hex(validator.eth_address)}")
     total = bridge.total_power()
     before = bridge.signed_power(action.withdrawal_id)
-    bridge.add_signature(action.withdrawal_id, validator.consensus_address, action.signature)
+    bridge.add_signature(action.withdrawal_id, validator.consensus_address, action.signature, recovered)
     after = before + validator.power
     events = [Event("withdrawal_signed", (
         ("withdrawal_id", str(action.withdrawal_id)), ("validator", validator.consensus_address.hex().upper()),
@@ -147,7 +148,8 @@ def handle_sign_withdrawal(bridge: BridgeKeeper, verifier: SignatureVerifier, si
 
 def handle_set_bridge_key(bridge: BridgeKeeper, verifier: SignatureVerifier, chain_id: str, signer: bytes,
                           action: SetBridgeKey) -> list[Event]:
-    """Rotation changes the set the vault must be handed over to: the valset nonce grows."""
+    """Rotation changes the set the vault must be handed over to: the new set is recorded under the
+    next valset nonce, for the previous set to sign (handle_sign_valset)."""
     validator = _operator(bridge, signer, "set bridge keys")
     if len(action.eth_address) != 20 or action.eth_address == ZERO_ADDRESS:
         raise BadBridgeKey("the bridge key must be a non-zero 20-byte Ethereum address")
@@ -159,7 +161,52 @@ def handle_set_bridge_key(bridge: BridgeKeeper, verifier: SignatureVerifier, cha
         raise BadBridgeKey("the proof is not the new key's signature over the registration digest")
     bridge.set_validator(BridgeValidator(validator.consensus_address, validator.operator, action.eth_address,
                                          validator.power))
-    nonce = bridge.bump_valset_nonce()
+    valset = bridge.record_valset(bridge.valset_nonce() + 1)
     return [Event("bridge_key_set", (
         ("validator", validator.consensus_address.hex().upper()), ("eth_address", _hex(action.eth_address)),
-        ("valset_nonce", str(nonce))))]
+        ("valset_nonce", str(valset.nonce))))]
+
+
+def handle_sign_valset(bridge: BridgeKeeper, verifier: SignatureVerifier, signer: bytes,
+                       action: SignValset) -> list[Event]:
+    """Set n is handed to the vault by the signatures of set n - 1 (the set the vault holds once
+    the updates before it landed, which relayers push in nonce order); it is ready on chain when
+    more than 2/3 of set n - 1's power signed."""
+    validator = _operator(bridge, signer, "sign validator-set updates")
+    params = _params(bridge)
+    valset = bridge.valset(action.valset_nonce) if action.valset_nonce >= 1 else None
+    signing = bridge.valset(action.valset_nonce - 1) if valset is not None else None
+    if valset is None or signing is None:
+        raise UnknownValset(f"no validator-set update {action.valset_nonce}; the latest is {bridge.valset_nonce()}")
+    member = signing.member(validator.consensus_address)
+    if member is None:
+        raise BadValsetSignature(f"validator {validator.consensus_address.hex().upper()} is not in set "
+                                 f"{signing.nonce}, which signs update {valset.nonce}")
+    if bridge.valset_signature(valset.nonce, member.consensus_address) is not None:
+        raise AlreadySigned(f"validator {member.consensus_address.hex().upper()} signed validator-set update "
+                            f"{valset.nonce} before")
+    addresses, powers = valset.vault_order()
+    recovered = verifier.valset_signer(params.eth_chain_id, params.vault, addresses, powers, valset.nonce,
+                                       action.signature)
+    if recovered != member.eth_address:
+        raise BadValsetSignature(
+            f"the signature recovers to {_hex(recovered) if recovered else 'nothing'}, not the validator's key "
+            f"{_hex(member.eth_address)} in set {signing.nonce}")
+    before = valset_signed_power(bridge, valset.nonce)
+    bridge.add_valset_signature(valset.nonce, member.consensus_address, action.signature)
+    after, total = before + member.power, signing.total_power
+    events = [Event("valset_signed", (
+        ("valset_nonce", str(valset.nonce)), ("validator", member.consensus_address.hex().upper()),
+        ("signed_power", str(after)), ("total_power", str(total))))]
+    if supermajority(after, total) and not supermajority(before, total):
+        events.append(Event("valset_ready", (("valset_nonce", str(valset.nonce)),)))
+    return events
+
+
+def valset_signed_power(bridge: BridgeKeeper, nonce: int) -> int:
+    """Power, in set `nonce - 1`, of the validators whose signature over set `nonce` is recorded."""
+    signing = bridge.valset(nonce - 1)
+    if signing is None:
+        return 0
+    signed = {consensus_address for consensus_address, _ in bridge.valset_signatures(nonce)}
+    return sum(m.power for m in signing.members if m.consensus_address in signed)

@@ -5,6 +5,7 @@
 | /bridge/validators           | consensus address, operator, Ethereum key, power               |
 | /bridge/deposits/<nonce>     | status (credited / pending / unclaimed), the claims and their powers |
 | /bridge/withdrawals/<id>     | the withdrawal, its signatures ordered by signer (ready for Vault.withdraw) |
+| /bridge/valsets/<nonce>      | the set (vault order), its signatures by set nonce - 1 ordered by signer (ready for Vault.updateValset) |
 | /bridge/solvency             | the chain's total claim on the vault, term by term              |
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from modules.bank.keeper import BankKeeper
-from modules.bridge.errors import UnknownDeposit, UnknownWithdrawal
+from modules.bridge.errors import UnknownDeposit, UnknownValset, UnknownWithdrawal
 from modules.bridge.keeper import BridgeKeeper, supermajority
 from modules.bridge.types import ClaimDeposit
 from modules.funding.keeper import FundingKeeper
@@ -76,24 +77,54 @@ def deposit(store: KVStore, nonce: int) -> dict[str, Any]:
 
 
 def withdrawal(store: KVStore, withdrawal_id: int) -> dict[str, Any]:
-    """`vault_signatures`: (r, s, v) ordered by signer address, as Vault.withdraw takes them."""
+    """`vault_signatures`: (r, s, v) ordered by signer address, as Vault.withdraw takes them. A
+    signature by a key its validator has since rotated away is listed with power 0 (the validator
+    signs again with its new key; the relayer sends the vault only the keys it holds)."""
     bridge = BridgeKeeper(store)
     found = bridge.withdrawal(withdrawal_id)
     if found is None:
         raise UnknownWithdrawal(f"no withdrawal {withdrawal_id}; the next id is {bridge.next_withdrawal_id()}")
     signed = []
-    for consensus_address, signature in bridge.signatures(withdrawal_id):
+    for consensus_address, signature, signer in bridge.signatures(withdrawal_id):
         validator = bridge.validator(consensus_address)
         assert validator is not None
-        signed.append((validator.eth_address, consensus_address, validator.power, signature))
+        signed.append((signer, consensus_address, validator.power if signer == validator.eth_address else 0,
+                       signature))
     signed.sort()
-    power, total = sum(s[2] for s in signed), bridge.total_power()
+    power, total = bridge.signed_power(withdrawal_id), bridge.total_power()
     return {
         "withdrawal_id": str(withdrawal_id), "owner": _hex(found.owner.address), "subaccount": found.owner.number,
         "recipient": _hex(found.recipient), "amount_micro_usdc": str(found.amount_micro_usdc), "height": found.height,
         "signatures": [{"validator": c.hex().upper(), "eth_address": _hex(e), "power": str(p), "signature": s.hex()}
                        for e, c, p, s in signed],
         "signed_power": str(power), "total_power": str(total), "ready": supermajority(power, total),
+        "vault_signatures": [["0x" + s[:32].hex(), "0x" + s[32:64].hex(), s[64]] for _, _, _, s in signed],
+    }
+
+
+def valset(store: KVStore, nonce: int) -> dict[str, Any]:
+    """Set `nonce` as Vault.updateValset takes it, with the signatures of set `nonce - 1`
+    (`vault_signatures` ordered by signer address, as the vault requires)."""
+    bridge = BridgeKeeper(store)
+    found = bridge.valset(nonce)
+    if found is None:
+        raise UnknownValset(f"no validator set {nonce}; the latest is {bridge.valset_nonce()}")
+    addresses, powers = found.vault_order()
+    answer: dict[str, Any] = {"valset_nonce": str(nonce), "validators": [_hex(a) for a in addresses],
+                              "powers": [str(p) for p in powers], "total_power": str(found.total_power)}
+    signing = bridge.valset(nonce - 1) if nonce >= 1 else None
+    if signing is None:
+        return answer | {"signatures": [], "signed_power": "0", "signing_power": "0", "ready": False,
+                         "vault_signatures": []}
+    signed = sorted((member.eth_address, member.consensus_address, member.power, signature)
+                    for consensus_address, signature in bridge.valset_signatures(nonce)
+                    if (member := signing.member(consensus_address)) is not None)
+    power = sum(s[2] for s in signed)
+    return answer | {
+        "signatures": [{"validator": c.hex().upper(), "eth_address": _hex(e), "power": str(p), "signature": s.hex()}
+                       for e, c, p, s in signed],
+        "signed_power": str(power), "signing_power": str(signing.total_power),
+        "ready": supermajority(power, signing.total_power),
         "vault_signatures": [["0x" + s[:32].hex(), "0x" + s[32:64].hex(), s[64]] for _, _, _, s in signed],
     }
 
@@ -128,7 +159,13 @@ def answer(store: KVStore, args: list[str]) -> dict[str, Any]:
         return validators(store)
     if args == ["solvency"]:
         return solvency(store)
-    if len(args) == 2 and args[0] in ("deposits", "withdrawals") and args[1].isdigit() and len(args[1]) <= 19:
-        return deposit(store, int(args[1])) if args[0] == "deposits" else withdrawal(store, int(args[1]))
+    if len(args) == 2 and args[1].isdigit() and len(args[1]) <= 19:
+        number = int(args[1])
+        if args[0] == "deposits":
+            return deposit(store, number)
+        if args[0] == "withdrawals":
+            return withdrawal(store, number)
+        if args[0] == "valsets":
+            return valset(store, number)
     raise BadBridgeQuery("bridge paths: /bridge/status, /bridge/validators, /bridge/solvency, "
-                         "/bridge/deposits/<nonce>, /bridge/withdrawals/<id>")
+                         "/bridge/deposits/<nonce>, /bridge/withdrawals/<id>, /bridge/valsets/<nonce>")

@@ -84,6 +84,36 @@ class SetBridgeKey:
 
 
 @dataclass(frozen=True)
+class SignValset:
+    """Action (validator operators): the validator's signature, by its key in set `valset_nonce - 1`
+    (the set the vault holds), over the vault's digest of set `valset_nonce`."""
+
+    valset_nonce: int
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Valset:
+    """The bridge validator set as the vault will hold it after `Vault.updateValset(..., nonce)`:
+    the members in consensus-address order (the vault takes them sorted by Ethereum address)."""
+
+    nonce: int
+    members: tuple[BridgeValidator, ...]
+
+    @property
+    def total_power(self) -> int:
+        return sum(member.power for member in self.members)
+
+    def vault_order(self) -> tuple[list[bytes], list[int]]:
+        """(Ethereum addresses ascending, their powers): Vault.updateValset's arguments."""
+        ordered = sorted((m.eth_address, m.power) for m in self.members)
+        return [address for address, _ in ordered], [power for _, power in ordered]
+
+    def member(self, consensus_address: bytes) -> BridgeValidator | None:
+        return next((m for m in self.members if m.consensus_address == consensus_address), None)
+
+
+@dataclass(frozen=True)
 class Withdrawal:
     """A queued withdrawal: the chain debited `owner`; the vault pays `recipient` once per id."""
 

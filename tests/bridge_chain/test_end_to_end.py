@@ -173,3 +173,55 @@ def test_cli_parsers_register_the_bridge_commands() -> None:
     assert args.amount == 1_500_000
     assert parser.parse_args(["relayer", "--config", "r.json"]).config.name == "r.json"
     assert parser.parse_args(["query", "solvency"]).query_command == "solvency"
+
+
+def test_a_rotated_bridge_key_is_handed_over_to_the_vault_and_the_bridge_keeps_working(
+        bridged_net: BridgedNet) -> None:
+    """The operator of validator 0 makes a new keystore, registers it with `perpchain tx
+    bridge-key`, points its relayer at it and restarts it; the other relayers sign set 1 with their
+    keys in set 0 and one sends Vault.updateValset; deposits and withdrawals go on. (Last in this
+    module: it changes the vault's set for whatever runs after it.)"""
+    import subprocess
+    import sys
+
+    from bridge.config import RelayerConfig, save_keystore
+    from tests.bridge_chain.conftest import ROOT
+
+    net, trader, recipient = bridged_net, PrivateKey.generate(), PrivateKey.generate().address
+    bridge = net.bridge()
+    vault = bridge.vault
+    config = RelayerConfig.load(net.bridge_files.relayer_config(0))
+    old_key, new_key = config.eth_key(), PrivateKey.generate()
+    assert vault.functions.valsetNonce().call() == 0
+
+    net.supervisor.hold_relayer(0)
+    new_keystore = config.eth_keystore.with_name("eth0.rotated.keystore.json")
+    save_keystore(new_key, new_keystore, config.password(), scrypt_n=2**14)
+    done = subprocess.run(
+        [sys.executable, "-m", "perpchain.cli", "tx", "bridge-key", "--node", net.layout.nodes[0].rpc_url,
+         "--key", str(config.perpchain_key), "--eth-keystore", str(new_keystore),
+         "--eth-password-file", str(config.eth_password_file)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    assert f'"eth_address": "0x{new_key.address.hex()}", "valset_nonce": 1' in done.stdout
+    new_keystore.replace(config.eth_keystore)  # the relayer's config names this file
+    net.supervisor.release_relayer(0)
+
+    checksum = Web3.to_checksum_address
+    wait_for(lambda: vault.functions.valsetNonce().call() == 1, 60, "the vault holds validator set 1")
+    assert vault.functions.powerOf(checksum(new_key.address)).call() > 0
+    assert vault.functions.powerOf(checksum(old_key.address)).call() == 0
+    handed = bridge.valset(1)
+    assert handed["ready"] and f"0x{old_key.address.hex()}" not in [s["eth_address"] for s in handed["signatures"]]
+    assert [a.lower() for a in vault.functions.currentValset().call()[0]] == handed["validators"]
+
+    bridge.deposit(net.faucet, 4 * USDC, trader.address)
+    wait_for(lambda: net.balance(trader.address) == 4 * USDC, 60, "deposit credited after the rotation")
+    result = bridge.withdraw(trader, 3 * USDC, recipient)
+    (queued,) = [e for e in result.events if e.type == "withdrawal_queued"]  # type: ignore[union-attr]
+    withdrawal_id = int(queued.attributes["withdrawal_id"])
+    wait_for(lambda: bridge.token.functions.balanceOf(checksum(recipient)).call() == 3 * USDC, 60,
+             "withdrawal paid after the rotation")
+    wait_for(lambda: f"0x{new_key.address.hex()}" in [s["eth_address"] for s in
+                                                      bridge.withdrawal(withdrawal_id)["signatures"]],
+             30, "validator 0's relayer signs with its new key")
+    _solvent(net)

@@ -8,19 +8,21 @@ from typing import Iterator
 import pytest
 
 from wire import vault as digests
-from app.bridge_verify import VERIFIER, bridge_key_digest
+from app.bridge_verify import VERIFIER
+from wire.vault import bridge_key_digest
 from modules.bank.errors import InsufficientBalance
 from modules.bank.keeper import BankKeeper
 from modules.bridge import msg_server
 from modules.bridge.errors import (
-    AlreadySigned, BadBridgeKey, BadWithdrawalSignature, BridgeDisabled, ClaimOutOfOrder, DepositAlreadyCredited,
-    InvalidGenesis, MalformedClaim, NotBridgeValidator,
+    AlreadySigned, BadBridgeKey, BadValsetSignature, BadWithdrawalSignature, BridgeDisabled, ClaimOutOfOrder,
+    DepositAlreadyCredited, InvalidGenesis, MalformedClaim, NotBridgeValidator, UnknownValset,
 )
 from modules.bridge.genesis import export_genesis, import_genesis, validate_genesis
 from modules.bridge.keeper import BridgeKeeper
 from modules.bridge.queries import deposit as deposit_query
+from modules.bridge.queries import valset as valset_query
 from modules.bridge.queries import withdrawal as withdrawal_query
-from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignWithdrawal, Withdraw
+from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from modules.context import BlockContext
 from modules.types import SubaccountId
 from wire.crypto import PrivateKey, keccak256
@@ -240,6 +242,99 @@ def test_rotating_a_bridge_key_needs_its_proof_and_moves_the_valset_nonce(net: N
     assert net.bridge.valset_nonce() == 1
     _withdraw(net)
     _sign(net, 0, 1, key=new_key)
+
+
+def test_a_withdrawal_signed_before_a_rotation_is_signed_again_with_the_new_key(net: Net) -> None:
+    _withdraw(net)
+    for validator in (0, 1):
+        _sign(net, validator, 1)
+    new_key = _rotate(net, 0, b"new")
+    answer = withdrawal_query(net.store, 1)
+    assert answer["signed_power"] == "10"  # the old key's signature no longer counts
+    assert {s["eth_address"]: s["power"] for s in answer["signatures"]} == {
+        f"0x{net.eth_keys[0].address.hex()}": "0", f"0x{net.eth_keys[1].address.hex()}": "10"}
+    with pytest.raises(BadWithdrawalSignature):
+        _sign(net, 0, 1)  # the old key is not the validator's any more
+    assert _sign(net, 0, 1, key=new_key) == ["withdrawal_signed"]
+    with pytest.raises(AlreadySigned):
+        _sign(net, 0, 1, key=new_key)
+    assert _sign(net, 2, 1) == ["withdrawal_signed", "withdrawal_ready"]
+    signers = [s["eth_address"] for s in withdrawal_query(net.store, 1)["signatures"]]
+    assert f"0x{new_key.address.hex()}" in signers and f"0x{net.eth_keys[0].address.hex()}" not in signers
+
+
+def _rotate(net: Net, validator: int, seed: bytes) -> PrivateKey:
+    new_key = PrivateKey(keccak256(seed))
+    proof = new_key.sign_digest(bridge_key_digest(CTX.chain_id, net.consensus[validator], new_key.address))
+    msg_server.handle_set_bridge_key(net.bridge, VERIFIER, CTX.chain_id, net.operators[validator].address,
+                                     SetBridgeKey(new_key.address, proof))
+    return new_key
+
+
+def _sign_valset(net: Net, validator: int, nonce: int, key: PrivateKey | None = None) -> list[str]:
+    answer = valset_query(net.store, nonce)
+    addresses = [bytes.fromhex(a[2:]) for a in answer["validators"]]
+    digest = digests.valset_digest(ETH_CHAIN_ID, VAULT, addresses, [int(p) for p in answer["powers"]], nonce)
+    events = msg_server.handle_sign_valset(net.bridge, VERIFIER, net.operators[validator].address,
+                                           SignValset(nonce, digests.sign(key or net.eth_keys[validator], digest)))
+    return [e.type for e in events]
+
+
+def test_genesis_records_the_vaults_first_set_as_valset_zero(net: Net) -> None:
+    answer = valset_query(net.store, 0)
+    assert answer["validators"] == sorted(f"0x{k.address.hex()}" for k in net.eth_keys)
+    assert answer["powers"] == ["10"] * 4 and answer["ready"] is False
+    with pytest.raises(UnknownValset):
+        valset_query(net.store, 1)
+
+
+def test_a_rotation_is_handed_over_by_more_than_two_thirds_of_the_previous_set(net: Net) -> None:
+    new_key = _rotate(net, 0, b"new")
+    answer = valset_query(net.store, 1)
+    assert f"0x{new_key.address.hex()}" in answer["validators"]
+    assert f"0x{net.eth_keys[0].address.hex()}" not in answer["validators"]
+    # The rotated validator signs with its previous key (the vault's), not the new one.
+    with pytest.raises(BadValsetSignature, match="not the validator's key"):
+        _sign_valset(net, 0, 1, key=new_key)
+    assert _sign_valset(net, 1, 1) == ["valset_signed"]
+    assert _sign_valset(net, 2, 1) == ["valset_signed"]
+    assert valset_query(net.store, 1)["ready"] is False  # exactly 2/3 is not enough
+    with pytest.raises(AlreadySigned):
+        _sign_valset(net, 2, 1)
+    assert _sign_valset(net, 3, 1) == ["valset_signed", "valset_ready"]
+    answer = valset_query(net.store, 1)
+    assert answer["ready"] is True and answer["signed_power"] == "30" and answer["signing_power"] == "40"
+    signers = [bytes.fromhex(s["eth_address"][2:]) for s in answer["signatures"]]
+    assert signers == sorted(signers) and len(answer["vault_signatures"]) == 3
+    # The vault's own check: each vault signature recovers to a distinct member of set 0.
+    addresses = [bytes.fromhex(a[2:]) for a in answer["validators"]]
+    recovered = [VERIFIER.valset_signer(ETH_CHAIN_ID, VAULT, addresses, [10] * 4, 1,
+                                        bytes.fromhex(r[2:]) + bytes.fromhex(s[2:]) + bytes([v]))
+                 for r, s, v in answer["vault_signatures"]]
+    assert recovered == sorted(k.address for k in net.eth_keys[1:])
+
+
+def test_a_second_rotation_is_signed_by_the_first_rotations_set(net: Net) -> None:
+    first = _rotate(net, 0, b"first")
+    second = _rotate(net, 1, b"second")
+    assert net.bridge.valset_nonce() == 2
+    _sign_valset(net, 0, 2, key=first)  # validator 0 is in set 1 with its new key
+    with pytest.raises(BadValsetSignature):
+        _sign_valset(net, 1, 2, key=second)  # set 1 holds validator 1's old key
+    assert _sign_valset(net, 1, 2) == ["valset_signed"]
+    assert _sign_valset(net, 2, 2) == ["valset_signed", "valset_ready"]
+
+
+def test_unknown_or_genesis_valset_nonces_are_refused(net: Net) -> None:
+    for nonce in (0, 1, 2**63):
+        with pytest.raises(UnknownValset):
+            msg_server.handle_sign_valset(net.bridge, VERIFIER, net.operators[0].address, SignValset(nonce, b"\x00" * 65))
+    _rotate(net, 0, b"new")
+    with pytest.raises(NotBridgeValidator):
+        msg_server.handle_sign_valset(net.bridge, VERIFIER, TRADER.address, SignValset(1, b"\x00" * 65))
+    with pytest.raises(BadValsetSignature):
+        msg_server.handle_sign_valset(net.bridge, VERIFIER, net.operators[1].address, SignValset(1, b"\x00" * 65))
+    assert net.bridge.valset_signatures(1) == []
 
 
 def test_genesis_round_trips_and_names_bad_fields(net: Net) -> None:
