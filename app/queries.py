@@ -33,7 +33,7 @@ from modules.bridge import queries as bridge_queries
 from modules.errors import ChainError
 from modules.store import KVStore
 from modules.margin.keeper import MarginKeeper
-from modules.margin.risk import account_risk
+from modules.margin.risk import account_risk, liquidation_price
 from modules.markets.genesis import market_to_json
 from modules.markets.keeper import MarketsKeeper
 from modules.funding.keeper import FundingKeeper
@@ -191,7 +191,7 @@ def _positions(store: KVStore, args: list[str]) -> dict[str, Any]:
             "unrealized_pnl_micro_usdc": str(market.notional(price // market.tick_size, position.size_lots)
                                              - position.cost_micro_usdc),
             "unsettled_funding_micro_usdc": str(position.cost_micro_usdc - stored.cost_micro_usdc),
-            "liquidation_price": _liquidation_price(position, market, risk, price // market.tick_size),
+            "liquidation_price": _optional(liquidation_price(position, market, risk, price // market.tick_size)),
         })
     return {"address": args[0].lower(), "subaccount": owner.number,
             "collateral_micro_usdc": str(bank.balance(owner)), "positions": positions,
@@ -202,20 +202,8 @@ def _positions(store: KVStore, args: list[str]) -> dict[str, Any]:
             "leverage_bp": gross * 10_000 // risk.equity_micro_usdc if risk.equity_micro_usdc > 0 else None}
 
 
-def _liquidation_price(position: Any, market: Any, risk: Any, price_ticks: int) -> str | None:
-    """The price of this market at which the subaccount's equity would meet its maintenance
-    requirement, everything else unchanged. With a = size*k and b = |size|*k*MMF (k: micro-USDC
-    per lot per tick), equity and requirement move linearly in the price P:
-        E0 + a(P - P0) = M0 + b(P - P0)   =>   P = P0 + (M0 - E0) / (a - b)
-    rounded toward the current price (a warning comes early rather than late)."""
-    k = market.quote_per_tick_lot
-    slope = position.size_lots * k * 1_000_000 - abs(position.size_lots) * k * market.maintenance_margin_ppm
-    if position.size_lots == 0 or slope == 0:
-        return None
-    gap = (risk.maintenance_micro_usdc - risk.equity_micro_usdc) * 1_000_000
-    offset = -(-gap // slope) if position.size_lots > 0 else gap // slope
-    ticks = price_ticks + offset
-    return str(ticks * market.tick_size) if ticks > 0 else None
+def _optional(value: int | None) -> str | None:
+    return str(value) if value is not None else None
 
 
 def _oracle_prices(store: KVStore, height: int) -> dict[str, Any]:

@@ -12,6 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from modules.context import BlockContext
+from modules.funding.keeper import FundingKeeper
+from modules.margin.funding_settlement import settled_view
+from modules.margin.risk import liquidation_price, margin_price_ticks
 from modules.errors import ChainError
 from modules.orderbook.actions import PlaceOrder
 from modules.orderbook.book import Books
@@ -62,6 +65,8 @@ def what_if(base: KVStore, books: Books, ctx: BlockContext, args: list[str]) -> 
         notional = sum(int(f["size"]) * int(f["price"]) for f in fills) // 10**market.size_decimals
         risk = keeper.risk(owner)
         position = keeper.margin.position(owner, market.market_id)
+        liquidation = liquidation_price(settled_view(position, FundingKeeper(branch)), market, risk,
+                                        margin_price_ticks(market, keeper.oracle))
         return {
             "accepted": True,
             "fills": [{"price": f["price"], "size": f["size"], "maker_order_id": f["maker_order_id"]} for f in fills],
@@ -76,6 +81,7 @@ def what_if(base: KVStore, books: Books, ctx: BlockContext, args: list[str]) -> 
             "initial_margin_after_micro_usdc": str(risk.initial_micro_usdc),
             "maintenance_margin_after_micro_usdc": str(risk.maintenance_micro_usdc),
             "free_collateral_after_micro_usdc": str(risk.free_collateral_micro_usdc),
+            "liquidation_price_after": str(liquidation) if liquidation is not None else None,
         }
     finally:
         books.rollback(token)

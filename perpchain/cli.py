@@ -11,9 +11,7 @@ from pathlib import Path
 from client.amounts import format_usdc, parse_decimal, parse_usdc
 
 DEFAULT_NODE = os.environ.get("PERPCHAIN_NODE", "http://127.0.0.1:26601")  # the localnet's node0
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-COMETBFT = PROJECT_ROOT / "bin" / "cometbft"
-DEFAULT_LOCALNET = Path(os.environ.get("PERPCHAIN_LOCALNET", PROJECT_ROOT / ".data" / "localnet"))
+from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
 
 
 def _subaccount(text: str) -> tuple[str, int]:
@@ -225,7 +223,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.name == "tui":  # starts a chain, the market maker and a headless terminal
-        from tui.cli import run_bench_tui
+        from perpchain.tui_cli import run_bench_tui
 
         print(json.dumps(run_bench_tui(args.size)))
         return 0
@@ -406,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bridge_query_parsers(query_commands, node)  # `query solvency`, `query bridge ...`
 
-    from tui.cli import add_parsers as add_tui_parsers
+    from perpchain.tui_cli import add_parsers as add_tui_parsers
 
     add_tui_parsers(commands, DEFAULT_NODE)  # `tui` and `mm`
 

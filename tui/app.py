@@ -36,6 +36,7 @@ from client import (
     ClientError,
     NonceSource,
     PlaceConditional,
+    PlaceOrder,
     PrivateKey,
     Side,
     TxRejected,
@@ -78,6 +79,7 @@ ACCOUNT_HZ = 4.0
 SUMMARY_EVERY_S = 2.0
 TRADES_SHOWN = 100
 RETRY_S = 1.0
+WHAT_IF_DEBOUNCE_S = 0.2
 ClientFactory = Callable[[str], Client]
 
 
@@ -605,6 +607,27 @@ class TradingApp(App[None]):
         what = (f"{'Buy' if order.side == Side.BUY else 'Sell'} {market.format_size(order.size)} {market.base} "
                 f"{label} @ {market.format_price(price)}")
         self.send_actions([order], what)
+
+    def on_order_form_what_if_wanted(self, message: OrderForm.WhatIfWanted) -> None:
+        if self.key is not None:
+            self.fetch_what_if(message.order)
+
+    @work(exclusive=True, thread=True, group="whatif")
+    def fetch_what_if(self, order: PlaceOrder) -> None:
+        """The chain's simulation of the ticket's order (`/whatif`); a newer ticket cancels this one."""
+        worker = get_current_worker()
+        self._stop.wait(WHAT_IF_DEBOUNCE_S)  # typing: ask once the ticket settles
+        if self._stopping(worker):
+            return
+        client = self.client_factory(self.node_url)
+        try:
+            answer = client.what_if(self.me.split("/")[0], order)
+        except ClientError:
+            return  # the preview stays local; the status line shows a lost node
+        finally:
+            client.close()
+        if not self._stopping(worker):
+            self.call_from_thread(self.query_one(OrderForm).show_what_if, order, answer)
 
     def on_orders_table_cancel_requested(self, message: OrdersTable.CancelRequested) -> None:
         if self._can_trade():

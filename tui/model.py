@@ -279,6 +279,22 @@ class Preview:
         return self.order is not None
 
 
+def what_if_line(market: MarketInfo, answer: dict[str, Any]) -> str:
+    """The chain's what-if answer in one line: fills, fee, position, free collateral and
+    liquidation price after the order — or the code and log it would be refused with."""
+    if not answer.get("accepted"):
+        return f"chain: refused, code {answer.get('code')} ({answer.get('codespace')}): {answer.get('log')}"
+    filled = int(answer["filled_size"])
+    fill = (f"fills {market.format_size(filled)} @ {market.format_price(int(answer['average_price']))}"
+            if filled and answer.get("average_price") else "no fill")
+    size = int(answer["position_after"]["size"])
+    position = f"{'+' if size > 0 else ''}{market.format_size(size)}" if size else "flat"
+    liquidation = answer.get("liquidation_price_after")
+    return (f"chain: {fill} · fee {format_usd(int(answer['fees_micro_usdc']))} · position {position} · "
+            f"free {format_usd(int(answer['free_collateral_after_micro_usdc']))} · liq "
+            f"{market.format_price(int(liquidation)) if liquidation else '—'}")
+
+
 def build_preview(market: MarketInfo, book: Book, ticket: Ticket, subaccount: int, height: int = 0,
                   block_time_ms: int = 0) -> Preview:
     """Notional, fee estimate (taker on what crosses, maker on what rests) and crosses-or-rests.

@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
-from client import Side
+from client import PlaceOrder, Side
 from tui.model import (
     EXPIRIES,
     INTERVALS,
@@ -38,6 +38,7 @@ from tui.model import (
     candles,
     format_compact_usd,
     format_usd,
+    what_if_line,
 )
 
 # -- colours from the active theme ----------------------------------------------------------------
@@ -491,6 +492,13 @@ class OrderForm(Vertical):
             super().__init__()
             self.preview = preview
 
+    class WhatIfWanted(Message):
+        """The ticket makes a new order: ask the chain what it would do (the app, in a worker)."""
+
+        def __init__(self, order: PlaceOrder) -> None:
+            super().__init__()
+            self.order = order
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.market: MarketInfo | None = None
@@ -499,6 +507,7 @@ class OrderForm(Vertical):
         self.height = 0
         self.block_time_ms = 0
         self.preview: Preview | None = None
+        self.what_if: tuple[PlaceOrder, dict[str, Any]] | None = None  # the chain's answer for an order
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
@@ -567,12 +576,28 @@ class OrderForm(Vertical):
             self.preview = None
             target.update(Text("waiting for the book…", style="dim"))
             return
+        previous = self.preview.order if self.preview is not None else None
         self.preview = build_preview(self.market, self.book, ticket, self.subaccount, self.height,
                                      self.block_time_ms)
+        order = self.preview.order
+        if isinstance(order, PlaceOrder) and order != previous:
+            self.post_message(self.WhatIfWanted(order))
+        self._draw_preview()
+
+    def show_what_if(self, order: PlaceOrder, answer: dict[str, Any]) -> None:
+        """The chain's simulation of `order`, shown while the ticket still makes that order."""
+        self.what_if = (order, answer)
+        self._draw_preview()
+
+    def _draw_preview(self) -> None:
+        if self.preview is None or self.market is None:
+            return
         text = Text(self.preview.line)
         for problem in self.preview.problems:
             text.append(f"\n⚠ {problem}", style="bold yellow")
-        target.update(text)
+        if self.what_if is not None and self.what_if[0] == self.preview.order:
+            text.append(f"\n{what_if_line(self.market, self.what_if[1])}", style="bold")
+        self.query_one("#preview", Static).update(text)
 
     @on(Choice.Changed)
     @on(Input.Changed)

@@ -110,3 +110,20 @@ def meets_initial_margin(before: AccountRisk, after: AccountRisk) -> bool:
         return True
     return (after.initial_micro_usdc < before.initial_micro_usdc
             and after.free_collateral_micro_usdc >= before.free_collateral_micro_usdc)
+
+
+def liquidation_price(position: Position, market: Market, risk: AccountRisk, price_ticks: int) -> int | None:
+    """The price of `market` at which the subaccount's equity would meet its maintenance
+    requirement, everything else unchanged; None for no position or no such price. With a =
+    size*k and b = |size|*k*MMF (k: micro-USDC per lot per tick), equity and requirement move
+    linearly in the price P:
+        E0 + a(P - P0) = M0 + b(P - P0)   =>   P = P0 + (M0 - E0) / (a - b)
+    rounded toward the current price (a warning comes early rather than late)."""
+    k = market.quote_per_tick_lot
+    slope = position.size_lots * k * 1_000_000 - abs(position.size_lots) * k * market.maintenance_margin_ppm
+    if position.size_lots == 0 or slope == 0:
+        return None
+    gap = (risk.maintenance_micro_usdc - risk.equity_micro_usdc) * 1_000_000
+    offset = -(-gap // slope) if position.size_lots > 0 else gap // slope
+    ticks = price_ticks + offset
+    return ticks * market.tick_size if ticks > 0 else None

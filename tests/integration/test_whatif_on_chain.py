@@ -51,6 +51,8 @@ def test_what_if_predicts_the_fill_fees_position_and_margin_of_the_real_order(st
         assert after["positions"][0]["cost_micro_usdc"] == predicted["position_after"]["cost_micro_usdc"]
         assert after["collateral_micro_usdc"] == predicted["collateral_after_micro_usdc"]
         assert after["initial_margin_micro_usdc"] == predicted["initial_margin_after_micro_usdc"]
+        assert after["positions"][0]["liquidation_price"] == predicted["liquidation_price_after"]  # None: no
+        # price liquidates a 0.01 BTC long backed by bob's whole balance (the positions test pins values)
 
         refused = client.what_if(bob_address, PlaceOrder(0, BTC, Side.BUY, PRICE + 1, 100))
         assert (refused["accepted"], refused["code"]) == (False, 300)

@@ -118,7 +118,7 @@ def test_local_session_starts_the_localnet_quotes_and_trades_then_stops_everythi
     from localnet.layout import LocalnetConfig
     from tests.harness import COMETBFT, free_port_block, processes_mentioning
     from tui.app import TradingApp
-    from tui.session import run_local_session
+    from perpchain.session import run_local_session
 
     root = tmp_path / "localnet"
     seen: dict[str, object] = {}

@@ -189,7 +189,7 @@ def test_market_maker_never_crosses_other_resting_orders() -> None:
 
 
 def test_cli_registers_tui_and_mm() -> None:
-    from tui.cli import add_parsers, run_mm, run_tui
+    from perpchain.tui_cli import add_parsers, run_mm, run_tui
 
     parser = argparse.ArgumentParser()
     add_parsers(parser.add_subparsers(dest="command"), "http://127.0.0.1:1")

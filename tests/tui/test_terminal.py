@@ -16,6 +16,7 @@ from textual.widgets import Input
 from client import PlaceOrder, Side, TimeInForce, address_to_hex
 from tests.harness import LocalChain
 from tui.app import TradingApp
+from tui.model import what_if_line
 from tui.screens import HelpScreen
 from tui.widgets import BookLadder, OrdersTable, PositionsTable, StatusBar
 
@@ -90,7 +91,16 @@ def test_crossing_order_fills_shows_the_position_the_notification_and_closes(cha
 
     async def scenario(app: TradingApp, pilot: Pilot) -> None:
         await until(pilot, lambda: app.book is not None and app.book.best_ask == 65_000_000_000, "bob's ask")
-        await type_order(pilot, "b", "65000", "0.004")
+        await pilot.press("b", *"65000", "tab", *"0.004")  # the ticket, not sent yet: the chain's what-if
+        with chain.client() as client:
+            answer = client.what_if(address_to_hex(alice.address).lower(),
+                                    PlaceOrder(0, BTC, Side.BUY, 65_000_000_000, 40))
+        expected = what_if_line(app.markets[BTC], answer).split(" · free")[0]  # free collateral moves
+        assert expected == "chain: fills 0.004 @ 65,000.0 · fee 0.13 · position +0.004"  # with the oracle
+        await until(pilot, lambda: expected in str(app.query_one("#preview").render()), "the what-if preview")
+        assert " · liq " in str(app.query_one("#preview").render())
+        assert app.account is not None and not app.account.positions  # a preview sends nothing
+        await pilot.press("enter")
         await until(pilot, lambda: app.account is not None and app.account.positions, "the position")
         (position,) = app.account.positions  # type: ignore[union-attr]
         assert (position.ticker, position.size, position.entry_price) == ("BTC-USD", 40, 65_000_000_000)

@@ -1,4 +1,4 @@
-"""`python -m tui.screenshots`: regenerate docs/screenshots/main.svg and order_entry.svg.
+"""`python -m perpchain.screenshots`: regenerate docs/screenshots/main.svg and order_entry.svg.
 
 Starts a fresh one-validator chain, the market maker on every market and a small taker flow so
 there are trades and candles, then drives a headless terminal through Pilot on a subaccount
@@ -18,7 +18,7 @@ from pathlib import Path
 from client import Client, PlaceOrder, PrivateKey, Side, SubaccountId, TimeInForce
 from localnet.market_maker import MakerConfig, MarketMaker
 from tui.app import TradingApp
-from tui.devchain import PROJECT_ROOT, DevChain
+from localnet.devchain import PROJECT_ROOT, DevChain
 
 SIZE = (170, 50)
 OUT = PROJECT_ROOT / "docs" / "screenshots"
@@ -99,7 +99,7 @@ async def capture(app: TradingApp, warmup_s: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tui.screenshots", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m perpchain.screenshots", description=__doc__.split("\n\n")[0])
     parser.add_argument("--warmup", type=float, default=40.0, help="seconds of trading before the shots")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)

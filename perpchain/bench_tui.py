@@ -22,8 +22,8 @@ from pathlib import Path
 from client import Client
 from localnet.market_maker import MakerConfig, MarketMaker
 from tui.app import TradingApp
-from tui.devchain import DevChain
-from tui.screenshots import taker_flow
+from localnet.devchain import DevChain
+from perpchain.screenshots import taker_flow
 from tui.widgets import BookLadder
 
 DEFAULT_SECONDS = 10

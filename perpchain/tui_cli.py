@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-COMETBFT = PROJECT_ROOT / "bin" / "cometbft"
-DEFAULT_LOCALNET = Path(os.environ.get("PERPCHAIN_LOCALNET", PROJECT_ROOT / ".data" / "localnet"))
+from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
 
 
 def add_parsers(commands: argparse._SubParsersAction, default_node: str) -> None:  # type: ignore[type-arg]
@@ -43,7 +40,7 @@ def run_tui(args: argparse.Namespace) -> int:
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
     if args.localnet:
-        from tui.session import run_local_session
+        from perpchain.session import run_local_session
 
         return run_local_session(Path(args.root), COMETBFT, PROJECT_ROOT)
     key = load_key(Path(args.key)) if args.key else None
@@ -58,7 +55,7 @@ def run_mm(args: argparse.Namespace) -> int:
 
 
 def run_bench_tui(size: int) -> dict[str, float]:
-    """`perpchain bench tui`: see tui/bench.py."""
-    from tui.bench import run_bench_tui as bench
+    """`perpchain bench tui`: see perpchain/bench_tui.py."""
+    from perpchain.bench_tui import run_bench_tui as bench
 
     return bench(size)

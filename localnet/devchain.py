@@ -1,5 +1,5 @@
 """A throwaway one-validator chain (our app + the real cometbft) on free loopback ports, with
-funded keys: what `python -m tui.screenshots` and `perpchain bench tui` run against.
+funded keys: what `python -m perpchain.screenshots` and `perpchain bench tui` run against.
 
 Same processes as `perpchain localnet up --validators 1`, without its supervisor and folders, so
 a benchmark or a screenshot starts from a fresh chain and leaves nothing behind.
