@@ -162,3 +162,20 @@ def deploy_once(bridge: LocalBridge) -> bool:
     for address in [settings["faucet"], *settings["relayer_eth_addresses"]]:
         w3.provider.make_request("anvil_setBalance", [Web3.to_checksum_address(address), hex(ETH_FOR_GAS_WEI)])
     return True
+
+
+def fund_on_ethereum(bridge: LocalBridge, address: bytes, usdc: int) -> None:
+    """Give `address` ETH for gas and, while it holds none, `usdc` TestUSDC on the localnet's anvil
+    (the deployer owns TestUSDC and anvil signs for its dev accounts): a trader can deposit."""
+    from web3 import Web3
+
+    from bridge.eth import contract_at, transact
+
+    settings = bridge.settings()
+    w3 = Web3(Web3.HTTPProvider(bridge.eth_rpc, request_kwargs={"timeout": 30}))
+    who = Web3.to_checksum_address(address)
+    w3.provider.make_request("anvil_setBalance", [who, hex(ETH_FOR_GAS_WEI)])
+    vault = contract_at(w3, "Vault", settings["vault"])
+    token = contract_at(w3, "TestUSDC", vault.functions.token().call())
+    if token.functions.balanceOf(who).call() == 0:
+        transact(w3, token.functions.mint(who, usdc * 1_000_000), Web3.to_checksum_address(settings["deployer"]))

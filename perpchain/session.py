@@ -1,10 +1,12 @@
-"""`perpchain tui --localnet` (what `make run` runs): the localnet, the market maker and the
-terminal in one command.
+"""`perpchain tui --localnet` (what `make run` runs): the localnet with its bridge, the market
+maker and the terminal in one command.
 
-Joins the localnet at ROOT if one is running, else creates or resumes it and supervises it for
-the session; quotes every market with the faucet key (the market maker runs in this process);
-opens the terminal on a trader key kept at ROOT/keys/trader.json, funded from the faucet the
-first time. Quitting the terminal cancels the quotes and stops what this command started.
+Joins the localnet at ROOT if one is running, else creates or resumes it (new ones with the
+Ethereum side: anvil, the vault and one relayer per validator) and supervises it for the session;
+quotes every market with the faucet key (the market maker runs in this process); opens the
+terminal on a trader key kept at ROOT/keys/trader.json, funded from the faucet the first time on
+perpchain and, with the bridge, with TestUSDC and gas on Ethereum so it can deposit. Quitting the
+terminal cancels the quotes and stops what this command started.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from bridge.localnet import LocalBridge, fund_on_ethereum
 from client import Client, PrivateKey, SubaccountId, load_key, save_key
 from localnet.commands import LocalnetError, running_supervisor, wait_for_blocks
 from localnet.create import create_or_resume
@@ -22,6 +25,7 @@ from localnet.supervisor import Supervisor
 from tui.app import TradingApp
 
 TRADER_USDC = 10_000
+TRADER_ETHEREUM_USDC = 5_000
 
 
 def trader_key(root: Path, faucet: PrivateKey, rpc_url: str) -> PrivateKey:
@@ -38,9 +42,9 @@ def trader_key(root: Path, faucet: PrivateKey, rpc_url: str) -> PrivateKey:
 
 def run_local_session(root: Path, cometbft: Path, project_root: Path, config: LocalnetConfig = LocalnetConfig(),
                       maker_config: MakerConfig = MakerConfig(),
-                      run_app: Callable[[TradingApp], object] = TradingApp.run) -> int:
+                      run_app: Callable[[TradingApp], object] = TradingApp.run, bridge: bool = True) -> int:
     """Returns when the terminal quits. `run_app` runs the terminal (tests run it headless)."""
-    layout, _ = create_or_resume(root, config, cometbft)
+    layout, _ = create_or_resume(root, config, cometbft, bridge=bridge)
     supervisor = None
     if running_supervisor(layout) is None:
         supervisor = Supervisor(layout, cometbft, project_root)
@@ -54,12 +58,15 @@ def run_local_session(root: Path, cometbft: Path, project_root: Path, config: Lo
         rpc_url = layout.nodes[0].rpc_url
         faucet = load_key(layout.faucet_key)
         key = trader_key(root, faucet, rpc_url)
+        ethereum = LocalBridge.of(root)
+        if ethereum is not None:
+            fund_on_ethereum(ethereum, key.address, TRADER_ETHEREUM_USDC)
         maker_client = Client(rpc_url, timeout_s=5.0)
         maker = MarketMaker(maker_client, faucet, maker_config,
                             emit=lambda line: (maker_log.write(line + "\n"), maker_log.flush()))
         thread = threading.Thread(target=maker.run, args=(stop,), name="market-maker", daemon=True)
         thread.start()
-        run_app(TradingApp(rpc_url, key))
+        run_app(TradingApp(rpc_url, key, eth_rpc=ethereum.eth_rpc if ethereum is not None else None))
     except LocalnetError as error:
         print(f"[localnet] {error}")
         return 1

@@ -19,6 +19,7 @@ def add_parsers(commands: argparse._SubParsersAction, default_node: str) -> None
     tui.add_argument("--key", help="key file to trade with (without: read-only)")
     tui.add_argument("--subaccount", type=int, default=0, help="subaccount number 0-127 (%(default)s)")
     tui.add_argument("--market", help="market to open on, ticker or id (default: the first)")
+    tui.add_argument("--eth-rpc", help="Ethereum JSON-RPC for deposits and withdrawals (d); --localnet sets it")
     tui.add_argument("--localnet", action="store_true",
                      help="start (or join) the localnet, run the market maker, trade with a funded key (make run)")
     tui.add_argument("--root", default=str(DEFAULT_LOCALNET), help="the localnet's folder with --localnet")
@@ -44,7 +45,7 @@ def run_tui(args: argparse.Namespace) -> int:
 
         return run_local_session(Path(args.root), COMETBFT, PROJECT_ROOT)
     key = load_key(Path(args.key)) if args.key else None
-    TradingApp(args.node, key, args.subaccount, args.market).run()
+    TradingApp(args.node, key, args.subaccount, args.market, eth_rpc=args.eth_rpc).run()
     return 0
 
 

@@ -43,10 +43,12 @@ from client import (
     TxResult,
     address_to_hex,
 )
+from client.bridge import BridgeClient
 from client.streams import BlockEvent, block_time_ms, new_blocks
 from tui.model import (
     Account,
     Book,
+    BridgeTransfer,
     DayStats,
     FillNotice,
     MarketInfo,
@@ -56,10 +58,12 @@ from tui.model import (
     account_from_json,
     close_order,
     day_stats,
+    deposit_stage,
     fills_for,
     format_usd,
+    withdrawal_stage,
 )
-from tui.screens import HelpScreen
+from tui.screens import BridgeScreen, HelpScreen
 from tui.widgets import (
     AccountPanel,
     BookLadder,
@@ -79,6 +83,7 @@ ACCOUNT_HZ = 4.0
 SUMMARY_EVERY_S = 2.0
 TRADES_SHOWN = 100
 RETRY_S = 1.0
+BRIDGE_POLL_S = 0.5
 WHAT_IF_DEBOUNCE_S = 0.2
 ClientFactory = Callable[[str], Client]
 
@@ -155,6 +160,7 @@ class TradingApp(App[None]):
         Binding("o", "focus_panel('orders')", "Orders"),
         Binding("p", "focus_panel('positions')", "Positions"),
         Binding("C", "cancel_all", "Cancel all", key_display="C"),
+        Binding("d", "bridge", "Bridge"),
         Binding("t", "toggle_theme", "Theme"),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -162,8 +168,12 @@ class TradingApp(App[None]):
     ]
 
     def __init__(self, node_url: str, key: PrivateKey | None = None, subaccount: int = 0, market: str | None = None,
-                 client_factory: ClientFactory = default_client, book_hz: float = BOOK_HZ) -> None:
+                 client_factory: ClientFactory = default_client, book_hz: float = BOOK_HZ,
+                 eth_rpc: str | None = None) -> None:
         super().__init__()
+        self.eth_rpc = eth_rpc  # Ethereum JSON-RPC for the bridge screen (deposits need it)
+        self.transfers: list[BridgeTransfer] = []
+        self.wallet_line = ""
         self.node_url = node_url
         self.key = key
         self.subaccount = subaccount
@@ -591,6 +601,96 @@ class TradingApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_bridge(self) -> None:
+        if not self._can_trade():
+            return
+        if self.eth_rpc is None:
+            self.alert("No Ethereum RPC: start the terminal with --eth-rpc URL (make run sets it) to use the bridge.",
+                       title="Bridge", severity="warning")
+            return
+        self.push_screen(BridgeScreen(self.wallet_line))
+        self.read_wallet()
+
+    def on_bridge_screen_requested(self, message: BridgeScreen.Requested) -> None:
+        transfer = BridgeTransfer(message.kind, message.amount)
+        self.transfers.append(transfer)
+        self._show_transfers()
+        self.follow_transfer(transfer)
+
+    def _show_transfers(self) -> None:
+        if isinstance(self.screen, BridgeScreen):
+            self.screen.show(self.wallet_line, self.transfers)
+
+    def _bridge(self, client: Client) -> BridgeClient:
+        return BridgeClient(client, self.eth_rpc)
+
+    @work(exclusive=True, thread=True, group="wallet")
+    def read_wallet(self) -> None:
+        """The key's USDC on Ethereum and the subaccount's free collateral, for the bridge screen."""
+        assert self.key is not None
+        client = self.client_factory(self.node_url)
+        try:
+            bridge = self._bridge(client)
+            on_ethereum = int(bridge.token.functions.balanceOf(bridge.web3.to_checksum_address(self.key.address)).call())
+        except Exception as error:  # web3 raises its own kinds; the screen says what went wrong
+            line = f"Ethereum at {self.eth_rpc} is not answering ({type(error).__name__})"
+        else:
+            free = format_usd(self.account.free_collateral) if self.account is not None else "…"
+            line = (f"Ethereum {short_address(self.me.split('/')[0])}: {format_usd(on_ethereum)} USDC · perpchain "
+                    f"subaccount {self.subaccount}: free collateral {free} USDC")
+        finally:
+            client.close()
+        self.call_from_thread(self._wallet_read, line)
+
+    def _wallet_read(self, line: str) -> None:
+        self.wallet_line = line
+        self._show_transfers()
+
+    @work(thread=True, group="bridge")
+    def follow_transfer(self, transfer: BridgeTransfer) -> None:
+        """Send the deposit (approve + Vault.deposit on Ethereum) or the withdrawal (a chain tx),
+        then poll each stage until final; every change redraws the screen, the end notifies."""
+        assert self.key is not None
+        client = self.client_factory(self.node_url)
+        client.nonces = self.nonces
+        bridge = self._bridge(client)
+        what = f"{transfer.kind.capitalize()} of {format_usd(transfer.amount)} USDC"
+
+        def stage() -> tuple[str, bool]:
+            if transfer.kind == "deposit":
+                return deposit_stage(bridge.deposit_status(transfer.number))
+            paid = bridge.vault.functions.withdrawalPaid(transfer.number).call()
+            return withdrawal_stage(bridge.withdrawal(transfer.number), paid)
+
+        try:
+            if transfer.kind == "deposit":
+                transfer.number = bridge.deposit(self.key, transfer.amount, self.key.address, self.subaccount)
+            else:
+                result = bridge.withdraw(self.key, transfer.amount, self.key.address, self.subaccount)
+                assert isinstance(result, TxResult)
+                queued = next(e for e in result.events if e.type == "withdrawal_queued")
+                transfer.number = int(queued.attributes["withdrawal_id"])
+            while not self._stop.is_set():
+                transfer.stage, transfer.final = stage()
+                self.call_from_thread(self._show_transfers)
+                if transfer.final:
+                    self.alert(f"{what}: {transfer.stage}", title="Bridge")
+                    break
+                self._stop.wait(BRIDGE_POLL_S)
+        except TxRejected as rejected:
+            transfer.stage, transfer.failed = f"rejected: code {rejected.code} ({rejected.codespace}): {rejected.log}", True
+            self.alert(f"{what}: code {rejected.code} ({rejected.codespace}): {rejected.log}",
+                       title="Rejected by the chain", severity="error", timeout=12)
+        except Exception as error:  # Ethereum reverts and lost connections: shown, not swallowed
+            transfer.stage, transfer.failed = f"failed: {error}", True
+            self.alert(f"{what}: {error}", title="Bridge", severity="error", timeout=12)
+        finally:
+            client.close()
+            self._wake_account.set()
+        if self._drawing():
+            self.call_from_thread(self._show_transfers)
+            self.call_from_thread(self.read_wallet)
 
     def action_cancel_all(self) -> None:
         if self._can_trade():

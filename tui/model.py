@@ -627,3 +627,44 @@ def fills_for(subaccount: str, events: Iterable[Any]) -> list[FillNotice]:
                                       side, int(a["price"]), int(a["size"]), int(a.get(f"{role}_fee_micro_usdc", 0)),
                                       int(a.get(f"{role}_realized_pnl_micro_usdc", 0))))
     return notices
+
+
+# -- the bridge: deposits and withdrawals until final ----------------------------------------------
+
+
+@dataclass
+class BridgeTransfer:
+    """A deposit or withdrawal this terminal started, and where it stands. Stages, in order:
+    deposit: sent on Ethereum → credited on chain (final);
+    withdrawal: queued on chain → signed by validators (power) → ready → paid on Ethereum (final)."""
+
+    kind: str  # "deposit" | "withdrawal"
+    amount: int  # micro-USDC
+    number: int = 0  # the deposit nonce or withdrawal id, once known
+    stage: str = "sending"
+    final: bool = False
+    failed: bool = False
+
+    def line(self) -> str:
+        number = f" #{self.number}" if self.number else ""
+        mark = "✗" if self.failed else "✓" if self.final else "…"
+        return f"{mark} {self.kind}{number} {format_usd(self.amount)} USDC — {self.stage}"
+
+
+def deposit_stage(status: dict[str, Any]) -> tuple[str, bool]:
+    """(stage text, final) from /bridge/deposits/<nonce>."""
+    if status.get("status") == "credited":
+        return f"credited on chain at block {status['credited_height']}", True
+    claims = status.get("claims", [])
+    return (f"on Ethereum; {len(claims)} validator claim{'s' if len(claims) != 1 else ''} so far"
+            if claims else "on Ethereum; waiting for confirmations and validator claims"), False
+
+
+def withdrawal_stage(answer: dict[str, Any], paid: bool) -> tuple[str, bool]:
+    """(stage text, final) from /bridge/withdrawals/<id> and the vault's `withdrawalPaid`."""
+    if paid:
+        return "paid on Ethereum", True
+    signed, total = int(answer["signed_power"]), int(answer["total_power"])
+    if answer["ready"]:
+        return f"ready ({signed}/{total} power signed); waiting for a relayer to submit it", False
+    return f"queued at block {answer['height']}; validators signed {signed}/{total} power", False

@@ -1,15 +1,20 @@
-"""Screens over the trading view: the key bindings help."""
+"""Screens over the trading view: the key bindings help and the bridge."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 from rich.table import Table
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Button, Input, Label, Static
+
+from client.amounts import parse_decimal
+from tui.model import BridgeTransfer
 
 KEYS: tuple[tuple[str, str, str], ...] = (
     ("Anywhere", "b / s", "buy / sell: pick the side and jump to the order form"),
@@ -17,6 +22,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("", "m / o / p", "focus markets / open orders / positions"),
     ("", "i", "cycle the chart interval (5s, 15s, 1m, 5m, 15m, 1h)"),
     ("", "C", "cancel every open order of the subaccount"),
+    ("", "d", "bridge: deposit USDC from Ethereum, withdraw to it, and follow each until final"),
     ("", "t", "light / dark theme"),
     ("", "? or F1", "this help"),
     ("", "q or Ctrl+Q", "quit"),
@@ -68,3 +74,66 @@ class HelpScreen(ModalScreen[None]):
             yield Static("Prices in USDC per unit; sizes in the base asset. The \"mark\" is the market's reference "
                          "price until the oracle lands. Fees and margin in the preview are estimates; the chain "
                          "has the last word, and a rejection shows its code and log.", id="help-note")
+
+
+class BridgeScreen(ModalScreen[None]):
+    """Deposit from the key's Ethereum address into this subaccount, or withdraw free collateral to
+    it; every transfer this terminal started, with its stage until final. Esc closes (transfers go
+    on and notify)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss", "Close"),
+    ]
+
+    class Requested(Message):
+        def __init__(self, kind: str, amount: int) -> None:
+            super().__init__()
+            self.kind, self.amount = kind, amount
+
+    def __init__(self, wallet_line: str = "") -> None:
+        super().__init__()
+        self.wallet_line = wallet_line
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="bridge-box") as box:
+            box.border_title = "Bridge — USDC between Ethereum and perpchain"
+            box.border_subtitle = "Enter deposits · Esc closes"
+            yield Static(self.wallet_line or "reading balances…", id="bridge-wallet")
+            with Horizontal(classes="form-row"):
+                yield Label("Amount", classes="form-label")
+                yield Input(placeholder="USDC", id="bridge-amount", restrict=r"[0-9.]*")
+            with Horizontal(classes="form-row"):
+                yield Button("Deposit", id="bridge-deposit", variant="success")
+                yield Button("Withdraw", id="bridge-withdraw", variant="warning")
+            yield Static("", id="bridge-transfers")
+
+    def on_mount(self) -> None:
+        self.query_one("#bridge-amount", Input).focus()
+
+    def show(self, wallet_line: str, transfers: Sequence[BridgeTransfer]) -> None:
+        self.query_one("#bridge-wallet", Static).update(wallet_line)
+        lines = [t.line() for t in reversed(transfers)] or ["no transfers yet"]
+        self.query_one("#bridge-transfers", Static).update("\n".join(lines))
+
+    @on(Input.Submitted, "#bridge-amount")
+    @on(Button.Pressed, "#bridge-deposit")
+    def _deposit(self, event: Message) -> None:
+        self._request("deposit", event)
+
+    @on(Button.Pressed, "#bridge-withdraw")
+    def _withdraw(self, event: Message) -> None:
+        self._request("withdrawal", event)
+
+    def _request(self, kind: str, event: Message) -> None:
+        event.stop()
+        amount_input = self.query_one("#bridge-amount", Input)
+        try:
+            amount = parse_decimal(amount_input.value.strip(), 6, "amount")
+        except ValueError as error:
+            self.app.notify(str(error), title="Bridge", severity="warning")
+            return
+        if amount <= 0:
+            self.app.notify("enter an amount of USDC above zero", title="Bridge", severity="warning")
+            return
+        amount_input.value = ""
+        self.post_message(self.Requested(kind, amount))

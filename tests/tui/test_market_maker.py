@@ -111,34 +111,61 @@ def test_mm_command_runs_until_sigterm_then_cancels_its_quotes_and_exits_zero(ch
     assert "ETH-USD" in output and "start" in output and "quotes cancelled" in output and "Traceback" not in output
 
 
-def test_local_session_starts_the_localnet_quotes_and_trades_then_stops_everything(tmp_path: Path) -> None:
-    """`make run`: localnet + market maker + terminal; quitting the terminal stops what it started."""
+def test_local_session_starts_the_localnet_and_bridge_quotes_deposits_withdraws_then_stops_everything(
+        tmp_path: Path) -> None:
+    """`make run`: localnet + anvil + relayer + market maker + terminal; the trader deposits and
+    withdraws through the bridge screen, each followed until final; quitting stops everything."""
     import asyncio
 
     from localnet.layout import LocalnetConfig
+    from perpchain.session import TRADER_ETHEREUM_USDC, run_local_session
     from tests.harness import COMETBFT, free_port_block, processes_mentioning
     from tui.app import TradingApp
-    from perpchain.session import run_local_session
+    from tui.screens import BridgeScreen
 
     root = tmp_path / "localnet"
     seen: dict[str, object] = {}
 
     def headless(app: TradingApp) -> None:
+        async def until(pilot, predicate, what: str, timeout_s: float = 60) -> None:  # type: ignore[no-untyped-def]
+            deadline = asyncio.get_running_loop().time() + timeout_s
+            while not predicate():
+                assert asyncio.get_running_loop().time() < deadline, f"the terminal never showed {what}"
+                await pilot.pause(0.1)
+
         async def drive() -> None:
             async with app.run_test(size=(170, 50)) as pilot:
-                deadline = asyncio.get_running_loop().time() + 60
-                while not (app.book is not None and len(app.book.bids) == 2 and app.account is not None):
-                    assert asyncio.get_running_loop().time() < deadline, "no quotes or account in the terminal"
-                    await pilot.pause(0.1)
-                seen["collateral"] = app.account.collateral
-                seen["levels"] = (len(app.book.bids), len(app.book.asks))
+                await until(pilot, lambda: app.book is not None and len(app.book.bids) == 2
+                            and app.account is not None, "quotes and the account")
+                seen["collateral"] = app.account.collateral  # type: ignore[union-attr]
+                seen["levels"] = (len(app.book.bids), len(app.book.asks))  # type: ignore[union-attr]
+                await pilot.press("escape", "o", "d")  # out of the order form, then the bridge screen
+                await until(pilot, lambda: isinstance(app.screen, BridgeScreen) and "USDC ·" in app.wallet_line,
+                            "the bridge screen with the wallet")
+                seen["wallet"] = app.wallet_line
+                await pilot.press(*"25", "enter")  # deposit 25 USDC from Ethereum
+                await until(pilot, lambda: app.transfers and app.transfers[0].final, "the deposit credited")
+                await until(pilot, lambda: app.account is not None and app.account.collateral
+                            == seen["collateral"] + 25_000_000, "the credited collateral")  # type: ignore[operator]
+                await pilot.press(*"10")
+                await pilot.click("#bridge-withdraw")
+                await until(pilot, lambda: len(app.transfers) == 2 and app.transfers[1].final, "the withdrawal paid")
+                seen["transfers"] = [(t.kind, t.amount, t.number, t.stage.split(" at block")[0], t.failed)
+                                     for t in app.transfers]
+                seen["screen"] = str(app.screen.query_one("#bridge-transfers").render())
+                await until(pilot, lambda: f"{TRADER_ETHEREUM_USDC - 15:,}.00 USDC" in app.wallet_line,
+                            "the wallet after both")
 
         asyncio.run(drive())
 
     config = LocalnetConfig(validators=1, block_time_ms=100, port_base=free_port_block(10))
     code = run_local_session(root, COMETBFT, ROOT, config, MakerConfig(levels=2, size_usdc=200), headless)
     assert code == 0
-    assert seen == {"collateral": 10_000_000_000, "levels": (2, 2)}
+    assert seen["collateral"] == 10_000_000_000 and seen["levels"] == (2, 2)
+    assert f"{TRADER_ETHEREUM_USDC:,}.00 USDC" in str(seen["wallet"])
+    assert seen["transfers"] == [("deposit", 25_000_000, 1, "credited on chain", False),
+                                 ("withdrawal", 10_000_000, 1, "paid on Ethereum", False)]
+    assert "✓ withdrawal #1 10.00 USDC — paid on Ethereum" in str(seen["screen"])
     assert (root / "keys" / "trader.json").exists()
     assert "[mm] h" in (root / "logs" / "market-maker.log").read_text()
     assert processes_mentioning(str(root)) == []
