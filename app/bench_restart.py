@@ -19,7 +19,7 @@ from app.application import Application
 from app.bench_liquidation import PRICE, START_MS, VALIDATOR_KEY, _finalize, _oracle
 from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
 from genesis.markets import market as market_entry
-from modules.orderbook.keeper import BY_SUBACCOUNT, ORDER, STORE_PREFIX, pack_order
+from modules.orderbook.keeper import BY_SUBACCOUNT, OPEN_COUNT, ORDER, STORE_PREFIX, pack_order
 from modules.orderbook.types import Order, Side
 from modules.types import SubaccountId
 from tendermint.crypto import keys_pb2 as keys_pb  # noqa: E402
@@ -58,6 +58,9 @@ def run(size: int = 0) -> dict[str, Any]:
                 key = market_id.to_bytes(4, "big") + (i + 1).to_bytes(8, "big")
                 cache.set(STORE_PREFIX + ORDER + key, pack_order(order))
                 cache.set(STORE_PREFIX + BY_SUBACCOUNT + owner.address + b"\x00" + key, b"")
+            for owner in owners:  # each owner holds every len(owners)-th order
+                held = len(range(owners.index(owner), min(count, written + 200_000), len(owners)))
+                cache.set(STORE_PREFIX + OPEN_COUNT + owner.address + b"\x00", held.to_bytes(4, "big"))
             written = min(count, written + 200_000)
             store.commit(cache.writes, CommitInfo(height, next_app_hash(store.last_commit().app_hash, height,
                                                                          cache.writes), START_MS + height * 500))

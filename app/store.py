@@ -115,6 +115,9 @@ class CacheStore:
 
     def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         pending = list(self._keys.irange(start, end, inclusive=(True, False)))
+        if not pending:  # the common case in a tx's branch: nothing to merge, the parent answers
+            yield from self._parent.iterate(start, end)
+            return
         merged = heapq.merge(
             ((k, 0, self._writes[k]) for k in pending),  # 0: the cache wins ties
             ((k, 1, v) for k, v in self._parent.iterate(start, end)),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import socket
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from client import load_key
 from localnet.commands import wait_for_blocks
@@ -34,7 +35,9 @@ def _free_block(count: int) -> int:
     raise RuntimeError("no free ports")
 
 
-def measure(validators: int, rate: float, duration_s: float) -> dict[str, Any]:
+@contextmanager
+def fresh_localnet(validators: int) -> Iterator[Supervisor]:
+    """A new localnet in a temporary folder on free ports, running until the block ends."""
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory) / "ln"
         config = LocalnetConfig(validators=validators, block_time_ms=200, port_base=_free_block(10 * validators + 5))
@@ -43,12 +46,20 @@ def measure(validators: int, rate: float, duration_s: float) -> dict[str, Any]:
         try:
             supervisor.start()
             wait_for_blocks(layout)
-            generator = LoadGenerator(LoadConfig(nodes=[n.rpc_url for n in layout.nodes],
-                                                 faucet=load_key(layout.faucet_key), rate=rate,
-                                                 duration_s=duration_s))
-            return generator.run()
+            yield supervisor
         finally:
             supervisor.stop()
+
+
+def load_config(supervisor: Supervisor, rate: float, duration_s: float) -> LoadConfig:
+    layout = supervisor.layout
+    return LoadConfig(nodes=[n.rpc_url for n in layout.nodes], faucet=load_key(layout.faucet_key), rate=rate,
+                      duration_s=duration_s)
+
+
+def measure(validators: int, rate: float, duration_s: float) -> dict[str, Any]:
+    with fresh_localnet(validators) as supervisor:
+        return LoadGenerator(load_config(supervisor, rate, duration_s)).run()
 
 
 def run(size: int = 0) -> dict[str, Any]:

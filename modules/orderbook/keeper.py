@@ -31,6 +31,7 @@ from modules.types import FEE_POOL, SubaccountId
 STORE_PREFIX = b"orderbook/"
 ORDER = b"o/"  # o/<market u32><order_id u64> -> packed order
 BY_SUBACCOUNT = b"s/"  # s/<address 20><number 1><market u32><order_id u64> -> ""
+OPEN_COUNT = b"n/"  # n/<address 20><number 1> -> u32 resting orders (the cap is checked per placement)
 BY_CLIENT_ID = b"c/"  # c/<address 20><number 1><client_id u64> -> market u32, order_id u64
 NEXT_ORDER_ID = b"next_id"
 EXPIRE_BLOCK = b"eb/"  # eb/<block u64><market u32><order_id u64> -> ""
@@ -147,8 +148,15 @@ class OrderbookKeeper:
             yield order
 
     def open_order_count(self, subaccount: SubaccountId) -> int:
-        start = BY_SUBACCOUNT + _sub(subaccount)
-        return sum(1 for _ in self._store.iterate(start, prefix_end(start)))
+        raw = self._store.get(OPEN_COUNT + _sub(subaccount))
+        return int.from_bytes(raw, "big") if raw is not None else 0
+
+    def _count_open(self, subaccount: SubaccountId, delta: int) -> None:
+        count = self.open_order_count(subaccount) + delta
+        if count:
+            self._store.set(OPEN_COUNT + _sub(subaccount), count.to_bytes(4, "big"))
+        else:
+            self._store.delete(OPEN_COUNT + _sub(subaccount))
 
     def order_by_client_id(self, subaccount: SubaccountId, client_id: int) -> tuple[int, int] | None:
         raw = self._store.get(BY_CLIENT_ID + _sub(subaccount) + _u64(client_id))
@@ -183,6 +191,7 @@ class OrderbookKeeper:
         self.books[order.market_id].rest(order)
         self._write_order(order)
         self._store.set(BY_SUBACCOUNT + _sub(order.owner) + _u32(order.market_id) + _u64(order.order_id), b"")
+        self._count_open(order.owner, 1)
         if order.client_id:
             self._store.set(BY_CLIENT_ID + _sub(order.owner) + _u64(order.client_id),
                             _u32(order.market_id) + _u64(order.order_id))
@@ -212,13 +221,7 @@ class OrderbookKeeper:
         stored = self.order(order.market_id, order.order_id)
         assert stored is not None, f"order {order.order_id} is not in the store"
         self._store.delete(ORDER + _u32(order.market_id) + _u64(order.order_id))
-        self._store.delete(BY_SUBACCOUNT + _sub(order.owner) + _u32(order.market_id) + _u64(order.order_id))
-        if order.client_id:
-            self._store.delete(BY_CLIENT_ID + _sub(order.owner) + _u64(order.client_id))
-        if order.tif == TimeInForce.GOOD_TIL_BLOCK:
-            self._store.delete(EXPIRE_BLOCK + _u64(order.good_til_block) + _u32(order.market_id) + _u64(order.order_id))
-        elif order.tif == TimeInForce.GOOD_TIL_TIME:
-            self._store.delete(EXPIRE_TIME + _u64(order.good_til_time_ms) + _u32(order.market_id) + _u64(order.order_id))
+        self._forget_indexes(order)
         self._expose(order, -stored.size_lots)
 
     def _expose(self, order: Order, lots: int) -> None:
@@ -268,8 +271,10 @@ class OrderbookKeeper:
         return summary
 
     def _forget_indexes(self, order: Order) -> None:
-        """A maker filled completely: its exposure already left with the fills."""
+        """Every index naming a resting order (alone for a maker filled completely: its exposure
+        already left with the fills)."""
         self._store.delete(BY_SUBACCOUNT + _sub(order.owner) + _u32(order.market_id) + _u64(order.order_id))
+        self._count_open(order.owner, -1)
         if order.client_id:
             self._store.delete(BY_CLIENT_ID + _sub(order.owner) + _u64(order.client_id))
         if order.tif == TimeInForce.GOOD_TIL_BLOCK:

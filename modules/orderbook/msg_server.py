@@ -143,7 +143,9 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order) -> list[E
         keeper.rest(order.with_size(remaining))
     elif remaining:
         events.append(keeper.cancel_event(market, order.with_size(remaining), "unfilled_" + order.tif.name.lower()))
-    touched = [order.owner]
+    # Reduce-only orders can outgrow a position only where it changed (the fills' owners) or where
+    # one more rests (a reduce-only order); the others keep holding the rule.
+    touched = [order.owner] if order.reduce_only else []
     for event in summary.events:
         if event.type == "fill":
             touched.extend(o for o in _owners_in_fill(event) if o not in touched)

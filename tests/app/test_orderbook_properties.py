@@ -15,12 +15,14 @@ from hypothesis import strategies as st
 
 from app.application import Application
 from modules.bank.keeper import BankKeeper
+from modules.context import BlockContext
 from modules.funding.keeper import FundingKeeper
 from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import account_risk
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.orderbook.actions import CancelAll, CancelOrder, PlaceOrder
+from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import SubaccountId
 from tests.app.conftest import FUNDED_MICRO_USDC, start_app
@@ -67,13 +69,17 @@ def _check_invariants(app: Application, store: object) -> None:
     pool = FundingKeeper(store).pool()  # type: ignore[arg-type]
     assert balances - sum(p.cost_micro_usdc for p in positions) + pool == len(KEYS) * FUNDED_MICRO_USDC
     exposure: dict[tuple[SubaccountId, int], int] = defaultdict(int)
+    resting: dict[SubaccountId, int] = defaultdict(int)
     for side in (Side.BUY, Side.SELL):
         for order in book.iter_orders(side):
             exposure[(order.owner, side)] += order.size_lots
+            resting[order.owner] += 1
+    orders = OrderbookKeeper(store, app.books, BlockContext("", 0, 0))  # type: ignore[arg-type]
     for key in KEYS:
         owner = SubaccountId(key.address, 0)
         stored = margin.exposure(owner, 1)
         assert (stored.bid_lots, stored.ask_lots) == (exposure[(owner, Side.BUY)], exposure[(owner, Side.SELL)])
+        assert orders.open_order_count(owner) == resting[owner] == len(list(orders.orders_of(owner)))
     # Prices do not move here (no validators), so no accepted order or fill may leave anyone
     # under the initial requirement.
     for key in KEYS:
