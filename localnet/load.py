@@ -1,7 +1,8 @@
 """`perpchain load`: a load generator against a running chain, through client/ only.
 
-Accounts are funded from a faucet key in batches. Then, open-loop at `rate` txs/s for `duration`
-seconds (or until `count` txs): market makers re-quote (cancel-all + post-only ladders, one batch
+Accounts are funded from a faucet key in batches and every tx is built and signed up front (so
+the timed phase measures the chain, not this process's signing). Then, open-loop at `rate` txs/s
+for `duration` seconds (or until `count` txs): market makers re-quote (cancel-all + post-only ladders, one batch
 tx each), takers cross with IOC orders, and a share of txs is bad on purpose (off tick). Each tx
 goes to one of the nodes' RPC with broadcast_tx_sync from a pool of sender threads; a watcher
 reads every new block and matches the txs it carries. Latencies are wall-clock from submit to
@@ -40,7 +41,7 @@ class LoadConfig:
     count: int = 0  # 0: bounded by duration only
     bad_share_ppm: int = 20_000  # 2% bad txs
     levels: int = 15  # price levels per side in a market-maker batch (a real maker batches its ladder)
-    threads: int = 16
+    threads: int = 48  # sync broadcasts in flight: each waits for its CheckTx answer
     seed: int = 7
     fund_usdc: int = 20_000  # per load account
 
@@ -79,6 +80,7 @@ class LoadGenerator:
         self.keys = [PrivateKey.generate() for _ in range(config.accounts)]
         self.clients = [Client(url, timeout_s=10.0) for url in config.nodes]
         self.market: dict[str, Any] = {}
+        self.prepared: list[tuple[bytes, int]] = []  # (signed tx, orders it carries), in send order
 
     # -- setup ----------------------------------------------------------------------------------
 
@@ -92,13 +94,10 @@ class LoadGenerator:
 
     # -- traffic --------------------------------------------------------------------------------
 
-    def _next_tx(self, client: Client, sequence: int) -> tuple[bytes, int]:
+    def _build(self, client: Client, sequence: int, mid: int) -> tuple[bytes, int]:
+        """Tx number `sequence`, signed, and the orders it carries. Every maker quotes around the
+        same `mid`, so makers never cross each other; takers cross into them."""
         market_id, tick = self.market["market_id"], int(self.market["tick_size"])
-        mid = int(self.market["reference_price"]) // tick * tick
-        prices = client.oracle_prices()[0] if sequence % 50 == 0 else None
-        if prices and prices.get("price"):
-            self.mid = int(prices["price"]) // tick * tick
-        mid = getattr(self, "mid", mid)
         key = self.keys[sequence % len(self.keys)]
         roll = self.rng.randrange(1_000_000)
         if roll < self.config.bad_share_ppm:  # off tick on purpose
@@ -115,12 +114,20 @@ class LoadGenerator:
         limit = mid + tick * 50 if side == Side.BUY else mid - tick * 50
         return client.build(key, [PlaceOrder(0, market_id, side, limit, 100, TimeInForce.IOC)]), 1
 
+    def prepare(self) -> None:
+        """Build and sign every tx before the clock starts: the timed phase measures the chain,
+        not this process's signing (which shares the machine's cores with it)."""
+        client = self.clients[0]
+        tick = int(self.market["tick_size"])
+        prices = [p for p in client.oracle_prices() if p["market_id"] == self.market["market_id"]]
+        mid = int(prices[0]["price"] if prices and prices[0].get("price") else self.market["reference_price"])
+        mid = mid // tick * tick
+        total = self.config.count or int(self.config.rate * self.config.duration_s) + 1
+        self.prepared = [self._build(client, sequence, mid) for sequence in range(total)]
+
     def _send(self, sequence: int) -> None:
         client = self.clients[sequence % len(self.clients)]
-        try:
-            raw, orders = self._next_tx(client, sequence)
-        except ClientError:
-            return
+        raw, orders = self.prepared[sequence]
         tx_hash = hashlib.sha256(raw).hexdigest().upper()
         entry = Sent(time.monotonic(), orders)
         with self.stats.lock:
@@ -171,6 +178,7 @@ class LoadGenerator:
 
     def run(self) -> dict[str, Any]:
         self.fund()
+        self.prepare()
         watcher = threading.Thread(target=self._watch, daemon=True)
         watcher.start()
         started = time.monotonic()
@@ -179,7 +187,7 @@ class LoadGenerator:
         with ThreadPoolExecutor(self.config.threads) as pool:
             for sequence in itertools.count():
                 now = time.monotonic()
-                if now - started >= self.config.duration_s or (self.config.count and sequence >= self.config.count):
+                if now - started >= self.config.duration_s or sequence >= len(self.prepared):
                     break
                 pool.submit(self._send, sequence)
                 if now - last_report >= 1.0:

@@ -61,6 +61,7 @@ from tui.model import (
     deposit_stage,
     fills_for,
     format_usd,
+    liquidation_notices,
     withdrawal_stage,
 )
 from tui.screens import BridgeScreen, HelpScreen
@@ -317,6 +318,8 @@ class TradingApp(App[None]):
         self._dirty_trades.update(traded)
         if self.me:
             self._fill_notices(fills_for(self.me, block.events))
+            for title, message in liquidation_notices(self.me, block.events, self.markets):
+                self.alert(message, title=title, severity="error", timeout=15)
         self._wake_book.set()
         self._wake_account.set()
         if traded:

@@ -629,6 +629,33 @@ def fills_for(subaccount: str, events: Iterable[Any]) -> list[FillNotice]:
     return notices
 
 
+def liquidation_notices(subaccount: str, events: Iterable[Any],
+                        markets: dict[int, MarketInfo]) -> list[tuple[str, str]]:
+    """(title, message) for each liquidation event of a block that concerns `subaccount` ("0x…/N"):
+    its liquidation, its position closed at the bankruptcy price, or a deleveraging on either side."""
+    notices = []
+    for event in events:
+        a = event.attributes
+        mine = a.get("subaccount", "").lower() == subaccount
+        market = markets.get(int(a.get("market_id", 0)))
+        if event.type == "liquidation" and mine:
+            notices.append(("Liquidation", f"equity {format_usd(int(a['equity_micro_usdc']))} USDC fell under the "
+                                           f"maintenance requirement {format_usd(int(a['maintenance_micro_usdc']))}: "
+                                           "orders cancelled, positions closing"))
+        elif event.type == "liquidation_fill" and mine and market is not None:
+            notices.append((f"Liquidated {market.ticker}",
+                            f"{market.format_size(int(a['size']))} {market.base} closed, bankruptcy price "
+                            f"{market.format_price(int(a['bankruptcy_price']))}, fee "
+                            f"{format_usd(int(a['fee_micro_usdc']))} USDC"))
+        elif event.type == "deleveraging" and market is not None and subaccount in (
+                a.get("subaccount", "").lower(), a.get("counterparty", "").lower()):
+            whose = "your position" if mine else "your profitable position, against a bankrupt account,"
+            notices.append((f"Auto-deleveraging {market.ticker}",
+                            f"{market.format_size(int(a['size']))} {market.base} of {whose} closed at "
+                            f"{market.format_price(int(a['price']))}"))
+    return notices
+
+
 # -- the bridge: deposits and withdrawals until final ----------------------------------------------
 
 

@@ -21,6 +21,7 @@ from tui.model import (
     close_order,
     day_stats,
     fills_for,
+    liquidation_notices,
     market_order_price,
 )
 
@@ -156,6 +157,27 @@ def test_fills_for_a_subaccount_as_maker_and_as_taker() -> None:
     (taker,) = fills_for("0xbb/1", events)
     assert (taker.role, taker.side, taker.fee, taker.realized_pnl) == ("taker", Side.BUY, 130_000, 5)
     assert fills_for("0xbb/0", events) == []
+
+
+def test_liquidation_notices_name_the_subaccounts_own_liquidation_and_deleveraging_on_either_side() -> None:
+    events = [
+        TxEvent("liquidation", {"subaccount": "0xAA/0", "equity_micro_usdc": "12000000",
+                                "maintenance_micro_usdc": "19500000"}),
+        TxEvent("liquidation_fill", {"subaccount": "0xaa/0", "market_id": "1", "size": "100",
+                                     "bankruptcy_price": "63800000000", "fee_micro_usdc": "3190000"}),
+        TxEvent("deleveraging", {"subaccount": "0xaa/0", "counterparty": "0xbb/2", "market_id": "1", "size": "20",
+                                 "price": "63800000000"}),
+        TxEvent("liquidation", {"subaccount": "0xcc/0", "equity_micro_usdc": "1", "maintenance_micro_usdc": "2"}),
+    ]
+    mine = liquidation_notices("0xaa/0", events, {1: BTC})
+    assert [title for title, _ in mine] == ["Liquidation", "Liquidated BTC-USD", "Auto-deleveraging BTC-USD"]
+    assert mine[0][1] == ("equity 12.00 USDC fell under the maintenance requirement 19.50: orders cancelled, "
+                          "positions closing")
+    assert mine[1][1] == "0.010 BTC closed, bankruptcy price 63,800.0, fee 3.19 USDC"
+    (theirs,) = liquidation_notices("0xbb/2", events, {1: BTC})
+    assert theirs == ("Auto-deleveraging BTC-USD",
+                      "0.002 BTC of your profitable position, against a bankrupt account, closed at 63,800.0")
+    assert liquidation_notices("0xdd/0", events, {1: BTC}) == []
 
 
 MM_BTC = MarketParams(1, "BTC-USD", 4, 100_000, 10, 10, "active", 65_000_000_000)
