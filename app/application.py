@@ -5,11 +5,12 @@ A block's life:
                     placements, then taking orders (cancel-first protects makers).
   2. ProcessProposal rejects a proposal whose txs break that order.
   3. FinalizeBlock  (1) oracle prices from tx 0, (2) expires good-til orders and fires due
-                    dead-man switches, (2b) fires conditional orders the oracle crossed, (3) runs every tx on its own branch of the block cache and of
-                    the in-memory books (a failed tx leaves nothing), (4) samples funding premiums
-                    and, at an hour boundary, moves the funding index, (5) liquidates every
-                    subaccount under maintenance margin; then chains the block's write set into the
-                    app hash.
+                    dead-man switches, (2b) moves trailing stops and fires the conditional orders
+                    the oracle crossed, (2c) sends the TWAP children due, (3) runs every tx on its
+                    own branch of the block cache and of the in-memory books (a failed tx leaves
+                    nothing), (4) samples funding premiums and, at an hour boundary, moves the
+                    funding index, (5) liquidates every subaccount under maintenance margin; then
+                    chains the block's write set into the app hash.
   4. Commit         writes the block cache, height, app hash and block time in one LevelDB batch,
                     then resets the CheckTx state onto the new committed state.
 A crash between the two leaves the previous height on disk; CometBFT's handshake replays the
@@ -38,6 +39,7 @@ from modules.oracle.types import Validator
 from modules.oracle.update import update_prices
 from modules.orderbook.book import Books
 from modules.orderbook.conditional import trigger_step
+from modules.orderbook.twap import twap_step
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.msg_server import begin_block as orderbook_begin_block
 
@@ -281,6 +283,7 @@ class Application:
             return branch, branch.write
 
         block_events += trigger_step(OrderbookKeeper(block, self._books, ctx), branching)  # 3. triggers
+        block_events += twap_step(OrderbookKeeper(block, self._books, ctx), branching)  # 3b. TWAP children
         results = oracle_results + [self._deliver(block, ctx, item) for item in decoded]  # 4. txs
         block_events += funding_tick(FundingKeeper(block), MarketsKeeper(block), OracleKeeper(block), self._books,
                                      ctx)  # 5. funding

@@ -46,7 +46,7 @@ def run(size: int = 0) -> dict[str, Any]:
 
         cache = CacheStore(store)
         ctx = BlockContext("bench", 2, START_MS + 1_000)
-        book = ConditionalBook(OrderbookKeeper(cache, app.books, ctx))
+        book = ConditionalBook(cache)
         price_ticks = PRICE // 100_000
         kinds = list(ConditionalKind)
         for i in range(count):

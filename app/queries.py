@@ -11,7 +11,8 @@
 | /book/<market>/<depth>            | L2: {"bids": [[price, size, orders]], "asks": [...]}      |
 | /book/<market>/l3/<depth>         | L3: each resting order, best first                        |
 | /orders/<address>/<number>        | a subaccount's open orders                                |
-| /conditionals/<address>/<number>  | its resting stops and take-profits                        |
+| /conditionals/<address>/<number>  | its stops, take-profits, trailing stops and position TP/SL |
+| /twaps/<address>/<number>         | its running TWAPs: filled, remaining, slices done, next block |
 | /trades/<market>/<limit>          | the market's most recent trades, newest first             |
 | /positions/<address>/<number>     | positions, collateral, equity and margin requirements     |
 | /oracle/prices                    | each market's oracle price, its height, staleness          |
@@ -41,6 +42,10 @@ from modules.margin.funding_settlement import settled_view
 from modules.oracle.keeper import OracleKeeper
 from modules.oracle.update import margin_price
 from modules.orderbook.book import Books
+from modules.orderbook.conditional_store import ConditionalBook
+from modules.orderbook.conditional_store import to_json as conditional_json
+from modules.orderbook.twap import TwapBook
+from modules.orderbook.twap import to_json as twap_json
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.types import Order, Side
 from modules.context import BlockContext
@@ -145,19 +150,17 @@ def _orders(store: KVStore, args: list[str]) -> dict[str, Any]:
 
 
 def _conditionals(store: KVStore, args: list[str]) -> dict[str, Any]:
-    from modules.orderbook.conditional import ConditionalBook
-
     owner = SubaccountId(_address(args[0]), _subaccount_number(args[1]))
-    book = ConditionalBook(OrderbookKeeper(store, Books(), BlockContext("", 0, 0)))
     markets = MarketsKeeper(store)
-    out = []
-    for c in book.of(owner):
-        market = markets.market(c.market_id)
-        out.append({"conditional_id": str(c.conditional_id), "market_id": c.market_id, "kind": c.kind.name.lower(),
-                    "side": c.side.name.lower(), "trigger_price": str(c.trigger_ticks * market.tick_size),
-                    "limit_price": str(c.limit_ticks * market.tick_size), "size": str(c.size_lots * market.step_size),
-                    "reduce_only": c.reduce_only})
-    return {"address": args[0].lower(), "subaccount": owner.number, "conditionals": out}
+    return {"address": args[0].lower(), "subaccount": owner.number,
+            "conditionals": [conditional_json(c, markets.market(c.market_id)) for c in ConditionalBook(store).of(owner)]}
+
+
+def _twaps(store: KVStore, args: list[str]) -> dict[str, Any]:
+    owner = SubaccountId(_address(args[0]), _subaccount_number(args[1]))
+    markets = MarketsKeeper(store)
+    return {"address": args[0].lower(), "subaccount": owner.number,
+            "twaps": [twap_json(t, markets.market(t.market_id)) for t in TwapBook(store).of(owner)]}
 
 
 def _trades(store: KVStore, args: list[str]) -> dict[str, Any]:
@@ -285,6 +288,7 @@ _ROUTES: dict[tuple[str, str], tuple[int, Callable[[KVStore, list[str]], dict[st
     ("markets", ""): (1, _market),
     ("funding", ""): (1, _funding),
     ("conditionals", ""): (2, _conditionals),
+    ("twaps", ""): (2, _twaps),
 }
 
 

@@ -16,15 +16,19 @@ from modules.margin.risk import account_risk
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.orderbook import msg_server as orderbook
-from modules.orderbook import conditional
+from modules.orderbook import conditional, twap
 from modules.orderbook.actions import (
     CancelAll,
     CancelConditional,
     CancelOrder,
+    CancelTwap,
     ModifyOrder,
     PlaceConditional,
     PlaceOrder,
+    PlaceTrailingStop,
+    PlaceTwap,
     ScheduleCancelAll,
+    SetPositionTpSl,
 )
 from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
@@ -61,6 +65,14 @@ def execute_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx, books: B
             events.extend(conditional.handle_place_conditional(book, tx.account, action))
         elif isinstance(action, CancelConditional):
             events.extend(conditional.handle_cancel_conditional(book, tx.account, action))
+        elif isinstance(action, PlaceTrailingStop):
+            events.extend(conditional.handle_place_trailing_stop(book, tx.account, action))
+        elif isinstance(action, SetPositionTpSl):
+            events.extend(conditional.handle_set_position_tpsl(book, tx.account, action))
+        elif isinstance(action, PlaceTwap):
+            events.extend(twap.handle_place_twap(book, tx.account, action))
+        elif isinstance(action, CancelTwap):
+            events.extend(twap.handle_cancel_twap(book, tx.account, action))
         elif isinstance(action, ClaimDeposit):
             events.extend(bridge.handle_claim(BridgeKeeper(store), bank, ctx, tx.account, action))
         elif isinstance(action, Withdraw):
@@ -103,7 +115,8 @@ def check_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> None:
             require_free_collateral(store, SubaccountId(tx.account, action.from_subaccount))
         elif isinstance(action, PlaceOrder):
             orderbook.validate_place(markets, oracle, ctx, action)
-        elif isinstance(action, (CancelOrder, CancelAll, ModifyOrder, PlaceConditional, CancelConditional)):
+        elif isinstance(action, (CancelOrder, CancelAll, ModifyOrder, PlaceConditional, CancelConditional,
+                                 PlaceTrailingStop, SetPositionTpSl, PlaceTwap, CancelTwap)):
             markets.market(action.market_id) if action.market_id else None
         elif isinstance(action, ClaimDeposit):  # the whole tally on the check state: a duplicate fails here
             bridge.handle_claim(BridgeKeeper(store), bank, ctx, tx.account, action)

@@ -11,11 +11,15 @@ from modules.orderbook.actions import (
     CancelAll,
     CancelConditional,
     CancelOrder,
+    CancelTwap,
     ConditionalKind,
     ModifyOrder,
     PlaceConditional,
     PlaceOrder,
+    PlaceTrailingStop,
+    PlaceTwap,
     ScheduleCancelAll,
+    SetPositionTpSl,
 )
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import SubaccountId
@@ -27,6 +31,10 @@ __all__ = [
     "CancelConditional",
     "ConditionalKind",
     "PlaceConditional",
+    "PlaceTrailingStop",
+    "PlaceTwap",
+    "CancelTwap",
+    "SetPositionTpSl",
     "CancelOrder",
     "ModifyOrder",
     "PlaceOrder",

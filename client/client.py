@@ -246,6 +246,10 @@ class Client:
     def conditionals(self, address: str, subaccount: int = 0) -> list[dict[str, Any]]:
         return list(self.query(f"/conditionals/{address.lower()}/{subaccount}")["conditionals"])
 
+    def twaps(self, address: str, subaccount: int = 0) -> list[dict[str, Any]]:
+        """A subaccount's running TWAPs with their progress (filled, remaining, slices done)."""
+        return list(self.query(f"/twaps/{address.lower()}/{subaccount}")["twaps"])
+
     def orders(self, address: str, subaccount: int = 0) -> list[dict[str, Any]]:
         return list(self.query(f"/orders/{address.lower()}/{subaccount}")["orders"])
 

@@ -14,11 +14,15 @@ from modules.orderbook.actions import (
     CancelAll,
     CancelConditional,
     CancelOrder,
+    CancelTwap,
     ConditionalKind,
     ModifyOrder,
     PlaceConditional,
     PlaceOrder,
+    PlaceTrailingStop,
+    PlaceTwap,
     ScheduleCancelAll,
+    SetPositionTpSl,
 )
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import ADDRESS_BYTES, SubaccountId
@@ -27,7 +31,8 @@ from wire.eip712 import tx_digest
 from wire.pb import tx_pb
 
 Action = Union[Transfer, PlaceOrder, CancelOrder, CancelAll, ModifyOrder, ScheduleCancelAll, PlaceConditional,
-               CancelConditional, ClaimDeposit, SignWithdrawal, Withdraw, SetBridgeKey, SignValset]
+               CancelConditional, PlaceTrailingStop, SetPositionTpSl, PlaceTwap, CancelTwap, ClaimDeposit,
+               SignWithdrawal, Withdraw, SetBridgeKey, SignValset]
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ def _action_to_pb(action: Action) -> tx_pb.Action:
             subaccount=action.subaccount, market_id=action.market_id, side=int(action.side), price=action.price,
             size=action.size, time_in_force=int(action.time_in_force), good_til_block=action.good_til_block,
             good_til_time_ms=action.good_til_time_ms, post_only=action.post_only, reduce_only=action.reduce_only,
-            client_id=action.client_id))
+            client_id=action.client_id, display_size=action.display_size))
     if isinstance(action, CancelOrder):
         return tx_pb.Action(cancel_order=tx_pb.CancelOrder(
             subaccount=action.subaccount, market_id=action.market_id, order_id=action.order_id,
@@ -85,6 +90,23 @@ def _action_to_pb(action: Action) -> tx_pb.Action:
     if isinstance(action, CancelConditional):
         return tx_pb.Action(cancel_conditional=tx_pb.CancelConditional(
             subaccount=action.subaccount, market_id=action.market_id, conditional_id=action.conditional_id))
+    if isinstance(action, PlaceTrailingStop):
+        return tx_pb.Action(place_trailing_stop=tx_pb.PlaceTrailingStop(
+            subaccount=action.subaccount, market_id=action.market_id, side=int(action.side), size=action.size,
+            trail_price=action.trail_price, trail_bps=action.trail_bps, max_slippage_bps=action.max_slippage_bps,
+            reduce_only=action.reduce_only))
+    if isinstance(action, SetPositionTpSl):
+        return tx_pb.Action(set_position_tpsl=tx_pb.SetPositionTpSl(
+            subaccount=action.subaccount, market_id=action.market_id, take_profit_price=action.take_profit_price,
+            stop_loss_price=action.stop_loss_price, size=action.size, max_slippage_bps=action.max_slippage_bps))
+    if isinstance(action, PlaceTwap):
+        return tx_pb.Action(place_twap=tx_pb.PlaceTwap(
+            subaccount=action.subaccount, market_id=action.market_id, side=int(action.side), size=action.size,
+            slices=action.slices, interval_blocks=action.interval_blocks, max_slippage_bps=action.max_slippage_bps,
+            reduce_only=action.reduce_only))
+    if isinstance(action, CancelTwap):
+        return tx_pb.Action(cancel_twap=tx_pb.CancelTwap(subaccount=action.subaccount, market_id=action.market_id,
+                                                         twap_id=action.twap_id))
     if isinstance(action, ClaimDeposit):
         return tx_pb.Action(claim_deposit=tx_pb.ClaimDeposit(
             deposit_nonce=action.deposit_nonce, eth_block=action.eth_block, eth_tx_hash=action.eth_tx_hash,
@@ -127,7 +149,7 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
         return PlaceOrder(place.subaccount, place.market_id, _enum(index, Side, place.side, "side"), place.price,
                           place.size, _enum(index, TimeInForce, place.time_in_force, "time_in_force"),
                           place.good_til_block, place.good_til_time_ms, place.post_only, place.reduce_only,
-                          place.client_id)
+                          place.client_id, place.display_size)
     if kind == "cancel_order":
         cancel = message.cancel_order
         return CancelOrder(cancel.subaccount, cancel.market_id, cancel.order_id, cancel.client_id)
@@ -146,6 +168,21 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
     if kind == "cancel_conditional":
         c = message.cancel_conditional
         return CancelConditional(c.subaccount, c.market_id, c.conditional_id)
+    if kind == "place_trailing_stop":
+        t = message.place_trailing_stop
+        return PlaceTrailingStop(t.subaccount, t.market_id, _enum(index, Side, t.side, "side"), t.size, t.trail_price,
+                                 t.trail_bps, t.max_slippage_bps, t.reduce_only)
+    if kind == "set_position_tpsl":
+        p = message.set_position_tpsl
+        return SetPositionTpSl(p.subaccount, p.market_id, p.take_profit_price, p.stop_loss_price, p.size,
+                               p.max_slippage_bps)
+    if kind == "place_twap":
+        w = message.place_twap
+        return PlaceTwap(w.subaccount, w.market_id, _enum(index, Side, w.side, "side"), w.size, w.slices,
+                         w.interval_blocks, w.max_slippage_bps, w.reduce_only)
+    if kind == "cancel_twap":
+        c = message.cancel_twap
+        return CancelTwap(c.subaccount, c.market_id, c.twap_id)
     if kind == "claim_deposit":
         c = message.claim_deposit
         amount = c.amount_micro_usdc

@@ -21,6 +21,7 @@ class PlaceOrder:
     post_only: bool = False
     reduce_only: bool = False
     client_id: int = 0  # 0: none
+    display_size: int = 0  # 0: a plain order; else an iceberg showing at most this much
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,29 @@ class ConditionalKind(IntEnum):
     STOP_LIMIT = 2
     TAKE_PROFIT_MARKET = 3
     TAKE_PROFIT_LIMIT = 4
+    TRAILING_STOP = 5  # placed by PlaceTrailingStop
+    POSITION_STOP_LOSS = 6  # placed by SetPositionTpSl
+    POSITION_TAKE_PROFIT = 7  # placed by SetPositionTpSl
+
+    @property
+    def is_stop(self) -> bool:
+        """Stops fire on a move against the side's owner; take-profits on a move in its favour."""
+        return self in (ConditionalKind.STOP_MARKET, ConditionalKind.STOP_LIMIT, ConditionalKind.TRAILING_STOP,
+                        ConditionalKind.POSITION_STOP_LOSS)
+
+    @property
+    def is_limit(self) -> bool:
+        """The *-limit kinds rest as GTC at their limit; every other kind is an IOC."""
+        return self in (ConditionalKind.STOP_LIMIT, ConditionalKind.TAKE_PROFIT_LIMIT)
+
+    @property
+    def prices_from_oracle(self) -> bool:
+        """Trailing and position kinds take their worst price from the oracle and a slippage bound."""
+        return self >= ConditionalKind.TRAILING_STOP
+
+    @property
+    def on_position(self) -> bool:
+        return self in (ConditionalKind.POSITION_STOP_LOSS, ConditionalKind.POSITION_TAKE_PROFIT)
 
 
 @dataclass(frozen=True)
@@ -88,7 +112,58 @@ class CancelConditional:
     conditional_id: int
 
 
-OrderAction = PlaceOrder | CancelOrder | CancelAll | ModifyOrder | ScheduleCancelAll | PlaceConditional | CancelConditional
+@dataclass(frozen=True)
+class PlaceTrailingStop:
+    """A stop-market whose trigger trails the best oracle price since placement by `trail_price`
+    (micro-USDC) or `trail_bps`, exactly one of them non-zero; the trigger never moves back."""
+
+    subaccount: int
+    market_id: int
+    side: Side
+    size: int
+    trail_price: int = 0
+    trail_bps: int = 0
+    max_slippage_bps: int = 100
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True)
+class SetPositionTpSl:
+    """Take-profit and/or stop-loss on the signer's position in `market_id` (0: none); replaces any
+    earlier pair. `size` 0 protects the whole position."""
+
+    subaccount: int
+    market_id: int
+    take_profit_price: int = 0
+    stop_loss_price: int = 0
+    size: int = 0
+    max_slippage_bps: int = 100
+
+
+@dataclass(frozen=True)
+class PlaceTwap:
+    """`size` split into `slices` IOC children, the first in the next block, then one every
+    `interval_blocks` blocks."""
+
+    subaccount: int
+    market_id: int
+    side: Side
+    size: int
+    slices: int
+    interval_blocks: int
+    max_slippage_bps: int = 100
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True)
+class CancelTwap:
+    subaccount: int
+    market_id: int
+    twap_id: int
+
+
+OrderAction = (PlaceOrder | CancelOrder | CancelAll | ModifyOrder | ScheduleCancelAll | PlaceConditional
+               | CancelConditional | PlaceTrailingStop | SetPositionTpSl | PlaceTwap | CancelTwap)
 
 # Block ordering classes (DESIGN.md, PrepareProposal): non-order actions 0, cancels 1, resting
 # placements 2, taking orders 3. A tx's class is the highest of its actions'.
@@ -96,9 +171,9 @@ NON_ORDER, CANCELS, RESTING, TAKING = 0, 1, 2, 3
 
 
 def action_class(action: object) -> int:
-    if isinstance(action, (CancelOrder, CancelAll, CancelConditional)):
+    if isinstance(action, (CancelOrder, CancelAll, CancelConditional, CancelTwap)):
         return CANCELS
-    if isinstance(action, PlaceConditional):
+    if isinstance(action, (PlaceConditional, PlaceTrailingStop, SetPositionTpSl, PlaceTwap)):
         return RESTING
     if isinstance(action, ModifyOrder):
         return RESTING

@@ -32,6 +32,11 @@ MakerCheck = Callable[[Order, int], bool]
 """`maker_check(maker, fill_size_lots)`: False cancels the maker instead of filling it (its margin
 check). It must not change the book; if it raises, the book may be part-matched: roll back."""
 
+Refill = Callable[[Order], "Order | None"]
+"""`refill(maker)`, called when a maker fills completely: the iceberg slice to show next (a new,
+higher order id at the same price and side), or None. The book appends it to the back of the
+level, so it never jumps the queue, and the same taker may go on to fill it."""
+
 _BUY = Side.BUY
 _SELF_TRADE = CancelReason.SELF_TRADE
 _MAKER_CHECK_FAILED = CancelReason.MAKER_CHECK_FAILED
@@ -290,15 +295,16 @@ class OrderBook:
             journal.entries.append((self, _REPLACED, old, new))
         return new
 
-    def match(self, taker: Order, maker_check: MakerCheck | None = None) -> MatchResult:
+    def match(self, taker: Order, maker_check: MakerCheck | None = None, refill: Refill | None = None) -> MatchResult:
         """Fill `taker` against the opposite side; the remainder is reported, not rested.
 
         Best price first, lower order id first within a price, always at the maker's price, while
         the taker's price crosses. A resting order of the taker's own subaccount is cancelled
         (self-trade prevention) and so is a maker failing `maker_check`; matching goes on past both.
+        An iceberg maker that fills completely is followed by its `refill` at the back of its level.
         """
         self._check_new(taker)
-        fills, cancelled, remaining = self._match(taker, maker_check)
+        fills, cancelled, remaining = self._match(taker, maker_check, refill)
         return MatchResult(fills, cancelled, remaining, False)
 
     def place(self, order: Order, maker_check: MakerCheck | None = None) -> MatchResult:
@@ -312,7 +318,7 @@ class OrderBook:
         self._check_new(order)
         if order.post_only and self.would_cross(order.side, order.price_ticks):
             raise BookError(f"post-only order {order.order_id} would cross the book")
-        fills, cancelled, remaining = self._match(order, maker_check)
+        fills, cancelled, remaining = self._match(order, maker_check, None)
         rested = remaining > 0 and order.tif in RESTING_TIME_IN_FORCE
         if rested:
             if remaining != order.size_lots:
@@ -363,7 +369,7 @@ class OrderBook:
             yield price, levels[price]
 
     def _match(
-        self, taker: Order, maker_check: MakerCheck | None
+        self, taker: Order, maker_check: MakerCheck | None, refill: Refill | None
     ) -> tuple[tuple[Fill, ...], tuple[Cancelled, ...], int]:
         limit = taker.price_ticks
         remaining = taker.size_lots
@@ -394,6 +400,7 @@ class OrderBook:
             orders = level.orders
             gone: list[Order] = []  # leave the level whole (filled or cancelled), in priority order
             partial: Order | None = None  # the one maker left partly filled, if any
+            refills: list[Order] = []  # iceberg slices to show at the back of this level
             for maker in orders.values():
                 maker_size = maker.size_lots
                 if maker.owner == taker_owner:
@@ -410,6 +417,10 @@ class OrderBook:
                 remaining -= size
                 if size == maker_size:
                     gone.append(maker)
+                    if refill is not None:
+                        shown = refill(maker)
+                        if shown is not None:
+                            refills.append(shown)
                 else:
                     partial = maker
                 if remaining == 0:
@@ -430,6 +441,13 @@ class OrderBook:
                 level.total_size_lots -= filled
                 if log is not None:
                     log.append((self, _REPLACED, partial, shrunk))
+            for shown in refills:
+                self._check_new(shown)
+                self._link(shown)  # a new, higher id: appended behind everything at this price
+                if log is not None:
+                    log.append((self, _LINKED, shown, None))
+            if refills and remaining:
+                continue  # every order that was here is gone: walk the refills
             if orders:
                 break  # the taker is done inside this level
             del levels[best]

@@ -1,4 +1,4 @@
-"""orderbook's errors (codes 300-339)."""
+"""orderbook's errors (codes 300-319; advanced orders 320-349)."""
 
 from modules.errors import ChainError
 
@@ -89,3 +89,63 @@ class TriggerWrongSide(OrderbookError):
     """A conditional order whose trigger already holds at the current oracle price would fire at once."""
 
     code = 313
+
+
+class TwapZeroSlices(OrderbookError):
+    """A TWAP needs at least one slice."""
+
+    code = 320
+
+
+class InvalidTwap(OrderbookError):
+    """A TWAP's interval or slice count is out of range, or its slices would be under one step."""
+
+    code = 321
+
+
+class IcebergDisplayOffStep(OrderbookError):
+    """An iceberg's display size is not a positive multiple of the market's step size."""
+
+    code = 322
+
+
+class IcebergDisplayAboveTotal(OrderbookError):
+    """An iceberg's display size is larger than the order's size."""
+
+    code = 323
+
+
+class IcebergNotAllowed(OrderbookError):
+    """Icebergs rest: not IOC, FOK or reduce-only; and they are cancelled and placed again, not modified."""
+
+    code = 324
+
+
+class InvalidTrail(OrderbookError):
+    """A trailing stop needs exactly one distance: a price on the tick, or 1..5000 basis points."""
+
+    code = 325
+
+
+class NoPositionToProtect(OrderbookError):
+    """A position take-profit or stop-loss needs an open position in that market."""
+
+    code = 326
+
+
+class InvalidSlippage(OrderbookError):
+    """The slippage bound of a triggered or TWAP order must be 1..5000 basis points."""
+
+    code = 327
+
+
+class TpSlPriceMissing(OrderbookError):
+    """A position TP/SL needs a take-profit price, a stop-loss price, or both."""
+
+    code = 328
+
+
+class TooManyTwaps(OrderbookError):
+    """The subaccount already has the maximum number of running TWAPs (docs/orders.md)."""
+
+    code = 329

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field, replace
-from typing import Iterator
+from typing import Callable, Iterator
 
 from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext, Event
@@ -23,6 +23,7 @@ from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market
 from modules.oracle.keeper import OracleKeeper
 from modules.orderbook.book import Books
+from modules.orderbook.conditional_store import ConditionalBook
 from modules.orderbook.params import RECENT_TRADES_KEPT
 from modules.orderbook.types import CancelReason, Order, Side, TimeInForce
 from modules.store import KVStore, PrefixStore, prefix_end
@@ -41,6 +42,8 @@ DEAD_MAN_DUE = b"dt/"  # dt/<time_ms u64><address 20> -> ""
 DEAD_MAN_COUNT = b"dc/"  # dc/<address 20><day u64> -> schedules that day u32
 TRADE = b"t/"  # t/<market u32><seq u64> -> packed trade
 TRADE_SEQ = b"tn/"  # tn/<market u32> -> next seq u64
+ICEBERG = b"ih/"  # ih/<market u32><order_id u64> -> display lots u64, hidden lots u64
+ICEBERG_COUNT = b"ic/"  # ic/<market u32> -> resting icebergs with a hidden reserve, u64
 
 _ORDER = struct.Struct(">20sBQBQQBBBQQ")
 _TRADE = struct.Struct(">QQQBQQ20sB20sB")
@@ -113,6 +116,11 @@ class OrderbookKeeper:
         self.bank = BankKeeper(store)
         self.oracle = OracleKeeper(store)
         self.funding = FundingKeeper(store)
+
+    @property
+    def store(self) -> KVStore:
+        """The whole store this keeper writes through (other orderbook parts keep their own keys)."""
+        return self._root
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -190,6 +198,10 @@ class OrderbookKeeper:
     def rest(self, order: Order) -> None:
         self.books[order.market_id].rest(order)
         self._write_order(order)
+        self._write_indexes(order)
+        self._expose(order, order.size_lots)
+
+    def _write_indexes(self, order: Order) -> None:
         self._store.set(BY_SUBACCOUNT + _sub(order.owner) + _u32(order.market_id) + _u64(order.order_id), b"")
         self._count_open(order.owner, 1)
         if order.client_id:
@@ -199,7 +211,6 @@ class OrderbookKeeper:
             self._store.set(EXPIRE_BLOCK + _u64(order.good_til_block) + _u32(order.market_id) + _u64(order.order_id), b"")
         elif order.tif == TimeInForce.GOOD_TIL_TIME:
             self._store.set(EXPIRE_TIME + _u64(order.good_til_time_ms) + _u32(order.market_id) + _u64(order.order_id), b"")
-        self._expose(order, order.size_lots)
 
     def remove(self, order: Order) -> None:
         """Take a resting order out of its book and the store."""
@@ -217,12 +228,73 @@ class OrderbookKeeper:
         self._store.set(ORDER + _u32(order.market_id) + _u64(order.order_id), pack_order(order))
 
     def _forget(self, order: Order) -> None:
-        """Drop a resting order (already out of the book) from the store and its exposure."""
+        """Drop a resting order (already out of the book) from the store and its exposure,
+        with the hidden reserve behind it if it is an iceberg."""
         stored = self.order(order.market_id, order.order_id)
         assert stored is not None, f"order {order.order_id} is not in the store"
         self._store.delete(ORDER + _u32(order.market_id) + _u64(order.order_id))
         self._forget_indexes(order)
-        self._expose(order, -stored.size_lots)
+        _, hidden = self._drop_iceberg(order)
+        self._expose(order, -stored.size_lots - hidden)
+
+    # -- icebergs: the book holds the shown slice, the store the hidden reserve -------------------
+
+    def iceberg(self, market_id: int, order_id: int) -> tuple[int, int] | None:
+        """(display lots, hidden lots) of a resting iceberg slice; None for a plain order."""
+        raw = self._store.get(ICEBERG + _u32(market_id) + _u64(order_id))
+        if raw is None:
+            return None
+        return int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big")
+
+    def hide(self, order: Order, display_lots: int, hidden_lots: int) -> None:
+        """Keep `hidden_lots` behind the resting slice `order`; they count as exposure at once."""
+        self._store.set(ICEBERG + _u32(order.market_id) + _u64(order.order_id), _u64(display_lots) + _u64(hidden_lots))
+        self._count_icebergs(order.market_id, 1)
+        self._expose(order, hidden_lots)
+
+    def _drop_iceberg(self, order: Order) -> tuple[int, int]:
+        found = self.iceberg(order.market_id, order.order_id)
+        if found is None:
+            return 0, 0
+        self._store.delete(ICEBERG + _u32(order.market_id) + _u64(order.order_id))
+        self._count_icebergs(order.market_id, -1)
+        return found
+
+    def _count_icebergs(self, market_id: int, change: int) -> None:
+        raw = self._store.get(ICEBERG_COUNT + _u32(market_id))
+        count = (int.from_bytes(raw, "big") if raw is not None else 0) + change
+        if count:
+            self._store.set(ICEBERG_COUNT + _u32(market_id), _u64(count))
+        else:
+            self._store.delete(ICEBERG_COUNT + _u32(market_id))
+
+    def _refiller(self, market: Market, summary: FillSummary) -> Callable[[Order], Order | None] | None:
+        """The book's refill callback, or None while the market has no iceberg resting (the usual
+        case costs one read per match, not one per fill)."""
+        if self._store.get(ICEBERG_COUNT + _u32(market.market_id)) is None:
+            return None
+
+        def refill(maker: Order) -> Order | None:
+            found = self._drop_iceberg(maker)
+            if found == (0, 0):
+                return None
+            display, hidden = found
+            shown = min(display, hidden)
+            # A new id is what puts the slice at the back of its price level (time priority).
+            slice_ = Order(self.next_order_id(), maker.market_id, maker.owner, maker.client_id, maker.side,
+                           maker.price_ticks, shown, maker.post_only, maker.reduce_only, maker.tif,
+                           maker.good_til_block, maker.good_til_time_ms)
+            self._write_order(slice_)
+            self._write_indexes(slice_)
+            if hidden > shown:
+                self._store.set(ICEBERG + _u32(market.market_id) + _u64(slice_.order_id),
+                                _u64(display) + _u64(hidden - shown))
+                self._count_icebergs(market.market_id, 1)
+            summary.events.append(Event("iceberg_refill", (*order_attributes(slice_, market),
+                                                            ("replaces_order_id", str(maker.order_id)))))
+            return slice_
+
+        return refill
 
     def _expose(self, order: Order, lots: int) -> None:
         if order.side == Side.BUY:
@@ -255,7 +327,7 @@ class OrderbookKeeper:
             summary.filled_lots += size_lots
             return True
 
-        result = book.match(taker, clear)
+        result = book.match(taker, clear, self._refiller(market, summary))
         for fill in result.fills:
             resting = book.get(fill.maker_order_id)
             stored = self.order(market.market_id, fill.maker_order_id)
@@ -272,10 +344,10 @@ class OrderbookKeeper:
 
     def _forget_indexes(self, order: Order) -> None:
         """Every index naming a resting order (alone for a maker filled completely: its exposure
-        already left with the fills)."""
+        already left with the fills). The client id stays if an iceberg's next slice took it over."""
         self._store.delete(BY_SUBACCOUNT + _sub(order.owner) + _u32(order.market_id) + _u64(order.order_id))
         self._count_open(order.owner, -1)
-        if order.client_id:
+        if order.client_id and self.order_by_client_id(order.owner, order.client_id) == (order.market_id, order.order_id):
             self._store.delete(BY_CLIENT_ID + _sub(order.owner) + _u64(order.client_id))
         if order.tif == TimeInForce.GOOD_TIL_BLOCK:
             self._store.delete(EXPIRE_BLOCK + _u64(order.good_til_block) + _u32(order.market_id) + _u64(order.order_id))
@@ -354,7 +426,7 @@ class OrderbookKeeper:
     # -- reduce-only upkeep ---------------------------------------------------------------------
 
     def shrink_reduce_only(self, subaccount: SubaccountId, market: Market) -> list[Event]:
-        """Resting reduce-only orders never exceed what would close the position."""
+        """Resting reduce-only orders, and the position's TP/SL, never exceed what would close it."""
         position = self.margin.position(subaccount, market.market_id).size_lots
         events: list[Event] = []
         room = {Side.SELL: max(position, 0), Side.BUY: max(-position, 0)}
@@ -368,7 +440,7 @@ class OrderbookKeeper:
             elif order.size_lots > allowed:
                 self.shrink(order, allowed)
             room[order.side] = max(allowed - order.size_lots, 0)
-        return events
+        return events + ConditionalBook(self._root).fit_to_position(subaccount, market, position)
 
     # -- risk ---------------------------------------------------------------------------------
 

@@ -17,13 +17,18 @@ from modules.orderbook.actions import (
     CancelAll,
     CancelConditional,
     CancelOrder,
+    CancelTwap,
     ModifyOrder,
     PlaceOrder,
     ScheduleCancelAll,
 )
 from modules.orderbook.conditional import ConditionalBook, handle_cancel_conditional
+from modules.orderbook.twap import TwapBook, handle_cancel_twap
 from modules.orderbook.errors import (
     DeadManSwitchRejected,
+    IcebergDisplayAboveTotal,
+    IcebergDisplayOffStep,
+    IcebergNotAllowed,
     DuplicateClientId,
     FillOrKillNotFilled,
     InvalidOrder,
@@ -97,7 +102,23 @@ def validate_place(markets: MarketsKeeper, oracle: OracleKeeper, ctx: BlockConte
         raise InvalidOrder("good_til_time_ms is set but the order is not good-til-time")
     if not 0 <= action.client_id <= MAX_U63:
         raise InvalidOrder("client_id must fit in 63 bits")
+    if action.display_size:
+        _validate_iceberg(market, action)
     return market
+
+
+def _validate_iceberg(market: Market, action: PlaceOrder) -> None:
+    if not 0 < action.display_size <= MAX_U63 or action.display_size % market.step_size:
+        raise IcebergDisplayOffStep(f"display_size {action.display_size} is not a positive multiple of "
+                                    f"{market.ticker}'s step size {market.step_size} atoms")
+    if action.display_size > action.size:
+        raise IcebergDisplayAboveTotal(f"display_size {action.display_size} is above the order's size {action.size}")
+    if action.display_size < market.min_order_size:
+        raise SizeUnderMinimum(f"display_size {action.display_size} is under {market.ticker}'s minimum "
+                               f"{market.min_order_size} atoms")
+    if action.time_in_force not in RESTING_TIME_IN_FORCE or action.reduce_only:
+        raise IcebergNotAllowed("an iceberg must be able to rest (GTC, good-til-block or good-til-time) and may "
+                                "not be reduce-only")
 
 
 def handle_place(keeper: OrderbookKeeper, signer: bytes, action: PlaceOrder) -> list[Event]:
@@ -116,11 +137,12 @@ def handle_place(keeper: OrderbookKeeper, signer: bytes, action: PlaceOrder) -> 
     order = Order(keeper.next_order_id(), market.market_id, owner, action.client_id, action.side, price_ticks,
                   size_lots, action.post_only, action.reduce_only, action.time_in_force, action.good_til_block,
                   action.good_til_time_ms)
-    return place_order(keeper, market, order)
+    return place_order(keeper, market, order, action.display_size // market.step_size)
 
 
-def place_order(keeper: OrderbookKeeper, market: Market, order: Order) -> list[Event]:
-    """Match, clear, rest what may rest, then hold the taker to its initial margin."""
+def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_lots: int = 0) -> list[Event]:
+    """Match, clear, rest what may rest, then hold the taker to its initial margin. An iceberg
+    (`display_lots` > 0) takes like any order; what rests shows `display_lots` and hides the rest."""
     book = keeper.books[market.market_id]
     before = keeper.risk(order.owner)
     if order.post_only and book.would_cross(order.side, order.price_ticks):
@@ -131,7 +153,12 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order) -> list[E
         if available < order.size_lots:
             raise FillOrKillNotFilled(f"only {available * market.step_size} of {order.size_lots * market.step_size} "
                                       f"atoms can fill at {order.price_ticks * market.tick_size} or better")
-    events = [Event("order_placed", (*order_attributes(order, market), ("time_in_force", order.tif.name)))]
+    if display_lots:  # announce the shown slice only: the hidden size is never in an event
+        shown = order.with_size(min(display_lots, order.size_lots))
+        events = [Event("order_placed", (*order_attributes(shown, market), ("time_in_force", order.tif.name),
+                                         ("iceberg", "true")))]
+    else:
+        events = [Event("order_placed", (*order_attributes(order, market), ("time_in_force", order.tif.name)))]
     summary = keeper.match(market, order)
     events.extend(summary.events)
     if order.tif == TimeInForce.FOK and summary.filled_lots < order.size_lots:
@@ -140,7 +167,10 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order) -> list[E
     if remaining and order.tif in RESTING_TIME_IN_FORCE:
         if keeper.open_order_count(order.owner) >= MAX_OPEN_ORDERS_PER_SUBACCOUNT:
             raise TooManyOpenOrders(f"{order.owner} already has {MAX_OPEN_ORDERS_PER_SUBACCOUNT} resting orders")
-        keeper.rest(order.with_size(remaining))
+        shown = min(display_lots, remaining) if display_lots else remaining
+        keeper.rest(order.with_size(shown))
+        if remaining > shown:
+            keeper.hide(order, display_lots, remaining - shown)
     elif remaining:
         events.append(keeper.cancel_event(market, order.with_size(remaining), "unfilled_" + order.tif.name.lower()))
     # Reduce-only orders can outgrow a position only where it changed (the fills' owners) or where
@@ -196,15 +226,19 @@ def handle_cancel_all(keeper: OrderbookKeeper, signer: bytes, action: CancelAll)
     for order in list(keeper.orders_of(owner, action.market_id or None)):
         keeper.remove(order)
         events.append(keeper.cancel_event(keeper.markets.market(order.market_id), order, CancelReason.BY_OWNER))
-    for conditional in ConditionalBook(keeper).of(owner, action.market_id or None):
+    for conditional in ConditionalBook(keeper.store).of(owner, action.market_id or None):
         events += handle_cancel_conditional(keeper, signer, CancelConditional(action.subaccount, conditional.market_id,
                                                                               conditional.conditional_id))
+    for twap in TwapBook(keeper.store).of(owner, action.market_id or None):
+        events += handle_cancel_twap(keeper, signer, CancelTwap(action.subaccount, twap.market_id, twap.twap_id))
     return events
 
 
 def handle_modify(keeper: OrderbookKeeper, signer: bytes, action: ModifyOrder) -> list[Event]:
     owner = _subaccount(signer, action.subaccount)
     order = _owned_order(keeper, owner, action.market_id, action.order_id)
+    if keeper.iceberg(order.market_id, order.order_id) is not None:
+        raise IcebergNotAllowed(f"order {order.order_id} is an iceberg: cancel it and place a new one")
     replacement = PlaceOrder(action.subaccount, action.market_id, order.side, action.new_price, action.new_size,
                              order.tif, order.good_til_block, order.good_til_time_ms, order.post_only,
                              order.reduce_only, order.client_id)

@@ -1,0 +1,258 @@
+"""TWAP parent orders: a total size executed as IOC children, one every `interval_blocks` blocks.
+
+The first child goes out at the start of the block after placement, after the conditionals of
+that block have fired; each later one `interval_blocks` blocks after the one before. A child is
+sized `ceil(remaining / slices left)`, so what an earlier child could not fill is carried into
+the next ones and the last child asks for exactly what remains: the children together never
+execute more than the total. Each child is an IOC at the oracle price moved by the slippage
+bound and passes the normal checks; one that fails them is reported and counts as a slice.
+
+| key (under `orderbook/`) | holds |
+|---|---|
+| `wr/<id u64>` | the packed TWAP |
+| `wq/<next block u64><id u64>` | due index: a block reads only the TWAPs due at its height |
+| `ws/<address 20><number 1><market u32><id u64>` | a subaccount's TWAPs |
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from modules.context import Event
+from modules.errors import ChainError
+from modules.markets.errors import MarketPaused
+from modules.markets.types import Market, MarketStatus
+from modules.oracle.update import margin_price
+from modules.orderbook.actions import CancelTwap, PlaceTwap
+from modules.orderbook.errors import (
+    InvalidSlippage,
+    InvalidSubaccountNumber,
+    InvalidTwap,
+    NotYourOrder,
+    OrderNotFound,
+    ReduceOnlyWouldIncrease,
+    SizeOffStep,
+    SizeUnderMinimum,
+    TooManyTwaps,
+    TwapZeroSlices,
+)
+from modules.orderbook.keeper import OrderbookKeeper
+from modules.orderbook.trailing import worst_price
+from modules.orderbook.types import Order, Side, TimeInForce
+from modules.store import KVStore, PrefixStore, prefix_end
+from modules.types import MAX_SUBACCOUNT, SubaccountId
+
+STORE_PREFIX = b"orderbook/"
+RECORD = b"wr/"
+DUE = b"wq/"
+BY_SUBACCOUNT = b"ws/"
+NEXT_ID = b"twap_next"
+MAX_SLICES = 1_000
+MAX_INTERVAL_BLOCKS = 10_000
+MAX_TWAPS_PER_SUBACCOUNT = 16
+MAX_SLIPPAGE_BPS = 5_000
+_RECORD = struct.Struct(">I20sBBQQIIIQHB")
+
+Branching = Callable[[], tuple[KVStore, Callable[[], None]]]
+
+
+@dataclass(frozen=True)
+class Twap:
+    twap_id: int
+    market_id: int
+    owner: SubaccountId
+    side: Side
+    total_lots: int
+    filled_lots: int
+    slices: int
+    slices_done: int
+    interval_blocks: int
+    next_block: int
+    slippage_bps: int
+    reduce_only: bool
+
+    @property
+    def remaining_lots(self) -> int:
+        return self.total_lots - self.filled_lots
+
+    def next_child_lots(self) -> int:
+        """ceil(remaining / slices left): never more than what remains, all of it in the last slice."""
+        return -(-self.remaining_lots // (self.slices - self.slices_done))
+
+
+def _u(value: int, width: int) -> bytes:
+    return value.to_bytes(width, "big")
+
+
+def _sub(owner: SubaccountId) -> bytes:
+    return owner.address + bytes([owner.number])
+
+
+class TwapBook:
+    def __init__(self, store: KVStore) -> None:
+        self._store = PrefixStore(store, STORE_PREFIX)
+
+    def get(self, twap_id: int) -> Twap | None:
+        raw = self._store.get(RECORD + _u(twap_id, 8))
+        if raw is None:
+            return None
+        (market, address, number, side, total, filled, slices, done, interval, next_block, slippage,
+         reduce_only) = _RECORD.unpack(raw)
+        return Twap(twap_id, market, SubaccountId(address, number), Side(side), total, filled, slices, done, interval,
+                    next_block, slippage, bool(reduce_only))
+
+    def of(self, owner: SubaccountId, market_id: int | None = None) -> list[Twap]:
+        start = BY_SUBACCOUNT + _sub(owner) + (_u(market_id, 4) if market_id else b"")
+        found = [self.get(int.from_bytes(k[-8:], "big")) for k, _ in self._store.iterate(start, prefix_end(start))]
+        return [t for t in found if t is not None]
+
+    def due(self, height: int) -> list[int]:
+        """Ids of TWAPs whose next child is due at or before `height`, in (block, id) order."""
+        return [int.from_bytes(k[-8:], "big") for k, _ in self._store.iterate(DUE, DUE + _u(height + 1, 8))]
+
+    def next_id(self) -> int:
+        raw = self._store.get(NEXT_ID)
+        value = int.from_bytes(raw, "big") if raw is not None else 1
+        self._store.set(NEXT_ID, _u(value + 1, 8))
+        return value
+
+    def put(self, twap: Twap, previous: Twap | None = None) -> None:
+        if previous is not None:
+            self._store.delete(DUE + _u(previous.next_block, 8) + _u(previous.twap_id, 8))
+        self._store.set(RECORD + _u(twap.twap_id, 8), _RECORD.pack(
+            twap.market_id, twap.owner.address, twap.owner.number, int(twap.side), twap.total_lots, twap.filled_lots,
+            twap.slices, twap.slices_done, twap.interval_blocks, twap.next_block, twap.slippage_bps, twap.reduce_only))
+        self._store.set(DUE + _u(twap.next_block, 8) + _u(twap.twap_id, 8), b"")
+        self._store.set(BY_SUBACCOUNT + _sub(twap.owner) + _u(twap.market_id, 4) + _u(twap.twap_id, 8), b"")
+
+    def remove(self, twap: Twap) -> None:
+        self._store.delete(RECORD + _u(twap.twap_id, 8))
+        self._store.delete(DUE + _u(twap.next_block, 8) + _u(twap.twap_id, 8))
+        self._store.delete(BY_SUBACCOUNT + _sub(twap.owner) + _u(twap.market_id, 4) + _u(twap.twap_id, 8))
+
+
+def attributes(twap: Twap, market: Market) -> tuple[tuple[str, str], ...]:
+    return (("twap_id", str(twap.twap_id)), ("market_id", str(twap.market_id)), ("owner", str(twap.owner)),
+            ("side", twap.side.name.lower()), ("size", str(twap.total_lots * market.step_size)),
+            ("filled", str(twap.filled_lots * market.step_size)),
+            ("remaining", str(twap.remaining_lots * market.step_size)),
+            ("slices_done", str(twap.slices_done)), ("slices", str(twap.slices)))
+
+
+def to_json(twap: Twap, market: Market) -> dict[str, object]:
+    answer: dict[str, object] = dict(attributes(twap, market))
+    answer.update(market_id=twap.market_id, slices=twap.slices, slices_done=twap.slices_done,
+                  interval_blocks=twap.interval_blocks, next_block=twap.next_block,
+                  max_slippage_bps=twap.slippage_bps, reduce_only=twap.reduce_only)
+    return answer
+
+
+def handle_place_twap(keeper: OrderbookKeeper, signer: bytes, action: PlaceTwap) -> list[Event]:
+    if not 0 <= action.subaccount <= MAX_SUBACCOUNT:
+        raise InvalidSubaccountNumber(f"subaccount {action.subaccount} is outside 0..{MAX_SUBACCOUNT}")
+    market = keeper.markets.market(action.market_id)
+    if market.status == MarketStatus.PAUSED:
+        raise MarketPaused(f"{market.ticker} is paused")
+    if action.slices == 0:
+        raise TwapZeroSlices("a TWAP needs at least one slice")
+    if not 0 < action.size < 2**63 or action.size % market.step_size:
+        raise SizeOffStep(f"size {action.size} is not a positive multiple of the step size {market.step_size}")
+    if action.size < market.min_order_size:
+        raise SizeUnderMinimum(f"size {action.size} is under {market.ticker}'s minimum {market.min_order_size}")
+    if action.slices > MAX_SLICES:
+        raise InvalidTwap(f"slices {action.slices} is over the limit of {MAX_SLICES}")
+    if not 0 < action.interval_blocks <= MAX_INTERVAL_BLOCKS:
+        raise InvalidTwap(f"interval_blocks {action.interval_blocks} must be from 1 to {MAX_INTERVAL_BLOCKS}")
+    total = action.size // market.step_size
+    if total < action.slices:
+        raise InvalidTwap(f"{action.slices} slices of a {action.size}-atom TWAP would be under one step "
+                          f"({market.step_size} atoms) each")
+    if not 0 < action.max_slippage_bps <= MAX_SLIPPAGE_BPS:
+        raise InvalidSlippage(f"max_slippage_bps {action.max_slippage_bps} must be from 1 to {MAX_SLIPPAGE_BPS}")
+    owner = SubaccountId(signer, action.subaccount)
+    if action.reduce_only and _closable(keeper, owner, market, action.side) <= 0:
+        raise ReduceOnlyWouldIncrease(f"{owner} holds no {market.ticker} position a reduce-only "
+                                      f"{action.side.name.lower()} would reduce")
+    book = TwapBook(keeper.store)
+    if len(book.of(owner)) >= MAX_TWAPS_PER_SUBACCOUNT:
+        raise TooManyTwaps(f"{owner} already runs {MAX_TWAPS_PER_SUBACCOUNT} TWAPs")
+    twap = Twap(book.next_id(), market.market_id, owner, action.side, total, 0, action.slices, 0,
+                action.interval_blocks, keeper.ctx.height + 1, action.max_slippage_bps, action.reduce_only)
+    book.put(twap)
+    return [Event("twap_placed", (*attributes(twap, market), ("interval_blocks", str(twap.interval_blocks)),
+                                  ("first_block", str(twap.next_block))))]
+
+
+def handle_cancel_twap(keeper: OrderbookKeeper, signer: bytes, action: CancelTwap) -> list[Event]:
+    book = TwapBook(keeper.store)
+    twap = book.get(action.twap_id)
+    if twap is None or twap.market_id != action.market_id:
+        raise OrderNotFound(f"no running TWAP {action.twap_id} in market {action.market_id}")
+    owner = SubaccountId(signer, action.subaccount)
+    if twap.owner != owner:
+        raise NotYourOrder(f"TWAP {action.twap_id} belongs to {twap.owner}, not {owner}")
+    book.remove(twap)
+    return [Event("twap_cancelled", (*attributes(twap, keeper.markets.market(twap.market_id)), ("reason", "by_owner")))]
+
+
+def _closable(keeper: OrderbookKeeper, owner: SubaccountId, market: Market, side: Side) -> int:
+    held = keeper.margin.position(owner, market.market_id).size_lots
+    return -held if side == Side.BUY else held
+
+
+def twap_step(keeper: OrderbookKeeper, branching: Branching) -> list[Event]:
+    """Send the child of every TWAP due at this height, in (due block, id) order."""
+    book = TwapBook(keeper.store)
+    events: list[Event] = []
+    for twap_id in book.due(keeper.ctx.height):
+        twap = book.get(twap_id)
+        assert twap is not None, "TWAP due index names a missing TWAP"
+        events += _send_child(keeper, branching, book, twap)
+    return events
+
+
+def _send_child(keeper: OrderbookKeeper, branching: Branching, book: TwapBook, twap: Twap) -> list[Event]:
+    from modules.orderbook.msg_server import place_order
+
+    market = keeper.markets.market(twap.market_id)
+    size = twap.next_child_lots()
+    store, write = branching()
+    branch_keeper = OrderbookKeeper(store, keeper.books, keeper.ctx)
+    checkpoint = keeper.books.checkpoint()
+    filled, reason, placed = 0, "", []
+    order_id = 0
+    try:
+        if market.status == MarketStatus.PAUSED:
+            raise MarketPaused(f"{market.ticker} is paused")
+        if twap.reduce_only:
+            size = min(size, _closable(branch_keeper, twap.owner, market, twap.side))
+            if size <= 0:
+                raise OrderNotFound("no position left to reduce")
+        oracle = margin_price(keeper.oracle, market.market_id, market.reference_price) // market.tick_size
+        order = Order(branch_keeper.next_order_id(), market.market_id, twap.owner, 0, twap.side,
+                      worst_price(twap.side, oracle, twap.slippage_bps), size, False, twap.reduce_only, TimeInForce.IOC)
+        order_id = order.order_id
+        placed = place_order(branch_keeper, market, order)
+        filled = sum(int(dict(e.attributes)["size"]) for e in placed
+                     if e.type == "fill" and dict(e.attributes)["taker_order_id"] == str(order_id)) // market.step_size
+        keeper.books.release(checkpoint)
+        write()
+    except ChainError as error:
+        keeper.books.rollback(checkpoint)
+        filled, reason, placed = 0, error.log, []
+    updated = replace(twap, filled_lots=twap.filled_lots + filled, slices_done=twap.slices_done + 1,
+                      next_block=twap.next_block + twap.interval_blocks)
+    child = [("twap_id", str(twap.twap_id)), ("order_id", str(order_id)), ("slice", str(updated.slices_done)),
+             ("size", str(size * market.step_size)), ("filled", str(filled * market.step_size)),
+             ("remaining", str(updated.remaining_lots * market.step_size))]
+    if reason:
+        child.append(("reason", reason))
+    events = [Event("twap_child", tuple(child)), *placed]
+    if updated.slices_done == updated.slices or updated.remaining_lots == 0 or reason.startswith("OrderNotFound"):
+        book.remove(twap)
+        events.append(Event("twap_finished", attributes(updated, market)))
+    else:
+        book.put(updated, previous=twap)
+    return events
