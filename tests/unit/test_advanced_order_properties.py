@@ -1,0 +1,175 @@
+"""Properties of the advanced-order rules (hypothesis), on the pure parts: a trailing stop's
+trigger is monotone and its index always says when it fires; iceberg refills never jump the queue
+(checked fill by fill against a naive queue model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modules.orderbook import Order, OrderBook, Side, TimeInForce
+from modules.orderbook.actions import ConditionalKind
+from modules.orderbook.conditional_store import Conditional, ConditionalBook
+from modules.orderbook.trailing import trail_trigger
+from modules.types import SubaccountId
+
+MARKET = 7
+OWNER = SubaccountId(b"\x01" * 20, 0)
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def set(self, key: bytes, value: bytes) -> None:
+        self.data[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.data.pop(key, None)
+
+    def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        for key in sorted(self.data):
+            if key >= start and (end is None or key < end):
+                yield key, self.data[key]
+
+
+# -- trailing stops ---------------------------------------------------------------------------------
+
+distance = st.one_of(st.tuples(st.integers(1, 400), st.just(0)), st.tuples(st.just(0), st.integers(1, 5_000)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(side=st.sampled_from([Side.BUY, Side.SELL]), start=st.integers(500, 2_000), trail=distance,
+       path=st.lists(st.integers(1, 4_000), min_size=1, max_size=30))
+def test_a_trailing_stops_trigger_is_monotone_and_its_index_fires_it_exactly_when_crossed(
+        side: Side, start: int, trail: tuple[int, int], path: list[int]) -> None:
+    trail_ticks, trail_bps = trail
+    book = ConditionalBook(MemoryStore())
+    book.add(Conditional(1, MARKET, OWNER, ConditionalKind.TRAILING_STOP, side,
+                         trail_trigger(side, start, trail_ticks, trail_bps), 0, 5, False, trail_ticks, trail_bps, start))
+    best = start
+    triggers = [book.get(1).trigger_ticks]  # type: ignore[union-attr]
+    for price in path:
+        book.trail(MARKET, price)
+        stored = book.get(1)
+        assert stored is not None
+        best = max(best, price) if side == Side.SELL else min(best, price)
+        assert stored.anchor_ticks == best
+        assert stored.trigger_ticks == trail_trigger(side, best, trail_ticks, trail_bps)
+        # never moves back: up only for a sell (it follows highs), down only for a buy
+        assert (stored.trigger_ticks >= triggers[-1]) if side == Side.SELL else (stored.trigger_ticks <= triggers[-1])
+        triggers.append(stored.trigger_ticks)
+        fires = price <= stored.trigger_ticks if side == Side.SELL else price >= stored.trigger_ticks
+        assert (1 in book.crossed(MARKET, price)) == fires
+
+
+# -- icebergs ---------------------------------------------------------------------------------------
+
+@dataclass
+class Slice:
+    order_id: int
+    size_lots: int
+
+
+class QueueModel:
+    """Each price a plain list in arrival order; a slice that fills whole is followed by the next
+    one appended at the end of its list: the rule the book must match."""
+
+    def __init__(self) -> None:
+        self.levels: dict[Side, dict[int, list[Slice]]] = {Side.BUY: {}, Side.SELL: {}}
+        self.hidden: dict[int, tuple[int, int]] = {}
+        self.next_id = 1
+
+    def rest(self, side: Side, price: int, display: int, hidden: int) -> int:
+        order_id = self.next_id
+        self.next_id += 1
+        self.levels[side].setdefault(price, []).append(Slice(order_id, display))
+        if hidden:
+            self.hidden[order_id] = (display, hidden)
+        return order_id
+
+    def take(self, side: Side, limit: int, size: int) -> list[tuple[int, int]]:
+        makers = self.levels[Side.SELL if side == Side.BUY else Side.BUY]
+        fills = []
+        for price in sorted(makers, reverse=side == Side.SELL):
+            if (price > limit) if side == Side.BUY else (price < limit):
+                break
+            queue = makers[price]
+            while queue and size:
+                maker = queue[0]
+                traded = min(maker.size_lots, size)
+                fills.append((maker.order_id, traded))
+                size -= traded
+                if traded < maker.size_lots:
+                    maker.size_lots -= traded
+                    continue
+                queue.pop(0)
+                if maker.order_id in self.hidden:
+                    display, hidden = self.hidden.pop(maker.order_id)
+                    shown = min(display, hidden)
+                    new_id = self.next_id
+                    self.next_id += 1
+                    queue.append(Slice(new_id, shown))
+                    if hidden > shown:
+                        self.hidden[new_id] = (display, hidden - shown)
+            if not queue:
+                del makers[price]
+            if not size:
+                break
+        return fills
+
+
+rest_op = st.tuples(st.just("rest"), st.sampled_from([Side.BUY, Side.SELL]), st.integers(0, 2), st.integers(1, 6),
+                    st.sampled_from([0, 0, 3, 9, 20]))
+take_op = st.tuples(st.just("take"), st.sampled_from([Side.BUY, Side.SELL]), st.integers(0, 2), st.integers(1, 40),
+                    st.just(0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=st.lists(st.one_of(rest_op, rest_op, take_op), min_size=1, max_size=40))
+def test_iceberg_refills_never_jump_the_queue(ops: list[tuple[str, Side, int, int, int]]) -> None:
+    book, model = OrderBook(MARKET), QueueModel()
+    maker = SubaccountId(b"\x02" * 20, 0)
+    taker = SubaccountId(b"\x03" * 20, 0)
+
+    def refill(filled: Order) -> Order | None:
+        if filled.order_id not in book_hidden:
+            return None
+        display, hidden = book_hidden.pop(filled.order_id)
+        shown = min(display, hidden)
+        new = Order(next_id[0], MARKET, filled.owner, 0, filled.side, filled.price_ticks, shown)
+        next_id[0] += 1
+        if hidden > shown:
+            book_hidden[new.order_id] = (display, hidden - shown)
+        return new
+
+    book_hidden: dict[int, tuple[int, int]] = {}
+    next_id = [1]
+    for kind, side, offset, size, hidden in ops:
+        if kind == "rest":  # bids at 97..99, asks at 101..103: makers never cross each other
+            price = 99 - offset if side == Side.BUY else 101 + offset
+            order_id = model.rest(side, price, size, hidden)
+            assert order_id == next_id[0]
+            book.rest(Order(order_id, MARKET, maker, 0, side, price, size))
+            next_id[0] += 1
+            if hidden:
+                book_hidden[order_id] = (size, hidden)
+        else:  # takers reach 2 levels deep
+            limit = 101 + offset if side == Side.BUY else 99 - offset
+            taker_id = next_id[0]
+            next_id[0] += 1
+            model.next_id += 1
+            result = book.match(Order(taker_id, MARKET, taker, 0, side, limit, size, tif=TimeInForce.IOC), None, refill)
+            expected = model.take(side, limit, size)
+            assert [(f.maker_order_id, f.size_lots) for f in result.fills] == expected
+        assert book.invariant_violations() == []
+        for book_side in (Side.BUY, Side.SELL):
+            for price, queue in model.levels[book_side].items():
+                assert [(o.order_id, o.size_lots) for o in book.orders_at(book_side, price)] == \
+                    [(s.order_id, s.size_lots) for s in queue]
