@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from client.amounts import format_usdc, parse_decimal, parse_usdc
+from perpchain import orders_cli
 
 DEFAULT_NODE = os.environ.get("PERPCHAIN_NODE", "http://127.0.0.1:26601")  # the localnet's node0
 from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
@@ -145,12 +146,15 @@ def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:  # t
             args.reduce_only)])
     elif command == "cancel-conditional":
         result = client.send(key, [CancelConditional(args.subaccount, market_id, args.conditional_id)])
+    elif command in orders_cli.TX_COMMANDS:
+        result = client.send(key, orders_cli.tx_actions(args, market))
     elif command == "place":
         tif = TimeInForce[args.tif.upper().replace("-", "_")] if not args.market_order else TimeInForce.IOC
         price = parse_decimal(args.price, 6, "price")
+        display = parse_decimal(args.display_size, market["size_decimals"], "display size") if args.display_size else 0
         order = PlaceOrder(args.subaccount, market_id, Side[args.side.upper()], price,
                            parse_decimal(args.size, market["size_decimals"], "size"), tif, args.good_til_block,
-                           args.good_til_time_ms, args.post_only, args.reduce_only, args.client_id)
+                           args.good_til_time_ms, args.post_only, args.reduce_only, args.client_id, display)
         result = client.place(key, order)
     elif command == "cancel":
         result = client.cancel(key, CancelOrder(args.subaccount, market_id, args.order_id, args.client_id))
@@ -199,7 +203,7 @@ def cmd_query(args: argparse.Namespace) -> int:
                 answer = client.book(client.market(args.market)["market_id"], args.depth)
             elif command == "trades":
                 answer = client.trades(client.market(args.market)["market_id"], args.limit)
-            elif command in ("orders", "positions", "conditionals"):
+            elif command in ("orders", "positions", "conditionals", "twaps"):
                 address, number = _subaccount(args.subaccount)
                 answer = getattr(client, command)(address, number)
             elif command in ("solvency", "bridge"):
@@ -335,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     place.add_argument("--post-only", action="store_true")
     place.add_argument("--reduce-only", action="store_true")
     place.add_argument("--client-id", type=int, default=0)
+    place.add_argument("--display-size", help="iceberg: show at most this much, refill from the rest")
 
     cancel = tx_commands.add_parser("cancel", parents=[signer, in_market], help="cancel one order")
     which = cancel.add_mutually_exclusive_group(required=True)
@@ -361,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     cancel_conditional = tx_commands.add_parser("cancel-conditional", parents=[signer, in_market],
                                                 help="cancel a stop or take-profit")
     cancel_conditional.add_argument("--conditional-id", type=int, required=True)
+    orders_cli.add_tx_parsers(tx_commands, signer, in_market)  # trailing-stop, tpsl, twap, cancel-twap
     schedule = tx_commands.add_parser("schedule-cancel", parents=[signer],
                                       help="dead-man switch: cancel all your orders unless refreshed in time")
     when = schedule.add_mutually_exclusive_group(required=True)
@@ -376,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     node = argparse.ArgumentParser(add_help=False)
     node.add_argument("--node", default=DEFAULT_NODE)
     for name, help_text in (("balance", "a subaccount's collateral"), ("orders", "a subaccount's open orders"),
-                            ("conditionals", "a subaccount's stops and take-profits"),
+                            ("conditionals", "a subaccount's stops, take-profits, trailing stops and TP/SL"),
+                            ("twaps", "a subaccount's running TWAPs and their progress"),
                             ("positions", "a subaccount's positions, equity and margin")):
         sub = query_commands.add_parser(name, parents=[node], help=help_text)
         sub.add_argument("subaccount", metavar="0xADDR[/N]")
