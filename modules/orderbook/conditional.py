@@ -156,9 +156,9 @@ def handle_place_trailing_stop(keeper: OrderbookKeeper, signer: bytes, action: P
     owner = SubaccountId(signer, action.subaccount)
     book = ConditionalBook(keeper.store)
     _room_for_one_more(book, owner)
-    conditional = Conditional(book.next_id(), market.market_id, owner, ConditionalKind.TRAILING_STOP, action.side,
-                              trigger, 0, size, action.reduce_only, trail_ticks, action.trail_bps, anchor, slippage)
-    book.add(conditional)
+    conditional = book.add(Conditional(book.next_id(), market.market_id, owner, ConditionalKind.TRAILING_STOP,
+                                       action.side, trigger, 0, size, action.reduce_only, trail_ticks, action.trail_bps,
+                                       anchor, slippage))
     return [Event("conditional_placed", attributes(conditional, market))]
 
 
@@ -229,7 +229,8 @@ def trigger_step(keeper: OrderbookKeeper, branching: Branching) -> list[Event]:
     for market in keeper.markets.markets():
         price = _oracle_ticks(keeper, market)
         book.trail(market.market_id, price)
-        due += [c for c in (book.get(i) for i in book.crossed(market.market_id, price)) if c is not None]
+        fired = book.crossed(market.market_id, price) + book.trailing_fired(market.market_id, price)
+        due += [c for c in (book.get(i) for i in fired) if c is not None]
     due.sort(key=lambda c: (int(c.kind), c.market_id, c.conditional_id))
     events: list[Event] = []
     for conditional in due:

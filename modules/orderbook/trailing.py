@@ -28,11 +28,6 @@ def trail_trigger(side: Side, anchor_ticks: int, trail_ticks: int, trail_bps: in
     return -(-anchor_ticks * (BPS + trail_bps) // BPS)
 
 
-def advanced_anchor(side: Side, anchor_ticks: int, price_ticks: int) -> int:
-    """The anchor after the oracle printed `price_ticks`: the best price seen for the owner."""
-    return max(anchor_ticks, price_ticks) if side == Side.SELL else min(anchor_ticks, price_ticks)
-
-
 def worst_price(side: Side, oracle_ticks: int, slippage_bps: int) -> int:
     """The limit of an IOC sent at the oracle price with a slippage bound: a buy pays at most
     oracle + slippage (rounded up), a sell takes at least oracle - slippage (rounded down, >= 1 tick)."""

@@ -42,31 +42,55 @@ class MemoryStore:
 # -- trailing stops ---------------------------------------------------------------------------------
 
 distance = st.one_of(st.tuples(st.integers(1, 400), st.just(0)), st.tuples(st.just(0), st.integers(1, 5_000)))
+# each step: the oracle prints a price; then maybe a new stop is placed at it, or a live one removed
+step = st.tuples(st.one_of(st.integers(95, 105), st.integers(1, 4_000)), st.sampled_from(["place", "place", "remove", "none"]),
+                 st.sampled_from([Side.BUY, Side.SELL]), distance, st.integers(0, 1_000))
 
 
-@settings(max_examples=200, deadline=None)
-@given(side=st.sampled_from([Side.BUY, Side.SELL]), start=st.integers(500, 2_000), trail=distance,
-       path=st.lists(st.integers(1, 4_000), min_size=1, max_size=30))
-def test_a_trailing_stops_trigger_is_monotone_and_its_index_fires_it_exactly_when_crossed(
-        side: Side, start: int, trail: tuple[int, int], path: list[int]) -> None:
-    trail_ticks, trail_bps = trail
+@settings(max_examples=300, deadline=None)
+@given(start=st.integers(500, 2_000), path=st.lists(step, min_size=1, max_size=40))
+def test_trailing_stops_triggers_are_monotone_and_the_index_fires_exactly_the_crossed_ones(
+        start: int, path: list[tuple[int, str, Side, tuple[int, int], int]]) -> None:
+    """Many stops placed along one price path (so segments form, move and merge): each stop's
+    anchor is the best price since its placement, its trigger never moves back, and the index
+    returns exactly the stops whose trigger holds."""
     book = ConditionalBook(MemoryStore())
-    book.add(Conditional(1, MARKET, OWNER, ConditionalKind.TRAILING_STOP, side,
-                         trail_trigger(side, start, trail_ticks, trail_bps), 0, 5, False, trail_ticks, trail_bps, start))
-    best = start
-    triggers = [book.get(1).trigger_ticks]  # type: ignore[union-attr]
-    for price in path:
+    live: dict[int, tuple[Side, int, int, int]] = {}  # id -> side, ticks, bps, best price seen
+    last_trigger: dict[int, int] = {}
+    next_id = 1
+    price = start
+    for new_price, action, side, (trail_ticks, trail_bps), pick in path:
+        price = new_price
         book.trail(MARKET, price)
-        stored = book.get(1)
-        assert stored is not None
-        best = max(best, price) if side == Side.SELL else min(best, price)
-        assert stored.anchor_ticks == best
-        assert stored.trigger_ticks == trail_trigger(side, best, trail_ticks, trail_bps)
-        # never moves back: up only for a sell (it follows highs), down only for a buy
-        assert (stored.trigger_ticks >= triggers[-1]) if side == Side.SELL else (stored.trigger_ticks <= triggers[-1])
-        triggers.append(stored.trigger_ticks)
-        fires = price <= stored.trigger_ticks if side == Side.SELL else price >= stored.trigger_ticks
-        assert (1 in book.crossed(MARKET, price)) == fires
+        for conditional_id, (stop_side, ticks, bps, best) in list(live.items()):
+            best = max(best, price) if stop_side == Side.SELL else min(best, price)
+            live[conditional_id] = (stop_side, ticks, bps, best)
+        if action == "place" and trail_trigger(side, price, trail_ticks, trail_bps) > 0:  # else refused (325)
+            book.add(Conditional(next_id, MARKET, OWNER, ConditionalKind.TRAILING_STOP, side,
+                                 trail_trigger(side, price, trail_ticks, trail_bps), 0, 5, False, trail_ticks,
+                                 trail_bps, price))
+            live[next_id] = (side, trail_ticks, trail_bps, price)
+            next_id += 1
+        elif action == "remove" and live:
+            gone = sorted(live)[pick % len(live)]
+            stored = book.get(gone)
+            assert stored is not None
+            book.remove(stored)
+            del live[gone]
+            last_trigger.pop(gone, None)
+        fires = set()
+        for conditional_id, (stop_side, ticks, bps, best) in live.items():
+            stored = book.get(conditional_id)
+            assert stored is not None
+            assert stored.anchor_ticks == best
+            assert stored.trigger_ticks == trail_trigger(stop_side, best, ticks, bps)
+            previous = last_trigger.get(conditional_id, stored.trigger_ticks)
+            # never moves back: up only for a sell (it follows highs), down only for a buy
+            assert stored.trigger_ticks >= previous if stop_side == Side.SELL else stored.trigger_ticks <= previous
+            last_trigger[conditional_id] = stored.trigger_ticks
+            if price <= stored.trigger_ticks if stop_side == Side.SELL else price >= stored.trigger_ticks:
+                fires.add(conditional_id)
+        assert set(book.trailing_fired(MARKET, price)) == fires
 
 
 # -- icebergs ---------------------------------------------------------------------------------------
