@@ -214,26 +214,27 @@ def twap_step(keeper: OrderbookKeeper, branching: Branching) -> list[Event]:
 
 
 def _send_child(keeper: OrderbookKeeper, branching: Branching, book: TwapBook, twap: Twap) -> list[Event]:
+    """One child IOC on its own branch, then the TWAP's progress (kept whatever the child did)."""
     from modules.orderbook.msg_server import place_order
 
     market = keeper.markets.market(twap.market_id)
     size = twap.next_child_lots()
+    if twap.reduce_only:
+        size = min(size, _closable(keeper, twap.owner, market, twap.side))
+        if size <= 0:  # the position it was reducing is gone: nothing more to do
+            book.remove(twap)
+            return [Event("twap_finished", (*attributes(twap, market), ("reason", "no position left to reduce")))]
     store, write = branching()
     branch_keeper = OrderbookKeeper(store, keeper.books, keeper.ctx)
     checkpoint = keeper.books.checkpoint()
+    order_id = branch_keeper.next_order_id()
     filled, reason, placed = 0, "", []
-    order_id = 0
     try:
         if market.status == MarketStatus.PAUSED:
             raise MarketPaused(f"{market.ticker} is paused")
-        if twap.reduce_only:
-            size = min(size, _closable(branch_keeper, twap.owner, market, twap.side))
-            if size <= 0:
-                raise OrderNotFound("no position left to reduce")
         oracle = margin_price(keeper.oracle, market.market_id, market.reference_price) // market.tick_size
-        order = Order(branch_keeper.next_order_id(), market.market_id, twap.owner, 0, twap.side,
+        order = Order(order_id, market.market_id, twap.owner, 0, twap.side,
                       worst_price(twap.side, oracle, twap.slippage_bps), size, False, twap.reduce_only, TimeInForce.IOC)
-        order_id = order.order_id
         placed = place_order(branch_keeper, market, order)
         filled = sum(int(dict(e.attributes)["size"]) for e in placed
                      if e.type == "fill" and dict(e.attributes)["taker_order_id"] == str(order_id)) // market.step_size
@@ -242,6 +243,7 @@ def _send_child(keeper: OrderbookKeeper, branching: Branching, book: TwapBook, t
     except ChainError as error:
         keeper.books.rollback(checkpoint)
         filled, reason, placed = 0, error.log, []
+        order_id = 0  # its branch is gone: the id names no order
     updated = replace(twap, filled_lots=twap.filled_lots + filled, slices_done=twap.slices_done + 1,
                       next_block=twap.next_block + twap.interval_blocks)
     child = [("twap_id", str(twap.twap_id)), ("order_id", str(order_id)), ("slice", str(updated.slices_done)),
@@ -250,7 +252,7 @@ def _send_child(keeper: OrderbookKeeper, branching: Branching, book: TwapBook, t
     if reason:
         child.append(("reason", reason))
     events = [Event("twap_child", tuple(child)), *placed]
-    if updated.slices_done == updated.slices or updated.remaining_lots == 0 or reason.startswith("OrderNotFound"):
+    if updated.slices_done == updated.slices or updated.remaining_lots == 0:
         book.remove(twap)
         events.append(Event("twap_finished", attributes(updated, market)))
     else:

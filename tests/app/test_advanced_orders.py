@@ -316,3 +316,25 @@ def test_an_iceberg_cannot_be_modified(oracle_harness: AppHarness) -> None:
     order_id = int(of_type(placed, "order_placed")[0]["order_id"])
     result = rejected(h, signed(h, alice, ModifyOrder(0, BTC, order_id, PRICE, 200)))
     assert result.code == 324, result.log
+
+
+def test_a_reduce_only_twap_never_flips_the_position_and_stops_when_it_is_gone(oracle_harness: AppHarness) -> None:
+    h = oracle_harness
+    alice, bob, _ = h.keys
+    go_long(h, alice, bob, 30)
+    block(h, [signed(h, alice, buy(64_900 * USDC, 1000)),
+              signed(h, bob, PlaceTwap(0, BTC, Side.SELL, 100, slices=2, interval_blocks=1, reduce_only=True))])
+    first = block(h, [])
+    [child] = of_type(first, "twap_child")
+    assert (child["size"], child["filled"]) == ("30", "30")  # 50 asked, capped at the position
+    assert position_atoms(h, bob) == 0
+    [done] = of_type(block(h, []), "twap_finished")
+    assert (done["filled"], done["reason"]) == ("30", "no position left to reduce")
+    assert position_atoms(h, bob) == 0
+
+
+def test_check_tx_refuses_a_bad_iceberg_with_its_code(oracle_harness: AppHarness) -> None:
+    h = oracle_harness
+    alice, _, _ = h.keys
+    response = h.check(signed(h, alice, sell(PRICE, 300, display_size=400)))
+    assert (response.code, response.codespace) == (323, "orderbook"), response.log

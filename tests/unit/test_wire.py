@@ -8,6 +8,8 @@ from eth_account.messages import encode_typed_data
 
 from modules.auth.errors import BadSignature, MalformedTx, UnknownAction
 from modules.bank.types import Transfer
+from modules.orderbook.actions import CancelTwap, PlaceOrder, PlaceTrailingStop, PlaceTwap, SetPositionTpSl
+from modules.orderbook.types import Side, TimeInForce
 from modules.types import SubaccountId
 from wire import PrivateKey, Tx, decode_signed_tx, encode_body, recover_address, sign_tx, tx_digest
 from wire.crypto import _SECP256K1_N
@@ -26,6 +28,17 @@ def test_signed_tx_decodes_to_the_same_record() -> None:
     decoded = decode_signed_tx(sign_tx(KEY, TX))
     assert decoded.tx == TX
     assert recover_address(decoded.digest, decoded.signature) == KEY.address
+
+
+def test_advanced_order_actions_decode_to_the_same_records() -> None:
+    actions = (PlaceOrder(3, 1, Side.SELL, 65_000_000_000, 300, TimeInForce.GOOD_TIL_BLOCK, 99, 0, True, False, 7, 100),
+               PlaceTrailingStop(1, 1, Side.SELL, 100, trail_price=1_000_000_000, max_slippage_bps=50, reduce_only=True),
+               PlaceTrailingStop(0, 2, Side.BUY, 10, trail_bps=250),
+               SetPositionTpSl(5, 1, 66_000_000_000, 64_000_000_000, 40, 300),
+               PlaceTwap(0, 1, Side.BUY, 600, 3, 2, 500, True),
+               CancelTwap(0, 1, 12))
+    tx = Tx("perpchain-test", KEY.address, 1_795_588_198_347, actions)
+    assert decode_signed_tx(sign_tx(KEY, tx)).tx == tx
 
 
 def test_an_ethereum_wallet_signature_over_the_typed_data_is_accepted() -> None:
