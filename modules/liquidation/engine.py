@@ -16,7 +16,8 @@ below its maintenance requirement, in subaccount order:
           positions ranked by unrealized PnL per unit of entry notional times leverage (highest
           first, ties by subaccount), at the bankruptcy price.
 Every attempt runs on a branch: one that fails (a cap, a collateral check) leaves nothing and the
-next backstop is tried. The insurance fund's own positions are checked like any subaccount's
+next backstop is tried. Last, the take-profits and stop-losses of every position the pass changed
+are fitted to what is left of it. The insurance fund's own positions are checked like any subaccount's
 (its liquidation goes straight to auto-deleveraging). A liquidation never fails the block.
 """
 
@@ -39,6 +40,7 @@ from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import PPM, AccountRisk, margin_price_ticks
 from modules.markets.types import Market
 from modules.orderbook.book import Books
+from modules.orderbook.conditional_store import ConditionalBook
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.types import CancelReason, Order, Side, TimeInForce
 from modules.store import KVStore
@@ -95,6 +97,22 @@ def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
         store, write = branching()
         _reindex(store, books, ctx, owner, movement)
         write()
+    return events + _fit_position_tpsl(step, sorted({s for e in events for s in _subaccounts_in(e)},
+                                                    key=lambda s: (s.address, s.number)))
+
+
+def _fit_position_tpsl(step: _Step, owners: list[SubaccountId]) -> list[Event]:
+    """Positions a liquidation shrank or closed (the liquidated, their counterparties, the
+    deleveraged) keep their take-profit and stop-loss within them (docs/orders.md)."""
+    events: list[Event] = []
+    store, write = step.branching()
+    keeper = OrderbookKeeper(store, step.books, step.ctx)
+    book = ConditionalBook(store)
+    for owner in owners:
+        for market_id in book.protected_markets(owner):
+            events += book.fit_to_position(owner, keeper.markets.market(market_id),
+                                           keeper.margin.position(owner, market_id).size_lots)
+    write()
     return events
 
 

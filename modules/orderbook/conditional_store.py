@@ -324,6 +324,11 @@ class ConditionalBook:
             return 0, 0
         return int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big")
 
+    def protected_markets(self, owner: SubaccountId) -> list[int]:
+        """Markets where `owner`'s position has a take-profit or stop-loss, ascending."""
+        start = POSITION_PAIR + _sub(owner)
+        return [int.from_bytes(key[-4:], "big") for key, _ in self._store.iterate(start, prefix_end(start))]
+
     def set_position_pair(self, owner: SubaccountId, market_id: int, stop_loss_id: int, take_profit_id: int) -> None:
         key = POSITION_PAIR + _sub(owner) + _u(market_id, 4)
         if stop_loss_id or take_profit_id:

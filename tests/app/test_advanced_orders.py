@@ -338,3 +338,18 @@ def test_check_tx_refuses_a_bad_iceberg_with_its_code(oracle_harness: AppHarness
     alice, _, _ = h.keys
     response = h.check(signed(h, alice, sell(PRICE, 300, display_size=400)))
     assert (response.code, response.codespace) == (323, "orderbook"), response.log
+
+
+def test_a_partial_liquidation_shrinks_the_positions_tpsl_in_the_same_block(oracle_harness: AppHarness) -> None:
+    """Bob opens 0.2 BTC long at 65,000 on 1,000 USDC (tests/app/test_liquidation.py): at 61,800
+    a quarter is liquidated into Carol's 61,700 bid, and his TP/SL follow the 0.15 BTC left."""
+    h = oracle_harness
+    alice, bob, carol = h.keys
+    go_long(h, alice, bob, 2000)
+    block(h, [signed(h, bob, SetPositionTpSl(0, BTC, 70_000 * USDC, 55_000 * USDC)),
+              signed(h, carol, buy(61_700 * USDC, 2000))])
+    liquidated = block(h, [], price=61_800 * USDC)
+    assert [e["size"] for e in of_type(liquidated, "liquidation_fill")] == ["500"]
+    assert [(e["kind"], e["size"]) for e in of_type(liquidated, "conditional_resized")] == [
+        ("position_stop_loss", "1500"), ("position_take_profit", "1500")]
+    assert [c["size"] for c in conditionals(h, bob)] == ["1500", "1500"]
