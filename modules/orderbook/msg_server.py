@@ -154,8 +154,8 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
             raise FillOrKillNotFilled(f"only {available * market.step_size} of {order.size_lots * market.step_size} "
                                       f"atoms can fill at {order.price_ticks * market.tick_size} or better")
     if display_lots:  # announce the shown slice only: the hidden size is never in an event
-        shown = order.with_size(min(display_lots, order.size_lots))
-        events = [Event("order_placed", (*order_attributes(shown, market), ("time_in_force", order.tif.name),
+        announced = order.with_size(min(display_lots, order.size_lots))
+        events = [Event("order_placed", (*order_attributes(announced, market), ("time_in_force", order.tif.name),
                                          ("iceberg", "true")))]
     else:
         events = [Event("order_placed", (*order_attributes(order, market), ("time_in_force", order.tif.name)))]
