@@ -115,8 +115,14 @@ def check_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> None:
             require_free_collateral(store, SubaccountId(tx.account, action.from_subaccount))
         elif isinstance(action, PlaceOrder):
             orderbook.validate_place(markets, oracle, ctx, action)
+        elif isinstance(action, PlaceTrailingStop):
+            conditional.validate_trailing_stop(markets, action)
+        elif isinstance(action, SetPositionTpSl):
+            conditional.validate_position_tpsl(markets, action)
+        elif isinstance(action, PlaceTwap):
+            twap.validate_twap(markets, action)
         elif isinstance(action, (CancelOrder, CancelAll, ModifyOrder, PlaceConditional, CancelConditional,
-                                 PlaceTrailingStop, SetPositionTpSl, PlaceTwap, CancelTwap)):
+                                 CancelTwap)):
             markets.market(action.market_id) if action.market_id else None
         elif isinstance(action, ClaimDeposit):  # the whole tally on the check state: a duplicate fails here
             bridge.handle_claim(BridgeKeeper(store), bank, ctx, tx.account, action)

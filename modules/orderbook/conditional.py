@@ -26,6 +26,7 @@ from typing import Callable
 from modules.context import Event
 from modules.errors import ChainError
 from modules.markets.errors import MarketPaused
+from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market, MarketStatus
 from modules.oracle.update import margin_price
 from modules.orderbook.actions import (
@@ -66,15 +67,16 @@ Branching = Callable[[], tuple[KVStore, Callable[[], None]]]
 """`branching()` -> (store, write): a branch of the block's store, kept only if `write()` is called."""
 
 __all__ = ["Conditional", "ConditionalBook", "handle_cancel_conditional", "handle_place_conditional",
-           "handle_place_trailing_stop", "handle_set_position_tpsl", "trigger_step"]
+           "handle_place_trailing_stop", "handle_set_position_tpsl", "trigger_step", "validate_position_tpsl",
+           "validate_trailing_stop"]
 
 
 # -- checks shared by every kind ------------------------------------------------------------------
 
-def _open_market(keeper: OrderbookKeeper, subaccount: int, market_id: int) -> Market:
+def _open_market(markets: MarketsKeeper, subaccount: int, market_id: int) -> Market:
     if not 0 <= subaccount <= MAX_SUBACCOUNT:
         raise InvalidSubaccountNumber(f"subaccount {subaccount} is outside 0..{MAX_SUBACCOUNT}")
-    market = keeper.markets.market(market_id)
+    market = markets.market(market_id)
     if market.status == MarketStatus.PAUSED:
         raise MarketPaused(f"{market.ticker} is paused")
     return market
@@ -95,10 +97,9 @@ def _size_lots(market: Market, size: int) -> int:
     return size // market.step_size
 
 
-def _slippage(bps: int) -> int:
+def _check_slippage(bps: int) -> None:
     if not 0 < bps <= MAX_SLIPPAGE_BPS:
         raise InvalidSlippage(f"max_slippage_bps {bps} must be from 1 to {MAX_SLIPPAGE_BPS}")
-    return bps
 
 
 def _room_for_one_more(book: ConditionalBook, owner: SubaccountId, adding: int = 1) -> None:
@@ -120,7 +121,7 @@ def _refuse_if_fires_now(c: Conditional, now_ticks: int, market: Market) -> None
 # -- handlers ---------------------------------------------------------------------------------------
 
 def handle_place_conditional(keeper: OrderbookKeeper, signer: bytes, action: PlaceConditional) -> list[Event]:
-    market = _open_market(keeper, action.subaccount, action.market_id)
+    market = _open_market(keeper.markets, action.subaccount, action.market_id)
     if action.kind not in _PLAIN_KINDS:
         raise InvalidOrder(f"kind {int(action.kind)} is placed by its own action (trailing stop, position TP/SL)")
     trigger = _price_ticks(market, "trigger_price", action.trigger_price)
@@ -136,10 +137,11 @@ def handle_place_conditional(keeper: OrderbookKeeper, signer: bytes, action: Pla
     return [Event("conditional_placed", attributes(conditional, market))]
 
 
-def handle_place_trailing_stop(keeper: OrderbookKeeper, signer: bytes, action: PlaceTrailingStop) -> list[Event]:
-    market = _open_market(keeper, action.subaccount, action.market_id)
-    size = _size_lots(market, action.size)
-    slippage = _slippage(action.max_slippage_bps)
+def validate_trailing_stop(markets: MarketsKeeper, action: PlaceTrailingStop) -> Market:
+    """Every rule of a trailing stop that needs neither the oracle nor the subaccount (CheckTx too)."""
+    market = _open_market(markets, action.subaccount, action.market_id)
+    _size_lots(market, action.size)
+    _check_slippage(action.max_slippage_bps)
     if bool(action.trail_price) == bool(action.trail_bps):
         raise InvalidTrail("set exactly one of trail_price (micro-USDC) and trail_bps")
     if action.trail_price and (not 0 < action.trail_price < 2**63 or action.trail_price % market.tick_size):
@@ -147,6 +149,11 @@ def handle_place_trailing_stop(keeper: OrderbookKeeper, signer: bytes, action: P
                            f"size {market.tick_size}")
     if action.trail_bps and not 0 < action.trail_bps <= MAX_TRAIL_BPS:
         raise InvalidTrail(f"trail_bps {action.trail_bps} must be from 1 to {MAX_TRAIL_BPS}")
+    return market
+
+
+def handle_place_trailing_stop(keeper: OrderbookKeeper, signer: bytes, action: PlaceTrailingStop) -> list[Event]:
+    market = validate_trailing_stop(keeper.markets, action)
     trail_ticks = action.trail_price // market.tick_size
     anchor = _oracle_ticks(keeper, market)
     trigger = trail_trigger(action.side, anchor, trail_ticks, action.trail_bps)
@@ -157,35 +164,47 @@ def handle_place_trailing_stop(keeper: OrderbookKeeper, signer: bytes, action: P
     book = ConditionalBook(keeper.store)
     _room_for_one_more(book, owner)
     conditional = book.add(Conditional(book.next_id(), market.market_id, owner, ConditionalKind.TRAILING_STOP,
-                                       action.side, trigger, 0, size, action.reduce_only, trail_ticks, action.trail_bps,
-                                       anchor, slippage))
+                                       action.side, trigger, 0, action.size // market.step_size, action.reduce_only,
+                                       trail_ticks, action.trail_bps, anchor, action.max_slippage_bps))
     return [Event("conditional_placed", attributes(conditional, market))]
 
 
-def handle_set_position_tpsl(keeper: OrderbookKeeper, signer: bytes, action: SetPositionTpSl) -> list[Event]:
-    market = _open_market(keeper, action.subaccount, action.market_id)
-    slippage = _slippage(action.max_slippage_bps)
+def validate_position_tpsl(markets: MarketsKeeper, action: SetPositionTpSl) -> Market:
+    """Every rule of a position TP/SL that needs neither the oracle nor the position (CheckTx too:
+    the position may come from an earlier tx of the same block)."""
+    market = _open_market(markets, action.subaccount, action.market_id)
+    _check_slippage(action.max_slippage_bps)
     if not action.take_profit_price and not action.stop_loss_price:
         raise TpSlPriceMissing("set a take_profit_price, a stop_loss_price or both")
+    for name, price in (("take_profit_price", action.take_profit_price), ("stop_loss_price", action.stop_loss_price)):
+        if price:
+            _price_ticks(market, name, price)
+    if action.size:
+        _size_lots(market, action.size)
+    return market
+
+
+def handle_set_position_tpsl(keeper: OrderbookKeeper, signer: bytes, action: SetPositionTpSl) -> list[Event]:
+    market = validate_position_tpsl(keeper.markets, action)
     owner = SubaccountId(signer, action.subaccount)
     held = keeper.margin.position(owner, market.market_id).size_lots
     if held == 0:
         raise NoPositionToProtect(f"{owner} holds no {market.ticker} position to attach a take-profit or stop-loss to")
-    size = abs(held) if action.size == 0 else min(_size_lots(market, action.size), abs(held))
+    size = abs(held) if action.size == 0 else min(action.size // market.step_size, abs(held))
     side = Side.SELL if held > 0 else Side.BUY  # closing side
     now = _oracle_ticks(keeper, market)
     book = ConditionalBook(keeper.store)
     events = _remove_position_pair(book, owner, market, "replaced")
-    wanted = [(ConditionalKind.POSITION_STOP_LOSS, action.stop_loss_price, "stop_loss_price"),
-              (ConditionalKind.POSITION_TAKE_PROFIT, action.take_profit_price, "take_profit_price")]
-    wanted = [(kind, price, name) for kind, price, name in wanted if price]
+    wanted = [(kind, price // market.tick_size) for kind, price in (
+        (ConditionalKind.POSITION_STOP_LOSS, action.stop_loss_price),
+        (ConditionalKind.POSITION_TAKE_PROFIT, action.take_profit_price)) if price]
     _room_for_one_more(book, owner, len(wanted))
-    ids = {kind: book.next_id() for kind, _, _ in wanted}
+    ids = {kind: book.next_id() for kind, _ in wanted}
     placed = []
-    for kind, price, name in wanted:
+    for kind, trigger in wanted:
         sibling = next((i for k, i in ids.items() if k != kind), 0)
-        conditional = Conditional(ids[kind], market.market_id, owner, kind, side, _price_ticks(market, name, price), 0,
-                                  size, True, slippage_bps=slippage, link_id=sibling)
+        conditional = Conditional(ids[kind], market.market_id, owner, kind, side, trigger, 0, size, True,
+                                  slippage_bps=action.max_slippage_bps, link_id=sibling)
         _refuse_if_fires_now(conditional, now, market)
         placed.append(conditional)
     for conditional in placed:

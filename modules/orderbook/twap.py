@@ -23,6 +23,7 @@ from typing import Callable
 from modules.context import Event
 from modules.errors import ChainError
 from modules.markets.errors import MarketPaused
+from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market, MarketStatus
 from modules.oracle.update import margin_price
 from modules.orderbook.actions import CancelTwap, PlaceTwap
@@ -149,10 +150,11 @@ def to_json(twap: Twap, market: Market) -> dict[str, object]:
     return answer
 
 
-def handle_place_twap(keeper: OrderbookKeeper, signer: bytes, action: PlaceTwap) -> list[Event]:
+def validate_twap(markets: MarketsKeeper, action: PlaceTwap) -> Market:
+    """Every rule of a TWAP that needs no position or count (CheckTx runs it too)."""
     if not 0 <= action.subaccount <= MAX_SUBACCOUNT:
         raise InvalidSubaccountNumber(f"subaccount {action.subaccount} is outside 0..{MAX_SUBACCOUNT}")
-    market = keeper.markets.market(action.market_id)
+    market = markets.market(action.market_id)
     if market.status == MarketStatus.PAUSED:
         raise MarketPaused(f"{market.ticker} is paused")
     if action.slices == 0:
@@ -165,12 +167,16 @@ def handle_place_twap(keeper: OrderbookKeeper, signer: bytes, action: PlaceTwap)
         raise InvalidTwap(f"slices {action.slices} is over the limit of {MAX_SLICES}")
     if not 0 < action.interval_blocks <= MAX_INTERVAL_BLOCKS:
         raise InvalidTwap(f"interval_blocks {action.interval_blocks} must be from 1 to {MAX_INTERVAL_BLOCKS}")
-    total = action.size // market.step_size
-    if total < action.slices:
+    if action.size // market.step_size < action.slices:
         raise InvalidTwap(f"{action.slices} slices of a {action.size}-atom TWAP would be under one step "
                           f"({market.step_size} atoms) each")
     if not 0 < action.max_slippage_bps <= MAX_SLIPPAGE_BPS:
         raise InvalidSlippage(f"max_slippage_bps {action.max_slippage_bps} must be from 1 to {MAX_SLIPPAGE_BPS}")
+    return market
+
+
+def handle_place_twap(keeper: OrderbookKeeper, signer: bytes, action: PlaceTwap) -> list[Event]:
+    market = validate_twap(keeper.markets, action)
     owner = SubaccountId(signer, action.subaccount)
     if action.reduce_only and _closable(keeper, owner, market, action.side) <= 0:
         raise ReduceOnlyWouldIncrease(f"{owner} holds no {market.ticker} position a reduce-only "
@@ -178,8 +184,9 @@ def handle_place_twap(keeper: OrderbookKeeper, signer: bytes, action: PlaceTwap)
     book = TwapBook(keeper.store)
     if len(book.of(owner)) >= MAX_TWAPS_PER_SUBACCOUNT:
         raise TooManyTwaps(f"{owner} already runs {MAX_TWAPS_PER_SUBACCOUNT} TWAPs")
-    twap = Twap(book.next_id(), market.market_id, owner, action.side, total, 0, action.slices, 0,
-                action.interval_blocks, keeper.ctx.height + 1, action.max_slippage_bps, action.reduce_only)
+    twap = Twap(book.next_id(), market.market_id, owner, action.side, action.size // market.step_size, 0,
+                action.slices, 0, action.interval_blocks, keeper.ctx.height + 1, action.max_slippage_bps,
+                action.reduce_only)
     book.put(twap)
     return [Event("twap_placed", (*attributes(twap, market), ("interval_blocks", str(twap.interval_blocks)),
                                   ("first_block", str(twap.next_block))))]

@@ -353,3 +353,18 @@ def test_a_partial_liquidation_shrinks_the_positions_tpsl_in_the_same_block(orac
     assert [(e["kind"], e["size"]) for e in of_type(liquidated, "conditional_resized")] == [
         ("position_stop_loss", "1500"), ("position_take_profit", "1500")]
     assert [c["size"] for c in conditionals(h, bob)] == ["1500", "1500"]
+
+
+def test_check_tx_refuses_what_needs_no_state_and_admits_a_tpsl_before_its_position(
+        oracle_harness: AppHarness) -> None:
+    """A TP/SL may follow, in the same block, the tx that opens its position: CheckTx (which does
+    not match) checks only its stateless rules; a TWAP with zero slices never enters the mempool."""
+    h = oracle_harness
+    _, bob, _ = h.keys
+    block(h, [])
+    zero = h.check(signed(h, bob, PlaceTwap(0, BTC, Side.BUY, 100, slices=0, interval_blocks=1)))
+    assert zero.code == 320, zero.log
+    both = h.check(signed(h, bob, PlaceTrailingStop(0, BTC, Side.SELL, 10, trail_price=USDC, trail_bps=5)))
+    assert both.code == 325, both.log
+    before_position = h.check(signed(h, bob, SetPositionTpSl(0, BTC, 66_000 * USDC, 64_000 * USDC)))
+    assert before_position.code == 0, before_position.log
