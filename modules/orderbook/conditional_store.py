@@ -5,7 +5,7 @@
 | `cd/<id u64>` | the packed record |
 | `tu/<market u32><trigger u64><id u64>` | fires when the oracle is at or above the trigger |
 | `td/<market u32><trigger u64><id u64>` | fires when the oracle is at or below the trigger |
-| `sg/<segment u64>` | a trailing segment: market, side, anchor, stop count, edge |
+| `sg/<segment u64>` | a trailing segment: market, side, anchor, stop count, smallest distances |
 | `sx/<market u32><side u8><anchor u64><segment u64>` | segments by anchor (the ones a price passed) |
 | `sf/<market u32><side u8><edge u64><segment u64>` | segments by edge, the first trigger in them to fire |
 | `tm/<segment u64><unit u8><distance u64><id u64>` | a segment's stops by distance (unit 0 ticks, 1 bps) |
