@@ -1,0 +1,1 @@
+"""anchor: the balances commitment the vault's escape hatch pays against (docs/anchoring.md)."""
