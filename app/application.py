@@ -4,10 +4,11 @@ A block's life:
   1. PrepareProposal orders the mempool's txs by class: non-order actions, cancels, resting
                     placements, then taking orders (cancel-first protects makers).
   2. ProcessProposal rejects a proposal whose txs break that order.
-  3. FinalizeBlock  (1) oracle prices from tx 0, (2) expires good-til orders and fires due
-                    dead-man switches, (2b) moves trailing stops and fires the conditional orders
-                    the oracle crossed, (2c) sends the TWAP children due, (3) runs every tx on its
-                    own branch of the block cache and of the in-memory books (a failed tx leaves
+  3. FinalizeBlock  (0) after an anchor height, the balances anchor of the committed state
+                    (modules/anchor), (1) oracle prices from tx 0, (2) expires good-til orders and
+                    fires due dead-man switches, (2b) moves trailing stops and fires the conditional
+                    orders the oracle crossed, (2c) sends the TWAP children due, (3) runs every tx on
+                    its own branch of the block cache and of the in-memory books (a failed tx leaves
                     nothing), (4) samples funding premiums and, at an hour boundary, moves the
                     funding index, (5) liquidates every subaccount under maintenance margin; then
                     chains the block's write set into the app hash.
@@ -25,6 +26,9 @@ import traceback
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from modules.anchor.keeper import AnchorKeeper
+from modules.anchor.merkle import BalanceTree
+from modules.anchor.msg_server import CommittedState, anchor_due, anchor_step
 from modules.auth.keeper import AuthKeeper
 from modules.context import BlockContext, Event
 from modules.errors import ChainError
@@ -51,6 +55,7 @@ from app.price_source import NoPrices, PriceSource
 from app.router import check_tx, execute_tx
 from app.sigverify import SignerCache
 from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
+from wire.crypto import keccak256
 from wire.pb import abci_pb
 
 log = logging.getLogger("perpchain.app")
@@ -88,6 +93,12 @@ def _touched_subaccounts(writes: dict[bytes, bytes | None]) -> list[SubaccountId
     return sorted(found)
 
 
+def _touched_addresses(writes: dict[bytes, bytes | None]) -> set[bytes]:
+    """Addresses whose claimable amount this block may have changed through a write (the anchor
+    also re-reads every position holder, whose equity moves with prices)."""
+    return {s.address for s in _touched_subaccounts(writes)}
+
+
 def _time_ms(timestamp: object) -> int:
     return timestamp.seconds * 1000 + timestamp.nanos // 1_000_000  # type: ignore[attr-defined]
 
@@ -111,6 +122,11 @@ class Application:
         self._block_checkpoint: int | None = None
         # The last prefetched batch decoded, raw tx -> decode result, so check_tx decodes each once.
         self._prefetched: dict[bytes, tuple[bytes, ante.DecodedTx] | ChainError] = {}
+        # The balances tree of the latest anchor, equal to its stored leaves, and the addresses
+        # written since that anchor (None after a start: the next anchor re-reads everyone).
+        self._anchor_tree = BalanceTree(keccak256, AnchorKeeper(store).leaves())
+        self._anchor_changed: set[bytes] | None = None
+        self._anchored_in_pending = False
 
     @property
     def signers(self) -> SignerCache:
@@ -140,7 +156,8 @@ class Application:
     def query(self, req: abci_pb.RequestQuery) -> abci_pb.ResponseQuery:
         try:
             latest = self._pending.cache if self._pending is not None and self._pending.info is not None else None
-            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._books, latest)
+            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._books, latest,
+                                   self._anchor_tree)
         except ChainError as error:
             return abci_pb.ResponseQuery(
                 code=error.code, codespace=error.codespace, log=error.log, height=self._last.height
@@ -266,9 +283,9 @@ class Application:
         if self._block_checkpoint is not None:  # a second FinalizeBlock for one height: start over
             self._books.rollback(self._block_checkpoint)
         self._block_checkpoint = self._books.checkpoint()
+        block_events: list[Event] = self._anchor(block, ctx)  # 0. anchor
         txs = list(req.txs)
         oracle_results: list[abci_pb.ExecTxResult] = []
-        block_events: list[Event] = []
         if txs and oracle_votes.is_oracle_tx(txs[0]):  # 1. oracle prices
             oracle = OracleKeeper(block)
             observations = oracle_votes.observations_of(txs.pop(0), list(oracle.validators()), self._market_ids())
@@ -300,6 +317,12 @@ class Application:
         if pending is None or pending.info is None:
             raise RuntimeError("Commit without a finalized block")
         self._store.commit(pending.cache.writes, pending.info)
+        touched = _touched_addresses(pending.cache.writes)
+        if self._anchored_in_pending:
+            self._anchor_changed = touched
+        elif self._anchor_changed is not None:
+            self._anchor_changed |= touched
+        self._anchored_in_pending = False
         if self._block_checkpoint is not None:
             self._books.release(self._block_checkpoint)
             self._block_checkpoint = None
@@ -308,6 +331,18 @@ class Application:
         self._check = CacheStore(self._store)
         log.info("committed height=%d writes=%d app_hash=%s", self._last.height, len(pending.cache.writes), self._last.app_hash.hex())
         return abci_pb.ResponseCommit(retain_height=0)
+
+    def _anchor(self, block: CacheStore, ctx: BlockContext) -> list[Event]:
+        """Step 0 of FinalizeBlock: after an anchor height, commit to the state it left."""
+        if self._anchored_in_pending:  # a second FinalizeBlock for this height: undo the first's tree
+            self._anchor_tree = BalanceTree(keccak256, AnchorKeeper(self._store).leaves())
+            self._anchor_changed = None
+            self._anchored_in_pending = False
+        state = CommittedState(self._last.height, self._last.app_hash, self._last.block_time_ms)
+        if not anchor_due(block, state):
+            return []
+        self._anchored_in_pending = True
+        return anchor_step(block, self._anchor_tree, ctx, state, self._anchor_changed)
 
     # -- mempool ------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@
 | /oracle/prices                    | each market's oracle price, its height, staleness          |
 | /liquidation/status|at_risk/<n>|history/<n> | insurance fund, subaccounts nearest liquidation, latest liquidations |
 | /funding/<market>                 | funding index, this hour's samples, the last 48 hourly rates |
+| /anchor/status, /anchor/records/<nonce>, /anchor/proof/<address>[/<nonce>] | anchors and exit proofs (modules/anchor/queries.py) |
 | /whatif/<addr>/<n>/<market>/<side>/<price>/<size>/<kind> | a prospective order, simulated (app/whatif.py) |
 
 Integers that can exceed 2^53 are decimal strings, so no JSON reader loses precision.
@@ -30,6 +31,8 @@ from typing import Any, Callable
 
 from modules.auth.keeper import AuthKeeper
 from modules.bank.keeper import BankKeeper
+from modules.anchor import queries as anchor_queries
+from modules.anchor.merkle import BalanceTree
 from modules.bridge import queries as bridge_queries
 from modules.errors import ChainError
 from modules.store import KVStore
@@ -52,6 +55,7 @@ from modules.context import BlockContext
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 
 from app.store import CommitInfo, CommittedStore
+from wire.crypto import keccak256
 from app.whatif import what_if
 
 
@@ -302,7 +306,7 @@ def _app_hash_at(store: CommittedStore, text: str) -> dict[str, Any]:
 
 
 def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, height: int, books: Books,
-           latest: KVStore | None = None) -> bytes:
+           latest: KVStore | None = None, anchor_tree: BalanceTree | None = None) -> bytes:
     """`latest`: the state including a finalized, not yet committed block (what-if runs on it)."""
     """The JSON answer for `path`, or a QueryError."""
     if height not in (0, last.height):
@@ -328,6 +332,8 @@ def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, he
         result = _markets(store, [])
     elif parts[:1] == ["bridge"]:  # modules/bridge/queries.py
         result = bridge_queries.answer(store, parts[1:])
+    elif parts[:1] == ["anchor"]:  # modules/anchor/queries.py; proofs from the node's live tree when it matches
+        result = anchor_queries.answer(store, keccak256, parts[1:], anchor_tree)
     elif parts[:1] == ["book"] and len(parts) in (3, 4):
         result = _book(store, books, parts[1:])
     else:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from modules.anchor.keeper import AnchorKeeper
+from modules.anchor.msg_server import handle_sign_anchor
+from modules.anchor.types import SignAnchor
 from modules.auth.keeper import AuthKeeper
 from modules.bank.keeper import BankKeeper
 from modules.bank.msg_server import handle_transfer
@@ -36,6 +39,7 @@ from modules.store import KVStore
 from modules.types import SubaccountId
 
 from app.ante import AdmittedTx
+from app.anchor_verify import VERIFIER as ANCHOR_VERIFIER
 from app.bridge_verify import VERIFIER as BRIDGE_VERIFIER
 
 
@@ -85,6 +89,8 @@ def execute_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx, books: B
                                                        action))
         elif isinstance(action, SignValset):
             events.extend(bridge.handle_sign_valset(BridgeKeeper(store), BRIDGE_VERIFIER, tx.account, action))
+        elif isinstance(action, SignAnchor):
+            events.extend(_sign_anchor(store, tx.account, action))
         else:  # the codec only produces known actions; this guards a missing route
             raise TypeError(f"no route for action {type(action).__name__}")
     return events
@@ -135,3 +141,9 @@ def check_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> None:
             bridge.handle_set_bridge_key(BridgeKeeper(store), BRIDGE_VERIFIER, ctx.chain_id, tx.account, action)
         elif isinstance(action, SignValset):
             bridge.handle_sign_valset(BridgeKeeper(store), BRIDGE_VERIFIER, tx.account, action)
+        elif isinstance(action, SignAnchor):
+            _sign_anchor(store, tx.account, action)
+
+
+def _sign_anchor(store: KVStore, signer: bytes, action: SignAnchor) -> list[Event]:
+    return handle_sign_anchor(AnchorKeeper(store), BridgeKeeper(store), ANCHOR_VERIFIER, signer, action)

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from modules.anchor.errors import InvalidAnchorGenesis
+from modules.anchor.genesis import export_genesis as export_anchor
+from modules.anchor.genesis import import_genesis as import_anchor
+from modules.anchor.genesis import validate_genesis as validate_anchor
+from modules.anchor.keeper import AnchorKeeper
 from modules.bank.errors import InvalidGenesis
 from modules.bank.genesis import export_genesis as export_bank
 from modules.bank.genesis import import_genesis as import_bank
@@ -23,7 +28,7 @@ from modules.markets.genesis import validate_genesis as validate_markets
 from modules.markets.keeper import MarketsKeeper
 from modules.store import KVStore
 
-SECTIONS = ("bank", "markets", "bridge")
+SECTIONS = ("bank", "markets", "bridge", "anchor")
 
 
 def validate_app_state(app_state: Any) -> None:
@@ -35,7 +40,9 @@ def validate_app_state(app_state: Any) -> None:
         raise InvalidGenesis(f"app_state has unknown section {unknown[0]!r}; known: {', '.join(SECTIONS)}")
     validate_bank(app_state.get("bank", {}))
     validate_markets(app_state.get("markets", {}))
-    validate_bridge(app_state.get("bridge", {}))
+    bridge = validate_bridge(app_state.get("bridge", {}))
+    if validate_anchor(app_state.get("anchor", {})) is not None and bridge is None:
+        raise InvalidAnchorGenesis("anchor needs a bridge section: anchors are signed for the vault by bridge keys")
 
 
 def import_app_state(store: KVStore, app_state: Any) -> None:
@@ -43,6 +50,7 @@ def import_app_state(store: KVStore, app_state: Any) -> None:
     import_bank(BankKeeper(store), app_state.get("bank", {}))
     import_markets(MarketsKeeper(store), app_state.get("markets", {}))
     import_bridge(BridgeKeeper(store), app_state.get("bridge", {}))
+    import_anchor(AnchorKeeper(store), app_state.get("anchor", {}))
 
 
 def export_app_state(store: KVStore) -> dict[str, Any]:
@@ -50,4 +58,7 @@ def export_app_state(store: KVStore) -> dict[str, Any]:
     bridge = export_bridge(BridgeKeeper(store))
     if bridge:  # an absent section means no bridge; keeps exports of bridge-less chains unchanged
         state["bridge"] = bridge
+    anchor = export_anchor(AnchorKeeper(store))
+    if anchor:
+        state["anchor"] = anchor
     return state

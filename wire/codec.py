@@ -9,6 +9,7 @@ from google.protobuf.message import DecodeError
 
 from modules.auth.errors import MalformedTx, UnknownAction
 from modules.bank.types import Transfer
+from modules.anchor.types import SignAnchor
 from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from modules.orderbook.actions import (
     CancelAll,
@@ -32,7 +33,7 @@ from wire.pb import tx_pb
 
 Action = Union[Transfer, PlaceOrder, CancelOrder, CancelAll, ModifyOrder, ScheduleCancelAll, PlaceConditional,
                CancelConditional, PlaceTrailingStop, SetPositionTpSl, PlaceTwap, CancelTwap, ClaimDeposit,
-               SignWithdrawal, Withdraw, SetBridgeKey, SignValset]
+               SignWithdrawal, Withdraw, SetBridgeKey, SignValset, SignAnchor]
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ def _action_to_pb(action: Action) -> tx_pb.Action:
         return tx_pb.Action(set_bridge_key=tx_pb.SetBridgeKey(eth_address=action.eth_address, proof=action.proof))
     if isinstance(action, SignValset):
         return tx_pb.Action(sign_valset=tx_pb.SignValset(valset_nonce=action.valset_nonce, signature=action.signature))
+    if isinstance(action, SignAnchor):
+        return tx_pb.Action(sign_anchor=tx_pb.SignAnchor(anchor_nonce=action.anchor_nonce, signature=action.signature))
     raise TypeError(f"not an action: {action!r}")
 
 
@@ -199,6 +202,8 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
         return SetBridgeKey(message.set_bridge_key.eth_address, message.set_bridge_key.proof)
     if kind == "sign_valset":
         return SignValset(message.sign_valset.valset_nonce, message.sign_valset.signature)
+    if kind == "sign_anchor":
+        return SignAnchor(message.sign_anchor.anchor_nonce, message.sign_anchor.signature)
     raise UnknownAction(f"action {index} is of a kind this chain does not know")
 
 

@@ -69,6 +69,14 @@ def verify(keccak: Keccak, root: bytes, address: bytes, amount_micro_usdc: int, 
     return node == root
 
 
+def sum_leaves_after(total: int, changes: Iterable[LeafChange]) -> int:
+    """The leaves' sum after `changes` (a moved leaf leaves one position and enters another)."""
+    for change in changes:
+        total += (change.after.amount_micro_usdc if change.after else 0) - (
+            change.before.amount_micro_usdc if change.before else 0)
+    return total
+
+
 class BalanceTree:
     """The leaves in position order and every level of hashes above them, in memory.
 
@@ -82,6 +90,7 @@ class BalanceTree:
         self._position: dict[bytes, int] = {leaf.address: i for i, leaf in enumerate(self._leaves)}
         if len(self._position) != len(self._leaves):
             raise ValueError("an address appears twice among the leaves")
+        self.total_micro_usdc = sum(leaf.amount_micro_usdc for leaf in self._leaves)
         self._levels: list[list[bytes]] = [[leaf_hash(keccak, l.address, l.amount_micro_usdc) for l in self._leaves]]
         self._rehash(set(range(len(self._leaves))), rebuild=True)
 
@@ -174,6 +183,7 @@ class BalanceTree:
             after = self._leaves[position] if position < len(self._leaves) else None
             if touched[position] != after:
                 changes.append(LeafChange(position, touched[position], after))
+        self.total_micro_usdc = sum_leaves_after(self.total_micro_usdc, changes)
         return changes
 
     def _rehash(self, dirty: set[int], rebuild: bool = False) -> None:

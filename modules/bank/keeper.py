@@ -29,6 +29,12 @@ class BankKeeper:
         for key, value in self._store.iterate(BALANCE, prefix_end(BALANCE)):
             yield Balance(subaccount_from_balance_key(key), read_i128(value))
 
+    def balances_of(self, address: bytes) -> Iterator[Balance]:
+        """The address's non-zero balances, in subaccount order."""
+        start = BALANCE + address
+        for key, value in self._store.iterate(start, prefix_end(start)):
+            yield Balance(subaccount_from_balance_key(key), read_i128(value))
+
     def transfer(self, sender: SubaccountId, recipient: SubaccountId, amount_micro_usdc: int) -> None:
         for subaccount in (sender, recipient):
             if not is_valid_subaccount(subaccount):

@@ -45,6 +45,13 @@ class MarginKeeper:
         for key, raw in self._store.iterate(start, prefix_end(start)):
             yield _unpack(subaccount, int.from_bytes(key[-4:], "big"), raw)
 
+    def positions_of(self, address: bytes) -> Iterator[Position]:
+        """Every position of the address's subaccounts, in (number, market) order."""
+        start = POSITION + address
+        for key, raw in self._store.iterate(start, prefix_end(start)):
+            body = key[len(POSITION):]
+            yield _unpack(SubaccountId(address, body[20]), int.from_bytes(body[21:], "big"), raw)
+
     def all_positions(self) -> Iterator[Position]:
         for key, raw in self._store.iterate(POSITION, prefix_end(POSITION)):
             body = key[len(POSITION):]

@@ -102,3 +102,10 @@ def test_bad_leaves_are_refused() -> None:
         tree.apply({address(1): -1})
     with pytest.raises(ValueError):
         BalanceTree(keccak256, [Leaf(address(1), 1), Leaf(address(1), 2)])
+
+
+def test_total_follows_every_change() -> None:
+    tree = BalanceTree(keccak256)
+    tree.apply({address(1): 10, address(2): 20, address(3): 30})
+    tree.apply({address(1): 0, address(3): 31, address(4): 4})
+    assert tree.total_micro_usdc == 20 + 31 + 4 == sum(l.amount_micro_usdc for l in tree.leaves())

@@ -1,0 +1,16 @@
+"""What anchor needs from outside the module, as narrow interfaces."""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from modules.anchor.types import AnchorRecord
+
+Keccak = Callable[[bytes], bytes]
+"""keccak256 (not in the standard library); the router hands wire.crypto.keccak256 in."""
+
+
+class AnchorSignatureVerifier(Protocol):
+    def anchor_signer(self, eth_chain_id: int, vault: bytes, record: AnchorRecord, signature: bytes) -> bytes | None:
+        """The Ethereum address that signed the anchor's EIP-712 digest, or None for a bad signature."""
+        ...

@@ -1,0 +1,114 @@
+"""anchor's keeper: the only code that reads and writes `anchor/` keys."""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+from modules.anchor.keys import (
+    LATEST, LEAF, LEAF_COUNT, PARAMS, RECORD, STORE_PREFIX, UNDO, UNDO_LEAF_COUNT, signature_prefix, u32, u64,
+)
+from modules.anchor.merkle import Leaf, LeafChange
+from modules.anchor.types import AnchorParams, AnchorRecord, decode_record, encode_record
+from modules.store import KVStore, PrefixStore, prefix_end
+
+
+def _int(raw: bytes | None) -> int:
+    return int.from_bytes(raw, "big") if raw is not None else 0
+
+
+def _encode_leaf(leaf: Leaf | None) -> bytes:
+    return leaf.address + leaf.amount_micro_usdc.to_bytes(32, "big") if leaf is not None else b""
+
+
+def _decode_leaf(raw: bytes) -> Leaf | None:
+    return Leaf(raw[:20], int.from_bytes(raw[20:52], "big")) if raw else None
+
+
+class AnchorKeeper:
+    def __init__(self, store: KVStore) -> None:
+        self._store = PrefixStore(store, STORE_PREFIX)
+
+    # -- params -------------------------------------------------------------------------------
+
+    def params(self) -> AnchorParams | None:
+        """None when the genesis configured no anchoring."""
+        raw = self._store.get(PARAMS)
+        return AnchorParams(_int(raw)) if raw is not None else None
+
+    def set_params(self, params: AnchorParams) -> None:
+        self._store.set(PARAMS, u64(params.interval_blocks))
+
+    # -- leaves -------------------------------------------------------------------------------
+
+    def leaves(self) -> list[Leaf]:
+        """The latest anchor's leaves in position order."""
+        found = []
+        for _, raw in self._store.iterate(LEAF, prefix_end(LEAF)):
+            leaf = _decode_leaf(raw)
+            assert leaf is not None
+            found.append(leaf)
+        return found
+
+    def previous_leaves(self) -> list[Leaf]:
+        """The leaves one anchor before the latest: the latest's with the undo journal applied."""
+        leaves: list[Leaf | None] = list(self.leaves())
+        size = _int(self._store.get(UNDO_LEAF_COUNT))
+        leaves.extend([None] * max(0, size - len(leaves)))
+        for key, raw in self._store.iterate(UNDO, prefix_end(UNDO)):
+            leaves[_int(key[len(UNDO):])] = _decode_leaf(raw)
+        kept = leaves[:size]
+        assert all(leaf is not None for leaf in kept), "undo journal inconsistent with the leaves"
+        return [leaf for leaf in kept if leaf is not None]
+
+    def write_leaf_changes(self, changes: Iterable[LeafChange], leaf_count_before: int, leaf_count: int) -> None:
+        """Store the new leaves and replace the undo journal with what these changes overwrote."""
+        for key, _ in list(self._store.iterate(UNDO, prefix_end(UNDO))):
+            self._store.delete(key)
+        for change in changes:
+            self._store.set(UNDO + u32(change.position), _encode_leaf(change.before))
+            if change.after is None:
+                self._store.delete(LEAF + u32(change.position))
+            else:
+                self._store.set(LEAF + u32(change.position), _encode_leaf(change.after))
+        self._store.set(UNDO_LEAF_COUNT, u32(leaf_count_before))
+        self._store.set(LEAF_COUNT, u32(leaf_count))
+
+    def leaf_count(self) -> int:
+        return _int(self._store.get(LEAF_COUNT))
+
+    # -- records and signatures ---------------------------------------------------------------
+
+    def latest_nonce(self) -> int:
+        return _int(self._store.get(LATEST))
+
+    def record(self, nonce: int) -> AnchorRecord | None:
+        raw = self._store.get(RECORD + u64(nonce))
+        return decode_record(raw) if raw is not None else None
+
+    def latest(self) -> AnchorRecord | None:
+        return self.record(self.latest_nonce())
+
+    def add_record(self, record: AnchorRecord) -> None:
+        assert record.nonce == self.latest_nonce() + 1, "anchor nonces grow one by one"
+        self._store.set(RECORD + u64(record.nonce), encode_record(record))
+        self._store.set(LATEST, u64(record.nonce))
+
+    def records(self, newest_first_limit: int) -> list[AnchorRecord]:
+        latest = self.latest_nonce()
+        found = [self.record(n) for n in range(latest, max(0, latest - newest_first_limit), -1)]
+        return [r for r in found if r is not None]
+
+    def signatures(self, nonce: int) -> list[tuple[bytes, bytes]]:
+        """(consensus address, 65-byte signature), in address order."""
+        start = signature_prefix(nonce)
+        return [(key[len(start):], value) for key, value in self._store.iterate(start, prefix_end(start))]
+
+    def signature(self, nonce: int, consensus_address: bytes) -> bytes | None:
+        return self._store.get(signature_prefix(nonce) + consensus_address)
+
+    def add_signature(self, nonce: int, consensus_address: bytes, signature: bytes) -> None:
+        self._store.set(signature_prefix(nonce) + consensus_address, signature)
+
+    def signed_consensus_addresses(self, nonce: int) -> Iterator[bytes]:
+        for consensus_address, _ in self.signatures(nonce):
+            yield consensus_address

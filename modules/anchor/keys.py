@@ -1,0 +1,25 @@
+"""anchor's keys under prefix `anchor/`. Integers are fixed-width big-endian (key order is numeric)."""
+
+from __future__ import annotations
+
+STORE_PREFIX = b"anchor/"
+PARAMS = b"params"  # interval_blocks u64
+LEAF = b"l/"  # l/<position u32> -> address 20, amount u256: the latest anchor's leaves
+LEAF_COUNT = b"leaf_count"  # u32
+UNDO = b"u/"  # u/<position u32> -> the leaf there one anchor before (b"" when there was none)
+UNDO_LEAF_COUNT = b"undo_leaf_count"  # u32: the leaf count one anchor before
+LATEST = b"latest"  # u64: nonce of the latest record (0: none yet)
+RECORD = b"r/"  # r/<nonce u64> -> encoded AnchorRecord
+SIGNATURE = b"s/"  # s/<nonce u64><consensus address 20> -> 65-byte signature
+
+
+def u32(value: int) -> bytes:
+    return value.to_bytes(4, "big")
+
+
+def u64(value: int) -> bytes:
+    return value.to_bytes(8, "big")
+
+
+def signature_prefix(nonce: int) -> bytes:
+    return SIGNATURE + u64(nonce)

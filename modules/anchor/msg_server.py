@@ -1,0 +1,104 @@
+"""anchor's block step and its one action.
+
+The step runs first in the block after every anchor height (a multiple of `interval_blocks`),
+before the block changes anything, so the record's root, total and counters describe exactly
+the committed state whose app hash it carries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modules.anchor.claimable import ClaimableReader
+from modules.anchor.errors import (
+    AnchorAlreadySigned, AnchoringDisabled, AnchorSuperseded, BadAnchorSignature, NotAnchorValidator, UnknownAnchor,
+)
+from modules.anchor.expected_keepers import AnchorSignatureVerifier
+from modules.anchor.keeper import AnchorKeeper
+from modules.anchor.merkle import BalanceTree
+from modules.anchor.types import AnchorRecord, SignAnchor
+from modules.bridge.keeper import BridgeKeeper, supermajority
+from modules.context import BlockContext, Event
+from modules.store import KVStore
+
+
+@dataclass(frozen=True)
+class CommittedState:
+    """The state the block starts from: its height, app hash and block time."""
+
+    height: int
+    app_hash: bytes
+    time_ms: int
+
+
+def anchor_due(store: KVStore, state: CommittedState) -> bool:
+    params = AnchorKeeper(store).params()
+    return (params is not None and BridgeKeeper(store).params() is not None and state.height > 0
+            and state.height % params.interval_blocks == 0)
+
+
+def anchor_step(store: KVStore, tree: BalanceTree, ctx: BlockContext, state: CommittedState,
+                changed: set[bytes] | None) -> list[Event]:
+    """Recompute the claimable amount of every address that may have changed since the last
+    anchor (`changed` from the block writes since then, None for all), update the tree and store
+    the record. Callers check `anchor_due` first; `tree` must equal the stored leaves."""
+    keeper, bridge, reader = AnchorKeeper(store), BridgeKeeper(store), ClaimableReader(store)
+    candidates = reader.every_holder() | {leaf.address for leaf in tree.leaves()} if changed is None else (
+        changed | reader.position_holders())
+    count_before = len(tree)
+    changes = tree.apply(reader.amounts(sorted(candidates)))
+    keeper.write_leaf_changes(changes, count_before, len(tree))
+    record = AnchorRecord(
+        nonce=keeper.latest_nonce() + 1, chain_id=ctx.chain_id, height=state.height, app_hash=state.app_hash,
+        balances_root=tree.root, total_claimable_micro_usdc=tree.total_micro_usdc,
+        deposit_nonce=bridge.next_deposit_nonce() - 1, withdrawal_id=bridge.next_withdrawal_id() - 1,
+        leaf_count=len(tree), time_ms=state.time_ms)
+    keeper.add_record(record)
+    return [Event("anchor", (
+        ("nonce", str(record.nonce)), ("height", str(record.height)), ("app_hash", record.app_hash.hex()),
+        ("balances_root", "0x" + record.balances_root.hex()),
+        ("total_claimable_micro_usdc", str(record.total_claimable_micro_usdc)),
+        ("deposit_nonce", str(record.deposit_nonce)), ("withdrawal_id", str(record.withdrawal_id)),
+        ("leaf_count", str(record.leaf_count)), ("changed_leaves", str(len(changes)))))]
+
+
+def handle_sign_anchor(keeper: AnchorKeeper, bridge: BridgeKeeper, verifier: AnchorSignatureVerifier, signer: bytes,
+                       action: SignAnchor) -> list[Event]:
+    bridge_params = bridge.params()
+    if keeper.params() is None or bridge_params is None:
+        raise AnchoringDisabled("this chain's genesis configured no anchoring")
+    validator = bridge.validator_of_operator(signer)
+    if validator is None:
+        raise NotAnchorValidator(f"0x{signer.hex()} operates no validator; only validator operators sign anchors")
+    record = keeper.record(action.anchor_nonce)
+    latest = keeper.latest_nonce()
+    if record is None:
+        raise UnknownAnchor(f"no anchor {action.anchor_nonce}; the latest is {latest}")
+    if action.anchor_nonce < latest:
+        raise AnchorSuperseded(f"anchor {action.anchor_nonce} is superseded by {latest}; sign that one")
+    if keeper.signature(action.anchor_nonce, validator.consensus_address) is not None:
+        raise AnchorAlreadySigned(f"validator {validator.consensus_address.hex().upper()} signed anchor "
+                                  f"{action.anchor_nonce} before")
+    recovered = verifier.anchor_signer(bridge_params.eth_chain_id, bridge_params.vault, record, action.signature)
+    if recovered != validator.eth_address:
+        shown = f"0x{recovered.hex()}" if recovered else "nothing"
+        raise BadAnchorSignature(f"the signature recovers to {shown}, not the validator's bridge key "
+                                 f"0x{validator.eth_address.hex()}")
+    total = bridge.total_power()
+    before = signed_power(keeper, bridge, action.anchor_nonce)
+    keeper.add_signature(action.anchor_nonce, validator.consensus_address, action.signature)
+    after = before + validator.power
+    events = [Event("anchor_signed", (
+        ("nonce", str(action.anchor_nonce)), ("validator", validator.consensus_address.hex().upper()),
+        ("signed_power", str(after)), ("total_power", str(total))))]
+    if supermajority(after, total) and not supermajority(before, total):
+        events.append(Event("anchor_ready", (("nonce", str(action.anchor_nonce)),)))
+    return events
+
+
+def signed_power(keeper: AnchorKeeper, bridge: BridgeKeeper, nonce: int) -> int:
+    total = 0
+    for consensus_address in keeper.signed_consensus_addresses(nonce):
+        validator = bridge.validator(consensus_address)
+        total += validator.power if validator is not None else 0
+    return total

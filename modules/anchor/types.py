@@ -1,0 +1,54 @@
+"""anchor's records and its one action. Addresses 20 bytes, hashes 32, amounts micro-USDC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AnchorParams:
+    interval_blocks: int  # an anchor commits to every height that is a multiple of this
+
+
+@dataclass(frozen=True)
+class AnchorRecord:
+    """What validators sign and the vault keeps: the claimable balances at `height` (its state
+    after that block, its app hash), and the bridge counters that split deposits and withdrawals
+    into before and after it."""
+
+    nonce: int  # 1, 2, 3, ...: the vault takes only a nonce above the one it holds
+    chain_id: str
+    height: int  # the committed height the root describes
+    app_hash: bytes  # that height's app hash
+    balances_root: bytes
+    total_claimable_micro_usdc: int  # the sum of the leaves
+    deposit_nonce: int  # the last deposit credited at `height`; later ones are reclaimable after a freeze
+    withdrawal_id: int  # the last withdrawal queued at `height`; a frozen vault pays only up to it
+    leaf_count: int
+    time_ms: int  # block time of `height`
+
+
+def encode_record(record: AnchorRecord) -> bytes:
+    return (record.nonce.to_bytes(8, "big") + record.height.to_bytes(8, "big") + record.app_hash
+            + record.balances_root + record.total_claimable_micro_usdc.to_bytes(32, "big")
+            + record.deposit_nonce.to_bytes(8, "big") + record.withdrawal_id.to_bytes(8, "big")
+            + record.leaf_count.to_bytes(4, "big") + record.time_ms.to_bytes(8, "big") + record.chain_id.encode())
+
+
+def decode_record(raw: bytes) -> AnchorRecord:
+    def number(start: int, size: int) -> int:
+        return int.from_bytes(raw[start:start + size], "big")
+
+    return AnchorRecord(nonce=number(0, 8), height=number(8, 8), app_hash=raw[16:48], balances_root=raw[48:80],
+                        total_claimable_micro_usdc=number(80, 32), deposit_nonce=number(112, 8),
+                        withdrawal_id=number(120, 8), leaf_count=number(128, 4), time_ms=number(132, 8),
+                        chain_id=raw[140:].decode())
+
+
+@dataclass(frozen=True)
+class SignAnchor:
+    """Action (validator operators): the validator's bridge-key signature over the anchor's
+    EIP-712 digest (wire/anchor.py)."""
+
+    anchor_nonce: int
+    signature: bytes
