@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ["checktx", "engine", "triggers", "liquidation", "restart", "e2e", "tui"]
+BENCHES = ["checktx", "engine", "triggers", "liquidation", "restart", "e2e", "tui", "anchor"]
 
 
 def main() -> int:

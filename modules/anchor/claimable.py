@@ -41,18 +41,20 @@ class ClaimableReader:
             self._price_ticks[market_id] = margin_price_ticks(self._markets.market(market_id), self._oracle)
         return self._price_ticks[market_id]
 
-    def claimable(self, address: bytes) -> int:
+    def claimable(self, address: bytes, holds_positions: bool = True) -> int:
+        """`holds_positions` False skips the position lookup (the caller knows there is none)."""
         if address in MODULE_ADDRESSES:
             return 0
         total = sum(balance.amount_micro_usdc for balance in self._bank.balances_of(address))
-        for position in self._margin.positions_of(address):
+        for position in self._margin.positions_of(address) if holds_positions else ():
             position = settled_view(position, self._funding)
             market = self._markets.market(position.market_id)
             total += market.notional(self._price(position.market_id), position.size_lots) - position.cost_micro_usdc
         return max(0, total)
 
-    def amounts(self, addresses: Iterable[bytes]) -> dict[bytes, int]:
-        return {address: self.claimable(address) for address in addresses}
+    def amounts(self, addresses: Iterable[bytes], holders: set[bytes] | None = None) -> dict[bytes, int]:
+        """`holders`: every address with a position, when known, to skip the others' lookups."""
+        return {address: self.claimable(address, holders is None or address in holders) for address in addresses}
 
     def position_holders(self) -> set[bytes]:
         """Addresses whose equity moves with the price and funding even when nothing is written."""

@@ -54,18 +54,19 @@ class AnchorKeeper:
         leaves: list[Leaf | None] = list(self.leaves())
         size = _int(self._store.get(UNDO_LEAF_COUNT))
         leaves.extend([None] * max(0, size - len(leaves)))
+        latest = self.latest_nonce()
         for key, raw in self._store.iterate(UNDO, prefix_end(UNDO)):
-            leaves[_int(key[len(UNDO):])] = _decode_leaf(raw)
+            if _int(raw[:8]) == latest:
+                leaves[_int(key[len(UNDO):])] = _decode_leaf(raw[8:])
         kept = leaves[:size]
         assert all(leaf is not None for leaf in kept), "undo journal inconsistent with the leaves"
         return [leaf for leaf in kept if leaf is not None]
 
-    def write_leaf_changes(self, changes: Iterable[LeafChange], leaf_count_before: int, leaf_count: int) -> None:
-        """Store the new leaves and replace the undo journal with what these changes overwrote."""
-        for key, _ in list(self._store.iterate(UNDO, prefix_end(UNDO))):
-            self._store.delete(key)
+    def write_leaf_changes(self, nonce: int, changes: Iterable[LeafChange], leaf_count_before: int,
+                           leaf_count: int) -> None:
+        """Store anchor `nonce`'s new leaves and, tagged with `nonce`, the leaves they replaced."""
         for change in changes:
-            self._store.set(UNDO + u32(change.position), _encode_leaf(change.before))
+            self._store.set(UNDO + u32(change.position), u64(nonce) + _encode_leaf(change.before))
             if change.after is None:
                 self._store.delete(LEAF + u32(change.position))
             else:

@@ -6,7 +6,9 @@ STORE_PREFIX = b"anchor/"
 PARAMS = b"params"  # interval_blocks u64
 LEAF = b"l/"  # l/<position u32> -> address 20, amount u256: the latest anchor's leaves
 LEAF_COUNT = b"leaf_count"  # u32
-UNDO = b"u/"  # u/<position u32> -> the leaf there one anchor before (b"" when there was none)
+UNDO = b"u/"  # u/<position u32> -> nonce u64 of the anchor that changed it, then the leaf it replaced
+#              (nothing after the nonce when there was none); entries of older nonces are ignored,
+#              so an anchor writes only what it changed and never deletes
 UNDO_LEAF_COUNT = b"undo_leaf_count"  # u32: the leaf count one anchor before
 LATEST = b"latest"  # u64: nonce of the latest record (0: none yet)
 RECORD = b"r/"  # r/<nonce u64> -> encoded AnchorRecord

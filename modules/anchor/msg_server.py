@@ -43,13 +43,15 @@ def anchor_step(store: KVStore, tree: BalanceTree, ctx: BlockContext, state: Com
     anchor (`changed` from the block writes since then, None for all), update the tree and store
     the record. Callers check `anchor_due` first; `tree` must equal the stored leaves."""
     keeper, bridge, reader = AnchorKeeper(store), BridgeKeeper(store), ClaimableReader(store)
+    holders = reader.position_holders()
     candidates = reader.every_holder() | {leaf.address for leaf in tree.leaves()} if changed is None else (
-        changed | reader.position_holders())
+        changed | holders)
     count_before = len(tree)
-    changes = tree.apply(reader.amounts(sorted(candidates)))
-    keeper.write_leaf_changes(changes, count_before, len(tree))
+    changes = tree.apply(reader.amounts(sorted(candidates), holders))
+    nonce = keeper.latest_nonce() + 1
+    keeper.write_leaf_changes(nonce, changes, count_before, len(tree))
     record = AnchorRecord(
-        nonce=keeper.latest_nonce() + 1, chain_id=ctx.chain_id, height=state.height, app_hash=state.app_hash,
+        nonce=nonce, chain_id=ctx.chain_id, height=state.height, app_hash=state.app_hash,
         balances_root=tree.root, total_claimable_micro_usdc=tree.total_micro_usdc,
         deposit_nonce=bridge.next_deposit_nonce() - 1, withdrawal_id=bridge.next_withdrawal_id() - 1,
         leaf_count=len(tree), time_ms=state.time_ms)
