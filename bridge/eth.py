@@ -36,6 +36,9 @@ from bridge.contracts import ROOT, load_artifact
 from wire.crypto import PrivateKey, keccak256
 
 ANVIL_CHAIN_ID = 31337
+# Seconds without an anchor before anyone may freeze the vault: a week, as StarkEx does. A
+# localnet passes a few seconds instead.
+DEFAULT_FREEZE_PERIOD_S = 7 * 24 * 3600
 # anvil's and Hardhat's well-known development mnemonic: its keys are public, never fund them.
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 _PLATFORM_PACKAGES = {
@@ -262,6 +265,7 @@ def deploy_bridge(
     powers: Sequence[int],
     mint: Mapping[bytes, int] | None = None,
     token: Contract | None = None,
+    freeze_period_s: int = DEFAULT_FREEZE_PERIOD_S,
 ) -> BridgeDeployment:
     """Deploy TestUSDC (unless `token` is given) and a Vault for (validators, powers), then mint
     `mint[address]` micro-USDC to each address. Validators are sorted by address here, as the
@@ -275,6 +279,7 @@ def deploy_bridge(
         token.address,
         [Web3.to_checksum_address(address) for address, _ in ordered],
         [power for _, power in ordered],
+        freeze_period_s,
         sender=deployer,
     )
     for address, amount in (mint or {}).items():

@@ -4,6 +4,7 @@ pragma solidity 0.8.37;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 /// @title perpchain Vault
 /// @notice Holds the collateral (a USDC-like ERC-20) of the perpchain app chain. Deposits are
@@ -15,6 +16,12 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 /// withdrawal carries only signatures; see docs/bridge.md for the trade-off against a Gravity-style
 /// checkpoint with the set passed in calldata. Fee-on-transfer tokens are not supported: the
 /// deposited amount is the amount asked for.
+///
+/// Escape hatch (docs/anchoring.md): the same super-majority posts an anchor of the chain's
+/// claimable balances (a Merkle root) every few blocks. If none arrives for `freezePeriod`, anyone
+/// may `freeze()` the vault: deposits and withdrawals queued after the last anchor stop, each
+/// address `exit`s once with a proof of its anchored amount, and deposits the anchor does not
+/// include are reclaimed once by their depositor.
 contract Vault is ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -42,8 +49,32 @@ contract Vault is ReentrancyGuard {
     /// @dev secp256k1 group order / 2: an s above it is the malleable twin of a valid signature (EIP-2).
     uint256 private constant _HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
+    /// @notice The chain's balances at one height, as validators sign it (wire/anchor.py).
+    struct AnchorRecord {
+        uint64 nonce;
+        string chainId;
+        uint64 height;
+        bytes32 appHash;
+        bytes32 balancesRoot;
+        uint256 totalClaimable;
+        uint64 depositNonce;
+        uint64 withdrawalId;
+    }
+
+    /// @notice Who deposited what, kept so that a deposit the last anchor missed can be reclaimed.
+    struct DepositRecord {
+        address sender;
+        uint96 amount;
+    }
+
+    bytes32 public constant ANCHOR_TYPEHASH = keccak256(
+        "Anchor(uint64 nonce,string chainId,uint64 height,bytes32 appHash,bytes32 balancesRoot,uint256 totalClaimable,uint64 depositNonce,uint64 withdrawalId)"
+    );
+
     /// @notice The collateral token.
     IERC20 public immutable token;
+    /// @notice Seconds without a new anchor after which anyone may freeze the vault.
+    uint64 public immutable freezePeriod;
 
     /// @notice Nonce of the latest deposit; the first deposit gets 1.
     uint64 public lastDepositNonce;
@@ -59,11 +90,38 @@ contract Vault is ReentrancyGuard {
     mapping(uint64 withdrawalId => bool) public withdrawalPaid;
     address[] private _validators;
 
+    // The latest anchor (packed: nonce, height and the two bridge counters share one slot).
+    uint64 public anchorNonce;
+    uint64 public anchoredHeight;
+    uint64 public anchoredDepositNonce;
+    uint64 public anchoredWithdrawalId;
+    /// @notice When the latest anchor arrived (the deployment time before the first).
+    uint64 public lastAnchorTime;
+    bool public frozen;
+    bytes32 public balancesRoot;
+    uint256 public totalClaimable;
+    /// @notice Sum of every exit paid; never above totalClaimable.
+    uint256 public totalExited;
+    mapping(address account => bool) public exited;
+    mapping(uint64 depositNonce => DepositRecord) public depositOf;
+
     event Deposited(
         uint64 indexed depositNonce, address indexed sender, address indexed recipient, uint8 subaccount, uint256 amount
     );
     event Withdrawn(uint64 indexed withdrawalId, address indexed recipient, uint256 amount);
     event ValsetUpdated(uint64 indexed nonce, bytes32 checkpoint, address[] validators, uint256[] powers);
+    event Anchored(
+        uint64 indexed nonce,
+        uint64 height,
+        bytes32 appHash,
+        bytes32 balancesRoot,
+        uint256 totalClaimable,
+        uint64 depositNonce,
+        uint64 withdrawalId
+    );
+    event Frozen(uint64 anchorNonce, bytes32 balancesRoot, uint256 totalClaimable);
+    event Exited(address indexed account, uint256 amount);
+    event Reclaimed(uint64 indexed depositNonce, address indexed sender, uint256 amount);
 
     // Deposits and withdrawals.
     error ZeroAmount();
@@ -86,13 +144,31 @@ contract Vault is ReentrancyGuard {
     error UnsortedValidator(uint256 index, address validator);
     error ZeroPower(uint256 index);
     error TotalPowerTooLarge(uint256 total);
+    // Anchors and the escape hatch.
+    error AmountTooLarge(uint256 amount);
+    error VaultFrozen();
+    error NotFrozen();
+    error StaleAnchorNonce(uint64 given, uint64 current);
+    error UnknownDepositNonce(uint64 given, uint64 last);
+    error FreezeTooEarly(uint256 now_, uint256 freezableAt);
+    error WithdrawalAfterAnchor(uint64 withdrawalId, uint64 anchoredWithdrawalId);
+    error AlreadyExited(address account);
+    error InvalidProof();
+    error ExceedsAnchoredTotal(uint256 requested, uint256 remaining);
+    error DepositAnchored(uint64 depositNonce, uint64 anchoredDepositNonce);
+    error NothingToReclaim(uint64 depositNonce);
+    error NotDepositor(uint64 depositNonce, address depositor);
+    error InsufficientVaultBalance(uint256 balance, uint256 amount);
 
     /// @param token_ the collateral token
     /// @param validators the initial set, addresses strictly increasing (so no duplicate, no zero)
     /// @param powers their voting powers, each > 0
-    constructor(IERC20 token_, address[] memory validators, uint256[] memory powers) {
+    /// @param freezePeriod_ seconds without an anchor before freeze() is allowed
+    constructor(IERC20 token_, address[] memory validators, uint256[] memory powers, uint64 freezePeriod_) {
         if (address(token_) == address(0)) revert ZeroToken();
         token = token_;
+        freezePeriod = freezePeriod_;
+        lastAnchorTime = uint64(block.timestamp);
         _setValset(validators, powers, 0, _checkValset(validators, powers));
     }
 
@@ -106,10 +182,13 @@ contract Vault is ReentrancyGuard {
         nonReentrant
         returns (uint64 depositNonce)
     {
+        if (frozen) revert VaultFrozen();
         if (amount == 0) revert ZeroAmount();
+        if (amount > type(uint96).max) revert AmountTooLarge(amount);
         if (recipient == address(0)) revert ZeroRecipient();
         if (subaccount > MAX_SUBACCOUNT) revert SubaccountOutOfRange(subaccount);
         depositNonce = ++lastDepositNonce;
+        depositOf[depositNonce] = DepositRecord(msg.sender, uint96(amount));
         token.safeTransferFrom(msg.sender, address(this), amount);
         emit Deposited(depositNonce, msg.sender, recipient, subaccount, amount);
     }
@@ -118,13 +197,18 @@ contract Vault is ReentrancyGuard {
 
     /// @notice Pays `amount` to `recipient` once for `withdrawalId`, given signatures over
     /// `withdrawalDigest(withdrawalId, recipient, amount)` by more than 2/3 of the current power,
-    /// ordered by strictly increasing signer address. Anyone may submit.
+    /// ordered by strictly increasing signer address. Anyone may submit. Once frozen, only
+    /// withdrawals the last anchor already excludes (id <= anchoredWithdrawalId) are paid: the
+    /// others are in the anchored balances and leave through exit().
     function withdraw(uint64 withdrawalId, address recipient, uint256 amount, Signature[] calldata sigs)
         external
         nonReentrant
     {
         // 1. checks
         if (withdrawalPaid[withdrawalId]) revert AlreadyPaid(withdrawalId);
+        if (frozen && withdrawalId > anchoredWithdrawalId) {
+            revert WithdrawalAfterAnchor(withdrawalId, anchoredWithdrawalId);
+        }
         if (amount == 0) revert ZeroAmount();
         if (recipient == address(0)) revert ZeroRecipient();
         _requireQuorum(withdrawalDigest(withdrawalId, recipient, amount), sigs);
@@ -133,6 +217,71 @@ contract Vault is ReentrancyGuard {
         // 3. interaction
         token.safeTransfer(recipient, amount);
         emit Withdrawn(withdrawalId, recipient, amount);
+    }
+
+    // ------------------------------------------------------- anchors and escape
+
+    /// @notice Keeps `record` as the latest anchor, given signatures of more than 2/3 of the
+    /// current power over `anchorDigest(record)`; its nonce must be above the latest's.
+    function anchor(AnchorRecord calldata record, Signature[] calldata sigs) external nonReentrant {
+        if (frozen) revert VaultFrozen();
+        if (record.nonce <= anchorNonce) revert StaleAnchorNonce(record.nonce, anchorNonce);
+        if (record.depositNonce > lastDepositNonce) revert UnknownDepositNonce(record.depositNonce, lastDepositNonce);
+        _requireQuorum(anchorDigest(record), sigs);
+        anchorNonce = record.nonce;
+        anchoredHeight = record.height;
+        anchoredDepositNonce = record.depositNonce;
+        anchoredWithdrawalId = record.withdrawalId;
+        lastAnchorTime = uint64(block.timestamp);
+        balancesRoot = record.balancesRoot;
+        totalClaimable = record.totalClaimable;
+        emit Anchored(
+            record.nonce,
+            record.height,
+            record.appHash,
+            record.balancesRoot,
+            record.totalClaimable,
+            record.depositNonce,
+            record.withdrawalId
+        );
+    }
+
+    /// @notice Anyone may freeze the vault once `freezePeriod` has passed since the last anchor.
+    function freeze() external {
+        if (frozen) revert VaultFrozen();
+        uint256 freezableAt = uint256(lastAnchorTime) + freezePeriod;
+        if (block.timestamp < freezableAt) revert FreezeTooEarly(block.timestamp, freezableAt);
+        frozen = true;
+        emit Frozen(anchorNonce, balancesRoot, totalClaimable);
+    }
+
+    /// @notice Pays the caller its anchored claimable `amount`, once, given the Merkle proof of
+    /// the leaf keccak256(keccak256(abi.encode(caller, amount))) under `balancesRoot`.
+    function exit(uint256 amount, bytes32[] calldata proof) external nonReentrant {
+        if (!frozen) revert NotFrozen();
+        if (exited[msg.sender]) revert AlreadyExited(msg.sender);
+        if (amount == 0) revert ZeroAmount();
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(msg.sender, amount))));
+        if (!MerkleProof.verifyCalldata(proof, balancesRoot, leaf)) revert InvalidProof();
+        uint256 remaining = totalClaimable - totalExited;
+        if (amount > remaining) revert ExceedsAnchoredTotal(amount, remaining);
+        exited[msg.sender] = true;
+        totalExited += amount;
+        _pay(msg.sender, amount);
+        emit Exited(msg.sender, amount);
+    }
+
+    /// @notice Returns deposit `depositNonce` to its depositor, once, when the last anchor did
+    /// not include it (its nonce is above the anchored one).
+    function reclaim(uint64 depositNonce) external nonReentrant {
+        if (!frozen) revert NotFrozen();
+        if (depositNonce <= anchoredDepositNonce) revert DepositAnchored(depositNonce, anchoredDepositNonce);
+        DepositRecord memory record = depositOf[depositNonce];
+        if (record.sender == address(0)) revert NothingToReclaim(depositNonce);
+        if (record.sender != msg.sender) revert NotDepositor(depositNonce, record.sender);
+        delete depositOf[depositNonce];
+        _pay(msg.sender, record.amount);
+        emit Reclaimed(depositNonce, msg.sender, record.amount);
     }
 
     // ------------------------------------------------------------ validator sets
@@ -183,7 +332,33 @@ contract Vault is ReentrancyGuard {
         return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), _valsetStructHash(validators, powers, nonce)));
     }
 
+    /// @notice The digest validators sign for an anchor (EIP-712, string members hashed).
+    function anchorDigest(AnchorRecord calldata record) public view returns (bytes32) {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                ANCHOR_TYPEHASH,
+                record.nonce,
+                keccak256(bytes(record.chainId)),
+                record.height,
+                record.appHash,
+                record.balancesRoot,
+                record.totalClaimable,
+                record.depositNonce,
+                record.withdrawalId
+            )
+        );
+        return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
+    }
+
     // ------------------------------------------------------------------ internal
+
+    /// @dev The one way the escape hatch pays: never more than the vault holds.
+    function _pay(address to, uint256 amount) private {
+        uint256 balance = token.balanceOf(address(this));
+        if (amount > balance) revert InsufficientVaultBalance(balance, amount);
+        token.safeTransfer(to, amount);
+    }
+
 
     /// @dev EIP-712 hashStruct(Valset): arrays are encoded as keccak256 of their 32-byte-padded
     /// elements, which is what abi.encodePacked produces for arrays.
