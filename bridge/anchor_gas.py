@@ -13,7 +13,7 @@ import json
 
 from web3 import Web3
 
-from bridge.escape import send_as
+from client.bridge import send_eth_transaction
 from bridge.eth import Anvil, deploy_bridge, transact
 from modules.anchor.merkle import BalanceTree, Leaf
 from wire import vault as digests
@@ -63,7 +63,7 @@ def measure(leaves: int = LEAVES) -> dict[str, int]:
         w3.provider.make_request("anvil_setBalance", [Web3.to_checksum_address(trader.address), hex(10**18)])
         proof = tree.proof(trader.address)
         call = bridge.vault.functions.exit(1_000 * USDC, proof)
-        figures[f"exit_{leaves}_leaves_gas"] = send_as(w3, trader, call)["gasUsed"]
+        figures[f"exit_{leaves}_leaves_gas"] = send_eth_transaction(w3, trader, call)["gasUsed"]
         figures["exit_proof_nodes"] = len(proof)
         figures["reclaim_gas"] = transact(w3, bridge.vault.functions.reclaim(2), user.checksum)["gasUsed"]
     return figures

@@ -12,7 +12,9 @@ Each step, in order:
      `Vault.updateValset` once ready on chain (same turn rule as payments), in nonce order;
   5. pay: each ready withdrawal the vault has not paid is sent to `Vault.withdraw` — first by the
      relayer whose turn it is (id mod validators), by any other after `backup_delay_ms`; the
-     vault pays an id once whoever sends it.
+     vault pays an id once whoever sends it;
+  6. anchor: sign the chain's latest anchor, submit it to the vault once ready, report the
+     anchor lag (bridge/anchor_relay.py).
 A failing step is logged and retried with backoff (0.5 s doubling to 10 s). State (cursor,
 pending deposits, withdrawal cursors) is written atomically after every change. /health answers
 200 while steps succeed, /metrics in Prometheus text format.
@@ -32,6 +34,7 @@ from typing import Any
 
 from web3 import Web3
 
+from bridge.anchor_relay import AnchorRelay
 from bridge.config import RelayerConfig
 from client.bridge import BridgeClient, send_eth_transaction
 from client.client import Client
@@ -99,6 +102,7 @@ class Relayer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._http: ThreadingHTTPServer | None = None
+        self.anchor_relay = AnchorRelay(self)  # bridge/anchor_relay.py: sign, submit, anchor lag
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -158,6 +162,7 @@ class Relayer:
         self.sign_withdrawals()
         self.hand_over_valsets()
         self.pay_withdrawals()
+        self.anchor_relay.step()
         self.metrics["relayer_steps_total"] += 1
         self.metrics["relayer_last_success_unix_seconds"] = time.time()
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from bridge.escape import send_as, vault_anchor
+from client.bridge import send_eth_transaction
 from bridge.eth import Anvil, deploy_bridge, transact
 from modules.anchor.merkle import BalanceTree, Leaf, hash_pair
 from tests.bridge.conftest import USDC, VaultSetup, deploy, reverts, validator_keys
@@ -66,7 +66,7 @@ def pass_time(setup: VaultSetup, seconds: int) -> None:
 
 
 def exit_(setup: VaultSetup, key: PrivateKey, amount: int, proof: list[bytes]) -> Any:
-    return send_as(setup.w3, key, setup.vault.functions.exit(amount, proof))
+    return send_eth_transaction(setup.w3, key, setup.vault.functions.exit(amount, proof))
 
 
 def hatch_vault(anvil: Anvil, stock_micro_usdc: int) -> VaultSetup:
@@ -99,9 +99,9 @@ def test_anchor_digest_matches_the_contract_and_the_vault_keeps_the_record(
     assert bytes(setup.vault.functions.anchorDigest(vault_record(record)).call()) == \
         anchor_digest(setup.chain_id, setup.vault_address, record)
     receipt = anchor(setup, record)
-    state = vault_anchor(setup.vault)
-    assert (state.nonce, state.height, state.balances_root, state.total_claimable_micro_usdc) == \
-        (2, 20, tree.root, 1_350 * USDC)
+    f = setup.vault.functions
+    assert (f.anchorNonce().call(), f.anchoredHeight().call(), bytes(f.balancesRoot().call()),
+            f.totalClaimable().call()) == (2, 20, tree.root, 1_350 * USDC)
     [event] = setup.vault.events.Anchored().process_receipt(receipt)
     assert event.args.appHash == record.app_hash and event.args.nonce == 2
 
@@ -155,7 +155,7 @@ def test_freeze_only_after_the_period_and_once(escape: tuple[VaultSetup, Balance
         transact(setup.w3, setup.vault.functions.freeze(), setup.user.checksum)
     pass_time(setup, 200)
     transact(setup.w3, setup.vault.functions.freeze(), setup.user.checksum)
-    assert vault_anchor(setup.vault).frozen
+    assert setup.vault.functions.frozen().call()
     with reverts(setup.vault, "VaultFrozen"):
         transact(setup.w3, setup.vault.functions.freeze(), setup.user.checksum)
     with reverts(setup.vault, "VaultFrozen"):
@@ -181,7 +181,7 @@ def test_each_trader_exits_once_with_exactly_its_anchored_amount(
         [event] = setup.vault.events.Exited().process_receipt(receipt)
         assert (event.args.account, event.args.amount) == (Web3.to_checksum_address(key.address), amount)
     assert setup.balance(setup.vault.address) == vault_before - 1_350 * USDC
-    assert vault_anchor(setup.vault).total_exited_micro_usdc == 1_350 * USDC
+    assert setup.vault.functions.totalExited().call() == 1_350 * USDC
     with reverts(setup.vault, "AlreadyExited"):
         exit_(setup, people[0], 100 * USDC, tree.proof(people[0].address))
 

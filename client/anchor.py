@@ -1,0 +1,128 @@
+"""Anchors and the escape hatch through the client: the chain's anchor queries and exit proofs,
+the vault's anchor state, and the trader's Ethereum calls (freeze, exit, reclaim), each signed
+by the caller's own key since the vault pays `msg.sender`.
+
+    anchors = AnchorClient(Client(node_rpc), eth_rpc="http://127.0.0.1:8545", vault="0x..")
+    proof = anchors.proof(address)                 # /anchor/proof/<address>: amount + Merkle proof
+    anchors.exit(trader_key, proof)                # Vault.exit(amount, proof)
+    anchors.vault_anchor()                         # VaultAnchor: nonce, root, age, frozen, ...
+
+A proof saved from `perpchain exit-proof` (offline, from a stopped node's data) has the same
+shape as the query's answer, so `exit` takes either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from client.bridge import BridgeClient, send_eth_transaction
+from client.client import Client, TxResult
+from modules.anchor.types import SignAnchor
+from wire.crypto import PrivateKey
+
+__all__ = ["AnchorClient", "SignAnchor", "VaultAnchor", "anchor_call_args", "proof_call_args"]
+
+
+@dataclass(frozen=True)
+class VaultAnchor:
+    """What the vault holds of the latest anchor, and its clock."""
+
+    nonce: int
+    height: int
+    balances_root: bytes
+    total_claimable_micro_usdc: int
+    deposit_nonce: int
+    withdrawal_id: int
+    last_anchor_time_s: int
+    freeze_period_s: int
+    frozen: bool
+    total_exited_micro_usdc: int
+    eth_time_s: int  # the latest Ethereum block's timestamp
+
+    @property
+    def freezable_at_s(self) -> int:
+        return self.last_anchor_time_s + self.freeze_period_s
+
+    @property
+    def age_s(self) -> int:
+        return max(0, self.eth_time_s - self.last_anchor_time_s)
+
+
+def anchor_call_args(answer: Mapping[str, Any]) -> tuple[tuple[Any, ...], list[tuple[bytes, bytes, int]]]:
+    """(AnchorRecord struct, ordered signatures) of an /anchor/records/<n> answer, for Vault.anchor."""
+    r = answer["record"]
+    record = (int(r["nonce"]), r["chain_id"], int(r["height"]), bytes.fromhex(r["app_hash"]),
+              bytes.fromhex(r["balances_root"][2:]), int(r["total_claimable_micro_usdc"]), int(r["deposit_nonce"]),
+              int(r["withdrawal_id"]))
+    signatures = [(bytes.fromhex(s[2:]), bytes.fromhex(t[2:]), int(v)) for s, t, v in answer["vault_signatures"]]
+    return record, signatures
+
+
+def proof_call_args(proof: Mapping[str, Any]) -> tuple[int, list[bytes]]:
+    """(amount, proof nodes) of an exit proof, for Vault.exit."""
+    return int(proof["amount_micro_usdc"]), [bytes.fromhex(node[2:]) for node in proof["proof"]]
+
+
+class AnchorClient:
+    def __init__(self, client: Client, eth_rpc: str | None = None, vault: str | None = None) -> None:
+        self.client = client
+        self.bridge = BridgeClient(client, eth_rpc, vault)
+
+    # -- chain ----------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return self.client.query("/anchor/status")  # type: ignore[no-any-return]
+
+    def record(self, nonce: int) -> dict[str, Any]:
+        return self.client.query(f"/anchor/records/{nonce}")  # type: ignore[no-any-return]
+
+    def proof(self, address: bytes, nonce: int | None = None) -> dict[str, Any]:
+        suffix = f"/{nonce}" if nonce is not None else ""
+        return self.client.query(f"/anchor/proof/0x{address.hex()}{suffix}")  # type: ignore[no-any-return]
+
+    def sign(self, key: PrivateKey, nonce: int, signature: bytes) -> TxResult | str:
+        return self.client.send(key, [SignAnchor(nonce, signature)])
+
+    # -- Ethereum -------------------------------------------------------------------------------
+
+    def vault_anchor(self) -> VaultAnchor:
+        w3, f = self.bridge.web3, self.bridge.vault.functions
+        return VaultAnchor(
+            nonce=f.anchorNonce().call(), height=f.anchoredHeight().call(),
+            balances_root=bytes(f.balancesRoot().call()), total_claimable_micro_usdc=f.totalClaimable().call(),
+            deposit_nonce=f.anchoredDepositNonce().call(), withdrawal_id=f.anchoredWithdrawalId().call(),
+            last_anchor_time_s=f.lastAnchorTime().call(), freeze_period_s=f.freezePeriod().call(),
+            frozen=f.frozen().call(), total_exited_micro_usdc=f.totalExited().call(),
+            eth_time_s=int(w3.eth.get_block("latest")["timestamp"]))
+
+    def submit(self, key: PrivateKey, answer: Mapping[str, Any]) -> Any:
+        """Vault.anchor for an /anchor/records/<n> answer; the receipt."""
+        record, signatures = anchor_call_args(answer)
+        return send_eth_transaction(self.bridge.web3, key, self.bridge.vault.functions.anchor(record, signatures))
+
+    def freeze(self, key: PrivateKey) -> Any:
+        return send_eth_transaction(self.bridge.web3, key, self.bridge.vault.functions.freeze())
+
+    def exit(self, key: PrivateKey, proof: Mapping[str, Any]) -> Any:
+        """Vault.exit(amount, proof) from `key`, whose address must be the proof's."""
+        if proof["address"].lower() != f"0x{key.address.hex()}":
+            raise ValueError(f"the proof is for {proof['address']}, the key is 0x{key.address.hex()}")
+        amount, nodes = proof_call_args(proof)
+        return send_eth_transaction(self.bridge.web3, key, self.bridge.vault.functions.exit(amount, nodes))
+
+    def reclaim(self, key: PrivateKey, deposit_nonce: int) -> Any:
+        return send_eth_transaction(self.bridge.web3, key, self.bridge.vault.functions.reclaim(deposit_nonce))
+
+    def reclaimable(self, depositor: bytes) -> list[tuple[int, int]]:
+        """(deposit nonce, amount) of the depositor's deposits the vault's last anchor did not include."""
+        vault = self.bridge.vault
+        anchored, last = vault.functions.anchoredDepositNonce().call(), vault.functions.lastDepositNonce().call()
+        found = []
+        for nonce in range(anchored + 1, last + 1):
+            sender, amount = vault.functions.depositOf(nonce).call()
+            if sender.lower() == f"0x{depositor.hex()}":
+                found.append((nonce, int(amount)))
+        return found
+
+
