@@ -210,12 +210,37 @@ def cmd_query(args: argparse.Namespace) -> int:
                 from bridge.cli import query_result
 
                 answer = query_result(client, args)
+            elif command in ("anchor", "exit-proof"):
+                from bridge.anchor_cli import query_result as anchor_query_result
+
+                answer = anchor_query_result(client, args)
             else:
                 answer = client.query(args.path)
         print(json.dumps(answer, indent=2))
         return 0
 
     return int(_rejected_or_failed(run))
+
+
+def cmd_exit_proof(args: argparse.Namespace) -> int:
+    """`exit-proof --home`: read a stopped node's LevelDB (app/) for the anchor the vault holds
+    (bridge/anchor_cli.py reads it from Ethereum) or the one asked for."""
+    from app.exit_proof import OfflineStoreError, offline_exit_proof
+    from bridge.anchor_cli import print_proof, vault_nonce
+    from modules.errors import ChainError
+
+    nonce = args.nonce
+    if nonce is None and args.eth_rpc:
+        if not args.vault:
+            raise SystemExit("error: --eth-rpc needs --vault (no node may be running)")
+        nonce = vault_nonce(args.eth_rpc, args.vault)
+    try:
+        print_proof(offline_exit_proof(args.home, args.address, nonce), args.out)
+    except OfflineStoreError as error:
+        raise SystemExit(f"error: {error}") from None
+    except ChainError as error:  # no leaf for the address, an anchor no longer kept, ...
+        raise SystemExit(f"error {error.code}: {error.log}") from None
+    return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -410,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bridge.cli import add_query_parsers as add_bridge_query_parsers
 
     add_bridge_query_parsers(query_commands, node)  # `query solvency`, `query bridge ...`
+    from bridge.anchor_cli import add_query_parsers as add_anchor_query_parsers
+
+    add_anchor_query_parsers(query_commands, node)  # `query anchor`, `query exit-proof`
 
     from perpchain.tui_cli import add_parsers as add_tui_parsers
 
@@ -418,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bridge.cli import add_parsers as add_bridge_parsers
 
     add_bridge_parsers(commands, DEFAULT_NODE)  # `relayer`
+    from bridge.anchor_cli import add_parsers as add_anchor_parsers
+
+    add_anchor_parsers(commands, cmd_exit_proof)  # `exit-proof --home`, `vault-anchor`, `freeze`, `exit`, `reclaim`
 
     load = commands.add_parser("load", help="drive a running chain with a realistic order flow and measure it")
     load.add_argument("--node", action="append", help="RPC URL (repeatable; default: the localnet's nodes)")
