@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +96,29 @@ def print_proof(answer: dict[str, Any], out: Path | None) -> None:
 
 
 def cmd_eth(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
+    """The Ethereum commands; a call the vault would refuse exits 1 naming the vault's error."""
+    from web3.exceptions import ContractCustomError
 
+    from bridge.eth import decode_custom_error
     from client.anchor import AnchorClient
     from client.client import Client
-    from client.keys import load_key
 
     anchors = AnchorClient(Client(args.node), _eth_rpc(args), args.vault)
+    try:
+        answer = _eth_answer(anchors, args)
+    except ContractCustomError as error:
+        name, arguments = decode_custom_error(anchors.bridge.vault.abi, error.data)  # type: ignore[arg-type]
+        print(f"error: the vault refuses: {name}{arguments}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2))
+    return 0
+
+
+def _eth_answer(anchors: Any, args: argparse.Namespace) -> Any:
+    from dataclasses import asdict
+
+    from client.keys import load_key
+
     if args.command == "vault-anchor":
         state = anchors.vault_anchor()
         answer: Any = {**asdict(state), "balances_root": "0x" + state.balances_root.hex(), "age_s": state.age_s,
@@ -118,5 +135,4 @@ def cmd_eth(args: argparse.Namespace) -> int:
         nonces = [args.deposit] if args.deposit else [n for n, _ in anchors.reclaimable(key.address)]
         answer = {"reclaimed": [{"deposit_nonce": n, "eth_tx": "0x" + bytes(anchors.reclaim(key, n)["transactionHash"]).hex()}
                                 for n in nonces]}
-    print(json.dumps(answer, indent=2))
-    return 0
+    return answer

@@ -7,6 +7,9 @@ per validator under the supervisor. Everything lives under <root>/bridge:
     eth<i>.keystore.json     validator i's Ethereum key, encrypted; eth<i>.password beside it
     relayer<i>.json          relayer i's config; relayer<i>/ its state (cursor, pending deposits)
 
+The chain anchors its balances every ANCHOR_INTERVAL_BLOCKS; the vault freezes after
+FREEZE_PERIOD_S without an anchor (docs/anchoring.md).
+
 Deployment is deterministic: anvil's first dev account deploys TestUSDC (its nonce 0) and then the
 Vault (nonce 1), so the vault address is known when the genesis is written.
 """
@@ -28,6 +31,15 @@ from wire.crypto import PrivateKey, address_to_hex
 ANVIL_CHAIN_ID = 31337
 ETH_FOR_GAS_WEI = 100 * 10**18
 CONFIRMATIONS = 2
+# Anchors every 20 blocks (a few seconds at localnet block times); the vault may be frozen after a
+# minute without one: seconds on a localnet, days on a real network (docs/anchoring.md).
+ANCHOR_INTERVAL_BLOCKS = 20
+FREEZE_PERIOD_S = 60
+
+
+def anchor_section() -> dict[str, Any]:
+    """The genesis `anchor` section of a localnet with a bridge."""
+    return {"interval_blocks": ANCHOR_INTERVAL_BLOCKS}
 
 
 def _dev_deployer() -> PrivateKey:
@@ -107,7 +119,8 @@ def create(localnet_root: Path, node_rpcs: list[str], consensus_addresses: list[
                 "token": address_to_hex(_create_address(deployer.address, 0)), "vault": address_to_hex(vault),
                 "validators": [v["eth_address"] for v in validators], "powers": powers,
                 "faucet": address_to_hex(faucet), "faucet_usdc": faucet_usdc,
-                "genesis_backing_micro_usdc": genesis_backing_micro_usdc, "relayer_eth_addresses": relayers}
+                "genesis_backing_micro_usdc": genesis_backing_micro_usdc, "relayer_eth_addresses": relayers,
+                "freeze_period_s": FREEZE_PERIOD_S}
     (root / "bridge.json").write_text(json.dumps(settings, indent=2) + "\n")
     return {"eth_chain_id": ANVIL_CHAIN_ID, "vault": address_to_hex(vault), "validators": validators}
 
@@ -153,7 +166,8 @@ def deploy_once(bridge: LocalBridge) -> bool:
         raise RuntimeError("anvil's deployer has sent transactions but no vault exists: reset the localnet")
     deployment = deploy_bridge(w3, deployer=deployer, validators=[bytes.fromhex(v[2:]) for v in settings["validators"]],
                                powers=settings["powers"],
-                               mint={bytes.fromhex(settings["faucet"][2:]): settings["faucet_usdc"] * 1_000_000})
+                               mint={bytes.fromhex(settings["faucet"][2:]): settings["faucet_usdc"] * 1_000_000},
+                               freeze_period_s=settings.get("freeze_period_s", FREEZE_PERIOD_S))
     if deployment.vault.address.lower() != settings["vault"]:
         raise RuntimeError(f"the vault deployed at {deployment.vault.address}, the genesis expects {settings['vault']}")
     backing = settings["genesis_backing_micro_usdc"]

@@ -37,7 +37,7 @@ def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path, bridge:
         "markets": {"markets": LOCALNET_MARKETS},
     }
     if bridge:  # the vault backs the genesis balances: minted into it at deployment
-        from bridge.localnet import create as create_bridge
+        from bridge.localnet import anchor_section, create as create_bridge
         from genesis.builder import validator_address
 
         app_state["bridge"] = create_bridge(
@@ -45,6 +45,7 @@ def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path, bridge:
             [validator_address(base64.b64decode(consensus_pub_key(node.home))) for node in layout.nodes],
             [config.power_each] * len(layout.nodes), load_key(layout.faucet_key).address, config.faucet_usdc,
             config.faucet_usdc * 1_000_000)
+        app_state["anchor"] = anchor_section()
     genesis = build_genesis({
         "chain_id": config.chain_id,
         "vote_extensions_enable_height": 1,  # oracle prices from height 2 on
