@@ -16,6 +16,7 @@ from web3 import Web3
 from client.bridge import send_eth_transaction
 from bridge.eth import Anvil, deploy_bridge, transact
 from modules.anchor.merkle import BalanceTree, Leaf
+from modules.anchor.types import AnchorRecord
 from wire import vault as digests
 from wire.anchor import anchor_digest, vault_record
 from wire.crypto import PrivateKey, keccak256
@@ -23,13 +24,6 @@ from wire.crypto import PrivateKey, keccak256
 USDC = 1_000_000
 LEAVES = 100_000
 FREEZE_S = 3_600
-
-
-class _Record:
-    def __init__(self, nonce: int, root: bytes, total: int, deposit_nonce: int) -> None:
-        self.nonce, self.chain_id, self.height, self.app_hash = nonce, "perpchain-localnet", 100 * nonce, bytes(32)
-        self.balances_root, self.total_claimable_micro_usdc = root, total
-        self.deposit_nonce, self.withdrawal_id = deposit_nonce, 0
 
 
 def measure(leaves: int = LEAVES) -> dict[str, int]:
@@ -49,7 +43,8 @@ def measure(leaves: int = LEAVES) -> dict[str, int]:
         figures["deposit_gas"] = transact(w3, deposit, user.checksum)["gasUsed"]
 
         def anchor(nonce: int, signers: int) -> int:
-            record = _Record(nonce, tree.root, tree.total_micro_usdc, 1)
+            record = AnchorRecord(nonce, "perpchain-localnet", 100 * nonce, bytes(32), tree.root, tree.total_micro_usdc,
+                                  deposit_nonce=1, withdrawal_id=0, leaf_count=len(tree), time_ms=0)
             sigs = digests.sign_quorum(keys[:signers], anchor_digest(bridge.chain_id, bridge.vault_address, record))
             return transact(w3, bridge.vault.functions.anchor(vault_record(record), sigs), user.checksum)["gasUsed"]
 

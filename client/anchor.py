@@ -13,15 +13,18 @@ shape as the query's answer, so `exit` takes either.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Mapping
 
 from client.bridge import BridgeClient, send_eth_transaction
 from client.client import Client, TxResult
 from modules.anchor.types import SignAnchor
 from wire.crypto import PrivateKey
 
-__all__ = ["AnchorClient", "SignAnchor", "VaultAnchor", "anchor_call_args", "proof_call_args"]
+__all__ = ["AnchorClient", "EscapeSummary", "SignAnchor", "VaultAnchor", "anchor_call_args", "escape_summary",
+           "proof_call_args"]
 
 
 @dataclass(frozen=True)
@@ -126,3 +129,41 @@ class AnchorClient:
         return found
 
 
+
+
+@dataclass(frozen=True)
+class EscapeSummary:
+    """What a trader's screen shows about its way out: the latest anchor, its age on the chain's
+    clock, the amount it holds for the trader, and where the trader's proof was saved."""
+
+    anchor_nonce: int
+    anchor_height: int
+    age_ms: int  # the chain's latest block time minus the anchored height's block time
+    claimable_micro_usdc: int  # 0 when the anchor has no leaf for the address
+    proof_path: Path | None  # None when there is nothing to prove
+
+
+def escape_summary(anchors: AnchorClient, address: bytes, proof_dir: Path) -> EscapeSummary | None:
+    """Ask the node for the latest anchor and the address's proof; save the proof as
+    <proof_dir>/<address>.json (replacing an older one) so it is at hand if the chain stops.
+    None when the chain has no anchor yet."""
+    from client.errors import ChainRejected
+
+    status = anchors.status()
+    latest = status.get("latest")
+    if not latest:
+        return None
+    record = latest["record"]
+    age_ms = max(0, int(anchors.client.query("/app/status")["block_time_ms"]) - int(record["time_ms"]))
+    try:
+        proof = anchors.proof(address, int(record["nonce"]))
+    except ChainRejected as rejected:
+        if rejected.code != 708:  # NoClaimableBalance: nothing to claim, nothing to save
+            raise
+        return EscapeSummary(int(record["nonce"]), int(record["height"]), age_ms, 0, None)
+    proof_dir.mkdir(parents=True, exist_ok=True)
+    path = proof_dir / f"0x{address.hex()}.json"
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(proof, indent=2) + "\n")
+    temporary.replace(path)
+    return EscapeSummary(int(record["nonce"]), int(record["height"]), age_ms, int(proof["amount_micro_usdc"]), path)

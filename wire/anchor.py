@@ -10,8 +10,7 @@ Per EIP-712 the string member is encoded as keccak256 of its UTF-8 bytes.
 
 from __future__ import annotations
 
-from typing import Any
-
+from modules.anchor.types import AnchorRecord
 from wire.crypto import keccak256
 from wire.vault import domain_separator
 
@@ -39,15 +38,15 @@ def anchor_struct_hash(nonce: int, chain_id: str, height: int, app_hash: bytes, 
                      + _word(deposit_nonce, 64) + _word(withdrawal_id, 64))
 
 
-def anchor_digest(eth_chain_id: int, vault: bytes, record: Any) -> bytes:
-    """`record` has the fields of modules.anchor.types.AnchorRecord (duck-typed: wire/ stays below modules/)."""
+def anchor_digest(eth_chain_id: int, vault: bytes, record: AnchorRecord) -> bytes:
+    """What validators sign for `record` on `vault` of Ethereum chain `eth_chain_id`."""
     struct_hash = anchor_struct_hash(record.nonce, record.chain_id, record.height, record.app_hash,
                                      record.balances_root, record.total_claimable_micro_usdc, record.deposit_nonce,
                                      record.withdrawal_id)
     return keccak256(b"\x19\x01" + domain_separator(eth_chain_id, vault) + struct_hash)
 
 
-def vault_record(record: Any) -> tuple[int, str, int, bytes, bytes, int, int, int]:
+def vault_record(record: AnchorRecord) -> tuple[int, str, int, bytes, bytes, int, int, int]:
     """The `AnchorRecord` struct as Vault.anchor takes it through web3.py."""
     return (record.nonce, record.chain_id, record.height, record.app_hash, record.balances_root,
             record.total_claimable_micro_usdc, record.deposit_nonce, record.withdrawal_id)

@@ -94,11 +94,6 @@ class AnchorKeeper:
         self._store.set(RECORD + u64(record.nonce), encode_record(record))
         self._store.set(LATEST, u64(record.nonce))
 
-    def records(self, newest_first_limit: int) -> list[AnchorRecord]:
-        latest = self.latest_nonce()
-        found = [self.record(n) for n in range(latest, max(0, latest - newest_first_limit), -1)]
-        return [r for r in found if r is not None]
-
     def signatures(self, nonce: int) -> list[tuple[bytes, bytes]]:
         """(consensus address, 65-byte signature), in address order."""
         start = signature_prefix(nonce)

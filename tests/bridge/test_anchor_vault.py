@@ -5,7 +5,7 @@ and the CLI use, checked here against the contract's own keccak and ecrecover.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from web3 import Web3
 from client.bridge import send_eth_transaction
 from bridge.eth import Anvil, deploy_bridge, transact
 from modules.anchor.merkle import BalanceTree, Leaf, hash_pair
+from modules.anchor.types import AnchorRecord
 from tests.bridge.conftest import USDC, VaultSetup, deploy, reverts, validator_keys
 from wire import vault as digests
 from wire.anchor import anchor_digest, vault_record
@@ -22,35 +23,23 @@ from wire.crypto import PrivateKey, keccak256
 FREEZE_S = 3_600
 
 
-@dataclass(frozen=True)
-class Record:
-    nonce: int
-    chain_id: str
-    height: int
-    app_hash: bytes
-    balances_root: bytes
-    total_claimable_micro_usdc: int
-    deposit_nonce: int
-    withdrawal_id: int
-
-
 def traders(count: int) -> list[PrivateKey]:
     return [PrivateKey(keccak256(f"trader-{i}".encode())) for i in range(count)]
 
 
 def record_for(tree: BalanceTree, nonce: int = 1, deposit_nonce: int = 0, withdrawal_id: int = 0,
-               total: int | None = None) -> Record:
-    return Record(nonce, "perpchain-test", 10 * nonce, keccak256(b"app %d" % nonce), tree.root,
-                  tree.total_micro_usdc if total is None else total, deposit_nonce, withdrawal_id)
+               total: int | None = None) -> AnchorRecord:
+    return AnchorRecord(nonce, "perpchain-test", 10 * nonce, keccak256(b"app %d" % nonce), tree.root,
+                        tree.total_micro_usdc if total is None else total, deposit_nonce, withdrawal_id, len(tree), 0)
 
 
-def sign(setup: VaultSetup, record: Record, keys: list[PrivateKey] | None = None, chain_id: int | None = None,
+def sign(setup: VaultSetup, record: AnchorRecord, keys: list[PrivateKey] | None = None, chain_id: int | None = None,
          vault: bytes | None = None) -> list[tuple[bytes, bytes, int]]:
     digest = anchor_digest(chain_id or setup.chain_id, vault or setup.vault_address, record)
     return digests.sign_quorum(setup.validators[:3] if keys is None else keys, digest)
 
 
-def anchor(setup: VaultSetup, record: Record, sigs: list[Any] | None = None) -> Any:
+def anchor(setup: VaultSetup, record: AnchorRecord, sigs: list[Any] | None = None) -> Any:
     call = setup.vault.functions.anchor(vault_record(record), sign(setup, record) if sigs is None else sigs)
     return transact(setup.w3, call, setup.user.checksum)
 
@@ -209,7 +198,7 @@ def test_a_leaf_forged_as_an_inner_node_reverts(anvil: Anvil) -> None:
     x, y = bytes(12) + attacker.address, amount.to_bytes(32, "big")
     other = keccak256(b"the rest of the tree")
     root = hash_pair(keccak256, hash_pair(keccak256, x, y), other)
-    record = Record(1, "perpchain-test", 10, bytes(32), root, 2**256 - 1, 0, 0)
+    record = AnchorRecord(1, "perpchain-test", 10, bytes(32), root, 2**256 - 1, 0, 0, 2, 0)
     anchor(setup, record)
     _freeze(setup)
     with reverts(setup.vault, "InvalidProof"):
