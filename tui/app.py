@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from collections import deque
 from dataclasses import replace
 from typing import Any, Callable, ClassVar, Sequence
@@ -64,7 +65,7 @@ from tui.model import (
     liquidation_notices,
     withdrawal_stage,
 )
-from tui.screens import BridgeScreen, HelpScreen
+from tui.screens import BridgeScreen, EscapeScreen, HelpScreen, escape_text
 from tui.widgets import (
     AccountPanel,
     BookLadder,
@@ -166,15 +167,17 @@ class TradingApp(App[None]):
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
         Binding("escape", "leave_form", "Leave form", show=False),
+        Binding("e", "escape_hatch", "Escape hatch", show=False),
     ]
 
     def __init__(self, node_url: str, key: PrivateKey | None = None, subaccount: int = 0, market: str | None = None,
                  client_factory: ClientFactory = default_client, book_hz: float = BOOK_HZ,
-                 eth_rpc: str | None = None) -> None:
+                 eth_rpc: str | None = None, proof_dir: Path | None = None) -> None:
         super().__init__()
         self.eth_rpc = eth_rpc  # Ethereum JSON-RPC for the bridge screen (deposits need it)
         self.transfers: list[BridgeTransfer] = []
         self.wallet_line = ""
+        self.proof_dir = proof_dir or Path.home() / ".perpchain" / "proofs"  # the escape hatch's saved proofs
         self.node_url = node_url
         self.key = key
         self.subaccount = subaccount
@@ -694,6 +697,30 @@ class TradingApp(App[None]):
         if self._drawing():
             self.call_from_thread(self._show_transfers)
             self.call_from_thread(self.read_wallet)
+
+    def action_escape_hatch(self) -> None:
+        screen = EscapeScreen()
+        self.push_screen(screen)
+        self.fetch_escape(screen)
+
+    @work(exclusive=True, thread=True, group="escape")
+    def fetch_escape(self, screen: EscapeScreen) -> None:
+        """The latest anchor and this account's proof, saved under `proof_dir` (client/anchor.py)."""
+        from client.anchor import AnchorClient, escape_summary
+
+        if self.key is None:
+            self.call_from_thread(screen.show, "Read-only: start the terminal with a key to see your claim.")
+            return
+        client = self.client_factory(self.node_url)
+        try:
+            summary = escape_summary(AnchorClient(client), self.key.address, self.proof_dir)
+            claimable = format_usd(summary.claimable_micro_usdc) if summary else "0"
+            text = escape_text(summary, claimable)
+        except ClientError as error:
+            text = escape_text(None, "0", str(error))
+        finally:
+            client.close()
+        self.call_from_thread(screen.show, text)
 
     def action_cancel_all(self) -> None:
         if self._can_trade():

@@ -24,6 +24,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("", "C", "cancel every open order of the subaccount"),
     ("", "d", "bridge: deposit USDC from Ethereum, withdraw to it, and follow each until final"),
     ("", "t", "light / dark theme"),
+    ("", "e", "escape hatch: the latest anchor, your claimable amount, your saved proof"),
     ("", "? or F1", "this help"),
     ("", "q or Ctrl+Q", "quit"),
     ("Order form", "Tab / Shift+Tab", "next / previous field"),
@@ -137,3 +138,40 @@ class BridgeScreen(ModalScreen[None]):
             return
         amount_input.value = ""
         self.post_message(self.Requested(kind, amount))
+
+
+class EscapeScreen(ModalScreen[None]):
+    """The way out if the chain stops: the latest anchor, its age, what it holds for you, and
+    where your proof is saved (client/anchor.py escape_summary). Esc, q or e closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,e", "dismiss", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="escape-box") as box:
+            box.border_title = "Escape hatch"
+            box.border_subtitle = "Esc closes"
+            yield Static("Asking the chain for its latest anchor…", id="escape-text")
+
+    def show(self, text: str) -> None:
+        self.query_one("#escape-text", Static).update(text)
+
+
+def escape_text(summary: "object | None", claimable_usdc: str, error: str = "") -> str:
+    """The screen's words for an EscapeSummary (None: no anchor yet)."""
+    if error:
+        return f"Could not read the anchor: {error}"
+    if summary is None:
+        return "This chain has not anchored its balances yet (it needs the bridge and an anchor interval)."
+    nonce, height, age_ms, path = (getattr(summary, name) for name in ("anchor_nonce", "anchor_height", "age_ms",
+                                                                       "proof_path"))
+    lines = [f"Latest anchor: #{nonce} of height {height}, {age_ms // 1000} s old (chain clock).",
+             f"Claimable in it: {claimable_usdc} USDC."]
+    if path is None:
+        lines.append("Nothing to claim, so no proof to keep.")
+    else:
+        lines += [f"Your proof is saved in {path}.",
+                  "If the chain stops: wait for the vault's freeze period, `perpchain freeze`, then "
+                  f"`perpchain exit --key KEY --proof {path}` (docs/anchoring.md)."]
+    return "\n".join(lines)
