@@ -10,8 +10,9 @@ A block's life:
                     orders the oracle crossed, (2c) sends the TWAP children due, (3) runs every tx on
                     its own branch of the block cache and of the in-memory books (a failed tx leaves
                     nothing), (4) samples funding premiums and, at an hour boundary, moves the
-                    funding index, (5) liquidates every subaccount under maintenance margin; then
-                    chains the block's write set into the app hash.
+                    funding index, (5) liquidates every subaccount under maintenance margin, (6)
+                    marks the addresses it wrote for the next anchor; then chains the block's write
+                    set into the app hash.
   4. Commit         writes the block cache, height, app hash and block time in one LevelDB batch,
                     then resets the CheckTx state onto the new committed state.
 A crash between the two leaves the previous height on disk; CometBFT's handshake replays the
@@ -28,7 +29,7 @@ from typing import Callable, Sequence
 
 from modules.anchor.keeper import AnchorKeeper
 from modules.anchor.merkle import BalanceTree
-from modules.anchor.msg_server import CommittedState, anchor_due, anchor_step
+from modules.anchor.msg_server import CommittedState, anchor_due, anchor_step, mark_written
 from modules.auth.keeper import AuthKeeper
 from modules.context import BlockContext, Event
 from modules.errors import ChainError
@@ -94,8 +95,7 @@ def _touched_subaccounts(writes: dict[bytes, bytes | None]) -> list[SubaccountId
 
 
 def _touched_addresses(writes: dict[bytes, bytes | None]) -> set[bytes]:
-    """Addresses whose claimable amount this block may have changed through a write (the anchor
-    also re-reads every position holder, whose equity moves with prices)."""
+    """Addresses whose claimable amount this block may have changed through a write."""
     return {s.address for s in _touched_subaccounts(writes)}
 
 
@@ -122,10 +122,8 @@ class Application:
         self._block_checkpoint: int | None = None
         # The last prefetched batch decoded, raw tx -> decode result, so check_tx decodes each once.
         self._prefetched: dict[bytes, tuple[bytes, ante.DecodedTx] | ChainError] = {}
-        # The balances tree of the latest anchor, equal to its stored leaves, and the addresses
-        # written since that anchor (None after a start: the next anchor re-reads everyone).
+        # The balances tree of the latest anchor, equal to its stored leaves (rebuilt on start).
         self._anchor_tree = BalanceTree(keccak256, AnchorKeeper(store).leaves())
-        self._anchor_changed: set[bytes] | None = None
         self._anchored_in_pending = False
 
     @property
@@ -308,6 +306,7 @@ class Application:
         funding_ticked = any(e.type == "funding_rate" for e in block_events)
         block_events += liquidation_step(branching, self._books, ctx, _touched_subaccounts(block.writes),
                                          funding_ticked)  # 6. liquidation
+        mark_written(block, _touched_addresses(block.writes))  # 7. for the next anchor
         app_hash = next_app_hash(self._last.app_hash, req.height, block.writes)
         self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, app_hash, ctx.time_ms))
         return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash, events=_events_to_pb(block_events))
@@ -317,11 +316,6 @@ class Application:
         if pending is None or pending.info is None:
             raise RuntimeError("Commit without a finalized block")
         self._store.commit(pending.cache.writes, pending.info)
-        touched = _touched_addresses(pending.cache.writes)
-        if self._anchored_in_pending:
-            self._anchor_changed = touched
-        elif self._anchor_changed is not None:
-            self._anchor_changed |= touched
         self._anchored_in_pending = False
         if self._block_checkpoint is not None:
             self._books.release(self._block_checkpoint)
@@ -336,13 +330,12 @@ class Application:
         """Step 0 of FinalizeBlock: after an anchor height, commit to the state it left."""
         if self._anchored_in_pending:  # a second FinalizeBlock for this height: undo the first's tree
             self._anchor_tree = BalanceTree(keccak256, AnchorKeeper(self._store).leaves())
-            self._anchor_changed = None
             self._anchored_in_pending = False
         state = CommittedState(self._last.height, self._last.app_hash, self._last.block_time_ms)
         if not anchor_due(block, state):
             return []
         self._anchored_in_pending = True
-        return anchor_step(block, self._anchor_tree, ctx, state, self._anchor_changed)
+        return anchor_step(block, self._anchor_tree, ctx, state)
 
     # -- mempool ------------------------------------------------------------------------------
 

@@ -59,7 +59,3 @@ class ClaimableReader:
     def position_holders(self) -> set[bytes]:
         """Addresses whose equity moves with the price and funding even when nothing is written."""
         return {position.subaccount.address for position in self._margin.all_positions()}
-
-    def every_holder(self) -> set[bytes]:
-        """Every address with a balance or a position: the full scan after a restart."""
-        return {balance.subaccount.address for balance in self._bank.balances()} | self.position_holders()

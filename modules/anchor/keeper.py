@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 from modules.anchor.keys import (
-    LATEST, LEAF, LEAF_COUNT, PARAMS, RECORD, STORE_PREFIX, UNDO, UNDO_LEAF_COUNT, signature_prefix, u32, u64,
+    CHANGED, LATEST, LEAF, LEAF_COUNT, PARAMS, RECORD, STORE_PREFIX, UNDO, UNDO_LEAF_COUNT, signature_prefix, u32, u64,
 )
 from modules.anchor.merkle import Leaf, LeafChange
 from modules.anchor.types import AnchorParams, AnchorRecord, decode_record, encode_record
@@ -73,6 +73,19 @@ class AnchorKeeper:
                 self._store.set(LEAF + u32(change.position), _encode_leaf(change.after))
         self._store.set(UNDO_LEAF_COUNT, u32(leaf_count_before))
         self._store.set(LEAF_COUNT, u32(leaf_count))
+
+    # -- addresses written since the last anchor ----------------------------------------------
+
+    def mark_changed(self, addresses: Iterable[bytes]) -> None:
+        for address in sorted(addresses):
+            self._store.set(CHANGED + address, b"")
+
+    def take_changed(self) -> set[bytes]:
+        """The marked addresses, unmarked."""
+        found = [key for key, _ in self._store.iterate(CHANGED, prefix_end(CHANGED))]
+        for key in found:
+            self._store.delete(key)
+        return {key[len(CHANGED):] for key in found}
 
     def leaf_count(self) -> int:
         return _int(self._store.get(LEAF_COUNT))

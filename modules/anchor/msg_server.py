@@ -37,15 +37,21 @@ def anchor_due(store: KVStore, state: CommittedState) -> bool:
             and state.height % params.interval_blocks == 0)
 
 
-def anchor_step(store: KVStore, tree: BalanceTree, ctx: BlockContext, state: CommittedState,
-                changed: set[bytes] | None) -> list[Event]:
+def mark_written(store: KVStore, addresses: set[bytes]) -> None:
+    """The block's last step: remember the addresses whose balance or position it wrote, for the
+    next anchor (kept in state, so a restarted node knows them too)."""
+    if addresses and AnchorKeeper(store).params() is not None:
+        AnchorKeeper(store).mark_changed(addresses)
+
+
+def anchor_step(store: KVStore, tree: BalanceTree, ctx: BlockContext, state: CommittedState) -> list[Event]:
     """Recompute the claimable amount of every address that may have changed since the last
-    anchor (`changed` from the block writes since then, None for all), update the tree and store
-    the record. Callers check `anchor_due` first; `tree` must equal the stored leaves."""
+    anchor (those written since, and every position holder: prices and funding move their
+    equity), update the tree and store the record. Callers check `anchor_due` first; `tree` must
+    equal the stored leaves."""
     keeper, bridge, reader = AnchorKeeper(store), BridgeKeeper(store), ClaimableReader(store)
     holders = reader.position_holders()
-    candidates = reader.every_holder() | {leaf.address for leaf in tree.leaves()} if changed is None else (
-        changed | holders)
+    candidates = keeper.take_changed() | holders
     count_before = len(tree)
     changes = tree.apply(reader.amounts(sorted(candidates), holders))
     nonce = keeper.latest_nonce() + 1
