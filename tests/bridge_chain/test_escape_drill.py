@@ -135,8 +135,11 @@ def test_escape_drill(drill: Drill, tmp_path: Path) -> None:
     wait_for(caught_up, 90, "an anchor of the quiet state on the vault")
     wait_for(lambda: drill.bridge.solvency().holds, 30, "solvency")
     listen = (drill.files.relayer_state_dir(0) / "listen").read_text().strip()
-    metrics = httpx.get(f"http://{listen}/metrics").text
-    assert "relayer_anchor_lag_nonces" in metrics and "relayer_anchor_age_seconds" in metrics
+    metrics = dict(line.split() for line in httpx.get(f"http://{listen}/metrics").text.splitlines()
+                   if line and not line.startswith("#"))
+    assert float(metrics["relayer_anchors_signed_total"]) >= 1
+    assert float(metrics["relayer_anchor_vault_nonce"]) >= 1 and float(metrics["relayer_anchor_lag_nonces"]) <= 1
+    assert 0 <= float(metrics["relayer_anchor_age_seconds"]) < FREEZE_PERIOD_S
     landed = _vault_anchors(drill)
     assert landed and all(a["height"] == a["nonce"] * ANCHOR_INTERVAL_BLOCKS for a in landed)
     assert [a["nonce"] for a in landed] == sorted({a["nonce"] for a in landed})  # increasing, none twice
