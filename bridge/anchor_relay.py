@@ -98,6 +98,11 @@ class AnchorRelay:
                 log.info("anchor %d already on the vault", record[0])
                 return
             raise RuntimeError(f"Vault.anchor({record[0]}) would revert: {name}{args}") from None
+        except RuntimeError:  # mined but reverted: another relayer's anchor landed in between?
+            if vault.functions.anchorNonce().call() >= record[0]:
+                log.info("anchor %d landed from another relayer first", record[0])
+                return
+            raise
         self.relayer.metrics["relayer_anchors_submitted_total"] += 1
         log.info("submitted anchor %d to the vault (eth tx 0x%s, gas %d)", record[0],
                  bytes(receipt["transactionHash"]).hex(), receipt["gasUsed"])
