@@ -167,24 +167,28 @@ class BalanceTree:
                 put(position, last)
         for address in added:  # 3. appended in address order
             put(len(self._leaves), Leaf(address, amounts[address]))
-        level0 = self._levels[0]
-        del level0[len(self._leaves):]
-        for position in sorted(touched):
-            if position < len(self._leaves):
-                leaf = self._leaves[position]
-                hashed = leaf_hash(self._keccak, leaf.address, leaf.amount_micro_usdc)
-                if position < len(level0):
-                    level0[position] = hashed
-                else:
-                    level0.append(hashed)
+        self._hash_leaves(sorted(touched))
         self._rehash(set(touched))
-        changes = []
-        for position in sorted(touched):
-            after = self._leaves[position] if position < len(self._leaves) else None
-            if touched[position] != after:
-                changes.append(LeafChange(position, touched[position], after))
+        changes = [LeafChange(position, before, self._leaves[position] if position < len(self._leaves) else None)
+                   for position, before in sorted(touched.items())]
+        changes = [change for change in changes if change.before != change.after]
         self.total_micro_usdc = sum_leaves_after(self.total_micro_usdc, changes)
         return changes
+
+    def _hash_leaves(self, positions: list[int]) -> None:
+        """Level 0 trimmed to the leaf count, then the leaf hash of every touched position that
+        still exists (positions past the old end are appended in increasing order)."""
+        level0 = self._levels[0]
+        del level0[len(self._leaves):]
+        for position in positions:
+            if position >= len(self._leaves):
+                continue
+            leaf = self._leaves[position]
+            hashed = leaf_hash(self._keccak, leaf.address, leaf.amount_micro_usdc)
+            if position < len(level0):
+                level0[position] = hashed
+            else:
+                level0.append(hashed)
 
     def _rehash(self, dirty: set[int], rebuild: bool = False) -> None:
         """Recompute the parents of `dirty` children, level by level, trimming or growing each
