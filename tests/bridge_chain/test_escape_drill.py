@@ -133,7 +133,8 @@ def test_escape_drill(drill: Drill, tmp_path: Path) -> None:
         latest = drill.anchors.status()["latest"]
         return vault.height > quiet_from and latest is not None and int(latest["record"]["nonce"]) == vault.nonce
     wait_for(caught_up, 90, "an anchor of the quiet state on the vault")
-    wait_for(lambda: drill.bridge.solvency().holds, 30, "solvency")
+    wait_for(lambda: json.loads(cli("query", "solvency", "--node", drill.layout.nodes[0].rpc_url,
+                                    *drill.eth_args()).stdout)["holds"], 30, "`perpchain query solvency` holds")
     relayers = []
     for i in range(4):  # one relayer may lag a while behind (a claim overtaken in the mempool waits out its timeout)
         listen = (drill.files.relayer_state_dir(i) / "listen").read_text().strip()
