@@ -71,16 +71,16 @@ class AnchorRelay:
             return
         chain_id, vault = self.anchors.bridge.web3.eth.chain_id, bytes.fromhex(self.relayer.config.vault[2:])
         signature = self.relayer.eth_key.sign_digest(anchor_digest(chain_id, vault, record))
-        try:
-            result = self.relayer.client.send(self.relayer.operator, [SignAnchor(record.nonce, signature)])
+        try:  # not waiting for the block: the next pass sees the signature (a resend fails CheckTx with 706)
+            tx_hash = self.relayer.client.send(self.relayer.operator, [SignAnchor(record.nonce, signature)], wait=False)
         except ChainRejected as exc:
             if exc.codespace == "anchor" and exc.code in (704, 706):  # superseded or signed: re-read next step
                 log.info("anchor %d signature overtaken (%s)", record.nonce, exc.log)
                 return
             raise
         self.relayer.metrics["relayer_anchors_signed_total"] += 1
-        log.info("signed anchor %d (height %d, root 0x%s) in block %d", record.nonce, record.height,
-                 record.balances_root.hex(), result.height)  # type: ignore[union-attr]
+        log.info("signed anchor %d (height %d, root 0x%s): tx %s", record.nonce, record.height,
+                 record.balances_root.hex(), tx_hash)
 
     def submit(self, answer: dict[str, Any]) -> None:
         from web3.exceptions import ContractCustomError
