@@ -9,9 +9,10 @@ have); the app restarted on it.
 Timed, the anchor step alone (step 0 of FinalizeBlock):
   - `full_anchor_ms`: the first anchor, in which every address is new: N leaves appended and
     the whole tree hashed;
-  - `anchor_ms`: a steady-state anchor after an interval in which 1,000 transfers moved
-    collateral between 2,000 addresses and the oracle moved every market (so the 1,000 position
-    holders' equity changed too): the tree rehashes only those leaves and their paths.
+  - `anchor_ms`: the median of five steady-state anchors, each after an interval in which 1,000
+    transfers moved collateral between 2,000 addresses and the oracle moved every market (so the
+    1,000 position holders' equity changed too): the tree rehashes only those leaves and their
+    paths (`anchor_max_ms`: the slowest of the five).
 And `tree_rebuild_ms`: what a node spends when it starts, rebuilding the tree from the stored
 leaves (outside any block).
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -48,6 +50,7 @@ PRICE = 65_000_000_000
 INTERVAL = 10
 HOLDERS = 1_000
 TRANSFERS = 1_000
+INTERVALS = 5  # steady-state anchors measured; `anchor_ms` is their median
 FUNDED_MICRO_USDC = 10_000_000_000
 
 
@@ -129,13 +132,15 @@ def run(size: int = 0) -> dict[str, Any]:
 
         height = _until_anchor(app, 2, timer, [])  # the first anchor: everyone is new
         full_s = timer.seconds[-1]
-        time_ms = START_MS + (height + 1) * 500
-        transfers = [sign_tx(key, Tx("bench", key.address, time_ms + i, (
-            Transfer(0, SubaccountId(addresses[(i + TRANSFERS) % funded], 0), 1_000_000 + i),)))
-            for i, key in enumerate(senders)]
-        moved = _oracle({m: PRICE * 1001 // 1000 for m in range(1, MARKETS + 1)})
-        height = _until_anchor(app, height, timer, [moved, *transfers])
-        steady_s = timer.seconds[-1]
+        steady_s = []
+        for interval in range(INTERVALS):  # each: 1,000 transfers and an oracle move, then the anchor
+            time_ms = START_MS + (height + 1) * 500
+            transfers = [sign_tx(key, Tx("bench", key.address, time_ms + i, (
+                Transfer(0, SubaccountId(addresses[(i + TRANSFERS) % funded], 0), 1_000_000 + i),)))
+                for i, key in enumerate(senders)]
+            moved = _oracle({m: PRICE * (1000 + interval + 1) // 1000 for m in range(1, MARKETS + 1)})
+            height = _until_anchor(app, height, timer, [moved, *transfers])
+            steady_s.append(timer.seconds[-1])
         keeper = AnchorKeeper(store)
         record = keeper.latest()
         assert record is not None
@@ -155,7 +160,8 @@ def run(size: int = 0) -> dict[str, Any]:
         "position_holders": min(HOLDERS, funded),
         "leaves": leaves,
         "changed_addresses_per_interval": min(2 * TRANSFERS, funded) + min(HOLDERS, funded),
-        "anchor_ms": round(steady_s * 1000, 1),
+        "anchor_ms": round(statistics.median(steady_s) * 1000, 1),
+        "anchor_max_ms": round(max(steady_s) * 1000, 1),
         "full_anchor_ms": round(full_s * 1000, 1),
         "tree_rebuild_ms": round(rebuild_s * 1000, 1),
         "goal_anchor_ms": 100,

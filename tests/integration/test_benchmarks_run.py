@@ -31,4 +31,4 @@ def test_anchor_benchmark_anchors_every_funded_subaccount() -> None:
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert (figures["leaves"], figures["anchor_nonce"], figures["changed_addresses_per_interval"]) == (4000, 2, 3000)
+    assert (figures["leaves"], figures["anchor_nonce"], figures["changed_addresses_per_interval"]) == (4000, 6, 3000)
