@@ -306,7 +306,7 @@ class Application:
         funding_ticked = any(e.type == "funding_rate" for e in block_events)
         block_events += liquidation_step(branching, self._books, ctx, _touched_subaccounts(block.writes),
                                          funding_ticked)  # 6. liquidation
-        mark_written(block, _touched_addresses(block.writes))  # 7. for the next anchor
+        mark_written(block, ctx.height, _touched_addresses(block.writes))  # 7. for the next anchor
         app_hash = next_app_hash(self._last.app_hash, req.height, block.writes)
         self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, app_hash, ctx.time_ms))
         return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash, events=_events_to_pb(block_events))

@@ -122,7 +122,7 @@ def run(size: int = 0) -> dict[str, Any]:
             long_owner, short_owner = SubaccountId(addresses[-2 * i - 1], 0), SubaccountId(addresses[-2 * i - 2], 0)
             margin.set_position(Position(long_owner, market_id, lots, lots * 650_000 * 100))
             margin.set_position(Position(short_owner, market_id, -lots, -lots * 650_000 * 100))
-        AnchorKeeper(cache).mark_changed(addresses)
+        AnchorKeeper(cache).mark_changed(2, addresses)
         info = CommitInfo(2, next_app_hash(store.last_commit().app_hash, 2, cache.writes), START_MS + 1_000)
         store.commit(cache.writes, info)
         app.signers.close()

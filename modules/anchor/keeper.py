@@ -76,16 +76,17 @@ class AnchorKeeper:
 
     # -- addresses written since the last anchor ----------------------------------------------
 
-    def mark_changed(self, addresses: Iterable[bytes]) -> None:
-        for address in sorted(addresses):
-            self._store.set(CHANGED + address, b"")
+    def mark_changed(self, height: int, addresses: Iterable[bytes]) -> None:
+        """One key per block, so marking costs a block one write whatever it touched."""
+        self._store.set(CHANGED + u64(height), b"".join(sorted(addresses)))
 
     def take_changed(self) -> set[bytes]:
-        """The marked addresses, unmarked."""
-        found = [key for key, _ in self._store.iterate(CHANGED, prefix_end(CHANGED))]
-        for key in found:
+        """Every address the blocks since the last anchor marked; the marks are cleared."""
+        found: set[bytes] = set()
+        for key, raw in list(self._store.iterate(CHANGED, prefix_end(CHANGED))):
+            found.update(raw[i:i + 20] for i in range(0, len(raw), 20))
             self._store.delete(key)
-        return {key[len(CHANGED):] for key in found}
+        return found
 
     def leaf_count(self) -> int:
         return _int(self._store.get(LEAF_COUNT))

@@ -13,7 +13,8 @@ UNDO_LEAF_COUNT = b"undo_leaf_count"  # u32: the leaf count one anchor before
 LATEST = b"latest"  # u64: nonce of the latest record (0: none yet)
 RECORD = b"r/"  # r/<nonce u64> -> encoded AnchorRecord
 SIGNATURE = b"s/"  # s/<nonce u64><consensus address 20> -> 65-byte signature
-CHANGED = b"d/"  # d/<address 20> -> b"": a balance or position of the address was written since the last anchor
+CHANGED = b"d/"  # d/<height u64> -> the addresses (20 bytes each, sorted) whose balance or position
+#                  that block wrote; taken and cleared by the next anchor
 
 
 def u32(value: int) -> bytes:

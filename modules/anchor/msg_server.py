@@ -37,11 +37,11 @@ def anchor_due(store: KVStore, state: CommittedState) -> bool:
             and state.height % params.interval_blocks == 0)
 
 
-def mark_written(store: KVStore, addresses: set[bytes]) -> None:
+def mark_written(store: KVStore, height: int, addresses: set[bytes]) -> None:
     """The block's last step: remember the addresses whose balance or position it wrote, for the
     next anchor (kept in state, so a restarted node knows them too)."""
     if addresses and AnchorKeeper(store).params() is not None:
-        AnchorKeeper(store).mark_changed(addresses)
+        AnchorKeeper(store).mark_changed(height, addresses)
 
 
 def anchor_step(store: KVStore, tree: BalanceTree, ctx: BlockContext, state: CommittedState) -> list[Event]:

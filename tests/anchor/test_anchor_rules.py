@@ -49,7 +49,7 @@ def test_only_the_latest_anchor_and_the_one_before_can_be_proven() -> None:
     tree = BalanceTree(keccak256)
     for height, amount in ((1, 5), (2, 6), (3, 7)):
         BankKeeper(net.store).mint(SubaccountId(ALICE, 0), amount)
-        mark_written(net.store, {ALICE})
+        mark_written(net.store, height, {ALICE})
         anchor_step(net.store, tree, BlockContext("perpchain-test", height + 1, 0), CommittedState(height, bytes(32), 0))
     assert AnchorKeeper(net.store).latest_nonce() == 3
     assert exit_proof(net.store, keccak256, ALICE)["amount_micro_usdc"] == "18"
