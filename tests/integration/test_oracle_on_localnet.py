@@ -37,10 +37,12 @@ def _log(net: Net, index: int) -> str:
 
 def test_a_wild_price_from_one_validator_moves_nothing(tmp_path: Path) -> None:
     with running_net(tmp_path / "ln", price_sources={3: "sim-wild:3"}) as net:
-        net.wait_all(net.height(0) + 10)
-        prices = {_btc_price(net, i) for i in range(4)}
-        assert len(prices) == 1  # every node, the same oracle state
-        price = prices.pop()
+        height = net.height(0) + 10
+        net.wait_all(height)
+        # every node, the same state (the oracle's included) at that height; the latest heights of
+        # four nodes can differ by a block, so their latest prices are not compared
+        assert len({net.app_hash(i, height) for i in range(4)}) == 1
+        price = _btc_price(net, 0)
         # the honest feeds stay within 0.3% of the reference; the wild one reports 10x
         assert abs(price - BTC_REFERENCE) * 1000 < 3 * BTC_REFERENCE, price
 
