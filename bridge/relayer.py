@@ -37,8 +37,8 @@ from web3 import Web3
 from bridge.anchor_relay import AnchorRelay
 from bridge.config import RelayerConfig
 from client.bridge import BridgeClient, send_eth_transaction
-from client.client import Client
-from client.errors import ChainRejected
+from client.client import Client, TxResult
+from client.errors import ChainRejected, TxNotIncluded
 from client.keys import load_key
 from modules.bridge.types import ClaimDeposit, SignValset, SignWithdrawal
 from wire import vault as digests
@@ -50,6 +50,7 @@ MAX_LOG_RANGE = 2_000  # blocks per eth_getLogs
 MAX_ACTIONS_PER_TX = 50
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 10.0
 HEALTHY_WITHIN_S = 30.0
+TX_WAIT_S = 6.0  # for a claim or signature tx to land in a block
 
 
 class RelayerState:
@@ -229,17 +230,19 @@ class Relayer:
         if not claims:
             return
         try:
-            result = self.client.send(self.operator, claims)
+            result = self._send(claims)
         except ChainRejected as exc:
             if exc.codespace == "bridge" and exc.code in (603, 604):  # raced another tx: re-read next step
                 log.info("claim of %d..%d overtaken (%s); re-reading the chain", claims[0].deposit_nonce,
                          claims[-1].deposit_nonce, exc.log)
                 return
             raise
+        if result is None:
+            return
         self.metrics["relayer_deposits_claimed_total"] += len(claims)
-        credited = [e.attributes["nonce"] for e in result.events if e.type == "deposit_credited"]  # type: ignore[union-attr]
+        credited = [e.attributes["nonce"] for e in result.events if e.type == "deposit_credited"]
         log.info("claimed deposits %d..%d in block %d%s", claims[0].deposit_nonce, claims[-1].deposit_nonce,
-                 result.height, f"; credited {', '.join(credited)}" if credited else "")  # type: ignore[union-attr]
+                 result.height, f"; credited {', '.join(credited)}" if credited else "")
 
     def sign_withdrawals(self) -> None:
         next_id = int(self.bridge.status()["next_withdrawal_id"])
@@ -256,18 +259,33 @@ class Relayer:
             actions.append(SignWithdrawal(withdrawal_id, digests.sign(self.eth_key, digest)))
         if actions:
             try:
-                result = self.client.send(self.operator, actions)
+                result = self._send(actions)
             except ChainRejected as exc:
                 if exc.codespace == "bridge" and exc.code == 609:  # signed already (a resent tx): re-read
                     log.info("signatures overtaken (%s); re-reading the chain", exc.log)
                     return
                 raise
+            if result is None:
+                return
             self.metrics["relayer_withdrawals_signed_total"] += len(actions)
             log.info("signed withdrawals %s in block %d", ", ".join(str(a.withdrawal_id) for a in actions),
-                     result.height)  # type: ignore[union-attr]
+                     result.height)
         if ids:
             self.state.signed_through = ids[-1]
             self.state.save()
+
+    def _send(self, actions: list[Any]) -> TxResult | None:
+        """Broadcast and wait up to TX_WAIT_S for the block; None when the tx did not land (a tx
+        that another one overtook is dropped from the mempool when CometBFT rechecks it): the next
+        step re-reads the chain instead of waiting out the client's usual 30 s."""
+        try:
+            result = self.client.send(self.operator, actions, timeout_s=TX_WAIT_S)
+        except TxNotIncluded:
+            log.info("%d action(s) not in a block within %.0fs (overtaken?); re-reading the chain", len(actions),
+                     TX_WAIT_S)
+            return None
+        assert isinstance(result, TxResult)
+        return result
 
     def hand_over_valsets(self) -> None:
         latest = int(self.bridge.status()["valset_nonce"])
@@ -286,15 +304,17 @@ class Relayer:
             actions.append(SignValset(nonce, digests.sign(self.eth_key, digest)))
         if actions:
             try:
-                result = self.client.send(self.operator, actions)
+                result = self._send(actions)
             except ChainRejected as exc:
                 if exc.codespace == "bridge" and exc.code == 609:  # signed already (a resent tx): re-read
                     log.info("valset signatures overtaken (%s); re-reading the chain", exc.log)
                     return
                 raise
+            if result is None:
+                return
             self.metrics["relayer_valsets_signed_total"] += len(actions)
             log.info("signed validator-set updates %s in block %d", ", ".join(str(a.valset_nonce) for a in actions),
-                     result.height)  # type: ignore[union-attr]
+                     result.height)
         update = self.bridge.valset(held + 1)
         if update["ready"] and self._my_turn("valset", held + 1):
             self._update_valset(update)

@@ -196,9 +196,10 @@ class Client:
         raw = self.build(key, [Transfer(from_subaccount, to, amount_micro_usdc)])
         return self.broadcast(raw, wait=wait)
 
-    def send(self, key: PrivateKey, actions: Sequence[Action], wait: bool = True) -> TxResult | str:
+    def send(self, key: PrivateKey, actions: Sequence[Action], wait: bool = True,
+             timeout_s: float = 30.0) -> TxResult | str:
         """Sign and broadcast any actions in one tx (all or nothing)."""
-        return self.broadcast(self.build(key, actions), wait=wait)
+        return self.broadcast(self.build(key, actions), wait=wait, timeout_s=timeout_s)
 
     def place(self, key: PrivateKey, order: PlaceOrder, wait: bool = True) -> TxResult | str:
         return self.send(key, [order], wait)

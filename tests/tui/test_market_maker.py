@@ -152,7 +152,9 @@ def test_local_session_starts_the_localnet_and_bridge_quotes_deposits_withdraws_
                 await until(pilot, lambda: len(app.transfers) == 2 and app.transfers[1].final, "the withdrawal paid")
                 seen["transfers"] = [(t.kind, t.amount, t.number, t.stage.split(" at block")[0], t.failed)
                                      for t in app.transfers]
-                seen["screen"] = str(app.screen.query_one("#bridge-transfers").render())
+                shown = lambda: str(app.screen.query_one("#bridge-transfers").render())  # noqa: E731
+                await until(pilot, lambda: "✓ withdrawal #1" in shown(), "the withdrawal's line redrawn")
+                seen["screen"] = shown()
                 await until(pilot, lambda: f"{TRADER_ETHEREUM_USDC - 15:,}.00 USDC" in app.wallet_line,
                             "the wallet after both")
 

@@ -70,13 +70,13 @@ def test_limit_order_typed_on_the_keyboard_rests_in_open_orders_and_the_ladder_t
         assert [str(cell) for cell in table.get_row_at(0)][:4] == ["BTC-USD", "BUY", "64,000.0", "0.010"]
         await until(pilot, lambda: app.book is not None and app.book.best_bid == 64_000_000_000, "the bid")
         await until(pilot, lambda: "▸    64,000.0" in ladder_text(app), "the own-order marker in the ladder")
-        assert "Order accepted" in notices(app)
+        await until(pilot, lambda: "Order accepted" in notices(app), "the acceptance")  # the block's answer
 
         await pilot.press("escape", "o", "c")  # leave the form, focus open orders, cancel the highlighted
         await until(pilot, lambda: not app.orders, "the order gone from open orders")
         await until(pilot, lambda: app.book is not None and not app.book.bids, "the bid gone from the book")
-        assert "64,000.0" not in ladder_text(app)
-        assert "1 order cancelled" in notices(app)
+        await until(pilot, lambda: "64,000.0" not in ladder_text(app), "the ladder without the bid")
+        await until(pilot, lambda: "1 order cancelled" in notices(app), "the cancel's confirmation")
 
     run(app, scenario)
 
