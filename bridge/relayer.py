@@ -2,7 +2,10 @@
 
 Each step, in order:
   1. follow Ethereum: read the vault's `Deposited` events up to (head - confirmations), past the
-     persistent cursor; keep them as pending until the chain has them;
+     persistent cursor; keep them as pending until the chain has them. The hashes of the blocks
+     the cursor stopped at are kept: when one is replaced (a reorg deeper than the confirmations)
+     the cursor goes back to the newest one still on the chain and the deposits seen above it are
+     forgotten, so no block of the new chain is skipped;
   2. claim: the pending deposits this validator has not claimed, from its next nonce on, in one tx
      (the chain's /bridge/status says which: idempotent across restarts);
   3. sign: each queued withdrawal this validator has not signed, its digest signed with the
@@ -47,6 +50,7 @@ from wire.crypto import PrivateKey
 log = logging.getLogger("perpchain.relayer")
 
 MAX_LOG_RANGE = 2_000  # blocks per eth_getLogs
+RECENT_BLOCKS_KEPT = 64  # (number, hash) of the last cursor positions, to find where a reorg forked
 MAX_ACTIONS_PER_TX = 50
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 10.0
 HEALTHY_WITHIN_S = 30.0
@@ -54,12 +58,14 @@ TX_WAIT_S = 6.0  # for a claim or signature tx to land in a block
 
 
 class RelayerState:
-    """What survives a restart: the Ethereum cursor, deposits seen but not yet done, and the
-    withdrawal ids below which everything is signed (with `signed_with`, the key) / paid."""
+    """What survives a restart: the Ethereum cursor with the hashes of its latest positions,
+    deposits seen but not yet done, and the withdrawal ids below which everything is signed (with
+    `signed_with`, the key) / paid."""
 
     def __init__(self, path: Path, start_block: int) -> None:
         self.path = path
         self.cursor_block = start_block - 1
+        self.recent_blocks: list[tuple[int, str]] = []  # (number, hash hex), oldest first, ending at the cursor
         self.pending: dict[int, dict[str, Any]] = {}
         self.signed_through = 0
         self.signed_with = ""
@@ -70,11 +76,13 @@ class RelayerState:
             self.pending = {int(k): v for k, v in raw["pending"].items()}
             self.signed_through, self.paid_through = raw["signed_through"], raw["paid_through"]
             self.signed_with = raw.get("signed_with", "")
+            self.recent_blocks = [(int(number), str(block_hash)) for number, block_hash in raw.get("recent_blocks", [])]
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"cursor_block": self.cursor_block, "signed_through": self.signed_through,
+        temporary.write_text(json.dumps({"cursor_block": self.cursor_block, "recent_blocks": self.recent_blocks,
+                                         "signed_through": self.signed_through,
                                          "signed_with": self.signed_with, "paid_through": self.paid_through,
                                          "pending": {str(k): v for k, v in sorted(self.pending.items())}}) + "\n")
         temporary.replace(self.path)
@@ -194,11 +202,17 @@ class Relayer:
 
     def follow_deposits(self) -> None:
         w3, vault = self.bridge.web3, self.bridge.vault
+        self._rewind_after_reorg(w3)
         safe = w3.eth.block_number - self.config.confirmations
         while self.state.cursor_block < safe:
             first = self.state.cursor_block + 1
             last = min(safe, first + MAX_LOG_RANGE - 1)
-            for event in vault.events.Deposited().get_logs(from_block=first, to_block=last):
+            last_hash = _block_hash(w3, last)
+            events = vault.events.Deposited().get_logs(from_block=first, to_block=last)
+            if last_hash is None or _block_hash(w3, last) != last_hash:
+                log.info("Ethereum block %d changed while reading it; reading again next step", last)
+                break
+            for event in events:
                 args = event["args"]
                 nonce = int(args["depositNonce"])
                 self.state.pending[nonce] = {
@@ -208,8 +222,30 @@ class Relayer:
                 log.info("saw deposit %d (block %d, %s micro-USDC to 0x%s/%d)", nonce, event["blockNumber"],
                          args["amount"], args["recipient"][2:].lower(), args["subaccount"])
             self.state.cursor_block = last
+            self.state.recent_blocks = [*self.state.recent_blocks, (last, last_hash)][-RECENT_BLOCKS_KEPT:]
             self.state.save()
         self.metrics["relayer_eth_cursor_block"] = self.state.cursor_block
+
+    def _rewind_after_reorg(self, w3: Any) -> None:
+        """A block the cursor stopped at is gone (a reorg deeper than the confirmations): move the
+        cursor back to the newest such block still on the chain (to the start block when none is)
+        and forget the deposits seen above it; the new chain's blocks are read from there."""
+        recent = self.state.recent_blocks
+        if not recent or _block_hash(w3, recent[-1][0]) == recent[-1][1]:
+            return
+        replaced = recent[-1][0]
+        while recent and _block_hash(w3, recent[-1][0]) != recent[-1][1]:
+            recent.pop()
+        cursor = recent[-1][0] if recent else self.config.start_block - 1
+        forgotten = sorted(n for n, d in self.state.pending.items() if d["eth_block"] > cursor)
+        for nonce in forgotten:
+            del self.state.pending[nonce]
+        log.warning("Ethereum reorg deeper than %d confirmations: block %d was replaced; cursor back from %d to %d%s",
+                    self.config.confirmations, replaced, self.state.cursor_block, cursor,
+                    f"; forgot deposits {', '.join(map(str, forgotten))} (claims already sent for them stay on chain)"
+                    if forgotten else "")
+        self.state.cursor_block = cursor
+        self.state.save()
 
     def claim_deposits(self) -> None:
         status = self.bridge.status()
@@ -420,6 +456,18 @@ class Relayer:
             kind = "counter" if name.endswith("_total") else "gauge"
             lines += [f"# TYPE {name} {kind}", f"{name} {value:g}"]
         return "\n".join(lines) + "\n"
+
+
+def _block_hash(w3: Any, number: int) -> str | None:
+    """The hash of Ethereum block `number` (hex, no 0x), None while the chain is shorter."""
+    from web3.exceptions import BlockNotFound
+
+    if number < 0:
+        return None
+    try:
+        return bytes(w3.eth.get_block(number)["hash"]).hex()
+    except BlockNotFound:
+        return None
 
 
 def _handler(relayer: Relayer) -> type[BaseHTTPRequestHandler]:
