@@ -3,10 +3,15 @@ deposits credited once, withdrawals paid once, solvency after each, and faults."
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import pytest
 from web3 import Web3
 from web3.exceptions import ContractCustomError
+from web3.logs import DISCARD
 
+from bridge.config import RelayerConfig
 from bridge.eth import decode_custom_error
 from client import PrivateKey
 from client.bridge import send_eth_transaction
@@ -28,6 +33,27 @@ def _solvent(net: BridgedNet) -> None:
         wait_for(holds, 20, "vault balance == chain claim + unpaid withdrawals + uncredited deposits")
     except AssertionError:
         raise AssertionError(f"insolvent: {last[0].as_json()}") from None
+
+
+def _anvil(w3: Web3, method: str, *params: object) -> object:
+    return w3.provider.make_request(method, list(params))["result"]  # type: ignore[arg-type]
+
+
+def _send_unmined(w3: Web3, key: PrivateKey, call: object) -> bytes:
+    """Sign and send `call` without waiting for a block (mining is frozen); its tx hash."""
+    sender = w3.to_checksum_address(key.address)
+    tx = call.build_transaction({"from": sender, "nonce": w3.eth.get_transaction_count(sender, "pending"),  # type: ignore[attr-defined]
+                                 "chainId": w3.eth.chain_id})
+    return bytes(w3.eth.send_raw_transaction(w3.eth.account.sign_transaction(tx, key.secret).raw_transaction))
+
+
+def _relayer_health(net: BridgedNet, index: int) -> dict[str, object]:
+    listen = (net.bridge_files.relayer_state_dir(index) / "listen").read_text().strip()
+    return httpx.get(f"http://{listen}/health", timeout=5).json()  # type: ignore[no-any-return]
+
+
+def _relayer_state(net: BridgedNet, index: int) -> dict[str, object]:
+    return json.loads((net.bridge_files.relayer_state_dir(index) / "relayer-state.json").read_text())  # type: ignore[no-any-return]
 
 
 def _settled(net: BridgedNet) -> bool:
@@ -121,33 +147,68 @@ def test_relayers_killed_mid_stream_credit_every_deposit_and_pay_every_withdrawa
 
 def test_a_reorg_shallower_than_the_confirmation_depth_credits_nothing_from_the_dropped_block(
         bridged_net: BridgedNet) -> None:
-    net, trader = bridged_net, PrivateKey.generate()
+    """Relayers read up to head - confirmations. With mining frozen, a deposit is mined and buried
+    under confirmations - 1 blocks: the vault shows it, every relayer's cursor stops just below it.
+    Those blocks are dropped (anvil snapshot / revert); the new chain's deposit takes the same
+    nonce and is credited once with its own amount and recipient; the dropped one never is."""
+    net, dropped_to, kept_to = bridged_net, PrivateKey.generate().address, PrivateKey.generate().address
     bridge = net.bridge()
-    w3 = bridge.web3
+    w3, vault, token = bridge.web3, bridge.vault, bridge.token
+    depths = {RelayerConfig.load(net.bridge_files.relayer_config(i)).confirmations for i in range(4)}
+    (confirmations,) = depths
+    assert confirmations >= 1
     wait_for(lambda: _settled(net), 60, "bridge settled")
-    before = bridge.status()["next_deposit_nonce"]
-    w3.provider.make_request("evm_setIntervalMining", [0])  # freeze: blocks only when asked
-    w3.provider.make_request("evm_setAutomine", [True])
+    nonce = vault.functions.lastDepositNonce().call() + 1
+    assert int(bridge.status()["next_deposit_nonce"]) == nonce
+    send_eth_transaction(w3, net.faucet, token.functions.approve(vault.address, 10 * USDC))  # kept: before the fork
+    vault_before = token.functions.balanceOf(vault.address).call()
+
+    _anvil(w3, "evm_setIntervalMining", 0)  # (automine is off on the localnet): blocks only when mined here
     try:
-        snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
-        bridge.deposit(net.faucet, 7 * USDC, trader.address)  # two blocks: approve, deposit (depth 0 on top)
-        w3.provider.make_request("evm_mine", [])  # one confirmation, under the depth of 2
-        w3.provider.make_request("evm_revert", [snapshot])
+        snapshot = _anvil(w3, "evm_snapshot")
+        fork = w3.eth.block_number
+        dropped_hash = _send_unmined(w3, net.faucet, vault.functions.deposit(
+            7 * USDC, Web3.to_checksum_address(dropped_to), 0))
+        for _ in range(confirmations):  # the deposit's block, then confirmations - 1 on top of it
+            _anvil(w3, "evm_mine")
+        assert w3.eth.get_transaction_receipt(dropped_hash)["blockNumber"] == fork + 1
+        assert w3.eth.block_number == fork + confirmations
+        assert vault.functions.lastDepositNonce().call() == nonce
+        assert token.functions.balanceOf(vault.address).call() == vault_before + 7 * USDC
+        (seen,) = vault.events.Deposited().get_logs(from_block=fork + 1, to_block=fork + confirmations)
+        assert (seen["args"]["depositNonce"], seen["args"]["recipient"].lower(), seen["args"]["amount"]) == (
+            nonce, "0x" + dropped_to.hex(), 7 * USDC)
+        wait_for(lambda: [_relayer_health(net, i)["eth_cursor_block"] for i in range(4)] == [fork] * 4, 30,
+                 "every relayer's cursor at head - confirmations, just below the deposit's block")
+        assert all(str(nonce) not in _relayer_state(net, i)["pending"] for i in range(4))
+        assert _anvil(w3, "evm_revert", snapshot) is True
     finally:
-        w3.provider.make_request("evm_setAutomine", [False])
-        w3.provider.make_request("evm_setIntervalMining", [1])
+        _anvil(w3, "evm_setIntervalMining", 1)
+    assert vault.functions.lastDepositNonce().call() == nonce - 1
+    assert token.functions.balanceOf(vault.address).call() == vault_before
+
+    receipt = send_eth_transaction(w3, net.faucet, vault.functions.deposit(
+        3 * USDC, Web3.to_checksum_address(kept_to), 1))
+    (kept,) = vault.events.Deposited().process_receipt(receipt, errors=DISCARD)
+    assert kept["args"]["depositNonce"] == nonce  # the same nonce, on the new chain
+    wait_for(lambda: net.balance(kept_to, 1) == 3 * USDC, 60, "the new chain's deposit credited")
+    wait_for(lambda: _settled(net), 60, "bridge settled")
     with net.client() as client:
-        client.wait_for_height(client.height() + 20)
-    current = w3.eth.block_number
-    wait_for(lambda: w3.eth.block_number >= current + 4, 30, "four more Ethereum blocks")
-    assert bridge.status()["next_deposit_nonce"] == before
-    assert net.balance(trader.address) == 0
+        client.wait_for_height(client.height() + 10)
+    answer = bridge.deposit_status(nonce)
+    assert answer["status"] == "credited"
+    assert answer["deposit"] == {
+        "deposit_nonce": str(nonce), "eth_block": str(receipt["blockNumber"]),
+        "eth_tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(), "sender": "0x" + net.faucet.address.hex(),
+        "recipient": "0x" + kept_to.hex(), "subaccount": 1, "amount_micro_usdc": str(3 * USDC)}
+    assert len(answer["claims"]) >= 3 and all(claim["agrees"] for claim in answer["claims"])
+    assert [net.balance(kept_to, 1, i) for i in range(4)] == [3 * USDC] * 4
+    assert [net.balance(dropped_to, 0, i) for i in range(4)] == [0] * 4
+    assert int(bridge.status()["next_deposit_nonce"]) == nonce + 1
     _solvent(net)
 
 
 def test_relayers_answer_health_and_metrics(bridged_net: BridgedNet) -> None:
-    import httpx
-
     listen = (bridged_net.bridge_files.relayer_state_dir(0) / "listen").read_text().strip()
     wait_for(lambda: httpx.get(f"http://{listen}/health").status_code == 200, 30, "relayer 0 healthy")
     assert httpx.get(f"http://{listen}/health").json()["validator"]
@@ -184,7 +245,7 @@ def test_a_rotated_bridge_key_is_handed_over_to_the_vault_and_the_bridge_keeps_w
     import subprocess
     import sys
 
-    from bridge.config import RelayerConfig, save_keystore
+    from bridge.config import save_keystore
     from tests.bridge_chain.conftest import ROOT
 
     net, trader, recipient = bridged_net, PrivateKey.generate(), PrivateKey.generate().address
