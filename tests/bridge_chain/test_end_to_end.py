@@ -13,9 +13,10 @@ from web3.logs import DISCARD
 
 from bridge.config import RelayerConfig
 from bridge.eth import decode_custom_error
-from client import PrivateKey
+from client import PrivateKey, load_key
 from client.bridge import send_eth_transaction
 from tests.bridge_chain.conftest import BridgedNet, wait_for
+from wire.crypto import keccak256
 
 USDC = 1_000_000
 
@@ -205,6 +206,81 @@ def test_a_reorg_shallower_than_the_confirmation_depth_credits_nothing_from_the_
     assert [net.balance(kept_to, 1, i) for i in range(4)] == [3 * USDC] * 4
     assert [net.balance(dropped_to, 0, i) for i in range(4)] == [0] * 4
     assert int(bridge.status()["next_deposit_nonce"]) == nonce + 1
+    _solvent(net)
+
+
+def _deposit_on_ethereum(net: BridgedNet, amount: int, recipient: bytes, subaccount: int) -> dict[str, object]:
+    """approve + Vault.deposit from the faucet; the `ClaimDeposit` fields an honest relayer reads."""
+    bridge = net.bridge()
+    w3, vault = bridge.web3, bridge.vault
+    send_eth_transaction(w3, net.faucet, bridge.token.functions.approve(vault.address, amount))
+    receipt = send_eth_transaction(w3, net.faucet, vault.functions.deposit(
+        amount, Web3.to_checksum_address(recipient), subaccount))
+    (event,) = vault.events.Deposited().process_receipt(receipt, errors=DISCARD)
+    return {"deposit_nonce": str(event["args"]["depositNonce"]), "eth_block": str(receipt["blockNumber"]),
+            "eth_tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(), "sender": "0x" + net.faucet.address.hex(),
+            "recipient": "0x" + recipient.hex(), "subaccount": subaccount, "amount_micro_usdc": str(amount)}
+
+
+def test_one_validator_claiming_a_forged_deposit_credits_nothing(bridged_net: BridgedNet) -> None:
+    """Validator 3's operator stops its relayer and sends its own claims through cometbft: first a
+    deposit that never happened, then a real deposit with its amount raised a hundredfold (with
+    validator 2's relayer held too, so the two honest claims and the forged one stand together).
+    Each nonce is credited once, with what the vault shows; the forged claims stay `agrees: false`."""
+    from modules.bridge.types import ClaimDeposit
+
+    net, attacker, trader = bridged_net, PrivateKey.generate(), PrivateKey.generate()
+    bridge = net.bridge()
+    forger = load_key(net.bridge_files.root / "operator3.json")
+    (forger_validator,) = [v["consensus_address"] for v in bridge.validators()
+                           if v["operator"] == "0x" + forger.address.hex()]
+    wait_for(lambda: _settled(net), 60, "bridge settled")
+    nonce = int(bridge.status()["next_deposit_nonce"])
+    net.supervisor.hold_relayer(3)
+    try:
+        never_happened = ClaimDeposit(nonce, bridge.web3.eth.block_number, keccak256(b"no such Ethereum tx"),
+                                      attacker.address, attacker.address, 0, 1_000_000 * USDC)
+        with net.client() as client:
+            result = client.send(forger, [never_happened])
+            assert [e.type for e in result.events if e.type.startswith("deposit_")] == ["deposit_claim"]  # type: ignore[union-attr]
+            client.wait_for_height(client.height() + 10)
+        pending = bridge.deposit_status(nonce)
+        assert pending["status"] == "pending"
+        assert [(c["validator"], c["agrees"]) for c in pending["claims"]] == [(forger_validator, False)]
+        assert net.balance(attacker.address) == 0
+
+        real = _deposit_on_ethereum(net, 6 * USDC, trader.address, 0)
+        assert real["deposit_nonce"] == str(nonce)  # the nonce the forger claimed
+        wait_for(lambda: net.balance(trader.address) == 6 * USDC, 60, "the real deposit credited by three relayers")
+        credited = bridge.deposit_status(nonce)
+        assert credited["status"] == "credited" and credited["deposit"] == real
+        assert sorted(c["agrees"] for c in credited["claims"]) == [False, True, True, True]
+        assert [c["agrees"] for c in credited["claims"] if c["validator"] == forger_validator] == [False]
+
+        net.supervisor.hold_relayer(2)
+        raised = _deposit_on_ethereum(net, 4 * USDC, trader.address, 1)
+        assert raised["deposit_nonce"] == str(nonce + 1)
+        forged = ClaimDeposit(nonce + 1, int(str(raised["eth_block"])), bytes.fromhex(str(raised["eth_tx_hash"])[2:]),
+                              net.faucet.address, trader.address, 1, 400 * USDC)
+        with net.client() as client:
+            client.send(forger, [forged])
+        wait_for(lambda: len(bridge.deposit_status(nonce + 1)["claims"]) == 3, 60,
+                 "the two running honest relayers' claims beside the forged one")
+        split = bridge.deposit_status(nonce + 1)
+        assert split["status"] == "pending"  # 20 of 40 on the real content, 10 on the forged: neither over 2/3
+        assert net.balance(trader.address, 1) == 0
+        net.supervisor.release_relayer(2)
+        wait_for(lambda: net.balance(trader.address, 1) == 4 * USDC, 60, "credited once validator 2 claims")
+        assert bridge.deposit_status(nonce + 1)["deposit"] == raised
+    finally:
+        net.supervisor.release_relayer(2)
+        net.supervisor.release_relayer(3)
+    wait_for(lambda: _settled(net), 60, "bridge settled")
+    with net.client() as client:
+        client.wait_for_height(client.height() + 10)
+    assert [(net.balance(trader.address, 0, i), net.balance(trader.address, 1, i)) for i in range(4)] == [
+        (6 * USDC, 4 * USDC)] * 4
+    assert [net.balance(attacker.address, 0, i) for i in range(4)] == [0] * 4
     _solvent(net)
 
 
