@@ -4,6 +4,7 @@ deposits credited once, withdrawals paid once, solvency after each, and faults."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -281,6 +282,65 @@ def test_one_validator_claiming_a_forged_deposit_credits_nothing(bridged_net: Br
     assert [(net.balance(trader.address, 0, i), net.balance(trader.address, 1, i)) for i in range(4)] == [
         (6 * USDC, 4 * USDC)] * 4
     assert [net.balance(attacker.address, 0, i) for i in range(4)] == [0] * 4
+    _solvent(net)
+
+
+def test_perpchain_tx_deposit_and_withdraw_move_exactly_the_amounts_on_both_sides(
+        bridged_net: BridgedNet, tmp_path: Path) -> None:
+    """The real command line (a subprocess per command): `tx deposit` takes 12.5 USDC from the
+    key's Ethereum balance into the vault and credits subaccount /1 with it; `tx withdraw` debits
+    4.25 of it on chain and the vault pays the recipient that much; a withdrawal above the balance
+    is refused with the bank's code and changes nothing."""
+    import subprocess
+    import sys
+
+    from bridge.localnet import fund_on_ethereum
+    from client.keys import save_key
+    from tests.bridge_chain.conftest import ROOT
+
+    net, trader, recipient = bridged_net, PrivateKey.generate(), PrivateKey.generate().address
+    bridge = net.bridge()
+    token, vault = bridge.token, bridge.vault
+    checksum = Web3.to_checksum_address
+    save_key(trader, tmp_path / "trader.json")
+    fund_on_ethereum(net.bridge_files, trader.address, 100)  # 100 TestUSDC and ETH for gas
+    wait_for(lambda: _settled(net), 60, "bridge settled")
+    common = ["--key", str(tmp_path / "trader.json"), "--node", net.layout.nodes[0].rpc_url]
+    eth = ["--eth-rpc", net.bridge_files.eth_rpc, "--vault", vault.address]
+
+    def perpchain(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "perpchain.cli", *argv], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+
+    vault_before = token.functions.balanceOf(vault.address).call()
+    deposited = perpchain("tx", "deposit", *common, "--amount", "12.5", "--to", f"0x{trader.address.hex()}/1", *eth)
+    assert deposited.returncode == 0, deposited.stderr
+    answer = json.loads(deposited.stdout.strip().splitlines()[-1])
+    assert answer["recipient"] == f"0x{trader.address.hex()}" and answer["subaccount"] == 1
+    assert answer["amount_micro_usdc"] == str(12_500_000)
+    assert token.functions.balanceOf(checksum(trader.address)).call() == 100 * USDC - 12_500_000
+    assert token.functions.balanceOf(vault.address).call() == vault_before + 12_500_000
+    wait_for(lambda: net.balance(trader.address, 1) == 12_500_000, 60, "the CLI deposit credited")
+    assert bridge.deposit_status(answer["deposit_nonce"])["deposit"]["amount_micro_usdc"] == str(12_500_000)
+
+    refused = perpchain("tx", "withdraw", *common, "--amount", "12.500001", "--to", f"0x{recipient.hex()}",
+                        "--subaccount", "1")
+    assert refused.returncode == 2 and "code 100 (bank)" in refused.stderr, refused.stderr
+    assert net.balance(trader.address, 1) == 12_500_000
+
+    withdrawn = perpchain("tx", "withdraw", *common, "--amount", "4.25", "--to", f"0x{recipient.hex()}",
+                          "--subaccount", "1")
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    withdrawal_id = json.loads(withdrawn.stdout.strip().splitlines()[-1])["withdrawal_id"]
+    assert net.balance(trader.address, 1) == 8_250_000  # debited in the tx's block
+    wait_for(lambda: token.functions.balanceOf(checksum(recipient)).call() == 4_250_000, 60,
+             "the CLI withdrawal paid on Ethereum")
+    assert vault.functions.withdrawalPaid(withdrawal_id).call()
+    assert token.functions.balanceOf(vault.address).call() == vault_before + 12_500_000 - 4_250_000
+    assert token.functions.balanceOf(checksum(trader.address)).call() == 100 * USDC - 12_500_000
+    with net.client() as client:
+        client.wait_for_height(client.height() + 10)
+    assert [net.balance(trader.address, 1, i) for i in range(4)] == [8_250_000] * 4
     _solvent(net)
 
 
