@@ -65,7 +65,7 @@ def handle_claim(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, signer: by
     validate_claim(claim)
     next_nonce = bridge.next_deposit_nonce()
     if claim.deposit_nonce < next_nonce:
-        raise DepositAlreadyCredited(f"deposit {claim.deposit_nonce} is credited; the next to claim is {next_nonce}")
+        return _late_claim(bridge, validator.consensus_address, claim, next_nonce)
     expected = max(bridge.last_claim(validator.consensus_address), next_nonce - 1) + 1
     if claim.deposit_nonce != expected:
         raise ClaimOutOfOrder(f"validator {validator.consensus_address.hex().upper()} must claim deposit {expected} "
@@ -75,6 +75,20 @@ def handle_claim(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, signer: by
         ("nonce", str(claim.deposit_nonce)), ("validator", validator.consensus_address.hex().upper()),
         ("content_hash", content_hash.hex())))]
     return events + tally_deposits(bridge, bank, ctx)
+
+
+def _late_claim(bridge: BridgeKeeper, consensus_address: bytes, claim: ClaimDeposit, next_nonce: int) -> list[Event]:
+    """A claim for a nonce already credited, with the credited content: accepted, changing nothing.
+    A lagging validator's batch meets this whenever its first claim completes a quorum and the
+    tally credits on past it (the later nonces had their quorum already); refusing the batch would
+    refuse it on every retry, and those deposits would never be credited. A different content for
+    a credited nonce is refused."""
+    credited = bridge.credited(claim.deposit_nonce)
+    if credited is None or credited[0] != claim.content_hash():
+        raise DepositAlreadyCredited(f"deposit {claim.deposit_nonce} is credited with another content; the next to "
+                                     f"claim is {next_nonce}")
+    return [Event("deposit_claim_late", (("nonce", str(claim.deposit_nonce)),
+                                         ("validator", consensus_address.hex().upper())))]
 
 
 def tally_deposits(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext) -> list[Event]:
