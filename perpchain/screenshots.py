@@ -1,9 +1,10 @@
 """`python -m perpchain.screenshots`: regenerate docs/screenshots/main.svg and order_entry.svg.
 
 Starts a fresh one-validator chain, the market maker on every market and a small taker flow so
-there are trades and candles, then drives a headless terminal through Pilot on a subaccount
-holding 5,000 USDC: a long bought at market, a bid and an offer resting, then an IOC sell that
-fills and a limit sell typed through the bids (its preview showing)."""
+there are trades and candles, then drives a headless terminal through Pilot: `a` switches it from
+subaccount 0 to subaccount 1, which holds 5,000 USDC; a long bought at market, a bid and an offer
+resting (main.svg), then an IOC sell that fills and a limit sell typed through the bids, shot once
+the chain's what-if for it is under the ticket (order_entry.svg)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from client import Client, PlaceOrder, PrivateKey, Side, SubaccountId, TimeInForce
 from localnet.market_maker import MakerConfig, MarketMaker
 from tui.app import TradingApp
+from tui.widgets import OrderForm
 from localnet.devchain import PROJECT_ROOT, DevChain
 
 SIZE = (170, 50)
@@ -66,6 +68,8 @@ async def place_by_keyboard(pilot, app: TradingApp, side: str, kind: str, price:
 async def capture(app: TradingApp, warmup_s: float) -> None:
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await wait_for(pilot, lambda: app.book is not None and bool(app.book.asks) and app.market is not None)
+        await pilot.press("escape", "a")  # subaccount 0 -> 1, the next one holding collateral
+        await wait_for(pilot, lambda: app.subaccount == 1 and app.account is not None)
         app.query_one("#chart").interval_index = 0  # type: ignore[attr-defined]  # 5 s candles: a young chain
         app._titles()
         await pilot.pause(warmup_s)
@@ -85,15 +89,22 @@ async def capture(app: TradingApp, warmup_s: float) -> None:
         await pilot.pause(0.5)
         app.save_screenshot("main.svg", str(OUT))
         # the order form with a sell typed through the bids, its preview, and a fill notification
-        form = app.query_one("#order-form")
+        form = app.query_one(OrderForm)
         await place_by_keyboard(pilot, app, "s", "market", "", "0.02")
         await wait_for(pilot, lambda: any(title.startswith("Fill") for _, title, _ in app.notices[-3:]))
         app.action_side("sell")
         form.query_one("#kind").select("limit")  # type: ignore[attr-defined]
-        form.query_one("#price").value = market.format_price(  # type: ignore[attr-defined]
-            app.book.best_bid - 150 * market.tick_size).replace(",", "")  # type: ignore[union-attr, operator]
         form.query_one("#size").value = "0.08"  # type: ignore[attr-defined]
         form.query_one("#size").focus()
+        for _ in range(5):  # 1% through the bids; again if the maker re-quoted under the ticket meanwhile
+            price = market.round_price(app.book.best_bid * 99 // 100, up=False)  # type: ignore[union-attr, operator]
+            form.query_one("#price").value = market.format_price(price).replace(",", "")  # type: ignore[attr-defined]
+            await wait_for(pilot, lambda: form.what_if is not None and form.preview is not None
+                           and form.what_if[0] == form.preview.order)
+            if form.preview is not None and form.preview.fill_atoms and form.what_if is not None \
+                    and int(form.what_if[1].get("filled_size", 0)):
+                break
+            await pilot.pause(1.0)
         await pilot.pause(0.3)
         app.save_screenshot("order_entry.svg", str(OUT))
 
@@ -117,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         with Client(chain.rpc_url) as client:  # the trader's subaccount 1 holds 5,000 USDC
             client.transfer(trader_key, SubaccountId(trader_key.address, 1), 5_000 * 1_000_000)
         try:
-            app = TradingApp(chain.rpc_url, trader_key, subaccount=1, market="BTC-USD")
+            app = TradingApp(chain.rpc_url, trader_key, subaccount=0, market="BTC-USD")
             asyncio.run(capture(app, args.warmup))
         finally:
             stop.set()

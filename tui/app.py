@@ -5,7 +5,8 @@ streams) wakes three feed loops, each a thread worker so the UI never waits on t
 
     book     the selected market's L2 book (and its trades when a block traded), at most
              BOOK_HZ times a second; one fetch in flight, so a slow node never piles work up
-    account  your open orders and positions (collateral, equity, margin), at most 4 Hz
+    account  the active subaccount's open orders and positions (collateral, equity, margin), at
+             most 4 Hz; `a` / `A` switch the subaccount, and every panel and the order form follow
     summary  every market's parameters and recent trades (24h figures, candles), every 2 s
 
 The loops post their answers to the app as messages. A node that stops answering turns the
@@ -57,15 +58,17 @@ from tui.model import (
     OrderKind,
     TradeRow,
     account_from_json,
+    balances_by_subaccount,
     close_order,
     day_stats,
     deposit_stage,
     fills_for,
     format_usd,
     liquidation_notices,
+    next_subaccount,
     withdrawal_stage,
 )
-from tui.screens import BridgeScreen, EscapeScreen, HelpScreen, escape_text
+from tui.screens import BridgeScreen, EscapeScreen, HelpScreen, SubaccountScreen, escape_text
 from tui.widgets import (
     AccountPanel,
     BookLadder,
@@ -104,9 +107,9 @@ class BookFetched(Message):
 
 
 class AccountFetched(Message):
-    def __init__(self, orders: list[dict[str, Any]], positions: dict[str, Any]) -> None:
+    def __init__(self, subaccount: int, orders: list[dict[str, Any]], positions: dict[str, Any]) -> None:
         super().__init__()
-        self.orders, self.positions = orders, positions
+        self.subaccount, self.orders, self.positions = subaccount, orders, positions
 
 
 class SummaryFetched(Message):
@@ -161,6 +164,8 @@ class TradingApp(App[None]):
         Binding("m", "focus_panel('markets')", "Markets", show=False),
         Binding("o", "focus_panel('orders')", "Orders"),
         Binding("p", "focus_panel('positions')", "Positions"),
+        Binding("a", "next_subaccount", "Subaccount"),
+        Binding("A", "pick_subaccount", "Pick subaccount", key_display="A", show=False),
         Binding("C", "cancel_all", "Cancel all", key_display="C"),
         Binding("d", "bridge", "Bridge"),
         Binding("t", "toggle_theme", "Theme"),
@@ -180,8 +185,10 @@ class TradingApp(App[None]):
         self.proof_dir = proof_dir or Path.home() / ".perpchain" / "proofs"  # the escape hatch's saved proofs
         self.node_url = node_url
         self.key = key
-        self.subaccount = subaccount
-        self.me = f"{address_to_hex(key.address).lower()}/{subaccount}" if key else ""
+        self.address = address_to_hex(key.address).lower() if key else ""
+        self.subaccount = subaccount  # the active one: `a` / `A` switch it (switch_subaccount)
+        self.me = f"{self.address}/{subaccount}" if key else ""
+        self.balances: dict[int, int] = {}  # subaccount -> collateral, as last read for a switch
         self.initial_market = market
         self.client_factory = client_factory
         self.book_interval_s = 1.0 / book_hz
@@ -237,8 +244,7 @@ class TradingApp(App[None]):
 
     def on_mount(self) -> None:
         self.query_one("#markets").border_title = "Markets"
-        self.query_one("#account").border_title = "Account"
-        self.query_one("#account").border_subtitle = short_address(self.me) if self.me else "read-only"
+        self._account_titles()
         self.query_one("#order-form").border_title = "Order entry"
         self.query_one("#positions").border_title = "Positions"
         self.query_one("#orders").border_title = "Open orders"
@@ -263,6 +269,11 @@ class TradingApp(App[None]):
     @property
     def market(self) -> MarketInfo | None:
         return self.markets.get(self.selected_id)
+
+    def _account_titles(self) -> None:
+        panel = self.query_one(AccountPanel)
+        panel.border_title = f"Account · subaccount {self.subaccount}" if self.me else "Account"
+        panel.border_subtitle = f"{short_address(self.me)} · a: switch" if self.me else "read-only"
 
     def _titles(self) -> None:
         market = self.market
@@ -388,7 +399,6 @@ class TradingApp(App[None]):
             return
         worker = get_current_worker()
         client = self.client_factory(self.node_url)
-        address = self.me.split("/")[0]
         last = 0.0
         try:
             while not self._stopping(worker):
@@ -398,9 +408,10 @@ class TradingApp(App[None]):
                 if pause > 0 and self._stop.wait(pause):
                     break
                 last = time.monotonic()
+                number = self.subaccount  # the answer is dropped if the user switched meanwhile
                 try:
-                    orders = client.orders(address, self.subaccount)
-                    positions = client.positions(address, self.subaccount)
+                    orders = client.orders(self.address, number)
+                    positions = client.positions(self.address, number)
                 except ChainRejected:
                     continue
                 except ClientError as error:
@@ -408,7 +419,7 @@ class TradingApp(App[None]):
                     self._stop.wait(RETRY_S)
                     continue
                 self._link(True)
-                self.post_message(AccountFetched(orders, positions))
+                self.post_message(AccountFetched(number, orders, positions))
         finally:
             client.close()
 
@@ -465,7 +476,7 @@ class TradingApp(App[None]):
             self._book_inflight.clear()
 
     def on_account_fetched(self, message: AccountFetched) -> None:
-        if not self._drawing():
+        if not self._drawing() or message.subaccount != self.subaccount:
             return
         self.orders = [OpenOrder.from_json(o) for o in message.orders]
         self.account = account_from_json(message.positions, self.markets) if self.markets else None
@@ -643,7 +654,7 @@ class TradingApp(App[None]):
             line = f"Ethereum at {self.eth_rpc} is not answering ({type(error).__name__})"
         else:
             free = format_usd(self.account.free_collateral) if self.account is not None else "…"
-            line = (f"Ethereum {short_address(self.me.split('/')[0])}: {format_usd(on_ethereum)} USDC · perpchain "
+            line = (f"Ethereum {short_address(self.address)}: {format_usd(on_ethereum)} USDC · perpchain "
                     f"subaccount {self.subaccount}: free collateral {free} USDC")
         finally:
             client.close()
@@ -722,6 +733,68 @@ class TradingApp(App[None]):
             client.close()
         self.call_from_thread(screen.show, text)
 
+    def action_next_subaccount(self) -> None:
+        if self._can_trade():
+            self.read_balances(then_switch=True)
+
+    def action_pick_subaccount(self) -> None:
+        if not self._can_trade():
+            return
+
+        def picked(number: int | None) -> None:
+            if number is not None:
+                self.switch_subaccount(number)
+
+        self.push_screen(SubaccountScreen(self.subaccount), picked)
+        self.read_balances(then_switch=False)
+
+    @work(exclusive=True, thread=True, group="balances")
+    def read_balances(self, then_switch: bool) -> None:
+        """The address's subaccounts holding collateral (`/bank/balances`); then either switch to the
+        next one (`a`) or list them on the picker (`A`)."""
+        client = self.client_factory(self.node_url)
+        try:
+            balances = balances_by_subaccount(client.query(f"/bank/balances/{self.address}"))
+        except ClientError as error:
+            self.alert(f"Could not read the subaccounts: {error}", title="Subaccount", severity="error")
+            return
+        finally:
+            client.close()
+        self.call_from_thread(self._balances_read, balances, then_switch)
+
+    def _balances_read(self, balances: dict[int, int], then_switch: bool) -> None:
+        self.balances = balances
+        if then_switch:
+            number = next_subaccount(balances, self.subaccount)
+            if number == self.subaccount:
+                self.alert(f"Subaccount {number} is the only one holding collateral: A picks any number 0-127.",
+                           title="Subaccount")
+            else:
+                self.switch_subaccount(number)
+        elif isinstance(self.screen, SubaccountScreen):
+            self.screen.show(balances)
+
+    def switch_subaccount(self, number: int) -> None:
+        """Trade on subaccount `number`: the account panel, positions, open orders, the ladder's and
+        the tape's own-order marks, fill notices, order entry and the bridge all follow it."""
+        if number == self.subaccount:
+            return
+        self.subaccount = number
+        self.me = f"{self.address}/{number}"
+        self.orders, self.account = [], None
+        self.query_one(OrdersTable).show([], self.markets)
+        self.query_one(OrdersTable).border_subtitle = ""
+        self.query_one(PositionsTable).show([], self.markets)
+        self.query_one(PositionsTable).border_subtitle = ""
+        self.query_one(AccountPanel).show(None, self.me)
+        self._account_titles()
+        self._show_market()  # the order form's subaccount, and the own-order marks
+        self._render_status()
+        self._wake_account.set()
+        held = self.balances.get(number)
+        collateral = f"{format_usd(held)} USDC collateral" if held is not None else "no collateral"
+        self.alert(f"Trading on subaccount {number} ({collateral})", title="Subaccount")
+
     def action_cancel_all(self) -> None:
         if self._can_trade():
             self.send_actions([CancelAll(self.subaccount, 0)], "Cancel all")
@@ -751,7 +824,7 @@ class TradingApp(App[None]):
             return
         client = self.client_factory(self.node_url)
         try:
-            answer = client.what_if(self.me.split("/")[0], order)
+            answer = client.what_if(self.address, order)
         except ClientError:
             return  # the preview stays local; the status line shows a lost node
         finally:
@@ -783,6 +856,7 @@ class TradingApp(App[None]):
 
         Not exclusive: a second order must not cancel the first one's confirmation."""
         assert self.key is not None
+        owner = self.me  # fills are reported for the subaccount it was sent from, even after a switch
         client = self.client_factory(self.node_url)
         client.nonces = self.nonces
         try:
@@ -796,13 +870,13 @@ class TradingApp(App[None]):
             self.alert(f"{what}: {error}", title="Not confirmed", severity="error", timeout=12)
         else:
             assert isinstance(result, TxResult)
-            self.call_from_thread(self._confirmed, result, what)
+            self.call_from_thread(self._confirmed, result, what, owner)
         finally:
             client.close()
             self._wake_account.set()
             self._wake_book.set()
 
-    def _confirmed(self, result: TxResult, what: str) -> None:
+    def _confirmed(self, result: TxResult, what: str, owner: str) -> None:
         placed = [e for e in result.events if e.type == "order_placed"]
         armed = [e for e in result.events if e.type == "conditional_placed"]
         cancelled = [e for e in result.events if e.type == "order_cancelled" and e.attributes.get("reason") == "by_owner"]
@@ -810,15 +884,17 @@ class TradingApp(App[None]):
                     and e.attributes.get("reason", "").startswith("unfilled")]
         if placed:
             order_id = placed[0].attributes.get("order_id", "?")
-            self.alert(f"{what} · id {order_id} · block {result.height:,}", title="Order accepted")
+            self.alert(f"{what} · id {order_id} · subaccount {placed[0].attributes.get('subaccount', '?')} · "
+                       f"block {result.height:,}", title="Order accepted")
         elif armed:
             conditional_id = armed[0].attributes.get("conditional_id", "?")
-            self.alert(f"{what} · conditional {conditional_id} · block {result.height:,}", title="Stop armed")
+            kind = "Take-profit" if armed[0].attributes.get("kind", "").startswith("take_profit") else "Stop"
+            self.alert(f"{what} · conditional {conditional_id} · block {result.height:,}", title=f"{kind} armed")
         elif cancelled or what.startswith("Cancel"):
             self.alert(f"{len(cancelled)} order{'s' if len(cancelled) != 1 else ''} cancelled · block "
                        f"{result.height:,}", title=what)
-        if self.me:
-            self._fill_notices(fills_for(self.me, result.events))
+        if owner:
+            self._fill_notices(fills_for(owner, result.events))
         for event in unfilled:
             market = self.markets.get(int(event.attributes["market_id"]))
             if market is not None:

@@ -592,6 +592,29 @@ def account_from_json(answer: dict[str, Any], markets: dict[int, MarketInfo]) ->
                    int(answer["free_collateral_micro_usdc"]), tuple(rows))
 
 
+MAX_SUBACCOUNT = 127  # subaccount numbers are 0..127 (DESIGN.md, Transactions)
+
+
+def balances_by_subaccount(answer: dict[str, Any]) -> dict[int, int]:
+    """subaccount number -> collateral (micro-USDC) from `/bank/balances/<address>` (non-zero ones only)."""
+    return {int(e["subaccount"]): int(e["amount_micro_usdc"]) for e in answer.get("balances", [])}
+
+
+def next_subaccount(balances: dict[int, int], current: int) -> int:
+    """The subaccount after `current` among those holding collateral, 0 and `current` itself, in
+    number order and wrapping round (with nothing but `current`, `current`)."""
+    choices = sorted({0, current, *balances})
+    return choices[(choices.index(current) + 1) % len(choices)]
+
+
+def parse_subaccount(text: str) -> int:
+    """A subaccount number as typed: an integer from 0 to 127."""
+    text = text.strip()
+    if not text.isdigit() or not 0 <= int(text) <= MAX_SUBACCOUNT:
+        raise ValueError(f"a subaccount is a number from 0 to {MAX_SUBACCOUNT}, got {text!r}")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class FillNotice:
     """A fill touching the user's subaccount, as a block event reports it."""

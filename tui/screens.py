@@ -1,4 +1,5 @@
-"""Screens over the trading view: the key bindings help and the bridge."""
+"""Screens over the trading view: the key bindings help, the subaccount picker, the bridge and the
+escape hatch."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from client.amounts import parse_decimal
-from tui.model import BridgeTransfer
+from tui.model import MAX_SUBACCOUNT, BridgeTransfer, format_usd, parse_subaccount
 
 KEYS: tuple[tuple[str, str, str], ...] = (
     ("Anywhere", "b / s", "buy / sell: pick the side and jump to the order form"),
     ("", "[ / ]", "previous / next market (or ↑/↓ in the market list)"),
     ("", "m / o / p", "focus markets / open orders / positions"),
     ("", "i", "cycle the chart interval (5s, 15s, 1m, 5m, 15m, 1h)"),
+    ("", "a / A", "next subaccount holding collateral (or 0) / pick one by number, 0-127"),
     ("", "C", "cancel every open order of the subaccount"),
     ("", "d", "bridge: deposit USDC from Ethereum, withdraw to it, and follow each until final"),
     ("", "t", "light / dark theme"),
@@ -75,6 +77,48 @@ class HelpScreen(ModalScreen[None]):
             yield Static("Prices in USDC per unit; sizes in the base asset. The \"mark\" is the market's reference "
                          "price until the oracle lands. Fees and margin in the preview are estimates; the chain "
                          "has the last word, and a rejection shows its code and log.", id="help-note")
+
+
+class SubaccountScreen(ModalScreen[int | None]):
+    """Type a subaccount number (0-127) to trade on; it lists the address's subaccounts holding
+    collateral once the app has read them. Enter switches, Esc keeps the current one."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss", "Close"),
+    ]
+
+    def __init__(self, current: int) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="subaccount-box") as box:
+            box.border_title = "Switch subaccount"
+            box.border_subtitle = "Enter switches · Esc closes"
+            yield Static(f"Trading on subaccount {self.current}. Reading the address's balances…",
+                         id="subaccount-balances")
+            with Horizontal(classes="form-row"):
+                yield Label("Number", classes="form-label")
+                yield Input(placeholder=f"0-{MAX_SUBACCOUNT}", id="subaccount-number", restrict=r"[0-9]*",
+                            max_length=3)
+
+    def on_mount(self) -> None:
+        self.query_one("#subaccount-number", Input).focus()
+
+    def show(self, balances: dict[int, int]) -> None:
+        held = ", ".join(f"{number} ({format_usd(amount)} USDC)" for number, amount in sorted(balances.items()))
+        self.query_one("#subaccount-balances", Static).update(
+            f"Trading on subaccount {self.current}. Holding collateral: {held or 'none'}.")
+
+    @on(Input.Submitted, "#subaccount-number")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            number = parse_subaccount(event.value)
+        except ValueError as error:
+            self.app.notify(str(error), title="Subaccount", severity="warning")
+            return
+        self.dismiss(number)
 
 
 class BridgeScreen(ModalScreen[None]):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
+
 from client import Side, TimeInForce
 from client.client import TxEvent
 from localnet.market_maker import MakerConfig, MarketParams, plan_quotes
@@ -16,6 +18,7 @@ from tui.model import (
     Ticket,
     TradeRow,
     account_from_json,
+    balances_by_subaccount,
     build_preview,
     candles,
     close_order,
@@ -23,6 +26,8 @@ from tui.model import (
     fills_for,
     liquidation_notices,
     market_order_price,
+    next_subaccount,
+    parse_subaccount,
 )
 
 BTC = MarketInfo(1, "BTC-USD", 4, 100_000, 10, 10, 50_000, 30_000, 100, 500, "active", 65_000_000_000)
@@ -234,3 +239,19 @@ def test_a_stop_ticket_builds_a_conditional_that_fires_when_the_oracle_rises_for
     assert "when the oracle ≥ 65,900.0" in preview.line
     missing = build_preview(market, book, Ticket(Side.SELL, OrderKind.TAKE_PROFIT, "66000", "0.01"), 0)
     assert missing.order is None and "trigger" in missing.line
+
+
+def test_next_subaccount_cycles_through_those_holding_collateral_and_zero_in_number_order() -> None:
+    balances = balances_by_subaccount({"balances": [{"subaccount": 3, "amount_micro_usdc": "250000000"},
+                                                    {"subaccount": 9, "amount_micro_usdc": "1"}]})
+    assert balances == {3: 250_000_000, 9: 1}
+    assert [next_subaccount(balances, n) for n in (0, 3, 9)] == [3, 9, 0]
+    assert next_subaccount(balances, 5) == 9  # an empty one picked by number still has a place in the cycle
+    assert next_subaccount({}, 0) == 0
+
+
+def test_a_typed_subaccount_number_is_0_to_127() -> None:
+    assert parse_subaccount(" 127 ") == 127
+    for text in ("128", "", "-1", "3a"):
+        with pytest.raises(ValueError, match="0 to 127"):
+            parse_subaccount(text)

@@ -6,19 +6,21 @@ is shown and recovered from."""
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from typing import Awaitable, Callable
 
 import pytest
+from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from client import PlaceOrder, Side, TimeInForce, address_to_hex
+from client import PlaceOrder, Side, SubaccountId, TimeInForce, address_to_hex
 from tests.harness import LocalChain
 from tui.app import TradingApp
 from tui.model import what_if_line
-from tui.screens import HelpScreen
-from tui.widgets import BookLadder, OrdersTable, PositionsTable, StatusBar
+from tui.screens import HelpScreen, SubaccountScreen
+from tui.widgets import AccountPanel, BookLadder, OrdersTable, PositionsTable, StatusBar
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +47,13 @@ async def until(pilot: Pilot, predicate: Callable[[], object], what: str, timeou
 
 def ladder_text(app: TradingApp) -> str:
     return str(app.query_one(BookLadder).render())
+
+
+def account_panel_lines(app: TradingApp) -> list[str]:
+    """The account panel's rows as drawn (label and value), trailing spaces stripped."""
+    console = Console(width=44, file=io.StringIO(), record=True, color_system=None)
+    console.print(app.query_one(AccountPanel).content)
+    return [" ".join(line.split()) for line in console.export_text().splitlines()]
 
 
 def notices(app: TradingApp, severity: str | None = None) -> str:
@@ -205,5 +214,75 @@ def test_a_stop_typed_on_the_keyboard_rests_as_a_conditional_on_chain(chain: Loc
         assert (resting["kind"], resting["trigger_price"], resting["limit_price"], resting["size"]) == (
             "stop_limit", "70000000000", "71000000000", "100")
         assert not app.orders  # nothing on the book until it fires
+
+    run(app, scenario)
+
+
+def test_take_profit_typed_on_the_keyboard_is_armed_on_chain(chain: LocalChain) -> None:
+    alice = chain.keys[0]
+    app = TradingApp(chain.rpc_url, alice, market="BTC-USD")
+
+    async def scenario(app: TradingApp, pilot: Pilot) -> None:
+        app.query_one("#order-form").query_one("#kind").select("take-profit")  # type: ignore[attr-defined]
+        # a sell take-profit fires when the oracle rises to the trigger: s, limit, Tab, trigger, Tab, size
+        await pilot.press("escape", "s", *list("71900"), "tab", *list("72000"), "tab", *list("0.01"), "enter")
+        await until(pilot, lambda: "Take-profit armed" in notices(app), "the acceptance")
+        with chain.client() as client:
+            [resting] = client.conditionals(address_to_hex(alice.address))
+        assert (resting["kind"], resting["side"], resting["trigger_price"], resting["limit_price"], resting["size"]) == (
+            "take_profit_limit", "sell", "72000000000", "71900000000", "100")
+        assert not app.orders
+
+    run(app, scenario)
+
+
+def test_switching_subaccount_shows_its_account_and_orders_land_on_it(chain: LocalChain) -> None:
+    alice = chain.keys[0]
+    address = address_to_hex(alice.address).lower()
+    with chain.client() as client:  # subaccount 3 gets 250 of alice's 1,000 USDC
+        client.transfer(alice, SubaccountId(alice.address, 3), 250_000_000)
+    app = TradingApp(chain.rpc_url, alice, market="BTC-USD")
+
+    async def scenario(app: TradingApp, pilot: Pilot) -> None:
+        await until(pilot, lambda: app.account is not None, "subaccount 0's account")
+        assert app.account is not None and app.account.equity == 750_000_000
+        shown = app.active_bindings["a"].binding
+        assert (shown.description, shown.show) == ("Subaccount", True)  # in the footer
+
+        await pilot.press("escape", "a")  # the next subaccount holding collateral after 0
+        await until(pilot, lambda: app.subaccount == 3 and app.account is not None, "subaccount 3's account")
+        account = app.account
+        assert account is not None
+        assert (account.collateral, account.equity, account.free_collateral) == (250_000_000,) * 3
+        lines = account_panel_lines(app)
+        for row in ("Collateral 250.00", "Equity 250.00", "Free collateral 250.00", "Leverage 0.00x"):
+            assert row in lines
+        assert any(line.startswith("Margin used") and line.endswith(" 0%") for line in lines)
+        assert app.query_one(AccountPanel).border_title == "Account · subaccount 3"
+        assert str(app.query_one(StatusBar).render()).rstrip().endswith("/3")
+        assert "Subaccount: Trading on subaccount 3 (250.00 USDC collateral)" in notices(app)
+
+        await type_order(pilot, "b", "64000", "0.01")
+        await until(pilot, lambda: len(app.orders) == 1, "the open order on subaccount 3")
+        await until(pilot, lambda: "subaccount 3 ·" in notices(app), "the acceptance")
+        with chain.client() as client:
+            [order] = client.orders(address, 3)
+            assert client.orders(address, 0) == []
+            remaining = client.positions(address, 3)
+        assert (order["subaccount"], order["side"], order["price"], order["size"]) == (3, "buy", "64000000000", "100")
+        assert int(remaining["free_collateral_micro_usdc"]) < 250_000_000  # the bid holds margin there
+        await until(pilot, lambda: app.account is not None and app.account.free_collateral < 250_000_000,
+                    "subaccount 3's free collateral under the bid")
+
+        await pilot.press("escape", "A")  # back to 0, by number
+        assert isinstance(app.screen, SubaccountScreen)
+        await until(pilot, lambda: "3 (250.00 USDC)" in str(app.screen.query_one("#subaccount-balances").render()),
+                    "the subaccounts holding collateral")
+        await pilot.press("0", "enter")
+        await until(pilot, lambda: app.subaccount == 0 and app.account is not None, "subaccount 0 again")
+        assert not isinstance(app.screen, SubaccountScreen)
+        assert app.account is not None and app.account.equity == 750_000_000 and not app.orders
+        assert "Equity 750.00" in account_panel_lines(app)
+        assert app.query_one(OrdersTable).row_count == 0
 
     run(app, scenario)
