@@ -1,24 +1,28 @@
 """`python -m localnet.profile_e2e`: where a validator's app spends its time under load.
 
-A fresh localnet (as `perpchain bench e2e` makes), the load generator at `--rate` for
-`--seconds`, and py-spy sampling validator 0's app process meanwhile (100 samples/s, idle
-threads left out). Prints, on stderr, the share of samples per ABCI phase and the functions with
-the most samples of their own, and one JSON line on stdout with the same figures.
+A fresh localnet (as `perpchain bench e2e` makes), the load generator at `--rate` (default: the
+rate the bench offers that many validators) for `--seconds`, and py-spy sampling validator 0's
+app process while the load is sent (100 samples/s, idle threads left out). Prints, on stderr, the share of samples per ABCI phase and the functions with
+the most samples of their own, and one JSON line on stdout with the same figures. It also reads
+/proc for the CPU each kind of process used while the load ran (every validator's app, every
+cometbft, the load generator, and everything else on the machine), as a share of the machine's
+cores, so a figure can say whether the chain was short of CPU and who had it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
-import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from localnet.bench_e2e import fresh_localnet, load_config
+from localnet.bench_e2e import fresh_localnet, load_config, offered_rate
 from localnet.load import LoadGenerator
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
@@ -59,39 +63,79 @@ def summarize(collapsed: str, top: int = 25) -> dict[str, Any]:
             "self_percent": [[name, share(n)] for name, n in own.most_common(top)]}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a live process has used (fields 14 and 15 of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all cores spent on anything but idle and I/O wait since boot (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_shares(groups: dict[str, list[int]], run: Any) -> tuple[Any, dict[str, float]]:
+    """Call `run()`; meanwhile each group's CPU and the rest of the machine's, in % of all cores."""
+    def sample() -> tuple[dict[str, float], float, float]:
+        return ({name: sum(cpu_seconds(p) for p in pids) for name, pids in groups.items()}, machine_busy_seconds(),
+                time.monotonic())
+
+    before, busy_before, started = sample()
+    result = run()
+    after, busy_after, ended = sample()
+    capacity = (ended - started) * (os.cpu_count() or 1)
+    shares = {name: round(100 * (after[name] - before[name]) / capacity, 1) for name in groups}
+    ours = sum(after[name] - before[name] for name in groups)
+    shares["everything_else"] = round(100 * max(0.0, busy_after - busy_before - ours) / capacity, 1)
+    shares["idle"] = round(100 - 100 * (busy_after - busy_before) / capacity, 1)
+    return result, shares
+
+
 def profile(validators: int, rate: float, seconds: float, keep: Path | None = None) -> dict[str, Any]:
     with fresh_localnet(validators) as supervisor, tempfile.TemporaryDirectory() as directory:
         pid = supervisor.validators[0].app.pid
         assert pid is not None, "validator 0's app is not running"
         output = Path(directory) / "profile.txt"
+        generator = LoadGenerator(load_config(supervisor, rate, seconds))
+        generator.set_up()  # funding and signing are not what is profiled
         spy = subprocess.Popen([str(PY_SPY), "record", "--pid", str(pid), "--rate", "100", "--duration",
-                                str(int(seconds) + 5), "--format", "raw", "--output", str(output), "--nonblocking"],
+                                str(int(seconds)), "--format", "raw", "--output", str(output), "--nonblocking"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        load: dict[str, Any] = {}
-        runner = threading.Thread(target=lambda: load.update(LoadGenerator(load_config(supervisor, rate,
-                                                                                       seconds)).run()))
-        runner.start()
-        runner.join()
-        _, errors = spy.communicate(timeout=120)
+        groups = {"apps": [v.app.pid for v in supervisor.validators if v.app.pid],
+                  "cometbft": [v.cometbft.pid for v in supervisor.validators if v.cometbft.pid],
+                  "load_generator": [os.getpid()]}
+        try:
+            load, cpu = cpu_shares(groups, generator.measure)
+            _, errors = spy.communicate(timeout=120)
+        finally:
+            if spy.poll() is None:
+                spy.kill()
+                spy.wait()
         if not output.exists():
             raise RuntimeError(f"py-spy wrote no profile: {errors.decode(errors='replace')[-500:]}")
         collapsed = output.read_text()
         if keep is not None:  # for flame graphs (e.g. speedscope reads this format) and callers
             keep.write_text(collapsed)
         summary = summarize(collapsed)
-    summary["load"] = {k: load.get(k) for k in ("orders_per_s", "txs_per_s", "p50_ms", "p99_ms",
-                                                "block_interval_ms")}
+    summary["cpu_percent_of_machine"] = cpu
+    summary["load"] = {k: load.get(k) for k in ("offered_rate_txs_per_s", "sent_txs_per_s", "orders_per_s", "txs_per_s",
+                                                "p50_ms", "p99_ms", "checktx_p50_ms", "block_interval_ms",
+                                                "mempool_txs_max", "lost_txs")}
     return summary
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localnet.profile_e2e", description=__doc__.split("\n\n")[0])
     parser.add_argument("--validators", type=int, default=1)
-    parser.add_argument("--rate", type=float, default=600.0, help="txs/s offered (%(default)s)")
+    parser.add_argument("--rate", type=float, help="txs/s offered (default: what bench e2e offers)")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--keep", type=Path, help="also write py-spy's collapsed stacks to this file")
     args = parser.parse_args(argv)
-    summary = profile(args.validators, args.rate, args.seconds, args.keep)
+    rate = args.rate if args.rate else offered_rate(args.validators)
+    summary = profile(args.validators, rate, args.seconds, args.keep)
+    print("CPU while the load ran, % of the machine's cores: "
+          + ", ".join(f"{k} {v}" for k, v in summary["cpu_percent_of_machine"].items()), file=sys.stderr)
     print(f"{summary['samples']} samples of validator 0's app", file=sys.stderr)
     for phase, percent in summary["phase_percent"].items():
         print(f"  {percent:5.1f}%  {phase}", file=sys.stderr)

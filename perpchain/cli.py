@@ -269,9 +269,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_load(args: argparse.Namespace) -> int:
     from client import load_key
     from localnet.layout import Layout
-    from localnet.load import LoadConfig, run_load
+    from localnet.load import LoadConfig, RemoteNodeRefused, require_loopback, run_load
 
     nodes = args.node or []
+    try:  # before anything is read or sent
+        for url in nodes if not args.allow_remote else []:
+            require_loopback(url)
+    except RemoteNodeRefused as refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return 2
     if not nodes:
         layout = Layout.load(Path(args.root))
         if layout is None:
@@ -280,7 +286,9 @@ def cmd_load(args: argparse.Namespace) -> int:
         nodes = [n.rpc_url for n in layout.nodes]
     faucet = load_key(Path(args.faucet_key) if args.faucet_key else Path(args.root) / "keys" / "faucet.json")
     run_load(LoadConfig(nodes=nodes, faucet=faucet, accounts=args.accounts, rate=args.rate, duration_s=args.duration,
-                        count=args.count))
+                        count=args.count, concurrency=args.concurrency, batch=args.batch, levels=args.levels,
+                        bad_share_ppm=args.bad_ppm, seed=args.seed, fund_usdc=args.fund_usdc,
+                        csv_path=Path(args.csv) if args.csv else None, allow_remote=args.allow_remote))
     return 0
 
 
@@ -454,10 +462,22 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--node", action="append", help="RPC URL (repeatable; default: the localnet's nodes)")
     load.add_argument("--root", default=str(DEFAULT_LOCALNET), help="localnet folder (nodes and faucet key)")
     load.add_argument("--faucet-key", help="key that funds the load accounts (default: the localnet faucet)")
-    load.add_argument("--accounts", type=int, default=40)
-    load.add_argument("--rate", type=float, default=200.0, help="txs per second offered (open loop)")
+    load.add_argument("--accounts", type=int, default=100, help="funded load accounts (%(default)s)")
+    load.add_argument("--fund-usdc", type=int, default=5_000, help="USDC the faucet sends each account (%(default)s)")
+    load.add_argument("--rate", type=float, default=200.0, help="txs per second offered (open loop, %(default)s)")
+    load.add_argument("--concurrency", type=int, default=0,
+                      help="closed loop instead: this many txs in flight, each sender waiting for its tx's block")
     load.add_argument("--duration", type=float, default=20.0, help="seconds")
     load.add_argument("--count", type=int, default=0, help="stop after this many txs (0: duration only)")
+    load.add_argument("--batch", type=int, default=10,
+                      help="txs per JSON-RPC request, open loop (%(default)s; CometBFT caps a batch at its "
+                           "rpc.max_request_batch_size)")
+    load.add_argument("--levels", type=int, default=15, help="price levels per side in a maker re-quote (%(default)s)")
+    load.add_argument("--bad-ppm", type=int, default=20_000, help="bad (off-tick) txs per million (%(default)s)")
+    load.add_argument("--seed", type=int, default=7, help="fixes the flow, bad txs included (%(default)s)")
+    load.add_argument("--csv", help="write one row per tx here: submit time, latencies, codes")
+    load.add_argument("--allow-remote", action="store_true",
+                      help="allow a --node that is not a loopback address (refused otherwise)")
     load.set_defaults(func=cmd_load)
 
     simulate = commands.add_parser("simulate", help="replay a price path against accounts on an in-process chain")
