@@ -457,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bridge.anchor_cli import add_parsers as add_anchor_parsers
 
     add_anchor_parsers(commands, cmd_exit_proof)  # `exit-proof --home`, `vault-anchor`, `freeze`, `exit`, `reclaim`
+    from localnet.chaos import add_parsers as add_chaos_parsers
+
+    add_chaos_parsers(commands)  # `chaos`
 
     load = commands.add_parser("load", help="drive a running chain with a realistic order flow and measure it")
     load.add_argument("--node", action="append", help="RPC URL (repeatable; default: the localnet's nodes)")
@@ -479,6 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--allow-remote", action="store_true",
                       help="allow a --node that is not a loopback address (refused otherwise)")
     load.set_defaults(func=cmd_load)
+
+    from app.sim.cli import add_parsers as add_simulation_parsers
+
+    add_simulation_parsers(commands)  # `simulate-chain`, `export-state`, `import-state`
 
     simulate = commands.add_parser("simulate", help="replay a price path against accounts on an in-process chain")
     simulate.add_argument("--accounts", help="JSON accounts file (default: --random-accounts generated)")

@@ -35,12 +35,17 @@ def claimable_from_scratch(store: KVStore) -> dict[bytes, int]:
 def anchor_mismatch(store: KVStore, keccak: Keccak) -> str | None:
     """None when the latest record matches the state it describes; meaningful only on the
     state of the record's height (right after the anchor height, or a node stopped there)."""
+    return anchor_differs_from(store, claimable_from_scratch(store), keccak)
+
+
+def anchor_differs_from(store: KVStore, expected: dict[bytes, int], keccak: Keccak) -> str | None:
+    """None when the latest record's leaves are exactly `expected` (the claimable amounts
+    recomputed from the state it anchored) and rebuilding the tree gives the record's root."""
     keeper = AnchorKeeper(store)
     record = keeper.latest()
     if record is None:
         return None
     leaves = keeper.leaves()
-    expected = claimable_from_scratch(store)
     stored = {leaf.address: leaf.amount_micro_usdc for leaf in leaves}
     if stored != expected:
         wrong = sorted(set(stored.items()) ^ set(expected.items()))[:3]

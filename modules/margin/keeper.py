@@ -86,6 +86,12 @@ class MarginKeeper:
         for key, raw in self._store.iterate(start, prefix_end(start)):
             yield int.from_bytes(key[-4:], "big"), OpenOrderExposure(*_EXPOSURE.unpack(raw))
 
+    def all_exposures(self) -> Iterator[tuple[SubaccountId, int, OpenOrderExposure]]:
+        """Every (subaccount, market, exposure) with resting lots, in key order."""
+        for key, raw in self._store.iterate(EXPOSURE, prefix_end(EXPOSURE)):
+            body = key[len(EXPOSURE):]
+            yield SubaccountId(body[:20], body[20]), int.from_bytes(body[21:], "big"), OpenOrderExposure(*_EXPOSURE.unpack(raw))
+
     def add_exposure(self, subaccount: SubaccountId, market_id: int, bid_lots: int, ask_lots: int) -> None:
         """Add (or with negative numbers remove) resting lots."""
         current = self.exposure(subaccount, market_id)

@@ -1,0 +1,48 @@
+"""Checks that must hold after every block; each returns a message when broken, else None."""
+
+from __future__ import annotations
+
+from modules.bridge.keeper import BridgeKeeper, supermajority
+
+
+def credited_deposits_attested(bridge: BridgeKeeper) -> str | None:
+    """Every credited deposit was claimed with that exact content by more than 2/3 of the power,
+    and deposits are credited in nonce order with no gap."""
+    total = bridge.total_power()
+    for nonce in range(1, bridge.next_deposit_nonce()):
+        credited = bridge.credited(nonce)
+        if credited is None:
+            return f"bridge: deposit {nonce} is below the next nonce {bridge.next_deposit_nonce()} but not credited"
+        content_hash, _ = credited
+        power = 0
+        for consensus_address, claimed in bridge.claims(nonce):
+            validator = bridge.validator(consensus_address)
+            if claimed == content_hash and validator is not None:
+                power += validator.power
+        if not supermajority(power, total):
+            return f"bridge: deposit {nonce} was credited with {power} of {total} power attesting its content"
+    return None
+
+
+def withdrawals_queued_once(bridge: BridgeKeeper) -> str | None:
+    """Withdrawal ids run 1..next-1 with no gap, and their amounts add up to the total debited."""
+    total = 0
+    for withdrawal_id in range(1, bridge.next_withdrawal_id()):
+        withdrawal = bridge.withdrawal(withdrawal_id)
+        if withdrawal is None:
+            return f"bridge: withdrawal {withdrawal_id} is missing below the next id {bridge.next_withdrawal_id()}"
+        total += withdrawal.amount_micro_usdc
+    if total != bridge.withdrawn_total():
+        return f"bridge: withdrawals add up to {total} but {bridge.withdrawn_total()} was debited"
+    return None
+
+
+def credited_total(bridge: BridgeKeeper) -> int:
+    """micro-USDC minted by credited deposits (for the collateral-conservation check)."""
+    amount = 0
+    for nonce in range(1, bridge.next_deposit_nonce()):
+        credited = bridge.credited(nonce)
+        if credited is not None:
+            claim = bridge.claim_content(nonce, credited[0])
+            amount += claim.amount_micro_usdc if claim is not None else 0
+    return amount
