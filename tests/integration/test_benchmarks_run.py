@@ -32,3 +32,30 @@ def test_anchor_benchmark_anchors_every_funded_subaccount() -> None:
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert (figures["leaves"], figures["anchor_nonce"], figures["changed_addresses_per_interval"]) == (4000, 6, 3000)
+
+
+def test_restart_benchmark_restarts_real_processes_holding_every_order() -> None:
+    result = subprocess.run([sys.executable, "-m", "perpchain.cli", "bench", "restart", "--size", "20000"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["resting_orders"] == 20_000
+    assert figures["best_bid_ask_levels"] == [5, 5]  # the book query answered from the rebuilt books
+    assert figures["served_height"] > figures["stopped_at_height"] >= 3  # and the chain went on
+    assert 0 < figures["app_ready_s"] <= figures["restart_s"] <= figures["first_block_s"]
+
+
+def test_e2e_benchmark_loads_one_and_four_validators() -> None:
+    result = subprocess.run([sys.executable, "-m", "perpchain.cli", "bench", "e2e", "--size", "3"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    one, four = figures["one_validator"], figures["four_validators_full"]
+    assert (one["validators"], four["validators"]) == (1, 4)
+    assert one["offered_rate_txs_per_s"] > four["offered_rate_txs_per_s"] > 0
+    for run in (one, four):
+        assert run["finalized_txs"] > 0 and run["orders_per_s"] > 0
+        assert set(run["checktx_rejections_by_code"]) <= {"300"}  # only the bad txs, off tick
+        assert run["block_rejections_by_code"] == {}
+    assert figures["orders_per_s"] == one["orders_per_s"] and figures["four_validators"]["orders_per_s"] == four[
+        "orders_per_s"]
