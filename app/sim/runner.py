@@ -182,6 +182,7 @@ class Simulation:
                 if broken is not None:
                     result.broken = broken
                     return
+                result.deposits_made = self.mix.deposits_made
                 if on_block is not None:
                     on_block(block.height, result)
         finally:
@@ -213,7 +214,6 @@ class Simulation:
             found = None if message is None else ("anchor/matches-recomputation", message)
         if found is not None:
             return Broken(self.seed, block.height, found[0], found[1], block.draws)
-        result.deposits_made = self.mix.deposits_made
         result.deposits_credited = BridgeKeeper(self.chain.store).next_deposit_nonce() - 1
         return None
 
