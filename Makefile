@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both set up first (idempotent).
-.PHONY: setup run test test-unit bench clean
+.PHONY: setup run test test-unit bench sim clean
 
 PY := .venv/bin/python
 
@@ -17,6 +17,9 @@ test-unit: setup
 
 bench: setup
 	@$(PY) scripts/bench_all.py
+
+sim: setup
+	@$(PY) scripts/sim_all.py
 
 clean:
 	rm -rf .data .gen .pytest_cache
