@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from app.sim.genesis import ETH_CHAIN_ID, GENESIS_TIME_MS, SimGenesis, SimValidator
+from app.sim.genesis import GENESIS_TIME_MS, SimGenesis, SimValidator
 from modules.bank.types import Transfer
 from modules.bridge.keeper import BridgeKeeper
 from modules.bridge.types import ClaimDeposit, SignWithdrawal, Withdraw
