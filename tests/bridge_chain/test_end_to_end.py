@@ -4,6 +4,8 @@ deposits credited once, withdrawals paid once, solvency after each, and faults."
 from __future__ import annotations
 
 import json
+import random
+import time
 from pathlib import Path
 
 import httpx
@@ -52,6 +54,17 @@ def _send_unmined(w3: Web3, key: PrivateKey, call: object) -> bytes:
 def _relayer_health(net: BridgedNet, index: int) -> dict[str, object]:
     listen = (net.bridge_files.relayer_state_dir(index) / "listen").read_text().strip()
     return httpx.get(f"http://{listen}/health", timeout=5).json()  # type: ignore[no-any-return]
+
+
+def _relayer_at_work(net: BridgedNet, index: int) -> bool:
+    """Its process runs and has come far enough to answer /health (not still starting)."""
+    if not net.supervisor.relayers[index].alive:
+        return False
+    try:
+        _relayer_health(net, index)
+    except (OSError, httpx.HTTPError):  # no listen file yet, or the last run's port
+        return False
+    return True
 
 
 def _relayer_state(net: BridgedNet, index: int) -> dict[str, object]:
@@ -120,30 +133,86 @@ def test_one_relayer_down_the_bridge_works_with_three_of_four(bridged_net: Bridg
     wait_for(lambda: _settled(net), 60, "bridge settled")
 
 
-def test_relayers_killed_mid_stream_credit_every_deposit_and_pay_every_withdrawal_once(
+KILL_SEED = 20_251_204  # fixes the stream's order and amounts, and when and which relayer is killed
+
+
+def _credit_events(net: BridgedNet, nonce: int) -> list[dict[str, str]]:
+    """Every `deposit_credited` event for `nonce` in any tx of the chain (CometBFT's tx index)."""
+    with net.client() as client:
+        found = client.rpc.call("tx_search", query=f"deposit_credited.nonce='{nonce}'", per_page="100")
+    events = [(e["type"], {a["key"]: a["value"] for a in e["attributes"]})
+              for tx in found["txs"] for e in tx["tx_result"]["events"]]
+    return [attributes for kind, attributes in events if kind == "deposit_credited" and attributes["nonce"] == str(nonce)]
+
+
+def test_relayers_killed_at_random_during_deposits_and_withdrawals_credit_and_pay_each_exactly_once(
         bridged_net: BridgedNet) -> None:
-    net = bridged_net
+    """Six deposits and six withdrawals in a seeded random order; after most of them, at a seeded
+    random moment, a seeded random relayer (the next one at work if it is restarting) is SIGKILLed
+    while that deposit or withdrawal is in flight (the supervisor restarts it). Then each deposit
+    nonce has exactly one credit event, with its content; each withdrawal id exactly one
+    `Withdrawn` on the vault; balances are exact on every node."""
+    from client import SubaccountId
+
+    net, rng = bridged_net, random.Random(KILL_SEED)
     bridge = net.bridge()
+    vault, token = bridge.vault, bridge.token
     traders = [PrivateKey.generate() for _ in range(3)]
-    recipients = [PrivateKey.generate().address for _ in range(3)]
-    for round_number in range(3):
-        for i, trader in enumerate(traders):
-            bridge.deposit(net.faucet, (i + 1) * USDC, trader.address)
-        net.supervisor.kill_relayer(round_number % 4)
-        net.supervisor.kill_relayer((round_number + 2) % 4)
-    for i, trader in enumerate(traders):
-        wait_for(lambda: net.balance(trader.address) == 3 * (i + 1) * USDC, 90, f"trader {i}'s three deposits")
-    for i, (trader, recipient) in enumerate(zip(traders, recipients)):
-        bridge.withdraw(trader, (i + 1) * USDC, recipient)
-        net.supervisor.kill_relayer(i % 4)
-    token = bridge.token
-    for i, recipient in enumerate(recipients):
-        wait_for(lambda: token.functions.balanceOf(Web3.to_checksum_address(recipient)).call() == (i + 1) * USDC, 90,
-                 f"withdrawal to recipient {i}")
     wait_for(lambda: _settled(net), 60, "bridge settled")
+    first_eth_block = bridge.web3.eth.block_number
+    with net.client() as client:
+        for trader in traders:  # withdrawals need not wait for deposits
+            client.transfer(net.faucet, SubaccountId(trader.address, 0), 20 * USDC)
+    plan = [("deposit", i % 3, rng.randint(1, 9) * USDC) for i in range(6)]
+    plan += [("withdraw", i % 3, rng.randint(1, 9) * USDC) for i in range(6)]
+    rng.shuffle(plan)
+
+    deposits: dict[int, tuple[int, int]] = {}  # nonce -> (trader, amount)
+    withdrawals: dict[int, tuple[bytes, int]] = {}  # id -> (recipient, amount)
+    kills: list[tuple[str, int, bool]] = []  # (what was in flight, relayer, still in flight after the kill)
+    for kind, who, amount in plan:
+        if kind == "deposit":
+            nonce = bridge.deposit(net.faucet, amount, traders[who].address)
+            deposits[nonce] = (who, amount)
+        else:
+            recipient = PrivateKey.generate().address
+            result = bridge.withdraw(traders[who], amount, recipient)
+            (queued,) = [e for e in result.events if e.type == "withdrawal_queued"]  # type: ignore[union-attr]
+            withdrawal_id = int(queued.attributes["withdrawal_id"])
+            withdrawals[withdrawal_id] = (recipient, amount)
+        if rng.random() < 0.2:
+            continue
+        time.sleep(rng.uniform(0.0, 0.5))
+        drawn = rng.randrange(4)  # or the next one at work, while the drawn one restarts from an earlier kill
+        running = [i % 4 for i in range(drawn, drawn + 4) if _relayer_at_work(net, i % 4)]
+        if not running:
+            continue
+        victim = running[0]
+        net.supervisor.kill_relayer(victim)
+        in_flight = (bridge.deposit_status(nonce)["status"] != "credited" if kind == "deposit"
+                     else not vault.functions.withdrawalPaid(withdrawal_id).call())
+        kills.append((kind, victim, in_flight))
+
+    seed = f"seed {KILL_SEED}, kills {kills}"
+    for what in ("deposit", "withdraw"):
+        assert any(kind == what and in_flight for kind, _, in_flight in kills), f"no kill during a {what} ({seed})"
+    wait_for(lambda: _settled(net), 120, f"bridge settled after the kills ({seed})")
     with net.client() as client:
         client.wait_for_height(client.height() + 10)
-    assert [net.balance(t.address) for t in traders] == [2 * (i + 1) * USDC for i in range(3)]  # exactly once
+
+    for nonce, (who, amount) in sorted(deposits.items()):
+        credits = _credit_events(net, nonce)
+        assert [(c["recipient"], c["amount_micro_usdc"]) for c in credits] == [
+            ("0x" + traders[who].address.hex(), str(amount))], f"deposit {nonce} credited {credits} ({seed})"
+    paid = [int(log["args"]["withdrawalId"]) for log in vault.events.Withdrawn().get_logs(from_block=first_eth_block)]
+    assert sorted(i for i in paid if i in withdrawals) == sorted(withdrawals), f"payments {paid} ({seed})"
+    for withdrawal_id, (recipient, amount) in withdrawals.items():
+        assert token.functions.balanceOf(Web3.to_checksum_address(recipient)).call() == amount, (
+            f"withdrawal {withdrawal_id} ({seed})")
+    expected = [20 * USDC + sum(a for t, a in deposits.values() if t == i)
+                - sum(a for (kind, who, a) in plan if kind == "withdraw" and who == i) for i in range(3)]
+    for node in range(4):
+        assert [net.balance(t.address, 0, node) for t in traders] == expected, f"node {node} ({seed})"
     _solvent(net)
 
 
