@@ -93,7 +93,8 @@ class LoadConfig:
     threads: int = 32  # open loop: requests in flight, each waiting for its CheckTx answers
     seed: int = 7
     fund_usdc: int = 5_000  # per load account
-    drain_s: float = 30.0  # after sending: how long to wait for accepted txs to reach a block
+    drain_s: float = 30.0  # after sending: give up waiting for accepted txs after this long without one landing
+    drain_max_s: float = 120.0  # and after this long in all, so a run is bounded in time
     csv_path: Path | None = None
     allow_remote: bool = False
 
@@ -353,7 +354,8 @@ class LoadGenerator:
         config = self.config
         total = len(self.entries)
         next_sequence = batches = 0
-        with ThreadPoolExecutor(config.threads, thread_name_prefix="load-send") as pool:
+        pool = ThreadPoolExecutor(config.threads, thread_name_prefix="load-send")
+        try:
             while next_sequence < total:
                 elapsed = time.monotonic() - self.started
                 if elapsed >= config.duration_s:
@@ -369,6 +371,10 @@ class LoadGenerator:
                 # Wake when a full batch is due, or after 50 ms at low rates (no tx waits longer).
                 full_batch_due = self.started + (next_sequence + config.batch - 1) / config.rate
                 time.sleep(max(0.0, min(full_batch_due, time.monotonic() + 0.05) - time.monotonic()))
+        finally:
+            # The run is bounded in time: requests in flight finish, batches still queued (the
+            # pool could not keep up) are never sent and show as unsent_txs.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _closed_loop(self) -> None:
         """`concurrency` senders; each signs a tx, submits it and waits for its block."""
@@ -452,9 +458,11 @@ class LoadGenerator:
             self.counters.height = height
 
     def _drain(self) -> None:
-        """Wait until every accepted tx is in a block, or `drain_s` with no new one."""
-        last_progress, last_count = time.monotonic(), -1
-        while time.monotonic() - last_progress < self.config.drain_s:
+        """Wait until every accepted tx is in a block, `drain_s` with no new one, or `drain_max_s`."""
+        started = last_progress = time.monotonic()
+        last_count = -1
+        while (time.monotonic() - last_progress < self.config.drain_s
+               and time.monotonic() - started < self.config.drain_max_s):
             with self.lock:
                 waiting = sum(1 for e in self.entries if e.check_code == 0 and not e.included)
                 in_blocks = self.counters.in_blocks
@@ -568,6 +576,8 @@ def summarize(config: LoadConfig, entries: Sequence[Sent], blocks: Sequence[Bloc
         "offered_rate_txs_per_s": config.rate if config.mode == "open" else None,
         "concurrency": config.concurrency or None,
         "batch_txs": config.batch if config.mode == "open" else 1,
+        "offered_txs": sum(1 for e in entries if e.scheduled) if config.mode == "open" else len(sent),
+        "unsent_txs": sum(1 for e in entries if e.scheduled and not e.submitted),
         "sent_txs": len(sent),
         "checktx_accepted_txs": len(accepted),
         "checktx_rejections_by_code": _by_code(e.check_code for e in answered if e.check_code),

@@ -63,6 +63,7 @@ def test_open_loop_load_reports_what_each_tx_met(funded_chain: LocalChain, tmp_p
 
     # Every bad tx (off tick) is refused at CheckTx with PriceOffTick; every other one lands with code 0.
     assert (summary["mode"], summary["sent_txs"], summary["batch_txs"]) == ("open", count, 5)
+    assert (summary["offered_txs"], summary["unsent_txs"]) == (count, 0)
     assert summary["checktx_rejections_by_code"] == {"300": bad}
     assert summary["checktx_accepted_txs"] == count - bad
     assert summary["block_rejections_by_code"] == {}
