@@ -14,6 +14,7 @@ from modules.bank import invariants as bank
 from modules.bank.keeper import BankKeeper
 from modules.bridge import invariants as bridge
 from modules.bridge.keeper import BridgeKeeper
+from modules.funding.keeper import FundingKeeper
 from modules.liquidation import invariants as liquidation
 from modules.margin import invariants as margin
 from modules.margin.keeper import MarginKeeper
@@ -39,7 +40,8 @@ class Invariant:
 def _conserved(ctx: InvariantContext) -> str | None:
     keeper = BridgeKeeper(ctx.store)
     expected = ctx.genesis_supply_micro_usdc + bridge.credited_total(keeper) - keeper.withdrawn_total()
-    return margin.quote_conserved(BankKeeper(ctx.store), MarginKeeper(ctx.store), expected)
+    return margin.quote_conserved(BankKeeper(ctx.store), MarginKeeper(ctx.store), FundingKeeper(ctx.store).pool(),
+                                  expected)
 
 
 INVARIANTS: tuple[Invariant, ...] = (

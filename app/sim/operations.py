@@ -64,6 +64,7 @@ class OperationMix:
     _prices: dict[int, int] = field(default_factory=dict)
     _deposits: list[_Deposit] = field(default_factory=list)
     _sent: list[bytes] = field(default_factory=list)  # earlier txs, for replays
+    _time_ms: int = 0
 
     def __post_init__(self) -> None:
         self._prices = {int(m["market_id"]): int(m["reference_price"]) for m in self.genesis.markets}
@@ -75,8 +76,15 @@ class OperationMix:
 
     # -- prices ---------------------------------------------------------------------------------
 
-    def time_ms(self, height: int) -> int:
-        return GENESIS_TIME_MS + height * BLOCK_INTERVAL_MS
+    def next_time_ms(self) -> int:
+        """The next block's time: half a second later, or after a halt of 1 to 20 minutes in 2%
+        of blocks. The chain starts 30 s before an hour, so funding's hourly boundary is crossed
+        in every run, and the halts cross more of them."""
+        if self._time_ms == 0:
+            self._time_ms = GENESIS_TIME_MS - 30_000
+        gap = self.rng.randint(60_000, 1_200_000) if self.rng.random() < 0.02 else 0
+        self._time_ms += BLOCK_INTERVAL_MS + gap
+        return self._time_ms
 
     def move_prices(self) -> None:
         for market_id in sorted(self._prices):
@@ -100,8 +108,8 @@ class OperationMix:
 
     # -- txs ------------------------------------------------------------------------------------
 
-    def block_txs(self, height: int, store: KVStore, books: Books) -> list[Draw]:
-        view = _View(store, books, height, self.time_ms(height))
+    def block_txs(self, height: int, time_ms: int, store: KVStore, books: Books) -> list[Draw]:
+        view = _View(store, books, height, time_ms)
         draws: list[Draw] = []
         kinds = sorted(self.weights)
         for _ in range(self.rng.randint(0, 24)):

@@ -167,10 +167,11 @@ class Simulation:
 
     def next_input(self) -> BlockInput:
         height = self.height + 1
+        time_ms = self.mix.next_time_ms()
         self.mix.move_prices()
         votes = commit_info([(v.consensus_address, v.power, prices) for v, prices in self.mix.votes()])
-        draws = tuple(self.mix.block_txs(height, self.chain.store, self.chain.app.books)) if height > 1 else ()
-        return BlockInput(height, self.mix.time_ms(height), votes, draws)
+        draws = tuple(self.mix.block_txs(height, time_ms, self.chain.store, self.chain.app.books)) if height > 1 else ()
+        return BlockInput(height, time_ms, votes, draws)
 
     def run(self, blocks: int, result: SimResult, on_block: Callable[[int, SimResult], None] | None = None,
             twins: Sequence[SimChain] = ()) -> None:
