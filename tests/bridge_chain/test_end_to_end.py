@@ -279,6 +279,59 @@ def test_a_reorg_shallower_than_the_confirmation_depth_credits_nothing_from_the_
     _solvent(net)
 
 
+def _relayer_steps(net: BridgedNet, index: int) -> int:
+    listen = (net.bridge_files.relayer_state_dir(index) / "listen").read_text().strip()
+    metrics = httpx.get(f"http://{listen}/metrics", timeout=5).text
+    (line,) = [line for line in metrics.splitlines() if line.startswith("relayer_steps_total ")]
+    return int(float(line.split()[1]))
+
+
+def test_a_reorg_that_drops_a_payment_gets_the_withdrawal_paid_again_once(bridged_net: BridgedNet) -> None:
+    """With mining frozen, a withdrawal is signed and a relayer's payment waits in anvil's pool;
+    one block pays it; every relayer steps twice over the paid id (unless its own tx waits for a
+    block), none counts it done (it is not buried under the confirmations); the block is dropped.
+    The relayers pay it again, once, and count it done once that payment is confirmed."""
+    net, recipient = bridged_net, PrivateKey.generate().address
+    bridge = net.bridge()
+    w3, vault, token = bridge.web3, bridge.vault, bridge.token
+    checksum = Web3.to_checksum_address
+    wait_for(lambda: _settled(net), 60, "bridge settled")
+    _anvil(w3, "evm_setIntervalMining", 0)
+    try:
+        snapshot = _anvil(w3, "evm_snapshot")
+        fork = w3.eth.block_number
+        result = bridge.withdraw(net.faucet, 2 * USDC, recipient)
+        (queued,) = [e for e in result.events if e.type == "withdrawal_queued"]  # type: ignore[union-attr]
+        withdrawal_id = int(queued.attributes["withdrawal_id"])
+        wait_for(lambda: int(_anvil(w3, "txpool_status")["pending"], 16) >= 1, 60, "a payment in anvil's pool")
+        _anvil(w3, "evm_mine")
+        assert vault.functions.withdrawalPaid(withdrawal_id).call()
+        assert token.functions.balanceOf(checksum(recipient)).call() == 2 * USDC
+        steps = [_relayer_steps(net, i) for i in range(4)]
+        eth_keys = [a.lower() for a in net.bridge_files.settings()["relayer_eth_addresses"]]
+
+        def stepped_or_waiting(i: int) -> bool:  # a relayer's anchor tx waits in the pool for a block
+            waiting = {sender.lower() for sender in _anvil(w3, "txpool_content")["pending"]}  # type: ignore[index]
+            return _relayer_steps(net, i) >= steps[i] + 2 or eth_keys[i] in waiting
+
+        wait_for(lambda: all(stepped_or_waiting(i) for i in range(4)), 60,
+                 "two more steps of every relayer over the paid withdrawal (or its own tx waiting for a block)")
+        assert [_relayer_health(net, i)["paid_through"] < withdrawal_id for i in range(4)] == [True] * 4
+        assert _anvil(w3, "evm_revert", snapshot) is True
+        assert w3.eth.block_number == fork
+        assert not vault.functions.withdrawalPaid(withdrawal_id).call()
+        assert token.functions.balanceOf(checksum(recipient)).call() == 0
+    finally:
+        _anvil(w3, "evm_setIntervalMining", 1)
+    wait_for(lambda: token.functions.balanceOf(checksum(recipient)).call() == 2 * USDC, 60, "paid on the new chain")
+    wait_for(lambda: _settled(net), 60, "bridge settled")
+    payments = vault.events.Withdrawn().get_logs(from_block=fork + 1, argument_filters={"withdrawalId": withdrawal_id})
+    assert [(log["args"]["recipient"], log["args"]["amount"]) for log in payments] == [(checksum(recipient), 2 * USDC)]
+    wait_for(lambda: all(_relayer_health(net, i)["paid_through"] >= withdrawal_id for i in range(4)), 120,
+             "every relayer past the withdrawal once its payment is confirmed")
+    _solvent(net)
+
+
 def _deposit_on_ethereum(net: BridgedNet, amount: int, recipient: bytes, subaccount: int) -> dict[str, object]:
     """approve + Vault.deposit from the faucet; the `ClaimDeposit` fields an honest relayer reads."""
     bridge = net.bridge()
