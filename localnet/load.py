@@ -26,6 +26,7 @@ Traffic goes only to loopback nodes unless `allow_remote` is set (see `require_l
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import ipaddress
 import json
@@ -97,6 +98,7 @@ class LoadConfig:
     drain_max_s: float = 120.0  # and after this long in all, so a run is bounded in time
     csv_path: Path | None = None
     allow_remote: bool = False
+    read_results: bool = False  # read every block's results, not only those whose results hash shows a failure
 
     def __post_init__(self) -> None:
         if not self.nodes:
@@ -174,6 +176,20 @@ class Flow:
         return [PlaceOrder(0, self.market_id, Side.SELL, self.mid - reach, 100, TimeInForce.IOC)]
 
 
+@functools.lru_cache(maxsize=4096)
+def all_ok_results_hash(txs: int) -> bytes:
+    """CometBFT's LastResultsHash of a block of `txs` txs that all ended with code 0, no data and
+    no gas: the RFC 6962 Merkle root (leaf sha256(0x00 || leaf), node sha256(0x01 || left || right),
+    split at the largest power of two below the count) of each result's deterministic protobuf
+    fields, here all defaults, so every leaf is empty. No txs: sha256 of nothing."""
+    if txs == 0:
+        return hashlib.sha256(b"").digest()
+    if txs == 1:
+        return hashlib.sha256(b"\x00").digest()
+    split = 1 << ((txs - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + all_ok_results_hash(split) + all_ok_results_hash(txs - split)).digest()
+
+
 def mean_orders_per_tx(levels: int, bad_share_ppm: int) -> float:
     """Orders a tx of the flow carries on average: a re-quote (the maker share less the bad
     share) carries a ladder of 2 * levels, a taker one."""
@@ -245,6 +261,8 @@ class LoadGenerator:
         self.blocks: list[BlockSeen] = []
         self.mempool: list[int] = []
         self.rpc_errors: dict[str, int] = {}
+        self.unsettled: dict[int, tuple[int, list[tuple[int, Sent]]]] = {}  # height -> (txs, ours by index)
+        self.results_read = 0  # blocks whose results were read: a tx failed there, or read_results
         self.counters = _Counters()
         self.lock = threading.Lock()
         self.sending_done = threading.Event()
@@ -434,31 +452,51 @@ class LoadGenerator:
             watcher.close()
 
     def _read_block(self, watcher: Client, height: int, seen: float) -> None:
+        """Note which of our txs block `height` carries; its header settles the previous block's codes."""
         block = watcher.rpc.call("block", height=str(height))["block"]
-        encoded = block["data"]["txs"] or []
-        raws = [b64decode(t) for t in encoded]
-        results = (watcher.rpc.call("block_results", height=str(height)).get("txs_results") or []) if raws else []
-        ours = orders = 0
+        raws = [b64decode(t) for t in block["data"]["txs"] or []]
+        ours: list[tuple[int, Sent]] = []
         with self.lock:
             for index, raw in enumerate(raws):
                 entry = self.by_hash.get(hashlib.sha256(raw).digest())
                 if entry is None or entry.included:
                     continue
-                ours += 1
+                ours.append((index, entry))
                 entry.included, entry.height = seen, height
-                entry.block_code = int(results[index].get("code", 0)) if index < len(results) else None
-                if entry.block_code == 0:
-                    orders += entry.orders
                 if entry.done is not None:
                     entry.done.set()
             self.blocks.append(BlockSeen(height, seen, rfc3339_to_ms(block["header"]["time"]), len(raws),
-                                         sum(len(r) for r in raws), ours))
-            self.counters.in_blocks += ours
-            self.counters.finalized_orders += orders
+                                         sum(len(r) for r in raws), len(ours)))
+            self.counters.in_blocks += len(ours)
             self.counters.height = height
+            if ours:
+                self.unsettled[height] = (len(raws), ours)
+        if height - 1 in self.unsettled:
+            self._settle(watcher, height - 1, block["header"]["last_results_hash"])
+
+    def _settle(self, watcher: Client, height: int, results_hash: str | None) -> None:
+        """Give our txs in block `height` their in-block codes. The next header's last_results_hash
+        commits to every tx's code (with its data and gas); when it equals the hash of all code 0,
+        nothing failed and the block's results (megabytes of events) need not be read."""
+        with self.lock:
+            txs, ours = self.unsettled.pop(height)
+        all_ok = (results_hash is not None and not self.config.read_results
+                  and results_hash.upper() == all_ok_results_hash(txs).hex().upper())
+        if all_ok:
+            codes = {index: 0 for index, _ in ours}
+        else:
+            results = watcher.rpc.call("block_results", height=str(height)).get("txs_results") or []
+            codes = {index: int(results[index].get("code", 0)) for index, _ in ours if index < len(results)}
+        with self.lock:
+            self.results_read += 0 if all_ok else 1
+            for index, entry in ours:
+                entry.block_code = codes.get(index)
+                if entry.block_code == 0:
+                    self.counters.finalized_orders += entry.orders
 
     def _drain(self) -> None:
-        """Wait until every accepted tx is in a block, `drain_s` with no new one, or `drain_max_s`."""
+        """Wait until every accepted tx is in a block and its code settled, `drain_s` with no new
+        one, or `drain_max_s`."""
         started = last_progress = time.monotonic()
         last_count = -1
         while (time.monotonic() - last_progress < self.config.drain_s
@@ -466,7 +504,8 @@ class LoadGenerator:
             with self.lock:
                 waiting = sum(1 for e in self.entries if e.check_code == 0 and not e.included)
                 in_blocks = self.counters.in_blocks
-            if waiting == 0:
+                settled = not self.unsettled  # the block after the last one read too (its codes)
+            if waiting == 0 and settled:
                 return
             if in_blocks != last_count:
                 last_progress, last_count = time.monotonic(), in_blocks
@@ -506,13 +545,17 @@ class LoadGenerator:
             self.watch_stop.set()
             watcher.join(timeout=60)
             reporter.join(timeout=5)
+            for height in sorted(self.unsettled):  # the last blocks, whose next header was not read
+                self._settle(self.control, height, None)
             for http in self._http:
                 http.close()
             self.control.close()
         if config.csv_path is not None:
             write_csv(config.csv_path, self.entries, self.started)
-        return summarize(config, self.entries, self.blocks, self.mempool, self.rpc_errors, self.sending_s,
-                         self.max_block_bytes)
+        figures = summarize(config, self.entries, self.blocks, self.mempool, self.rpc_errors, self.sending_s,
+                            self.max_block_bytes)
+        figures["blocks_results_read"] = self.results_read
+        return figures
 
     def _report(self) -> None:
         last_orders, last_time = 0, time.monotonic()

@@ -43,9 +43,12 @@ def frame_name(frame: str) -> str:
 
 
 def summarize(collapsed: str, top: int = 25) -> dict[str, Any]:
-    """Phase shares and self-time leaders from py-spy's collapsed stacks (`a;b;c count`)."""
+    """Phase shares, self-time leaders and inclusive-time leaders (samples with the function
+    anywhere on the stack, the server's own frames under every request left out) from py-spy's
+    collapsed stacks (`a;b;c count`)."""
     phases: Counter[str] = Counter()
     own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
     total = 0
     for line in collapsed.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -55,12 +58,16 @@ def summarize(collapsed: str, top: int = 25) -> dict[str, Any]:
         frames = stack.split(";")
         total += count
         own[frame_name(frames[-1])] += count
+        for name in {frame_name(f) for f in frames}:
+            inclusive[name] += count
         names = [f.partition(" (")[0].rsplit(".", 1)[-1] for f in frames]  # `Application.check_tx`
         phase = next((label for method, label in PHASES if method in names), "other")
         phases[phase] += count
     share = lambda n: round(100 * n / total, 1) if total else 0.0  # noqa: E731
+    under_requests = [(name, n) for name, n in inclusive.most_common() if n < 0.8 * total]
     return {"samples": total, "phase_percent": {k: share(v) for k, v in phases.most_common()},
-            "self_percent": [[name, share(n)] for name, n in own.most_common(top)]}
+            "self_percent": [[name, share(n)] for name, n in own.most_common(top)],
+            "inclusive_percent": [[name, share(n)] for name, n in under_requests[:top]]}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -75,8 +82,9 @@ def machine_busy_seconds() -> float:
     return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_shares(groups: dict[str, list[int]], run: Any) -> tuple[Any, dict[str, float]]:
-    """Call `run()`; meanwhile each group's CPU and the rest of the machine's, in % of all cores."""
+def cpu_shares(groups: dict[str, list[int]], run: Any) -> tuple[Any, dict[str, float], dict[str, float]]:
+    """Call `run()`; meanwhile each group's CPU and the rest of the machine's, in % of all cores,
+    and each group's CPU seconds."""
     def sample() -> tuple[dict[str, float], float, float]:
         return ({name: sum(cpu_seconds(p) for p in pids) for name, pids in groups.items()}, machine_busy_seconds(),
                 time.monotonic())
@@ -89,7 +97,7 @@ def cpu_shares(groups: dict[str, list[int]], run: Any) -> tuple[Any, dict[str, f
     ours = sum(after[name] - before[name] for name in groups)
     shares["everything_else"] = round(100 * max(0.0, busy_after - busy_before - ours) / capacity, 1)
     shares["idle"] = round(100 - 100 * (busy_after - busy_before) / capacity, 1)
-    return result, shares
+    return result, shares, {name: after[name] - before[name] for name in groups}
 
 
 def profile(validators: int, rate: float, seconds: float, keep: Path | None = None) -> dict[str, Any]:
@@ -106,7 +114,7 @@ def profile(validators: int, rate: float, seconds: float, keep: Path | None = No
                   "cometbft": [v.cometbft.pid for v in supervisor.validators if v.cometbft.pid],
                   "load_generator": [os.getpid()]}
         try:
-            load, cpu = cpu_shares(groups, generator.measure)
+            load, cpu, cpu_s = cpu_shares(groups, generator.measure)
             _, errors = spy.communicate(timeout=120)
         finally:
             if spy.poll() is None:
@@ -119,9 +127,17 @@ def profile(validators: int, rate: float, seconds: float, keep: Path | None = No
             keep.write_text(collapsed)
         summary = summarize(collapsed)
     summary["cpu_percent_of_machine"] = cpu
+    # CPU time, unlike wall time, hardly depends on what else runs: what one order costs one app
+    # (CheckTx, its recheck, FinalizeBlock and all) and so the most one core could finalize.
+    orders = max(1, int(load.get("finalized_orders") or 0))
+    per_order_us = 1e6 * cpu_s["apps"] / validators / orders
+    summary["app_cpu_us_per_order"] = round(per_order_us, 1)
+    summary["cometbft_cpu_us_per_order"] = round(1e6 * cpu_s["cometbft"] / validators / orders, 1)
+    summary["load_generator_cpu_us_per_order"] = round(1e6 * cpu_s["load_generator"] / orders, 1)
+    summary["orders_per_app_core_second"] = round(1e6 / per_order_us) if per_order_us else 0
     summary["load"] = {k: load.get(k) for k in ("offered_rate_txs_per_s", "sent_txs_per_s", "orders_per_s", "txs_per_s",
-                                                "p50_ms", "p99_ms", "checktx_p50_ms", "block_interval_ms",
-                                                "mempool_txs_max", "lost_txs")}
+                                                "finalized_orders", "p50_ms", "p99_ms", "checktx_p50_ms",
+                                                "block_interval_ms", "mempool_txs_max", "lost_txs", "unsent_txs")}
     return summary
 
 
@@ -136,9 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     summary = profile(args.validators, rate, args.seconds, args.keep)
     print("CPU while the load ran, % of the machine's cores: "
           + ", ".join(f"{k} {v}" for k, v in summary["cpu_percent_of_machine"].items()), file=sys.stderr)
+    print(f"CPU per finalized order: app {summary['app_cpu_us_per_order']} us (one core: at most "
+          f"{summary['orders_per_app_core_second']:,} orders/s), cometbft {summary['cometbft_cpu_us_per_order']} us, "
+          f"load generator {summary['load_generator_cpu_us_per_order']} us", file=sys.stderr)
     print(f"{summary['samples']} samples of validator 0's app", file=sys.stderr)
     for phase, percent in summary["phase_percent"].items():
         print(f"  {percent:5.1f}%  {phase}", file=sys.stderr)
+    print("functions by samples with them on the stack:", file=sys.stderr)
+    for name, percent in summary["inclusive_percent"]:
+        print(f"  {percent:5.1f}%  {name}", file=sys.stderr)
     print("functions by samples of their own:", file=sys.stderr)
     for name, percent in summary["self_percent"]:
         print(f"  {percent:5.1f}%  {name}", file=sys.stderr)

@@ -288,7 +288,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     run_load(LoadConfig(nodes=nodes, faucet=faucet, accounts=args.accounts, rate=args.rate, duration_s=args.duration,
                         count=args.count, concurrency=args.concurrency, batch=args.batch, levels=args.levels,
                         bad_share_ppm=args.bad_ppm, seed=args.seed, fund_usdc=args.fund_usdc,
-                        csv_path=Path(args.csv) if args.csv else None, allow_remote=args.allow_remote))
+                        csv_path=Path(args.csv) if args.csv else None, allow_remote=args.allow_remote,
+                        read_results=args.read_results))
     return 0
 
 
@@ -481,6 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--csv", help="write one row per tx here: submit time, latencies, codes")
     load.add_argument("--allow-remote", action="store_true",
                       help="allow a --node that is not a loopback address (refused otherwise)")
+    load.add_argument("--read-results", action="store_true",
+                      help="read every block's results for the codes (default: only blocks whose results hash "
+                           "shows a tx that did not end with code 0)")
     load.set_defaults(func=cmd_load)
 
     from app.sim.cli import add_parsers as add_simulation_parsers

@@ -69,6 +69,7 @@ def test_open_loop_load_reports_what_each_tx_met(funded_chain: LocalChain, tmp_p
     assert summary["block_rejections_by_code"] == {}
     assert (summary["included_txs"], summary["finalized_txs"], summary["lost_txs"]) == (count - bad, count - bad, 0)
     assert summary["rpc_errors"] == {}
+    assert summary["blocks_results_read"] == 0  # every block's code 0 shown by the next header's results hash
     assert summary["finalized_orders"] == orders
     assert summary["orders_per_s"] == pytest.approx(orders / summary["window_s"], rel=0.01)
     assert summary["txs_per_s"] == pytest.approx((count - bad) / summary["window_s"], rel=0.01)
@@ -101,11 +102,14 @@ def test_open_loop_load_reports_what_each_tx_met(funded_chain: LocalChain, tmp_p
 
 def test_closed_loop_keeps_at_most_its_concurrency_in_flight(funded_chain: LocalChain, tmp_path: Path) -> None:
     count, concurrency = 30, 3
-    summary, rows, _ = _load(funded_chain, tmp_path, "--concurrency", str(concurrency), "--count", str(count))
+    summary, rows, _ = _load(funded_chain, tmp_path, "--concurrency", str(concurrency), "--count", str(count),
+                             "--read-results")
     bad = TxPlan(SEED, BAD_PPM).kinds(count).count(BAD)
     assert (summary["mode"], summary["concurrency"], summary["sent_txs"]) == ("closed", concurrency, count)
     assert summary["finalized_txs"] == count - bad and summary["checktx_rejections_by_code"] == (
         {"300": bad} if bad else {})
+    assert summary["block_rejections_by_code"] == {}  # here from every block's results, read
+    assert summary["blocks_results_read"] == len({r["height"] for r in rows if r["height"]})
 
     # A sender waits for its tx's block: never more than `concurrency` txs of the run in one block,
     # and never more than that many between submit and block (or CheckTx refusal) at any moment.

@@ -18,6 +18,7 @@ from localnet.load import (
     RemoteNodeRefused,
     Sent,
     TxPlan,
+    all_ok_results_hash,
     require_loopback,
     summarize,
 )
@@ -126,3 +127,20 @@ def test_txs_failing_in_their_block_are_counted_by_code_and_not_as_finalized_ord
     assert figures["block_fullness_percent_max"] == 20.0
     assert (figures["mempool_txs_max"], figures["mempool_txs_median"]) == (9, 3)
     assert figures["rpc_errors"] == {"RemoteProtocolError": 1}
+
+
+def test_the_all_code_zero_results_hash_is_an_rfc6962_root_of_empty_leaves() -> None:
+    import hashlib
+
+    def leaf(data: bytes) -> bytes:
+        return hashlib.sha256(b"\x00" + data).digest()
+
+    def node(left: bytes, right: bytes) -> bytes:
+        return hashlib.sha256(b"\x01" + left + right).digest()
+
+    empty = leaf(b"")  # ExecTxResult{code 0, no data, no gas} serializes to no bytes
+    assert all_ok_results_hash(0) == hashlib.sha256(b"").digest()
+    assert all_ok_results_hash(1) == empty
+    assert all_ok_results_hash(3) == node(node(empty, empty), empty)
+    assert all_ok_results_hash(5) == node(node(node(empty, empty), node(empty, empty)), empty)
+    assert all_ok_results_hash(6) == node(all_ok_results_hash(4), node(empty, empty))
