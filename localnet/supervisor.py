@@ -215,6 +215,17 @@ class Supervisor:
             os.kill(pid, sig)
             return pid
 
+    def signal_node(self, index: int, sig: int) -> list[int]:
+        """Send `sig` to one validator's cometbft and app together, under the lock so the watch loop
+        sees both at once (chaos: SIGKILL, SIGSTOP, SIGCONT). A killed node is restarted like any
+        crash; returns the pids signalled."""
+        with self._lock:
+            validator = self.validators[index]
+            pids = [c.process.pid for c in (validator.cometbft, validator.app) if c.alive and c.process is not None]
+            for pid in pids:
+                os.kill(pid, sig)
+            return pids
+
     def hold_relayer(self, index: int, sig: int = signal.SIGTERM) -> None:
         """Stop relayer `index` and keep it down until `release_relayer`."""
         with self._lock:
