@@ -51,6 +51,18 @@ def _send_unmined(w3: Web3, key: PrivateKey, call: object) -> bytes:
     return bytes(w3.eth.send_raw_transaction(w3.eth.account.sign_transaction(tx, key.secret).raw_transaction))
 
 
+def _pool(w3: Web3) -> list[dict[str, object]]:
+    """The transactions waiting in anvil's pool for a block."""
+    pending = _anvil(w3, "txpool_content")["pending"]  # type: ignore[index]
+    return [tx for by_nonce in pending.values() for tx in by_nonce.values()]
+
+
+def _waiting_on_ethereum(net: BridgedNet, w3: Web3) -> list[bool]:
+    """Per relayer: its own tx waits in the pool (while mining is frozen it waits for a block)."""
+    senders = {str(tx["from"]).lower() for tx in _pool(w3)}
+    return [address.lower() in senders for address in net.bridge_files.settings()["relayer_eth_addresses"]]
+
+
 def _relayer_health(net: BridgedNet, index: int) -> dict[str, object]:
     listen = (net.bridge_files.relayer_state_dir(index) / "listen").read_text().strip()
     return httpx.get(f"http://{listen}/health", timeout=5).json()  # type: ignore[no-any-return]
@@ -249,9 +261,13 @@ def test_a_reorg_shallower_than_the_confirmation_depth_credits_nothing_from_the_
         (seen,) = vault.events.Deposited().get_logs(from_block=fork + 1, to_block=fork + confirmations)
         assert (seen["args"]["depositNonce"], seen["args"]["recipient"].lower(), seen["args"]["amount"]) == (
             nonce, "0x" + dropped_to.hex(), 7 * USDC)
-        wait_for(lambda: [_relayer_health(net, i)["eth_cursor_block"] for i in range(4)] == [fork] * 4, 30,
-                 "every relayer's cursor at head - confirmations, just below the deposit's block")
-        assert all(str(nonce) not in _relayer_state(net, i)["pending"] for i in range(4))
+        def cursors_at_the_head() -> bool:  # or stopped by a tx of its own (an anchor) waiting for a block
+            cursors = [_relayer_health(net, i)["eth_cursor_block"] for i in range(4)]
+            return all(c == fork or waiting for c, waiting in zip(cursors, _waiting_on_ethereum(net, w3)))
+
+        wait_for(cursors_at_the_head, 30, "every relayer's cursor at head - confirmations, just below the deposit")
+        cursors = [int(str(_relayer_health(net, i)["eth_cursor_block"])) for i in range(4)]
+        assert max(cursors) == fork and all(str(nonce) not in _relayer_state(net, i)["pending"] for i in range(4))
         assert _anvil(w3, "evm_revert", snapshot) is True
     finally:
         _anvil(w3, "evm_setIntervalMining", 1)
@@ -303,19 +319,22 @@ def test_a_reorg_that_drops_a_payment_gets_the_withdrawal_paid_again_once(bridge
         result = bridge.withdraw(net.faucet, 2 * USDC, recipient)
         (queued,) = [e for e in result.events if e.type == "withdrawal_queued"]  # type: ignore[union-attr]
         withdrawal_id = int(queued.attributes["withdrawal_id"])
-        wait_for(lambda: int(_anvil(w3, "txpool_status")["pending"], 16) >= 1, 60, "a payment in anvil's pool")
+        def payment_waiting() -> bool:
+            calls = [vault.decode_function_input(tx["input"]) for tx in _pool(w3)
+                     if str(tx["to"]).lower() == vault.address.lower()]
+            return any(f.fn_name == "withdraw" and args["withdrawalId"] == withdrawal_id for f, args in calls)
+
+        wait_for(payment_waiting, 60, "the withdrawal's payment in anvil's pool")
         _anvil(w3, "evm_mine")
         assert vault.functions.withdrawalPaid(withdrawal_id).call()
         assert token.functions.balanceOf(checksum(recipient)).call() == 2 * USDC
         steps = [_relayer_steps(net, i) for i in range(4)]
-        eth_keys = [a.lower() for a in net.bridge_files.settings()["relayer_eth_addresses"]]
 
-        def stepped_or_waiting(i: int) -> bool:  # a relayer's anchor tx waits in the pool for a block
-            waiting = {sender.lower() for sender in _anvil(w3, "txpool_content")["pending"]}  # type: ignore[index]
-            return _relayer_steps(net, i) >= steps[i] + 2 or eth_keys[i] in waiting
+        def stepped_over_it() -> bool:  # or stopped by a tx of its own (an anchor) waiting for a block
+            waiting = _waiting_on_ethereum(net, w3)
+            return all(_relayer_steps(net, i) >= steps[i] + 2 or waiting[i] for i in range(4))
 
-        wait_for(lambda: all(stepped_or_waiting(i) for i in range(4)), 60,
-                 "two more steps of every relayer over the paid withdrawal (or its own tx waiting for a block)")
+        wait_for(stepped_over_it, 60, "two more steps of every relayer over the paid withdrawal")
         assert [_relayer_health(net, i)["paid_through"] < withdrawal_id for i in range(4)] == [True] * 4
         assert _anvil(w3, "evm_revert", snapshot) is True
         assert w3.eth.block_number == fork
