@@ -53,7 +53,7 @@ def _free_block(count: int) -> int:
 @contextmanager
 def fresh_localnet(validators: int) -> Iterator[Supervisor]:
     """A new localnet in a temporary folder on free ports, running until the block ends."""
-    with tempfile.TemporaryDirectory() as directory:
+    with tempfile.TemporaryDirectory(prefix="perpchain-e2e-") as directory:
         root = Path(directory) / "ln"
         config = LocalnetConfig(validators=validators, block_time_ms=200, port_base=_free_block(10 * validators + 5))
         layout, _ = create_or_resume(root, config, COMETBFT)

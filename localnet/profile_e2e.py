@@ -42,9 +42,31 @@ def frame_name(frame: str) -> str:
     return f"{path}:{name}"
 
 
+# Frames every sample of the node passes through on its way to a request (or a pool thread).
+FRAMEWORK = ("<frozen runpy>:", "perpchain/cli.py:", "app/node.py:", "asyncio/", "app/server.py:", "threading.py:",
+             "concurrent/futures/")
+
+
+def phase_of(frames: list[str]) -> str:
+    """The ABCI phase a sample belongs to, or what else the process was doing."""
+    names = [f.partition(" (")[0].rsplit(".", 1)[-1] for f in frames]  # `Application.check_tx`
+    for method, label in PHASES:
+        if method in names:
+            return label
+    if any("sigverify.py" in f for f in frames):
+        return "signature recovery (pool threads)"
+    if not frames[0].startswith(("_run_module_as_main", "Thread._bootstrap", "_bootstrap")):
+        # py-spy shows a suspended generator's frames without the caller that resumed it; here
+        # they are nearly all store iteration (CacheStore.iterate) inside a request.
+        return "generator frames, caller not sampled"
+    if "select" in names[-1] or "EpollSelector" in frames[-1]:
+        return "event loop waiting"
+    return "other"
+
+
 def summarize(collapsed: str, top: int = 25) -> dict[str, Any]:
     """Phase shares, self-time leaders and inclusive-time leaders (samples with the function
-    anywhere on the stack, the server's own frames under every request left out) from py-spy's
+    anywhere on the stack; the server's own frames, under every request, left out) from py-spy's
     collapsed stacks (`a;b;c count`)."""
     phases: Counter[str] = Counter()
     own: Counter[str] = Counter()
@@ -59,15 +81,13 @@ def summarize(collapsed: str, top: int = 25) -> dict[str, Any]:
         total += count
         own[frame_name(frames[-1])] += count
         for name in {frame_name(f) for f in frames}:
-            inclusive[name] += count
-        names = [f.partition(" (")[0].rsplit(".", 1)[-1] for f in frames]  # `Application.check_tx`
-        phase = next((label for method, label in PHASES if method in names), "other")
-        phases[phase] += count
+            if not name.startswith(FRAMEWORK):
+                inclusive[name] += count
+        phases[phase_of(frames)] += count
     share = lambda n: round(100 * n / total, 1) if total else 0.0  # noqa: E731
-    under_requests = [(name, n) for name, n in inclusive.most_common() if n < 0.8 * total]
     return {"samples": total, "phase_percent": {k: share(v) for k, v in phases.most_common()},
             "self_percent": [[name, share(n)] for name, n in own.most_common(top)],
-            "inclusive_percent": [[name, share(n)] for name, n in under_requests[:top]]}
+            "inclusive_percent": [[name, share(n)] for name, n in inclusive.most_common(top)]}
 
 
 def cpu_seconds(pid: int) -> float:
