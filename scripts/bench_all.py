@@ -1,5 +1,7 @@
 """`make bench`: run every benchmark and write all their figures into docs/bench.json with the
-machine's core count and the commit, so figures can be compared over time."""
+machine's core count and the commit, so figures can be compared over time. Each bench's entry
+also records when it ran, how long it took and the machine's load average before and after it
+(the machine may be shared: a figure taken under load says so)."""
 
 from __future__ import annotations
 
@@ -7,20 +9,30 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHES = ["checktx", "engine", "triggers", "liquidation", "restart", "e2e", "tui", "anchor"]
 
 
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def main() -> int:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    results: dict[str, object] = {"commit": commit, "cores": os.cpu_count(), "benches": {}}
+    results: dict[str, object] = {"commit": commit, "cores": os.cpu_count(),
+                                  "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "benches": {}, "runs": {}}
     failed = []
     for name in BENCHES:
         print(f"[bench] {name}", file=sys.stderr, flush=True)
+        before, started = load_average(), time.monotonic()
         done = subprocess.run([sys.executable, "-m", "perpchain.cli", "bench", name], cwd=ROOT, capture_output=True,
                               text=True, stdin=subprocess.DEVNULL)
+        results["runs"][name] = {"elapsed_s": round(time.monotonic() - started, 1),  # type: ignore[index]
+                                 "load_average_before": before, "load_average_after": load_average(),
+                                 "exit_code": done.returncode}
         lines = done.stdout.strip().splitlines()
         if done.returncode != 0 or not lines:
             failed.append(name)
@@ -29,6 +41,7 @@ def main() -> int:
         figures = json.loads(lines[-1])
         results["benches"][name] = figures  # type: ignore[index]
         print(lines[-1], flush=True)
+    results["failed"] = failed
     (ROOT / "docs" / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"[bench] wrote docs/bench.json{'; failed: ' + ', '.join(failed) if failed else ''}", file=sys.stderr)
     return 1 if failed else 0
