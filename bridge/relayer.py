@@ -102,7 +102,7 @@ class Relayer:
         self.metrics: dict[str, float] = {name: 0 for name in (
             "relayer_deposits_claimed_total", "relayer_withdrawals_signed_total", "relayer_withdrawals_paid_total",
             "relayer_valsets_signed_total", "relayer_valsets_sent_total", "relayer_vault_valset_nonce",
-            "relayer_step_errors_total", "relayer_steps_total", "relayer_eth_cursor_block",
+            "relayer_step_errors_total", "relayer_steps_total", "relayer_eth_cursor_block", "relayer_eth_reorgs_total",
             "relayer_last_success_unix_seconds", "relayer_pending_deposits")}
         self.last_error = ""
         self._consensus_address: str | None = None
@@ -247,6 +247,7 @@ class Relayer:
                     if forgotten else "")
         self.state.cursor_block = cursor
         self.state.save()
+        self.metrics["relayer_eth_reorgs_total"] += 1
 
     def claim_deposits(self) -> None:
         status = self.bridge.status()

@@ -85,6 +85,7 @@ def test_a_reorg_shallower_than_the_confirmations_is_never_seen(bridge: VaultSet
     assert relayer.state.pending == {1: {
         "eth_block": fork + 1, "eth_tx_hash": bytes(receipt["transactionHash"]).hex(),
         "sender": bridge.user.address.hex(), "recipient": BOB.hex(), "subaccount": 2, "amount": str(5 * USDC)}}
+    assert relayer.metrics["relayer_eth_reorgs_total"] == 0  # nothing the cursor passed was replaced
     relayer.client.close()
 
 
@@ -114,6 +115,7 @@ def test_a_reorg_deeper_than_the_confirmations_moves_the_cursor_back_even_across
     restarted.follow_deposits()
     assert restarted.state.pending == {1: kept}
     assert restarted.state.cursor_block == fork + 2
+    assert restarted.metrics["relayer_eth_reorgs_total"] == 1
     assert restarted.state.recent_blocks[-1] == (fork + 2, bytes(bridge.w3.eth.get_block(fork + 2)["hash"]).hex())
     restarted.client.close()
 
@@ -133,6 +135,7 @@ def test_a_cursor_above_the_head_after_a_reorg_goes_back_to_a_block_still_on_the
     assert bridge.w3.eth.block_number == before_fork + 1  # the cursor is three blocks above the head
     relayer.follow_deposits()
     assert relayer.state.cursor_block == before_fork  # the head minus one confirmation, on the kept chain
+    assert relayer.metrics["relayer_eth_reorgs_total"] == 1
     kept = _deposit(bridge, 3 * USDC, BOB, 0)
     _mine(bridge, 1)
     relayer.follow_deposits()
