@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import traceback
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -63,6 +64,7 @@ log = logging.getLogger("perpchain.app")
 
 APP_VERSION = 1
 INTERNAL_ERROR_CODE = 1
+DECODED_CACHE_TXS = 65_536  # more than the localnet mempool (50,000 txs) holds
 
 
 @dataclass
@@ -120,8 +122,9 @@ class Application:
         # held under a journal checkpoint until Commit.
         self._books = OrderbookKeeper.load_books(store)
         self._block_checkpoint: int | None = None
-        # The last prefetched batch decoded, raw tx -> decode result, so check_tx decodes each once.
-        self._prefetched: dict[bytes, tuple[bytes, ante.DecodedTx] | ChainError] = {}
+        # raw tx -> decode result, filled by CheckTx and taken by FinalizeBlock, so a tx is decoded
+        # once on its way through the node (decoding is pure: a cached result is the same result).
+        self._decoded: OrderedDict[bytes, tuple[bytes, ante.DecodedTx] | ChainError] = OrderedDict()
         # The balances tree of the latest anchor, equal to its stored leaves (rebuilt on start).
         self._anchor_tree = BalanceTree(keccak256, AnchorKeeper(store).leaves())
         self._anchored_in_pending = False
@@ -289,7 +292,7 @@ class Application:
             observations = oracle_votes.observations_of(txs.pop(0), list(oracle.validators()), self._market_ids())
             block_events += update_prices(oracle, MarketsKeeper(block), ctx, observations)
             oracle_results.append(abci_pb.ExecTxResult(code=0))
-        decoded = [self._decode(raw) for raw in txs]
+        decoded = [self._take_decoded(raw) for raw in txs]
         self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
         block_events += orderbook_begin_block(OrderbookKeeper(block, self._books, ctx))  # 2. expiries
 
@@ -341,9 +344,7 @@ class Application:
 
     def check_tx(self, req: abci_pb.RequestCheckTx) -> abci_pb.ResponseCheckTx:
         """Run the whole tx against the check state, so later txs see its effects."""
-        item = self._prefetched.pop(req.tx, None)
-        if item is None:
-            item = self._decode(req.tx)
+        item = self._decode(req.tx)
         ctx = BlockContext(self._chain_id, self._last.height + 1, self._last.block_time_ms)
         if isinstance(item, ChainError):
             return abci_pb.ResponseCheckTx(code=item.code, codespace=item.codespace, log=item.log)
@@ -359,7 +360,6 @@ class Application:
     def prefetch_signers(self, raws: Sequence[bytes]) -> None:
         """Recover a batch of incoming txs' signers in parallel (the server calls this per read)."""
         decoded = [self._decode(raw) for raw in raws]
-        self._prefetched = dict(zip(raws, decoded))
         self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
 
     # -- snapshots (state sync comes later; answered empty) -------------------------------------
@@ -383,6 +383,23 @@ class Application:
     # -- helpers ------------------------------------------------------------------------------
 
     def _decode(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
+        """The decode result of `raw`, from the cache when CheckTx or a prefetch saw it already."""
+        found = self._decoded.get(raw)
+        if found is not None:
+            self._decoded.move_to_end(raw)
+            return found
+        found = self._decode_uncached(raw)
+        self._decoded[raw] = found
+        if len(self._decoded) > DECODED_CACHE_TXS:
+            self._decoded.popitem(last=False)
+        return found
+
+    def _take_decoded(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
+        """Like `_decode`, dropping the entry: a tx in a block is not checked again."""
+        found = self._decoded.pop(raw, None)
+        return found if found is not None else self._decode_uncached(raw)
+
+    def _decode_uncached(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
         if oracle_votes.is_oracle_tx(raw):
             return OracleTxNotAllowed("the oracle tx is built by the proposer and may only come first in a block")
         try:

@@ -38,3 +38,21 @@ def test_a_signature_recovered_in_check_tx_is_not_recovered_again_in_the_block(h
     assert [r.code for r in harness.block([*checked, unseen])] == [0] * 11
     assert harness.app.signers.recoveries == before + 1  # only the tx the mempool never saw
     assert harness.balance(alice) == 1_000_000_000 - 70
+
+
+def test_a_tx_decoded_in_check_tx_is_not_decoded_again_in_the_block(harness: AppHarness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import app.ante as ante
+
+    alice, bob, _ = harness.keys
+    checked = [sign_tx(alice, transfer_tx(harness, alice, amount=7, nonce=harness.time_ms + i)) for i in range(1, 6)]
+    unseen = sign_tx(bob, transfer_tx(harness, bob, amount=3, to=SubaccountId(alice.address, 1)))
+    malformed = b"\x0a\x03not a tx"
+    for raw in [*checked, malformed]:
+        harness.check(raw)
+    decoded: list[bytes] = []
+    real_decode = ante.decode
+    monkeypatch.setattr(ante, "decode", lambda raw: decoded.append(raw) or real_decode(raw))
+    results = harness.block([*checked, malformed, unseen])
+    assert [r.code for r in results][:5] == [0] * 5 and results[5].code != 0 and results[6].code == 0
+    assert decoded == [unseen]  # the malformed tx's refusal came from the cache too, with the same code
+    assert harness.balance(alice) == 1_000_000_000 - 35
