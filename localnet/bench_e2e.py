@@ -9,16 +9,11 @@ chain's (or the machine's), not the offered load's.
 from __future__ import annotations
 
 import os
-import socket
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from client import load_key
-from localnet.commands import wait_for_blocks
-from localnet.create import create_or_resume
-from localnet.layout import LocalnetConfig
+from localnet.fresh import fresh_localnet
 from localnet.load import LoadConfig, LoadGenerator, mean_orders_per_tx
 from localnet.supervisor import Supervisor
 
@@ -35,37 +30,6 @@ def offered_rate(validators: int) -> float:
     return round(HEADROOM * GOALS[validators]["orders_per_s"] / per_tx / 10) * 10.0
 
 
-def _free_block(count: int) -> int:
-    for base in range(31000, 60000, 97):
-        ok = True
-        for port in range(base, base + count):
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free ports")
-
-
-@contextmanager
-def fresh_localnet(validators: int) -> Iterator[Supervisor]:
-    """A new localnet in a temporary folder on free ports, running until the block ends."""
-    with tempfile.TemporaryDirectory(prefix="perpchain-e2e-") as directory:
-        root = Path(directory) / "ln"
-        config = LocalnetConfig(validators=validators, block_time_ms=200, port_base=_free_block(10 * validators + 5))
-        layout, _ = create_or_resume(root, config, COMETBFT)
-        supervisor = Supervisor(layout, COMETBFT, PROJECT_ROOT)
-        try:
-            supervisor.start()
-            wait_for_blocks(layout)
-            yield supervisor
-        finally:
-            supervisor.stop()
-
-
 def load_config(supervisor: Supervisor, rate: float, duration_s: float) -> LoadConfig:
     layout = supervisor.layout
     return LoadConfig(nodes=[n.rpc_url for n in layout.nodes], faucet=load_key(layout.faucet_key), rate=rate,
@@ -73,7 +37,7 @@ def load_config(supervisor: Supervisor, rate: float, duration_s: float) -> LoadC
 
 
 def measure(validators: int, rate: float, duration_s: float) -> dict[str, Any]:
-    with fresh_localnet(validators) as supervisor:
+    with fresh_localnet(validators, prefix="perpchain-e2e-") as supervisor:
         return LoadGenerator(load_config(supervisor, rate, duration_s)).run()
 
 

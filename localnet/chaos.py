@@ -26,24 +26,20 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from base64 import b64decode
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from client import (
     CancelAll,
@@ -60,9 +56,8 @@ from client import (
     address_to_hex,
     load_key,
 )
-from localnet.commands import wait_for_blocks
-from localnet.create import create_or_resume
-from localnet.layout import PORTS_PER_NODE, Layout, LocalnetConfig
+from localnet.fresh import fresh_localnet
+from localnet.layout import Layout
 from localnet.supervisor import Supervisor
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -126,55 +121,6 @@ class Shared:
 
 
 # -- the localnet ---------------------------------------------------------------------------------
-
-
-def _free_port_base(count: int) -> int:
-    """A base port with `count` consecutive free loopback ports (others' tests share the machine)."""
-    rng = random.Random()
-    for _ in range(500):
-        base = rng.randrange(30000, 60000 - count)
-        if all(_bindable(port) for port in range(base, base + count)):
-            return base
-    raise RuntimeError(f"no {count} consecutive free loopback ports")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-@contextmanager
-def fresh_localnet(root: Path | None, block_time_ms: int) -> Iterator[Supervisor]:
-    """A new 4-validator localnet at `root` (or a temporary folder), running until the block ends."""
-    with tempfile.TemporaryDirectory(prefix="perpchain-chaos-") as temporary:
-        where = root if root is not None else Path(temporary) / "localnet"
-        if Layout.load(where) is not None:
-            raise ValueError(f"{where} already holds a localnet; chaos starts from a fresh one")
-        config = LocalnetConfig(validators=VALIDATORS, block_time_ms=block_time_ms,
-                                port_base=_free_port_base(PORTS_PER_NODE * VALIDATORS))
-        layout, _ = create_or_resume(where, config, COMETBFT)
-        handler = logging.FileHandler(layout.supervisor_log)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        supervisor_log = logging.getLogger("perpchain.localnet")
-        level = supervisor_log.level
-        supervisor_log.addHandler(handler)  # the supervisor's starts and restarts go to its log, not the screen
-        supervisor_log.setLevel(logging.INFO)
-        supervisor = Supervisor(layout, COMETBFT, PROJECT_ROOT)
-        try:
-            supervisor.start()
-            wait_for_blocks(layout)
-            yield supervisor
-        finally:
-            for index in range(VALIDATORS):  # a stopped process ignores SIGTERM until continued
-                supervisor.signal_node(index, signal.SIGCONT)
-            supervisor.stop()
-            supervisor_log.removeHandler(handler)
-            supervisor_log.setLevel(level)
-            handler.close()
 
 
 # -- load -----------------------------------------------------------------------------------------
@@ -701,7 +647,7 @@ def run_chaos(config: ChaosConfig) -> dict[str, Any]:
     if not COMETBFT.exists():
         raise FileNotFoundError(f"{COMETBFT} is missing: run `make setup`")
     shared = Shared()
-    with fresh_localnet(config.root, config.block_time_ms) as supervisor:
+    with fresh_localnet(VALIDATORS, config.block_time_ms, config.root, prefix="perpchain-chaos-") as supervisor:
         layout = supervisor.layout
         urls = [n.rpc_url for n in layout.nodes]
         print(f"[chaos] 4 validators up at {layout.root} (ports {layout.config.port_base}..); "

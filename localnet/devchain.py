@@ -20,15 +20,10 @@ from types import TracebackType
 from client import Client, ClientError, PrivateKey, address_to_hex
 from genesis.app_state import build_app_state
 from genesis.home import BlockTiming, NodePorts, configure, init_home, write_genesis_for
+from localnet.ports import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 COMETBFT = PROJECT_ROOT / "bin" / "cometbft"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _port_open(port: int) -> bool:
@@ -47,7 +42,7 @@ class DevChain:
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.ports = NodePorts(p2p=_free_port(), rpc=_free_port(), abci=_free_port())
+        self.ports = NodePorts(p2p=free_port(), rpc=free_port(), abci=free_port())
         self.rpc_url = f"http://127.0.0.1:{self.ports.rpc}"
 
     def start(self, timeout_s: float = 60.0) -> "DevChain":

@@ -22,7 +22,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from localnet.bench_e2e import fresh_localnet, load_config, offered_rate
+from localnet.bench_e2e import load_config, offered_rate
+from localnet.fresh import fresh_localnet
 from localnet.load import LoadGenerator
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
@@ -121,7 +122,7 @@ def cpu_shares(groups: dict[str, list[int]], run: Any) -> tuple[Any, dict[str, f
 
 
 def profile(validators: int, rate: float, seconds: float, keep: Path | None = None) -> dict[str, Any]:
-    with fresh_localnet(validators) as supervisor, tempfile.TemporaryDirectory() as directory:
+    with fresh_localnet(validators, prefix="perpchain-e2e-") as supervisor, tempfile.TemporaryDirectory() as directory:
         pid = supervisor.validators[0].app.pid
         assert pid is not None, "validator 0's app is not running"
         output = Path(directory) / "profile.txt"

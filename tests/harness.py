@@ -18,15 +18,10 @@ from pathlib import Path
 from client import Client, PrivateKey, address_to_hex
 from genesis.app_state import build_app_state
 from genesis.home import BlockTiming, NodePorts, configure, init_home, write_genesis_for
+from localnet.ports import free_port, free_port_block
 
 ROOT = Path(__file__).resolve().parent.parent
 COMETBFT = ROOT / "bin" / "cometbft"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.05):  # type: ignore[no-untyped-def]
@@ -138,26 +133,6 @@ def _stop(process: subprocess.Popen[bytes] | None, sig: int) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-def free_port_block(count: int) -> int:
-    """A base port such that base .. base+count-1 are all free on loopback right now."""
-    for _ in range(200):
-        base = free_port()
-        if base + count >= 65535:
-            continue
-        if all(not _port_open(p) and _bindable(p) for p in range(base, base + count)):
-            return base
-    raise RuntimeError(f"no block of {count} free loopback ports")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def processes_mentioning(text: str) -> list[tuple[int, str]]:
