@@ -299,12 +299,20 @@ def _iceberg(mix: OperationMix, view: _View) -> Draw:
     return mix._sign(key, view, action, kind="iceberg", summary=f"iceberg {display}/{total} m{action.market_id}")
 
 
-def _cancel(mix: OperationMix, view: _View) -> Draw | None:
+def _resting_order(mix: OperationMix, view: _View) -> tuple[PrivateKey, int, int, int, int] | None:
+    """A trader, subaccount, and one of its resting orders (market, order id, price ticks)."""
     key, number = mix._trader()
     resting = view.resting(SubaccountId(key.address, number))
     if not resting:
         return None
-    market_id, order_id, _ = mix.rng.choice(resting)
+    return (key, number, *mix.rng.choice(resting))
+
+
+def _cancel(mix: OperationMix, view: _View) -> Draw | None:
+    picked = _resting_order(mix, view)
+    if picked is None:
+        return None
+    key, number, market_id, order_id, _ = picked
     return mix._sign(key, view, CancelOrder(number, market_id, order_id), kind="cancel", summary=f"cancel {order_id}")
 
 
@@ -315,11 +323,10 @@ def _cancel_all(mix: OperationMix, view: _View) -> Draw:
 
 
 def _modify(mix: OperationMix, view: _View) -> Draw | None:
-    key, number = mix._trader()
-    resting = view.resting(SubaccountId(key.address, number))
-    if not resting:
+    picked = _resting_order(mix, view)
+    if picked is None:
         return None
-    market_id, order_id, price_ticks = mix.rng.choice(resting)
+    key, number, market_id, order_id, price_ticks = picked
     market = mix._markets[market_id]
     tick = int(market["tick_size"])
     new_price = (price_ticks + mix.rng.choice((0, 0, -1, 1))) * tick
