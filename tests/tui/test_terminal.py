@@ -200,38 +200,32 @@ def test_read_only_terminal_shows_the_market_and_refuses_to_trade(chain: LocalCh
     run(app, scenario)
 
 
-def test_a_stop_typed_on_the_keyboard_rests_as_a_conditional_on_chain(chain: LocalChain) -> None:
+# A buy stop fires when the oracle rises to its trigger, a sell take-profit too: side key, the
+# limit price, Tab to the trigger, Tab to the size, Enter.
+CONDITIONAL_ENTRIES = [
+    ("stop", "b", "71000", "70000", "Stop armed", ("stop_limit", "buy", "70000000000", "71000000000", "100")),
+    ("take-profit", "s", "71900", "72000", "Take-profit armed",
+     ("take_profit_limit", "sell", "72000000000", "71900000000", "100")),
+]
+
+
+@pytest.mark.parametrize("kind, side_key, limit, trigger, notice, expected", CONDITIONAL_ENTRIES,
+                         ids=[entry[0] for entry in CONDITIONAL_ENTRIES])
+def test_a_conditional_typed_on_the_keyboard_is_armed_on_chain(chain: LocalChain, kind: str, side_key: str,
+                                                               limit: str, trigger: str, notice: str,
+                                                               expected: tuple[str, ...]) -> None:
     alice = chain.keys[0]
     app = TradingApp(chain.rpc_url, alice, market="BTC-USD")
 
     async def scenario(app: TradingApp, pilot: Pilot) -> None:
-        app.query_one("#order-form").query_one("#kind").select("stop")  # type: ignore[attr-defined]
-        # b, the limit price, Tab to the trigger, Tab to the size, Enter
-        await pilot.press("escape", "b", *list("71000"), "tab", *list("70000"), "tab", *list("0.01"), "enter")
-        await until(pilot, lambda: "Stop armed" in notices(app), "the acceptance")
+        app.query_one("#order-form").query_one("#kind").select(kind)  # type: ignore[attr-defined]
+        await pilot.press("escape", side_key, *list(limit), "tab", *list(trigger), "tab", *list("0.01"), "enter")
+        await until(pilot, lambda: notice in notices(app), "the acceptance")
         with chain.client() as client:
             [resting] = client.conditionals(address_to_hex(alice.address))
-        assert (resting["kind"], resting["trigger_price"], resting["limit_price"], resting["size"]) == (
-            "stop_limit", "70000000000", "71000000000", "100")
+        assert (resting["kind"], resting["side"], resting["trigger_price"], resting["limit_price"],
+                resting["size"]) == expected
         assert not app.orders  # nothing on the book until it fires
-
-    run(app, scenario)
-
-
-def test_take_profit_typed_on_the_keyboard_is_armed_on_chain(chain: LocalChain) -> None:
-    alice = chain.keys[0]
-    app = TradingApp(chain.rpc_url, alice, market="BTC-USD")
-
-    async def scenario(app: TradingApp, pilot: Pilot) -> None:
-        app.query_one("#order-form").query_one("#kind").select("take-profit")  # type: ignore[attr-defined]
-        # a sell take-profit fires when the oracle rises to the trigger: s, limit, Tab, trigger, Tab, size
-        await pilot.press("escape", "s", *list("71900"), "tab", *list("72000"), "tab", *list("0.01"), "enter")
-        await until(pilot, lambda: "Take-profit armed" in notices(app), "the acceptance")
-        with chain.client() as client:
-            [resting] = client.conditionals(address_to_hex(alice.address))
-        assert (resting["kind"], resting["side"], resting["trigger_price"], resting["limit_price"], resting["size"]) == (
-            "take_profit_limit", "sell", "72000000000", "71900000000", "100")
-        assert not app.orders
 
     run(app, scenario)
 
