@@ -72,8 +72,14 @@ def _export_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export_state(args: argparse.Namespace) -> int:
+    if not (args.data / "CURRENT").is_file():  # LevelDB's marker: never create a store here
+        print(f"export-state: {args.data} holds no node data (no LevelDB there)", file=sys.stderr)
+        return 2
     store = CommittedStore(args.data)
     try:
+        if store.last_commit().height == 0:
+            print(f"export-state: {args.data} holds no committed block yet", file=sys.stderr)
+            return 2
         exported = write_export(store, args.out)
     finally:
         store.close()

@@ -131,6 +131,9 @@ def test_export_state_and_import_state_commands_restore_a_stopped_node(tmp_path:
         return subprocess.run([sys.executable, "-m", "perpchain.cli", *args], cwd=ROOT, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=120)
 
+    nothing = cli("export-state", "--data", str(tmp_path / "no-node"), "--out", str(tmp_path / "none.json"))
+    assert nothing.returncode == 2 and "holds no node data" in nothing.stderr
+    assert not (tmp_path / "no-node").exists() and not (tmp_path / "none.json").exists()
     exported = cli("export-state", "--data", str(data), "--out", str(tmp_path / "state.json"))
     assert exported.returncode == 0, exported.stderr
     summary = json.loads(exported.stdout)
