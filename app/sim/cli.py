@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from app.sim.runner import check_export_import, hashes, simulate_chain, _progress
+from app.sim.runner import check_export_import, hashes, progress_reporter, simulate_chain
 from app.state_export import BadStateExport, import_state, read_export, write_export
 from app.store import CommittedStore
 
@@ -44,7 +44,7 @@ def cmd_simulate_chain(args: argparse.Namespace) -> int:
     for seed in range(args.seed, args.seed + args.seeds):
         with tempfile.TemporaryDirectory(prefix=f"perpchain-sim-{seed}-") as directory:
             result = simulate_chain(seed, args.blocks, Path(directory),
-                                    on_block=_progress(lambda line: print(line, file=sys.stderr, flush=True), args.blocks))
+                                    on_block=progress_reporter(lambda line: print(line, file=sys.stderr, flush=True), args.blocks))
         print(json.dumps(result.summary()), flush=True)
         if args.hashes_out is not None:
             args.hashes_out.write_text("".join(line + "\n" for line in hashes(result)))

@@ -14,7 +14,6 @@ from modules.bank import invariants as bank
 from modules.bank.keeper import BankKeeper
 from modules.bridge import invariants as bridge
 from modules.bridge.keeper import BridgeKeeper
-from modules.funding.keeper import FundingKeeper
 from modules.liquidation import invariants as liquidation
 from modules.margin import invariants as margin
 from modules.margin.keeper import MarginKeeper
@@ -37,17 +36,11 @@ class Invariant:
     check: Callable[[InvariantContext], str | None]
 
 
-def _conserved(ctx: InvariantContext) -> str | None:
-    keeper = BridgeKeeper(ctx.store)
-    expected = ctx.genesis_supply_micro_usdc + bridge.credited_total(keeper) - keeper.withdrawn_total()
-    return margin.quote_conserved(BankKeeper(ctx.store), MarginKeeper(ctx.store), FundingKeeper(ctx.store).pool(),
-                                  expected)
-
-
 INVARIANTS: tuple[Invariant, ...] = (
     Invariant("bank/supply-matches-balances", lambda c: bank.supply_matches_balances(BankKeeper(c.store))),
     Invariant("bank/no-negative-balance", lambda c: bank.no_negative_balance(BankKeeper(c.store))),
-    Invariant("margin/collateral-conserved", _conserved),
+    Invariant("bridge/chain-claim-conserved",
+              lambda c: bridge.chain_claim_conserved(c.store, c.genesis_supply_micro_usdc)),
     Invariant("margin/positions-sum-to-zero", lambda c: margin.positions_sum_to_zero(MarginKeeper(c.store))),
     Invariant("margin/open-interest-counted",
               lambda c: margin.open_interest_matches_positions(MarginKeeper(c.store), MarketsKeeper(c.store))),

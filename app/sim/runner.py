@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import random
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,17 +152,20 @@ class Simulation:
     """A seeded run: genesis, the operation mix and the node(s) it drives."""
 
     def __init__(self, seed: int, root: Path, weights: dict[str, int] | None = None,
-                 invariants: tuple[Invariant, ...] = INVARIANTS) -> None:
+                 invariants: tuple[Invariant, ...] = INVARIANTS, chain: SimChain | None = None,
+                 height: int = 0) -> None:
+        """A new chain at genesis under `root`, or `chain` as it stands at `height` (a restored export)."""
         self.seed = seed
-        self.root = root
         self.genesis = random_genesis(seed)
         self.mix = OperationMix(self.genesis, random.Random(seed * 7_919 + 1))
         if weights:
             self.mix.weights.update(weights)
         self.invariants = invariants
-        self.chain = SimChain(root / "node")
-        self.chain.init(self.genesis)
-        self.height = 0
+        if chain is None:
+            chain = SimChain(root / "node")
+            chain.init(self.genesis)
+        self.chain = chain
+        self.height = height
 
     def next_input(self) -> BlockInput:
         height = self.height + 1
@@ -258,15 +260,14 @@ def shrink_failure(seed: int, broken: Broken, root: Path, weights: dict[str, int
         replay.close()
 
     def still_breaks(draws: tuple[Draw, ...], attempt: int) -> bool:
-        chain = SimChain(root / f"try-{attempt}", import_state(before, root / f"try-{attempt}"))
+        where = root / f"try-{attempt}"
+        trial = Simulation(seed, where, weights, invariants, SimChain(where, import_state(before, where)),
+                           broken.height - 1)
         try:
-            trial = Simulation.__new__(Simulation)
-            trial.seed, trial.genesis, trial.invariants, trial.chain, trial.height = (
-                seed, random_genesis(seed), invariants, chain, broken.height - 1)
             found = trial.step(BlockInput(block.height, block.time_ms, block.votes, draws), SimResult(seed, 0))
             return found is not None and found.invariant == broken.invariant
         finally:
-            chain.close()
+            trial.close()
 
     kept = broken.block_draws
     attempt = 0
@@ -315,20 +316,9 @@ def check_export_import(seed: int, blocks: int, export_at: int, root: Path,
     return ExportImportCheck(seed, export_at, original_digests, differing, result)
 
 
-def run_seeds(seeds: Sequence[int], blocks: int, out: Callable[[str], None] = print) -> list[SimResult]:
-    results = []
-    for seed in seeds:
-        with tempfile.TemporaryDirectory(prefix=f"perpchain-sim-{seed}-") as directory:
-            result = simulate_chain(seed, blocks, Path(directory), on_block=_progress(out, blocks))
-        out(json.dumps(result.summary()))
-        results.append(result)
-        if result.broken is not None:
-            out(result.broken.report())
-            break
-    return results
+def progress_reporter(out: Callable[[str], None], blocks: int) -> Callable[[int, SimResult], None]:
+    """A line to `out` every 100 blocks and at the last one."""
 
-
-def _progress(out: Callable[[str], None], blocks: int) -> Callable[[int, SimResult], None]:
     def report(height: int, result: SimResult) -> None:
         if height % 100 == 0 or height == blocks:
             out(f"[sim] seed {result.seed} height {height}/{blocks} txs {result.txs} ok {result.txs_ok}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from modules.bridge.keeper import BridgeKeeper, supermajority
+from modules.bridge.queries import solvency
+from modules.store import KVStore
 
 
 def credited_deposits_attested(bridge: BridgeKeeper) -> str | None:
@@ -37,8 +39,23 @@ def withdrawals_queued_once(bridge: BridgeKeeper) -> str | None:
     return None
 
 
+def chain_claim_conserved(store: KVStore, genesis_supply_micro_usdc: int) -> str | None:
+    """Trading, fees, funding and liquidation only move value: the chain's claim on the vault (the
+    solvency query's Σ balances − Σ position costs + funding pool) changes only by what the bridge
+    brought in or took out: genesis supply + credited deposits − queued withdrawals."""
+    claim = solvency(store)
+    bridge = BridgeKeeper(store)
+    expected = genesis_supply_micro_usdc + credited_total(bridge) - bridge.withdrawn_total()
+    total = int(claim["chain_claim_micro_usdc"])
+    if total != expected:
+        return (f"bridge: balances {claim['balances_micro_usdc']} - position costs {claim['position_costs_micro_usdc']} "
+                f"+ funding pool {claim['funding_pool_micro_usdc']} = {total} micro-USDC, but genesis and the bridge "
+                f"account for {expected} (off by {total - expected})")
+    return None
+
+
 def credited_total(bridge: BridgeKeeper) -> int:
-    """micro-USDC minted by credited deposits (for the collateral-conservation check)."""
+    """micro-USDC minted by credited deposits."""
     amount = 0
     for nonce in range(1, bridge.next_deposit_nonce()):
         credited = bridge.credited(nonce)

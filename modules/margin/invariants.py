@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from modules.bank.keeper import BankKeeper
 from modules.margin.keeper import MarginKeeper
 from modules.markets.keeper import MarketsKeeper
 
@@ -39,19 +38,3 @@ def open_interest_within_caps(margin: MarginKeeper, markets: MarketsKeeper) -> s
                     f"over its cap of {market.max_open_interest}")
     return None
 
-
-def quote_conserved(bank: BankKeeper, margin: MarginKeeper, funding_pool_micro_usdc: int,
-                    expected_micro_usdc: int) -> str | None:
-    """Trading, fees, funding and liquidation only move value: collateral (every balance, the fee
-    pool and insurance fund among them) minus the entry cost still held in positions plus the
-    funding pool (payments settled into positions' costs and not yet paid out) changes only by what
-    the bridge brought in or took out. `expected_micro_usdc` is genesis supply + credited deposits
-    - queued withdrawals."""
-    collateral = sum(b.amount_micro_usdc for b in bank.balances())
-    held_cost = sum(p.cost_micro_usdc for p in margin.all_positions())
-    total = collateral - held_cost + funding_pool_micro_usdc
-    if total != expected_micro_usdc:
-        return (f"margin: collateral {collateral} - position cost {held_cost} + funding pool {funding_pool_micro_usdc} "
-                f"= {total} micro-USDC, but genesis and the bridge account for {expected_micro_usdc} "
-                f"(off by {total - expected_micro_usdc})")
-    return None

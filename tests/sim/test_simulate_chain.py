@@ -103,7 +103,7 @@ def test_a_clearing_rule_broken_by_one_micro_usdc_is_caught_with_a_shrunk_reprod
     result = simulate_chain(1, 200, tmp_path)
     broken = result.broken
     assert broken is not None
-    assert broken.invariant == "margin/collateral-conserved" and "(off by 1)" in broken.message
+    assert broken.invariant == "bridge/chain-claim-conserved" and "(off by 1)" in broken.message
     assert broken.minimal and set(broken.minimal) <= set(broken.block_draws)
     assert len(broken.minimal) < len(broken.block_draws)
     assert any(d.kind.startswith("place") or d.kind == "lever_up" for d in broken.minimal)  # a fill is needed
