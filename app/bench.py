@@ -257,9 +257,9 @@ class _AppProcess:
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    from localnet.ports import free_port  # below the ephemeral range (localnet/ports.py says why)
+
+    return free_port()
 
 
 class _ResponseReader:

@@ -392,8 +392,10 @@ class Relayer:
                 w = self.bridge.withdrawal(withdrawal_id)
                 if w["ready"] and self._my_turn("withdrawal", withdrawal_id):
                     self._pay(w3, vault, w)
-            settled = confirmed >= 0 and vault.functions.withdrawalPaid(withdrawal_id).call(block_identifier=confirmed)
-            if settled and contiguous:
+            # Only the contiguous run from paid_through moves it, so later ids need no confirmed read.
+            settled = contiguous and confirmed >= 0 and vault.functions.withdrawalPaid(withdrawal_id).call(
+                block_identifier=confirmed)
+            if settled:
                 self.state.paid_through = withdrawal_id
                 self.state.save()
                 self._ready_seen.pop(("withdrawal", withdrawal_id), None)

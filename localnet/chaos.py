@@ -37,7 +37,6 @@ import time
 from base64 import b64decode
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +55,11 @@ from client import (
     address_to_hex,
     load_key,
 )
-from localnet.fresh import fresh_localnet
+from client.streams import rfc3339_to_ms
+from localnet.fresh import COMETBFT, fresh_localnet
 from localnet.layout import Layout
 from localnet.supervisor import Supervisor
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-COMETBFT = PROJECT_ROOT / "bin" / "cometbft"
 KINDS = ("kill", "pause", "restart", "wipe")
 VALIDATORS = 4
 USDC = 1_000_000
@@ -118,9 +116,6 @@ class Shared:
     """What the chaos loop, the traffic and the follower share: the node not to rely on."""
 
     perturbed: int | None = None
-
-
-# -- the localnet ---------------------------------------------------------------------------------
 
 
 # -- load -----------------------------------------------------------------------------------------
@@ -461,7 +456,7 @@ def read_node(url: str, last: int) -> NodeRecord:
             answer = client.rpc.call("block", height=str(height))
             record.block_hashes[height] = answer["block_id"]["hash"]
             record.header_app_hashes[height] = answer["block"]["header"]["app_hash"].upper()
-            record.header_times_s[height] = _seconds(answer["block"]["header"]["time"])
+            record.header_times_s[height] = rfc3339_to_ms(answer["block"]["header"]["time"]) / 1000
             record.txs[height] = {hashlib.sha256(b64decode(t)).hexdigest().upper()
                                   for t in answer["block"]["data"]["txs"] or []}
             try:
@@ -478,12 +473,6 @@ def read_node(url: str, last: int) -> NodeRecord:
                 break
             page += 1
     return record
-
-
-def _seconds(rfc3339: str) -> float:
-    """CometBFT's header time (nanoseconds, Z) as POSIX seconds."""
-    whole, _, fraction = rfc3339.rstrip("Z").partition(".")
-    return datetime.fromisoformat(whole).replace(tzinfo=timezone.utc).timestamp() + float(f"0.{fraction or 0}")
 
 
 # CometBFT indexes a block's txs asynchronously after committing it; a node stopped meanwhile

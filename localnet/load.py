@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 from base64 import b64decode, b64encode
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -582,10 +583,7 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 
 def _by_code(codes: Iterable[int]) -> dict[str, int]:
-    counts: dict[int, int] = {}
-    for code in codes:
-        counts[code] = counts.get(code, 0) + 1
-    return {str(k): v for k, v in sorted(counts.items())}
+    return {str(code): count for code, count in sorted(Counter(codes).items())}
 
 
 def _spread(prefix: str, values_ms: Sequence[float]) -> dict[str, float]:
