@@ -100,9 +100,11 @@ def test_a_reorg_deeper_than_the_confirmations_moves_the_cursor_back_even_across
     snapshot = _rpc(bridge, "evm_snapshot")
     fork = bridge.w3.eth.block_number
     dropped = _deposit(bridge, 7 * USDC, ALICE, 1)  # approve at fork + 1, deposit at fork + 2
+    # nonce 2, which the new chain never reaches: only forgetting what lay above the fork drops it
+    dropped_too = _deposit(bridge, 4 * USDC, ALICE, 1)
     _mine(bridge, 2)
     relayer.follow_deposits()
-    assert relayer.state.pending == {1: dropped} and relayer.state.cursor_block == fork + 2
+    assert relayer.state.pending == {1: dropped, 2: dropped_too} and relayer.state.cursor_block == fork + 4
     relayer.client.close()
     assert _rpc(bridge, "evm_revert", snapshot) is True
 
@@ -111,7 +113,7 @@ def test_a_reorg_deeper_than_the_confirmations_moves_the_cursor_back_even_across
     _mine(bridge, 2)
     assert kept["eth_block"] == dropped["eth_block"] and kept["eth_tx_hash"] != dropped["eth_tx_hash"]
     restarted = _relayer(tmp_path / "state", bridge, confirmations=2, start_block=start)
-    assert restarted.state.cursor_block == fork + 2  # read back from the state file
+    assert restarted.state.cursor_block == fork + 4  # read back from the state file
     restarted.follow_deposits()
     assert restarted.state.pending == {1: kept}
     assert restarted.state.cursor_block == fork + 2
