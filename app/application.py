@@ -266,12 +266,15 @@ class Application:
             forged.CopyFrom(commit)
             forged.votes[0].vote_extension = oracle_votes.encode_extension({1: 1_000_000})
             return forged
-        if self._byzantine == "drop-oracle" and commit.votes:
+        # The last vote that is really there (a vote already absent from the commit, dropped
+        # again, would leave an honest proposal and no fault to refuse).
+        present = [i for i, vote in enumerate(commit.votes) if vote.block_id_flag == 2 and vote.vote_extension]
+        if self._byzantine == "drop-oracle" and present:
             dropped = abci_pb.ExtendedCommitInfo()
             dropped.CopyFrom(commit)
-            dropped.votes[-1].vote_extension = b""
-            dropped.votes[-1].extension_signature = b""
-            dropped.votes[-1].block_id_flag = 1  # claimed absent
+            dropped.votes[present[-1]].vote_extension = b""
+            dropped.votes[present[-1]].extension_signature = b""
+            dropped.votes[present[-1]].block_id_flag = 1  # claimed absent
             return dropped
         return commit
 
