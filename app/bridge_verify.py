@@ -1,13 +1,14 @@
 """The signature checks the chain's bridge module needs (modules/bridge/expected_keepers.py):
 secp256k1 recovery from wire.crypto over the vault's EIP-712 withdrawal and valset digests and over
-the digest a validator's new bridge key signs to prove it holds the key. No web3 here: the chain imports it."""
+the digests a validator's new bridge key signs to prove it holds the key and its current key signs to
+approve the rotation. No web3 here: the chain imports it."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 from wire.crypto import BadSignature, recover_address
-from wire.vault import bridge_key_digest, valset_digest, withdrawal_digest
+from wire.vault import bridge_key_digest, bridge_key_rotation_digest, valset_digest, withdrawal_digest
 
 
 class Secp256k1Verifier:
@@ -26,6 +27,14 @@ class Secp256k1Verifier:
         except (BadSignature, ValueError):
             return None
 
+    def rotation_signer(self, chain_id: str, consensus_address: bytes, old_eth_address: bytes,
+                        new_eth_address: bytes, valset_nonce: int, approval: bytes) -> bytes | None:
+        try:
+            digest = bridge_key_rotation_digest(chain_id, consensus_address, old_eth_address, new_eth_address,
+                                                valset_nonce)
+            return recover_address(digest, approval)
+        except (BadSignature, ValueError):
+            return None
 
     def valset_signer(self, eth_chain_id: int, vault: bytes, validators: Sequence[bytes], powers: Sequence[int],
                       nonce: int, signature: bytes) -> bytes | None:

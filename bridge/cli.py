@@ -3,8 +3,11 @@
     perpchain relayer --config FILE
     perpchain tx deposit --key FILE --amount USDC [--to 0xADDR[/N]] [--eth-rpc URL] [--vault 0x..]
     perpchain tx withdraw --key FILE --amount USDC --to 0xETH [--subaccount N]
-    perpchain tx bridge-key --key OPERATOR_FILE --eth-keystore FILE [--eth-password-file FILE]
-                                         (validators: rotate the bridge key; password else from the env)
+    perpchain tx bridge-key --key OPERATOR_KEYSTORE [--password-file FILE]
+                            --current-eth-keystore FILE [--current-eth-password-file FILE]
+                            --eth-keystore NEW_FILE [--eth-password-file FILE]
+                                         (validators: rotate the bridge key, approved by the current
+                                         one; passwords else from the environment)
     perpchain query solvency [--eth-rpc URL] [--vault 0x..]   (vault balance against the chain's claim)
     perpchain query bridge status|validators|deposit N|withdrawal N|valset N
 
@@ -69,8 +72,14 @@ def add_tx_parsers(tx_commands: argparse._SubParsersAction, signer: argparse.Arg
     withdraw.add_argument("--amount", type=_micro_usdc, required=True, help="USDC (6 decimals)")
     withdraw.add_argument("--to", required=True, metavar="0xETH", help="Ethereum recipient")
     withdraw.add_argument("--subaccount", type=int, default=0)
-    rotate = tx_commands.add_parser("bridge-key", parents=[signer],
-                                    help="validators: register a new Ethereum key for the bridge (--key: the operator)")
+    rotate = tx_commands.add_parser(
+        "bridge-key", parents=[signer],
+        help="validators: replace the bridge's Ethereum key (--key: the encrypted operator key; the current "
+             "Ethereum key approves)")
+    rotate.add_argument("--current-eth-keystore", type=Path, required=True,
+                        help="the encrypted keystore of the bridge key the chain registers now (approves the rotation)")
+    rotate.add_argument("--current-eth-password-file", type=Path,
+                        help="its password (default: $PERPCHAIN_RELAYER_PASSWORD; never on the command line)")
     rotate.add_argument("--eth-keystore", type=Path, required=True, help="the new key's encrypted keystore")
     rotate.add_argument("--eth-password-file", type=Path,
                         help="its password (default: $PERPCHAIN_RELAYER_PASSWORD; never on the command line)")
@@ -91,16 +100,14 @@ def tx_result(client: Any, key: Any, args: argparse.Namespace) -> dict[str, Any]
     from wire.crypto import address_from_hex
 
     if args.tx_command == "bridge-key":
-        from bridge.config import PASSWORD_ENV, load_keystore
+        from bridge.config import PASSWORD_ENV
+        from client.keys import load_encrypted_key, read_password
 
-        if args.eth_password_file is not None:
-            password = args.eth_password_file.read_text().rstrip("\n")
-        elif PASSWORD_ENV in os.environ:
-            password = os.environ[PASSWORD_ENV]
-        else:
-            raise SystemExit(f"no keystore password: pass --eth-password-file or set ${PASSWORD_ENV}")
-        new_key = load_keystore(args.eth_keystore, password)
-        result = BridgeClient(client).rotate_key(key, new_key)
+        current_key = load_encrypted_key(args.current_eth_keystore, read_password(
+            args.current_eth_password_file, PASSWORD_ENV, "--current-eth-password-file"))
+        new_key = load_encrypted_key(args.eth_keystore, read_password(
+            args.eth_password_file, PASSWORD_ENV, "--eth-password-file"))
+        result = BridgeClient(client).rotate_key(key, current_key, new_key)
         (rotated,) = [e for e in result.events if e.type == "bridge_key_set"]
         return {"tx_hash": result.tx_hash, "height": result.height, "eth_address": f"0x{new_key.address.hex()}",
                 "valset_nonce": int(rotated.attributes["valset_nonce"])}

@@ -5,7 +5,7 @@ solvency check (the vault's balance read with web3, set against the chain's clai
     bridge.deposit(eth_key, amount_micro_usdc, recipient, subaccount)   # approve + Vault.deposit
     bridge.withdraw(key, amount_micro_usdc, eth_recipient, subaccount)  # chain tx, queues a payment
     bridge.solvency()                                                    # Solvency, `holds` True when equal
-    bridge.rotate_key(operator_key, new_eth_key)                         # validators: a new bridge key
+    bridge.rotate_key(operator_key, current_eth_key, new_eth_key)        # validators: a new bridge key
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from client.client import Client, TxResult
 from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from wire.crypto import PrivateKey
-from wire.vault import bridge_key_digest
+from wire.vault import bridge_key_digest, bridge_key_rotation_digest
 
 __all__ = ["BridgeClient", "ClaimDeposit", "SetBridgeKey", "SignValset", "SignWithdrawal", "Solvency", "Withdraw",
            "send_eth_transaction"]
@@ -100,15 +100,25 @@ class BridgeClient:
     def valset(self, nonce: int) -> dict[str, Any]:
         return self.client.query(f"/bridge/valsets/{nonce}")  # type: ignore[no-any-return]
 
-    def rotate_key(self, operator: PrivateKey, new_eth_key: PrivateKey, wait: bool = True) -> TxResult | str:
-        """Register `new_eth_key` as the bridge key of the validator `operator` runs; the chain
-        records a new validator set for the previous one to hand over to the vault."""
+    def rotate_key(self, operator: PrivateKey, current_eth_key: PrivateKey, new_eth_key: PrivateKey,
+                   wait: bool = True) -> TxResult | str:
+        """Register `new_eth_key` as the bridge key of the validator `operator` runs, approved by
+        `current_eth_key` (the key the chain registers for it now) for the next valset nonce; the
+        chain records a new validator set for the previous one to hand over to the vault. A
+        rotation by another validator landing first makes the approval stale
+        (`StaleRotationNonce`, 621): call again."""
         mine = [v for v in self.validators() if v["operator"] == f"0x{operator.address.hex()}"]
         if not mine:
             raise ValueError(f"0x{operator.address.hex()} operates no bridge validator")
-        digest = bridge_key_digest(self.client.chain_id(), bytes.fromhex(mine[0]["consensus_address"]),
-                                   new_eth_key.address)
-        return self.client.send(operator, [SetBridgeKey(new_eth_key.address, new_eth_key.sign_digest(digest))],
+        if mine[0]["eth_address"] != f"0x{current_eth_key.address.hex()}":
+            raise ValueError(f"the chain registers bridge key {mine[0]['eth_address']} for this validator, not "
+                             f"0x{current_eth_key.address.hex()} (the current keystore given)")
+        chain_id, consensus = self.client.chain_id(), bytes.fromhex(mine[0]["consensus_address"])
+        valset_nonce = int(self.status()["valset_nonce"]) + 1
+        proof = new_eth_key.sign_digest(bridge_key_digest(chain_id, consensus, new_eth_key.address))
+        approval = current_eth_key.sign_digest(bridge_key_rotation_digest(
+            chain_id, consensus, current_eth_key.address, new_eth_key.address, valset_nonce))
+        return self.client.send(operator, [SetBridgeKey(new_eth_key.address, proof, valset_nonce, approval)],
                                 wait=wait)
 
     def chain_solvency(self) -> dict[str, Any]:

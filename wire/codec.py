@@ -120,7 +120,9 @@ def _action_to_pb(action: Action) -> tx_pb.Action:
         return tx_pb.Action(withdraw=tx_pb.Withdraw(subaccount=action.subaccount, eth_recipient=action.eth_recipient,
                                                     amount_micro_usdc=action.amount_micro_usdc))
     if isinstance(action, SetBridgeKey):
-        return tx_pb.Action(set_bridge_key=tx_pb.SetBridgeKey(eth_address=action.eth_address, proof=action.proof))
+        return tx_pb.Action(set_bridge_key=tx_pb.SetBridgeKey(eth_address=action.eth_address, proof=action.proof,
+                                                              valset_nonce=action.valset_nonce,
+                                                              approval=action.approval))
     if isinstance(action, SignValset):
         return tx_pb.Action(sign_valset=tx_pb.SignValset(valset_nonce=action.valset_nonce, signature=action.signature))
     if isinstance(action, SignAnchor):
@@ -199,7 +201,8 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
         w = message.withdraw
         return Withdraw(w.subaccount, w.eth_recipient, w.amount_micro_usdc)
     if kind == "set_bridge_key":
-        return SetBridgeKey(message.set_bridge_key.eth_address, message.set_bridge_key.proof)
+        k = message.set_bridge_key
+        return SetBridgeKey(k.eth_address, k.proof, k.valset_nonce, k.approval)
     if kind == "sign_valset":
         return SignValset(message.sign_valset.valset_nonce, message.sign_valset.signature)
     if kind == "sign_anchor":

@@ -98,6 +98,27 @@ def bridge_key_digest(chain_id: str, consensus_address: bytes, eth_address: byte
     return keccak256(BRIDGE_KEY_DOMAIN + chain_id.encode() + consensus_address + eth_address)
 
 
+BRIDGE_KEY_ROTATION_DOMAIN = b"perpchain-bridge-key-rotation"
+
+
+def bridge_key_rotation_digest(chain_id: str, consensus_address: bytes, old_eth_address: bytes,
+                               new_eth_address: bytes, valset_nonce: int) -> bytes:
+    """What a validator's CURRENT bridge key signs to approve its replacement (the chain checks it,
+    not the vault): keccak256("perpchain-bridge-key-rotation" || keccak256(chain id) || consensus
+    address || old eth address || new eth address || valset nonce as 8 bytes big-endian), where the
+    valset nonce is the one the rotation records (the chain's latest + 1). Every field but the
+    hashed chain id has a fixed length, so no two rotations share the bytes; the nonce moves with
+    every rotation of any validator, so an approval is good for one rotation only."""
+    for name, address in (("consensus address", consensus_address), ("old eth address", old_eth_address),
+                          ("new eth address", new_eth_address)):
+        if not isinstance(address, bytes) or len(address) != 20:
+            raise ValueError(f"the {name} is 20 bytes, got {address!r}")
+    if isinstance(valset_nonce, bool) or not isinstance(valset_nonce, int) or not 0 <= valset_nonce <= _UINT64_MAX:
+        raise ValueError(f"the valset nonce must be in 0..{_UINT64_MAX}, got {valset_nonce!r}")
+    return keccak256(BRIDGE_KEY_ROTATION_DOMAIN + keccak256(chain_id.encode()) + consensus_address
+                     + old_eth_address + new_eth_address + valset_nonce.to_bytes(8, "big"))
+
+
 def sign(key: PrivateKey, digest: bytes) -> bytes:
     """65 bytes r || s || v, low s, v in {27, 28}: the form the vault accepts."""
     return key.sign_digest(digest)

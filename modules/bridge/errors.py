@@ -99,3 +99,18 @@ class BadValsetSignature(BridgeError):
     previous one), or the validator is not in that set."""
 
     code = 614
+
+
+class BadRotationApproval(BridgeError):
+    """A bridge key rotation needs the validator's current bridge key to sign it: the approval is
+    missing or does not recover to the current key over the rotation digest (chain id, consensus
+    address, current key, new key, valset nonce). The operator key alone cannot replace the key."""
+
+    code = 620
+
+
+class StaleRotationNonce(BridgeError):
+    """A rotation names a valset nonce other than the one it would record (the latest + 1): an
+    approval replayed, or made before another rotation landed. Sign a fresh one."""
+
+    code = 621

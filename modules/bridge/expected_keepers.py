@@ -29,6 +29,12 @@ class SignatureVerifier(Protocol):
         """The address that signed the key-registration digest, or None."""
         ...
 
+    def rotation_signer(self, chain_id: str, consensus_address: bytes, old_eth_address: bytes,
+                        new_eth_address: bytes, valset_nonce: int, approval: bytes) -> bytes | None:
+        """The address that signed the rotation digest (wire.vault.bridge_key_rotation_digest) of
+        old key -> new key at `valset_nonce`, or None."""
+        ...
+
     def valset_signer(self, eth_chain_id: int, vault: bytes, validators: Sequence[bytes], powers: Sequence[int],
                       nonce: int, signature: bytes) -> bytes | None:
         """The address that signed the vault's digest of (validators, powers, nonce), or None."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from modules.bank.errors import InvalidSubaccount
 from modules.bridge.errors import (
-    AlreadySigned, BadBridgeKey, BadValsetSignature, BadWithdrawalSignature, BridgeDisabled, ClaimOutOfOrder,
-    DepositAlreadyCredited, InvalidWithdrawal, MalformedClaim, NotBridgeValidator, UnknownValset, UnknownWithdrawal,
+    AlreadySigned, BadBridgeKey, BadRotationApproval, BadValsetSignature, BadWithdrawalSignature, BridgeDisabled,
+    ClaimOutOfOrder, DepositAlreadyCredited, InvalidWithdrawal, MalformedClaim, NotBridgeValidator, StaleRotationNonce,
+    UnknownValset, UnknownWithdrawal,
 )
 from modules.bridge.expected_keepers import Bank, SignatureVerifier
 from modules.bridge.keeper import BridgeKeeper, supermajority
@@ -163,16 +164,35 @@ def handle_sign_withdrawal(bridge: BridgeKeeper, verifier: SignatureVerifier, si
 def handle_set_bridge_key(bridge: BridgeKeeper, verifier: SignatureVerifier, chain_id: str, signer: bytes,
                           action: SetBridgeKey) -> list[Event]:
     """Rotation changes the set the vault must be handed over to: the new set is recorded under the
-    next valset nonce, for the previous set to sign (handle_sign_valset)."""
+    next valset nonce, for the previous set to sign (handle_sign_valset).
+
+    Three keys agree on it: the operator signs the tx, the new key proves it is held (`proof`) and
+    the current key approves this very rotation (`approval`, bound to the valset nonce the rotation
+    records, so it is good once): a stolen operator key alone cannot swap in another Ethereum key."""
     validator = _operator(bridge, signer, "set bridge keys")
     if len(action.eth_address) != 20 or action.eth_address == ZERO_ADDRESS:
         raise BadBridgeKey("the bridge key must be a non-zero 20-byte Ethereum address")
     holder = bridge.validator_of_eth_key(action.eth_address)
     if holder is not None and holder != validator.consensus_address:
         raise BadBridgeKey(f"{_hex(action.eth_address)} is the bridge key of validator {holder.hex().upper()}")
+    if not action.approval:
+        raise BadRotationApproval(f"the rotation carries no approval: the validator's current bridge key "
+                                  f"{_hex(validator.eth_address)} must sign it (perpchain tx bridge-key "
+                                  f"--current-eth-keystore)")
+    expected_nonce = bridge.valset_nonce() + 1
+    if action.valset_nonce != expected_nonce:
+        raise StaleRotationNonce(f"the rotation is approved for valset {action.valset_nonce}, but it would record "
+                                 f"valset {expected_nonce}: sign a fresh approval")
     if verifier.bridge_key_signer(chain_id, validator.consensus_address, action.eth_address,
                                   action.proof) != action.eth_address:
         raise BadBridgeKey("the proof is not the new key's signature over the registration digest")
+    approver = verifier.rotation_signer(chain_id, validator.consensus_address, validator.eth_address,
+                                        action.eth_address, action.valset_nonce, action.approval)
+    if approver != validator.eth_address:
+        raise BadRotationApproval(
+            f"the approval recovers to {_hex(approver) if approver else 'nothing'}, not the validator's current bridge "
+            f"key {_hex(validator.eth_address)} over the rotation to {_hex(action.eth_address)} at valset "
+            f"{action.valset_nonce}")
     bridge.set_validator(BridgeValidator(validator.consensus_address, validator.operator, action.eth_address,
                                          validator.power))
     valset = bridge.record_valset(bridge.valset_nonce() + 1)

@@ -77,10 +77,15 @@ class SignWithdrawal:
 
 @dataclass(frozen=True)
 class SetBridgeKey:
-    """Action (validator operators): register or rotate the validator's Ethereum key."""
+    """Action (validator operators): rotate the validator's Ethereum key. `proof`: the new key's
+    signature over the registration digest; `approval`: the current key's signature over the
+    rotation digest (current key -> new key at `valset_nonce`, the valset nonce the rotation
+    records, i.e. the chain's latest + 1). Both digests are in wire/vault.py."""
 
     eth_address: bytes
     proof: bytes
+    valset_nonce: int
+    approval: bytes
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import pytest
 
 from wire import vault as digests
 from app.bridge_verify import VERIFIER
-from wire.vault import bridge_key_digest
+from wire.vault import bridge_key_digest, bridge_key_rotation_digest
 from modules.bank.errors import InsufficientBalance
 from modules.bank.keeper import BankKeeper
 from modules.bridge import msg_server
@@ -253,12 +253,15 @@ def test_a_signature_by_another_key_is_refused(net: Net) -> None:
 
 def test_rotating_a_bridge_key_needs_its_proof_and_moves_the_valset_nonce(net: Net) -> None:
     new_key = PrivateKey(keccak256(b"new"))
-    proof = new_key.sign_digest(bridge_key_digest(CTX.chain_id, net.consensus[0], new_key.address))
+    action = rotation(net, 0, new_key)
     operator = net.operators[0].address
     with pytest.raises(BadBridgeKey):  # someone else's proof
         msg_server.handle_set_bridge_key(net.bridge, VERIFIER, CTX.chain_id, operator,
-                                         SetBridgeKey(net.eth_keys[1].address, proof))
-    msg_server.handle_set_bridge_key(net.bridge, VERIFIER, CTX.chain_id, operator, SetBridgeKey(new_key.address, proof))
+                                         rotation(net, 0, net.eth_keys[1], proof_by=new_key))
+    with pytest.raises(BadBridgeKey):  # the new key's proof is missing
+        msg_server.handle_set_bridge_key(net.bridge, VERIFIER, CTX.chain_id, operator,
+                                         rotation(net, 0, new_key, proof_by=net.eth_keys[0]))
+    msg_server.handle_set_bridge_key(net.bridge, VERIFIER, CTX.chain_id, operator, action)
     assert net.bridge.validator(net.consensus[0]).eth_address == new_key.address  # type: ignore[union-attr]
     assert net.bridge.valset_nonce() == 1
     _withdraw(net)
@@ -284,11 +287,24 @@ def test_a_withdrawal_signed_before_a_rotation_is_signed_again_with_the_new_key(
     assert f"0x{new_key.address.hex()}" in signers and f"0x{net.eth_keys[0].address.hex()}" not in signers
 
 
+def rotation(net: Net, validator: int, new_key: PrivateKey, current: PrivateKey | None = None,
+             proof_by: PrivateKey | None = None, valset_nonce: int | None = None) -> SetBridgeKey:
+    """SetBridgeKey as `perpchain tx bridge-key` builds it: the new key's proof (by `proof_by` if
+    given) and the approval by `current` (default: the validator's genesis key) of this rotation at
+    `valset_nonce` (default: the next one)."""
+    current = current or net.eth_keys[validator]
+    nonce = net.bridge.valset_nonce() + 1 if valset_nonce is None else valset_nonce
+    consensus = net.consensus[validator]
+    proof = (proof_by or new_key).sign_digest(bridge_key_digest(CTX.chain_id, consensus, new_key.address))
+    approval = current.sign_digest(bridge_key_rotation_digest(CTX.chain_id, consensus, current.address,
+                                                              new_key.address, nonce))
+    return SetBridgeKey(new_key.address, proof, nonce, approval)
+
+
 def _rotate(net: Net, validator: int, seed: bytes) -> PrivateKey:
     new_key = PrivateKey(keccak256(seed))
-    proof = new_key.sign_digest(bridge_key_digest(CTX.chain_id, net.consensus[validator], new_key.address))
     msg_server.handle_set_bridge_key(net.bridge, VERIFIER, CTX.chain_id, net.operators[validator].address,
-                                     SetBridgeKey(new_key.address, proof))
+                                     rotation(net, validator, new_key))
     return new_key
 
 
