@@ -3,7 +3,8 @@ per validator under the supervisor. Everything lives under <root>/bridge:
 
     bridge.json              anvil port, vault and token addresses, what to mint at deployment
     anvil-state.json         anvil's chain, dumped on exit and every second, loaded on restart
-    operator<i>.json         validator i's operator key (signs claims and withdrawal signatures)
+    operator<i>.keystore.json  validator i's operator key (signs claims, signatures, key changes),
+                             encrypted; operator<i>.password beside it
     eth<i>.keystore.json     validator i's Ethereum key, encrypted; eth<i>.password beside it
     relayer<i>.json          relayer i's config; relayer<i>/ its state (cursor, pending deposits)
 
@@ -17,6 +18,7 @@ Vault (nonce 1), so the vault address is known when the genesis is written.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import socket
 import time
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import save_keystore
-from client.keys import save_key
+from client.keys import save_encrypted_key
 from wire.crypto import PrivateKey, address_to_hex
 
 ANVIL_CHAIN_ID = 31337
@@ -35,6 +37,7 @@ CONFIRMATIONS = 2
 # minute without one: seconds on a localnet, days on a real network (docs/anchoring.md).
 ANCHOR_INTERVAL_BLOCKS = 20
 FREEZE_PERIOD_S = 60
+LOCALNET_SCRYPT_N = 2**14  # keystores decrypted at every relayer start: fast on a localnet, weak elsewhere
 
 
 def anchor_section() -> dict[str, Any]:
@@ -92,6 +95,15 @@ class LocalBridge:
         return bridge if bridge.settings_file.exists() else None
 
 
+def _password_file(path: Path) -> str:
+    """A fresh random password, written to `path` (mode 600) for the relayer to read."""
+    password = secrets.token_hex(16)
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(password + "\n")
+    return password
+
+
 def create(localnet_root: Path, node_rpcs: list[str], consensus_addresses: list[str], powers: list[int],
            faucet: bytes, faucet_usdc: int, genesis_backing_micro_usdc: int) -> dict[str, Any]:
     """Write keys, relayer configs and bridge.json; return the genesis `bridge` section."""
@@ -102,17 +114,18 @@ def create(localnet_root: Path, node_rpcs: list[str], consensus_addresses: list[
     anvil_port = _free_port()
     validators, relayers = [], []
     for i, (rpc, consensus, power) in enumerate(zip(node_rpcs, consensus_addresses, powers, strict=True)):
-        operator, eth_key, password = PrivateKey.generate(), PrivateKey.generate(), secrets.token_hex(16)
-        save_key(operator, root / f"operator{i}.json", overwrite=True)
-        (root / f"eth{i}.password").write_text(password + "\n")
-        (root / f"eth{i}.password").chmod(0o600)
-        save_keystore(eth_key, root / f"eth{i}.keystore.json", password, scrypt_n=2**14)
+        operator, eth_key = PrivateKey.generate(), PrivateKey.generate()
+        save_encrypted_key(operator, root / f"operator{i}.keystore.json",
+                           _password_file(root / f"operator{i}.password"), overwrite=True, scrypt_n=LOCALNET_SCRYPT_N)
+        save_keystore(eth_key, root / f"eth{i}.keystore.json", _password_file(root / f"eth{i}.password"),
+                      scrypt_n=LOCALNET_SCRYPT_N)
         validators.append({"consensus_address": consensus, "operator": address_to_hex(operator.address),
                            "eth_address": address_to_hex(eth_key.address), "power": power})
         relayers.append(address_to_hex(eth_key.address))
         (root / f"relayer{i}.json").write_text(json.dumps({
             "node_rpc": rpc, "eth_rpc": f"http://127.0.0.1:{anvil_port}", "vault": address_to_hex(vault),
-            "confirmations": CONFIRMATIONS, "state_dir": f"relayer{i}", "perpchain_key": f"operator{i}.json",
+            "confirmations": CONFIRMATIONS, "state_dir": f"relayer{i}", "perpchain_key": f"operator{i}.keystore.json",
+            "perpchain_password_file": f"operator{i}.password",
             "eth_keystore": f"eth{i}.keystore.json", "eth_password_file": f"eth{i}.password",
             "listen": "127.0.0.1:0", "poll_interval_ms": 200, "backup_delay_ms": 2000}, indent=2) + "\n")
     settings = {"anvil_port": anvil_port, "chain_id": ANVIL_CHAIN_ID, "deployer": address_to_hex(deployer.address),

@@ -39,11 +39,10 @@ from typing import Any
 from web3 import Web3
 
 from bridge.anchor_relay import AnchorRelay
-from bridge.config import RelayerConfig
+from bridge.config import ConfigError, RelayerConfig
 from client.bridge import BridgeClient, send_eth_transaction
 from client.client import Client, TxResult
 from client.errors import ChainRejected, TxNotIncluded
-from client.keys import load_key
 from modules.bridge.types import ClaimDeposit, SignValset, SignWithdrawal
 from wire import vault as digests
 from wire.crypto import PrivateKey
@@ -94,7 +93,7 @@ class Relayer:
 
     def __init__(self, config: RelayerConfig, eth_key: PrivateKey | None = None) -> None:
         self.config = config
-        self.operator = load_key(config.perpchain_key)
+        self.operator = config.operator_key()  # encrypted at rest; ConfigError names the problem
         self.eth_key = eth_key if eth_key is not None else config.eth_key()
         self.client = Client(config.node_rpc, timeout_s=10.0)
         self.bridge = BridgeClient(self.client, config.eth_rpc, config.vault)
@@ -505,7 +504,11 @@ def run(config_path: Path) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    relayer = Relayer(RelayerConfig.load(config_path)).start()
+    try:
+        relayer = Relayer(RelayerConfig.load(config_path)).start()
+    except ConfigError as error:  # a bad config, key file or password: one line, no traceback
+        log.error("cannot start: %s", error)
+        return 2
     try:
         stop.wait()
     finally:

@@ -59,18 +59,28 @@ def cmd_localnet(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from client import PrivateKey, address_to_hex, load_key, save_key
+    """new / import write a plaintext key file, or with --encrypt a Web3 Secret Storage keystore
+    (password from --password-file or $PERPCHAIN_KEY_PASSWORD); encrypt turns a plaintext file
+    into a keystore in place; show prints the address of either (no password needed)."""
+    from client import PrivateKey, address_to_hex, save_key
+    from client.keys import encrypt_in_place, key_address, read_password, save_encrypted_key
 
     path = Path(args.file)
-    if args.keys_command == "new":
-        key = PrivateKey.generate()
-        save_key(key, path)
-    elif args.keys_command == "import":
-        secret = sys.stdin.readline().strip() if args.hex == "-" else args.hex
-        key = PrivateKey.from_hex(secret)
-        save_key(key, path)
+    if args.keys_command == "show":
+        print(address_to_hex(key_address(path)))
+        return 0
+    if args.keys_command == "encrypt":
+        key = encrypt_in_place(path, read_password(args.password_file))
     else:
-        key = load_key(path)
+        if args.keys_command == "new":
+            key = PrivateKey.generate()
+        else:
+            secret = sys.stdin.readline().strip() if args.hex == "-" else args.hex
+            key = PrivateKey.from_hex(secret)
+        if args.encrypt:
+            save_encrypted_key(key, path, read_password(args.password_file))
+        else:
+            save_key(key, path)
     print(address_to_hex(key.address))
     return 0
 
@@ -89,10 +99,17 @@ def _rejected_or_failed(run):  # type: ignore[no-untyped-def]
         return 1
 
 
-def cmd_tx(args: argparse.Namespace) -> int:
-    from client import Client, load_key
+OPERATOR_TX_COMMANDS = ("bridge-key", "bridge-resume")  # refused with a plaintext --key
 
-    key = load_key(Path(args.key))
+
+def cmd_tx(args: argparse.Namespace) -> int:
+    from client import Client
+    from client.keys import load_key, load_operator_key
+
+    password_file = Path(args.password_file) if args.password_file else None
+    # these are signed by a validator's operator key, which must be encrypted at rest
+    load = load_operator_key if args.tx_command in OPERATOR_TX_COMMANDS else load_key
+    key = load(Path(args.key), password_file)
 
     def run() -> int:
         with Client(args.node) as client:
@@ -339,19 +356,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = commands.add_parser("keys", help="create, import or show a key file")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
-    for name, help_text in (("new", "generate a key"), ("show", "print a key's address")):
-        sub = key_commands.add_parser(name, help=help_text)
+    password = argparse.ArgumentParser(add_help=False)
+    password.add_argument("--password-file", type=Path,
+                          help="the password (default: $PERPCHAIN_KEY_PASSWORD; never on the command line)")
+    new = key_commands.add_parser("new", parents=[password], help="generate a key")
+    imported = key_commands.add_parser("import", parents=[password],
+                                       help="store an existing hex private key ('-' reads stdin)")
+    for sub in (new, imported):
         sub.add_argument("file")
-    imported = key_commands.add_parser("import", help="store an existing hex private key ('-' reads stdin)")
-    imported.add_argument("file")
+        sub.add_argument("--encrypt", action="store_true",
+                         help="write an encrypted keystore (Web3 Secret Storage, scrypt); required for operator keys")
     imported.add_argument("hex")
+    key_commands.add_parser("show", help="print a key file's address (plaintext or encrypted)").add_argument("file")
+    key_commands.add_parser("encrypt", parents=[password],
+                            help="replace a plaintext key file by its encrypted keystore").add_argument("file")
     keys.set_defaults(func=cmd_keys)
 
     tx = commands.add_parser("tx", help="sign and broadcast a transaction, wait for its block")
     tx.set_defaults(func=cmd_tx)
     tx_commands = tx.add_subparsers(dest="tx_command", required=True)
     signer = argparse.ArgumentParser(add_help=False)
-    signer.add_argument("--key", required=True, help="key file of the signer")
+    signer.add_argument("--key", required=True, help="key file of the signer (plaintext or encrypted)")
+    signer.add_argument("--password-file", help="password of an encrypted --key (default: $PERPCHAIN_KEY_PASSWORD)")
     signer.add_argument("--node", default=DEFAULT_NODE)
     in_market = argparse.ArgumentParser(add_help=False)
     in_market.add_argument("--market", required=True, help="ticker (BTC-USD) or id")

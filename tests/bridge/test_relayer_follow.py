@@ -12,7 +12,7 @@ from web3 import Web3
 from bridge.config import RelayerConfig
 from bridge.eth import transact
 from bridge.relayer import Relayer
-from client.keys import save_key
+from client.keys import save_encrypted_key
 from tests.bridge.conftest import USDC, VaultSetup
 from wire.crypto import PrivateKey
 
@@ -22,13 +22,14 @@ BOB = PrivateKey(b"\x22" * 32).address
 
 def _relayer(state_dir: Path, setup: VaultSetup, confirmations: int, start_block: int) -> Relayer:
     """A relayer whose node is never called (follow_deposits reads Ethereum only)."""
-    operator = state_dir.parent / "operator.json"
+    operator, password = state_dir.parent / "operator.keystore.json", state_dir.parent / "operator.password"
     if not operator.exists():
-        save_key(PrivateKey(b"\x31" * 32), operator)
+        password.write_text("operator\n")
+        save_encrypted_key(PrivateKey(b"\x31" * 32), operator, "operator", scrypt_n=2**10)
     rpc = setup.w3.provider.endpoint_uri  # type: ignore[attr-defined]
     config = RelayerConfig("http://127.0.0.1:1", rpc, setup.vault.address, state_dir, operator,
                            state_dir.parent / "unused.keystore.json", confirmations=confirmations,
-                           start_block=start_block)
+                           start_block=start_block, perpchain_password_file=password)
     return Relayer(config, eth_key=PrivateKey(b"\x32" * 32))
 
 

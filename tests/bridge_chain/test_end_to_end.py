@@ -16,7 +16,7 @@ from web3.logs import DISCARD
 
 from bridge.config import RelayerConfig
 from bridge.eth import decode_custom_error
-from client import PrivateKey, load_key
+from client import PrivateKey
 from client.bridge import send_eth_transaction
 from tests.bridge_chain.conftest import BridgedNet, wait_for
 from wire.crypto import keccak256
@@ -373,7 +373,7 @@ def test_one_validator_claiming_a_forged_deposit_credits_nothing(bridged_net: Br
 
     net, attacker, trader = bridged_net, PrivateKey.generate(), PrivateKey.generate()
     bridge = net.bridge()
-    forger = load_key(net.bridge_files.root / "operator3.json")
+    forger = RelayerConfig.load(net.bridge_files.relayer_config(3)).operator_key()  # encrypted at rest
     (forger_validator,) = [v["consensus_address"] for v in bridge.validators()
                            if v["operator"] == "0x" + forger.address.hex()]
     wait_for(lambda: _settled(net), 60, "bridge settled")
@@ -516,14 +516,20 @@ def test_cli_parsers_register_the_bridge_commands() -> None:
 def test_a_rotated_bridge_key_is_handed_over_to_the_vault_and_the_bridge_keeps_working(
         bridged_net: BridgedNet) -> None:
     """The operator of validator 0 makes a new keystore, registers it with `perpchain tx
-    bridge-key`, points its relayer at it and restarts it; the other relayers sign set 1 with their
-    keys in set 0 and one sends Vault.updateValset; deposits and withdrawals go on. (Last in this
-    module: it changes the vault's set for whatever runs after it.)"""
+    bridge-key` (approved by its current keystore), points its relayer at it and restarts it; the
+    other relayers sign set 1 with their keys in set 0 and one sends Vault.updateValset; deposits
+    and withdrawals go on. Before that, the operator key with an attacker's Ethereum key (its proof,
+    and an approval by it rather than by the current key) is refused (CheckTx) with
+    BadRotationApproval (620). (Last in this module: it changes the vault's set for whatever runs
+    after it.)"""
     import subprocess
     import sys
 
     from bridge.config import save_keystore
+    from client.errors import ChainRejected
+    from modules.bridge.types import SetBridgeKey
     from tests.bridge_chain.conftest import ROOT
+    from wire.vault import bridge_key_digest, bridge_key_rotation_digest
 
     net, trader, recipient = bridged_net, PrivateKey.generate(), PrivateKey.generate().address
     bridge = net.bridge()
@@ -533,12 +539,27 @@ def test_a_rotated_bridge_key_is_handed_over_to_the_vault_and_the_bridge_keeps_w
     assert vault.functions.valsetNonce().call() == 0
 
     net.supervisor.hold_relayer(0)
+    operator, thief = config.operator_key(), PrivateKey.generate()
+    (mine,) = [v for v in bridge.validators() if v["operator"] == f"0x{operator.address.hex()}"]
+    consensus, nonce = bytes.fromhex(mine["consensus_address"]), int(bridge.status()["valset_nonce"]) + 1
+    with net.client() as client:
+        chain_id = client.chain_id()
+        stolen = SetBridgeKey(thief.address, thief.sign_digest(bridge_key_digest(chain_id, consensus, thief.address)),
+                              nonce, thief.sign_digest(bridge_key_rotation_digest(
+                                  chain_id, consensus, old_key.address, thief.address, nonce)))
+        with pytest.raises(ChainRejected) as refused:
+            client.send(operator, [stolen])
+    assert (refused.value.code, refused.value.codespace) == (620, "bridge")
+    assert [v["eth_address"] for v in bridge.validators() if v["operator"] == mine["operator"]] == [
+        f"0x{old_key.address.hex()}"] and int(bridge.status()["valset_nonce"]) == 0
     new_keystore = config.eth_keystore.with_name("eth0.rotated.keystore.json")
     save_keystore(new_key, new_keystore, config.password(), scrypt_n=2**14)
     done = subprocess.run(
         [sys.executable, "-m", "perpchain.cli", "tx", "bridge-key", "--node", net.layout.nodes[0].rpc_url,
-         "--key", str(config.perpchain_key), "--eth-keystore", str(new_keystore),
-         "--eth-password-file", str(config.eth_password_file)],
+         "--key", str(config.perpchain_key), "--password-file", str(config.perpchain_password_file),
+         "--current-eth-keystore", str(config.eth_keystore),
+         "--current-eth-password-file", str(config.eth_password_file),
+         "--eth-keystore", str(new_keystore), "--eth-password-file", str(config.eth_password_file)],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     assert f'"eth_address": "0x{new_key.address.hex()}", "valset_nonce": 1' in done.stdout
     new_keystore.replace(config.eth_keystore)  # the relayer's config names this file
