@@ -15,7 +15,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from client.anchor import AnchorClient, anchor_call_args
+from client.anchor import AnchorClient, anchor_call_args, record_from_json
 from client.bridge import send_eth_transaction
 from client.errors import ChainRejected
 from modules.anchor.types import AnchorRecord, SignAnchor
@@ -31,13 +31,6 @@ METRICS = ("relayer_anchors_signed_total", "relayer_anchors_submitted_total", "r
            "relayer_anchor_age_seconds", "relayer_anchor_freeze_in_seconds")
 
 
-def record_of(answer: dict[str, Any]) -> AnchorRecord:
-    r = answer["record"]
-    return AnchorRecord(int(r["nonce"]), r["chain_id"], int(r["height"]), bytes.fromhex(r["app_hash"]),
-                        bytes.fromhex(r["balances_root"][2:]), int(r["total_claimable_micro_usdc"]),
-                        int(r["deposit_nonce"]), int(r["withdrawal_id"]), int(r["leaf_count"]), int(r["time_ms"]))
-
-
 class AnchorRelay:
     def __init__(self, relayer: "Relayer") -> None:
         self.relayer = relayer
@@ -51,7 +44,7 @@ class AnchorRelay:
         if not status["enabled"] or status["latest"] is None:
             return
         latest = status["latest"]
-        record = record_of(latest)
+        record = record_from_json(latest["record"])
         self.sign(record, latest)
         vault = self.anchors.vault_anchor()
         if latest["ready"] and vault.nonce < record.nonce and not vault.frozen and self._my_turn(record.nonce):

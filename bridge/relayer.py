@@ -13,10 +13,11 @@ Each step, in order:
   4. hand over: each validator-set update (a key rotation) the vault lacks is signed with this
      validator's key if that key is in the set before it, and the next one is sent to
      `Vault.updateValset` once ready on chain (same turn rule as payments), in nonce order;
-  5. pay: each ready withdrawal the vault has not paid is sent to `Vault.withdraw` — first by the
-     relayer whose turn it is (id mod validators), by any other after `backup_delay_ms`; the
-     vault pays an id once whoever sends it; an id counts as done once its payment is buried
-     under the confirmations (a payment dropped by a reorg is sent again);
+  5. pay: each ready withdrawal the vault has not paid and its latest anchor covers is sent to
+     `Vault.withdraw` — first by the relayer whose turn it is (id mod validators), by any other
+     after `backup_delay_ms`; the vault pays an id once whoever sends it; an id counts as done
+     once its payment is buried under the confirmations (a payment dropped by a reorg is sent
+     again);
   6. anchor: sign the chain's latest anchor, submit it to the vault once ready, report the
      anchor lag (bridge/anchor_relay.py).
 A failing step is logged and retried with backoff (0.5 s doubling to 10 s). State (cursor,
@@ -380,13 +381,16 @@ class Relayer:
                  bytes(receipt["transactionHash"]).hex(), receipt["gasUsed"])
 
     def pay_withdrawals(self) -> None:
-        """`paid_through` passes an id once its payment is buried under the confirmations: a reorg
-        that drops the payment's block leaves the id unpaid on the vault, and it is sent again."""
+        """Only withdrawals the vault's latest anchor covers are paid (the vault refuses the
+        others: docs/bridge.md); later ones wait for the next anchor. `paid_through` passes an id
+        once its payment is buried under the confirmations: a reorg that drops the payment's
+        block leaves the id unpaid on the vault, and it is sent again."""
         next_id = int(self.bridge.status()["next_withdrawal_id"])
         w3, vault = self.bridge.web3, self.bridge.vault
+        anchored_through = int(vault.functions.anchoredWithdrawalId().call())
         confirmed = w3.eth.block_number - self.config.confirmations
         contiguous = True
-        for withdrawal_id in range(self.state.paid_through + 1, next_id):
+        for withdrawal_id in range(self.state.paid_through + 1, min(next_id, anchored_through + 1)):
             if not vault.functions.withdrawalPaid(withdrawal_id).call():
                 w = self.bridge.withdrawal(withdrawal_id)
                 if w["ready"] and self._my_turn("withdrawal", withdrawal_id):

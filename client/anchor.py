@@ -20,11 +20,12 @@ from typing import Any, Mapping
 
 from client.bridge import BridgeClient, send_eth_transaction
 from client.client import Client, TxResult
-from modules.anchor.types import SignAnchor
+from modules.anchor.types import AnchorRecord, SignAnchor
+from wire.anchor import vault_record
 from wire.crypto import PrivateKey
 
 __all__ = ["AnchorClient", "EscapeSummary", "SignAnchor", "VaultAnchor", "anchor_call_args", "escape_summary",
-           "proof_call_args"]
+           "proof_call_args", "record_from_json"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class VaultAnchor:
     total_claimable_micro_usdc: int
     deposit_nonce: int
     withdrawal_id: int
+    withdrawn_total_micro_usdc: int
     last_anchor_time_s: int
     freeze_period_s: int
     frozen: bool
@@ -52,14 +54,22 @@ class VaultAnchor:
         return max(0, self.eth_time_s - self.last_anchor_time_s)
 
 
+def record_from_json(record: Mapping[str, Any]) -> AnchorRecord:
+    """The `AnchorRecord` of an /anchor/... answer's `record`."""
+    r = record
+    return AnchorRecord(
+        nonce=int(r["nonce"]), chain_id=r["chain_id"], height=int(r["height"]), app_hash=bytes.fromhex(r["app_hash"]),
+        balances_root=bytes.fromhex(r["balances_root"][2:]),
+        total_claimable_micro_usdc=int(r["total_claimable_micro_usdc"]), deposit_nonce=int(r["deposit_nonce"]),
+        withdrawal_id=int(r["withdrawal_id"]), withdrawn_total_micro_usdc=int(r["withdrawn_total_micro_usdc"]),
+        leaf_count=int(r["leaf_count"]), time_ms=int(r["time_ms"]),
+        shortfall_micro_usdc=int(r["shortfall_micro_usdc"]), gains_micro_usdc=int(r["gains_micro_usdc"]))
+
+
 def anchor_call_args(answer: Mapping[str, Any]) -> tuple[tuple[Any, ...], list[tuple[bytes, bytes, int]]]:
     """(AnchorRecord struct, ordered signatures) of an /anchor/records/<n> answer, for Vault.anchor."""
-    r = answer["record"]
-    record = (int(r["nonce"]), r["chain_id"], int(r["height"]), bytes.fromhex(r["app_hash"]),
-              bytes.fromhex(r["balances_root"][2:]), int(r["total_claimable_micro_usdc"]), int(r["deposit_nonce"]),
-              int(r["withdrawal_id"]))
     signatures = [(bytes.fromhex(s[2:]), bytes.fromhex(t[2:]), int(v)) for s, t, v in answer["vault_signatures"]]
-    return record, signatures
+    return vault_record(record_from_json(answer["record"])), signatures
 
 
 def proof_call_args(proof: Mapping[str, Any]) -> tuple[int, list[bytes]]:
@@ -95,6 +105,7 @@ class AnchorClient:
             nonce=f.anchorNonce().call(), height=f.anchoredHeight().call(),
             balances_root=bytes(f.balancesRoot().call()), total_claimable_micro_usdc=f.totalClaimable().call(),
             deposit_nonce=f.anchoredDepositNonce().call(), withdrawal_id=f.anchoredWithdrawalId().call(),
+            withdrawn_total_micro_usdc=f.anchoredWithdrawnTotal().call(),
             last_anchor_time_s=f.lastAnchorTime().call(), freeze_period_s=f.freezePeriod().call(),
             frozen=f.frozen().call(), total_exited_micro_usdc=f.totalExited().call(),
             eth_time_s=int(w3.eth.get_block("latest")["timestamp"]))

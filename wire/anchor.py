@@ -1,7 +1,7 @@
 """The EIP-712 digest validators sign for an anchor, computed exactly as Vault.anchorDigest does.
 
     Anchor(uint64 nonce,string chainId,uint64 height,bytes32 appHash,bytes32 balancesRoot,
-           uint256 totalClaimable,uint64 depositNonce,uint64 withdrawalId)
+           uint256 totalClaimable,uint64 depositNonce,uint64 withdrawalId,uint256 withdrawnTotal)
     digest = keccak256(0x19 0x01 || domainSeparator(eth chain id, vault) || hashStruct(Anchor))
 
 The domain is the vault's (wire/vault.py), so a signature is bound to one vault on one chain.
@@ -15,7 +15,7 @@ from wire.crypto import keccak256
 from wire.vault import domain_separator
 
 ANCHOR_TYPE = ("Anchor(uint64 nonce,string chainId,uint64 height,bytes32 appHash,bytes32 balancesRoot,"
-               "uint256 totalClaimable,uint64 depositNonce,uint64 withdrawalId)")
+               "uint256 totalClaimable,uint64 depositNonce,uint64 withdrawalId,uint256 withdrawnTotal)")
 ANCHOR_TYPEHASH = keccak256(ANCHOR_TYPE.encode())
 
 
@@ -32,21 +32,23 @@ def _bytes32(value: bytes) -> bytes:
 
 
 def anchor_struct_hash(nonce: int, chain_id: str, height: int, app_hash: bytes, balances_root: bytes,
-                       total_claimable_micro_usdc: int, deposit_nonce: int, withdrawal_id: int) -> bytes:
+                       total_claimable_micro_usdc: int, deposit_nonce: int, withdrawal_id: int,
+                       withdrawn_total_micro_usdc: int) -> bytes:
     return keccak256(ANCHOR_TYPEHASH + _word(nonce, 64) + keccak256(chain_id.encode()) + _word(height, 64)
                      + _bytes32(app_hash) + _bytes32(balances_root) + _word(total_claimable_micro_usdc, 256)
-                     + _word(deposit_nonce, 64) + _word(withdrawal_id, 64))
+                     + _word(deposit_nonce, 64) + _word(withdrawal_id, 64) + _word(withdrawn_total_micro_usdc, 256))
 
 
 def anchor_digest(eth_chain_id: int, vault: bytes, record: AnchorRecord) -> bytes:
     """What validators sign for `record` on `vault` of Ethereum chain `eth_chain_id`."""
     struct_hash = anchor_struct_hash(record.nonce, record.chain_id, record.height, record.app_hash,
                                      record.balances_root, record.total_claimable_micro_usdc, record.deposit_nonce,
-                                     record.withdrawal_id)
+                                     record.withdrawal_id, record.withdrawn_total_micro_usdc)
     return keccak256(b"\x19\x01" + domain_separator(eth_chain_id, vault) + struct_hash)
 
 
-def vault_record(record: AnchorRecord) -> tuple[int, str, int, bytes, bytes, int, int, int]:
+def vault_record(record: AnchorRecord) -> tuple[int, str, int, bytes, bytes, int, int, int, int]:
     """The `AnchorRecord` struct as Vault.anchor takes it through web3.py."""
     return (record.nonce, record.chain_id, record.height, record.app_hash, record.balances_root,
-            record.total_claimable_micro_usdc, record.deposit_nonce, record.withdrawal_id)
+            record.total_claimable_micro_usdc, record.deposit_nonce, record.withdrawal_id,
+            record.withdrawn_total_micro_usdc)

@@ -33,7 +33,9 @@ from app.sim.operations import Draw, OperationMix
 from app.state_export import export_state, import_state, prefix_digests, read_export, write_export
 from app.store import CommittedStore
 from modules.bridge.keeper import BridgeKeeper
-from modules.anchor.invariants import anchor_differs_from, claimable_from_scratch
+from modules.anchor.invariants import (
+    anchor_differs_from, anchor_exceeds, chain_claim_micro_usdc, claimable_from_scratch,
+)
 from tendermint.crypto import keys_pb2 as keys_pb
 from wire.crypto import keccak256
 from wire.pb import abci_pb
@@ -213,18 +215,22 @@ class Simulation:
         found = first_broken(InvariantContext(self.chain.store, self.chain.app.books, self.genesis.supply_micro_usdc),
                              self.invariants)
         if found is None and expected_anchor is not None:
-            message = anchor_differs_from(self.chain.store, expected_anchor, keccak256)
+            claims, chain_claim = expected_anchor
+            message = anchor_differs_from(self.chain.store, claims, keccak256)
             found = None if message is None else ("anchor/matches-recomputation", message)
+            message = None if found is not None else anchor_exceeds(self.chain.store, chain_claim)
+            found = found if message is None else ("anchor/within-chain-claim", message)
         if found is not None:
             return Broken(self.seed, block.height, found[0], found[1], block.draws)
         result.deposits_credited = BridgeKeeper(self.chain.store).next_deposit_nonce() - 1
         return None
 
-    def _anchor_expected(self, height: int) -> dict[bytes, int] | None:
-        """Before the block after an anchor height: the claimable amounts recomputed from scratch."""
+    def _anchor_expected(self, height: int) -> tuple[dict[bytes, int], int] | None:
+        """Before the block after an anchor height: the claimable amounts recomputed from scratch,
+        and the chain's claim on the vault the anchor's total must stay within."""
         previous = height - 1
         if previous > 0 and previous % self.genesis.anchor_interval_blocks == 0:
-            return claimable_from_scratch(self.chain.store)
+            return claimable_from_scratch(self.chain.store), chain_claim_micro_usdc(self.chain.store)
         return None
 
     def close(self) -> None:

@@ -18,10 +18,16 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 /// deposited amount is the amount asked for.
 ///
 /// Escape hatch (docs/anchoring.md): the same super-majority posts an anchor of the chain's
-/// claimable balances (a Merkle root) every few blocks. If none arrives for `freezePeriod`, anyone
-/// may `freeze()` the vault: deposits and withdrawals queued after the last anchor stop, each
-/// address `exit`s once with a proof of its anchored amount, and deposits the anchor does not
-/// include are reclaimed once by their depositor.
+/// claimable balances (a Merkle root) every few blocks. When none has arrived for `freezePeriod`,
+/// the vault is frozen: deposits and anchors stop, each address `exit`s once with a proof of its
+/// anchored amount, and deposits the anchor does not include are reclaimed once by their depositor.
+///
+/// One ledger bounds every payment (docs/bridge.md, "Every way out of the vault"): the latest
+/// anchor says what the chain owes through exits (`totalClaimable`) and through withdrawals
+/// (`anchoredWithdrawnTotal`, the withdrawals up to `anchoredWithdrawalId`), and the vault owes
+/// back every deposit the anchor does not include. A withdrawal is paid only once an anchor covers
+/// it, so the balances an exit proves never contain money a withdrawal already paid. An anchor is
+/// refused if the vault could not pay all of that (`owed()`), so every payment stays possible.
 contract Vault is ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -59,16 +65,19 @@ contract Vault is ReentrancyGuard {
         uint256 totalClaimable;
         uint64 depositNonce;
         uint64 withdrawalId;
+        uint256 withdrawnTotal;
     }
 
-    /// @notice Who deposited what, kept so that a deposit the last anchor missed can be reclaimed.
+    /// @notice Who deposited, and the sum of every deposit up to and including this one (so a
+    /// deposit's amount and the sum of any range of deposits are two reads). `sender` is cleared
+    /// once the deposit is reclaimed.
     struct DepositRecord {
         address sender;
-        uint96 amount;
+        uint96 depositedThrough;
     }
 
     bytes32 public constant ANCHOR_TYPEHASH = keccak256(
-        "Anchor(uint64 nonce,string chainId,uint64 height,bytes32 appHash,bytes32 balancesRoot,uint256 totalClaimable,uint64 depositNonce,uint64 withdrawalId)"
+        "Anchor(uint64 nonce,string chainId,uint64 height,bytes32 appHash,bytes32 balancesRoot,uint256 totalClaimable,uint64 depositNonce,uint64 withdrawalId,uint256 withdrawnTotal)"
     );
 
     /// @notice The collateral token.
@@ -88,6 +97,8 @@ contract Vault is ReentrancyGuard {
     mapping(address validator => uint256) public powerOf;
     /// @notice Withdrawal ids already paid.
     mapping(uint64 withdrawalId => bool) public withdrawalPaid;
+    /// @notice Sum of every withdrawal paid; never above anchoredWithdrawnTotal.
+    uint256 public totalWithdrawn;
     address[] private _validators;
 
     // The latest anchor (packed: nonce, height and the two bridge counters share one slot).
@@ -97,13 +108,18 @@ contract Vault is ReentrancyGuard {
     uint64 public anchoredWithdrawalId;
     /// @notice When the latest anchor arrived (the deployment time before the first).
     uint64 public lastAnchorTime;
-    bool public frozen;
+    /// @notice Whether someone has called freeze() (the vault is frozen from freezesAt() either way).
+    bool public freezeRecorded;
     bytes32 public balancesRoot;
     uint256 public totalClaimable;
+    /// @notice Sum of the amounts of withdrawals 1..anchoredWithdrawalId, as the chain queued them.
+    uint256 public anchoredWithdrawnTotal;
     /// @notice Sum of every exit paid; never above totalClaimable.
     uint256 public totalExited;
+    /// @notice Sum of every deposit reclaimed.
+    uint256 public totalReclaimed;
     mapping(address account => bool) public exited;
-    mapping(uint64 depositNonce => DepositRecord) public depositOf;
+    mapping(uint64 depositNonce => DepositRecord) private _deposits;
 
     event Deposited(
         uint64 indexed depositNonce, address indexed sender, address indexed recipient, uint8 subaccount, uint256 amount
@@ -117,7 +133,8 @@ contract Vault is ReentrancyGuard {
         bytes32 balancesRoot,
         uint256 totalClaimable,
         uint64 depositNonce,
-        uint64 withdrawalId
+        uint64 withdrawalId,
+        uint256 withdrawnTotal
     );
     event Frozen(uint64 anchorNonce, bytes32 balancesRoot, uint256 totalClaimable);
     event Exited(address indexed account, uint256 amount);
@@ -151,7 +168,11 @@ contract Vault is ReentrancyGuard {
     error StaleAnchorNonce(uint64 given, uint64 current);
     error UnknownDepositNonce(uint64 given, uint64 last);
     error FreezeTooEarly(uint256 now_, uint256 freezableAt);
-    error WithdrawalAfterAnchor(uint64 withdrawalId, uint64 anchoredWithdrawalId);
+    error WithdrawalNotAnchored(uint64 withdrawalId, uint64 anchoredWithdrawalId);
+    error ExceedsAnchoredWithdrawals(uint256 requested, uint256 remaining);
+    error AnchorCounterBehind(uint256 given, uint256 current);
+    error AnchorExceedsVault(uint256 owed, uint256 balance);
+    error DepositTotalTooLarge(uint256 total);
     error AlreadyExited(address account);
     error InvalidProof();
     error ExceedsAnchoredTotal(uint256 requested, uint256 remaining);
@@ -182,13 +203,15 @@ contract Vault is ReentrancyGuard {
         nonReentrant
         returns (uint64 depositNonce)
     {
-        if (frozen) revert VaultFrozen();
+        if (frozen()) revert VaultFrozen();
         if (amount == 0) revert ZeroAmount();
         if (amount > type(uint96).max) revert AmountTooLarge(amount);
         if (recipient == address(0)) revert ZeroRecipient();
         if (subaccount > MAX_SUBACCOUNT) revert SubaccountOutOfRange(subaccount);
+        uint256 through = uint256(_deposits[lastDepositNonce].depositedThrough) + amount;
+        if (through > type(uint96).max) revert DepositTotalTooLarge(through);
         depositNonce = ++lastDepositNonce;
-        depositOf[depositNonce] = DepositRecord(msg.sender, uint96(amount));
+        _deposits[depositNonce] = DepositRecord(msg.sender, uint96(through));
         token.safeTransferFrom(msg.sender, address(this), amount);
         emit Deposited(depositNonce, msg.sender, recipient, subaccount, amount);
     }
@@ -197,37 +220,57 @@ contract Vault is ReentrancyGuard {
 
     /// @notice Pays `amount` to `recipient` once for `withdrawalId`, given signatures over
     /// `withdrawalDigest(withdrawalId, recipient, amount)` by more than 2/3 of the current power,
-    /// ordered by strictly increasing signer address. Anyone may submit. Once frozen, only
-    /// withdrawals the last anchor already excludes (id <= anchoredWithdrawalId) are paid: the
-    /// others are in the anchored balances and leave through exit().
+    /// ordered by strictly increasing signer address. Anyone may submit, frozen or not.
+    /// Only withdrawals an anchor covers are paid (id <= anchoredWithdrawalId): the anchored
+    /// balances exclude them, so no exit can pay the same money. A later one waits for the next
+    /// anchor; if the vault freezes first, it is still inside the anchored balances and leaves
+    /// through exit(). All withdrawals paid together never pass `anchoredWithdrawnTotal`.
     function withdraw(uint64 withdrawalId, address recipient, uint256 amount, Signature[] calldata sigs)
         external
         nonReentrant
     {
         // 1. checks
         if (withdrawalPaid[withdrawalId]) revert AlreadyPaid(withdrawalId);
-        if (frozen && withdrawalId > anchoredWithdrawalId) {
-            revert WithdrawalAfterAnchor(withdrawalId, anchoredWithdrawalId);
-        }
+        if (withdrawalId > anchoredWithdrawalId) revert WithdrawalNotAnchored(withdrawalId, anchoredWithdrawalId);
         if (amount == 0) revert ZeroAmount();
         if (recipient == address(0)) revert ZeroRecipient();
         _requireQuorum(withdrawalDigest(withdrawalId, recipient, amount), sigs);
+        uint256 remaining = anchoredWithdrawnTotal - totalWithdrawn;
+        if (amount > remaining) revert ExceedsAnchoredWithdrawals(amount, remaining);
         // 2. effects
         withdrawalPaid[withdrawalId] = true;
+        totalWithdrawn += amount;
         // 3. interaction
-        token.safeTransfer(recipient, amount);
+        _pay(recipient, amount);
         emit Withdrawn(withdrawalId, recipient, amount);
     }
 
     // ------------------------------------------------------- anchors and escape
 
     /// @notice Keeps `record` as the latest anchor, given signatures of more than 2/3 of the
-    /// current power over `anchorDigest(record)`; its nonce must be above the latest's.
+    /// current power over `anchorDigest(record)`. Its nonce must be above the latest's, its
+    /// counters no lower than the latest's, and the vault must hold all it would then owe
+    /// (`owed()`: the anchored claims, the anchored withdrawals not yet paid, the deposits the
+    /// record does not include). Refused once the vault is frozen: an anchor arriving at or after
+    /// `freezesAt()` loses, whatever order it and freeze() take in a block.
     function anchor(AnchorRecord calldata record, Signature[] calldata sigs) external nonReentrant {
-        if (frozen) revert VaultFrozen();
+        if (frozen()) revert VaultFrozen();
         if (record.nonce <= anchorNonce) revert StaleAnchorNonce(record.nonce, anchorNonce);
         if (record.depositNonce > lastDepositNonce) revert UnknownDepositNonce(record.depositNonce, lastDepositNonce);
+        if (record.depositNonce < anchoredDepositNonce) {
+            revert AnchorCounterBehind(record.depositNonce, anchoredDepositNonce);
+        }
+        if (record.withdrawalId < anchoredWithdrawalId) {
+            revert AnchorCounterBehind(record.withdrawalId, anchoredWithdrawalId);
+        }
+        if (record.withdrawnTotal < anchoredWithdrawnTotal) {
+            revert AnchorCounterBehind(record.withdrawnTotal, anchoredWithdrawnTotal);
+        }
         _requireQuorum(anchorDigest(record), sigs);
+        uint256 owes = record.totalClaimable + (record.withdrawnTotal - totalWithdrawn)
+            + _depositedBetween(record.depositNonce, lastDepositNonce);
+        uint256 balance = token.balanceOf(address(this));
+        if (owes > balance) revert AnchorExceedsVault(owes, balance);
         anchorNonce = record.nonce;
         anchoredHeight = record.height;
         anchoredDepositNonce = record.depositNonce;
@@ -235,6 +278,7 @@ contract Vault is ReentrancyGuard {
         lastAnchorTime = uint64(block.timestamp);
         balancesRoot = record.balancesRoot;
         totalClaimable = record.totalClaimable;
+        anchoredWithdrawnTotal = record.withdrawnTotal;
         emit Anchored(
             record.nonce,
             record.height,
@@ -242,23 +286,52 @@ contract Vault is ReentrancyGuard {
             record.balancesRoot,
             record.totalClaimable,
             record.depositNonce,
-            record.withdrawalId
+            record.withdrawalId,
+            record.withdrawnTotal
         );
     }
 
-    /// @notice Anyone may freeze the vault once `freezePeriod` has passed since the last anchor.
+    /// @notice When the vault freezes: `freezePeriod` after the latest anchor arrived.
+    function freezesAt() public view returns (uint256) {
+        return uint256(lastAnchorTime) + freezePeriod;
+    }
+
+    /// @notice Frozen from `freezesAt()` on, whether or not anyone called freeze(). Since no anchor
+    /// lands once frozen, the vault never thaws.
+    function frozen() public view returns (bool) {
+        return block.timestamp >= freezesAt();
+    }
+
+    /// @notice Records the freeze (the Frozen event) once it has happened; anyone may call it.
     function freeze() external {
-        if (frozen) revert VaultFrozen();
-        uint256 freezableAt = uint256(lastAnchorTime) + freezePeriod;
+        uint256 freezableAt = freezesAt();
         if (block.timestamp < freezableAt) revert FreezeTooEarly(block.timestamp, freezableAt);
-        frozen = true;
+        if (freezeRecorded) revert VaultFrozen();
+        freezeRecorded = true;
         emit Frozen(anchorNonce, balancesRoot, totalClaimable);
+    }
+
+    /// @notice What the vault still owes, by way out: anchored claims not yet exited, anchored
+    /// withdrawals not yet paid, and deposits the latest anchor does not include, not reclaimed.
+    /// Every anchor is refused unless the vault holds their sum, and every payment lowers one
+    /// of them by what it pays, so the vault's balance never falls below it.
+    function owed() public view returns (uint256 claims, uint256 withdrawals, uint256 deposits) {
+        claims = totalClaimable - totalExited;
+        withdrawals = anchoredWithdrawnTotal - totalWithdrawn;
+        deposits = _depositedBetween(anchoredDepositNonce, lastDepositNonce) - totalReclaimed;
+    }
+
+    /// @notice Deposit `depositNonce`'s depositor (zero once reclaimed or never issued) and amount.
+    function depositOf(uint64 depositNonce) external view returns (address sender, uint256 amount) {
+        if (depositNonce == 0 || depositNonce > lastDepositNonce) return (address(0), 0);
+        sender = _deposits[depositNonce].sender;
+        amount = _depositedBetween(depositNonce - 1, depositNonce);
     }
 
     /// @notice Pays the caller its anchored claimable `amount`, once, given the Merkle proof of
     /// the leaf keccak256(keccak256(abi.encode(caller, amount))) under `balancesRoot`.
     function exit(uint256 amount, bytes32[] calldata proof) external nonReentrant {
-        if (!frozen) revert NotFrozen();
+        if (!frozen()) revert NotFrozen();
         if (exited[msg.sender]) revert AlreadyExited(msg.sender);
         if (amount == 0) revert ZeroAmount();
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(msg.sender, amount))));
@@ -274,14 +347,16 @@ contract Vault is ReentrancyGuard {
     /// @notice Returns deposit `depositNonce` to its depositor, once, when the last anchor did
     /// not include it (its nonce is above the anchored one).
     function reclaim(uint64 depositNonce) external nonReentrant {
-        if (!frozen) revert NotFrozen();
+        if (!frozen()) revert NotFrozen();
         if (depositNonce <= anchoredDepositNonce) revert DepositAnchored(depositNonce, anchoredDepositNonce);
-        DepositRecord memory record = depositOf[depositNonce];
-        if (record.sender == address(0)) revert NothingToReclaim(depositNonce);
-        if (record.sender != msg.sender) revert NotDepositor(depositNonce, record.sender);
-        delete depositOf[depositNonce];
-        _pay(msg.sender, record.amount);
-        emit Reclaimed(depositNonce, msg.sender, record.amount);
+        address sender = depositNonce <= lastDepositNonce ? _deposits[depositNonce].sender : address(0);
+        if (sender == address(0)) revert NothingToReclaim(depositNonce);
+        if (sender != msg.sender) revert NotDepositor(depositNonce, sender);
+        uint256 amount = _depositedBetween(depositNonce - 1, depositNonce);
+        _deposits[depositNonce].sender = address(0);
+        totalReclaimed += amount;
+        _pay(msg.sender, amount);
+        emit Reclaimed(depositNonce, msg.sender, amount);
     }
 
     // ------------------------------------------------------------ validator sets
@@ -344,7 +419,8 @@ contract Vault is ReentrancyGuard {
                 record.balancesRoot,
                 record.totalClaimable,
                 record.depositNonce,
-                record.withdrawalId
+                record.withdrawalId,
+                record.withdrawnTotal
             )
         );
         return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
@@ -352,13 +428,18 @@ contract Vault is ReentrancyGuard {
 
     // ------------------------------------------------------------------ internal
 
-    /// @dev The one way the escape hatch pays: never more than the vault holds.
+    /// @dev The one way tokens leave (withdraw, exit, reclaim): never more than the vault holds.
+    /// Callers have already lowered their term of `owed()` by `amount`.
     function _pay(address to, uint256 amount) private {
         uint256 balance = token.balanceOf(address(this));
         if (amount > balance) revert InsufficientVaultBalance(balance, amount);
         token.safeTransfer(to, amount);
     }
 
+    /// @dev The sum of deposits `after + 1` through `through` (nonces; `after` <= `through`).
+    function _depositedBetween(uint64 after_, uint64 through) private view returns (uint256) {
+        return uint256(_deposits[through].depositedThrough) - _deposits[after_].depositedThrough;
+    }
 
     /// @dev EIP-712 hashStruct(Valset): arrays are encoded as keccak256 of their 32-byte-padded
     /// elements, which is what abi.encodePacked produces for arrays.

@@ -1,41 +1,65 @@
-"""The check that must hold after every anchor: the stored leaves are exactly the claimable
-amounts recomputed from scratch, and rebuilding the tree from them gives the record's root."""
+"""The checks that must hold after every anchor: the stored leaves are exactly the claimable
+amounts recomputed from scratch, rebuilding the tree from them gives the record's root, and their
+total is within the chain's claim on the vault."""
 
 from __future__ import annotations
 
-from modules.anchor.claimable import MODULE_ADDRESSES
+from modules.anchor.claimable import MODULE_ADDRESSES, Equity, Haircut
 from modules.anchor.expected_keepers import Keccak
 from modules.anchor.keeper import AnchorKeeper
 from modules.anchor.merkle import BalanceTree
 from modules.bank.keeper import BankKeeper
+from modules.bridge.queries import solvency
 from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import account_risk
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.store import KVStore
-from modules.types import SubaccountId
+from modules.types import INSURANCE_FUND, SubaccountId
 
 
 def claimable_from_scratch(store: KVStore) -> dict[bytes, int]:
     """Every address's positive claimable amount, summing the margin module's own equity of each
-    subaccount (not the anchor's code path)."""
+    subaccount (not the anchor's code path), with the haircut rule over every address."""
     bank, margin = BankKeeper(store), MarginKeeper(store)
     markets, oracle = MarketsKeeper(store), OracleKeeper(store)
     subaccounts: set[SubaccountId] = {b.subaccount for b in bank.balances()}
     subaccounts |= {p.subaccount for p in margin.all_positions()}
-    totals: dict[bytes, int] = {}
+    equity: dict[bytes, int] = {}
+    collateral: dict[bytes, int] = {}
     for subaccount in sorted(subaccounts):
         if subaccount.address in MODULE_ADDRESSES:
             continue
-        equity = account_risk(subaccount, markets, bank, margin, oracle).equity_micro_usdc
-        totals[subaccount.address] = totals.get(subaccount.address, 0) + equity
-    return {address: amount for address, amount in sorted(totals.items()) if amount > 0}
+        address = subaccount.address
+        equity[address] = equity.get(address, 0) + account_risk(subaccount, markets, bank, margin,
+                                                                 oracle).equity_micro_usdc
+        collateral[address] = collateral.get(address, 0) + bank.balance(subaccount)
+    equities = {address: Equity(equity[address], collateral[address]) for address in sorted(equity)}
+    claims = Haircut.of(equities.values(), bank.balance(INSURANCE_FUND)).claims(equities)
+    return {address: amount for address, amount in claims.items() if amount > 0}
+
+
+def chain_claim_micro_usdc(store: KVStore) -> int:
+    """What the chain holds for everyone on the vault (the solvency query's chain claim)."""
+    return int(solvency(store)["chain_claim_micro_usdc"])
+
+
+def anchor_exceeds(store: KVStore, chain_claim: int) -> str | None:
+    """None when the latest record's total is within `chain_claim`, the chain's claim on the vault
+    at the record's height: the haircut's promise, and what the vault checks before it takes an
+    anchor."""
+    record = AnchorKeeper(store).latest()
+    if record is None or record.total_claimable_micro_usdc <= chain_claim:
+        return None
+    return (f"anchor {record.nonce}: total claimable {record.total_claimable_micro_usdc} micro-USDC exceeds the "
+            f"chain's claim {chain_claim}")
 
 
 def anchor_mismatch(store: KVStore, keccak: Keccak) -> str | None:
     """None when the latest record matches the state it describes; meaningful only on the
     state of the record's height (right after the anchor height, or a node stopped there)."""
-    return anchor_differs_from(store, claimable_from_scratch(store), keccak)
+    return (anchor_differs_from(store, claimable_from_scratch(store), keccak)
+            or anchor_exceeds(store, chain_claim_micro_usdc(store)))
 
 
 def anchor_differs_from(store: KVStore, expected: dict[bytes, int], keccak: Keccak) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modules.anchor.claimable import ClaimableReader
+from modules.anchor.claimable import ClaimableReader, Haircut
 from modules.anchor.errors import (
     AnchorAlreadySigned, AnchoringDisabled, AnchorSuperseded, BadAnchorSignature, NotAnchorValidator, UnknownAnchor,
 )
@@ -45,29 +45,40 @@ def mark_written(store: KVStore, height: int, addresses: set[bytes]) -> None:
 
 
 def anchor_step(store: KVStore, tree: BalanceTree, ctx: BlockContext, state: CommittedState) -> list[Event]:
-    """Recompute the claimable amount of every address that may have changed since the last
-    anchor (those written since, and every position holder: prices and funding move their
-    equity), update the tree and store the record. Callers check `anchor_due` first; `tree` must
-    equal the stored leaves."""
+    """Recompute the claim of every address that may have changed since the last anchor (those
+    written since, and every position holder: prices and funding move their equity), update the
+    tree and store the record. When the gains cannot absorb the shortfall (claimable.py), every
+    leaf is scaled, so every leaf is recomputed then, and at the next anchor, to undo it.
+    Callers check `anchor_due` first; `tree` must equal the stored leaves."""
     keeper, bridge, reader = AnchorKeeper(store), BridgeKeeper(store), ClaimableReader(store)
     holders = reader.position_holders()
-    candidates = keeper.take_changed() | holders
+    holder_equities = reader.equities(sorted(holders), holders)
+    haircut = Haircut.of(holder_equities.values(), reader.insurance_micro_usdc())
+    previous = keeper.latest()
+    candidates = keeper.take_changed() - holders
+    if haircut.scales_every_claim or (previous is not None and previous.scales_every_claim):
+        candidates |= {leaf.address for leaf in tree.leaves()} - holders
+    equities = {**reader.equities(sorted(candidates), holders), **holder_equities}
     count_before = len(tree)
-    changes = tree.apply(reader.amounts(sorted(candidates), holders))
+    changes = tree.apply(haircut.claims(dict(sorted(equities.items()))))
     nonce = keeper.latest_nonce() + 1
     keeper.write_leaf_changes(nonce, changes, count_before, len(tree))
     record = AnchorRecord(
         nonce=nonce, chain_id=ctx.chain_id, height=state.height, app_hash=state.app_hash,
         balances_root=tree.root, total_claimable_micro_usdc=tree.total_micro_usdc,
         deposit_nonce=bridge.next_deposit_nonce() - 1, withdrawal_id=bridge.next_withdrawal_id() - 1,
-        leaf_count=len(tree), time_ms=state.time_ms)
+        withdrawn_total_micro_usdc=bridge.withdrawn_total(), leaf_count=len(tree), time_ms=state.time_ms,
+        shortfall_micro_usdc=haircut.shortfall_micro_usdc, gains_micro_usdc=haircut.gains_micro_usdc)
     keeper.add_record(record)
     return [Event("anchor", (
         ("nonce", str(record.nonce)), ("height", str(record.height)), ("app_hash", record.app_hash.hex()),
         ("balances_root", "0x" + record.balances_root.hex()),
         ("total_claimable_micro_usdc", str(record.total_claimable_micro_usdc)),
         ("deposit_nonce", str(record.deposit_nonce)), ("withdrawal_id", str(record.withdrawal_id)),
-        ("leaf_count", str(record.leaf_count)), ("changed_leaves", str(len(changes)))))]
+        ("withdrawn_total_micro_usdc", str(record.withdrawn_total_micro_usdc)),
+        ("leaf_count", str(record.leaf_count)), ("changed_leaves", str(len(changes))),
+        ("shortfall_micro_usdc", str(record.shortfall_micro_usdc)),
+        ("gains_micro_usdc", str(record.gains_micro_usdc))))]
 
 
 def handle_sign_anchor(keeper: AnchorKeeper, bridge: BridgeKeeper, verifier: AnchorSignatureVerifier, signer: bytes,

@@ -33,7 +33,9 @@ def record_json(record: AnchorRecord) -> dict[str, Any]:
             "app_hash": record.app_hash.hex().upper(), "balances_root": _hex(record.balances_root),
             "total_claimable_micro_usdc": str(record.total_claimable_micro_usdc),
             "deposit_nonce": str(record.deposit_nonce), "withdrawal_id": str(record.withdrawal_id),
-            "leaf_count": record.leaf_count, "time_ms": str(record.time_ms)}
+            "withdrawn_total_micro_usdc": str(record.withdrawn_total_micro_usdc),
+            "leaf_count": record.leaf_count, "time_ms": str(record.time_ms),
+            "shortfall_micro_usdc": str(record.shortfall_micro_usdc), "gains_micro_usdc": str(record.gains_micro_usdc)}
 
 
 def record_with_signatures(store: KVStore, nonce: int) -> dict[str, Any]:

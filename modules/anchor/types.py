@@ -23,16 +23,28 @@ class AnchorRecord:
     balances_root: bytes
     total_claimable_micro_usdc: int  # the sum of the leaves
     deposit_nonce: int  # the last deposit credited at `height`; later ones are reclaimable after a freeze
-    withdrawal_id: int  # the last withdrawal queued at `height`; a frozen vault pays only up to it
+    withdrawal_id: int  # the last withdrawal queued at `height`; the vault pays only up to it
+    withdrawn_total_micro_usdc: int  # the sum of withdrawals 1..withdrawal_id; the vault pays no more
     leaf_count: int
     time_ms: int  # block time of `height`
+    # Stored, not signed: the haircut the leaves carry (claimable.py). Bankrupt equity the
+    # insurance fund cannot cover is cut from unrealized gains, and beyond them from every claim.
+    shortfall_micro_usdc: int = 0  # bankrupt equity at `height` beyond the insurance fund
+    gains_micro_usdc: int = 0  # the unrealized gains it was cut from
+
+    @property
+    def scales_every_claim(self) -> bool:
+        """The gains did not cover the shortfall: every leaf was scaled down."""
+        return self.shortfall_micro_usdc > self.gains_micro_usdc
 
 
 def encode_record(record: AnchorRecord) -> bytes:
     return (record.nonce.to_bytes(8, "big") + record.height.to_bytes(8, "big") + record.app_hash
             + record.balances_root + record.total_claimable_micro_usdc.to_bytes(32, "big")
             + record.deposit_nonce.to_bytes(8, "big") + record.withdrawal_id.to_bytes(8, "big")
-            + record.leaf_count.to_bytes(4, "big") + record.time_ms.to_bytes(8, "big") + record.chain_id.encode())
+            + record.withdrawn_total_micro_usdc.to_bytes(32, "big") + record.leaf_count.to_bytes(4, "big")
+            + record.time_ms.to_bytes(8, "big") + record.shortfall_micro_usdc.to_bytes(32, "big")
+            + record.gains_micro_usdc.to_bytes(32, "big") + record.chain_id.encode())
 
 
 def decode_record(raw: bytes) -> AnchorRecord:
@@ -41,8 +53,9 @@ def decode_record(raw: bytes) -> AnchorRecord:
 
     return AnchorRecord(nonce=number(0, 8), height=number(8, 8), app_hash=raw[16:48], balances_root=raw[48:80],
                         total_claimable_micro_usdc=number(80, 32), deposit_nonce=number(112, 8),
-                        withdrawal_id=number(120, 8), leaf_count=number(128, 4), time_ms=number(132, 8),
-                        chain_id=raw[140:].decode())
+                        withdrawal_id=number(120, 8), withdrawn_total_micro_usdc=number(128, 32),
+                        leaf_count=number(160, 4), time_ms=number(164, 8), shortfall_micro_usdc=number(172, 32),
+                        gains_micro_usdc=number(204, 32), chain_id=raw[236:].decode())
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Fixtures for the bridge: one real anvil per session (free loopback port, stopped after), and a
-freshly deployed TestUSDC + Vault per test, governed by four validator keys."""
+freshly deployed TestUSDC + Vault per test, governed by four validator keys, stocked with 10,000
+USDC and an anchor that lets withdrawals 1..1,000 take it."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError
 from web3.types import TxReceipt
 
-from wire import vault as digests
 from bridge.contracts import ArtifactsMissing, build
 from bridge.eth import Anvil, AnvilError, DevAccount, decode_custom_error, deploy_bridge, transact
+from modules.anchor.types import AnchorRecord
+from wire import vault as digests
+from wire.anchor import anchor_digest, vault_record
 from wire.crypto import PrivateKey, keccak256
 
 USDC = 1_000_000  # micro-USDC per USDC
@@ -76,6 +79,21 @@ class VaultSetup:
         call = self.vault.functions.withdraw(withdrawal_id, Web3.to_checksum_address(recipient), amount, sigs)
         return transact(self.w3, call, self.user.checksum)
 
+    def anchor(self, record: AnchorRecord, keys: Sequence[PrivateKey] | None = None) -> TxReceipt:
+        """Vault.anchor(record) signed by `keys` (default: every validator)."""
+        digest = anchor_digest(self.chain_id, self.vault_address, record)
+        sigs = digests.sign_quorum(self.validators if keys is None else keys, digest)
+        return transact(self.w3, self.vault.functions.anchor(vault_record(record), sigs), self.user.checksum)
+
+    def cover_withdrawals(self, through_id: int, total_micro_usdc: int) -> TxReceipt:
+        """An anchor without balances that covers withdrawals 1..`through_id` of up to
+        `total_micro_usdc` in all: the vault pays a withdrawal only once an anchor covers it."""
+        f = self.vault.functions
+        return self.anchor(AnchorRecord(
+            nonce=f.anchorNonce().call() + 1, chain_id="perpchain-test", height=0, app_hash=bytes(32),
+            balances_root=bytes(32), total_claimable_micro_usdc=0, deposit_nonce=f.lastDepositNonce().call(),
+            withdrawal_id=through_id, withdrawn_total_micro_usdc=total_micro_usdc, leaf_count=0, time_ms=0))
+
     def approve_and_deposit(self, amount: int, recipient: bytes, subaccount: int) -> TxReceipt:
         transact(self.w3, self.token.functions.approve(self.vault.address, amount), self.user.checksum)
         call = self.vault.functions.deposit(amount, Web3.to_checksum_address(recipient), subaccount)
@@ -93,11 +111,13 @@ def deploy(anvil: Anvil, validators: list[PrivateKey], powers: list[int], token:
         mint={user.address: 1_000 * USDC} if token is None else None,
         token=token,
     )
-    if token is None:  # stock the vault so withdrawals have something to pay
-        transact(w3, deployment.token.functions.mint(deployment.vault.address, 10_000 * USDC), deployer.checksum)
-    return VaultSetup(
+    setup = VaultSetup(
         w3, deployment.token, deployment.vault, deployment.chain_id, deployer, user, recipient, validators, powers
     )
+    if token is None:  # stock the vault, and anchor that stock as withdrawals 1..1,000 may take it
+        transact(w3, deployment.token.functions.mint(deployment.vault.address, 10_000 * USDC), deployer.checksum)
+        setup.cover_withdrawals(1_000, 10_000 * USDC)
+    return setup
 
 
 @pytest.fixture

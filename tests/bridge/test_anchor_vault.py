@@ -28,9 +28,12 @@ def traders(count: int) -> list[PrivateKey]:
 
 
 def record_for(tree: BalanceTree, nonce: int = 1, deposit_nonce: int = 0, withdrawal_id: int = 0,
-               total: int | None = None) -> AnchorRecord:
-    return AnchorRecord(nonce, "perpchain-test", 10 * nonce, keccak256(b"app %d" % nonce), tree.root,
-                        tree.total_micro_usdc if total is None else total, deposit_nonce, withdrawal_id, len(tree), 0)
+               total: int | None = None, withdrawn_total: int = 0) -> AnchorRecord:
+    return AnchorRecord(nonce=nonce, chain_id="perpchain-test", height=10 * nonce,
+                        app_hash=keccak256(b"app %d" % nonce), balances_root=tree.root,
+                        total_claimable_micro_usdc=tree.total_micro_usdc if total is None else total,
+                        deposit_nonce=deposit_nonce, withdrawal_id=withdrawal_id,
+                        withdrawn_total_micro_usdc=withdrawn_total, leaf_count=len(tree), time_ms=0)
 
 
 def sign(setup: VaultSetup, record: AnchorRecord, keys: list[PrivateKey] | None = None, chain_id: int | None = None,
@@ -198,15 +201,17 @@ def test_a_leaf_forged_as_an_inner_node_reverts(anvil: Anvil) -> None:
     x, y = bytes(12) + attacker.address, amount.to_bytes(32, "big")
     other = keccak256(b"the rest of the tree")
     root = hash_pair(keccak256, hash_pair(keccak256, x, y), other)
-    record = AnchorRecord(1, "perpchain-test", 10, bytes(32), root, 2**256 - 1, 0, 0, 2, 0)
+    record = AnchorRecord(nonce=1, chain_id="perpchain-test", height=10, app_hash=bytes(32), balances_root=root,
+                          total_claimable_micro_usdc=0, deposit_nonce=0, withdrawal_id=0,
+                          withdrawn_total_micro_usdc=0, leaf_count=2, time_ms=0)
     anchor(setup, record)
     _freeze(setup)
     with reverts(setup.vault, "InvalidProof"):
         exit_(setup, attacker, amount, [other])
 
 
-def test_exits_never_pay_more_than_the_anchored_total_or_the_vault_balance(anvil: Anvil) -> None:
-    setup = hatch_vault(anvil, 150 * USDC)
+def test_exits_never_pay_more_than_the_anchored_total(anvil: Anvil) -> None:
+    setup = hatch_vault(anvil, 260 * USDC)
     people = traders(3)
     fund_gas(setup, *people)
     tree = BalanceTree(keccak256, [Leaf(people[0].address, 100 * USDC), Leaf(people[1].address, 100 * USDC),
@@ -217,9 +222,39 @@ def test_exits_never_pay_more_than_the_anchored_total_or_the_vault_balance(anvil
     with reverts(setup.vault, "ExceedsAnchoredTotal") as args:
         exit_(setup, people[1], 100 * USDC, tree.proof(people[1].address))
     assert args == [(100 * USDC, 80 * USDC)]
-    with reverts(setup.vault, "InsufficientVaultBalance") as args:
-        exit_(setup, people[2], 60 * USDC, tree.proof(people[2].address))  # 50 USDC left in the vault
-    assert args == [(50 * USDC, 60 * USDC)]
+    exit_(setup, people[2], 60 * USDC, tree.proof(people[2].address))
+
+
+def test_an_anchor_the_vault_could_not_pay_reverts(anvil: Anvil) -> None:
+    """What an anchor makes the vault owe: its claims, its withdrawals not yet paid, and the
+    deposits it does not include. The vault takes it only if it holds all of that."""
+    setup = hatch_vault(anvil, 150 * USDC)
+    tree = BalanceTree(keccak256, [Leaf(traders(1)[0].address, 100 * USDC)])
+    with reverts(setup.vault, "AnchorExceedsVault") as args:
+        anchor(setup, record_for(tree, withdrawal_id=1, withdrawn_total=51 * USDC))
+    assert args == [(151 * USDC, 150 * USDC)]
+    anchor(setup, record_for(tree, withdrawal_id=1, withdrawn_total=50 * USDC))  # exactly what it holds
+    setup.approve_and_deposit(7 * USDC, setup.user.address, 0)  # deposit 1: the next anchor must include it or owe it
+    assert setup.vault.functions.owed().call() == [100 * USDC, 50 * USDC, 7 * USDC]
+    with reverts(setup.vault, "AnchorExceedsVault") as args:
+        anchor(setup, record_for(tree, nonce=2, withdrawal_id=1, withdrawn_total=50 * USDC, total=101 * USDC))
+    assert args == [(158 * USDC, 157 * USDC)]
+    anchor(setup, record_for(tree, nonce=2, deposit_nonce=1, withdrawal_id=1, withdrawn_total=50 * USDC,
+                              total=107 * USDC))  # the deposit credited: now a claim, no longer a deposit owed
+    assert setup.vault.functions.owed().call() == [107 * USDC, 50 * USDC, 0]
+
+
+def test_anchor_counters_never_go_back(escape: tuple[VaultSetup, BalanceTree, list[PrivateKey]]) -> None:
+    setup, tree, _ = escape
+    setup.approve_and_deposit(7 * USDC, setup.user.address, 0)
+    anchor(setup, record_for(tree, nonce=2, deposit_nonce=1, withdrawal_id=3, withdrawn_total=30 * USDC))
+    for behind, given, current in ((dict(deposit_nonce=0, withdrawal_id=3, withdrawn_total=30 * USDC), 0, 1),
+                                   (dict(deposit_nonce=1, withdrawal_id=2, withdrawn_total=30 * USDC), 2, 3),
+                                   (dict(deposit_nonce=1, withdrawal_id=3, withdrawn_total=29 * USDC), 29 * USDC,
+                                    30 * USDC)):
+        with reverts(setup.vault, "AnchorCounterBehind") as args:
+            anchor(setup, record_for(tree, nonce=3, **behind))  # type: ignore[arg-type]
+        assert args == [(given, current)]
 
 
 def test_a_deposit_after_the_anchor_is_reclaimed_once_by_its_depositor(
@@ -245,16 +280,85 @@ def test_a_deposit_after_the_anchor_is_reclaimed_once_by_its_depositor(
         transact(setup.w3, setup.vault.functions.reclaim(3), setup.user.checksum)  # never made
 
 
-def test_a_frozen_vault_pays_only_withdrawals_the_anchor_excludes(
+def test_a_withdrawal_is_paid_only_once_an_anchor_covers_it(
         escape: tuple[VaultSetup, BalanceTree, list[PrivateKey]]) -> None:
+    """Live or frozen: the anchored balances exclude withdrawals 1..anchoredWithdrawalId and
+    include every later one, so paying a later one would let its owner take it twice."""
     setup, tree, _ = escape
-    anchor(setup, record_for(tree, nonce=2, withdrawal_id=2))
-    _freeze(setup)
     recipient = setup.recipient.address
-    setup.withdraw(2, recipient, 3 * USDC, setup.sign_withdrawal(2, recipient, 3 * USDC))  # queued before: paid
-    with reverts(setup.vault, "WithdrawalAfterAnchor") as args:
+    sigs = setup.sign_withdrawal(1, recipient, 3 * USDC)
+    with reverts(setup.vault, "WithdrawalNotAnchored") as args:
+        setup.withdraw(1, recipient, 3 * USDC, sigs)  # live, queued after the only anchor
+    assert args == [(1, 0)]
+    anchor(setup, record_for(tree, nonce=2, withdrawal_id=2, withdrawn_total=8 * USDC))
+    setup.withdraw(1, recipient, 3 * USDC, sigs)
+    _freeze(setup)
+    setup.withdraw(2, recipient, 5 * USDC, setup.sign_withdrawal(2, recipient, 5 * USDC))  # covered: paid frozen
+    with reverts(setup.vault, "WithdrawalNotAnchored") as args:
         setup.withdraw(3, recipient, 3 * USDC, setup.sign_withdrawal(3, recipient, 3 * USDC))
     assert args == [(3, 2)]
+    assert setup.balance(setup.recipient) == 8 * USDC
+
+
+def test_withdrawals_together_never_pay_more_than_the_anchored_withdrawn_total(
+        escape: tuple[VaultSetup, BalanceTree, list[PrivateKey]]) -> None:
+    setup, tree, _ = escape
+    recipient = setup.recipient.address
+    anchor(setup, record_for(tree, nonce=2, withdrawal_id=2, withdrawn_total=8 * USDC))
+    setup.withdraw(1, recipient, 6 * USDC, setup.sign_withdrawal(1, recipient, 6 * USDC))
+    with reverts(setup.vault, "ExceedsAnchoredWithdrawals") as args:
+        setup.withdraw(2, recipient, 3 * USDC, setup.sign_withdrawal(2, recipient, 3 * USDC))
+    assert args == [(3 * USDC, 2 * USDC)]
+    assert setup.vault.functions.owed().call()[1] == 2 * USDC
+
+
+def _same_block(setup: VaultSetup, calls: list[Any], timestamp: int) -> list[int]:
+    """Mine `calls` from one sender (so in this order) in one block at `timestamp`; their
+    statuses (1 ok, 0 reverted)."""
+    w3 = setup.w3
+    w3.provider.make_request("evm_setAutomine", [False])
+    try:
+        nonce = w3.eth.get_transaction_count(setup.user.checksum, "pending")
+        hashes = [call.transact({"from": setup.user.checksum, "gas": 1_000_000, "nonce": nonce + i})
+                  for i, call in enumerate(calls)]
+        w3.provider.make_request("evm_mine", [timestamp])
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])
+    receipts = [w3.eth.wait_for_transaction_receipt(h, timeout=30) for h in hashes]
+    assert len({r["blockNumber"] for r in receipts}) == 1
+    return [int(r["status"]) for r in receipts]
+
+
+@pytest.mark.parametrize("order", ["freeze first", "anchor first"])
+@pytest.mark.parametrize("arrives", ["at the deadline", "a second before"])
+def test_the_freeze_race_is_decided_by_the_block_time_not_the_order(
+        escape: tuple[VaultSetup, BalanceTree, list[PrivateKey]], order: str, arrives: str) -> None:
+    """An anchor and freeze() in one block, in either order: from freezesAt() on the vault is
+    frozen and the anchor is refused; a second before, the anchor lands and freeze() is early."""
+    setup, tree, _ = escape
+    record = record_for(tree, nonce=2)
+    late = setup.vault.functions.anchor(vault_record(record), sign(setup, record))
+    freeze = setup.vault.functions.freeze()
+    deadline = setup.vault.functions.freezesAt().call()
+    timestamp = deadline if arrives == "at the deadline" else deadline - 1
+    statuses = _same_block(setup, [freeze, late] if order == "freeze first" else [late, freeze], timestamp)
+    anchored, frozen = (statuses[1], statuses[0]) if order == "freeze first" else tuple(statuses)
+    if arrives == "at the deadline":
+        assert (anchored, frozen) == (0, 1)
+        assert setup.vault.functions.anchorNonce().call() == 1 and setup.vault.functions.frozen().call()
+    else:
+        assert (anchored, frozen) == (1, 0)
+        assert setup.vault.functions.anchorNonce().call() == 2 and not setup.vault.functions.frozen().call()
+
+
+def test_the_vault_is_frozen_from_the_deadline_without_anyone_calling_freeze(
+        escape: tuple[VaultSetup, BalanceTree, list[PrivateKey]]) -> None:
+    setup, tree, people = escape
+    pass_time(setup, FREEZE_S + 1)
+    with reverts(setup.vault, "VaultFrozen"):
+        anchor(setup, record_for(tree, nonce=2))
+    exit_(setup, people[0], 100 * USDC, tree.proof(people[0].address))
+    assert not setup.vault.functions.freezeRecorded().call()
 
 
 def test_a_deposit_beyond_96_bits_reverts(escape: tuple[VaultSetup, BalanceTree, list[PrivateKey]]) -> None:

@@ -405,6 +405,7 @@ def test_token_calling_back_into_withdraw_is_stopped_and_pays_once(bridge: Vault
     hostile = deploy_contract(bridge.w3, "ReentrantToken", sender=bridge.deployer.checksum)
     setup = deploy(anvil, bridge.validators, bridge.powers, token=hostile)
     transact(setup.w3, hostile.functions.mint(setup.vault.address, 100 * USDC), setup.deployer.checksum)
+    setup.cover_withdrawals(1, 10 * USDC)
     sigs = setup.sign_withdrawal(1, setup.recipient.address, 10 * USDC)
     again = setup.vault.encode_abi("withdraw", args=[1, setup.recipient.checksum, 10 * USDC, sigs])
     transact(setup.w3, hostile.functions.arm(setup.vault.address, again), setup.deployer.checksum)
