@@ -23,6 +23,7 @@ from typing import Any
 from wire.crypto import PrivateKey, address_to_hex
 
 PASSWORD_ENV = "PERPCHAIN_KEY_PASSWORD"
+NEW_PASSWORD_ENV = "PERPCHAIN_NEW_KEY_PASSWORD"  # `perpchain keys change-password` only
 SCRYPT_N = 2**18  # eth-account's and geth's default work factor; localnets and tests pass less
 
 
@@ -154,6 +155,18 @@ def load_operator_key(path: Path, password_file: Path | None = None) -> PrivateK
         raise KeyFileError(f"{path}: a plaintext key, but a validator operator key must be encrypted at rest: "
                            f"`perpchain keys encrypt {path} --password-file FILE` encrypts it in place")
     return _decrypt(path, document, read_password(password_file))
+
+
+def change_password(path: Path, old_password: str, new_password: str) -> PrivateKey:
+    """Re-encrypt a keystore under `new_password` in place (same key, same scrypt work factor)."""
+    document = _document(path)
+    if "crypto" not in document:
+        raise KeyFileError(f"{path}: a plaintext key file has no password (`perpchain keys encrypt` encrypts it)")
+    key = _decrypt(path, document, old_password)
+    params = document["crypto"].get("kdfparams", {})
+    scrypt_n = params.get("n") if document["crypto"].get("kdf") == "scrypt" else None
+    save_encrypted_key(key, path, new_password, overwrite=True, scrypt_n=scrypt_n)
+    return key
 
 
 def encrypt_in_place(path: Path, password: str, scrypt_n: int | None = None) -> PrivateKey:

@@ -61,9 +61,13 @@ def cmd_localnet(args: argparse.Namespace) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     """new / import write a plaintext key file, or with --encrypt a Web3 Secret Storage keystore
     (password from --password-file or $PERPCHAIN_KEY_PASSWORD); encrypt turns a plaintext file
-    into a keystore in place; show prints the address of either (no password needed)."""
+    into a keystore in place; change-password re-encrypts a keystore (the new password from
+    --new-password-file or $PERPCHAIN_NEW_KEY_PASSWORD); show prints the address of either (no
+    password needed)."""
     from client import PrivateKey, address_to_hex, save_key
-    from client.keys import encrypt_in_place, key_address, read_password, save_encrypted_key
+    from client.keys import (
+        NEW_PASSWORD_ENV, change_password, encrypt_in_place, key_address, read_password, save_encrypted_key,
+    )
 
     path = Path(args.file)
     if args.keys_command == "show":
@@ -71,6 +75,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
         return 0
     if args.keys_command == "encrypt":
         key = encrypt_in_place(path, read_password(args.password_file))
+    elif args.keys_command == "change-password":
+        key = change_password(path, read_password(args.password_file),
+                              read_password(args.new_password_file, NEW_PASSWORD_ENV, "--new-password-file"))
     else:
         if args.keys_command == "new":
             key = PrivateKey.generate()
@@ -354,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     localnet_commands.add_parser("supervise", parents=[where])
     localnet.set_defaults(func=cmd_localnet)
 
-    keys = commands.add_parser("keys", help="create, import or show a key file")
+    keys = commands.add_parser("keys", help="create, import, show, encrypt or re-encrypt a key file")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     password = argparse.ArgumentParser(add_help=False)
     password.add_argument("--password-file", type=Path,
@@ -370,6 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     key_commands.add_parser("show", help="print a key file's address (plaintext or encrypted)").add_argument("file")
     key_commands.add_parser("encrypt", parents=[password],
                             help="replace a plaintext key file by its encrypted keystore").add_argument("file")
+    change = key_commands.add_parser("change-password", parents=[password],
+                                     help="re-encrypt a keystore under a new password (same key)")
+    change.add_argument("file")
+    change.add_argument("--new-password-file", type=Path,
+                        help="the new password (default: $PERPCHAIN_NEW_KEY_PASSWORD; never on the command line)")
     keys.set_defaults(func=cmd_keys)
 
     tx = commands.add_parser("tx", help="sign and broadcast a transaction, wait for its block")

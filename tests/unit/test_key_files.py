@@ -105,7 +105,7 @@ def test_an_empty_password_is_refused_when_encrypting(tmp_path: Path) -> None:
     assert not (tmp_path / "k.json").exists()
 
 
-def test_keys_new_encrypt_show_and_encrypt_in_place_on_the_command_line(
+def test_keys_new_encrypt_show_encrypt_in_place_and_change_password_on_the_command_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import client.keys
 
@@ -125,6 +125,15 @@ def test_keys_new_encrypt_show_and_encrypt_in_place_on_the_command_line(
     assert load_operator_key(tmp_path / "old.json") == KEY  # same key, now encrypted in place
     assert main(["keys", "encrypt", str(tmp_path / "old.json")]) == 1
     assert "already encrypted" in capsys.readouterr().err
+
+    (tmp_path / "new.pw").write_text("a new password\n")
+    assert main(["keys", "change-password", str(tmp_path / "old.json"), "--new-password-file",
+                 str(tmp_path / "new.pw")]) == 0  # the old password from the environment
+    assert capsys.readouterr().out.strip() == address_to_hex(KEY.address)
+    assert load_operator_key(tmp_path / "old.json", tmp_path / "new.pw") == KEY
+    with pytest.raises(KeyFileError, match="wrong password"):
+        load_operator_key(tmp_path / "old.json")  # the old password no longer opens it
+    assert json.loads((tmp_path / "old.json").read_text())["crypto"]["kdfparams"]["n"] == FAST  # work factor kept
 
 
 def test_a_wrong_password_on_the_command_line_is_one_error_line(
