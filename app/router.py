@@ -12,6 +12,7 @@ from modules.bank.types import Transfer
 from modules.bridge import msg_server as bridge
 from modules.bridge.keeper import BridgeKeeper
 from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
+from modules.bridge.types import ResumeDeposits
 from modules.context import BlockContext, Event
 from modules.margin.errors import InsufficientFreeCollateral
 from modules.margin.keeper import MarginKeeper
@@ -89,6 +90,8 @@ def execute_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx, books: B
                                                        action))
         elif isinstance(action, SignValset):
             events.extend(bridge.handle_sign_valset(BridgeKeeper(store), BRIDGE_VERIFIER, tx.account, action))
+        elif isinstance(action, ResumeDeposits):
+            events.extend(bridge.handle_resume_deposits(BridgeKeeper(store), bank, ctx, tx.account, action))
         elif isinstance(action, SignAnchor):
             events.extend(_sign_anchor(store, tx.account, action))
         else:  # the codec only produces known actions; this guards a missing route
@@ -141,6 +144,8 @@ def check_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> None:
             bridge.handle_set_bridge_key(BridgeKeeper(store), BRIDGE_VERIFIER, ctx.chain_id, tx.account, action)
         elif isinstance(action, SignValset):
             bridge.handle_sign_valset(BridgeKeeper(store), BRIDGE_VERIFIER, tx.account, action)
+        elif isinstance(action, ResumeDeposits):  # the whole resume on the check state, as a claim's tally
+            bridge.handle_resume_deposits(BridgeKeeper(store), bank, ctx, tx.account, action)
         elif isinstance(action, SignAnchor):
             _sign_anchor(store, tx.account, action)
 

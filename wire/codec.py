@@ -11,6 +11,7 @@ from modules.auth.errors import MalformedTx, UnknownAction
 from modules.bank.types import Transfer
 from modules.anchor.types import SignAnchor
 from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
+from modules.bridge.types import ResumeDeposits
 from modules.orderbook.actions import (
     CancelAll,
     CancelConditional,
@@ -33,7 +34,7 @@ from wire.pb import tx_pb
 
 Action = Union[Transfer, PlaceOrder, CancelOrder, CancelAll, ModifyOrder, ScheduleCancelAll, PlaceConditional,
                CancelConditional, PlaceTrailingStop, SetPositionTpSl, PlaceTwap, CancelTwap, ClaimDeposit,
-               SignWithdrawal, Withdraw, SetBridgeKey, SignValset, SignAnchor]
+               SignWithdrawal, Withdraw, SetBridgeKey, SignValset, SignAnchor, ResumeDeposits]
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,8 @@ def _action_to_pb(action: Action) -> tx_pb.Action:
         return tx_pb.Action(sign_valset=tx_pb.SignValset(valset_nonce=action.valset_nonce, signature=action.signature))
     if isinstance(action, SignAnchor):
         return tx_pb.Action(sign_anchor=tx_pb.SignAnchor(anchor_nonce=action.anchor_nonce, signature=action.signature))
+    if isinstance(action, ResumeDeposits):
+        return tx_pb.Action(resume_deposits=tx_pb.ResumeDeposits(halt_id=action.halt_id))
     raise TypeError(f"not an action: {action!r}")
 
 
@@ -207,6 +210,8 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
         return SignValset(message.sign_valset.valset_nonce, message.sign_valset.signature)
     if kind == "sign_anchor":
         return SignAnchor(message.sign_anchor.anchor_nonce, message.sign_anchor.signature)
+    if kind == "resume_deposits":
+        return ResumeDeposits(message.resume_deposits.halt_id)
     raise UnknownAction(f"action {index} is of a kind this chain does not know")
 
 

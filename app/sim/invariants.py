@@ -53,6 +53,7 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant("orderbook/exposure-matches-orders", lambda c: orderbook.exposure_matches_orders(c.store, c.books)),
     Invariant("bridge/credited-deposits-attested", lambda c: bridge.credited_deposits_attested(BridgeKeeper(c.store))),
     Invariant("bridge/withdrawals-queued-once", lambda c: bridge.withdrawals_queued_once(BridgeKeeper(c.store))),
+    Invariant("bridge/deposit-halt-consistent", lambda c: bridge.deposit_halt_consistent(BridgeKeeper(c.store))),
 )
 
 

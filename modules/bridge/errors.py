@@ -101,6 +101,34 @@ class BadValsetSignature(BridgeError):
     code = 614
 
 
+class DepositsHalted(BridgeError):
+    """Deposits are halted: validators holding more than 1/3 of the bridge power claimed a credited
+    deposit with another content (a reorg deeper than the confirmations). Claims of uncredited
+    nonces wait until operators resume (`ResumeDeposits`)."""
+
+    code = 615
+
+
+class UnknownHalt(BridgeError):
+    """A resume names no current halt (deposits are not halted, or the halt id is another one), or
+    a query names a halt id never made."""
+
+    code = 616
+
+
+class ResumeNotReady(BridgeError):
+    """The halted deposit is disputed by more than 1/3 of the power but no content has more than
+    2/3 yet: the chain does not know what Ethereum's canonical deposit is; wait for the relayers."""
+
+    code = 617
+
+
+class AlreadyResumed(BridgeError):
+    """This validator's operator sent its resume for the halt before."""
+
+    code = 618
+
+
 class BadRotationApproval(BridgeError):
     """A bridge key rotation needs the validator's current bridge key to sign it: the approval is
     missing or does not recover to the current key over the rotation digest (chain id, consensus

@@ -42,15 +42,35 @@ def withdrawals_queued_once(bridge: BridgeKeeper) -> str | None:
 def chain_claim_conserved(store: KVStore, genesis_supply_micro_usdc: int) -> str | None:
     """Trading, fees, funding and liquidation only move value: the chain's claim on the vault (the
     solvency query's Σ balances − Σ position costs + funding pool) changes only by what the bridge
-    brought in or took out: genesis supply + credited deposits − queued withdrawals."""
+    brought in or took out: genesis supply + credited deposits − queued withdrawals, plus the
+    shortfall (credits later corrected that no balance was left to take back)."""
     claim = solvency(store)
     bridge = BridgeKeeper(store)
-    expected = genesis_supply_micro_usdc + credited_total(bridge) - bridge.withdrawn_total()
+    expected = genesis_supply_micro_usdc + credited_total(bridge) - bridge.withdrawn_total() + bridge.shortfall()
     total = int(claim["chain_claim_micro_usdc"])
     if total != expected:
         return (f"bridge: balances {claim['balances_micro_usdc']} - position costs {claim['position_costs_micro_usdc']} "
                 f"+ funding pool {claim['funding_pool_micro_usdc']} = {total} micro-USDC, but genesis and the bridge "
                 f"account for {expected} (off by {total - expected})")
+    return None
+
+
+def deposit_halt_consistent(bridge: BridgeKeeper) -> str | None:
+    """A halt names a credited nonce and the latest halt id; every dispute is of a credited nonce;
+    no resume of the current halt has more than 2/3 of the power (it would have applied)."""
+    total = bridge.total_power()
+    for nonce in bridge.disputed_nonces():
+        if bridge.credited(nonce) is None:
+            return f"bridge: deposit {nonce} is disputed but not credited"
+    halt = bridge.deposit_halt()
+    if halt is None:
+        return None
+    if bridge.credited(halt.nonce) is None or halt.halt_id != bridge.last_halt_id():
+        return f"bridge: halt {halt.halt_id} names deposit {halt.nonce}, not credited or not the latest halt"
+    voted = set(bridge.resume_votes(halt.halt_id))
+    power = sum(v.power for v in bridge.validators() if v.consensus_address in voted)
+    if supermajority(power, total):
+        return f"bridge: halt {halt.halt_id} is still in place with {power} of {total} power resuming it"
     return None
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Iterator
 
 from modules.bridge.keys import (
-    CLAIM, CREDITED, ETH_KEY, LAST_CLAIM, NEXT_DEPOSIT, NEXT_WITHDRAWAL, OPERATOR, PARAMS, SIGNATURE, STORE_PREFIX,
-    VALIDATOR, VALSET, VALSET_NONCE, VALSET_SIGNATURE, WITHDRAWN_TOTAL, claim_key, content_key, signature_key, u64,
+    CLAIM, CREDITED, DEPOSIT_HALT, DISPUTE, ETH_KEY, LAST_CLAIM, LAST_HALT, NEXT_DEPOSIT, NEXT_WITHDRAWAL, OPERATOR,
+    PARAMS, RESUME_VOTE, RESUMED, SHORTFALL, SIGNATURE, STORE_PREFIX, VALIDATOR, VALSET, VALSET_NONCE,
+    VALSET_SIGNATURE, WITHDRAWN_TOTAL, claim_key, content_key, dispute_key, resume_vote_key, signature_key, u64,
     valset_signature_key, withdrawal_key,
 )
 from modules.bridge.types import (
-    BridgeParams, BridgeValidator, ClaimDeposit, Valset, Withdrawal, decode_claim, encode_claim,
+    BridgeParams, BridgeValidator, ClaimDeposit, DepositHalt, Valset, Withdrawal, decode_claim, encode_claim,
 )
 from modules.store import KVStore, PrefixStore, prefix_end
 from modules.types import SubaccountId
@@ -133,6 +134,98 @@ class BridgeKeeper:
     def last_claims(self) -> Iterator[tuple[bytes, int]]:
         for key, raw in self._store.iterate(LAST_CLAIM, prefix_end(LAST_CLAIM)):
             yield key[len(LAST_CLAIM):], _int(raw)
+
+    def claim_of(self, nonce: int, consensus_address: bytes) -> bytes | None:
+        """The content hash the validator claims for `nonce`, if it claimed it."""
+        return self._store.get(claim_key(nonce, consensus_address))
+
+    def replace_claim(self, consensus_address: bytes, claim: ClaimDeposit) -> bytes:
+        """The validator's claim for an uncredited nonce it claimed before, with another content (its
+        latest claimed nonce stays); its content hash."""
+        content_hash = claim.content_hash()
+        self._store.set(claim_key(claim.deposit_nonce, consensus_address), content_hash)
+        self._store.set(content_key(claim.deposit_nonce, content_hash), encode_claim(claim))
+        return content_hash
+
+    def drop_content_if_unused(self, nonce: int, content_hash: bytes) -> None:
+        """Forget a content no claim, dispute or credit of `nonce` refers to any more."""
+        credited = self.credited(nonce)
+        if credited is not None and credited[0] == content_hash:
+            return
+        referenced = [h for _, h in self.claims(nonce)] + [h for _, h in self.disputes(nonce)]
+        if content_hash not in referenced:
+            self._store.delete(content_key(nonce, content_hash))
+
+    # -- disputes, halts and resumes (docs/bridge.md, "Deposit halts") ----------------------------
+
+    def disputes(self, nonce: int) -> list[tuple[bytes, bytes]]:
+        """(consensus address, content hash) of every claim of credited `nonce` with another content."""
+        start = DISPUTE + u64(nonce)
+        return [(key[len(start):], value) for key, value in self._store.iterate(start, prefix_end(start))]
+
+    def dispute(self, nonce: int, consensus_address: bytes) -> bytes | None:
+        return self._store.get(dispute_key(nonce, consensus_address))
+
+    def set_dispute(self, consensus_address: bytes, claim: ClaimDeposit) -> bytes:
+        """Record (or replace) the validator's dispute of a credited nonce; its content hash."""
+        content_hash = claim.content_hash()
+        self._store.set(dispute_key(claim.deposit_nonce, consensus_address), content_hash)
+        self._store.set(content_key(claim.deposit_nonce, content_hash), encode_claim(claim))
+        return content_hash
+
+    def delete_dispute(self, nonce: int, consensus_address: bytes) -> None:
+        self._store.delete(dispute_key(nonce, consensus_address))
+
+    def disputed_nonces(self) -> list[int]:
+        """Credited nonces with at least one dispute, ascending."""
+        nonces: list[int] = []
+        for key, _ in self._store.iterate(DISPUTE, prefix_end(DISPUTE)):
+            nonce = _int(key[len(DISPUTE):len(DISPUTE) + 8])
+            if not nonces or nonces[-1] != nonce:
+                nonces.append(nonce)
+        return nonces
+
+    def deposit_halt(self) -> DepositHalt | None:
+        raw = self._store.get(DEPOSIT_HALT)
+        return DepositHalt(_int(raw[:8]), _int(raw[8:16]), _int(raw[16:24])) if raw is not None else None
+
+    def halt_deposits(self, nonce: int, height: int) -> DepositHalt:
+        halt = DepositHalt(self.last_halt_id() + 1, nonce, height)
+        self._store.set(DEPOSIT_HALT, u64(halt.halt_id) + u64(nonce) + u64(height))
+        self._store.set(LAST_HALT, u64(halt.halt_id))
+        return halt
+
+    def clear_halt(self) -> None:
+        self._store.delete(DEPOSIT_HALT)
+
+    def last_halt_id(self) -> int:
+        return _int(self._store.get(LAST_HALT))
+
+    def resume_votes(self, halt_id: int) -> list[bytes]:
+        """Consensus addresses whose operator sent a resume for `halt_id`, in address order."""
+        start = RESUME_VOTE + u64(halt_id)
+        return [key[len(start):] for key, _ in self._store.iterate(start, prefix_end(start))]
+
+    def add_resume_vote(self, halt_id: int, consensus_address: bytes, height: int) -> None:
+        self._store.set(resume_vote_key(halt_id, consensus_address), u64(height))
+
+    def record_resumed(self, halt_id: int, height: int, corrected: int, debited: int, shortfall: int) -> None:
+        self._store.set(RESUMED + u64(halt_id), u64(height) + u64(corrected) + debited.to_bytes(16, "big")
+                        + shortfall.to_bytes(16, "big"))
+
+    def resumed(self, halt_id: int) -> tuple[int, int, int, int] | None:
+        """(height, corrected nonces, micro-USDC debited, shortfall) of a resumed halt."""
+        raw = self._store.get(RESUMED + u64(halt_id))
+        return (_int(raw[:8]), _int(raw[8:16]), _int(raw[16:32]), _int(raw[32:48])) if raw is not None else None
+
+    def shortfall(self) -> int:
+        """micro-USDC credited by deposits later found not on Ethereum's chain that no balance was
+        left to take back: the chain's claim exceeds what the vault received by this much."""
+        return _int(self._store.get(SHORTFALL))
+
+    def add_shortfall(self, amount_micro_usdc: int) -> None:
+        if amount_micro_usdc:
+            self._store.set(SHORTFALL, (self.shortfall() + amount_micro_usdc).to_bytes(16, "big"))
 
     # -- withdrawals --------------------------------------------------------------------------
 

@@ -20,6 +20,12 @@ SIGNATURE = b"s/"  # s/<id u64><consensus address 20> -> 65-byte signature, the 
 VALSET_NONCE = b"valset_nonce"  # u64: grows with every key rotation (the vault's next valset nonce)
 VALSET = b"vs/"  # vs/<nonce u64> -> members (consensus 20, operator 20, eth 20, power u64) in consensus order
 VALSET_SIGNATURE = b"vg/"  # vg/<nonce u64><consensus address 20> -> 65-byte signature by its previous key
+DISPUTE = b"x/"  # x/<nonce u64><consensus address 20> -> content hash 32: a credited nonce claimed with another content
+DEPOSIT_HALT = b"deposit_halt"  # halt id u64, nonce u64, height u64: present only while deposits are halted
+LAST_HALT = b"last_halt"  # u64: the latest halt id (the first is 1)
+RESUME_VOTE = b"r/"  # r/<halt id u64><consensus address 20> -> height u64 of the operator's resume
+RESUMED = b"rz/"  # rz/<halt id u64> -> height u64, corrected nonces u64, debited u128, shortfall u128
+SHORTFALL = b"shortfall"  # u128: micro-USDC of undone credits that no balance was left to debit
 
 
 def u64(value: int) -> bytes:
@@ -44,3 +50,11 @@ def signature_key(withdrawal_id: int, validator: bytes) -> bytes:
 
 def valset_signature_key(nonce: int, validator: bytes) -> bytes:
     return VALSET_SIGNATURE + u64(nonce) + validator
+
+
+def dispute_key(nonce: int, validator: bytes) -> bytes:
+    return DISPUTE + u64(nonce) + validator
+
+
+def resume_vote_key(halt_id: int, validator: bytes) -> bytes:
+    return RESUME_VOTE + u64(halt_id) + validator

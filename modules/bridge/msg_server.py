@@ -4,7 +4,15 @@ Deposit tally (docs/bridge.md): each validator claims deposit nonces in order; t
 next nonce to credit are grouped by content hash, and the first content whose claimants hold more
 than 2/3 of the bridge power is minted to its recipient, exactly once; then the next nonce is
 tallied (its claims may already be in). A conflicting claim is stored and counted for its own
-content only, so it changes nothing unless a super-majority agrees with it.
+content only, so it changes nothing unless a super-majority agrees with it. While a nonce is
+uncredited a validator may claim it again with another content (after its relayer re-read
+Ethereum past a reorg): the new claim replaces its old one, so a split tally can still finish.
+
+A claim of a credited nonce with another content is a dispute: evidence that the credited deposit
+is not on Ethereum's canonical chain. Disputes from more than 1/3 of the power halt deposits;
+operators of more than 2/3 of the power resume them, which credits each disputed nonce with the
+content more than 2/3 of the power disputed it with and takes the wrongly minted amount back
+(docs/bridge.md, "Deposit halts").
 """
 
 from __future__ import annotations
@@ -15,12 +23,14 @@ from modules.bridge.errors import (
     ClaimOutOfOrder, DepositAlreadyCredited, InvalidWithdrawal, MalformedClaim, NotBridgeValidator, StaleRotationNonce,
     UnknownValset, UnknownWithdrawal,
 )
+from modules.bridge.errors import AlreadyResumed, DepositsHalted, ResumeNotReady, UnknownHalt
 from modules.bridge.expected_keepers import Bank, SignatureVerifier
 from modules.bridge.keeper import BridgeKeeper, supermajority
 from modules.bridge.types import (
     MAX_AMOUNT_MICRO_USDC, BridgeParams, BridgeValidator, ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal,
     Withdraw,
 )
+from modules.bridge.types import DepositHalt, ResumeDeposits
 from modules.context import BlockContext, Event
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 
@@ -66,30 +76,126 @@ def handle_claim(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, signer: by
     validate_claim(claim)
     next_nonce = bridge.next_deposit_nonce()
     if claim.deposit_nonce < next_nonce:
-        return _late_claim(bridge, validator.consensus_address, claim, next_nonce)
-    expected = max(bridge.last_claim(validator.consensus_address), next_nonce - 1) + 1
+        return _claim_of_credited(bridge, ctx, validator, claim, next_nonce)
+    halt = bridge.deposit_halt()
+    if halt is not None:
+        raise DepositsHalted(f"deposits are halted (halt {halt.halt_id}: credited deposit {halt.nonce} is disputed); "
+                             f"deposit {claim.deposit_nonce} waits until operators resume them")
+    address = validator.consensus_address
+    last = bridge.last_claim(address)
+    expected = max(last, next_nonce - 1) + 1
+    if claim.deposit_nonce <= last:
+        return _reclaim(bridge, bank, ctx, validator, claim, expected)
     if claim.deposit_nonce != expected:
-        raise ClaimOutOfOrder(f"validator {validator.consensus_address.hex().upper()} must claim deposit {expected} "
-                              f"next, not {claim.deposit_nonce}")
-    content_hash = bridge.record_claim(validator.consensus_address, claim)
+        raise ClaimOutOfOrder(f"validator {address.hex().upper()} must claim deposit {expected} next, not "
+                              f"{claim.deposit_nonce}")
+    content_hash = bridge.record_claim(address, claim)
     events = [Event("deposit_claim", (
-        ("nonce", str(claim.deposit_nonce)), ("validator", validator.consensus_address.hex().upper()),
+        ("nonce", str(claim.deposit_nonce)), ("validator", address.hex().upper()),
         ("content_hash", content_hash.hex())))]
     return events + tally_deposits(bridge, bank, ctx)
 
 
-def _late_claim(bridge: BridgeKeeper, consensus_address: bytes, claim: ClaimDeposit, next_nonce: int) -> list[Event]:
-    """A claim for a nonce already credited, with the credited content: accepted, changing nothing.
-    A lagging validator's batch meets this whenever its first claim completes a quorum and the
-    tally credits on past it (the later nonces had their quorum already); refusing the batch would
-    refuse it on every retry, and those deposits would never be credited. A different content for
-    a credited nonce is refused."""
-    credited = bridge.credited(claim.deposit_nonce)
-    if credited is None or credited[0] != claim.content_hash():
-        raise DepositAlreadyCredited(f"deposit {claim.deposit_nonce} is credited with another content; the next to "
-                                     f"claim is {next_nonce}")
-    return [Event("deposit_claim_late", (("nonce", str(claim.deposit_nonce)),
-                                         ("validator", consensus_address.hex().upper())))]
+def _reclaim(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, validator: BridgeValidator, claim: ClaimDeposit,
+             expected: int) -> list[Event]:
+    """A claim of an uncredited nonce the validator claimed before: with another content it
+    replaces the earlier claim (its relayer re-read Ethereum after a reorg), so claims split
+    between two contents can still reach a super-majority; the same content again is refused."""
+    address = validator.consensus_address
+    previous = bridge.claim_of(claim.deposit_nonce, address)
+    content_hash = claim.content_hash()
+    if previous is None or previous == content_hash:
+        raise ClaimOutOfOrder(f"validator {address.hex().upper()} claimed deposit {claim.deposit_nonce} with this "
+                              f"content before; it must claim deposit {expected} next (or claim "
+                              f"{claim.deposit_nonce} again only with another content)")
+    bridge.replace_claim(address, claim)
+    bridge.drop_content_if_unused(claim.deposit_nonce, previous)
+    events = [Event("deposit_reclaim", (
+        ("nonce", str(claim.deposit_nonce)), ("validator", address.hex().upper()),
+        ("previous_content_hash", previous.hex()), ("content_hash", content_hash.hex())))]
+    return events + tally_deposits(bridge, bank, ctx)
+
+
+def _claim_of_credited(bridge: BridgeKeeper, ctx: BlockContext, validator: BridgeValidator, claim: ClaimDeposit,
+                       next_nonce: int) -> list[Event]:
+    """A claim of a nonce already credited. With the credited content: accepted, changing nothing
+    (and withdrawing this validator's dispute of it, if any). A lagging validator's batch meets
+    this whenever its first claim completes a quorum and the tally credits on past it; refusing
+    the batch would refuse it on every retry, and those deposits would never be credited.
+
+    With another content it is a dispute: the validator now reads that nonce differently on
+    Ethereum, so the credited deposit may not be on the canonical chain (a reorg deeper than the
+    confirmations). It is recorded (replacing the validator's earlier dispute of the nonce),
+    credits nothing, and halts deposits once validators holding more than 1/3 of the power
+    dispute the nonce. The same dispute twice is refused."""
+    address, nonce = validator.consensus_address, claim.deposit_nonce
+    credited = bridge.credited(nonce)
+    assert credited is not None
+    content_hash, previous = claim.content_hash(), bridge.dispute(nonce, address)
+    if content_hash == credited[0]:
+        events = [Event("deposit_claim_late", (("nonce", str(nonce)), ("validator", address.hex().upper())))]
+        if previous is not None:
+            bridge.delete_dispute(nonce, address)
+            bridge.drop_content_if_unused(nonce, previous)
+            events.append(Event("deposit_dispute_withdrawn", (("nonce", str(nonce)),
+                                                              ("validator", address.hex().upper()))))
+        return events
+    if previous == content_hash:
+        raise DepositAlreadyCredited(f"deposit {nonce} is credited with another content and validator "
+                                     f"{address.hex().upper()} disputes it with this one already; the next to claim "
+                                     f"is {next_nonce}")
+    bridge.set_dispute(address, claim)
+    if previous is not None:
+        bridge.drop_content_if_unused(nonce, previous)
+    total = bridge.total_power()
+    events = [Event("deposit_disputed", (
+        ("nonce", str(nonce)), ("validator", address.hex().upper()), ("content_hash", content_hash.hex()),
+        ("credited_content_hash", credited[0].hex()), ("dispute_power", str(dispute_power(bridge, nonce))),
+        ("total_power", str(total))))]
+    return events + halt_if_disputed(bridge, ctx)
+
+
+def _power_by_content(bridge: BridgeKeeper, claims: list[tuple[bytes, bytes]]) -> dict[bytes, int]:
+    power_by_content: dict[bytes, int] = {}
+    for consensus_address, content_hash in claims:
+        validator = bridge.validator(consensus_address)
+        power_by_content[content_hash] = power_by_content.get(content_hash, 0) + (validator.power if validator else 0)
+    return power_by_content
+
+
+def dispute_power(bridge: BridgeKeeper, nonce: int) -> int:
+    """Power of the validators disputing credited deposit `nonce` (whatever content they read)."""
+    return sum(_power_by_content(bridge, bridge.disputes(nonce)).values())
+
+
+def canonical_content(bridge: BridgeKeeper, nonce: int) -> bytes | None:
+    """The content more than 2/3 of the power dispute credited deposit `nonce` with, if any: what
+    a resume credits in its place."""
+    total = bridge.total_power()
+    power = _power_by_content(bridge, bridge.disputes(nonce))
+    return next((h for h, p in sorted(power.items()) if supermajority(p, total)), None)
+
+
+def over_one_third(power: int, total_power: int) -> bool:
+    """More than 1/3 of the total (`power * 3 > total`): more than a byzantine minority can hold,
+    so at least one honest validator is among them."""
+    return total_power > 0 and power * 3 > total_power
+
+
+def halt_if_disputed(bridge: BridgeKeeper, ctx: BlockContext) -> list[Event]:
+    """Halt deposits (unless halted already) at the lowest credited nonce disputed by more than
+    1/3 of the power."""
+    if bridge.deposit_halt() is not None:
+        return []
+    total = bridge.total_power()
+    for nonce in bridge.disputed_nonces():
+        power = dispute_power(bridge, nonce)
+        if over_one_third(power, total):
+            halt = bridge.halt_deposits(nonce, ctx.height)
+            return [Event("deposits_halted", (
+                ("halt_id", str(halt.halt_id)), ("nonce", str(nonce)), ("dispute_power", str(power)),
+                ("total_power", str(total))))]
+    return []
 
 
 def tally_deposits(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext) -> list[Event]:
@@ -98,10 +204,7 @@ def tally_deposits(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext) -> list[
     total = bridge.total_power()
     while True:
         nonce = bridge.next_deposit_nonce()
-        power_by_content: dict[bytes, int] = {}
-        for consensus_address, content_hash in bridge.claims(nonce):
-            validator = bridge.validator(consensus_address)
-            power_by_content[content_hash] = power_by_content.get(content_hash, 0) + (validator.power if validator else 0)
+        power_by_content = _power_by_content(bridge, bridge.claims(nonce))
         winner = next((h for h, p in sorted(power_by_content.items()) if supermajority(p, total)), None)
         if winner is None:
             return events
@@ -114,6 +217,104 @@ def tally_deposits(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext) -> list[
             ("nonce", str(nonce)), ("recipient", _hex(claim.recipient)), ("subaccount", str(claim.subaccount)),
             ("amount_micro_usdc", str(claim.amount_micro_usdc)), ("eth_tx_hash", _hex(claim.eth_tx_hash)),
             ("sender", _hex(claim.sender)), ("power", str(power_by_content[winner])))))
+
+
+def resume_ready(bridge: BridgeKeeper, halt: DepositHalt) -> bool:
+    """A resume can take effect: the halted nonce's canonical content is attested by more than 2/3
+    of the power, or its disputes fell to 1/3 or less (withdrawn: the credit stands)."""
+    return (canonical_content(bridge, halt.nonce) is not None
+            or not over_one_third(dispute_power(bridge, halt.nonce), bridge.total_power()))
+
+
+def handle_resume_deposits(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, signer: bytes,
+                           action: ResumeDeposits) -> list[Event]:
+    """An operator's resume of the current halt; the one that brings the operators who sent it
+    over 2/3 of the power applies it (apply_resume)."""
+    validator = _operator(bridge, signer, "resume deposits")
+    halt = bridge.deposit_halt()
+    if halt is None or halt.halt_id != action.halt_id:
+        current = f"the current halt is {halt.halt_id}" if halt is not None else "deposits are not halted"
+        raise UnknownHalt(f"no halt {action.halt_id} to resume: {current}")
+    address = validator.consensus_address
+    votes = bridge.resume_votes(halt.halt_id)
+    if address in votes:
+        raise AlreadyResumed(f"validator {address.hex().upper()} sent its resume of halt {halt.halt_id} before")
+    total = bridge.total_power()
+    if not resume_ready(bridge, halt):
+        raise ResumeNotReady(f"deposit {halt.nonce} is disputed by {dispute_power(bridge, halt.nonce)} of {total} "
+                             f"power but no content is claimed by more than 2/3 yet; wait for the relayers")
+    bridge.add_resume_vote(halt.halt_id, address, ctx.height)
+    after = resume_power(bridge, halt.halt_id)
+    events = [Event("deposit_resume_sent", (
+        ("halt_id", str(halt.halt_id)), ("validator", address.hex().upper()), ("resume_power", str(after)),
+        ("total_power", str(total))))]
+    if supermajority(after, total):
+        events += apply_resume(bridge, bank, ctx, halt)
+    return events
+
+
+def resume_power(bridge: BridgeKeeper, halt_id: int) -> int:
+    """Power of the validators whose operators sent a resume of `halt_id`."""
+    voted = set(bridge.resume_votes(halt_id))
+    return sum(v.power for v in bridge.validators() if v.consensus_address in voted)
+
+
+def apply_resume(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, halt: DepositHalt) -> list[Event]:
+    """Credit every disputed nonce with the content more than 2/3 of the power disputed it with:
+    the disputes become those validators' claims, the credit record names the new content, and
+    the money moves once per subaccount, netted over every corrected nonce (so a deposit that only
+    moved to another nonce or block takes nothing back): a net gain is minted, a net loss is
+    debited as far as the subaccount's balance goes and the rest added to the shortfall. Then the
+    halt is lifted, and set again at once if a credited nonce stays disputed by more than 1/3."""
+    events: list[Event] = []
+    deltas: dict[SubaccountId, int] = {}
+    corrected = 0
+    for nonce in bridge.disputed_nonces():
+        winner, credited = canonical_content(bridge, nonce), bridge.credited(nonce)
+        if winner is None or credited is None:
+            continue
+        old, new = _content(bridge, nonce, credited[0]), _content(bridge, nonce, winner)
+        deltas[old.credited_to] = deltas.get(old.credited_to, 0) - old.amount_micro_usdc
+        deltas[new.credited_to] = deltas.get(new.credited_to, 0) + new.amount_micro_usdc
+        for consensus_address, content_hash in bridge.disputes(nonce):
+            bridge.replace_claim(consensus_address, _content(bridge, nonce, content_hash))
+            bridge.delete_dispute(nonce, consensus_address)
+        bridge.set_credited(nonce, winner, ctx.height)
+        bridge.drop_content_if_unused(nonce, credited[0])
+        corrected += 1
+        events.append(Event("deposit_corrected", (
+            ("nonce", str(nonce)), ("halt_id", str(halt.halt_id)), ("previous_recipient", _hex(old.recipient)),
+            ("previous_subaccount", str(old.subaccount)), ("previous_amount_micro_usdc", str(old.amount_micro_usdc)),
+            ("recipient", _hex(new.recipient)), ("subaccount", str(new.subaccount)),
+            ("amount_micro_usdc", str(new.amount_micro_usdc)), ("eth_tx_hash", _hex(new.eth_tx_hash)))))
+    debited = shortfall = 0
+    for subaccount in sorted(deltas):
+        delta = deltas[subaccount]
+        if delta > 0:
+            bank.mint(subaccount, delta)
+        elif delta < 0:
+            taken = min(max(bank.balance(subaccount), 0), -delta)
+            if taken:
+                bank.settle(subaccount, -taken)
+            debited += taken
+            if taken < -delta:
+                shortfall += -delta - taken
+                events.append(Event("deposit_shortfall", (
+                    ("halt_id", str(halt.halt_id)), ("recipient", _hex(subaccount.address)),
+                    ("subaccount", str(subaccount.number)), ("shortfall_micro_usdc", str(-delta - taken)))))
+    bridge.add_shortfall(shortfall)
+    bridge.record_resumed(halt.halt_id, ctx.height, corrected, debited, shortfall)
+    bridge.clear_halt()
+    events.append(Event("deposits_resumed", (
+        ("halt_id", str(halt.halt_id)), ("nonce", str(halt.nonce)), ("corrected", str(corrected)),
+        ("debited_micro_usdc", str(debited)), ("shortfall_micro_usdc", str(shortfall)))))
+    return events + halt_if_disputed(bridge, ctx)
+
+
+def _content(bridge: BridgeKeeper, nonce: int, content_hash: bytes) -> ClaimDeposit:
+    claim = bridge.claim_content(nonce, content_hash)
+    assert claim is not None
+    return claim
 
 
 def handle_withdraw(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, signer: bytes, action: Withdraw) -> list[Event]:

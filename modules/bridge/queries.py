@@ -7,6 +7,7 @@
 | /bridge/withdrawals/<id>     | the withdrawal, its signatures ordered by signer (ready for Vault.withdraw) |
 | /bridge/valsets/<nonce>      | the set (vault order), its signatures by set nonce - 1 ordered by signer (ready for Vault.updateValset) |
 | /bridge/solvency             | the chain's total claim on the vault, term by term              |
+| /bridge/halts/<id>           | a deposit halt: the disputed nonce, the resumes, what the resume corrected |
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from modules.bank.keeper import BankKeeper
-from modules.bridge.errors import UnknownDeposit, UnknownValset, UnknownWithdrawal
+from modules.bridge.errors import UnknownDeposit, UnknownHalt, UnknownValset, UnknownWithdrawal
 from modules.bridge.keeper import BridgeKeeper, supermajority
+from modules.bridge.msg_server import canonical_content, dispute_power, resume_power, resume_ready
 from modules.bridge.types import ClaimDeposit
 from modules.funding.keeper import FundingKeeper
 from modules.margin.keeper import MarginKeeper
@@ -35,6 +37,7 @@ def _claim_json(claim: ClaimDeposit) -> dict[str, Any]:
 def status(store: KVStore) -> dict[str, Any]:
     bridge = BridgeKeeper(store)
     params = bridge.params()
+    current = bridge.deposit_halt()
     return {
         "enabled": params is not None,
         "eth_chain_id": params.eth_chain_id if params else None,
@@ -45,7 +48,34 @@ def status(store: KVStore) -> dict[str, Any]:
         "withdrawn_total_micro_usdc": str(bridge.withdrawn_total()),
         "valset_nonce": str(bridge.valset_nonce()),
         "total_power": str(bridge.total_power()),
+        "deposits_halted": current is not None,
+        "deposit_halt": halt(store, current.halt_id) if current is not None else None,
+        "last_halt_id": str(bridge.last_halt_id()),
+        "deposit_shortfall_micro_usdc": str(bridge.shortfall()),
     }
+
+
+def halt(store: KVStore, halt_id: int) -> dict[str, Any]:
+    """A deposit halt: current (`status: halted`, with the disputes of its nonce and the resumes so
+    far) or resumed (what the resume corrected, debited and could not debit)."""
+    bridge = BridgeKeeper(store)
+    total = bridge.total_power()
+    resumes = [address.hex().upper() for address in bridge.resume_votes(halt_id)]
+    current = bridge.deposit_halt()
+    if current is not None and current.halt_id == halt_id:
+        canonical = canonical_content(bridge, current.nonce)
+        return {"halt_id": str(halt_id), "status": "halted", "nonce": str(current.nonce), "height": current.height,
+                "dispute_power": str(dispute_power(bridge, current.nonce)),
+                "canonical_content_hash": canonical.hex() if canonical is not None else None,
+                "ready": resume_ready(bridge, current), "resumes": resumes,
+                "resume_power": str(resume_power(bridge, halt_id)), "total_power": str(total)}
+    resumed = bridge.resumed(halt_id)
+    if resumed is None:
+        raise UnknownHalt(f"no halt {halt_id}; the latest is {bridge.last_halt_id()}")
+    height, corrected, debited, shortfall = resumed
+    return {"halt_id": str(halt_id), "status": "resumed", "resumed_height": height, "corrected": str(corrected),
+            "debited_micro_usdc": str(debited), "shortfall_micro_usdc": str(shortfall), "resumes": resumes,
+            "resume_power": str(resume_power(bridge, halt_id)), "total_power": str(total)}
 
 
 def validators(store: KVStore) -> dict[str, Any]:
@@ -68,8 +98,15 @@ def deposit(store: KVStore, nonce: int) -> dict[str, Any]:
     if credited is not None:
         content = bridge.claim_content(nonce, credited[0])
         assert content is not None
+        disputes = []
+        for consensus_address, content_hash in bridge.disputes(nonce):
+            validator, disputed = bridge.validator(consensus_address), bridge.claim_content(nonce, content_hash)
+            assert disputed is not None
+            disputes.append({"validator": consensus_address.hex().upper(), "content_hash": content_hash.hex(),
+                             "power": str(validator.power if validator else 0), "deposit": _claim_json(disputed)})
         return {"nonce": str(nonce), "status": "credited", "credited_height": credited[1],
-                "deposit": _claim_json(content), "claims": claims}
+                "content_hash": credited[0].hex(), "deposit": _claim_json(content), "claims": claims,
+                "disputes": disputes}
     if nonce < 1:
         raise UnknownDeposit("deposit nonces start at 1")
     return {"nonce": str(nonce), "status": "pending" if claims else "unclaimed", "credited_height": None,
@@ -146,6 +183,7 @@ def solvency(store: KVStore) -> dict[str, Any]:
         "withdrawn_total_micro_usdc": str(bridge.withdrawn_total()),
         "withdrawal_count": str(bridge.next_withdrawal_id() - 1),
         "credited_deposit_nonce": str(bridge.next_deposit_nonce() - 1),
+        "deposit_shortfall_micro_usdc": str(bridge.shortfall()),
     }
 
 
@@ -167,5 +205,8 @@ def answer(store: KVStore, args: list[str]) -> dict[str, Any]:
             return withdrawal(store, number)
         if args[0] == "valsets":
             return valset(store, number)
+        if args[0] == "halts":
+            return halt(store, number)
     raise BadBridgeQuery("bridge paths: /bridge/status, /bridge/validators, /bridge/solvency, "
-                         "/bridge/deposits/<nonce>, /bridge/withdrawals/<id>, /bridge/valsets/<nonce>")
+                         "/bridge/deposits/<nonce>, /bridge/withdrawals/<id>, /bridge/valsets/<nonce>, "
+                         "/bridge/halts/<id>")

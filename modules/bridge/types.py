@@ -58,6 +58,24 @@ def decode_claim(raw: bytes) -> ClaimDeposit:
 
 
 @dataclass(frozen=True)
+class ResumeDeposits:
+    """Action (validator operators): resume deposits after halt `halt_id`. Takes effect once
+    operators of more than 2/3 of the bridge power sent it for that halt (docs/bridge.md)."""
+
+    halt_id: int
+
+
+@dataclass(frozen=True)
+class DepositHalt:
+    """Deposits halted at `height` because credited deposit `nonce` was disputed by validators
+    holding more than 1/3 of the bridge power."""
+
+    halt_id: int
+    nonce: int
+    height: int
+
+
+@dataclass(frozen=True)
 class Withdraw:
     """Action (anyone): debit `amount_micro_usdc` of the signer's subaccount and queue a payment
     from the vault to `eth_recipient`."""

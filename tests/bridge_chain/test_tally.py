@@ -17,12 +17,17 @@ from modules.bridge.errors import (
     AlreadySigned, BadBridgeKey, BadValsetSignature, BadWithdrawalSignature, BridgeDisabled, ClaimOutOfOrder,
     DepositAlreadyCredited, InvalidGenesis, MalformedClaim, NotBridgeValidator, UnknownValset,
 )
+from modules.bridge import invariants
+from modules.bridge.errors import AlreadyResumed, DepositsHalted, ResumeNotReady, UnknownHalt
 from modules.bridge.genesis import export_genesis, import_genesis, validate_genesis
 from modules.bridge.keeper import BridgeKeeper
 from modules.bridge.queries import deposit as deposit_query
+from modules.bridge.queries import halt as halt_query
+from modules.bridge.queries import status as status_query
 from modules.bridge.queries import valset as valset_query
 from modules.bridge.queries import withdrawal as withdrawal_query
 from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
+from modules.bridge.types import ResumeDeposits
 from modules.context import BlockContext
 from modules.types import SubaccountId
 from wire.crypto import PrivateKey, keccak256
@@ -97,8 +102,8 @@ def test_a_deposit_is_credited_once_when_more_than_two_thirds_of_the_power_claim
     assert net.bank.balance(TRADER) == 5_000_000
     assert net.claim(3, deposit(1)) == ["deposit_claim_late"]  # the late fourth claim changes nothing
     assert net.bank.balance(TRADER) == 5_000_000
-    with pytest.raises(DepositAlreadyCredited):  # nor can a late claim of another content
-        net.claim(3, deposit(1, amount=6_000_000))
+    assert net.claim(3, deposit(1, amount=6_000_000)) == ["deposit_disputed"]  # nor a late claim of another content
+    assert net.bank.balance(TRADER) == 5_000_000
     assert net.bridge.next_deposit_nonce() == 2
     assert deposit_query(net.store, 1)["status"] == "credited"
 
@@ -203,6 +208,243 @@ def test_without_a_bridge_section_bridge_actions_are_refused() -> None:
     store = MemoryStore()
     with pytest.raises(BridgeDisabled):
         msg_server.handle_claim(BridgeKeeper(store), BankKeeper(store), CTX, bytes(20), deposit(1))
+
+
+# -- re-claims: a split tally finishes ----------------------------------------------------------
+
+
+def moved(claim: ClaimDeposit, block: int) -> ClaimDeposit:
+    """The same deposit as read after a reorg put it in another block (another tx hash)."""
+    return ClaimDeposit(claim.deposit_nonce, block, keccak256(b"moved %d %d" % (claim.deposit_nonce, block)),
+                        claim.sender, claim.recipient, claim.subaccount, claim.amount_micro_usdc)
+
+
+def test_a_claim_split_two_and_two_completes_once_a_validator_reclaims_with_the_content_it_now_reads(
+        net: Net) -> None:
+    before, after = deposit(1), moved(deposit(1), 900)  # two validators read it before a reorg, two after
+    net.claim(0, before)
+    net.claim(1, before)
+    net.claim(2, after)
+    net.claim(3, after)
+    assert net.bank.balance(TRADER) == 0 and net.bridge.next_deposit_nonce() == 1  # 20 and 20 of 40
+    with pytest.raises(ClaimOutOfOrder):  # the same content again is still refused
+        net.claim(0, before)
+    assert net.claim(0, after) == ["deposit_reclaim", "deposit_credited"]  # replaces its claim: 30 of 40
+    assert net.bank.balance(TRADER) == 5_000_000
+    assert net.claim(1, after) == ["deposit_claim_late"]  # credited once: the second re-claim changes nothing
+    assert net.bank.balance(TRADER) == 5_000_000 and net.bridge.next_deposit_nonce() == 2
+    answer = deposit_query(net.store, 1)
+    assert answer["deposit"]["eth_block"] == "900" and answer["content_hash"] == after.content_hash().hex()
+    assert net.bridge.claim_content(1, before.content_hash()) is not None  # validator 1's first claim still names it
+    assert [c["agrees"] for c in answer["claims"]] == [True, False, True, True]
+
+
+def test_a_reclaim_replaces_the_validators_claim_so_its_power_counts_once(net: Net) -> None:
+    first, second = deposit(1), moved(deposit(1), 900)
+    net.claim(0, first)
+    assert net.claim(0, second) == ["deposit_reclaim"]
+    assert net.claim(0, first) == ["deposit_reclaim"]  # back again: still one claim of validator 0
+    net.claim(1, first)
+    assert net.bank.balance(TRADER) == 0  # 20 of 40 on `first`, not 30
+    assert len(deposit_query(net.store, 1)["claims"]) == 2
+    assert net.bridge.claim_content(1, second.content_hash()) is None  # no claim names it any more
+    assert net.bridge.last_claim(net.consensus[0]) == 1
+
+
+def test_a_forged_minority_claim_in_a_split_still_credits_nothing(net: Net) -> None:
+    forged = deposit(1, amount=10**12, recipient=SubaccountId(bytes.fromhex("ee" * 20), 0))
+    real = moved(deposit(1), 900)
+    net.claim(0, forged)
+    net.claim(1, deposit(1))
+    net.claim(2, real)
+    net.claim(3, real)
+    assert net.claim(0, moved(forged, 901)) == ["deposit_reclaim"]  # the forger moving its claim gains nothing
+    assert net.bank.balance(forged.credited_to) == 0 and net.bank.balance(TRADER) == 0
+    assert net.claim(1, real) == ["deposit_reclaim", "deposit_credited"]
+    assert net.bank.balance(TRADER) == 5_000_000 and net.bank.balance(forged.credited_to) == 0
+
+
+def test_reclaims_and_claims_of_later_nonces_credit_each_nonce_once_in_order(net: Net) -> None:
+    for validator in (0, 1):  # read nonces 1 and 2 before the reorg
+        net.claim(validator, deposit(1))
+        net.claim(validator, deposit(2))
+    for validator in (2, 3):  # after it, both deposits in other blocks
+        net.claim(validator, moved(deposit(1), 900))
+        net.claim(validator, moved(deposit(2), 901))
+    assert net.claim(0, moved(deposit(2), 901)) == ["deposit_reclaim"]  # nonce 2 waits for nonce 1
+    assert net.bank.balance(TRADER) == 0
+    assert net.claim(0, moved(deposit(1), 900)) == ["deposit_reclaim", "deposit_credited", "deposit_credited"]
+    assert net.bank.balance(TRADER) == 10_000_000 and net.bridge.next_deposit_nonce() == 3
+    with pytest.raises(ClaimOutOfOrder):  # validator 0 claimed up to 2: it claims 3 next
+        net.claim(0, deposit(4))
+
+
+def test_a_claim_of_a_credited_nonce_with_another_content_credits_nothing_and_is_kept_as_a_dispute(
+        net: Net) -> None:
+    for validator in (0, 1, 2):
+        net.claim(validator, deposit(1))
+    store_before = dict(net.store.data)
+    assert net.claim(3, deposit(1, amount=6_000_000)) == ["deposit_disputed"]  # 10 of 40: no halt
+    assert net.bank.balance(TRADER) == 5_000_000 and net.bridge.next_deposit_nonce() == 2
+    assert net.bridge.deposit_halt() is None
+    assert [d["validator"] for d in deposit_query(net.store, 1)["disputes"]] == [net.consensus[3].hex().upper()]
+    after_dispute = dict(net.store.data)
+    with pytest.raises(DepositAlreadyCredited):  # the same dispute twice
+        net.claim(3, deposit(1, amount=6_000_000))
+    assert net.store.data == after_dispute
+    assert net.claim(3, deposit(1)) == ["deposit_claim_late", "deposit_dispute_withdrawn"]
+    assert deposit_query(net.store, 1)["disputes"] == []
+    assert net.store.data == store_before  # a withdrawn dispute leaves nothing behind
+
+
+# -- deposit halts and resumes ------------------------------------------------------------------
+
+OTHER = SubaccountId(bytes.fromhex("dd" * 20), 1)
+
+
+def canonical(nonce: int, amount: int = 3_000_000, recipient: SubaccountId = OTHER) -> ClaimDeposit:
+    """Deposit `nonce` as Ethereum's chain holds it after a reorg deeper than the confirmations."""
+    return ClaimDeposit(nonce, 700 + nonce, keccak256(b"canonical %d" % nonce), bytes.fromhex("cc" * 20),
+                        recipient.address, recipient.number, amount)
+
+
+def resume(net: Net, validator: int, halt_id: int = 1) -> list[str]:
+    events = msg_server.handle_resume_deposits(net.bridge, net.bank, CTX, net.operators[validator].address,
+                                               ResumeDeposits(halt_id))
+    return [e.type for e in events]
+
+
+def credited_by_all(net: Net, *claims: ClaimDeposit) -> None:
+    for claim in claims:
+        for validator in range(len(net.operators)):
+            net.claim(validator, claim)
+
+
+def test_disputes_from_more_than_a_third_of_the_power_halt_deposits_and_refuse_later_claims() -> None:
+    net = Net(powers=(10, 10, 10))
+    credited_by_all(net, deposit(1))
+    assert net.claim(0, canonical(1)) == ["deposit_disputed"]  # exactly 1/3 is not enough
+    assert net.bridge.deposit_halt() is None
+    net.claim(0, deposit(2))  # claims still go on
+    assert net.claim(1, canonical(1)) == ["deposit_disputed", "deposits_halted"]
+    halt = net.bridge.deposit_halt()
+    assert halt is not None and (halt.halt_id, halt.nonce, halt.height) == (1, 1, CTX.height)
+    answer = status_query(net.store)
+    assert answer["deposits_halted"] is True and answer["deposit_halt"]["nonce"] == "1"
+    assert answer["deposit_halt"]["dispute_power"] == "20"
+    assert answer["deposit_halt"]["ready"] is False  # 20 of 30 on the canonical content: exactly 2/3
+    before = dict(net.store.data)
+    for validator, claim in ((1, deposit(2)), (2, deposit(2)), (0, moved(deposit(2), 900))):
+        with pytest.raises(DepositsHalted):  # new claims and re-claims wait for the resume
+            net.claim(validator, claim)
+    assert net.store.data == before and net.bridge.next_deposit_nonce() == 2
+
+
+def test_operators_resume_a_halt_crediting_the_canonical_content_and_taking_the_wrong_credit_back(
+        net: Net) -> None:
+    credited_by_all(net, deposit(1))
+    assert net.bank.balance(TRADER) == 5_000_000
+    net.claim(0, canonical(1))
+    assert net.claim(1, canonical(1))[-1] == "deposits_halted"
+    with pytest.raises(ResumeNotReady):  # 20 of 40 on the canonical content: not known yet
+        resume(net, 0)
+    net.claim(2, canonical(1))
+    assert halt_query(net.store, 1)["canonical_content_hash"] == canonical(1).content_hash().hex()
+    with pytest.raises(NotBridgeValidator):
+        msg_server.handle_resume_deposits(net.bridge, net.bank, CTX, TRADER.address, ResumeDeposits(1))
+    with pytest.raises(UnknownHalt):
+        resume(net, 0, halt_id=2)
+    assert resume(net, 0) == ["deposit_resume_sent"]
+    with pytest.raises(AlreadyResumed):
+        resume(net, 0)
+    assert resume(net, 3) == ["deposit_resume_sent"]  # 20 of 40: not yet
+    assert net.bank.balance(TRADER) == 5_000_000 and net.bridge.deposit_halt() is not None
+    assert resume(net, 1) == ["deposit_resume_sent", "deposit_corrected", "deposits_resumed"]
+    assert net.bank.balance(TRADER) == 0 and net.bank.balance(OTHER) == 3_000_000
+    assert net.bridge.deposit_halt() is None and net.bridge.shortfall() == 0
+    answer = deposit_query(net.store, 1)
+    assert answer["deposit"]["recipient"] == "0x" + OTHER.address.hex() and answer["disputes"] == []
+    assert [c["agrees"] for c in answer["claims"]] == [True, True, True]  # validator 3 claimed it late: not kept
+    assert halt_query(net.store, 1) | {"resumes": None} == {
+        "halt_id": "1", "status": "resumed", "resumed_height": CTX.height, "corrected": "1",
+        "debited_micro_usdc": "5000000", "shortfall_micro_usdc": "0", "resumes": None, "resume_power": "30",
+        "total_power": "40"}
+    with pytest.raises(UnknownHalt):  # resumed: nothing more to resume
+        resume(net, 2)
+    assert invariants.credited_deposits_attested(net.bridge) is None
+    assert invariants.deposit_halt_consistent(net.bridge) is None
+    assert net.claim(3, canonical(1)) == ["deposit_claim_late"]  # the canonical content is credited: once
+    assert net.bank.balance(OTHER) == 3_000_000
+    credited_by_all(net, deposit(2))  # deposits flow again
+    assert net.bank.balance(TRADER) == 5_000_000 and net.bridge.next_deposit_nonce() == 3
+
+
+def test_a_resume_takes_back_what_the_balance_holds_and_records_the_rest_as_a_shortfall(net: Net) -> None:
+    credited_by_all(net, deposit(1))
+    net.bank.transfer(TRADER, SubaccountId(TRADER.address, 9), 2_000_000)  # moved elsewhere before the halt
+    for validator in (0, 1, 2):
+        net.claim(validator, canonical(1))
+    for validator in (0, 1):
+        resume(net, validator)
+    events = msg_server.handle_resume_deposits(net.bridge, net.bank, CTX, net.operators[2].address,
+                                               ResumeDeposits(1))
+    (short,) = [dict(e.attributes) for e in events if e.type == "deposit_shortfall"]
+    assert short == {"halt_id": "1", "recipient": "0x" + TRADER.address.hex(), "subaccount": "3",
+                     "shortfall_micro_usdc": "2000000"}
+    assert net.bank.balance(TRADER) == 0 and net.bank.balance(SubaccountId(TRADER.address, 9)) == 2_000_000
+    assert net.bank.balance(OTHER) == 3_000_000
+    assert net.bridge.shortfall() == 2_000_000
+    assert status_query(net.store)["deposit_shortfall_micro_usdc"] == "2000000"
+    # The chain's claim (5 - 5 + 3 + the 2 it could not take back) = credited (3) + shortfall (2).
+    assert invariants.chain_claim_conserved(net.store, 0) is None
+
+
+def test_a_deposit_that_only_moved_to_another_nonce_takes_nothing_back(net: Net) -> None:
+    alice, bob = SubaccountId(bytes.fromhex("a1" * 20), 0), SubaccountId(bytes.fromhex("b2" * 20), 0)
+    credited_by_all(net, deposit(1, 5_000_000, alice), deposit(2, 4_000_000, bob))
+    net.bank.transfer(alice, SubaccountId(alice.address, 1), 5_000_000)  # alice spent all of it
+    for validator in (0, 1, 2):  # on the new chain bob's deposit came first
+        net.claim(validator, canonical(1, 4_000_000, bob))
+        net.claim(validator, canonical(2, 5_000_000, alice))
+    for validator in (0, 1, 2):
+        events = resume(net, validator)
+    assert events == ["deposit_resume_sent", "deposit_corrected", "deposit_corrected", "deposits_resumed"]
+    assert net.bank.balance(alice) == 0 and net.bank.balance(bob) == 4_000_000
+    assert net.bridge.shortfall() == 0  # netted per subaccount: alice lost 5 and regained 5
+
+
+def test_withdrawn_disputes_let_operators_lift_the_halt_and_the_credit_stands(net: Net) -> None:
+    credited_by_all(net, deposit(1))
+    for validator in (0, 1):
+        net.claim(validator, canonical(1))
+    with pytest.raises(ResumeNotReady):
+        resume(net, 0)
+    net.claim(1, deposit(1))  # its relayer reads the credited deposit again (Ethereum went back)
+    for validator in (0, 1):
+        resume(net, validator)
+    assert resume(net, 2) == ["deposit_resume_sent", "deposits_resumed"]
+    assert net.bank.balance(TRADER) == 5_000_000 and net.bridge.deposit_halt() is None
+    assert deposit_query(net.store, 1)["content_hash"] == deposit(1).content_hash().hex()
+    assert [d["validator"] for d in deposit_query(net.store, 1)["disputes"]] == [net.consensus[0].hex().upper()]
+
+
+def test_a_nonce_still_disputed_by_more_than_a_third_after_a_resume_halts_again(net: Net) -> None:
+    credited_by_all(net, deposit(1), deposit(2))
+    for validator in (0, 1, 2):
+        net.claim(validator, canonical(1))
+    for validator in (0, 1):  # nonce 2's canonical content has 20 of 40 so far
+        net.claim(validator, canonical(2))
+    for validator in (0, 1):
+        resume(net, validator)
+    assert resume(net, 2) == ["deposit_resume_sent", "deposit_corrected", "deposits_resumed", "deposits_halted"]
+    halt = net.bridge.deposit_halt()
+    assert halt is not None and (halt.halt_id, halt.nonce) == (2, 2)
+    assert net.bank.balance(OTHER) == 3_000_000 and net.bank.balance(TRADER) == 5_000_000
+    net.claim(2, canonical(2))
+    for validator in (0, 1, 2):
+        resume(net, validator, halt_id=2)
+    assert net.bank.balance(OTHER) == 6_000_000 and net.bank.balance(TRADER) == 0
+    assert invariants.deposit_halt_consistent(net.bridge) is None
 
 
 def _withdraw(net: Net, amount: int = 2_000_000) -> int:

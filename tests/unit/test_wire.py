@@ -41,6 +41,15 @@ def test_advanced_order_actions_decode_to_the_same_records() -> None:
     assert decode_signed_tx(sign_tx(KEY, tx)).tx == tx
 
 
+def test_bridge_claim_and_resume_actions_decode_to_the_same_records() -> None:
+    from modules.bridge.types import ClaimDeposit, ResumeDeposits
+
+    claim = ClaimDeposit(7, 123, b"\x0a" * 32, b"\x0b" * 20, b"\x0c" * 20, 3, 2**100)
+    tx = Tx("perpchain-test", KEY.address, 1_795_588_198_348, (claim, ResumeDeposits(2)))
+    assert decode_signed_tx(sign_tx(KEY, tx)).tx == tx
+    assert tx_pb.Action.DESCRIPTOR.fields_by_name["resume_deposits"].number == 31
+
+
 def test_an_ethereum_wallet_signature_over_the_typed_data_is_accepted() -> None:
     """eth_signTypedData_v4 from a standard library signs exactly our digest."""
     body = encode_body(TX)
@@ -96,7 +105,7 @@ def test_garbage_bytes_are_malformed() -> None:
 def test_an_action_of_an_unknown_kind_is_refused() -> None:
     body = tx_pb.TxBody(chain_id="c", account=KEY.address, nonce=1)
     unknown = body.actions.add()
-    unknown.ParseFromString(b"\xfa\x01\x00")  # field 31, an empty message: no kind this chain knows
+    unknown.ParseFromString(b"\xc2\x3e\x00")  # field 1000, an empty message: no kind this chain knows
     raw = tx_pb.SignedTx(body=body.SerializeToString(), signature=b"\x00" * 65).SerializeToString()
     with pytest.raises(UnknownAction, match="action 0"):
         decode_signed_tx(raw)
