@@ -9,7 +9,8 @@
                                          (validators: rotate the bridge key, approved by the current
                                          one; passwords else from the environment)
     perpchain query solvency [--eth-rpc URL] [--vault 0x..]   (vault balance against the chain's claim)
-    perpchain query bridge status|validators|deposit N|withdrawal N|valset N
+    perpchain tx bridge-resume --key OPERATOR_FILE --halt N   (validators: resume deposits after halt N)
+    perpchain query bridge status|validators|deposit N|withdrawal N|valset N|halt N
 
 `--eth-rpc` defaults to $PERPCHAIN_ETH_RPC, else the localnet's anvil; `--vault` to the chain's.
 A deposit is signed on Ethereum by the same key file (any Ethereum key is a perpchain key).
@@ -83,6 +84,10 @@ def add_tx_parsers(tx_commands: argparse._SubParsersAction, signer: argparse.Arg
     rotate.add_argument("--eth-keystore", type=Path, required=True, help="the new key's encrypted keystore")
     rotate.add_argument("--eth-password-file", type=Path,
                         help="its password (default: $PERPCHAIN_RELAYER_PASSWORD; never on the command line)")
+    resume = tx_commands.add_parser(
+        "bridge-resume", parents=[signer],
+        help="validator operators: resume deposits after a halt (applied at > 2/3 of the power; docs/bridge.md)")
+    resume.add_argument("--halt", type=int, required=True, help="the halt id (`perpchain query bridge status`)")
 
 
 def add_query_parsers(query_commands: argparse._SubParsersAction, node: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -90,7 +95,7 @@ def add_query_parsers(query_commands: argparse._SubParsersAction, node: argparse
                                          help="the vault's balance against the chain's claim on it")
     _eth_options(solvency)
     bridge = query_commands.add_parser("bridge", parents=[node], help="bridge status, validators, deposits, withdrawals")
-    bridge.add_argument("what", choices=("status", "validators", "deposit", "withdrawal", "valset"))
+    bridge.add_argument("what", choices=("status", "validators", "deposit", "withdrawal", "valset", "halt"))
     bridge.add_argument("number", nargs="?", type=int)
 
 
@@ -99,6 +104,16 @@ def tx_result(client: Any, key: Any, args: argparse.Namespace) -> dict[str, Any]
     from client.bridge import BridgeClient
     from wire.crypto import address_from_hex
 
+    if args.tx_command == "bridge-resume":
+        result = BridgeClient(client).resume_deposits(key, args.halt)
+        names = [e.type for e in result.events]
+        resumed = next((e for e in result.events if e.type == "deposits_resumed"), None)
+        return {"tx_hash": result.tx_hash, "height": result.height, "halt_id": args.halt,
+                "resume_power": next(e for e in result.events if e.type == "deposit_resume_sent")
+                .attributes["resume_power"], "resumed": resumed is not None,
+                "corrected": int(resumed.attributes["corrected"]) if resumed else 0,
+                "shortfall_micro_usdc": resumed.attributes["shortfall_micro_usdc"] if resumed else "0",
+                "halted_again": "deposits_halted" in names}
     if args.tx_command == "bridge-key":
         from bridge.config import PASSWORD_ENV
         from client.keys import load_encrypted_key, read_password
@@ -133,9 +148,10 @@ def query_result(client: Any, args: argparse.Namespace) -> Any:
     if args.query_command == "solvency":
         return BridgeClient(client, _eth_rpc(args), args.vault).solvency().as_json()
     bridge = BridgeClient(client)
-    if args.what in ("deposit", "withdrawal", "valset") and args.number is None:
+    if args.what in ("deposit", "withdrawal", "valset", "halt") and args.number is None:
         raise SystemExit(f"query bridge {args.what} needs a number")
     return {"status": bridge.status, "validators": bridge.validators,
             "deposit": lambda: bridge.deposit_status(args.number),
             "withdrawal": lambda: bridge.withdrawal(args.number),
-            "valset": lambda: bridge.valset(args.number)}[args.what]()
+            "valset": lambda: bridge.valset(args.number),
+            "halt": lambda: bridge.halt(args.number)}[args.what]()

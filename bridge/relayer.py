@@ -7,7 +7,12 @@ Each step, in order:
      the cursor goes back to the newest one still on the chain and the deposits seen above it are
      forgotten, so no block of the new chain is skipped;
   2. claim: the pending deposits this validator has not claimed, from its next nonce on, in one tx
-     (the chain's /bridge/status says which: idempotent across restarts);
+     (the chain's /bridge/status says which: idempotent across restarts). A deposit read again
+     after a reorg that the chain holds with another content is claimed again: a nonce not yet
+     credited is re-claimed (the new claim replaces the old one, so a split tally can finish), a
+     credited one is disputed (more than 1/3 of the power disputing it halts deposits until the
+     operators resume them: docs/bridge.md, "Deposit halts"). While deposits are halted only
+     disputes are sent;
   3. sign: each queued withdrawal this validator has not signed, its digest signed with the
      validator's Ethereum key, posted on chain;
   4. hand over: each validator-set update (a key rotation) the vault lacks is signed with this
@@ -103,7 +108,8 @@ class Relayer:
             "relayer_deposits_claimed_total", "relayer_withdrawals_signed_total", "relayer_withdrawals_paid_total",
             "relayer_valsets_signed_total", "relayer_valsets_sent_total", "relayer_vault_valset_nonce",
             "relayer_step_errors_total", "relayer_steps_total", "relayer_eth_cursor_block", "relayer_eth_reorgs_total",
-            "relayer_last_success_unix_seconds", "relayer_pending_deposits")}
+            "relayer_last_success_unix_seconds", "relayer_pending_deposits", "relayer_deposits_reclaimed_total",
+            "relayer_deposits_disputed_total", "relayer_deposits_halted")}
         self.last_error = ""
         self._consensus_address: str | None = None
         self._validator_index = 0
@@ -253,34 +259,76 @@ class Relayer:
         status = self.bridge.status()
         next_nonce = int(status["next_deposit_nonce"])
         mine = int(status["last_claims"].get(self._consensus_address, "0"))
-        done = [n for n in self.state.pending if n < next_nonce or n <= mine]
-        for nonce in done:
-            del self.state.pending[nonce]
-        if done:
-            self.state.save()
+        halted = bool(status.get("deposits_halted"))
+        self.metrics["relayer_deposits_halted"] = int(halted)
+        corrections = self._corrections(next_nonce, mine, halted)
         self.metrics["relayer_pending_deposits"] = len(self.state.pending)
         claims, nonce = [], max(mine, next_nonce - 1) + 1
-        while nonce in self.state.pending and len(claims) < MAX_ACTIONS_PER_TX:
-            d = self.state.pending[nonce]
-            claims.append(ClaimDeposit(nonce, d["eth_block"], bytes.fromhex(d["eth_tx_hash"]), bytes.fromhex(d["sender"]),
-                                       bytes.fromhex(d["recipient"]), d["subaccount"], int(d["amount"])))
+        while not halted and nonce in self.state.pending and len(corrections) + len(claims) < MAX_ACTIONS_PER_TX:
+            claims.append(self._claim_of(nonce))
             nonce += 1
-        if not claims:
+        actions = corrections + claims
+        if not actions:
             return
         try:
-            result = self._send(claims)
+            result = self._send(actions)
         except ChainRejected as exc:
-            if exc.codespace == "bridge" and exc.code in (603, 604):  # raced another tx: re-read next step
-                log.info("claim of %d..%d overtaken (%s); re-reading the chain", claims[0].deposit_nonce,
-                         claims[-1].deposit_nonce, exc.log)
+            if exc.codespace == "bridge" and exc.code in (603, 604, 615):  # raced another tx: re-read next step
+                log.info("claims of %s overtaken (%s); re-reading the chain",
+                         ", ".join(str(a.deposit_nonce) for a in actions), exc.log)
                 return
             raise
         if result is None:
             return
         self.metrics["relayer_deposits_claimed_total"] += len(claims)
+        kinds = {"deposit_reclaim": "relayer_deposits_reclaimed_total",
+                 "deposit_disputed": "relayer_deposits_disputed_total"}
+        for event in result.events:
+            if event.type in kinds:
+                self.metrics[kinds[event.type]] += 1
         credited = [e.attributes["nonce"] for e in result.events if e.type == "deposit_credited"]
-        log.info("claimed deposits %d..%d in block %d%s", claims[0].deposit_nonce, claims[-1].deposit_nonce,
-                 result.height, f"; credited {', '.join(credited)}" if credited else "")
+        halts = [e.attributes["halt_id"] for e in result.events if e.type == "deposits_halted"]
+        log.info("claimed deposits %s in block %d%s%s", ", ".join(str(a.deposit_nonce) for a in actions),
+                 result.height, f"; credited {', '.join(credited)}" if credited else "",
+                 f"; deposits halted (halt {halts[0]})" if halts else "")
+
+    def _claim_of(self, nonce: int) -> ClaimDeposit:
+        d = self.state.pending[nonce]
+        return ClaimDeposit(nonce, d["eth_block"], bytes.fromhex(d["eth_tx_hash"]), bytes.fromhex(d["sender"]),
+                            bytes.fromhex(d["recipient"]), d["subaccount"], int(d["amount"]))
+
+    def _corrections(self, next_nonce: int, mine: int, halted: bool) -> list[ClaimDeposit]:
+        """Pending deposits the chain already has from this validator (credited, or claimed by it):
+        normally the same content, and forgotten. A deposit read again after a reorg may differ:
+        an uncredited nonce is claimed again with what Ethereum's chain now holds (not while
+        deposits are halted: the chain refuses it), a credited one is disputed; each stays
+        pending until the chain holds this validator's claim or dispute with its content."""
+        me, corrections, done = self._consensus_address, [], []
+        for nonce in sorted(n for n in self.state.pending if n < next_nonce or n <= mine):
+            claim = self._claim_of(nonce)
+            content = claim.content_hash().hex()
+            answer = self.bridge.deposit_status(nonce)
+            if answer["status"] == "credited":
+                disputed = [d["content_hash"] for d in answer.get("disputes", []) if d["validator"] == me]
+                if answer["content_hash"] == content or disputed == [content]:
+                    done.append(nonce)
+                    continue
+                log.warning("deposit %d is credited with another content than Ethereum's chain now holds "
+                            "(block %d, tx 0x%s): disputing it", nonce, claim.eth_block, claim.eth_tx_hash.hex())
+                corrections.append(claim)
+                continue
+            claimed = [c["content_hash"] for c in answer["claims"] if c["validator"] == me]
+            if claimed in ([content], []):  # the chain has it as read (or never had a claim of it to replace)
+                done.append(nonce)
+            elif not halted:
+                log.warning("deposit %d reads differently after a reorg (block %d, tx 0x%s): claiming it again", nonce,
+                            claim.eth_block, claim.eth_tx_hash.hex())
+                corrections.append(claim)
+        for nonce in done:
+            del self.state.pending[nonce]
+        if done:
+            self.state.save()
+        return corrections[:MAX_ACTIONS_PER_TX]
 
     def sign_withdrawals(self) -> None:
         next_id = int(self.bridge.status()["next_withdrawal_id"])
@@ -458,7 +506,7 @@ class Relayer:
         return {"healthy": self.healthy(), "validator": self._consensus_address,
                 "eth_cursor_block": self.state.cursor_block, "pending_deposits": len(self.state.pending),
                 "signed_through": self.state.signed_through, "paid_through": self.state.paid_through,
-                "last_error": self.last_error}
+                "deposits_halted": bool(self.metrics["relayer_deposits_halted"]), "last_error": self.last_error}
 
     def metrics_text(self) -> str:
         lines = []

@@ -15,6 +15,7 @@ from typing import Any
 
 from client.client import Client, TxResult
 from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
+from modules.bridge.types import ResumeDeposits
 from wire.crypto import PrivateKey
 from wire.vault import bridge_key_digest, bridge_key_rotation_digest
 
@@ -99,6 +100,15 @@ class BridgeClient:
 
     def valset(self, nonce: int) -> dict[str, Any]:
         return self.client.query(f"/bridge/valsets/{nonce}")  # type: ignore[no-any-return]
+
+    def halt(self, halt_id: int) -> dict[str, Any]:
+        """A deposit halt: while halted, its disputes and resumes; once resumed, what it corrected."""
+        return self.client.query(f"/bridge/halts/{halt_id}")  # type: ignore[no-any-return]
+
+    def resume_deposits(self, operator: PrivateKey, halt_id: int, wait: bool = True) -> TxResult | str:
+        """The validator operator's resume of deposit halt `halt_id` (docs/bridge.md, "Deposit
+        halts"); it takes effect once operators of more than 2/3 of the power sent theirs."""
+        return self.client.send(operator, [ResumeDeposits(halt_id)], wait=wait)
 
     def rotate_key(self, operator: PrivateKey, current_eth_key: PrivateKey, new_eth_key: PrivateKey,
                    wait: bool = True) -> TxResult | str:

@@ -142,7 +142,7 @@ def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:  # t
     )
 
     command = args.tx_command
-    if command in ("deposit", "withdraw", "bridge-key"):
+    if command in ("deposit", "withdraw", "bridge-key", "bridge-resume"):
         from bridge.cli import tx_result
 
         return tx_result(client, key, args)  # type: ignore[no-any-return]
