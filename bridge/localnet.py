@@ -9,7 +9,8 @@ per validator under the supervisor. Everything lives under <root>/bridge:
     relayer<i>.json          relayer i's config; relayer<i>/ its state (cursor, pending deposits)
 
 The chain anchors its balances every ANCHOR_INTERVAL_BLOCKS; the vault freezes after
-FREEZE_PERIOD_S without an anchor (docs/anchoring.md).
+FREEZE_PERIOD_S without an anchor (docs/anchoring.md). A resumed localnet's Ethereum clock goes on
+from where it stopped (`resume_clock`), so a night's stop does not freeze its vault.
 
 Deployment is deterministic: anvil's first dev account deploys TestUSDC (its nonce 0) and then the
 Vault (nonce 1), so the vault address is known when the genesis is written.
@@ -160,6 +161,21 @@ def wait_for_anvil(bridge: LocalBridge, timeout_s: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"anvil did not answer on {bridge.eth_rpc} in {timeout_s} s")
         time.sleep(0.05)
+
+
+def resume_clock(eth_rpc: str) -> None:
+    """Continue Ethereum's clock from the last block anvil reloaded, not from the wall clock: the
+    vault freezes FREEZE_PERIOD_S after its last anchor, so a localnet stopped for longer would
+    otherwise come back frozen. On a localnet the chain and its Ethereum stop together."""
+    import httpx
+
+    def rpc(method: str, params: list[object]) -> object:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        return httpx.post(eth_rpc, json=body, timeout=5.0).json()["result"]
+
+    latest = rpc("eth_getBlockByNumber", ["latest", False])
+    assert isinstance(latest, dict)
+    rpc("anvil_setTime", [int(latest["timestamp"], 16) + 1])
 
 
 def deploy_once(bridge: LocalBridge) -> bool:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from bridge.localnet import LocalBridge, anvil_argv, deploy_once, wait_for_anvil
+from bridge.localnet import LocalBridge, anvil_argv, deploy_once, resume_clock, wait_for_anvil
 from localnet.layout import Layout, NodeLayout
 
 log = logging.getLogger("perpchain.localnet")
@@ -167,6 +167,8 @@ class Supervisor:
             wait_for_anvil(self.bridge)
             if deploy_once(self.bridge):
                 log.info("bridge deployed: vault %s", self.bridge.settings()["vault"])
+            else:
+                resume_clock(self.bridge.eth_rpc)
         with self._lock:
             for validator in self.validators:
                 validator.held = False
