@@ -34,7 +34,7 @@ def signed(body: bytes, key: PrivateKey, chain_id: str, account: bytes, nonce: i
 def unknown_action_tx(h: AppHarness) -> bytes:
     key = h.keys[0]
     body = tx_pb.TxBody(chain_id=CHAIN_ID, account=key.address, nonce=h.time_ms)
-    body.actions.add().ParseFromString(b"\xfa\x01\x00")  # field 31: no action this chain knows
+    body.actions.add().ParseFromString(b"\xc2\x3e\x00")  # field 1000: no action this chain knows
     return signed(body.SerializeToString(), key, CHAIN_ID, key.address, h.time_ms)
 
 
