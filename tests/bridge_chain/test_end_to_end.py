@@ -303,10 +303,12 @@ def _relayer_steps(net: BridgedNet, index: int) -> int:
 
 
 def test_a_reorg_that_drops_a_payment_gets_the_withdrawal_paid_again_once(bridged_net: BridgedNet) -> None:
-    """With mining frozen, a withdrawal is signed and a relayer's payment waits in anvil's pool;
-    one block pays it; every relayer steps twice over the paid id (unless its own tx waits for a
-    block), none counts it done (it is not buried under the confirmations); the block is dropped.
-    The relayers pay it again, once, and count it done once that payment is confirmed."""
+    """With mining frozen, a withdrawal is signed; blocks are mined one at a time until the anchor
+    that covers it lands (the vault pays only what an anchor covers); the relayer's payment waits
+    in anvil's pool; one block pays it; every relayer steps twice over the paid id (unless its own
+    tx waits for a block), none counts it done (it is not buried under the confirmations); the
+    paying block is dropped. The relayers pay it again, once, and count it done once that payment
+    is confirmed."""
     net, recipient = bridged_net, PrivateKey.generate().address
     bridge = net.bridge()
     w3, vault, token = bridge.web3, bridge.vault, bridge.token
@@ -314,11 +316,18 @@ def test_a_reorg_that_drops_a_payment_gets_the_withdrawal_paid_again_once(bridge
     wait_for(lambda: _settled(net), 60, "bridge settled")
     _anvil(w3, "evm_setIntervalMining", 0)
     try:
-        snapshot = _anvil(w3, "evm_snapshot")
-        fork = w3.eth.block_number
         result = bridge.withdraw(net.faucet, 2 * USDC, recipient)
         (queued,) = [e for e in result.events if e.type == "withdrawal_queued"]  # type: ignore[union-attr]
         withdrawal_id = int(queued.attributes["withdrawal_id"])
+
+        def anchor_covers_it() -> bool:  # a block at a time, until the anchor covering the id lands
+            _anvil(w3, "evm_mine")
+            return bool(vault.functions.anchoredWithdrawalId().call() >= withdrawal_id)
+
+        wait_for(anchor_covers_it, 60, "an anchor covering the withdrawal on the vault")
+        snapshot = _anvil(w3, "evm_snapshot")
+        fork = w3.eth.block_number
+
         def payment_waiting() -> bool:
             calls = [vault.decode_function_input(tx["input"]) for tx in _pool(w3)
                      if str(tx["to"]).lower() == vault.address.lower()]
