@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from client.anchor import AnchorClient, anchor_call_args, record_from_json
-from client.bridge import send_eth_transaction
+from client.bridge import held_by_vault, send_eth_transaction
 from client.errors import ChainRejected
 from modules.anchor.types import AnchorRecord, SignAnchor
 from wire.anchor import anchor_digest
@@ -59,9 +59,9 @@ class AnchorRelay:
         metrics["relayer_anchor_freeze_in_seconds"] = max(0, vault.freezable_at_s - vault.eth_time_s)
 
     def sign(self, record: AnchorRecord, answer: dict[str, Any]) -> None:
-        me = self.relayer._consensus_address
-        if any(s["validator"] == me for s in answer["signatures"]):
-            return
+        me, key = self.relayer._consensus_address, f"0x{self.relayer.eth_key.address.hex()}"
+        if any(s["validator"] == me and s["eth_address"] == key for s in answer["signatures"]):
+            return  # signed with the current key (after a rotation it signs again)
         chain_id, vault = self.anchors.bridge.web3.eth.chain_id, bytes.fromhex(self.relayer.config.vault[2:])
         signature = self.relayer.eth_key.sign_digest(anchor_digest(chain_id, vault, record))
         try:  # not waiting for the block: the next pass sees the signature (a resend fails CheckTx with 706)
@@ -81,7 +81,11 @@ class AnchorRelay:
         from bridge.eth import decode_custom_error
 
         vault = self.anchors.bridge.vault
-        record, signatures = anchor_call_args(answer)
+        record, _ = anchor_call_args(answer)
+        signatures = held_by_vault(vault, answer)
+        if signatures is None:
+            log.info("anchor %d waits: the keys the vault holds signed 2/3 of its power or less", record[0])
+            return
         try:
             receipt = send_eth_transaction(self.anchors.bridge.web3, self.relayer.eth_key,
                                            vault.functions.anchor(record, signatures))

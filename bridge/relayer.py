@@ -46,7 +46,7 @@ from web3 import Web3
 
 from bridge.anchor_relay import AnchorRelay
 from bridge.config import ConfigError, RelayerConfig
-from client.bridge import BridgeClient, send_eth_transaction
+from client.bridge import BridgeClient, held_by_vault, send_eth_transaction
 from client.client import Client, TxResult
 from client.errors import ChainRejected, TxNotIncluded
 from modules.bridge.types import ClaimDeposit, SignValset, SignWithdrawal
@@ -466,8 +466,9 @@ class Relayer:
         from bridge.eth import decode_custom_error
 
         withdrawal_id = int(w["withdrawal_id"])
-        signatures = self._held_by_vault(vault, w)
+        signatures = held_by_vault(vault, w)
         if signatures is None:
+            log.info("withdrawal %d waits: the keys the vault holds signed 2/3 of its power or less", withdrawal_id)
             return False
         call = vault.functions.withdraw(withdrawal_id, w3.to_checksum_address(w["recipient"]),
                                         int(w["amount_micro_usdc"]), signatures)
@@ -483,22 +484,6 @@ class Relayer:
         log.info("paid withdrawal %d: %s micro-USDC to %s (eth tx 0x%s, gas %d)", withdrawal_id,
                  w["amount_micro_usdc"], w["recipient"], bytes(receipt["transactionHash"]).hex(), receipt["gasUsed"])
         return True
-
-    @staticmethod
-    def _held_by_vault(vault: Any, w: dict[str, Any]) -> list[tuple[bytes, bytes, int]] | None:
-        """The signatures by keys the vault holds, if they carry more than 2/3 of its power; None
-        while a key rotation is not handed over yet (the vault would revert)."""
-        held, power = [], 0
-        for signature, (r, s, v) in zip(w["signatures"], w["vault_signatures"], strict=True):
-            weight = int(vault.functions.powerOf(Web3.to_checksum_address(signature["eth_address"])).call())
-            if weight:
-                held.append((bytes.fromhex(r[2:]), bytes.fromhex(s[2:]), v))
-                power += weight
-        if power * 3 <= int(vault.functions.totalPower().call()) * 2:
-            log.info("withdrawal %s waits: the vault holds keys for %d of its power's signatures", w["withdrawal_id"],
-                     power)
-            return None
-        return held
 
     # -- health and metrics ----------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ solvency check (the vault's balance read with web3, set against the chain's clai
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from client.client import Client, TxResult
 from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
@@ -20,7 +20,7 @@ from wire.crypto import PrivateKey
 from wire.vault import bridge_key_digest, bridge_key_rotation_digest
 
 __all__ = ["BridgeClient", "ClaimDeposit", "SetBridgeKey", "SignValset", "SignWithdrawal", "Solvency", "Withdraw",
-           "send_eth_transaction"]
+           "held_by_vault", "send_eth_transaction"]
 
 DEPOSITED_EVENT = "Deposited"
 
@@ -56,6 +56,22 @@ class Solvency:
                 "unpaid_withdrawals_micro_usdc": str(self.unpaid_withdrawals_micro_usdc),
                 "uncredited_deposits_micro_usdc": str(self.uncredited_deposits_micro_usdc),
                 "surplus_micro_usdc": str(self.surplus_micro_usdc), "chain": self.chain}
+
+
+def held_by_vault(vault: Any, answer: Mapping[str, Any]) -> list[tuple[bytes, bytes, int]] | None:
+    """The signatures of a /bridge/withdrawals/<id> or /anchor/records/<n> answer made by keys the
+    vault holds, in the answer's (vault) order, if they carry more than 2/3 of its power; None
+    otherwise, e.g. while a key rotation is not handed over yet. The vault refuses a whole call for
+    one signer it does not know, so a signature by a key it lacks is left out, never sent."""
+    from web3 import Web3
+
+    held, power = [], 0
+    for signature, (r, s, v) in zip(answer["signatures"], answer["vault_signatures"], strict=True):
+        weight = int(vault.functions.powerOf(Web3.to_checksum_address(signature["eth_address"])).call())
+        if weight:
+            held.append((bytes.fromhex(r[2:]), bytes.fromhex(s[2:]), int(v)))
+            power += weight
+    return held if power * 3 > int(vault.functions.totalPower().call()) * 2 else None
 
 
 def send_eth_transaction(w3: Any, key: PrivateKey, call: Any, timeout_s: float = 60.0) -> Any:

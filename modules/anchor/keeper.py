@@ -108,17 +108,16 @@ class AnchorKeeper:
         self._store.set(RECORD + u64(record.nonce), encode_record(record))
         self._store.set(LATEST, u64(record.nonce))
 
-    def signatures(self, nonce: int) -> list[tuple[bytes, bytes]]:
-        """(consensus address, 65-byte signature), in address order."""
+    def signatures(self, nonce: int) -> list[tuple[bytes, bytes, bytes]]:
+        """(consensus address, the bridge key that signed, 65-byte signature), in address order."""
         start = signature_prefix(nonce)
-        return [(key[len(start):], value) for key, value in self._store.iterate(start, prefix_end(start))]
+        return [(key[len(start):], value[:20], value[20:]) for key, value in self._store.iterate(start, prefix_end(start))]
 
-    def signature(self, nonce: int, consensus_address: bytes) -> bytes | None:
-        return self._store.get(signature_prefix(nonce) + consensus_address)
+    def signer(self, nonce: int, consensus_address: bytes) -> bytes | None:
+        """The bridge key whose signature of anchor `nonce` is recorded for the validator."""
+        raw = self._store.get(signature_prefix(nonce) + consensus_address)
+        return raw[:20] if raw is not None else None
 
-    def add_signature(self, nonce: int, consensus_address: bytes, signature: bytes) -> None:
-        self._store.set(signature_prefix(nonce) + consensus_address, signature)
-
-    def signed_consensus_addresses(self, nonce: int) -> Iterator[bytes]:
-        for consensus_address, _ in self.signatures(nonce):
-            yield consensus_address
+    def add_signature(self, nonce: int, consensus_address: bytes, eth_address: bytes, signature: bytes) -> None:
+        """Records (or, after a key rotation, replaces) the validator's signature and its key."""
+        self._store.set(signature_prefix(nonce) + consensus_address, eth_address + signature)

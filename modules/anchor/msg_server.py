@@ -95,7 +95,7 @@ def handle_sign_anchor(keeper: AnchorKeeper, bridge: BridgeKeeper, verifier: Anc
         raise UnknownAnchor(f"no anchor {action.anchor_nonce}; the latest is {latest}")
     if action.anchor_nonce < latest:
         raise AnchorSuperseded(f"anchor {action.anchor_nonce} is superseded by {latest}; sign that one")
-    if keeper.signature(action.anchor_nonce, validator.consensus_address) is not None:
+    if keeper.signer(action.anchor_nonce, validator.consensus_address) == validator.eth_address:
         raise AnchorAlreadySigned(f"validator {validator.consensus_address.hex().upper()} signed anchor "
                                   f"{action.anchor_nonce} before")
     recovered = verifier.anchor_signer(bridge_params.eth_chain_id, bridge_params.vault, record, action.signature)
@@ -105,7 +105,7 @@ def handle_sign_anchor(keeper: AnchorKeeper, bridge: BridgeKeeper, verifier: Anc
                                  f"0x{validator.eth_address.hex()}")
     total = bridge.total_power()
     before = signed_power(keeper, bridge, action.anchor_nonce)
-    keeper.add_signature(action.anchor_nonce, validator.consensus_address, action.signature)
+    keeper.add_signature(action.anchor_nonce, validator.consensus_address, recovered, action.signature)
     after = before + validator.power
     events = [Event("anchor_signed", (
         ("nonce", str(action.anchor_nonce)), ("validator", validator.consensus_address.hex().upper()),
@@ -116,8 +116,11 @@ def handle_sign_anchor(keeper: AnchorKeeper, bridge: BridgeKeeper, verifier: Anc
 
 
 def signed_power(keeper: AnchorKeeper, bridge: BridgeKeeper, nonce: int) -> int:
+    """Power of the validators whose recorded signature was made by their current bridge key: a
+    signature by a key rotated away counts for nothing (the vault would refuse it), and the
+    validator signs again with its new key."""
     total = 0
-    for consensus_address in keeper.signed_consensus_addresses(nonce):
+    for consensus_address, eth_address, _ in keeper.signatures(nonce):
         validator = bridge.validator(consensus_address)
-        total += validator.power if validator is not None else 0
+        total += validator.power if validator is not None and validator.eth_address == eth_address else 0
     return total

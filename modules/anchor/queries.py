@@ -39,17 +39,19 @@ def record_json(record: AnchorRecord) -> dict[str, Any]:
 
 
 def record_with_signatures(store: KVStore, nonce: int) -> dict[str, Any]:
-    """`vault_signatures`: (r, s, v) ordered by signer address, as Vault.anchor takes them."""
+    """`vault_signatures`: (r, s, v) ordered by the signing key, as Vault.anchor takes them; each
+    of `signatures` names its key and counts `power` only if it is still the validator's key. A
+    relayer sends the vault only signatures by keys the vault holds (bridge/anchor_relay.py)."""
     keeper, bridge = AnchorKeeper(store), BridgeKeeper(store)
     record = keeper.record(nonce)
     if record is None:
         raise UnknownAnchor(f"no anchor {nonce}; the latest is {keeper.latest_nonce()}")
     signed = []
-    for consensus_address, signature in keeper.signatures(nonce):
+    for consensus_address, eth_address, signature in keeper.signatures(nonce):
         validator = bridge.validator(consensus_address)
-        assert validator is not None
-        signed.append((validator.eth_address, consensus_address, validator.power, signature))
-    signed.sort()
+        current = validator is not None and validator.eth_address == eth_address
+        signed.append((eth_address, consensus_address, validator.power if validator and current else 0, signature))
+    signed.sort()  # by the key that signed, as the vault wants them
     power, total = signed_power(keeper, bridge, nonce), bridge.total_power()
     return {"record": record_json(record), "signed_power": str(power), "total_power": str(total),
             "ready": supermajority(power, total),

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from client.bridge import send_eth_transaction
+from client.bridge import held_by_vault, send_eth_transaction
 from bridge.eth import Anvil, deploy_bridge, transact
 from modules.anchor.merkle import BalanceTree, Leaf, hash_pair
 from modules.anchor.types import AnchorRecord
@@ -366,3 +366,26 @@ def test_a_deposit_beyond_96_bits_reverts(escape: tuple[VaultSetup, BalanceTree,
     call = setup.vault.functions.deposit(2**96, setup.user.checksum, 0)
     with reverts(setup.vault, "AmountTooLarge"):
         transact(setup.w3, call, setup.user.checksum)
+
+
+def test_signatures_by_keys_the_vault_lacks_are_left_out_of_an_anchor(
+        escape: tuple[VaultSetup, BalanceTree, list[PrivateKey]]) -> None:
+    """One unknown signer makes the vault refuse the whole anchor; `held_by_vault` (what the
+    relayers send) keeps only the keys the vault holds, and only while they carry > 2/3."""
+    setup, tree, _ = escape
+    record = record_for(tree, nonce=2)
+    digest = anchor_digest(setup.chain_id, setup.vault_address, record)
+    stranger = PrivateKey(keccak256(b"a key rotated in, not yet handed to the vault"))
+    signers = sorted([*setup.validators[:3], stranger], key=lambda key: key.address)
+    answer = {"signatures": [{"eth_address": "0x" + key.address.hex()} for key in signers],
+              "vault_signatures": [["0x" + r.hex(), "0x" + s.hex(), v]
+                                   for r, s, v in digests.sign_quorum(signers, digest)]}
+    with reverts(setup.vault, "UnknownSigner"):
+        anchor(setup, record, digests.sign_quorum(signers, digest))
+    held = held_by_vault(setup.vault, answer)
+    assert held is not None and len(held) == 3
+    anchor(setup, record, held)
+    two_known = [i for i, key in enumerate(signers) if key is stranger or key is setup.validators[0]
+                 or key is setup.validators[1]]
+    short = {name: [answer[name][i] for i in two_known] for name in ("signatures", "vault_signatures")}
+    assert held_by_vault(setup.vault, short) is None  # 2 of 4 known: the relayer waits

@@ -260,7 +260,7 @@ class World:
                 actions.append(SignWithdrawal(withdrawal_id, digests.sign(v.eth_key, digest)))
         keeper = AnchorKeeper(self.store)
         record = keeper.latest()
-        if record is not None and keeper.signature(record.nonce, v.consensus_address) is None:
+        if record is not None and keeper.signer(record.nonce, v.consensus_address) != v.eth_key.address:
             digest = anchor_digest(self.deployed.chain_id, bytes.fromhex(self.vault.address[2:]), record)
             actions.append(SignAnchor(record.nonce, v.eth_key.sign_digest(digest)))
         if actions:
