@@ -18,13 +18,15 @@ Each step, in order:
   4. hand over: each validator-set update (a key rotation) the vault lacks is signed with this
      validator's key if that key is in the set before it, and the next one is sent to
      `Vault.updateValset` once ready on chain (same turn rule as payments), in nonce order;
-  5. pay: each ready withdrawal the vault has not paid and its latest anchor covers is sent to
+  5. anchor: sign the chain's latest anchor, submit it to the vault once ready, report the
+     anchor lag (bridge/anchor_relay.py);
+  6. pay: each ready withdrawal the vault has not paid and its latest anchor covers is sent to
      `Vault.withdraw` — first by the relayer whose turn it is (id mod validators), by any other
      after `backup_delay_ms`; the vault pays an id once whoever sends it; an id counts as done
      once its payment is buried under the confirmations (a payment dropped by a reorg is sent
-     again);
-  6. anchor: sign the chain's latest anchor, submit it to the vault once ready, report the
-     anchor lag (bridge/anchor_relay.py).
+     again). A payment that fails (the token refuses the recipient, say) is logged, counted in
+     `relayer_withdrawals_failing` and retried next step; the later ids are still paid.
+Each duty runs even when another fails, so no single withdrawal or deposit can stop anchors.
 A failing step is logged and retried with backoff (0.5 s doubling to 10 s). State (cursor,
 pending deposits, withdrawal cursors) is written atomically after every change. /health answers
 200 while steps succeed, /metrics in Prometheus text format.
@@ -61,6 +63,10 @@ MAX_ACTIONS_PER_TX = 50
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 10.0
 HEALTHY_WITHIN_S = 30.0
 TX_WAIT_S = 6.0  # for a claim or signature tx to land in a block
+
+
+class StepFailed(RuntimeError):
+    """One or more of a step's duties failed; the others ran."""
 
 
 class RelayerState:
@@ -108,8 +114,8 @@ class Relayer:
             "relayer_deposits_claimed_total", "relayer_withdrawals_signed_total", "relayer_withdrawals_paid_total",
             "relayer_valsets_signed_total", "relayer_valsets_sent_total", "relayer_vault_valset_nonce",
             "relayer_step_errors_total", "relayer_steps_total", "relayer_eth_cursor_block", "relayer_eth_reorgs_total",
-            "relayer_last_success_unix_seconds", "relayer_pending_deposits", "relayer_deposits_reclaimed_total",
-            "relayer_deposits_disputed_total", "relayer_deposits_halted")}
+            "relayer_last_success_unix_seconds", "relayer_pending_deposits", "relayer_withdrawals_failing",
+            "relayer_deposits_reclaimed_total", "relayer_deposits_disputed_total", "relayer_deposits_halted")}
         self.last_error = ""
         self._consensus_address: str | None = None
         self._validator_index = 0
@@ -172,13 +178,18 @@ class Relayer:
     # -- one pass -------------------------------------------------------------------------------
 
     def step(self) -> None:
+        """Every duty runs even when another fails (a withdrawal the token refuses to pay must not
+        stop anchors, which every later withdrawal waits for); the failures are raised together."""
         self._identify()
-        self.follow_deposits()
-        self.claim_deposits()
-        self.sign_withdrawals()
-        self.hand_over_valsets()
-        self.pay_withdrawals()
-        self.anchor_relay.step()
+        failures = []
+        for duty in (self.follow_deposits, self.claim_deposits, self.sign_withdrawals, self.hand_over_valsets,
+                     self.anchor_relay.step, self.pay_withdrawals):
+            try:
+                duty()
+            except Exception as exc:  # noqa: BLE001 (reported below, with the others)
+                failures.append(f"{duty.__name__}: {type(exc).__name__}: {exc}")
+        if failures:
+            raise StepFailed("; ".join(failures))
         self.metrics["relayer_steps_total"] += 1
         self.metrics["relayer_last_success_unix_seconds"] = time.time()
 
@@ -438,11 +449,17 @@ class Relayer:
         anchored_through = int(vault.functions.anchoredWithdrawalId().call())
         confirmed = w3.eth.block_number - self.config.confirmations
         contiguous = True
+        failing = 0
         for withdrawal_id in range(self.state.paid_through + 1, min(next_id, anchored_through + 1)):
             if not vault.functions.withdrawalPaid(withdrawal_id).call():
                 w = self.bridge.withdrawal(withdrawal_id)
                 if w["ready"] and self._my_turn("withdrawal", withdrawal_id):
-                    self._pay(w3, vault, w)
+                    try:
+                        self._pay(w3, vault, w)
+                    except Exception as exc:  # noqa: BLE001 (e.g. the token refuses the recipient): the next ids still pay
+                        failing += 1
+                        self.last_error = f"withdrawal {withdrawal_id}: {type(exc).__name__}: {exc}"
+                        log.warning("withdrawal %d cannot be paid now (retried every step): %s", withdrawal_id, exc)
             # Only the contiguous run from paid_through moves it, so later ids need no confirmed read.
             settled = contiguous and confirmed >= 0 and vault.functions.withdrawalPaid(withdrawal_id).call(
                 block_identifier=confirmed)
@@ -452,6 +469,7 @@ class Relayer:
                 self._ready_seen.pop(("withdrawal", withdrawal_id), None)
             else:
                 contiguous = False
+        self.metrics["relayer_withdrawals_failing"] = failing
 
     def _my_turn(self, what: str, number: int) -> bool:
         """The relayer at index `number mod validators` sends first; any other after the backup delay."""
