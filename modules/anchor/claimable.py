@@ -8,9 +8,10 @@
 
 The haircut keeps every anchor solvent (the leaves never sum to more than the chain holds for
 its traders): an address with negative equity (bankrupt) claims nothing, and its deficit is
-money the winners' unrealized gains were counting on. The insurance fund covers it first; what
-it cannot cover (the shortfall) is cut from unrealized gains pro rata, rounded up, and if the
-gains are not enough, every claim is scaled down pro rata after that, rounded down.
+money the winners' unrealized gains were counting on. The insurance fund's equity (its balance
+and the positions it took over) covers it first, less any deposit credited without backing;
+what it cannot cover (the shortfall) is cut from unrealized gains pro rata, rounded up, and if
+the gains are not enough, every claim is scaled down pro rata after that, rounded down.
 
 Withdrawals already requested left the collateral when they were queued, so they are not in it.
 Module accounts (fee pool, insurance fund) belong to no key and get no leaf.
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from modules.bank.keeper import BankKeeper
+from modules.bridge.keeper import BridgeKeeper
 from modules.funding.keeper import FundingKeeper
 from modules.margin.funding_settlement import settled_view
 from modules.margin.keeper import MarginKeeper
@@ -59,14 +61,15 @@ class Haircut:
     gains_micro_usdc: int  # the sum of every address's gain
 
     @classmethod
-    def of(cls, equities: Iterable[Equity], insurance_micro_usdc: int) -> "Haircut":
+    def of(cls, equities: Iterable[Equity], cover_micro_usdc: int) -> "Haircut":
         """`equities` must include every address that can be bankrupt or gain: every position
-        holder (an address without a position has equity = collateral >= 0 and no gain)."""
+        holder (an address without a position has equity = collateral >= 0 and no gain).
+        `cover_micro_usdc`: what absorbs a deficit first (ClaimableReader.cover_micro_usdc)."""
         deficit = gains = 0
         for equity in equities:
             deficit += equity.deficit_micro_usdc
             gains += equity.gain_micro_usdc
-        return cls(max(0, deficit - max(0, insurance_micro_usdc)), gains)
+        return cls(max(0, deficit - cover_micro_usdc), gains)
 
     @property
     def scales_every_claim(self) -> bool:
@@ -99,6 +102,7 @@ class ClaimableReader:
     """Reads equities from one state, caching each market's price and funding index."""
 
     def __init__(self, store: KVStore) -> None:
+        self._store = store
         self._bank = BankKeeper(store)
         self._margin = MarginKeeper(store)
         self._markets = MarketsKeeper(store)
@@ -112,9 +116,11 @@ class ClaimableReader:
         return self._price_ticks[market_id]
 
     def equity(self, address: bytes, holds_positions: bool = True) -> Equity:
-        """`holds_positions` False skips the position lookup (the caller knows there is none)."""
-        if address in MODULE_ADDRESSES:
-            return Equity(0, 0)
+        """`holds_positions` False skips the position lookup (the caller knows there is none).
+        Module accounts claim nothing."""
+        return Equity(0, 0) if address in MODULE_ADDRESSES else self._equity(address, holds_positions)
+
+    def _equity(self, address: bytes, holds_positions: bool) -> Equity:
         collateral = sum(balance.amount_micro_usdc for balance in self._bank.balances_of(address))
         equity = collateral
         for position in self._margin.positions_of(address) if holds_positions else ():
@@ -127,8 +133,16 @@ class ClaimableReader:
         """`holders`: every address with a position, when known, to skip the others' lookups."""
         return {address: self.equity(address, holders is None or address in holders) for address in addresses}
 
-    def insurance_micro_usdc(self) -> int:
-        return self._bank.balance(INSURANCE_FUND)
+    def cover_micro_usdc(self) -> int:
+        """What covers bankrupt equity before any claim is cut: the insurance fund's equity (its
+        balance and the positions it took over, at the same prices), less any deposit the bridge
+        credited without backing (its shortfall, modules/bridge). Negative when the fund itself
+        is under water: that adds to the shortfall."""
+        return self._equity(INSURANCE_FUND.address, True).equity_micro_usdc - BridgeKeeper(self._store).shortfall()
+
+    def addresses_with_balances(self) -> set[bytes]:
+        """Every address holding collateral: when every claim is scaled, every one is recomputed."""
+        return {balance.subaccount.address for balance in self._bank.balances()} - MODULE_ADDRESSES
 
     def position_holders(self) -> set[bytes]:
         """Addresses whose equity moves with the price and funding even when nothing is written."""

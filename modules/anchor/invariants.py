@@ -9,6 +9,7 @@ from modules.anchor.expected_keepers import Keccak
 from modules.anchor.keeper import AnchorKeeper
 from modules.anchor.merkle import BalanceTree
 from modules.bank.keeper import BankKeeper
+from modules.bridge.keeper import BridgeKeeper
 from modules.bridge.queries import solvency
 from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import account_risk
@@ -27,21 +28,25 @@ def claimable_from_scratch(store: KVStore) -> dict[bytes, int]:
     subaccounts |= {p.subaccount for p in margin.all_positions()}
     equity: dict[bytes, int] = {}
     collateral: dict[bytes, int] = {}
+    fund = -BridgeKeeper(store).shortfall()  # the insurance fund's equity, less unbacked credits
     for subaccount in sorted(subaccounts):
-        if subaccount.address in MODULE_ADDRESSES:
-            continue
+        risk = account_risk(subaccount, markets, bank, margin, oracle).equity_micro_usdc
         address = subaccount.address
-        equity[address] = equity.get(address, 0) + account_risk(subaccount, markets, bank, margin,
-                                                                 oracle).equity_micro_usdc
+        if address == INSURANCE_FUND.address:
+            fund += risk
+        if address in MODULE_ADDRESSES:
+            continue
+        equity[address] = equity.get(address, 0) + risk
         collateral[address] = collateral.get(address, 0) + bank.balance(subaccount)
     equities = {address: Equity(equity[address], collateral[address]) for address in sorted(equity)}
-    claims = Haircut.of(equities.values(), bank.balance(INSURANCE_FUND)).claims(equities)
+    claims = Haircut.of(equities.values(), fund).claims(equities)
     return {address: amount for address, amount in claims.items() if amount > 0}
 
 
 def chain_claim_micro_usdc(store: KVStore) -> int:
-    """What the chain holds for everyone on the vault (the solvency query's chain claim)."""
-    return int(solvency(store)["chain_claim_micro_usdc"])
+    """What the vault holds for the chain's accounts: the solvency query's chain claim, less any
+    deposit the bridge credited without backing (its shortfall)."""
+    return int(solvency(store)["chain_claim_micro_usdc"]) - BridgeKeeper(store).shortfall()
 
 
 def anchor_exceeds(store: KVStore, chain_claim: int) -> str | None:

@@ -48,16 +48,19 @@ def anchor_step(store: KVStore, tree: BalanceTree, ctx: BlockContext, state: Com
     """Recompute the claim of every address that may have changed since the last anchor (those
     written since, and every position holder: prices and funding move their equity), update the
     tree and store the record. When the gains cannot absorb the shortfall (claimable.py), every
-    leaf is scaled, so every leaf is recomputed then, and at the next anchor, to undo it.
+    claim is scaled, so every address with collateral is recomputed then, and at the next anchor,
+    to undo it.
     Callers check `anchor_due` first; `tree` must equal the stored leaves."""
     keeper, bridge, reader = AnchorKeeper(store), BridgeKeeper(store), ClaimableReader(store)
     holders = reader.position_holders()
     holder_equities = reader.equities(sorted(holders), holders)
-    haircut = Haircut.of(holder_equities.values(), reader.insurance_micro_usdc())
+    haircut = Haircut.of(holder_equities.values(), reader.cover_micro_usdc())
     previous = keeper.latest()
     candidates = keeper.take_changed() - holders
     if haircut.scales_every_claim or (previous is not None and previous.scales_every_claim):
-        candidates |= {leaf.address for leaf in tree.leaves()} - holders
+        # Every claim changes, and one scaled to 0 left the tree: recompute every address that
+        # holds collateral, not only the leaves.
+        candidates |= ({leaf.address for leaf in tree.leaves()} | reader.addresses_with_balances()) - holders
     equities = {**reader.equities(sorted(candidates), holders), **holder_equities}
     count_before = len(tree)
     changes = tree.apply(haircut.claims(dict(sorted(equities.items()))))

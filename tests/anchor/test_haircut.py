@@ -4,6 +4,8 @@ from every claim; the leaves never sum to more than the chain holds for its trad
 
 from __future__ import annotations
 
+from typing import Any
+
 import hypothesis.strategies as st
 from hypothesis import given
 
@@ -26,7 +28,7 @@ from tests.app.conftest import TEST_MARKETS
 from tests.bridge_chain.test_tally import Net
 from wire.crypto import keccak256
 
-A, B, C = (bytes([n]) * 20 for n in (0xA1, 0xB2, 0xC3))
+A, B, C, D = (bytes([n]) * 20 for n in (0xA1, 0xB2, 0xC3, 0xD4))
 USDC = 1_000_000
 LOTS = 1_000  # at 65,000 USDC a BTC, a 20% rise moves this position by 13,000 USDC
 
@@ -46,7 +48,6 @@ def test_the_insurance_fund_covers_a_deficit_before_any_gain_is_cut() -> None:
 def test_a_shortfall_is_cut_from_unrealized_gains_pro_rata_rounded_up() -> None:
     """B is 40 under water with 10 in the fund: 30 short. A and C gained 50 and 25: they lose 20
     and 10; D, with collateral only, keeps everything."""
-    D = bytes([0xD4]) * 20
     equities = {A: Equity(150, 100), B: Equity(-40, 5), C: Equity(75, 50), D: Equity(60, 60)}
     haircut = Haircut.of(equities.values(), 10)
     assert (haircut.shortfall_micro_usdc, haircut.gains_micro_usdc) == (30, 75)
@@ -129,4 +130,64 @@ def test_an_account_bankrupt_at_the_anchor_height_beyond_the_fund_is_a_haircut_o
     assert record is not None and (record.shortfall_micro_usdc, record.gains_micro_usdc) == (shortfall, gain)
     assert leaves == {A: 10_000 * USDC + gain - shortfall, C: 5_000 * USDC}
     assert record.total_claimable_micro_usdc <= chain_claim_micro_usdc(net.store)
+    assert anchor_mismatch(net.store, keccak256) is None
+
+
+def _market_state() -> tuple[Net, Any]:
+    net = Net()
+    AnchorKeeper(net.store).set_params(AnchorParams(1))
+    import_markets(MarketsKeeper(net.store), {"markets": TEST_MARKETS})
+    return net, MarketsKeeper(net.store).market(1)
+
+
+def _anchor_at(net: Net, tree: BalanceTree, height: int) -> dict[bytes, int]:
+    anchor_step(net.store, tree, BlockContext("perpchain-test", height + 1, 0), CommittedState(height, bytes(32), 0))
+    return {leaf.address: leaf.amount_micro_usdc for leaf in AnchorKeeper(net.store).leaves()}
+
+
+def test_the_insurance_funds_own_positions_count_in_what_covers_a_deficit() -> None:
+    """The fund took over a short at the reference price, then the price rose 20%: its loss is
+    A's gain, so the fund's 2,000 USDC cover nothing and the gain is cut to what exists."""
+    net, market = _market_state()
+    entry = market.notional(market.reference_price_ticks, LOTS)
+    bank, margin = BankKeeper(net.store), MarginKeeper(net.store)
+    bank.mint(SubaccountId(A, 0), 10_000 * USDC)
+    bank.mint(SubaccountId(C, 0), 5_000 * USDC)
+    bank.mint(INSURANCE_FUND, 2_000 * USDC)
+    margin.set_position(Position(SubaccountId(A, 0), 1, LOTS, entry))
+    margin.set_position(Position(INSURANCE_FUND, 1, -LOTS, -entry))
+    OracleKeeper(net.store).set_price(OraclePrice(1, market.reference_price * 6 // 5, 1))
+    mark_written(net.store, 1, {A, C})
+    leaves = _anchor_at(net, BalanceTree(keccak256), 1)
+    assert leaves == {A: 12_000 * USDC, C: 5_000 * USDC}  # 10,000 + 13,000 gain - 11,000 the fund lacks
+    assert sum(leaves.values()) == chain_claim_micro_usdc(net.store)
+    assert anchor_mismatch(net.store, keccak256) is None
+
+
+def test_leaves_scaled_to_nothing_come_back_at_the_next_anchor() -> None:
+    """E bought high (A realized the other side earlier), B sold at the reference price. At +20%
+    B is bankrupt and nobody gains: every claim is scaled, D's 1 micro-USDC (in subaccount 3)
+    to 0, out of the tree. With the price back, D's leaf returns though D wrote nothing."""
+    net, market = _market_state()
+    notional = market.notional(market.reference_price_ticks, LOTS)
+    bank, margin, oracle = BankKeeper(net.store), MarginKeeper(net.store), OracleKeeper(net.store)
+    E = bytes([0xE5]) * 20
+    for subaccount, amount in ((SubaccountId(A, 0), 100_000 * USDC), (SubaccountId(B, 0), 1_000 * USDC),
+                               (SubaccountId(C, 0), 5_000 * USDC), (SubaccountId(D, 3), 1),
+                               (SubaccountId(E, 0), 40_000 * USDC)):
+        bank.mint(subaccount, amount)
+    margin.set_position(Position(SubaccountId(B, 0), 1, -LOTS, -notional))
+    margin.set_position(Position(SubaccountId(E, 0), 1, LOTS, notional * 3 // 2))
+    mark_written(net.store, 1, {A, B, C, D, E})
+    tree = BalanceTree(keccak256)
+    assert _anchor_at(net, tree, 1)[D] == 1
+    oracle.set_price(OraclePrice(1, market.reference_price * 6 // 5, 2))
+    scaled = _anchor_at(net, tree, 2)
+    record = AnchorKeeper(net.store).latest()
+    assert record is not None and record.scales_every_claim and D not in scaled
+    assert sum(scaled.values()) <= chain_claim_micro_usdc(net.store)
+    assert anchor_mismatch(net.store, keccak256) is None
+    oracle.set_price(OraclePrice(1, market.reference_price, 3))
+    restored = _anchor_at(net, tree, 3)
+    assert restored[D] == 1 and restored[A] == 100_000 * USDC
     assert anchor_mismatch(net.store, keccak256) is None
