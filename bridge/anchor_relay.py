@@ -15,8 +15,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from client.anchor import AnchorClient, anchor_call_args, record_from_json
-from client.bridge import held_by_vault, send_eth_transaction
+from client.anchor import AnchorClient, record_from_json
 from client.errors import ChainRejected
 from modules.anchor.types import AnchorRecord, SignAnchor
 from wire.anchor import anchor_digest
@@ -81,27 +80,25 @@ class AnchorRelay:
         from bridge.eth import decode_custom_error
 
         vault = self.anchors.bridge.vault
-        record, _ = anchor_call_args(answer)
-        signatures = held_by_vault(vault, answer)
-        if signatures is None:
-            log.info("anchor %d waits: the keys the vault holds signed 2/3 of its power or less", record[0])
-            return
+        nonce = int(answer["record"]["nonce"])
         try:
-            receipt = send_eth_transaction(self.anchors.bridge.web3, self.relayer.eth_key,
-                                           vault.functions.anchor(record, signatures))
+            receipt = self.anchors.submit(self.relayer.eth_key, answer)
         except ContractCustomError as exc:
             name, args = decode_custom_error(vault.abi, exc.data)  # type: ignore[arg-type]
             if name == "StaleAnchorNonce":  # another relayer was first
-                log.info("anchor %d already on the vault", record[0])
+                log.info("anchor %d already on the vault", nonce)
                 return
-            raise RuntimeError(f"Vault.anchor({record[0]}) would revert: {name}{args}") from None
+            raise RuntimeError(f"Vault.anchor({nonce}) would revert: {name}{args}") from None
         except RuntimeError:  # mined but reverted: another relayer's anchor landed in between?
-            if vault.functions.anchorNonce().call() >= record[0]:
-                log.info("anchor %d landed from another relayer first", record[0])
+            if vault.functions.anchorNonce().call() >= nonce:
+                log.info("anchor %d landed from another relayer first", nonce)
                 return
             raise
+        if receipt is None:
+            log.info("anchor %d waits: the keys the vault holds signed 2/3 of its power or less", nonce)
+            return
         self.relayer.metrics["relayer_anchors_submitted_total"] += 1
-        log.info("submitted anchor %d to the vault (eth tx 0x%s, gas %d)", record[0],
+        log.info("submitted anchor %d to the vault (eth tx 0x%s, gas %d)", nonce,
                  bytes(receipt["transactionHash"]).hex(), receipt["gasUsed"])
 
     def _my_turn(self, nonce: int) -> bool:

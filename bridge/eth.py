@@ -287,6 +287,24 @@ def deploy_bridge(
     return BridgeDeployment(chain_id=w3.eth.chain_id, token=token, vault=vault)
 
 
+def cover_withdrawals(w3: Web3, deployment: BridgeDeployment, keys: Sequence[PrivateKey], through_id: int,
+                      total_micro_usdc: int, sender: str) -> TxReceipt:
+    """An anchor without balances, signed by `keys`, that covers withdrawals 1..`through_id` of up
+    to `total_micro_usdc` in all (the vault pays a withdrawal only once an anchor covers it): for
+    tests and gas figures on a vault without a chain behind it."""
+    from modules.anchor.types import AnchorRecord
+    from wire.anchor import anchor_digest, vault_record
+    from wire.vault import sign_quorum
+
+    f = deployment.vault.functions
+    record = AnchorRecord(nonce=f.anchorNonce().call() + 1, chain_id="perpchain-test", height=0, app_hash=bytes(32),
+                          balances_root=bytes(32), total_claimable_micro_usdc=0,
+                          deposit_nonce=f.lastDepositNonce().call(), withdrawal_id=through_id,
+                          withdrawn_total_micro_usdc=total_micro_usdc, leaf_count=0, time_ms=0)
+    sigs = sign_quorum(keys, anchor_digest(deployment.chain_id, deployment.vault_address, record))
+    return transact(w3, f.anchor(vault_record(record), sigs), sender)
+
+
 # ------------------------------------------------------------------------------------- reverts
 
 

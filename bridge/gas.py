@@ -13,10 +13,8 @@ import json
 
 from web3 import Web3
 
-from bridge.eth import Anvil, BridgeDeployment, deploy_bridge, transact
-from modules.anchor.types import AnchorRecord
+from bridge.eth import Anvil, BridgeDeployment, cover_withdrawals, deploy_bridge, transact
 from wire import vault as digests
-from wire.anchor import anchor_digest, vault_record
 from wire.crypto import PrivateKey, keccak256
 
 USDC = 1_000_000
@@ -41,18 +39,6 @@ def _withdraw_gas(
     return transact(node.web3(), call, node.accounts[1].checksum)["gasUsed"]
 
 
-def _cover_withdrawals(node: Anvil, bridge: BridgeDeployment, keys: list[PrivateKey], through_id: int,
-                       total_micro_usdc: int) -> None:
-    """Anchor (no balances) withdrawals 1..through_id: the vault pays only withdrawals an anchor covers."""
-    f = bridge.vault.functions
-    record = AnchorRecord(nonce=f.anchorNonce().call() + 1, chain_id="perpchain-gas", height=0, app_hash=bytes(32),
-                          balances_root=bytes(32), total_claimable_micro_usdc=0,
-                          deposit_nonce=f.lastDepositNonce().call(), withdrawal_id=through_id,
-                          withdrawn_total_micro_usdc=total_micro_usdc, leaf_count=0, time_ms=0)
-    sigs = digests.sign_quorum(keys, anchor_digest(bridge.chain_id, bridge.vault_address, record))
-    transact(node.web3(), f.anchor(vault_record(record), sigs), node.accounts[1].checksum)
-
-
 def measure() -> dict[str, int]:
     figures: dict[str, int] = {}
     with Anvil() as node:
@@ -71,7 +57,7 @@ def measure() -> dict[str, int]:
         figures["deposit_gas"] = transact(w3, deposit, user.checksum)["gasUsed"]
 
         # Withdrawals with 4 validators, then a hand-over to another 4.
-        _cover_withdrawals(node, bridge, keys4, 2, 2 * USDC)
+        cover_withdrawals(w3, bridge, keys4, 2, 2 * USDC, user.checksum)
         figures["withdraw_4_validators_gas"] = _withdraw_gas(node, bridge, keys4, 1, _quorum(4))
         figures["withdraw_4_validators_all_signers_gas"] = _withdraw_gas(node, bridge, keys4, 2, 4)
         next4 = _keys(4, "next")
@@ -89,7 +75,7 @@ def measure() -> dict[str, int]:
             token=bridge.token,
         )  # fmt: skip
         transact(w3, bridge.token.functions.mint(bridge20.vault.address, 100 * USDC), deployer.checksum)
-        _cover_withdrawals(node, bridge20, keys20, 2, 2 * USDC)
+        cover_withdrawals(w3, bridge20, keys20, 2, 2 * USDC, user.checksum)
         figures["withdraw_20_validators_gas"] = _withdraw_gas(node, bridge20, keys20, 1, _quorum(20))
         figures["withdraw_20_validators_all_signers_gas"] = _withdraw_gas(node, bridge20, keys20, 2, 20)
     return figures

@@ -216,10 +216,10 @@ class Simulation:
                              self.invariants)
         if found is None and expected_anchor is not None:
             claims, chain_claim = expected_anchor
-            message = anchor_differs_from(self.chain.store, claims, keccak256)
-            found = None if message is None else ("anchor/matches-recomputation", message)
-            message = None if found is not None else anchor_exceeds(self.chain.store, chain_claim)
-            found = found if message is None else ("anchor/within-chain-claim", message)
+            if (message := anchor_differs_from(self.chain.store, claims, keccak256)) is not None:
+                found = ("anchor/matches-recomputation", message)
+            elif (message := anchor_exceeds(self.chain.store, chain_claim)) is not None:
+                found = ("anchor/within-chain-claim", message)
         if found is not None:
             return Broken(self.seed, block.height, found[0], found[1], block.draws)
         result.deposits_credited = BridgeKeeper(self.chain.store).next_deposit_nonce() - 1

@@ -349,7 +349,7 @@ contract Vault is ReentrancyGuard {
     function reclaim(uint64 depositNonce) external nonReentrant {
         if (!frozen()) revert NotFrozen();
         if (depositNonce <= anchoredDepositNonce) revert DepositAnchored(depositNonce, anchoredDepositNonce);
-        address sender = depositNonce <= lastDepositNonce ? _deposits[depositNonce].sender : address(0);
+        address sender = _deposits[depositNonce].sender; // zero for a nonce never issued
         if (sender == address(0)) revert NothingToReclaim(depositNonce);
         if (sender != msg.sender) revert NotDepositor(depositNonce, sender);
         uint256 amount = _depositedBetween(depositNonce - 1, depositNonce);

@@ -102,8 +102,8 @@ class ClaimableReader:
     """Reads equities from one state, caching each market's price and funding index."""
 
     def __init__(self, store: KVStore) -> None:
-        self._store = store
         self._bank = BankKeeper(store)
+        self._bridge = BridgeKeeper(store)
         self._margin = MarginKeeper(store)
         self._markets = MarketsKeeper(store)
         self._oracle = OracleKeeper(store)
@@ -138,7 +138,7 @@ class ClaimableReader:
         balance and the positions it took over, at the same prices), less any deposit the bridge
         credited without backing (its shortfall, modules/bridge). Negative when the fund itself
         is under water: that adds to the shortfall."""
-        return self._equity(INSURANCE_FUND.address, True).equity_micro_usdc - BridgeKeeper(self._store).shortfall()
+        return self._equity(INSURANCE_FUND.address, True).equity_micro_usdc - self._bridge.shortfall()
 
     def addresses_with_balances(self) -> set[bytes]:
         """Every address holding collateral: when every claim is scaled, every one is recomputed."""

@@ -63,7 +63,7 @@ def anchor_step(store: KVStore, tree: BalanceTree, ctx: BlockContext, state: Com
         candidates |= ({leaf.address for leaf in tree.leaves()} | reader.addresses_with_balances()) - holders
     equities = {**reader.equities(sorted(candidates), holders), **holder_equities}
     count_before = len(tree)
-    changes = tree.apply(haircut.claims(dict(sorted(equities.items()))))
+    changes = tree.apply(haircut.claims(equities))  # the tree orders its own changes
     nonce = keeper.latest_nonce() + 1
     keeper.write_leaf_changes(nonce, changes, count_before, len(tree))
     record = AnchorRecord(
@@ -118,12 +118,14 @@ def handle_sign_anchor(keeper: AnchorKeeper, bridge: BridgeKeeper, verifier: Anc
     return events
 
 
+def counted_power(bridge: BridgeKeeper, consensus_address: bytes, eth_address: bytes) -> int:
+    """A recorded signature counts the validator's power only if its current bridge key made it:
+    one by a key rotated away counts for nothing (the vault would refuse it), and the validator
+    signs again with its new key."""
+    validator = bridge.validator(consensus_address)
+    return validator.power if validator is not None and validator.eth_address == eth_address else 0
+
+
 def signed_power(keeper: AnchorKeeper, bridge: BridgeKeeper, nonce: int) -> int:
-    """Power of the validators whose recorded signature was made by their current bridge key: a
-    signature by a key rotated away counts for nothing (the vault would refuse it), and the
-    validator signs again with its new key."""
-    total = 0
-    for consensus_address, eth_address, _ in keeper.signatures(nonce):
-        validator = bridge.validator(consensus_address)
-        total += validator.power if validator is not None and validator.eth_address == eth_address else 0
-    return total
+    return sum(counted_power(bridge, consensus_address, eth_address)
+               for consensus_address, eth_address, _ in keeper.signatures(nonce))

@@ -16,7 +16,7 @@ from modules.anchor.errors import AnchorStateUnavailable, BadAnchorQuery, NoClai
 from modules.anchor.expected_keepers import Keccak
 from modules.anchor.keeper import AnchorKeeper
 from modules.anchor.merkle import BalanceTree
-from modules.anchor.msg_server import signed_power
+from modules.anchor.msg_server import counted_power
 from modules.anchor.types import AnchorRecord
 from modules.bridge.keeper import BridgeKeeper, supermajority
 from modules.store import KVStore
@@ -46,13 +46,9 @@ def record_with_signatures(store: KVStore, nonce: int) -> dict[str, Any]:
     record = keeper.record(nonce)
     if record is None:
         raise UnknownAnchor(f"no anchor {nonce}; the latest is {keeper.latest_nonce()}")
-    signed = []
-    for consensus_address, eth_address, signature in keeper.signatures(nonce):
-        validator = bridge.validator(consensus_address)
-        current = validator is not None and validator.eth_address == eth_address
-        signed.append((eth_address, consensus_address, validator.power if validator and current else 0, signature))
-    signed.sort()  # by the key that signed, as the vault wants them
-    power, total = signed_power(keeper, bridge, nonce), bridge.total_power()
+    signed = sorted((eth_address, consensus_address, counted_power(bridge, consensus_address, eth_address), signature)
+                    for consensus_address, eth_address, signature in keeper.signatures(nonce))  # as the vault wants
+    power, total = sum(p for _, _, p, _ in signed), bridge.total_power()
     return {"record": record_json(record), "signed_power": str(power), "total_power": str(total),
             "ready": supermajority(power, total),
             "signatures": [{"validator": c.hex().upper(), "eth_address": _hex(e), "power": str(p)}

@@ -16,10 +16,10 @@ from web3.exceptions import ContractCustomError
 from web3.types import TxReceipt
 
 from bridge.contracts import ArtifactsMissing, build
-from bridge.eth import Anvil, AnvilError, DevAccount, decode_custom_error, deploy_bridge, transact
-from modules.anchor.types import AnchorRecord
+from bridge.eth import (
+    Anvil, AnvilError, BridgeDeployment, DevAccount, cover_withdrawals, decode_custom_error, deploy_bridge, transact,
+)
 from wire import vault as digests
-from wire.anchor import anchor_digest, vault_record
 from wire.crypto import PrivateKey, keccak256
 
 USDC = 1_000_000  # micro-USDC per USDC
@@ -79,20 +79,11 @@ class VaultSetup:
         call = self.vault.functions.withdraw(withdrawal_id, Web3.to_checksum_address(recipient), amount, sigs)
         return transact(self.w3, call, self.user.checksum)
 
-    def anchor(self, record: AnchorRecord, keys: Sequence[PrivateKey] | None = None) -> TxReceipt:
-        """Vault.anchor(record) signed by `keys` (default: every validator)."""
-        digest = anchor_digest(self.chain_id, self.vault_address, record)
-        sigs = digests.sign_quorum(self.validators if keys is None else keys, digest)
-        return transact(self.w3, self.vault.functions.anchor(vault_record(record), sigs), self.user.checksum)
-
     def cover_withdrawals(self, through_id: int, total_micro_usdc: int) -> TxReceipt:
         """An anchor without balances that covers withdrawals 1..`through_id` of up to
         `total_micro_usdc` in all: the vault pays a withdrawal only once an anchor covers it."""
-        f = self.vault.functions
-        return self.anchor(AnchorRecord(
-            nonce=f.anchorNonce().call() + 1, chain_id="perpchain-test", height=0, app_hash=bytes(32),
-            balances_root=bytes(32), total_claimable_micro_usdc=0, deposit_nonce=f.lastDepositNonce().call(),
-            withdrawal_id=through_id, withdrawn_total_micro_usdc=total_micro_usdc, leaf_count=0, time_ms=0))
+        return cover_withdrawals(self.w3, BridgeDeployment(self.chain_id, self.token, self.vault), self.validators,
+                                 through_id, total_micro_usdc, self.user.checksum)
 
     def approve_and_deposit(self, amount: int, recipient: bytes, subaccount: int) -> TxReceipt:
         transact(self.w3, self.token.functions.approve(self.vault.address, amount), self.user.checksum)

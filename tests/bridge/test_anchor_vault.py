@@ -385,7 +385,6 @@ def test_signatures_by_keys_the_vault_lacks_are_left_out_of_an_anchor(
     held = held_by_vault(setup.vault, answer)
     assert held is not None and len(held) == 3
     anchor(setup, record, held)
-    two_known = [i for i, key in enumerate(signers) if key is stranger or key is setup.validators[0]
-                 or key is setup.validators[1]]
-    short = {name: [answer[name][i] for i in two_known] for name in ("signatures", "vault_signatures")}
+    stranger_and_two = [i for i, key in enumerate(signers) if key in (stranger, *setup.validators[:2])]
+    short = {name: [answer[name][i] for i in stranger_and_two] for name in ("signatures", "vault_signatures")}
     assert held_by_vault(setup.vault, short) is None  # 2 of 4 known: the relayer waits

@@ -162,9 +162,9 @@ class Sequence:
     def anchor(self) -> None:
         """The newest ready anchor, or the vault's own again (a slow relayer): the vault refuses
         a stale one, and any once it is frozen."""
-        keeper_latest = self.world.vault.functions.anchorNonce().call()
+        vault_nonce = self.world.vault.functions.anchorNonce().call()
         try:
-            self.world.submit_anchor(None if self.rng.random() < 0.8 else max(1, keeper_latest))
+            self.world.submit_anchor(None if self.rng.random() < 0.8 else max(1, vault_nonce))
         except Refused as refused:
             assert refused.name in ("VaultFrozen", "StaleAnchorNonce"), f"an honest anchor was refused: {refused}"
 
