@@ -79,6 +79,7 @@ class RelayerState:
         self.cursor_block = start_block - 1
         self.recent_blocks: list[tuple[int, str]] = []  # (number, hash hex), oldest first, ending at the cursor
         self.pending: dict[int, dict[str, Any]] = {}
+        self.reread: set[int] = set()  # nonces forgotten by a rewind: read again, they are checked on chain
         self.signed_through = 0
         self.signed_with = ""
         self.paid_through = 0
@@ -88,6 +89,7 @@ class RelayerState:
             self.pending = {int(k): v for k, v in raw["pending"].items()}
             self.signed_through, self.paid_through = raw["signed_through"], raw["paid_through"]
             self.signed_with = raw.get("signed_with", "")
+            self.reread = set(raw.get("reread", []))
             self.recent_blocks = [(int(number), str(block_hash)) for number, block_hash in raw.get("recent_blocks", [])]
 
     def save(self) -> None:
@@ -96,6 +98,7 @@ class RelayerState:
         temporary.write_text(json.dumps({"cursor_block": self.cursor_block, "recent_blocks": self.recent_blocks,
                                          "signed_through": self.signed_through,
                                          "signed_with": self.signed_with, "paid_through": self.paid_through,
+                                         "reread": sorted(self.reread),
                                          "pending": {str(k): v for k, v in sorted(self.pending.items())}}) + "\n")
         temporary.replace(self.path)
 
@@ -258,6 +261,7 @@ class Relayer:
         forgotten = sorted(n for n, d in self.state.pending.items() if d["eth_block"] > cursor)
         for nonce in forgotten:
             del self.state.pending[nonce]
+        self.state.reread.update(forgotten)
         log.warning("Ethereum reorg deeper than %d confirmations: block %d was replaced; cursor back from %d to %d%s",
                     self.config.confirmations, replaced, self.state.cursor_block, cursor,
                     f"; forgot deposits {', '.join(map(str, forgotten))} (claims already sent for them stay on chain)"
@@ -312,20 +316,30 @@ class Relayer:
         """Pending deposits the chain already has from this validator (credited, or claimed by it):
         normally the same content, and forgotten. A deposit read again after a reorg may differ:
         an uncredited nonce is claimed again with what Ethereum's chain now holds (not while
-        deposits are halted: the chain refuses it), a credited one is disputed; each stays
-        pending until the chain holds this validator's claim or dispute with its content."""
+        deposits are halted: the chain refuses it), a credited one is disputed, and a dispute this
+        validator sent is withdrawn (by a claim with the credited content) once Ethereum's chain
+        holds the credited deposit again; each stays pending until the chain holds this validator's
+        claim or dispute as it now reads. Only nonces a rewind forgot are asked about; the others
+        were read once and are done."""
         me, corrections, done = self._consensus_address, [], []
         for nonce in sorted(n for n in self.state.pending if n < next_nonce or n <= mine):
+            if nonce not in self.state.reread:
+                done.append(nonce)
+                continue
             claim = self._claim_of(nonce)
             content = claim.content_hash().hex()
             answer = self.bridge.deposit_status(nonce)
             if answer["status"] == "credited":
                 disputed = [d["content_hash"] for d in answer.get("disputes", []) if d["validator"] == me]
-                if answer["content_hash"] == content or disputed == [content]:
+                if disputed == ([] if answer["content_hash"] == content else [content]):
                     done.append(nonce)
                     continue
-                log.warning("deposit %d is credited with another content than Ethereum's chain now holds "
-                            "(block %d, tx 0x%s): disputing it", nonce, claim.eth_block, claim.eth_tx_hash.hex())
+                if answer["content_hash"] == content:
+                    log.warning("deposit %d is on Ethereum's chain again as credited: withdrawing this validator's "
+                                "dispute", nonce)
+                else:
+                    log.warning("deposit %d is credited with another content than Ethereum's chain now holds "
+                                "(block %d, tx 0x%s): disputing it", nonce, claim.eth_block, claim.eth_tx_hash.hex())
                 corrections.append(claim)
                 continue
             claimed = [c["content_hash"] for c in answer["claims"] if c["validator"] == me]
@@ -337,6 +351,7 @@ class Relayer:
                 corrections.append(claim)
         for nonce in done:
             del self.state.pending[nonce]
+            self.state.reread.discard(nonce)
         if done:
             self.state.save()
         return corrections[:MAX_ACTIONS_PER_TX]
