@@ -129,6 +129,14 @@ class AlreadyResumed(BridgeError):
     code = 618
 
 
+class TooManyDisputes(BridgeError):
+    """A validator disputes at most MAX_OPEN_DISPUTES credited deposits at once (each is stored
+    and read by every halt check); a dispute is closed by the resume of a halt or withdrawn by a
+    claim with the credited content."""
+
+    code = 619
+
+
 class BadRotationApproval(BridgeError):
     """A bridge key rotation needs the validator's current bridge key to sign it: the approval is
     missing or does not recover to the current key over the rotation digest (chain id, consensus

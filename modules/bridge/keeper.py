@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Iterator
 
 from modules.bridge.keys import (
-    CLAIM, CREDITED, DEPOSIT_HALT, DISPUTE, ETH_KEY, LAST_CLAIM, LAST_HALT, NEXT_DEPOSIT, NEXT_WITHDRAWAL, OPERATOR,
-    PARAMS, RESUME_VOTE, RESUMED, SHORTFALL, SIGNATURE, STORE_PREFIX, VALIDATOR, VALSET, VALSET_NONCE,
+    CLAIM, CREDITED, DEPOSIT_HALT, DISPUTE, ETH_KEY, LAST_CLAIM, LAST_HALT, NEXT_DEPOSIT, NEXT_WITHDRAWAL, OPEN_DISPUTES,
+    OPERATOR, PARAMS, RESUME_VOTE, RESUMED, SHORTFALL, SIGNATURE, STORE_PREFIX, VALIDATOR, VALSET, VALSET_NONCE,
     VALSET_SIGNATURE, WITHDRAWN_TOTAL, claim_key, content_key, dispute_key, resume_vote_key, signature_key, u64,
     valset_signature_key, withdrawal_key,
 )
@@ -169,12 +169,28 @@ class BridgeKeeper:
     def set_dispute(self, consensus_address: bytes, claim: ClaimDeposit) -> bytes:
         """Record (or replace) the validator's dispute of a credited nonce; its content hash."""
         content_hash = claim.content_hash()
-        self._store.set(dispute_key(claim.deposit_nonce, consensus_address), content_hash)
+        key = dispute_key(claim.deposit_nonce, consensus_address)
+        if self._store.get(key) is None:
+            self._set_open_disputes(consensus_address, self.open_disputes(consensus_address) + 1)
+        self._store.set(key, content_hash)
         self._store.set(content_key(claim.deposit_nonce, content_hash), encode_claim(claim))
         return content_hash
 
     def delete_dispute(self, nonce: int, consensus_address: bytes) -> None:
-        self._store.delete(dispute_key(nonce, consensus_address))
+        key = dispute_key(nonce, consensus_address)
+        if self._store.get(key) is not None:
+            self._store.delete(key)
+            self._set_open_disputes(consensus_address, self.open_disputes(consensus_address) - 1)
+
+    def open_disputes(self, consensus_address: bytes) -> int:
+        """How many credited nonces the validator disputes now."""
+        return _int(self._store.get(OPEN_DISPUTES + consensus_address))
+
+    def _set_open_disputes(self, consensus_address: bytes, count: int) -> None:
+        if count:
+            self._store.set(OPEN_DISPUTES + consensus_address, count.to_bytes(8, "big"))
+        else:
+            self._store.delete(OPEN_DISPUTES + consensus_address)
 
     def disputed_nonces(self) -> list[int]:
         """Credited nonces with at least one dispute, ascending."""

@@ -21,6 +21,7 @@ VALSET_NONCE = b"valset_nonce"  # u64: grows with every key rotation (the vault'
 VALSET = b"vs/"  # vs/<nonce u64> -> members (consensus 20, operator 20, eth 20, power u64) in consensus order
 VALSET_SIGNATURE = b"vg/"  # vg/<nonce u64><consensus address 20> -> 65-byte signature by its previous key
 DISPUTE = b"x/"  # x/<nonce u64><consensus address 20> -> content hash 32: a credited nonce claimed with another content
+OPEN_DISPUTES = b"xc/"  # xc/<consensus address 20> -> u64: the validator's disputes under DISPUTE (bounded)
 DEPOSIT_HALT = b"deposit_halt"  # halt id u64, nonce u64, height u64: present only while deposits are halted
 LAST_HALT = b"last_halt"  # u64: the latest halt id (the first is 1)
 RESUME_VOTE = b"r/"  # r/<halt id u64><consensus address 20> -> height u64 of the operator's resume

@@ -21,7 +21,7 @@ from modules.bank.errors import InvalidSubaccount
 from modules.bridge.errors import (
     AlreadySigned, BadBridgeKey, BadRotationApproval, BadValsetSignature, BadWithdrawalSignature, BridgeDisabled,
     ClaimOutOfOrder, DepositAlreadyCredited, InvalidWithdrawal, MalformedClaim, NotBridgeValidator, StaleRotationNonce,
-    UnknownValset, UnknownWithdrawal,
+    TooManyDisputes, UnknownValset, UnknownWithdrawal,
 )
 from modules.bridge.errors import AlreadyResumed, DepositsHalted, ResumeNotReady, UnknownHalt
 from modules.bridge.expected_keepers import Bank, SignatureVerifier
@@ -35,6 +35,9 @@ from modules.context import BlockContext, Event
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 
 ZERO_ADDRESS = bytes(20)
+# Credited deposits one validator may dispute at once: bounds what a halt check reads (a deep
+# reorg changes a few recent deposits, not hundreds).
+MAX_OPEN_DISPUTES = 64
 
 
 def _hex(raw: bytes) -> str:
@@ -144,15 +147,19 @@ def _claim_of_credited(bridge: BridgeKeeper, ctx: BlockContext, validator: Bridg
         raise DepositAlreadyCredited(f"deposit {nonce} is credited with another content and validator "
                                      f"{address.hex().upper()} disputes it with this one already; the next to claim "
                                      f"is {next_nonce}")
+    if previous is None and bridge.open_disputes(address) >= MAX_OPEN_DISPUTES:
+        raise TooManyDisputes(f"validator {address.hex().upper()} disputes {MAX_OPEN_DISPUTES} credited deposits "
+                              f"already, the most at once")
     bridge.set_dispute(address, claim)
     if previous is not None:
         bridge.drop_content_if_unused(nonce, previous)
-    total = bridge.total_power()
+    total, power = bridge.total_power(), dispute_power(bridge, nonce)
     events = [Event("deposit_disputed", (
         ("nonce", str(nonce)), ("validator", address.hex().upper()), ("content_hash", content_hash.hex()),
-        ("credited_content_hash", credited[0].hex()), ("dispute_power", str(dispute_power(bridge, nonce))),
-        ("total_power", str(total))))]
-    return events + halt_if_disputed(bridge, ctx)
+        ("credited_content_hash", credited[0].hex()), ("dispute_power", str(power)), ("total_power", str(total))))]
+    if bridge.deposit_halt() is None and over_one_third(power, total):  # only this nonce's disputes changed
+        events.append(_halt(bridge, ctx, nonce, power, total))
+    return events
 
 
 def _power_by_content(bridge: BridgeKeeper, claims: list[tuple[bytes, bytes]]) -> dict[bytes, int]:
@@ -182,19 +189,20 @@ def over_one_third(power: int, total_power: int) -> bool:
     return total_power > 0 and power * 3 > total_power
 
 
+def _halt(bridge: BridgeKeeper, ctx: BlockContext, nonce: int, power: int, total: int) -> Event:
+    halt = bridge.halt_deposits(nonce, ctx.height)
+    return Event("deposits_halted", (("halt_id", str(halt.halt_id)), ("nonce", str(nonce)),
+                                     ("dispute_power", str(power)), ("total_power", str(total))))
+
+
 def halt_if_disputed(bridge: BridgeKeeper, ctx: BlockContext) -> list[Event]:
-    """Halt deposits (unless halted already) at the lowest credited nonce disputed by more than
-    1/3 of the power."""
-    if bridge.deposit_halt() is not None:
-        return []
+    """After a resume: halt again at the lowest credited nonce still disputed by more than 1/3 of
+    the power. The disputes read are bounded: at most MAX_OPEN_DISPUTES per validator."""
     total = bridge.total_power()
     for nonce in bridge.disputed_nonces():
         power = dispute_power(bridge, nonce)
         if over_one_third(power, total):
-            halt = bridge.halt_deposits(nonce, ctx.height)
-            return [Event("deposits_halted", (
-                ("halt_id", str(halt.halt_id)), ("nonce", str(nonce)), ("dispute_power", str(power)),
-                ("total_power", str(total))))]
+            return [_halt(bridge, ctx, nonce, power, total)]
     return []
 
 

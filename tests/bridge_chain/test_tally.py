@@ -18,7 +18,7 @@ from modules.bridge.errors import (
     DepositAlreadyCredited, InvalidGenesis, MalformedClaim, NotBridgeValidator, UnknownValset,
 )
 from modules.bridge import invariants
-from modules.bridge.errors import AlreadyResumed, DepositsHalted, ResumeNotReady, UnknownHalt
+from modules.bridge.errors import AlreadyResumed, DepositsHalted, ResumeNotReady, TooManyDisputes, UnknownHalt
 from modules.bridge.genesis import export_genesis, import_genesis, validate_genesis
 from modules.bridge.keeper import BridgeKeeper
 from modules.bridge.queries import deposit as deposit_query
@@ -295,6 +295,23 @@ def test_a_claim_of_a_credited_nonce_with_another_content_credits_nothing_and_is
     assert net.claim(3, deposit(1)) == ["deposit_claim_late", "deposit_dispute_withdrawn"]
     assert deposit_query(net.store, 1)["disputes"] == []
     assert net.store.data == store_before  # a withdrawn dispute leaves nothing behind
+
+
+def test_a_validator_disputes_at_most_a_bounded_number_of_credited_deposits_at_once(net: Net) -> None:
+    """Each dispute is stored and read by the halt checks, and a minority's disputes never halt
+    anything, so one validator may hold at most MAX_OPEN_DISPUTES; withdrawing one frees a place."""
+    credited_by_all(net, *(deposit(n) for n in range(1, msg_server.MAX_OPEN_DISPUTES + 2)))
+    for nonce in range(1, msg_server.MAX_OPEN_DISPUTES + 1):
+        assert net.claim(3, deposit(nonce, amount=6_000_000)) == ["deposit_disputed"]
+    assert net.bridge.open_disputes(net.consensus[3]) == msg_server.MAX_OPEN_DISPUTES
+    before = dict(net.store.data)
+    with pytest.raises(TooManyDisputes):
+        net.claim(3, deposit(msg_server.MAX_OPEN_DISPUTES + 1, amount=6_000_000))
+    assert net.store.data == before
+    net.claim(3, deposit(1, amount=7_000_000))  # another content for a nonce it disputes: no new place taken
+    assert net.bridge.open_disputes(net.consensus[3]) == msg_server.MAX_OPEN_DISPUTES
+    assert net.claim(3, deposit(1)) == ["deposit_claim_late", "deposit_dispute_withdrawn"]
+    assert net.claim(3, deposit(msg_server.MAX_OPEN_DISPUTES + 1, amount=6_000_000)) == ["deposit_disputed"]
 
 
 # -- deposit halts and resumes ------------------------------------------------------------------
