@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from client.client import Client, TxResult
 from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
+from modules.bridge.keeper import supermajority
 from modules.bridge.types import ResumeDeposits
 from wire.crypto import PrivateKey
 from wire.vault import bridge_key_digest, bridge_key_rotation_digest
@@ -71,7 +72,7 @@ def held_by_vault(vault: Any, answer: Mapping[str, Any]) -> list[tuple[bytes, by
         if weight:
             held.append((bytes.fromhex(r[2:]), bytes.fromhex(s[2:]), int(v)))
             power += weight
-    return held if power * 3 > int(vault.functions.totalPower().call()) * 2 else None
+    return held if supermajority(power, int(vault.functions.totalPower().call())) else None
 
 
 def send_eth_transaction(w3: Any, key: PrivateKey, call: Any, timeout_s: float = 60.0) -> Any:

@@ -150,11 +150,10 @@ def load_key(path: Path, password_file: Path | None = None) -> PrivateKey:
 def load_operator_key(path: Path, password_file: Path | None = None) -> PrivateKey:
     """A validator operator's key: encrypted only. A plaintext file is refused, naming the command
     that encrypts it in place."""
-    document = _document(path)
-    if "crypto" not in document:
+    if "crypto" not in _document(path):
         raise KeyFileError(f"{path}: a plaintext key, but a validator operator key must be encrypted at rest: "
                            f"`perpchain keys encrypt {path} --password-file FILE` encrypts it in place")
-    return _decrypt(path, document, read_password(password_file))
+    return load_encrypted_key(path, read_password(password_file))
 
 
 def change_password(path: Path, old_password: str, new_password: str) -> PrivateKey:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from modules.bridge.keeper import BridgeKeeper, supermajority
+from modules.bridge.msg_server import resume_power
 from modules.bridge.queries import solvency
 from modules.store import KVStore
 
@@ -67,8 +68,7 @@ def deposit_halt_consistent(bridge: BridgeKeeper) -> str | None:
         return None
     if bridge.credited(halt.nonce) is None or halt.halt_id != bridge.last_halt_id():
         return f"bridge: halt {halt.halt_id} names deposit {halt.nonce}, not credited or not the latest halt"
-    voted = set(bridge.resume_votes(halt.halt_id))
-    power = sum(v.power for v in bridge.validators() if v.consensus_address in voted)
+    power = resume_power(bridge, halt.halt_id)
     if supermajority(power, total):
         return f"bridge: halt {halt.halt_id} is still in place with {power} of {total} power resuming it"
     return None

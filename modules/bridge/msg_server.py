@@ -178,9 +178,12 @@ def dispute_power(bridge: BridgeKeeper, nonce: int) -> int:
 def canonical_content(bridge: BridgeKeeper, nonce: int) -> bytes | None:
     """The content more than 2/3 of the power dispute credited deposit `nonce` with, if any: what
     a resume credits in its place."""
-    total = bridge.total_power()
-    power = _power_by_content(bridge, bridge.disputes(nonce))
-    return next((h for h, p in sorted(power.items()) if supermajority(p, total)), None)
+    return _winner(_power_by_content(bridge, bridge.disputes(nonce)), bridge.total_power())
+
+
+def _winner(power_by_content: dict[bytes, int], total: int) -> bytes | None:
+    """The content whose claimants hold more than 2/3 of the power (lowest hash first: at most one can)."""
+    return next((h for h, p in sorted(power_by_content.items()) if supermajority(p, total)), None)
 
 
 def over_one_third(power: int, total_power: int) -> bool:
@@ -213,7 +216,7 @@ def tally_deposits(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext) -> list[
     while True:
         nonce = bridge.next_deposit_nonce()
         power_by_content = _power_by_content(bridge, bridge.claims(nonce))
-        winner = next((h for h, p in sorted(power_by_content.items()) if supermajority(p, total)), None)
+        winner = _winner(power_by_content, total)
         if winner is None:
             return events
         claim = bridge.claim_content(nonce, winner)

@@ -514,9 +514,12 @@ def test_rotating_a_bridge_key_needs_its_proof_and_moves_the_valset_nonce(net: N
     new_key = PrivateKey(keccak256(b"new"))
     action = rotation(net, 0, new_key)
     operator = net.operators[0].address
-    with pytest.raises(BadBridgeKey):  # someone else's proof
+    with pytest.raises(BadBridgeKey, match="is the bridge key of validator"):  # another validator's key
         msg_server.handle_set_bridge_key(net.bridge, VERIFIER, CTX.chain_id, operator,
                                          rotation(net, 0, net.eth_keys[1], proof_by=new_key))
+    with pytest.raises(BadBridgeKey, match="the proof is not the new key's signature"):  # someone else's proof
+        msg_server.handle_set_bridge_key(net.bridge, VERIFIER, CTX.chain_id, operator,
+                                         rotation(net, 0, PrivateKey(keccak256(b"unregistered")), proof_by=new_key))
     with pytest.raises(BadBridgeKey):  # the new key's proof is missing
         msg_server.handle_set_bridge_key(net.bridge, VERIFIER, CTX.chain_id, operator,
                                          rotation(net, 0, new_key, proof_by=net.eth_keys[0]))
