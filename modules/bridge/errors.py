@@ -131,8 +131,8 @@ class AlreadyResumed(BridgeError):
 
 class TooManyDisputes(BridgeError):
     """A validator disputes at most MAX_OPEN_DISPUTES credited deposits at once (each is stored
-    and read by every halt check); a dispute is closed by the resume of a halt or withdrawn by a
-    claim with the credited content."""
+    and read by the check after a resume); a dispute closes when a resume corrects its nonce, or
+    is withdrawn by a claim with the credited content."""
 
     code = 619
 
