@@ -79,7 +79,8 @@ class RelayerState:
         self.cursor_block = start_block - 1
         self.recent_blocks: list[tuple[int, str]] = []  # (number, hash hex), oldest first, ending at the cursor
         self.pending: dict[int, dict[str, Any]] = {}
-        self.reread: set[int] = set()  # nonces forgotten by a rewind: read again, they are checked on chain
+        self.highest_seen = 0  # the highest deposit nonce ever read
+        self.reread_through = 0  # deposits up to this nonce, read again after a rewind, are checked on chain
         self.signed_through = 0
         self.signed_with = ""
         self.paid_through = 0
@@ -89,7 +90,7 @@ class RelayerState:
             self.pending = {int(k): v for k, v in raw["pending"].items()}
             self.signed_through, self.paid_through = raw["signed_through"], raw["paid_through"]
             self.signed_with = raw.get("signed_with", "")
-            self.reread = set(raw.get("reread", []))
+            self.highest_seen, self.reread_through = raw.get("highest_seen", 0), raw.get("reread_through", 0)
             self.recent_blocks = [(int(number), str(block_hash)) for number, block_hash in raw.get("recent_blocks", [])]
 
     def save(self) -> None:
@@ -98,7 +99,7 @@ class RelayerState:
         temporary.write_text(json.dumps({"cursor_block": self.cursor_block, "recent_blocks": self.recent_blocks,
                                          "signed_through": self.signed_through,
                                          "signed_with": self.signed_with, "paid_through": self.paid_through,
-                                         "reread": sorted(self.reread),
+                                         "highest_seen": self.highest_seen, "reread_through": self.reread_through,
                                          "pending": {str(k): v for k, v in sorted(self.pending.items())}}) + "\n")
         temporary.replace(self.path)
 
@@ -236,6 +237,7 @@ class Relayer:
             for event in events:
                 args = event["args"]
                 nonce = int(args["depositNonce"])
+                self.state.highest_seen = max(self.state.highest_seen, nonce)
                 self.state.pending[nonce] = {
                     "eth_block": int(event["blockNumber"]), "eth_tx_hash": bytes(event["transactionHash"]).hex(),
                     "sender": args["sender"][2:].lower(), "recipient": args["recipient"][2:].lower(),
@@ -261,7 +263,7 @@ class Relayer:
         forgotten = sorted(n for n, d in self.state.pending.items() if d["eth_block"] > cursor)
         for nonce in forgotten:
             del self.state.pending[nonce]
-        self.state.reread.update(forgotten)
+        self.state.reread_through = max(self.state.reread_through, self.state.highest_seen)
         log.warning("Ethereum reorg deeper than %d confirmations: block %d was replaced; cursor back from %d to %d%s",
                     self.config.confirmations, replaced, self.state.cursor_block, cursor,
                     f"; forgot deposits {', '.join(map(str, forgotten))} (claims already sent for them stay on chain)"
@@ -319,11 +321,11 @@ class Relayer:
         deposits are halted: the chain refuses it), a credited one is disputed, and a dispute this
         validator sent is withdrawn (by a claim with the credited content) once Ethereum's chain
         holds the credited deposit again; each stays pending until the chain holds this validator's
-        claim or dispute as it now reads. Only nonces a rewind forgot are asked about; the others
-        were read once and are done."""
+        claim or dispute as it now reads. Only nonces read before a rewind and read again are asked
+        about; the others were read once and are done."""
         me, corrections, done = self._consensus_address, [], []
         for nonce in sorted(n for n in self.state.pending if n < next_nonce or n <= mine):
-            if nonce not in self.state.reread:
+            if nonce > self.state.reread_through:
                 done.append(nonce)
                 continue
             claim = self._claim_of(nonce)
@@ -351,7 +353,6 @@ class Relayer:
                 corrections.append(claim)
         for nonce in done:
             del self.state.pending[nonce]
-            self.state.reread.discard(nonce)
         if done:
             self.state.save()
         return corrections[:MAX_ACTIONS_PER_TX]

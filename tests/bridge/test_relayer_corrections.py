@@ -1,6 +1,7 @@
 """What a relayer sends for deposits the chain already has from it (bridge/relayer.py,
 `_corrections`), beside a stand-in chain: a deposit read once is done without asking; one read
-again after a rewind is claimed again, disputed, or its dispute withdrawn, as Ethereum now holds it."""
+again after a rewind (a nonce up to `reread_through`) is claimed again, disputed, or its dispute
+withdrawn, as Ethereum now holds it."""
 
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ def _deposit(nonce: int, block: int) -> dict[str, Any]:
             "subaccount": 0, "amount": "5000000"}
 
 
-def _relayer(tmp_path: Path, answers: dict[int, dict[str, Any]], reread: set[int]) -> tuple[Relayer, list[int]]:
+def _relayer(tmp_path: Path, answers: dict[int, dict[str, Any]], reread_through: int) -> tuple[Relayer, list[int]]:
     relayer = Relayer.__new__(Relayer)
     relayer._consensus_address = ME
     relayer.state = RelayerState(tmp_path / "state.json", 0)
     relayer.state.pending = {nonce: _deposit(nonce, 100 + nonce) for nonce in answers}
-    relayer.state.reread = set(reread)
+    relayer.state.reread_through = reread_through
     asked: list[int] = []
 
     class Chain:
@@ -40,14 +41,14 @@ def _hash(relayer: Relayer, nonce: int) -> str:
 
 
 def test_deposits_read_once_are_done_without_asking_the_chain(tmp_path: Path) -> None:
-    relayer, asked = _relayer(tmp_path, {1: {}, 2: {}}, reread=set())
+    relayer, asked = _relayer(tmp_path, {1: {}, 2: {}}, reread_through=0)
     assert relayer._corrections(next_nonce=3, mine=2, halted=False) == []
     assert asked == [] and relayer.state.pending == {}
 
 
 def test_a_reread_deposit_is_disputed_then_its_dispute_withdrawn_when_ethereum_holds_the_credit_again(
         tmp_path: Path) -> None:
-    relayer, asked = _relayer(tmp_path, {1: {}}, reread={1})
+    relayer, asked = _relayer(tmp_path, {1: {}}, reread_through=1)
     mine = _hash(relayer, 1)
     other = "ff" * 32
     relayer.bridge.deposit_status = lambda nonce: {  # type: ignore[attr-defined]
@@ -57,10 +58,10 @@ def test_a_reread_deposit_is_disputed_then_its_dispute_withdrawn_when_ethereum_h
     relayer.bridge.deposit_status = lambda nonce: {  # type: ignore[attr-defined]
         "status": "credited", "content_hash": other, "disputes": [{"validator": ME, "content_hash": mine}]}
     assert relayer._corrections(next_nonce=2, mine=1, halted=False) == []  # the chain holds the dispute: done
-    assert relayer.state.pending == {} and relayer.state.reread == set()
+    assert relayer.state.pending == {}
 
     # Ethereum reorgs back: the deposit read again is the credited one, and this validator's dispute stands.
-    relayer.state.pending, relayer.state.reread = {1: _deposit(1, 101)}, {1}
+    relayer.state.pending = {1: _deposit(1, 101)}  # read again after another rewind
     relayer.bridge.deposit_status = lambda nonce: {  # type: ignore[attr-defined]
         "status": "credited", "content_hash": mine, "disputes": [{"validator": ME, "content_hash": other}]}
     [withdrawal] = relayer._corrections(next_nonce=2, mine=1, halted=False)
@@ -71,7 +72,7 @@ def test_a_reread_deposit_is_disputed_then_its_dispute_withdrawn_when_ethereum_h
 
 
 def test_a_reread_uncredited_deposit_is_claimed_again_unless_deposits_are_halted(tmp_path: Path) -> None:
-    relayer, _ = _relayer(tmp_path, {3: {}}, reread={3})
+    relayer, _ = _relayer(tmp_path, {3: {}}, reread_through=3)
     relayer.bridge.deposit_status = lambda nonce: {  # type: ignore[attr-defined]
         "status": "pending", "claims": [{"validator": ME, "content_hash": "ee" * 32}]}
     assert relayer._corrections(next_nonce=3, mine=3, halted=True) == []
