@@ -8,6 +8,7 @@
 | /app/status                       | {"chain_id", "height", "app_hash", "block_time_ms"}      |
 | /app/hash/<height>                | {"height", "app_hash"}: the hash this node committed there |
 | /markets, /markets/<id>           | market parameters                                         |
+| /params                           | the genesis params in force: storage tiers, per-block budgets |
 | /book/<market>/<depth>            | L2: {"bids": [[price, size, orders]], "asks": [...]}      |
 | /book/<market>/l3/<depth>         | L3: each resting order, best first                        |
 | /orders/<address>/<number>        | a subaccount's open orders                                |
@@ -44,6 +45,8 @@ from modules.funding.keeper import FundingKeeper
 from modules.margin.funding_settlement import settled_view
 from modules.oracle.keeper import OracleKeeper
 from modules.oracle.update import margin_price
+from modules.liquidation import genesis as liquidation_genesis
+from modules.orderbook import genesis as orderbook_genesis
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
 from modules.orderbook.conditional_store import to_json as conditional_json
@@ -330,6 +333,9 @@ def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, he
         result = _oracle_prices(store, last.height)
     elif parts == ["markets"]:
         result = _markets(store, [])
+    elif parts == ["params"]:
+        result = {"orderbook": orderbook_genesis.export_genesis(store)["params"],
+                  "liquidation": liquidation_genesis.export_genesis(store)["params"]}
     elif parts[:1] == ["bridge"]:  # modules/bridge/queries.py
         result = bridge_queries.answer(store, parts[1:])
     elif parts[:1] == ["anchor"]:  # modules/anchor/queries.py; proofs from the node's live tree when it matches

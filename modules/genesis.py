@@ -25,10 +25,12 @@ from modules.bridge.keeper import BridgeKeeper
 from modules.markets.genesis import export_genesis as export_markets
 from modules.markets.genesis import import_genesis as import_markets
 from modules.markets.genesis import validate_genesis as validate_markets
+from modules.liquidation import genesis as liquidation_genesis
 from modules.markets.keeper import MarketsKeeper
+from modules.orderbook import genesis as orderbook_genesis
 from modules.store import KVStore
 
-SECTIONS = ("bank", "markets", "bridge", "anchor")
+SECTIONS = ("bank", "markets", "bridge", "anchor", "orderbook", "liquidation")
 
 
 def validate_app_state(app_state: Any) -> None:
@@ -43,6 +45,8 @@ def validate_app_state(app_state: Any) -> None:
     bridge = validate_bridge(app_state.get("bridge", {}))
     if validate_anchor(app_state.get("anchor", {})) is not None and bridge is None:
         raise InvalidAnchorGenesis("anchor needs a bridge section: anchors are signed for the vault by bridge keys")
+    orderbook_genesis.validate_genesis(app_state.get("orderbook", {}))
+    liquidation_genesis.validate_genesis(app_state.get("liquidation", {}))
 
 
 def import_app_state(store: KVStore, app_state: Any) -> None:
@@ -51,6 +55,8 @@ def import_app_state(store: KVStore, app_state: Any) -> None:
     import_markets(MarketsKeeper(store), app_state.get("markets", {}))
     import_bridge(BridgeKeeper(store), app_state.get("bridge", {}))
     import_anchor(AnchorKeeper(store), app_state.get("anchor", {}))
+    orderbook_genesis.import_genesis(store, app_state.get("orderbook", {}))
+    liquidation_genesis.import_genesis(store, app_state.get("liquidation", {}))
 
 
 def export_app_state(store: KVStore) -> dict[str, Any]:
@@ -61,4 +67,6 @@ def export_app_state(store: KVStore) -> dict[str, Any]:
     anchor = export_anchor(AnchorKeeper(store))
     if anchor:
         state["anchor"] = anchor
+    state["orderbook"] = orderbook_genesis.export_genesis(store)
+    state["liquidation"] = liquidation_genesis.export_genesis(store)
     return state

@@ -209,6 +209,8 @@ def cmd_query(args: argparse.Namespace) -> int:
                 }
             elif command == "markets":
                 answer = client.markets()
+            elif command == "params":
+                answer = client.query("/params")
             elif command == "prices":
                 answer = client.oracle_prices()
             elif command == "funding":
@@ -460,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = query_commands.add_parser(name, parents=[node], help=help_text)
         sub.add_argument("subaccount", metavar="0xADDR[/N]")
     query_commands.add_parser("markets", parents=[node], help="every market's parameters")
+    query_commands.add_parser("params", parents=[node],
+                              help="the params in force: storage tiers by equity, per-block budgets")
     query_commands.add_parser("prices", parents=[node], help="oracle prices (stake-weighted median of the validators')")
     funding = query_commands.add_parser("funding", parents=[node], help="a market's funding index and hourly rates")
     funding.add_argument("market", help="ticker or id")

@@ -1,1 +1,13 @@
-"""liquidation's errors (codes 700-719): none reach users; liquidation never fails a block."""
+"""liquidation's errors (codes 750-769): only genesis ones reach users; liquidation never fails a block."""
+
+from modules.errors import ChainError
+
+
+class LiquidationError(ChainError):
+    codespace = "liquidation"
+
+
+class InvalidLiquidationGenesis(LiquidationError):
+    """The liquidation section of genesis is wrong (the log names the field)."""
+
+    code = 750

@@ -58,7 +58,6 @@ from modules.orderbook.types import Order, Side, TimeInForce
 from modules.store import KVStore
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 
-MAX_CONDITIONALS_PER_SUBACCOUNT = 256
 MAX_SLIPPAGE_BPS = 5_000
 _PLAIN_KINDS = (ConditionalKind.STOP_MARKET, ConditionalKind.STOP_LIMIT, ConditionalKind.TAKE_PROFIT_MARKET,
                 ConditionalKind.TAKE_PROFIT_LIMIT)
@@ -102,9 +101,10 @@ def _check_slippage(bps: int) -> None:
         raise InvalidSlippage(f"max_slippage_bps {bps} must be from 1 to {MAX_SLIPPAGE_BPS}")
 
 
-def _room_for_one_more(book: ConditionalBook, owner: SubaccountId, adding: int = 1) -> None:
-    if book.count_of(owner) + adding > MAX_CONDITIONALS_PER_SUBACCOUNT:
-        raise TooManyOpenOrders(f"{owner} already has {MAX_CONDITIONALS_PER_SUBACCOUNT} conditional orders")
+def _room_for_one_more(keeper: OrderbookKeeper, book: ConditionalBook, owner: SubaccountId, adding: int = 1) -> None:
+    most = keeper.params.max_conditionals
+    if book.count_of(owner) + adding > most:
+        raise TooManyOpenOrders(f"{owner} already has {most} conditional orders")
 
 
 def _oracle_ticks(keeper: OrderbookKeeper, market: Market) -> int:
@@ -129,7 +129,7 @@ def handle_place_conditional(keeper: OrderbookKeeper, signer: bytes, action: Pla
     size = _size_lots(market, action.size)
     owner = SubaccountId(signer, action.subaccount)
     book = ConditionalBook(keeper.store)
-    _room_for_one_more(book, owner)
+    _room_for_one_more(keeper, book, owner)
     conditional = Conditional(book.next_id(), market.market_id, owner, action.kind, action.side, trigger, limit,
                               size, action.reduce_only)
     _refuse_if_fires_now(conditional, _oracle_ticks(keeper, market), market)
@@ -162,7 +162,7 @@ def handle_place_trailing_stop(keeper: OrderbookKeeper, signer: bytes, action: P
                            "trigger at")
     owner = SubaccountId(signer, action.subaccount)
     book = ConditionalBook(keeper.store)
-    _room_for_one_more(book, owner)
+    _room_for_one_more(keeper, book, owner)
     conditional = book.add(Conditional(book.next_id(), market.market_id, owner, ConditionalKind.TRAILING_STOP,
                                        action.side, trigger, 0, action.size // market.step_size, action.reduce_only,
                                        trail_ticks, action.trail_bps, anchor, action.max_slippage_bps))
@@ -198,7 +198,7 @@ def handle_set_position_tpsl(keeper: OrderbookKeeper, signer: bytes, action: Set
     wanted = [(kind, price // market.tick_size) for kind, price in (
         (ConditionalKind.POSITION_STOP_LOSS, action.stop_loss_price),
         (ConditionalKind.POSITION_TAKE_PROFIT, action.take_profit_price)) if price]
-    _room_for_one_more(book, owner, len(wanted))
+    _room_for_one_more(keeper, book, owner, len(wanted))
     ids = {kind: book.next_id() for kind, _ in wanted}
     placed = []
     for kind, trigger in wanted:

@@ -149,3 +149,21 @@ class TooManyTwaps(OrderbookError):
     """The subaccount already has the maximum number of running TWAPs (docs/orders.md)."""
 
     code = 329
+
+
+class InvalidOrderbookGenesis(OrderbookError):
+    """The orderbook section of genesis is wrong (the log names the field)."""
+
+    code = 330
+
+
+class PriceOutsideBand(OrderbookError):
+    """An order's price is further from the oracle price than the market's price band allows."""
+
+    code = 331
+
+
+class StorageLimitReached(OrderbookError):
+    """The subaccount already stores as many orders, conditionals and TWAPs as its equity tier allows."""
+
+    code = 332

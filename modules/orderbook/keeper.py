@@ -24,7 +24,8 @@ from modules.markets.types import Market
 from modules.oracle.keeper import OracleKeeper
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
-from modules.orderbook.params import RECENT_TRADES_KEPT
+from modules.orderbook.genesis import load_params
+from modules.orderbook.params import RECENT_TRADES_KEPT, OrderbookParams
 from modules.orderbook.types import CancelReason, Order, Side, TimeInForce
 from modules.store import KVStore, PrefixStore, prefix_end
 from modules.types import FEE_POOL, SubaccountId
@@ -116,6 +117,14 @@ class OrderbookKeeper:
         self.bank = BankKeeper(store)
         self.oracle = OracleKeeper(store)
         self.funding = FundingKeeper(store)
+        self._params: OrderbookParams | None = None
+
+    @property
+    def params(self) -> OrderbookParams:
+        """The genesis params in force (read once per keeper)."""
+        if self._params is None:
+            self._params = load_params(self._root)
+        return self._params
 
     @property
     def store(self) -> KVStore:

@@ -49,7 +49,6 @@ from modules.orderbook.params import (
     DEAD_MAN_MIN_DELAY_MS,
     MAX_GOOD_TIL_BLOCKS_AHEAD,
     MAX_GOOD_TIL_TIME_AHEAD_MS,
-    MAX_OPEN_ORDERS_PER_SUBACCOUNT,
 )
 from modules.orderbook.types import RESTING_TIME_IN_FORCE, CancelReason, Order, Side, TimeInForce
 from modules.types import MAX_SUBACCOUNT, SubaccountId
@@ -165,8 +164,8 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
         raise FillOrKillNotFilled(f"a maker dropped out; {summary.filled_lots} of {order.size_lots} lots filled")
     remaining = order.size_lots - summary.filled_lots
     if remaining and order.tif in RESTING_TIME_IN_FORCE:
-        if keeper.open_order_count(order.owner) >= MAX_OPEN_ORDERS_PER_SUBACCOUNT:
-            raise TooManyOpenOrders(f"{order.owner} already has {MAX_OPEN_ORDERS_PER_SUBACCOUNT} resting orders")
+        if keeper.open_order_count(order.owner) >= keeper.params.max_open_orders:
+            raise TooManyOpenOrders(f"{order.owner} already has {keeper.params.max_open_orders} resting orders")
         shown = min(display_lots, remaining) if display_lots else remaining
         keeper.rest(order.with_size(shown))
         if remaining > shown:

@@ -52,7 +52,6 @@ BY_SUBACCOUNT = b"ws/"
 NEXT_ID = b"twap_next"
 MAX_SLICES = 1_000
 MAX_INTERVAL_BLOCKS = 10_000
-MAX_TWAPS_PER_SUBACCOUNT = 16
 MAX_SLIPPAGE_BPS = 5_000
 _RECORD = struct.Struct(">I20sBBQQIIIQHB")
 
@@ -182,8 +181,8 @@ def handle_place_twap(keeper: OrderbookKeeper, signer: bytes, action: PlaceTwap)
         raise ReduceOnlyWouldIncrease(f"{owner} holds no {market.ticker} position a reduce-only "
                                       f"{action.side.name.lower()} would reduce")
     book = TwapBook(keeper.store)
-    if len(book.of(owner)) >= MAX_TWAPS_PER_SUBACCOUNT:
-        raise TooManyTwaps(f"{owner} already runs {MAX_TWAPS_PER_SUBACCOUNT} TWAPs")
+    if len(book.of(owner)) >= keeper.params.max_twaps:
+        raise TooManyTwaps(f"{owner} already runs {keeper.params.max_twaps} TWAPs")
     twap = Twap(book.next_id(), market.market_id, owner, action.side, action.size // market.step_size, 0,
                 action.slices, 0, action.interval_blocks, keeper.ctx.height + 1, action.max_slippage_bps,
                 action.reduce_only)
