@@ -4,7 +4,9 @@
                   "step_size": "10", "min_order_size": "10", "initial_margin_ppm": 50000,
                   "maintenance_margin_ppm": 30000, "max_open_interest": "10000000",
                   "maker_fee_ppm": 100, "taker_fee_ppm": 500, "status": "active",
-                  "reference_price": "65000000000"}]}
+                  "reference_price": "65000000000", "price_band_ppm": 500000}]}
+
+`price_band_ppm` is optional (default 500,000: orders within 50% of the oracle price).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from modules.markets.types import Market, MarketStatus
 
 FIELDS = ("market_id", "ticker", "size_decimals", "tick_size", "step_size", "min_order_size", "initial_margin_ppm",
           "maintenance_margin_ppm", "max_open_interest", "maker_fee_ppm", "taker_fee_ppm", "status",
-          "reference_price")
+          "reference_price", "price_band_ppm")
 AMOUNT_FIELDS = ("tick_size", "step_size", "min_order_size", "max_open_interest", "reference_price")
 STATUS_NAMES = {"active": MarketStatus.ACTIVE, "reduce_only": MarketStatus.REDUCE_ONLY, "paused": MarketStatus.PAUSED}
 PPM = 1_000_000
 MAX_MARKET_ID = 2**32 - 1
+MIN_BAND_PPM = 1_000  # a band under 0.1% would refuse ordinary quotes
+DEFAULT_BAND_PPM = 500_000
 
 
 def _int(where: str, entry: dict[str, Any], name: str, low: int, high: int) -> int:
@@ -61,6 +65,8 @@ def parse_market(index: int, entry: Any) -> Market:
         maker_fee_ppm=_int(where, entry, "maker_fee_ppm", 0, PPM // 10),
         taker_fee_ppm=_int(where, entry, "taker_fee_ppm", 0, PPM // 10),
         status=STATUS_NAMES[status],
+        price_band_ppm=_int(where, entry, "price_band_ppm", MIN_BAND_PPM, PPM) if "price_band_ppm" in entry
+        else DEFAULT_BAND_PPM,
         **amounts,
     )
     if market.maintenance_margin_ppm > market.initial_margin_ppm:
@@ -111,7 +117,7 @@ def market_to_json(market: Market) -> dict[str, Any]:
         "maintenance_margin_ppm": market.maintenance_margin_ppm,
         "max_open_interest": str(market.max_open_interest), "maker_fee_ppm": market.maker_fee_ppm,
         "taker_fee_ppm": market.taker_fee_ppm, "status": names[market.status],
-        "reference_price": str(market.reference_price),
+        "reference_price": str(market.reference_price), "price_band_ppm": market.price_band_ppm,
     }
 
 

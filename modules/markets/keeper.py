@@ -11,7 +11,7 @@ from modules.store import KVStore, PrefixStore
 
 STORE_PREFIX = b"markets/"
 MARKET = b"m/"  # m/<market_id u32> -> packed Market
-_PACKED = struct.Struct(">IBQQQIIQiiBQ")
+_PACKED = struct.Struct(">IBQQQIIQiiBQI")
 
 
 def market_key(market_id: int) -> bytes:
@@ -23,7 +23,7 @@ def _pack(m: Market) -> bytes:
     return bytes([len(ticker)]) + ticker + _PACKED.pack(
         m.market_id, m.size_decimals, m.tick_size, m.step_size, m.min_order_size, m.initial_margin_ppm,
         m.maintenance_margin_ppm, m.max_open_interest, m.maker_fee_ppm, m.taker_fee_ppm, int(m.status),
-        m.reference_price,
+        m.reference_price, m.price_band_ppm,
     )
 
 
@@ -31,9 +31,9 @@ def _unpack(raw: bytes) -> Market:
     length = raw[0]
     ticker = raw[1 : 1 + length].decode()
     (market_id, size_decimals, tick, step, min_size, imf, mmf, max_oi, maker, taker, status,
-     reference) = _PACKED.unpack(raw[1 + length :])
+     reference, band) = _PACKED.unpack(raw[1 + length :])
     return Market(market_id, ticker, size_decimals, tick, step, min_size, imf, mmf, max_oi, maker, taker,
-                  MarketStatus(status), reference)
+                  MarketStatus(status), reference, band)
 
 
 class MarketsKeeper:

@@ -35,6 +35,20 @@ class Market:
     taker_fee_ppm: int
     status: MarketStatus
     reference_price: int  # micro-USDC per unit; the margin price until the oracle lands
+    price_band_ppm: int = 500_000  # orders priced further than this from the oracle are refused
+
+    def band_ticks(self, oracle_ticks: int) -> tuple[int, int]:
+        """The lowest and highest price (ticks) an order may carry with the oracle at `oracle_ticks`:
+        oracle x (1 -+ band), rounded outward, never below one tick."""
+        low = max(1, oracle_ticks * (1_000_000 - self.price_band_ppm) // 1_000_000)
+        high = -(-oracle_ticks * (1_000_000 + self.price_band_ppm) // 1_000_000)
+        return low, high
+
+    def clamp_to_band(self, price_ticks: int, oracle_ticks: int) -> int:
+        """The nearest price within the band: where an order priced from the oracle and a slippage
+        bound (TWAP child, trailing stop, position TP/SL) goes when its bound reaches past the band."""
+        low, high = self.band_ticks(oracle_ticks)
+        return max(low, min(high, price_ticks))
 
     @property
     def quote_per_tick_lot(self) -> int:

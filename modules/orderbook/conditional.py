@@ -27,6 +27,7 @@ from modules.context import Event
 from modules.errors import ChainError
 from modules.markets.errors import MarketPaused
 from modules.markets.keeper import MarketsKeeper
+from modules.margin.risk import AccountRisk
 from modules.markets.types import Market, MarketStatus
 from modules.oracle.update import margin_price
 from modules.orderbook.actions import (
@@ -130,11 +131,19 @@ def handle_place_conditional(keeper: OrderbookKeeper, signer: bytes, action: Pla
     owner = SubaccountId(signer, action.subaccount)
     book = ConditionalBook(keeper.store)
     _room_for_one_more(keeper, book, owner)
+    before = keeper.risk(owner)
     conditional = Conditional(book.next_id(), market.market_id, owner, action.kind, action.side, trigger, limit,
                               size, action.reduce_only)
     _refuse_if_fires_now(conditional, _oracle_ticks(keeper, market), market)
     book.add(conditional)
+    _paid_for(keeper, owner, before)
     return [Event("conditional_placed", attributes(conditional, market))]
+
+
+def _paid_for(keeper: OrderbookKeeper, owner: SubaccountId, before: AccountRisk) -> None:
+    from modules.orderbook.msg_server import require_paid_for
+
+    require_paid_for(keeper, owner, before)
 
 
 def validate_trailing_stop(markets: MarketsKeeper, action: PlaceTrailingStop) -> Market:
@@ -163,9 +172,11 @@ def handle_place_trailing_stop(keeper: OrderbookKeeper, signer: bytes, action: P
     owner = SubaccountId(signer, action.subaccount)
     book = ConditionalBook(keeper.store)
     _room_for_one_more(keeper, book, owner)
+    before = keeper.risk(owner)
     conditional = book.add(Conditional(book.next_id(), market.market_id, owner, ConditionalKind.TRAILING_STOP,
                                        action.side, trigger, 0, action.size // market.step_size, action.reduce_only,
                                        trail_ticks, action.trail_bps, anchor, action.max_slippage_bps))
+    _paid_for(keeper, owner, before)
     return [Event("conditional_placed", attributes(conditional, market))]
 
 
@@ -207,9 +218,11 @@ def handle_set_position_tpsl(keeper: OrderbookKeeper, signer: bytes, action: Set
                                   slippage_bps=action.max_slippage_bps, link_id=sibling)
         _refuse_if_fires_now(conditional, now, market)
         placed.append(conditional)
+    before = keeper.risk(owner)
     for conditional in placed:
         book.add(conditional)
         events.append(Event("conditional_placed", attributes(conditional, market)))
+    _paid_for(keeper, owner, before)
     book.set_position_pair(owner, market.market_id, ids.get(ConditionalKind.POSITION_STOP_LOSS, 0),
                            ids.get(ConditionalKind.POSITION_TAKE_PROFIT, 0))
     return events
@@ -287,8 +300,8 @@ def _fire(keeper: OrderbookKeeper, branching: Branching, conditional: Conditiona
                 raise OrderNotFound("no position left to reduce")
             size = min(size, closable)
         kind = conditional.kind
-        price = worst_price(conditional.side, oracle, conditional.slippage_bps) if kind.prices_from_oracle \
-            else conditional.limit_ticks
+        price = market.clamp_to_band(worst_price(conditional.side, oracle, conditional.slippage_bps), oracle) \
+            if kind.prices_from_oracle else conditional.limit_ticks
         order = Order(branch_keeper.next_order_id(), market.market_id, conditional.owner, 0, conditional.side, price,
                       size, False, conditional.reduce_only, TimeInForce.GTC if kind.is_limit else TimeInForce.IOC)
         placed = place_order(branch_keeper, market, order)

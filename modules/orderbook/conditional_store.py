@@ -33,6 +33,7 @@ import struct
 from dataclasses import dataclass, replace
 
 from modules.context import Event
+from modules.margin.keeper import MarginKeeper
 from modules.markets.types import Market
 from modules.orderbook.actions import ConditionalKind
 from modules.orderbook.trailing import BPS, trail_trigger
@@ -120,6 +121,17 @@ class ConditionalBook:
 
     def __init__(self, store: KVStore) -> None:
         self._store = PrefixStore(store, STORE_PREFIX)
+        self._margin = MarginKeeper(store)
+
+    def _reserve(self, c: Conditional, sign: int) -> None:
+        """A conditional that may open a position reserves its size as open-order exposure, so the
+        subaccount's initial requirement covers its worst case while it waits (reduce-only ones
+        never add to a position and reserve nothing)."""
+        if c.reduce_only:
+            return
+        lots = sign * c.size_lots
+        self._margin.add_exposure(c.owner, c.market_id, lots if c.side == Side.BUY else 0,
+                                  lots if c.side == Side.SELL else 0)
 
     # -- records --------------------------------------------------------------------------------
 
@@ -144,6 +156,11 @@ class ConditionalBook:
         found = [self.get(int.from_bytes(key[-8:], "big")) for key, _ in self._store.iterate(start, prefix_end(start))]
         return [c for c in found if c is not None]
 
+    def all(self) -> list[Conditional]:
+        """Every stored conditional, by id (invariant checks and exports only: it reads them all)."""
+        found = [self.get(int.from_bytes(key[-8:], "big")) for key, _ in self._store.iterate(RECORD, prefix_end(RECORD))]
+        return [c for c in found if c is not None]
+
     def count_of(self, owner: SubaccountId) -> int:
         start = BY_SUBACCOUNT + _sub(owner)
         return sum(1 for _ in self._store.iterate(start, prefix_end(start)))
@@ -166,11 +183,13 @@ class ConditionalBook:
         else:
             self._store.set(self._trigger_key(c), b"")
         self._write(c)
+        self._reserve(c, 1)
         self._store.set(BY_SUBACCOUNT + _sub(c.owner) + _u(c.market_id, 4) + _u(c.conditional_id, 8), b"")
         return c
 
     def remove(self, c: Conditional) -> None:
         self._store.delete(RECORD + _u(c.conditional_id, 8))
+        self._reserve(c, -1)
         if c.kind == ConditionalKind.TRAILING_STOP:
             self._store.delete(self._member_key(c))
             old = self.segment(c.link_id)

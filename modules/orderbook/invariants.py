@@ -6,7 +6,9 @@ from modules.bank.keeper import BankKeeper
 from modules.margin.keeper import MarginKeeper
 from modules.context import BlockContext
 from modules.orderbook.book import Books
+from modules.orderbook.conditional_store import ConditionalBook
 from modules.orderbook.keeper import OrderbookKeeper
+from modules.orderbook.twap import TwapBook
 from modules.orderbook.types import Side
 from modules.store import KVStore
 from modules.types import SubaccountId
@@ -50,7 +52,8 @@ def resting_orders_have_owners(store: KVStore, books: Books) -> str | None:
 
 def exposure_matches_orders(store: KVStore, books: Books) -> str | None:
     """margin's open-order exposure per (subaccount, market) is the resting lots plus icebergs'
-    hidden reserves, nothing more, nothing less."""
+    hidden reserves, plus what conditionals and TWAPs that may open a position reserve (their
+    size, what remains), nothing more, nothing less."""
     keeper = OrderbookKeeper(store, books, BlockContext("", 0, 0))  # reads only
     expected: dict[tuple[SubaccountId, int], list[int]] = {}
     for market_id in books.market_ids():
@@ -59,6 +62,10 @@ def exposure_matches_orders(store: KVStore, books: Books) -> str | None:
                 hidden = (keeper.iceberg(market_id, order.order_id) or (0, 0))[1]
                 lots = expected.setdefault((order.owner, market_id), [0, 0])
                 lots[0 if side == Side.BUY else 1] += order.size_lots + hidden
+    reserved = [(c.owner, c.market_id, c.side, c.size_lots) for c in ConditionalBook(store).all() if not c.reduce_only]
+    reserved += [(t.owner, t.market_id, t.side, t.remaining_lots) for t in TwapBook(store).all() if not t.reduce_only]
+    for owner, market_id, side, size in reserved:
+        expected.setdefault((owner, market_id), [0, 0])[0 if side == Side.BUY else 1] += size
     stored = {(subaccount, market_id): [exposure.bid_lots, exposure.ask_lots]
               for subaccount, market_id, exposure in MarginKeeper(store).all_exposures()}
     for key in sorted(set(expected) | set(stored)):

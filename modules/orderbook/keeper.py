@@ -456,12 +456,14 @@ class OrderbookKeeper:
     def risk(self, subaccount: SubaccountId) -> AccountRisk:
         return account_risk(subaccount, self.markets, self.bank, self.margin, self.oracle)
 
-    def require_initial_margin(self, subaccount: SubaccountId, before: AccountRisk) -> None:
+    def require_initial_margin(self, subaccount: SubaccountId, before: AccountRisk) -> AccountRisk:
+        """The subaccount's risk now, if it meets the initial requirement (or lowered it)."""
         after = self.risk(subaccount)
         if not meets_initial_margin(before, after):
             raise InsufficientMargin(
                 f"{subaccount} would hold equity {after.equity_micro_usdc} micro-USDC against an initial "
                 f"requirement of {after.initial_micro_usdc}")
+        return after
 
     # -- block start ----------------------------------------------------------------------------
 

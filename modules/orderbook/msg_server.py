@@ -22,6 +22,7 @@ from modules.orderbook.actions import (
     PlaceOrder,
     ScheduleCancelAll,
 )
+from modules.margin.risk import AccountRisk, margin_price_ticks
 from modules.orderbook.conditional import ConditionalBook, handle_cancel_conditional
 from modules.orderbook.twap import TwapBook, handle_cancel_twap
 from modules.orderbook.errors import (
@@ -37,9 +38,11 @@ from modules.orderbook.errors import (
     OrderNotFound,
     PostOnlyWouldCross,
     PriceOffTick,
+    PriceOutsideBand,
     ReduceOnlyWouldIncrease,
     SizeOffStep,
     SizeUnderMinimum,
+    StorageLimitReached,
     TooManyOpenOrders,
 )
 from modules.orderbook.keeper import OrderbookKeeper, order_attributes
@@ -62,23 +65,48 @@ def _subaccount(signer: bytes, number: int) -> SubaccountId:
     return SubaccountId(signer, number)
 
 
+def market_open_to(market: Market, oracle: OracleKeeper, height: int, reduce_only: bool) -> None:
+    """The market takes this order: not paused, and unless it is reduce-only, neither reduce-only
+    nor without a fresh oracle price."""
+    if market.status == MarketStatus.PAUSED:
+        raise MarketPaused(f"{market.ticker} is paused")
+    if market.status == MarketStatus.REDUCE_ONLY and not reduce_only:
+        raise MarketReduceOnly(f"{market.ticker} accepts only reduce-only orders")
+    if not reduce_only and oracle.is_stale(market.market_id, height):
+        raise MarketStale(f"{market.ticker} has had no fresh oracle price for {STALE_AFTER_BLOCKS} blocks; "
+                          "only reduce-only orders are accepted")
+
+
+def within_band(market: Market, oracle: OracleKeeper, side: Side, price_ticks: int) -> None:
+    """The price lies within the market's band around the oracle price (docs/orders.md)."""
+    oracle_ticks = margin_price_ticks(market, oracle)
+    low, high = market.band_ticks(oracle_ticks)
+    if not low <= price_ticks <= high:
+        raise PriceOutsideBand(f"a {side.name.lower()} at {price_ticks * market.tick_size} is outside {market.ticker}'s "
+                               f"band of {low * market.tick_size}..{high * market.tick_size} (oracle "
+                               f"{oracle_ticks * market.tick_size} ± {market.price_band_ppm // 10_000}%)")
+
+
+def order_rules(market: Market, oracle: OracleKeeper, height: int, order: Order) -> None:
+    """The rules every order obeys whatever sent it: a direct order, a TWAP child, a triggered
+    conditional (place_order runs them; margin and the open-interest cap follow in matching)."""
+    market_open_to(market, oracle, height, order.reduce_only)
+    within_band(market, oracle, order.side, order.price_ticks)
+
+
 def validate_place(markets: MarketsKeeper, oracle: OracleKeeper, ctx: BlockContext, action: PlaceOrder) -> Market:
-    """Every stateless rule of a placement (market, tick, step, minimum, options)."""
+    """Every rule of a placement that needs neither the book nor the subaccount (market, band,
+    tick, step, minimum, options)."""
     if not 0 <= action.subaccount <= MAX_SUBACCOUNT:
         raise InvalidSubaccountNumber(f"subaccount {action.subaccount} is outside 0..{MAX_SUBACCOUNT}")
     market = markets.market(action.market_id)
-    if market.status == MarketStatus.PAUSED:
-        raise MarketPaused(f"{market.ticker} is paused")
-    if market.status == MarketStatus.REDUCE_ONLY and not action.reduce_only:
-        raise MarketReduceOnly(f"{market.ticker} accepts only reduce-only orders")
-    if not action.reduce_only and oracle.is_stale(market.market_id, ctx.height):
-        raise MarketStale(f"{market.ticker} has had no fresh oracle price for {STALE_AFTER_BLOCKS} blocks; "
-                          "only reduce-only orders are accepted")
+    market_open_to(market, oracle, ctx.height, action.reduce_only)
     if action.side not in (Side.BUY, Side.SELL):
         raise InvalidOrder(f"side must be buy (1) or sell (2), got {int(action.side)}")
     if not 0 < action.price <= MAX_U63 or action.price % market.tick_size:
         raise PriceOffTick(f"price {action.price} is not a positive multiple of {market.ticker}'s tick size "
                            f"{market.tick_size} micro-USDC")
+    within_band(market, oracle, action.side, action.price // market.tick_size)
     if not 0 < action.size <= MAX_U63 or action.size % market.step_size:
         raise SizeOffStep(f"size {action.size} is not a positive multiple of {market.ticker}'s step size "
                           f"{market.step_size} atoms")
@@ -142,6 +170,7 @@ def handle_place(keeper: OrderbookKeeper, signer: bytes, action: PlaceOrder) -> 
 def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_lots: int = 0) -> list[Event]:
     """Match, clear, rest what may rest, then hold the taker to its initial margin. An iceberg
     (`display_lots` > 0) takes like any order; what rests shows `display_lots` and hides the rest."""
+    order_rules(market, keeper.oracle, keeper.ctx.height, order)
     book = keeper.books[market.market_id]
     before = keeper.risk(order.owner)
     if order.post_only and book.would_cross(order.side, order.price_ticks):
@@ -163,7 +192,8 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
     if order.tif == TimeInForce.FOK and summary.filled_lots < order.size_lots:
         raise FillOrKillNotFilled(f"a maker dropped out; {summary.filled_lots} of {order.size_lots} lots filled")
     remaining = order.size_lots - summary.filled_lots
-    if remaining and order.tif in RESTING_TIME_IN_FORCE:
+    rests = bool(remaining) and order.tif in RESTING_TIME_IN_FORCE
+    if rests:
         if keeper.open_order_count(order.owner) >= keeper.params.max_open_orders:
             raise TooManyOpenOrders(f"{order.owner} already has {keeper.params.max_open_orders} resting orders")
         shown = min(display_lots, remaining) if display_lots else remaining
@@ -180,8 +210,37 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
             touched.extend(o for o in _owners_in_fill(event) if o not in touched)
     for subaccount in touched:
         events.extend(keeper.shrink_reduce_only(subaccount, market))
-    keeper.require_initial_margin(order.owner, before)
+    if rests:
+        require_paid_for(keeper, order.owner, before)
+    else:
+        keeper.require_initial_margin(order.owner, before)
     return events
+
+
+def require_paid_for(keeper: OrderbookKeeper, owner: SubaccountId, before: AccountRisk) -> None:
+    """After storing an order, a conditional or a TWAP: the subaccount still meets its initial
+    requirement (what it stores reserves margin for its worst case) and stays within its tier."""
+    after = keeper.require_initial_margin(owner, before)
+    require_storage_room(keeper, owner, after.equity_micro_usdc, adding=0)
+
+
+def stored_obligations(keeper: OrderbookKeeper, owner: SubaccountId) -> int:
+    """What a subaccount keeps stored: resting orders, conditionals and TWAPs."""
+    return keeper.open_order_count(owner) + ConditionalBook(keeper.store).count_of(owner) + \
+        len(TwapBook(keeper.store).of(owner))
+
+
+def require_storage_room(keeper: OrderbookKeeper, owner: SubaccountId, equity_micro_usdc: int | None = None,
+                         adding: int = 1) -> None:
+    """Storing `adding` more keeps the subaccount within its equity tier (0 adds: it already
+    stores the new one). Equity under the first tier stores nothing."""
+    if equity_micro_usdc is None:
+        equity_micro_usdc = keeper.risk(owner).equity_micro_usdc
+    allowed = keeper.params.max_stored(equity_micro_usdc)
+    stored = stored_obligations(keeper, owner) + adding
+    if stored > allowed:
+        raise StorageLimitReached(f"{owner} would store {stored} orders, conditionals and TWAPs; equity "
+                                  f"{equity_micro_usdc} micro-USDC allows {allowed} (docs/orders.md)")
 
 
 def _owners_in_fill(event: Event) -> list[SubaccountId]:

@@ -23,6 +23,7 @@ from typing import Callable
 from modules.context import Event
 from modules.errors import ChainError
 from modules.markets.errors import MarketPaused
+from modules.margin.keeper import MarginKeeper
 from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market, MarketStatus
 from modules.oracle.update import margin_price
@@ -93,6 +94,15 @@ def _sub(owner: SubaccountId) -> bytes:
 class TwapBook:
     def __init__(self, store: KVStore) -> None:
         self._store = PrefixStore(store, STORE_PREFIX)
+        self._margin = MarginKeeper(store)
+
+    def reserve(self, twap: Twap, lots: int) -> None:
+        """A TWAP that may open a position reserves what remains of it as open-order exposure
+        (reduce-only ones reserve nothing); `lots` < 0 releases."""
+        if twap.reduce_only or not lots:
+            return
+        self._margin.add_exposure(twap.owner, twap.market_id, lots if twap.side == Side.BUY else 0,
+                                  lots if twap.side == Side.SELL else 0)
 
     def get(self, twap_id: int) -> Twap | None:
         raw = self._store.get(RECORD + _u(twap_id, 8))
@@ -108,6 +118,11 @@ class TwapBook:
         found = [self.get(int.from_bytes(k[-8:], "big")) for k, _ in self._store.iterate(start, prefix_end(start))]
         return [t for t in found if t is not None]
 
+    def all(self) -> list[Twap]:
+        """Every running TWAP, by id (invariant checks only: it reads them all)."""
+        found = [self.get(int.from_bytes(k[-8:], "big")) for k, _ in self._store.iterate(RECORD, prefix_end(RECORD))]
+        return [t for t in found if t is not None]
+
     def due(self, height: int) -> list[int]:
         """Ids of TWAPs whose next child is due at or before `height`, in (block, id) order."""
         return [int.from_bytes(k[-8:], "big") for k, _ in self._store.iterate(DUE, DUE + _u(height + 1, 8))]
@@ -119,6 +134,7 @@ class TwapBook:
         return value
 
     def put(self, twap: Twap, previous: Twap | None = None) -> None:
+        self.reserve(twap, twap.remaining_lots - (previous.remaining_lots if previous is not None else 0))
         if previous is not None:
             self._store.delete(DUE + _u(previous.next_block, 8) + _u(previous.twap_id, 8))
         self._store.set(RECORD + _u(twap.twap_id, 8), _RECORD.pack(
@@ -128,6 +144,7 @@ class TwapBook:
         self._store.set(BY_SUBACCOUNT + _sub(twap.owner) + _u(twap.market_id, 4) + _u(twap.twap_id, 8), b"")
 
     def remove(self, twap: Twap) -> None:
+        self.reserve(twap, -twap.remaining_lots)
         self._store.delete(RECORD + _u(twap.twap_id, 8))
         self._store.delete(DUE + _u(twap.next_block, 8) + _u(twap.twap_id, 8))
         self._store.delete(BY_SUBACCOUNT + _sub(twap.owner) + _u(twap.market_id, 4) + _u(twap.twap_id, 8))
@@ -183,10 +200,14 @@ def handle_place_twap(keeper: OrderbookKeeper, signer: bytes, action: PlaceTwap)
     book = TwapBook(keeper.store)
     if len(book.of(owner)) >= keeper.params.max_twaps:
         raise TooManyTwaps(f"{owner} already runs {keeper.params.max_twaps} TWAPs")
+    before = keeper.risk(owner)
     twap = Twap(book.next_id(), market.market_id, owner, action.side, action.size // market.step_size, 0,
                 action.slices, 0, action.interval_blocks, keeper.ctx.height + 1, action.max_slippage_bps,
                 action.reduce_only)
     book.put(twap)
+    from modules.orderbook.msg_server import require_paid_for
+
+    require_paid_for(keeper, owner, before)
     return [Event("twap_placed", (*attributes(twap, market), ("interval_blocks", str(twap.interval_blocks)),
                                   ("first_block", str(twap.next_block))))]
 
@@ -236,12 +257,14 @@ def _send_child(keeper: OrderbookKeeper, branching: Branching, book: TwapBook, t
     order_id = branch_keeper.next_order_id()
     filled, reason, placed = 0, "", []
     try:
-        if market.status == MarketStatus.PAUSED:
-            raise MarketPaused(f"{market.ticker} is paused")
         oracle = margin_price(keeper.oracle, market.market_id, market.reference_price) // market.tick_size
-        order = Order(order_id, market.market_id, twap.owner, 0, twap.side,
-                      worst_price(twap.side, oracle, twap.slippage_bps), size, False, twap.reduce_only, TimeInForce.IOC)
+        price = market.clamp_to_band(worst_price(twap.side, oracle, twap.slippage_bps), oracle)
+        order = Order(order_id, market.market_id, twap.owner, 0, twap.side, price, size, False, twap.reduce_only,
+                      TimeInForce.IOC)
+        branch_book = TwapBook(store)
+        branch_book.reserve(twap, -size)  # the child stands for this part while it trades
         placed = place_order(branch_keeper, market, order)
+        branch_book.reserve(twap, size)  # ... and the TWAP's progress below releases what filled
         filled = sum(int(dict(e.attributes)["size"]) for e in placed
                      if e.type == "fill" and dict(e.attributes)["taker_order_id"] == str(order_id)) // market.step_size
         keeper.books.release(checkpoint)

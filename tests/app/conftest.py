@@ -92,7 +92,8 @@ def oracle_tx_with(prices: dict[int, int]) -> bytes:
 
 
 def start_app(path: Path, keys: list[PrivateKey], markets: list[dict[str, object]] | None = None,
-              oracle: bool = False) -> AppHarness:
+              oracle: bool = False, sections: dict[str, object] | None = None) -> AppHarness:
+    """`sections`: more genesis sections (e.g. {"orderbook": {"params": {...}}})."""
     store = CommittedStore(path)
     app = Application(store)
     app_state = {
@@ -101,6 +102,7 @@ def start_app(path: Path, keys: list[PrivateKey], markets: list[dict[str, object
             for k in keys
         ]},
         "markets": {"markets": markets if markets is not None else TEST_MARKETS},
+        **(sections or {}),
     }
     request = abci_pb.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(app_state).encode())
     if oracle:  # one validator, vote extensions from height 1: blocks may carry its prices

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from modules.margin.keeper import MarginKeeper
+from modules.types import SubaccountId
 from modules.orderbook.actions import CancelAll, ConditionalKind, PlaceConditional
 from modules.orderbook.types import Side
 from tests.app.conftest import AppHarness, oracle_tx_with
@@ -66,15 +68,28 @@ def test_bad_conditionals_get_their_code_and_change_nothing(oracle_harness: AppH
         [kv for kv in before if not kv[0].startswith((b"auth/", b"oracle/", b"liquidation/"))]
 
 
+def test_a_conditional_reserves_margin_for_its_worst_case(oracle_harness: AppHarness) -> None:
+    h = oracle_harness
+    _, bob, _ = h.keys
+    [_, refused] = h.block([signed(h, bob, PlaceConditional(0, BTC, ConditionalKind.STOP_LIMIT, Side.BUY, UP, UP,
+                                                            400_000))], prices={BTC: PRICE})  # 40 BTC on 1,000 USDC
+    assert refused.code == 400, refused.log
+    [_, placed] = h.block([signed(h, bob, PlaceConditional(0, BTC, ConditionalKind.STOP_LIMIT, Side.BUY, UP, UP, 10))],
+                          prices={BTC: PRICE})
+    assert placed.code == 0, placed.log
+    exposure = MarginKeeper(h.store).exposure(SubaccountId(bob.address, 0), BTC)
+    assert (exposure.bid_lots, exposure.ask_lots) == (1, 0)  # the stop's 10 atoms, one lot, reserved
+
+
 def test_a_triggered_order_that_fails_its_checks_is_cancelled_with_the_reason(oracle_harness: AppHarness) -> None:
     h = oracle_harness
     _, bob, _ = h.keys
-    h.block([signed(h, bob, PlaceConditional(0, BTC, ConditionalKind.STOP_LIMIT, Side.BUY, UP, UP, 400_000))],
-            prices={BTC: PRICE})  # 40 BTC on 1,000 USDC
-    fired = h.finalize([oracle_tx_with({BTC: UP})])
+    h.block([signed(h, bob, PlaceConditional(0, BTC, ConditionalKind.STOP_LIMIT, Side.BUY, UP, 3 * UP, 10))],
+            prices={BTC: PRICE})
+    fired = h.finalize([oracle_tx_with({BTC: UP})])  # its limit lies above the band: oracle + 50%
     h.commit()
     [cancelled] = _events(fired, "conditional_cancelled")
-    assert "InsufficientMargin" in cancelled["reason"]
+    assert "PriceOutsideBand" in cancelled["reason"]
 
 
 def test_cancel_all_also_cancels_conditionals(oracle_harness: AppHarness) -> None:

@@ -278,14 +278,30 @@ def test_open_interest_never_exceeds_the_cap(harness: AppHarness) -> None:
     assert within.code == 0 and position(harness, bob, 3)[0] == 10
 
 
-def test_too_many_open_orders_is_refused(harness: AppHarness) -> None:
-    alice, _, _ = harness.keys
-    for batch in range(4):
-        [ok] = run(harness, signed(harness, alice, *[buy(PRICE - (1 + batch * 64 + i) * 100_000, 10)
-                                                     for i in range(64)]))
-        assert ok.code == 0, ok.log
+def test_resting_orders_beyond_the_equity_tier_are_refused(harness: AppHarness) -> None:
+    alice, _, _ = harness.keys  # 1,000 USDC: the tier that stores 64
+    [ok] = run(harness, signed(harness, alice, *[buy(PRICE - (1 + i) * 100_000, 10) for i in range(64)]))
+    assert ok.code == 0, ok.log
     [refused] = run(harness, signed(harness, alice, buy(PRICE - 900 * 100_000, 10)))
-    assert refused.code == 309
+    assert refused.code == 332, refused.log
+    [taker] = run(harness, signed(harness, alice, sell(PRICE + 100_000, 10, time_in_force=TimeInForce.IOC)))
+    assert taker.code == 0, taker.log  # an order that stores nothing is not counted
+
+
+def test_too_many_open_orders_is_refused(tmp_path: Any) -> None:
+    from tests.app.conftest import start_app
+    from wire import PrivateKey
+
+    alice = PrivateKey.from_hex(f"{101:064x}")
+    h = start_app(tmp_path / "db", [alice], sections={"orderbook": {"params": {"max_open_orders": 8}}})
+    try:
+        [ok] = run(h, signed(h, alice, *[buy(PRICE - (1 + i) * 100_000, 10) for i in range(8)]))
+        assert ok.code == 0, ok.log
+        [refused] = run(h, signed(h, alice, buy(PRICE - 900 * 100_000, 10)))
+        assert refused.code == 309, refused.log
+    finally:
+        h.app.signers.close()
+        h.store.close()
 
 
 def test_a_restarted_app_rebuilds_the_same_books_from_the_store(harness: AppHarness, tmp_path: Any) -> None:
