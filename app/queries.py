@@ -22,7 +22,10 @@
 | /anchor/status, /anchor/records/<nonce>, /anchor/proof/<address>[/<nonce>] | anchors and exit proofs (modules/anchor/queries.py) |
 | /whatif/<addr>/<n>/<market>/<side>/<price>/<size>/<kind> | a prospective order, simulated (app/whatif.py) |
 
-Integers that can exceed 2^53 are decimal strings, so no JSON reader loses precision.
+Integers that can exceed 2^53 are decimal strings, so no JSON reader loses precision. Every
+integer in a path goes through the one parser (modules/integers.py): ASCII digits, no sign or
+leading zero, within the field's range, else code 24 (malformed), 25 (2^64 or more) or 26 (out of
+the field's range), never a traceback.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from modules.anchor import queries as anchor_queries
 from modules.anchor.merkle import BalanceTree
 from modules.bridge import queries as bridge_queries
 from modules.errors import ChainError
+from modules.integers import I64_MAX, U32_MAX, check_range, parse_uint, shown
 from modules.store import KVStore
 from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import account_risk, liquidation_price
@@ -73,7 +77,8 @@ class UnknownQueryPath(QueryError):
 
 
 class BadQueryArgument(QueryError):
-    """An argument in the path is malformed (address, subaccount number)."""
+    """An argument in the path is malformed: an address, the number of arguments, the path's shape
+    (a bad integer gets the integer codes 24-26 of modules/integers.py)."""
 
     code = 21
 
@@ -86,17 +91,19 @@ class HeightNotAvailable(QueryError):
 
 def _address(text: str) -> bytes:
     if not (text.startswith("0x") and len(text) == 42):
-        raise BadQueryArgument(f"address must be 0x followed by 40 hex digits, got {text!r}")
+        raise BadQueryArgument(f"address must be 0x followed by 40 hex digits, got {shown(text)}")
     try:
         return bytes.fromhex(text[2:])
     except ValueError:
-        raise BadQueryArgument(f"address is not hexadecimal: {text!r}") from None
+        raise BadQueryArgument(f"address is not hexadecimal: {shown(text)}") from None
 
 
 def _subaccount_number(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= MAX_SUBACCOUNT:
-        raise BadQueryArgument(f"subaccount must be 0..{MAX_SUBACCOUNT}, got {text!r}")
-    return int(text)
+    return parse_uint(text, "subaccount", 0, MAX_SUBACCOUNT)
+
+
+def _market_id(text: str) -> int:
+    return parse_uint(text, "market id", 1, U32_MAX)
 
 
 def _balance(store: KVStore, args: list[str]) -> dict[str, Any]:
@@ -124,18 +131,12 @@ def _nonces(store: KVStore, args: list[str]) -> dict[str, Any]:
     return {"address": args[0].lower(), "recent_nonces": [str(n) for n in recent]}
 
 
-def _number(text: str, what: str, high: int) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= high:
-        raise BadQueryArgument(f"{what} must be an integer from 0 to {high}, got {text!r}")
-    return int(text)
-
-
 def _markets(store: KVStore, args: list[str]) -> dict[str, Any]:
     return {"markets": [market_to_json(m) for m in MarketsKeeper(store).markets()]}
 
 
 def _market(store: KVStore, args: list[str]) -> dict[str, Any]:
-    return market_to_json(MarketsKeeper(store).market(_number(args[0], "market id", 2**32 - 1)))
+    return market_to_json(MarketsKeeper(store).market(_market_id(args[0])))
 
 
 def _order_json(order: Order, store: KVStore) -> dict[str, Any]:
@@ -171,9 +172,9 @@ def _twaps(store: KVStore, args: list[str]) -> dict[str, Any]:
 
 
 def _trades(store: KVStore, args: list[str]) -> dict[str, Any]:
-    market = MarketsKeeper(store).market(_number(args[0], "market id", 2**32 - 1))
+    market = MarketsKeeper(store).market(_market_id(args[0]))
     keeper = OrderbookKeeper(store, Books(), BlockContext("", 0, 0))
-    trades = keeper.recent_trades(market.market_id, _number(args[1], "limit", 200))
+    trades = keeper.recent_trades(market.market_id, parse_uint(args[1], "limit", 0, 200))
     return {"market_id": market.market_id, "trades": [
         {"height": t.height, "seq": t.seq, "price": str(t.price_ticks * market.tick_size),
          "size": str(t.size_lots * market.step_size), "taker_side": t.taker_side.name.lower(),
@@ -230,7 +231,7 @@ def _oracle_prices(store: KVStore, height: int) -> dict[str, Any]:
 
 
 def _funding(store: KVStore, args: list[str]) -> dict[str, Any]:
-    market = MarketsKeeper(store).market(_number(args[0], "market id", 2**32 - 1))
+    market = MarketsKeeper(store).market(_market_id(args[0]))
     keeper = FundingKeeper(store)
     state = keeper.state(market.market_id)
     current = (state.premium_sum_ppm // state.samples) if state.samples else 0
@@ -255,7 +256,7 @@ def _liquidation(store: KVStore, args: list[str]) -> dict[str, Any]:
                 "insurance_fund_equity_micro_usdc": str(risk.equity_micro_usdc),
                 "movement_ppm": index.movement(), "indexed_subaccounts": index.indexed()}
     if len(args) == 2 and args[0] in ("at_risk", "history"):
-        limit = _number(args[1], "limit", 500)
+        limit = parse_uint(args[1], "limit", 0, 500)
         history = LiquidationHistory(store)
         if args[0] == "at_risk":
             movement = LiquidationIndex(store).movement()
@@ -269,16 +270,16 @@ def _liquidation(store: KVStore, args: list[str]) -> dict[str, Any]:
 def _book(store: KVStore, books: Books, args: list[str]) -> dict[str, Any]:
     """From the node's in-memory books (between FinalizeBlock and Commit they include the block
     being committed)."""
-    market = MarketsKeeper(store).market(_number(args[0], "market id", 2**32 - 1))
+    market = MarketsKeeper(store).market(_market_id(args[0]))
     book = books[market.market_id]
     if len(args) == 3:
         if args[1] != "l3":
             raise BadQueryArgument("book paths are /book/<market>/<depth> or /book/<market>/l3/<depth>")
-        depth = _number(args[2], "depth", 1000)
+        depth = parse_uint(args[2], "depth", 0, 1000)
         return {"market_id": market.market_id, **{
             name: [_order_json(o, store) for _, o in zip(range(depth), book.iter_orders(side))]
             for name, side in (("bids", Side.BUY), ("asks", Side.SELL))}}
-    depth = _number(args[1], "depth", 1000)
+    depth = parse_uint(args[1], "depth", 0, 1000)
     return {"market_id": market.market_id, **{
         name: [[str(p * market.tick_size), str(s * market.step_size), n] for p, s, n in book.levels(side, depth)]
         for name, side in (("bids", Side.BUY), ("asks", Side.SELL))}}
@@ -300,21 +301,23 @@ _ROUTES: dict[tuple[str, str], tuple[int, Callable[[KVStore, list[str]], dict[st
 
 
 def _app_hash_at(store: CommittedStore, text: str) -> dict[str, Any]:
-    if not text.isdigit():
-        raise BadQueryArgument(f"height must be a positive integer, got {text!r}")
-    app_hash = store.app_hash_at(int(text))
+    height = parse_uint(text, "height", 1, I64_MAX)
+    app_hash = store.app_hash_at(height)
     if app_hash is None:
-        raise HeightNotAvailable(f"this node committed no block at height {text}")
-    return {"height": int(text), "app_hash": app_hash.hex()}
+        raise HeightNotAvailable(f"this node committed no block at height {height}")
+    return {"height": height, "app_hash": app_hash.hex()}
 
 
 def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, height: int, books: Books,
            latest: KVStore | None = None, anchor_tree: BalanceTree | None = None) -> bytes:
-    """`latest`: the state including a finalized, not yet committed block (what-if runs on it)."""
-    """The JSON answer for `path`, or a QueryError."""
+    """The JSON answer for `path`, or a ChainError. `latest`: the state including a finalized, not yet
+    committed block (what-if runs on it). Only height 0 (the latest) or the latest height is served."""
+    check_range(height, "query height", 0, I64_MAX)
     if height not in (0, last.height):
         raise HeightNotAvailable(f"height {height} is not served; the latest is {last.height}")
-    parts = [p for p in path.split("/") if p]
+    parts = path.strip("/").split("/") if path.strip("/") else []
+    if "" in parts:  # an empty argument would shift the others into the wrong places
+        raise BadQueryArgument(f"{shown(path)} has an empty segment between two '/'")
     if parts == ["app", "status"]:
         result: dict[str, Any] = {
             "chain_id": chain_id,

@@ -21,6 +21,7 @@ from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.msg_server import handle_place
 from modules.orderbook.types import Side, TimeInForce
+from modules.integers import I64_MAX, U32_MAX, parse_uint, shown
 from modules.store import KVStore
 from modules.types import SubaccountId
 
@@ -28,25 +29,42 @@ from app.store import CacheStore
 
 KINDS = {"gtc": (TimeInForce.GTC, False), "ioc": (TimeInForce.IOC, False), "fok": (TimeInForce.FOK, False),
          "post_only": (TimeInForce.GTC, True)}
+SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 
 
 class BadWhatIf(ChainError):
+    """A what-if path of the wrong shape: not 7 arguments, a malformed address, an unknown side or
+    kind (a bad integer in it gets the integer codes 24-26 instead)."""
+
     codespace = "query"
     code = 23
 
 
-def parse(args: list[str]) -> tuple[SubaccountId, PlaceOrder]:
+USAGE = "expected /whatif/<0xaddress>/<subaccount>/<market>/<buy|sell>/<price>/<size>/<gtc|ioc|fok|post_only>"
+
+
+def _address(text: str) -> bytes:
     try:
-        address = bytes.fromhex(args[0][2:]) if args[0].startswith("0x") and len(args[0]) == 42 else b""
-        number, market_id, price, size = int(args[1]), int(args[2]), int(args[4]), int(args[5])
-        side = {"buy": Side.BUY, "sell": Side.SELL}[args[3]]
-        tif, post_only = KINDS[args[6]]
-    except (ValueError, KeyError, IndexError):
-        raise BadWhatIf("expected /whatif/<0xaddress>/<subaccount>/<market>/<buy|sell>/<price>/<size>/"
-                        "<gtc|ioc|fok|post_only>") from None
-    if len(address) != 20:
-        raise BadWhatIf("address must be 0x followed by 40 hex digits")
-    return SubaccountId(address, number), PlaceOrder(number, market_id, side, price, size, tif, 0, 0, post_only)
+        raw = bytes.fromhex(text[2:]) if text.startswith("0x") else b""
+    except ValueError:
+        raw = b""
+    if len(raw) != 20:
+        raise BadWhatIf(f"address must be 0x followed by 40 hex digits, got {shown(text)}")
+    return raw
+
+
+def parse(args: list[str]) -> tuple[SubaccountId, PlaceOrder]:
+    """The prospective order. Its integers go through the one parser (modules/integers.py) with the
+    ranges the tx envelope gives the same fields, so what-if answers what the tx would get."""
+    if len(args) != 7 or args[3] not in SIDES or args[6] not in KINDS:
+        raise BadWhatIf(USAGE)
+    address = _address(args[0])
+    number = parse_uint(args[1], "subaccount", 0, U32_MAX)
+    market_id = parse_uint(args[2], "market id", 0, U32_MAX)
+    price, size = parse_uint(args[4], "price", 0, I64_MAX), parse_uint(args[5], "size", 0, I64_MAX)
+    tif, post_only = KINDS[args[6]]
+    return SubaccountId(address, number), PlaceOrder(number, market_id, SIDES[args[3]], price, size, tif, 0, 0,
+                                                     post_only)
 
 
 def what_if(base: KVStore, books: Books, ctx: BlockContext, args: list[str]) -> dict[str, Any]:

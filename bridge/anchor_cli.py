@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.cli import _eth_options, _eth_rpc
+from client.arguments import uint_arg
 
 
 def _address(text: str) -> bytes:
@@ -38,7 +39,7 @@ def add_query_parsers(query_commands: argparse._SubParsersAction, node: argparse
     proof = query_commands.add_parser("exit-proof", parents=[node],
                                       help="an address's anchored claimable amount and Merkle proof")
     proof.add_argument("address", type=_address, metavar="0xADDR")
-    proof.add_argument("--nonce", type=int, help="anchor nonce (default: the latest; the one before is kept too)")
+    proof.add_argument("--nonce", type=uint_arg("nonce"), help="anchor nonce (default: the latest; the one before is kept too)")
 
 
 def query_result(client: Any, args: argparse.Namespace) -> Any:
@@ -56,7 +57,7 @@ def add_parsers(commands: argparse._SubParsersAction, offline_command: Any) -> N
     offline.add_argument("--home", type=Path, required=True,
                          help="the node's folder: its app data, a localnet node folder, or its cometbft home")
     offline.add_argument("address", type=_address, metavar="0xADDR")
-    offline.add_argument("--nonce", type=int, help="anchor nonce (default: the vault's with --eth-rpc, else the latest)")
+    offline.add_argument("--nonce", type=uint_arg("nonce"), help="anchor nonce (default: the vault's with --eth-rpc, else the latest)")
     offline.add_argument("--eth-rpc", help="read the vault's anchor nonce here to prove against it")
     offline.add_argument("--vault", help="vault address (with --eth-rpc)")
     offline.add_argument("--out", type=Path, help="also save the proof to this file (for `perpchain exit`)")
@@ -77,7 +78,7 @@ def add_parsers(commands: argparse._SubParsersAction, offline_command: Any) -> N
     exit_.add_argument("--proof", type=Path, required=True, help="proof file from `perpchain exit-proof --out`")
     reclaim = eth_command("reclaim", "take back deposits the last anchor did not include (frozen vault)")
     reclaim.add_argument("--key", type=Path, required=True, help="the depositor's key file")
-    reclaim.add_argument("--deposit", type=int, help="deposit nonce (default: every one of yours)")
+    reclaim.add_argument("--deposit", type=uint_arg("deposit"), help="deposit nonce (default: every one of yours)")
 
 
 def vault_nonce(eth_rpc: str, vault: str) -> int:

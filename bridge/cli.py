@@ -23,6 +23,7 @@ import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from client.arguments import subaccount_number, subaccount_ref, uint_arg
 
 DEFAULT_LOCALNET = Path(".data/localnet")
 
@@ -66,13 +67,13 @@ def add_tx_parsers(tx_commands: argparse._SubParsersAction, signer: argparse.Arg
     deposit = tx_commands.add_parser("deposit", parents=[signer],
                                      help="approve + Vault.deposit on Ethereum; credited on chain by the relayers")
     deposit.add_argument("--amount", type=_micro_usdc, required=True, help="USDC (6 decimals)")
-    deposit.add_argument("--to", metavar="0xADDR[/N]", help="perpchain subaccount credited (default: the key's /0)")
+    deposit.add_argument("--to", type=subaccount_ref, metavar="0xADDR[/N]", help="perpchain subaccount credited (default: the key's /0)")
     _eth_options(deposit)
     withdraw = tx_commands.add_parser("withdraw", parents=[signer],
                                       help="debit free collateral on chain; the vault pays --to once validators sign")
     withdraw.add_argument("--amount", type=_micro_usdc, required=True, help="USDC (6 decimals)")
     withdraw.add_argument("--to", required=True, metavar="0xETH", help="Ethereum recipient")
-    withdraw.add_argument("--subaccount", type=int, default=0)
+    withdraw.add_argument("--subaccount", type=subaccount_number, default=0)
     rotate = tx_commands.add_parser(
         "bridge-key", parents=[signer],
         help="validators: replace the bridge's Ethereum key (--key: the encrypted operator key; the current "
@@ -87,7 +88,7 @@ def add_tx_parsers(tx_commands: argparse._SubParsersAction, signer: argparse.Arg
     resume = tx_commands.add_parser(
         "bridge-resume", parents=[signer],
         help="validator operators: resume deposits after a halt (applied at > 2/3 of the power; docs/bridge.md)")
-    resume.add_argument("--halt", type=int, required=True, help="the halt id (`perpchain query bridge status`)")
+    resume.add_argument("--halt", type=uint_arg("halt"), required=True, help="the halt id (`perpchain query bridge status`)")
 
 
 def add_query_parsers(query_commands: argparse._SubParsersAction, node: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -96,7 +97,7 @@ def add_query_parsers(query_commands: argparse._SubParsersAction, node: argparse
     _eth_options(solvency)
     bridge = query_commands.add_parser("bridge", parents=[node], help="bridge status, validators, deposits, withdrawals")
     bridge.add_argument("what", choices=("status", "validators", "deposit", "withdrawal", "valset", "halt"))
-    bridge.add_argument("number", nargs="?", type=int)
+    bridge.add_argument("number", nargs="?", type=uint_arg("number"))
 
 
 def tx_result(client: Any, key: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -133,8 +134,8 @@ def tx_result(client: Any, key: Any, args: argparse.Namespace) -> dict[str, Any]
                 "withdrawal_id": int(queued.attributes["withdrawal_id"])}
     recipient, number = key.address, 0
     if args.to:
-        address, _, sub = args.to.partition("/")
-        recipient, number = address_from_hex(address), int(sub or 0)
+        address, number = args.to
+        recipient = address_from_hex(address)
     bridge = BridgeClient(client, _eth_rpc(args), args.vault)
     nonce = bridge.deposit(key, args.amount, recipient, number)
     return {"deposit_nonce": nonce, "recipient": f"0x{recipient.hex()}", "subaccount": number,

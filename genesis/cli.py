@@ -21,6 +21,7 @@ from client.amounts import parse_usdc
 from genesis.builder import GenesisError, build_genesis, consensus_pub_key, validate_genesis_file, validator_address
 from genesis.home import BlockTiming, NodeNetwork, NodePorts, configure, init_home, node_id
 from genesis.single import write_single_validator_home
+from client.arguments import port, subaccount_ref, uint_arg
 
 
 def add_parser(commands: Any, cometbft: Path) -> argparse.ArgumentParser:
@@ -31,11 +32,11 @@ def add_parser(commands: Any, cometbft: Path) -> argparse.ArgumentParser:
     single = sub.add_parser("single", help="a one-validator home with perpchain's app_state, ready to run")
     single.add_argument("--home", required=True)
     single.add_argument("--chain-id", default="perpchain-local")
-    single.add_argument("--port-base", type=int, default=26656, help="p2p port; rpc +1, abci +2")
-    single.add_argument("--fund", action="append", default=[], metavar="0xADDR[/N]=USDC")
+    single.add_argument("--port-base", type=port, default=26656, help="p2p port; rpc +1, abci +2")
+    single.add_argument("--fund", action="append", type=_fund, default=[], metavar="0xADDR[/N]=USDC")
     single.add_argument("--faucet-key", help="create this key file (if missing) and fund it")
     single.add_argument("--faucet-amount", default="1000000", help="USDC for the faucet key")
-    single.add_argument("--block-time-ms", type=int, default=200, help="CometBFT timeout_commit")
+    single.add_argument("--block-time-ms", type=uint_arg("block-time-ms"), default=200, help="CometBFT timeout_commit")
 
     init = sub.add_parser("init", help="create this validator's keys and home; print what the coordinator needs")
     init.add_argument("--home", required=True)
@@ -52,8 +53,8 @@ def add_parser(commands: Any, cometbft: Path) -> argparse.ArgumentParser:
     install.add_argument("--peers", default="", help="comma-separated NODE_ID@HOST:PORT of the other validators")
     install.add_argument("--p2p-host", default="0.0.0.0", help="interface the p2p port listens on")
     install.add_argument("--external-address", default="", help="HOST:PORT the other validators dial")
-    install.add_argument("--port-base", type=int, default=26656, help="p2p; rpc +1, abci +2 (rpc, abci stay on 127.0.0.1)")
-    install.add_argument("--block-time-ms", type=int, default=200)
+    install.add_argument("--port-base", type=port, default=26656, help="p2p; rpc +1, abci +2 (rpc, abci stay on 127.0.0.1)")
+    install.add_argument("--block-time-ms", type=uint_arg("block-time-ms"), default=200)
 
     validate = sub.add_parser("validate", help="check a genesis.json by the builder's rules")
     validate.add_argument("file")
@@ -98,12 +99,18 @@ def run(args: argparse.Namespace, default_cometbft: Path) -> int:
         return 1
 
 
+def _fund(text: str) -> tuple[str, int, int]:
+    """`--fund 0xADDR[/N]=USDC` (an argparse `type=`): address, subaccount number, micro-USDC."""
+    target, _, amount = text.partition("=")
+    address, number = subaccount_ref(target)
+    try:
+        return address, number, parse_usdc(amount)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _single(args: argparse.Namespace, cometbft: Path) -> int:
-    funds = []
-    for entry in args.fund:
-        target, _, amount = entry.partition("=")
-        address, _, number = target.partition("/")
-        funds.append((address, int(number) if number else 0, parse_usdc(amount)))
+    funds = list(args.fund)
     summary = write_single_validator_home(
         cometbft=cometbft,
         home=Path(args.home),

@@ -59,6 +59,7 @@ from client.streams import rfc3339_to_ms
 from localnet.fresh import COMETBFT, fresh_localnet
 from localnet.layout import Layout
 from localnet.supervisor import Supervisor
+from client.arguments import uint_arg
 
 KINDS = ("kill", "pause", "restart", "wipe")
 VALIDATORS = 4
@@ -673,10 +674,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     chaos = commands.add_parser("chaos", help="perturb a fresh 4-validator localnet under load; check agreement")
     chaos.add_argument("--duration", type=float, default=120.0, metavar="S",
                        help="seconds during which perturbations start (%(default)s)")
-    chaos.add_argument("--seed", type=int, default=1, help="chooses perturbations, nodes and waits (%(default)s)")
+    chaos.add_argument("--seed", type=uint_arg("seed"), default=1, help="chooses perturbations, nodes and waits (%(default)s)")
     chaos.add_argument("--root", help="create the localnet here and keep it (default: a temporary folder)")
     chaos.add_argument("--rate", type=float, default=20.0, help="txs per second offered (%(default)s)")
-    chaos.add_argument("--block-time", type=int, default=200, metavar="MS", help="timeout_commit (%(default)s)")
+    chaos.add_argument("--block-time", type=uint_arg("block-time"), default=200, metavar="MS", help="timeout_commit (%(default)s)")
     chaos.set_defaults(func=run_command)
 
 

@@ -41,6 +41,8 @@ from client import (
     address_to_hex,
     load_key,
 )
+from client.arguments import subaccount_number, uint_arg
+from modules.integers import U32_MAX
 
 log = logging.getLogger("perpchain.mm")
 
@@ -351,14 +353,14 @@ class MarketMaker:
 def add_arguments(parser: argparse.ArgumentParser, default_node: str) -> None:
     parser.add_argument("--node", default=default_node, help="RPC URL of a node (%(default)s)")
     parser.add_argument("--key", required=True, help="key file of the maker (fund it first)")
-    parser.add_argument("--subaccount", type=int, default=0)
-    parser.add_argument("--levels", type=int, default=5, help="orders per side (%(default)s)")
-    parser.add_argument("--spread-bps", type=int, default=10, help="best ask - best bid (%(default)s bps)")
-    parser.add_argument("--level-bps", type=int, default=5, help="distance between levels (%(default)s bps)")
-    parser.add_argument("--size", type=int, default=500, metavar="USDC", help="notional per level (%(default)s)")
-    parser.add_argument("--max-position", type=int, default=5_000, metavar="USDC",
+    parser.add_argument("--subaccount", type=subaccount_number, default=0)
+    parser.add_argument("--levels", type=uint_arg("levels"), default=5, help="orders per side (%(default)s)")
+    parser.add_argument("--spread-bps", type=uint_arg("spread-bps", 0, U32_MAX), default=10, help="best ask - best bid (%(default)s bps)")
+    parser.add_argument("--level-bps", type=uint_arg("level-bps", 0, U32_MAX), default=5, help="distance between levels (%(default)s bps)")
+    parser.add_argument("--size", type=uint_arg("size"), default=500, metavar="USDC", help="notional per level (%(default)s)")
+    parser.add_argument("--max-position", type=uint_arg("max-position"), default=5_000, metavar="USDC",
                         help="inventory limit per market, notional (%(default)s)")
-    parser.add_argument("--requote-bps", type=int, default=5, help="fair-price move that re-quotes (%(default)s)")
+    parser.add_argument("--requote-bps", type=uint_arg("requote-bps", 0, U32_MAX), default=5, help="fair-price move that re-quotes (%(default)s)")
     parser.add_argument("--markets", default="", help="comma-separated tickers or ids (default: all)")
 
 

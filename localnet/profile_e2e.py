@@ -25,6 +25,7 @@ from typing import Any
 from localnet.bench_e2e import load_config, offered_rate
 from localnet.fresh import fresh_localnet
 from localnet.load import LoadGenerator
+from client.arguments import uint_arg
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 # Frames that name the phase a sample belongs to, checked innermost first.
@@ -164,7 +165,7 @@ def profile(validators: int, rate: float, seconds: float, keep: Path | None = No
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localnet.profile_e2e", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--validators", type=int, default=1)
+    parser.add_argument("--validators", type=uint_arg("validators", 1, 100), default=1)
     parser.add_argument("--rate", type=float, help="txs/s offered (default: what bench e2e offers)")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--keep", type=Path, help="also write py-spy's collapsed stacks to this file")

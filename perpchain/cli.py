@@ -10,15 +10,11 @@ from pathlib import Path
 
 from client.amounts import format_usdc, parse_decimal, parse_usdc
 from perpchain import orders_cli
+from client.arguments import port, subaccount_number, subaccount_ref, uint_arg
+from modules.integers import I64_MAX, U32_MAX
 
 DEFAULT_NODE = os.environ.get("PERPCHAIN_NODE", "http://127.0.0.1:26601")  # the localnet's node0
 from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
-
-
-def _subaccount(text: str) -> tuple[str, int]:
-    """`0xADDRESS` or `0xADDRESS/N`."""
-    address, _, number = text.partition("/")
-    return address, int(number) if number else 0
 
 
 def cmd_node(args: argparse.Namespace) -> int:
@@ -147,7 +143,7 @@ def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:  # t
 
         return tx_result(client, key, args)  # type: ignore[no-any-return]
     if command == "transfer":
-        address, number = _subaccount(args.to)
+        address, number = args.to
         result = client.transfer(key, SubaccountId(address_from_hex(address), number), parse_usdc(args.amount),
                                  from_subaccount=args.from_subaccount)
         return {"tx_hash": result.tx_hash, "height": result.height}
@@ -199,7 +195,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         with Client(args.node) as client:
             command = args.query_command
             if command == "balance":
-                address, number = _subaccount(args.subaccount)
+                address, number = args.subaccount
                 balance = client.balance(address, number)
                 answer: object = {
                     "address": balance.address,
@@ -217,7 +213,7 @@ def cmd_query(args: argparse.Namespace) -> int:
                 answer = client.funding(client.market(args.market)["market_id"])
             elif command == "whatif":
                 market = client.market(args.market)
-                address, number = _subaccount(args.subaccount)
+                address, number = args.subaccount
                 tif = {"gtc": TimeInForce.GTC, "ioc": TimeInForce.IOC, "fok": TimeInForce.FOK,
                        "post-only": TimeInForce.GTC}[args.kind]
                 order = PlaceOrder(number, market["market_id"], Side[args.side.upper()],
@@ -230,7 +226,7 @@ def cmd_query(args: argparse.Namespace) -> int:
             elif command == "trades":
                 answer = client.trades(client.market(args.market)["market_id"], args.limit)
             elif command in ("orders", "positions", "conditionals", "twaps"):
-                address, number = _subaccount(args.subaccount)
+                address, number = args.subaccount
                 answer = getattr(client, command)(address, number)
             elif command in ("solvency", "bridge"):
                 from bridge.cli import query_result
@@ -344,9 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     localnet_commands = localnet.add_subparsers(dest="localnet_command", required=True,
                                                 metavar="{up,down,status,reset,logs}")
     up = localnet_commands.add_parser("up", parents=[where], help="create (once) and start the localnet; Ctrl-C stops it")
-    up.add_argument("--validators", type=int, default=4)
-    up.add_argument("--block-time", type=int, default=200, metavar="MS", help="CometBFT timeout_commit (ms)")
-    up.add_argument("--port-base", type=int, default=26600, help="node i uses PORT_BASE+10i .. +4")
+    up.add_argument("--validators", type=uint_arg("validators", 1, 100), default=4)
+    up.add_argument("--block-time", type=uint_arg("block-time"), default=200, metavar="MS", help="CometBFT timeout_commit (ms)")
+    up.add_argument("--port-base", type=port, default=26600, help="node i uses PORT_BASE+10i .. +4")
     up.add_argument("--chain-id", default="perpchain-localnet")
     up.add_argument("--detach", action="store_true", help="leave it running in the background")
     up.add_argument("--bridge", action="store_true",
@@ -358,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     localnet_commands.add_parser("reset", parents=[where], help="wipe the localnet's keys, chain and logs")
     logs = localnet_commands.add_parser("logs", parents=[where], help="show a node's app and cometbft logs")
     logs.add_argument("node", help="node0, node1, ... or the index")
-    logs.add_argument("-n", "--lines", type=int, default=40)
+    logs.add_argument("-n", "--lines", type=uint_arg("lines"), default=40)
     logs.add_argument("-f", "--follow", action="store_true")
     localnet_commands.add_parser("supervise", parents=[where])
     localnet.set_defaults(func=cmd_localnet)
@@ -395,12 +391,12 @@ def build_parser() -> argparse.ArgumentParser:
     signer.add_argument("--node", default=DEFAULT_NODE)
     in_market = argparse.ArgumentParser(add_help=False)
     in_market.add_argument("--market", required=True, help="ticker (BTC-USD) or id")
-    in_market.add_argument("--subaccount", type=int, default=0)
+    in_market.add_argument("--subaccount", type=subaccount_number, default=0)
 
     transfer = tx_commands.add_parser("transfer", parents=[signer], help="move USDC between subaccounts")
-    transfer.add_argument("--to", required=True, metavar="0xADDR[/N]")
+    transfer.add_argument("--to", required=True, type=subaccount_ref, metavar="0xADDR[/N]")
     transfer.add_argument("--amount", required=True, help="USDC, up to 6 decimals")
-    transfer.add_argument("--from-subaccount", type=int, default=0)
+    transfer.add_argument("--from-subaccount", type=subaccount_number, default=0)
 
     place = tx_commands.add_parser("place", parents=[signer, in_market], help="place an order")
     place.add_argument("--side", required=True, choices=["buy", "sell"])
@@ -408,24 +404,24 @@ def build_parser() -> argparse.ArgumentParser:
     place.add_argument("--size", required=True, help="in units of the base asset (0.01 BTC: 0.01)")
     place.add_argument("--tif", default="gtc", choices=["gtc", "good-til-block", "good-til-time", "ioc", "fok"])
     place.add_argument("--market-order", action="store_true", help="IOC at --price as the worst acceptable price")
-    place.add_argument("--good-til-block", type=int, default=0)
-    place.add_argument("--good-til-time-ms", type=int, default=0)
+    place.add_argument("--good-til-block", type=uint_arg("good-til-block"), default=0)
+    place.add_argument("--good-til-time-ms", type=uint_arg("good-til-time-ms"), default=0)
     place.add_argument("--post-only", action="store_true")
     place.add_argument("--reduce-only", action="store_true")
-    place.add_argument("--client-id", type=int, default=0)
+    place.add_argument("--client-id", type=uint_arg("client-id", 0, I64_MAX), default=0)
     place.add_argument("--display-size", help="iceberg: show at most this much, refill from the rest")
 
     cancel = tx_commands.add_parser("cancel", parents=[signer, in_market], help="cancel one order")
     which = cancel.add_mutually_exclusive_group(required=True)
-    which.add_argument("--order-id", type=int, default=0)
-    which.add_argument("--client-id", type=int, default=0)
+    which.add_argument("--order-id", type=uint_arg("order-id"), default=0)
+    which.add_argument("--client-id", type=uint_arg("client-id", 0, I64_MAX), default=0)
     cancel_all = tx_commands.add_parser("cancel-all", parents=[signer],
                                         help="cancel a subaccount's orders in one market or all")
     cancel_all.add_argument("--market", help="ticker or id (default: every market)")
-    cancel_all.add_argument("--subaccount", type=int, default=0)
+    cancel_all.add_argument("--subaccount", type=subaccount_number, default=0)
     modify = tx_commands.add_parser("modify", parents=[signer, in_market],
                                     help="cancel-replace (keeps priority if only the size shrinks)")
-    modify.add_argument("--order-id", type=int, required=True)
+    modify.add_argument("--order-id", type=uint_arg("order-id"), required=True)
     modify.add_argument("--price", required=True)
     modify.add_argument("--size", required=True)
     conditional = tx_commands.add_parser("conditional", parents=[signer, in_market],
@@ -439,12 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
     conditional.add_argument("--reduce-only", action="store_true")
     cancel_conditional = tx_commands.add_parser("cancel-conditional", parents=[signer, in_market],
                                                 help="cancel a stop or take-profit")
-    cancel_conditional.add_argument("--conditional-id", type=int, required=True)
+    cancel_conditional.add_argument("--conditional-id", type=uint_arg("conditional-id"), required=True)
     orders_cli.add_tx_parsers(tx_commands, signer, in_market)  # trailing-stop, tpsl, twap, cancel-twap
     schedule = tx_commands.add_parser("schedule-cancel", parents=[signer],
                                       help="dead-man switch: cancel all your orders unless refreshed in time")
     when = schedule.add_mutually_exclusive_group(required=True)
-    when.add_argument("--in-seconds", type=int, help="from the last block's time (at least 5)")
+    when.add_argument("--in-seconds", type=uint_arg("in-seconds", 0, U32_MAX), help="from the last block's time (at least 5)")
     when.add_argument("--clear", action="store_true")
     from bridge.cli import add_tx_parsers as add_bridge_tx_parsers
 
@@ -460,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
                             ("twaps", "a subaccount's running TWAPs and their progress"),
                             ("positions", "a subaccount's positions, equity and margin")):
         sub = query_commands.add_parser(name, parents=[node], help=help_text)
-        sub.add_argument("subaccount", metavar="0xADDR[/N]")
+        sub.add_argument("subaccount", type=subaccount_ref, metavar="0xADDR[/N]")
     query_commands.add_parser("markets", parents=[node], help="every market's parameters")
     query_commands.add_parser("params", parents=[node],
                               help="the params in force: storage tiers by equity, per-block budgets")
@@ -469,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     funding.add_argument("market", help="ticker or id")
     whatif = query_commands.add_parser("whatif", parents=[node],
                                        help="simulate an order: fills, fees, position, margin after (nothing sent)")
-    whatif.add_argument("subaccount", metavar="0xADDR[/N]")
+    whatif.add_argument("subaccount", type=subaccount_ref, metavar="0xADDR[/N]")
     whatif.add_argument("--market", required=True)
     whatif.add_argument("--side", required=True, choices=["buy", "sell"])
     whatif.add_argument("--price", required=True)
@@ -477,10 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     whatif.add_argument("--kind", default="ioc", choices=["gtc", "ioc", "fok", "post-only"])
     book = query_commands.add_parser("book", parents=[node], help="aggregated price levels")
     book.add_argument("market", help="ticker or id")
-    book.add_argument("--depth", type=int, default=10)
+    book.add_argument("--depth", type=uint_arg("depth", 0, 1000), default=10)
     trades = query_commands.add_parser("trades", parents=[node], help="recent trades, newest first")
     trades.add_argument("market", help="ticker or id")
-    trades.add_argument("--limit", type=int, default=20)
+    trades.add_argument("--limit", type=uint_arg("limit", 0, 200), default=20)
     raw = query_commands.add_parser("path", parents=[node], help="any abci_query path (docs/queries.md)")
     raw.add_argument("path")
     from bridge.cli import add_query_parsers as add_bridge_query_parsers
@@ -508,19 +504,19 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--node", action="append", help="RPC URL (repeatable; default: the localnet's nodes)")
     load.add_argument("--root", default=str(DEFAULT_LOCALNET), help="localnet folder (nodes and faucet key)")
     load.add_argument("--faucet-key", help="key that funds the load accounts (default: the localnet faucet)")
-    load.add_argument("--accounts", type=int, default=100, help="funded load accounts (%(default)s)")
-    load.add_argument("--fund-usdc", type=int, default=5_000, help="USDC the faucet sends each account (%(default)s)")
+    load.add_argument("--accounts", type=uint_arg("accounts"), default=100, help="funded load accounts (%(default)s)")
+    load.add_argument("--fund-usdc", type=uint_arg("fund-usdc"), default=5_000, help="USDC the faucet sends each account (%(default)s)")
     load.add_argument("--rate", type=float, default=200.0, help="txs per second offered (open loop, %(default)s)")
-    load.add_argument("--concurrency", type=int, default=0,
+    load.add_argument("--concurrency", type=uint_arg("concurrency"), default=0,
                       help="closed loop instead: this many txs in flight, each sender waiting for its tx's block")
     load.add_argument("--duration", type=float, default=20.0, help="seconds")
-    load.add_argument("--count", type=int, default=0, help="stop after this many txs (0: duration only)")
-    load.add_argument("--batch", type=int, default=10,
+    load.add_argument("--count", type=uint_arg("count"), default=0, help="stop after this many txs (0: duration only)")
+    load.add_argument("--batch", type=uint_arg("batch"), default=10,
                       help="txs per JSON-RPC request, open loop (%(default)s; CometBFT caps a batch at its "
                            "rpc.max_request_batch_size)")
-    load.add_argument("--levels", type=int, default=15, help="price levels per side in a maker re-quote (%(default)s)")
-    load.add_argument("--bad-ppm", type=int, default=20_000, help="bad (off-tick) txs per million (%(default)s)")
-    load.add_argument("--seed", type=int, default=7, help="fixes the flow, bad txs included (%(default)s)")
+    load.add_argument("--levels", type=uint_arg("levels"), default=15, help="price levels per side in a maker re-quote (%(default)s)")
+    load.add_argument("--bad-ppm", type=uint_arg("bad-ppm"), default=20_000, help="bad (off-tick) txs per million (%(default)s)")
+    load.add_argument("--seed", type=uint_arg("seed"), default=7, help="fixes the flow, bad txs included (%(default)s)")
     load.add_argument("--csv", help="write one row per tx here: submit time, latencies, codes")
     load.add_argument("--allow-remote", action="store_true",
                       help="allow a --node that is not a loopback address (refused otherwise)")
@@ -536,16 +532,16 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="replay a price path against accounts on an in-process chain")
     simulate.add_argument("--accounts", help="JSON accounts file (default: --random-accounts generated)")
     simulate.add_argument("--prices", help="JSON list of price steps (default: a seeded random walk)")
-    simulate.add_argument("--random-accounts", type=int, default=200)
-    simulate.add_argument("--steps", type=int, default=20)
-    simulate.add_argument("--volatility-bps", type=int, default=300, help="random walk: max move per step")
-    simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--insurance", type=int, default=0, help="insurance fund at the start, USDC")
+    simulate.add_argument("--random-accounts", type=uint_arg("random-accounts"), default=200)
+    simulate.add_argument("--steps", type=uint_arg("steps"), default=20)
+    simulate.add_argument("--volatility-bps", type=uint_arg("volatility-bps"), default=300, help="random walk: max move per step")
+    simulate.add_argument("--seed", type=uint_arg("seed"), default=1)
+    simulate.add_argument("--insurance", type=uint_arg("insurance"), default=0, help="insurance fund at the start, USDC")
     simulate.set_defaults(func=cmd_simulate)
 
     bench = commands.add_parser("bench", help="run a benchmark; its last line is a JSON object of figures")
     bench.add_argument("name", choices=["checktx", "engine", "liquidation", "triggers", "restart", "e2e", "tui", "anchor"])
-    bench.add_argument("--size", type=int, default=0, help="work size (0: the benchmark's default)")
+    bench.add_argument("--size", type=uint_arg("size"), default=0, help="work size (0: the benchmark's default)")
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -7,6 +7,8 @@ import argparse
 from typing import Any
 
 from client.amounts import parse_decimal
+from client.arguments import uint_arg
+from modules.integers import U32_MAX
 
 TX_COMMANDS = ("trailing-stop", "tpsl", "twap", "cancel-twap")
 
@@ -20,8 +22,8 @@ def add_tx_parsers(tx_commands: argparse._SubParsersAction, signer: argparse.Arg
     trailing.add_argument("--size", required=True)
     distance = trailing.add_mutually_exclusive_group(required=True)
     distance.add_argument("--trail", help="distance in USDC (a multiple of the tick)")
-    distance.add_argument("--trail-bps", type=int, help="distance in basis points of the best price")
-    trailing.add_argument("--max-slippage-bps", type=int, default=100, help="the triggered IOC's worst price")
+    distance.add_argument("--trail-bps", type=uint_arg("trail-bps", 0, U32_MAX), help="distance in basis points of the best price")
+    trailing.add_argument("--max-slippage-bps", type=uint_arg("max-slippage-bps", 0, U32_MAX), default=100, help="the triggered IOC's worst price")
     trailing.add_argument("--reduce-only", action="store_true")
 
     tpsl = tx_commands.add_parser("tpsl", parents=[signer, in_market],
@@ -29,19 +31,19 @@ def add_tx_parsers(tx_commands: argparse._SubParsersAction, signer: argparse.Arg
     tpsl.add_argument("--take-profit", help="oracle price (USDC) that takes the profit")
     tpsl.add_argument("--stop-loss", help="oracle price (USDC) that stops the loss")
     tpsl.add_argument("--size", help="how much of the position (default: all of it)")
-    tpsl.add_argument("--max-slippage-bps", type=int, default=100)
+    tpsl.add_argument("--max-slippage-bps", type=uint_arg("max-slippage-bps", 0, U32_MAX), default=100)
 
     twap = tx_commands.add_parser("twap", parents=[signer, in_market],
                                   help="a parent order sent as IOC children every N blocks")
     twap.add_argument("--side", required=True, choices=["buy", "sell"])
     twap.add_argument("--size", required=True, help="the total")
-    twap.add_argument("--slices", type=int, required=True)
-    twap.add_argument("--interval-blocks", type=int, required=True)
-    twap.add_argument("--max-slippage-bps", type=int, default=100, help="each child's worst price, from the oracle")
+    twap.add_argument("--slices", type=uint_arg("slices", 0, U32_MAX), required=True)
+    twap.add_argument("--interval-blocks", type=uint_arg("interval-blocks", 0, U32_MAX), required=True)
+    twap.add_argument("--max-slippage-bps", type=uint_arg("max-slippage-bps", 0, U32_MAX), default=100, help="each child's worst price, from the oracle")
     twap.add_argument("--reduce-only", action="store_true")
 
     cancel_twap = tx_commands.add_parser("cancel-twap", parents=[signer, in_market], help="stop a running TWAP")
-    cancel_twap.add_argument("--twap-id", type=int, required=True)
+    cancel_twap.add_argument("--twap-id", type=uint_arg("twap-id"), required=True)
 
 
 def tx_actions(args: argparse.Namespace, market: dict[str, Any]) -> list[Any]:

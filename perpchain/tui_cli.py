@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
+from client.arguments import subaccount_number
 
 
 def add_parsers(commands: argparse._SubParsersAction, default_node: str) -> None:  # type: ignore[type-arg]
@@ -17,7 +18,7 @@ def add_parsers(commands: argparse._SubParsersAction, default_node: str) -> None
     tui = commands.add_parser("tui", help="the trading terminal (markets, book, orders, positions)")
     tui.add_argument("--node", default=default_node, help="RPC URL of a node (%(default)s)")
     tui.add_argument("--key", help="key file to trade with (without: read-only)")
-    tui.add_argument("--subaccount", type=int, default=0, help="subaccount number 0-127 (%(default)s)")
+    tui.add_argument("--subaccount", type=subaccount_number, default=0, help="subaccount number 0-127 (%(default)s)")
     tui.add_argument("--market", help="market to open on, ticker or id (default: the first)")
     tui.add_argument("--eth-rpc", help="Ethereum JSON-RPC for deposits and withdrawals (d); --localnet sets it")
     tui.add_argument("--localnet", action="store_true",

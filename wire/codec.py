@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from enum import IntEnum
+from typing import Any, Union
 
 from google.protobuf.message import DecodeError
 
-from modules.auth.errors import MalformedTx, UnknownAction
+from modules.auth.errors import FieldOutOfRange, MalformedTx, UnknownAction
 from modules.bank.types import Transfer
 from modules.anchor.types import SignAnchor
 from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
@@ -27,6 +28,7 @@ from modules.orderbook.actions import (
     SetPositionTpSl,
 )
 from modules.orderbook.types import Side, TimeInForce
+from modules.integers import I64_MAX, U32_MAX, IntegerError, MalformedInteger, check_range, parse_uint
 from modules.types import ADDRESS_BYTES, SubaccountId
 from wire.crypto import PrivateKey, keccak256
 from wire.eip712 import tx_digest
@@ -133,16 +135,67 @@ def _action_to_pb(action: Action) -> tx_pb.Action:
     raise TypeError(f"not an action: {action!r}")
 
 
-def _enum(index: int, enum: type, value: int, name: str):  # type: ignore[no-untyped-def]
+U32 = (0, U32_MAX)  # subaccounts, market ids, bps, counts: 32 bits, as before on the wire
+AMOUNT = (0, I64_MAX)  # prices, sizes, amounts: what a signed 64-bit reader can hold
+Rule = Union[tuple[int, int], type[IntEnum]]
+# Each action's integer fields and the envelope's rule for them: a range (what the field's type can
+# hold) or an enum (one of its members). A value outside is refused (FieldOutOfRange) before any
+# module runs; inside, the modules' own rules still apply (a subaccount of 128 gets
+# InvalidSubaccount, a size of 0 SizeOffStep). The uint64 fields not listed (ids, nonces, times,
+# blocks) take any 64-bit value.
+FIELD_RULES: dict[str, dict[str, Rule]] = {
+    "transfer": {"from_subaccount": U32, "to_subaccount": U32, "amount_micro_usdc": AMOUNT},
+    "place_order": {"subaccount": U32, "market_id": U32, "side": Side, "price": AMOUNT, "size": AMOUNT,
+                    "time_in_force": TimeInForce, "display_size": AMOUNT},
+    "cancel_order": {"subaccount": U32, "market_id": U32},
+    "cancel_all": {"subaccount": U32, "market_id": U32},
+    "modify_order": {"subaccount": U32, "market_id": U32, "new_price": AMOUNT, "new_size": AMOUNT},
+    "place_conditional": {"subaccount": U32, "market_id": U32, "kind": ConditionalKind, "side": Side,
+                          "trigger_price": AMOUNT, "limit_price": AMOUNT, "size": AMOUNT},
+    "cancel_conditional": {"subaccount": U32, "market_id": U32},
+    "place_trailing_stop": {"subaccount": U32, "market_id": U32, "side": Side, "size": AMOUNT, "trail_price": AMOUNT,
+                            "trail_bps": U32, "max_slippage_bps": U32},
+    "set_position_tpsl": {"subaccount": U32, "market_id": U32, "take_profit_price": AMOUNT,
+                          "stop_loss_price": AMOUNT, "size": AMOUNT, "max_slippage_bps": U32},
+    "place_twap": {"subaccount": U32, "market_id": U32, "side": Side, "size": AMOUNT, "slices": U32,
+                   "interval_blocks": U32, "max_slippage_bps": U32},
+    "cancel_twap": {"subaccount": U32, "market_id": U32},
+    "claim_deposit": {"subaccount": U32},
+    "withdraw": {"subaccount": U32, "amount_micro_usdc": AMOUNT},
+}
+CLAIM_AMOUNT_MAX = 2**256 - 1  # the vault's uint256
+
+
+def _check_fields(index: int, kind: str, message: Any) -> None:
+    """FieldOutOfRange naming the action, the field, the value and the rule, for the first integer
+    field of `message` that breaks its rule in FIELD_RULES."""
+    for field, rule in FIELD_RULES.get(kind, {}).items():
+        value = getattr(message, field)
+        if isinstance(rule, tuple):
+            try:
+                check_range(value, field, *rule)
+            except IntegerError as error:
+                raise FieldOutOfRange(f"action {index} ({kind}): {error.message}") from None
+        elif value not in {member.value for member in rule}:
+            members = ", ".join(f"{member.value} ({member.name})" for member in rule)
+            raise FieldOutOfRange(f"action {index} ({kind}): {field} {value} is not one of {members}")
+
+
+def _claim_amount(index: int, text: str) -> int:
+    """The claim's decimal amount through the one parser: malformed text is a MalformedTx, a value
+    over the vault's uint256 a FieldOutOfRange."""
     try:
-        return enum(value)
-    except ValueError:
-        raise MalformedTx(f"action {index}: {name} {value} is not one of "
-                          f"{', '.join(f'{m.value} ({m.name})' for m in enum)}") from None
+        return parse_uint(text, "amount_micro_usdc", 0, CLAIM_AMOUNT_MAX)
+    except MalformedInteger as error:
+        raise MalformedTx(f"action {index} (claim_deposit): {error.message}") from None
+    except IntegerError as error:
+        raise FieldOutOfRange(f"action {index} (claim_deposit): {error.message}") from None
 
 
 def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
     kind = message.WhichOneof("kind")
+    if kind is not None:
+        _check_fields(index, kind, getattr(message, kind))
     if kind == "transfer":
         transfer = message.transfer
         if len(transfer.to_account) != ADDRESS_BYTES:
@@ -154,10 +207,9 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
         )
     if kind == "place_order":
         place = message.place_order
-        return PlaceOrder(place.subaccount, place.market_id, _enum(index, Side, place.side, "side"), place.price,
-                          place.size, _enum(index, TimeInForce, place.time_in_force, "time_in_force"),
-                          place.good_til_block, place.good_til_time_ms, place.post_only, place.reduce_only,
-                          place.client_id, place.display_size)
+        return PlaceOrder(place.subaccount, place.market_id, Side(place.side), place.price, place.size,
+                          TimeInForce(place.time_in_force), place.good_til_block, place.good_til_time_ms,
+                          place.post_only, place.reduce_only, place.client_id, place.display_size)
     if kind == "cancel_order":
         cancel = message.cancel_order
         return CancelOrder(cancel.subaccount, cancel.market_id, cancel.order_id, cancel.client_id)
@@ -170,34 +222,30 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
         return ScheduleCancelAll(message.schedule_cancel_all.cancel_at_ms)
     if kind == "place_conditional":
         c = message.place_conditional
-        return PlaceConditional(c.subaccount, c.market_id, _enum(index, ConditionalKind, c.kind, "kind"),
-                                _enum(index, Side, c.side, "side"), c.trigger_price, c.limit_price, c.size,
-                                c.reduce_only)
+        return PlaceConditional(c.subaccount, c.market_id, ConditionalKind(c.kind), Side(c.side), c.trigger_price,
+                                c.limit_price, c.size, c.reduce_only)
     if kind == "cancel_conditional":
         c = message.cancel_conditional
         return CancelConditional(c.subaccount, c.market_id, c.conditional_id)
     if kind == "place_trailing_stop":
         t = message.place_trailing_stop
-        return PlaceTrailingStop(t.subaccount, t.market_id, _enum(index, Side, t.side, "side"), t.size, t.trail_price,
-                                 t.trail_bps, t.max_slippage_bps, t.reduce_only)
+        return PlaceTrailingStop(t.subaccount, t.market_id, Side(t.side), t.size, t.trail_price, t.trail_bps,
+                                 t.max_slippage_bps, t.reduce_only)
     if kind == "set_position_tpsl":
         p = message.set_position_tpsl
         return SetPositionTpSl(p.subaccount, p.market_id, p.take_profit_price, p.stop_loss_price, p.size,
                                p.max_slippage_bps)
     if kind == "place_twap":
         w = message.place_twap
-        return PlaceTwap(w.subaccount, w.market_id, _enum(index, Side, w.side, "side"), w.size, w.slices,
-                         w.interval_blocks, w.max_slippage_bps, w.reduce_only)
+        return PlaceTwap(w.subaccount, w.market_id, Side(w.side), w.size, w.slices, w.interval_blocks,
+                         w.max_slippage_bps, w.reduce_only)
     if kind == "cancel_twap":
         c = message.cancel_twap
         return CancelTwap(c.subaccount, c.market_id, c.twap_id)
     if kind == "claim_deposit":
         c = message.claim_deposit
-        amount = c.amount_micro_usdc
-        if not (amount.isdigit() and amount.isascii() and len(amount) <= 39):
-            raise MalformedTx(f"action {index}: amount_micro_usdc must be a decimal integer, got {amount[:40]!r}")
         return ClaimDeposit(c.deposit_nonce, c.eth_block, c.eth_tx_hash, c.sender, c.recipient, c.subaccount,
-                            int(amount))
+                            _claim_amount(index, c.amount_micro_usdc))
     if kind == "sign_withdrawal":
         return SignWithdrawal(message.sign_withdrawal.withdrawal_id, message.sign_withdrawal.signature)
     if kind == "withdraw":

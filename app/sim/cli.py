@@ -12,15 +12,16 @@ from typing import Any
 from app.sim.runner import check_export_import, hashes, progress_reporter, simulate_chain
 from app.state_export import BadStateExport, import_state, read_export, write_export
 from app.store import CommittedStore
+from client.arguments import uint_arg
 
 
 def add_parsers(commands: Any) -> None:
     sim = commands.add_parser("simulate-chain", help="seeded random blocks on the real app, invariants after each")
-    sim.add_argument("--seed", type=int, default=1, help="the first seed (default 1)")
-    sim.add_argument("--seeds", type=int, default=1, help="how many seeds from --seed on (default 1)")
-    sim.add_argument("--blocks", type=int, default=200, help="blocks per seed (default 200)")
+    sim.add_argument("--seed", type=uint_arg("seed"), default=1, help="the first seed (default 1)")
+    sim.add_argument("--seeds", type=uint_arg("seeds"), default=1, help="how many seeds from --seed on (default 1)")
+    sim.add_argument("--blocks", type=uint_arg("blocks"), default=200, help="blocks per seed (default 200)")
     sim.add_argument("--hashes-out", type=Path, help="write 'height app_hash' per block (one seed only)")
-    sim.add_argument("--export-at", type=int, default=0,
+    sim.add_argument("--export-at", type=uint_arg("export-at"), default=0,
                      help="export the state at this height, import it into a fresh node and run both on, "
                           "comparing every store prefix and every app hash")
     sim.add_argument("--export-out", type=Path, help="where --export-at writes the state file")

@@ -19,6 +19,7 @@ from modules.anchor.merkle import BalanceTree
 from modules.anchor.msg_server import counted_power
 from modules.anchor.types import AnchorRecord
 from modules.bridge.keeper import BridgeKeeper, supermajority
+from modules.integers import U64_MAX, parse_uint
 from modules.store import KVStore
 
 PATHS = "/anchor/status, /anchor/records/<nonce>, /anchor/proof/<0x address>[/<nonce>]"
@@ -116,9 +117,7 @@ def _address(text: str) -> bytes:
 
 
 def _nonce(text: str) -> int:
-    if not (text.isdigit() and text.isascii() and len(text) <= 19):
-        raise BadAnchorQuery(f"{text[:30]!r} is not an anchor nonce")
-    return int(text)
+    return parse_uint(text, "anchor nonce", 0, U64_MAX)
 
 
 def answer(store: KVStore, keccak: Keccak, args: list[str], live_tree: BalanceTree | None = None) -> dict[str, Any]:

@@ -71,3 +71,11 @@ class TooManyActions(AuthError):
     """A tx carries more actions than the per-tx limit."""
 
     code = 12
+
+
+class FieldOutOfRange(AuthError):
+    """An integer field of an action outside what its type can hold (wire/codec.py FIELD_RANGES), or
+    an enum value that is none of its members: refused as decoded, never truncated. The log names
+    the action's index and kind, the field, the value and the range."""
+
+    code = 13

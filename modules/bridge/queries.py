@@ -20,6 +20,7 @@ from modules.bridge.keeper import BridgeKeeper, supermajority
 from modules.bridge.msg_server import canonical_content, dispute_power, resume_power, resume_ready
 from modules.bridge.types import ClaimDeposit
 from modules.funding.keeper import FundingKeeper
+from modules.integers import U64_MAX, parse_uint
 from modules.margin.keeper import MarginKeeper
 from modules.store import KVStore
 
@@ -197,16 +198,11 @@ def answer(store: KVStore, args: list[str]) -> dict[str, Any]:
         return validators(store)
     if args == ["solvency"]:
         return solvency(store)
-    if len(args) == 2 and args[1].isdigit() and len(args[1]) <= 19:
-        number = int(args[1])
-        if args[0] == "deposits":
-            return deposit(store, number)
-        if args[0] == "withdrawals":
-            return withdrawal(store, number)
-        if args[0] == "valsets":
-            return valset(store, number)
-        if args[0] == "halts":
-            return halt(store, number)
+    by_number = {"deposits": (deposit, "deposit nonce"), "withdrawals": (withdrawal, "withdrawal id"),
+                 "valsets": (valset, "valset nonce"), "halts": (halt, "halt id")}
+    if len(args) == 2 and args[0] in by_number:
+        handler, name = by_number[args[0]]
+        return handler(store, parse_uint(args[1], name, 0, U64_MAX))
     raise BadBridgeQuery("bridge paths: /bridge/status, /bridge/validators, /bridge/solvency, "
                          "/bridge/deposits/<nonce>, /bridge/withdrawals/<id>, /bridge/valsets/<nonce>, "
                          "/bridge/halts/<id>")

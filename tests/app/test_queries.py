@@ -56,11 +56,12 @@ def test_app_hash_history_answers_each_committed_height(harness: AppHarness) -> 
         ("/bank/nothing/x", 0, 20, "no query at"),
         ("/", 0, 20, "no query at"),
         ("/bank/balance/0x1234/0", 0, 21, "address must be"),
-        ("/bank/balance/0x" + "ab" * 20 + "/128", 0, 21, "subaccount must be"),
+        ("/bank/balance/0x" + "ab" * 20 + "/128", 0, 26, "subaccount must be from 0 to 127, got 128"),
         ("/bank/balance/0x" + "ab" * 20, 0, 21, "takes 2 argument"),
         ("/bank/supply", 999, 22, "not served"),
         ("/app/hash/999", 0, 22, "committed no block at height 999"),
-        ("/app/hash/x", 0, 21, "height must be"),
+        ("/app/hash/x", 0, 24, "height must be written with the ASCII digits"),
+        ("/bank/balance/0x" + "ab" * 20 + "//0", 0, 21, "empty segment"),
     ],
 )
 def test_bad_queries_get_their_code(harness: AppHarness, path: str, height: int, code: int, log: str) -> None:
