@@ -54,7 +54,7 @@ from app.genesis_state import import_app_state
 from app import oracle_votes
 from app.ordering import order_txs, proposal_order_error
 from app.price_source import NoPrices, PriceSource
-from app.router import check_tx, execute_tx
+from app.router import check_tx, execute_tx, has_order_actions, use_nonce
 from app.sigverify import SignerCache
 from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
 from wire.crypto import keccak256
@@ -355,10 +355,28 @@ class Application:
             admitted = ante.admit(item[0], item[1], self._chain_id, self._signers)
             branch = CacheStore(self._check)
             check_tx(branch, ctx, admitted)
+            if has_order_actions(admitted) and req.type != abci_pb.RECHECK:
+                self._dry_run(ctx, admitted)
         except ChainError as error:
             return abci_pb.ResponseCheckTx(code=error.code, codespace=error.codespace, log=error.log)
         branch.write()
         return abci_pb.ResponseCheckTx(code=0, gas_wanted=1)
+
+    def _dry_run(self, ctx: BlockContext, admitted: ante.AdmittedTx) -> None:
+        """Run a tx's actions with the block's own handlers on a throwaway branch and roll the books
+        back: CheckTx refuses what the block would, with the same code, judged on the current book
+        (the block may hold other txs before it). The branch sits on the check state, or while a
+        finalized block waits for Commit, on that block's state (the state the books show then).
+        A recheck after a block skips it: recheck rebuilds the check state (nonces, balances), and
+        matching every waiting order again per block would cost more than the rare order that became
+        invalid, which the block refuses and whose nonce it uses."""
+        pending = self._pending.cache if self._pending is not None and self._pending.info is not None else None
+        scratch = CacheStore(pending if pending is not None else self._check)
+        token = self._books.checkpoint()
+        try:
+            execute_tx(scratch, ctx, admitted, self._books)
+        finally:
+            self._books.rollback(token)
 
     def prefetch_signers(self, raws: Sequence[bytes]) -> None:
         """Recover a batch of incoming txs' signers in parallel (the server calls this per read)."""
@@ -415,10 +433,14 @@ class Application:
     ) -> abci_pb.ExecTxResult:
         if isinstance(item, ChainError):
             return abci_pb.ExecTxResult(code=item.code, codespace=item.codespace, log=item.log)
+        try:
+            admitted = ante.admit(item[0], item[1], self._chain_id, self._signers)
+            use_nonce(block, ctx, admitted)
+        except ChainError as error:
+            return abci_pb.ExecTxResult(code=error.code, codespace=error.codespace, log=error.log)
         branch = CacheStore(block)
         checkpoint = self._books.checkpoint()
         try:
-            admitted = ante.admit(item[0], item[1], self._chain_id, self._signers)
             events = execute_tx(branch, ctx, admitted, self._books)
         except ChainError as error:
             self._books.rollback(checkpoint)

@@ -44,11 +44,24 @@ from app.anchor_verify import VERIFIER as ANCHOR_VERIFIER
 from app.bridge_verify import VERIFIER as BRIDGE_VERIFIER
 
 
+ORDER_ACTIONS = (PlaceOrder, CancelOrder, CancelAll, ModifyOrder, ScheduleCancelAll, PlaceConditional,
+                 CancelConditional, PlaceTrailingStop, SetPositionTpSl, PlaceTwap, CancelTwap)
+
+
+def use_nonce(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> None:
+    """A tx whose signature and nonce are valid uses its nonce, whatever its actions do, so it can
+    never be included twice (the caller writes this outside the actions' branch)."""
+    AuthKeeper(store).use_nonce(admitted.tx.account, admitted.tx.nonce, ctx.time_ms)
+
+
+def has_order_actions(admitted: AdmittedTx) -> bool:
+    return any(isinstance(action, ORDER_ACTIONS) for action in admitted.tx.actions)
+
+
 def execute_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx, books: Books) -> list[Event]:
-    """Use the nonce, then run every action in order; any error aborts the whole tx (the caller
-    discards the store branch and rolls the books back)."""
+    """Run every action in order (the nonce is used already); any error aborts the whole tx (the
+    caller discards the store branch and rolls the books back)."""
     tx = admitted.tx
-    AuthKeeper(store).use_nonce(tx.account, tx.nonce, ctx.time_ms)
     bank = BankKeeper(store)
     book = OrderbookKeeper(store, books, ctx)
     events: list[Event] = []
@@ -112,10 +125,11 @@ def require_free_collateral(store: KVStore, subaccount: SubaccountId) -> None:
 
 
 def check_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> None:
-    """The mempool's check: the nonce and transfers against the check state, and every rule an
-    order can fail without the book. Matching happens only in blocks."""
+    """The mempool's check on the check state, which keeps its effects for later txs: the nonce,
+    and every action but the order actions (the application runs those on a throwaway branch with
+    the block's own handlers, see Application.check_tx)."""
     tx = admitted.tx
-    AuthKeeper(store).use_nonce(tx.account, tx.nonce, ctx.time_ms)
+    use_nonce(store, ctx, admitted)
     bank = BankKeeper(store)
     markets, oracle = MarketsKeeper(store), OracleKeeper(store)
     for action in tx.actions:

@@ -260,7 +260,7 @@ def _place_taker(mix: OperationMix, view: _View) -> Draw:
     side = _side(mix)
     oracle = mix._price_near(market, view, 0)
     tick = int(market["tick_size"])
-    worst = oracle * (105 if side == Side.BUY else 95) // 100 // tick * tick
+    worst = oracle * (101 if side == Side.BUY else 99) // 100 // tick * tick
     tif = mix.rng.choice((TimeInForce.IOC, TimeInForce.IOC, TimeInForce.FOK))
     action = PlaceOrder(number, int(market["market_id"]), side, max(tick, worst), mix._size(market, 150),
                         time_in_force=tif, reduce_only=mix.rng.random() < 0.1)
@@ -283,7 +283,7 @@ def _lever_up(mix: OperationMix, view: _View) -> Draw | None:
     if lots < max(1, int(market["min_order_size"]) // step):
         return None
     tick = int(market["tick_size"])
-    worst = oracle * (105 if side == Side.BUY else 95) // 100 // tick * tick
+    worst = oracle * (101 if side == Side.BUY else 99) // 100 // tick * tick
     action = PlaceOrder(0, market_id, side, max(tick, worst), lots * step, time_in_force=TimeInForce.IOC)
     return mix._sign(key, view, action, kind="lever_up", summary=f"lever up {side.name} {lots} lots m{market_id}")
 

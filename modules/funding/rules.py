@@ -1,6 +1,7 @@
 """Funding arithmetic, pure.
 
-    premium_ppm  = (max(0, impact_bid - oracle) - max(0, oracle - impact_ask)) * 10^6 / oracle
+    premium_ppm  = (max(0, impact_bid - oracle) - max(0, oracle - impact_ask)) * 10^6 / oracle,
+                   clamped to +-max(0.1%, initial - maintenance margin) per sample
     hourly rate  = clamp(mean premium of the hour / 8, +-MAX_HOURLY_RATE_PPM), truncated toward 0
     index       += rate_ppm * oracle_price_ticks * quote_per_tick_lot       (pico-USDC per lot)
     payment      = ceil(size * (index - position's index) / 10^6)            (micro-USDC, > 0: pays)
@@ -12,7 +13,7 @@ above, and the difference stays in the funding pool (in favour of the system).
 
 from __future__ import annotations
 
-from modules.funding.params import INDEX_SCALE, MAX_HOURLY_RATE_PPM, PREMIUM_TO_HOURLY_DIVISOR
+from modules.funding.params import INDEX_SCALE, MAX_HOURLY_RATE_PPM, MIN_PREMIUM_CLAMP_PPM, PREMIUM_TO_HOURLY_DIVISOR
 
 PPM = 1_000_000
 
@@ -36,6 +37,14 @@ def premium_ppm(impact_bid: int | None, impact_ask: int | None, oracle_ticks: in
     above = max(0, impact_bid - oracle_ticks) if impact_bid is not None else 0
     below = max(0, oracle_ticks - impact_ask) if impact_ask is not None else 0
     return _toward_zero((above - below) * PPM, oracle_ticks)
+
+
+def clamped_premium_ppm(premium: int, initial_margin_ppm: int, maintenance_margin_ppm: int) -> int:
+    """One block's premium sample, within +-(initial - maintenance margin) of the market (at least
+    0.1%): a premium wider than the margin buffer is not one arbitrage would leave standing, so a
+    sample never says more than that, whatever one order shows."""
+    bound = max(MIN_PREMIUM_CLAMP_PPM, initial_margin_ppm - maintenance_margin_ppm)
+    return max(-bound, min(bound, premium))
 
 
 def hourly_rate_ppm(premium_sum_ppm: int, samples: int) -> int:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from modules.context import BlockContext, Event
 from modules.funding.keeper import FundingKeeper, FundingRate, FundingState
 from modules.funding.params import HISTORY_KEPT, HOUR_MS, IMPACT_NOTIONAL_MICRO_USDC
-from modules.funding.rules import hourly_rate_ppm, impact_price, index_step, premium_ppm
+from modules.funding.rules import clamped_premium_ppm, hourly_rate_ppm, impact_price, index_step, premium_ppm
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.oracle.update import margin_price
@@ -37,7 +37,8 @@ def funding_tick(funding: FundingKeeper, markets: MarketsKeeper, oracle: OracleK
         needed = IMPACT_NOTIONAL_MICRO_USDC
         impact_bid = impact_price([(p, s) for p, s, _ in book.levels(Side.BUY, 500)], needed, market.quote_per_tick_lot)
         impact_ask = impact_price([(p, s) for p, s, _ in book.levels(Side.SELL, 500)], needed, market.quote_per_tick_lot)
-        sample = premium_ppm(impact_bid, impact_ask, oracle_ticks)
+        sample = clamped_premium_ppm(premium_ppm(impact_bid, impact_ask, oracle_ticks), market.initial_margin_ppm,
+                                     market.maintenance_margin_ppm)
         funding.set_state(market.market_id, replace(state, premium_sum_ppm=state.premium_sum_ppm + sample,
                                                     samples=state.samples + 1))
     return events

@@ -90,3 +90,20 @@ def test_a_transfer_may_move_only_free_collateral(harness: AppHarness) -> None:
     assert too_much.code == 402
     [fits] = harness.block([signed(harness, bob, Transfer(0, SubaccountId(bob.address, 1), free))])
     assert fits.code == 0  # to one's own subaccount too: each subaccount is its own margin account
+
+
+def _sample(harness: AppHarness) -> int:
+    """The premium the last block sampled in BTC-USD (the sum's change)."""
+    before = FundingKeeper(harness.store).state(1).premium_sum_ppm
+    harness.block([])
+    return FundingKeeper(harness.store).state(1).premium_sum_ppm - before
+
+
+def test_one_small_order_cannot_move_the_premium_and_a_deep_one_is_clamped(harness: AppHarness) -> None:
+    alice, bob, _ = harness.keys
+    [small] = harness.block([signed(harness, alice, buy(PRICE * 3 // 2, 10))])  # 1 lot at +50%: 97.5 USDC
+    assert small.code == 0, small.log
+    assert _sample(harness) == 0  # under the 1,000 USDC impact notional: the side counts as empty
+    [deep] = harness.block([signed(harness, bob, buy(PRICE * 3 // 2, 200))])  # 1,950 USDC at +50%
+    assert deep.code == 0, deep.log
+    assert _sample(harness) == 20_000  # +500,000 ppm clamped to initial - maintenance (5% - 3%)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modules.funding.rules import hourly_rate_ppm, impact_price, payment_micro_usdc, premium_ppm
+from modules.funding.rules import clamped_premium_ppm, hourly_rate_ppm, impact_price, payment_micro_usdc, premium_ppm
 
 
 def test_impact_price_is_the_average_fill_price_of_the_impact_notional() -> None:
@@ -48,3 +48,10 @@ def test_payments_sum_to_zero_up_to_rounding_kept_by_the_system(sizes: list[int]
         paid += payment_micro_usdc(sizes[holder], index, settled_at[holder])
         settlements += 1
     assert 0 <= paid < settlements  # exact sum is zero; each rounding keeps under 1 micro-USDC
+
+
+def test_a_premium_sample_is_clamped_to_the_margin_buffer() -> None:
+    assert clamped_premium_ppm(500_000, 50_000, 30_000) == 20_000  # a bid at +50% says +2% at most
+    assert clamped_premium_ppm(-500_000, 50_000, 30_000) == -20_000
+    assert clamped_premium_ppm(7_000, 50_000, 30_000) == 7_000
+    assert clamped_premium_ppm(5_000, 30_000, 30_000) == 1_000  # never under 0.1%
