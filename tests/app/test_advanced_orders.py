@@ -355,16 +355,20 @@ def test_a_partial_liquidation_shrinks_the_positions_tpsl_in_the_same_block(orac
     assert [c["size"] for c in conditionals(h, bob)] == ["1500", "1500"]
 
 
-def test_check_tx_refuses_what_needs_no_state_and_admits_a_tpsl_before_its_position(
+def test_check_tx_refuses_with_the_block_code_and_admits_a_tpsl_beside_its_opening_order(
         oracle_harness: AppHarness) -> None:
-    """A TP/SL may follow, in the same block, the tx that opens its position: CheckTx (which does
-    not match) checks only its stateless rules; a TWAP with zero slices never enters the mempool."""
+    """CheckTx runs the block's handlers: a TWAP with zero slices, a trailing stop with both
+    distances and a TP/SL without a position never enter the mempool; a TP/SL sent in the same tx
+    as the order that opens its position is admitted (the actions run in order)."""
     h = oracle_harness
-    _, bob, _ = h.keys
-    block(h, [])
+    alice, bob, _ = h.keys
+    block(h, [signed(h, alice, sell(PRICE, 100))])
     zero = h.check(signed(h, bob, PlaceTwap(0, BTC, Side.BUY, 100, slices=0, interval_blocks=1)))
     assert zero.code == 320, zero.log
     both = h.check(signed(h, bob, PlaceTrailingStop(0, BTC, Side.SELL, 10, trail_price=USDC, trail_bps=5)))
     assert both.code == 325, both.log
-    before_position = h.check(signed(h, bob, SetPositionTpSl(0, BTC, 66_000 * USDC, 64_000 * USDC)))
-    assert before_position.code == 0, before_position.log
+    alone = h.check(signed(h, bob, SetPositionTpSl(0, BTC, 66_000 * USDC, 64_000 * USDC)))
+    assert alone.code == 326, alone.log
+    together = h.check(signed(h, bob, buy(PRICE, 10, time_in_force=TimeInForce.IOC),
+                              SetPositionTpSl(0, BTC, 66_000 * USDC, 64_000 * USDC)))
+    assert together.code == 0, together.log
