@@ -220,6 +220,18 @@ class ConditionalBook:
         found = [self.get(int.from_bytes(key[-8:], "big")) for key, _ in self._store.iterate(start, prefix_end(start))]
         return [c for c in found if c is not None]
 
+    def of_address(self, address: bytes, limit: int) -> list[Conditional]:
+        """At most `limit` of an address's conditionals, every subaccount, by subaccount, market, id."""
+        start = BY_SUBACCOUNT + address
+        found: list[Conditional] = []
+        for key, _ in list(self._store.iterate(start, prefix_end(start))):
+            if len(found) == limit:
+                break
+            c = self.get(int.from_bytes(key[-8:], "big"))
+            assert c is not None, "subaccount index names a missing conditional"
+            found.append(c)
+        return found
+
     def count_of(self, owner: SubaccountId) -> int:
         start = BY_SUBACCOUNT + _sub(owner)
         return sum(1 for _ in self._store.iterate(start, prefix_end(start)))
