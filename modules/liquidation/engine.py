@@ -1,7 +1,12 @@
 """The liquidation step of FinalizeBlock (after oracle, expiries, txs and funding).
 
-Which subaccounts are looked at: modules/liquidation/index.py. For every one whose equity is
-below its maintenance requirement, in subaccount order:
+Which subaccounts are looked at: modules/liquidation/index.py (at most 4 x
+`liquidations_per_block` due ones, plus the block's touched ones). Of those whose equity is below
+their maintenance requirement, the most urgent first (lowest equity / maintenance, then
+subaccount), at most `liquidations_per_block` are liquidated and their closes move at most
+`liquidation_notional_per_block_micro_usdc` of notional (at the oracle price; a chunk is cut to
+what is left of it, at least one lot); the others, and any left under maintenance, are re-indexed
+with deadline 0 so they come first next block (`liquidations_carried`). For each one reached:
 
   1. cancel its resting orders (they no longer count toward anything it can afford);
   2. for each position, most profitable first (so realized gains fund the losing closes), close
@@ -31,6 +36,7 @@ from modules.context import BlockContext, Event
 from modules.errors import ChainError
 from modules.funding.keeper import FundingKeeper
 from modules.funding.params import MAX_HOURLY_RATE_PPM
+from modules.liquidation.genesis import load_params
 from modules.liquidation.index import LiquidationHistory, LiquidationIndex, deadline
 from modules.liquidation.params import CHUNKS, HISTORY_KEPT, LIQUIDATION_FEE_PPM
 from modules.oracle.update import margin_price
@@ -48,6 +54,8 @@ from modules.types import INSURANCE_FUND, SubaccountId
 
 # A branch of the block's store: (the branch, a function that writes it into the block).
 Branching = Callable[[], tuple[KVStore, Callable[[], None]]]
+EVALUATE_FACTOR = 4  # due subaccounts evaluated per block: this many times liquidations_per_block
+URGENCY_SCALE = 10**12  # equity / maintenance as an integer with this many steps per 1
 
 
 @dataclass
@@ -60,12 +68,14 @@ class _Step:
     books: Books
     ctx: BlockContext
     rankings: dict[tuple[int, Side], list[SubaccountId]] = field(default_factory=dict)
+    notional_left: int = 0  # micro-USDC of closes this block may still move
 
 
 def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
                      touched: list[SubaccountId], funding_ticked: bool) -> list[Event]:
     """`touched`: subaccounts whose collateral or positions this block's txs changed."""
     store, write = branching()
+    params = load_params(store)
     index = LiquidationIndex(store)
     keeper = OrderbookKeeper(store, books, ctx)
     largest_move = MAX_HOURLY_RATE_PPM if funding_ticked else 0
@@ -77,41 +87,62 @@ def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
         if price != before:
             index.set_last_price(market.market_id, price)
     movement = index.advance(largest_move)
-    step = _Step(branching, books, ctx)
-    candidates = sorted(set(index.due(movement)) | set(touched), key=lambda s: (s.address, s.number))
+    step = _Step(branching, books, ctx, notional_left=params.liquidation_notional_per_block_micro_usdc)
+    evaluated = EVALUATE_FACTOR * params.liquidations_per_block
+    due = index.due(movement, evaluated + 1)
+    more_due = len(due) > evaluated
+    candidates = sorted(set(due[:evaluated]) | set(touched), key=lambda s: (s.address, s.number))
     write()
-    events: list[Event] = []
+    # Who is under maintenance, most urgent first: lowest equity / maintenance, then subaccount.
+    under: list[tuple[int, SubaccountId, AccountRisk]] = []
     for owner in candidates:
-        store, write = branching()
+        store, _ = branching()
         keeper = OrderbookKeeper(store, books, ctx)
         risk = keeper.risk(owner)
         if risk.equity_micro_usdc < risk.maintenance_micro_usdc and next(keeper.margin.positions(owner), None):
-            events.extend(_liquidate(step, owner, risk))
+            urgency = risk.equity_micro_usdc * URGENCY_SCALE // max(1, risk.maintenance_micro_usdc)
+            under.append((urgency, owner, risk))
+    under.sort(key=lambda u: (u[0], u[1].address, u[1].number))
+    events: list[Event] = []
+    reached = 0
+    for _, owner, risk in under:
+        if reached == params.liquidations_per_block or step.notional_left <= 0:
+            break
+        events.extend(_liquidate(step, owner, risk))
+        reached += 1
+    carried = 0
+    for owner in candidates:
         store, write = branching()
-        _reindex(store, books, ctx, owner, movement)
+        carried += _reindex(store, books, ctx, owner, movement)
         write()
     # Whoever a liquidation traded with (makers, the fund, deleveraged positions) has new risk too.
     counterparties = sorted({s for e in events for s in _subaccounts_in(e)} - set(candidates),
                             key=lambda s: (s.address, s.number))
     for owner in counterparties:
         store, write = branching()
-        _reindex(store, books, ctx, owner, movement)
+        carried += _reindex(store, books, ctx, owner, movement)
         write()
-    return events + _fit_position_tpsl(step, sorted({s for e in events for s in _subaccounts_in(e)},
-                                                    key=lambda s: (s.address, s.number)))
+    fitted = _fit_position_tpsl(step, sorted({s for e in events for s in _subaccounts_in(e)},
+                                             key=lambda s: (s.address, s.number)))
+    if carried or more_due:
+        fitted.append(Event("liquidations_carried", (("under_maintenance", str(carried)),
+                                                     ("more", "true" if more_due else "false"))))
+    return events + fitted
 
 
 def _fit_position_tpsl(step: _Step, owners: list[SubaccountId]) -> list[Event]:
     """Positions a liquidation shrank or closed (the liquidated, their counterparties, the
-    deleveraged) keep their take-profit and stop-loss within them (docs/orders.md)."""
+    deleveraged) keep their resting reduce-only orders, take-profit and stop-loss within them:
+    resized, or cancelled once the position is gone, so none of them opens a new one later
+    (docs/orders.md)."""
     events: list[Event] = []
     store, write = step.branching()
     keeper = OrderbookKeeper(store, step.books, step.ctx)
     book = ConditionalBook(store)
     for owner in owners:
-        for market_id in book.protected_markets(owner):
-            events += book.fit_to_position(owner, keeper.markets.market(market_id),
-                                           keeper.margin.position(owner, market_id).size_lots)
+        markets = set(book.protected_markets(owner)) | {o.market_id for o in keeper.orders_of(owner) if o.reduce_only}
+        for market_id in sorted(markets):
+            events += keeper.shrink_reduce_only(owner, keeper.markets.market(market_id))
     write()
     return events
 
@@ -127,7 +158,8 @@ def _subaccounts_in(event: Event) -> list[SubaccountId]:
     return found
 
 
-def _reindex(store: KVStore, books: Books, ctx: BlockContext, owner: SubaccountId, movement: int) -> None:
+def _reindex(store: KVStore, books: Books, ctx: BlockContext, owner: SubaccountId, movement: int) -> int:
+    """Re-index `owner`; one still under maintenance gets deadline 0 (first next block): 1, else 0."""
     keeper = OrderbookKeeper(store, books, ctx)
     index = LiquidationIndex(store)
     gross = 0
@@ -136,9 +168,13 @@ def _reindex(store: KVStore, books: Books, ctx: BlockContext, owner: SubaccountI
         gross += market.notional(margin_price_ticks(market, keeper.oracle), abs(position.size_lots))
     if gross == 0:
         index.remove(owner)
-        return
+        return 0
     risk = keeper.risk(owner)
+    if risk.equity_micro_usdc < risk.maintenance_micro_usdc:
+        index.set_deadline(owner, 0)
+        return 1
     index.set_deadline(owner, deadline(movement, risk.equity_micro_usdc - risk.maintenance_micro_usdc, gross))
+    return 0
 
 
 def _liquidate(step: _Step, owner: SubaccountId, risk: AccountRisk) -> list[Event]:
@@ -164,6 +200,11 @@ def _liquidate(step: _Step, owner: SubaccountId, risk: AccountRisk) -> list[Even
             if size == 0 or current.equity_micro_usdc >= current.maintenance_micro_usdc:
                 break
             lots = min(abs(size), chunk)
+            if step.notional_left <= 0:
+                break  # the block's notional budget is spent: the rest carries
+            per_lot = max(1, market.notional(margin_price_ticks(market, keeper.oracle), 1))
+            lots = min(lots, max(1, step.notional_left // per_lot))
+            step.notional_left -= lots * per_lot
             bankruptcy = bankruptcy_price_ticks(current.equity_micro_usdc, size, market,
                                                 margin_price_ticks(market, keeper.oracle))
             events.extend(_close_chunk(step, owner, market, size, lots, bankruptcy))

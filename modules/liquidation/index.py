@@ -7,8 +7,11 @@ bounds it. So a subaccount evaluated when the chain's cumulative movement counte
 safe until the counter passes M0 + B x 10^6 / (3 N): its deadline, kept in a sorted key range.
 
 Each block: the counter grows by the largest market move (and by the funding cap at an hour
-boundary); the subaccounts whose deadline passed, plus every subaccount whose collateral or
-positions the block touched, are evaluated — liquidated if under maintenance — and re-indexed.
+boundary); the subaccounts whose deadline passed (the first 4 x `liquidations_per_block` of
+them, by deadline), plus every subaccount whose collateral or positions the block touched, are
+evaluated — the most urgent of those under maintenance liquidated, within the block's budgets —
+and re-indexed. One left under maintenance (not reached, or only partly closed) gets deadline 0:
+first in line next block. Due ones not evaluated keep their passed deadline, so they stay due.
 A calm block looks only at the few subaccounts near their limit.
 """
 
@@ -51,9 +54,16 @@ class LiquidationIndex:
     def set_last_price(self, market_id: int, price: int) -> None:
         self._store.set(LAST_PRICE + market_id.to_bytes(4, "big"), price.to_bytes(8, "big"))
 
-    def due(self, movement: int) -> list[SubaccountId]:
+    def due(self, movement: int, limit: int | None = None) -> list[SubaccountId]:
+        """Subaccounts whose deadline is at or below `movement`, by deadline then subaccount, at
+        most `limit`."""
         end = DEADLINE + (movement + 1).to_bytes(8, "big")
-        return [SubaccountId(key[10:30], key[30]) for key, _ in self._store.iterate(DEADLINE, end)]
+        found: list[SubaccountId] = []
+        for key, _ in self._store.iterate(DEADLINE, end):
+            if limit is not None and len(found) == limit:
+                break
+            found.append(SubaccountId(key[10:30], key[30]))
+        return found
 
     def set_deadline(self, subaccount: SubaccountId, deadline: int) -> None:
         self.remove(subaccount)

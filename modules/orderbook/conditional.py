@@ -9,14 +9,19 @@ until the oracle crosses their trigger at the start of a block (docs/orders.md).
 | the same | sell | at or above the trigger |
 
 A conditional whose trigger already holds at placement is refused (code 313: it would fire at
-once; send an order instead). At the start of a block, trailing stops first follow the new price
-(their trigger never moves back); then every conditional the price crossed fires, in kind order
-(stop-market, stop-limit, take-profit-market, take-profit-limit, trailing stop, position
-stop-loss, position take-profit), then by market, then by id. Stop- and take-profit-market
-become an IOC at their limit (the worst acceptable price), the *-limit kinds a GTC at theirs,
-and the trailing and position kinds an IOC at the oracle price moved by their slippage bound.
-Each passes the normal checks; one that fails them is cancelled with the reason. A position
-TP/SL that fires cancels its sibling (one cancels the other).
+once; send an order instead), and so is one whose trigger a crossing still being queued already
+passed (`refuse_within_pending_reach`). At the start of a block (`trigger_step`), trailing stops
+first follow the new price (their trigger never moves back; not in a band with a pending
+backlog); then at most 4 x `triggers_per_block` crossed conditionals move into the triggered
+queue, oldest crossing first; then at most `triggers_per_block` fire from the head of the queue:
+by the height whose price first crossed them, then by how far past the trigger that price went
+(furthest first, in ppm of the trigger), then by id. What is left carries to the next block
+(`triggers_carried`) and fires then even if the price came back: a crossed trigger is triggered
+(modules/orderbook/conditional_store.py says how, with a bounded number of reads per block).
+Stop- and take-profit-market become an IOC at their limit (the worst acceptable price), the
+*-limit kinds a GTC at theirs, and the trailing and position kinds an IOC at the oracle price
+moved by their slippage bound. Each passes the normal checks; one that fails them is cancelled
+with the reason. A position TP/SL that fires cancels its sibling (one cancels the other).
 """
 
 from __future__ import annotations
@@ -67,8 +72,10 @@ Branching = Callable[[], tuple[KVStore, Callable[[], None]]]
 """`branching()` -> (store, write): a branch of the block's store, kept only if `write()` is called."""
 
 __all__ = ["Conditional", "ConditionalBook", "handle_cancel_conditional", "handle_place_conditional",
-           "handle_place_trailing_stop", "handle_set_position_tpsl", "trigger_step", "validate_position_tpsl",
-           "validate_trailing_stop"]
+           "handle_place_trailing_stop", "handle_set_position_tpsl", "refuse_within_pending_reach", "trigger_step",
+           "validate_position_tpsl", "validate_trailing_stop"]
+
+DETECT_FACTOR = 4  # a block queues at most this many times `triggers_per_block` crossed conditionals
 
 
 # -- checks shared by every kind ------------------------------------------------------------------
@@ -117,6 +124,18 @@ def _refuse_if_fires_now(c: Conditional, now_ticks: int, market: Market) -> None
         raise TriggerWrongSide(f"a {c.kind.name.lower()} {c.side.name.lower()} triggered at "
                                f"{c.trigger_ticks * market.tick_size} would fire at once: the oracle is at "
                                f"{now_ticks * market.tick_size}")
+
+
+def refuse_within_pending_reach(store: KVStore, c: Conditional, market: Market) -> None:
+    """Refuse (313) a conditional whose trigger a crossing still being queued already passed: a
+    price before it existed would fire it. `c` as it would be stored (a trailing stop with its
+    trigger at the current anchor). Placement calls it beside `_refuse_if_fires_now`;
+    `ConditionalBook.add` refuses the same as a backstop."""
+    book = ConditionalBook(store)
+    if book.within_pending_reach(c):
+        raise TriggerWrongSide(f"a {c.kind.name.lower()} {c.side.name.lower()} triggered at "
+                               f"{c.trigger_ticks * market.tick_size} would fire at once: a price move still being "
+                               "processed already crossed it")
 
 
 # -- handlers ---------------------------------------------------------------------------------------
@@ -254,19 +273,23 @@ def handle_cancel_conditional(keeper: OrderbookKeeper, signer: bytes, action: Ca
 # -- the start-of-block step ------------------------------------------------------------------------
 
 def trigger_step(keeper: OrderbookKeeper, branching: Branching) -> list[Event]:
-    """1. trailing stops follow each market's price; 2. collect what the prices crossed; 3. fire
-    it in the documented order, each on its own branch so a failure leaves nothing but its reason."""
+    """1. trailing stops follow each market's price and at most 4 x `triggers_per_block` crossed
+    conditionals move into the triggered queue (`ConditionalBook.detect`); 2. at most
+    `triggers_per_block` fire from its head, each on its own branch so a failure leaves nothing
+    but its reason; 3. `triggers_carried` when some are left for the next block."""
     book = ConditionalBook(keeper.store)
-    due: list[Conditional] = []
-    for market in keeper.markets.markets():
-        price = _oracle_ticks(keeper, market)
-        book.trail(market.market_id, price)
-        fired = book.crossed(market.market_id, price) + book.trailing_fired(market.market_id, price)
-        due += [c for c in (book.get(i) for i in fired) if c is not None]
-    due.sort(key=lambda c: (int(c.kind), c.market_id, c.conditional_id))
+    budget = keeper.params.triggers_per_block
+    prices = [(market.market_id, _oracle_ticks(keeper, market)) for market in keeper.markets.markets()]
+    detection = book.detect(prices, keeper.ctx.height, budget * DETECT_FACTOR)
     events: list[Event] = []
-    for conditional in due:
-        events += _fire(keeper, branching, conditional)
+    for conditional_id in book.queue_head(budget):
+        conditional = book.get(conditional_id)
+        if conditional is not None:  # else its sibling fired earlier in this block
+            events += _fire(keeper, branching, conditional)
+    queued = book.queued_count()
+    if queued or detection.pending_bands:
+        events.append(Event("triggers_carried", (("queued", str(queued)),
+                                                 ("more", "true" if detection.pending_bands else "false"))))
     return events
 
 

@@ -467,17 +467,26 @@ class OrderbookKeeper:
 
     # -- block start ----------------------------------------------------------------------------
 
-    def due_expiries(self) -> list[tuple[int, int]]:
-        """(market, order id) of orders whose good-til block or time has passed, in key order."""
+    def due_expiries(self, limit: int | None = None) -> list[tuple[int, int]]:
+        """(market, order id) of orders whose good-til block or time has passed, in key order
+        (good-til-block first), at most `limit` of them."""
         due: list[tuple[int, int]] = []
-        for key, _ in self._store.iterate(EXPIRE_BLOCK, EXPIRE_BLOCK + _u64(self.ctx.height)):
-            due.append((int.from_bytes(key[11:15], "big"), int.from_bytes(key[15:23], "big")))
-        for key, _ in self._store.iterate(EXPIRE_TIME, EXPIRE_TIME + _u64(self.ctx.time_ms + 1)):
-            due.append((int.from_bytes(key[11:15], "big"), int.from_bytes(key[15:23], "big")))
+        for start, end in ((EXPIRE_BLOCK, EXPIRE_BLOCK + _u64(self.ctx.height)),
+                           (EXPIRE_TIME, EXPIRE_TIME + _u64(self.ctx.time_ms + 1))):
+            for key, _ in self._store.iterate(start, end):
+                if limit is not None and len(due) == limit:
+                    return due
+                due.append((int.from_bytes(key[11:15], "big"), int.from_bytes(key[15:23], "big")))
         return due
 
-    def due_dead_man_switches(self) -> list[bytes]:
-        return [key[11:31] for key, _ in self._store.iterate(DEAD_MAN_DUE, DEAD_MAN_DUE + _u64(self.ctx.time_ms + 1))]
+    def due_dead_man_switches(self, limit: int | None = None) -> list[bytes]:
+        """Addresses whose dead-man switch is due, by due time then address, at most `limit`."""
+        found: list[bytes] = []
+        for key, _ in self._store.iterate(DEAD_MAN_DUE, DEAD_MAN_DUE + _u64(self.ctx.time_ms + 1)):
+            if limit is not None and len(found) == limit:
+                break
+            found.append(key[11:31])
+        return found
 
     def clear_dead_man_switch(self, address: bytes) -> None:
         current = self.dead_man_switch(address)
@@ -500,9 +509,16 @@ class OrderbookKeeper:
         raw = self._store.get(DEAD_MAN_COUNT + address + _u64(self.ctx.time_ms // 86_400_000))
         return int.from_bytes(raw, "big") if raw is not None else 0
 
-    def orders_of_address(self, address: bytes) -> Iterator[Order]:
+    def orders_of_address(self, address: bytes, limit: int | None = None) -> Iterator[Order]:
+        """The address's resting orders in every subaccount, by subaccount, market, id (at most
+        `limit`)."""
         start = BY_SUBACCOUNT + address
-        for key, _ in list(self._store.iterate(start, prefix_end(start))):
+        found = []
+        for key, _ in self._store.iterate(start, prefix_end(start)):
+            if limit is not None and len(found) == limit:
+                break
+            found.append(key)
+        for key in found:
             order = self.order(int.from_bytes(key[23:27], "big"), int.from_bytes(key[27:35], "big"))
             assert order is not None
             yield order

@@ -24,7 +24,9 @@ from modules.orderbook.actions import (
 )
 from modules.margin.risk import AccountRisk, margin_price_ticks
 from modules.orderbook.conditional import ConditionalBook, handle_cancel_conditional
+from modules.orderbook.conditional_store import attributes as conditional_attributes
 from modules.orderbook.twap import TwapBook, handle_cancel_twap
+from modules.orderbook.twap import attributes as twap_attributes
 from modules.orderbook.errors import (
     DeadManSwitchRejected,
     IcebergDisplayAboveTotal,
@@ -324,16 +326,56 @@ def handle_schedule_cancel(keeper: OrderbookKeeper, signer: bytes, action: Sched
 
 
 def begin_block(keeper: OrderbookKeeper) -> list[Event]:
-    """Before any tx of the block: expire good-til orders, then fire due dead-man switches."""
+    """Before any tx of the block: expire good-til orders (at most `expiries_per_block`, in key
+    order), then fire due dead-man switches: each cancels everything its address has resting,
+    orders, conditionals and TWAPs of every subaccount; every cancelled item (and every switch)
+    counts against `dead_man_switches_per_block`. What is left stays due, first in line next
+    block (`expiries_carried`, `dead_man_switches_carried`)."""
+    params = keeper.params
     events: list[Event] = []
-    for market_id, order_id in keeper.due_expiries():
+    due = keeper.due_expiries(params.expiries_per_block + 1)
+    for market_id, order_id in due[:params.expiries_per_block]:
         order = keeper.order(market_id, order_id)
         if order is not None:
             keeper.remove(order)
             events.append(keeper.cancel_event(keeper.markets.market(market_id), order, CancelReason.EXPIRED))
-    for address in keeper.due_dead_man_switches():
-        for order in list(keeper.orders_of_address(address)):
+    if len(due) > params.expiries_per_block:
+        events.append(Event("expiries_carried", (("expired", str(params.expiries_per_block)), ("more", "true"))))
+    return events + _dead_man_step(keeper, params.dead_man_switches_per_block)
+
+
+def _dead_man_step(keeper: OrderbookKeeper, budget: int) -> list[Event]:
+    events: list[Event] = []
+    left = budget
+    for address in keeper.due_dead_man_switches(budget):
+        if left <= 0:
+            break
+        left -= 1  # the switch itself
+        for order in list(keeper.orders_of_address(address, left)):
             keeper.remove(order)
             events.append(keeper.cancel_event(keeper.markets.market(order.market_id), order, "dead_man_switch"))
+            left -= 1
+        book = ConditionalBook(keeper.store)
+        for conditional in book.of_address(address, max(left, 0)):
+            book.remove(conditional)
+            events.append(Event("conditional_cancelled", (
+                *conditional_attributes(conditional, keeper.markets.market(conditional.market_id)),
+                ("reason", "dead_man_switch"))))
+            left -= 1
+        twaps = TwapBook(keeper.store)
+        for twap in twaps.of_address(address, max(left, 0)):
+            twaps.remove(twap)
+            events.append(Event("twap_cancelled", (*twap_attributes(twap, keeper.markets.market(twap.market_id)),
+                                                   ("reason", "dead_man_switch"))))
+            left -= 1
+        if left <= 0 and _holds_anything(keeper, address):
+            break  # the switch stays due: the rest goes next block
         keeper.clear_dead_man_switch(address)
+    if keeper.due_dead_man_switches(1):
+        events.append(Event("dead_man_switches_carried", (("budget", str(budget)), ("more", "true"))))
     return events
+
+
+def _holds_anything(keeper: OrderbookKeeper, address: bytes) -> bool:
+    return bool(next(keeper.orders_of_address(address, 1), None) or ConditionalBook(keeper.store).of_address(address, 1)
+                or TwapBook(keeper.store).of_address(address, 1))

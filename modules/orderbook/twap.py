@@ -10,7 +10,7 @@ bound and passes the normal checks; one that fails them is reported and counts a
 | key (under `orderbook/`) | holds |
 |---|---|
 | `wr/<id u64>` | the packed TWAP |
-| `wq/<next block u64><id u64>` | due index: a block reads only the TWAPs due at its height |
+| `wq/<next block u64><id u64>` | due index: a block reads only the TWAPs due at its height, at most `twap_children_per_block` (the rest stay due and go first next block: `twap_children_carried`) |
 | `ws/<address 20><number 1><market u32><id u64>` | a subaccount's TWAPs |
 """
 
@@ -123,9 +123,27 @@ class TwapBook:
         found = [self.get(int.from_bytes(k[-8:], "big")) for k, _ in self._store.iterate(RECORD, prefix_end(RECORD))]
         return [t for t in found if t is not None]
 
-    def due(self, height: int) -> list[int]:
-        """Ids of TWAPs whose next child is due at or before `height`, in (block, id) order."""
-        return [int.from_bytes(k[-8:], "big") for k, _ in self._store.iterate(DUE, DUE + _u(height + 1, 8))]
+    def of_address(self, address: bytes, limit: int) -> list[Twap]:
+        """At most `limit` of an address's TWAPs, every subaccount, by subaccount, market, id."""
+        start = BY_SUBACCOUNT + address
+        found: list[Twap] = []
+        for key, _ in self._store.iterate(start, prefix_end(start)):
+            if len(found) == limit:
+                break
+            twap = self.get(int.from_bytes(key[-8:], "big"))
+            assert twap is not None, "subaccount index names a missing TWAP"
+            found.append(twap)
+        return found
+
+    def due(self, height: int, limit: int | None = None) -> list[int]:
+        """Ids of TWAPs whose next child is due at or before `height`, in (block, id) order, at
+        most `limit` of them."""
+        ids: list[int] = []
+        for key, _ in self._store.iterate(DUE, DUE + _u(height + 1, 8)):
+            if limit is not None and len(ids) == limit:
+                break
+            ids.append(int.from_bytes(key[-8:], "big"))
+        return ids
 
     def next_id(self) -> int:
         raw = self._store.get(NEXT_ID)
@@ -230,13 +248,19 @@ def _closable(keeper: OrderbookKeeper, owner: SubaccountId, market: Market, side
 
 
 def twap_step(keeper: OrderbookKeeper, branching: Branching) -> list[Event]:
-    """Send the child of every TWAP due at this height, in (due block, id) order."""
+    """Send the children due at this height, at most `twap_children_per_block`, in (due block,
+    id) order. The others stay due (their due block passed, so they come first next block):
+    `twap_children_carried` says some wait."""
     book = TwapBook(keeper.store)
+    budget = keeper.params.twap_children_per_block
+    due = book.due(keeper.ctx.height, budget + 1)
     events: list[Event] = []
-    for twap_id in book.due(keeper.ctx.height):
+    for twap_id in due[:budget]:
         twap = book.get(twap_id)
         assert twap is not None, "TWAP due index names a missing TWAP"
         events += _send_child(keeper, branching, book, twap)
+    if len(due) > budget:
+        events.append(Event("twap_children_carried", (("sent", str(budget)), ("more", "true"))))
     return events
 
 

@@ -21,15 +21,21 @@ def _events(response, kind):  # type: ignore[no-untyped-def]
 
 
 def test_each_kind_triggers_once_in_the_documented_order(oracle_harness: AppHarness) -> None:
+    """Crossed in the same block, they fire furthest past their trigger first (then by id), so
+    the order comes from the distances, not from the ids or the kinds."""
     h = oracle_harness
     alice, bob, _ = h.keys
     h.block([signed(h, alice, sell(67_000 * USDC, 500), buy(64_000 * USDC, 500))], prices={BTC: PRICE})
-    # placed in reverse of the firing order, so the order comes from the rule, not from the ids
+    # placed in reverse of the firing order; the stop-market's trigger is furthest below 66,000
     placed = h.block([signed(h, bob,
-                             PlaceConditional(0, BTC, ConditionalKind.TAKE_PROFIT_LIMIT, Side.SELL, UP, 65_900 * USDC, 10),
-                             PlaceConditional(0, BTC, ConditionalKind.TAKE_PROFIT_MARKET, Side.SELL, UP, 63_000 * USDC, 10),
-                             PlaceConditional(0, BTC, ConditionalKind.STOP_LIMIT, Side.BUY, UP, 67_000 * USDC, 10),
-                             PlaceConditional(0, BTC, ConditionalKind.STOP_MARKET, Side.BUY, UP, 68_000 * USDC, 10))],
+                             PlaceConditional(0, BTC, ConditionalKind.TAKE_PROFIT_LIMIT, Side.SELL, 65_990 * USDC,
+                                              65_900 * USDC, 10),
+                             PlaceConditional(0, BTC, ConditionalKind.TAKE_PROFIT_MARKET, Side.SELL, 65_980 * USDC,
+                                              63_000 * USDC, 10),
+                             PlaceConditional(0, BTC, ConditionalKind.STOP_LIMIT, Side.BUY, 65_950 * USDC,
+                                              67_000 * USDC, 10),
+                             PlaceConditional(0, BTC, ConditionalKind.STOP_MARKET, Side.BUY, 65_920 * USDC,
+                                              68_000 * USDC, 10))],
                      prices={BTC: PRICE})
     assert [r.code for r in placed[1:]] == [0]
     quiet = h.finalize([oracle_tx_with({BTC: 65_900 * USDC})])

@@ -202,3 +202,20 @@ def test_a_whale_walking_a_thin_book_moves_no_margin_price_and_liquidates_nobody
     assert query(h, "/oracle/prices")["prices"][0]["price"] == str(PRICE)
     carol_view = query(h, f"/positions/0x{carol.address.hex()}/0")
     assert int(carol_view["equity_micro_usdc"]) > int(carol_view["maintenance_margin_micro_usdc"])
+
+
+def test_deleveraging_cancels_the_reduce_only_orders_of_the_position_it_closed(oracle_harness: AppHarness) -> None:
+    """Alice's short is closed by auto-deleveraging; her resting reduce-only buy, which closed that
+    short, is cancelled with it instead of opening a long later."""
+    h = oracle_harness
+    alice, bob, carol = h.keys
+    _open_bob_long(h)
+    [_, rested] = h.block([signed(h, alice, buy(50_000 * USDC, 2000, reduce_only=True))], prices={BTC: PRICE})
+    assert rested.code == 0, rested.log
+    h.block([signed(h, carol, Transfer(0, INSURANCE_FUND, 100 * USDC))], prices={BTC: PRICE})
+    result = h.finalize([oracle_tx_prices(59_000 * USDC)])
+    h.commit()
+    assert _events(result, "deleveraging") and _position(h, alice) == (0, 0)
+    [cancelled] = [e for e in _events(result, "order_cancelled") if e["owner"] == f"0x{alice.address.hex()}"]
+    assert cancelled["reason"] == "reduce_only_position_closed"
+    assert MarginKeeper(h.store).exposure(SubaccountId(alice.address, 0), BTC).bid_lots == 0
