@@ -36,8 +36,17 @@ pytestmark = pytest.mark.integration
 BTC, USDC = 1, 1_000_000
 IOC = TimeInForce.IOC
 TRIGGER = 66_950 * USDC  # the four plain kinds
-DOCUMENTED_ORDER = ["stop_market", "stop_limit", "take_profit_market", "take_profit_limit", "trailing_stop",
-                    "position_stop_loss", "position_take_profit"]
+KINDS = ["stop_market", "stop_limit", "take_profit_market", "take_profit_limit", "trailing_stop",
+         "position_stop_loss", "position_take_profit"]
+
+
+def _firing_order(triggered: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The documented order within one block: furthest past its trigger first (ppm of the
+    trigger, rounded down), then id."""
+    def key(e: dict[str, str]) -> tuple[int, int]:
+        price, trigger = int(e["oracle_price"]), int(e["trigger_price"])
+        return -(abs(price - trigger) * 1_000_000 // trigger), int(e["conditional_id"])
+    return sorted(triggered, key=key)
 COMPARED = ("conditional_triggered", "conditional_cancelled", "iceberg_refill", "twap_child", "twap_finished", "fill")
 
 
@@ -116,9 +125,10 @@ def test_every_kind_triggers_once_in_order_on_every_node(tmp_path: Path) -> None
         events = per_node[0]
 
         triggered = [(h, e) for h, kind, e in events if kind == "conditional_triggered"]
-        assert [e["kind"] for _, e in triggered] == DOCUMENTED_ORDER
+        assert sorted(e["kind"] for _, e in triggered) == sorted(KINDS)
+        assert [e for _, e in triggered] == _firing_order([e for _, e in triggered])
         assert len({h for h, _ in triggered}) == 1  # one block, once
-        assert len({e["conditional_id"] for _, e in triggered}) == len(DOCUMENTED_ORDER)
+        assert len({e["conditional_id"] for _, e in triggered}) == len(KINDS)
         one_cancels_other = sorted(e["kind"] for _, kind, e in events
                                    if kind == "conditional_cancelled" and e["reason"] == "one_cancels_other")
         assert one_cancels_other == ["position_stop_loss", "position_take_profit"]  # C's SL and A's TP
