@@ -7,9 +7,9 @@ each subaccount indexed as the chain would after its trade; committed in one bat
 restarted on it.
 
 Timed: one FinalizeBlock whose oracle moves every market by -0.1% (`calm_finalize_ms`), then one
-that moves every market by -10%, the per-block clamp (`shock_finalize_ms`). After the shock the
-benchmark checks that no subaccount is left under maintenance with a position: every one was
-dealt with in that block.
+that moves every market by -10%, the per-block clamp (`shock_finalize_ms`). After the shock it
+counts the subaccounts left under maintenance with a position (`left_under_maintenance`): the
+block liquidates at most `liquidations_per_block` of them, the rest carry to the next blocks.
 """
 
 from __future__ import annotations

@@ -540,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=cmd_simulate)
 
     bench = commands.add_parser("bench", help="run a benchmark; its last line is a JSON object of figures")
-    bench.add_argument("name", choices=["checktx", "engine", "liquidation", "triggers", "restart", "e2e", "tui", "anchor"])
+    bench.add_argument("name", choices=["checktx", "engine", "liquidation", "triggers", "restart", "e2e", "tui", "anchor",
+                                        "budget"])
     bench.add_argument("--size", type=uint_arg("size"), default=0, help="work size (0: the benchmark's default)")
     bench.set_defaults(func=cmd_bench)
     return parser

@@ -241,9 +241,7 @@ class ConditionalBook:
         """At most `limit` of an address's conditionals, every subaccount, by subaccount, market, id."""
         start = BY_SUBACCOUNT + address
         found: list[Conditional] = []
-        for key, _ in list(self._store.iterate(start, prefix_end(start))):
-            if len(found) == limit:
-                break
+        for key in _first_keys(self._store, start, prefix_end(start), limit):
             c = self.get(int.from_bytes(key[-8:], "big"))
             assert c is not None, "subaccount index names a missing conditional"
             found.append(c)
@@ -436,13 +434,13 @@ class ConditionalBook:
         returns what is left of the budget. The reach stays while history remains."""
         key = bytes([band]) + _u(market_id, 4)
         start = REACH_AT + key
-        for history_key, _ in list(self._store.iterate(start, prefix_end(start))):
-            if budget <= 0:
-                return 0
+        history = _first_keys(self._store, start, prefix_end(start), budget + 1)
+        for history_key in history[:budget]:
             self._store.delete(history_key)
-            budget -= 1
+        if len(history) > budget:
+            return 0
         self._store.delete(REACH + key)
-        return budget
+        return budget - len(history)
 
     def _sweep(self, band: int, market_id: int, reached: int, crossed_at: int, budget: int) -> int:
         """Queue at most `budget` of the band's entries at or below level `reached`, all first
@@ -451,9 +449,7 @@ class ConditionalBook:
         moved = 0
         if band in (BAND_UP, BAND_DOWN):
             start = (FIRES_UP if band == BAND_UP else FIRES_DOWN) + _u(market_id, 4)
-            for key, _ in list(self._store.iterate(start, start + _u(reached + 1, 8))):
-                if moved == budget:
-                    break
+            for key in _first_keys(self._store, start, start + _u(reached + 1, 8), budget):
                 trigger = _price_of(band, int.from_bytes(key[-16:-8], "big"))
                 self._store.delete(key)
                 self._enqueue(int.from_bytes(key[-8:], "big"), crossed_at, _distance_ppm(price, trigger))
@@ -461,7 +457,8 @@ class ConditionalBook:
             return moved
         side = Side.SELL if band == BAND_TRAIL_SELL else Side.BUY
         start = SEGMENT_BY_EDGE + _u(market_id, 4) + bytes([side])
-        for key, _ in list(self._store.iterate(start, start + _u(reached + 1, 8))):
+        # each segment whose edge is reached holds at least one crossed stop
+        for key in _first_keys(self._store, start, start + _u(reached + 1, 8), budget):
             if moved == budget:
                 break
             segment = self.segment(int.from_bytes(key[-8:], "big"))
@@ -674,6 +671,18 @@ class ConditionalBook:
     def _member_key(c: Conditional) -> bytes:
         unit, distance = (TICKS, c.trail_ticks) if c.trail_ticks else (BPS_UNIT, c.trail_bps)
         return SEGMENT_MEMBER + _u(c.link_id, 8) + bytes([unit]) + _u(distance, 8) + _u(c.conditional_id, 8)
+
+
+def _first_keys(store: PrefixStore, start: bytes, end: bytes | None, limit: int) -> list[bytes]:
+    """The first `limit` keys in [start, end), read before any of them is changed."""
+    keys: list[bytes] = []
+    if limit <= 0:
+        return keys
+    for key, _ in store.iterate(start, end):
+        keys.append(key)
+        if len(keys) == limit:
+            break
+    return keys
 
 
 def _smaller(a: int, b: int) -> int:

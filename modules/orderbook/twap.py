@@ -1,7 +1,9 @@
 """TWAP parent orders: a total size executed as IOC children, one every `interval_blocks` blocks.
 
 The first child goes out at the start of the block after placement, after the conditionals of
-that block have fired; each later one `interval_blocks` blocks after the one before. A child is
+that block have fired; each later one `interval_blocks` blocks after the one before. At most
+`twap_children_per_block` children go out in a block, in (due block, id) order; one that waits
+for the budget goes out late, and the next is due `interval_blocks` after it did. A child is
 sized `ceil(remaining / slices left)`, so what an earlier child could not fill is carried into
 the next ones and the last child asks for exactly what remains: the children together never
 execute more than the total. Each child is an IOC at the oracle price moved by the slippage
@@ -297,8 +299,11 @@ def _send_child(keeper: OrderbookKeeper, branching: Branching, book: TwapBook, t
         keeper.books.rollback(checkpoint)
         filled, reason, placed = 0, error.log, []
         order_id = 0  # its branch is gone: the id names no order
+    # The next child is due `interval_blocks` after this one went out: a child the budget made
+    # late does not keep an old due block (a backlog would then always come first and starve the
+    # TWAPs due after it; this way the due index is first come, first served).
     updated = replace(twap, filled_lots=twap.filled_lots + filled, slices_done=twap.slices_done + 1,
-                      next_block=twap.next_block + twap.interval_blocks)
+                      next_block=max(twap.next_block, keeper.ctx.height) + twap.interval_blocks)
     child = [("twap_id", str(twap.twap_id)), ("order_id", str(order_id)), ("slice", str(updated.slices_done)),
              ("size", str(size * market.step_size)), ("filled", str(filled * market.step_size)),
              ("remaining", str(updated.remaining_lots * market.step_size))]

@@ -96,7 +96,7 @@ def start_app(path: Path, keys: list[PrivateKey], markets: list[dict[str, object
     """`sections`: more genesis sections (e.g. {"orderbook": {"params": {...}}})."""
     store = CommittedStore(path)
     app = Application(store)
-    app_state = {
+    app_state: dict[str, object] = {
         "bank": {"balances": [
             {"address": "0x" + k.address.hex(), "subaccount": 0, "amount_micro_usdc": str(FUNDED_MICRO_USDC)}
             for k in keys
@@ -104,6 +104,7 @@ def start_app(path: Path, keys: list[PrivateKey], markets: list[dict[str, object
         "markets": {"markets": markets if markets is not None else TEST_MARKETS},
         **(sections or {}),
     }
+    app_state.update(sections or {})
     request = abci_pb.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(app_state).encode())
     if oracle:  # one validator, vote extensions from height 1: blocks may carry its prices
         request.validators.add(pub_key=keys_pb.PublicKey(ed25519=VALIDATOR_PUB_KEY), power=10)
