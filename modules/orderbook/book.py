@@ -484,7 +484,9 @@ class OrderBook:
                     self._best_ask = price
         order_id = order.order_id
         orders = level.orders
-        if order_id > level.last_order_id:
+        if order_id > level.last_order_id or not orders:
+            # (an empty level: every maker here just filled, and an iceberg's next slice comes in
+            # with an id a rolled-back branch had used already, so it may not exceed last_order_id)
             orders[order_id] = order
             level.last_order_id = order_id
         elif order_id < next(iter(orders)):  # an undone removal of the level's first order

@@ -22,7 +22,9 @@ from modules.orderbook.actions import (
     PlaceOrder,
     ScheduleCancelAll,
 )
-from modules.margin.risk import AccountRisk, margin_price_ticks
+from modules.margin.errors import InsufficientMargin
+from modules.margin.funding_settlement import settled_view
+from modules.margin.risk import AccountRisk, PendingChange, account_risk, margin_price_ticks
 from modules.orderbook.conditional import ConditionalBook, handle_cancel_conditional
 from modules.orderbook.conditional_store import attributes as conditional_attributes
 from modules.orderbook.twap import TwapBook, handle_cancel_twap
@@ -175,6 +177,8 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
     order_rules(market, keeper.oracle, keeper.ctx.height, order)
     book = keeper.books[market.market_id]
     before = keeper.risk(order.owner)
+    if not order.reduce_only:
+        require_worst_case_collateral(keeper, market, order, before)
     if order.post_only and book.would_cross(order.side, order.price_ticks):
         raise PostOnlyWouldCross(f"post-only {order.side.name.lower()} at {order.price_ticks * market.tick_size} "
                                  f"would cross the book")
@@ -224,6 +228,29 @@ def require_paid_for(keeper: OrderbookKeeper, owner: SubaccountId, before: Accou
     requirement (what it stores reserves margin for its worst case) and stays within its tier."""
     after = keeper.require_initial_margin(owner, before)
     require_storage_room(keeper, owner, after.equity_micro_usdc, adding=0)
+
+
+def require_worst_case_collateral(keeper: OrderbookKeeper, market: Market, order: Order,
+                                  before: AccountRisk) -> None:
+    """Before matching, an order that may open or grow a position must be collateralized as if it
+    filled in full at its own price (dYdX's rule): equity, less what such a fill loses against the
+    oracle price and its taker fee, covers the initial requirement with the whole size added. An
+    order that does not raise the requirement (one that closes) always passes; what it really
+    does is judged again after matching. So an account without collateral can place nothing that
+    could open a position, not even an IOC that would find nothing to fill."""
+    oracle_ticks = margin_price_ticks(market, keeper.oracle)
+    worse_by = order.price_ticks - oracle_ticks if order.side == Side.BUY else oracle_ticks - order.price_ticks
+    loss = market.notional(max(0, worse_by), order.size_lots)
+    fee = -(-market.notional(order.price_ticks, order.size_lots) * market.taker_fee_ppm // 1_000_000)
+    position = settled_view(keeper.margin.position(order.owner, market.market_id), keeper.funding)
+    lots = order.size_lots
+    worst = account_risk(order.owner, keeper.markets, keeper.bank, keeper.margin, keeper.oracle, PendingChange(
+        market.market_id, position, -loss - fee, lots if order.side == Side.BUY else 0,
+        lots if order.side == Side.SELL else 0))
+    if worst.initial_micro_usdc > before.initial_micro_usdc and worst.equity_micro_usdc < worst.initial_micro_usdc:
+        raise InsufficientMargin(f"{order.owner} would hold equity {worst.equity_micro_usdc} micro-USDC against an "
+                                 f"initial requirement of {worst.initial_micro_usdc} if the order filled in full at "
+                                 f"{order.price_ticks * market.tick_size}")
 
 
 def stored_obligations(keeper: OrderbookKeeper, owner: SubaccountId) -> int:

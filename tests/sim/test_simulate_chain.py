@@ -115,7 +115,7 @@ def test_a_clearing_rule_broken_by_one_micro_usdc_is_caught_with_a_shrunk_reprod
 def test_a_block_without_its_liquidation_pass_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(application, "liquidation_step", lambda *args, **kwargs: [])
     # More one-way leveraged bets than the default mix, so a shock takes one past bankruptcy.
-    result = simulate_chain(1, 200, tmp_path, weights={"lever_up": 40})
+    result = simulate_chain(2, 200, tmp_path, weights={"lever_up": 40})
     assert result.broken is not None
     assert result.broken.invariant == "liquidation/no-negative-equity"
     assert "ends the block with equity -" in result.broken.message

@@ -425,3 +425,19 @@ def test_a_market_has_one_book() -> None:
     with pytest.raises(BookError, match="already"):
         books.add_market(MARKET)
     assert books.get(MARKET + 1) is None and books[MARKET].market_id == MARKET
+
+
+def test_a_refill_into_an_emptied_level_may_reuse_a_rolled_back_id() -> None:
+    """A rolled-back branch used id 3 at this price; the next branch gets id 3 again (ids come from
+    the store, which the rollback discarded too) for an iceberg's next slice, after every maker
+    there filled. The slice links into the emptied level instead of failing."""
+    book = OrderBook(7)
+    book.rest(order(1, Side.SELL, 100, 5))
+    token = book.checkpoint()
+    book.rest(order(3, Side.SELL, 100, 5))
+    book.rollback(token)
+    result = book.match(order(2, Side.BUY, 100, 5, owner=BOB, tif=TimeInForce.IOC),
+                        refill=lambda maker: order(3, Side.SELL, 100, 5))
+    assert [f.size_lots for f in result.fills] == [5]
+    assert [o.order_id for o in book.iter_orders(Side.SELL)] == [3]
+    assert book.invariant_violations() == []
