@@ -75,10 +75,10 @@ class OrderbookParams:
     max_open_orders: int = bounded(256, 0, MAX_STORED)  # resting orders per subaccount
     max_conditionals: int = bounded(256, 0, MAX_STORED)  # stops, take-profits, trailing stops, TP/SL
     max_twaps: int = bounded(16, 0, 1_024)
-    triggers_per_block: int = bounded(256, 1, 100_000)  # conditionals fired at a block's start
-    twap_children_per_block: int = bounded(64, 1, 100_000)
+    triggers_per_block: int = bounded(128, 1, 100_000)  # conditionals fired at a block's start
+    twap_children_per_block: int = bounded(48, 1, 100_000)
     expiries_per_block: int = bounded(1_024, 1, 1_000_000)  # good-til orders expired at a block's start
-    dead_man_switches_per_block: int = bounded(32, 1, 10_000)
+    dead_man_switches_per_block: int = bounded(512, 1, 10_000)
 
     def max_stored(self, equity_micro_usdc: int) -> int:
         """What a subaccount with this equity may store in all (0 under the first tier)."""
