@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from modules.genesis import validate_app_state
+from modules.orderbook.errors import InvalidOrderbookGenesis
 from modules.types import SubaccountId
-from tests.app.conftest import AppHarness
+from tests.app.conftest import AppHarness, start_app
 from tests.app.test_bad_inputs import transfer_tx
-from wire import sign_tx
+from wire import PrivateKey, sign_tx
 from wire.pb import abci_pb
 
 
@@ -78,3 +81,24 @@ def test_a_bug_in_a_query_answers_internal_error_instead_of_closing_the_connecti
     monkeypatch.setattr("app.queries.answer", broken)
     response = query(harness, "/bank/supply")
     assert (response.code, response.log) == (1, "internal error")
+
+
+def test_params_query_shows_the_genesis_params_in_force(tmp_path: Path) -> None:
+    h = start_app(tmp_path / "db", [PrivateKey.from_hex(f"{101:064x}")],
+                  sections={"orderbook": {"params": {"max_twaps": 3}}, "liquidation": {"params": {}}})
+    try:
+        answer = json.loads(h.app.query(abci_pb.RequestQuery(path="/params")).value)
+        assert answer["orderbook"]["max_twaps"] == 3
+        assert answer["orderbook"]["triggers_per_block"] == 128  # a default
+        assert answer["orderbook"]["storage_tiers"][0] == {"min_equity_micro_usdc": "20000000", "max_stored": 4}
+        assert answer["liquidation"]["liquidations_per_block"] == 64
+    finally:
+        h.app.signers.close()
+        h.store.close()
+
+
+def test_a_bad_param_in_genesis_names_the_field() -> None:
+    with pytest.raises(InvalidOrderbookGenesis, match="orderbook.params.triggers_per_block"):
+        validate_app_state({"orderbook": {"params": {"triggers_per_block": 0}}})
+    with pytest.raises(InvalidOrderbookGenesis, match="unknown field 'max_orders'"):
+        validate_app_state({"orderbook": {"params": {"max_orders": 1}}})
