@@ -359,6 +359,9 @@ class Application:
                 self._dry_run(ctx, admitted)
         except ChainError as error:
             return abci_pb.ResponseCheckTx(code=error.code, codespace=error.codespace, log=error.log)
+        except Exception:  # a bug in a handler, contained to its tx as in a block
+            log.error("internal error checking tx\n%s", traceback.format_exc())
+            return abci_pb.ResponseCheckTx(code=INTERNAL_ERROR_CODE, codespace="perpchain", log="internal error")
         branch.write()
         return abci_pb.ResponseCheckTx(code=0, gas_wanted=1)
 

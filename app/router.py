@@ -113,15 +113,22 @@ def execute_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx, books: B
 
 
 def require_free_collateral(store: KVStore, subaccount: SubaccountId) -> None:
-    """Collateral backing positions or orders stays: what leaves must be free collateral."""
+    """Collateral backing positions or orders stays: what leaves must be free collateral, and what
+    stays must keep the subaccount in the storage tier of what it stores (orders, conditionals,
+    TWAPs), so collateral moved away cannot leave them stored unpaid."""
     margin = MarginKeeper(store)
-    if next(iter(margin.positions(subaccount)), None) is None and next(iter(margin.exposures(subaccount)), None) is None:
+    orders = OrderbookKeeper(store, Books(), BlockContext("", 0, 0))  # reads only
+    stored = orderbook.stored_obligations(orders, subaccount)
+    if not stored and next(iter(margin.positions(subaccount)), None) is None and \
+            next(iter(margin.exposures(subaccount)), None) is None:
         return
     risk = account_risk(subaccount, MarketsKeeper(store), BankKeeper(store), margin, OracleKeeper(store))
     if risk.free_collateral_micro_usdc < 0:
         raise InsufficientFreeCollateral(
             f"{subaccount} would keep equity {risk.equity_micro_usdc} micro-USDC against an initial requirement "
             f"of {risk.initial_micro_usdc}; move at most its free collateral")
+    if stored:
+        orderbook.require_storage_room(orders, subaccount, risk.equity_micro_usdc, adding=0)
 
 
 def check_tx(store: KVStore, ctx: BlockContext, admitted: AdmittedTx) -> None:

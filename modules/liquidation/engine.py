@@ -47,6 +47,9 @@ from modules.margin.risk import PPM, AccountRisk, margin_price_ticks
 from modules.markets.types import Market
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
+from modules.orderbook.conditional_store import attributes as conditional_attributes
+from modules.orderbook.twap import TwapBook
+from modules.orderbook.twap import attributes as twap_attributes
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.types import CancelReason, Order, Side, TimeInForce
 from modules.store import KVStore
@@ -187,6 +190,7 @@ def _liquidate(step: _Step, owner: SubaccountId, risk: AccountRisk) -> list[Even
     for order in list(keeper.orders_of(owner)):
         keeper.remove(order)
         events.append(keeper.cancel_event(keeper.markets.market(order.market_id), order, "liquidation"))
+    events += _cancel_what_could_open(store, keeper, owner)
     write()
     for market_id in _closing_order(store, keeper, owner):
         market = keeper.markets.market(market_id)
@@ -208,6 +212,26 @@ def _liquidate(step: _Step, owner: SubaccountId, risk: AccountRisk) -> list[Even
             bankruptcy = bankruptcy_price_ticks(current.equity_micro_usdc, size, market,
                                                 margin_price_ticks(market, keeper.oracle))
             events.extend(_close_chunk(step, owner, market, size, lots, bankruptcy))
+    return events
+
+
+def _cancel_what_could_open(store: KVStore, keeper: OrderbookKeeper, owner: SubaccountId) -> list[Event]:
+    """A liquidated subaccount's conditionals and TWAPs that could open a position go with its
+    orders (their reserved margin is what it no longer has); reduce-only ones stay and fit what is
+    left of the position."""
+    events: list[Event] = []
+    conditionals, twaps = ConditionalBook(store), TwapBook(store)
+    for conditional in conditionals.of(owner):
+        if not conditional.reduce_only:
+            conditionals.remove(conditional)
+            events.append(Event("conditional_cancelled", (
+                *conditional_attributes(conditional, keeper.markets.market(conditional.market_id)),
+                ("reason", "liquidation"))))
+    for twap in twaps.of(owner):
+        if not twap.reduce_only:
+            twaps.remove(twap)
+            events.append(Event("twap_cancelled", (*twap_attributes(twap, keeper.markets.market(twap.market_id)),
+                                                   ("reason", "liquidation"))))
     return events
 
 

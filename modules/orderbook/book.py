@@ -28,7 +28,7 @@ from modules.orderbook.types import (
 )
 from modules.types import SubaccountId
 
-MakerCheck = Callable[[Order, int], bool]
+MakerCheck = Callable[[Order, int], "bool | CancelReason"]  # True: fill; False or a reason: cancel it
 """`maker_check(maker, fill_size_lots)`: False cancels the maker instead of filling it (its margin
 check). It must not change the book; if it raises, the book may be part-matched: roll back."""
 
@@ -408,9 +408,10 @@ class OrderBook:
                     cancelled.append(Cancelled(maker, _SELF_TRADE))
                     continue
                 size = maker_size if maker_size <= remaining else remaining
-                if maker_check is not None and not maker_check(maker, size):
+                verdict = maker_check(maker, size) if maker_check is not None else True
+                if verdict is not True:
                     gone.append(maker)
-                    cancelled.append(Cancelled(maker, _MAKER_CHECK_FAILED))
+                    cancelled.append(Cancelled(maker, _MAKER_CHECK_FAILED if verdict is False else verdict))
                     continue
                 fill = Fill(market_id, maker.order_id, taker_id, maker.owner, taker_owner, taker_side, best, size)
                 fills.append(fill)

@@ -52,6 +52,7 @@ from modules.orderbook.errors import (
     NotYourOrder,
     OrderNotFound,
     PriceOffTick,
+    ReduceOnlyWouldIncrease,
     SizeOffStep,
     SizeUnderMinimum,
     TooManyOpenOrders,
@@ -148,6 +149,8 @@ def handle_place_conditional(keeper: OrderbookKeeper, signer: bytes, action: Pla
     limit = _price_ticks(market, "limit_price", action.limit_price)
     size = _size_lots(market, action.size)
     owner = SubaccountId(signer, action.subaccount)
+    if action.reduce_only:
+        _require_position_to_reduce(keeper, owner, market, action.side)
     book = ConditionalBook(keeper.store)
     _room_for_one_more(keeper, book, owner)
     before = keeper.risk(owner)
@@ -157,6 +160,14 @@ def handle_place_conditional(keeper: OrderbookKeeper, signer: bytes, action: Pla
     book.add(conditional)
     _paid_for(keeper, owner, before)
     return [Event("conditional_placed", attributes(conditional, market))]
+
+
+def _require_position_to_reduce(keeper: OrderbookKeeper, owner: SubaccountId, market: Market, side: Side) -> None:
+    """A reduce-only conditional needs a position its side reduces (as orders and TWAPs do)."""
+    held = keeper.margin.position(owner, market.market_id).size_lots
+    if (-held if side == Side.BUY else held) <= 0:
+        raise ReduceOnlyWouldIncrease(f"{owner} holds {held} lots of {market.ticker}: a reduce-only "
+                                      f"{side.name.lower()} would not reduce it")
 
 
 def _paid_for(keeper: OrderbookKeeper, owner: SubaccountId, before: AccountRisk) -> None:
@@ -189,6 +200,8 @@ def handle_place_trailing_stop(keeper: OrderbookKeeper, signer: bytes, action: P
         raise InvalidTrail(f"a trail of {action.trail_price} from {anchor * market.tick_size} leaves no price to "
                            "trigger at")
     owner = SubaccountId(signer, action.subaccount)
+    if action.reduce_only:
+        _require_position_to_reduce(keeper, owner, market, action.side)
     book = ConditionalBook(keeper.store)
     _room_for_one_more(keeper, book, owner)
     before = keeper.risk(owner)

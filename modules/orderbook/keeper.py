@@ -319,7 +319,10 @@ class OrderbookKeeper:
         summary = FillSummary()
         book = self.books[market.market_id]
 
-        def clear(maker: Order, size_lots: int) -> bool:
+        def clear(maker: Order, size_lots: int) -> bool | CancelReason:
+            standing = self._maker_standing(market, maker, size_lots)
+            if standing is not None:
+                return standing
             # Both sides trade at the maker's resting price.
             price = maker.price_ticks
             maker_side = self._settlement(market, maker, size_lots, price, True)
@@ -350,6 +353,22 @@ class OrderbookKeeper:
             self._forget(cancelled.order)
             summary.events.append(self.cancel_event(market, cancelled.order, cancelled.reason))
         return summary
+
+    def _maker_standing(self, market: Market, maker: Order, size_lots: int) -> CancelReason | None:
+        """Why a resting order may no longer trade, checked at each fill (the start-of-block steps that
+        remove such orders have budgets, so one may still rest for a block or more): past its expiry,
+        its owner's dead-man switch due, or reduce-only with less position left than the fill."""
+        if (maker.tif == TimeInForce.GOOD_TIL_BLOCK and maker.good_til_block < self.ctx.height) or \
+                (maker.tif == TimeInForce.GOOD_TIL_TIME and maker.good_til_time_ms <= self.ctx.time_ms):
+            return CancelReason.EXPIRED
+        switch = self.dead_man_switch(maker.owner.address)
+        if switch and switch <= self.ctx.time_ms:
+            return CancelReason.DEAD_MAN_SWITCH
+        if maker.reduce_only:
+            held = self.margin.position(maker.owner, market.market_id).size_lots
+            if (-held if maker.side == Side.BUY else held) < size_lots:
+                return CancelReason.REDUCE_ONLY_WOULD_OPEN
+        return None
 
     def _forget_indexes(self, order: Order) -> None:
         """Every index naming a resting order (alone for a maker filled completely: its exposure
@@ -499,7 +518,12 @@ class OrderbookKeeper:
         self.clear_dead_man_switch(address)
         self._store.set(DEAD_MAN + address, _u64(cancel_at_ms))
         self._store.set(DEAD_MAN_DUE + _u64(cancel_at_ms) + address, b"")
-        day_key = DEAD_MAN_COUNT + address + _u64(self.ctx.time_ms // 86_400_000)
+        today = self.ctx.time_ms // 86_400_000
+        day_key = DEAD_MAN_COUNT + address + _u64(today)
+        start = DEAD_MAN_COUNT + address  # only today's count is read: an earlier day's goes (one at most)
+        for key, _ in list(self._store.iterate(start, prefix_end(start))):
+            if key != day_key:
+                self._store.delete(key)
         raw = self._store.get(day_key)
         count = (int.from_bytes(raw, "big") if raw is not None else 0) + 1
         self._store.set(day_key, count.to_bytes(4, "big"))

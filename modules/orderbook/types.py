@@ -36,6 +36,8 @@ class CancelReason(StrEnum):
 
     SELF_TRADE = "self_trade"  # the taker's own resting order, cancelled instead of crossed
     MAKER_CHECK_FAILED = "maker_check_failed"  # the maker failed the caller's check (its margin)
+    DEAD_MAN_SWITCH = "dead_man_switch"  # its owner's dead-man switch is due (the budget may carry it)
+    REDUCE_ONLY_WOULD_OPEN = "reduce_only_would_open"  # a reduce-only maker with less position than the fill
     BY_OWNER = "by_owner"
     EXPIRED = "expired"
 

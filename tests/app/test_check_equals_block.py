@@ -55,6 +55,11 @@ def _rest_bob_sell(h: AppHarness) -> None:
     assert [r.code for r in h.block([signed(h, bob, sell(PRICE, 10, client_id=7))])] == [0]
 
 
+def _store_64(h: AppHarness) -> None:
+    alice = h.keys[0]
+    assert [r.code for r in h.block([signed(h, alice, *[buy(PRICE - (1 + i) * 100_000, 10) for i in range(64)])])] == [0]
+
+
 def _alice_long(h: AppHarness) -> None:
     alice, bob, _ = h.keys
     assert [r.code for r in h.block([signed(h, bob, sell(PRICE, 10)),
@@ -93,8 +98,11 @@ CASES = [
         0, BTC, ConditionalKind.STOP_MARKET, Side.BUY, PRICE - 1_000 * USDC, UP, 10))),
     Case("conditional beyond margin", 400, lambda h: signed(h, h.keys[0], PlaceConditional(
         0, BTC, ConditionalKind.STOP_MARKET, Side.BUY, UP, UP, 400_000))),
-    Case("reduce-only conditional from an unfunded key", 332, lambda h: signed(h, UNFUNDED, PlaceConditional(
+    Case("reduce-only conditional without a position", 308, lambda h: signed(h, UNFUNDED, PlaceConditional(
         0, BTC, ConditionalKind.STOP_MARKET, Side.BUY, UP, UP, 10, reduce_only=True))),
+    Case("a 65th stored item at the 1,000 USDC tier", 332,
+         lambda h: signed(h, h.keys[0], PlaceConditional(0, BTC, ConditionalKind.STOP_MARKET, Side.BUY, UP, UP, 10)),
+         _store_64),
     Case("TWAP beyond margin", 400, lambda h: signed(h, h.keys[0], PlaceTwap(0, BTC, Side.BUY, 400_000, 10, 1))),
     Case("TWAP from an unfunded key", 400, lambda h: signed(h, UNFUNDED, PlaceTwap(0, BTC, Side.BUY, 100, 10, 1))),
     Case("reduce-only TWAP without a position", 308,
