@@ -526,7 +526,10 @@ class LoadGenerator:
         self.base_nonce = time.time_ns() // 1_000_000
         if config.mode == "open":
             self.prepare(config.count or int(config.rate * config.duration_s) + 1)
-        consensus = self.control.rpc.call("consensus_params")["consensus_params"]
+        # At the block before the latest: CometBFT's latest height can be in its block store before
+        # the consensus params for it are in its state store ("could not find consensus params").
+        settled = max(1, self.control.height() - 1)
+        consensus = self.control.rpc.call("consensus_params", height=str(settled))["consensus_params"]
         self.max_block_bytes = int(consensus["block"]["max_bytes"])
 
     def measure(self) -> dict[str, Any]:
