@@ -49,8 +49,7 @@ from modules.funding.keeper import FundingKeeper
 from modules.margin.funding_settlement import settled_view
 from modules.oracle.keeper import OracleKeeper
 from modules.oracle.update import margin_price
-from modules.liquidation import genesis as liquidation_genesis
-from modules.orderbook import genesis as orderbook_genesis
+from modules.genesis import PARAMS_SECTIONS
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
 from modules.orderbook.conditional_store import to_json as conditional_json
@@ -337,8 +336,7 @@ def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, he
     elif parts == ["markets"]:
         result = _markets(store, [])
     elif parts == ["params"]:
-        result = {"orderbook": orderbook_genesis.export_genesis(store)["params"],
-                  "liquidation": liquidation_genesis.export_genesis(store)["params"]}
+        result = {section.name: section.export_genesis(store)["params"] for section in PARAMS_SECTIONS}
     elif parts[:1] == ["bridge"]:  # modules/bridge/queries.py
         result = bridge_queries.answer(store, parts[1:])
     elif parts[:1] == ["anchor"]:  # modules/anchor/queries.py; proofs from the node's live tree when it matches

@@ -30,7 +30,8 @@ from modules.markets.keeper import MarketsKeeper
 from modules.orderbook import genesis as orderbook_genesis
 from modules.store import KVStore
 
-SECTIONS = ("bank", "markets", "bridge", "anchor", "orderbook", "liquidation")
+PARAMS_SECTIONS = (orderbook_genesis.SECTION, liquidation_genesis.SECTION)  # sections that hold only params
+SECTIONS = ("bank", "markets", "bridge", "anchor", *(section.name for section in PARAMS_SECTIONS))
 
 
 def validate_app_state(app_state: Any) -> None:
@@ -45,8 +46,8 @@ def validate_app_state(app_state: Any) -> None:
     bridge = validate_bridge(app_state.get("bridge", {}))
     if validate_anchor(app_state.get("anchor", {})) is not None and bridge is None:
         raise InvalidAnchorGenesis("anchor needs a bridge section: anchors are signed for the vault by bridge keys")
-    orderbook_genesis.validate_genesis(app_state.get("orderbook", {}))
-    liquidation_genesis.validate_genesis(app_state.get("liquidation", {}))
+    for params in PARAMS_SECTIONS:
+        params.validate(app_state.get(params.name, {}))
 
 
 def import_app_state(store: KVStore, app_state: Any) -> None:
@@ -55,8 +56,8 @@ def import_app_state(store: KVStore, app_state: Any) -> None:
     import_markets(MarketsKeeper(store), app_state.get("markets", {}))
     import_bridge(BridgeKeeper(store), app_state.get("bridge", {}))
     import_anchor(AnchorKeeper(store), app_state.get("anchor", {}))
-    orderbook_genesis.import_genesis(store, app_state.get("orderbook", {}))
-    liquidation_genesis.import_genesis(store, app_state.get("liquidation", {}))
+    for params in PARAMS_SECTIONS:
+        params.import_genesis(store, app_state.get(params.name, {}))
 
 
 def export_app_state(store: KVStore) -> dict[str, Any]:
@@ -67,6 +68,6 @@ def export_app_state(store: KVStore) -> dict[str, Any]:
     anchor = export_anchor(AnchorKeeper(store))
     if anchor:
         state["anchor"] = anchor
-    state["orderbook"] = orderbook_genesis.export_genesis(store)
-    state["liquidation"] = liquidation_genesis.export_genesis(store)
+    for params in PARAMS_SECTIONS:
+        state[params.name] = params.export_genesis(store)
     return state

@@ -10,10 +10,12 @@ is memoised by its bytes, so reading params in every block costs one store read.
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, Field, field, fields
-from typing import Any, TypeVar
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, Generic, TypeVar
 
 from modules.errors import ChainError
+from modules.integers import IntegerError, check_range, parse_uint
+from modules.store import KVStore
 
 P = TypeVar("P")
 
@@ -25,20 +27,24 @@ def bounded(default: int, low: int, high: int) -> Any:
     return field(default=default, metadata={"low": low, "high": high})
 
 
-def _integer(where: str, value: Any, low: int, high: int, error: type[ChainError]) -> int:
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20 and \
-            (value == "0" or not value.startswith("0")):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise error(f"{where} must be an integer from {low} to {high}, got {value!r}")
-    return value
+def genesis_integer(where: str, value: Any, low: int, high: int, error: type[ChainError]) -> int:
+    """A JSON integer, or one written as a decimal string (the one parser, modules/integers.py),
+    from `low` to `high`; anything else is `error` naming `where`."""
+    try:
+        if isinstance(value, str):
+            return parse_uint(value, where, low, high)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return check_range(value, where, low, high)
+    except IntegerError as problem:
+        raise error(problem.message) from None
+    raise error(f"{where} must be an integer from {low} to {high}, got {value!r}")
 
 
 def _field_value(where: str, spec: Field[Any], value: Any, error: type[ChainError]) -> Any:
     parse = spec.metadata.get("parse")
     if parse is not None:
         return parse(where, value)
-    return _integer(where, value, spec.metadata["low"], spec.metadata["high"], error)
+    return genesis_integer(where, value, spec.metadata["low"], spec.metadata["high"], error)
 
 
 def params_from_json(cls: type[P], section: Any, where: str, error: type[ChainError]) -> P:
@@ -52,11 +58,7 @@ def params_from_json(cls: type[P], section: Any, where: str, error: type[ChainEr
     if unknown:
         raise error(f"{where} has unknown field {unknown[0]!r}; known: {', '.join(specs)}")
     values = {name: _field_value(f"{where}.{name}", specs[name], value, error) for name, value in section.items()}
-    params = cls(**values)
-    check = getattr(params, "check", None)
-    if check is not None:
-        check(where)
-    return params
+    return cls(**values)
 
 
 def params_to_json(params: Any) -> dict[str, Any]:
@@ -92,10 +94,32 @@ def decode_params(cls: type[P], raw: bytes | None, error: type[ChainError]) -> P
     return found  # type: ignore[no-any-return]
 
 
-def defaults_are_valid(cls: type[Any]) -> bool:
-    """Every default lies in its own range (a test pins it for each module)."""
-    for spec in fields(cls):
-        if "low" in spec.metadata and spec.default is not MISSING:
-            if not spec.metadata["low"] <= spec.default <= spec.metadata["high"]:  # type: ignore[operator]
-                return False
-    return True
+@dataclass(frozen=True)
+class ParamsSection(Generic[P]):
+    """A module's genesis section that holds its params, `{"<name>": {"params": {...}}}`, and where
+    the store keeps them (`<name>/params`): each module registers one in its genesis.py."""
+
+    name: str
+    cls: type[P]
+    error: type[ChainError]
+
+    @property
+    def key(self) -> bytes:
+        return self.name.encode() + b"/params"
+
+    def load(self, store: KVStore) -> P:
+        return decode_params(self.cls, store.get(self.key), self.error)
+
+    def validate(self, section: Any) -> P:
+        if not isinstance(section, dict):
+            raise self.error(f"{self.name} must be an object")
+        unknown = sorted(k for k in section if k != "params")
+        if unknown:
+            raise self.error(f"{self.name} has unknown field {unknown[0]!r}")
+        return params_from_json(self.cls, section.get("params"), f"{self.name}.params", self.error)
+
+    def import_genesis(self, store: KVStore, section: Any) -> None:
+        store.set(self.key, encode_params(self.validate(section)))
+
+    def export_genesis(self, store: KVStore) -> dict[str, Any]:
+        return {"params": params_to_json(self.load(store))}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modules.orderbook.errors import InvalidOrderbookGenesis
-from modules.params import bounded
+from modules.params import bounded, genesis_integer
 
 MAX_GOOD_TIL_TIME_AHEAD_MS = 90 * 24 * 3600 * 1000  # a good-til-time order may rest 90 days at most
 MAX_GOOD_TIL_BLOCKS_AHEAD = 1_000_000
@@ -23,6 +23,7 @@ RECENT_TRADES_KEPT = 200  # per market
 USDC = 1_000_000  # micro-USDC
 MAX_TIERS = 16
 MAX_STORED = 4_096
+MAX_EQUITY = 10**18 - 1  # micro-USDC: a tier's threshold fits far below 2^63
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,12 @@ def _parse_tiers(where: str, value: Any) -> tuple[StorageTier, ...]:
         here = f"{where}[{index}]"
         if not isinstance(entry, dict) or sorted(entry) != ["max_stored", "min_equity_micro_usdc"]:
             raise InvalidOrderbookGenesis(f"{here} must be an object with min_equity_micro_usdc and max_stored")
-        equity, stored = entry["min_equity_micro_usdc"], entry["max_stored"]
-        if not (isinstance(equity, str) and equity.isascii() and equity.isdigit() and len(equity) <= 18
-                and (equity == "0" or equity[0] != "0")):
-            raise InvalidOrderbookGenesis(f"{here}.min_equity_micro_usdc must be a decimal string under 10^18")
-        if isinstance(stored, bool) or not isinstance(stored, int) or not 0 <= stored <= MAX_STORED:
-            raise InvalidOrderbookGenesis(f"{here}.max_stored must be an integer from 0 to {MAX_STORED}")
-        tiers.append(StorageTier(int(equity), stored))
+        equity = entry["min_equity_micro_usdc"]
+        if not isinstance(equity, str):
+            raise InvalidOrderbookGenesis(f"{here}.min_equity_micro_usdc must be a decimal string")
+        tiers.append(StorageTier(
+            genesis_integer(f"{here}.min_equity_micro_usdc", equity, 0, MAX_EQUITY, InvalidOrderbookGenesis),
+            genesis_integer(f"{here}.max_stored", entry["max_stored"], 0, MAX_STORED, InvalidOrderbookGenesis)))
     for before, after in zip(tiers, tiers[1:]):
         if after.min_equity_micro_usdc <= before.min_equity_micro_usdc or after.max_stored < before.max_stored:
             raise InvalidOrderbookGenesis(f"{where} must rise: each tier's equity above the one before, "
