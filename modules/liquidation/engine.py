@@ -51,7 +51,7 @@ from modules.orderbook.conditional_store import attributes as conditional_attrib
 from modules.orderbook.twap import TwapBook
 from modules.orderbook.twap import attributes as twap_attributes
 from modules.orderbook.keeper import OrderbookKeeper
-from modules.orderbook.types import CancelReason, Order, Side, TimeInForce
+from modules.orderbook.types import Order, Side, TimeInForce
 from modules.store import KVStore
 from modules.types import INSURANCE_FUND, SubaccountId
 

@@ -52,7 +52,6 @@ from modules.orderbook.errors import (
     NotYourOrder,
     OrderNotFound,
     PriceOffTick,
-    ReduceOnlyWouldIncrease,
     SizeOffStep,
     SizeUnderMinimum,
     TooManyOpenOrders,
@@ -150,7 +149,7 @@ def handle_place_conditional(keeper: OrderbookKeeper, signer: bytes, action: Pla
     size = _size_lots(market, action.size)
     owner = SubaccountId(signer, action.subaccount)
     if action.reduce_only:
-        _require_position_to_reduce(keeper, owner, market, action.side)
+        keeper.require_reduces(owner, market, action.side)
     book = ConditionalBook(keeper.store)
     _room_for_one_more(keeper, book, owner)
     before = keeper.risk(owner)
@@ -160,14 +159,6 @@ def handle_place_conditional(keeper: OrderbookKeeper, signer: bytes, action: Pla
     book.add(conditional)
     _paid_for(keeper, owner, before)
     return [Event("conditional_placed", attributes(conditional, market))]
-
-
-def _require_position_to_reduce(keeper: OrderbookKeeper, owner: SubaccountId, market: Market, side: Side) -> None:
-    """A reduce-only conditional needs a position its side reduces (as orders and TWAPs do)."""
-    held = keeper.margin.position(owner, market.market_id).size_lots
-    if (-held if side == Side.BUY else held) <= 0:
-        raise ReduceOnlyWouldIncrease(f"{owner} holds {held} lots of {market.ticker}: a reduce-only "
-                                      f"{side.name.lower()} would not reduce it")
 
 
 def _paid_for(keeper: OrderbookKeeper, owner: SubaccountId, before: AccountRisk) -> None:
@@ -201,7 +192,7 @@ def handle_place_trailing_stop(keeper: OrderbookKeeper, signer: bytes, action: P
                            "trigger at")
     owner = SubaccountId(signer, action.subaccount)
     if action.reduce_only:
-        _require_position_to_reduce(keeper, owner, market, action.side)
+        keeper.require_reduces(owner, market, action.side)
     book = ConditionalBook(keeper.store)
     _room_for_one_more(keeper, book, owner)
     before = keeper.risk(owner)
@@ -330,8 +321,7 @@ def _fire(keeper: OrderbookKeeper, branching: Branching, conditional: Conditiona
     try:
         size = conditional.size_lots
         if conditional.reduce_only:
-            held = branch_keeper.margin.position(conditional.owner, market.market_id).size_lots
-            closable = -held if conditional.side == Side.BUY else held
+            closable = branch_keeper.closable_lots(conditional.owner, market.market_id, conditional.side)
             if closable <= 0:
                 raise OrderNotFound("no position left to reduce")
             size = min(size, closable)

@@ -17,6 +17,7 @@ from modules.context import BlockContext, Event
 from modules.funding.keeper import FundingKeeper
 from modules.margin.clearing import SideSettlement, settle_side
 from modules.margin.errors import InsufficientMargin, OpenInterestCap
+from modules.orderbook.errors import ReduceOnlyWouldIncrease
 from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import AccountRisk, PendingChange, account_risk, meets_initial_margin
 from modules.markets.keeper import MarketsKeeper
@@ -364,10 +365,8 @@ class OrderbookKeeper:
         switch = self.dead_man_switch(maker.owner.address)
         if switch and switch <= self.ctx.time_ms:
             return CancelReason.DEAD_MAN_SWITCH
-        if maker.reduce_only:
-            held = self.margin.position(maker.owner, market.market_id).size_lots
-            if (-held if maker.side == Side.BUY else held) < size_lots:
-                return CancelReason.REDUCE_ONLY_WOULD_OPEN
+        if maker.reduce_only and self.closable_lots(maker.owner, market.market_id, maker.side) < size_lots:
+            return CancelReason.REDUCE_ONLY_WOULD_OPEN
         return None
 
     def _forget_indexes(self, order: Order) -> None:
@@ -452,6 +451,20 @@ class OrderbookKeeper:
         return Event(kind, (*order_attributes(order, market), ("reason", str(reason))))
 
     # -- reduce-only upkeep ---------------------------------------------------------------------
+
+    def closable_lots(self, owner: SubaccountId, market_id: int, side: Side) -> int:
+        """Lots of `owner`'s position an order on `side` would close (<= 0: none, it would open)."""
+        held = self.margin.position(owner, market_id).size_lots
+        return -held if side == Side.BUY else held
+
+    def require_reduces(self, owner: SubaccountId, market: Market, side: Side) -> int:
+        """What a reduce-only order, conditional or TWAP on `side` may close; refused when nothing."""
+        closable = self.closable_lots(owner, market.market_id, side)
+        if closable <= 0:
+            held = self.margin.position(owner, market.market_id).size_lots
+            raise ReduceOnlyWouldIncrease(f"{owner} holds {held} lots of {market.ticker}: a reduce-only "
+                                          f"{side.name.lower()} would not reduce it")
+        return closable
 
     def shrink_reduce_only(self, subaccount: SubaccountId, market: Market) -> list[Event]:
         """Resting reduce-only orders, and the position's TP/SL, never exceed what would close it."""

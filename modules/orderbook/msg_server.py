@@ -43,7 +43,6 @@ from modules.orderbook.errors import (
     PostOnlyWouldCross,
     PriceOffTick,
     PriceOutsideBand,
-    ReduceOnlyWouldIncrease,
     SizeOffStep,
     SizeUnderMinimum,
     StorageLimitReached,
@@ -159,12 +158,7 @@ def handle_place(keeper: OrderbookKeeper, signer: bytes, action: PlaceOrder) -> 
     if action.client_id and keeper.order_by_client_id(owner, action.client_id) is not None:
         raise DuplicateClientId(f"{owner} already has an open order with client id {action.client_id}")
     if action.reduce_only:
-        position = keeper.margin.position(owner, market.market_id).size_lots
-        closable = -position if action.side == Side.BUY else position
-        if closable <= 0:
-            raise ReduceOnlyWouldIncrease(f"{owner} holds {position} lots of {market.ticker}: a reduce-only "
-                                          f"{action.side.name.lower()} would not reduce it")
-        size_lots = min(size_lots, closable)
+        size_lots = min(size_lots, keeper.require_reduces(owner, market, action.side))
     order = Order(keeper.next_order_id(), market.market_id, owner, action.client_id, action.side, price_ticks,
                   size_lots, action.post_only, action.reduce_only, action.time_in_force, action.good_til_block,
                   action.good_til_time_ms)
@@ -256,7 +250,7 @@ def require_worst_case_collateral(keeper: OrderbookKeeper, market: Market, order
 def stored_obligations(keeper: OrderbookKeeper, owner: SubaccountId) -> int:
     """What a subaccount keeps stored: resting orders, conditionals and TWAPs."""
     return keeper.open_order_count(owner) + ConditionalBook(keeper.store).count_of(owner) + \
-        len(TwapBook(keeper.store).of(owner))
+        TwapBook(keeper.store).count_of(owner)
 
 
 def require_storage_room(keeper: OrderbookKeeper, owner: SubaccountId, equity_micro_usdc: int | None = None,

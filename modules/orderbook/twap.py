@@ -36,7 +36,6 @@ from modules.orderbook.errors import (
     InvalidTwap,
     NotYourOrder,
     OrderNotFound,
-    ReduceOnlyWouldIncrease,
     SizeOffStep,
     SizeUnderMinimum,
     TooManyTwaps,
@@ -119,6 +118,11 @@ class TwapBook:
         start = BY_SUBACCOUNT + _sub(owner) + (_u(market_id, 4) if market_id else b"")
         found = [self.get(int.from_bytes(k[-8:], "big")) for k, _ in self._store.iterate(start, prefix_end(start))]
         return [t for t in found if t is not None]
+
+    def count_of(self, owner: SubaccountId) -> int:
+        """How many TWAPs a subaccount runs (its index keys only)."""
+        start = BY_SUBACCOUNT + _sub(owner)
+        return sum(1 for _ in self._store.iterate(start, prefix_end(start)))
 
     def all(self) -> list[Twap]:
         """Every running TWAP, by id (invariant checks only: it reads them all)."""
@@ -214,11 +218,10 @@ def validate_twap(markets: MarketsKeeper, action: PlaceTwap) -> Market:
 def handle_place_twap(keeper: OrderbookKeeper, signer: bytes, action: PlaceTwap) -> list[Event]:
     market = validate_twap(keeper.markets, action)
     owner = SubaccountId(signer, action.subaccount)
-    if action.reduce_only and _closable(keeper, owner, market, action.side) <= 0:
-        raise ReduceOnlyWouldIncrease(f"{owner} holds no {market.ticker} position a reduce-only "
-                                      f"{action.side.name.lower()} would reduce")
+    if action.reduce_only:
+        keeper.require_reduces(owner, market, action.side)
     book = TwapBook(keeper.store)
-    if len(book.of(owner)) >= keeper.params.max_twaps:
+    if book.count_of(owner) >= keeper.params.max_twaps:
         raise TooManyTwaps(f"{owner} already runs {keeper.params.max_twaps} TWAPs")
     before = keeper.risk(owner)
     twap = Twap(book.next_id(), market.market_id, owner, action.side, action.size // market.step_size, 0,
@@ -242,11 +245,6 @@ def handle_cancel_twap(keeper: OrderbookKeeper, signer: bytes, action: CancelTwa
         raise NotYourOrder(f"TWAP {action.twap_id} belongs to {twap.owner}, not {owner}")
     book.remove(twap)
     return [Event("twap_cancelled", (*attributes(twap, keeper.markets.market(twap.market_id)), ("reason", "by_owner")))]
-
-
-def _closable(keeper: OrderbookKeeper, owner: SubaccountId, market: Market, side: Side) -> int:
-    held = keeper.margin.position(owner, market.market_id).size_lots
-    return -held if side == Side.BUY else held
 
 
 def twap_step(keeper: OrderbookKeeper, branching: Branching) -> list[Event]:
@@ -273,7 +271,7 @@ def _send_child(keeper: OrderbookKeeper, branching: Branching, book: TwapBook, t
     market = keeper.markets.market(twap.market_id)
     size = twap.next_child_lots()
     if twap.reduce_only:
-        size = min(size, _closable(keeper, twap.owner, market, twap.side))
+        size = min(size, keeper.closable_lots(twap.owner, market.market_id, twap.side))
         if size <= 0:  # the position it was reducing is gone: nothing more to do
             book.remove(twap)
             return [Event("twap_finished", (*attributes(twap, market), ("reason", "no position left to reduce")))]

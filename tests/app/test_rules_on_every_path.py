@@ -7,7 +7,6 @@ from __future__ import annotations
 from modules.bank.types import Transfer
 from modules.margin.keeper import MarginKeeper
 from modules.orderbook.actions import ConditionalKind, PlaceConditional
-from modules.orderbook.conditional_store import ConditionalBook
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.msg_server import stored_obligations
 from modules.orderbook.params import OrderbookParams
