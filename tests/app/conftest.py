@@ -80,6 +80,12 @@ class AppHarness:
         return [kv for kv in self.store.iterate(b"\x01", None) if not kv[0].startswith(b"funding/s/")]
 
 
+def without_nonces(state: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A state less the accounts' used nonces: what a refused tx leaves as it found it (it uses
+    its nonce when its signature and nonce were good, docs/transactions.md)."""
+    return [kv for kv in state if not kv[0].startswith(b"auth/")]
+
+
 VALIDATOR_PUB_KEY = bytes(range(32))  # FinalizeBlock trusts an accepted oracle tx: no signature needed here
 VALIDATOR_ADDRESS = hashlib.sha256(VALIDATOR_PUB_KEY).digest()[:20]
 

@@ -19,7 +19,7 @@ from modules.margin.keeper import MarginKeeper
 from modules.orderbook.actions import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, ScheduleCancelAll
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import FEE_POOL, SubaccountId
-from tests.app.conftest import FUNDED_MICRO_USDC, AppHarness
+from tests.app.conftest import FUNDED_MICRO_USDC, AppHarness, without_nonces
 from wire import PrivateKey, sign_tx
 from wire.codec import Tx
 from wire.pb import abci_pb
@@ -41,9 +41,6 @@ def buy(price: int = PRICE, size: int = 100, **options: Any) -> PlaceOrder:
 def sell(price: int = PRICE, size: int = 100, **options: Any) -> PlaceOrder:
     return PlaceOrder(options.pop("subaccount", 0), options.pop("market_id", BTC), Side.SELL, price, size, **options)
 
-
-def without_nonces(state: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    return [kv for kv in state if not kv[0].startswith(b"auth/")]
 
 
 def run(h: AppHarness, *txs: bytes) -> list[abci_pb.ExecTxResult]:
@@ -146,8 +143,7 @@ def test_fill_or_kill_fills_whole_or_changes_nothing(harness: AppHarness) -> Non
     [killed] = run(harness, signed(harness, bob, buy(PRICE, 200, time_in_force=TimeInForce.FOK)))
     assert killed.code == 307
     assert l2(harness)["asks"] == [[str(PRICE), "100", 1]]
-    assert [kv for kv in harness.state() if not kv[0].startswith(b"auth/")] == \
-        [kv for kv in before if not kv[0].startswith(b"auth/")]
+    assert without_nonces(harness.state()) == without_nonces(before)
     [filled] = run(harness, signed(harness, bob, buy(PRICE, 100, time_in_force=TimeInForce.FOK)))
     assert filled.code == 0 and position(harness, bob)[0] == 10
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from modules.genesis import validate_app_state
+from modules.liquidation.errors import InvalidLiquidationGenesis
+from modules.markets.errors import InvalidMarketGenesis
 from modules.orderbook.errors import InvalidOrderbookGenesis
 from modules.types import SubaccountId
 from tests.app.conftest import AppHarness, start_app
@@ -100,5 +102,18 @@ def test_params_query_shows_the_genesis_params_in_force(tmp_path: Path) -> None:
 def test_a_bad_param_in_genesis_names_the_field() -> None:
     with pytest.raises(InvalidOrderbookGenesis, match="orderbook.params.triggers_per_block"):
         validate_app_state({"orderbook": {"params": {"triggers_per_block": 0}}})
+    with pytest.raises(InvalidLiquidationGenesis, match="liquidation.params.liquidations_per_block"):
+        validate_app_state({"liquidation": {"params": {"liquidations_per_block": "0"}}})
+    band = {"market_id": 1, "ticker": "BTC-USD", "size_decimals": 4, "tick_size": "100000", "step_size": "10",
+            "min_order_size": "10", "initial_margin_ppm": 50_000, "maintenance_margin_ppm": 30_000,
+            "max_open_interest": "1000000", "maker_fee_ppm": 100, "taker_fee_ppm": 500,
+            "reference_price": "65000000000", "price_band_ppm": 999}
+    with pytest.raises(InvalidMarketGenesis, match=r"markets.markets\[0\].price_band_ppm"):
+        validate_app_state({"markets": {"markets": [band]}})
     with pytest.raises(InvalidOrderbookGenesis, match="unknown field 'max_orders'"):
         validate_app_state({"orderbook": {"params": {"max_orders": 1}}})
+
+
+def test_a_what_if_path_of_the_wrong_shape_gets_code_23(harness: AppHarness) -> None:
+    response = harness.app.query(abci_pb.RequestQuery(path="/whatif/0x00/0/1/up/1/1/gtc"))
+    assert (response.code, response.log.split(":")[0]) == (23, "BadWhatIf")
