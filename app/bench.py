@@ -57,7 +57,8 @@ class BenchmarkFailed(Exception):
 
 
 def run_benchmark(name: str, size: int) -> int:
-    from app import bench_anchor, bench_budget, bench_engine, bench_liquidation, bench_restart, bench_triggers
+    from app import (bench_anchor, bench_budget, bench_engine, bench_liquidation, bench_orders, bench_restart,
+                     bench_triggers)
 
     benchmarks: dict[str, Callable[[int], dict[str, object]]] = {
         "checktx": bench_checktx,
@@ -67,6 +68,7 @@ def run_benchmark(name: str, size: int) -> int:
         "restart": bench_restart.run,
         "anchor": bench_anchor.run,
         "budget": bench_budget.run,
+        "orders": bench_orders.run,
     }
     if name not in benchmarks:
         print(f"error: unknown benchmark {name!r}; known: {', '.join(sorted(benchmarks))}", file=sys.stderr)

@@ -541,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="run a benchmark; its last line is a JSON object of figures")
     bench.add_argument("name", choices=["checktx", "engine", "liquidation", "triggers", "restart", "e2e", "tui", "anchor",
-                                        "budget"])
+                                        "budget", "orders"])
     bench.add_argument("--size", type=uint_arg("size"), default=0, help="work size (0: the benchmark's default)")
     bench.set_defaults(func=cmd_bench)
     return parser

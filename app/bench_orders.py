@@ -1,0 +1,167 @@
+"""`orders` benchmark: the application's CPU per order on the e2e flow, in process, by ABCI phase.
+
+The e2e bench measures the whole node under CometBFT; this one runs the same flow through the real
+Application alone, so a change to the app shows up without the noise of consensus and sockets,
+and old and new code can be compared in one session.
+
+Setup (not timed): 100 accounts with 5,000 USDC each on the localnet's markets, margined at the
+markets' reference prices (no oracle votes: the oracle's cost is not per order). The flow is `perpchain load`'s (localnet/load.py): 58%
+market-maker re-quotes (cancel-all and a post-only ladder of 15 prices per side), 40% IOC takers
+crossing the spread, 2% txs refused at CheckTx; all signed before the clock starts.
+
+Timed, per block of `BLOCK_TXS` txs, as a single validator's app sees them: CheckTx of every tx
+(NEW; the signers recovered as the server does, in a batch before), PrepareProposal,
+ProcessProposal, FinalizeBlock, Commit (which rechecks nothing: the mempool is empty after each
+block). The process's CPU time (user + system) per phase over the run, per order that the blocks
+finalized:
+
+  app_inprocess_us_per_order   every phase together
+  checktx_us_per_order         CheckTx (with the decode, the signer recovery and the order dry run)
+  proposal_us_per_order        PrepareProposal + ProcessProposal
+  finalize_us_per_order        FinalizeBlock
+  commit_us_per_order          Commit
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from app.application import Application
+from app.store import CommittedStore
+from genesis.markets import LOCALNET_MARKETS
+from localnet.load import BAD, Flow, TxPlan
+from wire import PrivateKey, sign_tx
+from wire.codec import Tx
+from wire.pb import abci_pb
+
+CHAIN_ID = "perpchain-bench-orders"
+ACCOUNTS = 100
+FUND_MICRO_USDC = 5_000 * 1_000_000
+BLOCK_TXS = 200  # about 3,500 orders a block, what the e2e goal's blocks carry
+BAD_SHARE_PPM = 20_000
+LEVELS = 15
+START_MS = 1_800_000_000_000
+BLOCK_MS = 500
+PHASES = ("checktx", "proposal", "finalize", "commit")
+
+
+def _secret(index: int) -> bytes:
+    return (0x0D0E_0000 + index + 1).to_bytes(32, "big")
+
+
+def _timestamp(ms: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromMilliseconds(ms)
+    return stamp
+
+
+def _cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def _start(path: Path, keys: list[PrivateKey]) -> Application:
+    app = Application(CommittedStore(path))
+    balances = [{"address": "0x" + k.address.hex(), "subaccount": 0, "amount_micro_usdc": str(FUND_MICRO_USDC)}
+                for k in keys]
+    request = abci_pb.RequestInitChain(chain_id=CHAIN_ID, time=_timestamp(START_MS), initial_height=1,
+                                       app_state_bytes=json.dumps({"bank": {"balances": balances},
+                                                                   "markets": {"markets": LOCALNET_MARKETS}}).encode())
+    app.init_chain(request)
+    app.finalize_block(abci_pb.RequestFinalizeBlock(height=1, time=_timestamp(START_MS)))
+    app.commit(abci_pb.RequestCommit())
+    return app
+
+
+def _sign(keys: list[PrivateKey], flow: Flow, plan: TxPlan, count: int) -> list[tuple[str, bytes]]:
+    signed = []
+    for sequence, kind in enumerate(plan.kinds(count)):
+        key = keys[sequence % len(keys)]
+        tx = Tx(chain_id=CHAIN_ID, account=key.address, nonce=START_MS + sequence // len(keys),
+                actions=tuple(flow.actions(kind)))
+        signed.append((kind, sign_tx(key, tx)))
+    return signed
+
+
+def run(size: int) -> dict[str, Any]:
+    """`size`: txs to send (default 4,000, about 70,000 orders)."""
+    txs_total = size or 4_000
+    keys = [PrivateKey(_secret(i)) for i in range(ACCOUNTS)]
+    market = LOCALNET_MARKETS[0]
+    tick = int(market["tick_size"])
+    mid = int(market["reference_price"]) // tick * tick
+    flow = Flow(int(market["market_id"]), tick, mid, LEVELS)
+    signed = _sign(keys, flow, TxPlan(seed=7, bad_share_ppm=BAD_SHARE_PPM), txs_total)
+    cpu = dict.fromkeys(PHASES, 0.0)
+    orders = refused = failed = 0
+    height = 1
+    with tempfile.TemporaryDirectory(prefix="perpchain-bench-orders-") as tmp:
+        app = _start(Path(tmp) / "db", keys)
+        try:
+            def timed(phase: str, call: Callable[[], Any]) -> Any:
+                started = _cpu_s()
+                result = call()
+                cpu[phase] += _cpu_s() - started
+                return result
+
+            wall = time.perf_counter()
+            for start in range(0, len(signed), BLOCK_TXS):
+                chunk = signed[start : start + BLOCK_TXS]
+                height += 1
+                accepted = []
+
+                def check() -> None:
+                    nonlocal refused
+                    app.prefetch_signers([raw for _, raw in chunk])
+                    for kind, raw in chunk:
+                        response = app.check_tx(abci_pb.RequestCheckTx(tx=raw, type=abci_pb.NEW))
+                        if response.code == 0:
+                            accepted.append((kind, raw))
+                        elif kind == BAD:
+                            refused += 1
+                        else:
+                            raise RuntimeError(f"CheckTx refused a good {kind} tx: {response.log}")
+
+                timed("checktx", check)
+                block_time = _timestamp(START_MS + height * BLOCK_MS)
+                txs = [raw for _, raw in accepted]
+
+                def propose() -> list[bytes]:
+                    prepared = app.prepare_proposal(abci_pb.RequestPrepareProposal(
+                        txs=txs, max_tx_bytes=100 << 20, height=height, time=block_time))
+                    verdict = app.process_proposal(abci_pb.RequestProcessProposal(
+                        txs=prepared.txs, height=height, time=block_time))
+                    if verdict.status != abci_pb.ResponseProcessProposal.ACCEPT:
+                        raise RuntimeError("the app refused its own proposal")
+                    return list(prepared.txs)
+
+                block = timed("proposal", propose)
+                response = timed("finalize", lambda: app.finalize_block(abci_pb.RequestFinalizeBlock(
+                    txs=block, height=height, time=block_time)))
+                timed("commit", lambda: app.commit(abci_pb.RequestCommit()))
+                failed += sum(1 for r in response.tx_results if r.code != 0)
+                orders += sum(flow.orders(kind) for kind, _ in accepted)
+            wall_s = time.perf_counter() - wall
+        finally:
+            app.signers.close()
+    total = sum(cpu.values())
+    figures: dict[str, Any] = {
+        "bench": "orders",
+        "app_inprocess_us_per_order": round(total / orders * 1e6, 1),
+        **{f"{phase}_us_per_order": round(cpu[phase] / orders * 1e6, 1) for phase in PHASES},
+        "orders": orders,
+        "txs": txs_total,
+        "blocks": height,
+        "refused_at_checktx": refused,
+        "failed_in_block": failed,
+        "orders_per_cpu_s": round(orders / total),
+        "wall_s": round(wall_s, 2),
+    }
+    return figures
