@@ -91,7 +91,7 @@ def _touched_subaccounts(writes: dict[bytes, bytes | None]) -> list[SubaccountId
     for key in writes:
         if key.startswith(b"bank/b/") and len(key) == 28:
             found.add(SubaccountId(key[7:27], key[27]))
-        elif key.startswith(b"margin/p/") and len(key) == 34:
+        elif key.startswith(b"margin/a/") and len(key) == 30:
             found.add(SubaccountId(key[9:29], key[29]))
     return sorted(found)
 

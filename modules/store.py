@@ -49,3 +49,19 @@ class PrefixStore:
         cut = len(self._prefix)
         for key, value in self._parent.iterate(self._prefix + start, upper):
             yield key[cut:], value
+
+
+def read_count(store: KVStore, key: bytes) -> int:
+    """A counter kept under `key` (absent: zero)."""
+    raw = store.get(key)
+    return int.from_bytes(raw, "big") if raw is not None else 0
+
+
+def add_to_count(store: KVStore, key: bytes, delta: int) -> None:
+    """Move the counter under `key` by `delta`; a zero counter is not stored."""
+    count = read_count(store, key) + delta
+    assert count >= 0, f"counter {key!r} below zero"
+    if count:
+        store.set(key, count.to_bytes(4, "big"))
+    else:
+        store.delete(key)

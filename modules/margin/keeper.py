@@ -2,29 +2,62 @@
 
 from __future__ import annotations
 
+import functools
 import struct
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 from modules.margin.types import OpenOrderExposure, Position
 from modules.store import KVStore, PrefixStore, prefix_end
 from modules.types import SubaccountId
 
 STORE_PREFIX = b"margin/"
-POSITION = b"p/"  # p/<address 20><number 1><market u32> -> size i64, cost i128, funding index i128
-EXPOSURE = b"x/"  # x/<address 20><number 1><market u32> -> bid lots u64, ask lots u64
+# One record per subaccount holding every market it has a position or resting orders in, so its
+# risk is one read, not a scan (docs/performance.md):
+# a/<address 20><number 1> -> per market, by market id: market u32, size i64, cost i128,
+#                             funding index i128, bid lots u64, ask lots u64
+SUBACCOUNT = b"a/"
 OPEN_INTEREST = b"oi/"  # oi/<market u32> -> sum of |size| over positions (twice the open interest)
-_POSITION = struct.Struct(">q16s16s")
-_EXPOSURE = struct.Struct(">QQ")
+_ENTRY = struct.Struct(">Iq16s16sQQ")
+_NO_EXPOSURE = OpenOrderExposure()
 
 
 def _sub(subaccount: SubaccountId) -> bytes:
     return subaccount.address + bytes([subaccount.number])
 
 
-def _unpack(subaccount: SubaccountId, market_id: int, raw: bytes) -> Position:
-    size, cost, index = _POSITION.unpack(raw)
-    return Position(subaccount, market_id, size, int.from_bytes(cost, "big", signed=True),
-                    int.from_bytes(index, "big", signed=True))
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """What a subaccount holds in one market: its position and its resting orders' lots."""
+
+    position: Position
+    exposure: OpenOrderExposure
+
+    @property
+    def has_position(self) -> bool:
+        return self.position.size_lots != 0 or self.position.cost_micro_usdc != 0
+
+
+Holdings = tuple[Holding, ...]  # by market id
+
+
+@functools.lru_cache(maxsize=65_536)
+def _decode(subaccount: SubaccountId, raw: bytes) -> Holdings:
+    """A record's holdings (a pure function of the bytes, so decoded once while they stay hot)."""
+    holdings = []
+    for offset in range(0, len(raw), _ENTRY.size):
+        market_id, size, cost, index, bids, asks = _ENTRY.unpack_from(raw, offset)
+        position = Position(subaccount, market_id, size, int.from_bytes(cost, "big", signed=True),
+                            int.from_bytes(index, "big", signed=True))
+        holdings.append(Holding(position, OpenOrderExposure(bids, asks) if bids or asks else _NO_EXPOSURE))
+    return tuple(holdings)
+
+
+def _encode(holdings: Iterable[Holding]) -> bytes:
+    return b"".join(_ENTRY.pack(h.position.market_id, h.position.size_lots,
+                                h.position.cost_micro_usdc.to_bytes(16, "big", signed=True),
+                                h.position.funding_index.to_bytes(16, "big", signed=True),
+                                h.exposure.bid_lots, h.exposure.ask_lots) for h in holdings)
 
 
 class MarginKeeper:
@@ -32,42 +65,58 @@ class MarginKeeper:
         self.store = store  # the whole store, for the keepers margin reads beside its own
         self._store = PrefixStore(store, STORE_PREFIX)
 
+    # -- the subaccount record ------------------------------------------------------------------
+
+    def holdings(self, subaccount: SubaccountId) -> Holdings:
+        """Every market the subaccount holds a position or resting orders in, by market id."""
+        raw = self._store.get(SUBACCOUNT + _sub(subaccount))
+        return _decode(subaccount, raw) if raw is not None else ()
+
+    def _holding(self, subaccount: SubaccountId, market_id: int) -> Holding | None:
+        for holding in self.holdings(subaccount):
+            if holding.position.market_id == market_id:
+                return holding
+        return None
+
+    def _put(self, subaccount: SubaccountId, market_id: int, holding: Holding) -> None:
+        """Replace the subaccount's holding in `market_id` (an empty one is dropped)."""
+        kept = [h for h in self.holdings(subaccount) if h.position.market_id != market_id]
+        if holding.has_position or holding.exposure != _NO_EXPOSURE:
+            kept.append(holding)
+            kept.sort(key=lambda h: h.position.market_id)
+        key = SUBACCOUNT + _sub(subaccount)
+        if kept:
+            self._store.set(key, _encode(kept))
+        else:
+            self._store.delete(key)
+
+    def _records(self, start: bytes) -> Iterator[Holding]:
+        for key, raw in self._store.iterate(start, prefix_end(start)):
+            yield from _decode(SubaccountId(key[2:22], key[22]), raw)
+
     # -- positions ----------------------------------------------------------------------------
 
     def position(self, subaccount: SubaccountId, market_id: int) -> Position:
-        raw = self._store.get(POSITION + _sub(subaccount) + market_id.to_bytes(4, "big"))
-        if raw is None:
-            return Position(subaccount, market_id, 0, 0)
-        return _unpack(subaccount, market_id, raw)
+        holding = self._holding(subaccount, market_id)
+        return holding.position if holding is not None else Position(subaccount, market_id, 0, 0)
 
     def positions(self, subaccount: SubaccountId) -> Iterator[Position]:
-        start = POSITION + _sub(subaccount)
-        for key, raw in self._store.iterate(start, prefix_end(start)):
-            yield _unpack(subaccount, int.from_bytes(key[-4:], "big"), raw)
+        return (h.position for h in self.holdings(subaccount) if h.has_position)
 
     def positions_of(self, address: bytes) -> Iterator[Position]:
         """Every position of the address's subaccounts, in (number, market) order."""
-        start = POSITION + address
-        for key, raw in self._store.iterate(start, prefix_end(start)):
-            body = key[len(POSITION):]
-            yield _unpack(SubaccountId(address, body[20]), int.from_bytes(body[21:], "big"), raw)
+        return (h.position for h in self._records(SUBACCOUNT + address) if h.has_position)
 
     def all_positions(self) -> Iterator[Position]:
-        for key, raw in self._store.iterate(POSITION, prefix_end(POSITION)):
-            body = key[len(POSITION):]
-            yield _unpack(SubaccountId(body[:20], body[20]), int.from_bytes(body[21:], "big"), raw)
+        return (h.position for h in self._records(SUBACCOUNT) if h.has_position)
 
     def set_position(self, position: Position) -> None:
-        key = POSITION + _sub(position.subaccount) + position.market_id.to_bytes(4, "big")
-        before = self.position(position.subaccount, position.market_id)
-        total = self.open_interest_lots_x2(position.market_id) + abs(position.size_lots) - abs(before.size_lots)
+        current = self._holding(position.subaccount, position.market_id)
+        before_lots = current.position.size_lots if current is not None else 0
+        total = self.open_interest_lots_x2(position.market_id) + abs(position.size_lots) - abs(before_lots)
         self._store.set(OPEN_INTEREST + position.market_id.to_bytes(4, "big"), total.to_bytes(8, "big"))
-        if position.size_lots == 0 and position.cost_micro_usdc == 0:
-            self._store.delete(key)
-        else:
-            self._store.set(key, _POSITION.pack(position.size_lots,
-                                                position.cost_micro_usdc.to_bytes(16, "big", signed=True),
-                                                position.funding_index.to_bytes(16, "big", signed=True)))
+        exposure = current.exposure if current is not None else _NO_EXPOSURE
+        self._put(position.subaccount, position.market_id, Holding(position, exposure))
 
     def open_interest_lots_x2(self, market_id: int) -> int:
         raw = self._store.get(OPEN_INTEREST + market_id.to_bytes(4, "big"))
@@ -76,29 +125,22 @@ class MarginKeeper:
     # -- open-order exposure ------------------------------------------------------------------
 
     def exposure(self, subaccount: SubaccountId, market_id: int) -> OpenOrderExposure:
-        raw = self._store.get(EXPOSURE + _sub(subaccount) + market_id.to_bytes(4, "big"))
-        if raw is None:
-            return OpenOrderExposure()
-        return OpenOrderExposure(*_EXPOSURE.unpack(raw))
+        holding = self._holding(subaccount, market_id)
+        return holding.exposure if holding is not None else _NO_EXPOSURE
 
     def exposures(self, subaccount: SubaccountId) -> Iterator[tuple[int, OpenOrderExposure]]:
-        start = EXPOSURE + _sub(subaccount)
-        for key, raw in self._store.iterate(start, prefix_end(start)):
-            yield int.from_bytes(key[-4:], "big"), OpenOrderExposure(*_EXPOSURE.unpack(raw))
+        return ((h.position.market_id, h.exposure) for h in self.holdings(subaccount) if h.exposure != _NO_EXPOSURE)
 
     def all_exposures(self) -> Iterator[tuple[SubaccountId, int, OpenOrderExposure]]:
         """Every (subaccount, market, exposure) with resting lots, in key order."""
-        for key, raw in self._store.iterate(EXPOSURE, prefix_end(EXPOSURE)):
-            body = key[len(EXPOSURE):]
-            yield SubaccountId(body[:20], body[20]), int.from_bytes(body[21:], "big"), OpenOrderExposure(*_EXPOSURE.unpack(raw))
+        return ((h.position.subaccount, h.position.market_id, h.exposure) for h in self._records(SUBACCOUNT)
+                if h.exposure != _NO_EXPOSURE)
 
     def add_exposure(self, subaccount: SubaccountId, market_id: int, bid_lots: int, ask_lots: int) -> None:
         """Add (or with negative numbers remove) resting lots."""
-        current = self.exposure(subaccount, market_id)
-        updated = OpenOrderExposure(current.bid_lots + bid_lots, current.ask_lots + ask_lots)
+        current = self._holding(subaccount, market_id)
+        position = current.position if current is not None else Position(subaccount, market_id, 0, 0)
+        exposure = current.exposure if current is not None else _NO_EXPOSURE
+        updated = OpenOrderExposure(exposure.bid_lots + bid_lots, exposure.ask_lots + ask_lots)
         assert updated.bid_lots >= 0 and updated.ask_lots >= 0, "exposure below zero"
-        key = EXPOSURE + _sub(subaccount) + market_id.to_bytes(4, "big")
-        if updated == OpenOrderExposure():
-            self._store.delete(key)
-        else:
-            self._store.set(key, _EXPOSURE.pack(updated.bid_lots, updated.ask_lots))
+        self._put(subaccount, market_id, Holding(position, updated))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from modules.bank.keeper import BankKeeper
 from modules.funding.keeper import FundingKeeper
 from modules.margin.funding_settlement import settled_view
-from modules.margin.keeper import MarginKeeper
+from modules.margin.keeper import Holding, Holdings, MarginKeeper
 from modules.margin.types import OpenOrderExposure, Position
 from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market
@@ -79,28 +79,41 @@ def account_risk(
     oracle: OracleKeeper,
     pending: PendingChange | None = None,
 ) -> AccountRisk:
-    funding = FundingKeeper(margin.store)
-    positions = {p.market_id: settled_view(p, funding) for p in margin.positions(subaccount)}
-    exposures = dict(margin.exposures(subaccount))
+    """The subaccount's risk from its one margin record and its balance (`pending`: as if that
+    change were applied)."""
+    holdings = margin.holdings(subaccount)
     collateral = bank.balance(subaccount)
     if pending is not None:
-        positions[pending.market_id] = pending.position
-        current = exposures.get(pending.market_id, OpenOrderExposure())
-        exposures[pending.market_id] = OpenOrderExposure(current.bid_lots + pending.bid_lots_delta,
-                                                         current.ask_lots + pending.ask_lots_delta)
         collateral += pending.collateral_delta_micro_usdc
+        holdings = _with_pending(subaccount, holdings, pending)
+    funding = FundingKeeper(margin.store)
     equity, initial, maintenance = collateral, 0, 0
-    for market_id in sorted(set(positions) | set(exposures)):
+    for holding in holdings:
+        market_id = holding.position.market_id
+        position = holding.position if pending is not None and market_id == pending.market_id else \
+            settled_view(holding.position, funding)
+        exposure = holding.exposure
         market = markets.market(market_id)
-        position = positions.get(market_id, Position(subaccount, market_id, 0, 0))
-        exposure = exposures.get(market_id, OpenOrderExposure())
         price = margin_price_ticks(market, oracle)
         equity += market.notional(price, position.size_lots) - position.cost_micro_usdc
         worst = max(abs(position.size_lots + exposure.bid_lots), abs(position.size_lots - exposure.ask_lots))
-        imf = effective_initial_margin_ppm(market, margin.open_interest_lots_x2(market_id) // 2)
-        initial += ceil_div(market.notional(price, worst) * imf, PPM)
-        maintenance += ceil_div(market.notional(price, abs(position.size_lots)) * market.maintenance_margin_ppm, PPM)
+        if worst:
+            imf = effective_initial_margin_ppm(market, margin.open_interest_lots_x2(market_id) // 2)
+            initial += ceil_div(market.notional(price, worst) * imf, PPM)
+        if position.size_lots:
+            maintenance += ceil_div(market.notional(price, abs(position.size_lots)) * market.maintenance_margin_ppm,
+                                    PPM)
     return AccountRisk(equity, initial, maintenance)
+
+
+def _with_pending(subaccount: SubaccountId, holdings: Holdings, pending: PendingChange) -> Holdings:
+    """`holdings` with the pending market's position replaced and its resting lots moved."""
+    current = next((h for h in holdings if h.position.market_id == pending.market_id), None)
+    exposure = current.exposure if current is not None else OpenOrderExposure()
+    changed = Holding(pending.position, OpenOrderExposure(exposure.bid_lots + pending.bid_lots_delta,
+                                                          exposure.ask_lots + pending.ask_lots_delta))
+    others = [h for h in holdings if h.position.market_id != pending.market_id]
+    return tuple(sorted([*others, changed], key=lambda h: h.position.market_id))
 
 
 def meets_initial_margin(before: AccountRisk, after: AccountRisk) -> bool:

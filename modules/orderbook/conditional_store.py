@@ -72,7 +72,7 @@ from modules.orderbook.actions import ConditionalKind
 from modules.orderbook.errors import TriggerWrongSide
 from modules.orderbook.trailing import BPS, trail_trigger
 from modules.orderbook.types import Side
-from modules.store import KVStore, PrefixStore, prefix_end
+from modules.store import KVStore, PrefixStore, add_to_count, prefix_end, read_count
 from modules.types import SubaccountId
 
 STORE_PREFIX = b"orderbook/"
@@ -86,6 +86,7 @@ SEGMENT_MEMBER = b"tm/"
 NEXT_SEGMENT = b"seg_next"
 TICKS, BPS_UNIT = 0, 1
 BY_SUBACCOUNT = b"cs/"
+COUNT = b"cn/"  # cn/<address 20><number 1> -> conditionals the subaccount stores, u32
 POSITION_PAIR = b"pp/"
 NEXT_ID = b"cond_next"
 QUEUE = b"fq/"
@@ -248,8 +249,7 @@ class ConditionalBook:
         return found
 
     def count_of(self, owner: SubaccountId) -> int:
-        start = BY_SUBACCOUNT + _sub(owner)
-        return sum(1 for _ in self._store.iterate(start, prefix_end(start)))
+        return read_count(self._store, COUNT + _sub(owner))
 
     def next_id(self) -> int:
         raw = self._store.get(NEXT_ID)
@@ -275,6 +275,7 @@ class ConditionalBook:
         self._write(c)
         self._reserve(c, 1)
         self._store.set(BY_SUBACCOUNT + _sub(c.owner) + _u(c.market_id, 4) + _u(c.conditional_id, 8), b"")
+        add_to_count(self._store, COUNT + _sub(c.owner), 1)
         return c
 
     def remove(self, c: Conditional) -> None:
@@ -295,6 +296,7 @@ class ConditionalBook:
         else:
             self._store.delete(self._trigger_key(c))
         self._store.delete(BY_SUBACCOUNT + _sub(c.owner) + _u(c.market_id, 4) + _u(c.conditional_id, 8))
+        add_to_count(self._store, COUNT + _sub(c.owner), -1)
         if c.kind.on_position:
             self._unpair(c)
 

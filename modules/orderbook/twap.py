@@ -44,13 +44,14 @@ from modules.orderbook.errors import (
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.trailing import worst_price
 from modules.orderbook.types import Order, Side, TimeInForce
-from modules.store import KVStore, PrefixStore, prefix_end
+from modules.store import KVStore, PrefixStore, add_to_count, prefix_end, read_count
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 
 STORE_PREFIX = b"orderbook/"
 RECORD = b"wr/"
 DUE = b"wq/"
 BY_SUBACCOUNT = b"ws/"
+COUNT = b"wn/"  # wn/<address 20><number 1> -> TWAPs the subaccount runs, u32
 NEXT_ID = b"twap_next"
 MAX_SLICES = 1_000
 MAX_INTERVAL_BLOCKS = 10_000
@@ -120,9 +121,8 @@ class TwapBook:
         return [t for t in found if t is not None]
 
     def count_of(self, owner: SubaccountId) -> int:
-        """How many TWAPs a subaccount runs (its index keys only)."""
-        start = BY_SUBACCOUNT + _sub(owner)
-        return sum(1 for _ in self._store.iterate(start, prefix_end(start)))
+        """How many TWAPs a subaccount runs."""
+        return read_count(self._store, COUNT + _sub(owner))
 
     def all(self) -> list[Twap]:
         """Every running TWAP, by id (invariant checks only: it reads them all)."""
@@ -165,13 +165,16 @@ class TwapBook:
             twap.market_id, twap.owner.address, twap.owner.number, int(twap.side), twap.total_lots, twap.filled_lots,
             twap.slices, twap.slices_done, twap.interval_blocks, twap.next_block, twap.slippage_bps, twap.reduce_only))
         self._store.set(DUE + _u(twap.next_block, 8) + _u(twap.twap_id, 8), b"")
-        self._store.set(BY_SUBACCOUNT + _sub(twap.owner) + _u(twap.market_id, 4) + _u(twap.twap_id, 8), b"")
+        if previous is None:
+            self._store.set(BY_SUBACCOUNT + _sub(twap.owner) + _u(twap.market_id, 4) + _u(twap.twap_id, 8), b"")
+            add_to_count(self._store, COUNT + _sub(twap.owner), 1)
 
     def remove(self, twap: Twap) -> None:
         self.reserve(twap, -twap.remaining_lots)
         self._store.delete(RECORD + _u(twap.twap_id, 8))
         self._store.delete(DUE + _u(twap.next_block, 8) + _u(twap.twap_id, 8))
         self._store.delete(BY_SUBACCOUNT + _sub(twap.owner) + _u(twap.market_id, 4) + _u(twap.twap_id, 8))
+        add_to_count(self._store, COUNT + _sub(twap.owner), -1)
 
 
 def attributes(twap: Twap, market: Market) -> tuple[tuple[str, str], ...]:
