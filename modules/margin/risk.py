@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from modules.bank.keeper import BankKeeper
 from modules.funding.keeper import FundingKeeper
-from modules.margin.funding_settlement import settled_view
+from modules.margin.funding_settlement import settled
 from modules.margin.keeper import Holding, Holdings, MarginKeeper
 from modules.margin.types import OpenOrderExposure, Position
 from modules.markets.keeper import MarketsKeeper
@@ -71,6 +71,61 @@ class PendingChange:
     ask_lots_delta: int = 0
 
 
+class RiskView:
+    """One subaccount's risk inputs, read once: its balance, its margin record, and per market its
+    price, funding index and initial margin fraction. A placement judges its before, worst-case
+    and (when nothing else moved) after risk from one view instead of reading the store three
+    times; anything that wrote the subaccount's state needs a new view."""
+
+    def __init__(self, subaccount: SubaccountId, markets: MarketsKeeper, bank: BankKeeper, margin: MarginKeeper,
+                 oracle: OracleKeeper) -> None:
+        self.subaccount = subaccount
+        self._markets, self._margin, self._oracle = markets, margin, oracle
+        self._funding = FundingKeeper(margin.store)
+        self.holdings = margin.holdings(subaccount)
+        self.collateral_micro_usdc = bank.balance(subaccount)
+        self._inputs: dict[int, tuple[Market, int, int, int]] = {}
+
+    def market_inputs(self, market_id: int) -> tuple[Market, int, int, int]:
+        """(market, margin price in ticks, funding index, effective initial margin ppm)."""
+        found = self._inputs.get(market_id)
+        if found is None:
+            market = self._markets.market(market_id)
+            imf = effective_initial_margin_ppm(market, self._margin.open_interest_lots_x2(market_id) // 2)
+            found = (market, margin_price_ticks(market, self._oracle), self._funding.index(market_id), imf)
+            self._inputs[market_id] = found
+        return found
+
+    def settled_position(self, market_id: int) -> Position:
+        """The position in `market_id` with its funding settled (as trades and margin see it)."""
+        for holding in self.holdings:
+            if holding.position.market_id == market_id:
+                return settled(holding.position, self.market_inputs(market_id)[2])[0]
+        return Position(self.subaccount, market_id, 0, 0)
+
+    def risk(self, pending: PendingChange | None = None) -> AccountRisk:
+        """The risk now, or as if `pending` were applied (its position is taken as settled)."""
+        holdings, collateral = self.holdings, self.collateral_micro_usdc
+        if pending is not None:
+            collateral += pending.collateral_delta_micro_usdc
+            holdings = _with_pending(holdings, pending)
+        equity, initial, maintenance = collateral, 0, 0
+        for holding in holdings:
+            market_id = holding.position.market_id
+            market, price, index, imf = self.market_inputs(market_id)
+            position = holding.position if pending is not None and market_id == pending.market_id else \
+                settled(holding.position, index)[0]
+            exposure = holding.exposure
+            equity += market.notional(price, position.size_lots) - position.cost_micro_usdc
+            worst = max(abs(position.size_lots + exposure.bid_lots), abs(position.size_lots - exposure.ask_lots))
+            if worst:
+                initial += ceil_div(market.notional(price, worst) * imf, PPM)
+            if position.size_lots:
+                maintenance += ceil_div(market.notional(price, abs(position.size_lots)) * market.maintenance_margin_ppm,
+                                        PPM)
+        return AccountRisk(equity, initial, maintenance)
+
+
 def account_risk(
     subaccount: SubaccountId,
     markets: MarketsKeeper,
@@ -81,32 +136,10 @@ def account_risk(
 ) -> AccountRisk:
     """The subaccount's risk from its one margin record and its balance (`pending`: as if that
     change were applied)."""
-    holdings = margin.holdings(subaccount)
-    collateral = bank.balance(subaccount)
-    if pending is not None:
-        collateral += pending.collateral_delta_micro_usdc
-        holdings = _with_pending(subaccount, holdings, pending)
-    funding = FundingKeeper(margin.store)
-    equity, initial, maintenance = collateral, 0, 0
-    for holding in holdings:
-        market_id = holding.position.market_id
-        position = holding.position if pending is not None and market_id == pending.market_id else \
-            settled_view(holding.position, funding)
-        exposure = holding.exposure
-        market = markets.market(market_id)
-        price = margin_price_ticks(market, oracle)
-        equity += market.notional(price, position.size_lots) - position.cost_micro_usdc
-        worst = max(abs(position.size_lots + exposure.bid_lots), abs(position.size_lots - exposure.ask_lots))
-        if worst:
-            imf = effective_initial_margin_ppm(market, margin.open_interest_lots_x2(market_id) // 2)
-            initial += ceil_div(market.notional(price, worst) * imf, PPM)
-        if position.size_lots:
-            maintenance += ceil_div(market.notional(price, abs(position.size_lots)) * market.maintenance_margin_ppm,
-                                    PPM)
-    return AccountRisk(equity, initial, maintenance)
+    return RiskView(subaccount, markets, bank, margin, oracle).risk(pending)
 
 
-def _with_pending(subaccount: SubaccountId, holdings: Holdings, pending: PendingChange) -> Holdings:
+def _with_pending(holdings: Holdings, pending: PendingChange) -> Holdings:
     """`holdings` with the pending market's position replaced and its resting lots moved."""
     current = next((h for h in holdings if h.position.market_id == pending.market_id), None)
     exposure = current.exposure if current is not None else OpenOrderExposure()

@@ -19,7 +19,7 @@ from modules.margin.clearing import SideSettlement, settle_side
 from modules.margin.errors import InsufficientMargin, OpenInterestCap
 from modules.orderbook.errors import ReduceOnlyWouldIncrease
 from modules.margin.keeper import MarginKeeper
-from modules.margin.risk import AccountRisk, PendingChange, account_risk, meets_initial_margin
+from modules.margin.risk import AccountRisk, PendingChange, RiskView, account_risk, meets_initial_margin
 from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market
 from modules.oracle.keeper import OracleKeeper
@@ -486,11 +486,17 @@ class OrderbookKeeper:
     # -- risk ---------------------------------------------------------------------------------
 
     def risk(self, subaccount: SubaccountId) -> AccountRisk:
-        return account_risk(subaccount, self.markets, self.bank, self.margin, self.oracle)
+        return self.risk_view(subaccount).risk()
 
-    def require_initial_margin(self, subaccount: SubaccountId, before: AccountRisk) -> AccountRisk:
-        """The subaccount's risk now, if it meets the initial requirement (or lowered it)."""
-        after = self.risk(subaccount)
+    def risk_view(self, subaccount: SubaccountId) -> RiskView:
+        return RiskView(subaccount, self.markets, self.bank, self.margin, self.oracle)
+
+    def require_initial_margin(self, subaccount: SubaccountId, before: AccountRisk,
+                               after: AccountRisk | None = None) -> AccountRisk:
+        """The subaccount's risk now (`after`, when the caller has it), if it meets the initial
+        requirement (or lowered it)."""
+        if after is None:
+            after = self.risk(subaccount)
         if not meets_initial_margin(before, after):
             raise InsufficientMargin(
                 f"{subaccount} would hold equity {after.equity_micro_usdc} micro-USDC against an initial "

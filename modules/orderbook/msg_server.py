@@ -23,8 +23,7 @@ from modules.orderbook.actions import (
     ScheduleCancelAll,
 )
 from modules.margin.errors import InsufficientMargin
-from modules.margin.funding_settlement import settled_view
-from modules.margin.risk import AccountRisk, PendingChange, account_risk, margin_price_ticks
+from modules.margin.risk import AccountRisk, PendingChange, RiskView, margin_price_ticks
 from modules.orderbook.conditional import ConditionalBook, handle_cancel_conditional
 from modules.orderbook.conditional_store import attributes as conditional_attributes
 from modules.orderbook.twap import TwapBook, handle_cancel_twap
@@ -170,9 +169,10 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
     (`display_lots` > 0) takes like any order; what rests shows `display_lots` and hides the rest."""
     order_rules(market, keeper.oracle, keeper.ctx.height, order)
     book = keeper.books[market.market_id]
-    before = keeper.risk(order.owner)
+    view = keeper.risk_view(order.owner)
+    before = view.risk()
     if not order.reduce_only:
-        require_worst_case_collateral(keeper, market, order, before)
+        require_worst_case_collateral(view, market, order, before)
     if order.post_only and book.would_cross(order.side, order.price_ticks):
         raise PostOnlyWouldCross(f"post-only {order.side.name.lower()} at {order.price_ticks * market.tick_size} "
                                  f"would cross the book")
@@ -210,37 +210,47 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
             touched.extend(o for o in _owners_in_fill(event) if o not in touched)
     for subaccount in touched:
         events.extend(keeper.shrink_reduce_only(subaccount, market))
+    # Where matching did nothing (no fill, no maker cancelled) and nothing shrank, the order only
+    # added its resting lots: the view judges that without reading the subaccount again.
+    untouched = not summary.events and len(events) == 1
     if rests:
-        require_paid_for(keeper, order.owner, before)
+        after = view.risk(_resting(view, market, order, remaining)) if untouched else None
+        require_paid_for(keeper, order.owner, before, after)
     else:
         keeper.require_initial_margin(order.owner, before)
     return events
 
 
-def require_paid_for(keeper: OrderbookKeeper, owner: SubaccountId, before: AccountRisk) -> None:
+def _resting(view: RiskView, market: Market, order: Order, lots: int) -> PendingChange:
+    """The change of `lots` of `order` resting (hidden iceberg lots count as resting)."""
+    return PendingChange(market.market_id, view.settled_position(market.market_id), 0,
+                         lots if order.side == Side.BUY else 0, lots if order.side == Side.SELL else 0)
+
+
+def require_paid_for(keeper: OrderbookKeeper, owner: SubaccountId, before: AccountRisk,
+                     after: AccountRisk | None = None) -> None:
     """After storing an order, a conditional or a TWAP: the subaccount still meets its initial
-    requirement (what it stores reserves margin for its worst case) and stays within its tier."""
-    after = keeper.require_initial_margin(owner, before)
+    requirement (what it stores reserves margin for its worst case) and stays within its tier.
+    `after`: the risk now when the caller knows it already (else it is read)."""
+    after = keeper.require_initial_margin(owner, before, after)
     require_storage_room(keeper, owner, after.equity_micro_usdc, adding=0)
 
 
-def require_worst_case_collateral(keeper: OrderbookKeeper, market: Market, order: Order,
-                                  before: AccountRisk) -> None:
+def require_worst_case_collateral(view: RiskView, market: Market, order: Order, before: AccountRisk) -> None:
     """Before matching, an order that may open or grow a position must be collateralized as if it
     filled in full at its own price (dYdX's rule): equity, less what such a fill loses against the
     oracle price and its taker fee, covers the initial requirement with the whole size added. An
     order that does not raise the requirement (one that closes) always passes; what it really
     does is judged again after matching. So an account without collateral can place nothing that
     could open a position, not even an IOC that would find nothing to fill."""
-    oracle_ticks = margin_price_ticks(market, keeper.oracle)
+    oracle_ticks = view.market_inputs(market.market_id)[1]
     worse_by = order.price_ticks - oracle_ticks if order.side == Side.BUY else oracle_ticks - order.price_ticks
     loss = market.notional(max(0, worse_by), order.size_lots)
     fee = -(-market.notional(order.price_ticks, order.size_lots) * market.taker_fee_ppm // 1_000_000)
-    position = settled_view(keeper.margin.position(order.owner, market.market_id), keeper.funding)
+    position = view.settled_position(market.market_id)
     lots = order.size_lots
-    worst = account_risk(order.owner, keeper.markets, keeper.bank, keeper.margin, keeper.oracle, PendingChange(
-        market.market_id, position, -loss - fee, lots if order.side == Side.BUY else 0,
-        lots if order.side == Side.SELL else 0))
+    worst = view.risk(PendingChange(market.market_id, position, -loss - fee, lots if order.side == Side.BUY else 0,
+                                    lots if order.side == Side.SELL else 0))
     if worst.initial_micro_usdc > before.initial_micro_usdc and worst.equity_micro_usdc < worst.initial_micro_usdc:
         raise InsufficientMargin(f"{order.owner} would hold equity {worst.equity_micro_usdc} micro-USDC against an "
                                  f"initial requirement of {worst.initial_micro_usdc} if the order filled in full at "
