@@ -52,7 +52,7 @@ from modules.orderbook.msg_server import begin_block as orderbook_begin_block
 from app import ante, queries
 from app.genesis_state import import_app_state
 from app import oracle_votes
-from app.ordering import order_txs, proposal_order_error
+from app.ordering import actions_class, order_txs, proposal_order_error
 from app.price_source import NoPrices, PriceSource
 from app.router import check_tx, execute_tx, has_order_actions, use_nonce
 from app.sigverify import SignerCache
@@ -75,12 +75,20 @@ class _PendingBlock:
     info: CommitInfo | None  # None between InitChain and the first FinalizeBlock
 
 
+# The event attributes CometBFT's tx index keeps, so `tx_search` and websocket queries can find
+# txs by them (docs/orderbook.md, Events and queries): who (owner, subaccount, account, maker, taker, recipient, sender,
+# validator), what (order, conditional, TWAP, market) and the bridge's nonces. Every other
+# attribute is delivered with the tx result but not indexed, which spares the node's indexer.
+INDEXED_ATTRIBUTES = frozenset({
+    "owner", "subaccount", "account", "maker", "taker", "recipient", "sender", "validator", "address",
+    "order_id", "conditional_id", "twap_id", "market_id", "nonce", "halt_id", "withdrawal_id",
+})
+
+
 def _events_to_pb(events: Sequence[Event]) -> list[abci_pb.Event]:
+    attribute, indexed = abci_pb.EventAttribute, INDEXED_ATTRIBUTES
     return [
-        abci_pb.Event(
-            type=e.type,
-            attributes=[abci_pb.EventAttribute(key=k, value=v, index=True) for k, v in e.attributes],
-        )
+        abci_pb.Event(type=e.type, attributes=[attribute(key=k, value=v, index=k in indexed) for k, v in e.attributes])
         for e in events
     ]
 
@@ -200,7 +208,7 @@ class Application:
             commit = self._byzantine_commit(req.local_last_commit)
             chosen.append(oracle_votes.oracle_tx(commit))
             size += len(chosen[0])
-        for tx in order_txs(txs):
+        for tx in order_txs(txs, self._tx_class):
             if size + len(tx) > req.max_tx_bytes:
                 continue
             chosen.append(tx)
@@ -223,7 +231,7 @@ class Application:
         except oracle_votes.BadOracleData as problem:
             log.warning("rejecting proposal at height %d: %s", req.height, problem)
             return status(status=status.REJECT)
-        problem = proposal_order_error(txs)
+        problem = proposal_order_error(txs, self._tx_class)
         if problem is not None:
             log.warning("rejecting proposal at height %d: %s", req.height, problem)
             return status(status=status.REJECT)
@@ -417,6 +425,12 @@ class Application:
         if len(self._decoded) > DECODED_CACHE_TXS:
             self._decoded.popitem(last=False)
         return found
+
+    def _tx_class(self, raw: bytes) -> int:
+        """The block-ordering class of `raw`, from the decode CheckTx made (or made now and kept
+        for FinalizeBlock); bytes that do not decode are class 0, as in app/ordering.py."""
+        found = self._decode(raw)
+        return actions_class(found[1].tx.actions) if not isinstance(found, ChainError) else actions_class(())
 
     def _take_decoded(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
         """Like `_decode`, dropping the entry: a tx in a block is not checked again."""
