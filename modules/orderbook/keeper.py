@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext, Event
@@ -227,6 +227,24 @@ class OrderbookKeeper:
         self.books[order.market_id].remove(order.order_id)
         self._forget(order)
 
+    def remove_all(self, orders: Sequence[Order]) -> None:
+        """Take resting orders (as the store holds them) out of their books and the store; their
+        exposure and open counts move once per subaccount and market, not once per order."""
+        lots: dict[tuple[SubaccountId, int], list[int]] = {}
+        counts: dict[SubaccountId, int] = {}
+        for order in orders:
+            self.books[order.market_id].remove(order.order_id)
+            self._store.delete(ORDER + _u32(order.market_id) + _u64(order.order_id))
+            self._forget_indexes(order, count=False)
+            _, hidden = self._drop_iceberg(order)
+            resting = lots.setdefault((order.owner, order.market_id), [0, 0])
+            resting[0 if order.side == Side.BUY else 1] += order.size_lots + hidden
+            counts[order.owner] = counts.get(order.owner, 0) + 1
+        for (owner, market_id), (bids, asks) in lots.items():  # in order of first appearance: deterministic
+            self.margin.add_exposure(owner, market_id, -bids, -asks)
+        for owner, removed in counts.items():
+            self._count_open(owner, -removed)
+
     def shrink(self, order: Order, new_size_lots: int) -> Order:
         """Shrink in place, keeping time priority."""
         updated = self.books[order.market_id].resize(order.order_id, new_size_lots)
@@ -369,11 +387,13 @@ class OrderbookKeeper:
             return CancelReason.REDUCE_ONLY_WOULD_OPEN
         return None
 
-    def _forget_indexes(self, order: Order) -> None:
+    def _forget_indexes(self, order: Order, count: bool = True) -> None:
         """Every index naming a resting order (alone for a maker filled completely: its exposure
-        already left with the fills). The client id stays if an iceberg's next slice took it over."""
+        already left with the fills). The client id stays if an iceberg's next slice took it over.
+        `count`: move the open count too (a caller removing many moves it once)."""
         self._store.delete(BY_SUBACCOUNT + _sub(order.owner) + _u32(order.market_id) + _u64(order.order_id))
-        self._count_open(order.owner, -1)
+        if count:
+            self._count_open(order.owner, -1)
         if order.client_id and self.order_by_client_id(order.owner, order.client_id) == (order.market_id, order.order_id):
             self._store.delete(BY_CLIENT_ID + _sub(order.owner) + _u64(order.client_id))
         if order.tif == TimeInForce.GOOD_TIL_BLOCK:

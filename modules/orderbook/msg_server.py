@@ -313,10 +313,10 @@ def handle_cancel_all(keeper: OrderbookKeeper, signer: bytes, action: CancelAll)
     owner = _subaccount(signer, action.subaccount)
     if action.market_id:
         keeper.markets.market(action.market_id)
-    events = []
-    for order in list(keeper.orders_of(owner, action.market_id or None)):
-        keeper.remove(order)
-        events.append(keeper.cancel_event(keeper.markets.market(order.market_id), order, CancelReason.BY_OWNER))
+    orders = list(keeper.orders_of(owner, action.market_id or None))
+    keeper.remove_all(orders)
+    events = [keeper.cancel_event(keeper.markets.market(order.market_id), order, CancelReason.BY_OWNER)
+              for order in orders]
     for conditional in ConditionalBook(keeper.store).of(owner, action.market_id or None):
         events += handle_cancel_conditional(keeper, signer, CancelConditional(action.subaccount, conditional.market_id,
                                                                               conditional.conditional_id))
