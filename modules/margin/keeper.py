@@ -72,15 +72,17 @@ class MarginKeeper:
         raw = self._store.get(SUBACCOUNT + _sub(subaccount))
         return _decode(subaccount, raw) if raw is not None else ()
 
-    def _holding(self, subaccount: SubaccountId, market_id: int) -> Holding | None:
-        for holding in self.holdings(subaccount):
+    def _holding(self, subaccount: SubaccountId, market_id: int,
+                 holdings: Holdings | None = None) -> Holding | None:
+        for holding in self.holdings(subaccount) if holdings is None else holdings:
             if holding.position.market_id == market_id:
                 return holding
         return None
 
-    def _put(self, subaccount: SubaccountId, market_id: int, holding: Holding) -> None:
-        """Replace the subaccount's holding in `market_id` (an empty one is dropped)."""
-        kept = [h for h in self.holdings(subaccount) if h.position.market_id != market_id]
+    def _put(self, subaccount: SubaccountId, market_id: int, holding: Holding, current: Holdings) -> None:
+        """Replace the subaccount's holding in `market_id` among its `current` holdings (an empty
+        one is dropped)."""
+        kept = [h for h in current if h.position.market_id != market_id]
         if holding.has_position or holding.exposure != _NO_EXPOSURE:
             kept.append(holding)
             kept.sort(key=lambda h: h.position.market_id)
@@ -111,12 +113,13 @@ class MarginKeeper:
         return (h.position for h in self._records(SUBACCOUNT) if h.has_position)
 
     def set_position(self, position: Position) -> None:
-        current = self._holding(position.subaccount, position.market_id)
+        holdings = self.holdings(position.subaccount)
+        current = self._holding(position.subaccount, position.market_id, holdings)
         before_lots = current.position.size_lots if current is not None else 0
         total = self.open_interest_lots_x2(position.market_id) + abs(position.size_lots) - abs(before_lots)
         self._store.set(OPEN_INTEREST + position.market_id.to_bytes(4, "big"), total.to_bytes(8, "big"))
         exposure = current.exposure if current is not None else _NO_EXPOSURE
-        self._put(position.subaccount, position.market_id, Holding(position, exposure))
+        self._put(position.subaccount, position.market_id, Holding(position, exposure), holdings)
 
     def open_interest_lots_x2(self, market_id: int) -> int:
         raw = self._store.get(OPEN_INTEREST + market_id.to_bytes(4, "big"))
@@ -138,9 +141,10 @@ class MarginKeeper:
 
     def add_exposure(self, subaccount: SubaccountId, market_id: int, bid_lots: int, ask_lots: int) -> None:
         """Add (or with negative numbers remove) resting lots."""
-        current = self._holding(subaccount, market_id)
+        holdings = self.holdings(subaccount)
+        current = self._holding(subaccount, market_id, holdings)
         position = current.position if current is not None else Position(subaccount, market_id, 0, 0)
         exposure = current.exposure if current is not None else _NO_EXPOSURE
         updated = OpenOrderExposure(exposure.bid_lots + bid_lots, exposure.ask_lots + ask_lots)
         assert updated.bid_lots >= 0 and updated.ask_lots >= 0, "exposure below zero"
-        self._put(subaccount, market_id, Holding(position, updated))
+        self._put(subaccount, market_id, Holding(position, updated), holdings)

@@ -17,18 +17,29 @@ _PRICE = struct.Struct(">QQ")
 
 
 class OracleKeeper:
+    """Prices change only in the block's oracle step and the enable height only at InitChain,
+    each through a keeper of its own, so a keeper remembers what it read (a placement reads a
+    market's price several times)."""
+
     def __init__(self, store: KVStore) -> None:
         self._store = PrefixStore(store, STORE_PREFIX)
+        self._prices: dict[int, OraclePrice | None] = {}
+        self._enable_height: int | None = None
 
     def price(self, market_id: int) -> OraclePrice | None:
+        if market_id in self._prices:
+            return self._prices[market_id]
         raw = self._store.get(PRICE + market_id.to_bytes(4, "big"))
-        if raw is None:
-            return None
-        price, height = _PRICE.unpack(raw)
-        return OraclePrice(market_id, price, height)
+        found = None
+        if raw is not None:
+            price, height = _PRICE.unpack(raw)
+            found = OraclePrice(market_id, price, height)
+        self._prices[market_id] = found
+        return found
 
     def set_price(self, price: OraclePrice) -> None:
         self._store.set(PRICE + price.market_id.to_bytes(4, "big"), _PRICE.pack(price.price, price.updated_height))
+        self._prices[price.market_id] = price
 
     def is_stale(self, market_id: int, height: int) -> bool:
         """Only once oracle prices flow (vote extensions on): no update for STALE_AFTER_BLOCKS."""
@@ -47,8 +58,11 @@ class OracleKeeper:
         self._store.set(VALIDATOR + validator.address, validator.pub_key + validator.power.to_bytes(8, "big"))
 
     def vote_extensions_enable_height(self) -> int:
-        raw = self._store.get(ENABLE_HEIGHT)
-        return int.from_bytes(raw, "big") if raw is not None else 0
+        if self._enable_height is None:
+            raw = self._store.get(ENABLE_HEIGHT)
+            self._enable_height = int.from_bytes(raw, "big") if raw is not None else 0
+        return self._enable_height
 
     def set_vote_extensions_enable_height(self, height: int) -> None:
         self._store.set(ENABLE_HEIGHT, height.to_bytes(8, "big"))
+        self._enable_height = height
