@@ -17,12 +17,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from localnet.bench_e2e import load_config, offered_rate
+from localnet.cpu import cpu_shares
 from localnet.fresh import fresh_localnet
 from localnet.load import LoadGenerator
 from client.arguments import uint_arg
@@ -90,36 +90,6 @@ def summarize(collapsed: str, top: int = 25) -> dict[str, Any]:
     return {"samples": total, "phase_percent": {k: share(v) for k, v in phases.most_common()},
             "self_percent": [[name, share(n)] for name, n in own.most_common(top)],
             "inclusive_percent": [[name, share(n)] for name, n in inclusive.most_common(top)]}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU a live process has used (fields 14 and 15 of /proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU time all cores spent on anything but idle and I/O wait since boot (/proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_shares(groups: dict[str, list[int]], run: Any) -> tuple[Any, dict[str, float], dict[str, float]]:
-    """Call `run()`; meanwhile each group's CPU and the rest of the machine's, in % of all cores,
-    and each group's CPU seconds."""
-    def sample() -> tuple[dict[str, float], float, float]:
-        return ({name: sum(cpu_seconds(p) for p in pids) for name, pids in groups.items()}, machine_busy_seconds(),
-                time.monotonic())
-
-    before, busy_before, started = sample()
-    result = run()
-    after, busy_after, ended = sample()
-    capacity = (ended - started) * (os.cpu_count() or 1)
-    shares = {name: round(100 * (after[name] - before[name]) / capacity, 1) for name in groups}
-    ours = sum(after[name] - before[name] for name in groups)
-    shares["everything_else"] = round(100 * max(0.0, busy_after - busy_before - ours) / capacity, 1)
-    shares["idle"] = round(100 - 100 * (busy_after - busy_before) / capacity, 1)
-    return result, shares, {name: after[name] - before[name] for name in groups}
 
 
 def profile(validators: int, rate: float, seconds: float, keep: Path | None = None) -> dict[str, Any]:
