@@ -69,11 +69,22 @@ def pack_order(order: Order) -> bytes:
                        order.good_til_time_ms)
 
 
-def unpack_order(market_id: int, order_id: int, raw: bytes) -> Order:
+# Stored enum values to members by lookup (calling the enum class costs several times more).
+_SIDES = {int(side): side for side in Side}
+_TIME_IN_FORCE = {int(tif): tif for tif in TimeInForce}
+
+
+def unpack_order(market_id: int, order_id: int, raw: bytes,
+                 owners: dict[tuple[bytes, int], SubaccountId] | None = None) -> Order:
+    """`owners`: subaccount ids made so far, shared by the orders of one owner (a bulk load)."""
     (address, number, client_id, side, price, size, post_only, reduce_only, tif, gtb,
      gtt) = _ORDER.unpack(raw)
-    return Order(order_id, market_id, SubaccountId(address, number), client_id, Side(side), price, size,
-                 bool(post_only), bool(reduce_only), TimeInForce(tif), gtb, gtt)
+    if owners is None:
+        owner = SubaccountId(address, number)
+    else:
+        owner = owners.get((address, number)) or owners.setdefault((address, number), SubaccountId(address, number))
+    return Order(order_id, market_id, owner, client_id, _SIDES[side], price, size, bool(post_only), bool(reduce_only),
+                 _TIME_IN_FORCE[tif], gtb, gtt)
 
 
 @dataclass(frozen=True)
@@ -140,9 +151,10 @@ class OrderbookKeeper:
         books = Books()
         for market in MarketsKeeper(store).markets():
             books.add_market(market.market_id)
+        owners: dict[tuple[bytes, int], SubaccountId] = {}
         for key, raw in PrefixStore(store, STORE_PREFIX).iterate(ORDER, prefix_end(ORDER)):
             market_id = int.from_bytes(key[2:6], "big")
-            books[market_id].rest(unpack_order(market_id, int.from_bytes(key[6:14], "big"), raw))
+            books[market_id].rest(unpack_order(market_id, int.from_bytes(key[6:14], "big"), raw, owners))
         return books
 
     def ensure_books(self) -> None:
