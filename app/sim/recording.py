@@ -217,9 +217,11 @@ def compare(recorded: dict[str, Any], found: BlockDigest, recorded_codes: list[i
     return "; ".join(problems) or None
 
 
-def replay(recording: Recording, data: Path,
-           on_block: Callable[[int], None] | None = None) -> Iterator[Mismatch]:
-    """Replay every block into a fresh app under `data`; yields the first mismatch (then stops)."""
+def replay(recording: Recording, data: Path, on_block: Callable[[int], None] | None = None,
+           app_hash_differs: list[int] | None = None) -> Iterator[Mismatch]:
+    """Replay every block into a fresh app under `data`; yields the first mismatch (then stops).
+    `app_hash_differs` collects the heights whose app hash is not the recorded one: information
+    only (a store-layout change changes every one of them)."""
     store = CommittedStore(data)
     app = Application(store)
     addresses = recording.addresses
@@ -241,6 +243,8 @@ def replay(recording: Recording, data: Path,
             app.commit(abci_pb.RequestCommit())
             found = digest_block(store, app, addresses, block["height"], block["time_ms"],
                                  [r.code for r in response.tx_results])
+            if app_hash_differs is not None and response.app_hash.hex() != block["app_hash"]:
+                app_hash_differs.append(block["height"])
             problem = compare(block, found, block["codes"])
             if problem is not None:
                 yield Mismatch(block["height"], problem)
@@ -252,8 +256,8 @@ def replay(recording: Recording, data: Path,
         store.close()
 
 
-def first_mismatch(recording: Recording, data: Path) -> Mismatch | None:
-    return next(replay(recording, data), None)
+def first_mismatch(recording: Recording, data: Path, app_hash_differs: list[int] | None = None) -> Mismatch | None:
+    return next(replay(recording, data, app_hash_differs=app_hash_differs), None)
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -278,10 +282,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     recording = load(args.file)
     started, cpu = time.perf_counter(), time.process_time()
+    app_hash_differs: list[int] = []
     with tempfile.TemporaryDirectory(prefix="perpchain-replay-") as directory:
-        mismatch = first_mismatch(recording, Path(directory))
+        mismatch = first_mismatch(recording, Path(directory), app_hash_differs)
     print(json.dumps({"blocks": len(recording.blocks), "seconds": round(time.perf_counter() - started, 1),
                       "cpu_seconds": round(time.process_time() - cpu, 1),
+                      "first_app_hash_not_as_recorded": app_hash_differs[0] if app_hash_differs else None,
                       "mismatch": None if mismatch is None else mismatch.report()}))
     return 0 if mismatch is None else 1
 
