@@ -140,11 +140,16 @@ def record(out: Path, seed: int = DEFAULT_SEED, blocks: int = DEFAULT_BLOCKS, tr
               "addresses": [a.hex() for a in addresses],
               "genesis_state": genesis_digest.state, "genesis_sections": genesis_digest.sections,
               "summary": summary_json(summary)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.GzipFile(out, "wb", compresslevel=9, mtime=0) as handle:
-        for line in (header, *lines):
-            handle.write(json.dumps(line, sort_keys=True, separators=(",", ":")).encode() + b"\n")
+    write_lines(out, [header, *lines])
     return summary
+
+
+def write_lines(out: Path, lines: list[dict[str, Any]]) -> None:
+    """Gzipped JSON lines with no name or time in the gzip header: the same recording gives the same bytes."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as raw, gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as handle:
+        for line in lines:
+            handle.write(json.dumps(line, sort_keys=True, separators=(",", ":")).encode() + b"\n")
 
 
 def _count(summary: RecordingSummary, height: int, txs: list[bytes],
