@@ -65,11 +65,15 @@ _BASES = (
 )
 
 
-def random_genesis(seed: int) -> SimGenesis:
+def random_genesis(seed: int, traders_count: int | None = None, markets_count: int | None = None) -> SimGenesis:
+    """`traders_count` and `markets_count` (1 to 4) override the seed's draws of them; every other
+    draw stays the seed's."""
     rng = random.Random(seed)
-    traders = tuple(_key(seed, f"trader {i}") for i in range(rng.randint(6, 14)))
+    drawn_traders = rng.randint(6, 14)
+    traders = tuple(_key(seed, f"trader {i}") for i in range(traders_count or drawn_traders))
     markets = []
-    for market_id, ticker, decimals, tick, step, minimum, price in _BASES[: rng.randint(2, 4)]:
+    drawn_markets = rng.randint(2, 4)
+    for market_id, ticker, decimals, tick, step, minimum, price in _BASES[: markets_count or drawn_markets]:
         initial_ppm = rng.choice((50_000, 100_000, 200_000))
         cap_lots = rng.choice((200, 2_000, 50_000))  # a small cap makes open-interest limits bite
         markets.append(market(market_id, ticker, decimals, tick, step, minimum, price, cap_lots * step,

@@ -52,11 +52,7 @@ class SimChain:
         self.app = Application(self.store)
 
     def init(self, genesis: SimGenesis) -> None:
-        request = abci_pb.RequestInitChain(chain_id=genesis.chain_id, app_state_bytes=json.dumps(genesis.app_state).encode())
-        for validator in genesis.validators:
-            request.validators.add(pub_key=keys_pb.PublicKey(ed25519=validator.pub_key), power=validator.power)
-        request.consensus_params.abci.vote_extensions_enable_height = 1
-        self.app.init_chain(request)
+        self.app.init_chain(init_chain_request(genesis))
 
     def block(self, height: int, time_ms: int, votes: abci_pb.ExtendedCommitInfo,
               draws: Sequence[Draw]) -> tuple[abci_pb.ResponseFinalizeBlock, list[bytes]]:
@@ -80,6 +76,15 @@ class SimChain:
     def close(self) -> None:
         self.app.signers.close()
         self.store.close()
+
+
+def init_chain_request(genesis: SimGenesis) -> abci_pb.RequestInitChain:
+    """InitChain for `genesis`: its app state, its validators, vote extensions from height 1."""
+    request = abci_pb.RequestInitChain(chain_id=genesis.chain_id, app_state_bytes=json.dumps(genesis.app_state).encode())
+    for validator in genesis.validators:
+        request.validators.add(pub_key=keys_pb.PublicKey(ed25519=validator.pub_key), power=validator.power)
+    request.consensus_params.abci.vote_extensions_enable_height = 1
+    return request
 
 
 def commit_info(votes: Sequence[tuple[bytes, int, dict[int, int]]]) -> abci_pb.ExtendedCommitInfo:
@@ -155,10 +160,11 @@ class Simulation:
 
     def __init__(self, seed: int, root: Path, weights: dict[str, int] | None = None,
                  invariants: tuple[Invariant, ...] = INVARIANTS, chain: SimChain | None = None,
-                 height: int = 0) -> None:
-        """A new chain at genesis under `root`, or `chain` as it stands at `height` (a restored export)."""
+                 height: int = 0, genesis: SimGenesis | None = None) -> None:
+        """A new chain at genesis under `root`, or `chain` as it stands at `height` (a restored export).
+        `genesis`: another than the seed's own `random_genesis(seed)`."""
         self.seed = seed
-        self.genesis = random_genesis(seed)
+        self.genesis = genesis or random_genesis(seed)
         self.mix = OperationMix(self.genesis, random.Random(seed * 7_919 + 1))
         if weights:
             self.mix.weights.update(weights)
