@@ -282,7 +282,17 @@ class OrderBook:
         order = self._index.get(order_id)
         if order is None:
             raise BookError(f"order {order_id} is not in the book of market {self.market_id}")
-        following = self._unlink(order)
+        before = order._prev
+        following = order._next
+        if before is not None and following is not None:  # _unlink's usual case, inlined
+            before._next = following
+            following._prev = before
+            level = (self._bids if order.side == _BUY else self._asks)[order.price_ticks]
+            level.count -= 1
+            level.total_size_lots -= order.size_lots
+            del self._index[order_id]
+        else:
+            self._unlink(order)
         journal = self._journal
         if journal.marks:
             journal.entries.append((self, _UNLINKED, order, following))
