@@ -336,8 +336,8 @@ class OrderBook:
         still end partly filled if a maker fails `maker_check`: the keeper then fails the tx and
         rolls the book back.
         """
-        # The engine's most frequent call: the checks of _check_new and the common case, an order
-        # that rests without crossing, are inlined here (each call saved is a tenth of the work).
+        # The engine's most frequent call: the checks of _check_new and _link's usual case (append
+        # at the level's tail) are inlined here, saving a call each on every placement.
         order_id = order.order_id
         price = order.price_ticks
         size = order.size_lots
@@ -346,9 +346,11 @@ class OrderBook:
         if order.side == _BUY:
             best = self._best_ask
             crosses = best is not None and price >= best
+            levels = self._bids  # where it rests
         else:
             best = self._best_bid
             crosses = best is not None and price <= best
+            levels = self._asks
         if crosses:
             if order.post_only:
                 raise BookError(f"post-only order {order_id} would cross the book")
@@ -361,7 +363,7 @@ class OrderBook:
             if remaining != size:
                 order = order.with_size(remaining)
             # what is left of a matched order cannot cross; _link, its usual case inlined:
-            level = (self._bids if order.side == _BUY else self._asks).get(price)
+            level = levels.get(price)
             tail = None if level is None else level.tail
             if tail is not None and tail.order_id < order_id:
                 order._prev = tail
@@ -401,6 +403,11 @@ class OrderBook:
             raise BookError(f"order {order.order_id} needs a positive size and price")
         if order.order_id in self._index:
             raise BookError(f"order id {order.order_id} is already resting")
+
+    def _check_refill(self, maker: Order, shown: Order) -> None:
+        self._check_new(shown)
+        if shown.side != maker.side or shown.price_ticks != maker.price_ticks or shown.order_id < maker.order_id:
+            raise BookError(f"refill {shown.order_id} of order {maker.order_id} must follow it at its price and side")
 
     def _prices_from_best(self, side: Side) -> Iterator[int]:
         if side == _BUY:
@@ -484,7 +491,7 @@ class OrderBook:
                         if refill is not None:
                             shown = refill(maker)
                             if shown is not None:  # behind everything at this price, the maker too
-                                self._check_new(shown)
+                                self._check_refill(maker, shown)
                                 self._link(shown)
                                 if log is not None:
                                     log.append((self, _LINKED, shown, None))

@@ -442,3 +442,19 @@ def test_a_refill_into_an_emptied_level_may_reuse_a_rolled_back_id() -> None:
     assert [f.size_lots for f in result.fills] == [5]
     assert [o.order_id for o in book.iter_orders(Side.SELL)] == [3]
     assert book.invariant_violations() == []
+
+
+@pytest.mark.parametrize(
+    "slice_",
+    [order(0, Side.SELL, 100, 5), order(3, Side.SELL, 101, 5), order(3, Side.BUY, 100, 5)],
+    ids=["older id", "other price", "other side"],
+)
+def test_a_refill_must_follow_its_maker_at_its_price_and_side(slice_: Order) -> None:
+    book = OrderBook(7)
+    book.rest(order(1, Side.SELL, 100, 5))
+    before = book.dump()
+    token = book.checkpoint()
+    with pytest.raises(BookError, match="must follow it"):
+        book.match(order(2, Side.BUY, 100, 5, owner=BOB, tif=TimeInForce.IOC), refill=lambda maker: slice_)
+    book.rollback(token)
+    assert book.dump() == before and book.invariant_violations() == []
