@@ -5,7 +5,11 @@ pre-generated mixed workload runs through `OrderBook.place` / `remove`, each op 
 checkpoint (a tx branch) as the app runs it:
   ~62% placements that rest without crossing, ~25% cancels (of live orders), ~13% orders that take
   liquidity (3 in 4 IOC with a slippage bound, 1 in 4 GTC whose remainder rests).
-Order records are built inside the timed loop (the keeper builds one per placement).
+Order records are built inside the timed loop (the keeper builds one per placement). Each timed
+phase starts from a collected heap (`gc.collect()`): otherwise whether a full collection owed by the
+set-up (100,000 orders built just before) lands inside the timed window or just after it decides a
+third of the figure, from one code version to the next. Collections the workload itself causes
+still count.
 
 Figures:
   engine_ops_per_s         ops / wall time of the mixed workload
@@ -13,17 +17,21 @@ Figures:
                            the same workload; each includes ~0.1 us of timer overhead)
   bytes_per_resting_order  tracemalloc delta of resting N fresh orders (Order records and their
                            ints, order index, levels, sorted prices) / N
+  match_16k_ms / rollback_ms   one IOC taker filling 16,000 resting orders of one price level inside
+                           a checkpoint, then the rollback of that checkpoint (best of 5 each)
+  rollback_ratio           rollback_ms / match_16k_ms: undoing must cost what the changes cost
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import time
 import tracemalloc
 from typing import Any
 
-from modules.orderbook import Books, Order, Side, TimeInForce
+from modules.orderbook import Books, Order, OrderBook, Side, TimeInForce
 from modules.types import SubaccountId
 
 MARKETS = 10
@@ -32,6 +40,8 @@ MID_PRICE_TICKS = 1_000_000
 DEFAULT_RESTING = 100_000
 DEFAULT_OPS = 200_000
 MEMORY_ORDERS = 100_000
+ROLLBACK_MAKERS = 16_000
+ROLLBACK_REPEATS = 5
 SEED = 20240601
 
 PLACE, CANCEL, CROSS = 0, 1, 2
@@ -174,6 +184,31 @@ def _bytes_per_resting_order(owners: list[SubaccountId], orders: int) -> float:
     return (after - before) / orders
 
 
+def _match_and_rollback_ms(owners: list[SubaccountId], makers: int) -> tuple[float, float]:
+    """(match ms, rollback ms), best of ROLLBACK_REPEATS: one taker fills `makers` resting orders of
+    one price level inside a checkpoint, which is then rolled back (restoring the same book)."""
+    book = OrderBook(0)
+    for order_id in range(1, makers + 1):
+        book.rest(Order(order_id, 0, owners[order_id % OWNERS], order_id, SELL, MID_PRICE_TICKS, 1))
+    before = book.levels(SELL)
+    gc.collect()
+    taker_owner = SubaccountId((OWNERS + 1).to_bytes(20, "big"), 0)  # owns no maker: no self-trade
+    taker = Order(makers + 1, 0, taker_owner, 0, BUY, MID_PRICE_TICKS, makers, tif=IOC)
+    clock = time.perf_counter
+    match_s = rollback_s = float("inf")
+    for _ in range(ROLLBACK_REPEATS):
+        token = book.checkpoint()
+        started = clock()
+        result = book.place(taker)
+        matched = clock()
+        book.rollback(token)
+        rolled_back = clock()
+        assert len(result.fills) == makers and book.levels(SELL) == before
+        match_s = min(match_s, matched - started)
+        rollback_s = min(rollback_s, rolled_back - matched)
+    return match_s * 1000, rollback_s * 1000
+
+
 def run(size: int = 0) -> dict[str, float | int]:
     """Run the benchmark; `size` is the number of workload ops (0: the default 200,000)."""
     ops = size if size > 0 else DEFAULT_OPS
@@ -182,20 +217,28 @@ def run(size: int = 0) -> dict[str, float | int]:
 
     books = _fresh_books(owners, seed_orders)
     resting_before = books.order_count()
+    gc.collect()  # see the module docstring
     started = time.perf_counter()
     happened = _run_workload(books, owners, workload)
     elapsed_s = time.perf_counter() - started
     resting_after = books.order_count()
 
-    timed = _timed_by_kind(_fresh_books(owners, seed_orders), owners, workload)
+    timed_books = _fresh_books(owners, seed_orders)
+    gc.collect()
+    timed = _timed_by_kind(timed_books, owners, workload)
 
     def mean_us(kind: int) -> float:
         count, total_ns = timed[kind]
         return round(total_ns / max(count, 1) / 1000, 3)
 
+    match_ms, rollback_ms = _match_and_rollback_ms(owners, ROLLBACK_MAKERS)
+
     return {
         "engine_ops_per_s": round(len(workload) / elapsed_s),
         "bytes_per_resting_order": round(_bytes_per_resting_order(owners, MEMORY_ORDERS), 1),
+        "rollback_ratio": round(rollback_ms / match_ms, 2),
+        "match_16k_ms": round(match_ms, 2),
+        "rollback_ms": round(rollback_ms, 2),
         "place_us": mean_us(PLACE),
         "cancel_us": mean_us(CANCEL),
         "cross_us": mean_us(CROSS),

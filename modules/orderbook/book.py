@@ -5,8 +5,12 @@ within a level in ascending `order_id` (time priority). The book validates its o
 raises `BookError` when a caller breaks it; user-facing rejections (post-only would cross, FOK not
 fillable, unknown order id) are the keeper's to check first and to report with their ABCI codes.
 
-Every change goes through three primitives (link, unlink, replace), each logged while a checkpoint
-is open, so a tx that fails can be undone exactly: `rollback` replays the log backwards.
+A price level is a doubly linked list of its resting orders (each `Order` is its own node), so
+resting an order appends it, cancelling one unlinks it and a taker pops makers off the front, each
+in constant time. Every change goes through three primitives (link, unlink, replace), each logged
+while a checkpoint is open, so a tx that fails can be undone exactly: `rollback` replays the log
+backwards, and each entry's undo is constant time too (an unlinked order goes back in front of the
+order that followed it then), so undoing costs what the changes cost.
 """
 
 from __future__ import annotations
@@ -44,8 +48,8 @@ _NONE: tuple[()] = ()
 
 # Undo journal entries are (target, kind, a, b); undoing calls target._undo(kind, a, b).
 _LINKED = 1  # a: the order added; undo unlinks it
-_UNLINKED = 2  # a: the order removed; undo links it back at its time priority
-_REPLACED = 3  # a: the old order, b: the new one with the same id; undo swaps them back
+_UNLINKED = 2  # a: the order removed, b: the order behind it then (None: it was last); undo puts a before b
+_REPLACED = 3  # a: the old order, b: the new one with the same id in its place; undo swaps them back
 _MARKET_ADDED = 4  # a: the market id; undo drops its (empty) book
 
 
@@ -71,9 +75,9 @@ class Journal:
         return len(self.marks)
 
     def checkpoint(self) -> int:
-        self._last_token += 1
-        self.marks.append((self._last_token, len(self.entries)))
-        return self._last_token
+        token = self._last_token = self._last_token + 1
+        self.marks.append((token, len(self.entries)))
+        return token
 
     def rollback(self, token: int) -> None:
         """Undo every change since checkpoint `token`, closing it and any checkpoint opened after it."""
@@ -88,12 +92,14 @@ class Journal:
 
     def release(self, token: int) -> None:
         """Keep the changes since checkpoint `token` (the innermost open one); they join the outer one."""
-        if not self.marks or self.marks[-1][0] != token:
-            self._depth_of(token)  # unknown token: its own message
-            raise BookError(f"checkpoint {token} released while a later checkpoint is still open")
-        self.marks.pop()
-        if not self.marks:
-            self.entries.clear()
+        marks = self.marks
+        if marks and marks[-1][0] == token:
+            marks.pop()
+            if not marks:
+                self.entries.clear()
+            return
+        self._depth_of(token)  # unknown token: its own message
+        raise BookError(f"checkpoint {token} released while a later checkpoint is still open")
 
     @contextmanager
     def branch(self) -> Iterator[int]:
@@ -114,14 +120,25 @@ class Journal:
 
 
 class _Level:
-    """The orders resting at one price, in time priority, and their cached total size."""
+    """The orders resting at one price: a doubly linked list through the orders' own link slots,
+    head first in time priority, with its order count and cached total size."""
 
-    __slots__ = ("orders", "total_size_lots", "last_order_id")
+    __slots__ = ("head", "tail", "count", "total_size_lots")
 
-    def __init__(self) -> None:
-        self.orders: dict[int, Order] = {}  # insertion order == ascending order_id
-        self.total_size_lots = 0
-        self.last_order_id = -1  # the highest id ever linked here: a later id appends in place
+    def __init__(self, first: Order) -> None:
+        first._prev = None
+        first._next = None
+        self.head: Order | None = first
+        self.tail: Order | None = first
+        self.count = 1
+        self.total_size_lots = first.size_lots
+
+
+def _level_orders(level: _Level) -> Iterator[Order]:
+    order = level.head
+    while order is not None:
+        yield order
+        order = order._next
 
 
 class OrderBook:
@@ -183,7 +200,7 @@ class OrderBook:
         """
         available = 0
         for _price, level in self._crossing_levels(side, limit_price_ticks):
-            for order in level.orders.values():
+            for order in _level_orders(level):
                 if order.owner != owner:
                     available += order.size_lots
             if up_to_size_lots is not None and available >= up_to_size_lots:
@@ -196,19 +213,19 @@ class OrderBook:
         result = []
         for price in islice(self._prices_from_best(side), depth):
             level = levels[price]
-            result.append((price, level.total_size_lots, len(level.orders)))
+            result.append((price, level.total_size_lots, level.count))
         return result
 
     def orders_at(self, side: Side, price_ticks: int) -> tuple[Order, ...]:
         """L3 at one price, in time priority (empty if no level there)."""
         level = (self._bids if side == _BUY else self._asks).get(price_ticks)
-        return _NONE if level is None else tuple(level.orders.values())
+        return _NONE if level is None else tuple(_level_orders(level))
 
     def iter_orders(self, side: Side) -> Iterator[Order]:
         """Every resting order of `side` in priority order: best price first, then time."""
         levels = self._bids if side == _BUY else self._asks
         for price in self._prices_from_best(side):
-            yield from levels[price].orders.values()
+            yield from _level_orders(levels[price])
 
     def dump(self) -> tuple[object, ...]:
         """The whole book as plain values, for comparing two books (or one before and after)."""
@@ -216,7 +233,7 @@ class OrderBook:
         def side_dump(side: Side) -> tuple[object, ...]:
             levels = self._bids if side == _BUY else self._asks
             return tuple(
-                (price, levels[price].total_size_lots, tuple(levels[price].orders.values()))
+                (price, levels[price].total_size_lots, tuple(_level_orders(levels[price])))
                 for price in self._prices_from_best(side)
             )
 
@@ -237,20 +254,13 @@ class OrderBook:
             if best != expected_best:
                 problems.append(f"{side.name}: cached best {best} but levels say {expected_best}")
             for price in sorted(levels):
-                level = levels[price]
-                ids = list(level.orders)
-                if not ids:
-                    problems.append(f"{side.name} {price}: empty level kept")
-                if ids != sorted(ids):
-                    problems.append(f"{side.name} {price}: orders out of time priority")
-                if level.total_size_lots != sum(o.size_lots for o in level.orders.values()):
-                    problems.append(f"{side.name} {price}: cached total {level.total_size_lots} is wrong")
-                for order_id, order in level.orders.items():
+                problems.extend(f"{side.name} {price}: {problem}" for problem in _level_violations(levels[price]))
+                for order in _level_orders(levels[price]):
                     linked += 1
-                    if self._index.get(order_id) is not order:
-                        problems.append(f"order {order_id} in a level but not in the index")
+                    if self._index.get(order.order_id) is not order:
+                        problems.append(f"order {order.order_id} in a level but not in the index")
                     if order.side != side or order.price_ticks != price or order.size_lots <= 0:
-                        problems.append(f"order {order_id} misplaced or empty")
+                        problems.append(f"order {order.order_id} misplaced or empty")
         if linked != len(self._index):
             problems.append(f"index holds {len(self._index)} orders, levels {linked}")
         return problems
@@ -269,12 +279,23 @@ class OrderBook:
 
     def remove(self, order_id: int) -> Order:
         """Take a resting order off the book and return it."""
-        if order_id not in self._index:
+        order = self._index.get(order_id)
+        if order is None:
             raise BookError(f"order {order_id} is not in the book of market {self.market_id}")
-        order = self._unlink(order_id)
+        before = order._prev
+        following = order._next
+        if before is not None and following is not None:  # _unlink's usual case, inlined
+            before._next = following
+            following._prev = before
+            level = (self._bids if order.side == _BUY else self._asks)[order.price_ticks]
+            level.count -= 1
+            level.total_size_lots -= order.size_lots
+            del self._index[order_id]
+        else:
+            self._unlink(order)
         journal = self._journal
         if journal.marks:
-            journal.entries.append((self, _UNLINKED, order, None))
+            journal.entries.append((self, _UNLINKED, order, following))
         return order
 
     def resize(self, order_id: int, new_size_lots: int) -> Order:
@@ -315,15 +336,45 @@ class OrderBook:
         still end partly filled if a maker fails `maker_check`: the keeper then fails the tx and
         rolls the book back.
         """
-        self._check_new(order)
-        if order.post_only and self.would_cross(order.side, order.price_ticks):
-            raise BookError(f"post-only order {order.order_id} would cross the book")
-        fills, cancelled, remaining = self._match(order, maker_check, None)
+        # The engine's most frequent call: the checks of _check_new and _link's usual case (append
+        # at the level's tail) are inlined here, saving a call each on every placement.
+        order_id = order.order_id
+        price = order.price_ticks
+        size = order.size_lots
+        if order.market_id != self.market_id or size <= 0 or price <= 0 or order_id in self._index:
+            self._check_new(order)  # raises with the reason
+        if order.side == _BUY:
+            best = self._best_ask
+            crosses = best is not None and price >= best
+            levels = self._bids  # where it rests
+        else:
+            best = self._best_bid
+            crosses = best is not None and price <= best
+            levels = self._asks
+        if crosses:
+            if order.post_only:
+                raise BookError(f"post-only order {order_id} would cross the book")
+            fills, cancelled, remaining = self._match(order, maker_check, None)
+        else:
+            fills = cancelled = _NONE
+            remaining = size
         rested = remaining > 0 and order.tif in RESTING_TIME_IN_FORCE
         if rested:
-            if remaining != order.size_lots:
+            if remaining != size:
                 order = order.with_size(remaining)
-            self._link(order)  # what is left of a matched order cannot cross
+            # what is left of a matched order cannot cross; _link, its usual case inlined:
+            level = levels.get(price)
+            tail = None if level is None else level.tail
+            if tail is not None and tail.order_id < order_id:
+                order._prev = tail
+                order._next = None
+                tail._next = order
+                level.tail = order  # type: ignore[union-attr]
+                level.count += 1  # type: ignore[union-attr]
+                level.total_size_lots += remaining  # type: ignore[union-attr]
+                self._index[order_id] = order
+            else:
+                self._link(order)
             journal = self._journal
             if journal.marks:
                 journal.entries.append((self, _LINKED, order, None))
@@ -352,6 +403,11 @@ class OrderBook:
             raise BookError(f"order {order.order_id} needs a positive size and price")
         if order.order_id in self._index:
             raise BookError(f"order id {order.order_id} is already resting")
+
+    def _check_refill(self, maker: Order, shown: Order) -> None:
+        self._check_new(shown)
+        if shown.side != maker.side or shown.price_ticks != maker.price_ticks or shown.order_id < maker.order_id:
+            raise BookError(f"refill {shown.order_id} of order {maker.order_id} must follow it at its price and side")
 
     def _prices_from_best(self, side: Side) -> Iterator[int]:
         if side == _BUY:
@@ -390,6 +446,10 @@ class OrderBook:
         market_id = self.market_id
         taker_id = taker.order_id
         taker_owner = taker.owner
+        # Owners are SubaccountIds, compared field by field inline: their dataclass __eq__ would be
+        # a Python call for every maker.
+        taker_address = taker_owner.address
+        taker_number = taker_owner.number
         index = self._index
         journal = self._journal
         log = journal.entries if journal.marks else None
@@ -397,59 +457,59 @@ class OrderBook:
         cancelled: list[Cancelled] = []
         while True:
             level = levels[best]
-            orders = level.orders
-            gone: list[Order] = []  # leave the level whole (filled or cancelled), in priority order
-            partial: Order | None = None  # the one maker left partly filled, if any
-            refills: list[Order] = []  # iceberg slices to show at the back of this level
-            for maker in orders.values():
+            maker = level.head
+            # Each maker is the level's head when its turn comes (every one before it has left), so
+            # it leaves by popping the head: constant time, and its undo puts it back in front.
+            while maker is not None:
                 maker_size = maker.size_lots
-                if maker.owner == taker_owner:
-                    gone.append(maker)
+                owner = maker.owner
+                if owner is taker_owner or (owner.address == taker_address and owner.number == taker_number):
                     cancelled.append(Cancelled(maker, _SELF_TRADE))
-                    continue
-                size = maker_size if maker_size <= remaining else remaining
-                verdict = maker_check(maker, size) if maker_check is not None else True
-                if verdict is not True:
-                    gone.append(maker)
-                    cancelled.append(Cancelled(maker, _MAKER_CHECK_FAILED if verdict is False else verdict))
-                    continue
-                fill = Fill(market_id, maker.order_id, taker_id, maker.owner, taker_owner, taker_side, best, size)
-                fills.append(fill)
-                remaining -= size
-                if size == maker_size:
-                    gone.append(maker)
-                    if refill is not None:
-                        shown = refill(maker)
-                        if shown is not None:
-                            refills.append(shown)
                 else:
-                    partial = maker
+                    size = maker_size if maker_size <= remaining else remaining
+                    verdict = True if maker_check is None else maker_check(maker, size)
+                    if verdict is not True:
+                        cancelled.append(Cancelled(maker, _MAKER_CHECK_FAILED if verdict is False else verdict))
+                    else:
+                        fills.append(Fill(market_id, maker.order_id, taker_id, owner, taker_owner, taker_side, best, size))
+                        remaining -= size
+                        if size < maker_size:  # the taker is done; the maker stays, shrunk, in front
+                            shrunk = maker.with_size(maker_size - size)
+                            following = maker._next
+                            shrunk._prev = None
+                            shrunk._next = following
+                            level.head = shrunk
+                            if following is None:
+                                level.tail = shrunk
+                            else:
+                                following._prev = shrunk
+                            level.total_size_lots -= size
+                            index[shrunk.order_id] = shrunk
+                            if log is not None:
+                                log.append((self, _REPLACED, maker, shrunk))
+                            break
+                        if refill is not None:
+                            shown = refill(maker)
+                            if shown is not None:  # behind everything at this price, the maker too
+                                self._check_refill(maker, shown)
+                                self._link(shown)
+                                if log is not None:
+                                    log.append((self, _LINKED, shown, None))
+                following = maker._next
+                level.head = following
+                if following is None:
+                    level.tail = None
+                else:
+                    following._prev = None
+                level.count -= 1
+                level.total_size_lots -= maker_size
+                del index[maker.order_id]
+                if log is not None:
+                    log.append((self, _UNLINKED, maker, following))
                 if remaining == 0:
                     break
-            # Apply after the walk: a dict cannot lose keys while it is being iterated.
-            for maker in gone:
-                maker_id = maker.order_id
-                del orders[maker_id]
-                del index[maker_id]
-                level.total_size_lots -= maker.size_lots
-                if log is not None:
-                    log.append((self, _UNLINKED, maker, None))
-            if partial is not None:
-                filled = fills[-1].size_lots  # it was the last maker filled
-                shrunk = partial.with_size(partial.size_lots - filled)
-                orders[partial.order_id] = shrunk  # same key: keeps its place
-                index[partial.order_id] = shrunk
-                level.total_size_lots -= filled
-                if log is not None:
-                    log.append((self, _REPLACED, partial, shrunk))
-            for shown in refills:
-                self._check_new(shown)
-                self._link(shown)  # a new, higher id: appended behind everything at this price
-                if log is not None:
-                    log.append((self, _LINKED, shown, None))
-            if refills and remaining:
-                continue  # every order that was here is gone: walk the refills
-            if orders:
+                maker = following
+            if level.head is not None:
                 break  # the taker is done inside this level
             del levels[best]
             if taker_side == _BUY:
@@ -468,76 +528,120 @@ class OrderBook:
 
     def _link(self, order: Order) -> None:
         """Add `order` at its time priority in its level, creating the level if needed."""
-        price = order.price_ticks
-        if order.side == _BUY:
-            level = self._bids.get(price)
-            if level is None:
-                level = self._bids[price] = _Level()
-                self._bid_prices.add(price)
-                if self._best_bid is None or price > self._best_bid:
-                    self._best_bid = price
-        else:
-            level = self._asks.get(price)
-            if level is None:
-                level = self._asks[price] = _Level()
-                self._ask_prices.add(price)
-                if self._best_ask is None or price < self._best_ask:
-                    self._best_ask = price
-        order_id = order.order_id
-        orders = level.orders
-        if order_id > level.last_order_id or not orders:
-            # (an empty level: every maker here just filled, and an iceberg's next slice comes in
-            # with an id a rolled-back branch had used already, so it may not exceed last_order_id)
-            orders[order_id] = order
-            level.last_order_id = order_id
-        elif order_id < next(iter(orders)):  # an undone removal of the level's first order
-            rebuilt = {order_id: order}
-            rebuilt.update(orders)
-            level.orders = rebuilt
-        else:
-            orders[order_id] = order
-            level.orders = dict(sorted(orders.items()))
-        level.total_size_lots += order.size_lots
-        self._index[order_id] = order
+        level = (self._bids if order.side == _BUY else self._asks).get(order.price_ticks)
+        if level is None:
+            self._add_level(order)
+            return
+        tail = level.tail
+        assert tail is not None
+        if tail.order_id < order.order_id:  # the usual case: ids arrive in increasing order
+            order._prev = tail
+            order._next = None
+            tail._next = order
+            level.tail = order
+            level.count += 1
+            level.total_size_lots += order.size_lots
+            self._index[order.order_id] = order
+            return
+        following: Order | None = tail  # an id below the level's last: walk back to its place
+        while following._prev is not None and following._prev.order_id > order.order_id:
+            following = following._prev
+        self._link_before(level, order, following)
 
-    def _unlink(self, order_id: int) -> Order:
-        order = self._index.pop(order_id)
+    def _relink(self, order: Order, following: Order | None) -> None:
+        """Put `order` back in front of `following` (None: at the back), as it was when it left."""
+        level = (self._bids if order.side == _BUY else self._asks).get(order.price_ticks)
+        if level is None:
+            self._add_level(order)  # it was the last order at its price
+        else:
+            self._link_before(level, order, following)
+
+    def _link_before(self, level: _Level, order: Order, following: Order | None) -> None:
+        if following is None:
+            before = level.tail
+            level.tail = order
+        else:
+            before = following._prev
+            following._prev = order
+        order._prev = before
+        order._next = following
+        if before is None:
+            level.head = order
+        else:
+            before._next = order
+        level.count += 1
+        level.total_size_lots += order.size_lots
+        self._index[order.order_id] = order
+
+    def _add_level(self, first: Order) -> None:
+        price = first.price_ticks
+        if first.side == _BUY:
+            self._bids[price] = _Level(first)
+            self._bid_prices.add(price)
+            if self._best_bid is None or price > self._best_bid:
+                self._best_bid = price
+        else:
+            self._asks[price] = _Level(first)
+            self._ask_prices.add(price)
+            if self._best_ask is None or price < self._best_ask:
+                self._best_ask = price
+        self._index[first.order_id] = first
+
+    def _unlink(self, order: Order) -> Order | None:
+        """Take `order` out of its level (dropping the level if it empties); returns the order that followed it."""
+        before = order._prev
+        following = order._next
         price = order.price_ticks
-        if order.side == _BUY:
-            levels = self._bids
-            level = levels[price]
-            del level.orders[order_id]
-            level.total_size_lots -= order.size_lots
-            if not level.orders:
-                del levels[price]
+        levels = self._bids if order.side == _BUY else self._asks
+        level = levels[price]
+        if before is None:
+            level.head = following
+        else:
+            before._next = following
+        if following is None:
+            level.tail = before
+        else:
+            following._prev = before
+        level.count -= 1
+        level.total_size_lots -= order.size_lots
+        del self._index[order.order_id]
+        if level.count == 0:
+            del levels[price]
+            if order.side == _BUY:
                 prices = self._bid_prices
                 prices.remove(price)
                 if price == self._best_bid:
                     self._best_bid = prices[-1] if prices else None
-        else:
-            levels = self._asks
-            level = levels[price]
-            del level.orders[order_id]
-            level.total_size_lots -= order.size_lots
-            if not level.orders:
-                del levels[price]
+            else:
                 prices = self._ask_prices
                 prices.remove(price)
                 if price == self._best_ask:
                     self._best_ask = prices[0] if prices else None
-        return order
+        return following
 
     def _replace(self, old: Order, new: Order) -> None:
+        """Put `new` (same id, side and price) in `old`'s place in its level."""
         level = (self._bids if old.side == _BUY else self._asks)[old.price_ticks]
-        level.orders[old.order_id] = new
+        before = old._prev
+        following = old._next
+        new._prev = before
+        new._next = following
+        if before is None:
+            level.head = new
+        else:
+            before._next = new
+        if following is None:
+            level.tail = new
+        else:
+            following._prev = new
         level.total_size_lots += new.size_lots - old.size_lots
         self._index[old.order_id] = new
 
     def _undo(self, kind: int, a: Order, b: Order | None) -> None:
-        if kind == _LINKED:
-            self._unlink(a.order_id)
-        elif kind == _UNLINKED:
-            self._link(a)
+        if kind == _UNLINKED:
+            self._relink(a, b)
+        elif kind == _LINKED:
+            self._unlink(a)
         elif kind == _REPLACED:
             assert b is not None
             self._replace(b, a)
@@ -545,14 +649,52 @@ class OrderBook:
             raise BookError(f"unknown undo entry kind {kind}")
 
 
+def _level_violations(level: _Level) -> list[str]:
+    """What is wrong with one level's list: links, time priority, cached count and total."""
+    problems: list[str] = []
+    count = total = 0
+    before: Order | None = None
+    order = level.head
+    while order is not None and count <= level.count:  # (bounded: a broken link may make a cycle)
+        if order._prev is not before:
+            problems.append(f"order {order.order_id} is not linked back to the order before it")
+        if before is not None and before.order_id >= order.order_id:
+            problems.append(f"order {order.order_id} out of time priority")
+        count += 1
+        total += order.size_lots
+        before = order
+        order = order._next
+    if order is not None:
+        problems.append(f"more orders linked than the cached count {level.count}")
+    elif level.tail is not before:
+        problems.append("the tail is not the last order")
+    if count == 0:
+        problems.append("empty level kept")
+    if count != level.count:
+        problems.append(f"cached count {level.count} but {count} orders linked")
+    if total != level.total_size_lots:
+        problems.append(f"cached total {level.total_size_lots} is wrong")
+    return problems
+
+
 class Books:
     """Every market's book, branching together: one journal spans them all."""
 
-    __slots__ = ("_journal", "_books")
+    __slots__ = ("_journal", "_books", "checkpoint", "rollback", "release", "branch")
+
+    # The journal's own bound methods, so a tx's checkpoint and release cost one call each.
+    checkpoint: Callable[[], int]
+    rollback: Callable[[int], None]
+    release: Callable[[int], None]
+    branch: Callable[[], AbstractContextManager[int]]
 
     def __init__(self) -> None:
-        self._journal = Journal()
+        journal = self._journal = Journal()
         self._books: dict[int, OrderBook] = {}
+        self.checkpoint = journal.checkpoint
+        self.rollback = journal.rollback
+        self.release = journal.release
+        self.branch = journal.branch
 
     def add_market(self, market_id: int) -> OrderBook:
         if market_id in self._books:
@@ -579,18 +721,6 @@ class Books:
 
     def dump(self) -> tuple[object, ...]:
         return tuple(self._books[market_id].dump() for market_id in sorted(self._books))
-
-    def checkpoint(self) -> int:
-        return self._journal.checkpoint()
-
-    def rollback(self, token: int) -> None:
-        self._journal.rollback(token)
-
-    def release(self, token: int) -> None:
-        self._journal.release(token)
-
-    def branch(self) -> AbstractContextManager[int]:
-        return self._journal.branch()
 
     def _undo(self, kind: int, a: int, b: None) -> None:
         if kind != _MARKET_ADDED:

@@ -1,12 +1,14 @@
 """orderbook's records: orders, the fills and cancellations matching produces, and its result.
 
-Every record is immutable. A partial fill or a shrink replaces the resting `Order` with a new one
-(`with_size`), so whatever a caller holds, and whatever the undo journal holds, never changes under it.
+The records are plain slotted objects, compared by value, and never changed once built: a partial
+fill or a shrink replaces the resting `Order` with a new one (`with_size`), so whatever a caller
+holds, and whatever the undo journal holds, keeps its values. They are not frozen dataclasses
+because building one is the engine's most frequent step, and a frozen record's constructor costs
+twice a plain one's; nothing may assign to their fields.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
@@ -42,14 +44,20 @@ class CancelReason(StrEnum):
     EXPIRED = "expired"
 
 
-def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
-    """The setter of slot `name` of `cls`, which writes even a frozen dataclass's field."""
-    setter: Callable[[object, object], None] = cls.__dict__[name].__set__
-    return setter
+class _Links:
+    """The order book's links between the resting orders of one price level, in time priority.
+
+    A resting `Order` is its own list node, so resting one allocates nothing else. Only
+    modules/orderbook/book.py reads or writes these slots; they are not fields of the record (not
+    compared, printed, copied by `replace` nor stored), and they mean nothing once the order has
+    left the book.
+    """
+
+    __slots__ = ("_prev", "_next")
 
 
-@dataclass(frozen=True, slots=True, init=False)
-class Order:
+@dataclass(slots=True, unsafe_hash=True, init=False)
+class Order(_Links):
     """A limit order; resting, `size_lots` is what remains.
 
     `order_id` is unique and assigned in arrival order by the caller, so it is also the order's
@@ -84,55 +92,43 @@ class Order:
         good_til_block: int = 0,
         good_til_time_ms: int = 0,
     ) -> None:
-        # One Order per placement makes this the engine's hottest constructor: setting the slots
-        # through their descriptors takes half the time of the generated frozen __init__ (which
-        # calls object.__setattr__ by name), and the record stays just as frozen.
-        _set_order_id(self, order_id)
-        _set_market_id(self, market_id)
-        _set_owner(self, owner)
-        _set_client_id(self, client_id)
-        _set_side(self, side)
-        _set_price_ticks(self, price_ticks)
-        _set_size_lots(self, size_lots)
-        _set_post_only(self, post_only)
-        _set_reduce_only(self, reduce_only)
-        _set_tif(self, tif)
-        _set_good_til_block(self, good_til_block)
-        _set_good_til_time_ms(self, good_til_time_ms)
+        self.order_id = order_id
+        self.market_id = market_id
+        self.owner = owner
+        self.client_id = client_id
+        self.side = side
+        self.price_ticks = price_ticks
+        self.size_lots = size_lots
+        self.post_only = post_only
+        self.reduce_only = reduce_only
+        self.tif = tif
+        self.good_til_block = good_til_block
+        self.good_til_time_ms = good_til_time_ms
 
     def with_size(self, size_lots: int) -> Order:
         """The same order with `size_lots` remaining (same id, so the same time priority)."""
-        return Order(
-            self.order_id,
-            self.market_id,
-            self.owner,
-            self.client_id,
-            self.side,
-            self.price_ticks,
-            size_lots,
-            self.post_only,
-            self.reduce_only,
-            self.tif,
-            self.good_til_block,
-            self.good_til_time_ms,
-        )
+        # Built once per partial fill or shrink: copying the slots into a bare instance skips the
+        # constructor call and its twelve arguments (a third of the time).
+        copy: Order = _new_order(Order)
+        copy.order_id = self.order_id
+        copy.market_id = self.market_id
+        copy.owner = self.owner
+        copy.client_id = self.client_id
+        copy.side = self.side
+        copy.price_ticks = self.price_ticks
+        copy.size_lots = size_lots
+        copy.post_only = self.post_only
+        copy.reduce_only = self.reduce_only
+        copy.tif = self.tif
+        copy.good_til_block = self.good_til_block
+        copy.good_til_time_ms = self.good_til_time_ms
+        return copy
 
 
-_set_order_id = _slot_setter(Order, "order_id")
-_set_market_id = _slot_setter(Order, "market_id")
-_set_owner = _slot_setter(Order, "owner")
-_set_client_id = _slot_setter(Order, "client_id")
-_set_side = _slot_setter(Order, "side")
-_set_price_ticks = _slot_setter(Order, "price_ticks")
-_set_size_lots = _slot_setter(Order, "size_lots")
-_set_post_only = _slot_setter(Order, "post_only")
-_set_reduce_only = _slot_setter(Order, "reduce_only")
-_set_tif = _slot_setter(Order, "tif")
-_set_good_til_block = _slot_setter(Order, "good_til_block")
-_set_good_til_time_ms = _slot_setter(Order, "good_til_time_ms")
+_new_order = object.__new__
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(slots=True, unsafe_hash=True, init=False)
 class Fill:
     """`size_lots` traded between a resting maker and a taker, always at the maker's price."""
 
@@ -156,33 +152,26 @@ class Fill:
         price_ticks: int,
         size_lots: int,
     ) -> None:
-        # Built once per fill: slot descriptors, as for Order.
-        _set_fill_market_id(self, market_id)
-        _set_maker_order_id(self, maker_order_id)
-        _set_taker_order_id(self, taker_order_id)
-        _set_maker(self, maker)
-        _set_taker(self, taker)
-        _set_taker_side(self, taker_side)
-        _set_fill_price_ticks(self, price_ticks)
-        _set_fill_size_lots(self, size_lots)
+        self.market_id = market_id
+        self.maker_order_id = maker_order_id
+        self.taker_order_id = taker_order_id
+        self.maker = maker
+        self.taker = taker
+        self.taker_side = taker_side
+        self.price_ticks = price_ticks
+        self.size_lots = size_lots
 
 
-_set_fill_market_id = _slot_setter(Fill, "market_id")
-_set_maker_order_id = _slot_setter(Fill, "maker_order_id")
-_set_taker_order_id = _slot_setter(Fill, "taker_order_id")
-_set_maker = _slot_setter(Fill, "maker")
-_set_taker = _slot_setter(Fill, "taker")
-_set_taker_side = _slot_setter(Fill, "taker_side")
-_set_fill_price_ticks = _slot_setter(Fill, "price_ticks")
-_set_fill_size_lots = _slot_setter(Fill, "size_lots")
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True, init=False)
 class Cancelled:
     """A resting order removed by matching, as it rested just before (`order.size_lots` unfilled)."""
 
     order: Order
     reason: CancelReason
+
+    def __init__(self, order: Order, reason: CancelReason) -> None:
+        self.order = order
+        self.reason = reason
 
     @property
     def order_id(self) -> int:
@@ -193,7 +182,7 @@ class Cancelled:
         return self.order.owner
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(slots=True, unsafe_hash=True, init=False)
 class MatchResult:
     """What one taker did: fills in execution order, makers cancelled on the way, what is left."""
 
@@ -205,18 +194,11 @@ class MatchResult:
     def __init__(
         self, fills: tuple[Fill, ...], cancelled: tuple[Cancelled, ...], remaining_size_lots: int, rested: bool
     ) -> None:
-        # Built once per placement: slot descriptors, as for Order.
-        _set_fills(self, fills)
-        _set_cancelled(self, cancelled)
-        _set_remaining_size_lots(self, remaining_size_lots)
-        _set_rested(self, rested)
+        self.fills = fills
+        self.cancelled = cancelled
+        self.remaining_size_lots = remaining_size_lots
+        self.rested = rested
 
     @property
     def filled_size_lots(self) -> int:
         return sum(fill.size_lots for fill in self.fills)
-
-
-_set_fills = _slot_setter(MatchResult, "fills")
-_set_cancelled = _slot_setter(MatchResult, "cancelled")
-_set_remaining_size_lots = _slot_setter(MatchResult, "remaining_size_lots")
-_set_rested = _slot_setter(MatchResult, "rested")

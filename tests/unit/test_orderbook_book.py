@@ -267,15 +267,16 @@ def test_rest_and_match_refuse_malformed_orders(bad: Order, message: str) -> Non
 
 
 def test_records_handed_out_never_change_afterwards() -> None:
-    book = book_with(order(1, SELL, 100, 10, BOB))
+    book = book_with(order(1, SELL, 100, 10, BOB), order(2, SELL, 100, 5, CAROL))
     before = book.get(1)
     assert before is not None
+    token = book.checkpoint()
     (fill,) = book.match(order(10, BUY, 100, 4)).fills
-    assert before.size_lots == 10 and book.get(1) == order(1, SELL, 100, 6, BOB)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        before.size_lots = 1  # type: ignore[misc]
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        fill.size_lots = 1  # type: ignore[misc]
+    shrunk = book.resize(1, 3)
+    book.match(order(11, BUY, 100, 8))
+    book.rollback(token)
+    assert before == order(1, SELL, 100, 10, BOB) and book.get(1) is before
+    assert fill == Fill(MARKET, 1, 10, BOB, ALICE, BUY, 100, 4) and shrunk == order(1, SELL, 100, 3, BOB)
 
 
 @pytest.mark.parametrize("record", [Order, Fill, MatchResult])
@@ -441,3 +442,19 @@ def test_a_refill_into_an_emptied_level_may_reuse_a_rolled_back_id() -> None:
     assert [f.size_lots for f in result.fills] == [5]
     assert [o.order_id for o in book.iter_orders(Side.SELL)] == [3]
     assert book.invariant_violations() == []
+
+
+@pytest.mark.parametrize(
+    "slice_",
+    [order(0, Side.SELL, 100, 5), order(3, Side.SELL, 101, 5), order(3, Side.BUY, 100, 5)],
+    ids=["older id", "other price", "other side"],
+)
+def test_a_refill_must_follow_its_maker_at_its_price_and_side(slice_: Order) -> None:
+    book = OrderBook(7)
+    book.rest(order(1, Side.SELL, 100, 5))
+    before = book.dump()
+    token = book.checkpoint()
+    with pytest.raises(BookError, match="must follow it"):
+        book.match(order(2, Side.BUY, 100, 5, owner=BOB, tif=TimeInForce.IOC), refill=lambda maker: slice_)
+    book.rollback(token)
+    assert book.dump() == before and book.invariant_violations() == []
