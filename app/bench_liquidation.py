@@ -8,13 +8,16 @@ restarted on it.
 
 Timed: one FinalizeBlock whose oracle moves every market by -0.1% (`calm_finalize_ms`), then one
 that moves every market by -10%, the per-block clamp (`shock_finalize_ms`), then more blocks at
-the shocked price until one carries nothing (no `liquidations_carried` event; at most
-MAX_SHOCK_BLOCKS). Each block liquidates at most `liquidations_per_block` subaccounts, the rest
-carry. Figures: `shock_blocks_to_resolve` (the shock block and those after it),
-`shock_max_finalize_ms` (the slowest of them), `liquidations` and `adl_trades` (`deleveraging`
-events) over them, `liquidation_us` (CPU time of those blocks per liquidated subaccount), and
-`left_under_maintenance`: subaccounts with a position under maintenance after the last block,
-counted by a scan of every subaccount.
+the shocked price until one carries nothing (no `liquidations_carried` event: nobody left under
+maintenance and no due subaccount left unevaluated; at most MAX_SHOCK_BLOCKS). Each block
+liquidates at most `liquidations_per_block` subaccounts and evaluates at most 4x that many due
+ones; the rest carry. Figures: `shock_blocks_to_resolve` (the shock block and those after it
+until no subaccount with a position is under maintenance, checked untimed after each block),
+`shock_blocks_to_drain` (until one carries nothing), `shock_max_finalize_ms` (the slowest of all
+of them; `shock_max_block_cpu_ms` its CPU time, with commit, steadier on a shared machine), `liquidations` and `adl_trades` (`deleveraging` events), `liquidation_us` (CPU time of
+the blocks until resolved per liquidated subaccount, evaluation of the healthy ones included),
+and `left_under_maintenance`: subaccounts with a position under maintenance after the last block,
+by a scan of every subaccount.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ MARKETS = 10
 PRICE = 65_000_000_000
 VALIDATOR_KEY = bytes(range(32))
 START_MS = 1_800_000_000_000
-MAX_SHOCK_BLOCKS = 60  # twice the goal: a run that needs more reports resolved false
+MAX_SHOCK_BLOCKS = 100  # a run that needs more reports null blocks
 
 
 def _oracle(prices: dict[int, int]) -> bytes:
@@ -66,6 +69,19 @@ def _finalize(app: Application, height: int, txs: list[bytes]) -> tuple[float, a
     elapsed = time.perf_counter() - started
     app.commit(abci_pb.RequestCommit())
     return elapsed, response
+
+
+def _under_maintenance(store: CommittedStore, owners: list[SubaccountId]) -> list[SubaccountId]:
+    """Those of `owners` with a position whose equity is below maintenance, as committed."""
+    markets, oracle, bank, margin = MarketsKeeper(store), OracleKeeper(store), BankKeeper(store), MarginKeeper(store)
+    under = []
+    for owner in owners:
+        if next(margin.positions(owner), None) is None:
+            continue
+        risk = account_risk(owner, markets, bank, margin, oracle)
+        if risk.equity_micro_usdc < risk.maintenance_micro_usdc:
+            under.append(owner)
+    return under
 
 
 def run(size: int = 0) -> dict[str, Any]:
@@ -114,23 +130,25 @@ def run(size: int = 0) -> dict[str, Any]:
         shocked = _oracle({m: PRICE * 9 // 10 for m in range(1, MARKETS + 1)})
         kinds: dict[str, int] = {}
         block_ms: list[float] = []
-        resolved = False
-        cpu_started = time.process_time()
-        while not resolved and len(block_ms) < MAX_SHOCK_BLOCKS:
+        block_cpu_ms: list[float] = []
+        cpu_s = 0.0
+        under = owners  # who may still be under maintenance (a subaccount above it stays so at one price)
+        resolved_at = 0
+        drained = False
+        while not drained and len(block_ms) < MAX_SHOCK_BLOCKS:
+            cpu_started = time.process_time()
             elapsed, response = _finalize(app, 4 + len(block_ms), [shocked])
+            block_cpu_ms.append((time.process_time() - cpu_started) * 1000)
+            if not resolved_at:
+                cpu_s += block_cpu_ms[-1] / 1000
             block_ms.append(elapsed * 1000)
             for event in response.events:
                 kinds[event.type] = kinds.get(event.type, 0) + 1
-            resolved = not any(event.type == "liquidations_carried" for event in response.events)
-        cpu_s = time.process_time() - cpu_started
-        left_under = 0
-        markets_keeper, oracle = MarketsKeeper(store), OracleKeeper(store)
-        for owner in owners:
-            if next(MarginKeeper(store).positions(owner), None) is None:
-                continue
-            risk = account_risk(owner, markets_keeper, BankKeeper(store), MarginKeeper(store), oracle)
-            if risk.equity_micro_usdc < risk.maintenance_micro_usdc:
-                left_under += 1
+            drained = not any(event.type == "liquidations_carried" for event in response.events)
+            if not resolved_at:
+                under = _under_maintenance(store, under)
+                resolved_at = len(block_ms) if not under else 0
+        left_under = len(_under_maintenance(store, owners))
         app.signers.close()
         store.close()
     return {
@@ -140,8 +158,9 @@ def run(size: int = 0) -> dict[str, Any]:
         "calm_finalize_ms": round(calm_s * 1000, 1),
         "shock_finalize_ms": round(block_ms[0], 1),
         "shock_max_finalize_ms": round(max(block_ms), 1),
-        "shock_blocks_to_resolve": len(block_ms),
-        "resolved": resolved,
+        "shock_max_block_cpu_ms": round(max(block_cpu_ms), 1),
+        "shock_blocks_to_resolve": resolved_at or None,
+        "shock_blocks_to_drain": len(block_ms) if drained else None,
         "goal_calm_ms": 20,
         "goal_shock_ms": 1000,
         "goal_blocks": 30,

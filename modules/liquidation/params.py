@@ -15,5 +15,5 @@ HISTORY_KEPT = 500
 class LiquidationParams:
     # Subaccounts liquidated in one block, and the notional their closes may move; the rest carry
     # to the next block, most urgent first.
-    liquidations_per_block: int = bounded(64, 1, 100_000)
+    liquidations_per_block: int = bounded(1024, 1, 100_000)
     liquidation_notional_per_block_micro_usdc: int = bounded(10_000_000 * 1_000_000, 1, 2**63 - 1)

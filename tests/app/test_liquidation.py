@@ -62,8 +62,9 @@ def test_a_gap_below_bankruptcy_goes_to_the_insurance_fund_while_it_can_carry_it
     """Oracle 59,000 in one block: Bob's equity -206.5. No bid at or above 60,032.5, so the fund
     (500 USDC) takes chunks at the bankruptcy price while it still meets its own initial
     requirement: after two (0.1 BTC, unrealized -103.25) its equity 396.75 covers 5% of 5,900;
-    a third would leave 345.125 against 442.5. The last two chunks are deleveraged against Alice's
-    short: she buys back 0.1 BTC at 60,032.5, realizing (65,000 - 60,032.5) x 0.1 = 496.75."""
+    a third would leave 345.125 against 442.5. The fund refusing it, the rest of the position (the
+    last two chunks) is deleveraged against Alice's short in one trade: she buys back 0.1 BTC at
+    60,032.5, realizing (65,000 - 60,032.5) x 0.1 = 496.75."""
     h = oracle_harness
     alice, bob, carol = h.keys
     _open_bob_long(h)
@@ -73,7 +74,8 @@ def test_a_gap_below_bankruptcy_goes_to_the_insurance_fund_while_it_can_carry_it
     result = h.finalize([oracle_tx_prices(59_000 * USDC)])
     h.commit()
     assert len(_events(result, "insurance_fund_takeover")) == 2
-    assert len(_events(result, "deleveraging")) == 2
+    assert [(e["counterparty"], e["size"]) for e in _events(result, "deleveraging")] == \
+        [(f"0x{alice.address.hex()}/0", "1000")]
     assert _position(h, bob) == (0, 0)
     assert h.balance(bob) == 0
     assert _position(h, INSURANCE_FUND) == (100, 6_003_250_000)  # 0.1 BTC at 60,032.5
@@ -84,8 +86,9 @@ def test_a_gap_below_bankruptcy_goes_to_the_insurance_fund_while_it_can_carry_it
 
 def test_a_fund_too_small_hands_everything_to_auto_deleveraging(oracle_harness: AppHarness) -> None:
     """The same gap with 100 USDC in the fund: one chunk would leave it 48.375 against 147.5, so
-    all four go to the opposite position, Alice's short from 65,000, at the bankruptcy price: she
-    buys back 0.2 BTC at 60,032.5, realizing (65,000 - 60,032.5) x 0.2 = +993.5."""
+    the whole position goes to the opposite one, Alice's short from 65,000, at the bankruptcy
+    price, in one deleveraging trade (not one per chunk): she buys back 0.2 BTC at 60,032.5,
+    realizing (65,000 - 60,032.5) x 0.2 = +993.5."""
     h = oracle_harness
     alice, bob, carol = h.keys
     _open_bob_long(h)
@@ -95,7 +98,7 @@ def test_a_fund_too_small_hands_everything_to_auto_deleveraging(oracle_harness: 
     h.commit()
     assert _events(result, "insurance_fund_takeover") == []
     assert [(e["counterparty"], e["size"]) for e in _events(result, "deleveraging")] == \
-        [(f"0x{alice.address.hex()}/0", "500")] * 4
+        [(f"0x{alice.address.hex()}/0", "2000")]
     assert _position(h, bob) == (0, 0) and h.balance(bob) == 0
     assert _position(h, alice) == (0, 0)
     assert h.balance(alice) == alice_before + 993_500_000
