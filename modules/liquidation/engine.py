@@ -1,7 +1,7 @@
 """The liquidation step of FinalizeBlock (after oracle, expiries, txs and funding).
 
-Which subaccounts are looked at: modules/liquidation/index.py (at most 4 x
-`liquidations_per_block` due ones, plus the block's touched ones). Of those whose equity is below
+Which subaccounts are looked at: modules/liquidation/index.py (at most
+`liquidation_evaluations_per_block` due ones, plus the block's touched ones). Of those whose equity is below
 their maintenance requirement, the most urgent first (lowest equity / maintenance, then
 subaccount), at most `liquidations_per_block` are liquidated and their closes move at most
 `liquidation_notional_per_block_micro_usdc` of notional (at the oracle price; a chunk is cut to
@@ -17,9 +17,12 @@ with deadline 0 so they come first next block (`liquidations_carried`). For each
        b. the liquidation fee, 0.5% of the closed notional, to the insurance fund, cut so that
           it never takes equity below zero;
        c. what the book did not take: the insurance fund takes it at the bankruptcy price if it
-          still meets its initial requirement after; otherwise auto-deleveraging closes it against opposite
-          positions ranked by unrealized PnL per unit of entry notional times leverage (highest
-          first, ties by subaccount), at the bankruptcy price.
+          still meets its initial requirement after; otherwise auto-deleveraging closes it against
+          the opposite positions of the deleveraging queue (index.py: unrealized PnL per unit of
+          entry notional times leverage as of each one's last evaluation, highest first, ties by
+          subaccount), at the bankruptcy price, taking all it can of each (one trade per
+          counterparty). When the book took nothing of the chunk, deleveraging takes the rest of
+          the position with it: later chunks would find the same book and fund and deleverage too.
 Every attempt runs on a branch: one that fails (a cap, a collateral check) leaves nothing and the
 next backstop is tried. Last, the take-profits and stop-losses of every position the pass changed
 are fitted to what is left of it. The insurance fund's own positions are checked like any subaccount's
@@ -57,7 +60,6 @@ from modules.types import INSURANCE_FUND, SubaccountId
 
 # A branch of the block's store: (the branch, a function that writes it into the block).
 Branching = Callable[[], tuple[KVStore, Callable[[], None]]]
-EVALUATE_FACTOR = 2  # due subaccounts evaluated per block: this many times liquidations_per_block
 URGENCY_SCALE = 10**12  # equity / maintenance as an integer with this many steps per 1
 
 
@@ -91,7 +93,7 @@ def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
             index.set_last_price(market.market_id, price)
     movement = index.advance(largest_move)
     step = _Step(branching, books, ctx, notional_left=params.liquidation_notional_per_block_micro_usdc)
-    evaluated = EVALUATE_FACTOR * params.liquidations_per_block
+    evaluated = params.liquidation_evaluations_per_block
     due = index.due(movement, evaluated + 1)
     more_due = len(due) > evaluated
     candidates = sorted(set(due[:evaluated]) | set(touched), key=lambda s: (s.address, s.number))
@@ -99,14 +101,21 @@ def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
     # Who is under maintenance, most urgent first: lowest equity / maintenance, then subaccount.
     store, _ = branching()  # read only
     keeper = OrderbookKeeper(store, books, ctx)
-    assessed = {owner: _assess(keeper, owner) for owner in candidates}
+    assessed = {owner: keeper.risk(owner) for owner in candidates}
     under: list[tuple[int, SubaccountId, AccountRisk]] = []
     for owner in candidates:
-        risk = assessed[owner].risk
-        if risk.equity_micro_usdc < risk.maintenance_micro_usdc and assessed[owner].positions:
+        risk = assessed[owner]
+        if risk.equity_micro_usdc < risk.maintenance_micro_usdc and next(keeper.margin.positions(owner), None):
             urgency = risk.equity_micro_usdc * URGENCY_SCALE // max(1, risk.maintenance_micro_usdc)
             under.append((urgency, owner, risk))
     under.sort(key=lambda u: (u[0], u[1].address, u[1].number))
+    # The others are re-indexed now, so deleveraging ranks them by what was just read.
+    under_maintenance = {owner for _, owner, _ in under}
+    store, write = branching()
+    for owner in candidates:
+        if owner not in under_maintenance:
+            _reindex(store, books, ctx, owner, movement, assessed[owner])
+    write()
     events: list[Event] = []
     reached = 0
     traded: set[SubaccountId] = set()  # whom this pass has traded with so far
@@ -118,12 +127,13 @@ def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
         events.extend(liquidated)
         reached += 1
     # Whoever a liquidation traded with (makers, the fund, deleveraged positions) has new risk too,
-    # like the liquidated: they are assessed again; the other candidates keep their assessment.
-    changed = {s for e in events for s in _subaccounts_in(e)} | ({INSURANCE_FUND} if events else set())
+    # like the liquidated: they are read again; those under maintenance not reached keep theirs.
+    changed = traded | ({INSURANCE_FUND} if events else set())
     store, write = branching()
     carried = 0
     for owner in candidates:
-        carried += _reindex(store, books, ctx, owner, movement, None if owner in changed else assessed[owner])
+        if owner in changed or owner in under_maintenance:
+            carried += _reindex(store, books, ctx, owner, movement, None if owner in changed else assessed[owner])
     for owner in sorted(changed - set(candidates), key=lambda s: (s.address, s.number)):
         carried += _reindex(store, books, ctx, owner, movement)
     write()
@@ -163,18 +173,9 @@ def _subaccounts_in(event: Event) -> list[SubaccountId]:
     return found
 
 
-@dataclass(frozen=True)
-class _Assessment:
-    """A subaccount's risk, gross notional at the oracle, and each position's deleveraging score
-    (market, long, score), read together."""
-
-    risk: AccountRisk
-    gross_micro_usdc: int
-    positions: tuple[tuple[int, bool, int], ...]
-
-
-def _assess(keeper: OrderbookKeeper, owner: SubaccountId) -> _Assessment:
-    risk = keeper.risk(owner)
+def _queue_entries(keeper: OrderbookKeeper, owner: SubaccountId, risk: AccountRisk) -> tuple[int, list[tuple[int, bool, int]]]:
+    """The subaccount's gross notional at the oracle and each position's deleveraging score
+    (market, long, score)."""
     funding = FundingKeeper(keeper.margin.store)
     equity = max(1, risk.equity_micro_usdc)
     gross, scored = 0, []
@@ -187,7 +188,7 @@ def _assess(keeper: OrderbookKeeper, owner: SubaccountId) -> _Assessment:
         scored.append((position.market_id, position.size_lots > 0, deleveraging_score(
             market.notional(price, position.size_lots) - position.cost_micro_usdc, position.cost_micro_usdc,
             notional, equity)))
-    return _Assessment(risk, gross, tuple(scored))
+    return gross, scored
 
 
 def deleveraging_score(pnl_micro_usdc: int, cost_micro_usdc: int, notional_micro_usdc: int, equity_micro_usdc: int) -> int:
@@ -197,24 +198,23 @@ def deleveraging_score(pnl_micro_usdc: int, cost_micro_usdc: int, notional_micro
 
 
 def _reindex(store: KVStore, books: Books, ctx: BlockContext, owner: SubaccountId, movement: int,
-             assessment: _Assessment | None = None) -> int:
-    """Re-index `owner` (its deadline and its positions in the deleveraging queue) from
-    `assessment`, read now when None; one still under maintenance gets deadline 0 (first next
-    block): 1, else 0."""
-    if assessment is None:
-        assessment = _assess(OrderbookKeeper(store, books, ctx), owner)
+             risk: AccountRisk | None = None) -> int:
+    """Re-index `owner` (its deadline and its positions in the deleveraging queue); `risk`: its
+    risk if known as of now. One still under maintenance gets deadline 0 (first next block): 1,
+    else 0."""
+    keeper = OrderbookKeeper(store, books, ctx)
+    if risk is None:
+        risk = keeper.risk(owner)
+    gross, entries = _queue_entries(keeper, owner, risk)
     index = LiquidationIndex(store)
-    # The fund is never deleveraged against.
-    index.queue_positions(owner, list(assessment.positions) if owner != INSURANCE_FUND else [])
-    risk = assessment.risk
-    if assessment.gross_micro_usdc == 0:
+    index.queue_positions(owner, entries if owner != INSURANCE_FUND else [])  # the fund is never deleveraged against
+    if gross == 0:
         index.remove(owner)
         return 0
     if risk.equity_micro_usdc < risk.maintenance_micro_usdc:
         index.set_deadline(owner, 0)
         return 1
-    index.set_deadline(owner, deadline(movement, risk.equity_micro_usdc - risk.maintenance_micro_usdc,
-                                       assessment.gross_micro_usdc))
+    index.set_deadline(owner, deadline(movement, risk.equity_micro_usdc - risk.maintenance_micro_usdc, gross))
     return 0
 
 

@@ -7,8 +7,8 @@ bounds it. So a subaccount evaluated when the chain's cumulative movement counte
 safe until the counter passes M0 + B x 10^6 / (3 N): its deadline, kept in a sorted key range.
 
 Each block: the counter grows by the largest market move (and by the funding cap at an hour
-boundary); the subaccounts whose deadline passed (the first 4 x `liquidations_per_block` of
-them, by deadline), plus every subaccount whose collateral or positions the block touched, are
+boundary); the subaccounts whose deadline passed (the first `liquidation_evaluations_per_block`
+of them, by deadline), plus every subaccount whose collateral or positions the block touched, are
 evaluated — the most urgent of those under maintenance liquidated, within the block's budgets —
 and re-indexed. One left under maintenance (not reached, or only partly closed) gets deadline 0:
 first in line next block. Due ones not evaluated keep their passed deadline, so they stay due.

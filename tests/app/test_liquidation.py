@@ -222,3 +222,24 @@ def test_deleveraging_cancels_the_reduce_only_orders_of_the_position_it_closed(o
     [cancelled] = [e for e in _events(result, "order_cancelled") if e["owner"] == f"0x{alice.address.hex()}"]
     assert cancelled["reason"] == "reduce_only_position_closed"
     assert MarginKeeper(h.store).exposure(SubaccountId(alice.address, 0), BTC).bid_lots == 0
+
+
+def test_deleveraging_takes_all_it_can_from_the_top_of_the_queue_one_trade_each(oracle_harness: AppHarness) -> None:
+    """Bob buys 0.2 BTC at 65,000: 0.16 from Alice (about 10x: 1,000 USDC) and 0.04 from Carol
+    (about 2.6x). At 59,000 Bob is bankrupt (60,032.5), there is no bid and the fund is empty, so
+    all 0.2 BTC is deleveraged. Alice's buffer (2.2% of her notional, a third of it) falls due at a
+    9.2% move: she is evaluated in the crash block and re-queued with her fresh score (9.2% PnL
+    times her leverage) ahead of Carol, whose score is still the zero of her entry (on a tie
+    Carol's address would sort first). Two trades, each taking the whole of the counterparty's
+    position: Alice's 0.16, then Carol's 0.04."""
+    h = oracle_harness
+    alice, bob, carol = h.keys
+    results = h.block([signed(h, alice, sell(PRICE, 1600)), signed(h, carol, sell(PRICE, 400)),
+                       signed(h, bob, buy(PRICE, 2000, time_in_force=TimeInForce.IOC))], prices={BTC: PRICE})
+    assert [r.code for r in results[1:]] == [0, 0, 0]
+    result = h.finalize([oracle_tx_prices(59_000 * USDC)])
+    h.commit()
+    assert [e["subaccount"] for e in _events(result, "liquidation")] == [f"0x{bob.address.hex()}/0"]
+    assert [(e["counterparty"], e["size"], e["price"]) for e in _events(result, "deleveraging")] == [
+        (f"0x{alice.address.hex()}/0", "1600", "60032500000"), (f"0x{carol.address.hex()}/0", "400", "60032500000")]
+    assert _position(h, bob) == (0, 0) and _position(h, carol) == (0, 0) and _position(h, alice) == (0, 0)
