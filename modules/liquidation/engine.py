@@ -105,7 +105,9 @@ def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
     under: list[tuple[int, SubaccountId, AccountRisk]] = []
     for owner in candidates:
         risk = assessed[owner]
-        if risk.equity_micro_usdc < risk.maintenance_micro_usdc and next(keeper.margin.positions(owner), None):
+        # (a maintenance requirement means a position; without one, look)
+        if risk.equity_micro_usdc < risk.maintenance_micro_usdc and (
+                risk.maintenance_micro_usdc > 0 or next(keeper.margin.positions(owner), None)):
             urgency = risk.equity_micro_usdc * URGENCY_SCALE // max(1, risk.maintenance_micro_usdc)
             under.append((urgency, owner, risk))
     under.sort(key=lambda u: (u[0], u[1].address, u[1].number))
@@ -233,9 +235,8 @@ def _liquidate(step: _Step, owner: SubaccountId, risk: AccountRisk, risk_is_curr
     events += _cancel_what_could_open(store, keeper, owner)
     write()
     assessed: AccountRisk | None = risk if risk_is_current and len(events) == 1 else None  # nothing cancelled
-    for market_id in _closing_order(store, keeper, owner):
+    for market_id, original in _closing_order(store, keeper, owner):
         market = keeper.markets.market(market_id)
-        original = abs(MarginKeeper(store).position(owner, market_id).size_lots)
         chunk = max(1, -(-original // CHUNKS))
         for _ in range(CHUNKS):
             store, write = branching()
@@ -276,19 +277,19 @@ def _cancel_what_could_open(store: KVStore, keeper: OrderbookKeeper, owner: Suba
     return events
 
 
-def _closing_order(store: KVStore, keeper: OrderbookKeeper, owner: SubaccountId) -> list[int]:
-    """Market ids, most profitable position first."""
+def _closing_order(store: KVStore, keeper: OrderbookKeeper, owner: SubaccountId) -> list[tuple[int, int]]:
+    """(market id, lots held), most profitable position first."""
     positions = list(keeper.margin.positions(owner))
     if len(positions) < 2:
-        return [position.market_id for position in positions]
+        return [(position.market_id, abs(position.size_lots)) for position in positions]
     funding = FundingKeeper(store)
     scored = []
     for position in positions:
         position = settled_view(position, funding)
         market = keeper.markets.market(position.market_id)
         pnl = market.notional(margin_price_ticks(market, keeper.oracle), position.size_lots) - position.cost_micro_usdc
-        scored.append((-pnl, position.market_id))
-    return [market_id for _, market_id in sorted(scored)]
+        scored.append((-pnl, position.market_id, abs(position.size_lots)))
+    return [(market_id, lots) for _, market_id, lots in sorted(scored)]
 
 
 def bankruptcy_price_ticks(equity: int, size_lots: int, market: Market, price_ticks: int) -> int:
