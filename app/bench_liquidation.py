@@ -7,9 +7,22 @@ each subaccount indexed as the chain would after its trade; committed in one bat
 restarted on it.
 
 Timed: one FinalizeBlock whose oracle moves every market by -0.1% (`calm_finalize_ms`), then one
-that moves every market by -10%, the per-block clamp (`shock_finalize_ms`). After the shock it
-counts the subaccounts left under maintenance with a position (`left_under_maintenance`): the
-block liquidates at most `liquidations_per_block` of them, the rest carry to the next blocks.
+that moves every market by -10%, the per-block clamp (`shock_finalize_ms`), then more blocks at
+the shocked price until one carries nothing (no `liquidations_carried` event: nobody left under
+maintenance and no due subaccount left unevaluated; at most MAX_SHOCK_BLOCKS). Each block
+liquidates at most `liquidations_per_block` subaccounts and evaluates at most
+`liquidation_evaluations_per_block` due ones; the rest carry. Figures:
+- `shock_blocks_to_resolve`: the shock block and those after it until no subaccount with a
+  position is under maintenance (checked untimed after each block);
+- `shock_blocks_to_drain`: until a block carries nothing;
+- `shock_max_finalize_ms`: the slowest FinalizeBlock of all of them; `shock_max_block_cpu_ms`:
+  the most CPU time of this thread in one of them (FinalizeBlock and Commit; steadier than wall
+  time on a shared machine, and without LevelDB's background threads);
+- `liquidations`, `adl_trades` (`deleveraging` events) over them;
+- `liquidation_us`: this thread's CPU time in the blocks until resolved per liquidated
+  subaccount (evaluating the healthy due ones included);
+- `left_under_maintenance`: subaccounts with a position under maintenance after the last block,
+  by a scan of every subaccount.
 """
 
 from __future__ import annotations
@@ -43,6 +56,7 @@ MARKETS = 10
 PRICE = 65_000_000_000
 VALIDATOR_KEY = bytes(range(32))
 START_MS = 1_800_000_000_000
+MAX_SHOCK_BLOCKS = 100  # a run that needs more reports null blocks
 
 
 def _oracle(prices: dict[int, int]) -> bytes:
@@ -60,6 +74,19 @@ def _finalize(app: Application, height: int, txs: list[bytes]) -> tuple[float, a
     elapsed = time.perf_counter() - started
     app.commit(abci_pb.RequestCommit())
     return elapsed, response
+
+
+def _under_maintenance(store: CommittedStore, owners: list[SubaccountId]) -> list[SubaccountId]:
+    """Those of `owners` with a position whose equity is below maintenance, as committed."""
+    markets, oracle, bank, margin = MarketsKeeper(store), OracleKeeper(store), BankKeeper(store), MarginKeeper(store)
+    under = []
+    for owner in owners:
+        if next(margin.positions(owner), None) is None:
+            continue
+        risk = account_risk(owner, markets, bank, margin, oracle)
+        if risk.equity_micro_usdc < risk.maintenance_micro_usdc:
+            under.append(owner)
+    return under
 
 
 def run(size: int = 0) -> dict[str, Any]:
@@ -105,18 +132,28 @@ def run(size: int = 0) -> dict[str, Any]:
         setup_s = time.perf_counter() - setup_started
 
         calm_s, _ = _finalize(app, 3, [_oracle({m: PRICE * 999 // 1000 for m in range(1, MARKETS + 1)})])
-        shock_s, response = _finalize(app, 4, [_oracle({m: PRICE * 9 // 10 for m in range(1, MARKETS + 1)})])
+        shocked = _oracle({m: PRICE * 9 // 10 for m in range(1, MARKETS + 1)})
         kinds: dict[str, int] = {}
-        for event in response.events:
-            kinds[event.type] = kinds.get(event.type, 0) + 1
-        left_under = 0
-        markets_keeper, oracle = MarketsKeeper(store), OracleKeeper(store)
-        for owner in owners:
-            if next(MarginKeeper(store).positions(owner), None) is None:
-                continue
-            risk = account_risk(owner, markets_keeper, BankKeeper(store), MarginKeeper(store), oracle)
-            if risk.equity_micro_usdc < risk.maintenance_micro_usdc:
-                left_under += 1
+        block_ms: list[float] = []
+        block_cpu_ms: list[float] = []
+        cpu_s = 0.0
+        under = owners  # who may still be under maintenance (a subaccount above it stays so at one price)
+        resolved_at = 0
+        drained = False
+        while not drained and len(block_ms) < MAX_SHOCK_BLOCKS:
+            cpu_started = time.thread_time()
+            elapsed, response = _finalize(app, 4 + len(block_ms), [shocked])
+            block_cpu_ms.append((time.thread_time() - cpu_started) * 1000)
+            if not resolved_at:
+                cpu_s += block_cpu_ms[-1] / 1000
+            block_ms.append(elapsed * 1000)
+            for event in response.events:
+                kinds[event.type] = kinds.get(event.type, 0) + 1
+            drained = not any(event.type == "liquidations_carried" for event in response.events)
+            if not resolved_at:
+                under = _under_maintenance(store, under)
+                resolved_at = len(block_ms) if not under else 0
+        left_under = len(_under_maintenance(store, owners))
         app.signers.close()
         store.close()
     return {
@@ -124,11 +161,17 @@ def run(size: int = 0) -> dict[str, Any]:
         "subaccounts": subaccounts,
         "markets": MARKETS,
         "calm_finalize_ms": round(calm_s * 1000, 1),
-        "shock_finalize_ms": round(shock_s * 1000, 1),
+        "shock_finalize_ms": round(block_ms[0], 1),
+        "shock_max_finalize_ms": round(max(block_ms), 1),
+        "shock_max_block_cpu_ms": round(max(block_cpu_ms), 1),
+        "shock_blocks_to_resolve": resolved_at or None,
+        "shock_blocks_to_drain": len(block_ms) if drained else None,
         "goal_calm_ms": 20,
         "goal_shock_ms": 1000,
+        "goal_blocks": 30,
         "liquidations": kinds.get("liquidation", 0),
-        "deleveraging_events": kinds.get("deleveraging", 0),
+        "adl_trades": kinds.get("deleveraging", 0),
+        "liquidation_us": round(cpu_s * 1e6 / max(1, kinds.get("liquidation", 0))),
         "left_under_maintenance": left_under,
         "setup_s": round(setup_s, 1),
     }

@@ -1,7 +1,7 @@
 """The liquidation step of FinalizeBlock (after oracle, expiries, txs and funding).
 
-Which subaccounts are looked at: modules/liquidation/index.py (at most 4 x
-`liquidations_per_block` due ones, plus the block's touched ones). Of those whose equity is below
+Which subaccounts are looked at: modules/liquidation/index.py (at most
+`liquidation_evaluations_per_block` due ones, plus the block's touched ones). Of those whose equity is below
 their maintenance requirement, the most urgent first (lowest equity / maintenance, then
 subaccount), at most `liquidations_per_block` are liquidated and their closes move at most
 `liquidation_notional_per_block_micro_usdc` of notional (at the oracle price; a chunk is cut to
@@ -17,9 +17,12 @@ with deadline 0 so they come first next block (`liquidations_carried`). For each
        b. the liquidation fee, 0.5% of the closed notional, to the insurance fund, cut so that
           it never takes equity below zero;
        c. what the book did not take: the insurance fund takes it at the bankruptcy price if it
-          still meets its initial requirement after; otherwise auto-deleveraging closes it against opposite
-          positions ranked by unrealized PnL per unit of entry notional times leverage (highest
-          first, ties by subaccount), at the bankruptcy price.
+          still meets its initial requirement after; otherwise auto-deleveraging closes it against
+          the opposite positions of the deleveraging queue (index.py: unrealized PnL per unit of
+          entry notional times leverage as of each one's last evaluation, highest first, ties by
+          subaccount), at the bankruptcy price, taking all it can of each (one trade per
+          counterparty). When the book took nothing of the chunk, deleveraging takes the rest of
+          the position with it: later chunks would find the same book and fund and deleverage too.
 Every attempt runs on a branch: one that fails (a cap, a collateral check) leaves nothing and the
 next backstop is tried. Last, the take-profits and stop-losses of every position the pass changed
 are fitted to what is left of it. The insurance fund's own positions are checked like any subaccount's
@@ -43,7 +46,7 @@ from modules.oracle.update import margin_price
 from modules.margin.clearing import trade
 from modules.margin.funding_settlement import settled, settled_view
 from modules.margin.keeper import MarginKeeper
-from modules.margin.risk import PPM, AccountRisk, margin_price_ticks
+from modules.margin.risk import PPM, AccountRisk, PendingChange, account_risk, margin_price_ticks
 from modules.markets.types import Market
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
@@ -57,7 +60,6 @@ from modules.types import INSURANCE_FUND, SubaccountId
 
 # A branch of the block's store: (the branch, a function that writes it into the block).
 Branching = Callable[[], tuple[KVStore, Callable[[], None]]]
-EVALUATE_FACTOR = 4  # due subaccounts evaluated per block: this many times liquidations_per_block
 URGENCY_SCALE = 10**12  # equity / maintenance as an integer with this many steps per 1
 
 
@@ -70,7 +72,7 @@ class _Step:
     branching: Branching
     books: Books
     ctx: BlockContext
-    rankings: dict[tuple[int, Side], list[SubaccountId]] = field(default_factory=dict)
+    rankings: dict[tuple[int, Side], "_Queue"] = field(default_factory=dict)
     notional_left: int = 0  # micro-USDC of closes this block may still move
 
 
@@ -91,40 +93,52 @@ def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
             index.set_last_price(market.market_id, price)
     movement = index.advance(largest_move)
     step = _Step(branching, books, ctx, notional_left=params.liquidation_notional_per_block_micro_usdc)
-    evaluated = EVALUATE_FACTOR * params.liquidations_per_block
+    evaluated = params.liquidation_evaluations_per_block
     due = index.due(movement, evaluated + 1)
     more_due = len(due) > evaluated
     candidates = sorted(set(due[:evaluated]) | set(touched), key=lambda s: (s.address, s.number))
     write()
     # Who is under maintenance, most urgent first: lowest equity / maintenance, then subaccount.
+    store, _ = branching()  # read only
+    keeper = OrderbookKeeper(store, books, ctx)
+    assessed = {owner: keeper.risk(owner) for owner in candidates}
     under: list[tuple[int, SubaccountId, AccountRisk]] = []
     for owner in candidates:
-        store, _ = branching()
-        keeper = OrderbookKeeper(store, books, ctx)
-        risk = keeper.risk(owner)
-        if risk.equity_micro_usdc < risk.maintenance_micro_usdc and next(keeper.margin.positions(owner), None):
+        risk = assessed[owner]
+        # (a maintenance requirement means a position; without one, look)
+        if risk.equity_micro_usdc < risk.maintenance_micro_usdc and (
+                risk.maintenance_micro_usdc > 0 or next(keeper.margin.positions(owner), None)):
             urgency = risk.equity_micro_usdc * URGENCY_SCALE // max(1, risk.maintenance_micro_usdc)
             under.append((urgency, owner, risk))
     under.sort(key=lambda u: (u[0], u[1].address, u[1].number))
+    # The others are re-indexed now, so deleveraging ranks them by what was just read.
+    under_maintenance = {owner for _, owner, _ in under}
+    store, write = branching()
+    for owner in candidates:
+        if owner not in under_maintenance:
+            _reindex(store, books, ctx, owner, movement, assessed[owner])
+    write()
     events: list[Event] = []
     reached = 0
+    traded: set[SubaccountId] = set()  # whom this pass has traded with so far
     for _, owner, risk in under:
         if reached == params.liquidations_per_block or step.notional_left <= 0:
             break
-        events.extend(_liquidate(step, owner, risk))
+        liquidated = _liquidate(step, owner, risk, owner not in traded)
+        traded.update(s for e in liquidated for s in _subaccounts_in(e))
+        events.extend(liquidated)
         reached += 1
+    # Whoever a liquidation traded with (makers, the fund, deleveraged positions) has new risk too,
+    # like the liquidated: they are read again; those under maintenance not reached keep theirs.
+    changed = traded | ({INSURANCE_FUND} if events else set())
+    store, write = branching()
     carried = 0
     for owner in candidates:
-        store, write = branching()
+        if owner in changed or owner in under_maintenance:
+            carried += _reindex(store, books, ctx, owner, movement, None if owner in changed else assessed[owner])
+    for owner in sorted(changed - set(candidates), key=lambda s: (s.address, s.number)):
         carried += _reindex(store, books, ctx, owner, movement)
-        write()
-    # Whoever a liquidation traded with (makers, the fund, deleveraged positions) has new risk too.
-    counterparties = sorted({s for e in events for s in _subaccounts_in(e)} - set(candidates),
-                            key=lambda s: (s.address, s.number))
-    for owner in counterparties:
-        store, write = branching()
-        carried += _reindex(store, books, ctx, owner, movement)
-        write()
+    write()
     fitted = _fit_position_tpsl(step, sorted({s for e in events for s in _subaccounts_in(e)},
                                              key=lambda s: (s.address, s.number)))
     if carried or more_due:
@@ -161,18 +175,44 @@ def _subaccounts_in(event: Event) -> list[SubaccountId]:
     return found
 
 
-def _reindex(store: KVStore, books: Books, ctx: BlockContext, owner: SubaccountId, movement: int) -> int:
-    """Re-index `owner`; one still under maintenance gets deadline 0 (first next block): 1, else 0."""
-    keeper = OrderbookKeeper(store, books, ctx)
-    index = LiquidationIndex(store)
-    gross = 0
+def _queue_entries(keeper: OrderbookKeeper, owner: SubaccountId, risk: AccountRisk) -> tuple[int, list[tuple[int, bool, int]]]:
+    """The subaccount's gross notional at the oracle and each position's deleveraging score
+    (market, long, score)."""
+    funding = FundingKeeper(keeper.margin.store)
+    equity = max(1, risk.equity_micro_usdc)
+    gross, scored = 0, []
     for position in keeper.margin.positions(owner):
         market = keeper.markets.market(position.market_id)
-        gross += market.notional(margin_price_ticks(market, keeper.oracle), abs(position.size_lots))
+        price = margin_price_ticks(market, keeper.oracle)
+        notional = market.notional(price, abs(position.size_lots))
+        gross += notional
+        position = settled_view(position, funding)
+        scored.append((position.market_id, position.size_lots > 0, deleveraging_score(
+            market.notional(price, position.size_lots) - position.cost_micro_usdc, position.cost_micro_usdc,
+            notional, equity)))
+    return gross, scored
+
+
+def deleveraging_score(pnl_micro_usdc: int, cost_micro_usdc: int, notional_micro_usdc: int, equity_micro_usdc: int) -> int:
+    """Unrealized PnL per unit of entry notional times leverage (notional / equity), both ppm."""
+    leverage_ppm = notional_micro_usdc * PPM // max(1, equity_micro_usdc)
+    return pnl_micro_usdc * PPM // max(1, abs(cost_micro_usdc)) * leverage_ppm
+
+
+def _reindex(store: KVStore, books: Books, ctx: BlockContext, owner: SubaccountId, movement: int,
+             risk: AccountRisk | None = None) -> int:
+    """Re-index `owner` (its deadline and its positions in the deleveraging queue); `risk`: its
+    risk if known as of now. One still under maintenance gets deadline 0 (first next block): 1,
+    else 0."""
+    keeper = OrderbookKeeper(store, books, ctx)
+    if risk is None:
+        risk = keeper.risk(owner)
+    gross, entries = _queue_entries(keeper, owner, risk)
+    index = LiquidationIndex(store)
+    index.queue_positions(owner, entries if owner != INSURANCE_FUND else [])  # the fund is never deleveraged against
     if gross == 0:
         index.remove(owner)
         return 0
-    risk = keeper.risk(owner)
     if risk.equity_micro_usdc < risk.maintenance_micro_usdc:
         index.set_deadline(owner, 0)
         return 1
@@ -180,7 +220,9 @@ def _reindex(store: KVStore, books: Books, ctx: BlockContext, owner: SubaccountI
     return 0
 
 
-def _liquidate(step: _Step, owner: SubaccountId, risk: AccountRisk) -> list[Event]:
+def _liquidate(step: _Step, owner: SubaccountId, risk: AccountRisk, risk_is_current: bool) -> list[Event]:
+    """`risk`: as assessed at the start of the pass; `risk_is_current` when nothing has traded with
+    the subaccount since."""
     branching, books, ctx = step.branching, step.books, step.ctx
     store, write = branching()
     keeper = OrderbookKeeper(store, books, ctx)
@@ -192,26 +234,26 @@ def _liquidate(step: _Step, owner: SubaccountId, risk: AccountRisk) -> list[Even
         events.append(keeper.cancel_event(keeper.markets.market(order.market_id), order, "liquidation"))
     events += _cancel_what_could_open(store, keeper, owner)
     write()
-    for market_id in _closing_order(store, keeper, owner):
+    assessed: AccountRisk | None = risk if risk_is_current and len(events) == 1 else None  # nothing cancelled
+    for market_id, original in _closing_order(store, keeper, owner):
         market = keeper.markets.market(market_id)
-        original = abs(MarginKeeper(store).position(owner, market_id).size_lots)
         chunk = max(1, -(-original // CHUNKS))
         for _ in range(CHUNKS):
             store, write = branching()
             keeper = OrderbookKeeper(store, books, ctx)
-            current = keeper.risk(owner)
             size = keeper.margin.position(owner, market_id).size_lots
-            if size == 0 or current.equity_micro_usdc >= current.maintenance_micro_usdc:
+            if size == 0:
                 break
-            lots = min(abs(size), chunk)
+            current = assessed if assessed is not None else keeper.risk(owner)
+            assessed = None  # the first close changes it
+            if current.equity_micro_usdc >= current.maintenance_micro_usdc:
+                break
             if step.notional_left <= 0:
                 break  # the block's notional budget is spent: the rest carries
             per_lot = max(1, market.notional(margin_price_ticks(market, keeper.oracle), 1))
-            lots = min(lots, max(1, step.notional_left // per_lot))
-            step.notional_left -= lots * per_lot
             bankruptcy = bankruptcy_price_ticks(current.equity_micro_usdc, size, market,
                                                 margin_price_ticks(market, keeper.oracle))
-            events.extend(_close_chunk(step, owner, market, size, lots, bankruptcy))
+            events.extend(_close_chunk(step, owner, market, size, min(abs(size), chunk), bankruptcy, per_lot))
     return events
 
 
@@ -235,16 +277,19 @@ def _cancel_what_could_open(store: KVStore, keeper: OrderbookKeeper, owner: Suba
     return events
 
 
-def _closing_order(store: KVStore, keeper: OrderbookKeeper, owner: SubaccountId) -> list[int]:
-    """Market ids, most profitable position first."""
+def _closing_order(store: KVStore, keeper: OrderbookKeeper, owner: SubaccountId) -> list[tuple[int, int]]:
+    """(market id, lots held), most profitable position first."""
+    positions = list(keeper.margin.positions(owner))
+    if len(positions) < 2:
+        return [(position.market_id, abs(position.size_lots)) for position in positions]
     funding = FundingKeeper(store)
     scored = []
-    for position in keeper.margin.positions(owner):
+    for position in positions:
         position = settled_view(position, funding)
         market = keeper.markets.market(position.market_id)
         pnl = market.notional(margin_price_ticks(market, keeper.oracle), position.size_lots) - position.cost_micro_usdc
-        scored.append((-pnl, position.market_id))
-    return [market_id for _, market_id in sorted(scored)]
+        scored.append((-pnl, position.market_id, abs(position.size_lots)))
+    return [(market_id, lots) for _, market_id, lots in sorted(scored)]
 
 
 def bankruptcy_price_ticks(equity: int, size_lots: int, market: Market, price_ticks: int) -> int:
@@ -257,41 +302,62 @@ def bankruptcy_price_ticks(equity: int, size_lots: int, market: Market, price_ti
 
 
 def _close_chunk(step: _Step, owner: SubaccountId, market: Market, size: int, lots: int,
-                 bankruptcy: int) -> list[Event]:
+                 bankruptcy: int, per_lot: int) -> list[Event]:
+    """Close `lots` of the position `size` (cut to the block's notional budget, at least one lot)
+    at `bankruptcy` or better: the book, then the fund, then deleveraging. When the book took
+    nothing and the fund cannot carry the chunk, deleveraging takes the rest of the position too
+    (as far as the notional budget reaches): the book has nothing better than bankruptcy, the
+    fund would refuse every later chunk alike, and at the bankruptcy price a partial close never
+    brings the subaccount back above maintenance (its equity shrinks with its position), so later
+    chunks would only deleverage again, against the same queue."""
     branching, books, ctx = step.branching, step.books, step.ctx
+    lots = _charge(step, lots, per_lot)
     events: list[Event] = []
     side = Side.SELL if size > 0 else Side.BUY
     filled = 0
-    store, write = branching()
-    checkpoint = books.checkpoint()
-    try:  # a. through the book, never worse than bankruptcy
-        keeper = OrderbookKeeper(store, books, ctx)
-        order = Order(keeper.next_order_id(), market.market_id, owner, 0, side, bankruptcy, lots, False, True,
-                      TimeInForce.IOC)
-        summary = keeper.match(market, order, liquidation=True)
-        filled = summary.filled_lots
-        notional = sum(int(dict(e.attributes)["size"]) * int(dict(e.attributes)["price"])
-                       for e in summary.events if e.type == "fill") // 10**market.size_decimals
-        fee = _liquidation_fee(keeper, owner, notional)
-        events.extend(summary.events)
-        if filled:
-            events.append(Event("liquidation_fill", (("subaccount", str(owner)), ("market_id", str(market.market_id)),
-                                                     ("size", str(filled * market.step_size)),
-                                                     ("bankruptcy_price", str(bankruptcy * market.tick_size)),
-                                                     ("fee_micro_usdc", str(fee)))))
-        books.release(checkpoint)
-        write()
-    except ChainError:
-        books.rollback(checkpoint)
-        events = []
-        filled = 0
+    if books[market.market_id].would_cross(side, bankruptcy):
+        store, write = branching()
+        checkpoint = books.checkpoint()
+        try:  # a. through the book, never worse than bankruptcy
+            keeper = OrderbookKeeper(store, books, ctx)
+            order = Order(keeper.next_order_id(), market.market_id, owner, 0, side, bankruptcy, lots, False, True,
+                          TimeInForce.IOC)
+            summary = keeper.match(market, order, liquidation=True)
+            filled = summary.filled_lots
+            notional = sum(int(dict(e.attributes)["size"]) * int(dict(e.attributes)["price"])
+                           for e in summary.events if e.type == "fill") // 10**market.size_decimals
+            fee = _liquidation_fee(keeper, owner, notional)
+            events.extend(summary.events)
+            if filled:
+                events.append(Event("liquidation_fill", (("subaccount", str(owner)),
+                                                         ("market_id", str(market.market_id)),
+                                                         ("size", str(filled * market.step_size)),
+                                                         ("bankruptcy_price", str(bankruptcy * market.tick_size)),
+                                                         ("fee_micro_usdc", str(fee)))))
+            books.release(checkpoint)
+            write()
+        except ChainError:
+            books.rollback(checkpoint)
+            events = []
+            filled = 0
     remaining = lots - filled
     if remaining:
-        events.extend(_backstop(step, owner, market, side, remaining, bankruptcy))
+        rest = abs(size) - lots if filled == 0 else 0
+        events.extend(_backstop(step, owner, market, side, remaining, bankruptcy,
+                                lambda: _charge(step, rest, per_lot) if rest and step.notional_left > 0 else 0))
     return events
 
 
+def _charge(step: _Step, lots: int, per_lot: int) -> int:
+    """`lots` cut to what is left of the block's notional budget (at least one), charged to it."""
+    lots = min(lots, max(1, step.notional_left // per_lot))
+    step.notional_left -= lots * per_lot
+    return lots
+
+
 def _liquidation_fee(keeper: OrderbookKeeper, owner: SubaccountId, notional: int) -> int:
+    if notional <= 0:
+        return 0
     fee = -(-notional * LIQUIDATION_FEE_PPM // PPM)
     fee = min(fee, max(0, keeper.risk(owner).equity_micro_usdc), keeper.bank.balance(owner))
     if fee > 0:
@@ -301,13 +367,16 @@ def _liquidation_fee(keeper: OrderbookKeeper, owner: SubaccountId, notional: int
 
 
 def _backstop(step: _Step, owner: SubaccountId, market: Market, side: Side, lots: int,
-              bankruptcy: int) -> list[Event]:
-    """c. The insurance fund, then auto-deleveraging, at the bankruptcy price."""
+              bankruptcy: int, more: Callable[[], int]) -> list[Event]:
+    """c. The insurance fund, then auto-deleveraging, at the bankruptcy price, of `lots`; the fund
+    refusing them, deleveraging also takes `more()` lots (the rest of the position)."""
     branching, books, ctx = step.branching, step.books, step.ctx
     store, write = branching()
     keeper = OrderbookKeeper(store, books, ctx)
     try:
         if owner == INSURANCE_FUND:  # the fund itself is being liquidated: no fund behind it
+            raise _NoFund()
+        if _fund_refuses(keeper, market, lots if side == Side.BUY else -lots, bankruptcy):
             raise _NoFund()
         _transfer_position(store, market, owner, INSURANCE_FUND, lots if side == Side.BUY else -lots, bankruptcy)
         fund = keeper.risk(INSURANCE_FUND)
@@ -318,28 +387,38 @@ def _backstop(step: _Step, owner: SubaccountId, market: Market, side: Side, lots
                                                       ("price", str(bankruptcy * market.tick_size))))]
     except (ChainError, _NoFund):
         pass
+    return _deleverage(step, owner, market, side, lots + more(), bankruptcy)
+
+
+def _deleverage(step: _Step, owner: SubaccountId, market: Market, side: Side, lots: int,
+                bankruptcy: int) -> list[Event]:
+    """Close `lots` against the deleveraging queue's opposite positions, from the front, taking
+    as much of each as it holds: one trade per counterparty."""
     events: list[Event] = []
     remaining = lots
     key = (market.market_id, side)
     if key not in step.rankings:
-        ranking_store, _ = branching()
-        step.rankings[key] = _deleveraging_ranking(ranking_store, market, side)
-    ranking = step.rankings[key]
-    while ranking and remaining:
-        counterparty = ranking[0]
-        store, write = branching()
+        step.rankings[key] = _Queue(market.market_id, side == Side.BUY)
+    queue = step.rankings[key]
+    while remaining:
+        store, write = step.branching()
+        counterparty = queue.front(store)
+        if counterparty is None:
+            break
         held = MarginKeeper(store).position(counterparty, market.market_id).size_lots
-        if held == 0 or (held > 0) == (side == Side.SELL):  # closed or flipped since the ranking
-            ranking.pop(0)
+        if held == 0 or (held > 0) == (side == Side.SELL) or counterparty == owner:  # closed or flipped since
+            queue.pop()
             continue
         take = min(abs(held), remaining)
         try:
             # The liquidated side buys back (or sells) `take`; the counterparty does the opposite.
             _transfer_position(store, market, owner, counterparty, take if side == Side.BUY else -take, bankruptcy)
         except ChainError:
-            ranking.pop(0)
+            queue.pop()
             continue
         write()
+        if take == abs(held):
+            queue.pop()
         remaining -= take
         events.append(Event("deleveraging", (("subaccount", str(owner)), ("counterparty", str(counterparty)),
                                              ("market_id", str(market.market_id)),
@@ -348,33 +427,49 @@ def _backstop(step: _Step, owner: SubaccountId, market: Market, side: Side, lots
     return events
 
 
+QUEUE_PAGE = 64  # deleveraging queue entries read at a time
+
+
+@dataclass
+class _Queue:
+    """One market side of the deleveraging queue as this block consumes it: `long` True for the
+    longs (what a liquidated short buys from). Read a page at a time from where it stopped."""
+
+    market_id: int
+    long: bool
+    page: list[tuple[bytes, SubaccountId]] = field(default_factory=list)
+    after: bytes | None = None
+    done: bool = False
+
+    def front(self, store: KVStore) -> SubaccountId | None:
+        if not self.page and not self.done:
+            self.page = LiquidationIndex(store).queue_page(self.market_id, self.long, self.after, QUEUE_PAGE)
+            self.done = len(self.page) < QUEUE_PAGE
+            if self.page:
+                self.after = self.page[-1][0]
+        return self.page[0][1] if self.page else None
+
+    def pop(self) -> None:
+        self.page.pop(0)
+
+
+def _fund_refuses(keeper: OrderbookKeeper, market: Market, liquidated_lots: int, price_ticks: int) -> bool:
+    """Whether the fund, taking the other side of `liquidated_lots` at `price_ticks`, would miss
+    its initial requirement, judged without writing when that is exact: the fund's position only
+    grows, so open interest (the liquidated side shrinks as much) and its collateral stay as
+    they are. Otherwise False: the caller tries the transfer itself."""
+    held, _ = settled(keeper.margin.position(INSURANCE_FUND, market.market_id),
+                         FundingKeeper(keeper.margin.store).index(market.market_id))
+    updated, realized = trade(market, held, -liquidated_lots, price_ticks)
+    if abs(updated.size_lots) != abs(held.size_lots) + abs(liquidated_lots) or realized:
+        return False
+    fund = account_risk(INSURANCE_FUND, keeper.markets, keeper.bank, keeper.margin, keeper.oracle,
+                        PendingChange(market.market_id, updated))
+    return fund.equity_micro_usdc < fund.initial_micro_usdc
+
+
 class _NoFund(Exception):
     """The insurance fund cannot back its own liquidation."""
-
-
-def _deleveraging_ranking(store: KVStore, market: Market, side: Side) -> list[SubaccountId]:
-    """The positions opposite the liquidated one (a long being closed sells to shorts, who close
-    by buying; and the reverse), ranked by unrealized PnL per unit of entry notional times
-    leverage, highest first, ties by subaccount."""
-    margin, funding = MarginKeeper(store), FundingKeeper(store)
-    keeper_oracle = OrderbookKeeper(store, Books(), BlockContext("", 0, 0))
-    price = margin_price_ticks(market, keeper_oracle.oracle)
-    scored = []
-    for position in margin.all_positions():
-        if position.market_id != market.market_id or position.subaccount == INSURANCE_FUND:
-            continue
-        position = settled_view(position, funding)
-        # The liquidated subaccount sells (closing a long) into buyers: shorts, who buy back.
-        opposite = position.size_lots < 0 if side == Side.SELL else position.size_lots > 0
-        if not opposite:
-            continue
-        pnl = market.notional(price, position.size_lots) - position.cost_micro_usdc
-        entry = max(1, abs(position.cost_micro_usdc))
-        equity = max(1, keeper_oracle.risk(position.subaccount).equity_micro_usdc)
-        leverage_ppm = market.notional(price, abs(position.size_lots)) * PPM // equity
-        score = pnl * PPM // entry * leverage_ppm
-        scored.append((-score, position.subaccount))
-    return [subaccount for _, subaccount in sorted(scored)]
 
 
 def _transfer_position(store: KVStore, market: Market, buyer_side_owner: SubaccountId, other: SubaccountId,

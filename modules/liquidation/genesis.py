@@ -1,7 +1,8 @@
 """liquidation's genesis section: its params (modules/liquidation/params.py).
 
-    {"liquidation": {"params": {"liquidations_per_block": 64,
-                                "liquidation_notional_per_block_micro_usdc": "10000000000000"}}}
+    {"liquidation": {"params": {"liquidations_per_block": 1024,
+                                "liquidation_notional_per_block_micro_usdc": "10000000000000",
+                                "liquidation_evaluations_per_block": 2048}}}
 
 Every field is optional (docs/liquidation.md lists the defaults); `query params` shows the values in force.
 """

@@ -7,12 +7,18 @@ bounds it. So a subaccount evaluated when the chain's cumulative movement counte
 safe until the counter passes M0 + B x 10^6 / (3 N): its deadline, kept in a sorted key range.
 
 Each block: the counter grows by the largest market move (and by the funding cap at an hour
-boundary); the subaccounts whose deadline passed (the first 4 x `liquidations_per_block` of
-them, by deadline), plus every subaccount whose collateral or positions the block touched, are
+boundary); the subaccounts whose deadline passed (the first `liquidation_evaluations_per_block`
+of them, by deadline), plus every subaccount whose collateral or positions the block touched, are
 evaluated — the most urgent of those under maintenance liquidated, within the block's budgets —
 and re-indexed. One left under maintenance (not reached, or only partly closed) gets deadline 0:
 first in line next block. Due ones not evaluated keep their passed deadline, so they stay due.
 A calm block looks only at the few subaccounts near their limit.
+
+The same re-indexing keeps the deleveraging queue: for each market and side, every position
+(the insurance fund's aside) keyed by its deleveraging score when its subaccount was last
+evaluated (unrealized PnL per unit of entry notional times the subaccount's leverage, ppm x ppm),
+highest first, ties by subaccount. Deleveraging reads it from the front, a page at a time, so a
+block never scans every position.
 """
 
 from __future__ import annotations
@@ -27,7 +33,12 @@ DEADLINE = b"q/"  # q/<deadline u64><address 20><number 1> -> ""
 BY_SUBACCOUNT = b"s/"  # s/<address 20><number 1> -> deadline u64
 HISTORY = b"h/"  # h/<seq u64> -> height u64, address 20, number 1, equity i128
 HISTORY_SEQ = b"hn"
+QUEUE = b"a/"  # a/<market u32><side u8: 0 long, 1 short><rank u128><address 20><number 1> -> ""
+QUEUED = b"aq/"  # aq/<address 20><number 1> -> (market u32, side u8, rank u128) per queued position
+_ENTRY = 21
 SAFETY_FACTOR = 3
+RANK_ZERO = 2**127  # rank = RANK_ZERO - score: the highest score sorts first
+SCORE_LIMIT = 2**126
 
 
 def _sub(subaccount: SubaccountId) -> bytes:
@@ -75,6 +86,43 @@ class LiquidationIndex:
         if raw is not None:
             self._store.delete(DEADLINE + raw + _sub(subaccount))
             self._store.delete(BY_SUBACCOUNT + _sub(subaccount))
+
+    # -- deleveraging queue ---------------------------------------------------------------------
+
+    def queue_positions(self, subaccount: SubaccountId, entries: list[tuple[int, bool, int]]) -> None:
+        """Key the subaccount's positions, (market, long, score) each, in the deleveraging queue
+        (none: out of it); writes nothing when they are already so."""
+        packed = b"".join(market_id.to_bytes(4, "big") + bytes([0 if long else 1])
+                          + (RANK_ZERO - max(-SCORE_LIMIT, min(SCORE_LIMIT, score))).to_bytes(16, "big")
+                          for market_id, long, score in sorted(entries))
+        by_subaccount = QUEUED + _sub(subaccount)
+        before = self._store.get(by_subaccount) or b""
+        if before == packed:
+            return
+        old = {before[i:i + _ENTRY] for i in range(0, len(before), _ENTRY)}
+        new = {packed[i:i + _ENTRY] for i in range(0, len(packed), _ENTRY)}
+        for entry in sorted(old - new):
+            self._store.delete(QUEUE + entry + _sub(subaccount))
+        for entry in sorted(new - old):
+            self._store.set(QUEUE + entry + _sub(subaccount), b"")
+        if packed:
+            self._store.set(by_subaccount, packed)
+        else:
+            self._store.delete(by_subaccount)
+
+    def queue_page(self, market_id: int, long: bool, after: bytes | None, limit: int) -> list[tuple[bytes, SubaccountId]]:
+        """Up to `limit` (key, subaccount) of the market's longs (or shorts), highest score first,
+        starting after the key `after`."""
+        start = QUEUE + market_id.to_bytes(4, "big") + bytes([0 if long else 1])
+        end = prefix_end(start)
+        if after is not None:
+            start = after + b"\x00"
+        found: list[tuple[bytes, SubaccountId]] = []
+        for key, _ in self._store.iterate(start, end):
+            found.append((key, SubaccountId(key[-21:-1], key[-1])))
+            if len(found) == limit:
+                break
+        return found
 
     def indexed(self) -> int:
         return sum(1 for _ in self._store.iterate(BY_SUBACCOUNT, prefix_end(BY_SUBACCOUNT)))

@@ -14,6 +14,8 @@ HISTORY_KEPT = 500
 @dataclass(frozen=True)
 class LiquidationParams:
     # Subaccounts liquidated in one block, and the notional their closes may move; the rest carry
-    # to the next block, most urgent first.
-    liquidations_per_block: int = bounded(64, 1, 100_000)
+    # to the next block, most urgent first. Due subaccounts (index.py) evaluated in one block; the
+    # rest stay due.
+    liquidations_per_block: int = bounded(1024, 1, 100_000)
     liquidation_notional_per_block_micro_usdc: int = bounded(10_000_000 * 1_000_000, 1, 2**63 - 1)
+    liquidation_evaluations_per_block: int = bounded(2048, 1, 1_000_000)

@@ -62,8 +62,9 @@ def test_a_gap_below_bankruptcy_goes_to_the_insurance_fund_while_it_can_carry_it
     """Oracle 59,000 in one block: Bob's equity -206.5. No bid at or above 60,032.5, so the fund
     (500 USDC) takes chunks at the bankruptcy price while it still meets its own initial
     requirement: after two (0.1 BTC, unrealized -103.25) its equity 396.75 covers 5% of 5,900;
-    a third would leave 345.125 against 442.5. The last two chunks are deleveraged against Alice's
-    short: she buys back 0.1 BTC at 60,032.5, realizing (65,000 - 60,032.5) x 0.1 = 496.75."""
+    a third would leave 345.125 against 442.5. The fund refusing it, the rest of the position (the
+    last two chunks) is deleveraged against Alice's short in one trade: she buys back 0.1 BTC at
+    60,032.5, realizing (65,000 - 60,032.5) x 0.1 = 496.75."""
     h = oracle_harness
     alice, bob, carol = h.keys
     _open_bob_long(h)
@@ -73,7 +74,8 @@ def test_a_gap_below_bankruptcy_goes_to_the_insurance_fund_while_it_can_carry_it
     result = h.finalize([oracle_tx_prices(59_000 * USDC)])
     h.commit()
     assert len(_events(result, "insurance_fund_takeover")) == 2
-    assert len(_events(result, "deleveraging")) == 2
+    assert [(e["counterparty"], e["size"]) for e in _events(result, "deleveraging")] == \
+        [(f"0x{alice.address.hex()}/0", "1000")]
     assert _position(h, bob) == (0, 0)
     assert h.balance(bob) == 0
     assert _position(h, INSURANCE_FUND) == (100, 6_003_250_000)  # 0.1 BTC at 60,032.5
@@ -84,8 +86,9 @@ def test_a_gap_below_bankruptcy_goes_to_the_insurance_fund_while_it_can_carry_it
 
 def test_a_fund_too_small_hands_everything_to_auto_deleveraging(oracle_harness: AppHarness) -> None:
     """The same gap with 100 USDC in the fund: one chunk would leave it 48.375 against 147.5, so
-    all four go to the opposite position, Alice's short from 65,000, at the bankruptcy price: she
-    buys back 0.2 BTC at 60,032.5, realizing (65,000 - 60,032.5) x 0.2 = +993.5."""
+    the whole position goes to the opposite one, Alice's short from 65,000, at the bankruptcy
+    price, in one deleveraging trade (not one per chunk): she buys back 0.2 BTC at 60,032.5,
+    realizing (65,000 - 60,032.5) x 0.2 = +993.5."""
     h = oracle_harness
     alice, bob, carol = h.keys
     _open_bob_long(h)
@@ -95,7 +98,7 @@ def test_a_fund_too_small_hands_everything_to_auto_deleveraging(oracle_harness: 
     h.commit()
     assert _events(result, "insurance_fund_takeover") == []
     assert [(e["counterparty"], e["size"]) for e in _events(result, "deleveraging")] == \
-        [(f"0x{alice.address.hex()}/0", "500")] * 4
+        [(f"0x{alice.address.hex()}/0", "2000")]
     assert _position(h, bob) == (0, 0) and h.balance(bob) == 0
     assert _position(h, alice) == (0, 0)
     assert h.balance(alice) == alice_before + 993_500_000
@@ -219,3 +222,24 @@ def test_deleveraging_cancels_the_reduce_only_orders_of_the_position_it_closed(o
     [cancelled] = [e for e in _events(result, "order_cancelled") if e["owner"] == f"0x{alice.address.hex()}"]
     assert cancelled["reason"] == "reduce_only_position_closed"
     assert MarginKeeper(h.store).exposure(SubaccountId(alice.address, 0), BTC).bid_lots == 0
+
+
+def test_deleveraging_takes_all_it_can_from_the_top_of_the_queue_one_trade_each(oracle_harness: AppHarness) -> None:
+    """Bob buys 0.2 BTC at 65,000: 0.16 from Alice (about 10x: 1,000 USDC) and 0.04 from Carol
+    (about 2.6x). At 59,000 Bob is bankrupt (60,032.5), there is no bid and the fund is empty, so
+    all 0.2 BTC is deleveraged. Alice's buffer (2.2% of her notional, a third of it) falls due at a
+    9.2% move: she is evaluated in the crash block and re-queued with her fresh score (9.2% PnL
+    times her leverage) ahead of Carol, whose score is still the zero of her entry (on a tie
+    Carol's address would sort first). Two trades, each taking the whole of the counterparty's
+    position: Alice's 0.16, then Carol's 0.04."""
+    h = oracle_harness
+    alice, bob, carol = h.keys
+    results = h.block([signed(h, alice, sell(PRICE, 1600)), signed(h, carol, sell(PRICE, 400)),
+                       signed(h, bob, buy(PRICE, 2000, time_in_force=TimeInForce.IOC))], prices={BTC: PRICE})
+    assert [r.code for r in results[1:]] == [0, 0, 0]
+    result = h.finalize([oracle_tx_prices(59_000 * USDC)])
+    h.commit()
+    assert [e["subaccount"] for e in _events(result, "liquidation")] == [f"0x{bob.address.hex()}/0"]
+    assert [(e["counterparty"], e["size"], e["price"]) for e in _events(result, "deleveraging")] == [
+        (f"0x{alice.address.hex()}/0", "1600", "60032500000"), (f"0x{carol.address.hex()}/0", "400", "60032500000")]
+    assert _position(h, bob) == (0, 0) and _position(h, carol) == (0, 0) and _position(h, alice) == (0, 0)

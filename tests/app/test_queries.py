@@ -93,7 +93,8 @@ def test_params_query_shows_the_genesis_params_in_force(tmp_path: Path) -> None:
         assert answer["orderbook"]["max_twaps"] == 3
         assert answer["orderbook"]["triggers_per_block"] == 128  # a default
         assert answer["orderbook"]["storage_tiers"][0] == {"min_equity_micro_usdc": "20000000", "max_stored": 4}
-        assert answer["liquidation"]["liquidations_per_block"] == 64
+        assert answer["liquidation"]["liquidations_per_block"] == 1024
+        assert answer["liquidation"]["liquidation_evaluations_per_block"] == 2048
     finally:
         h.app.signers.close()
         h.store.close()

@@ -211,18 +211,38 @@ def test_liquidations_beyond_the_budget_carry(tmp_path: Path, harnesses: list[Ap
     assert _events(calm, "liquidations_carried") == []
 
 
+def test_due_subaccounts_beyond_the_evaluation_budget_stay_due(tmp_path: Path, harnesses: list[AppHarness]) -> None:
+    """Evaluation budget 1: at 61,000 both of Bob's longs are due; the one with the earlier
+    deadline (subaccount 1, the smaller buffer) is evaluated and liquidated, the other is not
+    evaluated (`more`: true) and stays due, so the next block evaluates and liquidates it though
+    the price does not move."""
+    h = _start(tmp_path, liquidation={"liquidation_evaluations_per_block": 1})
+    harnesses.append(h)
+    first_sub, second_sub = _two_longs(h)
+    crash = _step(h, 61_000 * USDC)
+    assert [e["subaccount"] for e in _events(crash, "liquidation")] == [str(second_sub)]
+    assert _events(crash, "liquidations_carried") == [{"under_maintenance": "0", "more": "true"}]
+    calm = _step(h, 61_000 * USDC)
+    assert [e["subaccount"] for e in _events(calm, "liquidation")] == [str(first_sub)]
+    assert _events(calm, "liquidations_carried") == []
+
+
 def test_liquidation_notional_beyond_the_budget_carries(tmp_path: Path, harnesses: list[AppHarness]) -> None:
     """A notional budget of 3,050 USDC (50 lots at 61,000): each block closes at most 0.05 BTC;
     both longs (0.1 BTC each) close over four blocks, the more urgent first (no bids and an
-    empty fund: auto-deleveraging against Alice's short)."""
+    empty fund: auto-deleveraging against Alice's short). The first chunk (25 lots) finds no bid
+    and no fund, so deleveraging takes the rest of the position as far as the budget reaches: one
+    trade of 50 lots a block, and the last 50 lots next block."""
     h = _start(tmp_path, liquidation={"liquidation_notional_per_block_micro_usdc": 3_050 * USDC})
     harnesses.append(h)
     first_sub, second_sub = _two_longs(h)
     closed: list[list[tuple[str, str]]] = []
+    carried: list[list[dict[str, str]]] = []
     for _ in range(5):
         response = _step(h, 61_000 * USDC)
         closed.append([(e["subaccount"], e["size"]) for e in _events(response, "deleveraging")])
-    # a chunk is a quarter of the position at the block's start: 25 lots, then 13
-    later = ["130", "130", "130", "110"]
-    assert closed == [[(str(second_sub), "250")] * 2, [(str(second_sub), size) for size in later],
-                      [(str(first_sub), "250")] * 2, [(str(first_sub), size) for size in later], []]
+        carried.append(_events(response, "liquidations_carried"))
+    assert closed == [[(str(second_sub), "500")], [(str(second_sub), "500")],
+                      [(str(first_sub), "500")], [(str(first_sub), "500")], []]
+    assert carried == [[{"under_maintenance": "2", "more": "false"}], [{"under_maintenance": "1", "more": "false"}],
+                       [{"under_maintenance": "1", "more": "false"}], [], []]

@@ -26,6 +26,20 @@ def test_benchmark_prints_its_figures(name: str, size: int, figure: str) -> None
     assert figures[figure] > 0
 
 
+def test_liquidation_benchmark_resolves_the_shock_with_one_or_two_deleveraging_trades_each() -> None:
+    """2,000 subaccounts: the 528 longs the shock takes under maintenance are all liquidated in the
+    shock block (within the default budgets), nobody is left under maintenance, and with no book and an empty fund
+    each is deleveraged in one trade per counterparty (positions of 100 to 106 lots on both sides:
+    at most two), not one per chunk."""
+    result = subprocess.run([sys.executable, "-m", "perpchain.cli", "bench", "liquidation", "--size", "2000"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["left_under_maintenance"] == 0 and figures["shock_blocks_to_resolve"] == 1
+    assert figures["liquidations"] == 528
+    assert figures["liquidations"] <= figures["adl_trades"] <= 2 * figures["liquidations"]
+
+
 def test_anchor_benchmark_anchors_every_funded_subaccount() -> None:
     result = subprocess.run([sys.executable, "-m", "perpchain.cli", "bench", "anchor", "--size", "4000"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
