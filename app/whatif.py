@@ -40,6 +40,15 @@ class BadWhatIf(ChainError):
     code = 23
 
 
+class WhatIfTooLarge(ChainError):
+    """A what-if order that would meet more resting orders than a query may walk (its cost is the
+    orders it touches, so it has a ceiling: MAX_MAKERS)."""
+
+    codespace = "query"
+    code = 27
+
+
+MAX_MAKERS = 10_000  # resting orders one what-if may match against and roll back
 USAGE = "expected /whatif/<0xaddress>/<subaccount>/<market>/<buy|sell>/<price>/<size>/<gtc|ioc|fok|post_only>"
 
 
@@ -74,6 +83,12 @@ def what_if(base: KVStore, books: Books, ctx: BlockContext, args: list[str]) -> 
     try:
         keeper = OrderbookKeeper(branch, books, ctx)
         market = keeper.markets.market(order.market_id)
+        book = books.get(market.market_id)
+        makers = book.makers_to_fill(order.side, order.price // market.tick_size,
+                                     order.size // market.step_size) if book is not None else 0
+        if makers > MAX_MAKERS:
+            raise WhatIfTooLarge(f"the order would meet up to {makers} resting orders; a what-if walks at most "
+                                 f"{MAX_MAKERS} (ask for a smaller size or a nearer price)")
         try:
             events = handle_place(keeper, owner.address, order)
         except ChainError as error:

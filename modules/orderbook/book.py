@@ -207,6 +207,18 @@ class OrderBook:
                 break
         return available
 
+    def makers_to_fill(self, side: Side, limit_price_ticks: int, size_lots: int) -> int:
+        """At most how many resting orders a taker of `side` and `size_lots` up to its limit price
+        would meet: whole price levels from the best until their sizes cover it. Costs one step
+        per level, not per order (a level keeps its count and total)."""
+        makers = covered = 0
+        for _price, level in self._crossing_levels(side, limit_price_ticks):
+            makers += level.count
+            covered += level.total_size_lots
+            if covered >= size_lots:
+                break
+        return makers
+
     def levels(self, side: Side, depth: int | None = None) -> list[tuple[int, int, int]]:
         """L2: `(price_ticks, total_size_lots, order_count)` from the best price outwards."""
         levels = self._bids if side == _BUY else self._asks

@@ -11,7 +11,9 @@ from modules.genesis import validate_app_state
 from modules.liquidation.errors import InvalidLiquidationGenesis
 from modules.markets.errors import InvalidMarketGenesis
 from modules.orderbook.errors import InvalidOrderbookGenesis
+from modules.orderbook.types import Order, Side, TimeInForce
 from modules.types import SubaccountId
+from app.whatif import MAX_MAKERS
 from tests.app.conftest import AppHarness, start_app
 from tests.app.test_bad_inputs import transfer_tx
 from wire import PrivateKey, sign_tx
@@ -118,3 +120,17 @@ def test_a_bad_param_in_genesis_names_the_field() -> None:
 def test_a_what_if_path_of_the_wrong_shape_gets_code_23(harness: AppHarness) -> None:
     response = harness.app.query(abci_pb.RequestQuery(path="/whatif/0x00/0/1/up/1/1/gtc"))
     assert (response.code, response.log.split(":")[0]) == (23, "BadWhatIf")
+
+
+def test_a_what_if_that_would_meet_more_than_its_ceiling_of_resting_orders_gets_code_27(harness: AppHarness) -> None:
+    maker = SubaccountId(b"\x07" * 20, 0)
+    book = harness.app.books[1]
+    for order_id in range(1, MAX_MAKERS + 2):  # one level deeper than a what-if may walk
+        book.rest(Order(10**6 + order_id, 1, maker, 0, Side.SELL, 650_000, 1, True, False, TimeInForce.GTC, 0, 0))
+    taker = f"0x{harness.keys[0].address.hex()}"
+    path = f"/whatif/{taker}/0/1/buy/65000000000/{(MAX_MAKERS + 1) * 10}/ioc"  # a lot is 10 atoms
+    too_many = harness.app.query(abci_pb.RequestQuery(path=path))
+    assert (too_many.code, too_many.log.split(":")[0]) == (27, "WhatIfTooLarge")
+    assert book.makers_to_fill(Side.BUY, 650_000, MAX_MAKERS) == MAX_MAKERS + 1  # whole levels are counted
+    assert book.makers_to_fill(Side.BUY, 649_999, MAX_MAKERS) == 0  # a limit below the level meets nobody
+    assert len(book) == MAX_MAKERS + 1
