@@ -41,9 +41,11 @@ class Holding:
 Holdings = tuple[Holding, ...]  # by market id
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=4_096)
 def _decode(subaccount: SubaccountId, raw: bytes) -> Holdings:
-    """A record's holdings (a pure function of the bytes, so decoded once while they stay hot)."""
+    """A record's holdings (a pure function of the bytes, so decoded once while they stay hot).
+    The cache is small on purpose: its entries are objects the garbage collector walks, and at
+    65,536 they made full collections cost a block 400 ms (bench budget)."""
     holdings = []
     for offset in range(0, len(raw), _ENTRY.size):
         market_id, size, cost, index, bids, asks = _ENTRY.unpack_from(raw, offset)
