@@ -14,7 +14,9 @@ A block's life:
                     marks the addresses it wrote for the next anchor; then chains the block's write
                     set into the app hash.
   4. Commit         writes the block cache, height, app hash and block time in one LevelDB batch,
-                    then resets the CheckTx state onto the new committed state.
+                    then moves the mempool's state (app/mempool.py) onto the new committed state.
+CheckTx and queries run on the mempool's state, never on the block's, so the ABCI server lets
+CheckTx run while FinalizeBlock executes on its own thread (app/server.py).
 A crash between the two leaves the previous height on disk; CometBFT's handshake replays the
 block, and the books are rebuilt from the store on start.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import traceback
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -51,6 +54,7 @@ from modules.orderbook.msg_server import begin_block as orderbook_begin_block
 
 from app import ante, queries
 from app.genesis_state import import_app_state
+from app.mempool import MempoolState
 from app import oracle_votes
 from app.ordering import actions_class, order_txs, proposal_order_error
 from app.price_source import NoPrices, PriceSource
@@ -124,15 +128,17 @@ class Application:
         self._last = store.last_commit()
         self._chain_id = AuthKeeper(store).chain_id()
         self._signers = SignerCache()
-        self._check = CacheStore(store)
         self._pending: _PendingBlock | None = None
-        # The in-memory books, equal to the store's resting orders; a FinalizeBlock's changes are
+        # The block's books, equal to the store's resting orders; a FinalizeBlock's changes are
         # held under a journal checkpoint until Commit.
         self._books = OrderbookKeeper.load_books(store)
         self._block_checkpoint: int | None = None
+        self._mempool = MempoolState(store, self._books.copy())
         # raw tx -> decode result, filled by CheckTx and taken by FinalizeBlock, so a tx is decoded
         # once on its way through the node (decoding is pure: a cached result is the same result).
+        # The two may run on different threads, hence the lock.
         self._decoded: OrderedDict[bytes, tuple[bytes, ante.DecodedTx] | ChainError] = OrderedDict()
+        self._decoded_lock = threading.Lock()
         # The balances tree of the latest anchor, equal to its stored leaves (rebuilt on start).
         self._anchor_tree = BalanceTree(keccak256, AnchorKeeper(store).leaves())
         self._anchored_in_pending = False
@@ -143,7 +149,13 @@ class Application:
 
     @property
     def books(self) -> "Books":
+        """The block's books (between FinalizeBlock and Commit they hold the pending block)."""
         return self._books
+
+    @property
+    def mempool_books(self) -> "Books":
+        """The committed books that CheckTx and queries read."""
+        return self._mempool.books
 
     # -- connection: info / query -------------------------------------------------------------
 
@@ -164,8 +176,7 @@ class Application:
 
     def query(self, req: abci_pb.RequestQuery) -> abci_pb.ResponseQuery:
         try:
-            latest = self._pending.cache if self._pending is not None and self._pending.info is not None else None
-            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._books, latest,
+            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._mempool.books,
                                    self._anchor_tree)
         except ChainError as error:
             return abci_pb.ResponseQuery(
@@ -185,6 +196,9 @@ class Application:
         AuthKeeper(cache).set_chain_id(req.chain_id)
         import_app_state(cache, req.app_state_bytes)  # raises InvalidGenesis naming the field
         OrderbookKeeper(cache, self._books, BlockContext(req.chain_id, 0, 0)).ensure_books()
+        for market_id in self._books.market_ids():
+            if market_id not in self._mempool.books:
+                self._mempool.books.add_market(market_id)
         oracle = OracleKeeper(cache)
         for update in req.validators:
             pub_key = update.pub_key.ed25519
@@ -336,7 +350,7 @@ class Application:
             self._block_checkpoint = None
         self._last = pending.info
         self._pending = None
-        self._check = CacheStore(self._store)
+        self._mempool.follow(pending.cache.writes, self._books.market_ids())
         log.info("committed height=%d writes=%d app_hash=%s", self._last.height, len(pending.cache.writes), self._last.app_hash.hex())
         return abci_pb.ResponseCommit(retain_height=0)
 
@@ -361,7 +375,7 @@ class Application:
             return abci_pb.ResponseCheckTx(code=item.code, codespace=item.codespace, log=item.log)
         try:
             admitted = ante.admit(item[0], item[1], self._chain_id, self._signers)
-            branch = CacheStore(self._check)
+            branch = CacheStore(self._mempool.store)
             check_tx(branch, ctx, admitted)
             if has_order_actions(admitted) and req.type != abci_pb.RECHECK:
                 self._dry_run(ctx, admitted)
@@ -374,20 +388,18 @@ class Application:
         return abci_pb.ResponseCheckTx(code=0, gas_wanted=1)
 
     def _dry_run(self, ctx: BlockContext, admitted: ante.AdmittedTx) -> None:
-        """Run a tx's actions with the block's own handlers on a throwaway branch and roll the books
-        back: CheckTx refuses what the block would, with the same code, judged on the current book
-        (the block may hold other txs before it). The branch sits on the check state, or while a
-        finalized block waits for Commit, on that block's state (the state the books show then).
-        A recheck after a block skips it: recheck rebuilds the check state (nonces, balances), and
-        matching every waiting order again per block would cost more than the rare order that became
-        invalid, which the block refuses and whose nonce it uses."""
-        pending = self._pending.cache if self._pending is not None and self._pending.info is not None else None
-        scratch = CacheStore(pending if pending is not None else self._check)
-        token = self._books.checkpoint()
+        """Run a tx's actions with the block's own handlers on a throwaway branch of the mempool's
+        state and roll its books back: CheckTx refuses what the block would, with the same code,
+        judged on the committed book (the block may hold other txs before it). A recheck after a
+        block skips it: recheck rebuilds the check state (nonces, balances), and matching every
+        waiting order again per block would cost more than the rare order that became invalid,
+        which the block refuses and whose nonce it uses."""
+        books = self._mempool.books
+        token = books.checkpoint()
         try:
-            execute_tx(scratch, ctx, admitted, self._books)
+            execute_tx(CacheStore(self._mempool.store), ctx, admitted, books)
         finally:
-            self._books.rollback(token)
+            books.rollback(token)
 
     def prefetch_signers(self, raws: Sequence[bytes]) -> None:
         """Recover a batch of incoming txs' signers in parallel (the server calls this per read)."""
@@ -416,14 +428,16 @@ class Application:
 
     def _decode(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
         """The decode result of `raw`, from the cache when CheckTx or a prefetch saw it already."""
-        found = self._decoded.get(raw)
-        if found is not None:
-            self._decoded.move_to_end(raw)
-            return found
+        with self._decoded_lock:
+            found = self._decoded.get(raw)
+            if found is not None:
+                self._decoded.move_to_end(raw)
+                return found
         found = self._decode_uncached(raw)
-        self._decoded[raw] = found
-        if len(self._decoded) > DECODED_CACHE_TXS:
-            self._decoded.popitem(last=False)
+        with self._decoded_lock:
+            self._decoded[raw] = found
+            if len(self._decoded) > DECODED_CACHE_TXS:
+                self._decoded.popitem(last=False)
         return found
 
     def _tx_class(self, raw: bytes) -> int:
@@ -434,7 +448,8 @@ class Application:
 
     def _take_decoded(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
         """Like `_decode`, dropping the entry: a tx in a block is not checked again."""
-        found = self._decoded.pop(raw, None)
+        with self._decoded_lock:
+            found = self._decoded.pop(raw, None)
         return found if found is not None else self._decode_uncached(raw)
 
     def _decode_uncached(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":

@@ -267,8 +267,7 @@ def _liquidation(store: KVStore, args: list[str]) -> dict[str, Any]:
 
 
 def _book(store: KVStore, books: Books, args: list[str]) -> dict[str, Any]:
-    """From the node's in-memory books (between FinalizeBlock and Commit they include the block
-    being committed)."""
+    """From the in-memory books of the committed state."""
     market = MarketsKeeper(store).market(_market_id(args[0]))
     book = books[market.market_id]
     if len(args) == 3:
@@ -308,9 +307,9 @@ def _app_hash_at(store: CommittedStore, text: str) -> dict[str, Any]:
 
 
 def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, height: int, books: Books,
-           latest: KVStore | None = None, anchor_tree: BalanceTree | None = None) -> bytes:
-    """The JSON answer for `path`, or a ChainError. `latest`: the state including a finalized, not yet
-    committed block (what-if runs on it). Only height 0 (the latest) or the latest height is served."""
+           anchor_tree: BalanceTree | None = None) -> bytes:
+    """The JSON answer for `path`, or a ChainError: the state of the last Commit, with `books` the
+    resting orders it holds. Only height 0 (the latest) or the latest height is served."""
     check_range(height, "query height", 0, I64_MAX)
     if height not in (0, last.height):
         raise HeightNotAvailable(f"height {height} is not served; the latest is {last.height}")
@@ -328,7 +327,7 @@ def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, he
         result = _app_hash_at(store, parts[2])
     elif parts[:1] == ["whatif"]:
         ctx = BlockContext(chain_id, last.height + 1, last.block_time_ms)
-        result = what_if(latest if latest is not None else store, books, ctx, parts[1:])
+        result = what_if(store, books, ctx, parts[1:])
     elif parts[:1] == ["liquidation"]:
         result = _liquidation(store, parts[1:])
     elif parts == ["oracle", "prices"]:

@@ -1,15 +1,21 @@
 """The ABCI 2.0 socket server: CometBFT opens four connections (consensus, mempool, query,
 snapshot) and sends length-delimited Request messages; each gets its Response in order.
 
-Requests from all connections run one at a time on the event loop, so the Application needs no
-locks. A malformed frame closes its connection with a logged error; a crash of the Application
-is logged with its traceback, answered with ResponseException, and the connection closed.
+Requests run on the event loop one at a time, except FinalizeBlock: it runs on its own thread,
+and while it does, CheckTx (and Echo, Flush, Info) keep being answered on the loop from the
+mempool's state (app/mempool.py), so a tx's check does not wait behind a block's execution.
+Every other request waits until the block is done: they share one lock with it. Python runs one
+thread at a time, so the two share a core (the interpreter switches between them every few ms);
+what is gained is latency, and the signature recovery, which runs on the pool without the GIL.
+A malformed frame closes its connection with a logged error; a crash of the Application is
+logged with its traceback, answered with ResponseException, and the connection closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 import time
 import traceback
 from pathlib import Path
@@ -25,6 +31,8 @@ from wire.pb import abci_pb
 log = logging.getLogger("perpchain.abci")
 
 _READ_BYTES = 1 << 20
+# Answered while a FinalizeBlock runs: they read only the mempool's state or nothing.
+BESIDE_BLOCK = frozenset({"check_tx", "echo", "flush", "info"})
 
 
 def _dispatch_table(app: Application) -> dict[str, Callable[[object], object]]:
@@ -39,6 +47,8 @@ class AbciServer:
         self._handlers = _dispatch_table(app)
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._exclusive = asyncio.Lock()  # held by every request not in BESIDE_BLOCK
+        self._block_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finalize-block")
 
     async def start(self, address: str) -> None:
         """`tcp://host:port` or `unix:///path/to.sock`."""
@@ -64,6 +74,7 @@ class AbciServer:
             for task in list(self._connections):
                 task.cancel()
             await self._server.wait_closed()
+        self._block_thread.shutdown(wait=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -120,7 +131,7 @@ class AbciServer:
         answers: list[bytes] = []  # written at once: a write per response costs a send() each
         for request in requests:
             started = time.perf_counter()
-            response = self._handle(request)
+            response = await self._respond(request)
             self.metrics.observe(request, response, time.perf_counter() - started)
             answers.append(frame(response.SerializeToString()))
             if response.WhichOneof("value") == "exception":
@@ -136,6 +147,15 @@ class AbciServer:
         txs = [r.check_tx.tx for r in requests if r.WhichOneof("value") == "check_tx"]
         if len(txs) > 1:
             self._app.prefetch_signers(txs)
+
+    async def _respond(self, request: abci_pb.Request) -> abci_pb.Response:
+        kind = request.WhichOneof("value")
+        if kind in BESIDE_BLOCK:
+            return self._handle(request)
+        async with self._exclusive:
+            if kind == "finalize_block":
+                return await asyncio.get_running_loop().run_in_executor(self._block_thread, self._handle, request)
+            return self._handle(request)
 
     def _handle(self, request: abci_pb.Request) -> abci_pb.Response:
         kind = request.WhichOneof("value")

@@ -251,6 +251,8 @@ def replay(recording: Recording, data: Path, on_block: Callable[[int], None] | N
             if app_hash_differs is not None and response.app_hash.hex() != block["app_hash"]:
                 app_hash_differs.append(block["height"])
             problem = compare(block, found, block["codes"])
+            if problem is None and app.mempool_books.dump() != app.books.dump():
+                problem = "the mempool's books did not follow the Commit: they differ from the block's"
             if problem is not None:
                 yield Mismatch(block["height"], problem)
                 return

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext, Event
@@ -156,6 +156,41 @@ class OrderbookKeeper:
             market_id = int.from_bytes(key[2:6], "big")
             books[market_id].rest(unpack_order(market_id, int.from_bytes(key[6:14], "big"), raw, owners))
         return books
+
+    @staticmethod
+    def follow_writes(books: Books, writes: Mapping[bytes, bytes | None], market_ids: Sequence[int]) -> None:
+        """Bring a copy of the books (the mempool's) from the previous committed state to the
+        next, given the committed block's writes (whole-store keys) and the markets that have a
+        book: the same books `load_books` would build from the new state, at a cost in the
+        orders the block changed. Removals go first, then changes and new orders by id, so
+        nothing rests across an order that has left."""
+        for market_id in market_ids:
+            if market_id not in books:
+                books.add_market(market_id)
+        prefix = STORE_PREFIX + ORDER
+        cut = len(prefix)
+        changed = sorted(key for key in writes if key.startswith(prefix))
+        for key in changed:
+            if writes[key] is None:
+                book = books[int.from_bytes(key[cut:cut + 4], "big")]
+                order_id = int.from_bytes(key[cut + 4:cut + 12], "big")
+                if order_id in book:
+                    book.remove(order_id)
+        for key in changed:
+            raw = writes[key]
+            if raw is None:
+                continue
+            market_id, order_id = int.from_bytes(key[cut:cut + 4], "big"), int.from_bytes(key[cut + 4:cut + 12], "big")
+            book, order = books[market_id], unpack_order(market_id, order_id, raw)
+            held = book.get(order_id)
+            if held == order:
+                continue
+            if held is not None and held.with_size(order.size_lots) == order and order.size_lots < held.size_lots:
+                book.resize(order_id, order.size_lots)  # a partial fill or a shrink: same priority
+                continue
+            if held is not None:
+                book.remove(order_id)
+            book.rest(order)
 
     def ensure_books(self) -> None:
         for market in self.markets.markets():

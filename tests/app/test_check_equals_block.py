@@ -151,8 +151,9 @@ def test_check_tx_keeps_nothing_of_an_order_it_accepts(harness: AppHarness) -> N
     """The dry run of an order is thrown away: the books and the check state's orders stay as committed."""
     alice = harness.keys[0]
     books = harness.app.books.dump()
+    assert harness.app.mempool_books.dump() == books
     assert harness.check(signed(harness, alice, buy(PRICE - 100 * USDC, 10))).code == 0
-    assert harness.app.books.dump() == books
+    assert harness.app.books.dump() == harness.app.mempool_books.dump() == books
 
 
 # Codes a plain signed tx against this harness cannot reach, and the test file that pins each

@@ -92,6 +92,7 @@ def _check_invariants(app: Application, store: object) -> None:
         assert risk.equity_micro_usdc >= risk.initial_micro_usdc, (key.address.hex(), risk)
     rebuilt = Application(store)  # type: ignore[arg-type]
     assert rebuilt.books.dump() == app.books.dump()
+    assert app.mempool_books.dump() == app.books.dump(), "the mempool's books did not follow the commit"
     rebuilt.signers.close()
 
 
