@@ -17,6 +17,13 @@ checktx  CheckTx throughput over the real ABCI socket. The app runs as its own p
            check_tx_warm_us_per_tx     Application.check_tx, signer cached, nothing prefetched
            inprocess_us_per_tx         the server's per-read path without the socket
            socket_overhead_us_per_tx   checktx_us_per_tx - inprocess_us_per_tx
+         Then, on the same node, under load: a second connection sends a FinalizeBlock of B more
+         transfers (height 2) while the first pipelines S more CheckTx, as CometBFT does when
+         txs arrive during a block:
+           checktx_under_load_tx_per_s CheckTx answered between sending the FinalizeBlock and
+                                       receiving its response, per second of that interval
+           under_load_block_s          that interval
+           under_load_first_answer_ms  from sending the FinalizeBlock to the first CheckTx answer
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ CHECKTX_GOAL_TX_PER_S = 15_000
 CHECKTX_ACCOUNTS = 200
 CHECKTX_BATCH_TXS = 500  # requests written before each Flush
 CHECKTX_BATCHES_IN_FLIGHT = 3  # batches written but not yet answered up to their Flush
+UNDER_LOAD_BLOCK_TXS = 12_000  # the block's transfers: long enough a block to measure beside
+UNDER_LOAD_STREAM_TXS = 30_000  # CheckTx sent meanwhile: more than a block's time can answer
 BREAKDOWN_TXS = 20_000  # txs the in-process stage timings run over (all of the default run: an
 # account's nonce list grows with its txs, so execution costs depend on how many ran before)
 CHAIN_ID = "perpchain-bench"
@@ -109,6 +118,8 @@ def bench_checktx(size: int) -> dict[str, object]:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 _set_up_chain(conn, app_state, block_time_ms)
                 elapsed_s = _pipeline_check_txs(conn, txs)
+                under_load = _check_txs_beside_a_block(node.port, conn, secrets, base_nonce + txs_total,
+                                                       block_time_ms)
             node.check_alive()
         except BenchmarkFailed as error:
             raise BenchmarkFailed(f"{error}\n--- app log tail ---\n{node.log_tail()}") from None
@@ -133,6 +144,7 @@ def bench_checktx(size: int) -> dict[str, object]:
         "cores": os.cpu_count(),
         "sign_s": round(sign_s, 2),
         "checktx_us_per_tx": round(1e6 / tx_per_s, 2),
+        **under_load,
         **breakdown,
     }
     # What the socket, the second process and the load generator add (noise can make it negative).
@@ -311,9 +323,53 @@ def _set_up_chain(conn: socket.socket, app_state: bytes, block_time_ms: int) -> 
         raise BenchmarkFailed("setup Flush not answered")
 
 
-def _pipeline_check_txs(conn: socket.socket, txs: Sequence[bytes]) -> float:
+def _check_txs_beside_a_block(port: int, mempool: socket.socket, secrets: Sequence[bytes], base_nonce: int,
+                              block_time_ms: int) -> dict[str, object]:
+    """CheckTx throughput while a FinalizeBlock executes (the module docstring's under-load figures)."""
+    block_txs = sign_transfers(secrets, UNDER_LOAD_BLOCK_TXS, base_nonce)
+    stream = sign_transfers(secrets, UNDER_LOAD_STREAM_TXS, base_nonce + UNDER_LOAD_BLOCK_TXS)
+    block_done: list[float] = []
+    answered_at: list[float] = []
+    with socket.create_connection(("127.0.0.1", port)) as consensus:
+        consensus.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = _ResponseReader(consensus)
+
+        def finalize() -> None:
+            response = reader.one()
+            block_done.append(time.perf_counter())
+            if response.WhichOneof("value") != "finalize_block":
+                raise BenchmarkFailed(f"FinalizeBlock answered with {response}")
+
+        waiter = threading.Thread(target=finalize, name="bench-block", daemon=True)
+        waiter.start()
+        block_sent = time.perf_counter()
+        consensus.sendall(_request(finalize_block=abci_pb.RequestFinalizeBlock(
+            height=2, txs=block_txs, time=_timestamp(block_time_ms + 1_000))))
+        _pipeline_check_txs(mempool, stream, answered_at)
+        waiter.join(120)
+        if not block_done:
+            raise BenchmarkFailed("FinalizeBlock of the under-load phase was not answered")
+        consensus.sendall(_request(commit=abci_pb.RequestCommit()))
+        if reader.one().WhichOneof("value") != "commit":
+            raise BenchmarkFailed("Commit of the under-load phase not answered")
+    block_s = block_done[0] - block_sent
+    during = sum(1 for at in answered_at if at <= block_done[0])
+    if during == len(stream):
+        raise BenchmarkFailed("every CheckTx was answered before the block finished: send more to measure beside it")
+    rate = during / block_s
+    first_ms = (answered_at[0] - block_sent) * 1000
+    print(f"checktx: {during:,} CheckTx answered during a {UNDER_LOAD_BLOCK_TXS:,}-transfer FinalizeBlock of "
+          f"{block_s:.3f}s = {rate:,.0f} tx/s, the first after {first_ms:,.0f} ms", flush=True)
+    return {"checktx_under_load_tx_per_s": round(rate, 1), "under_load_goal_tx_per_s": CHECKTX_GOAL_TX_PER_S,
+            "under_load_meets_goal": rate >= CHECKTX_GOAL_TX_PER_S, "under_load_block_s": round(block_s, 3),
+            "under_load_first_answer_ms": round(first_ms, 1),
+            "under_load_block_txs": UNDER_LOAD_BLOCK_TXS, "under_load_checktx_during_block": during}
+
+
+def _pipeline_check_txs(conn: socket.socket, txs: Sequence[bytes], answered_at: list[float] | None = None) -> float:
     """Write every CheckTx in batches (each closed by a Flush, a few batches in flight) from one
-    thread, read every response in this one; seconds from the first write to the last response."""
+    thread, read every response in this one; seconds from the first write to the last response.
+    `answered_at`, if given, receives the time each CheckTx response was read."""
     flush = _request(flush=abci_pb.RequestFlush())
     batches = [
         b"".join(_request(check_tx=abci_pb.RequestCheckTx(tx=tx, type=abci_pb.NEW)) for tx in txs[i : i + CHECKTX_BATCH_TXS])
@@ -347,6 +403,8 @@ def _pipeline_check_txs(conn: socket.socket, txs: Sequence[bytes]) -> float:
                         raise BenchmarkFailed(
                             f"CheckTx #{answered} rejected: code {result.code} codespace {result.codespace!r}: {result.log}")
                     answered += 1
+                    if answered_at is not None:
+                        answered_at.append(time.perf_counter())
                 elif kind == "flush":
                     flushes += 1
                     window.release()
