@@ -14,9 +14,10 @@ A block's life:
                     marks the addresses it wrote for the next anchor; then chains the block's write
                     set into the app hash.
   4. Commit         writes the block cache, height, app hash and block time in one LevelDB batch,
-                    then moves the mempool's state (app/mempool.py) onto the new committed state.
-CheckTx and queries run on the mempool's state, never on the block's, so the ABCI server lets
-CheckTx run while FinalizeBlock executes on its own thread (app/server.py).
+                    then moves the mempool's state (app/mempool.py) onto the new committed state
+                    and hands the block's writes to whoever follows the node's commits (the
+                    mempool worker, app/mempool_worker.py).
+CheckTx runs on the mempool's state, never on the block's.
 A crash between the two leaves the previous height on disk; CometBFT's handshake replays the
 block, and the books are rebuilt from the store on start.
 """
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import traceback
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -42,7 +42,6 @@ from modules.funding.keeper import FundingKeeper
 from modules.funding.tick import funding_tick
 from modules.liquidation.engine import liquidation_step
 from modules.markets.keeper import MarketsKeeper
-from modules.oracle.errors import OracleTxNotAllowed
 from modules.oracle.keeper import OracleKeeper
 from modules.oracle.types import Validator
 from modules.oracle.update import update_prices
@@ -54,11 +53,11 @@ from modules.orderbook.msg_server import begin_block as orderbook_begin_block
 
 from app import ante, queries
 from app.genesis_state import import_app_state
-from app.mempool import MempoolState
+from app.mempool import Mempool, decode_tx
 from app import oracle_votes
 from app.ordering import actions_class, order_txs, proposal_order_error
 from app.price_source import NoPrices, PriceSource
-from app.router import check_tx, execute_tx, has_order_actions, use_nonce
+from app.router import execute_tx, use_nonce
 from app.sigverify import SignerCache
 from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
 from wire.crypto import keccak256
@@ -117,9 +116,19 @@ def _time_ms(timestamp: object) -> int:
     return timestamp.seconds * 1000 + timestamp.nanos // 1_000_000  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True)
+class CommittedBlock:
+    """What a Commit wrote, for a follower of the node's state (the mempool worker)."""
+
+    writes: dict[bytes, bytes | None]
+    info: CommitInfo
+    market_ids: list[int]
+    chain_id: str
+
+
 class Application:
     def __init__(self, store: CommittedStore, price_source: PriceSource | None = None,
-                 byzantine: str | None = None) -> None:
+                 byzantine: str | None = None, on_commit: Callable[[CommittedBlock], None] | None = None) -> None:
         self._store = store
         self._prices: PriceSource = price_source or NoPrices()
         # Test-only misbehaviour of this validator (docs/oracle.md): forge-oracle, drop-oracle,
@@ -133,12 +142,11 @@ class Application:
         # held under a journal checkpoint until Commit.
         self._books = OrderbookKeeper.load_books(store)
         self._block_checkpoint: int | None = None
-        self._mempool = MempoolState(store, self._books.copy())
         # raw tx -> decode result, filled by CheckTx and taken by FinalizeBlock, so a tx is decoded
         # once on its way through the node (decoding is pure: a cached result is the same result).
-        # The two may run on different threads, hence the lock.
         self._decoded: OrderedDict[bytes, tuple[bytes, ante.DecodedTx] | ChainError] = OrderedDict()
-        self._decoded_lock = threading.Lock()
+        self._mempool = Mempool(store, self._chain_id, self._last, self._signers, self._decode)
+        self._on_commit = on_commit
         # The balances tree of the latest anchor, equal to its stored leaves (rebuilt on start).
         self._anchor_tree = BalanceTree(keccak256, AnchorKeeper(store).leaves())
         self._anchored_in_pending = False
@@ -154,7 +162,7 @@ class Application:
 
     @property
     def mempool_books(self) -> "Books":
-        """The committed books that CheckTx and queries read."""
+        """The committed books that CheckTx reads."""
         return self._mempool.books
 
     # -- connection: info / query -------------------------------------------------------------
@@ -176,7 +184,8 @@ class Application:
 
     def query(self, req: abci_pb.RequestQuery) -> abci_pb.ResponseQuery:
         try:
-            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._mempool.books,
+            latest = self._pending.cache if self._pending is not None and self._pending.info is not None else None
+            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._books, latest,
                                    self._anchor_tree)
         except ChainError as error:
             return abci_pb.ResponseQuery(
@@ -196,9 +205,6 @@ class Application:
         AuthKeeper(cache).set_chain_id(req.chain_id)
         import_app_state(cache, req.app_state_bytes)  # raises InvalidGenesis naming the field
         OrderbookKeeper(cache, self._books, BlockContext(req.chain_id, 0, 0)).ensure_books()
-        for market_id in self._books.market_ids():
-            if market_id not in self._mempool.books:
-                self._mempool.books.add_market(market_id)
         oracle = OracleKeeper(cache)
         for update in req.validators:
             pub_key = update.pub_key.ed25519
@@ -206,6 +212,7 @@ class Application:
         if req.HasField("consensus_params"):
             oracle.set_vote_extensions_enable_height(req.consensus_params.abci.vote_extensions_enable_height)
         self._chain_id = req.chain_id
+        self._mempool.chain_id = req.chain_id
         genesis_hash = next_app_hash(b"", 0, cache.writes)
         self._pending = _PendingBlock(cache=cache, info=None)
         self._last = CommitInfo(0, genesis_hash, 0)
@@ -350,7 +357,10 @@ class Application:
             self._block_checkpoint = None
         self._last = pending.info
         self._pending = None
-        self._mempool.follow(pending.cache.writes, self._books.market_ids())
+        committed = CommittedBlock(pending.cache.writes, pending.info, self._books.market_ids(), self._chain_id)
+        self._mempool.follow(committed.writes, committed.market_ids, committed.info, committed.chain_id)
+        if self._on_commit is not None:
+            self._on_commit(committed)
         log.info("committed height=%d writes=%d app_hash=%s", self._last.height, len(pending.cache.writes), self._last.app_hash.hex())
         return abci_pb.ResponseCommit(retain_height=0)
 
@@ -368,38 +378,8 @@ class Application:
     # -- mempool ------------------------------------------------------------------------------
 
     def check_tx(self, req: abci_pb.RequestCheckTx) -> abci_pb.ResponseCheckTx:
-        """Run the whole tx against the check state, so later txs see its effects."""
-        item = self._decode(req.tx)
-        ctx = BlockContext(self._chain_id, self._last.height + 1, self._last.block_time_ms)
-        if isinstance(item, ChainError):
-            return abci_pb.ResponseCheckTx(code=item.code, codespace=item.codespace, log=item.log)
-        try:
-            admitted = ante.admit(item[0], item[1], self._chain_id, self._signers)
-            branch = CacheStore(self._mempool.store)
-            check_tx(branch, ctx, admitted)
-            if has_order_actions(admitted) and req.type != abci_pb.RECHECK:
-                self._dry_run(ctx, admitted)
-        except ChainError as error:
-            return abci_pb.ResponseCheckTx(code=error.code, codespace=error.codespace, log=error.log)
-        except Exception:  # a bug in a handler, contained to its tx as in a block
-            log.error("internal error checking tx\n%s", traceback.format_exc())
-            return abci_pb.ResponseCheckTx(code=INTERNAL_ERROR_CODE, codespace="perpchain", log="internal error")
-        branch.write()
-        return abci_pb.ResponseCheckTx(code=0, gas_wanted=1)
-
-    def _dry_run(self, ctx: BlockContext, admitted: ante.AdmittedTx) -> None:
-        """Run a tx's actions with the block's own handlers on a throwaway branch of the mempool's
-        state and roll its books back: CheckTx refuses what the block would, with the same code,
-        judged on the committed book (the block may hold other txs before it). A recheck after a
-        block skips it: recheck rebuilds the check state (nonces, balances), and matching every
-        waiting order again per block would cost more than the rare order that became invalid,
-        which the block refuses and whose nonce it uses."""
-        books = self._mempool.books
-        token = books.checkpoint()
-        try:
-            execute_tx(CacheStore(self._mempool.store), ctx, admitted, books)
-        finally:
-            books.rollback(token)
+        """In process, between blocks: the mempool's checks on its own state (app/mempool.py)."""
+        return self._mempool.check_tx(req)
 
     def prefetch_signers(self, raws: Sequence[bytes]) -> None:
         """Recover a batch of incoming txs' signers in parallel (the server calls this per read)."""
@@ -428,16 +408,14 @@ class Application:
 
     def _decode(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
         """The decode result of `raw`, from the cache when CheckTx or a prefetch saw it already."""
-        with self._decoded_lock:
-            found = self._decoded.get(raw)
-            if found is not None:
-                self._decoded.move_to_end(raw)
-                return found
-        found = self._decode_uncached(raw)
-        with self._decoded_lock:
-            self._decoded[raw] = found
-            if len(self._decoded) > DECODED_CACHE_TXS:
-                self._decoded.popitem(last=False)
+        found = self._decoded.get(raw)
+        if found is not None:
+            self._decoded.move_to_end(raw)
+            return found
+        found = decode_tx(raw)
+        self._decoded[raw] = found
+        if len(self._decoded) > DECODED_CACHE_TXS:
+            self._decoded.popitem(last=False)
         return found
 
     def _tx_class(self, raw: bytes) -> int:
@@ -448,17 +426,8 @@ class Application:
 
     def _take_decoded(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
         """Like `_decode`, dropping the entry: a tx in a block is not checked again."""
-        with self._decoded_lock:
-            found = self._decoded.pop(raw, None)
-        return found if found is not None else self._decode_uncached(raw)
-
-    def _decode_uncached(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
-        if oracle_votes.is_oracle_tx(raw):
-            return OracleTxNotAllowed("the oracle tx is built by the proposer and may only come first in a block")
-        try:
-            return ante.decode(raw)
-        except ChainError as error:
-            return error
+        found = self._decoded.pop(raw, None)
+        return found if found is not None else decode_tx(raw)
 
     def _deliver(
         self, block: CacheStore, ctx: BlockContext, item: "tuple[bytes, ante.DecodedTx] | ChainError"

@@ -17,9 +17,10 @@ checktx  CheckTx throughput over the real ABCI socket. The app runs as its own p
            check_tx_warm_us_per_tx     Application.check_tx, signer cached, nothing prefetched
            inprocess_us_per_tx         the server's per-read path without the socket
            socket_overhead_us_per_tx   checktx_us_per_tx - inprocess_us_per_tx
-         Then, on the same node, under load: a second connection sends a FinalizeBlock of B more
-         transfers (height 2) while the first pipelines S more CheckTx, as CometBFT does when
-         txs arrive during a block:
+         Then, on the same node, under load: a second connection sends a FinalizeBlock of the N
+         transfers just checked (height 2; their signers are cached, as for txs that reached the
+         block through the mempool) while the first pipelines S more CheckTx, as CometBFT does
+         when txs arrive during a block:
            checktx_under_load_tx_per_s CheckTx answered between sending the FinalizeBlock and
                                        receiving its response, per second of that interval
            under_load_block_s          that interval
@@ -52,7 +53,6 @@ CHECKTX_GOAL_TX_PER_S = 15_000
 CHECKTX_ACCOUNTS = 200
 CHECKTX_BATCH_TXS = 500  # requests written before each Flush
 CHECKTX_BATCHES_IN_FLIGHT = 3  # batches written but not yet answered up to their Flush
-UNDER_LOAD_BLOCK_TXS = 12_000  # the block's transfers: long enough a block to measure beside
 UNDER_LOAD_STREAM_TXS = 30_000  # CheckTx sent meanwhile: more than a block's time can answer
 BREAKDOWN_TXS = 20_000  # txs the in-process stage timings run over (all of the default run: an
 # account's nonce list grows with its txs, so execution costs depend on how many ran before)
@@ -118,7 +118,7 @@ def bench_checktx(size: int) -> dict[str, object]:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 _set_up_chain(conn, app_state, block_time_ms)
                 elapsed_s = _pipeline_check_txs(conn, txs)
-                under_load = _check_txs_beside_a_block(node.port, conn, secrets, base_nonce + txs_total,
+                under_load = _check_txs_beside_a_block(node.port, conn, txs, secrets, base_nonce + txs_total,
                                                        block_time_ms)
             node.check_alive()
         except BenchmarkFailed as error:
@@ -323,11 +323,10 @@ def _set_up_chain(conn: socket.socket, app_state: bytes, block_time_ms: int) -> 
         raise BenchmarkFailed("setup Flush not answered")
 
 
-def _check_txs_beside_a_block(port: int, mempool: socket.socket, secrets: Sequence[bytes], base_nonce: int,
-                              block_time_ms: int) -> dict[str, object]:
+def _check_txs_beside_a_block(port: int, mempool: socket.socket, block_txs: Sequence[bytes], secrets: Sequence[bytes],
+                              base_nonce: int, block_time_ms: int) -> dict[str, object]:
     """CheckTx throughput while a FinalizeBlock executes (the module docstring's under-load figures)."""
-    block_txs = sign_transfers(secrets, UNDER_LOAD_BLOCK_TXS, base_nonce)
-    stream = sign_transfers(secrets, UNDER_LOAD_STREAM_TXS, base_nonce + UNDER_LOAD_BLOCK_TXS)
+    stream = sign_transfers(secrets, UNDER_LOAD_STREAM_TXS, base_nonce)
     block_done: list[float] = []
     answered_at: list[float] = []
     with socket.create_connection(("127.0.0.1", port)) as consensus:
@@ -358,12 +357,12 @@ def _check_txs_beside_a_block(port: int, mempool: socket.socket, secrets: Sequen
         raise BenchmarkFailed("every CheckTx was answered before the block finished: send more to measure beside it")
     rate = during / block_s
     first_ms = (answered_at[0] - block_sent) * 1000
-    print(f"checktx: {during:,} CheckTx answered during a {UNDER_LOAD_BLOCK_TXS:,}-transfer FinalizeBlock of "
+    print(f"checktx: {during:,} CheckTx answered during a {len(block_txs):,}-transfer FinalizeBlock of "
           f"{block_s:.3f}s = {rate:,.0f} tx/s, the first after {first_ms:,.0f} ms", flush=True)
     return {"checktx_under_load_tx_per_s": round(rate, 1), "under_load_goal_tx_per_s": CHECKTX_GOAL_TX_PER_S,
             "under_load_meets_goal": rate >= CHECKTX_GOAL_TX_PER_S, "under_load_block_s": round(block_s, 3),
             "under_load_first_answer_ms": round(first_ms, 1),
-            "under_load_block_txs": UNDER_LOAD_BLOCK_TXS, "under_load_checktx_during_block": during}
+            "under_load_block_txs": len(block_txs), "under_load_checktx_during_block": during}
 
 
 def _pipeline_check_txs(conn: socket.socket, txs: Sequence[bytes], answered_at: list[float] | None = None) -> float:

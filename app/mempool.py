@@ -1,36 +1,105 @@
-"""The mempool's own state: what CheckTx and queries read while a block executes beside them.
+"""CheckTx: the mempool's own state and the checks a tx passes before it is gossiped.
 
-CometBFT gives the mempool its own ABCI connection so that checking a tx need not wait for a block.
-The node keeps two working states for that:
-  the block's   FinalizeBlock's write cache over LevelDB and the node's books, which the block's
-                txs move; both stay pending until Commit.
-  the mempool's LevelDB as of the last Commit under a write cache of the txs CheckTx admitted
-                since, and a copy of the books equal to the committed resting orders. CheckTx's
-                dry run places an order on this copy and rolls it back; queries read it.
-A block changes neither of the mempool's parts, so CheckTx can run while the block executes on
-another thread. At Commit the mempool state follows the new committed state: its cache starts
-again, and its books apply the block's writes of resting orders (a cost in the orders the block
-changed, not in the orders resting).
+The mempool's state is the last committed state (LevelDB as of the last Commit) under a write
+cache of the txs CheckTx admitted since, with its own books equal to the committed resting
+orders; a FinalizeBlock changes none of it. So CheckTx can run beside a block: a node runs
+it in a second process (app/mempool_worker.py) over its own replica of the store, and in process
+(tests, benchmarks, a node without the worker) the Application runs it between blocks. At each
+Commit the state follows: the cache starts again and the books apply the block's writes of
+resting orders, a cost in the orders the block changed, not in the orders resting.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import logging
+import traceback
+from typing import Callable, Mapping, Sequence
 
+from modules.context import BlockContext
+from modules.errors import ChainError
+from modules.oracle.errors import OracleTxNotAllowed
 from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
 
-from app.store import CacheStore, CommittedStore
+from app import ante, oracle_votes
+from app.router import check_tx, execute_tx, has_order_actions
+from app.sigverify import SignerCache
+from app.store import CacheStore, CommitInfo, CommittedStore
+from wire.pb import abci_pb
+
+log = logging.getLogger("perpchain.mempool")
+
+INTERNAL_ERROR_CODE = 1
+
+def decode_tx(raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
+    """A tx from the mempool or a block, decoded (or the error that refuses it); the oracle tx is
+    never a mempool tx."""
+    if oracle_votes.is_oracle_tx(raw):
+        return OracleTxNotAllowed("the oracle tx is built by the proposer and may only come first in a block")
+    try:
+        return ante.decode(raw)
+    except ChainError as error:
+        return error
 
 
-class MempoolState:
-    def __init__(self, committed: CommittedStore, books: Books) -> None:
+class Mempool:
+    def __init__(self, committed: CommittedStore, chain_id: str, last: CommitInfo, signers: SignerCache,
+                 decode: Callable[[bytes], "tuple[bytes, ante.DecodedTx] | ChainError"]) -> None:
         self._committed = committed
-        self.books = books  # equal to the committed resting orders between CheckTx calls
+        self.chain_id = chain_id
+        self.last = last
+        self._signers = signers
+        self._decode = decode
         self.store = CacheStore(committed)  # the admitted txs' writes (nonces, transfers) since Commit
+        self._books: Books | None = None  # loaded when first needed: a node whose worker checks never is
 
-    def follow(self, writes: Mapping[bytes, bytes | None], market_ids: Sequence[int]) -> None:
-        """After Commit: the block's writes are in LevelDB; move the books by them and drop what
-        CheckTx admitted (CometBFT rechecks the txs still waiting)."""
-        OrderbookKeeper.follow_writes(self.books, writes, market_ids)
+    @property
+    def books(self) -> Books:
+        """The committed resting orders (a dry run moves them and rolls back)."""
+        if self._books is None:
+            self._books = OrderbookKeeper.load_books(self._committed)
+        return self._books
+
+    def check_tx(self, req: abci_pb.RequestCheckTx) -> abci_pb.ResponseCheckTx:
+        """Run the whole tx against the check state, so later txs see its effects."""
+        item = self._decode(req.tx)
+        ctx = BlockContext(self.chain_id, self.last.height + 1, self.last.block_time_ms)
+        if isinstance(item, ChainError):
+            return abci_pb.ResponseCheckTx(code=item.code, codespace=item.codespace, log=item.log)
+        try:
+            admitted = ante.admit(item[0], item[1], self.chain_id, self._signers)
+            branch = CacheStore(self.store)
+            check_tx(branch, ctx, admitted)
+            if has_order_actions(admitted) and req.type != abci_pb.RECHECK:
+                self._dry_run(ctx, admitted)
+        except ChainError as error:
+            return abci_pb.ResponseCheckTx(code=error.code, codespace=error.codespace, log=error.log)
+        except Exception:  # a bug in a handler, contained to its tx as in a block
+            log.error("internal error checking tx\n%s", traceback.format_exc())
+            return abci_pb.ResponseCheckTx(code=INTERNAL_ERROR_CODE, codespace="perpchain", log="internal error")
+        branch.write()
+        return abci_pb.ResponseCheckTx(code=0, gas_wanted=1)
+
+    def _dry_run(self, ctx: BlockContext, admitted: ante.AdmittedTx) -> None:
+        """Run a tx's actions with the block's own handlers on a throwaway branch and roll the books
+        back: CheckTx refuses what the block would, with the same code, judged on the committed
+        book (the block may hold other txs before it). A recheck after a block skips it: recheck
+        rebuilds the check state (nonces, balances), and matching every waiting order again per
+        block would cost more than the rare order that became invalid, which the block refuses
+        and whose nonce it uses."""
+        books = self.books
+        token = books.checkpoint()
+        try:
+            execute_tx(CacheStore(self.store), ctx, admitted, books)
+        finally:
+            books.rollback(token)
+
+    def follow(self, writes: Mapping[bytes, bytes | None], market_ids: Sequence[int], last: CommitInfo,
+               chain_id: str) -> None:
+        """After Commit: the block's writes are in the committed store; move the books by them and
+        drop what CheckTx admitted (CometBFT rechecks the txs still waiting)."""
+        if self._books is not None:
+            OrderbookKeeper.follow_writes(self._books, writes, market_ids)
         self.store = CacheStore(self._committed)
+        self.last = last
+        self.chain_id = chain_id

@@ -1,4 +1,7 @@
-"""`perpchain node`: open the store, serve ABCI until SIGINT/SIGTERM, close the store cleanly."""
+"""`perpchain node`: open the store, serve ABCI until SIGINT/SIGTERM, close the store cleanly.
+
+CheckTx runs in the mempool worker (app/mempool_worker.py), a second process over a replica of
+the store made here before the node opens its own; the node stops with an error if it exits."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import sys
 from pathlib import Path
 
 from app.application import Application
+from app.mempool_worker import WorkerLink, make_replica
 from app.metrics import serve_metrics
 from app.price_source import price_source as make_price_source
 from app.server import AbciServer
@@ -26,21 +30,33 @@ def configure_logging(level: str = "INFO") -> None:
     )
 
 
+class MempoolWorkerExited(RuntimeError):
+    """The mempool worker stopped while the node served: CometBFT's mempool connection is gone."""
+
+
 async def serve(data_dir: Path, abci_address: str, metrics_address: str | None = None,
-                price_source: str = "none", byzantine: str | None = None) -> None:
+                price_source: str = "none", byzantine: str | None = None, log_level: str = "INFO") -> None:
+    worker = WorkerLink(make_replica(data_dir), log_level)
     store = CommittedStore(data_dir)
-    app = Application(store, make_price_source(price_source), byzantine)
+    app = Application(store, make_price_source(price_source), byzantine, on_commit=worker.send_commit)
     # What start-up loaded (every resting order, the balances tree) lives as long as the node:
     # moved out of the collector's reach, a full collection no longer walks it in some block.
     gc.collect()
     gc.freeze()
     if byzantine:
         log.warning("BYZANTINE MODE %s: this validator misbehaves on purpose (tests only)", byzantine)
-    server = AbciServer(app)
+    server = AbciServer(app, mempool_worker=worker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    worker_exited = asyncio.Event()
+
+    def on_worker_exit() -> None:
+        worker_exited.set()
+        stop.set()
+
+    worker.watch(loop, app.signers, server.metrics, on_worker_exit)
     last = store.last_commit()
     log.info("store %s at height %d app_hash %s", data_dir, last.height, last.app_hash.hex() or "-")
     metrics_server = None
@@ -54,8 +70,11 @@ async def serve(data_dir: Path, abci_address: str, metrics_address: str | None =
         if metrics_server is not None:
             metrics_server.close()
         await server.close()
+        worker.close()
         app.signers.close()
         store.close()
+    if worker_exited.is_set():
+        raise MempoolWorkerExited("the mempool worker exited; the node stopped with it")
 
 
 def run(data_dir: Path, abci_address: str, log_level: str = "INFO", metrics_address: str | None = None,
@@ -63,7 +82,7 @@ def run(data_dir: Path, abci_address: str, log_level: str = "INFO", metrics_addr
     configure_logging(log_level)
     make_price_source(price_source)  # a bad spec fails here, before anything listens
     try:
-        asyncio.run(serve(data_dir, abci_address, metrics_address, price_source, byzantine))
+        asyncio.run(serve(data_dir, abci_address, metrics_address, price_source, byzantine, log_level))
     except Exception:
         log.critical("node stopped by an unexpected error", exc_info=True)
         return 1

@@ -267,7 +267,8 @@ def _liquidation(store: KVStore, args: list[str]) -> dict[str, Any]:
 
 
 def _book(store: KVStore, books: Books, args: list[str]) -> dict[str, Any]:
-    """From the in-memory books of the committed state."""
+    """From the node's in-memory books (between FinalizeBlock and Commit they include the block
+    being committed)."""
     market = MarketsKeeper(store).market(_market_id(args[0]))
     book = books[market.market_id]
     if len(args) == 3:
@@ -307,9 +308,9 @@ def _app_hash_at(store: CommittedStore, text: str) -> dict[str, Any]:
 
 
 def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, height: int, books: Books,
-           anchor_tree: BalanceTree | None = None) -> bytes:
-    """The JSON answer for `path`, or a ChainError: the state of the last Commit, with `books` the
-    resting orders it holds. Only height 0 (the latest) or the latest height is served."""
+           latest: KVStore | None = None, anchor_tree: BalanceTree | None = None) -> bytes:
+    """The JSON answer for `path`, or a ChainError. `latest`: the state including a finalized, not yet
+    committed block (what-if runs on it). Only height 0 (the latest) or the latest height is served."""
     check_range(height, "query height", 0, I64_MAX)
     if height not in (0, last.height):
         raise HeightNotAvailable(f"height {height} is not served; the latest is {last.height}")
@@ -327,7 +328,7 @@ def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, he
         result = _app_hash_at(store, parts[2])
     elif parts[:1] == ["whatif"]:
         ctx = BlockContext(chain_id, last.height + 1, last.block_time_ms)
-        result = what_if(store, books, ctx, parts[1:])
+        result = what_if(latest if latest is not None else store, books, ctx, parts[1:])
     elif parts[:1] == ["liquidation"]:
         result = _liquidation(store, parts[1:])
     elif parts == ["oracle", "prices"]:

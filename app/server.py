@@ -1,25 +1,23 @@
 """The ABCI 2.0 socket server: CometBFT opens four connections (consensus, mempool, query,
 snapshot) and sends length-delimited Request messages; each gets its Response in order.
 
-Requests run on the event loop one at a time, except FinalizeBlock: it runs on its own thread,
-and while it does, CheckTx (and Echo, Flush, Info) keep being answered on the loop from the
-mempool's state (app/mempool.py), so a tx's check does not wait behind a block's execution.
-Every other request waits until the block is done: they share one lock with it. Python runs one
-thread at a time, so the two share a core (the interpreter switches between them every few ms);
-what is gained is latency, and the signature recovery, which runs on the pool without the GIL.
-A malformed frame closes its connection with a logged error; a crash of the Application is
-logged with its traceback, answered with ResponseException, and the connection closed.
+Requests from all connections run one at a time on the event loop, so the Application needs no
+locks. Given a mempool worker (app/mempool_worker.py), the server hands it the connection that
+carries the first CheckTx, socket and unanswered bytes, and serves the others itself. The worker
+serves that connection with this same class. A malformed frame closes its connection with a
+logged error; a crash of the Application is logged with its traceback, answered with
+ResponseException, and the connection closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 import time
 import traceback
+import socket
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 from google.protobuf.message import DecodeError
 
@@ -31,24 +29,29 @@ from wire.pb import abci_pb
 log = logging.getLogger("perpchain.abci")
 
 _READ_BYTES = 1 << 20
-# Answered while a FinalizeBlock runs: they read only the mempool's state or nothing.
-BESIDE_BLOCK = frozenset({"check_tx", "echo", "flush", "info"})
 
 
-def _dispatch_table(app: Application) -> dict[str, Callable[[object], object]]:
+def _dispatch_table(app: Any) -> dict[str, Callable[[object], object]]:
+    """Request kind -> the app's method of that name (an app serving one connection has a few)."""
     names = [field.name for field in abci_pb.Request.DESCRIPTOR.oneofs_by_name["value"].fields]
-    return {name: getattr(app, name) for name in names}
+    return {name: getattr(app, name) for name in names if hasattr(app, name)}
+
+
+class MempoolHandoff(Protocol):
+    def take_connection(self, fd: int, received: bytes) -> None: ...
 
 
 class AbciServer:
-    def __init__(self, app: Application, metrics: Metrics | None = None) -> None:
+    def __init__(self, app: Application | Any, metrics: Metrics | None = None,
+                 mempool_worker: MempoolHandoff | None = None,
+                 before_answering: Callable[[], None] | None = None) -> None:
         self._app = app
         self.metrics = metrics or Metrics()
         self._handlers = _dispatch_table(app)
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
-        self._exclusive = asyncio.Lock()  # held by every request not in BESIDE_BLOCK
-        self._block_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finalize-block")
+        self._mempool_worker = mempool_worker
+        self._before_answering = before_answering  # called before each read's requests are answered
 
     async def start(self, address: str) -> None:
         """`tcp://host:port` or `unix:///path/to.sock`."""
@@ -74,16 +77,20 @@ class AbciServer:
             for task in list(self._connections):
                 task.cancel()
             await self._server.wait_closed()
-        self._block_thread.shutdown(wait=True)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve_socket(self, sock: socket.socket, received: bytes) -> None:
+        """Serve a connection accepted elsewhere, starting with the bytes already read from it."""
+        reader, writer = await asyncio.open_connection(sock=sock, limit=_READ_BYTES)
+        await self._serve(reader, writer, received)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, received: bytes = b"") -> None:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
         peer = writer.get_extra_info("peername") or "unix socket"
         log.info("ABCI connection opened from %s", peer)
         try:
-            await self._read_loop(reader, writer)
+            await self._read_loop(reader, writer, received)
         except MalformedFrame as error:
             log.error("closing ABCI connection from %s: malformed frame: %s", peer, error)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -94,19 +101,44 @@ class AbciServer:
             self._connections.discard(task)
             writer.close()
 
-    async def _read_loop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        buffer = bytearray()
+    async def _read_loop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, received: bytes) -> None:
+        buffer = bytearray(received)
         while True:
-            chunk = await reader.read(_READ_BYTES)
-            if not chunk:
-                return
-            buffer += chunk
+            if not buffer:
+                chunk = await reader.read(_READ_BYTES)
+                if not chunk:
+                    return
+                buffer += chunk
             requests, used, malformed = self._take_requests(buffer)
+            if self._mempool_worker is not None and any(r.WhichOneof("value") == "check_tx" for r in requests):
+                self._hand_over(reader, writer, buffer)
+                return
             del buffer[:used]
             if not await self._answer(requests, writer):
                 return
             if malformed is not None:
                 raise malformed  # after answering every request that preceded it
+            if buffer:  # a request not complete yet: wait for the rest
+                chunk = await reader.read(_READ_BYTES)
+                if not chunk:
+                    return
+                buffer += chunk
+
+    def _hand_over(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, buffer: bytearray) -> None:
+        """Pass the mempool connection to the worker with every byte read from it and not yet
+        answered: this task's buffer, then what the transport read ahead into the stream reader
+        (its buffer is private, hence the getattr; reading is paused first so nothing more
+        arrives here). This process's copy of the socket closes when the connection's task ends,
+        which does not end the connection: the worker holds its own copy."""
+        assert self._mempool_worker is not None
+        writer.transport.pause_reading()
+        read_ahead: bytearray = getattr(reader, "_buffer")
+        received = bytes(buffer) + bytes(read_ahead)
+        read_ahead.clear()
+        sock = writer.get_extra_info("socket")
+        self._mempool_worker.take_connection(sock.fileno(), received)
+        self._mempool_worker = None  # one mempool connection per CometBFT
+        log.info("handed the mempool connection to the mempool worker")
 
     @staticmethod
     def _take_requests(buffer: bytearray) -> tuple[list[abci_pb.Request], int, MalformedFrame | None]:
@@ -127,11 +159,13 @@ class AbciServer:
         """Handle requests in order and send their responses; False once the connection must close."""
         if not requests:
             return True
+        if self._before_answering is not None:
+            self._before_answering()
         self._prefetch(requests)
         answers: list[bytes] = []  # written at once: a write per response costs a send() each
         for request in requests:
             started = time.perf_counter()
-            response = await self._respond(request)
+            response = self._handle(request)
             self.metrics.observe(request, response, time.perf_counter() - started)
             answers.append(frame(response.SerializeToString()))
             if response.WhichOneof("value") == "exception":
@@ -145,23 +179,18 @@ class AbciServer:
     def _prefetch(self, requests: list[abci_pb.Request]) -> None:
         """Recover the signatures of a batch of CheckTx requests on every core at once."""
         txs = [r.check_tx.tx for r in requests if r.WhichOneof("value") == "check_tx"]
-        if len(txs) > 1:
+        if len(txs) > 1 and hasattr(self._app, "prefetch_signers"):
             self._app.prefetch_signers(txs)
-
-    async def _respond(self, request: abci_pb.Request) -> abci_pb.Response:
-        kind = request.WhichOneof("value")
-        if kind in BESIDE_BLOCK:
-            return self._handle(request)
-        async with self._exclusive:
-            if kind == "finalize_block":
-                return await asyncio.get_running_loop().run_in_executor(self._block_thread, self._handle, request)
-            return self._handle(request)
 
     def _handle(self, request: abci_pb.Request) -> abci_pb.Response:
         kind = request.WhichOneof("value")
         assert kind is not None
+        handler = self._handlers.get(kind)
+        if handler is None:
+            log.error("%s is not served on this connection; answering with ResponseException", kind)
+            return abci_pb.Response(exception=abci_pb.ResponseException(error=f"{kind} is not served here"))
         try:
-            result = self._handlers[kind](getattr(request, kind))
+            result = handler(getattr(request, kind))
         except Exception:
             message = f"{kind} failed: {traceback.format_exc()}"
             log.critical("application error; answering with ResponseException and closing: %s", message)

@@ -3,13 +3,11 @@
 libsecp256k1 (through coincurve's cffi binding) releases the GIL, so a thread pool recovers
 signatures on every core. Results are cached by tx hash: a tx recovered for CheckTx is not
 recovered again for FinalizeBlock. Recovery is a pure function, so the cache cannot change results.
-CheckTx and FinalizeBlock use one cache from two threads; a lock keeps its order and count whole.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
@@ -27,7 +25,6 @@ class SignerCache:
     def __init__(self, capacity: int = 262_144) -> None:
         self._capacity = capacity
         self._entries: OrderedDict[bytes, bytes | BadSignature] = OrderedDict()
-        self._lock = threading.Lock()
         self.recoveries = 0  # signatures actually recovered, cache hits excluded
         self._workers = max(1, min(8, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="sigverify")
@@ -37,7 +34,7 @@ class SignerCache:
         entry = self._entries.get(tx_hash)
         if entry is None:
             entry = _recover(decoded)
-            self._remember(tx_hash, entry)
+            self.remember(tx_hash, entry)
         if isinstance(entry, BadSignature):
             raise entry
         return entry
@@ -52,14 +49,13 @@ class SignerCache:
         chunks = [[d for _, d in missing[i : i + step]] for i in range(0, len(missing), step)]
         entries = (entry for chunk in self._pool.map(_recover_all, chunks) for entry in chunk)
         for (tx_hash, _), entry in zip(missing, entries):
-            self._remember(tx_hash, entry)
+            self.remember(tx_hash, entry)
 
-    def _remember(self, tx_hash: bytes, entry: bytes | BadSignature) -> None:
-        with self._lock:
-            self.recoveries += 1
-            self._entries[tx_hash] = entry
-            if len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
+    def remember(self, tx_hash: bytes, entry: bytes | BadSignature) -> None:
+        self.recoveries += 1
+        self._entries[tx_hash] = entry
+        if len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

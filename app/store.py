@@ -38,9 +38,12 @@ class CommitInfo:
 class CommittedStore:
     """Reads see only what the last Commit wrote; writes happen only through `commit`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, durable: bool = True) -> None:
+        """`durable`: each commit is synced to disk before it returns (a replica that is rebuilt
+        from the node's store on every start, app/mempool_worker.py, need not be)."""
         path.mkdir(parents=True, exist_ok=True)
         self._db = plyvel.DB(str(path), create_if_missing=True)
+        self._durable = durable
 
     def close(self) -> None:
         self._db.close()
@@ -71,7 +74,7 @@ class CommittedStore:
 
     def commit(self, writes: dict[bytes, bytes | None], info: CommitInfo) -> None:
         """Writes, height, app hash and block time in one atomic, synced batch."""
-        with self._db.write_batch(transaction=True, sync=True) as batch:
+        with self._db.write_batch(transaction=True, sync=self._durable) as batch:
             for key in sorted(writes):
                 value = writes[key]
                 if value is _TOMBSTONE:

@@ -3,8 +3,8 @@ that is thrown away: expected fills, fees, resulting position, margin and liquid
 
     /whatif/<address>/<subaccount>/<market>/<buy|sell>/<price>/<size>/<gtc|ioc|fok|post_only>
 
-Runs on the last committed state, its books and the next height; nothing is written, the books
-roll back.
+Runs on the node's latest state (including a block finalized but not yet committed, the same
+state the books show) and the next height; nothing is written, the books roll back.
 """
 
 from __future__ import annotations

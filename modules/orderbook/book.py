@@ -251,13 +251,6 @@ class OrderBook:
 
         return (self.market_id, side_dump(Side.BUY), side_dump(Side.SELL))
 
-    def copy_into(self, empty: OrderBook) -> None:
-        """Rest a copy of every order of this book in `empty`, level by level in priority order."""
-        assert not empty._index, "copy_into needs an empty book"
-        for side in (Side.BUY, Side.SELL):
-            for order in self.iter_orders(side):
-                empty._link(order.with_size(order.size_lots))
-
     def invariant_violations(self) -> list[str]:
         """Each broken internal invariant, described; empty when the book is sound."""
         problems: list[str] = []
@@ -740,14 +733,6 @@ class Books:
 
     def dump(self) -> tuple[object, ...]:
         return tuple(self._books[market_id].dump() for market_id in sorted(self._books))
-
-    def copy(self) -> Books:
-        """Separate books with the same resting orders in the same priority, sharing nothing that
-        changes (their own records, levels and journal): a second reader's working copy."""
-        copy = Books()
-        for market_id in sorted(self._books):
-            self._books[market_id].copy_into(copy.add_market(market_id))
-        return copy
 
     def _undo(self, kind: int, a: int, b: None) -> None:
         if kind != _MARKET_ADDED:

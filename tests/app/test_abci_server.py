@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from pathlib import Path
 
 import pytest
@@ -94,71 +93,3 @@ def test_an_application_failure_is_answered_with_an_exception_and_closes(server_
     assert responses[0].WhichOneof("value") == "exception"
     assert "Commit without a finalized block" in responses[0].exception.error
     assert closed
-
-
-class _HeldBlock(Application):
-    """FinalizeBlock that does not finish until the test lets it: what a long block looks like to
-    the server."""
-
-    def __init__(self, store: CommittedStore) -> None:
-        super().__init__(store)
-        self.release = threading.Event()
-        self.started = threading.Event()
-
-    def finalize_block(self, req: abci_pb.RequestFinalizeBlock) -> abci_pb.ResponseFinalizeBlock:
-        self.started.set()
-        if not self.release.wait(10):
-            raise RuntimeError("the test never released the block")
-        return abci_pb.ResponseFinalizeBlock()
-
-
-async def _read_one(reader: asyncio.StreamReader, buffer: bytearray, timeout_s: float) -> abci_pb.Response:
-    while True:
-        frames, used, _ = split_frames(buffer)
-        if frames:
-            data = frames[0]
-            del buffer[:used]  # one request was sent per connection and step, so one frame is there
-            return abci_pb.Response.FromString(data)
-        chunk = await asyncio.wait_for(reader.read(65536), timeout_s)
-        assert chunk, "the server closed the connection"
-        buffer += chunk
-
-
-def test_check_tx_is_answered_while_a_block_executes_and_a_query_waits_for_it(tmp_path: Path) -> None:
-    store = CommittedStore(tmp_path / "db")
-    app = _HeldBlock(store)
-    server = AbciServer(app)
-
-    async def scenario() -> list[str]:
-        await server.start("tcp://127.0.0.1:0")
-        consensus, mempool, query = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(3)]
-        buffers = [bytearray(), bytearray(), bytearray()]
-        seen: list[str] = []
-        consensus[1].write(_request(finalize_block=abci_pb.RequestFinalizeBlock(height=1)))
-        await asyncio.get_running_loop().run_in_executor(None, app.started.wait, 5)
-        mempool[1].write(_request(check_tx=abci_pb.RequestCheckTx(tx=b"not a tx")))
-        query[1].write(_request(query=abci_pb.RequestQuery(path="/app/status")))
-        checked = await _read_one(mempool[0], buffers[1], 5)  # while the block is held
-        seen.append(f"check_tx code {checked.check_tx.code} during the block")
-        with pytest.raises(asyncio.TimeoutError):
-            await _read_one(query[0], buffers[2], 0.3)  # the query waits for the block
-        app.release.set()
-        finalized = await _read_one(consensus[0], buffers[0], 5)
-        seen.append(finalized.WhichOneof("value"))
-        answered = await _read_one(query[0], buffers[2], 5)
-        seen.append(answered.WhichOneof("value"))
-        for _, writer in (consensus, mempool, query):
-            writer.close()
-        await server.close()
-        return seen
-
-    loop = asyncio.new_event_loop()
-    try:
-        seen = loop.run_until_complete(scenario())
-    finally:
-        app.release.set()
-        loop.close()
-        app.signers.close()
-        store.close()
-    assert seen[0].startswith("check_tx code ") and not seen[0].startswith("check_tx code 0 ")  # refused: not a tx
-    assert seen[1:] == ["finalize_block", "query"]

@@ -124,7 +124,7 @@ def test_a_what_if_path_of_the_wrong_shape_gets_code_23(harness: AppHarness) -> 
 
 def test_a_what_if_that_would_meet_more_than_its_ceiling_of_resting_orders_gets_code_27(harness: AppHarness) -> None:
     maker = SubaccountId(b"\x07" * 20, 0)
-    book = harness.app.mempool_books[1]  # the books queries read
+    book = harness.app.books[1]
     for order_id in range(1, MAX_MAKERS + 2):  # one level deeper than a what-if may walk
         book.rest(Order(10**6 + order_id, 1, maker, 0, Side.SELL, 650_000, 1, True, False, TimeInForce.GTC, 0, 0))
     taker = f"0x{harness.keys[0].address.hex()}"

@@ -1,0 +1,333 @@
+"""The mempool worker: CheckTx in a process of its own, so it runs beside the node's blocks.
+
+CometBFT opens a separate ABCI connection for its mempool. `perpchain node` serves the
+consensus and query connections itself and, as soon as a connection carries its first CheckTx,
+passes that socket (with the bytes already read from it) to this worker, which answers the
+connection from then on. One Python process runs one thread at a time; two processes run on two
+cores, so a tx's check no longer waits for a block's execution, nor a block for the checks.
+
+The worker's state is its own:
+  replica   a copy of the node's LevelDB made at start (its table files hard-linked, the rest
+            copied, before the node opens its own), written after every Commit with the block's
+            writes, which the node sends before it answers the Commit. CometBFT rechecks the
+            waiting txs only after that answer, and the worker reads every command the node has
+            sent before it answers a request, so no CheckTx is answered on a state older than
+            the last Commit.
+  mempool   app/mempool.py over the replica: the check state and its own books.
+What the worker learns the node can reuse goes back on a second channel: the signers it
+recovered (so a block does not recover them again) and its CheckTx counts for the node's
+metrics.
+
+The node and the worker watch each other: the worker exits when the node's channel closes (the
+node stopped or was killed), the node stops with an error when the worker's closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import pickle
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from modules.auth.keeper import AuthKeeper
+from modules.errors import ChainError
+
+from app.application import CommittedBlock
+from app.mempool import Mempool, decode_tx
+from app.metrics import Metrics
+from app.server import AbciServer
+from app.sigverify import SignerCache
+from app.store import CommitInfo, CommittedStore
+from wire.pb import abci_pb
+
+log = logging.getLogger("perpchain.mempool")
+
+_HEADER = struct.Struct(">I")
+_READ_BYTES = 1 << 20
+REPORT_EVERY_TXS = 1_000  # the worker reports at least this often, and at every Flush
+_TABLE_SUFFIXES = (".ldb", ".sst")  # LevelDB never rewrites these in place: links are safe
+
+
+def make_replica(data: Path) -> Path:
+    """A copy of the LevelDB at `data` for this process's worker, in a sibling directory named
+    after this process; earlier processes' copies are removed. The node must not have opened
+    `data` yet."""
+    for stale in data.parent.glob(f"{data.name}.mempool-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    replica = data.parent / f"{data.name}.mempool-{os.getpid()}"
+    replica.mkdir(parents=True)
+    if data.is_dir():
+        for entry in data.iterdir():
+            if entry.name == "LOCK" or not entry.is_file():
+                continue
+            if entry.suffix in _TABLE_SUFFIXES:
+                os.link(entry, replica / entry.name)
+            else:
+                shutil.copy2(entry, replica / entry.name)
+    return replica
+
+
+def _message(kind: str, payload: Any) -> bytes:
+    body = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(body)) + body
+
+
+class _Messages:
+    """Length-prefixed messages off a byte stream, with the file descriptors that came along."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.fds: list[int] = []
+
+    def complete(self) -> list[tuple[str, Any]]:
+        out = []
+        while len(self.buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self.buffer)
+            if len(self.buffer) < _HEADER.size + size:
+                break
+            out.append(pickle.loads(bytes(self.buffer[_HEADER.size:_HEADER.size + size])))
+            del self.buffer[:_HEADER.size + size]
+        return out
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.buffer)
+
+
+# -- the node's side ------------------------------------------------------------------------------
+
+
+class WorkerLink:
+    """The node's handle on its worker: spawns it, hands it the mempool connection, sends it
+    every Commit, and applies its reports (signers, CheckTx counts)."""
+
+    def __init__(self, replica: Path, log_level: str = "INFO") -> None:
+        self._signers: SignerCache | None = None
+        self._metrics: Metrics | None = None
+        commands, self._worker_commands = socket.socketpair()
+        self._reports, worker_reports = socket.socketpair()
+        self._commands = commands  # blocking: a Commit's writes are in the worker's socket when sendall returns
+        self._reports.setblocking(False)
+        self._incoming = _Messages()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app.mempool_worker", "--replica", str(replica),
+             "--commands-fd", str(self._worker_commands.fileno()), "--reports-fd", str(worker_reports.fileno()),
+             "--log-level", log_level],
+            pass_fds=(self._worker_commands.fileno(), worker_reports.fileno()),
+        )
+        self._worker_commands.close()
+        worker_reports.close()
+        self.replica = replica
+        self._on_exit: Callable[[], None] | None = None
+
+    def watch(self, loop: asyncio.AbstractEventLoop, signers: SignerCache, metrics: Metrics,
+              on_exit: Callable[[], None]) -> None:
+        """Read the worker's reports on `loop` into the node's signer cache and metrics; call
+        `on_exit` when its channel closes."""
+        self._signers, self._metrics = signers, metrics
+        self._on_exit = on_exit
+        loop.add_reader(self._reports.fileno(), self._read_reports, loop)
+
+    def take_connection(self, fd: int, received: bytes) -> None:
+        """Hand the mempool connection over, with the bytes read from it and not yet answered."""
+        socket.send_fds(self._commands, [_message("connection", received)], [fd])
+
+    def send_commit(self, block: CommittedBlock) -> None:
+        info = block.info
+        self._commands.sendall(_message("commit", (block.writes, info.height, info.app_hash, info.block_time_ms,
+                                                   block.market_ids, block.chain_id)))
+
+    def close(self) -> None:
+        """Stop the worker (it exits when its command channel closes) and remove its replica."""
+        self._commands.close()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self._reports.close()
+        shutil.rmtree(self.replica, ignore_errors=True)
+
+    def _read_reports(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            try:
+                chunk = self._reports.recv(_READ_BYTES)
+            except BlockingIOError:
+                break
+            if not chunk:
+                loop.remove_reader(self._reports.fileno())
+                log.critical("the mempool worker exited (code %s)", self.process.poll())
+                if self._on_exit is not None:
+                    self._on_exit()
+                return
+            self._incoming.buffer += chunk
+        assert self._signers is not None and self._metrics is not None
+        for kind, payload in self._incoming.complete():
+            if kind == "report":
+                signers, checked, rejections = payload
+                for tx_hash, signer in signers:
+                    self._signers.remember(tx_hash, signer)
+                self._metrics.checktx_total += checked
+                for key, count in rejections.items():
+                    self._metrics.checktx_rejections[key] = self._metrics.checktx_rejections.get(key, 0) + count
+
+
+# -- the worker's side ----------------------------------------------------------------------------
+
+
+class _ReportingSigners(SignerCache):
+    """A signer cache that also keeps what it recovers for the next report to the node."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recovered: list[tuple[bytes, bytes]] = []
+
+    def remember(self, tx_hash: bytes, entry: Any) -> None:
+        super().remember(tx_hash, entry)
+        if isinstance(entry, bytes):
+            self.recovered.append((tx_hash, entry))
+
+
+class _MempoolEndpoint:
+    """The requests a mempool connection carries, answered from the worker's state."""
+
+    def __init__(self, mempool: Mempool, signers: _ReportingSigners, decode: Callable[[bytes], Any],
+                 report: Callable[[], None]) -> None:
+        self._mempool = mempool
+        self._signers = signers
+        self._decode = decode
+        self._report = report
+        self.checked = 0
+        self.rejections: dict[tuple[str, int], int] = {}
+
+    def check_tx(self, req: abci_pb.RequestCheckTx) -> abci_pb.ResponseCheckTx:
+        response = self._mempool.check_tx(req)
+        self.checked += 1
+        if response.code != 0:
+            key = (response.codespace, response.code)
+            self.rejections[key] = self.rejections.get(key, 0) + 1
+        if self.checked >= REPORT_EVERY_TXS:
+            self._report()
+        return response
+
+    def flush(self, req: abci_pb.RequestFlush) -> abci_pb.ResponseFlush:
+        self._report()
+        return abci_pb.ResponseFlush()
+
+    def echo(self, req: abci_pb.RequestEcho) -> abci_pb.ResponseEcho:
+        return abci_pb.ResponseEcho(message=req.message)
+
+    def prefetch_signers(self, raws: list[bytes]) -> None:
+        decoded = [self._decode(raw) for raw in raws]
+        self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
+
+
+class _Worker:
+    def __init__(self, replica: Path, commands: socket.socket, reports: socket.socket) -> None:
+        self._store = CommittedStore(replica, durable=False)
+        self._commands = commands
+        self._commands.setblocking(False)
+        self._incoming = _Messages()
+        self._signers = _ReportingSigners()
+        self._decoded: dict[bytes, Any] = {}
+        self._mempool = Mempool(self._store, AuthKeeper(self._store).chain_id(), self._store.last_commit(),
+                                self._signers, self._decode)
+        self._mempool.books  # loaded now, not at the first CheckTx
+        self._reports_sock = reports
+        self._reports: asyncio.StreamWriter | None = None
+        self._endpoint = _MempoolEndpoint(self._mempool, self._signers, self._decode, self._report)
+        self._server = AbciServer(self._endpoint, before_answering=self._read_commands)
+        self.stopped = asyncio.Event()
+
+    def _decode(self, raw: bytes) -> Any:
+        """Decoded once per read: the prefetch decodes a batch, its CheckTx take the results."""
+        found = self._decoded.pop(raw, None)
+        if found is None:
+            found = decode_tx(raw)
+            if len(self._decoded) < 65_536:
+                self._decoded[raw] = found
+        return found
+
+    async def run(self) -> None:
+        _, self._reports = await asyncio.open_unix_connection(sock=self._reports_sock)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self._commands.fileno(), self._read_commands)
+        await self.stopped.wait()
+        await self._server.close()
+        self._store.close()
+        self._signers.close()
+
+    def _read_commands(self) -> None:
+        """Take every command the node has sent, completing one it is still sending."""
+        while not self.stopped.is_set():
+            try:
+                data, fds, _, _ = socket.recv_fds(self._commands, _READ_BYTES, 16)
+            except BlockingIOError:
+                if not self._incoming.partial:
+                    break
+                self._commands.setblocking(True)  # the node is in the middle of sending it
+                data, fds, _, _ = socket.recv_fds(self._commands, _READ_BYTES, 16)
+                self._commands.setblocking(False)
+            if not data:
+                log.info("the node closed the worker's channel; stopping")
+                self.stopped.set()
+                return
+            self._incoming.buffer += data
+            self._incoming.fds += fds
+            for kind, payload in self._incoming.complete():
+                self._apply(kind, payload)
+
+    def _apply(self, kind: str, payload: Any) -> None:
+        if kind == "commit":
+            writes, height, app_hash, block_time_ms, market_ids, chain_id = payload
+            info = CommitInfo(height, app_hash, block_time_ms)
+            self._store.commit(writes, info)
+            self._mempool.follow(writes, market_ids, info, chain_id)
+            self._decoded.clear()
+        elif kind == "connection":
+            sock = socket.socket(fileno=self._incoming.fds.pop(0))
+            asyncio.get_running_loop().create_task(self._server.serve_socket(sock, payload))
+        else:
+            raise ValueError(f"unknown command {kind!r} from the node")
+
+    def _report(self) -> None:
+        endpoint = self._endpoint
+        if self._reports is None or not (endpoint.checked or self._signers.recovered):
+            return
+        self._reports.write(_message("report", (self._signers.recovered, endpoint.checked, endpoint.rejections)))
+        self._signers.recovered = []
+        endpoint.checked = 0
+        endpoint.rejections = {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.mempool_worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--replica", required=True, type=Path)
+    parser.add_argument("--commands-fd", required=True, type=int)
+    parser.add_argument("--reports-fd", required=True, type=int)
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s")
+    commands = socket.socket(fileno=args.commands_fd)
+    reports = socket.socket(fileno=args.reports_fd)
+
+    async def serve() -> None:
+        worker = _Worker(args.replica, commands, reports)
+        log.info("mempool worker ready on %s", args.replica)
+        await worker.run()
+
+    asyncio.run(serve())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,199 @@
+"""The mempool worker as `perpchain node` runs it: a second process that takes over the mempool
+connection, follows every Commit, answers CheckTx while the node is busy with a block, and takes
+the node down with it when it dies. Real sockets on 127.0.0.1, a real child process, LevelDB."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from app.application import Application
+from app.framing import frame, split_frames
+from app.mempool_worker import WorkerLink, make_replica
+from app.server import AbciServer
+from app.store import CommittedStore
+from modules.bank.types import Transfer
+from modules.types import SubaccountId
+from wire import PrivateKey
+from wire.codec import Tx, sign_tx
+from wire.pb import abci_pb
+
+from tests.app.conftest import BLOCK_INTERVAL_MS, CHAIN_ID, GENESIS_TIME_MS, start_app
+
+
+class _HoldableApp(Application):
+    """FinalizeBlock that, while `hold` is set, does not start until the test releases it: what a
+    long block looks like to everything else in the node."""
+
+    def __init__(self, store: CommittedStore, on_commit: object) -> None:
+        super().__init__(store, on_commit=on_commit)  # type: ignore[arg-type]
+        self.hold = threading.Event()
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def finalize_block(self, req: abci_pb.RequestFinalizeBlock) -> abci_pb.ResponseFinalizeBlock:
+        self.started.set()
+        if self.hold.is_set() and not self.release.wait(10):
+            raise RuntimeError("the test never released the block")
+        return super().finalize_block(req)
+
+
+class _Node:
+    """What app/node.py assembles (replica, worker, application, server), on a thread's loop."""
+
+    def __init__(self, data: Path) -> None:
+        self.worker = WorkerLink(make_replica(data))
+        self.store = CommittedStore(data)
+        self.app = _HoldableApp(self.store, self.worker.send_commit)
+        self.server = AbciServer(self.app, mempool_worker=self.worker)
+        self.worker_exited = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(self.server.start("tcp://127.0.0.1:0"))
+            self.worker.watch(self.loop, self.app.signers, self.server.metrics, self.worker_exited.set)
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, name="node-loop", daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+
+    def connect(self) -> "_Connection":
+        return _Connection(socket.create_connection(("127.0.0.1", self.server.port), timeout=10))
+
+    def close(self) -> None:
+        self.app.release.set()
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.worker.close()
+        self.app.signers.close()
+        self.store.close()
+
+
+class _Connection:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def send(self, **kind: object) -> None:
+        self.sock.sendall(frame(abci_pb.Request(**kind).SerializeToString()))  # type: ignore[arg-type]
+
+    def receive(self, timeout_s: float = 10) -> abci_pb.Response:
+        self.sock.settimeout(timeout_s)
+        while True:
+            frames, used, _ = split_frames(self.buffer)
+            if frames:
+                del self.buffer[:len(frame(frames[0]))]
+                return abci_pb.Response.FromString(frames[0])
+            chunk = self.sock.recv(65536)
+            assert chunk, "the node closed the connection"
+            self.buffer += chunk
+
+    def check(self, tx: bytes, kind: int = abci_pb.NEW) -> abci_pb.ResponseCheckTx:
+        self.send(check_tx=abci_pb.RequestCheckTx(tx=tx, type=kind))
+        return self.receive().check_tx
+
+
+KEYS = [PrivateKey.from_hex(f"{i:064x}") for i in (101, 102)]
+
+
+def _transfer(nonce: int) -> bytes:
+    action = Transfer(from_subaccount=0, to=SubaccountId(KEYS[1].address, 0), amount_micro_usdc=1)
+    return sign_tx(KEYS[0], Tx(CHAIN_ID, KEYS[0].address, nonce, (action,)))
+
+
+def _finalize(height: int, txs: list[bytes]) -> abci_pb.RequestFinalizeBlock:
+    stamp = Timestamp()
+    stamp.FromMilliseconds(GENESIS_TIME_MS + height * BLOCK_INTERVAL_MS)
+    return abci_pb.RequestFinalizeBlock(height=height, txs=txs, time=stamp)
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[_Node]:
+    harness = start_app(tmp_path / "db", KEYS)  # genesis funds both keys; height 1 committed
+    harness.app.signers.close()
+    harness.store.close()
+    running = _Node(tmp_path / "db")
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def test_the_worker_checks_on_the_committed_state_and_follows_each_commit(node: _Node) -> None:
+    mempool, consensus = node.connect(), node.connect()
+    nonce = GENESIS_TIME_MS + 2 * BLOCK_INTERVAL_MS
+    first = _transfer(nonce)
+    assert node.worker.process.poll() is None
+    assert mempool.check(first).code == 0  # the replica holds genesis: the sender is funded
+    consensus.send(finalize_block=_finalize(2, [first]))
+    assert [r.code for r in consensus.receive().finalize_block.tx_results] == [0]
+    consensus.send(commit=abci_pb.RequestCommit())
+    assert consensus.receive().WhichOneof("value") == "commit"
+    rechecked = mempool.check(first, abci_pb.RECHECK)  # after the Commit, as CometBFT rechecks
+    assert (rechecked.codespace, rechecked.code) == ("auth", 6)  # NonceAlreadyUsed: the worker saw block 2
+    assert mempool.check(_transfer(nonce + 1)).code == 0
+    mempool.send(flush=abci_pb.RequestFlush())
+    assert mempool.receive().WhichOneof("value") == "flush"
+    deadline = time.monotonic() + 10  # the worker's report reaches the node's metrics
+    while node.server.metrics.checktx_total < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert node.server.metrics.checktx_total == 3
+    assert node.server.metrics.checktx_rejections == {("auth", 6): 1}
+
+
+def test_check_tx_is_answered_while_the_node_is_inside_a_block(node: _Node) -> None:
+    mempool, consensus, query = node.connect(), node.connect(), node.connect()
+    nonce = GENESIS_TIME_MS + 2 * BLOCK_INTERVAL_MS
+    assert mempool.check(_transfer(nonce)).code == 0  # the connection is the worker's from here
+    node.app.hold.set()
+    consensus.send(finalize_block=_finalize(2, []))
+    assert node.app.started.wait(10)
+    answered = mempool.check(_transfer(nonce + 1))  # the node's loop is stuck in the block
+    assert answered.code == 0 and not node.app.release.is_set()
+    query.send(info=abci_pb.RequestInfo())
+    with pytest.raises(socket.timeout):
+        query.receive(timeout_s=0.3)  # the node itself answers nothing until the block ends
+    node.app.release.set()
+    assert consensus.receive().WhichOneof("value") == "finalize_block"
+    assert query.receive().WhichOneof("value") == "info"
+
+
+def test_the_node_stops_when_its_worker_dies(node: _Node) -> None:
+    mempool = node.connect()
+    assert mempool.check(_transfer(GENESIS_TIME_MS + 2 * BLOCK_INTERVAL_MS)).code == 0
+    node.worker.process.kill()
+    assert node.worker_exited.wait(10)
+    with pytest.raises((ConnectionError, AssertionError, socket.timeout)):
+        mempool.check(_transfer(GENESIS_TIME_MS + 2 * BLOCK_INTERVAL_MS + 1), abci_pb.NEW)
+
+
+def test_a_replica_links_the_tables_copies_the_rest_and_replaces_older_replicas(tmp_path: Path) -> None:
+    harness = start_app(tmp_path / "db", KEYS)
+    harness.app.signers.close()
+    harness.store.close()
+    stale = tmp_path / "db.mempool-1"
+    stale.mkdir()
+    replica = make_replica(tmp_path / "db")
+    assert not stale.exists() and replica.parent == tmp_path
+    names = {p.name for p in (tmp_path / "db").iterdir()} - {"LOCK"}
+    assert {p.name for p in replica.iterdir()} == names
+    for table in (p for p in replica.iterdir() if p.suffix in (".ldb", ".sst")):
+        assert table.stat().st_ino == (tmp_path / "db" / table.name).stat().st_ino
+    copy = CommittedStore(replica)
+    try:
+        assert copy.last_commit().height == 1
+    finally:
+        copy.close()
+
