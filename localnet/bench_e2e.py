@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from client import load_key
-from localnet.cpu import cpu_shares
+from localnet.cpu import children, cpu_shares
 from localnet.fresh import fresh_localnet
 from localnet.load import LoadConfig, LoadGenerator, mean_orders_per_tx
 from localnet.supervisor import Supervisor
@@ -39,16 +39,19 @@ def load_config(supervisor: Supervisor, rate: float, duration_s: float) -> LoadC
 
 def measure(validators: int, rate: float, duration_s: float) -> dict[str, Any]:
     """The load's figures, and the CPU (from /proc, while the load ran) each kind of process spent
-    per finalized order: one app, one cometbft, and the load generator (this process)."""
+    per finalized order: one app (the node and its mempool worker, also shown apart), one
+    cometbft, and the load generator (this process)."""
     with fresh_localnet(validators, prefix="perpchain-e2e-") as supervisor:
         generator = LoadGenerator(load_config(supervisor, rate, duration_s))
         generator.set_up()  # funding and signing happen before the clock
-        groups = {"app": [v.app.pid for v in supervisor.validators if v.app.pid],
+        apps = [v.app.pid for v in supervisor.validators if v.app.pid]
+        groups = {"app": apps, "mempool_worker": children(apps),
                   "cometbft": [v.cometbft.pid for v in supervisor.validators if v.cometbft.pid],
                   "loadgen": [os.getpid()]}
         figures, shares, cpu_s = cpu_shares(groups, generator.measure)
     orders = max(1, int(figures.get("finalized_orders") or 0))
-    figures["app_us_per_order"] = round(1e6 * cpu_s["app"] / validators / orders, 1)
+    figures["app_us_per_order"] = round(1e6 * (cpu_s["app"] + cpu_s["mempool_worker"]) / validators / orders, 1)
+    figures["mempool_worker_us_per_order"] = round(1e6 * cpu_s["mempool_worker"] / validators / orders, 1)
     figures["cometbft_us_per_order"] = round(1e6 * cpu_s["cometbft"] / validators / orders, 1)
     figures["loadgen_us_per_order"] = round(1e6 * cpu_s["loadgen"] / orders, 1)
     figures["cpu_percent_of_machine"] = shares
@@ -66,11 +69,13 @@ def run(size: int = 0) -> dict[str, Any]:
     four = measure(4, rate=offered_rate(4), duration_s=duration)
     headline = ("orders_per_s", "txs_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "checktx_p50_ms",
                 "checktx_p99_ms", "block_interval_ms", "offered_rate_txs_per_s", "sent_txs_per_s", "lost_txs",
-                "app_us_per_order", "cometbft_us_per_order", "loadgen_us_per_order")
+                "app_us_per_order", "mempool_worker_us_per_order", "cometbft_us_per_order",
+                "loadgen_us_per_order")
     return {
         "bench": "e2e",
         "orders_per_s": one["orders_per_s"], "p50_ms": one["p50_ms"], "p99_ms": one["p99_ms"],
-        "app_us_per_order": one["app_us_per_order"], "cometbft_us_per_order": one["cometbft_us_per_order"],
+        "app_us_per_order": one["app_us_per_order"], "mempool_worker_us_per_order": one["mempool_worker_us_per_order"],
+        "cometbft_us_per_order": one["cometbft_us_per_order"],
         "loadgen_us_per_order": one["loadgen_us_per_order"], "goal_app_us_per_order": 50,
         "block_interval_ms": one["block_interval_ms"], "validators": 1,
         "cores": os.cpu_count(), "duration_s": duration,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from localnet.bench_e2e import load_config, offered_rate
-from localnet.cpu import cpu_shares
+from localnet.cpu import children, cpu_shares
 from localnet.fresh import fresh_localnet
 from localnet.load import LoadGenerator
 from client.arguments import uint_arg
@@ -102,7 +102,8 @@ def profile(validators: int, rate: float, seconds: float, keep: Path | None = No
         spy = subprocess.Popen([str(PY_SPY), "record", "--pid", str(pid), "--rate", "100", "--duration",
                                 str(int(seconds)), "--format", "raw", "--output", str(output), "--nonblocking"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        groups = {"apps": [v.app.pid for v in supervisor.validators if v.app.pid],
+        apps = [v.app.pid for v in supervisor.validators if v.app.pid]
+        groups = {"apps": apps + children(apps),
                   "cometbft": [v.cometbft.pid for v in supervisor.validators if v.cometbft.pid],
                   "load_generator": [os.getpid()]}
         try:
