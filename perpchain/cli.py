@@ -1,4 +1,4 @@
-"""`perpchain`: node, genesis, localnet, keys, tx, query, bench. Each subcommand has --help."""
+"""`perpchain`: node, genesis, localnet, keys, tx, query, schema, bench. Each subcommand has --help."""
 
 from __future__ import annotations
 
@@ -272,6 +272,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                args.insurance)
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    from wire import schema
+
+    directory = Path(args.out)
+    if args.check:
+        problems = schema.check(directory)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if not problems:
+            print(f"{directory}: up to date with the code")
+        return 1 if problems else 0
+    for path in schema.write(directory):
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.name == "tui":  # starts a chain, the market maker and a headless terminal
         from perpchain.tui_cli import run_bench_tui
@@ -538,6 +554,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=uint_arg("seed"), default=1)
     simulate.add_argument("--insurance", type=uint_arg("insurance"), default=0, help="insurance fund at the start, USDC")
     simulate.set_defaults(func=cmd_simulate)
+
+    schema = commands.add_parser("schema", help="write the integrator's contract (docs/api/: the actions' JSON "
+                                 "Schema and the EIP-712 typed data) from the code; --check compares instead")
+    schema.add_argument("--out", default=str(PROJECT_ROOT / "docs" / "api"), help="folder (%(default)s)")
+    schema.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 naming each file that differs from the code")
+    schema.set_defaults(func=cmd_schema)
 
     bench = commands.add_parser("bench", help="run a benchmark; its last line is a JSON object of figures")
     bench.add_argument("name", choices=["checktx", "engine", "liquidation", "triggers", "restart", "e2e", "tui", "anchor",

@@ -14,8 +14,12 @@ from wire.crypto import keccak256
 
 DOMAIN_NAME = "perpchain"
 DOMAIN_VERSION = "1"
-_DOMAIN_TYPEHASH = keccak256(b"EIP712Domain(string name,string version)")
-TX_TYPEHASH = keccak256(b"Tx(string chainId,address account,uint64 nonce,bytes body)")
+# The two struct types as EIP-712 encodes them; docs/api/eip712.json is generated from these
+# strings (wire/schema.py), so the typed data a wallet is given cannot differ from what is hashed.
+DOMAIN_TYPE = "EIP712Domain(string name,string version)"
+TX_TYPE = "Tx(string chainId,address account,uint64 nonce,bytes body)"
+_DOMAIN_TYPEHASH = keccak256(DOMAIN_TYPE.encode())
+TX_TYPEHASH = keccak256(TX_TYPE.encode())
 DOMAIN_SEPARATOR = keccak256(
     _DOMAIN_TYPEHASH + keccak256(DOMAIN_NAME.encode()) + keccak256(DOMAIN_VERSION.encode())
 )
