@@ -30,6 +30,7 @@ import logging
 import os
 import pickle
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -58,10 +59,13 @@ _TABLE_SUFFIXES = (".ldb", ".sst")  # LevelDB never rewrites these in place: lin
 
 def make_replica(data: Path) -> Path:
     """A copy of the LevelDB at `data` for this process's worker, in a sibling directory named
-    after this process; earlier processes' copies are removed. The node must not have opened
-    `data` yet."""
+    after this process; copies left by processes no longer running are removed (a second node
+    started on the same data by mistake must not take the first one's). The node must not have
+    opened `data` yet."""
     for stale in data.parent.glob(f"{data.name}.mempool-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        owner = stale.name.rsplit("-", 1)[1]
+        if not (owner.isdigit() and Path(f"/proc/{owner}").exists()):
+            shutil.rmtree(stale, ignore_errors=True)
     replica = data.parent / f"{data.name}.mempool-{os.getpid()}"
     replica.mkdir(parents=True)
     if data.is_dir():
@@ -317,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s")
+    # The worker lives exactly as long as the node's channel: a signal meant for the node (Ctrl-C
+    # in its terminal, a stop sent to its process group) must not stop the worker first, which
+    # the node would take for a crash.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     commands = socket.socket(fileno=args.commands_fd)
     reports = socket.socket(fileno=args.reports_fd)
 

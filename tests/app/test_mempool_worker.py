@@ -183,10 +183,13 @@ def test_a_replica_links_the_tables_copies_the_rest_and_replaces_older_replicas(
     harness = start_app(tmp_path / "db", KEYS)
     harness.app.signers.close()
     harness.store.close()
-    stale = tmp_path / "db.mempool-1"
+    stale = tmp_path / f"db.mempool-{2**22 + 1}"  # above the kernel's largest pid: nobody runs it
+    live = tmp_path / "db.mempool-1"  # pid 1 always runs: its copy may be in use
     stale.mkdir()
+    live.mkdir()
     replica = make_replica(tmp_path / "db")
-    assert not stale.exists() and replica.parent == tmp_path
+    assert not stale.exists() and live.exists() and replica.parent == tmp_path
+    live.rmdir()
     names = {p.name for p in (tmp_path / "db").iterdir()} - {"LOCK"}
     assert {p.name for p in replica.iterdir()} == names
     for table in (p for p in replica.iterdir() if p.suffix in (".ldb", ".sst")):
