@@ -57,9 +57,10 @@ def test_detached_localnet_up_status_down_resume_and_reset(tmp_path: Path) -> No
         # A supervisor killed outright leaves its nodes running; `down` finds and stops them.
         supervisor_pid = json.loads((Path(root) / "supervisor.json").read_text())["pid"]
         os.kill(supervisor_pid, signal.SIGKILL)
-        wait_until(lambda: len(processes_mentioning(root)) == 6, 10, "supervisor gone, six nodes' processes left")
+        # Each node is three processes: its app, the app's mempool worker and cometbft.
+        wait_until(lambda: len(processes_mentioning(root)) == 9, 10, "supervisor gone, nine nodes' processes left")
         stopped = perpchain("localnet", "down", "--root", root)
-        assert "and 6 orphaned processes" in stopped.stdout
+        assert "and 6 orphaned processes" in stopped.stdout  # the recorded apps and cometbfts; workers follow their app
     finally:
         perpchain("localnet", "down", "--root", root)
     assert processes_mentioning(root) == []
@@ -135,7 +136,7 @@ def test_foreground_localnet_stops_every_process_on_ctrl_c(tmp_path: Path) -> No
             if "Ctrl-C stops every node" in line:
                 break
         assert any("2 validators producing blocks" in line for line in lines), lines
-        assert len(processes_mentioning(root)) == 5  # the supervisor, two apps, two cometbfts
+        assert len(processes_mentioning(root)) == 7  # the supervisor, two apps, their mempool workers, two cometbfts
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     finally:
