@@ -24,8 +24,8 @@ from typing import Callable
 
 from modules.context import Event
 from modules.errors import ChainError
-from modules.markets.errors import MarketPaused
 from modules.margin.keeper import MarginKeeper
+from modules.markets.errors import MarketPaused
 from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market, MarketStatus
 from modules.oracle.update import margin_price

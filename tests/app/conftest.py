@@ -13,12 +13,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.application import Application
 from app.oracle_votes import encode_extension, oracle_tx
-from genesis.markets import market
 from app.store import CommittedStore
+from genesis.markets import market
 from modules.bank.keeper import BankKeeper
 from modules.types import SubaccountId
 from wire import PrivateKey
 from wire.pb import abci_pb
+
 from tendermint.crypto import keys_pb2 as keys_pb
 
 CHAIN_ID = "perpchain-test"

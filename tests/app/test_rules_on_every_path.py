@@ -5,15 +5,15 @@ dead-man switch is due while the start-of-block budgets carry them."""
 from __future__ import annotations
 
 from modules.bank.types import Transfer
+from modules.context import BlockContext
 from modules.margin.keeper import MarginKeeper
 from modules.orderbook.actions import ConditionalKind, PlaceConditional
+from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.msg_server import stored_obligations
 from modules.orderbook.params import OrderbookParams
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import SubaccountId
-from modules.orderbook.book import Books
-from modules.context import BlockContext
 from tests.app.conftest import AppHarness
 from tests.app.test_orderbook import BTC, PRICE, USDC, buy, sell, signed
 
@@ -73,8 +73,8 @@ def test_a_resting_reduce_only_order_never_opens_a_position(harness: AppHarness)
 def test_a_liquidated_subaccount_keeps_no_conditionals_or_twaps(oracle_harness: AppHarness) -> None:
     """Liquidation cancels the resting orders only (engine._liquidate); the conditionals and
     TWAPs of a subaccount left with no equity stay stored and keep reserving margin it no longer has."""
-    from modules.orderbook.actions import PlaceTwap
     from modules.bank.types import Transfer as T
+    from modules.orderbook.actions import PlaceTwap
     from modules.types import INSURANCE_FUND
     from tests.app.test_liquidation import _open_bob_long, oracle_tx_prices
 
