@@ -58,7 +58,7 @@ from wire import PrivateKey, sign_tx
 from wire.codec import Tx
 from wire.pb import abci_pb
 
-from tendermint.crypto import keys_pb2 as keys_pb  # noqa: E402
+from tendermint.crypto import keys_pb2 as keys_pb
 
 MARKETS = 4
 PRICE = 65_000_000_000  # micro-USDC

@@ -38,7 +38,7 @@ from modules.orderbook.types import Side
 from modules.types import SubaccountId
 from wire.pb import abci_pb
 
-from tendermint.crypto import keys_pb2 as keys_pb  # noqa: E402
+from tendermint.crypto import keys_pb2 as keys_pb
 
 MARKETS = 10
 TICK = 100_000

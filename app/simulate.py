@@ -37,7 +37,7 @@ from modules.types import INSURANCE_FUND, SubaccountId
 from wire.amounts import parse_decimal
 from wire.pb import abci_pb
 
-from tendermint.crypto import keys_pb2 as keys_pb  # noqa: E402
+from tendermint.crypto import keys_pb2 as keys_pb
 
 HOUSE = SubaccountId(hashlib.sha256(b"simulation house").digest()[:20], 0)
 

@@ -143,3 +143,13 @@ def oracle_harness(tmp_path: Path) -> Iterator[AppHarness]:
     finally:
         h.app.signers.close()
         h.store.close()
+
+
+@pytest.fixture
+def harnesses() -> Iterator[list[AppHarness]]:
+    """For tests that start harnesses of their own (with other params): each one appended is closed after."""
+    started: list[AppHarness] = []
+    yield started
+    for h in started:
+        h.app.signers.close()
+        h.store.close()
