@@ -10,6 +10,7 @@ run: setup
 	@$(PY) -m perpchain.cli tui --localnet
 
 test: setup
+	@.venv/bin/ruff check .
 	@$(PY) -m pytest -q
 
 test-unit: setup
@@ -22,4 +23,4 @@ sim: setup
 	@$(PY) scripts/sim_all.py
 
 clean:
-	rm -rf .data .gen .pytest_cache
+	rm -rf .data .gen .pytest_cache .ruff_cache

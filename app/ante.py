@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.sigverify import SignerCache
 from modules.auth.errors import NoActions, SignerMismatch, TooManyActions, TxTooLarge, WrongChainId
 from modules.auth.params import MAX_ACTIONS_PER_TX, MAX_TX_BYTES
 from wire.codec import DecodedTx, Tx, decode_signed_tx
 from wire.crypto import keccak256
-
-from app.sigverify import SignerCache
 
 
 @dataclass(frozen=True)

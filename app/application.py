@@ -31,13 +31,20 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from app import ante, oracle_votes, queries
+from app.genesis_state import import_app_state
+from app.mempool import Mempool, decode_tx
+from app.ordering import actions_class, order_txs, proposal_order_error
+from app.price_source import NoPrices, PriceSource
+from app.router import execute_tx, use_nonce
+from app.sigverify import SignerCache
+from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
 from modules.anchor.keeper import AnchorKeeper
 from modules.anchor.merkle import BalanceTree
 from modules.anchor.msg_server import CommittedState, anchor_due, anchor_step, mark_written
 from modules.auth.keeper import AuthKeeper
 from modules.context import BlockContext, Event
 from modules.errors import ChainError
-from modules.types import SubaccountId
 from modules.funding.keeper import FundingKeeper
 from modules.funding.tick import funding_tick
 from modules.liquidation.engine import liquidation_step
@@ -47,19 +54,10 @@ from modules.oracle.types import Validator
 from modules.oracle.update import update_prices
 from modules.orderbook.book import Books
 from modules.orderbook.conditional import trigger_step
-from modules.orderbook.twap import twap_step
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.msg_server import begin_block as orderbook_begin_block
-
-from app import ante, queries
-from app.genesis_state import import_app_state
-from app.mempool import Mempool, decode_tx
-from app import oracle_votes
-from app.ordering import actions_class, order_txs, proposal_order_error
-from app.price_source import NoPrices, PriceSource
-from app.router import execute_tx, use_nonce
-from app.sigverify import SignerCache
-from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
+from modules.orderbook.twap import twap_step
+from modules.types import SubaccountId
 from wire.crypto import keccak256
 from wire.pb import abci_pb
 

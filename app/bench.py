@@ -66,8 +66,7 @@ class BenchmarkFailed(Exception):
 
 
 def run_benchmark(name: str, size: int) -> int:
-    from app import (bench_anchor, bench_budget, bench_engine, bench_liquidation, bench_orders, bench_restart,
-                     bench_triggers)
+    from app import bench_anchor, bench_budget, bench_engine, bench_liquidation, bench_orders, bench_restart, bench_triggers
 
     benchmarks: dict[str, Callable[[int], dict[str, object]]] = {
         "checktx": bench_checktx,

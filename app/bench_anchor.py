@@ -39,11 +39,12 @@ from modules.bank.types import Transfer
 from modules.margin.keeper import MarginKeeper
 from modules.margin.types import Position
 from modules.types import SubaccountId
-from tendermint.crypto import keys_pb2 as keys_pb  # noqa: E402  (on the path once wire.pb is imported)
 from wire import PrivateKey
 from wire.codec import Tx, sign_tx
 from wire.crypto import keccak256
 from wire.pb import abci_pb
+
+from tendermint.crypto import keys_pb2 as keys_pb  # on the path once wire.pb is imported
 
 MARKETS = 4
 PRICE = 65_000_000_000

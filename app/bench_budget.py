@@ -35,11 +35,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from app.application import Application
 from app.bench_liquidation import START_MS, VALIDATOR_KEY, _oracle
 from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
 from genesis.markets import market as market_entry
-from google.protobuf.timestamp_pb2 import Timestamp
 from modules.bank.keeper import BankKeeper
 from modules.orderbook.actions import (
     ConditionalKind,
@@ -53,10 +54,11 @@ from modules.orderbook.trailing import trail_trigger
 from modules.orderbook.twap import Twap, TwapBook
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import MAX_SUBACCOUNT, SubaccountId
-from tendermint.crypto import keys_pb2 as keys_pb  # noqa: E402
 from wire import PrivateKey, sign_tx
 from wire.codec import Tx
 from wire.pb import abci_pb
+
+from tendermint.crypto import keys_pb2 as keys_pb
 
 MARKETS = 4
 PRICE = 65_000_000_000  # micro-USDC

@@ -49,8 +49,9 @@ from modules.margin.types import Position
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.types import SubaccountId
-from tendermint.crypto import keys_pb2 as keys_pb  # noqa: E402  (on the path once wire.pb is imported)
 from wire.pb import abci_pb
+
+from tendermint.crypto import keys_pb2 as keys_pb  # on the path once wire.pb is imported
 
 MARKETS = 10
 PRICE = 65_000_000_000

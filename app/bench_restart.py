@@ -32,7 +32,7 @@ from typing import Any
 from app.application import Application
 from app.bench import PROJECT_ROOT, BenchmarkFailed, _AppProcess, _free_port
 from app.bench_liquidation import PRICE
-from app.store import CacheStore, CommitInfo, CommittedStore
+from app.store import CacheStore, CommittedStore
 from genesis.app_state import build_app_state
 from genesis.home import BlockTiming, NodePorts, configure, init_home, write_genesis_for
 from genesis.markets import market as market_entry

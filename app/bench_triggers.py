@@ -36,8 +36,9 @@ from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.trailing import trail_trigger
 from modules.orderbook.types import Side
 from modules.types import SubaccountId
-from tendermint.crypto import keys_pb2 as keys_pb  # noqa: E402
 from wire.pb import abci_pb
+
+from tendermint.crypto import keys_pb2 as keys_pb
 
 MARKETS = 10
 TICK = 100_000

@@ -15,16 +15,15 @@ import logging
 import traceback
 from typing import Callable, Mapping, Sequence
 
+from app import ante, oracle_votes
+from app.router import check_tx, execute_tx, has_order_actions
+from app.sigverify import SignerCache
+from app.store import CacheStore, CommitInfo, CommittedStore
 from modules.context import BlockContext
 from modules.errors import ChainError
 from modules.oracle.errors import OracleTxNotAllowed
 from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
-
-from app import ante, oracle_votes
-from app.router import check_tx, execute_tx, has_order_actions
-from app.sigverify import SignerCache
-from app.store import CacheStore, CommitInfo, CommittedStore
 from wire.pb import abci_pb
 
 log = logging.getLogger("perpchain.mempool")

@@ -38,15 +38,14 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from modules.auth.keeper import AuthKeeper
-from modules.errors import ChainError
-
 from app.application import CommittedBlock
 from app.mempool import Mempool, decode_tx
 from app.metrics import Metrics
 from app.server import AbciServer
 from app.sigverify import SignerCache
 from app.store import CommitInfo, CommittedStore
+from modules.auth.keeper import AuthKeeper
+from modules.errors import ChainError
 from wire.pb import abci_pb
 
 log = logging.getLogger("perpchain.mempool")

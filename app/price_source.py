@@ -23,8 +23,8 @@ from typing import Protocol
 
 import httpx
 
-from wire.amounts import parse_decimal
 from modules.markets.types import Market
+from wire.amounts import parse_decimal
 
 log = logging.getLogger("perpchain.prices")
 PPM = 1_000_000

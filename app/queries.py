@@ -33,36 +33,35 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from modules.auth.keeper import AuthKeeper
-from modules.bank.keeper import BankKeeper
+from app.store import CommitInfo, CommittedStore
+from app.whatif import what_if
 from modules.anchor import queries as anchor_queries
 from modules.anchor.merkle import BalanceTree
+from modules.auth.keeper import AuthKeeper
+from modules.bank.keeper import BankKeeper
 from modules.bridge import queries as bridge_queries
+from modules.context import BlockContext
 from modules.errors import ChainError
+from modules.funding.keeper import FundingKeeper
+from modules.genesis import PARAMS_SECTIONS
 from modules.integers import I64_MAX, U32_MAX, check_range, parse_uint, shown
-from modules.store import KVStore
+from modules.margin.funding_settlement import settled_view
 from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import account_risk, liquidation_price
 from modules.markets.genesis import market_to_json
 from modules.markets.keeper import MarketsKeeper
-from modules.funding.keeper import FundingKeeper
-from modules.margin.funding_settlement import settled_view
 from modules.oracle.keeper import OracleKeeper
 from modules.oracle.update import margin_price
-from modules.genesis import PARAMS_SECTIONS
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
 from modules.orderbook.conditional_store import to_json as conditional_json
+from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.twap import TwapBook
 from modules.orderbook.twap import to_json as twap_json
-from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.types import Order, Side
-from modules.context import BlockContext
+from modules.store import KVStore
 from modules.types import MAX_SUBACCOUNT, SubaccountId
-
-from app.store import CommitInfo, CommittedStore
 from wire.crypto import keccak256
-from app.whatif import what_if
 
 
 class QueryError(ChainError):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from app.anchor_verify import VERIFIER as ANCHOR_VERIFIER
+from app.ante import AdmittedTx
+from app.bridge_verify import VERIFIER as BRIDGE_VERIFIER
 from modules.anchor.keeper import AnchorKeeper
 from modules.anchor.msg_server import handle_sign_anchor
 from modules.anchor.types import SignAnchor
@@ -11,16 +14,15 @@ from modules.bank.msg_server import handle_transfer
 from modules.bank.types import Transfer
 from modules.bridge import msg_server as bridge
 from modules.bridge.keeper import BridgeKeeper
-from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
-from modules.bridge.types import ResumeDeposits
+from modules.bridge.types import ClaimDeposit, ResumeDeposits, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from modules.context import BlockContext, Event
 from modules.margin.errors import InsufficientFreeCollateral
 from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import account_risk
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
-from modules.orderbook import msg_server as orderbook
 from modules.orderbook import conditional, twap
+from modules.orderbook import msg_server as orderbook
 from modules.orderbook.actions import (
     CancelAll,
     CancelConditional,
@@ -38,11 +40,6 @@ from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.store import KVStore
 from modules.types import SubaccountId
-
-from app.ante import AdmittedTx
-from app.anchor_verify import VERIFIER as ANCHOR_VERIFIER
-from app.bridge_verify import VERIFIER as BRIDGE_VERIFIER
-
 
 ORDER_ACTIONS = (PlaceOrder, CancelOrder, CancelAll, ModifyOrder, ScheduleCancelAll, PlaceConditional,
                  CancelConditional, PlaceTrailingStop, SetPositionTpSl, PlaceTwap, CancelTwap)

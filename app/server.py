@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 import traceback
-import socket
 from pathlib import Path
 from typing import Any, Callable, Protocol
 

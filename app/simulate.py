@@ -34,9 +34,10 @@ from modules.margin.types import Position
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.types import INSURANCE_FUND, SubaccountId
-from tendermint.crypto import keys_pb2 as keys_pb  # noqa: E402
 from wire.amounts import parse_decimal
 from wire.pb import abci_pb
+
+from tendermint.crypto import keys_pb2 as keys_pb
 
 HOUSE = SubaccountId(hashlib.sha256(b"simulation house").digest()[:20], 0)
 

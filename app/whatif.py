@@ -11,21 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.store import CacheStore
 from modules.context import BlockContext
+from modules.errors import ChainError
 from modules.funding.keeper import FundingKeeper
+from modules.integers import I64_MAX, U32_MAX, parse_uint, shown
 from modules.margin.funding_settlement import settled_view
 from modules.margin.risk import liquidation_price, margin_price_ticks
-from modules.errors import ChainError
 from modules.orderbook.actions import PlaceOrder
 from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.msg_server import handle_place
 from modules.orderbook.types import Side, TimeInForce
-from modules.integers import I64_MAX, U32_MAX, parse_uint, shown
 from modules.store import KVStore
 from modules.types import SubaccountId
-
-from app.store import CacheStore
 
 KINDS = {"gtc": (TimeInForce.GTC, False), "ioc": (TimeInForce.IOC, False), "fok": (TimeInForce.FOK, False),
          "post_only": (TimeInForce.GTC, True)}

@@ -13,8 +13,8 @@ import json
 
 from web3 import Web3
 
-from client.bridge import send_eth_transaction
 from bridge.eth import Anvil, deploy_bridge, transact
+from client.bridge import send_eth_transaction
 from modules.anchor.merkle import BalanceTree, Leaf
 from modules.anchor.types import AnchorRecord
 from wire import vault as digests

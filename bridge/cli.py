@@ -23,6 +23,7 @@ import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
 from client.arguments import subaccount_number, subaccount_ref, uint_arg
 
 DEFAULT_LOCALNET = Path(".data/localnet")

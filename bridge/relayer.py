@@ -44,8 +44,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from web3 import Web3
-
 from bridge.anchor_relay import AnchorRelay
 from bridge.config import ConfigError, RelayerConfig
 from client.bridge import BridgeClient, held_by_vault, send_eth_transaction

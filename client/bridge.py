@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from client.client import Client, TxResult
-from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from modules.bridge.keeper import supermajority
-from modules.bridge.types import ResumeDeposits
+from modules.bridge.types import ClaimDeposit, ResumeDeposits, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from wire.crypto import PrivateKey
 from wire.vault import bridge_key_digest, bridge_key_rotation_digest
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from client.amounts import parse_usdc
+from client.arguments import port, subaccount_ref, uint_arg
 from genesis.builder import GenesisError, build_genesis, consensus_pub_key, validate_genesis_file, validator_address
 from genesis.home import BlockTiming, NodeNetwork, NodePorts, configure, init_home, node_id
 from genesis.single import write_single_validator_home
-from client.arguments import port, subaccount_ref, uint_arg
 
 
 def add_parser(commands: Any, cometbft: Path) -> argparse.ArgumentParser:

@@ -55,11 +55,11 @@ from client import (
     address_to_hex,
     load_key,
 )
+from client.arguments import uint_arg
 from client.streams import rfc3339_to_ms
 from localnet.fresh import COMETBFT, fresh_localnet
 from localnet.layout import Layout
 from localnet.supervisor import Supervisor
-from client.arguments import uint_arg
 
 KINDS = ("kill", "pause", "restart", "wipe")
 VALIDATORS = 4

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from client.keys import load_key, save_key
 from genesis.builder import build_genesis, consensus_pub_key
-from genesis.markets import LOCALNET_MARKETS
 from genesis.home import BlockTiming, NodeNetwork, configure, init_home, node_id
+from genesis.markets import LOCALNET_MARKETS
 from localnet.layout import Layout, LocalnetConfig
 from wire.crypto import PrivateKey, address_to_hex
 
@@ -37,7 +37,8 @@ def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path, bridge:
         "markets": {"markets": LOCALNET_MARKETS},
     }
     if bridge:  # the vault backs the genesis balances: minted into it at deployment
-        from bridge.localnet import anchor_section, create as create_bridge
+        from bridge.localnet import anchor_section
+        from bridge.localnet import create as create_bridge
         from genesis.builder import validator_address
 
         app_state["bridge"] = create_bridge(

@@ -21,11 +21,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from client.arguments import uint_arg
 from localnet.bench_e2e import load_config, offered_rate
 from localnet.cpu import children, cpu_shares
 from localnet.fresh import fresh_localnet
 from localnet.load import LoadGenerator
-from client.arguments import uint_arg
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 # Frames that name the phase a sample belongs to, checked innermost first.

@@ -22,10 +22,10 @@ from modules.bridge.genesis import export_genesis as export_bridge
 from modules.bridge.genesis import import_genesis as import_bridge
 from modules.bridge.genesis import validate_genesis as validate_bridge
 from modules.bridge.keeper import BridgeKeeper
+from modules.liquidation import genesis as liquidation_genesis
 from modules.markets.genesis import export_genesis as export_markets
 from modules.markets.genesis import import_genesis as import_markets
 from modules.markets.genesis import validate_genesis as validate_markets
-from modules.liquidation import genesis as liquidation_genesis
 from modules.markets.keeper import MarketsKeeper
 from modules.orderbook import genesis as orderbook_genesis
 from modules.store import KVStore

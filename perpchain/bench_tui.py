@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 from client import Client
-from localnet.market_maker import MakerConfig, MarketMaker
-from tui.app import TradingApp
 from localnet.devchain import DevChain
+from localnet.market_maker import MakerConfig, MarketMaker
 from perpchain.screenshots import taker_flow
+from tui.app import TradingApp
 from tui.widgets import BookLadder
 
 DEFAULT_SECONDS = 10

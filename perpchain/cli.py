@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 from client.amounts import format_usdc, parse_decimal, parse_usdc
-from perpchain import orders_cli
 from client.arguments import port, subaccount_number, subaccount_ref, uint_arg
 from modules.integers import I64_MAX, U32_MAX
+from perpchain import orders_cli
+from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
 
 DEFAULT_NODE = os.environ.get("PERPCHAIN_NODE", "http://127.0.0.1:26601")  # the localnet's node0
-from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
 
 
 def cmd_node(args: argparse.Namespace) -> int:
@@ -62,7 +62,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
     password needed)."""
     from client import PrivateKey, address_to_hex, save_key
     from client.keys import (
-        NEW_PASSWORD_ENV, change_password, encrypt_in_place, key_address, read_password, save_encrypted_key,
+        NEW_PASSWORD_ENV,
+        change_password,
+        encrypt_in_place,
+        key_address,
+        read_password,
+        save_encrypted_key,
     )
 
     path = Path(args.file)

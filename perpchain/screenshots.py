@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 from client import Client, PlaceOrder, PrivateKey, Side, SubaccountId, TimeInForce
+from localnet.devchain import PROJECT_ROOT, DevChain
 from localnet.market_maker import MakerConfig, MarketMaker
 from tui.app import TradingApp
 from tui.widgets import OrderForm
-from localnet.devchain import PROJECT_ROOT, DevChain
 
 SIZE = (170, 50)
 OUT = PROJECT_ROOT / "docs" / "screenshots"

@@ -7,8 +7,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
 from client.arguments import subaccount_number
+from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
 
 
 def add_parsers(commands: argparse._SubParsersAction, default_node: str) -> None:  # type: ignore[type-arg]

@@ -18,7 +18,8 @@ from pathlib import Path
 from client import Client, PrivateKey, address_to_hex
 from genesis.app_state import build_app_state
 from genesis.home import BlockTiming, NodePorts, configure, init_home, write_genesis_for
-from localnet.ports import free_port, free_port_block
+from localnet.ports import free_port
+from localnet.ports import free_port_block as free_port_block  # re-exported: the integration conftests import it from here
 
 ROOT = Path(__file__).resolve().parent.parent
 COMETBFT = ROOT / "bin" / "cometbft"

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from collections import deque
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
 from textual import on, work

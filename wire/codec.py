@@ -8,11 +8,11 @@ from typing import Any, Union
 
 from google.protobuf.message import DecodeError
 
+from modules.anchor.types import SignAnchor
 from modules.auth.errors import FieldOutOfRange, MalformedTx, UnknownAction
 from modules.bank.types import Transfer
-from modules.anchor.types import SignAnchor
-from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
-from modules.bridge.types import ResumeDeposits
+from modules.bridge.types import ClaimDeposit, ResumeDeposits, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
+from modules.integers import I64_MAX, U32_MAX, IntegerError, MalformedInteger, check_range, parse_uint
 from modules.orderbook.actions import (
     CancelAll,
     CancelConditional,
@@ -28,7 +28,6 @@ from modules.orderbook.actions import (
     SetPositionTpSl,
 )
 from modules.orderbook.types import Side, TimeInForce
-from modules.integers import I64_MAX, U32_MAX, IntegerError, MalformedInteger, check_range, parse_uint
 from modules.types import ADDRESS_BYTES, SubaccountId
 from wire.crypto import PrivateKey, keccak256
 from wire.eip712 import tx_digest

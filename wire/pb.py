@@ -31,6 +31,7 @@ if _stale():
 if str(GENERATED_DIR) not in sys.path:
     sys.path.append(str(GENERATED_DIR))
 
+# These import only once the lines above have checked the generated tree and put it on sys.path (E402).
 import perpchain_tx_pb2 as tx_pb  # noqa: E402
 from tendermint.abci import types_pb2 as abci_pb  # noqa: E402
 from tendermint.types import canonical_pb2 as canonical_pb  # noqa: E402

@@ -16,17 +16,26 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from app.sim.genesis import GENESIS_TIME_MS, SimGenesis, SimValidator
+from modules.bank.keeper import BankKeeper
 from modules.bank.types import Transfer
 from modules.bridge.keeper import BridgeKeeper
 from modules.bridge.types import ClaimDeposit, SignWithdrawal, Withdraw
-from modules.bank.keeper import BankKeeper
 from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import account_risk
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.orderbook.actions import (
-    CancelAll, CancelOrder, CancelTwap, ConditionalKind, ModifyOrder, PlaceConditional, PlaceOrder, PlaceTrailingStop,
-    PlaceTwap, ScheduleCancelAll, SetPositionTpSl,
+    CancelAll,
+    CancelOrder,
+    CancelTwap,
+    ConditionalKind,
+    ModifyOrder,
+    PlaceConditional,
+    PlaceOrder,
+    PlaceTrailingStop,
+    PlaceTwap,
+    ScheduleCancelAll,
+    SetPositionTpSl,
 )
 from modules.orderbook.book import Books
 from modules.orderbook.twap import TwapBook

@@ -25,20 +25,24 @@ from typing import Callable, Iterator, Sequence
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.application import Application
-from app.ordering import proposal_order_error
 from app.oracle_votes import encode_extension, is_oracle_tx
+from app.ordering import proposal_order_error
 from app.sim.genesis import SimGenesis, random_genesis
 from app.sim.invariants import INVARIANTS, Invariant, InvariantContext, first_broken
 from app.sim.operations import Draw, OperationMix
 from app.state_export import export_state, import_state, prefix_digests, read_export, write_export
 from app.store import CommittedStore
-from modules.bridge.keeper import BridgeKeeper
 from modules.anchor.invariants import (
-    anchor_differs_from, anchor_exceeds, chain_claim_micro_usdc, claimable_from_scratch,
+    anchor_differs_from,
+    anchor_exceeds,
+    chain_claim_micro_usdc,
+    claimable_from_scratch,
 )
-from tendermint.crypto import keys_pb2 as keys_pb
+from modules.bridge.keeper import BridgeKeeper
 from wire.crypto import keccak256
 from wire.pb import abci_pb
+
+from tendermint.crypto import keys_pb2 as keys_pb
 
 MAX_BLOCK_TX_BYTES = 4 * 1024 * 1024
 

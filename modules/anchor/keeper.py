@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from modules.anchor.keys import (
-    CHANGED, LATEST, LEAF, LEAF_COUNT, PARAMS, RECORD, STORE_PREFIX, UNDO, UNDO_LEAF_COUNT, signature_prefix, u32, u64,
+    CHANGED,
+    LATEST,
+    LEAF,
+    LEAF_COUNT,
+    PARAMS,
+    RECORD,
+    STORE_PREFIX,
+    UNDO,
+    UNDO_LEAF_COUNT,
+    signature_prefix,
+    u32,
+    u64,
 )
 from modules.anchor.merkle import Leaf, LeafChange
 from modules.anchor.types import AnchorParams, AnchorRecord, decode_record, encode_record

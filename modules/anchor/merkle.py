@@ -91,7 +91,7 @@ class BalanceTree:
         if len(self._position) != len(self._leaves):
             raise ValueError("an address appears twice among the leaves")
         self.total_micro_usdc = sum(leaf.amount_micro_usdc for leaf in self._leaves)
-        self._levels: list[list[bytes]] = [[leaf_hash(keccak, l.address, l.amount_micro_usdc) for l in self._leaves]]
+        self._levels: list[list[bytes]] = [[leaf_hash(keccak, leaf.address, leaf.amount_micro_usdc) for leaf in self._leaves]]
         self._rehash(set(range(len(self._leaves))), rebuild=True)
 
     # -- reading -------------------------------------------------------------------------------

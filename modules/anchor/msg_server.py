@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 from modules.anchor.claimable import ClaimableReader, Haircut
 from modules.anchor.errors import (
-    AnchorAlreadySigned, AnchoringDisabled, AnchorSuperseded, BadAnchorSignature, NotAnchorValidator, UnknownAnchor,
+    AnchorAlreadySigned,
+    AnchoringDisabled,
+    AnchorSuperseded,
+    BadAnchorSignature,
+    NotAnchorValidator,
+    UnknownAnchor,
 )
 from modules.anchor.expected_keepers import AnchorSignatureVerifier
 from modules.anchor.keeper import AnchorKeeper

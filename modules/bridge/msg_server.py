@@ -19,18 +19,40 @@ from __future__ import annotations
 
 from modules.bank.errors import InvalidSubaccount
 from modules.bridge.errors import (
-    AlreadySigned, BadBridgeKey, BadRotationApproval, BadValsetSignature, BadWithdrawalSignature, BridgeDisabled,
-    ClaimOutOfOrder, DepositAlreadyCredited, InvalidWithdrawal, MalformedClaim, NotBridgeValidator, StaleRotationNonce,
-    TooManyDisputes, UnknownValset, UnknownWithdrawal,
+    AlreadyResumed,
+    AlreadySigned,
+    BadBridgeKey,
+    BadRotationApproval,
+    BadValsetSignature,
+    BadWithdrawalSignature,
+    BridgeDisabled,
+    ClaimOutOfOrder,
+    DepositAlreadyCredited,
+    DepositsHalted,
+    InvalidWithdrawal,
+    MalformedClaim,
+    NotBridgeValidator,
+    ResumeNotReady,
+    StaleRotationNonce,
+    TooManyDisputes,
+    UnknownHalt,
+    UnknownValset,
+    UnknownWithdrawal,
 )
-from modules.bridge.errors import AlreadyResumed, DepositsHalted, ResumeNotReady, UnknownHalt
 from modules.bridge.expected_keepers import Bank, SignatureVerifier
 from modules.bridge.keeper import BridgeKeeper, supermajority
 from modules.bridge.types import (
-    MAX_AMOUNT_MICRO_USDC, BridgeParams, BridgeValidator, ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal,
+    MAX_AMOUNT_MICRO_USDC,
+    BridgeParams,
+    BridgeValidator,
+    ClaimDeposit,
+    DepositHalt,
+    ResumeDeposits,
+    SetBridgeKey,
+    SignValset,
+    SignWithdrawal,
     Withdraw,
 )
-from modules.bridge.types import DepositHalt, ResumeDeposits
 from modules.context import BlockContext, Event
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 

@@ -42,18 +42,18 @@ from modules.funding.params import MAX_HOURLY_RATE_PPM
 from modules.liquidation.genesis import load_params
 from modules.liquidation.index import LiquidationHistory, LiquidationIndex, deadline
 from modules.liquidation.params import CHUNKS, HISTORY_KEPT, LIQUIDATION_FEE_PPM
-from modules.oracle.update import margin_price
 from modules.margin.clearing import trade
 from modules.margin.funding_settlement import settled, settled_view
 from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import PPM, AccountRisk, PendingChange, account_risk, margin_price_ticks
 from modules.markets.types import Market
+from modules.oracle.update import margin_price
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
 from modules.orderbook.conditional_store import attributes as conditional_attributes
+from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.twap import TwapBook
 from modules.orderbook.twap import attributes as twap_attributes
-from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.types import Order, Side, TimeInForce
 from modules.store import KVStore
 from modules.types import INSURANCE_FUND, SubaccountId

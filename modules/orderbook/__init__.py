@@ -5,7 +5,7 @@ market and branches them together so a failed tx rolls back exactly. Applying fi
 and balances is the margin module's job.
 """
 
-from modules.orderbook.book import Books, BookError, Journal, MakerCheck, OrderBook
+from modules.orderbook.book import BookError, Books, Journal, MakerCheck, OrderBook
 from modules.orderbook.types import (
     RESTING_TIME_IN_FORCE,
     Cancelled,

@@ -30,9 +30,9 @@ from typing import Callable
 
 from modules.context import Event
 from modules.errors import ChainError
+from modules.margin.risk import AccountRisk
 from modules.markets.errors import MarketPaused
 from modules.markets.keeper import MarketsKeeper
-from modules.margin.risk import AccountRisk
 from modules.markets.types import Market, MarketStatus
 from modules.oracle.update import margin_price
 from modules.orderbook.actions import (

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from modules.bank.keeper import BankKeeper
-from modules.margin.keeper import MarginKeeper
 from modules.context import BlockContext
+from modules.margin.keeper import MarginKeeper
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
 from modules.orderbook.keeper import OrderbookKeeper

@@ -17,7 +17,6 @@ from modules.context import BlockContext, Event
 from modules.funding.keeper import FundingKeeper
 from modules.margin.clearing import SideSettlement, settle_side
 from modules.margin.errors import InsufficientMargin, OpenInterestCap
-from modules.orderbook.errors import ReduceOnlyWouldIncrease
 from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import AccountRisk, PendingChange, RiskView, account_risk, meets_initial_margin
 from modules.markets.keeper import MarketsKeeper
@@ -25,6 +24,7 @@ from modules.markets.types import Market
 from modules.oracle.keeper import OracleKeeper
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
+from modules.orderbook.errors import ReduceOnlyWouldIncrease
 from modules.orderbook.genesis import load_params
 from modules.orderbook.params import RECENT_TRADES_KEPT, OrderbookParams
 from modules.orderbook.types import CancelReason, Order, Side, TimeInForce

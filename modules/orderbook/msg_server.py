@@ -7,6 +7,8 @@ CheckTx and FinalizeBlock refuse the same orders with the same codes.
 from __future__ import annotations
 
 from modules.context import BlockContext, Event
+from modules.margin.errors import InsufficientMargin
+from modules.margin.risk import AccountRisk, PendingChange, RiskView, margin_price_ticks
 from modules.markets.errors import MarketPaused, MarketReduceOnly
 from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market, MarketStatus
@@ -22,19 +24,15 @@ from modules.orderbook.actions import (
     PlaceOrder,
     ScheduleCancelAll,
 )
-from modules.margin.errors import InsufficientMargin
-from modules.margin.risk import AccountRisk, PendingChange, RiskView, margin_price_ticks
 from modules.orderbook.conditional import ConditionalBook, handle_cancel_conditional
 from modules.orderbook.conditional_store import attributes as conditional_attributes
-from modules.orderbook.twap import TwapBook, handle_cancel_twap
-from modules.orderbook.twap import attributes as twap_attributes
 from modules.orderbook.errors import (
     DeadManSwitchRejected,
+    DuplicateClientId,
+    FillOrKillNotFilled,
     IcebergDisplayAboveTotal,
     IcebergDisplayOffStep,
     IcebergNotAllowed,
-    DuplicateClientId,
-    FillOrKillNotFilled,
     InvalidOrder,
     InvalidSubaccountNumber,
     NotYourOrder,
@@ -55,6 +53,8 @@ from modules.orderbook.params import (
     MAX_GOOD_TIL_BLOCKS_AHEAD,
     MAX_GOOD_TIL_TIME_AHEAD_MS,
 )
+from modules.orderbook.twap import TwapBook, handle_cancel_twap
+from modules.orderbook.twap import attributes as twap_attributes
 from modules.orderbook.types import RESTING_TIME_IN_FORCE, CancelReason, Order, Side, TimeInForce
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 

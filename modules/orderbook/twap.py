@@ -14,7 +14,7 @@ bound and passes the normal checks; one that fails them is reported and counts a
 | `wr/<id u64>` | the packed TWAP |
 | `wq/<next block u64><id u64>` | due index: a block reads only the TWAPs due at its height, at most `twap_children_per_block` (the rest stay due and go first next block: `twap_children_carried`) |
 | `ws/<address 20><number 1><market u32><id u64>` | a subaccount's TWAPs |
-"""
+"""  # noqa: E501  (a markdown table row of the key layout: it cannot wrap)
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from typing import Callable
 
 from modules.context import Event
 from modules.errors import ChainError
-from modules.markets.errors import MarketPaused
 from modules.margin.keeper import MarginKeeper
+from modules.markets.errors import MarketPaused
 from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market, MarketStatus
 from modules.oracle.update import margin_price

@@ -22,14 +22,20 @@ from modules.bank.types import Transfer
 from modules.orderbook.types import TimeInForce
 from modules.types import SubaccountId
 from tests.app.conftest import (
-    CHAIN_ID, FUNDED_MICRO_USDC, TEST_MARKETS, VALIDATOR_ADDRESS, VALIDATOR_PUB_KEY, AppHarness,
+    CHAIN_ID,
+    FUNDED_MICRO_USDC,
+    TEST_MARKETS,
+    VALIDATOR_ADDRESS,
+    VALIDATOR_PUB_KEY,
+    AppHarness,
 )
 from tests.app.test_orderbook import PRICE, USDC, buy, sell, signed
-from tendermint.crypto import keys_pb2 as keys_pb
 from wire import PrivateKey
 from wire.anchor import anchor_digest
 from wire.crypto import keccak256
 from wire.pb import abci_pb
+
+from tendermint.crypto import keys_pb2 as keys_pb
 
 INTERVAL = 4
 VAULT = bytes.fromhex("11" * 20)

@@ -15,7 +15,7 @@ def reference_root(leaves: list[Leaf]) -> bytes:
     """The same tree rebuilt from nothing, level by level, written independently of BalanceTree."""
     if not leaves:
         return EMPTY_ROOT
-    level = [keccak256(keccak256(bytes(12) + l.address + l.amount_micro_usdc.to_bytes(32, "big"))) for l in leaves]
+    level = [keccak256(keccak256(bytes(12) + leaf.address + leaf.amount_micro_usdc.to_bytes(32, "big"))) for leaf in leaves]
     while len(level) > 1:
         level = [keccak256(b"".join(sorted(level[i:i + 2]))) if i + 1 < len(level) else level[i]
                  for i in range(0, len(level), 2)]
@@ -46,11 +46,11 @@ def test_empty_and_single_leaf_roots() -> None:
 def test_documented_leaf_order_keeps_positions_and_fills_holes_with_the_last_leaf() -> None:
     tree = BalanceTree(keccak256)
     tree.apply({address(3): 30, address(1): 10, address(2): 20})
-    assert [l.address for l in tree.leaves()] == [address(1), address(2), address(3)]  # new: address order
+    assert [leaf.address for leaf in tree.leaves()] == [address(1), address(2), address(3)]  # new: address order
     tree.apply({address(0): 5, address(2): 21})
-    assert [l.address for l in tree.leaves()] == [address(1), address(2), address(3), address(0)]  # appended
+    assert [leaf.address for leaf in tree.leaves()] == [address(1), address(2), address(3), address(0)]  # appended
     changes = tree.apply({address(1): 0})
-    assert [l.address for l in tree.leaves()] == [address(0), address(2), address(3)]  # the last moved into 0
+    assert [leaf.address for leaf in tree.leaves()] == [address(0), address(2), address(3)]  # the last moved into 0
     assert [(c.position, c.before, c.after) for c in changes] == [
         (0, Leaf(address(1), 10), Leaf(address(0), 5)), (3, Leaf(address(0), 5), None)]
     assert tree.amount(address(2)) == 21 and tree.amount(address(1)) == 0
@@ -91,7 +91,7 @@ def test_incremental_updates_match_a_rebuild_and_every_proof_verifies(rounds: li
         leaves = tree.leaves()
         assert tree.root == reference_root(leaves)
         assert tree.root == BalanceTree(keccak256, leaves).root
-        assert all(l.amount_micro_usdc > 0 for l in leaves)
+        assert all(leaf.amount_micro_usdc > 0 for leaf in leaves)
         for leaf in leaves:
             assert verify(keccak256, tree.root, leaf.address, leaf.amount_micro_usdc, tree.proof(leaf.address))
 
@@ -108,4 +108,4 @@ def test_total_follows_every_change() -> None:
     tree = BalanceTree(keccak256)
     tree.apply({address(1): 10, address(2): 20, address(3): 30})
     tree.apply({address(1): 0, address(3): 31, address(4): 4})
-    assert tree.total_micro_usdc == 20 + 31 + 4 == sum(l.amount_micro_usdc for l in tree.leaves())
+    assert tree.total_micro_usdc == 20 + 31 + 4 == sum(leaf.amount_micro_usdc for leaf in tree.leaves())

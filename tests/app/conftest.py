@@ -13,12 +13,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.application import Application
 from app.oracle_votes import encode_extension, oracle_tx
-from genesis.markets import market
 from app.store import CommittedStore
+from genesis.markets import market
 from modules.bank.keeper import BankKeeper
 from modules.types import SubaccountId
 from wire import PrivateKey
 from wire.pb import abci_pb
+
 from tendermint.crypto import keys_pb2 as keys_pb
 
 CHAIN_ID = "perpchain-test"
@@ -140,5 +141,15 @@ def oracle_harness(tmp_path: Path) -> Iterator[AppHarness]:
     try:
         yield h
     finally:
+        h.app.signers.close()
+        h.store.close()
+
+
+@pytest.fixture
+def harnesses() -> Iterator[list[AppHarness]]:
+    """For tests that start harnesses of their own (with other params): each one appended is closed after."""
+    started: list[AppHarness] = []
+    yield started
+    for h in started:
         h.app.signers.close()
         h.store.close()

@@ -17,7 +17,11 @@ from typing import Callable
 
 import pytest
 
+from genesis.markets import market
 from modules.bank.types import Transfer
+from modules.errors import all_errors
+from modules.margin.keeper import MarginKeeper
+from modules.oracle.params import STALE_AFTER_BLOCKS
 from modules.orderbook.actions import (
     CancelConditional,
     CancelOrder,
@@ -30,10 +34,6 @@ from modules.orderbook.actions import (
     SetPositionTpSl,
 )
 from modules.orderbook.types import Side, TimeInForce
-from genesis.markets import market
-from modules.errors import all_errors
-from modules.margin.keeper import MarginKeeper
-from modules.oracle.params import STALE_AFTER_BLOCKS
 from modules.types import SubaccountId
 from tests.app.conftest import AppHarness, oracle_tx_with, start_app, without_nonces
 from tests.app.test_bad_inputs import CASES as ENVELOPE_CASES

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from modules.margin.keeper import MarginKeeper
-from modules.types import SubaccountId
 from modules.orderbook.actions import CancelAll, ConditionalKind, PlaceConditional
 from modules.orderbook.types import Side
+from modules.types import SubaccountId
 from tests.app.conftest import AppHarness, oracle_tx_with
 from tests.app.test_orderbook import PRICE, USDC, buy, sell, signed
 

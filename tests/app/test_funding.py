@@ -18,10 +18,10 @@ from __future__ import annotations
 from modules.funding.keeper import FundingKeeper
 from modules.funding.params import HOUR_MS
 from modules.margin.keeper import MarginKeeper
+from modules.orderbook.types import TimeInForce
 from modules.types import SubaccountId
 from tests.app.conftest import FUNDED_MICRO_USDC, AppHarness
 from tests.app.test_orderbook import PRICE, USDC, buy, events, query, sell, signed
-from modules.orderbook.types import TimeInForce
 
 
 def test_a_long_and_a_short_through_two_funding_hours_and_a_price_move(harness: AppHarness) -> None:

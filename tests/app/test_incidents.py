@@ -36,11 +36,12 @@ from modules.oracle.params import MAX_CHANGE_PPM_PER_BLOCK
 from modules.orderbook.actions import PlaceOrder
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import FEE_POOL, INSURANCE_FUND, SubaccountId
-from tendermint.crypto import keys_pb2 as keys_pb
 from tests.app.conftest import CHAIN_ID, VALIDATOR_ADDRESS, VALIDATOR_PUB_KEY, AppHarness, oracle_tx_with
 from tests.app.test_orderbook import signed
 from wire import PrivateKey
 from wire.pb import abci_pb
+
+from tendermint.crypto import keys_pb2 as keys_pb
 
 USDC = 1_000_000
 IOC = TimeInForce.IOC

@@ -21,11 +21,10 @@ from app.server import AbciServer
 from app.store import CommittedStore
 from modules.bank.types import Transfer
 from modules.types import SubaccountId
+from tests.app.conftest import BLOCK_INTERVAL_MS, CHAIN_ID, GENESIS_TIME_MS, start_app
 from wire import PrivateKey
 from wire.codec import Tx, sign_tx
 from wire.pb import abci_pb
-
-from tests.app.conftest import BLOCK_INTERVAL_MS, CHAIN_ID, GENESIS_TIME_MS, start_app
 
 
 class _HoldableApp(Application):

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from app.whatif import MAX_MAKERS
 from modules.genesis import validate_app_state
 from modules.liquidation.errors import InvalidLiquidationGenesis
 from modules.markets.errors import InvalidMarketGenesis
 from modules.orderbook.errors import InvalidOrderbookGenesis
 from modules.orderbook.types import Order, Side, TimeInForce
 from modules.types import SubaccountId
-from app.whatif import MAX_MAKERS
 from tests.app.conftest import AppHarness, start_app
 from tests.app.test_bad_inputs import transfer_tx
 from wire import PrivateKey, sign_tx

@@ -4,18 +4,22 @@ dead-man switch is due while the start-of-block budgets carry them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from modules.bank.types import Transfer
+from modules.context import BlockContext
 from modules.margin.keeper import MarginKeeper
-from modules.orderbook.actions import ConditionalKind, PlaceConditional
+from modules.orderbook.actions import ConditionalKind, PlaceConditional, ScheduleCancelAll
+from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.msg_server import stored_obligations
 from modules.orderbook.params import OrderbookParams
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import SubaccountId
-from modules.orderbook.book import Books
-from modules.context import BlockContext
 from tests.app.conftest import AppHarness
 from tests.app.test_orderbook import BTC, PRICE, USDC, buy, sell, signed
+from tests.app.test_start_of_block_budgets import _events, _start, _step
+from wire import PrivateKey
 
 UP = PRICE + 1_000 * USDC
 
@@ -73,8 +77,8 @@ def test_a_resting_reduce_only_order_never_opens_a_position(harness: AppHarness)
 def test_a_liquidated_subaccount_keeps_no_conditionals_or_twaps(oracle_harness: AppHarness) -> None:
     """Liquidation cancels the resting orders only (engine._liquidate); the conditionals and
     TWAPs of a subaccount left with no equity stay stored and keep reserving margin it no longer has."""
-    from modules.orderbook.actions import PlaceTwap
     from modules.bank.types import Transfer as T
+    from modules.orderbook.actions import PlaceTwap
     from modules.types import INSURANCE_FUND
     from tests.app.test_liquidation import _open_bob_long, oracle_tx_prices
 
@@ -96,12 +100,6 @@ def test_a_liquidated_subaccount_keeps_no_conditionals_or_twaps(oracle_harness: 
 
 
 # -- carried budgets leave orders fillable past their expiry / switch ----------------------------
-
-from pathlib import Path  # noqa: E402
-
-from modules.orderbook.actions import ScheduleCancelAll  # noqa: E402
-from tests.app.test_start_of_block_budgets import _events, _start, _step, harnesses  # noqa: E402,F401
-from wire import PrivateKey  # noqa: E402
 
 TICK = 100_000
 

@@ -4,9 +4,7 @@ what exceeds a per-block budget carries to the next block, in a fixed order, wit
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
-
-import pytest
+from typing import Any
 
 from modules.bank.types import Transfer
 from modules.orderbook.actions import ConditionalKind, PlaceConditional, PlaceTwap, ScheduleCancelAll
@@ -29,15 +27,6 @@ def _start(tmp_path: Path, orderbook: dict[str, int] | None = None,
     if liquidation:
         sections["liquidation"] = {"params": liquidation}
     return start_app(tmp_path / "db", keys, oracle=True, sections=sections)
-
-
-@pytest.fixture
-def harnesses() -> Iterator[list[AppHarness]]:
-    started: list[AppHarness] = []
-    yield started
-    for h in started:
-        h.app.signers.close()
-        h.store.close()
 
 
 def _events(response: Any, kind: str) -> list[dict[str, str]]:

@@ -13,8 +13,18 @@ from modules.bank.types import Transfer
 from modules.bridge.types import ClaimDeposit, ResumeDeposits, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from modules.integers import I64_MAX, U64_MAX
 from modules.orderbook.actions import (
-    CancelAll, CancelConditional, CancelOrder, CancelTwap, ConditionalKind, ModifyOrder, PlaceConditional, PlaceOrder,
-    PlaceTrailingStop, PlaceTwap, ScheduleCancelAll, SetPositionTpSl,
+    CancelAll,
+    CancelConditional,
+    CancelOrder,
+    CancelTwap,
+    ConditionalKind,
+    ModifyOrder,
+    PlaceConditional,
+    PlaceOrder,
+    PlaceTrailingStop,
+    PlaceTwap,
+    ScheduleCancelAll,
+    SetPositionTpSl,
 )
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import SubaccountId

@@ -17,7 +17,14 @@ from web3.types import TxReceipt
 
 from bridge.contracts import ArtifactsMissing, build
 from bridge.eth import (
-    Anvil, AnvilError, BridgeDeployment, DevAccount, cover_withdrawals, decode_custom_error, deploy_bridge, transact,
+    Anvil,
+    AnvilError,
+    BridgeDeployment,
+    DevAccount,
+    cover_withdrawals,
+    decode_custom_error,
+    deploy_bridge,
+    transact,
 )
 from wire import vault as digests
 from wire.crypto import PrivateKey, keccak256

@@ -7,8 +7,8 @@ from eth_account.messages import encode_typed_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wire import vault as digests
 from modules.auth.errors import BadSignature
+from wire import vault as digests
 from wire.crypto import _HALF_N, PrivateKey, keccak256, recover_address
 
 VAULT = bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3")

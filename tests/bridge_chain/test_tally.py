@@ -7,18 +7,28 @@ from typing import Iterator
 
 import pytest
 
-from wire import vault as digests
 from app.bridge_verify import VERIFIER
-from wire.vault import bridge_key_digest, bridge_key_rotation_digest
 from modules.bank.errors import InsufficientBalance
 from modules.bank.keeper import BankKeeper
-from modules.bridge import msg_server
+from modules.bridge import invariants, msg_server
 from modules.bridge.errors import (
-    AlreadySigned, BadBridgeKey, BadValsetSignature, BadWithdrawalSignature, BridgeDisabled, ClaimOutOfOrder,
-    DepositAlreadyCredited, InvalidGenesis, MalformedClaim, NotBridgeValidator, UnknownValset,
+    AlreadyResumed,
+    AlreadySigned,
+    BadBridgeKey,
+    BadValsetSignature,
+    BadWithdrawalSignature,
+    BridgeDisabled,
+    ClaimOutOfOrder,
+    DepositAlreadyCredited,
+    DepositsHalted,
+    InvalidGenesis,
+    MalformedClaim,
+    NotBridgeValidator,
+    ResumeNotReady,
+    TooManyDisputes,
+    UnknownHalt,
+    UnknownValset,
 )
-from modules.bridge import invariants
-from modules.bridge.errors import AlreadyResumed, DepositsHalted, ResumeNotReady, TooManyDisputes, UnknownHalt
 from modules.bridge.genesis import export_genesis, import_genesis, validate_genesis
 from modules.bridge.keeper import BridgeKeeper
 from modules.bridge.queries import deposit as deposit_query
@@ -26,11 +36,12 @@ from modules.bridge.queries import halt as halt_query
 from modules.bridge.queries import status as status_query
 from modules.bridge.queries import valset as valset_query
 from modules.bridge.queries import withdrawal as withdrawal_query
-from modules.bridge.types import ClaimDeposit, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
-from modules.bridge.types import ResumeDeposits
+from modules.bridge.types import ClaimDeposit, ResumeDeposits, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from modules.context import BlockContext
 from modules.types import SubaccountId
+from wire import vault as digests
 from wire.crypto import PrivateKey, keccak256
+from wire.vault import bridge_key_digest, bridge_key_rotation_digest
 
 CTX = BlockContext("perpchain-test", 7, 1_000)
 VAULT = bytes.fromhex("11" * 20)

@@ -25,7 +25,13 @@ import pytest
 from bridge.contracts import build
 from bridge.eth import Anvil
 from tests.bridge_chain.vault_world import (
-    FREEZE_PERIOD_S, USDC, USERS, VALIDATORS, Deployed, Refused, World,
+    FREEZE_PERIOD_S,
+    USDC,
+    USERS,
+    VALIDATORS,
+    Deployed,
+    Refused,
+    World,
 )
 
 SEQUENCES = int(os.environ.get("PERPCHAIN_LEDGER_SEQUENCES", "200"))

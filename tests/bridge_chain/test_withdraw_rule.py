@@ -16,13 +16,20 @@ from app.store import CommittedStore
 from modules.bridge.types import Withdraw
 from modules.orderbook.types import TimeInForce
 from tests.app.conftest import (
-    CHAIN_ID, FUNDED_MICRO_USDC, TEST_MARKETS, VALIDATOR_ADDRESS, VALIDATOR_PUB_KEY, AppHarness, without_nonces,
+    CHAIN_ID,
+    FUNDED_MICRO_USDC,
+    TEST_MARKETS,
+    VALIDATOR_ADDRESS,
+    VALIDATOR_PUB_KEY,
+    AppHarness,
+    without_nonces,
 )
 from tests.app.test_orderbook import PRICE, buy, events, query, sell, signed
-from tendermint.crypto import keys_pb2 as keys_pb
 from wire import PrivateKey
 from wire.crypto import keccak256
 from wire.pb import abci_pb
+
+from tendermint.crypto import keys_pb2 as keys_pb
 
 VAULT = bytes.fromhex("11" * 20)
 ETH_RECIPIENT = bytes.fromhex("22" * 20)

@@ -38,13 +38,14 @@ from modules.bridge.keeper import BridgeKeeper
 from modules.bridge.queries import withdrawal as withdrawal_answer
 from modules.bridge.types import ClaimDeposit, SignWithdrawal, Withdraw
 from modules.types import SubaccountId
-from tendermint.crypto import keys_pb2 as keys_pb
 from tests.app.conftest import TEST_MARKETS
 from wire import vault as digests
 from wire.anchor import anchor_digest
 from wire.codec import Tx, sign_tx
 from wire.crypto import PrivateKey, keccak256
 from wire.pb import abci_pb
+
+from tendermint.crypto import keys_pb2 as keys_pb
 
 USDC = 1_000_000
 CHAIN_ID = "perpchain-ledger"

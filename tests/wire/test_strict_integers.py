@@ -11,7 +11,14 @@ from modules.auth.errors import FieldOutOfRange, MalformedTx
 from modules.bank.types import Transfer
 from modules.bridge.types import ClaimDeposit, Withdraw
 from modules.integers import (
-    I64_MAX, U32_MAX, U64_MAX, IntegerOutOfRange, IntegerOverflow, MalformedInteger, check_range, parse_uint,
+    I64_MAX,
+    U32_MAX,
+    U64_MAX,
+    IntegerOutOfRange,
+    IntegerOverflow,
+    MalformedInteger,
+    check_range,
+    parse_uint,
 )
 from modules.orderbook.actions import ConditionalKind, PlaceConditional, PlaceOrder, PlaceTwap
 from modules.orderbook.types import Side, TimeInForce
