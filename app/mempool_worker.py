@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import fcntl
 import logging
 import os
 import pickle
@@ -35,6 +37,7 @@ import socket
 import struct
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -56,14 +59,21 @@ REPORT_EVERY_TXS = 1_000  # the worker reports at least this often, and at every
 _TABLE_SUFFIXES = (".ldb", ".sst")  # LevelDB never rewrites these in place: links are safe
 
 
+class DataInUse(RuntimeError):
+    """Another process holds the LevelDB at --data: a second node on the same state."""
+
+
 def make_replica(data: Path) -> Path:
     """A copy of the LevelDB at `data` for this process's worker, in a sibling directory named
-    after this process; copies left by processes no longer running are removed (a second node
-    started on the same data by mistake must not take the first one's). The node must not have
-    opened `data` yet."""
+    after this process. Table files are hard-linked (copied where `data` is on another
+    filesystem than its parent, e.g. a mount point). Copies left by nodes no longer running are
+    removed, including one with this process's id (a pid reused after a crash); a running node's
+    is kept. The node must not have opened `data` yet; another process that has is refused
+    before anything is copied."""
+    _refuse_if_locked(data)
     for stale in data.parent.glob(f"{data.name}.mempool-*"):
         owner = stale.name.rsplit("-", 1)[1]
-        if not (owner.isdigit() and Path(f"/proc/{owner}").exists()):
+        if not (owner.isdigit() and int(owner) != os.getpid() and _is_a_node(int(owner))):
             shutil.rmtree(stale, ignore_errors=True)
     replica = data.parent / f"{data.name}.mempool-{os.getpid()}"
     replica.mkdir(parents=True)
@@ -72,10 +82,37 @@ def make_replica(data: Path) -> Path:
             if entry.name == "LOCK" or not entry.is_file():
                 continue
             if entry.suffix in _TABLE_SUFFIXES:
-                os.link(entry, replica / entry.name)
-            else:
-                shutil.copy2(entry, replica / entry.name)
+                try:
+                    os.link(entry, replica / entry.name)
+                    continue
+                except OSError as error:
+                    if error.errno != errno.EXDEV:
+                        raise
+            shutil.copy2(entry, replica / entry.name)
     return replica
+
+
+def _refuse_if_locked(data: Path) -> None:
+    """LevelDB holds an fcntl lock on LOCK while open. Probe it and let go at once: fcntl locks
+    belong to the process, and closing this descriptor drops them, before the store opens."""
+    lock = data / "LOCK"
+    if not lock.exists():
+        return
+    with open(lock, "rb+") as handle:
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise DataInUse(f"{data} is open in another process (a node already runs on it)") from None
+        fcntl.lockf(handle, fcntl.LOCK_UN)
+
+
+def _is_a_node(pid: int) -> bool:
+    """Whether `pid` runs `perpchain node` (a pid alone may have been reused by anything)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"perpchain" in cmdline and b"node" in cmdline
 
 
 def _message(kind: str, payload: Any) -> bytes:
@@ -125,6 +162,7 @@ class WorkerLink:
              "--commands-fd", str(self._worker_commands.fileno()), "--reports-fd", str(worker_reports.fileno()),
              "--log-level", log_level],
             pass_fds=(self._worker_commands.fileno(), worker_reports.fileno()),
+            start_new_session=True,  # signals for the node's process group (Ctrl-C, a stop) are not its
         )
         self._worker_commands.close()
         worker_reports.close()
@@ -140,8 +178,11 @@ class WorkerLink:
         loop.add_reader(self._reports.fileno(), self._read_reports, loop)
 
     def take_connection(self, fd: int, received: bytes) -> None:
-        """Hand the mempool connection over, with the bytes read from it and not yet answered."""
-        socket.send_fds(self._commands, [_message("connection", received)], [fd])
+        """Hand a mempool connection over, with the bytes read from it and not yet answered."""
+        message = _message("connection", received)
+        sent = socket.send_fds(self._commands, [message], [fd])  # the descriptor rides on the first byte
+        if sent < len(message):
+            self._commands.sendall(message[sent:])
 
     def send_commit(self, block: CommittedBlock) -> None:
         info = block.info
@@ -249,6 +290,7 @@ class _Worker:
         self._endpoint = _MempoolEndpoint(self._mempool, self._signers, self._decode, self._report)
         self._server = AbciServer(self._endpoint, before_answering=self._read_commands)
         self.stopped = asyncio.Event()
+        self.failed = False
 
     def _decode(self, raw: bytes) -> Any:
         """Decoded once per read: the prefetch decodes a batch, its CheckTx take the results."""
@@ -286,7 +328,15 @@ class _Worker:
             self._incoming.buffer += data
             self._incoming.fds += fds
             for kind, payload in self._incoming.complete():
-                self._apply(kind, payload)
+                try:
+                    self._apply(kind, payload)
+                except Exception:
+                    # A commit not applied leaves the replica behind the chain: nothing may be
+                    # checked on it. The worker stops; the node sees its channel close and stops too.
+                    log.critical("could not apply the node's %s; stopping\n%s", kind, traceback.format_exc())
+                    self.failed = True
+                    self.stopped.set()
+                    raise
 
     def _apply(self, kind: str, payload: Any) -> None:
         if kind == "commit":
@@ -328,13 +378,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = socket.socket(fileno=args.commands_fd)
     reports = socket.socket(fileno=args.reports_fd)
 
-    async def serve() -> None:
+    async def serve() -> bool:
         worker = _Worker(args.replica, commands, reports)
         log.info("mempool worker ready on %s", args.replica)
         await worker.run()
+        return not worker.failed
 
-    asyncio.run(serve())
-    return 0
+    return 0 if asyncio.run(serve()) else 1
 
 
 if __name__ == "__main__":

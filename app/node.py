@@ -37,8 +37,12 @@ class MempoolWorkerExited(RuntimeError):
 async def serve(data_dir: Path, abci_address: str, metrics_address: str | None = None,
                 price_source: str = "none", byzantine: str | None = None, log_level: str = "INFO") -> None:
     worker = WorkerLink(make_replica(data_dir), log_level)
-    store = CommittedStore(data_dir)
-    app = Application(store, make_price_source(price_source), byzantine, on_commit=worker.send_commit)
+    try:
+        store = CommittedStore(data_dir)
+        app = Application(store, make_price_source(price_source), byzantine, on_commit=worker.send_commit)
+    except BaseException:
+        worker.close()
+        raise
     # What start-up loaded (every resting order, the balances tree) lives as long as the node:
     # moved out of the collector's reach, a full collection no longer walks it in some block.
     gc.collect()

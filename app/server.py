@@ -137,8 +137,7 @@ class AbciServer:
         read_ahead.clear()
         sock = writer.get_extra_info("socket")
         self._mempool_worker.take_connection(sock.fileno(), received)
-        self._mempool_worker = None  # one mempool connection per CometBFT
-        log.info("handed the mempool connection to the mempool worker")
+        log.info("handed the mempool connection to the mempool worker")  # again if CometBFT reconnects
 
     @staticmethod
     def _take_requests(buffer: bytearray) -> tuple[list[abci_pb.Request], int, MalformedFrame | None]:

@@ -34,6 +34,7 @@ class SignerCache:
         entry = self._entries.get(tx_hash)
         if entry is None:
             entry = _recover(decoded)
+            self.recoveries += 1
             self.remember(tx_hash, entry)
         if isinstance(entry, BadSignature):
             raise entry
@@ -49,10 +50,11 @@ class SignerCache:
         chunks = [[d for _, d in missing[i : i + step]] for i in range(0, len(missing), step)]
         entries = (entry for chunk in self._pool.map(_recover_all, chunks) for entry in chunk)
         for (tx_hash, _), entry in zip(missing, entries):
+            self.recoveries += 1
             self.remember(tx_hash, entry)
 
     def remember(self, tx_hash: bytes, entry: bytes | BadSignature) -> None:
-        self.recoveries += 1
+        """Keep a signer (recovered here, or reported by the mempool worker, which recovered it)."""
         self._entries[tx_hash] = entry
         if len(self._entries) > self._capacity:
             self._entries.popitem(last=False)

@@ -5,18 +5,24 @@ the node down with it when it dies. Real sockets on 127.0.0.1, a real child proc
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Iterator
 
+import plyvel
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.application import Application
 from app.framing import frame, split_frames
-from app.mempool_worker import WorkerLink, make_replica
+from app.mempool_worker import DataInUse, WorkerLink, _message, make_replica
 from app.server import AbciServer
 from app.store import CommittedStore
 from modules.bank.types import Transfer
@@ -178,24 +184,94 @@ def test_the_node_stops_when_its_worker_dies(node: _Node) -> None:
         mempool.check(_transfer(GENESIS_TIME_MS + 2 * BLOCK_INTERVAL_MS + 1), abci_pb.NEW)
 
 
-def test_a_replica_links_the_tables_copies_the_rest_and_replaces_older_replicas(tmp_path: Path) -> None:
-    harness = start_app(tmp_path / "db", KEYS)
+def test_a_new_mempool_connection_after_a_reconnect_goes_to_the_worker_too(node: _Node) -> None:
+    nonce = GENESIS_TIME_MS + 2 * BLOCK_INTERVAL_MS
+    first = node.connect()
+    assert first.check(_transfer(nonce)).code == 0
+    first.sock.close()  # CometBFT restarted while the node ran on
+    second, consensus = node.connect(), node.connect()
+    assert second.check(_transfer(nonce + 1)).code == 0  # the node reads it, and hands the connection over
+    node.app.hold.set()
+    consensus.send(finalize_block=_finalize(2, []))
+    assert node.app.started.wait(10)
+    assert second.check(_transfer(nonce + 2)).code == 0  # answered while the node is inside the block
+    node.app.release.set()
+    assert consensus.receive().WhichOneof("value") == "finalize_block"
+
+
+def test_a_commit_the_worker_cannot_apply_stops_it_and_the_node(node: _Node) -> None:
+    mempool = node.connect()
+    assert mempool.check(_transfer(GENESIS_TIME_MS + 2 * BLOCK_INTERVAL_MS)).code == 0
+    node.worker._commands.sendall(_message("commit", ("not", "a", "commit")))  # what no node sends
+    assert node.worker_exited.wait(10)
+    assert node.worker.process.wait(10) == 1
+
+
+def _committed_db(path: Path) -> Path:
+    """A store at height 1 whose state is in table files as well as in the log."""
+    harness = start_app(path, KEYS)
     harness.app.signers.close()
     harness.store.close()
-    stale = tmp_path / f"db.mempool-{2**22 + 1}"  # above the kernel's largest pid: nobody runs it
-    live = tmp_path / "db.mempool-1"  # pid 1 always runs: its copy may be in use
-    stale.mkdir()
-    live.mkdir()
-    replica = make_replica(tmp_path / "db")
-    assert not stale.exists() and live.exists() and replica.parent == tmp_path
-    live.rmdir()
-    names = {p.name for p in (tmp_path / "db").iterdir()} - {"LOCK"}
-    assert {p.name for p in replica.iterdir()} == names
-    for table in (p for p in replica.iterdir() if p.suffix in (".ldb", ".sst")):
-        assert table.stat().st_ino == (tmp_path / "db" / table.name).stat().st_ino
+    db = plyvel.DB(str(path))
+    db.compact_range()
+    db.close()
+    return path
+
+
+def test_a_replica_links_the_tables_copies_the_rest_and_replaces_what_no_node_uses(tmp_path: Path) -> None:
+    data = _committed_db(tmp_path / "db")
+    node = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "perpchain", "node"])
+    try:
+        kept = tmp_path / f"db.mempool-{node.pid}"  # a running node's: in use
+        reused = tmp_path / "db.mempool-1"  # pid 1 runs, but it is no node: left by a crash
+        own = tmp_path / f"db.mempool-{os.getpid()}"  # this very pid, reused after a crash
+        gone = tmp_path / f"db.mempool-{2**22 + 1}"  # above the kernel's largest pid
+        for path in (kept, reused, own, gone):
+            path.mkdir()
+        replica = make_replica(data)
+        assert kept.exists() and not reused.exists() and not gone.exists()
+        assert replica == own and replica.is_dir()
+    finally:
+        node.kill()
+        node.wait()
+    assert {p.name for p in replica.iterdir()} == {p.name for p in data.iterdir()} - {"LOCK"}
+    tables = [p for p in replica.iterdir() if p.suffix in (".ldb", ".sst")]
+    assert tables and all(t.stat().st_ino == (data / t.name).stat().st_ino for t in tables)
     copy = CommittedStore(replica)
     try:
         assert copy.last_commit().height == 1
     finally:
         copy.close()
 
+
+def test_a_replica_of_data_on_another_filesystem_is_copied(tmp_path: Path) -> None:
+    elsewhere = Path("/dev/shm")
+    if not elsewhere.is_dir() or elsewhere.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on another filesystem than the test's folder")
+    real = Path(tempfile.mkdtemp(dir=elsewhere))
+    try:
+        _committed_db(real / "db")
+        (tmp_path / "db").symlink_to(real / "db")  # --data on another disk than its parent folder
+        replica = make_replica(tmp_path / "db")
+        copy = CommittedStore(replica)
+        try:
+            assert copy.last_commit().height == 1
+        finally:
+            copy.close()
+    finally:
+        shutil.rmtree(real)
+
+
+def test_a_replica_of_data_another_process_holds_open_is_refused(tmp_path: Path) -> None:
+    data = _committed_db(tmp_path / "db")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import plyvel, sys, time; db = plyvel.DB(sys.argv[1]); print('open', flush=True); time.sleep(60)"),
+        str(data)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        with pytest.raises(DataInUse):
+            make_replica(data)
+        assert list(tmp_path.glob("db.mempool-*")) == []  # refused before anything was copied
+    finally:
+        holder.kill()
+        holder.wait()
