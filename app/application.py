@@ -27,13 +27,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import traceback
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from app import ante, oracle_votes, queries
 from app.genesis_state import import_app_state
-from app.mempool import Mempool, decode_tx
+from app.mempool import INTERNAL_ERROR_CODE, DecodedTxs, Mempool
 from app.ordering import actions_class, order_txs, proposal_order_error
 from app.price_source import NoPrices, PriceSource
 from app.router import execute_tx, use_nonce
@@ -64,8 +63,6 @@ from wire.pb import abci_pb
 log = logging.getLogger("perpchain.app")
 
 APP_VERSION = 1
-INTERNAL_ERROR_CODE = 1
-DECODED_CACHE_TXS = 65_536  # more than the localnet mempool (50,000 txs) holds
 
 
 @dataclass
@@ -140,10 +137,9 @@ class Application:
         # held under a journal checkpoint until Commit.
         self._books = OrderbookKeeper.load_books(store)
         self._block_checkpoint: int | None = None
-        # raw tx -> decode result, filled by CheckTx and taken by FinalizeBlock, so a tx is decoded
-        # once on its way through the node (decoding is pure: a cached result is the same result).
-        self._decoded: OrderedDict[bytes, tuple[bytes, ante.DecodedTx] | ChainError] = OrderedDict()
-        self._mempool = Mempool(store, self._chain_id, self._last, self._signers, self._decode)
+        # Filled by CheckTx (in process) and proposals, taken by FinalizeBlock.
+        self._decoded = DecodedTxs()
+        self._mempool = Mempool(store, self._chain_id, self._last, self._signers, self._decoded)
         self._on_commit = on_commit
         # The balances tree of the latest anchor, equal to its stored leaves (rebuilt on start).
         self._anchor_tree = BalanceTree(keccak256, AnchorKeeper(store).leaves())
@@ -322,7 +318,7 @@ class Application:
             observations = oracle_votes.observations_of(txs.pop(0), list(oracle.validators()), self._market_ids())
             block_events += update_prices(oracle, MarketsKeeper(block), ctx, observations)
             oracle_results.append(abci_pb.ExecTxResult(code=0))
-        decoded = [self._take_decoded(raw) for raw in txs]
+        decoded = [self._decoded.take(raw) for raw in txs]
         self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
         block_events += orderbook_begin_block(OrderbookKeeper(block, self._books, ctx))  # 2. expiries
 
@@ -380,9 +376,7 @@ class Application:
         return self._mempool.check_tx(req)
 
     def prefetch_signers(self, raws: Sequence[bytes]) -> None:
-        """Recover a batch of incoming txs' signers in parallel (the server calls this per read)."""
-        decoded = [self._decode(raw) for raw in raws]
-        self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
+        self._mempool.prefetch_signers(raws)
 
     # -- snapshots (state sync comes later; answered empty) -------------------------------------
 
@@ -404,28 +398,11 @@ class Application:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _decode(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
-        """The decode result of `raw`, from the cache when CheckTx or a prefetch saw it already."""
-        found = self._decoded.get(raw)
-        if found is not None:
-            self._decoded.move_to_end(raw)
-            return found
-        found = decode_tx(raw)
-        self._decoded[raw] = found
-        if len(self._decoded) > DECODED_CACHE_TXS:
-            self._decoded.popitem(last=False)
-        return found
-
     def _tx_class(self, raw: bytes) -> int:
         """The block-ordering class of `raw`, from the decode CheckTx made (or made now and kept
         for FinalizeBlock); bytes that do not decode are class 0, as in app/ordering.py."""
-        found = self._decode(raw)
+        found = self._decoded.get(raw)
         return actions_class(found[1].tx.actions) if not isinstance(found, ChainError) else actions_class(())
-
-    def _take_decoded(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
-        """Like `_decode`, dropping the entry: a tx in a block is not checked again."""
-        found = self._decoded.pop(raw, None)
-        return found if found is not None else decode_tx(raw)
 
     def _deliver(
         self, block: CacheStore, ctx: BlockContext, item: "tuple[bytes, ante.DecodedTx] | ChainError"

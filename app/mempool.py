@@ -4,7 +4,7 @@ The mempool's state is the last committed state (LevelDB as of the last Commit) 
 cache of the txs CheckTx admitted since, with its own books equal to the committed resting
 orders; a FinalizeBlock changes none of it. So CheckTx can run beside a block: a node runs
 it in a second process (app/mempool_worker.py) over its own replica of the store, and in process
-(tests, benchmarks, a node without the worker) the Application runs it between blocks. At each
+(tests, benchmarks, the simulation) the Application runs it between blocks. At each
 Commit the state follows: the cache starts again and the books apply the block's writes of
 resting orders, a cost in the orders the block changed, not in the orders resting.
 """
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Callable, Mapping, Sequence
+from collections import OrderedDict
+from typing import Mapping, Sequence
 
 from app import ante, oracle_votes
 from app.router import check_tx, execute_tx, has_order_actions
@@ -28,7 +29,8 @@ from wire.pb import abci_pb
 
 log = logging.getLogger("perpchain.mempool")
 
-INTERNAL_ERROR_CODE = 1
+INTERNAL_ERROR_CODE = 1  # a bug in a handler, contained to its tx (docs/errors.md)
+DECODED_CACHE_TXS = 65_536  # more than the localnet mempool (50,000 txs) holds
 
 def decode_tx(raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
     """A tx from the mempool or a block, decoded (or the error that refuses it); the oracle tx is
@@ -41,14 +43,38 @@ def decode_tx(raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
         return error
 
 
+class DecodedTxs:
+    """raw tx -> decode result, least recently used dropped, so a tx is decoded once on its way
+    through a process (the prefetch, CheckTx, a proposal, FinalizeBlock). Decoding is pure: a
+    cached result is the same result."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[bytes, "tuple[bytes, ante.DecodedTx] | ChainError"] = OrderedDict()
+
+    def get(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
+        found = self._entries.get(raw)
+        if found is not None:
+            self._entries.move_to_end(raw)
+            return found
+        found = self._entries[raw] = decode_tx(raw)
+        if len(self._entries) > DECODED_CACHE_TXS:
+            self._entries.popitem(last=False)
+        return found
+
+    def take(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
+        """Like `get`, dropping the entry: a tx in a block is not checked again."""
+        found = self._entries.pop(raw, None)
+        return found if found is not None else decode_tx(raw)
+
+
 class Mempool:
     def __init__(self, committed: CommittedStore, chain_id: str, last: CommitInfo, signers: SignerCache,
-                 decode: Callable[[bytes], "tuple[bytes, ante.DecodedTx] | ChainError"]) -> None:
+                 decoded: DecodedTxs) -> None:
         self._committed = committed
         self.chain_id = chain_id
         self.last = last
         self._signers = signers
-        self._decode = decode
+        self._decoded = decoded
         self.store = CacheStore(committed)  # the admitted txs' writes (nonces, transfers) since Commit
         self._books: Books | None = None  # loaded when first needed: a node whose worker checks never is
 
@@ -61,7 +87,7 @@ class Mempool:
 
     def check_tx(self, req: abci_pb.RequestCheckTx) -> abci_pb.ResponseCheckTx:
         """Run the whole tx against the check state, so later txs see its effects."""
-        item = self._decode(req.tx)
+        item = self._decoded.get(req.tx)
         ctx = BlockContext(self.chain_id, self.last.height + 1, self.last.block_time_ms)
         if isinstance(item, ChainError):
             return abci_pb.ResponseCheckTx(code=item.code, codespace=item.codespace, log=item.log)
@@ -78,6 +104,11 @@ class Mempool:
             return abci_pb.ResponseCheckTx(code=INTERNAL_ERROR_CODE, codespace="perpchain", log="internal error")
         branch.write()
         return abci_pb.ResponseCheckTx(code=0, gas_wanted=1)
+
+    def prefetch_signers(self, raws: Sequence[bytes]) -> None:
+        """Recover a batch of incoming txs' signers in parallel (the server calls this per read)."""
+        decoded = [self._decoded.get(raw) for raw in raws]
+        self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
 
     def _dry_run(self, ctx: BlockContext, admitted: ante.AdmittedTx) -> None:
         """Run a tx's actions with the block's own handlers on a throwaway branch and roll the books

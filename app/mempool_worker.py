@@ -42,13 +42,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from app.application import CommittedBlock
-from app.mempool import Mempool, decode_tx
+from app.mempool import DecodedTxs, Mempool
 from app.metrics import Metrics
 from app.server import AbciServer
 from app.sigverify import SignerCache
 from app.store import CommitInfo, CommittedStore
 from modules.auth.keeper import AuthKeeper
-from modules.errors import ChainError
 from wire.pb import abci_pb
 
 log = logging.getLogger("perpchain.mempool")
@@ -243,11 +242,8 @@ class _ReportingSigners(SignerCache):
 class _MempoolEndpoint:
     """The requests a mempool connection carries, answered from the worker's state."""
 
-    def __init__(self, mempool: Mempool, signers: _ReportingSigners, decode: Callable[[bytes], Any],
-                 report: Callable[[], None]) -> None:
+    def __init__(self, mempool: Mempool, report: Callable[[], None]) -> None:
         self._mempool = mempool
-        self._signers = signers
-        self._decode = decode
         self._report = report
         self.checked = 0
         self.rejections: dict[tuple[str, int], int] = {}
@@ -270,8 +266,7 @@ class _MempoolEndpoint:
         return abci_pb.ResponseEcho(message=req.message)
 
     def prefetch_signers(self, raws: list[bytes]) -> None:
-        decoded = [self._decode(raw) for raw in raws]
-        self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
+        self._mempool.prefetch_signers(raws)
 
 
 class _Worker:
@@ -281,25 +276,15 @@ class _Worker:
         self._commands.setblocking(False)
         self._incoming = _Messages()
         self._signers = _ReportingSigners()
-        self._decoded: dict[bytes, Any] = {}
         self._mempool = Mempool(self._store, AuthKeeper(self._store).chain_id(), self._store.last_commit(),
-                                self._signers, self._decode)
+                                self._signers, DecodedTxs())
         self._mempool.books  # loaded now, not at the first CheckTx
         self._reports_sock = reports
         self._reports: asyncio.StreamWriter | None = None
-        self._endpoint = _MempoolEndpoint(self._mempool, self._signers, self._decode, self._report)
+        self._endpoint = _MempoolEndpoint(self._mempool, self._report)
         self._server = AbciServer(self._endpoint, before_answering=self._read_commands)
         self.stopped = asyncio.Event()
         self.failed = False
-
-    def _decode(self, raw: bytes) -> Any:
-        """Decoded once per read: the prefetch decodes a batch, its CheckTx take the results."""
-        found = self._decoded.pop(raw, None)
-        if found is None:
-            found = decode_tx(raw)
-            if len(self._decoded) < 65_536:
-                self._decoded[raw] = found
-        return found
 
     async def run(self) -> None:
         _, self._reports = await asyncio.open_unix_connection(sock=self._reports_sock)
@@ -344,7 +329,6 @@ class _Worker:
             info = CommitInfo(height, app_hash, block_time_ms)
             self._store.commit(writes, info)
             self._mempool.follow(writes, market_ids, info, chain_id)
-            self._decoded.clear()
         elif kind == "connection":
             sock = socket.socket(fileno=self._incoming.fds.pop(0))
             asyncio.get_running_loop().create_task(self._server.serve_socket(sock, payload))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -25,9 +26,12 @@ from app.framing import frame, split_frames
 from app.mempool_worker import DataInUse, WorkerLink, _message, make_replica
 from app.server import AbciServer
 from app.store import CommittedStore
+from localnet.cpu import children
+from localnet.ports import free_port
 from modules.bank.types import Transfer
 from modules.types import SubaccountId
 from tests.app.conftest import BLOCK_INTERVAL_MS, CHAIN_ID, GENESIS_TIME_MS, start_app
+from tests.harness import wait_until
 from wire import PrivateKey
 from wire.codec import Tx, sign_tx
 from wire.pb import abci_pb
@@ -175,13 +179,30 @@ def test_check_tx_is_answered_while_the_node_is_inside_a_block(node: _Node) -> N
     assert query.receive().WhichOneof("value") == "info"
 
 
-def test_the_node_stops_when_its_worker_dies(node: _Node) -> None:
+def test_the_node_hears_its_worker_die_and_the_mempool_connection_ends(node: _Node) -> None:
     mempool = node.connect()
     assert mempool.check(_transfer(GENESIS_TIME_MS + 2 * BLOCK_INTERVAL_MS)).code == 0
     node.worker.process.kill()
     assert node.worker_exited.wait(10)
     with pytest.raises((ConnectionError, AssertionError, socket.timeout)):
         mempool.check(_transfer(GENESIS_TIME_MS + 2 * BLOCK_INTERVAL_MS + 1), abci_pb.NEW)
+
+
+def test_perpchain_node_exits_with_an_error_when_its_worker_is_killed(tmp_path: Path) -> None:
+    data = _committed_db(tmp_path / "db")
+    node = subprocess.Popen([sys.executable, "-m", "perpchain.cli", "node", "--data", str(data),
+                             "--abci", f"tcp://127.0.0.1:{free_port()}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        workers = wait_until(lambda: children([node.pid]), 30, "the node's mempool worker")
+        assert node.poll() is None
+        os.kill(workers[0], signal.SIGKILL)
+        assert node.wait(30) == 1
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+    assert list(tmp_path.glob("db.mempool-*")) == []  # the node removed its replica on the way out
 
 
 def test_a_new_mempool_connection_after_a_reconnect_goes_to_the_worker_too(node: _Node) -> None:
