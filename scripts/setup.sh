@@ -44,7 +44,7 @@ if [ -z "$GOGO_DIR" ]; then
   GOGO_DIR="$MODCACHE/github.com/cosmos/gogoproto@v1.7.0"
 fi
 STAMP="$GEN/.stamp"
-WANT="$COMETBFT_VERSION $(cat wire/*.proto | sha256sum | cut -d' ' -f1)"
+WANT="$COMETBFT_VERSION pyi $(cat wire/*.proto | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   step "protobuf types up to date in .gen/proto"
 else
@@ -55,9 +55,9 @@ else
     tendermint/types/types.proto tendermint/types/params.proto tendermint/types/validator.proto
     tendermint/types/canonical.proto tendermint/version/types.proto
   )
-  .venv/bin/python -m grpc_tools.protoc -I "$CMT_PROTO" -I "$GOGO_DIR" --python_out="$GEN" \
+  .venv/bin/python -m grpc_tools.protoc -I "$CMT_PROTO" -I "$GOGO_DIR" --python_out="$GEN" --pyi_out="$GEN" \
     "${PROTOS[@]}" gogoproto/gogo.proto
-  .venv/bin/python -m grpc_tools.protoc -I "$ROOT/wire" --python_out="$GEN" "$ROOT"/wire/*.proto
+  .venv/bin/python -m grpc_tools.protoc -I "$ROOT/wire" --python_out="$GEN" --pyi_out="$GEN" "$ROOT"/wire/*.proto
   echo "$WANT" > "$STAMP"
 fi
 # ---------------------------------------------------------------------------------------------
