@@ -1,0 +1,28 @@
+"""The project's modules import each other without cycles (tests/import_cycles.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.import_cycles import cycles, import_graph, module_files
+
+
+def test_a_cycle_of_three_is_found_and_a_chain_is_not() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_imports_inside_functions_count_and_type_checking_imports_do_not(tmp_path: Path) -> None:
+    package = tmp_path / "app"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "one.py").write_text("def f():\n    from app import two\n")
+    (package / "two.py").write_text("from typing import TYPE_CHECKING\nimport app.one\nif TYPE_CHECKING:\n    from app import three\n")
+    (package / "three.py").write_text("from .two import something\n")
+    graph = import_graph(module_files(tmp_path))
+    assert graph["app.one"] == {"app", "app.two"}
+    assert graph["app.two"] == {"app.one"}
+    assert graph["app.three"] == {"app.two"}
+    assert cycles(graph) == [["app.one", "app.two"]]
+
