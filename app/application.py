@@ -42,11 +42,13 @@ from modules.anchor.keeper import AnchorKeeper
 from modules.anchor.merkle import BalanceTree
 from modules.anchor.msg_server import CommittedState, anchor_due, anchor_step, mark_written
 from modules.auth.keeper import AuthKeeper
+from modules.bank.keys import balance_holder
 from modules.context import BlockContext, Event
 from modules.errors import ChainError
 from modules.funding.keeper import FundingKeeper
 from modules.funding.tick import funding_tick
 from modules.liquidation.engine import liquidation_step
+from modules.margin.keys import record_holder
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.oracle.types import Validator
@@ -95,10 +97,9 @@ def _touched_subaccounts(writes: dict[bytes, bytes | None]) -> list[SubaccountId
     """Subaccounts whose balance or a position this block wrote (the liquidation index re-checks them)."""
     found = set()
     for key in writes:
-        if key.startswith(b"bank/b/") and len(key) == 28:
-            found.add(SubaccountId(key[7:27], key[27]))
-        elif key.startswith(b"margin/a/") and len(key) == 30:
-            found.add(SubaccountId(key[9:29], key[29]))
+        holder = balance_holder(key) or record_holder(key)
+        if holder is not None:
+            found.add(holder)
     return sorted(found)
 
 

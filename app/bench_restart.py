@@ -36,7 +36,8 @@ from app.store import CacheStore, CommittedStore
 from genesis.app_state import build_app_state
 from genesis.home import BlockTiming, NodePorts, configure, init_home, write_genesis_for
 from genesis.markets import market as market_entry
-from modules.orderbook.keeper import BY_SUBACCOUNT, NEXT_ORDER_ID, OPEN_COUNT, ORDER, STORE_PREFIX, pack_order
+from modules.orderbook.keeper import pack_order
+from modules.orderbook.keys import NEXT_ORDER_ID, OPEN_COUNT, ORDER, ORDER_BY_SUBACCOUNT, STORE_PREFIX
 from modules.orderbook.types import Order, Side
 from modules.types import SubaccountId
 
@@ -115,7 +116,7 @@ def _write_orders(data: Path, count: int) -> int:
                 held[i % OWNERS] += 1
                 key = market_id.to_bytes(4, "big") + (i + 1).to_bytes(8, "big")
                 cache.set(STORE_PREFIX + ORDER + key, pack_order(Order(i + 1, market_id, owner, 0, side, price, 10)))
-                cache.set(STORE_PREFIX + BY_SUBACCOUNT + owner.address + b"\x00" + key, b"")
+                cache.set(STORE_PREFIX + ORDER_BY_SUBACCOUNT + owner.address + b"\x00" + key, b"")
             if start + WRITE_CHUNK >= count:
                 for owner, number in zip(owners, held):
                     if number:

@@ -21,6 +21,7 @@ from typing import Any
 
 from app.store import CommitInfo, CommittedStore
 from modules.auth.keeper import AuthKeeper
+from modules.encoding import u32
 
 FORMAT = "perpchain-state/1"
 _MODULE_KEYS_START = b"\x01"  # meta keys (height, app hash) sort below every module prefix
@@ -72,7 +73,7 @@ def prefix_digests(store: CommittedStore) -> dict[str, str]:
     digests: dict[str, Any] = {}
     for key, value in store.iterate(_MODULE_KEYS_START, None):
         digest = digests.setdefault(store_prefix(key), hashlib.sha256())
-        digest.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
+        digest.update(u32(len(key)) + key + u32(len(value)) + value)
     return {prefix: digest.hexdigest() for prefix, digest in sorted(digests.items())}
 
 

@@ -20,6 +20,8 @@ from typing import Iterator
 import plyvel
 from sortedcontainers import SortedList
 
+from modules.encoding import read_uint, stored_uint, u32, u64
+
 _META = b"\x00meta/"  # below every module prefix; never part of the app hash
 _HEIGHT = _META + b"height"
 _APP_HASH = _META + b"app_hash"
@@ -67,9 +69,9 @@ class CommittedStore:
         if height is None:
             return CommitInfo(0, b"", 0)
         return CommitInfo(
-            int.from_bytes(height, "big"),
+            read_uint(height),
             self._db.get(_APP_HASH) or b"",
-            int.from_bytes(self._db.get(_BLOCK_TIME) or b"", "big"),
+            stored_uint(self._db.get(_BLOCK_TIME)),
         )
 
     def commit(self, writes: dict[bytes, bytes | None], info: CommitInfo) -> None:
@@ -81,14 +83,14 @@ class CommittedStore:
                     batch.delete(key)
                 else:
                     batch.put(key, value)
-            batch.put(_HEIGHT, info.height.to_bytes(8, "big"))
+            batch.put(_HEIGHT, u64(info.height))
             batch.put(_APP_HASH, info.app_hash)
-            batch.put(_BLOCK_TIME, info.block_time_ms.to_bytes(8, "big"))
-            batch.put(_APP_HASH_AT + info.height.to_bytes(8, "big"), info.app_hash)
+            batch.put(_BLOCK_TIME, u64(info.block_time_ms))
+            batch.put(_APP_HASH_AT + u64(info.height), info.app_hash)
 
     def app_hash_at(self, height: int) -> bytes | None:
         """The app hash this node committed at `height`, so nodes can be compared height by height."""
-        return self._db.get(_APP_HASH_AT + height.to_bytes(8, "big"))
+        return self._db.get(_APP_HASH_AT + u64(height))
 
 
 class CacheStore:
@@ -154,12 +156,12 @@ def next_app_hash(previous: bytes, height: int, writes: dict[bytes, bytes | None
     """sha256 over the previous hash, the height and the block's write set in key order."""
     digest = hashlib.sha256()
     digest.update(previous)
-    digest.update(height.to_bytes(8, "big"))
+    digest.update(u64(height))
     for key in sorted(writes):
         value = writes[key]
-        digest.update(len(key).to_bytes(4, "big") + key)
+        digest.update(u32(len(key)) + key)
         if value is _TOMBSTONE:
             digest.update(b"\x00")
         else:
-            digest.update(b"\x01" + len(value).to_bytes(4, "big") + value)
+            digest.update(b"\x01" + u32(len(value)) + value)
     return digest.digest()

@@ -96,16 +96,14 @@ def decode_params(cls: type[P], raw: bytes | None, error: type[ChainError]) -> P
 
 @dataclass(frozen=True)
 class ParamsSection(Generic[P]):
-    """A module's genesis section that holds its params, `{"<name>": {"params": {...}}}`, and where
-    the store keeps them (`<name>/params`): each module registers one in its genesis.py."""
+    """A module's genesis section that holds its params, `{"<name>": {"params": {...}}}`, and the
+    whole-store key the store keeps them under (from the module's keys.py): each module registers
+    one in its genesis.py."""
 
     name: str
     cls: type[P]
     error: type[ChainError]
-
-    @property
-    def key(self) -> bytes:
-        return self.name.encode() + b"/params"
+    key: bytes
 
     def load(self, store: KVStore) -> P:
         return decode_params(self.cls, store.get(self.key), self.error)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Iterator, Protocol
 
+from modules.encoding import stored_uint, u32
+
 
 class KVStore(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
@@ -53,8 +55,7 @@ class PrefixStore:
 
 def read_count(store: KVStore, key: bytes) -> int:
     """A counter kept under `key` (absent: zero)."""
-    raw = store.get(key)
-    return int.from_bytes(raw, "big") if raw is not None else 0
+    return stored_uint(store.get(key))
 
 
 def add_to_count(store: KVStore, key: bytes, delta: int) -> None:
@@ -62,6 +63,6 @@ def add_to_count(store: KVStore, key: bytes, delta: int) -> None:
     count = read_count(store, key) + delta
     assert count >= 0, f"counter {key!r} below zero"
     if count:
-        store.set(key, count.to_bytes(4, "big"))
+        store.set(key, u32(count))
     else:
         store.delete(key)

@@ -19,6 +19,12 @@ class SubaccountId:
     def __str__(self) -> str:
         return f"0x{self.address.hex()}/{self.number}"
 
+    @classmethod
+    def from_text(cls, text: str) -> SubaccountId:
+        """The subaccount `str()` wrote, `0x<address hex>/<number>` (as events carry it)."""
+        address, _, number = text.partition("/")
+        return cls(bytes.fromhex(address[2:]), int(number))
+
 
 def is_valid_subaccount(subaccount: SubaccountId) -> bool:
     return len(subaccount.address) == ADDRESS_BYTES and 0 <= subaccount.number <= MAX_SUBACCOUNT

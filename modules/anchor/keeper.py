@@ -15,24 +15,19 @@ from modules.anchor.keys import (
     UNDO,
     UNDO_LEAF_COUNT,
     signature_prefix,
-    u32,
-    u64,
 )
 from modules.anchor.merkle import Leaf, LeafChange
 from modules.anchor.types import AnchorParams, AnchorRecord, decode_record, encode_record
+from modules.encoding import read_uint, stored_uint, u32, u64, u256
 from modules.store import KVStore, PrefixStore, prefix_end
 
 
-def _int(raw: bytes | None) -> int:
-    return int.from_bytes(raw, "big") if raw is not None else 0
-
-
 def _encode_leaf(leaf: Leaf | None) -> bytes:
-    return leaf.address + leaf.amount_micro_usdc.to_bytes(32, "big") if leaf is not None else b""
+    return leaf.address + u256(leaf.amount_micro_usdc) if leaf is not None else b""
 
 
 def _decode_leaf(raw: bytes) -> Leaf | None:
-    return Leaf(raw[:20], int.from_bytes(raw[20:52], "big")) if raw else None
+    return Leaf(raw[:20], read_uint(raw[20:52])) if raw else None
 
 
 class AnchorKeeper:
@@ -44,7 +39,7 @@ class AnchorKeeper:
     def params(self) -> AnchorParams | None:
         """None when the genesis configured no anchoring."""
         raw = self._store.get(PARAMS)
-        return AnchorParams(_int(raw)) if raw is not None else None
+        return AnchorParams(read_uint(raw)) if raw is not None else None
 
     def set_params(self, params: AnchorParams) -> None:
         self._store.set(PARAMS, u64(params.interval_blocks))
@@ -63,12 +58,12 @@ class AnchorKeeper:
     def previous_leaves(self) -> list[Leaf]:
         """The leaves one anchor before the latest: the latest's with the undo journal applied."""
         leaves: list[Leaf | None] = list(self.leaves())
-        size = _int(self._store.get(UNDO_LEAF_COUNT))
+        size = stored_uint(self._store.get(UNDO_LEAF_COUNT))
         leaves.extend([None] * max(0, size - len(leaves)))
         latest = self.latest_nonce()
         for key, raw in self._store.iterate(UNDO, prefix_end(UNDO)):
-            if _int(raw[:8]) == latest:
-                leaves[_int(key[len(UNDO):])] = _decode_leaf(raw[8:])
+            if read_uint(raw[:8]) == latest:
+                leaves[read_uint(key[len(UNDO):])] = _decode_leaf(raw[8:])
         kept = leaves[:size]
         assert all(leaf is not None for leaf in kept), "undo journal inconsistent with the leaves"
         return [leaf for leaf in kept if leaf is not None]
@@ -100,12 +95,12 @@ class AnchorKeeper:
         return found
 
     def leaf_count(self) -> int:
-        return _int(self._store.get(LEAF_COUNT))
+        return stored_uint(self._store.get(LEAF_COUNT))
 
     # -- records and signatures ---------------------------------------------------------------
 
     def latest_nonce(self) -> int:
-        return _int(self._store.get(LATEST))
+        return stored_uint(self._store.get(LATEST))
 
     def record(self, nonce: int) -> AnchorRecord | None:
         raw = self._store.get(RECORD + u64(nonce))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from modules.encoding import u64
+
 STORE_PREFIX = b"anchor/"
 PARAMS = b"params"  # interval_blocks u64
 LEAF = b"l/"  # l/<position u32> -> address 20, amount u256: the latest anchor's leaves
@@ -15,14 +17,6 @@ RECORD = b"r/"  # r/<nonce u64> -> encoded AnchorRecord
 SIGNATURE = b"s/"  # s/<nonce u64><consensus address 20> -> 65-byte signature
 CHANGED = b"d/"  # d/<height u64> -> the addresses (20 bytes each, sorted) whose balance or position
 #                  that block wrote; taken and cleared by the next anchor
-
-
-def u32(value: int) -> bytes:
-    return value.to_bytes(4, "big")
-
-
-def u64(value: int) -> bytes:
-    return value.to_bytes(8, "big")
 
 
 def signature_prefix(nonce: int) -> bytes:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modules.encoding import read_uint, u32, u64, u256
+
 
 @dataclass(frozen=True)
 class AnchorParams:
@@ -39,17 +41,15 @@ class AnchorRecord:
 
 
 def encode_record(record: AnchorRecord) -> bytes:
-    return (record.nonce.to_bytes(8, "big") + record.height.to_bytes(8, "big") + record.app_hash
-            + record.balances_root + record.total_claimable_micro_usdc.to_bytes(32, "big")
-            + record.deposit_nonce.to_bytes(8, "big") + record.withdrawal_id.to_bytes(8, "big")
-            + record.withdrawn_total_micro_usdc.to_bytes(32, "big") + record.leaf_count.to_bytes(4, "big")
-            + record.time_ms.to_bytes(8, "big") + record.shortfall_micro_usdc.to_bytes(32, "big")
-            + record.gains_micro_usdc.to_bytes(32, "big") + record.chain_id.encode())
+    return (u64(record.nonce) + u64(record.height) + record.app_hash + record.balances_root
+            + u256(record.total_claimable_micro_usdc) + u64(record.deposit_nonce) + u64(record.withdrawal_id)
+            + u256(record.withdrawn_total_micro_usdc) + u32(record.leaf_count) + u64(record.time_ms)
+            + u256(record.shortfall_micro_usdc) + u256(record.gains_micro_usdc) + record.chain_id.encode())
 
 
 def decode_record(raw: bytes) -> AnchorRecord:
     def number(start: int, size: int) -> int:
-        return int.from_bytes(raw[start:start + size], "big")
+        return read_uint(raw[start:start + size])
 
     return AnchorRecord(nonce=number(0, 8), height=number(8, 8), app_hash=raw[16:48], balances_root=raw[48:80],
                         total_claimable_micro_usdc=number(80, 32), deposit_nonce=number(112, 8),

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import struct
 
+from modules.auth.keys import CHAIN_ID, STORE_PREFIX, nonces_key
 from modules.auth.nonces import check_nonce, record_nonce
 from modules.store import KVStore, PrefixStore
-
-STORE_PREFIX = b"auth/"
-_NONCES = b"n/"  # n/<address 20> -> concatenated u64 nonces, ascending
-_CHAIN_ID = b"chain_id"
 
 
 class AuthKeeper:
@@ -17,7 +14,7 @@ class AuthKeeper:
         self._store = PrefixStore(store, STORE_PREFIX)
 
     def recent_nonces(self, account: bytes) -> tuple[int, ...]:
-        raw = self._store.get(_NONCES + account) or b""
+        raw = self._store.get(nonces_key(account)) or b""
         return struct.unpack(f">{len(raw) // 8}Q", raw)
 
     def use_nonce(self, account: bytes, nonce: int, block_time_ms: int) -> None:
@@ -25,11 +22,11 @@ class AuthKeeper:
         recent = self.recent_nonces(account)
         check_nonce(recent, nonce, block_time_ms)
         updated = record_nonce(recent, nonce)
-        self._store.set(_NONCES + account, struct.pack(f">{len(updated)}Q", *updated))
+        self._store.set(nonces_key(account), struct.pack(f">{len(updated)}Q", *updated))
 
     def chain_id(self) -> str:
-        return (self._store.get(_CHAIN_ID) or b"").decode()
+        return (self._store.get(CHAIN_ID) or b"").decode()
 
     def set_chain_id(self, chain_id: str) -> None:
         """Written once at InitChain; every tx must name it."""
-        self._store.set(_CHAIN_ID, chain_id.encode())
+        self._store.set(CHAIN_ID, chain_id.encode())

@@ -32,7 +32,6 @@ from modules.bridge.keys import (
     dispute_key,
     resume_vote_key,
     signature_key,
-    u64,
     valset_signature_key,
     withdrawal_key,
 )
@@ -46,12 +45,9 @@ from modules.bridge.types import (
     decode_claim,
     encode_claim,
 )
+from modules.encoding import read_subaccount, read_uint, stored_uint, subaccount_bytes, u64, u128
 from modules.store import KVStore, PrefixStore, prefix_end
 from modules.types import SubaccountId
-
-
-def _int(raw: bytes | None, default: int = 0) -> int:
-    return int.from_bytes(raw, "big") if raw is not None else default
 
 
 class BridgeKeeper:
@@ -63,7 +59,7 @@ class BridgeKeeper:
     def params(self) -> BridgeParams | None:
         """None when the genesis configured no bridge."""
         raw = self._store.get(PARAMS)
-        return BridgeParams(_int(raw[:8]), raw[8:28]) if raw is not None else None
+        return BridgeParams(read_uint(raw[:8]), raw[8:28]) if raw is not None else None
 
     def set_params(self, params: BridgeParams) -> None:
         self._store.set(PARAMS, u64(params.eth_chain_id) + params.vault)
@@ -71,11 +67,11 @@ class BridgeKeeper:
     def validators(self) -> Iterator[BridgeValidator]:
         """In consensus-address order."""
         for key, raw in self._store.iterate(VALIDATOR, prefix_end(VALIDATOR)):
-            yield BridgeValidator(key[len(VALIDATOR):], raw[:20], raw[20:40], _int(raw[40:48]))
+            yield BridgeValidator(key[len(VALIDATOR):], raw[:20], raw[20:40], read_uint(raw[40:48]))
 
     def validator(self, consensus_address: bytes) -> BridgeValidator | None:
         raw = self._store.get(VALIDATOR + consensus_address)
-        return BridgeValidator(consensus_address, raw[:20], raw[20:40], _int(raw[40:48])) if raw else None
+        return BridgeValidator(consensus_address, raw[:20], raw[20:40], read_uint(raw[40:48])) if raw else None
 
     def validator_of_operator(self, operator: bytes) -> BridgeValidator | None:
         consensus_address = self._store.get(OPERATOR + operator)
@@ -98,7 +94,7 @@ class BridgeKeeper:
         return sum(v.power for v in self.validators())
 
     def valset_nonce(self) -> int:
-        return _int(self._store.get(VALSET_NONCE))
+        return stored_uint(self._store.get(VALSET_NONCE))
 
     def record_valset(self, nonce: int) -> Valset:
         """Snapshot the current validators as set `nonce` (0 at genesis: the vault's constructor set)."""
@@ -112,7 +108,8 @@ class BridgeKeeper:
         raw = self._store.get(VALSET + u64(nonce))
         if raw is None:
             return None
-        members = tuple(BridgeValidator(raw[i:i + 20], raw[i + 20:i + 40], raw[i + 40:i + 60], _int(raw[i + 60:i + 68]))
+        members = tuple(BridgeValidator(raw[i:i + 20], raw[i + 20:i + 40], raw[i + 40:i + 60],
+                                        read_uint(raw[i + 60:i + 68]))
                         for i in range(0, len(raw), 68))
         return Valset(nonce, members)
 
@@ -131,13 +128,13 @@ class BridgeKeeper:
 
     def next_deposit_nonce(self) -> int:
         """The nonce the tally waits for: every nonce below it is credited (the first is 1)."""
-        return _int(self._store.get(NEXT_DEPOSIT), 1)
+        return stored_uint(self._store.get(NEXT_DEPOSIT), 1)
 
     def set_next_deposit_nonce(self, nonce: int) -> None:
         self._store.set(NEXT_DEPOSIT, u64(nonce))
 
     def last_claim(self, consensus_address: bytes) -> int:
-        return _int(self._store.get(LAST_CLAIM + consensus_address))
+        return stored_uint(self._store.get(LAST_CLAIM + consensus_address))
 
     def record_claim(self, consensus_address: bytes, claim: ClaimDeposit) -> bytes:
         """Store the validator's claim (and the content, once per distinct content); its content hash."""
@@ -159,14 +156,14 @@ class BridgeKeeper:
     def credited(self, nonce: int) -> tuple[bytes, int] | None:
         """(content hash, height) of a credited deposit."""
         raw = self._store.get(CREDITED + u64(nonce))
-        return (raw[:32], _int(raw[32:40])) if raw is not None else None
+        return (raw[:32], read_uint(raw[32:40])) if raw is not None else None
 
     def set_credited(self, nonce: int, content_hash: bytes, height: int) -> None:
         self._store.set(CREDITED + u64(nonce), content_hash + u64(height))
 
     def last_claims(self) -> Iterator[tuple[bytes, int]]:
         for key, raw in self._store.iterate(LAST_CLAIM, prefix_end(LAST_CLAIM)):
-            yield key[len(LAST_CLAIM):], _int(raw)
+            yield key[len(LAST_CLAIM):], read_uint(raw)
 
     def claim_of(self, nonce: int, consensus_address: bytes) -> bytes | None:
         """The content hash the validator claims for `nonce`, if it claimed it."""
@@ -217,11 +214,11 @@ class BridgeKeeper:
 
     def open_disputes(self, consensus_address: bytes) -> int:
         """How many credited nonces the validator disputes now."""
-        return _int(self._store.get(OPEN_DISPUTES + consensus_address))
+        return stored_uint(self._store.get(OPEN_DISPUTES + consensus_address))
 
     def _set_open_disputes(self, consensus_address: bytes, count: int) -> None:
         if count:
-            self._store.set(OPEN_DISPUTES + consensus_address, count.to_bytes(8, "big"))
+            self._store.set(OPEN_DISPUTES + consensus_address, u64(count))
         else:
             self._store.delete(OPEN_DISPUTES + consensus_address)
 
@@ -229,14 +226,14 @@ class BridgeKeeper:
         """Credited nonces with at least one dispute, ascending."""
         nonces: list[int] = []
         for key, _ in self._store.iterate(DISPUTE, prefix_end(DISPUTE)):
-            nonce = _int(key[len(DISPUTE):len(DISPUTE) + 8])
+            nonce = read_uint(key[len(DISPUTE):len(DISPUTE) + 8])
             if not nonces or nonces[-1] != nonce:
                 nonces.append(nonce)
         return nonces
 
     def deposit_halt(self) -> DepositHalt | None:
         raw = self._store.get(DEPOSIT_HALT)
-        return DepositHalt(_int(raw[:8]), _int(raw[8:16]), _int(raw[16:24])) if raw is not None else None
+        return DepositHalt(read_uint(raw[:8]), read_uint(raw[8:16]), read_uint(raw[16:24])) if raw is not None else None
 
     def halt_deposits(self, nonce: int, height: int) -> DepositHalt:
         halt = DepositHalt(self.last_halt_id() + 1, nonce, height)
@@ -248,7 +245,7 @@ class BridgeKeeper:
         self._store.delete(DEPOSIT_HALT)
 
     def last_halt_id(self) -> int:
-        return _int(self._store.get(LAST_HALT))
+        return stored_uint(self._store.get(LAST_HALT))
 
     def resume_votes(self, halt_id: int) -> list[bytes]:
         """Consensus addresses whose operator sent a resume for `halt_id`, in address order."""
@@ -259,47 +256,46 @@ class BridgeKeeper:
         self._store.set(resume_vote_key(halt_id, consensus_address), u64(height))
 
     def record_resumed(self, halt_id: int, height: int, corrected: int, debited: int, shortfall: int) -> None:
-        self._store.set(RESUMED + u64(halt_id), u64(height) + u64(corrected) + debited.to_bytes(16, "big")
-                        + shortfall.to_bytes(16, "big"))
+        self._store.set(RESUMED + u64(halt_id), u64(height) + u64(corrected) + u128(debited) + u128(shortfall))
 
     def resumed(self, halt_id: int) -> tuple[int, int, int, int] | None:
         """(height, corrected nonces, micro-USDC debited, shortfall) of a resumed halt."""
         raw = self._store.get(RESUMED + u64(halt_id))
-        return (_int(raw[:8]), _int(raw[8:16]), _int(raw[16:32]), _int(raw[32:48])) if raw is not None else None
+        if raw is None:
+            return None
+        return read_uint(raw[:8]), read_uint(raw[8:16]), read_uint(raw[16:32]), read_uint(raw[32:48])
 
     def shortfall(self) -> int:
         """micro-USDC credited by deposits later found not on Ethereum's chain that no balance was
         left to take back: the chain's claim exceeds what the vault received by this much."""
-        return _int(self._store.get(SHORTFALL))
+        return stored_uint(self._store.get(SHORTFALL))
 
     def add_shortfall(self, amount_micro_usdc: int) -> None:
         if amount_micro_usdc:
-            self._store.set(SHORTFALL, (self.shortfall() + amount_micro_usdc).to_bytes(16, "big"))
+            self._store.set(SHORTFALL, u128(self.shortfall() + amount_micro_usdc))
 
     # -- withdrawals --------------------------------------------------------------------------
 
     def next_withdrawal_id(self) -> int:
-        return _int(self._store.get(NEXT_WITHDRAWAL), 1)
+        return stored_uint(self._store.get(NEXT_WITHDRAWAL), 1)
 
     def withdrawn_total(self) -> int:
         """micro-USDC of every withdrawal ever queued (paid by the vault or not)."""
-        return _int(self._store.get(WITHDRAWN_TOTAL))
+        return stored_uint(self._store.get(WITHDRAWN_TOTAL))
 
     def queue_withdrawal(self, owner: SubaccountId, recipient: bytes, amount_micro_usdc: int, height: int) -> Withdrawal:
         withdrawal = Withdrawal(self.next_withdrawal_id(), owner, recipient, amount_micro_usdc, height)
         self._store.set(withdrawal_key(withdrawal.withdrawal_id),
-                        owner.address + bytes([owner.number]) + recipient + amount_micro_usdc.to_bytes(16, "big")
-                        + u64(height))
+                        subaccount_bytes(owner) + recipient + u128(amount_micro_usdc) + u64(height))
         self._store.set(NEXT_WITHDRAWAL, u64(withdrawal.withdrawal_id + 1))
-        self._store.set(WITHDRAWN_TOTAL, (self.withdrawn_total() + amount_micro_usdc).to_bytes(16, "big"))
+        self._store.set(WITHDRAWN_TOTAL, u128(self.withdrawn_total() + amount_micro_usdc))
         return withdrawal
 
     def withdrawal(self, withdrawal_id: int) -> Withdrawal | None:
         raw = self._store.get(withdrawal_key(withdrawal_id))
         if raw is None:
             return None
-        return Withdrawal(withdrawal_id, SubaccountId(raw[:20], raw[20]), raw[21:41], _int(raw[41:57]),
-                          _int(raw[57:65]))
+        return Withdrawal(withdrawal_id, read_subaccount(raw), raw[21:41], read_uint(raw[41:57]), read_uint(raw[57:65]))
 
     def signatures(self, withdrawal_id: int) -> list[tuple[bytes, bytes, bytes]]:
         """(consensus address, 65-byte signature, the Ethereum key that made it), in address order."""

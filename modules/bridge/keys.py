@@ -3,6 +3,8 @@ numeric order."""
 
 from __future__ import annotations
 
+from modules.encoding import u64
+
 STORE_PREFIX = b"bridge/"
 PARAMS = b"params"  # eth chain id u64, vault 20
 VALIDATOR = b"v/"  # v/<consensus address 20> -> operator 20, eth 20, power u64
@@ -27,10 +29,6 @@ LAST_HALT = b"last_halt"  # u64: the latest halt id (the first is 1)
 RESUME_VOTE = b"r/"  # r/<halt id u64><consensus address 20> -> height u64 of the operator's resume
 RESUMED = b"rz/"  # rz/<halt id u64> -> height u64, corrected nonces u64, debited u128, shortfall u128
 SHORTFALL = b"shortfall"  # u128: micro-USDC of undone credits that no balance was left to debit
-
-
-def u64(value: int) -> bytes:
-    return value.to_bytes(8, "big")
 
 
 def claim_key(nonce: int, validator: bytes) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from modules.encoding import read_uint, u64, u128
 from modules.types import SubaccountId
 
 MAX_AMOUNT_MICRO_USDC = 2**127 - 1  # what a bank balance (i128) can hold
@@ -48,13 +49,13 @@ class ClaimDeposit:
 
 
 def encode_claim(claim: ClaimDeposit) -> bytes:
-    return (claim.deposit_nonce.to_bytes(8, "big") + claim.eth_block.to_bytes(8, "big") + claim.eth_tx_hash
-            + claim.sender + claim.recipient + bytes([claim.subaccount]) + claim.amount_micro_usdc.to_bytes(16, "big"))
+    return (u64(claim.deposit_nonce) + u64(claim.eth_block) + claim.eth_tx_hash + claim.sender + claim.recipient
+            + bytes([claim.subaccount]) + u128(claim.amount_micro_usdc))
 
 
 def decode_claim(raw: bytes) -> ClaimDeposit:
-    return ClaimDeposit(int.from_bytes(raw[0:8], "big"), int.from_bytes(raw[8:16], "big"), raw[16:48], raw[48:68],
-                        raw[68:88], raw[88], int.from_bytes(raw[89:105], "big"))
+    return ClaimDeposit(read_uint(raw[0:8]), read_uint(raw[8:16]), raw[16:48], raw[48:68], raw[68:88], raw[88],
+                        read_uint(raw[89:105]))
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from modules.context import BlockContext, Event
-from modules.funding.keeper import FundingKeeper, FundingRate, FundingState
+from modules.funding.keeper import FundingKeeper
 from modules.funding.params import HISTORY_KEPT, HOUR_MS, IMPACT_NOTIONAL_MICRO_USDC
 from modules.funding.rules import clamped_premium_ppm, hourly_rate_ppm, impact_price, index_step, premium_ppm
+from modules.funding.types import FundingRate, FundingState
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.oracle.update import margin_price

@@ -168,8 +168,7 @@ def _subaccounts_in(event: Event) -> list[SubaccountId]:
     found = []
     for key, value in event.attributes:
         if key in ("maker", "taker", "counterparty", "subaccount") and "/" in value and value.startswith("0x"):
-            address, _, number = value.partition("/")
-            found.append(SubaccountId(bytes.fromhex(address[2:]), int(number)))
+            found.append(SubaccountId.from_text(value))
     if event.type == "insurance_fund_takeover":
         found.append(INSURANCE_FUND)
     return found

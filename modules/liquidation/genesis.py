@@ -10,8 +10,9 @@ Every field is optional (docs/liquidation.md lists the defaults); `query params`
 from __future__ import annotations
 
 from modules.liquidation.errors import InvalidLiquidationGenesis
+from modules.liquidation.keys import PARAMS, STORE_PREFIX
 from modules.liquidation.params import LiquidationParams
 from modules.params import ParamsSection
 
-SECTION = ParamsSection("liquidation", LiquidationParams, InvalidLiquidationGenesis)
+SECTION = ParamsSection("liquidation", LiquidationParams, InvalidLiquidationGenesis, STORE_PREFIX + PARAMS)
 load_params = SECTION.load

@@ -23,26 +23,33 @@ block never scans every position.
 
 from __future__ import annotations
 
+from modules.encoding import i128, read_i128, read_subaccount, read_uint, stored_uint, subaccount_bytes, u64
+from modules.liquidation.keys import (
+    BY_SUBACCOUNT,
+    DEADLINE,
+    HISTORY,
+    HISTORY_SEQ,
+    MOVEMENT,
+    QUEUE_ENTRY_BYTES,
+    STORE_PREFIX,
+    by_subaccount_key,
+    deadline_key,
+    deadline_prefix,
+    from_deadline_key,
+    history_key,
+    last_price_key,
+    queue_entry,
+    queue_key,
+    queue_prefix,
+    queued_key,
+    subaccount_from_queue_key,
+)
 from modules.store import KVStore, PrefixStore, prefix_end
 from modules.types import SubaccountId
 
-STORE_PREFIX = b"liquidation/"
-MOVEMENT = b"movement"  # u64: cumulative max relative move, ppm
-LAST_PRICE = b"lp/"  # lp/<market u32> -> u64 micro-USDC
-DEADLINE = b"q/"  # q/<deadline u64><address 20><number 1> -> ""
-BY_SUBACCOUNT = b"s/"  # s/<address 20><number 1> -> deadline u64
-HISTORY = b"h/"  # h/<seq u64> -> height u64, address 20, number 1, equity i128
-HISTORY_SEQ = b"hn"
-QUEUE = b"a/"  # a/<market u32><side u8: 0 long, 1 short><rank u128><address 20><number 1> -> ""
-QUEUED = b"aq/"  # aq/<address 20><number 1> -> (market u32, side u8, rank u128) per queued position
-_ENTRY = 21
 SAFETY_FACTOR = 3
 RANK_ZERO = 2**127  # rank = RANK_ZERO - score: the highest score sorts first
 SCORE_LIMIT = 2**126
-
-
-def _sub(subaccount: SubaccountId) -> bytes:
-    return subaccount.address + bytes([subaccount.number])
 
 
 class LiquidationIndex:
@@ -50,61 +57,57 @@ class LiquidationIndex:
         self._store = PrefixStore(store, STORE_PREFIX)
 
     def movement(self) -> int:
-        raw = self._store.get(MOVEMENT)
-        return int.from_bytes(raw, "big") if raw is not None else 0
+        return stored_uint(self._store.get(MOVEMENT))
 
     def advance(self, ppm: int) -> int:
         value = self.movement() + ppm
-        self._store.set(MOVEMENT, value.to_bytes(8, "big"))
+        self._store.set(MOVEMENT, u64(value))
         return value
 
     def last_price(self, market_id: int) -> int:
-        raw = self._store.get(LAST_PRICE + market_id.to_bytes(4, "big"))
-        return int.from_bytes(raw, "big") if raw is not None else 0
+        return stored_uint(self._store.get(last_price_key(market_id)))
 
     def set_last_price(self, market_id: int, price: int) -> None:
-        self._store.set(LAST_PRICE + market_id.to_bytes(4, "big"), price.to_bytes(8, "big"))
+        self._store.set(last_price_key(market_id), u64(price))
 
     def due(self, movement: int, limit: int | None = None) -> list[SubaccountId]:
         """Subaccounts whose deadline is at or below `movement`, by deadline then subaccount, at
         most `limit`."""
-        end = DEADLINE + (movement + 1).to_bytes(8, "big")
         found: list[SubaccountId] = []
-        for key, _ in self._store.iterate(DEADLINE, end):
+        for key, _ in self._store.iterate(DEADLINE, deadline_prefix(movement + 1)):
             if limit is not None and len(found) == limit:
                 break
-            found.append(SubaccountId(key[10:30], key[30]))
+            found.append(from_deadline_key(key)[1])
         return found
 
     def set_deadline(self, subaccount: SubaccountId, deadline: int) -> None:
         self.remove(subaccount)
-        self._store.set(DEADLINE + deadline.to_bytes(8, "big") + _sub(subaccount), b"")
-        self._store.set(BY_SUBACCOUNT + _sub(subaccount), deadline.to_bytes(8, "big"))
+        self._store.set(deadline_key(deadline, subaccount), b"")
+        self._store.set(by_subaccount_key(subaccount), u64(deadline))
 
     def remove(self, subaccount: SubaccountId) -> None:
-        raw = self._store.get(BY_SUBACCOUNT + _sub(subaccount))
+        raw = self._store.get(by_subaccount_key(subaccount))
         if raw is not None:
-            self._store.delete(DEADLINE + raw + _sub(subaccount))
-            self._store.delete(BY_SUBACCOUNT + _sub(subaccount))
+            self._store.delete(deadline_key(read_uint(raw), subaccount))
+            self._store.delete(by_subaccount_key(subaccount))
 
     # -- deleveraging queue ---------------------------------------------------------------------
 
     def queue_positions(self, subaccount: SubaccountId, entries: list[tuple[int, bool, int]]) -> None:
         """Key the subaccount's positions, (market, long, score) each, in the deleveraging queue
         (none: out of it); writes nothing when they are already so."""
-        packed = b"".join(market_id.to_bytes(4, "big") + bytes([0 if long else 1])
-                          + (RANK_ZERO - max(-SCORE_LIMIT, min(SCORE_LIMIT, score))).to_bytes(16, "big")
+        packed = b"".join(queue_entry(market_id, long, RANK_ZERO - max(-SCORE_LIMIT, min(SCORE_LIMIT, score)))
                           for market_id, long, score in sorted(entries))
-        by_subaccount = QUEUED + _sub(subaccount)
+        by_subaccount = queued_key(subaccount)
         before = self._store.get(by_subaccount) or b""
         if before == packed:
             return
-        old = {before[i:i + _ENTRY] for i in range(0, len(before), _ENTRY)}
-        new = {packed[i:i + _ENTRY] for i in range(0, len(packed), _ENTRY)}
+        old = {before[i:i + QUEUE_ENTRY_BYTES] for i in range(0, len(before), QUEUE_ENTRY_BYTES)}
+        new = {packed[i:i + QUEUE_ENTRY_BYTES] for i in range(0, len(packed), QUEUE_ENTRY_BYTES)}
         for entry in sorted(old - new):
-            self._store.delete(QUEUE + entry + _sub(subaccount))
+            self._store.delete(queue_key(entry, subaccount))
         for entry in sorted(new - old):
-            self._store.set(QUEUE + entry + _sub(subaccount), b"")
+            self._store.set(queue_key(entry, subaccount), b"")
         if packed:
             self._store.set(by_subaccount, packed)
         else:
@@ -113,13 +116,13 @@ class LiquidationIndex:
     def queue_page(self, market_id: int, long: bool, after: bytes | None, limit: int) -> list[tuple[bytes, SubaccountId]]:
         """Up to `limit` (key, subaccount) of the market's longs (or shorts), highest score first,
         starting after the key `after`."""
-        start = QUEUE + market_id.to_bytes(4, "big") + bytes([0 if long else 1])
+        start = queue_prefix(market_id, long)
         end = prefix_end(start)
         if after is not None:
             start = after + b"\x00"
         found: list[tuple[bytes, SubaccountId]] = []
         for key, _ in self._store.iterate(start, end):
-            found.append((key, SubaccountId(key[-21:-1], key[-1])))
+            found.append((key, subaccount_from_queue_key(key)))
             if len(found) == limit:
                 break
         return found
@@ -143,16 +146,14 @@ class LiquidationHistory:
         self._store = PrefixStore(store, STORE_PREFIX)
 
     def record(self, height: int, subaccount: SubaccountId, equity: int, keep: int) -> None:
-        raw = self._store.get(HISTORY_SEQ)
-        seq = int.from_bytes(raw, "big") if raw is not None else 1
-        self._store.set(HISTORY_SEQ, (seq + 1).to_bytes(8, "big"))
-        self._store.set(HISTORY + seq.to_bytes(8, "big"),
-                        height.to_bytes(8, "big") + _sub(subaccount) + equity.to_bytes(16, "big", signed=True))
+        seq = stored_uint(self._store.get(HISTORY_SEQ), 1)
+        self._store.set(HISTORY_SEQ, u64(seq + 1))
+        self._store.set(history_key(seq), u64(height) + subaccount_bytes(subaccount) + i128(equity))
         if seq > keep:
-            self._store.delete(HISTORY + (seq - keep).to_bytes(8, "big"))
+            self._store.delete(history_key(seq - keep))
 
     def latest(self, limit: int) -> list[tuple[int, SubaccountId, int]]:
-        entries = [(int.from_bytes(v[:8], "big"), SubaccountId(v[8:28], v[28]), int.from_bytes(v[29:], "big", signed=True))
+        entries = [(read_uint(v[:8]), read_subaccount(v[8:]), read_i128(v[29:]))
                    for _, v in self._store.iterate(HISTORY, prefix_end(HISTORY))]
         return entries[-limit:][::-1]
 
@@ -160,7 +161,8 @@ class LiquidationHistory:
         """Indexed subaccounts nearest their limit: (subaccount, deadline in movement ppm)."""
         out = []
         for key, _ in self._store.iterate(DEADLINE, prefix_end(DEADLINE)):
-            out.append((SubaccountId(key[10:30], key[30]), int.from_bytes(key[2:10], "big")))
+            due_at, subaccount = from_deadline_key(key)
+            out.append((subaccount, due_at))
             if len(out) == limit:
                 break
         return out

@@ -4,41 +4,23 @@ from __future__ import annotations
 
 import functools
 import struct
-from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from modules.margin.types import OpenOrderExposure, Position
+from modules.encoding import i128, read_i128, stored_uint, u64
+from modules.margin.keys import (
+    STORE_PREFIX,
+    SUBACCOUNT,
+    address_prefix,
+    open_interest_key,
+    subaccount_from_key,
+    subaccount_key,
+)
+from modules.margin.types import Holding, Holdings, OpenOrderExposure, Position
 from modules.store import KVStore, PrefixStore, prefix_end
 from modules.types import SubaccountId
 
-STORE_PREFIX = b"margin/"
-# One record per subaccount holding every market it has a position or resting orders in, so its
-# risk is one read, not a scan (docs/performance.md):
-# a/<address 20><number 1> -> per market, by market id: market u32, size i64, cost i128,
-#                             funding index i128, bid lots u64, ask lots u64
-SUBACCOUNT = b"a/"
-OPEN_INTEREST = b"oi/"  # oi/<market u32> -> sum of |size| over positions (twice the open interest)
 _ENTRY = struct.Struct(">Iq16s16sQQ")
 _NO_EXPOSURE = OpenOrderExposure()
-
-
-def _sub(subaccount: SubaccountId) -> bytes:
-    return subaccount.address + bytes([subaccount.number])
-
-
-@dataclass(frozen=True, slots=True)
-class Holding:
-    """What a subaccount holds in one market: its position and its resting orders' lots."""
-
-    position: Position
-    exposure: OpenOrderExposure
-
-    @property
-    def has_position(self) -> bool:
-        return self.position.size_lots != 0 or self.position.cost_micro_usdc != 0
-
-
-Holdings = tuple[Holding, ...]  # by market id
 
 
 @functools.lru_cache(maxsize=4_096)
@@ -49,16 +31,14 @@ def _decode(subaccount: SubaccountId, raw: bytes) -> Holdings:
     holdings = []
     for offset in range(0, len(raw), _ENTRY.size):
         market_id, size, cost, index, bids, asks = _ENTRY.unpack_from(raw, offset)
-        position = Position(subaccount, market_id, size, int.from_bytes(cost, "big", signed=True),
-                            int.from_bytes(index, "big", signed=True))
+        position = Position(subaccount, market_id, size, read_i128(cost), read_i128(index))
         holdings.append(Holding(position, OpenOrderExposure(bids, asks) if bids or asks else _NO_EXPOSURE))
     return tuple(holdings)
 
 
 def _encode(holdings: Iterable[Holding]) -> bytes:
     return b"".join(_ENTRY.pack(h.position.market_id, h.position.size_lots,
-                                h.position.cost_micro_usdc.to_bytes(16, "big", signed=True),
-                                h.position.funding_index.to_bytes(16, "big", signed=True),
+                                i128(h.position.cost_micro_usdc), i128(h.position.funding_index),
                                 h.exposure.bid_lots, h.exposure.ask_lots) for h in holdings)
 
 
@@ -71,7 +51,7 @@ class MarginKeeper:
 
     def holdings(self, subaccount: SubaccountId) -> Holdings:
         """Every market the subaccount holds a position or resting orders in, by market id."""
-        raw = self._store.get(SUBACCOUNT + _sub(subaccount))
+        raw = self._store.get(subaccount_key(subaccount))
         return _decode(subaccount, raw) if raw is not None else ()
 
     def _holding(self, subaccount: SubaccountId, market_id: int,
@@ -88,7 +68,7 @@ class MarginKeeper:
         if holding.has_position or holding.exposure != _NO_EXPOSURE:
             kept.append(holding)
             kept.sort(key=lambda h: h.position.market_id)
-        key = SUBACCOUNT + _sub(subaccount)
+        key = subaccount_key(subaccount)
         if kept:
             self._store.set(key, _encode(kept))
         else:
@@ -96,7 +76,7 @@ class MarginKeeper:
 
     def _records(self, start: bytes) -> Iterator[Holding]:
         for key, raw in self._store.iterate(start, prefix_end(start)):
-            yield from _decode(SubaccountId(key[2:22], key[22]), raw)
+            yield from _decode(subaccount_from_key(key), raw)
 
     # -- positions ----------------------------------------------------------------------------
 
@@ -109,7 +89,7 @@ class MarginKeeper:
 
     def positions_of(self, address: bytes) -> Iterator[Position]:
         """Every position of the address's subaccounts, in (number, market) order."""
-        return (h.position for h in self._records(SUBACCOUNT + address) if h.has_position)
+        return (h.position for h in self._records(address_prefix(address)) if h.has_position)
 
     def all_positions(self) -> Iterator[Position]:
         return (h.position for h in self._records(SUBACCOUNT) if h.has_position)
@@ -119,13 +99,12 @@ class MarginKeeper:
         current = self._holding(position.subaccount, position.market_id, holdings)
         before_lots = current.position.size_lots if current is not None else 0
         total = self.open_interest_lots_x2(position.market_id) + abs(position.size_lots) - abs(before_lots)
-        self._store.set(OPEN_INTEREST + position.market_id.to_bytes(4, "big"), total.to_bytes(8, "big"))
+        self._store.set(open_interest_key(position.market_id), u64(total))
         exposure = current.exposure if current is not None else _NO_EXPOSURE
         self._put(position.subaccount, position.market_id, Holding(position, exposure), holdings)
 
     def open_interest_lots_x2(self, market_id: int) -> int:
-        raw = self._store.get(OPEN_INTEREST + market_id.to_bytes(4, "big"))
-        return int.from_bytes(raw, "big") if raw is not None else 0
+        return stored_uint(self._store.get(open_interest_key(market_id)))
 
     # -- open-order exposure ------------------------------------------------------------------
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from modules.bank.keeper import BankKeeper
 from modules.funding.keeper import FundingKeeper
 from modules.margin.funding_settlement import settled
-from modules.margin.keeper import Holding, Holdings, MarginKeeper
-from modules.margin.types import OpenOrderExposure, Position
+from modules.margin.keeper import MarginKeeper
+from modules.margin.types import Holding, Holdings, OpenOrderExposure, Position
 from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market
 from modules.oracle.keeper import OracleKeeper

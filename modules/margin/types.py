@@ -30,3 +30,18 @@ class OpenOrderExposure:
 
     bid_lots: int = 0
     ask_lots: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """What a subaccount holds in one market: its position and its resting orders' lots."""
+
+    position: Position
+    exposure: OpenOrderExposure
+
+    @property
+    def has_position(self) -> bool:
+        return self.position.size_lots != 0 or self.position.cost_micro_usdc != 0
+
+
+Holdings = tuple[Holding, ...]  # by market id

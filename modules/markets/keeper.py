@@ -6,16 +6,11 @@ import struct
 from typing import Iterator
 
 from modules.markets.errors import UnknownMarket
+from modules.markets.keys import MARKET, STORE_PREFIX, market_key
 from modules.markets.types import Market, MarketStatus
 from modules.store import KVStore, PrefixStore
 
-STORE_PREFIX = b"markets/"
-MARKET = b"m/"  # m/<market_id u32> -> packed Market
 _PACKED = struct.Struct(">IBQQQIIQiiBQI")
-
-
-def market_key(market_id: int) -> bytes:
-    return MARKET + market_id.to_bytes(4, "big")
 
 
 def _pack(m: Market) -> bytes:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import struct
 from typing import Iterator
 
+from modules.encoding import read_uint, stored_uint, u64
+from modules.oracle.keys import ENABLE_HEIGHT, STORE_PREFIX, VALIDATOR, price_key, validator_key
 from modules.oracle.params import STALE_AFTER_BLOCKS
 from modules.oracle.types import OraclePrice, Validator
 from modules.store import KVStore, PrefixStore, prefix_end
 
-STORE_PREFIX = b"oracle/"
-PRICE = b"p/"  # p/<market u32> -> price u64, updated height u64
-VALIDATOR = b"v/"  # v/<address 20> -> pub_key 32, power u64
-ENABLE_HEIGHT = b"ve_height"  # vote extensions enabled from this height (0: never)
 _PRICE = struct.Struct(">QQ")
 
 
@@ -29,7 +27,7 @@ class OracleKeeper:
     def price(self, market_id: int) -> OraclePrice | None:
         if market_id in self._prices:
             return self._prices[market_id]
-        raw = self._store.get(PRICE + market_id.to_bytes(4, "big"))
+        raw = self._store.get(price_key(market_id))
         found = None
         if raw is not None:
             price, height = _PRICE.unpack(raw)
@@ -38,7 +36,7 @@ class OracleKeeper:
         return found
 
     def set_price(self, price: OraclePrice) -> None:
-        self._store.set(PRICE + price.market_id.to_bytes(4, "big"), _PRICE.pack(price.price, price.updated_height))
+        self._store.set(price_key(price.market_id), _PRICE.pack(price.price, price.updated_height))
         self._prices[price.market_id] = price
 
     def is_stale(self, market_id: int, height: int) -> bool:
@@ -52,17 +50,16 @@ class OracleKeeper:
 
     def validators(self) -> Iterator[Validator]:
         for key, raw in self._store.iterate(VALIDATOR, prefix_end(VALIDATOR)):
-            yield Validator(key[len(VALIDATOR):], raw[:32], int.from_bytes(raw[32:], "big"))
+            yield Validator(key[len(VALIDATOR):], raw[:32], read_uint(raw[32:]))
 
     def set_validator(self, validator: Validator) -> None:
-        self._store.set(VALIDATOR + validator.address, validator.pub_key + validator.power.to_bytes(8, "big"))
+        self._store.set(validator_key(validator.address), validator.pub_key + u64(validator.power))
 
     def vote_extensions_enable_height(self) -> int:
         if self._enable_height is None:
-            raw = self._store.get(ENABLE_HEIGHT)
-            self._enable_height = int.from_bytes(raw, "big") if raw is not None else 0
+            self._enable_height = stored_uint(self._store.get(ENABLE_HEIGHT))
         return self._enable_height
 
     def set_vote_extensions_enable_height(self, height: int) -> None:
-        self._store.set(ENABLE_HEIGHT, height.to_bytes(8, "big"))
+        self._store.set(ENABLE_HEIGHT, u64(height))
         self._enable_height = height

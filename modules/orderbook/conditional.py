@@ -59,12 +59,12 @@ from modules.orderbook.errors import (
     TriggerWrongSide,
 )
 from modules.orderbook.keeper import OrderbookKeeper
+from modules.orderbook.params import MAX_SLIPPAGE_BPS
 from modules.orderbook.trailing import MAX_TRAIL_BPS, trail_trigger, worst_price
 from modules.orderbook.types import Order, Side, TimeInForce
 from modules.store import KVStore
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 
-MAX_SLIPPAGE_BPS = 5_000
 _PLAIN_KINDS = (ConditionalKind.STOP_MARKET, ConditionalKind.STOP_LIMIT, ConditionalKind.TAKE_PROFIT_MARKET,
                 ConditionalKind.TAKE_PROFIT_LIMIT)
 

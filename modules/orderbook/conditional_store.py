@@ -1,23 +1,6 @@
 """The resting conditional orders in the store: records and the indexes a block reads.
 
-| key (under `orderbook/`) | holds |
-|---|---|
-| `cd/<id u64>` | the packed record |
-| `tu/<market u32><trigger u64><id u64>` | fires when the oracle is at or above the trigger |
-| `td/<market u32><~trigger u64><id u64>` | fires when the oracle is at or below the trigger (`~x` = 2^64-1-x) |
-| `sg/<segment u64>` | a trailing segment: market, side, anchor, stop count, smallest distances |
-| `sx/<market u32><side u8><anchor u64><segment u64>` | segments by anchor (the ones a price passed) |
-| `sf/<market u32><side u8><edge level u64><segment u64>` | segments by edge, the first trigger in them to fire (a buy's edge, a sell's ~edge) |
-| `tm/<segment u64><unit u8><distance u64><id u64>` | a segment's stops by distance (unit 0 ticks, 1 bps) |
-| `cs/<address 20><number 1><market u32><id u64>` | a subaccount's conditionals |
-| `pp/<address 20><number 1><market u32>` | the position's stop-loss id u64 and take-profit id u64 (0: none) |
-| `fq/<height u64><~distance ppm u64><id u64>` | the triggered queue: crossed, waiting to fire |
-| `fi/<id u64>` | a queued conditional's place in `fq/` (height u64, ~distance u64) |
-| `fqn` | how many are queued, u64 |
-| `rr/<band u8><market u32>` | a band's pending reach (level u64): crossed up to there, not all queued yet |
-| `rh/<band u8><market u32><level u64>` | the height whose price first reached `level` in a pending band |
-
-Keys are big-endian.
+Its keys, and what each holds, are listed in modules/orderbook/keys.py (the conditionals' part).
 
 **Levels and bands.** A market has four *bands*: plain conditionals that fire on a rise (`tu/`)
 or on a fall (`td/`), trailing sells (fire on a fall) and trailing buys (fire on a rise). In a
@@ -66,34 +49,44 @@ import struct
 from dataclasses import dataclass, replace
 
 from modules.context import Event
+from modules.encoding import read_uint, stored_uint, u64
 from modules.margin.keeper import MarginKeeper
 from modules.markets.types import Market
 from modules.orderbook.actions import ConditionalKind
 from modules.orderbook.errors import TriggerWrongSide
+from modules.orderbook.keys import (
+    CONDITIONAL,
+    NEXT_CONDITIONAL_ID,
+    NEXT_SEGMENT,
+    STORE_PREFIX,
+    TRIGGERED,
+    TRIGGERED_COUNT,
+    conditional_count_key,
+    conditional_index_key,
+    conditional_index_of_address,
+    conditional_index_prefix,
+    conditional_key,
+    member_key,
+    member_prefix,
+    position_pair_key,
+    position_pair_prefix,
+    reach_history_prefix,
+    reach_key,
+    segment_key,
+    segments_by_anchor,
+    segments_by_edge,
+    trailing_id,
+    trigger_key,
+    trigger_prefix,
+    triggered_key,
+    triggered_place_key,
+)
 from modules.orderbook.trailing import BPS, trail_trigger
 from modules.orderbook.types import Side
 from modules.store import KVStore, PrefixStore, add_to_count, prefix_end, read_count
 from modules.types import SubaccountId
 
-STORE_PREFIX = b"orderbook/"
-RECORD = b"cd/"
-FIRES_UP = b"tu/"
-FIRES_DOWN = b"td/"
-SEGMENT = b"sg/"
-SEGMENT_BY_ANCHOR = b"sx/"
-SEGMENT_BY_EDGE = b"sf/"
-SEGMENT_MEMBER = b"tm/"
-NEXT_SEGMENT = b"seg_next"
-TICKS, BPS_UNIT = 0, 1
-BY_SUBACCOUNT = b"cs/"
-COUNT = b"cn/"  # cn/<address 20><number 1> -> conditionals the subaccount stores, u32
-POSITION_PAIR = b"pp/"
-NEXT_ID = b"cond_next"
-QUEUE = b"fq/"
-QUEUED = b"fi/"
-QUEUE_COUNT = b"fqn"
-REACH = b"rr/"
-REACH_AT = b"rh/"
+TICKS, BPS_UNIT = 0, 1  # a trailing stop's distance unit in its member key
 MAX_LEVEL = 2**64 - 1
 PPM = 1_000_000
 # The four bands of a market, in the order a block looks at them.
@@ -153,14 +146,6 @@ class Segment:
         return max(0, *edges) if self.side == Side.SELL else min(edges)
 
 
-def _u(value: int, width: int) -> bytes:
-    return value.to_bytes(width, "big")
-
-
-def _sub(owner: SubaccountId) -> bytes:
-    return owner.address + bytes([owner.number])
-
-
 def level(band: int, price_ticks: int) -> int:
     """A price (or trigger) as a level of `band`: crossed is level(trigger) <= level(price)."""
     return price_ticks if band in _RISING_BANDS else MAX_LEVEL - price_ticks
@@ -213,7 +198,7 @@ class ConditionalBook:
     # -- records --------------------------------------------------------------------------------
 
     def get(self, conditional_id: int) -> Conditional | None:
-        raw = self._store.get(RECORD + _u(conditional_id, 8))
+        raw = self._store.get(conditional_key(conditional_id))
         if raw is None:
             return None
         (market, address, number, kind, side, trigger, limit, size, reduce_only, trail_ticks, trail_bps, anchor,
@@ -229,32 +214,31 @@ class ConditionalBook:
 
     def of(self, owner: SubaccountId, market_id: int | None = None) -> list[Conditional]:
         """A subaccount's conditionals, by market then id."""
-        start = BY_SUBACCOUNT + _sub(owner) + (_u(market_id, 4) if market_id else b"")
-        found = [self.get(int.from_bytes(key[-8:], "big")) for key, _ in self._store.iterate(start, prefix_end(start))]
+        start = conditional_index_prefix(owner, market_id)
+        found = [self.get(trailing_id(key)) for key, _ in self._store.iterate(start, prefix_end(start))]
         return [c for c in found if c is not None]
 
     def all(self) -> list[Conditional]:
         """Every stored conditional, by id (invariant checks and exports only: it reads them all)."""
-        found = [self.get(int.from_bytes(key[-8:], "big")) for key, _ in self._store.iterate(RECORD, prefix_end(RECORD))]
+        found = [self.get(trailing_id(key)) for key, _ in self._store.iterate(CONDITIONAL, prefix_end(CONDITIONAL))]
         return [c for c in found if c is not None]
 
     def of_address(self, address: bytes, limit: int) -> list[Conditional]:
         """At most `limit` of an address's conditionals, every subaccount, by subaccount, market, id."""
-        start = BY_SUBACCOUNT + address
+        start = conditional_index_of_address(address)
         found: list[Conditional] = []
         for key in _first_keys(self._store, start, prefix_end(start), limit):
-            c = self.get(int.from_bytes(key[-8:], "big"))
+            c = self.get(trailing_id(key))
             assert c is not None, "subaccount index names a missing conditional"
             found.append(c)
         return found
 
     def count_of(self, owner: SubaccountId) -> int:
-        return read_count(self._store, COUNT + _sub(owner))
+        return read_count(self._store, conditional_count_key(owner))
 
     def next_id(self) -> int:
-        raw = self._store.get(NEXT_ID)
-        value = int.from_bytes(raw, "big") if raw is not None else 1
-        self._store.set(NEXT_ID, _u(value + 1, 8))
+        value = stored_uint(self._store.get(NEXT_CONDITIONAL_ID), 1)
+        self._store.set(NEXT_CONDITIONAL_ID, u64(value + 1))
         return value
 
     def add(self, c: Conditional) -> Conditional:
@@ -274,17 +258,17 @@ class ConditionalBook:
             self._store.set(self._trigger_key(c), b"")
         self._write(c)
         self._reserve(c, 1)
-        self._store.set(BY_SUBACCOUNT + _sub(c.owner) + _u(c.market_id, 4) + _u(c.conditional_id, 8), b"")
-        add_to_count(self._store, COUNT + _sub(c.owner), 1)
+        self._store.set(conditional_index_key(c.owner, c.market_id, c.conditional_id), b"")
+        add_to_count(self._store, conditional_count_key(c.owner), 1)
         return c
 
     def remove(self, c: Conditional) -> None:
-        self._store.delete(RECORD + _u(c.conditional_id, 8))
+        self._store.delete(conditional_key(c.conditional_id))
         self._reserve(c, -1)
-        place = self._store.get(QUEUED + _u(c.conditional_id, 8))
+        place = self._store.get(triggered_place_key(c.conditional_id))
         if place is not None:  # triggered, waiting in the queue
-            self._store.delete(QUEUE + place + _u(c.conditional_id, 8))
-            self._store.delete(QUEUED + _u(c.conditional_id, 8))
+            self._store.delete(triggered_key(place, c.conditional_id))
+            self._store.delete(triggered_place_key(c.conditional_id))
             self._count_queued(-1)
         elif c.kind == ConditionalKind.TRAILING_STOP:
             self._store.delete(self._member_key(c))
@@ -295,8 +279,8 @@ class ConditionalBook:
                               old)
         else:
             self._store.delete(self._trigger_key(c))
-        self._store.delete(BY_SUBACCOUNT + _sub(c.owner) + _u(c.market_id, 4) + _u(c.conditional_id, 8))
-        add_to_count(self._store, COUNT + _sub(c.owner), -1)
+        self._store.delete(conditional_index_key(c.owner, c.market_id, c.conditional_id))
+        add_to_count(self._store, conditional_count_key(c.owner), -1)
         if c.kind.on_position:
             self._unpair(c)
 
@@ -307,45 +291,44 @@ class ConditionalBook:
         return resized
 
     def _write(self, c: Conditional) -> None:
-        self._store.set(RECORD + _u(c.conditional_id, 8), _RECORD.pack(
+        self._store.set(conditional_key(c.conditional_id), _RECORD.pack(
             c.market_id, c.owner.address, c.owner.number, int(c.kind), int(c.side), c.trigger_ticks, c.limit_ticks,
             c.size_lots, c.reduce_only, c.trail_ticks, c.trail_bps, c.anchor_ticks, c.slippage_bps, c.link_id))
 
     # -- the triggered queue ---------------------------------------------------------------------
 
     def queued_count(self) -> int:
-        raw = self._store.get(QUEUE_COUNT)
-        return int.from_bytes(raw, "big") if raw is not None else 0
+        return stored_uint(self._store.get(TRIGGERED_COUNT))
 
     def _count_queued(self, change: int) -> None:
         count = self.queued_count() + change
         if count:
-            self._store.set(QUEUE_COUNT, _u(count, 8))
+            self._store.set(TRIGGERED_COUNT, u64(count))
         else:
-            self._store.delete(QUEUE_COUNT)
+            self._store.delete(TRIGGERED_COUNT)
 
     def queue_head(self, limit: int) -> list[int]:
         """The first `limit` queued ids, in firing order: height, distance (furthest first), id."""
         ids: list[int] = []
         if limit <= 0:
             return ids
-        for key, _ in self._store.iterate(QUEUE, prefix_end(QUEUE)):
-            ids.append(int.from_bytes(key[-8:], "big"))
+        for key, _ in self._store.iterate(TRIGGERED, prefix_end(TRIGGERED)):
+            ids.append(trailing_id(key))
             if len(ids) == limit:
                 break
         return ids
 
     def _enqueue(self, conditional_id: int, height: int, distance_ppm: int) -> None:
-        place = _u(height, 8) + _u(MAX_LEVEL - distance_ppm, 8)
-        self._store.set(QUEUE + place + _u(conditional_id, 8), b"")
-        self._store.set(QUEUED + _u(conditional_id, 8), place)
+        place = u64(height) + u64(MAX_LEVEL - distance_ppm)
+        self._store.set(triggered_key(place, conditional_id), b"")
+        self._store.set(triggered_place_key(conditional_id), place)
 
     # -- pending reaches ----------------------------------------------------------------------
 
     def reach(self, band: int, market_id: int) -> int | None:
         """The band's pending reach (a level), None when nothing crossed is waiting."""
-        raw = self._store.get(REACH + bytes([band]) + _u(market_id, 4))
-        return int.from_bytes(raw, "big") if raw is not None else None
+        raw = self._store.get(reach_key(band, market_id))
+        return read_uint(raw) if raw is not None else None
 
     def within_pending_reach(self, c: Conditional) -> bool:
         """Would a crossing already under way (a pending reach) fire `c` (as it would be placed)?"""
@@ -356,11 +339,11 @@ class ConditionalBook:
     def _first_level(self, band: int, market_id: int) -> int | None:
         """The lowest level stored in the band's index: its first entry to cross."""
         if band in (BAND_UP, BAND_DOWN):
-            start = (FIRES_UP if band == BAND_UP else FIRES_DOWN) + _u(market_id, 4)
+            start = trigger_prefix(band == BAND_UP, market_id)
         else:
-            start = SEGMENT_BY_EDGE + _u(market_id, 4) + bytes([Side.SELL if band == BAND_TRAIL_SELL else Side.BUY])
+            start = segments_by_edge(market_id, Side.SELL if band == BAND_TRAIL_SELL else Side.BUY)
         for key, _ in self._store.iterate(start, prefix_end(start)):
-            return int.from_bytes(key[len(start):len(start) + 8], "big")
+            return read_uint(key[len(start):len(start) + 8])
         return None
 
     def detect(self, prices: list[tuple[int, int]], height: int, budget: int) -> Detection:
@@ -397,7 +380,7 @@ class ConditionalBook:
             left -= moved
             if left <= 0:
                 break
-            self._store.delete(REACH_AT + bytes([band]) + _u(market_id, 4) + _u(reached, 8))  # swept to its end
+            self._store.delete(reach_history_prefix(band, market_id) + u64(reached))  # swept to its end
             left -= 1
             found = self._next_crossing(band, market_id)
             if found is not None:
@@ -415,9 +398,8 @@ class ConditionalBook:
         return Detection(queued, still)
 
     def _set_reach(self, band: int, market_id: int, reach: int, height: int) -> None:
-        key = bytes([band]) + _u(market_id, 4)
-        self._store.set(REACH + key, _u(reach, 8))
-        self._store.set(REACH_AT + key + _u(reach, 8), _u(height, 8))
+        self._store.set(reach_key(band, market_id), u64(reach))
+        self._store.set(reach_history_prefix(band, market_id) + u64(reach), u64(height))
 
     def _next_crossing(self, band: int, market_id: int) -> tuple[int, int] | None:
         """(history level, height) of the band's first entry still to queue, None when the reach
@@ -426,22 +408,21 @@ class ConditionalBook:
         first = self._first_level(band, market_id)
         if reach is None or first is None or first > reach:
             return None
-        start = REACH_AT + bytes([band]) + _u(market_id, 4)
-        for key, raw in self._store.iterate(start + _u(first, 8), prefix_end(start)):
-            return int.from_bytes(key[-8:], "big"), int.from_bytes(raw, "big")
+        start = reach_history_prefix(band, market_id)
+        for key, raw in self._store.iterate(start + u64(first), prefix_end(start)):
+            return read_uint(key[-8:]), read_uint(raw)
         raise AssertionError(f"band {band} of market {market_id} has a reach but no history past level {first}")
 
     def _drop_reach(self, band: int, market_id: int, budget: int) -> int:
         """Forget a drained band's reach and history (history first, within `budget` deletes);
         returns what is left of the budget. The reach stays while history remains."""
-        key = bytes([band]) + _u(market_id, 4)
-        start = REACH_AT + key
+        start = reach_history_prefix(band, market_id)
         history = _first_keys(self._store, start, prefix_end(start), budget + 1)
         for history_key in history[:budget]:
             self._store.delete(history_key)
         if len(history) > budget:
             return 0
-        self._store.delete(REACH + key)
+        self._store.delete(reach_key(band, market_id))
         return budget - len(history)
 
     def _sweep(self, band: int, market_id: int, reached: int, crossed_at: int, budget: int) -> int:
@@ -450,20 +431,20 @@ class ConditionalBook:
         price = _price_of(band, reached)
         moved = 0
         if band in (BAND_UP, BAND_DOWN):
-            start = (FIRES_UP if band == BAND_UP else FIRES_DOWN) + _u(market_id, 4)
-            for key in _first_keys(self._store, start, start + _u(reached + 1, 8), budget):
-                trigger = _price_of(band, int.from_bytes(key[-16:-8], "big"))
+            start = trigger_prefix(band == BAND_UP, market_id)
+            for key in _first_keys(self._store, start, start + u64(reached + 1), budget):
+                trigger = _price_of(band, read_uint(key[-16:-8]))
                 self._store.delete(key)
-                self._enqueue(int.from_bytes(key[-8:], "big"), crossed_at, _distance_ppm(price, trigger))
+                self._enqueue(trailing_id(key), crossed_at, _distance_ppm(price, trigger))
                 moved += 1
             return moved
         side = Side.SELL if band == BAND_TRAIL_SELL else Side.BUY
-        start = SEGMENT_BY_EDGE + _u(market_id, 4) + bytes([side])
+        start = segments_by_edge(market_id, side)
         # each segment whose edge is reached holds at least one crossed stop
-        for key in _first_keys(self._store, start, start + _u(reached + 1, 8), budget):
+        for key in _first_keys(self._store, start, start + u64(reached + 1), budget):
             if moved == budget:
                 break
-            segment = self.segment(int.from_bytes(key[-8:], "big"))
+            segment = self.segment(trailing_id(key))
             assert segment is not None
             moved += self._take_crossed(segment, price, crossed_at, budget - moved)
         return moved
@@ -473,14 +454,14 @@ class ConditionalBook:
         their anchor and trigger frozen in their record; the segment keeps the rest."""
         taken = 0
         for key in self._members_within(segment, price_ticks, budget):
-            conditional_id = int.from_bytes(key[-8:], "big")
-            raw = self._store.get(RECORD + _u(conditional_id, 8))
+            conditional_id = trailing_id(key)
+            raw = self._store.get(conditional_key(conditional_id))
             assert raw is not None, "segment names a missing stop"
             fields = list(_RECORD.unpack(raw))
             trail_ticks, trail_bps = fields[9], fields[10]
             trigger = trail_trigger(segment.side, segment.anchor_ticks, trail_ticks, trail_bps)
             fields[5], fields[11], fields[13] = trigger, segment.anchor_ticks, 0  # trigger, anchor, no segment
-            self._store.set(RECORD + _u(conditional_id, 8), _RECORD.pack(*fields))
+            self._store.set(conditional_key(conditional_id), _RECORD.pack(*fields))
             self._store.delete(key)
             self._enqueue(conditional_id, crossed_at, _distance_ppm(price_ticks, trigger))
             taken += 1
@@ -501,13 +482,13 @@ class ConditionalBook:
 
     def _trail_side(self, market_id: int, side: Side, price_ticks: int) -> None:
         """The segments of one side that `price_ticks` passed all merge into one at it."""
-        start = SEGMENT_BY_ANCHOR + _u(market_id, 4) + bytes([side])
+        start = segments_by_anchor(market_id, side)
         if side == Side.SELL:
-            passed = list(self._store.iterate(start, start + _u(price_ticks, 8)))
+            passed = list(self._store.iterate(start, start + u64(price_ticks)))
         else:
-            passed = list(self._store.iterate(start + _u(price_ticks + 1, 8), prefix_end(start)))
+            passed = list(self._store.iterate(start + u64(price_ticks + 1), prefix_end(start)))
         for key, _ in passed:
-            segment = self.segment(int.from_bytes(key[-8:], "big"))
+            segment = self.segment(trailing_id(key))
             assert segment is not None
             self._move_segment(segment, price_ticks)
 
@@ -516,23 +497,23 @@ class ConditionalBook:
         `price_ticks` (a read: nothing moves)."""
         ids: list[int] = []
         for side in (Side.SELL, Side.BUY):
-            start = SEGMENT_BY_EDGE + _u(market_id, 4) + bytes([side])
+            start = segments_by_edge(market_id, side)
             reached = level(_trailing_band(side), price_ticks)
-            for key, _ in list(self._store.iterate(start, start + _u(reached + 1, 8))):
-                segment = self.segment(int.from_bytes(key[-8:], "big"))
+            for key, _ in list(self._store.iterate(start, start + u64(reached + 1))):
+                segment = self.segment(trailing_id(key))
                 assert segment is not None
-                ids += [int.from_bytes(k[-8:], "big") for k in self._members_within(segment, price_ticks)]
+                ids += [trailing_id(k) for k in self._members_within(segment, price_ticks)]
         return ids
 
     def segment_count(self, market_id: int, side: Side) -> int:
         """How many segments one market and side hold (a read over them: tests and benches)."""
-        start = SEGMENT_BY_ANCHOR + _u(market_id, 4) + bytes([side])
+        start = segments_by_anchor(market_id, side)
         return sum(1 for _ in self._store.iterate(start, prefix_end(start)))
 
     # -- trailing segments ----------------------------------------------------------------------
 
     def segment(self, segment_id: int) -> Segment | None:
-        raw = self._store.get(SEGMENT + _u(segment_id, 8))
+        raw = self._store.get(segment_key(segment_id))
         if raw is None:
             return None
         market, side, anchor, count, min_ticks, min_bps = _SEGMENT.unpack(raw)
@@ -540,17 +521,16 @@ class ConditionalBook:
 
     def _segment_at(self, market_id: int, side: Side, anchor_ticks: int) -> Segment | None:
         """The segment anchored at `anchor_ticks` (there is at most one: moves merge)."""
-        start = SEGMENT_BY_ANCHOR + _u(market_id, 4) + bytes([side]) + _u(anchor_ticks, 8)
+        start = segments_by_anchor(market_id, side) + u64(anchor_ticks)
         for key, _ in self._store.iterate(start, prefix_end(start)):
-            found = self.segment(int.from_bytes(key[-8:], "big"))
+            found = self.segment(trailing_id(key))
             assert found is not None
             return found
         return None
 
     def _new_segment(self, market_id: int, side: Side, anchor_ticks: int) -> Segment:
-        raw = self._store.get(NEXT_SEGMENT)
-        segment_id = int.from_bytes(raw, "big") if raw is not None else 1
-        self._store.set(NEXT_SEGMENT, _u(segment_id + 1, 8))
+        segment_id = stored_uint(self._store.get(NEXT_SEGMENT), 1)
+        self._store.set(NEXT_SEGMENT, u64(segment_id + 1))
         return Segment(segment_id, market_id, side, anchor_ticks, 0, 0, 0)
 
     def _move_segment(self, old: Segment, anchor_ticks: int) -> None:
@@ -563,13 +543,13 @@ class ConditionalBook:
         small, large = (old, target) if old.count <= target.count else (target, old)
         # Re-point the smaller one's stops (their record's last field is the segment id; their
         # member key only changes its segment part).
-        start = SEGMENT_MEMBER + _u(small.segment_id, 8)
-        new_prefix = SEGMENT_MEMBER + _u(large.segment_id, 8)
+        start = member_prefix(small.segment_id)
+        new_prefix = member_prefix(large.segment_id)
         for key, _ in list(self._store.iterate(start, prefix_end(start))):
-            record_key = RECORD + key[-8:]
+            record_key = conditional_key(trailing_id(key))
             raw = self._store.get(record_key)
             assert raw is not None, "segment names a missing stop"
-            self._store.set(record_key, raw[:-8] + _u(large.segment_id, 8))
+            self._store.set(record_key, raw[:-8] + u64(large.segment_id))
             self._store.delete(key)
             self._store.set(new_prefix + key[len(start):], b"")
         self._put_segment(replace(small, count=0, min_ticks=0, min_bps=0), small)
@@ -579,24 +559,24 @@ class ConditionalBook:
 
     def _put_segment(self, new: Segment, old: Segment) -> None:
         """Write `new` over `old` (same id) and re-index it; an empty one is deleted."""
-        key = _u(new.market_id, 4) + bytes([new.side])
+        by_anchor, by_edge = segments_by_anchor(new.market_id, new.side), segments_by_edge(new.market_id, new.side)
         band = _trailing_band(new.side)
         if old.count:
-            self._store.delete(SEGMENT_BY_ANCHOR + key + _u(old.anchor_ticks, 8) + _u(old.segment_id, 8))
-            self._store.delete(SEGMENT_BY_EDGE + key + _u(level(band, old.edge_ticks), 8) + _u(old.segment_id, 8))
+            self._store.delete(by_anchor + u64(old.anchor_ticks) + u64(old.segment_id))
+            self._store.delete(by_edge + u64(level(band, old.edge_ticks)) + u64(old.segment_id))
         if new.count == 0:
-            self._store.delete(SEGMENT + _u(new.segment_id, 8))
+            self._store.delete(segment_key(new.segment_id))
             return
-        self._store.set(SEGMENT + _u(new.segment_id, 8), _SEGMENT.pack(
+        self._store.set(segment_key(new.segment_id), _SEGMENT.pack(
             new.market_id, int(new.side), new.anchor_ticks, new.count, new.min_ticks, new.min_bps))
-        self._store.set(SEGMENT_BY_ANCHOR + key + _u(new.anchor_ticks, 8) + _u(new.segment_id, 8), b"")
-        self._store.set(SEGMENT_BY_EDGE + key + _u(level(band, new.edge_ticks), 8) + _u(new.segment_id, 8), b"")
+        self._store.set(by_anchor + u64(new.anchor_ticks) + u64(new.segment_id), b"")
+        self._store.set(by_edge + u64(level(band, new.edge_ticks)) + u64(new.segment_id), b"")
 
     def _smallest(self, segment_id: int, unit: int) -> int:
         """The segment's smallest distance in `unit` (0: it has none in that unit)."""
-        start = SEGMENT_MEMBER + _u(segment_id, 8) + bytes([unit])
+        start = member_prefix(segment_id, unit)
         for key, _ in self._store.iterate(start, prefix_end(start)):
-            return int.from_bytes(key[-16:-8], "big")
+            return read_uint(key[-16:-8])
         return 0
 
     def _members_within(self, segment: Segment, price_ticks: int, limit: int | None = None) -> list[bytes]:
@@ -608,8 +588,8 @@ class ConditionalBook:
             return []
         keys: list[bytes] = []
         for unit, most in ((TICKS, gap), (BPS_UNIT, gap * BPS // segment.anchor_ticks)):
-            start = SEGMENT_MEMBER + _u(segment.segment_id, 8) + bytes([unit])
-            for key, _ in self._store.iterate(start, start + _u(most + 1, 8)):
+            start = member_prefix(segment.segment_id, unit)
+            for key, _ in self._store.iterate(start, start + u64(most + 1)):
                 if limit is not None and len(keys) == limit:
                     return keys
                 keys.append(key)
@@ -619,20 +599,20 @@ class ConditionalBook:
 
     def position_pair(self, owner: SubaccountId, market_id: int) -> tuple[int, int]:
         """(stop-loss id, take-profit id) attached to the position; 0 where none."""
-        raw = self._store.get(POSITION_PAIR + _sub(owner) + _u(market_id, 4))
+        raw = self._store.get(position_pair_key(owner, market_id))
         if raw is None:
             return 0, 0
-        return int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big")
+        return read_uint(raw[:8]), read_uint(raw[8:])
 
     def protected_markets(self, owner: SubaccountId) -> list[int]:
         """Markets where `owner`'s position has a take-profit or stop-loss, ascending."""
-        start = POSITION_PAIR + _sub(owner)
-        return [int.from_bytes(key[-4:], "big") for key, _ in self._store.iterate(start, prefix_end(start))]
+        start = position_pair_prefix(owner)
+        return [read_uint(key[-4:]) for key, _ in self._store.iterate(start, prefix_end(start))]
 
     def set_position_pair(self, owner: SubaccountId, market_id: int, stop_loss_id: int, take_profit_id: int) -> None:
-        key = POSITION_PAIR + _sub(owner) + _u(market_id, 4)
+        key = position_pair_key(owner, market_id)
         if stop_loss_id or take_profit_id:
-            self._store.set(key, _u(stop_loss_id, 8) + _u(take_profit_id, 8))
+            self._store.set(key, u64(stop_loss_id) + u64(take_profit_id))
         else:
             self._store.delete(key)
 
@@ -666,13 +646,12 @@ class ConditionalBook:
     @staticmethod
     def _trigger_key(c: Conditional) -> bytes:
         band = BAND_UP if c.fires_up else BAND_DOWN
-        return (FIRES_UP if c.fires_up else FIRES_DOWN) + _u(c.market_id, 4) + _u(level(band, c.trigger_ticks), 8) + \
-            _u(c.conditional_id, 8)
+        return trigger_key(c.fires_up, c.market_id, level(band, c.trigger_ticks), c.conditional_id)
 
     @staticmethod
     def _member_key(c: Conditional) -> bytes:
         unit, distance = (TICKS, c.trail_ticks) if c.trail_ticks else (BPS_UNIT, c.trail_bps)
-        return SEGMENT_MEMBER + _u(c.link_id, 8) + bytes([unit]) + _u(distance, 8) + _u(c.conditional_id, 8)
+        return member_key(c.link_id, unit, distance, c.conditional_id)
 
 
 def _first_keys(store: PrefixStore, start: bytes, end: bytes | None, limit: int) -> list[bytes]:

@@ -9,8 +9,9 @@ Every field is optional (docs/orders.md lists the defaults); `query params` show
 from __future__ import annotations
 
 from modules.orderbook.errors import InvalidOrderbookGenesis
+from modules.orderbook.keys import PARAMS, STORE_PREFIX
 from modules.orderbook.params import OrderbookParams
 from modules.params import ParamsSection
 
-SECTION = ParamsSection("orderbook", OrderbookParams, InvalidOrderbookGenesis)
+SECTION = ParamsSection("orderbook", OrderbookParams, InvalidOrderbookGenesis, STORE_PREFIX + PARAMS)
 load_params = SECTION.load

@@ -9,11 +9,12 @@ hands each fill to margin's clearing before it happens, through the book's maker
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Callable, Iterator, Mapping, Sequence
 
 from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext, Event
+from modules.encoding import read_uint, stored_uint, u32, u64
 from modules.funding.keeper import FundingKeeper
 from modules.margin.clearing import SideSettlement, settle_side
 from modules.margin.errors import InsufficientMargin, OpenInterestCap
@@ -26,41 +27,41 @@ from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
 from modules.orderbook.errors import ReduceOnlyWouldIncrease
 from modules.orderbook.genesis import load_params
+from modules.orderbook.keys import (
+    DEAD_MAN_DUE,
+    EXPIRE_BLOCK,
+    EXPIRE_TIME,
+    NEXT_ORDER_ID,
+    ORDER,
+    STORE_PREFIX,
+    client_id_key,
+    dead_man_count_key,
+    dead_man_count_prefix,
+    dead_man_due_address,
+    dead_man_due_key,
+    dead_man_key,
+    expire_block_key,
+    expire_time_key,
+    iceberg_count_key,
+    iceberg_key,
+    open_count_key,
+    order_index_key,
+    order_index_of_address,
+    order_index_prefix,
+    order_key,
+    trade_key,
+    trade_prefix,
+    trade_seq_key,
+    trailing_id,
+    trailing_order,
+)
 from modules.orderbook.params import RECENT_TRADES_KEPT, OrderbookParams
-from modules.orderbook.types import CancelReason, Order, Side, TimeInForce
+from modules.orderbook.types import CancelReason, FillSummary, Order, Side, TimeInForce, Trade
 from modules.store import KVStore, PrefixStore, prefix_end
 from modules.types import FEE_POOL, SubaccountId
 
-STORE_PREFIX = b"orderbook/"
-ORDER = b"o/"  # o/<market u32><order_id u64> -> packed order
-BY_SUBACCOUNT = b"s/"  # s/<address 20><number 1><market u32><order_id u64> -> ""
-OPEN_COUNT = b"n/"  # n/<address 20><number 1> -> u32 resting orders (the cap is checked per placement)
-BY_CLIENT_ID = b"c/"  # c/<address 20><number 1><client_id u64> -> market u32, order_id u64
-NEXT_ORDER_ID = b"next_id"
-EXPIRE_BLOCK = b"eb/"  # eb/<block u64><market u32><order_id u64> -> ""
-EXPIRE_TIME = b"et/"  # et/<time_ms u64><market u32><order_id u64> -> ""
-DEAD_MAN = b"dm/"  # dm/<address 20> -> cancel_at_ms u64
-DEAD_MAN_DUE = b"dt/"  # dt/<time_ms u64><address 20> -> ""
-DEAD_MAN_COUNT = b"dc/"  # dc/<address 20><day u64> -> schedules that day u32
-TRADE = b"t/"  # t/<market u32><seq u64> -> packed trade
-TRADE_SEQ = b"tn/"  # tn/<market u32> -> next seq u64
-ICEBERG = b"ih/"  # ih/<market u32><order_id u64> -> display lots u64, hidden lots u64
-ICEBERG_COUNT = b"ic/"  # ic/<market u32> -> resting icebergs with a hidden reserve, u64
-
 _ORDER = struct.Struct(">20sBQBQQBBBQQ")
 _TRADE = struct.Struct(">QQQBQQ20sB20sB")
-
-
-def _u32(value: int) -> bytes:
-    return value.to_bytes(4, "big")
-
-
-def _u64(value: int) -> bytes:
-    return value.to_bytes(8, "big")
-
-
-def _sub(subaccount: SubaccountId) -> bytes:
-    return subaccount.address + bytes([subaccount.number])
 
 
 def pack_order(order: Order) -> bytes:
@@ -85,24 +86,6 @@ def unpack_order(market_id: int, order_id: int, raw: bytes,
         owner = owners.get((address, number)) or owners.setdefault((address, number), SubaccountId(address, number))
     return Order(order_id, market_id, owner, client_id, _SIDES[side], price, size, bool(post_only), bool(reduce_only),
                  _TIME_IN_FORCE[tif], gtb, gtt)
-
-
-@dataclass(frozen=True)
-class Trade:
-    height: int
-    seq: int
-    price_ticks: int
-    taker_side: Side
-    size_lots: int
-    maker_order_id: int
-    maker: SubaccountId
-    taker: SubaccountId
-
-
-@dataclass
-class FillSummary:
-    filled_lots: int = 0
-    events: list[Event] = field(default_factory=list)
 
 
 def order_attributes(order: Order, market: Market) -> tuple[tuple[str, str], ...]:
@@ -153,8 +136,8 @@ class OrderbookKeeper:
             books.add_market(market.market_id)
         owners: dict[tuple[bytes, int], SubaccountId] = {}
         for key, raw in PrefixStore(store, STORE_PREFIX).iterate(ORDER, prefix_end(ORDER)):
-            market_id = int.from_bytes(key[2:6], "big")
-            books[market_id].rest(unpack_order(market_id, int.from_bytes(key[6:14], "big"), raw, owners))
+            market_id, order_id = trailing_order(key)
+            books[market_id].rest(unpack_order(market_id, order_id, raw, owners))
         return books
 
     @staticmethod
@@ -168,19 +151,18 @@ class OrderbookKeeper:
             if market_id not in books:
                 books.add_market(market_id)
         prefix = STORE_PREFIX + ORDER
-        cut = len(prefix)
         changed = sorted(key for key in writes if key.startswith(prefix))
         for key in changed:
             if writes[key] is None:
-                book = books[int.from_bytes(key[cut:cut + 4], "big")]
-                order_id = int.from_bytes(key[cut + 4:cut + 12], "big")
+                market_id, order_id = trailing_order(key)
+                book = books[market_id]
                 if order_id in book:
                     book.remove(order_id)
         for key in changed:
             raw = writes[key]
             if raw is None:
                 continue
-            market_id, order_id = int.from_bytes(key[cut:cut + 4], "big"), int.from_bytes(key[cut + 4:cut + 12], "big")
+            market_id, order_id = trailing_order(key)
             book, order = books[market_id], unpack_order(market_id, order_id, raw)
             held = book.get(order_id)
             if held == order:
@@ -200,14 +182,14 @@ class OrderbookKeeper:
     # -- reads --------------------------------------------------------------------------------
 
     def order(self, market_id: int, order_id: int) -> Order | None:
-        raw = self._store.get(ORDER + _u32(market_id) + _u64(order_id))
+        raw = self._store.get(order_key(market_id, order_id))
         return unpack_order(market_id, order_id, raw) if raw is not None else None
 
     def orders_of(self, subaccount: SubaccountId, market_id: int | None = None) -> Iterator[Order]:
         """A subaccount's resting orders, by market then order id."""
-        start = BY_SUBACCOUNT + _sub(subaccount) + (_u32(market_id) if market_id is not None else b"")
+        start = order_index_prefix(subaccount, market_id)
         for key, _ in self._store.iterate(start, prefix_end(start)):
-            market, order_id = int.from_bytes(key[23:27], "big"), int.from_bytes(key[27:35], "big")
+            market, order_id = trailing_order(key)
             # The book holds the same record as the store between actions; reading it there
             # spares a read and a decode per order.
             order = self.books[market].get(order_id) if market in self.books else None
@@ -217,41 +199,38 @@ class OrderbookKeeper:
             yield order
 
     def open_order_count(self, subaccount: SubaccountId) -> int:
-        raw = self._store.get(OPEN_COUNT + _sub(subaccount))
-        return int.from_bytes(raw, "big") if raw is not None else 0
+        return stored_uint(self._store.get(open_count_key(subaccount)))
 
     def _count_open(self, subaccount: SubaccountId, delta: int) -> None:
         count = self.open_order_count(subaccount) + delta
         if count:
-            self._store.set(OPEN_COUNT + _sub(subaccount), count.to_bytes(4, "big"))
+            self._store.set(open_count_key(subaccount), u32(count))
         else:
-            self._store.delete(OPEN_COUNT + _sub(subaccount))
+            self._store.delete(open_count_key(subaccount))
 
     def order_by_client_id(self, subaccount: SubaccountId, client_id: int) -> tuple[int, int] | None:
-        raw = self._store.get(BY_CLIENT_ID + _sub(subaccount) + _u64(client_id))
+        raw = self._store.get(client_id_key(subaccount, client_id))
         if raw is None:
             return None
-        return int.from_bytes(raw[:4], "big"), int.from_bytes(raw[4:], "big")
+        return read_uint(raw[:4]), read_uint(raw[4:])
 
     def recent_trades(self, market_id: int, limit: int) -> list[Trade]:
-        start = TRADE + _u32(market_id)
+        start = trade_prefix(market_id)
         trades = []
         for key, raw in self._store.iterate(start, prefix_end(start)):
             height, price, size, side, maker_order, _, maker_addr, maker_n, taker_addr, taker_n = _TRADE.unpack(raw)
-            trades.append(Trade(height, int.from_bytes(key[-8:], "big"), price, Side(side), size, maker_order,
+            trades.append(Trade(height, trailing_id(key), price, Side(side), size, maker_order,
                                 SubaccountId(maker_addr, maker_n), SubaccountId(taker_addr, taker_n)))
         return trades[-limit:][::-1]
 
     def dead_man_switch(self, address: bytes) -> int:
-        raw = self._store.get(DEAD_MAN + address)
-        return int.from_bytes(raw, "big") if raw is not None else 0
+        return stored_uint(self._store.get(dead_man_key(address)))
 
     # -- order ids ----------------------------------------------------------------------------
 
     def next_order_id(self) -> int:
-        raw = self._store.get(NEXT_ORDER_ID)
-        order_id = int.from_bytes(raw, "big") if raw is not None else 1
-        self._store.set(NEXT_ORDER_ID, _u64(order_id + 1))
+        order_id = stored_uint(self._store.get(NEXT_ORDER_ID), 1)
+        self._store.set(NEXT_ORDER_ID, u64(order_id + 1))
         return order_id
 
     # -- resting orders: book and store together ----------------------------------------------
@@ -263,15 +242,14 @@ class OrderbookKeeper:
         self._expose(order, order.size_lots)
 
     def _write_indexes(self, order: Order) -> None:
-        self._store.set(BY_SUBACCOUNT + _sub(order.owner) + _u32(order.market_id) + _u64(order.order_id), b"")
+        self._store.set(order_index_key(order.owner, order.market_id, order.order_id), b"")
         self._count_open(order.owner, 1)
         if order.client_id:
-            self._store.set(BY_CLIENT_ID + _sub(order.owner) + _u64(order.client_id),
-                            _u32(order.market_id) + _u64(order.order_id))
+            self._store.set(client_id_key(order.owner, order.client_id), u32(order.market_id) + u64(order.order_id))
         if order.tif == TimeInForce.GOOD_TIL_BLOCK:
-            self._store.set(EXPIRE_BLOCK + _u64(order.good_til_block) + _u32(order.market_id) + _u64(order.order_id), b"")
+            self._store.set(expire_block_key(order.good_til_block, order.market_id, order.order_id), b"")
         elif order.tif == TimeInForce.GOOD_TIL_TIME:
-            self._store.set(EXPIRE_TIME + _u64(order.good_til_time_ms) + _u32(order.market_id) + _u64(order.order_id), b"")
+            self._store.set(expire_time_key(order.good_til_time_ms, order.market_id, order.order_id), b"")
 
     def remove(self, order: Order) -> None:
         """Take a resting order out of its book and the store."""
@@ -285,7 +263,7 @@ class OrderbookKeeper:
         counts: dict[SubaccountId, int] = {}
         for order in orders:
             self.books[order.market_id].remove(order.order_id)
-            self._store.delete(ORDER + _u32(order.market_id) + _u64(order.order_id))
+            self._store.delete(order_key(order.market_id, order.order_id))
             self._forget_indexes(order, count=False)
             _, hidden = self._drop_iceberg(order)
             resting = lots.setdefault((order.owner, order.market_id), [0, 0])
@@ -304,14 +282,14 @@ class OrderbookKeeper:
         return updated
 
     def _write_order(self, order: Order) -> None:
-        self._store.set(ORDER + _u32(order.market_id) + _u64(order.order_id), pack_order(order))
+        self._store.set(order_key(order.market_id, order.order_id), pack_order(order))
 
     def _forget(self, order: Order) -> None:
         """Drop a resting order (already out of the book) from the store and its exposure,
         with the hidden reserve behind it if it is an iceberg."""
         stored = self.order(order.market_id, order.order_id)
         assert stored is not None, f"order {order.order_id} is not in the store"
-        self._store.delete(ORDER + _u32(order.market_id) + _u64(order.order_id))
+        self._store.delete(order_key(order.market_id, order.order_id))
         self._forget_indexes(order)
         _, hidden = self._drop_iceberg(order)
         self._expose(order, -stored.size_lots - hidden)
@@ -320,14 +298,14 @@ class OrderbookKeeper:
 
     def iceberg(self, market_id: int, order_id: int) -> tuple[int, int] | None:
         """(display lots, hidden lots) of a resting iceberg slice; None for a plain order."""
-        raw = self._store.get(ICEBERG + _u32(market_id) + _u64(order_id))
+        raw = self._store.get(iceberg_key(market_id, order_id))
         if raw is None:
             return None
-        return int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big")
+        return read_uint(raw[:8]), read_uint(raw[8:])
 
     def hide(self, order: Order, display_lots: int, hidden_lots: int) -> None:
         """Keep `hidden_lots` behind the resting slice `order`; they count as exposure at once."""
-        self._store.set(ICEBERG + _u32(order.market_id) + _u64(order.order_id), _u64(display_lots) + _u64(hidden_lots))
+        self._store.set(iceberg_key(order.market_id, order.order_id), u64(display_lots) + u64(hidden_lots))
         self._count_icebergs(order.market_id, 1)
         self._expose(order, hidden_lots)
 
@@ -335,22 +313,21 @@ class OrderbookKeeper:
         found = self.iceberg(order.market_id, order.order_id)
         if found is None:
             return 0, 0
-        self._store.delete(ICEBERG + _u32(order.market_id) + _u64(order.order_id))
+        self._store.delete(iceberg_key(order.market_id, order.order_id))
         self._count_icebergs(order.market_id, -1)
         return found
 
     def _count_icebergs(self, market_id: int, change: int) -> None:
-        raw = self._store.get(ICEBERG_COUNT + _u32(market_id))
-        count = (int.from_bytes(raw, "big") if raw is not None else 0) + change
+        count = stored_uint(self._store.get(iceberg_count_key(market_id))) + change
         if count:
-            self._store.set(ICEBERG_COUNT + _u32(market_id), _u64(count))
+            self._store.set(iceberg_count_key(market_id), u64(count))
         else:
-            self._store.delete(ICEBERG_COUNT + _u32(market_id))
+            self._store.delete(iceberg_count_key(market_id))
 
     def _refiller(self, market: Market, summary: FillSummary) -> Callable[[Order], Order | None] | None:
         """The book's refill callback, or None while the market has no iceberg resting (the usual
         case costs one read per match, not one per fill)."""
-        if self._store.get(ICEBERG_COUNT + _u32(market.market_id)) is None:
+        if self._store.get(iceberg_count_key(market.market_id)) is None:
             return None
 
         def refill(maker: Order) -> Order | None:
@@ -366,8 +343,7 @@ class OrderbookKeeper:
             self._write_order(slice_)
             self._write_indexes(slice_)
             if hidden > shown:
-                self._store.set(ICEBERG + _u32(market.market_id) + _u64(slice_.order_id),
-                                _u64(display) + _u64(hidden - shown))
+                self._store.set(iceberg_key(market.market_id, slice_.order_id), u64(display) + u64(hidden - shown))
                 self._count_icebergs(market.market_id, 1)
             summary.events.append(Event("iceberg_refill", (*order_attributes(slice_, market),
                                                             ("replaces_order_id", str(maker.order_id)))))
@@ -415,7 +391,7 @@ class OrderbookKeeper:
             stored = self.order(market.market_id, fill.maker_order_id)
             assert stored is not None
             if resting is None:
-                self._store.delete(ORDER + _u32(market.market_id) + _u64(stored.order_id))
+                self._store.delete(order_key(market.market_id, stored.order_id))
                 self._forget_indexes(stored)
             elif resting.size_lots != stored.size_lots:
                 self._write_order(resting)
@@ -442,15 +418,15 @@ class OrderbookKeeper:
         """Every index naming a resting order (alone for a maker filled completely: its exposure
         already left with the fills). The client id stays if an iceberg's next slice took it over.
         `count`: move the open count too (a caller removing many moves it once)."""
-        self._store.delete(BY_SUBACCOUNT + _sub(order.owner) + _u32(order.market_id) + _u64(order.order_id))
+        self._store.delete(order_index_key(order.owner, order.market_id, order.order_id))
         if count:
             self._count_open(order.owner, -1)
         if order.client_id and self.order_by_client_id(order.owner, order.client_id) == (order.market_id, order.order_id):
-            self._store.delete(BY_CLIENT_ID + _sub(order.owner) + _u64(order.client_id))
+            self._store.delete(client_id_key(order.owner, order.client_id))
         if order.tif == TimeInForce.GOOD_TIL_BLOCK:
-            self._store.delete(EXPIRE_BLOCK + _u64(order.good_til_block) + _u32(order.market_id) + _u64(order.order_id))
+            self._store.delete(expire_block_key(order.good_til_block, order.market_id, order.order_id))
         elif order.tif == TimeInForce.GOOD_TIL_TIME:
-            self._store.delete(EXPIRE_TIME + _u64(order.good_til_time_ms) + _u32(order.market_id) + _u64(order.order_id))
+            self._store.delete(expire_time_key(order.good_til_time_ms, order.market_id, order.order_id))
 
     def _settlement(self, market: Market, order: Order, size_lots: int, price_ticks: int,
                     maker: bool, fee_exempt: bool = False) -> SideSettlement | None:
@@ -493,15 +469,14 @@ class OrderbookKeeper:
 
     def _record_trade(self, market: Market, maker: Order, taker: Order, size_lots: int, maker_side: SideSettlement,
                       taker_side: SideSettlement, summary: FillSummary) -> None:
-        seq_key = TRADE_SEQ + _u32(market.market_id)
-        raw = self._store.get(seq_key)
-        seq = int.from_bytes(raw, "big") if raw is not None else 1
-        self._store.set(seq_key, _u64(seq + 1))
-        self._store.set(TRADE + _u32(market.market_id) + _u64(seq), _TRADE.pack(
+        seq_key = trade_seq_key(market.market_id)
+        seq = stored_uint(self._store.get(seq_key), 1)
+        self._store.set(seq_key, u64(seq + 1))
+        self._store.set(trade_key(market.market_id, seq), _TRADE.pack(
             self.ctx.height, maker.price_ticks, size_lots, int(taker.side), maker.order_id, taker.order_id,
             maker.owner.address, maker.owner.number, taker.owner.address, taker.owner.number))
         if seq > RECENT_TRADES_KEPT:
-            self._store.delete(TRADE + _u32(market.market_id) + _u64(seq - RECENT_TRADES_KEPT))
+            self._store.delete(trade_key(market.market_id, seq - RECENT_TRADES_KEPT))
         summary.events.append(Event("fill", (
             ("market_id", str(market.market_id)),
             ("maker_order_id", str(maker.order_id)),
@@ -580,59 +555,57 @@ class OrderbookKeeper:
         """(market, order id) of orders whose good-til block or time has passed, in key order
         (good-til-block first), at most `limit` of them."""
         due: list[tuple[int, int]] = []
-        for start, end in ((EXPIRE_BLOCK, EXPIRE_BLOCK + _u64(self.ctx.height)),
-                           (EXPIRE_TIME, EXPIRE_TIME + _u64(self.ctx.time_ms + 1))):
+        for start, end in ((EXPIRE_BLOCK, EXPIRE_BLOCK + u64(self.ctx.height)),
+                           (EXPIRE_TIME, EXPIRE_TIME + u64(self.ctx.time_ms + 1))):
             for key, _ in self._store.iterate(start, end):
                 if limit is not None and len(due) == limit:
                     return due
-                due.append((int.from_bytes(key[11:15], "big"), int.from_bytes(key[15:23], "big")))
+                due.append(trailing_order(key))
         return due
 
     def due_dead_man_switches(self, limit: int | None = None) -> list[bytes]:
         """Addresses whose dead-man switch is due, by due time then address, at most `limit`."""
         found: list[bytes] = []
-        for key, _ in self._store.iterate(DEAD_MAN_DUE, DEAD_MAN_DUE + _u64(self.ctx.time_ms + 1)):
+        for key, _ in self._store.iterate(DEAD_MAN_DUE, dead_man_due_key(self.ctx.time_ms + 1)):
             if limit is not None and len(found) == limit:
                 break
-            found.append(key[11:31])
+            found.append(dead_man_due_address(key))
         return found
 
     def clear_dead_man_switch(self, address: bytes) -> None:
         current = self.dead_man_switch(address)
         if current:
-            self._store.delete(DEAD_MAN + address)
-            self._store.delete(DEAD_MAN_DUE + _u64(current) + address)
+            self._store.delete(dead_man_key(address))
+            self._store.delete(dead_man_due_key(current, address))
 
     def set_dead_man_switch(self, address: bytes, cancel_at_ms: int) -> int:
         """Schedule (replacing any earlier schedule); returns today's count of schedules."""
         self.clear_dead_man_switch(address)
-        self._store.set(DEAD_MAN + address, _u64(cancel_at_ms))
-        self._store.set(DEAD_MAN_DUE + _u64(cancel_at_ms) + address, b"")
+        self._store.set(dead_man_key(address), u64(cancel_at_ms))
+        self._store.set(dead_man_due_key(cancel_at_ms, address), b"")
         today = self.ctx.time_ms // 86_400_000
-        day_key = DEAD_MAN_COUNT + address + _u64(today)
-        start = DEAD_MAN_COUNT + address  # only today's count is read: an earlier day's goes (one at most)
+        day_key = dead_man_count_key(address, today)
+        start = dead_man_count_prefix(address)  # only today's count is read: an earlier day's goes (one at most)
         for key, _ in list(self._store.iterate(start, prefix_end(start))):
             if key != day_key:
                 self._store.delete(key)
-        raw = self._store.get(day_key)
-        count = (int.from_bytes(raw, "big") if raw is not None else 0) + 1
-        self._store.set(day_key, count.to_bytes(4, "big"))
+        count = stored_uint(self._store.get(day_key)) + 1
+        self._store.set(day_key, u32(count))
         return count
 
     def dead_man_count_today(self, address: bytes) -> int:
-        raw = self._store.get(DEAD_MAN_COUNT + address + _u64(self.ctx.time_ms // 86_400_000))
-        return int.from_bytes(raw, "big") if raw is not None else 0
+        return stored_uint(self._store.get(dead_man_count_key(address, self.ctx.time_ms // 86_400_000)))
 
     def orders_of_address(self, address: bytes, limit: int | None = None) -> Iterator[Order]:
         """The address's resting orders in every subaccount, by subaccount, market, id (at most
         `limit`)."""
-        start = BY_SUBACCOUNT + address
+        start = order_index_of_address(address)
         found = []
         for key, _ in self._store.iterate(start, prefix_end(start)):
             if limit is not None and len(found) == limit:
                 break
             found.append(key)
         for key in found:
-            order = self.order(int.from_bytes(key[23:27], "big"), int.from_bytes(key[27:35], "big"))
+            order = self.order(*trailing_order(key))
             assert order is not None
             yield order

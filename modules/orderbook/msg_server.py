@@ -278,11 +278,7 @@ def require_storage_room(keeper: OrderbookKeeper, owner: SubaccountId, equity_mi
 
 def _owners_in_fill(event: Event) -> list[SubaccountId]:
     attributes = dict(event.attributes)
-    owners = []
-    for role in ("maker", "taker"):
-        address, _, number = attributes[role].partition("/")
-        owners.append(SubaccountId(bytes.fromhex(address[2:]), int(number)))
-    return owners
+    return [SubaccountId.from_text(attributes[role]) for role in ("maker", "taker")]
 
 
 def _owned_order(keeper: OrderbookKeeper, owner: SubaccountId, market_id: int, order_id: int) -> Order:

@@ -9,12 +9,10 @@ the next ones and the last child asks for exactly what remains: the children tog
 execute more than the total. Each child is an IOC at the oracle price moved by the slippage
 bound and passes the normal checks; one that fails them is reported and counts as a slice.
 
-| key (under `orderbook/`) | holds |
-|---|---|
-| `wr/<id u64>` | the packed TWAP |
-| `wq/<next block u64><id u64>` | due index: a block reads only the TWAPs due at its height, at most `twap_children_per_block` (the rest stay due and go first next block: `twap_children_carried`) |
-| `ws/<address 20><number 1><market u32><id u64>` | a subaccount's TWAPs |
-"""  # noqa: E501  (a markdown table row of the key layout: it cannot wrap)
+The TWAPs are kept by the block their next child is due (keys.py, `wq/`), so a block reads only
+the TWAPs due at its height, at most `twap_children_per_block` (the rest stay due and go first next
+block: `twap_children_carried`).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from modules.context import Event
+from modules.encoding import stored_uint, u64
 from modules.errors import ChainError
 from modules.margin.keeper import MarginKeeper
 from modules.markets.errors import MarketPaused
@@ -42,20 +41,25 @@ from modules.orderbook.errors import (
     TwapZeroSlices,
 )
 from modules.orderbook.keeper import OrderbookKeeper
+from modules.orderbook.keys import (
+    NEXT_TWAP_ID,
+    STORE_PREFIX,
+    TWAP,
+    TWAP_DUE,
+    trailing_id,
+    twap_count_key,
+    twap_due_key,
+    twap_index_key,
+    twap_index_of_address,
+    twap_index_prefix,
+    twap_key,
+)
+from modules.orderbook.params import MAX_SLIPPAGE_BPS, MAX_TWAP_INTERVAL_BLOCKS, MAX_TWAP_SLICES
 from modules.orderbook.trailing import worst_price
 from modules.orderbook.types import Order, Side, TimeInForce
 from modules.store import KVStore, PrefixStore, add_to_count, prefix_end, read_count
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 
-STORE_PREFIX = b"orderbook/"
-RECORD = b"wr/"
-DUE = b"wq/"
-BY_SUBACCOUNT = b"ws/"
-COUNT = b"wn/"  # wn/<address 20><number 1> -> TWAPs the subaccount runs, u32
-NEXT_ID = b"twap_next"
-MAX_SLICES = 1_000
-MAX_INTERVAL_BLOCKS = 10_000
-MAX_SLIPPAGE_BPS = 5_000
 _RECORD = struct.Struct(">I20sBBQQIIIQHB")
 
 Branching = Callable[[], tuple[KVStore, Callable[[], None]]]
@@ -85,14 +89,6 @@ class Twap:
         return -(-self.remaining_lots // (self.slices - self.slices_done))
 
 
-def _u(value: int, width: int) -> bytes:
-    return value.to_bytes(width, "big")
-
-
-def _sub(owner: SubaccountId) -> bytes:
-    return owner.address + bytes([owner.number])
-
-
 class TwapBook:
     def __init__(self, store: KVStore) -> None:
         self._store = PrefixStore(store, STORE_PREFIX)
@@ -107,7 +103,7 @@ class TwapBook:
                                   lots if twap.side == Side.SELL else 0)
 
     def get(self, twap_id: int) -> Twap | None:
-        raw = self._store.get(RECORD + _u(twap_id, 8))
+        raw = self._store.get(twap_key(twap_id))
         if raw is None:
             return None
         (market, address, number, side, total, filled, slices, done, interval, next_block, slippage,
@@ -116,27 +112,27 @@ class TwapBook:
                     next_block, slippage, bool(reduce_only))
 
     def of(self, owner: SubaccountId, market_id: int | None = None) -> list[Twap]:
-        start = BY_SUBACCOUNT + _sub(owner) + (_u(market_id, 4) if market_id else b"")
-        found = [self.get(int.from_bytes(k[-8:], "big")) for k, _ in self._store.iterate(start, prefix_end(start))]
+        start = twap_index_prefix(owner, market_id)
+        found = [self.get(trailing_id(k)) for k, _ in self._store.iterate(start, prefix_end(start))]
         return [t for t in found if t is not None]
 
     def count_of(self, owner: SubaccountId) -> int:
         """How many TWAPs a subaccount runs."""
-        return read_count(self._store, COUNT + _sub(owner))
+        return read_count(self._store, twap_count_key(owner))
 
     def all(self) -> list[Twap]:
         """Every running TWAP, by id (invariant checks only: it reads them all)."""
-        found = [self.get(int.from_bytes(k[-8:], "big")) for k, _ in self._store.iterate(RECORD, prefix_end(RECORD))]
+        found = [self.get(trailing_id(k)) for k, _ in self._store.iterate(TWAP, prefix_end(TWAP))]
         return [t for t in found if t is not None]
 
     def of_address(self, address: bytes, limit: int) -> list[Twap]:
         """At most `limit` of an address's TWAPs, every subaccount, by subaccount, market, id."""
-        start = BY_SUBACCOUNT + address
+        start = twap_index_of_address(address)
         found: list[Twap] = []
         for key, _ in self._store.iterate(start, prefix_end(start)):
             if len(found) == limit:
                 break
-            twap = self.get(int.from_bytes(key[-8:], "big"))
+            twap = self.get(trailing_id(key))
             assert twap is not None, "subaccount index names a missing TWAP"
             found.append(twap)
         return found
@@ -145,36 +141,35 @@ class TwapBook:
         """Ids of TWAPs whose next child is due at or before `height`, in (block, id) order, at
         most `limit` of them."""
         ids: list[int] = []
-        for key, _ in self._store.iterate(DUE, DUE + _u(height + 1, 8)):
+        for key, _ in self._store.iterate(TWAP_DUE, twap_due_key(height + 1)):
             if limit is not None and len(ids) == limit:
                 break
-            ids.append(int.from_bytes(key[-8:], "big"))
+            ids.append(trailing_id(key))
         return ids
 
     def next_id(self) -> int:
-        raw = self._store.get(NEXT_ID)
-        value = int.from_bytes(raw, "big") if raw is not None else 1
-        self._store.set(NEXT_ID, _u(value + 1, 8))
+        value = stored_uint(self._store.get(NEXT_TWAP_ID), 1)
+        self._store.set(NEXT_TWAP_ID, u64(value + 1))
         return value
 
     def put(self, twap: Twap, previous: Twap | None = None) -> None:
         self.reserve(twap, twap.remaining_lots - (previous.remaining_lots if previous is not None else 0))
         if previous is not None:
-            self._store.delete(DUE + _u(previous.next_block, 8) + _u(previous.twap_id, 8))
-        self._store.set(RECORD + _u(twap.twap_id, 8), _RECORD.pack(
+            self._store.delete(twap_due_key(previous.next_block, previous.twap_id))
+        self._store.set(twap_key(twap.twap_id), _RECORD.pack(
             twap.market_id, twap.owner.address, twap.owner.number, int(twap.side), twap.total_lots, twap.filled_lots,
             twap.slices, twap.slices_done, twap.interval_blocks, twap.next_block, twap.slippage_bps, twap.reduce_only))
-        self._store.set(DUE + _u(twap.next_block, 8) + _u(twap.twap_id, 8), b"")
+        self._store.set(twap_due_key(twap.next_block, twap.twap_id), b"")
         if previous is None:
-            self._store.set(BY_SUBACCOUNT + _sub(twap.owner) + _u(twap.market_id, 4) + _u(twap.twap_id, 8), b"")
-            add_to_count(self._store, COUNT + _sub(twap.owner), 1)
+            self._store.set(twap_index_key(twap.owner, twap.market_id, twap.twap_id), b"")
+            add_to_count(self._store, twap_count_key(twap.owner), 1)
 
     def remove(self, twap: Twap) -> None:
         self.reserve(twap, -twap.remaining_lots)
-        self._store.delete(RECORD + _u(twap.twap_id, 8))
-        self._store.delete(DUE + _u(twap.next_block, 8) + _u(twap.twap_id, 8))
-        self._store.delete(BY_SUBACCOUNT + _sub(twap.owner) + _u(twap.market_id, 4) + _u(twap.twap_id, 8))
-        add_to_count(self._store, COUNT + _sub(twap.owner), -1)
+        self._store.delete(twap_key(twap.twap_id))
+        self._store.delete(twap_due_key(twap.next_block, twap.twap_id))
+        self._store.delete(twap_index_key(twap.owner, twap.market_id, twap.twap_id))
+        add_to_count(self._store, twap_count_key(twap.owner), -1)
 
 
 def attributes(twap: Twap, market: Market) -> tuple[tuple[str, str], ...]:
@@ -206,10 +201,10 @@ def validate_twap(markets: MarketsKeeper, action: PlaceTwap) -> Market:
         raise SizeOffStep(f"size {action.size} is not a positive multiple of the step size {market.step_size}")
     if action.size < market.min_order_size:
         raise SizeUnderMinimum(f"size {action.size} is under {market.ticker}'s minimum {market.min_order_size}")
-    if action.slices > MAX_SLICES:
-        raise InvalidTwap(f"slices {action.slices} is over the limit of {MAX_SLICES}")
-    if not 0 < action.interval_blocks <= MAX_INTERVAL_BLOCKS:
-        raise InvalidTwap(f"interval_blocks {action.interval_blocks} must be from 1 to {MAX_INTERVAL_BLOCKS}")
+    if action.slices > MAX_TWAP_SLICES:
+        raise InvalidTwap(f"slices {action.slices} is over the limit of {MAX_TWAP_SLICES}")
+    if not 0 < action.interval_blocks <= MAX_TWAP_INTERVAL_BLOCKS:
+        raise InvalidTwap(f"interval_blocks {action.interval_blocks} must be from 1 to {MAX_TWAP_INTERVAL_BLOCKS}")
     if action.size // market.step_size < action.slices:
         raise InvalidTwap(f"{action.slices} slices of a {action.size}-atom TWAP would be under one step "
                           f"({market.step_size} atoms) each")

@@ -1,17 +1,19 @@
-"""orderbook's records: orders, the fills and cancellations matching produces, and its result.
+"""orderbook's records: orders, the fills and cancellations matching produces, its result, and the
+trades and fill summaries the keeper keeps and returns.
 
-The records are plain slotted objects, compared by value, and never changed once built: a partial
-fill or a shrink replaces the resting `Order` with a new one (`with_size`), so whatever a caller
-holds, and whatever the undo journal holds, keeps its values. They are not frozen dataclasses
+The matching records are plain slotted objects, compared by value, and never changed once built:
+a partial fill or a shrink replaces the resting `Order` with a new one (`with_size`), so whatever
+a caller holds, and whatever the undo journal holds, keeps its values. They are not frozen dataclasses
 because building one is the engine's most frequent step, and a frozen record's constructor costs
 twice a plain one's; nothing may assign to their fields.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
+from modules.context import Event
 from modules.types import SubaccountId
 
 
@@ -202,3 +204,25 @@ class MatchResult:
     @property
     def filled_size_lots(self) -> int:
         return sum(fill.size_lots for fill in self.fills)
+
+
+@dataclass(frozen=True)
+class Trade:
+    """A recent trade as the store keeps it (the last RECENT_TRADES_KEPT per market)."""
+
+    height: int
+    seq: int
+    price_ticks: int
+    taker_side: Side
+    size_lots: int
+    maker_order_id: int
+    maker: SubaccountId
+    taker: SubaccountId
+
+
+@dataclass
+class FillSummary:
+    """What matching one taker did: the lots it filled and the events of its fills and cancels."""
+
+    filled_lots: int = 0
+    events: list[Event] = field(default_factory=list)

@@ -15,7 +15,9 @@ from app.application import Application
 from app.oracle_votes import encode_extension, oracle_tx
 from app.store import CommittedStore
 from genesis.markets import market
+from modules.auth import keys as auth_keys
 from modules.bank.keeper import BankKeeper
+from modules.funding import keys as funding_keys
 from modules.types import SubaccountId
 from wire import PrivateKey
 from wire.pb import abci_pb
@@ -78,13 +80,14 @@ class AppHarness:
     def state(self) -> list[tuple[bytes, bytes]]:
         """Every module key and value that a tx can change: meta keys and the funding premium
         samples every block takes are left out."""
-        return [kv for kv in self.store.iterate(b"\x01", None) if not kv[0].startswith(b"funding/s/")]
+        samples = funding_keys.STORE_PREFIX + funding_keys.STATE
+        return [kv for kv in self.store.iterate(b"\x01", None) if not kv[0].startswith(samples)]
 
 
 def without_nonces(state: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """A state less the accounts' used nonces: what a refused tx leaves as it found it (it uses
     its nonce when its signature and nonce were good, docs/transactions.md)."""
-    return [kv for kv in state if not kv[0].startswith(b"auth/")]
+    return [kv for kv in state if not kv[0].startswith(auth_keys.STORE_PREFIX)]
 
 
 VALIDATOR_PUB_KEY = bytes(range(32))  # FinalizeBlock trusts an accepted oracle tx: no signature needed here

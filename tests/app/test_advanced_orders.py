@@ -10,7 +10,10 @@ from typing import Any, Sequence
 
 import pytest
 
+from modules.auth.keys import STORE_PREFIX as AUTH
+from modules.liquidation.keys import STORE_PREFIX as LIQUIDATION
 from modules.margin.keeper import MarginKeeper
+from modules.oracle.keys import STORE_PREFIX as ORACLE
 from modules.orderbook.actions import (
     CancelAll,
     CancelTwap,
@@ -290,7 +293,7 @@ def test_bad_advanced_orders_get_their_code_and_change_nothing(oracle_harness: A
 def _module_state(h: AppHarness, state: list[tuple[bytes, bytes]] | None = None) -> list[tuple[bytes, bytes]]:
     """State a tx could change; the oracle, nonces and liquidation bookkeeping move every block."""
     return [kv for kv in (state if state is not None else h.state())
-            if not kv[0].startswith((b"auth/", b"oracle/", b"liquidation/"))]
+            if not kv[0].startswith((AUTH, ORACLE, LIQUIDATION))]
 
 
 @pytest.mark.parametrize(("case", "make", "code"), [

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from modules.auth.keys import STORE_PREFIX as AUTH
+from modules.liquidation.keys import STORE_PREFIX as LIQUIDATION
 from modules.margin.keeper import MarginKeeper
+from modules.oracle.keys import STORE_PREFIX as ORACLE
 from modules.orderbook.actions import CancelAll, ConditionalKind, PlaceConditional
 from modules.orderbook.types import Side
 from modules.types import SubaccountId
@@ -70,8 +73,8 @@ def test_bad_conditionals_get_their_code_and_change_nothing(oracle_harness: AppH
     before = h.state()
     [_, result] = h.block([signed(h, alice, action)], prices={BTC: PRICE})
     assert result.code == code, result.log
-    assert [kv for kv in h.state() if not kv[0].startswith((b"auth/", b"oracle/", b"liquidation/"))] == \
-        [kv for kv in before if not kv[0].startswith((b"auth/", b"oracle/", b"liquidation/"))]
+    assert [kv for kv in h.state() if not kv[0].startswith((AUTH, ORACLE, LIQUIDATION))] == \
+        [kv for kv in before if not kv[0].startswith((AUTH, ORACLE, LIQUIDATION))]
 
 
 def test_a_conditional_reserves_margin_for_its_worst_case(oracle_harness: AppHarness) -> None:

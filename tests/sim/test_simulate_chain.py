@@ -16,13 +16,24 @@ import app.application as application
 import modules.margin.clearing as clearing
 from app.sim.runner import SimChain, SimResult, Simulation, check_export_import, simulate_chain
 from app.state_export import export_state, import_state, prefix_digests
+from modules.anchor import keys as anchor_keys
+from modules.auth import keys as auth_keys
 from modules.auth.errors import BadSignature, NonceAlreadyUsed
+from modules.bank import keys as bank_keys
+from modules.bridge import keys as bridge_keys
+from modules.funding import keys as funding_keys
+from modules.liquidation import keys as liquidation_keys
+from modules.margin import keys as margin_keys
+from modules.markets import keys as markets_keys
 from modules.markets.errors import UnknownMarket
+from modules.oracle import keys as oracle_keys
+from modules.orderbook import keys as orderbook_keys
 from modules.orderbook.errors import PriceOffTick
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULE_PREFIXES = {"anchor/", "auth/", "bank/", "bridge/", "funding/", "liquidation/", "margin/", "markets/",
-                   "oracle/", "orderbook/"}
+MODULE_PREFIXES = {keys.STORE_PREFIX.decode() for keys in (anchor_keys, auth_keys, bank_keys, bridge_keys, funding_keys,
+                                                            liquidation_keys, margin_keys, markets_keys, oracle_keys,
+                                                            orderbook_keys)}
 
 
 def test_three_seeds_of_200_blocks_break_no_invariant_and_reach_every_module(tmp_path: Path) -> None:
@@ -79,10 +90,11 @@ def test_an_export_missing_a_store_is_caught_by_the_next_blocks(tmp_path: Path) 
     result = SimResult(5, 0)
     simulation.run(40, result)
     exported = export_state(simulation.chain.store)
-    del exported["stores"]["orderbook/"]  # the resting orders, the trigger lists, the TWAPs
+    orderbook = orderbook_keys.STORE_PREFIX.decode()
+    del exported["stores"][orderbook]  # the resting orders, the trigger lists, the TWAPs
     imported = SimChain(tmp_path / "imported", import_state(exported, tmp_path / "imported"))
     try:
-        assert prefix_digests(imported.store).keys() == MODULE_PREFIXES - {"orderbook/"}
+        assert prefix_digests(imported.store).keys() == MODULE_PREFIXES - {orderbook}
         simulation.run(20, result, twins=[imported])
     finally:
         simulation.close()
