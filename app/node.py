@@ -67,12 +67,13 @@ async def serve(data_dir: Path, abci_address: str, metrics_address: str | None =
     try:
         await server.start(abci_address)
         if metrics_address:
-            metrics_server = await serve_metrics(server.metrics, metrics_address)
+            metrics_server = serve_metrics(server.metrics, metrics_address)
         await stop.wait()
         log.info("stopping")
     finally:
         if metrics_server is not None:
-            metrics_server.close()
+            metrics_server.shutdown()
+            metrics_server.server_close()
         await server.close()
         worker.close()
         app.signers.close()
