@@ -123,12 +123,9 @@ class CommittedBlock:
 
 class Application:
     def __init__(self, store: CommittedStore, price_source: PriceSource | None = None,
-                 byzantine: str | None = None, on_commit: Callable[[CommittedBlock], None] | None = None) -> None:
+                 on_commit: Callable[[CommittedBlock], None] | None = None) -> None:
         self._store = store
         self._prices: PriceSource = price_source or NoPrices()
-        # Test-only misbehaviour of this validator (docs/oracle.md): forge-oracle, drop-oracle,
-        # bad-extension. Never set on a real node.
-        self._byzantine = byzantine
         self._last = store.last_commit()
         self._chain_id = AuthKeeper(store).chain_id()
         self._signers = SignerCache()
@@ -220,8 +217,7 @@ class Application:
         size = 0
         txs = [tx for tx in req.txs if not oracle_votes.is_oracle_tx(tx)]
         if self._extensions_required(req.height):
-            commit = self._byzantine_commit(req.local_last_commit)
-            chosen.append(oracle_votes.oracle_tx(commit))
+            chosen.append(oracle_votes.oracle_tx(req.local_last_commit))
             size += len(chosen[0])
         for tx in order_txs(txs, self._tx_class):
             if size + len(tx) > req.max_tx_bytes:
@@ -253,8 +249,6 @@ class Application:
         return status(status=status.ACCEPT)
 
     def extend_vote(self, req: abci_pb.RequestExtendVote) -> abci_pb.ResponseExtendVote:
-        if self._byzantine == "bad-extension":
-            return abci_pb.ResponseExtendVote(vote_extension=b"\xff" * 64)
         markets = [m for m in MarketsKeeper(self._store).markets()]
         try:
             prices = self._prices.prices(req.height, markets)
@@ -282,24 +276,6 @@ class Application:
         """Blocks after the first height with extensions carry the previous height's as tx 0."""
         enabled = OracleKeeper(self._store).vote_extensions_enable_height()
         return enabled > 0 and height > enabled
-
-    def _byzantine_commit(self, commit: abci_pb.ExtendedCommitInfo) -> abci_pb.ExtendedCommitInfo:
-        if self._byzantine == "forge-oracle" and commit.votes:
-            forged = abci_pb.ExtendedCommitInfo()
-            forged.CopyFrom(commit)
-            forged.votes[0].vote_extension = oracle_votes.encode_extension({1: 1_000_000})
-            return forged
-        # The last vote that is really there (a vote already absent from the commit, dropped
-        # again, would leave an honest proposal and no fault to refuse).
-        present = [i for i, vote in enumerate(commit.votes) if vote.block_id_flag == 2 and vote.vote_extension]
-        if self._byzantine == "drop-oracle" and present:
-            dropped = abci_pb.ExtendedCommitInfo()
-            dropped.CopyFrom(commit)
-            dropped.votes[present[-1]].vote_extension = b""
-            dropped.votes[present[-1]].extension_signature = b""
-            dropped.votes[present[-1]].block_id_flag = 1  # claimed absent
-            return dropped
-        return commit
 
     def finalize_block(self, req: abci_pb.RequestFinalizeBlock) -> abci_pb.ResponseFinalizeBlock:
         ctx = BlockContext(chain_id=self._chain_id, height=req.height, time_ms=_time_ms(req.time))

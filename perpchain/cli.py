@@ -17,10 +17,27 @@ from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
 DEFAULT_NODE = os.environ.get("PERPCHAIN_NODE", "http://127.0.0.1:26601")  # the localnet's node0
 
 
+def add_node_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `perpchain node` (a test-only node of the integration tests takes them too)."""
+    parser.add_argument("--data", required=True, help="LevelDB directory of this node's state")
+    parser.add_argument("--abci", default="tcp://127.0.0.1:26658", help="tcp://HOST:PORT or unix:///PATH")
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here (default: off)")
+    parser.add_argument("--price-source", default="none",
+                        help="this validator's oracle prices: sim:SEED, file:PATH, http(s)://URL or none (docs/oracle.md)")
+
+
+def _add_node_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`node`: serve the app to CometBFT."""
+    node = commands.add_parser("node", help="serve the ABCI application to a cometbft process")
+    add_node_options(node)
+    node.set_defaults(func=cmd_node)
+
+
 def cmd_node(args: argparse.Namespace) -> int:
     from app.node import run
 
-    return run(Path(args.data), args.abci, args.log_level, args.metrics, args.price_source, args.byzantine)
+    return run(Path(args.data), args.abci, args.log_level, args.metrics, args.price_source)
 
 
 def cmd_genesis(args: argparse.Namespace) -> int:
@@ -340,15 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="perpchain", description="perpetual futures chain on CometBFT")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    node = commands.add_parser("node", help="serve the ABCI application to a cometbft process")
-    node.add_argument("--data", required=True, help="LevelDB directory of this node's state")
-    node.add_argument("--abci", default="tcp://127.0.0.1:26658", help="tcp://HOST:PORT or unix:///PATH")
-    node.add_argument("--log-level", default="INFO")
-    node.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here (default: off)")
-    node.add_argument("--price-source", default="none",
-                      help="this validator's oracle prices: sim:SEED, file:PATH, http(s)://URL or none (docs/oracle.md)")
-    node.add_argument("--byzantine", choices=["forge-oracle", "drop-oracle", "bad-extension"], help=argparse.SUPPRESS)
-    node.set_defaults(func=cmd_node)
+    _add_node_parser(commands)
 
     from genesis.cli import add_parser as add_genesis_parser
 
