@@ -46,6 +46,35 @@ def cmd_genesis(args: argparse.Namespace) -> int:
     return genesis_cli.run(args, COMETBFT)
 
 
+def _add_localnet_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`localnet up|down|status|reset|logs|supervise`."""
+    localnet = commands.add_parser("localnet", help="N validators on this machine: up, down, status, reset, logs")
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--root", default=str(DEFAULT_LOCALNET), help="where the localnet lives (%(default)s)")
+    where.add_argument("--cometbft", default=str(COMETBFT), help=argparse.SUPPRESS)
+    localnet_commands = localnet.add_subparsers(dest="localnet_command", required=True,
+                                                metavar="{up,down,status,reset,logs}")
+    up = localnet_commands.add_parser("up", parents=[where], help="create (once) and start the localnet; Ctrl-C stops it")
+    up.add_argument("--validators", type=uint_arg("validators", 1, 100), default=4)
+    up.add_argument("--block-time", type=uint_arg("block-time"), default=200, metavar="MS", help="CometBFT timeout_commit (ms)")
+    up.add_argument("--port-base", type=port, default=26600, help="node i uses PORT_BASE+10i .. +4")
+    up.add_argument("--chain-id", default="perpchain-localnet")
+    up.add_argument("--detach", action="store_true", help="leave it running in the background")
+    up.add_argument("--bridge", action="store_true",
+                    help="with an Ethereum side: anvil, the vault, one relayer per validator (docs/bridge.md)")
+    localnet_commands.add_parser("down", parents=[where], help="stop a detached localnet")
+    status = localnet_commands.add_parser("status", parents=[where],
+                                          help="height, app hash, peers, power, sync, liveness per node")
+    status.add_argument("--json", action="store_true")
+    localnet_commands.add_parser("reset", parents=[where], help="wipe the localnet's keys, chain and logs")
+    logs = localnet_commands.add_parser("logs", parents=[where], help="show a node's app and cometbft logs")
+    logs.add_argument("node", help="node0, node1, ... or the index")
+    logs.add_argument("-n", "--lines", type=uint_arg("lines"), default=40)
+    logs.add_argument("-f", "--follow", action="store_true")
+    localnet_commands.add_parser("supervise", parents=[where])
+    localnet.set_defaults(func=cmd_localnet)
+
+
 def cmd_localnet(args: argparse.Namespace) -> int:
     from localnet import commands
     from localnet.layout import LocalnetConfig
@@ -69,6 +98,32 @@ def cmd_localnet(args: argparse.Namespace) -> int:
     except commands.LocalnetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def _add_keys_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`keys new|import|show|encrypt|change-password`."""
+    keys = commands.add_parser("keys", help="create, import, show, encrypt or re-encrypt a key file")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    password = argparse.ArgumentParser(add_help=False)
+    password.add_argument("--password-file", type=Path,
+                          help="the password (default: $PERPCHAIN_KEY_PASSWORD; never on the command line)")
+    new = key_commands.add_parser("new", parents=[password], help="generate a key")
+    imported = key_commands.add_parser("import", parents=[password],
+                                       help="store an existing hex private key ('-' reads stdin)")
+    for sub in (new, imported):
+        sub.add_argument("file")
+        sub.add_argument("--encrypt", action="store_true",
+                         help="write an encrypted keystore (Web3 Secret Storage, scrypt); required for operator keys")
+    imported.add_argument("hex")
+    key_commands.add_parser("show", help="print a key file's address (plaintext or encrypted)").add_argument("file")
+    key_commands.add_parser("encrypt", parents=[password],
+                            help="replace a plaintext key file by its encrypted keystore").add_argument("file")
+    change = key_commands.add_parser("change-password", parents=[password],
+                                     help="re-encrypt a keystore under a new password (same key)")
+    change.add_argument("file")
+    change.add_argument("--new-password-file", type=Path,
+                        help="the new password (default: $PERPCHAIN_NEW_KEY_PASSWORD; never on the command line)")
+    keys.set_defaults(func=cmd_keys)
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -125,6 +180,73 @@ def _rejected_or_failed(run):  # type: ignore[no-untyped-def]
 
 
 OPERATOR_TX_COMMANDS = ("bridge-key", "bridge-resume")  # refused with a plaintext --key
+
+
+def _add_tx_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`tx ...`: one subcommand per action, sharing the signer's options."""
+    tx = commands.add_parser("tx", help="sign and broadcast a transaction, wait for its block")
+    tx.set_defaults(func=cmd_tx)
+    tx_commands = tx.add_subparsers(dest="tx_command", required=True)
+    signer = argparse.ArgumentParser(add_help=False)
+    signer.add_argument("--key", required=True, help="key file of the signer (plaintext or encrypted)")
+    signer.add_argument("--password-file", help="password of an encrypted --key (default: $PERPCHAIN_KEY_PASSWORD)")
+    signer.add_argument("--node", default=DEFAULT_NODE)
+    in_market = argparse.ArgumentParser(add_help=False)
+    in_market.add_argument("--market", required=True, help="ticker (BTC-USD) or id")
+    in_market.add_argument("--subaccount", type=subaccount_number, default=0)
+
+    transfer = tx_commands.add_parser("transfer", parents=[signer], help="move USDC between subaccounts")
+    transfer.add_argument("--to", required=True, type=subaccount_ref, metavar="0xADDR[/N]")
+    transfer.add_argument("--amount", required=True, help="USDC, up to 6 decimals")
+    transfer.add_argument("--from-subaccount", type=subaccount_number, default=0)
+
+    place = tx_commands.add_parser("place", parents=[signer, in_market], help="place an order")
+    place.add_argument("--side", required=True, choices=["buy", "sell"])
+    place.add_argument("--price", required=True, help="USDC per unit; a market order's worst price")
+    place.add_argument("--size", required=True, help="in units of the base asset (0.01 BTC: 0.01)")
+    place.add_argument("--tif", default="gtc", choices=["gtc", "good-til-block", "good-til-time", "ioc", "fok"])
+    place.add_argument("--market-order", action="store_true", help="IOC at --price as the worst acceptable price")
+    place.add_argument("--good-til-block", type=uint_arg("good-til-block"), default=0)
+    place.add_argument("--good-til-time-ms", type=uint_arg("good-til-time-ms"), default=0)
+    place.add_argument("--post-only", action="store_true")
+    place.add_argument("--reduce-only", action="store_true")
+    place.add_argument("--client-id", type=uint_arg("client-id", 0, I64_MAX), default=0)
+    place.add_argument("--display-size", help="iceberg: show at most this much, refill from the rest")
+
+    cancel = tx_commands.add_parser("cancel", parents=[signer, in_market], help="cancel one order")
+    which = cancel.add_mutually_exclusive_group(required=True)
+    which.add_argument("--order-id", type=uint_arg("order-id"), default=0)
+    which.add_argument("--client-id", type=uint_arg("client-id", 0, I64_MAX), default=0)
+    cancel_all = tx_commands.add_parser("cancel-all", parents=[signer],
+                                        help="cancel a subaccount's orders in one market or all")
+    cancel_all.add_argument("--market", help="ticker or id (default: every market)")
+    cancel_all.add_argument("--subaccount", type=subaccount_number, default=0)
+    modify = tx_commands.add_parser("modify", parents=[signer, in_market],
+                                    help="cancel-replace (keeps priority if only the size shrinks)")
+    modify.add_argument("--order-id", type=uint_arg("order-id"), required=True)
+    modify.add_argument("--price", required=True)
+    modify.add_argument("--size", required=True)
+    conditional = tx_commands.add_parser("conditional", parents=[signer, in_market],
+                                         help="a stop or take-profit, triggered by the oracle price")
+    conditional.add_argument("--kind", required=True,
+                             choices=["stop-market", "stop-limit", "take-profit-market", "take-profit-limit"])
+    conditional.add_argument("--side", required=True, choices=["buy", "sell"])
+    conditional.add_argument("--trigger", required=True, help="oracle price that fires it (USDC)")
+    conditional.add_argument("--limit", required=True, help="the order's limit; for *-market its worst price")
+    conditional.add_argument("--size", required=True)
+    conditional.add_argument("--reduce-only", action="store_true")
+    cancel_conditional = tx_commands.add_parser("cancel-conditional", parents=[signer, in_market],
+                                                help="cancel a stop or take-profit")
+    cancel_conditional.add_argument("--conditional-id", type=uint_arg("conditional-id"), required=True)
+    orders_cli.add_tx_parsers(tx_commands, signer, in_market)  # trailing-stop, tpsl, twap, cancel-twap
+    schedule = tx_commands.add_parser("schedule-cancel", parents=[signer],
+                                      help="dead-man switch: cancel all your orders unless refreshed in time")
+    when = schedule.add_mutually_exclusive_group(required=True)
+    when.add_argument("--in-seconds", type=uint_arg("in-seconds", 0, U32_MAX), help="from the last block's time (at least 5)")
+    when.add_argument("--clear", action="store_true")
+    from bridge.cli import add_tx_parsers as add_bridge_tx_parsers
+
+    add_bridge_tx_parsers(tx_commands, signer)  # `tx deposit`, `tx withdraw`
 
 
 def cmd_tx(args: argparse.Namespace) -> int:
@@ -210,6 +332,49 @@ def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:  # t
     return summary
 
 
+def _add_query_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`query ...`: one subcommand per read."""
+    query = commands.add_parser("query", help="read chain state")
+    query.set_defaults(func=cmd_query)
+    query_commands = query.add_subparsers(dest="query_command", required=True)
+    at_node = argparse.ArgumentParser(add_help=False)
+    at_node.add_argument("--node", default=DEFAULT_NODE)
+    for name, help_text in (("balance", "a subaccount's collateral"), ("orders", "a subaccount's open orders"),
+                            ("conditionals", "a subaccount's stops, take-profits, trailing stops and TP/SL"),
+                            ("twaps", "a subaccount's running TWAPs and their progress"),
+                            ("positions", "a subaccount's positions, equity and margin")):
+        sub = query_commands.add_parser(name, parents=[at_node], help=help_text)
+        sub.add_argument("subaccount", type=subaccount_ref, metavar="0xADDR[/N]")
+    query_commands.add_parser("markets", parents=[at_node], help="every market's parameters")
+    query_commands.add_parser("params", parents=[at_node],
+                              help="the params in force: storage tiers by equity, per-block budgets")
+    query_commands.add_parser("prices", parents=[at_node], help="oracle prices (stake-weighted median of the validators')")
+    funding = query_commands.add_parser("funding", parents=[at_node], help="a market's funding index and hourly rates")
+    funding.add_argument("market", help="ticker or id")
+    whatif = query_commands.add_parser("whatif", parents=[at_node],
+                                       help="simulate an order: fills, fees, position, margin after (nothing sent)")
+    whatif.add_argument("subaccount", type=subaccount_ref, metavar="0xADDR[/N]")
+    whatif.add_argument("--market", required=True)
+    whatif.add_argument("--side", required=True, choices=["buy", "sell"])
+    whatif.add_argument("--price", required=True)
+    whatif.add_argument("--size", required=True)
+    whatif.add_argument("--kind", default="ioc", choices=["gtc", "ioc", "fok", "post-only"])
+    book = query_commands.add_parser("book", parents=[at_node], help="aggregated price levels")
+    book.add_argument("market", help="ticker or id")
+    book.add_argument("--depth", type=uint_arg("depth", 0, 1000), default=10)
+    trades = query_commands.add_parser("trades", parents=[at_node], help="recent trades, newest first")
+    trades.add_argument("market", help="ticker or id")
+    trades.add_argument("--limit", type=uint_arg("limit", 0, 200), default=20)
+    raw = query_commands.add_parser("path", parents=[at_node], help="any abci_query path (docs/queries.md)")
+    raw.add_argument("path")
+    from bridge.cli import add_query_parsers as add_bridge_query_parsers
+
+    add_bridge_query_parsers(query_commands, at_node)  # `query solvency`, `query bridge ...`
+    from bridge.anchor_cli import add_query_parsers as add_anchor_query_parsers
+
+    add_anchor_query_parsers(query_commands, at_node)  # `query anchor`, `query exit-proof`
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from client import Client, PlaceOrder, Side, TimeInForce
 
@@ -287,11 +452,34 @@ def cmd_exit_proof(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_simulate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`simulate`: a price path against accounts, in process."""
+    simulate = commands.add_parser("simulate", help="replay a price path against accounts on an in-process chain")
+    simulate.add_argument("--accounts", help="JSON accounts file (default: --random-accounts generated)")
+    simulate.add_argument("--prices", help="JSON list of price steps (default: a seeded random walk)")
+    simulate.add_argument("--random-accounts", type=uint_arg("random-accounts"), default=200)
+    simulate.add_argument("--steps", type=uint_arg("steps"), default=20)
+    simulate.add_argument("--volatility-bps", type=uint_arg("volatility-bps"), default=300, help="random walk: max move per step")
+    simulate.add_argument("--seed", type=uint_arg("seed"), default=1)
+    simulate.add_argument("--insurance", type=uint_arg("insurance"), default=0, help="insurance fund at the start, USDC")
+    simulate.set_defaults(func=cmd_simulate)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from app.simulate import run
 
     return run(args.accounts, args.prices, args.random_accounts, args.steps, args.volatility_bps, args.seed,
                args.insurance)
+
+
+def _add_schema_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`schema [--check]`."""
+    schema = commands.add_parser("schema", help="write the integrator's contract (docs/api/: the actions' JSON "
+                                 "Schema and the EIP-712 typed data) from the code; --check compares instead")
+    schema.add_argument("--out", default=str(PROJECT_ROOT / "docs" / "api"), help="folder (%(default)s)")
+    schema.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 naming each file that differs from the code")
+    schema.set_defaults(func=cmd_schema)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -310,6 +498,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`bench NAME [--size N]`."""
+    bench = commands.add_parser("bench", help="run a benchmark; its last line is a JSON object of figures")
+    bench.add_argument("name", choices=["checktx", "engine", "liquidation", "triggers", "restart", "e2e", "tui", "anchor",
+                                        "budget", "orders"])
+    bench.add_argument("--size", type=uint_arg("size"), default=0, help="work size (0: the benchmark's default)")
+    bench.set_defaults(func=cmd_bench)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.name == "tui":  # starts a chain, the market maker and a headless terminal
         from perpchain.tui_cli import run_bench_tui
@@ -324,6 +521,34 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from app.bench import run_benchmark
 
     return run_benchmark(args.name, args.size)
+
+
+def _add_load_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`load`: options of the order flow (localnet/load.py)."""
+    load = commands.add_parser("load", help="drive a running chain with a realistic order flow and measure it")
+    load.add_argument("--node", action="append", help="RPC URL (repeatable; default: the localnet's nodes)")
+    load.add_argument("--root", default=str(DEFAULT_LOCALNET), help="localnet folder (nodes and faucet key)")
+    load.add_argument("--faucet-key", help="key that funds the load accounts (default: the localnet faucet)")
+    load.add_argument("--accounts", type=uint_arg("accounts"), default=100, help="funded load accounts (%(default)s)")
+    load.add_argument("--fund-usdc", type=uint_arg("fund-usdc"), default=5_000, help="USDC the faucet sends each account (%(default)s)")
+    load.add_argument("--rate", type=float, default=200.0, help="txs per second offered (open loop, %(default)s)")
+    load.add_argument("--concurrency", type=uint_arg("concurrency"), default=0,
+                      help="closed loop instead: this many txs in flight, each sender waiting for its tx's block")
+    load.add_argument("--duration", type=float, default=20.0, help="seconds")
+    load.add_argument("--count", type=uint_arg("count"), default=0, help="stop after this many txs (0: duration only)")
+    load.add_argument("--batch", type=uint_arg("batch"), default=10,
+                      help="txs per JSON-RPC request, open loop (%(default)s; CometBFT caps a batch at its "
+                           "rpc.max_request_batch_size)")
+    load.add_argument("--levels", type=uint_arg("levels"), default=15, help="price levels per side in a maker re-quote (%(default)s)")
+    load.add_argument("--bad-ppm", type=uint_arg("bad-ppm"), default=20_000, help="bad (off-tick) txs per million (%(default)s)")
+    load.add_argument("--seed", type=uint_arg("seed"), default=7, help="fixes the flow, bad txs included (%(default)s)")
+    load.add_argument("--csv", help="write one row per tx here: submit time, latencies, codes")
+    load.add_argument("--allow-remote", action="store_true",
+                      help="allow a --node that is not a loopback address (refused otherwise)")
+    load.add_argument("--read-results", action="store_true",
+                      help="read every block's results for the codes (default: only blocks whose results hash "
+                           "shows a tx that did not end with code 0)")
+    load.set_defaults(func=cmd_load)
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -354,6 +579,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every command; each group's subcommands are built beside its handler (or in its package)."""
     parser = argparse.ArgumentParser(prog="perpchain", description="perpetual futures chain on CometBFT")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -363,158 +589,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_genesis_parser(commands, COMETBFT).set_defaults(func=cmd_genesis)
 
-    localnet = commands.add_parser("localnet", help="N validators on this machine: up, down, status, reset, logs")
-    where = argparse.ArgumentParser(add_help=False)
-    where.add_argument("--root", default=str(DEFAULT_LOCALNET), help="where the localnet lives (%(default)s)")
-    where.add_argument("--cometbft", default=str(COMETBFT), help=argparse.SUPPRESS)
-    localnet_commands = localnet.add_subparsers(dest="localnet_command", required=True,
-                                                metavar="{up,down,status,reset,logs}")
-    up = localnet_commands.add_parser("up", parents=[where], help="create (once) and start the localnet; Ctrl-C stops it")
-    up.add_argument("--validators", type=uint_arg("validators", 1, 100), default=4)
-    up.add_argument("--block-time", type=uint_arg("block-time"), default=200, metavar="MS", help="CometBFT timeout_commit (ms)")
-    up.add_argument("--port-base", type=port, default=26600, help="node i uses PORT_BASE+10i .. +4")
-    up.add_argument("--chain-id", default="perpchain-localnet")
-    up.add_argument("--detach", action="store_true", help="leave it running in the background")
-    up.add_argument("--bridge", action="store_true",
-                    help="with an Ethereum side: anvil, the vault, one relayer per validator (docs/bridge.md)")
-    localnet_commands.add_parser("down", parents=[where], help="stop a detached localnet")
-    status = localnet_commands.add_parser("status", parents=[where],
-                                          help="height, app hash, peers, power, sync, liveness per node")
-    status.add_argument("--json", action="store_true")
-    localnet_commands.add_parser("reset", parents=[where], help="wipe the localnet's keys, chain and logs")
-    logs = localnet_commands.add_parser("logs", parents=[where], help="show a node's app and cometbft logs")
-    logs.add_argument("node", help="node0, node1, ... or the index")
-    logs.add_argument("-n", "--lines", type=uint_arg("lines"), default=40)
-    logs.add_argument("-f", "--follow", action="store_true")
-    localnet_commands.add_parser("supervise", parents=[where])
-    localnet.set_defaults(func=cmd_localnet)
-
-    keys = commands.add_parser("keys", help="create, import, show, encrypt or re-encrypt a key file")
-    key_commands = keys.add_subparsers(dest="keys_command", required=True)
-    password = argparse.ArgumentParser(add_help=False)
-    password.add_argument("--password-file", type=Path,
-                          help="the password (default: $PERPCHAIN_KEY_PASSWORD; never on the command line)")
-    new = key_commands.add_parser("new", parents=[password], help="generate a key")
-    imported = key_commands.add_parser("import", parents=[password],
-                                       help="store an existing hex private key ('-' reads stdin)")
-    for sub in (new, imported):
-        sub.add_argument("file")
-        sub.add_argument("--encrypt", action="store_true",
-                         help="write an encrypted keystore (Web3 Secret Storage, scrypt); required for operator keys")
-    imported.add_argument("hex")
-    key_commands.add_parser("show", help="print a key file's address (plaintext or encrypted)").add_argument("file")
-    key_commands.add_parser("encrypt", parents=[password],
-                            help="replace a plaintext key file by its encrypted keystore").add_argument("file")
-    change = key_commands.add_parser("change-password", parents=[password],
-                                     help="re-encrypt a keystore under a new password (same key)")
-    change.add_argument("file")
-    change.add_argument("--new-password-file", type=Path,
-                        help="the new password (default: $PERPCHAIN_NEW_KEY_PASSWORD; never on the command line)")
-    keys.set_defaults(func=cmd_keys)
-
-    tx = commands.add_parser("tx", help="sign and broadcast a transaction, wait for its block")
-    tx.set_defaults(func=cmd_tx)
-    tx_commands = tx.add_subparsers(dest="tx_command", required=True)
-    signer = argparse.ArgumentParser(add_help=False)
-    signer.add_argument("--key", required=True, help="key file of the signer (plaintext or encrypted)")
-    signer.add_argument("--password-file", help="password of an encrypted --key (default: $PERPCHAIN_KEY_PASSWORD)")
-    signer.add_argument("--node", default=DEFAULT_NODE)
-    in_market = argparse.ArgumentParser(add_help=False)
-    in_market.add_argument("--market", required=True, help="ticker (BTC-USD) or id")
-    in_market.add_argument("--subaccount", type=subaccount_number, default=0)
-
-    transfer = tx_commands.add_parser("transfer", parents=[signer], help="move USDC between subaccounts")
-    transfer.add_argument("--to", required=True, type=subaccount_ref, metavar="0xADDR[/N]")
-    transfer.add_argument("--amount", required=True, help="USDC, up to 6 decimals")
-    transfer.add_argument("--from-subaccount", type=subaccount_number, default=0)
-
-    place = tx_commands.add_parser("place", parents=[signer, in_market], help="place an order")
-    place.add_argument("--side", required=True, choices=["buy", "sell"])
-    place.add_argument("--price", required=True, help="USDC per unit; a market order's worst price")
-    place.add_argument("--size", required=True, help="in units of the base asset (0.01 BTC: 0.01)")
-    place.add_argument("--tif", default="gtc", choices=["gtc", "good-til-block", "good-til-time", "ioc", "fok"])
-    place.add_argument("--market-order", action="store_true", help="IOC at --price as the worst acceptable price")
-    place.add_argument("--good-til-block", type=uint_arg("good-til-block"), default=0)
-    place.add_argument("--good-til-time-ms", type=uint_arg("good-til-time-ms"), default=0)
-    place.add_argument("--post-only", action="store_true")
-    place.add_argument("--reduce-only", action="store_true")
-    place.add_argument("--client-id", type=uint_arg("client-id", 0, I64_MAX), default=0)
-    place.add_argument("--display-size", help="iceberg: show at most this much, refill from the rest")
-
-    cancel = tx_commands.add_parser("cancel", parents=[signer, in_market], help="cancel one order")
-    which = cancel.add_mutually_exclusive_group(required=True)
-    which.add_argument("--order-id", type=uint_arg("order-id"), default=0)
-    which.add_argument("--client-id", type=uint_arg("client-id", 0, I64_MAX), default=0)
-    cancel_all = tx_commands.add_parser("cancel-all", parents=[signer],
-                                        help="cancel a subaccount's orders in one market or all")
-    cancel_all.add_argument("--market", help="ticker or id (default: every market)")
-    cancel_all.add_argument("--subaccount", type=subaccount_number, default=0)
-    modify = tx_commands.add_parser("modify", parents=[signer, in_market],
-                                    help="cancel-replace (keeps priority if only the size shrinks)")
-    modify.add_argument("--order-id", type=uint_arg("order-id"), required=True)
-    modify.add_argument("--price", required=True)
-    modify.add_argument("--size", required=True)
-    conditional = tx_commands.add_parser("conditional", parents=[signer, in_market],
-                                         help="a stop or take-profit, triggered by the oracle price")
-    conditional.add_argument("--kind", required=True,
-                             choices=["stop-market", "stop-limit", "take-profit-market", "take-profit-limit"])
-    conditional.add_argument("--side", required=True, choices=["buy", "sell"])
-    conditional.add_argument("--trigger", required=True, help="oracle price that fires it (USDC)")
-    conditional.add_argument("--limit", required=True, help="the order's limit; for *-market its worst price")
-    conditional.add_argument("--size", required=True)
-    conditional.add_argument("--reduce-only", action="store_true")
-    cancel_conditional = tx_commands.add_parser("cancel-conditional", parents=[signer, in_market],
-                                                help="cancel a stop or take-profit")
-    cancel_conditional.add_argument("--conditional-id", type=uint_arg("conditional-id"), required=True)
-    orders_cli.add_tx_parsers(tx_commands, signer, in_market)  # trailing-stop, tpsl, twap, cancel-twap
-    schedule = tx_commands.add_parser("schedule-cancel", parents=[signer],
-                                      help="dead-man switch: cancel all your orders unless refreshed in time")
-    when = schedule.add_mutually_exclusive_group(required=True)
-    when.add_argument("--in-seconds", type=uint_arg("in-seconds", 0, U32_MAX), help="from the last block's time (at least 5)")
-    when.add_argument("--clear", action="store_true")
-    from bridge.cli import add_tx_parsers as add_bridge_tx_parsers
-
-    add_bridge_tx_parsers(tx_commands, signer)  # `tx deposit`, `tx withdraw`
-
-    query = commands.add_parser("query", help="read chain state")
-    query.set_defaults(func=cmd_query)
-    query_commands = query.add_subparsers(dest="query_command", required=True)
-    node = argparse.ArgumentParser(add_help=False)
-    node.add_argument("--node", default=DEFAULT_NODE)
-    for name, help_text in (("balance", "a subaccount's collateral"), ("orders", "a subaccount's open orders"),
-                            ("conditionals", "a subaccount's stops, take-profits, trailing stops and TP/SL"),
-                            ("twaps", "a subaccount's running TWAPs and their progress"),
-                            ("positions", "a subaccount's positions, equity and margin")):
-        sub = query_commands.add_parser(name, parents=[node], help=help_text)
-        sub.add_argument("subaccount", type=subaccount_ref, metavar="0xADDR[/N]")
-    query_commands.add_parser("markets", parents=[node], help="every market's parameters")
-    query_commands.add_parser("params", parents=[node],
-                              help="the params in force: storage tiers by equity, per-block budgets")
-    query_commands.add_parser("prices", parents=[node], help="oracle prices (stake-weighted median of the validators')")
-    funding = query_commands.add_parser("funding", parents=[node], help="a market's funding index and hourly rates")
-    funding.add_argument("market", help="ticker or id")
-    whatif = query_commands.add_parser("whatif", parents=[node],
-                                       help="simulate an order: fills, fees, position, margin after (nothing sent)")
-    whatif.add_argument("subaccount", type=subaccount_ref, metavar="0xADDR[/N]")
-    whatif.add_argument("--market", required=True)
-    whatif.add_argument("--side", required=True, choices=["buy", "sell"])
-    whatif.add_argument("--price", required=True)
-    whatif.add_argument("--size", required=True)
-    whatif.add_argument("--kind", default="ioc", choices=["gtc", "ioc", "fok", "post-only"])
-    book = query_commands.add_parser("book", parents=[node], help="aggregated price levels")
-    book.add_argument("market", help="ticker or id")
-    book.add_argument("--depth", type=uint_arg("depth", 0, 1000), default=10)
-    trades = query_commands.add_parser("trades", parents=[node], help="recent trades, newest first")
-    trades.add_argument("market", help="ticker or id")
-    trades.add_argument("--limit", type=uint_arg("limit", 0, 200), default=20)
-    raw = query_commands.add_parser("path", parents=[node], help="any abci_query path (docs/queries.md)")
-    raw.add_argument("path")
-    from bridge.cli import add_query_parsers as add_bridge_query_parsers
-
-    add_bridge_query_parsers(query_commands, node)  # `query solvency`, `query bridge ...`
-    from bridge.anchor_cli import add_query_parsers as add_anchor_query_parsers
-
-    add_anchor_query_parsers(query_commands, node)  # `query anchor`, `query exit-proof`
+    _add_localnet_parser(commands)
+    _add_keys_parser(commands)
+    _add_tx_parser(commands)
+    _add_query_parser(commands)
 
     from perpchain.tui_cli import add_parsers as add_tui_parsers
 
@@ -530,57 +608,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_chaos_parsers(commands)  # `chaos`
 
-    load = commands.add_parser("load", help="drive a running chain with a realistic order flow and measure it")
-    load.add_argument("--node", action="append", help="RPC URL (repeatable; default: the localnet's nodes)")
-    load.add_argument("--root", default=str(DEFAULT_LOCALNET), help="localnet folder (nodes and faucet key)")
-    load.add_argument("--faucet-key", help="key that funds the load accounts (default: the localnet faucet)")
-    load.add_argument("--accounts", type=uint_arg("accounts"), default=100, help="funded load accounts (%(default)s)")
-    load.add_argument("--fund-usdc", type=uint_arg("fund-usdc"), default=5_000, help="USDC the faucet sends each account (%(default)s)")
-    load.add_argument("--rate", type=float, default=200.0, help="txs per second offered (open loop, %(default)s)")
-    load.add_argument("--concurrency", type=uint_arg("concurrency"), default=0,
-                      help="closed loop instead: this many txs in flight, each sender waiting for its tx's block")
-    load.add_argument("--duration", type=float, default=20.0, help="seconds")
-    load.add_argument("--count", type=uint_arg("count"), default=0, help="stop after this many txs (0: duration only)")
-    load.add_argument("--batch", type=uint_arg("batch"), default=10,
-                      help="txs per JSON-RPC request, open loop (%(default)s; CometBFT caps a batch at its "
-                           "rpc.max_request_batch_size)")
-    load.add_argument("--levels", type=uint_arg("levels"), default=15, help="price levels per side in a maker re-quote (%(default)s)")
-    load.add_argument("--bad-ppm", type=uint_arg("bad-ppm"), default=20_000, help="bad (off-tick) txs per million (%(default)s)")
-    load.add_argument("--seed", type=uint_arg("seed"), default=7, help="fixes the flow, bad txs included (%(default)s)")
-    load.add_argument("--csv", help="write one row per tx here: submit time, latencies, codes")
-    load.add_argument("--allow-remote", action="store_true",
-                      help="allow a --node that is not a loopback address (refused otherwise)")
-    load.add_argument("--read-results", action="store_true",
-                      help="read every block's results for the codes (default: only blocks whose results hash "
-                           "shows a tx that did not end with code 0)")
-    load.set_defaults(func=cmd_load)
+    _add_load_parser(commands)
 
     from app.sim.cli import add_parsers as add_simulation_parsers
 
     add_simulation_parsers(commands)  # `simulate-chain`, `export-state`, `import-state`
 
-    simulate = commands.add_parser("simulate", help="replay a price path against accounts on an in-process chain")
-    simulate.add_argument("--accounts", help="JSON accounts file (default: --random-accounts generated)")
-    simulate.add_argument("--prices", help="JSON list of price steps (default: a seeded random walk)")
-    simulate.add_argument("--random-accounts", type=uint_arg("random-accounts"), default=200)
-    simulate.add_argument("--steps", type=uint_arg("steps"), default=20)
-    simulate.add_argument("--volatility-bps", type=uint_arg("volatility-bps"), default=300, help="random walk: max move per step")
-    simulate.add_argument("--seed", type=uint_arg("seed"), default=1)
-    simulate.add_argument("--insurance", type=uint_arg("insurance"), default=0, help="insurance fund at the start, USDC")
-    simulate.set_defaults(func=cmd_simulate)
-
-    schema = commands.add_parser("schema", help="write the integrator's contract (docs/api/: the actions' JSON "
-                                 "Schema and the EIP-712 typed data) from the code; --check compares instead")
-    schema.add_argument("--out", default=str(PROJECT_ROOT / "docs" / "api"), help="folder (%(default)s)")
-    schema.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 naming each file that differs from the code")
-    schema.set_defaults(func=cmd_schema)
-
-    bench = commands.add_parser("bench", help="run a benchmark; its last line is a JSON object of figures")
-    bench.add_argument("name", choices=["checktx", "engine", "liquidation", "triggers", "restart", "e2e", "tui", "anchor",
-                                        "budget", "orders"])
-    bench.add_argument("--size", type=uint_arg("size"), default=0, help="work size (0: the benchmark's default)")
-    bench.set_defaults(func=cmd_bench)
+    _add_simulate_parser(commands)
+    _add_schema_parser(commands)
+    _add_bench_parser(commands)
     return parser
 
 
