@@ -212,7 +212,7 @@ class Application:
 
     def prepare_proposal(self, req: abci_pb.RequestPrepareProposal) -> abci_pb.ResponsePrepareProposal:
         """The oracle tx first (when vote extensions exist), then the mempool's txs ordered by
-        class (DESIGN.md), the proposer's order within a class, within max bytes."""
+        class (app/ordering.py), the proposer's order within a class, within max bytes."""
         chosen: list[bytes] = []
         size = 0
         txs = [tx for tx in req.txs if not oracle_votes.is_oracle_tx(tx)]
