@@ -30,6 +30,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from app import ante, oracle_votes, queries
 from app.genesis_state import import_app_state
 from app.mempool import INTERNAL_ERROR_CODE, DecodedTxs, Mempool
@@ -57,6 +59,7 @@ from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.msg_server import begin_block as orderbook_begin_block
 from modules.orderbook.twap import twap_step
 from modules.types import SubaccountId
+from wire.codec import DecodedTx
 from wire.crypto import keccak256
 from wire.pb import abci_pb
 
@@ -107,8 +110,8 @@ def _touched_addresses(writes: dict[bytes, bytes | None]) -> set[bytes]:
     return {s.address for s in _touched_subaccounts(writes)}
 
 
-def _time_ms(timestamp: object) -> int:
-    return timestamp.seconds * 1000 + timestamp.nanos // 1_000_000  # type: ignore[attr-defined]
+def _time_ms(timestamp: Timestamp) -> int:
+    return timestamp.seconds * 1000 + timestamp.nanos // 1_000_000
 
 
 @dataclass(frozen=True)
@@ -242,9 +245,9 @@ class Application:
         except oracle_votes.BadOracleData as problem:
             log.warning("rejecting proposal at height %d: %s", req.height, problem)
             return status(status=status.REJECT)
-        problem = proposal_order_error(txs, self._tx_class)
-        if problem is not None:
-            log.warning("rejecting proposal at height %d: %s", req.height, problem)
+        misordered = proposal_order_error(txs, self._tx_class)
+        if misordered is not None:
+            log.warning("rejecting proposal at height %d: %s", req.height, misordered)
             return status(status=status.REJECT)
         return status(status=status.ACCEPT)
 
@@ -381,7 +384,7 @@ class Application:
         return actions_class(found[1].tx.actions) if not isinstance(found, ChainError) else actions_class(())
 
     def _deliver(
-        self, block: CacheStore, ctx: BlockContext, item: "tuple[bytes, ante.DecodedTx] | ChainError"
+        self, block: CacheStore, ctx: BlockContext, item: "tuple[bytes, DecodedTx] | ChainError"
     ) -> abci_pb.ExecTxResult:
         if isinstance(item, ChainError):
             return abci_pb.ExecTxResult(code=item.code, codespace=item.codespace, log=item.log)

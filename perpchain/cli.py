@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 from client.amounts import format_usdc, parse_decimal, parse_usdc
 from client.arguments import port, subaccount_number, subaccount_ref, uint_arg
@@ -165,7 +166,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rejected_or_failed(run):  # type: ignore[no-untyped-def]
+def _rejected_or_failed(run: Callable[[], int]) -> int:
     """Run a client call; a chain rejection prints its reason and exits 2, other errors 1."""
     from client import ChainRejected, ClientError
 
@@ -264,7 +265,7 @@ def cmd_tx(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
 
-    return int(_rejected_or_failed(run))
+    return _rejected_or_failed(run)
 
 
 def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:  # type: ignore[no-untyped-def]
@@ -285,7 +286,7 @@ def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:  # t
     if command in ("deposit", "withdraw", "bridge-key", "bridge-resume"):
         from bridge.cli import tx_result
 
-        return tx_result(client, key, args)  # type: ignore[no-any-return]
+        return tx_result(client, key, args)
     if command == "transfer":
         address, number = args.to
         result = client.transfer(key, SubaccountId(address_from_hex(address), number), parse_usdc(args.amount),
@@ -328,7 +329,7 @@ def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:  # t
                                                 parse_decimal(args.size, market["size_decimals"], "size")))
     summary = {"tx_hash": result.tx_hash, "height": result.height}
     for event in result.events:
-        summary.setdefault(event.type, []).append(event.attributes)  # type: ignore[union-attr]
+        summary.setdefault(event.type, []).append(event.attributes)
     return summary
 
 
@@ -428,7 +429,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(json.dumps(answer, indent=2))
         return 0
 
-    return int(_rejected_or_failed(run))
+    return _rejected_or_failed(run)
 
 
 def cmd_exit_proof(args: argparse.Namespace) -> int:
