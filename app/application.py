@@ -30,6 +30,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from app import ante, oracle_votes, queries
 from app.genesis_state import import_app_state
 from app.mempool import INTERNAL_ERROR_CODE, DecodedTxs, Mempool
@@ -59,6 +61,7 @@ from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.msg_server import begin_block as orderbook_begin_block
 from modules.orderbook.twap import twap_step
 from modules.types import SubaccountId
+from wire.codec import DecodedTx
 from wire.crypto import keccak256
 from wire.pb import abci_pb
 
@@ -108,8 +111,8 @@ def _touched_addresses(writes: dict[bytes, bytes | None]) -> set[bytes]:
     return {s.address for s in _touched_subaccounts(writes)}
 
 
-def _time_ms(timestamp: object) -> int:
-    return timestamp.seconds * 1000 + timestamp.nanos // 1_000_000  # type: ignore[attr-defined]
+def _time_ms(timestamp: Timestamp) -> int:
+    return timestamp.seconds * 1000 + timestamp.nanos // 1_000_000
 
 
 @dataclass(frozen=True)
@@ -124,12 +127,9 @@ class CommittedBlock:
 
 class Application:
     def __init__(self, store: CommittedStore, price_source: PriceSource | None = None,
-                 byzantine: str | None = None, on_commit: Callable[[CommittedBlock], None] | None = None) -> None:
+                 on_commit: Callable[[CommittedBlock], None] | None = None) -> None:
         self._store = store
         self._prices: PriceSource = price_source or NoPrices()
-        # Test-only misbehaviour of this validator (docs/oracle.md): forge-oracle, drop-oracle,
-        # bad-extension. Never set on a real node.
-        self._byzantine = byzantine
         self._last = store.last_commit()
         self._chain_id = AuthKeeper(store).chain_id()
         self._signers = SignerCache()
@@ -216,13 +216,12 @@ class Application:
 
     def prepare_proposal(self, req: abci_pb.RequestPrepareProposal) -> abci_pb.ResponsePrepareProposal:
         """The oracle tx first (when vote extensions exist), then the mempool's txs ordered by
-        class (DESIGN.md), the proposer's order within a class, within max bytes."""
+        class (app/ordering.py), the proposer's order within a class, within max bytes."""
         chosen: list[bytes] = []
         size = 0
         txs = [tx for tx in req.txs if not oracle_votes.is_oracle_tx(tx)]
         if self._extensions_required(req.height):
-            commit = self._byzantine_commit(req.local_last_commit)
-            chosen.append(oracle_votes.oracle_tx(commit))
+            chosen.append(oracle_votes.oracle_tx(req.local_last_commit))
             size += len(chosen[0])
         for tx in order_txs(txs, self._tx_class):
             if size + len(tx) > req.max_tx_bytes:
@@ -247,15 +246,13 @@ class Application:
         except oracle_votes.BadOracleData as problem:
             log.warning("rejecting proposal at height %d: %s", req.height, problem)
             return status(status=status.REJECT)
-        problem = proposal_order_error(txs, self._tx_class)
-        if problem is not None:
-            log.warning("rejecting proposal at height %d: %s", req.height, problem)
+        misordered = proposal_order_error(txs, self._tx_class)
+        if misordered is not None:
+            log.warning("rejecting proposal at height %d: %s", req.height, misordered)
             return status(status=status.REJECT)
         return status(status=status.ACCEPT)
 
     def extend_vote(self, req: abci_pb.RequestExtendVote) -> abci_pb.ResponseExtendVote:
-        if self._byzantine == "bad-extension":
-            return abci_pb.ResponseExtendVote(vote_extension=b"\xff" * 64)
         markets = [m for m in MarketsKeeper(self._store).markets()]
         try:
             prices = self._prices.prices(req.height, markets)
@@ -283,24 +280,6 @@ class Application:
         """Blocks after the first height with extensions carry the previous height's as tx 0."""
         enabled = OracleKeeper(self._store).vote_extensions_enable_height()
         return enabled > 0 and height > enabled
-
-    def _byzantine_commit(self, commit: abci_pb.ExtendedCommitInfo) -> abci_pb.ExtendedCommitInfo:
-        if self._byzantine == "forge-oracle" and commit.votes:
-            forged = abci_pb.ExtendedCommitInfo()
-            forged.CopyFrom(commit)
-            forged.votes[0].vote_extension = oracle_votes.encode_extension({1: 1_000_000})
-            return forged
-        # The last vote that is really there (a vote already absent from the commit, dropped
-        # again, would leave an honest proposal and no fault to refuse).
-        present = [i for i, vote in enumerate(commit.votes) if vote.block_id_flag == 2 and vote.vote_extension]
-        if self._byzantine == "drop-oracle" and present:
-            dropped = abci_pb.ExtendedCommitInfo()
-            dropped.CopyFrom(commit)
-            dropped.votes[present[-1]].vote_extension = b""
-            dropped.votes[present[-1]].extension_signature = b""
-            dropped.votes[present[-1]].block_id_flag = 1  # claimed absent
-            return dropped
-        return commit
 
     def finalize_block(self, req: abci_pb.RequestFinalizeBlock) -> abci_pb.ResponseFinalizeBlock:
         ctx = BlockContext(chain_id=self._chain_id, height=req.height, time_ms=_time_ms(req.time))
@@ -406,7 +385,7 @@ class Application:
         return actions_class(found[1].tx.actions) if not isinstance(found, ChainError) else actions_class(())
 
     def _deliver(
-        self, block: CacheStore, ctx: BlockContext, item: "tuple[bytes, ante.DecodedTx] | ChainError"
+        self, block: CacheStore, ctx: BlockContext, item: "tuple[bytes, DecodedTx] | ChainError"
     ) -> abci_pb.ExecTxResult:
         if isinstance(item, ChainError):
             return abci_pb.ExecTxResult(code=item.code, codespace=item.codespace, log=item.log)

@@ -218,9 +218,7 @@ class WorkerLink:
                 signers, checked, rejections = payload
                 for tx_hash, signer in signers:
                     self._signers.remember(tx_hash, signer)
-                self._metrics.checktx_total += checked
-                for key, count in rejections.items():
-                    self._metrics.checktx_rejections[key] = self._metrics.checktx_rejections.get(key, 0) + count
+                self._metrics.count_checks(checked, rejections)
 
 
 # -- the worker's side ----------------------------------------------------------------------------

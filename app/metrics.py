@@ -1,14 +1,17 @@
-"""Prometheus metrics of the app, served as text on `perpchain node --metrics HOST:PORT`.
+"""Prometheus metrics of the app, served on `perpchain node --metrics HOST:PORT` (docs/operators.md).
 
 Observed at the socket server from each request and its response, so no state code reads a
-clock. CometBFT serves its own metrics beside these (instrumentation.prometheus in config.toml).
+clock. Each Metrics holds its own registry, not prometheus_client's process-wide one, so several
+nodes in one process (tests) count apart. CometBFT serves its own metrics beside these
+(instrumentation.prometheus in config.toml).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, start_http_server
 
 from wire.pb import abci_pb
 
@@ -17,101 +20,51 @@ log = logging.getLogger("perpchain.metrics")
 FINALIZE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 TXS_BUCKETS = (0, 1, 10, 100, 1000, 10000)
 
-
-@dataclass
-class Histogram:
-    bounds: tuple[float, ...]
-    counts: list[int] = field(default_factory=list)
-    total: float = 0
-    observations: int = 0
-
-    def __post_init__(self) -> None:
-        self.counts = [0] * len(self.bounds)
-
-    def observe(self, value: float) -> None:
-        self.total += value
-        self.observations += 1
-        for index, bound in enumerate(self.bounds):
-            if value <= bound:
-                self.counts[index] += 1
-
-    def lines(self, name: str) -> list[str]:
-        out = [f'{name}_bucket{{le="{bound}"}} {count}' for bound, count in zip(self.bounds, self.counts)]
-        out.append(f'{name}_bucket{{le="+Inf"}} {self.observations}')
-        out.append(f"{name}_sum {self.total}")
-        out.append(f"{name}_count {self.observations}")
-        return out
+# No `<name>_created` series (a wall-clock timestamp beside each counter and histogram): the
+# documented metrics are all there is. The switch is prometheus_client's, for the whole process.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
-@dataclass
 class Metrics:
-    height: int = 0
-    last_block_txs: int = 0
-    txs_total: int = 0
-    checktx_total: int = 0
-    block_txs: Histogram = field(default_factory=lambda: Histogram(TXS_BUCKETS))
-    finalize_seconds: Histogram = field(default_factory=lambda: Histogram(FINALIZE_BUCKETS_S))
-    checktx_rejections: dict[tuple[str, int], int] = field(default_factory=dict)
+    """The node's metrics, in a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.height = Gauge("perpchain_height", "Height of the last FinalizeBlock.", registry=self.registry)
+        self.block_txs = Histogram("perpchain_block_txs", "Transactions per block.", buckets=TXS_BUCKETS,
+                                   registry=self.registry)
+        self.txs = Counter("perpchain_txs_total", "Transactions executed in blocks.", registry=self.registry)
+        self.finalize_seconds = Histogram("perpchain_finalize_block_seconds", "Time the app spent in FinalizeBlock.",
+                                          buckets=FINALIZE_BUCKETS_S, registry=self.registry)
+        self.checktx = Counter("perpchain_checktx_total", "CheckTx requests answered.", registry=self.registry)
+        self.checktx_rejections = Counter("perpchain_checktx_rejections_total",
+                                          "Transactions refused at CheckTx, by ABCI code.", ["codespace", "code"],
+                                          registry=self.registry)
 
     def observe(self, request: abci_pb.Request, response: abci_pb.Response, seconds: float) -> None:
+        """One answered request and the time the app took for it."""
         kind = request.WhichOneof("value")
         if kind == "finalize_block":
-            self.height = request.finalize_block.height
-            self.last_block_txs = len(request.finalize_block.txs)
-            self.txs_total += self.last_block_txs
-            self.block_txs.observe(self.last_block_txs)
+            txs = len(request.finalize_block.txs)
+            self.height.set(request.finalize_block.height)
+            self.txs.inc(txs)
+            self.block_txs.observe(txs)
             self.finalize_seconds.observe(seconds)
         elif kind == "check_tx" and response.WhichOneof("value") == "check_tx":
-            self.checktx_total += 1
             code = response.check_tx.code
-            if code != 0:
-                key = (response.check_tx.codespace, code)
-                self.checktx_rejections[key] = self.checktx_rejections.get(key, 0) + 1
+            self.count_checks(1, {(response.check_tx.codespace, code): 1} if code != 0 else {})
 
-    def render(self) -> str:
-        lines = [
-            "# HELP perpchain_height Height of the last FinalizeBlock.",
-            "# TYPE perpchain_height gauge",
-            f"perpchain_height {self.height}",
-            "# HELP perpchain_block_txs Transactions per block.",
-            "# TYPE perpchain_block_txs histogram",
-            *self.block_txs.lines("perpchain_block_txs"),
-            "# HELP perpchain_txs_total Transactions executed in blocks.",
-            "# TYPE perpchain_txs_total counter",
-            f"perpchain_txs_total {self.txs_total}",
-            "# HELP perpchain_finalize_block_seconds Time the app spent in FinalizeBlock.",
-            "# TYPE perpchain_finalize_block_seconds histogram",
-            *self.finalize_seconds.lines("perpchain_finalize_block_seconds"),
-            "# HELP perpchain_checktx_total CheckTx requests answered.",
-            "# TYPE perpchain_checktx_total counter",
-            f"perpchain_checktx_total {self.checktx_total}",
-            "# HELP perpchain_checktx_rejections_total Transactions refused at CheckTx, by ABCI code.",
-            "# TYPE perpchain_checktx_rejections_total counter",
-        ]
-        for (codespace, code), count in sorted(self.checktx_rejections.items()):
-            lines.append(f'perpchain_checktx_rejections_total{{codespace="{codespace}",code="{code}"}} {count}')
-        return "\n".join(lines) + "\n"
+    def count_checks(self, checked: int, rejections: dict[tuple[str, int], int]) -> None:
+        """CheckTx answers, here or in the mempool worker (which reports them in batches)."""
+        self.checktx.inc(checked)
+        for (codespace, code), count in rejections.items():
+            self.checktx_rejections.labels(codespace=codespace, code=str(code)).inc(count)
 
 
-async def serve_metrics(metrics: Metrics, address: str) -> asyncio.AbstractServer:
-    """A minimal HTTP endpoint: any GET answers the text exposition format."""
+def serve_metrics(metrics: Metrics, address: str) -> WSGIServer:
+    """Serve the text exposition at http://HOST:PORT/metrics from a daemon thread (prometheus_client's
+    server); the caller stops it with `shutdown()` and `server_close()`."""
     host, _, port = address.rpartition(":")
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            body = metrics.render().encode()
-            writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nConnection: close\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
-            await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, host or "127.0.0.1", int(port))
-    log.info("metrics on http://%s/metrics", address)
+    server, _thread = start_http_server(int(port), host or "127.0.0.1", registry=metrics.registry)
+    log.info("metrics on http://%s:%d/metrics", host or "127.0.0.1", server.server_port)
     return server

@@ -11,15 +11,20 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Callable
 
-from app.application import Application
+from app.application import Application, CommittedBlock
 from app.mempool_worker import WorkerLink, make_replica
 from app.metrics import serve_metrics
+from app.price_source import PriceSource
 from app.price_source import price_source as make_price_source
 from app.server import AbciServer
 from app.store import CommittedStore
 
 log = logging.getLogger("perpchain.node")
+
+# What the node serves: Application itself, or (tests only) a subclass that misbehaves on purpose.
+ApplicationFactory = Callable[[CommittedStore, PriceSource, Callable[[CommittedBlock], None]], Application]
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -35,11 +40,12 @@ class MempoolWorkerExited(RuntimeError):
 
 
 async def serve(data_dir: Path, abci_address: str, metrics_address: str | None = None,
-                price_source: str = "none", byzantine: str | None = None, log_level: str = "INFO") -> None:
+                price_source: str = "none", log_level: str = "INFO",
+                application: ApplicationFactory = Application) -> None:
     worker = WorkerLink(make_replica(data_dir), log_level)
     try:
         store = CommittedStore(data_dir)
-        app = Application(store, make_price_source(price_source), byzantine, on_commit=worker.send_commit)
+        app = application(store, make_price_source(price_source), worker.send_commit)
     except BaseException:
         worker.close()
         raise
@@ -47,8 +53,6 @@ async def serve(data_dir: Path, abci_address: str, metrics_address: str | None =
     # moved out of the collector's reach, a full collection no longer walks it in some block.
     gc.collect()
     gc.freeze()
-    if byzantine:
-        log.warning("BYZANTINE MODE %s: this validator misbehaves on purpose (tests only)", byzantine)
     server = AbciServer(app, mempool_worker=worker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -67,12 +71,13 @@ async def serve(data_dir: Path, abci_address: str, metrics_address: str | None =
     try:
         await server.start(abci_address)
         if metrics_address:
-            metrics_server = await serve_metrics(server.metrics, metrics_address)
+            metrics_server = serve_metrics(server.metrics, metrics_address)
         await stop.wait()
         log.info("stopping")
     finally:
         if metrics_server is not None:
-            metrics_server.close()
+            metrics_server.shutdown()
+            metrics_server.server_close()
         await server.close()
         worker.close()
         app.signers.close()
@@ -82,11 +87,11 @@ async def serve(data_dir: Path, abci_address: str, metrics_address: str | None =
 
 
 def run(data_dir: Path, abci_address: str, log_level: str = "INFO", metrics_address: str | None = None,
-        price_source: str = "none", byzantine: str | None = None) -> int:
+        price_source: str = "none", application: ApplicationFactory = Application) -> int:
     configure_logging(log_level)
     make_price_source(price_source)  # a bad spec fails here, before anything listens
     try:
-        asyncio.run(serve(data_dir, abci_address, metrics_address, price_source, byzantine, log_level))
+        asyncio.run(serve(data_dir, abci_address, metrics_address, price_source, log_level, application))
     except Exception:
         log.critical("node stopped by an unexpected error", exc_info=True)
         return 1

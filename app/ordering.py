@@ -1,4 +1,4 @@
-"""Block ordering (DESIGN.md, PrepareProposal): non-order actions, then cancels, then resting
+"""Block ordering (docs/orderbook.md, "A block"): non-order actions, then cancels, then resting
 placements, then taking orders (IOC, FOK, market), each class in the proposer's order. A tx
 takes the highest class among its actions; bytes that do not decode count as class 0 (they fail
 in the block with their code either way)."""

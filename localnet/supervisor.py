@@ -122,10 +122,11 @@ def _port_open(port: int) -> bool:
 
 class Supervisor:
     def __init__(self, layout: Layout, cometbft: Path, project_root: Path,
-                 price_sources: dict[int, str] | None = None, byzantine: dict[int, str] | None = None) -> None:
-        """price_sources / byzantine: per validator index (tests); default `sim:<index>`."""
+                 price_sources: dict[int, str] | None = None, node_commands: dict[int, list[str]] | None = None) -> None:
+        """Per validator index (tests): price_sources, default `sim:<index>`; node_commands, the
+        program serving its app instead of `perpchain node`, given the same options."""
         self.layout = layout
-        self.validators = [self._validator(node, cometbft, project_root, price_sources or {}, byzantine or {})
+        self.validators = [self._validator(node, cometbft, project_root, price_sources or {}, node_commands or {})
                            for node in layout.nodes]
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -144,12 +145,12 @@ class Supervisor:
 
     @staticmethod
     def _validator(node: NodeLayout, cometbft: Path, project_root: Path, price_sources: dict[int, str],
-                   byzantine: dict[int, str]) -> Validator:
+                   node_commands: dict[int, list[str]]) -> Validator:
+        program = node_commands.get(node.index, [sys.executable, "-m", "perpchain.cli", "node"])
         app = Child(
             f"{node.name}/app",
-            [sys.executable, "-m", "perpchain.cli", "node", "--data", str(node.data), "--abci", node.abci_address,
-             "--metrics", node.app_metrics_address, "--price-source", price_sources.get(node.index, f"sim:{node.index}"),
-             *(["--byzantine", byzantine[node.index]] if node.index in byzantine else [])],
+            [*program, "--data", str(node.data), "--abci", node.abci_address, "--metrics", node.app_metrics_address,
+             "--price-source", price_sources.get(node.index, f"sim:{node.index}")],
             node.app_log,
             project_root,
         )

@@ -15,6 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from client import Client, PrivateKey, address_to_hex
 from genesis.app_state import build_app_state
 from genesis.home import BlockTiming, NodePorts, configure, init_home, write_genesis_for
@@ -23,6 +26,16 @@ from localnet.ports import free_port_block as free_port_block  # re-exported: th
 
 ROOT = Path(__file__).resolve().parent.parent
 COMETBFT = ROOT / "bin" / "cometbft"
+
+
+def scrape_metrics(url: str) -> dict[str, float]:
+    """A Prometheus endpoint's samples, keyed `name` or `name{label="value",...}` (labels sorted)."""
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
+        for sample in family.samples:
+            labels = ",".join(f'{key}="{value}"' for key, value in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
 
 
 def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.05):  # type: ignore[no-untyped-def]

@@ -181,14 +181,12 @@ class TradingApp(App[None]):
         super().__init__()
         self.eth_rpc = eth_rpc  # Ethereum JSON-RPC for the bridge screen (deposits need it)
         self.transfers: list[BridgeTransfer] = []
-        self.wallet_line = ""
         self.proof_dir = proof_dir or Path.home() / ".perpchain" / "proofs"  # the escape hatch's saved proofs
         self.node_url = node_url
         self.key = key
         self.address = address_to_hex(key.address).lower() if key else ""
         self.subaccount = subaccount  # the active one: `a` / `A` switch it (switch_subaccount)
         self.me = f"{self.address}/{subaccount}" if key else ""
-        self.balances: dict[int, int] = {}  # subaccount -> collateral, as last read for a switch
         self.initial_market = market
         self.client_factory = client_factory
         self.book_interval_s = 1.0 / book_hz
@@ -626,8 +624,7 @@ class TradingApp(App[None]):
             self.alert("No Ethereum RPC: start the terminal with --eth-rpc URL (make run sets it) to use the bridge.",
                        title="Bridge", severity="warning")
             return
-        self.push_screen(BridgeScreen(self.wallet_line))
-        self.read_wallet()
+        self.push_screen(BridgeScreen(self._wallet_line, self.transfers))
 
     def on_bridge_screen_requested(self, message: BridgeScreen.Requested) -> None:
         transfer = BridgeTransfer(message.kind, message.amount)
@@ -635,34 +632,31 @@ class TradingApp(App[None]):
         self._show_transfers()
         self.follow_transfer(transfer)
 
-    def _show_transfers(self) -> None:
+    def _show_transfers(self, ended: bool = False) -> None:
+        """Redraw the bridge screen's transfers, if it is open; a transfer that `ended` moved the wallet too."""
         if isinstance(self.screen, BridgeScreen):
-            self.screen.show(self.wallet_line, self.transfers)
+            self.screen.show_transfers()
+            if ended:
+                self.screen.read_wallet()
 
     def _bridge(self, client: Client) -> BridgeClient:
         return BridgeClient(client, self.eth_rpc)
 
-    @work(exclusive=True, thread=True, group="wallet")
-    def read_wallet(self) -> None:
-        """The key's USDC on Ethereum and the subaccount's free collateral, for the bridge screen."""
+    def _wallet_line(self) -> str:
+        """The key's USDC on Ethereum and the subaccount's free collateral (blocking: the bridge
+        screen's worker calls it)."""
         assert self.key is not None
         client = self.client_factory(self.node_url)
         try:
             bridge = self._bridge(client)
             on_ethereum = int(bridge.token.functions.balanceOf(bridge.web3.to_checksum_address(self.key.address)).call())
         except Exception as error:  # web3 raises its own kinds; the screen says what went wrong
-            line = f"Ethereum at {self.eth_rpc} is not answering ({type(error).__name__})"
-        else:
-            free = format_usd(self.account.free_collateral) if self.account is not None else "…"
-            line = (f"Ethereum {short_address(self.address)}: {format_usd(on_ethereum)} USDC · perpchain "
-                    f"subaccount {self.subaccount}: free collateral {free} USDC")
+            return f"Ethereum at {self.eth_rpc} is not answering ({type(error).__name__})"
         finally:
             client.close()
-        self.call_from_thread(self._wallet_read, line)
-
-    def _wallet_read(self, line: str) -> None:
-        self.wallet_line = line
-        self._show_transfers()
+        free = format_usd(self.account.free_collateral) if self.account is not None else "…"
+        return (f"Ethereum {short_address(self.address)}: {format_usd(on_ethereum)} USDC · perpchain "
+                f"subaccount {self.subaccount}: free collateral {free} USDC")
 
     @work(thread=True, group="bridge")
     def follow_transfer(self, transfer: BridgeTransfer) -> None:
@@ -706,77 +700,73 @@ class TradingApp(App[None]):
             client.close()
             self._wake_account.set()
         if self._drawing():
-            self.call_from_thread(self._show_transfers)
-            self.call_from_thread(self.read_wallet)
+            self.call_from_thread(self._show_transfers, True)
 
     def action_escape_hatch(self) -> None:
-        screen = EscapeScreen()
-        self.push_screen(screen)
-        self.fetch_escape(screen)
+        self.push_screen(EscapeScreen(self._escape_text))
 
-    @work(exclusive=True, thread=True, group="escape")
-    def fetch_escape(self, screen: EscapeScreen) -> None:
-        """The latest anchor and this account's proof, saved under `proof_dir` (client/anchor.py)."""
+    def _escape_text(self) -> str:
+        """The latest anchor and this account's proof, saved under `proof_dir` (client/anchor.py);
+        blocking: the escape screen's worker calls it."""
         from client.anchor import AnchorClient, escape_summary
 
         if self.key is None:
-            self.call_from_thread(screen.show, "Read-only: start the terminal with a key to see your claim.")
-            return
+            return "Read-only: start the terminal with a key to see your claim."
         client = self.client_factory(self.node_url)
         try:
             summary = escape_summary(AnchorClient(client), self.key.address, self.proof_dir)
-            claimable = format_usd(summary.claimable_micro_usdc) if summary else "0"
-            text = escape_text(summary, claimable)
+            return escape_text(summary, format_usd(summary.claimable_micro_usdc) if summary else "0")
         except ClientError as error:
-            text = escape_text(None, "0", str(error))
+            return escape_text(None, "0", str(error))
         finally:
             client.close()
-        self.call_from_thread(screen.show, text)
+
+    def _read_balances(self) -> dict[int, int] | None:
+        """The address's subaccounts holding collateral (`/bank/balances`), None (and a notice) if
+        the node did not answer; blocking: called from workers."""
+        client = self.client_factory(self.node_url)
+        try:
+            return balances_by_subaccount(client.query(f"/bank/balances/{self.address}"))
+        except ClientError as error:
+            self.alert(f"Could not read the subaccounts: {error}", title="Subaccount", severity="error")
+            return None
+        finally:
+            client.close()
 
     def action_next_subaccount(self) -> None:
         if self._can_trade():
-            self.read_balances(then_switch=True)
+            self.switch_to_next_subaccount()
+
+    @work(exclusive=True, thread=True, group="balances")
+    def switch_to_next_subaccount(self) -> None:
+        """`a`: on to the next subaccount holding collateral after the active one."""
+        balances = self._read_balances()
+        if balances is not None:
+            self.call_from_thread(self._switch_to_next, balances)
+
+    def _switch_to_next(self, balances: dict[int, int]) -> None:
+        number = next_subaccount(balances, self.subaccount)
+        if number == self.subaccount:
+            self.alert(f"Subaccount {number} is the only one holding collateral: A picks any number 0-127.",
+                       title="Subaccount")
+        else:
+            self.switch_subaccount(number, balances)
 
     def action_pick_subaccount(self) -> None:
         if not self._can_trade():
             return
+        screen = SubaccountScreen(self.subaccount, self._read_balances)
 
         def picked(number: int | None) -> None:
             if number is not None:
-                self.switch_subaccount(number)
+                self.switch_subaccount(number, screen.balances)
 
-        self.push_screen(SubaccountScreen(self.subaccount), picked)
-        self.read_balances(then_switch=False)
+        self.push_screen(screen, picked)
 
-    @work(exclusive=True, thread=True, group="balances")
-    def read_balances(self, then_switch: bool) -> None:
-        """The address's subaccounts holding collateral (`/bank/balances`); then either switch to the
-        next one (`a`) or list them on the picker (`A`)."""
-        client = self.client_factory(self.node_url)
-        try:
-            balances = balances_by_subaccount(client.query(f"/bank/balances/{self.address}"))
-        except ClientError as error:
-            self.alert(f"Could not read the subaccounts: {error}", title="Subaccount", severity="error")
-            return
-        finally:
-            client.close()
-        self.call_from_thread(self._balances_read, balances, then_switch)
-
-    def _balances_read(self, balances: dict[int, int], then_switch: bool) -> None:
-        self.balances = balances
-        if then_switch:
-            number = next_subaccount(balances, self.subaccount)
-            if number == self.subaccount:
-                self.alert(f"Subaccount {number} is the only one holding collateral: A picks any number 0-127.",
-                           title="Subaccount")
-            else:
-                self.switch_subaccount(number)
-        elif isinstance(self.screen, SubaccountScreen):
-            self.screen.show(balances)
-
-    def switch_subaccount(self, number: int) -> None:
+    def switch_subaccount(self, number: int, balances: dict[int, int] | None) -> None:
         """Trade on subaccount `number`: the account panel, positions, open orders, the ladder's and
-        the tape's own-order marks, fill notices, order entry and the bridge all follow it."""
+        the tape's own-order marks, fill notices, order entry and the bridge all follow it. The
+        notice says its collateral if `balances` (subaccount -> collateral) were read."""
         if number == self.subaccount:
             return
         self.subaccount = number
@@ -791,9 +781,11 @@ class TradingApp(App[None]):
         self._show_market()  # the order form's subaccount, and the own-order marks
         self._render_status()
         self._wake_account.set()
-        held = self.balances.get(number)
-        collateral = f"{format_usd(held)} USDC collateral" if held is not None else "no collateral"
-        self.alert(f"Trading on subaccount {number} ({collateral})", title="Subaccount")
+        collateral = ""
+        if balances is not None:
+            held = balances.get(number)
+            collateral = f" ({format_usd(held)} USDC collateral)" if held is not None else " (no collateral)"
+        self.alert(f"Trading on subaccount {number}{collateral}", title="Subaccount")
 
     def action_cancel_all(self) -> None:
         if self._can_trade():

@@ -592,7 +592,7 @@ def account_from_json(answer: dict[str, Any], markets: dict[int, MarketInfo]) ->
                    int(answer["free_collateral_micro_usdc"]), tuple(rows))
 
 
-MAX_SUBACCOUNT = 127  # subaccount numbers are 0..127 (DESIGN.md, Transactions)
+MAX_SUBACCOUNT = 127  # subaccount numbers are 0..127 (docs/transactions.md)
 
 
 def balances_by_subaccount(answer: dict[str, Any]) -> dict[int, int]:

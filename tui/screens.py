@@ -1,18 +1,23 @@
 """Screens over the trading view: the key bindings help, the subaccount picker, the bridge and the
-escape hatch."""
+escape hatch.
+
+A screen that shows what the network says reads it in a thread worker of its own, through a
+blocking function the app gives it; the worker ends with the screen, and what it read after the
+screen closed is dropped."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 from rich.table import Table
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Static
+from textual.worker import get_current_worker
 
 from client.amounts import parse_decimal
 from tui.model import MAX_SUBACCOUNT, BridgeTransfer, format_usd, parse_subaccount
@@ -50,6 +55,12 @@ ORDER_TYPES = (
 )
 
 
+def _from_worker(screen: Screen[Any], update: Callable[[], None]) -> None:
+    """From the screen's worker thread: run `update` on the UI thread unless the screen has closed."""
+    if not get_current_worker().is_cancelled:
+        screen.app.call_from_thread(lambda: update() if screen.is_attached else None)
+
+
 class HelpScreen(ModalScreen[None]):
     """Every key binding and order type; Esc, q or ? closes it."""
 
@@ -81,15 +92,18 @@ class HelpScreen(ModalScreen[None]):
 
 class SubaccountScreen(ModalScreen[int | None]):
     """Type a subaccount number (0-127) to trade on; it lists the address's subaccounts holding
-    collateral once the app has read them. Enter switches, Esc keeps the current one."""
+    collateral once it has read them. Enter switches, Esc keeps the current one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss", "Close"),
     ]
 
-    def __init__(self, current: int) -> None:
+    def __init__(self, current: int, read: Callable[[], dict[int, int] | None]) -> None:
+        """`read`: subaccount -> collateral of the address, or None if the node did not answer."""
         super().__init__()
         self.current = current
+        self.balances: dict[int, int] | None = None  # as read, for the switch's notice
+        self._read = read
 
     def compose(self) -> ComposeResult:
         with Vertical(id="subaccount-box") as box:
@@ -104,8 +118,16 @@ class SubaccountScreen(ModalScreen[int | None]):
 
     def on_mount(self) -> None:
         self.query_one("#subaccount-number", Input).focus()
+        self.fetch()
+
+    @work(exclusive=True, thread=True)
+    def fetch(self) -> None:
+        balances = self._read()
+        if balances is not None:
+            _from_worker(self, lambda: self.show(balances))
 
     def show(self, balances: dict[int, int]) -> None:
+        self.balances = balances
         held = ", ".join(f"{number} ({format_usd(amount)} USDC)" for number, amount in sorted(balances.items()))
         self.query_one("#subaccount-balances", Static).update(
             f"Trading on subaccount {self.current}. Holding collateral: {held or 'none'}.")
@@ -135,15 +157,19 @@ class BridgeScreen(ModalScreen[None]):
             super().__init__()
             self.kind, self.amount = kind, amount
 
-    def __init__(self, wallet_line: str = "") -> None:
+    def __init__(self, read_wallet: Callable[[], str], transfers: Sequence[BridgeTransfer]) -> None:
+        """`read_wallet`: the line on the key's USDC on both sides; `transfers`: the app's, which
+        it redraws with `show_transfers` as they move."""
         super().__init__()
-        self.wallet_line = wallet_line
+        self.wallet_line = ""
+        self.transfers = transfers
+        self._read_wallet = read_wallet
 
     def compose(self) -> ComposeResult:
         with Vertical(id="bridge-box") as box:
             box.border_title = "Bridge — USDC between Ethereum and perpchain"
             box.border_subtitle = "Enter deposits · Esc closes"
-            yield Static(self.wallet_line or "reading balances…", id="bridge-wallet")
+            yield Static("reading balances…", id="bridge-wallet")
             with Horizontal(classes="form-row"):
                 yield Label("Amount", classes="form-label")
                 yield Input(placeholder="USDC", id="bridge-amount", restrict=r"[0-9.]*")
@@ -154,10 +180,21 @@ class BridgeScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#bridge-amount", Input).focus()
+        self.show_transfers()
+        self.read_wallet()
 
-    def show(self, wallet_line: str, transfers: Sequence[BridgeTransfer]) -> None:
-        self.query_one("#bridge-wallet", Static).update(wallet_line)
-        lines = [t.line() for t in reversed(transfers)] or ["no transfers yet"]
+    @work(exclusive=True, thread=True)
+    def read_wallet(self) -> None:
+        """Again after each transfer ends: both balances moved."""
+        line = self._read_wallet()
+        _from_worker(self, lambda: self._show_wallet(line))
+
+    def _show_wallet(self, line: str) -> None:
+        self.wallet_line = line
+        self.query_one("#bridge-wallet", Static).update(line)
+
+    def show_transfers(self) -> None:
+        lines = [t.line() for t in reversed(self.transfers)] or ["no transfers yet"]
         self.query_one("#bridge-transfers", Static).update("\n".join(lines))
 
     @on(Input.Submitted, "#bridge-amount")
@@ -192,14 +229,24 @@ class EscapeScreen(ModalScreen[None]):
         Binding("escape,q,e", "dismiss", "Close"),
     ]
 
+    def __init__(self, read: Callable[[], str]) -> None:
+        """`read`: the screen's text (escape_text), which saves the proof on the way."""
+        super().__init__()
+        self._read = read
+
     def compose(self) -> ComposeResult:
         with Vertical(id="escape-box") as box:
             box.border_title = "Escape hatch"
             box.border_subtitle = "Esc closes"
             yield Static("Asking the chain for its latest anchor…", id="escape-text")
 
-    def show(self, text: str) -> None:
-        self.query_one("#escape-text", Static).update(text)
+    def on_mount(self) -> None:
+        self.fetch()
+
+    @work(exclusive=True, thread=True)
+    def fetch(self) -> None:
+        text = self._read()
+        _from_worker(self, lambda: self.query_one("#escape-text", Static).update(text))
 
 
 def escape_text(summary: "object | None", claimable_usdc: str, error: str = "") -> str:

@@ -155,11 +155,13 @@ def test_the_worker_checks_on_the_committed_state_and_follows_each_commit(node: 
     assert mempool.check(_transfer(nonce + 1)).code == 0
     mempool.send(flush=abci_pb.RequestFlush())
     assert mempool.receive().WhichOneof("value") == "flush"
+    registry = node.server.metrics.registry
     deadline = time.monotonic() + 10  # the worker's report reaches the node's metrics
-    while node.server.metrics.checktx_total < 3 and time.monotonic() < deadline:
+    while registry.get_sample_value("perpchain_checktx_total") != 3 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert node.server.metrics.checktx_total == 3
-    assert node.server.metrics.checktx_rejections == {("auth", 6): 1}
+    assert registry.get_sample_value("perpchain_checktx_total") == 3
+    [rejections] = node.server.metrics.checktx_rejections.collect()
+    assert [(s.labels, s.value) for s in rejections.samples] == [({"codespace": "auth", "code": "6"}, 1)]
 
 
 def test_check_tx_is_answered_while_the_node_is_inside_a_block(node: _Node) -> None:

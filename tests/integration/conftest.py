@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,11 +50,14 @@ class Net:
 @contextmanager
 def running_net(root: Path, price_sources: dict[int, str] | None = None,
                 byzantine: dict[int, str] | None = None) -> Iterator[Net]:
-    """Four validators under the localnet supervisor, eight funded traders; nothing left behind."""
+    """Four validators under the localnet supervisor, eight funded traders; nothing left behind.
+    `byzantine`: validator index -> fault, served by tests/integration/byzantine_node.py."""
     config = LocalnetConfig(validators=4, block_time_ms=50, port_base=free_port_block(40), faucet_usdc=1_000_000)
     layout, created = create_or_resume(root, config, COMETBFT)
     assert created
-    supervisor = Supervisor(layout, COMETBFT, ROOT, price_sources, byzantine)
+    node_commands = {index: [sys.executable, "-m", "tests.integration.byzantine_node", "--fault", fault]
+                     for index, fault in (byzantine or {}).items()}
+    supervisor = Supervisor(layout, COMETBFT, ROOT, price_sources, node_commands)
     try:
         supervisor.start()
         wait_for_blocks(layout)

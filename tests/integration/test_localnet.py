@@ -9,11 +9,10 @@ import subprocess
 import threading
 import time
 
-import httpx
 import pytest
 
 from client import ClientError, SubaccountId, Transfer, TxRejected
-from tests.harness import COMETBFT, wait_until
+from tests.harness import COMETBFT, scrape_metrics, wait_until
 from tests.integration.conftest import TRADER_USDC, TRADERS, Net
 
 pytestmark = pytest.mark.integration
@@ -96,19 +95,13 @@ def test_four_validators_agree_on_every_app_hash_over_200_blocks_of_random_traff
         with pytest.raises(TxRejected):
             client.transfer(net.traders[0], SubaccountId(net.traders[1].address, 0), 10**15)
     node = net.layout.nodes[0]
-    app_metrics = _scrape(f"http://{node.app_metrics_address}/metrics")
+    app_metrics = scrape_metrics(f"http://{node.app_metrics_address}/metrics")
     assert app_metrics["perpchain_height"] >= last
     assert app_metrics["perpchain_txs_total"] >= len(landed)
     assert app_metrics["perpchain_finalize_block_seconds_count"] >= 200
-    assert app_metrics['perpchain_checktx_rejections_total{codespace="bank",code="100"}'] >= 1
-    cometbft_metrics = _scrape(f"http://127.0.0.1:{node.ports.prometheus}/metrics")
+    assert app_metrics['perpchain_checktx_rejections_total{code="100",codespace="bank"}'] >= 1
+    cometbft_metrics = scrape_metrics(f"http://127.0.0.1:{node.ports.prometheus}/metrics")
     assert any(name.startswith("cometbft_consensus_height") for name in cometbft_metrics)
-
-
-def _scrape(url: str) -> dict[str, float]:
-    text = httpx.get(url, timeout=5).text
-    samples = (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
-    return {name: float(value) for name, value in samples}
 
 
 def test_one_validator_down_the_chain_goes_on_and_it_catches_up_on_restart(net: Net) -> None:

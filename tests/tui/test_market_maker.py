@@ -133,6 +133,9 @@ def test_local_session_starts_the_localnet_and_bridge_quotes_deposits_withdraws_
                 assert asyncio.get_running_loop().time() < deadline, f"the terminal never showed {what}"
                 await pilot.pause(0.1)
 
+        def wallet() -> str:
+            return app.screen.wallet_line if isinstance(app.screen, BridgeScreen) else ""
+
         async def drive() -> None:
             async with app.run_test(size=(170, 50)) as pilot:
                 await until(pilot, lambda: app.book is not None and len(app.book.bids) == 2
@@ -140,9 +143,8 @@ def test_local_session_starts_the_localnet_and_bridge_quotes_deposits_withdraws_
                 seen["collateral"] = app.account.collateral  # type: ignore[union-attr]
                 seen["levels"] = (len(app.book.bids), len(app.book.asks))  # type: ignore[union-attr]
                 await pilot.press("escape", "o", "d")  # out of the order form, then the bridge screen
-                await until(pilot, lambda: isinstance(app.screen, BridgeScreen) and "USDC ·" in app.wallet_line,
-                            "the bridge screen with the wallet")
-                seen["wallet"] = app.wallet_line
+                await until(pilot, lambda: "USDC ·" in wallet(), "the bridge screen with the wallet")
+                seen["wallet"] = wallet()
                 await pilot.press(*"25", "enter")  # deposit 25 USDC from Ethereum
                 await until(pilot, lambda: app.transfers and app.transfers[0].final, "the deposit credited")
                 await until(pilot, lambda: app.account is not None and app.account.collateral
@@ -155,8 +157,7 @@ def test_local_session_starts_the_localnet_and_bridge_quotes_deposits_withdraws_
                 shown = lambda: str(app.screen.query_one("#bridge-transfers").render())  # noqa: E731
                 await until(pilot, lambda: "✓ withdrawal #1" in shown(), "the withdrawal's line redrawn")
                 seen["screen"] = shown()
-                await until(pilot, lambda: f"{TRADER_ETHEREUM_USDC - 15:,}.00 USDC" in app.wallet_line,
-                            "the wallet after both")
+                await until(pilot, lambda: f"{TRADER_ETHEREUM_USDC - 15:,}.00 USDC" in wallet(), "the wallet after both")
 
         asyncio.run(drive())
 
