@@ -25,6 +25,7 @@ from modules.errors import ChainError
 from modules.oracle.errors import OracleTxNotAllowed
 from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
+from wire.codec import DecodedTx
 from wire.pb import abci_pb
 
 log = logging.getLogger("perpchain.mempool")
@@ -32,7 +33,11 @@ log = logging.getLogger("perpchain.mempool")
 INTERNAL_ERROR_CODE = 1  # a bug in a handler, contained to its tx (docs/errors.md)
 DECODED_CACHE_TXS = 65_536  # more than the localnet mempool (50,000 txs) holds
 
-def decode_tx(raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
+DecodeResult = tuple[bytes, DecodedTx] | ChainError
+"""A raw tx decoded, (tx hash, decoded tx), or the error that refuses it."""
+
+
+def decode_tx(raw: bytes) -> DecodeResult:
     """A tx from the mempool or a block, decoded (or the error that refuses it); the oracle tx is
     never a mempool tx."""
     if oracle_votes.is_oracle_tx(raw):
@@ -49,9 +54,9 @@ class DecodedTxs:
     cached result is the same result."""
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[bytes, "tuple[bytes, ante.DecodedTx] | ChainError"] = OrderedDict()
+        self._entries: OrderedDict[bytes, DecodeResult] = OrderedDict()
 
-    def get(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
+    def get(self, raw: bytes) -> DecodeResult:
         found = self._entries.get(raw)
         if found is not None:
             self._entries.move_to_end(raw)
@@ -61,7 +66,7 @@ class DecodedTxs:
             self._entries.popitem(last=False)
         return found
 
-    def take(self, raw: bytes) -> "tuple[bytes, ante.DecodedTx] | ChainError":
+    def take(self, raw: bytes) -> DecodeResult:
         """Like `get`, dropping the entry: a tx in a block is not checked again."""
         found = self._entries.pop(raw, None)
         return found if found is not None else decode_tx(raw)

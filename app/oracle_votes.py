@@ -97,11 +97,11 @@ def verify_oracle_tx(raw: bytes, last_commit: abci_pb.CommitInfo, validators: li
     included = {vote.validator.address: vote for vote in commit.votes}
     if len(included) != len(commit.votes):
         raise BadOracleData("a validator appears twice")
-    for vote in last_commit.votes:
-        if vote.block_id_flag == BLOCK_ID_FLAG_COMMIT:
-            found = included.get(vote.validator.address)
+    for committed in last_commit.votes:
+        if committed.block_id_flag == BLOCK_ID_FLAG_COMMIT:
+            found = included.get(committed.validator.address)
             if found is None or found.block_id_flag != BLOCK_ID_FLAG_COMMIT:
-                raise BadOracleData(f"the extension of validator {vote.validator.address.hex()} was dropped")
+                raise BadOracleData(f"the extension of validator {committed.validator.address.hex()} was dropped")
     observations: list[Observation] = []
     signed = 0
     for vote in commit.votes:

@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from app.application import Application
 from app.framing import MalformedFrame, frame, split_frames
@@ -31,7 +31,7 @@ log = logging.getLogger("perpchain.abci")
 _READ_BYTES = 1 << 20
 
 
-def _dispatch_table(app: Any) -> dict[str, Callable[[object], object]]:
+def _dispatch_table(app: Any) -> dict[str, Callable[[Message], Message]]:
     """Request kind -> the app's method of that name (an app serving one connection has a few)."""
     names = [field.name for field in abci_pb.Request.DESCRIPTOR.oneofs_by_name["value"].fields]
     return {name: getattr(app, name) for name in names if hasattr(app, name)}
@@ -48,7 +48,7 @@ class AbciServer:
         self._app = app
         self.metrics = metrics or Metrics()
         self._handlers = _dispatch_table(app)
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._mempool_worker = mempool_worker
         self._before_answering = before_answering  # called before each read's requests are answered
@@ -69,7 +69,8 @@ class AbciServer:
     @property
     def port(self) -> int:
         assert self._server is not None
-        return self._server.sockets[0].getsockname()[1]
+        port: int = self._server.sockets[0].getsockname()[1]  # (a socket's address is typed Any)
+        return port
 
     async def close(self) -> None:
         if self._server is not None:
@@ -131,7 +132,9 @@ class AbciServer:
         arrives here). This process's copy of the socket closes when the connection's task ends,
         which does not end the connection: the worker holds its own copy."""
         assert self._mempool_worker is not None
-        writer.transport.pause_reading()
+        transport = writer.transport
+        assert isinstance(transport, asyncio.Transport)  # a socket's: it reads too
+        transport.pause_reading()
         read_ahead: bytearray = getattr(reader, "_buffer")
         received = bytes(buffer) + bytes(read_ahead)
         read_ahead.clear()
@@ -194,4 +197,6 @@ class AbciServer:
             message = f"{kind} failed: {traceback.format_exc()}"
             log.critical("application error; answering with ResponseException and closing: %s", message)
             return abci_pb.Response(exception=abci_pb.ResponseException(error=message))
-        return abci_pb.Response(**{kind: result})
+        response = abci_pb.Response()
+        getattr(response, kind).CopyFrom(result)  # the field of the request's kind holds the answer
+        return response

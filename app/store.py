@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Protocol
 
 import plyvel
 from sortedcontainers import SortedList
 
 from modules.encoding import read_uint, stored_uint, u32, u64
+from modules.store import KVStore
 
 _META = b"\x00meta/"  # below every module prefix; never part of the app hash
 _HEIGHT = _META + b"height"
@@ -28,6 +30,20 @@ _APP_HASH = _META + b"app_hash"
 _BLOCK_TIME = _META + b"block_time_ms"
 _APP_HASH_AT = _META + b"app_hash_at/"  # + 8-byte height: each node's own hash history
 _TOMBSTONE = None
+
+
+class _WriteBatch(Protocol):
+    def put(self, key: bytes, value: bytes) -> None: ...
+    def delete(self, key: bytes) -> None: ...
+
+
+class _LevelDB(Protocol):
+    """The part of plyvel's DB the store uses (plyvel has no type hints)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+    def iterator(self, *, start: bytes, stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]: ...
+    def write_batch(self, *, transaction: bool, sync: bool) -> AbstractContextManager[_WriteBatch]: ...
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -44,7 +60,7 @@ class CommittedStore:
         """`durable`: each commit is synced to disk before it returns (a replica that is rebuilt
         from the node's store on every start, app/mempool_worker.py, need not be)."""
         path.mkdir(parents=True, exist_ok=True)
-        self._db = plyvel.DB(str(path), create_if_missing=True)
+        self._db: _LevelDB = plyvel.DB(str(path), create_if_missing=True)
         self._durable = durable
 
     def close(self) -> None:
@@ -96,7 +112,7 @@ class CommittedStore:
 class CacheStore:
     """Pending writes over a parent store; reads fall through, iteration merges both in key order."""
 
-    def __init__(self, parent: "CommittedStore | CacheStore") -> None:
+    def __init__(self, parent: KVStore) -> None:
         self._parent = parent
         self._writes: dict[bytes, bytes | None] = {}
         self._keys = SortedList()  # the written keys in order, so iteration costs O(log n + range)

@@ -77,7 +77,7 @@ def parse(args: list[str]) -> tuple[SubaccountId, PlaceOrder]:
 
 def what_if(base: KVStore, books: Books, ctx: BlockContext, args: list[str]) -> dict[str, Any]:
     owner, order = parse(args)
-    branch = CacheStore(base)  # type: ignore[arg-type]
+    branch = CacheStore(base)
     token = books.checkpoint()
     try:
         keeper = OrderbookKeeper(branch, books, ctx)

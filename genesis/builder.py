@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from modules.errors import ChainError
 from modules.genesis import validate_app_state as chain_rules
@@ -70,7 +70,7 @@ def _unknown(where: str, given: dict[str, Any], allowed: tuple[str, ...]) -> Non
         raise GenesisError(f"{prefix}{extra[0]}", f"unknown field (allowed: {', '.join(allowed)})")
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

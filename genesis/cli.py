@@ -24,7 +24,7 @@ from genesis.home import BlockTiming, NodeNetwork, NodePorts, configure, init_ho
 from genesis.single import write_single_validator_home
 
 
-def add_parser(commands: Any, cometbft: Path) -> argparse.ArgumentParser:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], cometbft: Path) -> argparse.ArgumentParser:
     genesis = commands.add_parser("genesis", help="genesis and CometBFT homes: one validator, or a real network")
     genesis.add_argument("--cometbft", default=str(cometbft), help=argparse.SUPPRESS)
     sub = genesis.add_subparsers(dest="genesis_command", required=True)
@@ -58,7 +58,7 @@ def add_parser(commands: Any, cometbft: Path) -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a genesis.json by the builder's rules")
     validate.add_argument("file")
-    return genesis  # type: ignore[no-any-return]
+    return genesis
 
 
 def run(args: argparse.Namespace, default_cometbft: Path) -> int:

@@ -669,7 +669,7 @@ def run_chaos(config: ChaosConfig) -> dict[str, Any]:
 # -- command line ---------------------------------------------------------------------------------
 
 
-def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `chaos` on perpchain's subcommands."""
     chaos = commands.add_parser("chaos", help="perturb a fresh 4-validator localnet under load; check agreement")
     chaos.add_argument("--duration", type=float, default=120.0, metavar="S",

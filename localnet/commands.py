@@ -11,13 +11,13 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from client import Client, ClientError, load_key
 from localnet.create import create_or_resume
 from localnet.layout import Layout, LocalnetConfig
-from localnet.supervisor import Supervisor, pid_alive, read_state
+from localnet.supervisor import ChildState, Supervisor, pid_alive, read_state
 from wire.crypto import address_to_hex
 
 log = logging.getLogger("perpchain.localnet")
@@ -189,41 +189,44 @@ def _stop_orphans(layout: Layout) -> int:
 
 
 def _recorded_pids(layout: Layout) -> list[int]:
-    state = read_state(layout) or {}
+    state = read_state(layout)
     pids = []
-    for node in state.get("nodes", []):  # type: ignore[union-attr]
-        for which in ("cometbft", "app"):
-            pid = node[which]["pid"]
-            if pid_alive(pid):
+    for node in state["nodes"] if state else []:
+        for child in (node["cometbft"], node["app"]):
+            pid = child["pid"]
+            if pid is not None and pid_alive(pid):
                 pids.append(pid)
     return pids
+
+
+_NEVER_STARTED: ChildState = {"pid": None, "restarts": 0, "last_exit": None}
 
 
 def status(root: Path) -> list[NodeReport]:
     layout = Layout.load(root)
     if layout is None:
         raise LocalnetError(f"no localnet at {root}; `perpchain localnet up` creates one")
-    state = read_state(layout) or {"nodes": []}
-    processes = {n["name"]: n for n in state["nodes"]}  # type: ignore[index,union-attr]
+    state = read_state(layout)
+    processes = {n["name"]: n for n in state["nodes"]} if state else {}
     reports = []
     for node in layout.nodes:
-        entry = processes.get(node.name, {"app": {}, "cometbft": {}})
-        base = dict(
-            name=node.name,
-            rpc=node.rpc_url,
-            app_alive=pid_alive(entry["app"].get("pid")),
-            cometbft_alive=pid_alive(entry["cometbft"].get("pid")),
-            restarts=int(entry["app"].get("restarts", 0)) + int(entry["cometbft"].get("restarts", 0)),
-        )
+        entry = processes.get(node.name)
+        app, cometbft = (entry["app"], entry["cometbft"]) if entry else (_NEVER_STARTED, _NEVER_STARTED)
+        report = NodeReport(name=node.name, rpc=node.rpc_url, app_alive=pid_alive(app["pid"]),
+                            cometbft_alive=pid_alive(cometbft["pid"]), restarts=app["restarts"] + cometbft["restarts"])
         try:
             with Client(node.rpc_url, timeout_s=1.0) as client:
                 health = client.health()
-            reports.append(NodeReport(**base, height=health.height, app_hash=health.app_hash, peers=health.peers,
-                                      voting_power=health.voting_power, catching_up=health.catching_up,
-                                      last_block_time=health.last_block_time))
+            reports.append(replace(report, height=health.height, app_hash=health.app_hash, peers=health.peers,
+                                   voting_power=health.voting_power, catching_up=health.catching_up,
+                                   last_block_time=health.last_block_time))
         except ClientError as error:
-            reports.append(NodeReport(**base, error=str(error)))
+            reports.append(replace(report, error=str(error)))
     return reports
+
+
+def _up_or_down(alive: bool) -> str:
+    return "up" if alive else "DOWN"
 
 
 def print_status(reports: list[NodeReport], as_json: bool) -> None:
@@ -233,13 +236,12 @@ def print_status(reports: list[NodeReport], as_json: bool) -> None:
     print(f"{'node':6} {'app':5} {'cmt':5} {'height':>7} {'peers':>5} {'power':>5} {'sync':5} {'restarts':>8}  "
           f"{'app hash':16}  last block")
     for r in reports:
-        flag = lambda alive: "up" if alive else "DOWN"  # noqa: E731
         if r.error is not None:
-            print(f"{r.name:6} {flag(r.app_alive):5} {flag(r.cometbft_alive):5} {'-':>7} {'-':>5} {'-':>5} "
+            print(f"{r.name:6} {_up_or_down(r.app_alive):5} {_up_or_down(r.cometbft_alive):5} {'-':>7} {'-':>5} {'-':>5} "
                   f"{'-':5} {r.restarts:>8}  unreachable: {r.error}")
             continue
         sync = "catch" if r.catching_up else "ok"
-        print(f"{r.name:6} {flag(r.app_alive):5} {flag(r.cometbft_alive):5} {r.height:>7} {r.peers:>5} "
+        print(f"{r.name:6} {_up_or_down(r.app_alive):5} {_up_or_down(r.cometbft_alive):5} {r.height:>7} {r.peers:>5} "
               f"{r.voting_power:>5} {sync:5} {r.restarts:>8}  {(r.app_hash or '')[:16]:16}  {r.last_block_time}")
 
 

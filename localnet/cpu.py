@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -33,7 +35,7 @@ def machine_busy_seconds() -> float:
     return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_shares(groups: dict[str, list[int]], run: Any) -> tuple[Any, dict[str, float], dict[str, float]]:
+def cpu_shares(groups: dict[str, list[int]], run: Callable[[], T]) -> tuple[T, dict[str, float], dict[str, float]]:
     """Call `run()`; meanwhile each group's CPU and the rest of the machine's, in % of all cores,
     and each group's CPU seconds."""
     def sample() -> tuple[dict[str, float], float, float]:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Callable
 
 from client import Client, ClientError, PrivateKey, address_to_hex
 from genesis.app_state import build_app_state
@@ -67,7 +68,7 @@ class DevChain:
             self._wait(lambda: client.height() >= 2, timeout_s, "height 2")
         return self
 
-    def _wait(self, ready, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    def _wait(self, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:

@@ -319,7 +319,7 @@ class LoadGenerator:
 
     def _client_for(self, node: int) -> httpx.Client:
         """This thread's keep-alive connection to `node`."""
-        clients = getattr(self._local, "clients", None)
+        clients: dict[int, httpx.Client] | None = getattr(self._local, "clients", None)
         if clients is None:
             clients = self._local.clients = {}
         if node not in clients:
@@ -348,8 +348,8 @@ class LoadGenerator:
         for entry in entries:
             answer = answers.get(entry.sequence)
             if answer is None or "error" in answer:
-                error = (answer or {}).get("error") or {}
-                self._rpc_error(f"{error.get('message', 'no answer')} {error.get('data', '')}".strip()[:80], 1)
+                failure = (answer or {}).get("error") or {}
+                self._rpc_error(f"{failure.get('message', 'no answer')} {failure.get('data', '')}".strip()[:80], 1)
                 continue
             entry.checked = answered
             entry.check_code = int(answer["result"].get("code", 0))

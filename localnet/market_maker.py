@@ -92,7 +92,8 @@ class MarketParams:
 
     def atoms_for(self, notional_micro_usdc: int, price: int) -> int:
         """Base atoms worth `notional_micro_usdc` at `price`, down to the step."""
-        atoms = notional_micro_usdc * 10**self.size_decimals // price
+        atoms_per_unit: int = 10**self.size_decimals  # (int ** int is typed Any: a negative power is a float)
+        atoms = notional_micro_usdc * atoms_per_unit // price
         return atoms // self.step_size * self.step_size
 
     def format_price(self, price: int) -> str:
@@ -247,7 +248,7 @@ class MarketMaker:
                 continue
             best_bid, best_ask = self._best_other_prices(market.market_id)
             plan = plan_quotes(market, fair, position, self.config, best_bid, best_ask)
-            actions = [CancelAll(self.config.subaccount, market.market_id), *(
+            actions: list[CancelAll | PlaceOrder] = [CancelAll(self.config.subaccount, market.market_id), *(
                 PlaceOrder(self.config.subaccount, market.market_id, q.side, q.price, q.size, TimeInForce.GTC,
                            post_only=True) for q in (*plan.bids, *plan.asks))]
             try:

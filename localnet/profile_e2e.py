@@ -86,7 +86,10 @@ def summarize(collapsed: str, top: int = 25) -> dict[str, Any]:
             if not name.startswith(FRAMEWORK):
                 inclusive[name] += count
         phases[phase_of(frames)] += count
-    share = lambda n: round(100 * n / total, 1) if total else 0.0  # noqa: E731
+
+    def share(n: int) -> float:
+        return round(100 * n / total, 1) if total else 0.0
+
     return {"samples": total, "phase_percent": {k: share(v) for k, v in phases.most_common()},
             "self_percent": [[name, share(n)] for name, n in own.most_common(top)],
             "inclusive_percent": [[name, share(n)] for name, n in inclusive.most_common(top)]}

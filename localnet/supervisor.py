@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, NotRequired, TypedDict
 
 from bridge.localnet import LocalBridge, anvil_argv, deploy_once, resume_clock, wait_for_anvil
 from localnet.layout import Layout, NodeLayout
@@ -104,6 +104,33 @@ class Child:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+
+
+class ChildState(TypedDict):
+    """One supervised process in supervisor.json (pid None: not running)."""
+
+    pid: int | None
+    restarts: int
+    last_exit: int | None
+
+
+class NamedChildState(ChildState):
+    name: str
+
+
+class NodeState(TypedDict):
+    name: str
+    held: bool
+    app: ChildState
+    cometbft: ChildState
+
+
+class SupervisorState(TypedDict):
+    """supervisor.json: the supervisor's pid (None once it stopped) and every process it runs."""
+
+    pid: int | None
+    nodes: list[NodeState]
+    bridge: NotRequired[list[NamedChildState]]  # anvil, then the relayers (a localnet with a bridge)
 
 
 @dataclass
@@ -290,7 +317,7 @@ class Supervisor:
                 child.start()
 
     def _write_state(self, running: bool) -> None:
-        state = {
+        state: SupervisorState = {
             "pid": os.getpid() if running else None,
             "nodes": [
                 {
@@ -315,11 +342,13 @@ class Supervisor:
         temporary.replace(path)
 
 
-def read_state(layout: Layout) -> dict[str, object] | None:
+def read_state(layout: Layout) -> SupervisorState | None:
+    """What the supervisor last wrote (`_write_state`), or None if it wrote nothing readable."""
     try:
-        return json.loads(layout.state_file.read_text())  # type: ignore[no-any-return]
+        state: SupervisorState = json.loads(layout.state_file.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+    return state
 
 
 def pid_alive(pid: object) -> bool:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import Field, dataclass, field, fields
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from modules.errors import ChainError
 from modules.integers import IntegerError, check_range, parse_uint
 from modules.store import KVStore
 
-P = TypeVar("P")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+P = TypeVar("P", bound="DataclassInstance")
 
 _PARSED: dict[tuple[type, bytes], Any] = {}
 
@@ -53,7 +56,7 @@ def params_from_json(cls: type[P], section: Any, where: str, error: type[ChainEr
         return cls()
     if not isinstance(section, dict):
         raise error(f"{where} must be an object")
-    specs = {spec.name: spec for spec in fields(cls)}  # type: ignore[arg-type]
+    specs = {spec.name: spec for spec in fields(cls)}
     unknown = sorted(k for k in section if k not in specs)
     if unknown:
         raise error(f"{where} has unknown field {unknown[0]!r}; known: {', '.join(specs)}")
@@ -61,7 +64,7 @@ def params_from_json(cls: type[P], section: Any, where: str, error: type[ChainEr
     return cls(**values)
 
 
-def params_to_json(params: Any) -> dict[str, Any]:
+def params_to_json(params: DataclassInstance) -> dict[str, Any]:
     """Every field; integers that may exceed 2^53 as decimal strings (as genesis accepts them)."""
     answer: dict[str, Any] = {}
     for spec in fields(params):
@@ -76,7 +79,7 @@ def params_to_json(params: Any) -> dict[str, Any]:
     return answer
 
 
-def encode_params(params: Any) -> bytes:
+def encode_params(params: DataclassInstance) -> bytes:
     return json.dumps(params_to_json(params), sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -91,7 +94,7 @@ def decode_params(cls: type[P], raw: bytes | None, error: type[ChainError]) -> P
         if len(_PARSED) > 64:
             _PARSED.clear()
         _PARSED[key] = found
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 @dataclass(frozen=True)

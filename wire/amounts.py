@@ -12,7 +12,8 @@ def parse_decimal(text: str, decimals: int, what: str = "amount") -> int:
         raise ValueError(f"not a decimal {what}: {text!r}")
     if fraction and (not fraction.isdigit() or len(fraction) > decimals):
         raise ValueError(f"{what} has {decimals} decimals at most: {text!r}")
-    return int(whole or "0") * 10**decimals + int(fraction.ljust(decimals, "0") or "0")
+    scale: int = 10**decimals  # (int ** int is typed Any: a negative power is a float)
+    return int(whole or "0") * scale + int(fraction.ljust(decimals, "0") or "0")
 
 
 def format_decimal(amount: int, decimals: int) -> str:

@@ -220,12 +220,14 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
     if kind == "schedule_cancel_all":
         return ScheduleCancelAll(message.schedule_cancel_all.cancel_at_ms)
     if kind == "place_conditional":
-        c = message.place_conditional
-        return PlaceConditional(c.subaccount, c.market_id, ConditionalKind(c.kind), Side(c.side), c.trigger_price,
-                                c.limit_price, c.size, c.reduce_only)
+        conditional = message.place_conditional
+        return PlaceConditional(conditional.subaccount, conditional.market_id, ConditionalKind(conditional.kind),
+                                Side(conditional.side), conditional.trigger_price, conditional.limit_price,
+                                conditional.size, conditional.reduce_only)
     if kind == "cancel_conditional":
-        c = message.cancel_conditional
-        return CancelConditional(c.subaccount, c.market_id, c.conditional_id)
+        conditional_cancel = message.cancel_conditional
+        return CancelConditional(conditional_cancel.subaccount, conditional_cancel.market_id,
+                                 conditional_cancel.conditional_id)
     if kind == "place_trailing_stop":
         t = message.place_trailing_stop
         return PlaceTrailingStop(t.subaccount, t.market_id, Side(t.side), t.size, t.trail_price, t.trail_bps,
@@ -235,21 +237,21 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
         return SetPositionTpSl(p.subaccount, p.market_id, p.take_profit_price, p.stop_loss_price, p.size,
                                p.max_slippage_bps)
     if kind == "place_twap":
-        w = message.place_twap
-        return PlaceTwap(w.subaccount, w.market_id, Side(w.side), w.size, w.slices, w.interval_blocks,
-                         w.max_slippage_bps, w.reduce_only)
+        twap = message.place_twap
+        return PlaceTwap(twap.subaccount, twap.market_id, Side(twap.side), twap.size, twap.slices, twap.interval_blocks,
+                         twap.max_slippage_bps, twap.reduce_only)
     if kind == "cancel_twap":
-        c = message.cancel_twap
-        return CancelTwap(c.subaccount, c.market_id, c.twap_id)
+        twap_cancel = message.cancel_twap
+        return CancelTwap(twap_cancel.subaccount, twap_cancel.market_id, twap_cancel.twap_id)
     if kind == "claim_deposit":
-        c = message.claim_deposit
-        return ClaimDeposit(c.deposit_nonce, c.eth_block, c.eth_tx_hash, c.sender, c.recipient, c.subaccount,
-                            _claim_amount(index, c.amount_micro_usdc))
+        claim = message.claim_deposit
+        return ClaimDeposit(claim.deposit_nonce, claim.eth_block, claim.eth_tx_hash, claim.sender, claim.recipient,
+                            claim.subaccount, _claim_amount(index, claim.amount_micro_usdc))
     if kind == "sign_withdrawal":
         return SignWithdrawal(message.sign_withdrawal.withdrawal_id, message.sign_withdrawal.signature)
     if kind == "withdraw":
-        w = message.withdraw
-        return Withdraw(w.subaccount, w.eth_recipient, w.amount_micro_usdc)
+        withdrawal = message.withdraw
+        return Withdraw(withdrawal.subaccount, withdrawal.eth_recipient, withdrawal.amount_micro_usdc)
     if kind == "set_bridge_key":
         k = message.set_bridge_key
         return SetBridgeKey(k.eth_address, k.proof, k.valset_nonce, k.approval)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Callable, Protocol
 
 import coincurve
-from sha3 import keccak_256 as _keccak_256
+import sha3
 
 from modules.auth.errors import BadSignature
 
@@ -14,6 +15,13 @@ SIGNATURE_BYTES = 65
 # Half the secp256k1 group order: signatures with s above it are the malleable twin (EIP-2).
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N = _SECP256K1_N // 2
+
+
+class _Hash(Protocol):
+    def digest(self) -> bytes: ...
+
+
+_keccak_256: Callable[[bytes], _Hash] = sha3.keccak_256  # (safe-pysha3 has no type hints)
 
 
 def keccak256(data: bytes) -> bytes:

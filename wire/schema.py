@@ -20,9 +20,10 @@ import dataclasses
 import json
 import re
 import typing
+from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
@@ -38,6 +39,11 @@ from modules.types import ADDRESS_BYTES, MAX_SUBACCOUNT, SubaccountId
 from wire import codec, eip712
 from wire.crypto import SIGNATURE_BYTES
 from wire.pb import tx_pb
+
+if TYPE_CHECKING:
+    # protobuf's descriptors are these or its pure-Python ones, depending on its backend.
+    from google._upb._message import Descriptor as UpbDescriptor
+    from google._upb._message import FieldDescriptor as UpbFieldDescriptor
 
 PROTO_FILE = Path(__file__).resolve().parent / "perpchain_tx.proto"
 SCHEMA_FILE = "actions.schema.json"
@@ -168,7 +174,8 @@ def _integer(kind: str, name: str) -> dict[str, Any]:
             "x-unit": f"enum {rule.__name__}"}
 
 
-def _field(kind: str, message: str, field: FieldDescriptor, comments: dict[tuple[str, str], str]) -> dict[str, Any]:
+def _field(kind: str, message: str, field: FieldDescriptor | UpbFieldDescriptor,
+           comments: dict[tuple[str, str], str]) -> dict[str, Any]:
     wire_type = _SCALARS.get(field.type)
     if wire_type in ("uint64", "uint32"):
         schema = _integer(kind, field.name)
@@ -188,10 +195,10 @@ def _field(kind: str, message: str, field: FieldDescriptor, comments: dict[tuple
     return {**described, **schema, "x-protobuf": {"number": field.number, "type": wire_type}}
 
 
-def _message(kind: str, descriptor: Descriptor, messages: dict[str, str],
+def _message(kind: str, descriptor: Descriptor | UpbDescriptor, messages: dict[str, str],
              comments: dict[tuple[str, str], str]) -> dict[str, Any]:
     properties = {f.name: _field(kind, descriptor.name, f, comments) if f.type != FieldDescriptor.TYPE_MESSAGE
-                  else {} for f in sorted(descriptor.fields, key=lambda f: f.number)}
+                  else {} for f in _by_number(descriptor.fields)}
     schema: dict[str, Any] = {"type": "object"}
     if messages.get(descriptor.name):
         schema["description"] = messages[descriptor.name]
@@ -200,22 +207,38 @@ def _message(kind: str, descriptor: Descriptor, messages: dict[str, str],
     return schema
 
 
+def _by_number(fields: Sequence[FieldDescriptor | UpbFieldDescriptor]) -> list[FieldDescriptor | UpbFieldDescriptor]:
+    return sorted(fields, key=lambda f: f.number)
+
+
+def _action_kinds() -> Sequence[FieldDescriptor | UpbFieldDescriptor]:
+    """The fields of the `Action` oneof, one per action kind, as the .proto file declares them."""
+    return tx_pb.Action.DESCRIPTOR.oneofs_by_name["kind"].fields
+
+
+def _action_message(field: FieldDescriptor | UpbFieldDescriptor) -> Descriptor | UpbDescriptor:
+    """The message an action kind carries."""
+    if field.message_type is None:
+        raise SchemaError(f"action {field.name} is not a message")
+    return field.message_type
+
+
 def action_schema() -> dict[str, Any]:
     """The JSON Schema of a TxBody written as JSON (docs/api.md, "The body as JSON")."""
     messages, comments = proto_comments(PROTO_FILE.read_text())
     records = action_records()
-    oneof = sorted(tx_pb.Action.DESCRIPTOR.oneofs_by_name["kind"].fields, key=lambda f: f.number)
     definitions: dict[str, Any] = {}
     action_properties: dict[str, Any] = {}
-    for field in oneof:
+    for field in _by_number(_action_kinds()):
         if field.name not in records:
             raise SchemaError(f"action {field.name} decodes to no record in wire.codec.Action")
         record = records[field.name]
-        definition = _message(field.name, field.message_type, messages, comments)
+        message = _action_message(field)
+        definition = _message(field.name, message, messages, comments)
         definition["x-record"] = f"{record.__module__}.{record.__qualname__}"
-        definitions[field.message_type.name] = definition
-        action_properties[field.name] = {"$ref": f"#/$defs/{field.message_type.name}",
-                                         "x-protobuf": {"number": field.number, "type": field.message_type.name}}
+        definitions[message.name] = definition
+        action_properties[field.name] = {"$ref": f"#/$defs/{message.name}",
+                                         "x-protobuf": {"number": field.number, "type": message.name}}
     body = _message("", tx_pb.TxBody.DESCRIPTOR, messages, comments)
     body["properties"]["actions"] = {
         "type": "array", "minItems": 1, "maxItems": MAX_ACTIONS_PER_TX, "items": {"$ref": "#/$defs/Action"},
@@ -353,12 +376,13 @@ def missing_fields(schema: dict[str, Any]) -> list[str]:
     actions = definitions.get("Action", {}).get("properties", {})
     missing: list[str] = []
     records = action_records()
-    for field in tx_pb.Action.DESCRIPTOR.oneofs_by_name["kind"].fields:
+    for field in _action_kinds():
         if field.name not in actions:
             missing.append(field.name)
             continue
-        properties = definitions.get(field.message_type.name, {}).get("properties", {})
-        for member in field.message_type.fields:
+        message = _action_message(field)
+        properties = definitions.get(message.name, {}).get("properties", {})
+        for member in message.fields:
             described = properties.get(member.name, {}).get("x-protobuf", {})
             if described.get("number") != member.number or described.get("type") != _SCALARS.get(member.type):
                 missing.append(f"{field.name}.{member.name}")

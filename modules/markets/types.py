@@ -53,7 +53,8 @@ class Market:
     @property
     def quote_per_tick_lot(self) -> int:
         """micro-USDC of one lot at one tick (exact by the genesis rule)."""
-        return self.tick_size * self.step_size // 10**self.size_decimals
+        atoms_per_unit: int = 10**self.size_decimals  # (int ** int is typed Any: a negative power is a float)
+        return self.tick_size * self.step_size // atoms_per_unit
 
     def notional(self, price_ticks: int, size_lots: int) -> int:
         return price_ticks * size_lots * self.quote_per_tick_lot

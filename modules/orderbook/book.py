@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from itertools import islice
+from typing import Any, Protocol
 
 from sortedcontainers import SortedList
 
@@ -57,6 +58,27 @@ class BookError(Exception):
     """A caller broke the book's contract: a bug in the keeper, never a user's mistake."""
 
 
+class _Undoable(Protocol):
+    """What logs into a journal (a book, the set of books): it undoes its own entries. Each kind
+    carries its own `a` and `b` (an order, a market id), which only the target that logged them
+    reads, so the journal holds them untyped."""
+
+    def _undo(self, kind: int, a: Any, b: Any) -> None: ...
+
+
+class _SortedPrices(Protocol):
+    """The part of sortedcontainers' SortedList of prices the book uses (the package has no type hints)."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> int: ...
+    def __iter__(self) -> Iterator[int]: ...
+    def __reversed__(self) -> Iterator[int]: ...
+    def add(self, value: int) -> None: ...
+    def remove(self, value: int) -> None: ...
+    def pop(self, index: int = -1) -> int: ...
+    def irange(self, minimum: int | None = None, maximum: int | None = None, reverse: bool = False) -> Iterator[int]: ...
+
+
 class Journal:
     """Undo log with nested checkpoints, shared by the books that branch together.
 
@@ -66,7 +88,7 @@ class Journal:
     __slots__ = ("entries", "marks", "_last_token")
 
     def __init__(self) -> None:
-        self.entries: list[tuple[object, int, object, object]] = []
+        self.entries: list[tuple[_Undoable, int, object, object]] = []
         self.marks: list[tuple[int, int]] = []  # (token, len(entries) when it was taken)
         self._last_token = 0
 
@@ -86,7 +108,7 @@ class Journal:
         entries = self.entries
         for index in range(len(entries) - 1, start - 1, -1):
             target, kind, a, b = entries[index]
-            target._undo(kind, a, b)  # type: ignore[attr-defined]
+            target._undo(kind, a, b)
         del entries[start:]
         del self.marks[depth:]
 
@@ -162,8 +184,8 @@ class OrderBook:
         self._index: dict[int, Order] = {}
         self._bids: dict[int, _Level] = {}
         self._asks: dict[int, _Level] = {}
-        self._bid_prices: SortedList = SortedList()
-        self._ask_prices: SortedList = SortedList()
+        self._bid_prices: _SortedPrices = SortedList()
+        self._ask_prices: _SortedPrices = SortedList()
         self._best_bid: int | None = None
         self._best_ask: int | None = None
 
@@ -376,14 +398,13 @@ class OrderBook:
                 order = order.with_size(remaining)
             # what is left of a matched order cannot cross; _link, its usual case inlined:
             level = levels.get(price)
-            tail = None if level is None else level.tail
-            if tail is not None and tail.order_id < order_id:
+            if level is not None and (tail := level.tail) is not None and tail.order_id < order_id:
                 order._prev = tail
                 order._next = None
                 tail._next = order
-                level.tail = order  # type: ignore[union-attr]
-                level.count += 1  # type: ignore[union-attr]
-                level.total_size_lots += remaining  # type: ignore[union-attr]
+                level.tail = order
+                level.count += 1
+                level.total_size_lots += remaining
                 self._index[order_id] = order
             else:
                 self._link(order)
@@ -555,7 +576,7 @@ class OrderBook:
             level.total_size_lots += order.size_lots
             self._index[order.order_id] = order
             return
-        following: Order | None = tail  # an id below the level's last: walk back to its place
+        following = tail  # an id below the level's last: walk back to its place
         while following._prev is not None and following._prev.order_id > order.order_id:
             following = following._prev
         self._link_before(level, order, following)

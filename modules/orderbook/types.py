@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING
 
 from modules.context import Event
 from modules.types import SubaccountId
@@ -56,6 +57,18 @@ class _Links:
     """
 
     __slots__ = ("_prev", "_next")
+
+    if TYPE_CHECKING:
+        # The slots' types, declared as properties: mypy takes a slotted dataclass's slots to be its
+        # own fields only, so it refuses setting a base's slot declared as a plain attribute.
+        @property
+        def _prev(self) -> Order | None: ...  # the order before this one at its price (None: the head)
+        @_prev.setter
+        def _prev(self, order: Order | None) -> None: ...
+        @property
+        def _next(self) -> Order | None: ...  # the order after it (None: the level's tail)
+        @_next.setter
+        def _next(self, order: Order | None) -> None: ...
 
 
 @dataclass(slots=True, unsafe_hash=True, init=False)
