@@ -271,7 +271,7 @@ def cmd_exit_proof(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from app.simulate import run
+    from sim.simulate import run
 
     return run(args.accounts, args.prices, args.random_accounts, args.steps, args.volatility_bps, args.seed,
                args.insurance)
@@ -294,17 +294,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.name == "tui":  # starts a chain, the market maker and a headless terminal
-        from perpchain.tui_cli import run_bench_tui
-
-        print(json.dumps(run_bench_tui(args.size)))
-        return 0
-    if args.name == "e2e":  # starts localnets: lives beside them, not in app/
-        from localnet.bench_e2e import run as run_e2e
-
-        print(json.dumps(run_e2e(args.size)))
-        return 0
-    from app.bench import run_benchmark
+    from bench.cli import run_benchmark
 
     return run_benchmark(args.name, args.size)
 
@@ -546,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "shows a tx that did not end with code 0)")
     load.set_defaults(func=cmd_load)
 
-    from app.sim.cli import add_parsers as add_simulation_parsers
+    from sim.cli import add_parsers as add_simulation_parsers
 
     add_simulation_parsers(commands)  # `simulate-chain`, `export-state`, `import-state`
 
