@@ -111,6 +111,26 @@ def _touched_addresses(writes: dict[bytes, bytes | None]) -> set[bytes]:
     return {s.address for s in _touched_subaccounts(writes)}
 
 
+def _branching(block: CacheStore) -> Callable[[], tuple[CacheStore, Callable[[], None]]]:
+    """Branches of `block`, each written into it only when its step succeeds."""
+
+    def branch() -> tuple[CacheStore, Callable[[], None]]:
+        branched = CacheStore(block)
+        return branched, branched.write
+
+    return branch
+
+
+def settle_writes(block: CacheStore, books: Books, ctx: BlockContext, funding_ticked: bool) -> list[Event]:
+    """The last steps of a block, over everything `block` wrote: the liquidation pass (every
+    subaccount whose balance or position was written is re-read) and the marks of the addresses
+    written, for the next anchor. FinalizeBlock runs it after its txs; app/driver.py after writing
+    a starting state no tx made, so that state is indexed as a block's would be."""
+    events = liquidation_step(_branching(block), books, ctx, _touched_subaccounts(block.writes), funding_ticked)
+    mark_written(block, ctx.height, _touched_addresses(block.writes))
+    return events
+
+
 def _time_ms(timestamp: Timestamp) -> int:
     return timestamp.seconds * 1000 + timestamp.nanos // 1_000_000
 
@@ -145,6 +165,10 @@ class Application:
         # The balances tree of the latest anchor, equal to its stored leaves (rebuilt on start).
         self._anchor_tree = BalanceTree(keccak256, AnchorKeeper(store).leaves())
         self._anchored_in_pending = False
+
+    @property
+    def chain_id(self) -> str:
+        return self._chain_id
 
     @property
     def signers(self) -> SignerCache:
@@ -246,9 +270,9 @@ class Application:
         except oracle_votes.BadOracleData as problem:
             log.warning("rejecting proposal at height %d: %s", req.height, problem)
             return status(status=status.REJECT)
-        misordered = proposal_order_error(txs, self._tx_class)
-        if misordered is not None:
-            log.warning("rejecting proposal at height %d: %s", req.height, misordered)
+        disorder = proposal_order_error(txs, self._tx_class)
+        if disorder is not None:
+            log.warning("rejecting proposal at height %d: %s", req.height, disorder)
             return status(status=status.REJECT)
         return status(status=status.ACCEPT)
 
@@ -301,21 +325,13 @@ class Application:
         decoded = [self._decoded.take(raw) for raw in txs]
         self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
         block_events += orderbook_begin_block(OrderbookKeeper(block, self._books, ctx))  # 2. expiries
-
-        def branching() -> tuple[CacheStore, Callable[[], None]]:
-            branch = CacheStore(block)
-            return branch, branch.write
-
-        block_events += trigger_step(OrderbookKeeper(block, self._books, ctx), branching)  # 3. triggers
-        block_events += twap_step(OrderbookKeeper(block, self._books, ctx), branching)  # 3b. TWAP children
+        block_events += trigger_step(OrderbookKeeper(block, self._books, ctx), _branching(block))  # 3. triggers
+        block_events += twap_step(OrderbookKeeper(block, self._books, ctx), _branching(block))  # 3b. TWAP children
         results = oracle_results + [self._deliver(block, ctx, item) for item in decoded]  # 4. txs
         block_events += funding_tick(FundingKeeper(block), MarketsKeeper(block), OracleKeeper(block), self._books,
                                      ctx)  # 5. funding
-
         funding_ticked = any(e.type == "funding_rate" for e in block_events)
-        block_events += liquidation_step(branching, self._books, ctx, _touched_subaccounts(block.writes),
-                                         funding_ticked)  # 6. liquidation
-        mark_written(block, ctx.height, _touched_addresses(block.writes))  # 7. for the next anchor
+        block_events += settle_writes(block, self._books, ctx, funding_ticked)  # 6. liquidation, 7. anchor marks
         app_hash = next_app_hash(self._last.app_hash, req.height, block.writes)
         self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, app_hash, ctx.time_ms))
         return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash, events=_events_to_pb(block_events))
@@ -385,7 +401,7 @@ class Application:
         return actions_class(found[1].tx.actions) if not isinstance(found, ChainError) else actions_class(())
 
     def _deliver(
-        self, block: CacheStore, ctx: BlockContext, item: "tuple[bytes, DecodedTx] | ChainError"
+        self, block: CacheStore, ctx: BlockContext, item: tuple[bytes, DecodedTx] | ChainError
     ) -> abci_pb.ExecTxResult:
         if isinstance(item, ChainError):
             return abci_pb.ExecTxResult(code=item.code, codespace=item.codespace, log=item.log)

@@ -467,7 +467,7 @@ def _add_simulate_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from app.simulate import run
+    from sim.simulate import run
 
     return run(args.accounts, args.prices, args.random_accounts, args.steps, args.volatility_bps, args.seed,
                args.insurance)
@@ -501,25 +501,16 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`bench NAME [--size N]`."""
+    from bench.cli import BENCHMARKS
+
     bench = commands.add_parser("bench", help="run a benchmark; its last line is a JSON object of figures")
-    bench.add_argument("name", choices=["checktx", "engine", "liquidation", "triggers", "restart", "e2e", "tui", "anchor",
-                                        "budget", "orders"])
+    bench.add_argument("name", choices=BENCHMARKS)
     bench.add_argument("--size", type=uint_arg("size"), default=0, help="work size (0: the benchmark's default)")
     bench.set_defaults(func=cmd_bench)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.name == "tui":  # starts a chain, the market maker and a headless terminal
-        from perpchain.tui_cli import run_bench_tui
-
-        print(json.dumps(run_bench_tui(args.size)))
-        return 0
-    if args.name == "e2e":  # starts localnets: lives beside them, not in app/
-        from localnet.bench_e2e import run as run_e2e
-
-        print(json.dumps(run_e2e(args.size)))
-        return 0
-    from app.bench import run_benchmark
+    from bench.cli import run_benchmark
 
     return run_benchmark(args.name, args.size)
 
@@ -611,7 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_load_parser(commands)
 
-    from app.sim.cli import add_parsers as add_simulation_parsers
+    from sim.cli import add_parsers as add_simulation_parsers
 
     add_simulation_parsers(commands)  # `simulate-chain`, `export-state`, `import-state`
 

@@ -54,10 +54,3 @@ def run_mm(args: argparse.Namespace) -> int:
     from localnet.market_maker import run_command
 
     return run_command(args)
-
-
-def run_bench_tui(size: int) -> dict[str, float]:
-    """`perpchain bench tui`: see perpchain/bench_tui.py."""
-    from perpchain.bench_tui import run_bench_tui as bench
-
-    return bench(size)

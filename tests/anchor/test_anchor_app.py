@@ -12,8 +12,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from app.application import Application
-from app.store import CommittedStore
+from app.driver import Genesis
 from modules.anchor.invariants import anchor_mismatch, claimable_from_scratch
 from modules.anchor.keeper import AnchorKeeper
 from modules.anchor.merkle import verify
@@ -28,14 +27,13 @@ from tests.app.conftest import (
     VALIDATOR_ADDRESS,
     VALIDATOR_PUB_KEY,
     AppHarness,
+    start_chain,
 )
 from tests.app.test_orderbook import PRICE, USDC, buy, sell, signed
 from wire import PrivateKey
 from wire.anchor import anchor_digest
 from wire.crypto import keccak256
 from wire.pb import abci_pb
-
-from tendermint.crypto import keys_pb2 as keys_pb
 
 INTERVAL = 4
 VAULT = bytes.fromhex("11" * 20)
@@ -56,17 +54,11 @@ def _app_state(keys: list[PrivateKey], operator: PrivateKey) -> dict[str, Any]:
     }
 
 
-def _open(path: Path) -> tuple[CommittedStore, Application]:
-    store = CommittedStore(path)
-    return store, Application(store)
-
-
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[AppHarness]:
     h = _start(tmp_path / "db")
     yield h
-    h.app.signers.close()
-    h.store.close()
+    h.close()
 
 
 def _query(h: AppHarness, path: str) -> tuple[int, Any]:
@@ -175,14 +167,8 @@ def test_proofs_from_the_live_tree_and_from_the_undo_journal_verify(net: AppHarn
 
 def _start(path: Path) -> AppHarness:
     keys = [PrivateKey.from_hex(f"{i:064x}") for i in (101, 102, 103, 104)]  # the last operates the validator
-    store, app = _open(path)
-    request = abci_pb.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(_app_state(keys, keys[3])).encode())
-    request.validators.add(pub_key=keys_pb.PublicKey(ed25519=VALIDATOR_PUB_KEY), power=10)
-    request.consensus_params.abci.vote_extensions_enable_height = 1
-    app.init_chain(request)
-    h = AppHarness(app, store, keys, height=0)
-    h.block([])
-    return h
+    return start_chain(path, keys, Genesis(CHAIN_ID, _app_state(keys, keys[3]), ((VALIDATOR_PUB_KEY, 10),),
+                                           vote_extensions_from=1))
 
 
 def test_a_restarted_node_computes_the_same_anchors_and_app_hashes(tmp_path: Path) -> None:
@@ -200,7 +186,7 @@ def test_a_restarted_node_computes_the_same_anchors_and_app_hashes(tmp_path: Pat
     hashes: dict[str, list[bytes]] = {"kept": [], "restarted": []}
     for step, (txs, prices) in enumerate(plan):
         if step == 6:
-            restarted.app = Application(restarted.store)
+            restarted.chain.restart()
         for name, h in (("kept", kept), ("restarted", restarted)):
             assert all(r.code == 0 for r in h.block(txs, prices=prices))
             hashes[name].append(h.store.last_commit().app_hash)
@@ -210,8 +196,7 @@ def test_a_restarted_node_computes_the_same_anchors_and_app_hashes(tmp_path: Pat
     leaves = {leaf.address: leaf.amount_micro_usdc for leaf in AnchorKeeper(kept.store).leaves()}
     assert carol.address not in leaves and leaves[bob.address] > carol_all  # carol emptied, her leaf gone
     for h in (kept, restarted):
-        h.app.signers.close()
-        h.store.close()
+        h.close()
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -238,5 +223,4 @@ def test_every_anchor_equals_a_recomputation_whatever_moves_between_them(tmp_pat
         _until_anchor(h)
         assert anchor_mismatch(h.store, keccak256) is None
     finally:
-        h.app.signers.close()
-        h.store.close()
+        h.close()

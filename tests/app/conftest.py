@@ -1,18 +1,16 @@
-"""An in-process Application over a real LevelDB, at height 1 with funded accounts."""
+"""An in-process chain (app/driver.py) over a real LevelDB, at height 1 with funded accounts."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.application import Application
-from app.oracle_votes import encode_extension, oracle_tx
+from app.driver import SOLE_VALIDATOR, Genesis, InProcessChain, priced_genesis, votes_tx
 from app.store import CommittedStore
 from genesis.markets import market
 from modules.auth import keys as auth_keys
@@ -21,8 +19,6 @@ from modules.funding import keys as funding_keys
 from modules.types import SubaccountId
 from wire import PrivateKey
 from wire.pb import abci_pb
-
-from tendermint.crypto import keys_pb2 as keys_pb
 
 CHAIN_ID = "perpchain-test"
 # BTC-USD as on the localnet; DOGE-USD paused; TINY-USD with an open-interest cap of 10 lots;
@@ -40,30 +36,36 @@ FUNDED_MICRO_USDC = 1_000_000_000
 
 @dataclass
 class AppHarness:
-    app: Application
-    store: CommittedStore
-    keys: list[PrivateKey]
-    height: int = 1
+    """The chain a test drives, and its funded keys."""
 
-    extra_ms: int = 0
+    chain: InProcessChain
+    keys: list[PrivateKey]
+
+    @property
+    def app(self) -> Application:
+        return self.chain.app
+
+    @property
+    def store(self) -> CommittedStore:
+        return self.chain.store
+
+    @property
+    def height(self) -> int:
+        return self.chain.height
 
     @property
     def time_ms(self) -> int:
-        return GENESIS_TIME_MS + self.height * BLOCK_INTERVAL_MS + self.extra_ms
+        return self.chain.time_ms
 
     def check(self, raw: bytes) -> abci_pb.ResponseCheckTx:
-        return self.app.check_tx(abci_pb.RequestCheckTx(tx=raw, type=abci_pb.NEW))
+        return self.chain.check(raw)
 
     def finalize(self, txs: Sequence[bytes], advance_ms: int = 0) -> abci_pb.ResponseFinalizeBlock:
         """The next block, `advance_ms` later than the regular interval would put it."""
-        self.height += 1
-        self.extra_ms += advance_ms
-        timestamp = Timestamp()
-        timestamp.FromMilliseconds(self.time_ms)
-        return self.app.finalize_block(abci_pb.RequestFinalizeBlock(txs=list(txs), height=self.height, time=timestamp))
+        return self.chain.finalize(txs, self.chain.next_time_ms() + advance_ms)
 
     def commit(self) -> None:
-        self.app.commit(abci_pb.RequestCommit())
+        self.chain.commit()
 
     def block(self, txs: Sequence[bytes], advance_ms: int = 0,
               prices: dict[int, int] | None = None) -> list[abci_pb.ExecTxResult]:
@@ -83,6 +85,9 @@ class AppHarness:
         samples = funding_keys.STORE_PREFIX + funding_keys.STATE
         return [kv for kv in self.store.iterate(b"\x01", None) if not kv[0].startswith(samples)]
 
+    def close(self) -> None:
+        self.chain.close()
+
 
 def without_nonces(state: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """A state less the accounts' used nonces: what a refused tx leaves as it found it (it uses
@@ -90,23 +95,19 @@ def without_nonces(state: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]
     return [kv for kv in state if not kv[0].startswith(auth_keys.STORE_PREFIX)]
 
 
-VALIDATOR_PUB_KEY = bytes(range(32))  # FinalizeBlock trusts an accepted oracle tx: no signature needed here
+VALIDATOR_PUB_KEY = SOLE_VALIDATOR[0]  # FinalizeBlock trusts an accepted oracle tx: no signature needed here
 VALIDATOR_ADDRESS = hashlib.sha256(VALIDATOR_PUB_KEY).digest()[:20]
 
 
 def oracle_tx_with(prices: dict[int, int]) -> bytes:
-    commit = abci_pb.ExtendedCommitInfo(round=0)
-    commit.votes.add(validator=abci_pb.Validator(address=VALIDATOR_ADDRESS, power=10),
-                     vote_extension=encode_extension(prices), extension_signature=b"\x01" * 64, block_id_flag=2)
-    return oracle_tx(commit)
+    return votes_tx([(VALIDATOR_ADDRESS, SOLE_VALIDATOR[1], prices)])
 
 
-def start_app(path: Path, keys: list[PrivateKey], markets: list[dict[str, object]] | None = None,
-              oracle: bool = False, sections: dict[str, object] | None = None) -> AppHarness:
-    """`sections`: more genesis sections (e.g. {"orderbook": {"params": {...}}})."""
-    store = CommittedStore(path)
-    app = Application(store)
-    app_state: dict[str, object] = {
+def funded_app_state(keys: Sequence[PrivateKey], markets: list[dict[str, object]] | None = None,
+                     sections: dict[str, object] | None = None) -> dict[str, Any]:
+    """Each key funded with FUNDED_MICRO_USDC; TEST_MARKETS unless `markets`; `sections`: more
+    genesis sections (e.g. {"orderbook": {"params": {...}}})."""
+    return {
         "bank": {"balances": [
             {"address": "0x" + k.address.hex(), "subaccount": 0, "amount_micro_usdc": str(FUNDED_MICRO_USDC)}
             for k in keys
@@ -114,15 +115,20 @@ def start_app(path: Path, keys: list[PrivateKey], markets: list[dict[str, object
         "markets": {"markets": markets if markets is not None else TEST_MARKETS},
         **(sections or {}),
     }
-    app_state.update(sections or {})
-    request = abci_pb.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(app_state).encode())
-    if oracle:  # one validator, vote extensions from height 1: blocks may carry its prices
-        request.validators.add(pub_key=keys_pb.PublicKey(ed25519=VALIDATOR_PUB_KEY), power=10)
-        request.consensus_params.abci.vote_extensions_enable_height = 1
-    app.init_chain(request)
-    harness = AppHarness(app, store, keys, height=0)
+
+
+def start_chain(path: Path, keys: list[PrivateKey], genesis: Genesis) -> AppHarness:
+    """A chain from `genesis`, its first block made."""
+    harness = AppHarness(InProcessChain.start(path, genesis, BLOCK_INTERVAL_MS, GENESIS_TIME_MS), keys)
     harness.block([])
     return harness
+
+
+def start_app(path: Path, keys: list[PrivateKey], markets: list[dict[str, object]] | None = None,
+              oracle: bool = False, sections: dict[str, object] | None = None) -> AppHarness:
+    """`oracle`: one validator, vote extensions from height 1: blocks may carry its prices."""
+    app_state = funded_app_state(keys, markets, sections)
+    return start_chain(path, keys, priced_genesis(CHAIN_ID, app_state) if oracle else Genesis(CHAIN_ID, app_state))
 
 
 @pytest.fixture
@@ -132,8 +138,7 @@ def harness(tmp_path: Path) -> Iterator[AppHarness]:
     try:
         yield h
     finally:
-        h.app.signers.close()
-        h.store.close()
+        h.close()
 
 
 @pytest.fixture
@@ -144,8 +149,7 @@ def oracle_harness(tmp_path: Path) -> Iterator[AppHarness]:
     try:
         yield h
     finally:
-        h.app.signers.close()
-        h.store.close()
+        h.close()
 
 
 @pytest.fixture
@@ -154,5 +158,4 @@ def harnesses() -> Iterator[list[AppHarness]]:
     started: list[AppHarness] = []
     yield started
     for h in started:
-        h.app.signers.close()
-        h.store.close()
+        h.close()

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from app.application import Application
+from app.driver import Genesis
 from app.store import CommittedStore
 from genesis.markets import market
 from modules.bank.keeper import BankKeeper
@@ -36,12 +36,10 @@ from modules.oracle.params import MAX_CHANGE_PPM_PER_BLOCK
 from modules.orderbook.actions import PlaceOrder
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import FEE_POOL, INSURANCE_FUND, SubaccountId
-from tests.app.conftest import CHAIN_ID, VALIDATOR_ADDRESS, VALIDATOR_PUB_KEY, AppHarness, oracle_tx_with
+from tests.app.conftest import CHAIN_ID, VALIDATOR_ADDRESS, VALIDATOR_PUB_KEY, AppHarness, oracle_tx_with, start_chain
 from tests.app.test_orderbook import signed
 from wire import PrivateKey
 from wire.pb import abci_pb
-
-from tendermint.crypto import keys_pb2 as keys_pb
 
 USDC = 1_000_000
 IOC = TimeInForce.IOC
@@ -135,8 +133,6 @@ class Replay:
 
 def _start(path: Path, funded: dict[PrivateKey, int], markets: list[dict[str, object]], market_id: int,
            liquidation: dict[str, object] | None = None) -> Replay:
-    store = CommittedStore(path)
-    app = Application(store)
     app_state: dict[str, object] = {
         "bank": {"balances": [{"address": "0x" + k.address.hex(), "subaccount": 0, "amount_micro_usdc": str(amount)}
                               for k, amount in funded.items()]},
@@ -147,12 +143,7 @@ def _start(path: Path, funded: dict[PrivateKey, int], markets: list[dict[str, ob
     }
     if liquidation is not None:
         app_state["liquidation"] = {"params": liquidation}
-    request = abci_pb.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(app_state).encode())
-    request.validators.add(pub_key=keys_pb.PublicKey(ed25519=VALIDATOR_PUB_KEY), power=10)
-    request.consensus_params.abci.vote_extensions_enable_height = 1
-    app.init_chain(request)
-    h = AppHarness(app, store, list(funded), height=0)
-    h.block([])
+    h = start_chain(path, list(funded), Genesis(CHAIN_ID, app_state, ((VALIDATOR_PUB_KEY, 10),), vote_extensions_from=1))
     return Replay(h, sum(funded.values()), market_id)
 
 
@@ -161,8 +152,7 @@ def replays() -> Iterator[list[Replay]]:
     started: list[Replay] = []
     yield started
     for replay in started:
-        replay.h.app.signers.close()
-        replay.store.close()
+        replay.h.close()
 
 
 def _within_clamp(path: list[int], tick: int) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.simulate import simulate
+from sim.simulate import simulate
 
 
 def test_a_scripted_drop_liquidates_the_leveraged_long_and_nobody_ends_below_zero() -> None:

@@ -5,14 +5,12 @@ changed); its free collateral itself leaves and is queued for the vault."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from app.application import Application
-from app.store import CommittedStore
+from app.driver import Genesis
 from modules.bridge.types import Withdraw
 from modules.orderbook.types import TimeInForce
 from tests.app.conftest import (
@@ -22,14 +20,12 @@ from tests.app.conftest import (
     VALIDATOR_ADDRESS,
     VALIDATOR_PUB_KEY,
     AppHarness,
+    start_chain,
     without_nonces,
 )
 from tests.app.test_orderbook import PRICE, buy, events, query, sell, signed
 from wire import PrivateKey
 from wire.crypto import keccak256
-from wire.pb import abci_pb
-
-from tendermint.crypto import keys_pb2 as keys_pb
 
 VAULT = bytes.fromhex("11" * 20)
 ETH_RECIPIENT = bytes.fromhex("22" * 20)
@@ -48,18 +44,11 @@ def net(tmp_path: Path) -> Iterator[AppHarness]:
             {"consensus_address": VALIDATOR_ADDRESS.hex().upper(), "operator": "0x" + keys[2].address.hex(),
              "eth_address": "0x" + ETH_KEY.address.hex(), "power": 10}]},
     }
-    store = CommittedStore(tmp_path / "db")
-    app = Application(store)
-    request = abci_pb.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(app_state).encode())
-    request.validators.add(pub_key=keys_pb.PublicKey(ed25519=VALIDATOR_PUB_KEY), power=10)
-    app.init_chain(request)
-    h = AppHarness(app, store, keys, height=0)
-    h.block([])
+    h = start_chain(tmp_path / "db", keys, Genesis(CHAIN_ID, app_state, ((VALIDATOR_PUB_KEY, 10),)))
     try:
         yield h
     finally:
-        h.app.signers.close()
-        h.store.close()
+        h.close()
 
 
 def test_a_withdrawal_above_free_collateral_is_refused_and_changes_nothing(net: AppHarness) -> None:

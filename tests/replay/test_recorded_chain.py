@@ -1,7 +1,7 @@
 """A recorded 2,000-block chain, replayed against the current code: after every block, each tx's
 result code and the state view's digest must be the ones recorded.
 
-The recording (chain-2000.jsonl.gz beside this file) is the simulation's traffic (app/sim) on a
+The recording (chain-2000.jsonl.gz beside this file) is the simulation's traffic (sim/) on a
 genesis of 60 traders and 4 markets, seed 20260601: resting limits and ladders, takers (IOC/FOK),
 leveraged one-way bets, icebergs, cancels, cancel-alls, modifies, stops and take-profits, trailing
 stops, position TP/SL, TWAPs, dead-man switches, transfers, withdrawals and bridge deposits, bad
@@ -10,7 +10,7 @@ inputs a byzantine proposer includes, and every block the validators' oracle pri
 takeovers), 8 hourly funding ticks (32 market rates), 1,257 triggered conditionals, 1,472 TWAP
 children, 532 withdrawals and 596 credited deposits, in 16,248 user txs of which 14,925 succeeded.
 
-What is compared is the state's meaning (app/sim/state_view.py), not its bytes: the app hash is
+What is compared is the state's meaning (sim/state_view.py), not its bytes: the app hash is
 recorded for information only, since a store-layout change changes it, and events are not
 compared at all. The cheap sections (balances, positions, open interest, resting orders in time
 priority with iceberg reserves, conditionals, TWAPs, oracle, funding, nonces, liquidations) are
@@ -22,8 +22,8 @@ order, a new field of the state), and the commit that re-records names that chan
 the fix for a refactor, a store-layout change or a speed-up that makes this test fail: those must
 reproduce the recording as it is; a failure there is the bug this test exists to find.
 
-    python -m app.sim.recording record     # re-record, after a deliberate rule change
-    python -m app.sim.recording replay     # the same comparison from the command line, with timings
+    python -m sim.recording record     # re-record, after a deliberate rule change
+    python -m sim.recording replay     # the same comparison from the command line, with timings
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 import modules.margin.clearing as clearing
-from app.sim.recording import DEFAULT_FIXTURE, Recording, first_mismatch, load
+from sim.recording import DEFAULT_FIXTURE, Recording, first_mismatch, load
 
 # What the recording exercises (its header's summary); a re-recording that drops one of these
 # would leave the rewrite it guards untested.

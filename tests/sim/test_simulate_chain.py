@@ -14,8 +14,8 @@ import pytest
 
 import app.application as application
 import modules.margin.clearing as clearing
-from app.sim.runner import SimChain, SimResult, Simulation, check_export_import, simulate_chain
-from app.state_export import export_state, import_state, prefix_digests
+from app.driver import InProcessChain
+from app.state_export import prefix_digests
 from modules.anchor import keys as anchor_keys
 from modules.auth import keys as auth_keys
 from modules.auth.errors import BadSignature, NonceAlreadyUsed
@@ -29,6 +29,7 @@ from modules.markets.errors import UnknownMarket
 from modules.oracle import keys as oracle_keys
 from modules.orderbook import keys as orderbook_keys
 from modules.orderbook.errors import PriceOffTick
+from sim.runner import SimResult, Simulation, check_export_import, simulate_chain
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE_PREFIXES = {keys.STORE_PREFIX.decode() for keys in (anchor_keys, auth_keys, bank_keys, bridge_keys, funding_keys,
@@ -89,10 +90,10 @@ def test_an_export_missing_a_store_is_caught_by_the_next_blocks(tmp_path: Path) 
     simulation = Simulation(5, tmp_path / "original")
     result = SimResult(5, 0)
     simulation.run(40, result)
-    exported = export_state(simulation.chain.store)
+    exported = simulation.chain.export()
     orderbook = orderbook_keys.STORE_PREFIX.decode()
     del exported["stores"][orderbook]  # the resting orders, the trigger lists, the TWAPs
-    imported = SimChain(tmp_path / "imported", import_state(exported, tmp_path / "imported"))
+    imported = InProcessChain.from_export(exported, tmp_path / "imported")
     try:
         assert prefix_digests(imported.store).keys() == MODULE_PREFIXES - {orderbook}
         simulation.run(20, result, twins=[imported])
@@ -136,7 +137,7 @@ def test_a_block_without_its_liquidation_pass_is_caught(tmp_path: Path, monkeypa
 def test_export_state_and_import_state_commands_restore_a_stopped_node(tmp_path: Path) -> None:
     simulation = Simulation(2, tmp_path / "sim")
     simulation.run(30, SimResult(2, 0))
-    data = simulation.chain.data
+    data = tmp_path / "sim" / "node"
     simulation.close()
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -9,10 +9,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from app.sim.runner import check_export_import, hashes, progress_reporter, simulate_chain
 from app.state_export import BadStateExport, import_state, read_export, write_export
 from app.store import CommittedStore
 from client.arguments import uint_arg
+from sim.runner import check_export_import, hashes, progress_reporter, simulate_chain
 
 
 def add_parsers(commands: Any) -> None:

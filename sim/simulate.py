@@ -8,8 +8,10 @@ the first step's prices (it is deleveraged like anyone). Prices (JSON): a list o
 {"BTC-USD": "64000.5", ...}; a market missing from a step keeps its price. Or generated: a
 seeded random walk of N steps with a per-step volatility in basis points.
 
-The chain is the real Application over a temporary LevelDB with the localnet markets; each step
-is one block whose oracle tx carries that step's prices (the per-block clamp applies).
+The chain is the real Application over a temporary LevelDB with the localnet markets (driven
+through app/driver.py); the accounts are written as one block at the first step's prices, and each
+step is one block whose oracle tx carries that step's prices (the per-block clamp applies). An
+account that starts under maintenance is liquidated as it is written; that counts in step 1.
 """
 
 from __future__ import annotations
@@ -19,25 +21,20 @@ import json
 import random
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from app.application import Application
-from app.bench_liquidation import START_MS, VALIDATOR_KEY, _finalize, _oracle
-from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
+from app.driver import InProcessChain, priced_genesis
+from genesis.app_state import build_app_state
 from genesis.markets import LOCALNET_MARKETS
 from modules.bank.keeper import BankKeeper
-from modules.context import BlockContext
-from modules.liquidation.engine import _reindex
 from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import account_risk
 from modules.margin.types import Position
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
+from modules.store import KVStore
 from modules.types import INSURANCE_FUND, SubaccountId
 from wire.amounts import parse_decimal
-from wire.pb import abci_pb
-
-from tendermint.crypto import keys_pb2 as keys_pb
 
 HOUSE = SubaccountId(hashlib.sha256(b"simulation house").digest()[:20], 0)
 
@@ -54,25 +51,16 @@ def random_walk(steps: int, volatility_bps: int, seed: int) -> list[dict[str, st
     return path
 
 
-def simulate(accounts: list[dict[str, Any]], path: list[dict[str, str]], insurance_usdc: int) -> Iterator[dict[str, Any]]:
+def _accounts(accounts: list[dict[str, Any]], start: dict[int, int],
+              insurance_usdc: int) -> tuple[list[SubaccountId], Callable[[KVStore], None]]:
+    """The accounts' owners, and what writes their collateral and positions (the house taking the
+    other side of each at the `start` prices), the house's collateral and the insurance fund's."""
     markets = {m["ticker"]: m for m in LOCALNET_MARKETS}
-    with tempfile.TemporaryDirectory() as directory:
-        store = CommittedStore(Path(directory) / "db")
-        app = Application(store)
-        request = abci_pb.RequestInitChain(chain_id="simulation", app_state_bytes=json.dumps(
-            {"bank": {"balances": []}, "markets": {"markets": LOCALNET_MARKETS}}).encode())
-        request.validators.add(pub_key=keys_pb.PublicKey(ed25519=VALIDATOR_KEY), power=10)
-        request.consensus_params.abci.vote_extensions_enable_height = 1
-        app.init_chain(request)
-        first = {int(markets[t]["market_id"]): parse_decimal(p, 6, "price") for t, p in (path[0] if path else {}).items()}
-        start = {int(m["market_id"]): int(m["reference_price"]) for m in LOCALNET_MARKETS} | first
-        _finalize(app, 1, [_oracle(start)])
+    owners = [SubaccountId(hashlib.sha256(f"simulated account {n}".encode()).digest()[:20], 0) for n in range(len(accounts))]
 
-        cache = CacheStore(store)
-        bank, margin = BankKeeper(cache), MarginKeeper(cache)
-        owners = []
-        for number, account in enumerate(accounts):
-            owner = SubaccountId(hashlib.sha256(f"simulated account {number}".encode()).digest()[:20], 0)
+    def write(store: KVStore) -> None:
+        bank, margin = BankKeeper(store), MarginKeeper(store)
+        for owner, account in zip(owners, accounts):
             bank.mint(owner, parse_decimal(str(account["collateral_usdc"]), 6, "collateral"))
             for entry in account.get("positions", []):
                 market = markets[entry["market"]]
@@ -86,24 +74,36 @@ def simulate(accounts: list[dict[str, Any]], path: list[dict[str, str]], insuran
                 margin.set_position(Position(owner, market_id, lots, cost))
                 house = margin.position(HOUSE, market_id)
                 margin.set_position(Position(HOUSE, market_id, house.size_lots - lots, house.cost_micro_usdc - cost))
-            owners.append(owner)
         bank.mint(HOUSE, 10**15)
         if insurance_usdc:
             bank.mint(INSURANCE_FUND, insurance_usdc * 1_000_000)
-        ctx = BlockContext("simulation", 2, START_MS + 1_000)
-        for owner in [*owners, HOUSE]:
-            _reindex(cache, app.books, ctx, owner, 0)
-        store.commit(cache.writes, CommitInfo(2, next_app_hash(store.last_commit().app_hash, 2, cache.writes),
-                                              START_MS + 1_000))
-        app.signers.close()
-        app = Application(store)
+
+    return owners, write
+
+
+def _counts(events: Iterable[Any]) -> dict[str, int]:
+    """How many events (the modules' or ABCI's) of each type."""
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event.type] = counts.get(event.type, 0) + 1
+    return counts
+
+
+def simulate(accounts: list[dict[str, Any]], path: list[dict[str, str]], insurance_usdc: int) -> Iterator[dict[str, Any]]:
+    markets = {m["ticker"]: m for m in LOCALNET_MARKETS}
+    first = {int(markets[t]["market_id"]): parse_decimal(p, 6, "price") for t, p in (path[0] if path else {}).items()}
+    start = {int(m["market_id"]): int(m["reference_price"]) for m in LOCALNET_MARKETS} | first
+    with tempfile.TemporaryDirectory() as directory, InProcessChain.start(
+            Path(directory) / "db", priced_genesis("simulation", build_app_state([], LOCALNET_MARKETS))) as chain:
+        chain.block(prices=start)
+        owners, write = _accounts(accounts, start, insurance_usdc)
+        carried: list[Any] = chain.write_state(write)  # liquidations of accounts written under maintenance
 
         for step, prices in enumerate(path, start=1):
             oracle = {int(markets[t]["market_id"]): parse_decimal(p, 6, "price") for t, p in prices.items()}
-            _, response = _finalize(app, 2 + step, [_oracle(oracle)])
-            counts: dict[str, int] = {}
-            for event in response.events:
-                counts[event.type] = counts.get(event.type, 0) + 1
+            counts = _counts([*carried, *chain.block(prices=oracle).events])
+            carried = []
+            store = chain.store
             fund = account_risk(INSURANCE_FUND, MarketsKeeper(store), BankKeeper(store), MarginKeeper(store),
                                 OracleKeeper(store))
             negative = sum(1 for o in owners if account_risk(o, MarketsKeeper(store), BankKeeper(store),
@@ -118,8 +118,6 @@ def simulate(accounts: list[dict[str, Any]], path: list[dict[str, str]], insuran
                    "insurance_fund_collateral_micro_usdc": str(BankKeeper(store).balance(INSURANCE_FUND)),
                    "insurance_fund_equity_micro_usdc": str(fund.equity_micro_usdc),
                    "accounts_below_zero": negative}
-        app.signers.close()
-        store.close()
 
 
 def run(accounts_file: str | None, prices_file: str | None, random_accounts: int, steps: int, volatility_bps: int,

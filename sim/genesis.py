@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from app.driver import Genesis
 from genesis.markets import market
 from modules.types import INSURANCE_FUND
 from wire.crypto import PrivateKey, keccak256
@@ -44,6 +45,11 @@ class SimGenesis:
     @property
     def supply_micro_usdc(self) -> int:
         return sum(int(b["amount_micro_usdc"]) for b in self.app_state["bank"]["balances"])
+
+    def chain_genesis(self) -> Genesis:
+        """What InitChain carries: the app state, the validators, vote extensions from height 1."""
+        return Genesis(self.chain_id, self.app_state, tuple((v.pub_key, v.power) for v in self.validators),
+                       vote_extensions_from=1)
 
     @property
     def byzantine(self) -> SimValidator:

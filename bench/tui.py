@@ -56,7 +56,7 @@ async def _measure(app: TradingApp, rpc_url: str, seconds: float) -> dict[str, f
     }
 
 
-def run_bench_tui(size: int) -> dict[str, float]:
+def run(size: int = 0) -> dict[str, float]:
     """Figures of the terminal following a market-made chain for `size` seconds (0: 10)."""
     seconds = size or DEFAULT_SECONDS
     with tempfile.TemporaryDirectory(prefix="perpchain-bench-tui-") as folder, \

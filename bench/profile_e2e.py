@@ -1,4 +1,4 @@
-"""`python -m localnet.profile_e2e`: where a validator's app spends its time under load.
+"""`python -m bench.profile_e2e`: where a validator's app spends its time under load.
 
 A fresh localnet (as `perpchain bench e2e` makes), the load generator at `--rate` (default: the
 rate the bench offers that many validators) for `--seconds`, and py-spy sampling validator 0's
@@ -21,8 +21,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.e2e import load_config, offered_rate
 from client.arguments import uint_arg
-from localnet.bench_e2e import load_config, offered_rate
 from localnet.cpu import children, cpu_shares
 from localnet.fresh import fresh_localnet
 from localnet.load import LoadGenerator
@@ -138,7 +138,7 @@ def profile(validators: int, rate: float, seconds: float, keep: Path | None = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localnet.profile_e2e", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.profile_e2e", description=__doc__.split("\n\n")[0])
     parser.add_argument("--validators", type=uint_arg("validators", 1, 100), default=1)
     parser.add_argument("--rate", type=float, help="txs/s offered (default: what bench e2e offers)")
     parser.add_argument("--seconds", type=float, default=15.0)

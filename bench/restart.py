@@ -4,10 +4,10 @@ its app and cometbft as real processes on loopback, and timed until it serves (g
 Setup (not timed):
   1. A one-validator chain (a cometbft home and `perpchain node` over LevelDB) with 10 markets
      makes a few blocks and is stopped, cometbft first.
-  2. N resting orders (5,000 owners, 10 markets, both sides) are written into its LevelDB in the
-     order book's own store layout, in one batch at the height it stopped at, with that height's
-     app hash kept, so cometbft's handshake finds the app exactly where its own state is and
-     replays nothing. (A fixture, not a chain history: the orders are in no block.)
+  2. N resting orders (5,000 owners, 10 markets, both sides) are written into its LevelDB through
+     the order book's keeper, in batches at the height it stopped at, with that height's app hash
+     kept, so cometbft's handshake finds the app exactly where its own state is and replays
+     nothing. (A fixture, not a chain history: the orders are in no block.)
 Timed, from the moment `perpchain node` is spawned:
   app_ready_s    until the app's ABCI port accepts connections: the Python start, LevelDB open
                  and every book rebuilt from the store happen before it listens
@@ -15,7 +15,8 @@ Timed, from the moment `perpchain node` is spawned:
                  market's book through its RPC with the rebuilt resting orders in it
   first_block_s  until the restarted chain has committed a new block
 Then, in this process: inprocess_restart_s, opening LevelDB and constructing the Application
-alone (the figure this benchmark reported before it ran the real processes).
+alone (app/driver.py's `InProcessChain.open`; the figure this benchmark reported before it ran
+the real processes).
 """
 
 from __future__ import annotations
@@ -29,24 +30,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.application import Application
-from app.bench import PROJECT_ROOT, BenchmarkFailed, _AppProcess, _free_port
-from app.bench_liquidation import PRICE
+from app.driver import InProcessChain
 from app.store import CacheStore, CommittedStore
+from bench.common import COMETBFT, PRICE, TICK, AppProcess, BenchmarkFailed, bench_markets
 from genesis.app_state import build_app_state
 from genesis.home import BlockTiming, NodePorts, configure, init_home, write_genesis_for
-from genesis.markets import market as market_entry
-from modules.orderbook.keeper import pack_order
-from modules.orderbook.keys import NEXT_ORDER_ID, OPEN_COUNT, ORDER, ORDER_BY_SUBACCOUNT, STORE_PREFIX
+from localnet.ports import free_port
+from modules.context import BlockContext
+from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.types import Order, Side
 from modules.types import SubaccountId
 
-COMETBFT = PROJECT_ROOT / "bin" / "cometbft"
 MARKETS = 10
 OWNERS = 5_000  # 200 resting orders each at 1,000,000, under the 256 per subaccount cap
 WRITE_CHUNK = 200_000
 GOAL_S = 10
-TICK = 100_000
 
 
 class _CometProcess:
@@ -93,35 +91,24 @@ def _until(check: Any, timeout_s: float, what: str, processes: list[Any]) -> Any
     raise BenchmarkFailed(f"{what} not reached in {timeout_s}s")
 
 
-def _markets() -> list[dict[str, Any]]:
-    return [market_entry(m, f"M{m}-USD", 4, TICK, 10, 10, PRICE, 10**15) for m in range(1, MARKETS + 1)]
-
-
 def _write_orders(data: Path, count: int) -> int:
-    """`count` resting orders at the store's current height and app hash (see the module doc);
-    returns that height."""
+    """`count` resting orders at the store's current height and app hash (see the module doc),
+    rested through the order book's keeper; returns that height."""
     store = CommittedStore(data)
     try:
         last = store.last_commit()
+        books = OrderbookKeeper.load_books(store)
+        ctx = BlockContext("perpchain-restart", last.height, last.block_time_ms)
         mid = PRICE // TICK
         owners = [SubaccountId(hashlib.sha256(i.to_bytes(4, "big")).digest()[:20], 0) for i in range(OWNERS)]
-        held = [0] * OWNERS
         for start in range(0, count, WRITE_CHUNK):
             cache = CacheStore(store)
+            keeper = OrderbookKeeper(cache, books, ctx)
             for i in range(start, min(count, start + WRITE_CHUNK)):
                 market_id = 1 + i % MARKETS
                 side = Side.BUY if (i // MARKETS) % 2 else Side.SELL  # both sides in every market
                 price = mid - 1 - (i // 20) % 5_000 if side == Side.BUY else mid + 1 + (i // 20) % 5_000
-                owner = owners[i % OWNERS]
-                held[i % OWNERS] += 1
-                key = market_id.to_bytes(4, "big") + (i + 1).to_bytes(8, "big")
-                cache.set(STORE_PREFIX + ORDER + key, pack_order(Order(i + 1, market_id, owner, 0, side, price, 10)))
-                cache.set(STORE_PREFIX + ORDER_BY_SUBACCOUNT + owner.address + b"\x00" + key, b"")
-            if start + WRITE_CHUNK >= count:
-                for owner, number in zip(owners, held):
-                    if number:
-                        cache.set(STORE_PREFIX + OPEN_COUNT + owner.address + b"\x00", number.to_bytes(4, "big"))
-                cache.set(STORE_PREFIX + NEXT_ORDER_ID, (count + 1).to_bytes(8, "big"))
+                keeper.rest(Order(keeper.next_order_id(), market_id, owners[i % OWNERS], 0, side, price, 10))
             store.commit(cache.writes, last)
         return last.height
     finally:
@@ -140,10 +127,10 @@ def run(size: int = 0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="perpchain-restart-") as directory:
         root = Path(directory)
         home, data = root / "cometbft", root / "app-data"
-        app = _AppProcess(data, root / "app.log")
-        ports = NodePorts(p2p=_free_port(), rpc=_free_port(), abci=app.port)
+        app = AppProcess(data, root / "app.log")
+        ports = NodePorts(p2p=free_port(), rpc=free_port(), abci=app.port)
         init_home(COMETBFT, home)
-        write_genesis_for(home, "perpchain-restart", build_app_state([], _markets()))
+        write_genesis_for(home, "perpchain-restart", build_app_state([], bench_markets(MARKETS)))
         configure(home, ports, BlockTiming(timeout_commit_ms=100))
         comet = _CometProcess(home, root / "cometbft.log")
         client = Client(f"http://127.0.0.1:{ports.rpc}", timeout_s=5.0)
@@ -176,12 +163,9 @@ def run(size: int = 0) -> dict[str, Any]:
             app.stop()
 
         reopened_at = time.perf_counter()
-        store = CommittedStore(data)
-        restarted = Application(store)
-        inprocess_restart_s = time.perf_counter() - reopened_at
-        resting = restarted.books.order_count()
-        restarted.signers.close()
-        store.close()
+        with InProcessChain.open(data) as restarted:
+            inprocess_restart_s = time.perf_counter() - reopened_at
+            resting = restarted.app.books.order_count()
     if resting != count:
         raise BenchmarkFailed(f"{resting} resting orders after the restart, {count} written")
     return {"bench": "restart", "resting_orders": resting, "restart_s": round(restart_s, 2), "goal_s": GOAL_S,

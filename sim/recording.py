@@ -1,19 +1,19 @@
 """A recorded chain and its replay: the regression fixture for rewrites that must not change a rule.
 
-`record` drives the real Application in process over a temporary LevelDB, as the simulation does
-(app/sim/runner.py: CheckTx, PrepareProposal with the validators' price votes, FinalizeBlock,
-Commit, every invariant after every block), from a fixed seed and a genesis of many traders on
-every market. For each block it writes the block time, the block's raw txs as proposed (the oracle
-tx first), each tx's result code, and the digests of the state view (app/sim/state_view.py): one
-per module section and one over them all. The app hash is written too, for information only: it
-commits to the store layout, which a rewrite may change.
+`record` drives the real Application in process (app/driver.py) over a temporary LevelDB, as the
+simulation does (sim/runner.py: CheckTx, PrepareProposal with the validators' price votes,
+FinalizeBlock, Commit, every invariant after every block), from a fixed seed and a genesis of many
+traders on every market. For each block it writes the block time, the block's raw txs as proposed
+(the oracle tx first), each tx's result code, and the digests of the state view
+(sim/state_view.py): one per module section and one over them all. The app hash is written too,
+for information only: it commits to the store layout, which a rewrite may change.
 
-`replay` feeds the recorded blocks to a fresh Application (InitChain, then FinalizeBlock and
-Commit per block; no CheckTx or proposal, which change no committed state) and compares the codes
-and digests after every block, stopping at the first block that differs.
+`replay` feeds the recorded blocks (heights 1, 2, ... in order) to a fresh Application (InitChain,
+then FinalizeBlock and Commit per block; no CheckTx or proposal, which change no committed state)
+and compares the codes and digests after every block, stopping at the first block that differs.
 
-    python -m app.sim.recording record             # writes tests/replay/chain-2000.jsonl.gz
-    python -m app.sim.recording replay             # the same comparison as the test, with timings
+    python -m sim.recording record             # writes tests/replay/chain-2000.jsonl.gz
+    python -m sim.recording replay             # the same comparison as the test, with timings
 
 The file is gzipped JSON lines: a header (format, seed, the InitChain request, the accounts the
 view lists, the counts of what the chain did), then one line per block.
@@ -32,20 +32,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from app.application import Application
+from app.driver import InProcessChain
 from app.oracle_votes import is_oracle_tx
-from app.sim.genesis import SimGenesis, random_genesis
-from app.sim.invariants import InvariantContext, first_broken
-from app.sim.runner import Simulation, init_chain_request
-from app.sim.state_view import section_digests, state_digest, state_sections
-from app.store import CommittedStore
 from modules.types import INSURANCE_FUND
+from sim.genesis import SimGenesis, random_genesis
+from sim.invariants import InvariantContext, first_broken
+from sim.runner import Simulation, run_block
+from sim.state_view import section_digests, state_digest, state_sections
 from wire.pb import abci_pb
 
 FORMAT = "perpchain-recorded-chain/1"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FIXTURE = ROOT / "tests" / "replay" / "chain-2000.jsonl.gz"
 DEFAULT_SEED = 20_260_601
 DEFAULT_BLOCKS = 2_000
@@ -79,12 +76,12 @@ class BlockDigest:
     sections: dict[str, str]  # cut to SECTION_DIGEST_HEX
 
 
-def digest_block(store: CommittedStore, app: Application, addresses: list[bytes], height: int, time_ms: int,
+def digest_block(chain: InProcessChain, addresses: list[bytes], height: int, time_ms: int,
                  codes: list[int]) -> BlockDigest:
     """The view's digests after the block at `height`: every section at each SLOW_EVERY_BLOCKS-th
     height (and at genesis), the cheap ones in between."""
     slow = height % SLOW_EVERY_BLOCKS == 0
-    digests = section_digests(state_sections(store, app.books, addresses, time_ms, slow))
+    digests = section_digests(state_sections(chain.store, chain.app.books, addresses, time_ms, slow))
     return BlockDigest(codes, state_digest(digests), {k: v[:SECTION_DIGEST_HEX] for k, v in digests.items()})
 
 
@@ -114,16 +111,15 @@ def record(out: Path, seed: int = DEFAULT_SEED, blocks: int = DEFAULT_BLOCKS, tr
         simulation = Simulation(seed, Path(directory), RECORDING_WEIGHTS, genesis=genesis)
         chain = simulation.chain
         try:
-            genesis_digest = digest_block(chain.store, chain.app, addresses, 0, 0, [])
+            genesis_digest = digest_block(chain, addresses, 0, 0, [])
             for _ in range(blocks):
                 block = simulation.next_input()
-                response, txs = chain.block(block.height, block.time_ms, block.votes, block.draws)
-                simulation.height = block.height
+                response, txs = run_block(chain, block)
                 broken = first_broken(InvariantContext(chain.store, chain.app.books, genesis.supply_micro_usdc))
                 if broken is not None:
                     raise AssertionError(f"invariant {broken[0]} broken at height {block.height}: {broken[1]}")
                 codes = [r.code for r in response.tx_results]
-                digest = digest_block(chain.store, chain.app, addresses, block.height, block.time_ms, codes)
+                digest = digest_block(chain, addresses, block.height, block.time_ms, codes)
                 _count(summary, block.height, txs, response)
                 lines.append({"height": block.height, "time_ms": block.time_ms,
                               "txs": [base64.b64encode(tx).decode() for tx in txs], "codes": codes,
@@ -136,7 +132,7 @@ def record(out: Path, seed: int = DEFAULT_SEED, blocks: int = DEFAULT_BLOCKS, tr
             simulation.close()
     summary.seconds = time.perf_counter() - started
     header = {"format": FORMAT, "seed": seed, "blocks": blocks, "traders": traders, "weights": RECORDING_WEIGHTS,
-              "init_chain": base64.b64encode(init_chain_request(genesis).SerializeToString()).decode(),
+              "init_chain": base64.b64encode(genesis.chain_genesis().request().SerializeToString()).decode(),
               "addresses": [a.hex() for a in addresses],
               "genesis_state": genesis_digest.state, "genesis_sections": genesis_digest.sections,
               "summary": summary_json(summary)}
@@ -227,31 +223,26 @@ def replay(recording: Recording, data: Path, on_block: Callable[[int], None] | N
     """Replay every block into a fresh app under `data`; yields the first mismatch (then stops).
     `app_hash_differs` collects the heights whose app hash is not the recorded one: information
     only (a store-layout change changes every one of them)."""
-    store = CommittedStore(data)
-    app = Application(store)
+    chain = InProcessChain.open(data)
     addresses = recording.addresses
     try:
         request = abci_pb.RequestInitChain()
         request.ParseFromString(base64.b64decode(recording.header["init_chain"]))
-        app.init_chain(request)
-        at_genesis = digest_block(store, app, addresses, 0, 0, [])
+        chain.init_chain(request)
+        at_genesis = digest_block(chain, addresses, 0, 0, [])
         problem = compare({"state": recording.header["genesis_state"], "sections": recording.header["genesis_sections"]},
                           at_genesis, None)
         if problem is not None:
             yield Mismatch(0, problem)
             return
         for block in recording.blocks:
-            timestamp = Timestamp()
-            timestamp.FromMilliseconds(block["time_ms"])
-            response = app.finalize_block(abci_pb.RequestFinalizeBlock(
-                txs=[base64.b64decode(tx) for tx in block["txs"]], height=block["height"], time=timestamp))
-            app.commit(abci_pb.RequestCommit())
-            found = digest_block(store, app, addresses, block["height"], block["time_ms"],
+            response = chain.block([base64.b64decode(tx) for tx in block["txs"]], block["time_ms"])
+            found = digest_block(chain, addresses, block["height"], block["time_ms"],
                                  [r.code for r in response.tx_results])
             if app_hash_differs is not None and response.app_hash.hex() != block["app_hash"]:
                 app_hash_differs.append(block["height"])
             problem = compare(block, found, block["codes"])
-            if problem is None and app.mempool_books.dump() != app.books.dump():
+            if problem is None and chain.app.mempool_books.dump() != chain.app.books.dump():
                 problem = "the mempool's books did not follow the Commit: they differ from the block's"
             if problem is not None:
                 yield Mismatch(block["height"], problem)
@@ -259,8 +250,7 @@ def replay(recording: Recording, data: Path, on_block: Callable[[int], None] | N
             if on_block is not None:
                 on_block(block["height"])
     finally:
-        app.signers.close()
-        store.close()
+        chain.close()
 
 
 def first_mismatch(recording: Recording, data: Path, app_hash_differs: list[int] | None = None) -> Mismatch | None:
@@ -271,7 +261,7 @@ def first_mismatch(recording: Recording, data: Path, app_hash_differs: list[int]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.sim.recording", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sim.recording", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     rec = commands.add_parser("record", help="record a chain (only when a rule changed on purpose)")
     rec.add_argument("--out", type=Path, default=DEFAULT_FIXTURE)

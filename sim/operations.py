@@ -15,7 +15,6 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from app.sim.genesis import GENESIS_TIME_MS, SimGenesis, SimValidator
 from modules.bank.keeper import BankKeeper
 from modules.bank.types import Transfer
 from modules.bridge.keeper import BridgeKeeper
@@ -42,6 +41,7 @@ from modules.orderbook.twap import TwapBook
 from modules.orderbook.types import Side, TimeInForce
 from modules.store import KVStore
 from modules.types import SubaccountId
+from sim.genesis import GENESIS_TIME_MS, SimGenesis, SimValidator
 from wire import vault as digests
 from wire.codec import Tx, sign_tx
 from wire.crypto import PrivateKey, keccak256
@@ -106,7 +106,7 @@ class OperationMix:
 
     def votes(self) -> list[tuple[SimValidator, dict[int, int]]]:
         """Each validator's observation: the true price within 5 bp, sometimes none at all."""
-        votes = []
+        votes: list[tuple[SimValidator, dict[int, int]]] = []
         for validator in self.genesis.validators:
             if self.rng.random() < 0.05:
                 votes.append((validator, {}))
@@ -468,7 +468,7 @@ _OPERATIONS: dict[str, Callable[[OperationMix, _View], Draw | None]] = {
     "withdraw": _withdraw, "deposit": _deposit, "dead_man": _dead_man, "bad": _bad,
 }
 
-DEFAULT_WEIGHTS = {
+DEFAULT_WEIGHTS: dict[str, int] = {
     "place_limit": 30, "place_batch": 6, "place_taker": 14, "lever_up": 4, "iceberg": 3, "cancel": 10, "cancel_all": 1,
     "modify": 5, "conditional": 5, "trailing": 2, "tpsl": 3, "twap": 2, "cancel_twap": 1, "transfer": 5,
     "withdraw": 2, "deposit": 3, "dead_man": 1, "bad": 5,

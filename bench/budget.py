@@ -1,8 +1,8 @@
 """`budget` benchmark: what a block costs when everything stored wants work at its start, with
 the per-block budgets of docs/orders.md and docs/liquidation.md in force (default params).
 
-Setup (not timed; written through the stores, as `triggers` does, then committed and the app
-restarted on it): 4 markets; N funded subaccounts (default 10,000) with 100 USDC each, the
+Setup (not timed; written through the stores, as `triggers` does, and committed as one block
+through app/driver.py, the app restarted on it): 4 markets; N funded subaccounts (default 10,000) with 100 USDC each, the
 16-item storage tier, each holding what that tier allows: 4 TWAPs (10 slices every 1,000 blocks,
 due blocks spread) and 12 conditionals (stop-market buys and take-profit-market sells that
 fire on a rise, stop-limit sells and take-profit-limit buys that fire on a fall, 1-4% away, and
@@ -27,7 +27,6 @@ Timed, every block through the real Application.finalize_block and commit:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import statistics
 import tempfile
@@ -35,16 +34,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from app.application import Application
-from app.bench_liquidation import START_MS, VALIDATOR_KEY, _oracle
-from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
-from genesis.markets import market as market_entry
+from app.driver import InProcessChain, priced_genesis
+from bench.common import PRICE, TICK, bench_markets, same_price
+from genesis.app_state import build_app_state
 from modules.bank.keeper import BankKeeper
 from modules.orderbook.actions import (
     ConditionalKind,
     PlaceConditional,
+    PlaceOrder,
     PlaceTrailingStop,
     PlaceTwap,
     SetPositionTpSl,
@@ -53,16 +50,13 @@ from modules.orderbook.conditional_store import BANDS, Conditional, ConditionalB
 from modules.orderbook.trailing import trail_trigger
 from modules.orderbook.twap import Twap, TwapBook
 from modules.orderbook.types import Side, TimeInForce
+from modules.store import KVStore
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 from wire import PrivateKey, sign_tx
-from wire.codec import Tx
+from wire.codec import Action, Tx
 from wire.pb import abci_pb
 
-from tendermint.crypto import keys_pb2 as keys_pb
-
 MARKETS = 4
-PRICE = 65_000_000_000  # micro-USDC
-TICK = 100_000
 PRICE_TICKS = PRICE // TICK
 USDC = 1_000_000
 HONEST_EQUITY = 100 * USDC  # the 16-item tier
@@ -80,38 +74,15 @@ def _owner(i: int) -> SubaccountId:
     return SubaccountId(hashlib.sha256(b"honest" + i.to_bytes(8, "big")).digest()[:20], 0)
 
 
-class _Chain:
-    def __init__(self, directory: str) -> None:
-        self.store = CommittedStore(Path(directory) / "db")
-        self.app = Application(self.store)
-        self.height = 0
-        markets = [market_entry(m, f"M{m}-USD", 4, TICK, 10, 10, PRICE, 10**15) for m in range(1, MARKETS + 1)]
-        request = abci_pb.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(
-            {"bank": {"balances": []}, "markets": {"markets": markets}}).encode())
-        request.validators.add(pub_key=keys_pb.PublicKey(ed25519=VALIDATOR_KEY), power=10)
-        request.consensus_params.abci.vote_extensions_enable_height = 1
-        self.app.init_chain(request)
-        self.block(PRICE)
-
-    def time_ms(self, height: int) -> int:
-        return START_MS + height * 500
-
-    def block(self, price: int, txs: list[bytes] | None = None) -> tuple[float, float, abci_pb.ResponseFinalizeBlock]:
-        """(wall ms, cpu ms, response) of one FinalizeBlock at `price` in every market, then Commit."""
-        self.height += 1
-        stamp = Timestamp()
-        stamp.FromMilliseconds(self.time_ms(self.height))
-        request = abci_pb.RequestFinalizeBlock(height=self.height, time=stamp, txs=[
-            _oracle({m: price for m in range(1, MARKETS + 1)}), *(txs or [])])
-        cpu, started = _cpu_ms(), time.perf_counter()
-        response = self.app.finalize_block(request)
-        elapsed, cpu_used = (time.perf_counter() - started) * 1000, _cpu_ms() - cpu
-        self.app.commit(abci_pb.RequestCommit())
-        return elapsed, cpu_used, response
-
-    def close(self) -> None:
-        self.app.signers.close()
-        self.store.close()
+def _block(chain: InProcessChain, price: int, txs: list[bytes] | None = None
+           ) -> tuple[float, float, abci_pb.ResponseFinalizeBlock]:
+    """(wall ms, cpu ms, response) of one FinalizeBlock at `price` in every market, then Commit."""
+    block = [chain.oracle_tx(same_price(MARKETS, price)), *(txs or [])]
+    cpu, started = _cpu_ms(), time.perf_counter()
+    response = chain.finalize(block)
+    elapsed, cpu_used = (time.perf_counter() - started) * 1000, _cpu_ms() - cpu
+    chain.commit()
+    return elapsed, cpu_used, response
 
 
 def _honest(book: ConditionalBook, twaps: TwapBook, owner: SubaccountId, i: int, height: int) -> None:
@@ -148,9 +119,9 @@ def _attacker(book: ConditionalBook, twaps: TwapBook, address: bytes, height: in
                                  trigger, trigger * 2, 1, False))
 
 
-def _unfunded(chain: _Chain) -> dict[str, int]:
+def _unfunded(chain: InProcessChain) -> dict[str, int]:
     key = PrivateKey.from_hex(hashlib.sha256(b"unfunded").hexdigest())
-    actions = [
+    actions: list[Action] = [
         PlaceConditional(0, 1, ConditionalKind.STOP_MARKET, Side.BUY, PRICE * 11 // 10, PRICE * 12 // 10, 10),
         PlaceConditional(0, 1, ConditionalKind.STOP_LIMIT, Side.SELL, PRICE * 9 // 10, PRICE * 9 // 10, 10),
         PlaceConditional(0, 1, ConditionalKind.TAKE_PROFIT_MARKET, Side.SELL, PRICE * 11 // 10, PRICE // 2, 10),
@@ -159,20 +130,19 @@ def _unfunded(chain: _Chain) -> dict[str, int]:
         SetPositionTpSl(0, 1, take_profit_price=PRICE * 11 // 10, stop_loss_price=PRICE * 9 // 10),
         PlaceTwap(0, 1, Side.BUY, 100, slices=10, interval_blocks=1),
     ]
-    from modules.orderbook.actions import PlaceOrder
     actions += [PlaceOrder(0, 1, Side.BUY, PRICE // 2, 10),  # resting limit
                 PlaceOrder(0, 1, Side.BUY, PRICE, 10, TimeInForce.IOC),
                 PlaceOrder(0, 1, Side.BUY, PRICE // 2, 100, display_size=10)]  # iceberg
-    nonce = chain.time_ms(chain.height + 1)
+    nonce = chain.next_time_ms()
     txs = [sign_tx(key, Tx(CHAIN_ID, key.address, nonce + n, (action,))) for n, action in enumerate(actions)]
-    checked = sum(1 for tx in txs if chain.app.check_tx(abci_pb.RequestCheckTx(tx=tx, type=abci_pb.NEW)).code == 0)
-    _, _, response = chain.block(PRICE, txs)
+    checked = sum(1 for tx in txs if chain.check(tx).code == 0)
+    _, _, response = _block(chain, PRICE, txs)
     accepted = sum(1 for result in response.tx_results[1:] if result.code == 0)
     return {"unfunded_orders_sent": len(txs), "unfunded_orders_accepted": accepted,
             "unfunded_checktx_accepted": checked}
 
 
-def _drained(store: CommittedStore) -> bool:
+def _drained(store: KVStore) -> bool:
     book = ConditionalBook(store)
     return book.queued_count() == 0 and all(book.reach(band, m) is None
                                             for m in range(1, MARKETS + 1) for band in BANDS)
@@ -180,33 +150,35 @@ def _drained(store: CommittedStore) -> bool:
 
 def run(size: int = 0) -> dict[str, Any]:
     subaccounts = size if size > 0 else 10_000
-    with tempfile.TemporaryDirectory() as directory:
-        chain = _Chain(directory)
+    attacker = hashlib.sha256(b"attacker").digest()[:20]
+    with tempfile.TemporaryDirectory() as directory, InProcessChain.start(
+            Path(directory) / "db", priced_genesis(CHAIN_ID, build_app_state([], bench_markets(MARKETS)))) as chain:
+        _block(chain, PRICE)
         setup_started = time.perf_counter()
-        cache = CacheStore(chain.store)
-        bank, book, twaps = BankKeeper(cache), ConditionalBook(cache), TwapBook(cache)
-        for i in range(subaccounts):
-            bank.mint(_owner(i), HONEST_EQUITY)
-            _honest(book, twaps, _owner(i), i, chain.height)
-        attacker = hashlib.sha256(b"attacker").digest()[:20]
-        for number in range(MAX_SUBACCOUNT + 1):
-            bank.mint(SubaccountId(attacker, number), ATTACKER_EQUITY)
-        _attacker(book, twaps, attacker, chain.height)
-        chain.height += 1
-        chain.store.commit(cache.writes, CommitInfo(chain.height, next_app_hash(
-            chain.store.last_commit().app_hash, chain.height, cache.writes), chain.time_ms(chain.height)))
-        chain.app.signers.close()
-        chain.app = Application(chain.store)
+        height = chain.height
+
+        def write(store: KVStore) -> None:
+            bank, book, twaps = BankKeeper(store), ConditionalBook(store), TwapBook(store)
+            for i in range(subaccounts):
+                bank.mint(_owner(i), HONEST_EQUITY)
+                _honest(book, twaps, _owner(i), i, height)
+            for number in range(MAX_SUBACCOUNT + 1):
+                bank.mint(SubaccountId(attacker, number), ATTACKER_EQUITY)
+            _attacker(book, twaps, attacker, height)
+
+        chain.write_state(write)
         setup_s = time.perf_counter() - setup_started
         conditionals = subaccounts * 12 + (MAX_SUBACCOUNT + 1) * 256
 
-        calm = [chain.block(PRICE)[0] for _ in range(5)]
+        calm = [_block(chain, PRICE)[0] for _ in range(5)]
         crossing = [PRICE * 105 // 100, PRICE * 95 // 100]
-        walls, cpus, carried_blocks = [], [], 0
+        walls: list[float] = []
+        cpus: list[float] = []
+        carried_blocks = 0
         started_at = chain.height + 1
         while True:
             price = crossing[min(len(walls), 1)]
-            wall, cpu, response = chain.block(price)
+            wall, cpu, response = _block(chain, price)
             walls.append(wall)
             cpus.append(cpu)
             carried_blocks += any(e.type == "triggers_carried" for e in response.events)
@@ -216,7 +188,6 @@ def run(size: int = 0) -> dict[str, Any]:
                 raise RuntimeError("the triggered queue did not drain in 5,000 blocks")
         blocks_to_drain = chain.height - started_at + 1
         unfunded = _unfunded(chain)
-        chain.close()
     return {"bench": "budget", "subaccounts": subaccounts, "markets": MARKETS, "conditionals": conditionals,
             "twaps": subaccounts * 4 + (MAX_SUBACCOUNT + 1) * 16,
             "calm_finalize_ms": round(statistics.median(calm), 1), "goal_calm_ms": 20,

@@ -18,30 +18,26 @@ so it does not grow with the number of stops.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from app.application import Application
-from app.bench_liquidation import PRICE, START_MS, VALIDATOR_KEY, _finalize, _oracle
-from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
-from genesis.markets import market as market_entry
+from app.driver import InProcessChain, priced_genesis
+from app.store import CacheStore
+from bench.common import PRICE, TICK, bench_markets, same_price
+from genesis.app_state import build_app_state
 from modules.context import BlockContext
 from modules.orderbook.actions import ConditionalKind
 from modules.orderbook.conditional import Conditional, ConditionalBook, trigger_step
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.trailing import trail_trigger
 from modules.orderbook.types import Side
+from modules.store import KVStore
 from modules.types import SubaccountId
-from wire.pb import abci_pb
-
-from tendermint.crypto import keys_pb2 as keys_pb
 
 MARKETS = 10
-TICK = 100_000
 TRAILING_SHARE = 5  # one conditional in 5 is a trailing stop
 WALK_BLOCKS = 400
 
@@ -79,42 +75,38 @@ def _walk(seed: int, blocks: int, start_ticks: int) -> list[list[int]]:
     return path
 
 
-def _chain(directory: str) -> tuple[Application, CommittedStore]:
-    store = CommittedStore(Path(directory) / "db")
-    app = Application(store)
-    markets = [market_entry(m, f"M{m}-USD", 4, TICK, 10, 10, PRICE, 10**15) for m in range(1, MARKETS + 1)]
-    request = abci_pb.RequestInitChain(chain_id="bench", app_state_bytes=json.dumps(
-        {"bank": {"balances": []}, "markets": {"markets": markets}}).encode())
-    request.validators.add(pub_key=keys_pb.PublicKey(ed25519=VALIDATOR_KEY), power=10)
-    request.consensus_params.abci.vote_extensions_enable_height = 1
-    app.init_chain(request)
-    _finalize(app, 1, [_oracle({m: PRICE for m in range(1, MARKETS + 1)})])
-    return app, store
+def _chain(directory: str) -> InProcessChain:
+    """A chain of MARKETS markets with one validator, its first block at PRICE."""
+    chain = InProcessChain.start(Path(directory) / "db",
+                                 priced_genesis("bench", build_app_state([], bench_markets(MARKETS))))
+    chain.block(prices=same_price(MARKETS, PRICE))
+    return chain
 
 
-def _place_then_move(app: Application, store: CommittedStore, build: Callable[[ConditionalBook], None],
-                     moved_ticks: list[int]) -> None:
+def _place_then_move(chain: InProcessChain, build: Callable[[ConditionalBook], None], moved_ticks: list[int]) -> None:
     """The oracle moves to `moved_ticks` (height 2); then `build` writes the conditionals as if
     placed before it (height 3): the timed step is the first to see them under the new prices."""
-    _finalize(app, 2, [_oracle({m: moved_ticks[m - 1] * TICK for m in range(1, MARKETS + 1)})])
-    cache = CacheStore(store)
-    build(ConditionalBook(cache))
-    store.commit(cache.writes, CommitInfo(3, next_app_hash(store.last_commit().app_hash, 3, cache.writes),
-                                          START_MS + 1_500))
+    chain.block(prices={m: moved_ticks[m - 1] * TICK for m in range(1, MARKETS + 1)})
+
+    def write(store: KVStore) -> None:
+        build(ConditionalBook(store))
+
+    chain.write_state(write)
 
 
-def _time_check(app: Application, store: CommittedStore, repeats: int) -> tuple[list[float], int]:
+def _time_check(chain: InProcessChain, repeats: int) -> tuple[list[float], int]:
     """Trigger-step timings on throwaway branches of the committed state, and the writes of one."""
     samples, writes = [], 0
     for _ in range(repeats):
-        branch = CacheStore(store)
+        branch = CacheStore(chain.store)
 
         def branching() -> tuple[CacheStore, Callable[[], None]]:
             inner = CacheStore(branch)
             return inner, inner.write
 
         started = time.perf_counter()
-        events = trigger_step(OrderbookKeeper(branch, app.books, BlockContext("bench", 4, START_MS + 2_000)),
+        events = trigger_step(OrderbookKeeper(branch, chain.app.books,
+                                              BlockContext(chain.chain_id, chain.height + 1, chain.next_time_ms())),
                               branching)
         samples.append(time.perf_counter() - started)
         assert events == [], f"a 0.1% move must fire none of the spread triggers: {events[:2]}"
@@ -145,28 +137,25 @@ def run(size: int = 0) -> dict[str, Any]:
             if i % TRAILING_SHARE != 4:
                 market_id = 1 + i % MARKETS
                 book.add(_plain(i, end[market_id - 1]))
-        segments = sum(1 for _ in book._store.iterate(b"sg/", b"sg0"))
+        segments = sum(book.segment_count(m, side) for m in range(1, MARKETS + 1) for side in Side)
 
-    with tempfile.TemporaryDirectory() as directory:
-        app, store = _chain(directory)
-        _place_then_move(app, store, mix, [p * 1001 // 1000 for p in end])  # 0.1% up from the walk's end
-        samples, _ = _time_check(app, store, 5)
-        finalize_s, _ = _finalize(app, 4, [_oracle({m: end[m - 1] * 1002 // 1000 * TICK
-                                                    for m in range(1, MARKETS + 1)})])
-        app.signers.close()
-        store.close()
+    with tempfile.TemporaryDirectory() as directory, _chain(directory) as chain:
+        _place_then_move(chain, mix, [p * 1001 // 1000 for p in end])  # 0.1% up from the walk's end
+        samples, _ = _time_check(chain, 5)
+        oracle = chain.oracle_tx({m: end[m - 1] * 1002 // 1000 * TICK for m in range(1, MARKETS + 1)})
+        started = time.perf_counter()
+        chain.finalize([oracle])
+        finalize_s = time.perf_counter() - started
+        chain.commit()
 
     def at_the_high(book: ConditionalBook) -> None:  # every sell trailing stop anchored at the price
         for placed in range(trailing):
             market_id = 1 + placed % MARKETS
             book.add(_trailing(placed * TRAILING_SHARE + 4, market_id, Side.SELL, PRICE // TICK))
 
-    with tempfile.TemporaryDirectory() as directory:
-        app, store = _chain(directory)
-        _place_then_move(app, store, at_the_high, [PRICE // TICK * 1001 // 1000] * MARKETS)
-        worst, _ = _time_check(app, store, 3)
-        app.signers.close()
-        store.close()
+    with tempfile.TemporaryDirectory() as directory, _chain(directory) as chain:
+        _place_then_move(chain, at_the_high, [PRICE // TICK * 1001 // 1000] * MARKETS)
+        worst, _ = _time_check(chain, 3)
     return {"bench": "triggers", "conditional_orders": count, "trailing_stops": trailing, "markets": MARKETS,
             "trailing_segments": segments, "trigger_check_ms": round(min(samples) * 1000, 2),
             "trigger_check_median_ms": round(sorted(samples)[2] * 1000, 2), "goal_ms": 5,

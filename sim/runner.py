@@ -1,4 +1,5 @@
-"""The simulation loop: the real Application over LevelDB, block by block, no consensus.
+"""The simulation loop: the real Application over LevelDB, block by block, no consensus (driven
+through app/driver.py).
 
 A block's life here, as a network would give it:
   1. the generator moves prices, the validators vote them, and the generator draws txs;
@@ -15,23 +16,16 @@ the fewest of that block's txs that still break it (replayed from an export of t
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from app.application import Application
-from app.oracle_votes import encode_extension, is_oracle_tx
+from app.driver import InProcessChain, votes_commit
+from app.oracle_votes import is_oracle_tx
 from app.ordering import proposal_order_error
-from app.sim.genesis import SimGenesis, random_genesis
-from app.sim.invariants import INVARIANTS, Invariant, InvariantContext, first_broken
-from app.sim.operations import Draw, OperationMix
-from app.state_export import export_state, import_state, prefix_digests, read_export, write_export
-from app.store import CommittedStore
+from app.state_export import prefix_digests, read_export
 from modules.anchor.invariants import (
     anchor_differs_from,
     anchor_exceeds,
@@ -39,66 +33,13 @@ from modules.anchor.invariants import (
     claimable_from_scratch,
 )
 from modules.bridge.keeper import BridgeKeeper
+from sim.genesis import SimGenesis, random_genesis
+from sim.invariants import INVARIANTS, Invariant, InvariantContext, first_broken
+from sim.operations import Draw, OperationMix
 from wire.crypto import keccak256
 from wire.pb import abci_pb
 
-from tendermint.crypto import keys_pb2 as keys_pb
-
 MAX_BLOCK_TX_BYTES = 4 * 1024 * 1024
-
-
-class SimChain:
-    """One in-process node: an Application on its own LevelDB."""
-
-    def __init__(self, data: Path, store: CommittedStore | None = None) -> None:
-        self.data = data
-        self.store = store or CommittedStore(data)
-        self.app = Application(self.store)
-
-    def init(self, genesis: SimGenesis) -> None:
-        self.app.init_chain(init_chain_request(genesis))
-
-    def block(self, height: int, time_ms: int, votes: abci_pb.ExtendedCommitInfo,
-              draws: Sequence[Draw]) -> tuple[abci_pb.ResponseFinalizeBlock, list[bytes]]:
-        admitted = []
-        for draw in draws:
-            checked = self.app.check_tx(abci_pb.RequestCheckTx(tx=draw.raw, type=abci_pb.NEW))
-            if checked.code == 0 or draw.kind == "bad":
-                admitted.append(draw.raw)
-        proposal = self.app.prepare_proposal(abci_pb.RequestPrepareProposal(
-            txs=admitted, max_tx_bytes=MAX_BLOCK_TX_BYTES, height=height, local_last_commit=votes))
-        txs = list(proposal.txs)
-        problem = proposal_order_error([tx for tx in txs if not is_oracle_tx(tx)])
-        if problem is not None:
-            raise AssertionError(f"PrepareProposal built a block ProcessProposal rejects: {problem}")
-        timestamp = Timestamp()
-        timestamp.FromMilliseconds(time_ms)
-        response = self.app.finalize_block(abci_pb.RequestFinalizeBlock(txs=txs, height=height, time=timestamp))
-        self.app.commit(abci_pb.RequestCommit())
-        return response, txs
-
-    def close(self) -> None:
-        self.app.signers.close()
-        self.store.close()
-
-
-def init_chain_request(genesis: SimGenesis) -> abci_pb.RequestInitChain:
-    """InitChain for `genesis`: its app state, its validators, vote extensions from height 1."""
-    request = abci_pb.RequestInitChain(chain_id=genesis.chain_id, app_state_bytes=json.dumps(genesis.app_state).encode())
-    for validator in genesis.validators:
-        request.validators.add(pub_key=keys_pb.PublicKey(ed25519=validator.pub_key), power=validator.power)
-    request.consensus_params.abci.vote_extensions_enable_height = 1
-    return request
-
-
-def commit_info(votes: Sequence[tuple[bytes, int, dict[int, int]]]) -> abci_pb.ExtendedCommitInfo:
-    """The last commit's vote extensions as PrepareProposal receives them (extension signatures
-    are CometBFT's to check; FinalizeBlock reads the votes of an accepted proposal)."""
-    commit = abci_pb.ExtendedCommitInfo(round=0)
-    for address, power, prices in votes:
-        commit.votes.add(validator=abci_pb.Validator(address=address, power=power),
-                         vote_extension=encode_extension(prices), extension_signature=b"\x01" * 64, block_id_flag=2)
-    return commit
 
 
 @dataclass(frozen=True)
@@ -107,6 +48,20 @@ class BlockInput:
     time_ms: int
     votes: abci_pb.ExtendedCommitInfo
     draws: tuple[Draw, ...]
+
+
+def run_block(chain: InProcessChain, block: BlockInput) -> tuple[abci_pb.ResponseFinalizeBlock, list[bytes]]:
+    """The block as a network gives it: each drawn tx through CheckTx (refused ones dropped, but
+    the bad inputs, which a byzantine proposer puts in anyway so FinalizeBlock must refuse them),
+    PrepareProposal with the votes (checked by the rule ProcessProposal applies), FinalizeBlock,
+    Commit. Returns the FinalizeBlock response and the block's txs."""
+    checked = chain.check_all([draw.raw for draw in block.draws])
+    admitted = [draw.raw for draw, response in zip(block.draws, checked) if response.code == 0 or draw.kind == "bad"]
+    txs = chain.propose(admitted, block.votes, MAX_BLOCK_TX_BYTES)
+    problem = proposal_order_error([tx for tx in txs if not is_oracle_tx(tx)])
+    if problem is not None:
+        raise AssertionError(f"PrepareProposal built a block ProcessProposal rejects: {problem}")
+    return chain.block(txs, block.time_ms), txs
 
 
 @dataclass
@@ -163,9 +118,9 @@ class Simulation:
     """A seeded run: genesis, the operation mix and the node(s) it drives."""
 
     def __init__(self, seed: int, root: Path, weights: dict[str, int] | None = None,
-                 invariants: tuple[Invariant, ...] = INVARIANTS, chain: SimChain | None = None,
-                 height: int = 0, genesis: SimGenesis | None = None) -> None:
-        """A new chain at genesis under `root`, or `chain` as it stands at `height` (a restored export).
+                 invariants: tuple[Invariant, ...] = INVARIANTS, chain: InProcessChain | None = None,
+                 genesis: SimGenesis | None = None) -> None:
+        """A new chain at genesis under `root` / "node", or `chain` as it stands (a restored export).
         `genesis`: another than the seed's own `random_genesis(seed)`."""
         self.seed = seed
         self.genesis = genesis or random_genesis(seed)
@@ -173,22 +128,18 @@ class Simulation:
         if weights:
             self.mix.weights.update(weights)
         self.invariants = invariants
-        if chain is None:
-            chain = SimChain(root / "node")
-            chain.init(self.genesis)
-        self.chain = chain
-        self.height = height
+        self.chain = chain or InProcessChain.start(root / "node", self.genesis.chain_genesis())
 
     def next_input(self) -> BlockInput:
-        height = self.height + 1
+        height = self.chain.height + 1
         time_ms = self.mix.next_time_ms()
         self.mix.move_prices()
-        votes = commit_info([(v.consensus_address, v.power, prices) for v, prices in self.mix.votes()])
+        votes = votes_commit([(v.consensus_address, v.power, prices) for v, prices in self.mix.votes()])
         draws = tuple(self.mix.block_txs(height, time_ms, self.chain.store, self.chain.app.books)) if height > 1 else ()
         return BlockInput(height, time_ms, votes, draws)
 
     def run(self, blocks: int, result: SimResult, on_block: Callable[[int, SimResult], None] | None = None,
-            twins: Sequence[SimChain] = ()) -> None:
+            twins: Sequence[InProcessChain] = ()) -> None:
         started = time.perf_counter()
         try:
             for _ in range(blocks):
@@ -203,13 +154,12 @@ class Simulation:
         finally:
             result.seconds += time.perf_counter() - started
 
-    def step(self, block: BlockInput, result: SimResult, twins: Sequence[SimChain] = ()) -> Broken | None:
+    def step(self, block: BlockInput, result: SimResult, twins: Sequence[InProcessChain] = ()) -> Broken | None:
         expected_anchor = self._anchor_expected(block.height)
-        response, txs = self.chain.block(block.height, block.time_ms, block.votes, block.draws)
-        self.height = block.height
+        response, txs = run_block(self.chain, block)
         result.app_hashes.append(response.app_hash.hex())
         for twin in twins:
-            twin_response, _ = twin.block(block.height, block.time_ms, block.votes, block.draws)
+            twin_response, _ = run_block(twin, block)
             if twin_response.app_hash != response.app_hash:
                 return Broken(self.seed, block.height, "export-import/app-hash",
                               f"the imported node computed {twin_response.app_hash.hex()}, the original "
@@ -271,14 +221,13 @@ def shrink_failure(seed: int, broken: Broken, root: Path, weights: dict[str, int
             replay.step(replay.next_input(), SimResult(seed, 0))
         block = replay.next_input()
         assert block.draws == broken.block_draws, "the replay drew a different block: the run is not deterministic"
-        before = export_state(replay.chain.store)
+        before = replay.chain.export()
     finally:
         replay.close()
 
     def still_breaks(draws: tuple[Draw, ...], attempt: int) -> bool:
         where = root / f"try-{attempt}"
-        trial = Simulation(seed, where, weights, invariants, SimChain(where, import_state(before, where)),
-                           broken.height - 1)
+        trial = Simulation(seed, where, weights, invariants, InProcessChain.from_export(before, where))
         try:
             found = trial.step(BlockInput(block.height, block.time_ms, block.votes, draws), SimResult(seed, 0))
             return found is not None and found.invariant == broken.invariant
@@ -313,14 +262,14 @@ def check_export_import(seed: int, blocks: int, export_at: int, root: Path,
     store prefix, then drive both nodes with the same blocks to `blocks`, comparing app hashes."""
     simulation = Simulation(seed, root / "original")
     result = SimResult(seed, blocks)
-    imported: SimChain | None = None
+    imported: InProcessChain | None = None
     try:
         simulation.run(export_at, result)
         if result.broken is not None:
             raise AssertionError(result.broken.report())
         path = export_file or root / "export.json"
-        write_export(simulation.chain.store, path)
-        imported = SimChain(root / "imported", import_state(read_export(path), root / "imported"))
+        simulation.chain.export(path)
+        imported = InProcessChain.from_export(read_export(path), root / "imported")
         original_digests, imported_digests = prefix_digests(simulation.chain.store), prefix_digests(imported.store)
         differing = sorted(p for p in set(original_digests) | set(imported_digests)
                            if original_digests.get(p) != imported_digests.get(p))

@@ -9,7 +9,6 @@ chain's (or the machine's), not the offered load's.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from client import load_key
@@ -18,8 +17,6 @@ from localnet.fresh import fresh_localnet
 from localnet.load import LoadConfig, LoadGenerator, mean_orders_per_tx
 from localnet.supervisor import Supervisor
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-COMETBFT = PROJECT_ROOT / "bin" / "cometbft"
 GOALS = {1: {"orders_per_s": 10_000, "p50_ms": 600, "p99_ms": 1_500},
          4: {"orders_per_s": 3_000, "block_interval_ms": 1_000, "p99_ms": 3_000}}
 HEADROOM = 1.3
@@ -48,7 +45,8 @@ def measure(validators: int, rate: float, duration_s: float) -> dict[str, Any]:
         groups = {"app": apps, "mempool_worker": children(apps),
                   "cometbft": [v.cometbft.pid for v in supervisor.validators if v.cometbft.pid],
                   "loadgen": [os.getpid()]}
-        figures, shares, cpu_s = cpu_shares(groups, generator.measure)
+        measured, shares, cpu_s = cpu_shares(groups, generator.measure)
+    figures: dict[str, Any] = measured
     orders = max(1, int(figures.get("finalized_orders") or 0))
     figures["app_us_per_order"] = round(1e6 * (cpu_s["app"] + cpu_s["mempool_worker"]) / validators / orders, 1)
     figures["mempool_worker_us_per_order"] = round(1e6 * cpu_s["mempool_worker"] / validators / orders, 1)

@@ -1,52 +1,57 @@
-"""`perpchain bench NAME`: benchmarks of the app, each printing its figures as JSON on its last line.
+"""`checktx` benchmark: CheckTx throughput over the real ABCI socket.
 
-checktx  CheckTx throughput over the real ABCI socket. The app runs as its own process (`perpchain
-         node`), as under CometBFT. One connection sets up the chain (InitChain funding K accounts,
-         FinalizeBlock at height 1 with the current time, Commit), then N pre-signed transfers are
-         pipelined over it as CheckTx requests, in batches each followed by a Flush with a few
-         batches in flight, the way CometBFT's socket client feeds the mempool connection. Every
-         CheckTx must answer code 0, or the benchmark fails: rejected txs measure nothing.
-         Signing happens before the clock starts. Afterwards the same code paths are timed
-         in-process, one stage at a time, so a figure below the goal says where the time went:
-           abci_codec_us_per_tx        framing + protobuf of Request and Response
-           decode_us_per_tx            ante.decode: tx hash, SignedTx protobuf, EIP-712 digest
-           recover_us_per_tx           secp256k1 recovery + address, one thread
-           prefetch_parallel_us_per_tx SignerCache.prefetch over the thread pool (wall time)
-           execute_us_per_tx           admit (signer cached) + branch + execute_tx + write
-           nonce_us_per_tx             the nonce-list part of execution alone
-           check_tx_warm_us_per_tx     Application.check_tx, signer cached, nothing prefetched
-           inprocess_us_per_tx         the server's per-read path without the socket
-           socket_overhead_us_per_tx   checktx_us_per_tx - inprocess_us_per_tx
-         Then, on the same node, under load: a second connection sends a FinalizeBlock of the N
-         transfers just checked (height 2; their signers are cached, as for txs that reached the
-         block through the mempool) while the first pipelines S more CheckTx, as CometBFT does
-         when txs arrive during a block:
-           checktx_under_load_tx_per_s CheckTx answered between sending the FinalizeBlock and
-                                       receiving its response, per second of that interval
-           under_load_block_s          that interval
-           under_load_first_answer_ms  from sending the FinalizeBlock to the first CheckTx answer
+The app runs as its own process (`perpchain node`), as under CometBFT. One connection sets up the
+chain (InitChain funding K accounts, FinalizeBlock at height 1 with the current time, Commit), then
+N pre-signed transfers are pipelined over it as CheckTx requests, in batches each followed by a
+Flush with a few batches in flight, the way CometBFT's socket client feeds the mempool connection.
+Every CheckTx must answer code 0, or the benchmark fails: rejected txs measure nothing. Signing
+happens before the clock starts. Afterwards the same code paths are timed in-process (on a chain
+set up alike through app/driver.py), one stage at a time, so a figure below the goal says where
+the time went:
+  abci_codec_us_per_tx        framing + protobuf of Request and Response
+  decode_us_per_tx            ante.decode: tx hash, SignedTx protobuf, EIP-712 digest
+  recover_us_per_tx           secp256k1 recovery + address, one thread
+  prefetch_parallel_us_per_tx SignerCache.prefetch over the thread pool (wall time)
+  execute_us_per_tx           admit (signer cached) + branch + execute_tx + write
+  nonce_us_per_tx             the nonce-list part of execution alone
+  check_tx_warm_us_per_tx     Application.check_tx, signer cached, nothing prefetched
+  inprocess_us_per_tx         the server's per-read path without the socket
+  socket_overhead_us_per_tx   checktx_us_per_tx - inprocess_us_per_tx
+Then, on the same node, under load: a second connection sends a FinalizeBlock of the N transfers
+just checked (height 2; their signers are cached, as for txs that reached the block through the
+mempool) while the first pipelines S more CheckTx, as CometBFT does when txs arrive during a block:
+  checktx_under_load_tx_per_s CheckTx answered between sending the FinalizeBlock and receiving
+                              its response, per second of that interval
+  under_load_block_s          that interval
+  under_load_first_answer_ms  from sending the FinalizeBlock to the first CheckTx answer
 """
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from app import ante
+from app.driver import Genesis, InProcessChain, timestamp
 from app.framing import frame, split_frames
+from app.router import check_tx
+from app.sigverify import SignerCache
+from app.store import CacheStore
+from bench.common import AppProcess, BenchmarkFailed
+from genesis.app_state import build_app_state
+from modules.auth.keeper import AuthKeeper
+from modules.bank.types import Transfer
+from modules.context import BlockContext
+from modules.types import SubaccountId
+from wire.codec import DecodedTx, Tx, sign_tx
+from wire.crypto import PrivateKey, keccak256, recover_address
 from wire.pb import abci_pb
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 CHECKTX_DEFAULT_TXS = 20_000
 CHECKTX_GOAL_TX_PER_S = 15_000
@@ -61,39 +66,7 @@ FUNDED_MICRO_USDC = 1_000_000_000_000
 TRANSFER_MICRO_USDC = 1
 
 
-class BenchmarkFailed(Exception):
-    """The benchmark could not measure what it claims to (a rejected tx, a dead app process)."""
-
-
-def run_benchmark(name: str, size: int) -> int:
-    from app import bench_anchor, bench_budget, bench_engine, bench_liquidation, bench_orders, bench_restart, bench_triggers
-
-    benchmarks: dict[str, Callable[[int], dict[str, object]]] = {
-        "checktx": bench_checktx,
-        "engine": bench_engine.run,  # type: ignore[dict-item]
-        "liquidation": bench_liquidation.run,
-        "triggers": bench_triggers.run,
-        "restart": bench_restart.run,
-        "anchor": bench_anchor.run,
-        "budget": bench_budget.run,
-        "orders": bench_orders.run,
-    }
-    if name not in benchmarks:
-        print(f"error: unknown benchmark {name!r}; known: {', '.join(sorted(benchmarks))}", file=sys.stderr)
-        return 2
-    try:
-        figures = benchmarks[name](size)
-    except BenchmarkFailed as error:
-        print(f"error: benchmark {name} failed: {error}", file=sys.stderr)
-        return 1
-    print(json.dumps(figures))
-    return 0
-
-
-# -- checktx --------------------------------------------------------------------------------------
-
-
-def bench_checktx(size: int) -> dict[str, object]:
+def run(size: int = 0) -> dict[str, object]:
     txs_total = size if size > 0 else CHECKTX_DEFAULT_TXS
     accounts = min(CHECKTX_ACCOUNTS, txs_total)
     block_time_ms = int(time.time() * 1000)
@@ -110,7 +83,7 @@ def bench_checktx(size: int) -> dict[str, object]:
 
     with tempfile.TemporaryDirectory(prefix="perpchain-bench-") as tmp:
         root = Path(tmp)
-        node = _AppProcess(root / "node-data", root / "node.log")
+        node = AppProcess(root / "node-data", root / "node.log")
         try:
             node.start()
             with socket.create_connection(("127.0.0.1", node.port)) as conn:
@@ -160,16 +133,11 @@ def _account_secret(index: int) -> bytes:
 
 
 def _addresses(secrets: Sequence[bytes]) -> list[bytes]:
-    from wire.crypto import PrivateKey
-
     return [PrivateKey(s).address for s in secrets]
 
 
-def _app_state(addresses: Sequence[bytes]) -> bytes:
-    balances = [
-        {"address": "0x" + a.hex(), "subaccount": 0, "amount_micro_usdc": str(FUNDED_MICRO_USDC)} for a in addresses
-    ]
-    return json.dumps({"bank": {"balances": balances}}).encode()
+def _app_state(addresses: Sequence[bytes]) -> dict[str, Any]:
+    return build_app_state([("0x" + a.hex(), 0, FUNDED_MICRO_USDC) for a in addresses], markets=[])
 
 
 def sign_transfers(secrets: Sequence[bytes], count: int, base_nonce: int) -> list[bytes]:
@@ -186,11 +154,6 @@ def sign_transfers(secrets: Sequence[bytes], count: int, base_nonce: int) -> lis
 
 
 def _sign_chunk(chunk: tuple[list[bytes], int, int, int]) -> list[bytes]:
-    from modules.bank.types import Transfer
-    from modules.types import SubaccountId
-    from wire.codec import Tx, sign_tx
-    from wire.crypto import PrivateKey
-
     secrets, start, end, base_nonce = chunk
     keys = [PrivateKey(s) for s in secrets]
     addresses = [k.address for k in keys]
@@ -204,76 +167,17 @@ def _sign_chunk(chunk: tuple[list[bytes], int, int, int]) -> list[bytes]:
     return out
 
 
-def _timestamp(ms: int) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromMilliseconds(ms)
-    return stamp
-
-
 def _request(**kind: object) -> bytes:
     return frame(abci_pb.Request(**kind).SerializeToString())  # type: ignore[arg-type]
 
 
-def _setup_requests(app_state: bytes, block_time_ms: int) -> list[abci_pb.Request]:
+def _setup_requests(app_state: dict[str, Any], block_time_ms: int) -> list[abci_pb.Request]:
+    """The chain's set-up over the socket: InitChain, block 1 at `block_time_ms`, Commit."""
     return [
-        abci_pb.Request(init_chain=abci_pb.RequestInitChain(
-            chain_id=CHAIN_ID, app_state_bytes=app_state, time=_timestamp(block_time_ms), initial_height=1)),
-        abci_pb.Request(finalize_block=abci_pb.RequestFinalizeBlock(height=1, time=_timestamp(block_time_ms))),
+        abci_pb.Request(init_chain=Genesis(CHAIN_ID, app_state).request()),
+        abci_pb.Request(finalize_block=abci_pb.RequestFinalizeBlock(height=1, time=timestamp(block_time_ms))),
         abci_pb.Request(commit=abci_pb.RequestCommit()),
     ]
-
-
-class _AppProcess:
-    """`perpchain node` on a free loopback port, its output in a log file; always stopped."""
-
-    def __init__(self, data: Path, log_path: Path) -> None:
-        self.data = data
-        self.log_path = log_path
-        self.port = _free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "perpchain.cli", "node", "--data", str(self.data),
-                 "--abci", f"tcp://127.0.0.1:{self.port}"],
-                stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise BenchmarkFailed(f"app ABCI port {self.port} did not open in 30s")
-
-    def check_alive(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            raise BenchmarkFailed(f"app process exited with code {self.process.returncode}")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-def _free_port() -> int:
-    from localnet.ports import free_port  # below the ephemeral range (localnet/ports.py says why)
-
-    return free_port()
 
 
 class _ResponseReader:
@@ -307,7 +211,7 @@ class _ResponseReader:
         return response
 
 
-def _set_up_chain(conn: socket.socket, app_state: bytes, block_time_ms: int) -> None:
+def _set_up_chain(conn: socket.socket, app_state: dict[str, Any], block_time_ms: int) -> None:
     requests = _setup_requests(app_state, block_time_ms)
     conn.sendall(b"".join(frame(r.SerializeToString()) for r in requests) + _request(flush=abci_pb.RequestFlush()))
     reader = _ResponseReader(conn)
@@ -342,7 +246,7 @@ def _check_txs_beside_a_block(port: int, mempool: socket.socket, block_txs: Sequ
         waiter.start()
         block_sent = time.perf_counter()
         consensus.sendall(_request(finalize_block=abci_pb.RequestFinalizeBlock(
-            height=2, txs=block_txs, time=_timestamp(block_time_ms + 1_000))))
+            height=2, txs=block_txs, time=timestamp(block_time_ms + 1_000))))
         _pipeline_check_txs(mempool, stream, answered_at)
         waiter.join(120)
         if not block_done:
@@ -422,17 +326,11 @@ def _pipeline_check_txs(conn: socket.socket, txs: Sequence[bytes], answered_at: 
 # -- in-process breakdown -------------------------------------------------------------------------
 
 
-def _fresh_app(path: Path, app_state: bytes, block_time_ms: int):  # type: ignore[no-untyped-def]
-    """An Application over its own LevelDB, set up exactly as the node was over the socket."""
-    from app.application import Application
-    from app.store import CommittedStore
-
-    store = CommittedStore(path)
-    app = Application(store)
-    for request in _setup_requests(app_state, block_time_ms):
-        kind = request.WhichOneof("value")
-        getattr(app, kind)(getattr(request, kind))
-    return app, store
+def _fresh_chain(path: Path, app_state: dict[str, Any], block_time_ms: int) -> InProcessChain:
+    """A chain over its own LevelDB, set up as the node was over the socket."""
+    chain = InProcessChain.start(path, Genesis(CHAIN_ID, app_state))
+    chain.block(time_ms=block_time_ms)
+    return chain
 
 
 def _per_tx_us(count: int, run: Callable[[], object]) -> float:
@@ -441,16 +339,8 @@ def _per_tx_us(count: int, run: Callable[[], object]) -> float:
     return round((time.perf_counter() - started) / count * 1e6, 2)
 
 
-def _breakdown(root: Path, app_state: bytes, block_time_ms: int, txs: Sequence[bytes]) -> dict[str, object]:
+def _breakdown(root: Path, app_state: dict[str, Any], block_time_ms: int, txs: Sequence[bytes]) -> dict[str, object]:
     """Each stage of the server's CheckTx path, timed alone over the same txs."""
-    from app import ante
-    from app.router import check_tx
-    from app.sigverify import SignerCache, _recover
-    from app.store import CacheStore
-    from modules.auth.keeper import AuthKeeper
-    from modules.context import BlockContext
-    from wire.crypto import keccak256
-
     count = len(txs)
     figures: dict[str, object] = {"breakdown_txs": count}
     requests = [_request(check_tx=abci_pb.RequestCheckTx(tx=tx, type=abci_pb.NEW)) for tx in txs]
@@ -467,9 +357,9 @@ def _breakdown(root: Path, app_state: bytes, block_time_ms: int, txs: Sequence[b
 
     figures["abci_codec_us_per_tx"] = _per_tx_us(count, abci_codec)
     figures["keccak_us_per_call"] = _per_tx_us(count, lambda: [keccak256(tx) for tx in txs])
-    decoded: list = []
+    decoded: list[tuple[bytes, DecodedTx]] = []
     figures["decode_us_per_tx"] = _per_tx_us(count, lambda: decoded.extend(ante.decode(tx) for tx in txs))
-    figures["recover_us_per_tx"] = _per_tx_us(count, lambda: [_recover(d) for _, d in decoded])
+    figures["recover_us_per_tx"] = _per_tx_us(count, lambda: [recover_address(d.digest, d.signature) for _, d in decoded])
 
     signers = SignerCache()
     try:
@@ -479,9 +369,8 @@ def _breakdown(root: Path, app_state: bytes, block_time_ms: int, txs: Sequence[b
 
         figures["prefetch_parallel_us_per_tx"] = _per_tx_us(count, prefetch)
 
-        app, store = _fresh_app(root / "breakdown-execute", app_state, block_time_ms)
-        try:
-            check = CacheStore(store)
+        with _fresh_chain(root / "breakdown-execute", app_state, block_time_ms) as chain:
+            check = CacheStore(chain.store)
             ctx = BlockContext(CHAIN_ID, 2, block_time_ms)
 
             def execute() -> None:  # what check_tx does after decoding, signers already recovered
@@ -493,33 +382,27 @@ def _breakdown(root: Path, app_state: bytes, block_time_ms: int, txs: Sequence[b
 
             figures["execute_us_per_tx"] = _per_tx_us(count, execute)
 
-            nonces = CacheStore(store)
+            nonces = CacheStore(chain.store)
 
             def use_nonces() -> None:  # the nonce part of execution alone
                 for _, d in decoded:
                     AuthKeeper(nonces).use_nonce(d.tx.account, d.tx.nonce, ctx.time_ms)
 
             figures["nonce_us_per_tx"] = _per_tx_us(count, use_nonces)
-        finally:
-            app.signers.close()
-            store.close()
     finally:
         signers.close()
 
     # Application.check_tx itself with every signer already recovered (decode + admit + execute).
-    app, store = _fresh_app(root / "breakdown-checktx", app_state, block_time_ms)
-    try:
+    with _fresh_chain(root / "breakdown-checktx", app_state, block_time_ms) as chain:
+        app = chain.app
         for tx_hash, d in decoded:
             app.signers.signer(tx_hash, d)
         check_requests = [abci_pb.RequestCheckTx(tx=tx, type=abci_pb.NEW) for tx in txs]
         figures["check_tx_warm_us_per_tx"] = _per_tx_us(count, lambda: [app.check_tx(r) for r in check_requests])
-    finally:
-        app.signers.close()
-        store.close()
 
     # The server's whole per-read path without the socket: parse, prefetch_signers, check_tx, answer.
-    app, store = _fresh_app(root / "breakdown-inprocess", app_state, block_time_ms)
-    try:
+    with _fresh_chain(root / "breakdown-inprocess", app_state, block_time_ms) as chain:
+        app = chain.app
         chunk = CHECKTX_BATCH_TXS * 2
 
         def serve() -> None:
@@ -536,7 +419,4 @@ def _breakdown(root: Path, app_state: bytes, block_time_ms: int, txs: Sequence[b
         inprocess_us = _per_tx_us(count, serve)
         figures["inprocess_us_per_tx"] = inprocess_us
         figures["inprocess_tx_per_s"] = round(1e6 / inprocess_us, 1)
-    finally:
-        app.signers.close()
-        store.close()
     return figures
