@@ -1,6 +1,7 @@
-"""Fails when the project's own modules import each other in a cycle.
+"""Fails when the project's own modules import each other in a cycle, or a package imports one
+it must not (the arrows of docs/architecture.md).
 
-Run as `python -m tests.import_cycles` from the repository root (tests/unit/test_import_cycles.py
+Run as `python -m tests.import_graph` from the repository root (tests/unit/test_import_graph.py
 runs it too). Every import counts, at module level or inside a function, except those under
 `if TYPE_CHECKING:`, which never run: a cycle dodged by a local import is still a cycle.
 """
@@ -12,7 +13,23 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("app", "bench", "bridge", "client", "genesis", "localnet", "modules", "perpchain", "sim", "tui", "wire")
+# Which of the project's packages each may import. The state machine (modules/) imports none; the
+# wire format is the modules' action types; the app serves them; client/ is the one way to a node,
+# under everything that talks to nodes; tooling (bench/, sim/) and the command line sit on top.
+MAY_IMPORT: dict[str, frozenset[str]] = {
+    "modules": frozenset(),
+    "wire": frozenset({"modules"}),
+    "app": frozenset({"modules", "wire"}),
+    "client": frozenset({"modules", "wire"}),
+    "genesis": frozenset({"client", "modules", "wire"}),
+    "bridge": frozenset({"client", "modules", "wire"}),
+    "tui": frozenset({"client", "modules", "wire"}),
+    "localnet": frozenset({"bridge", "client", "genesis", "modules", "wire"}),
+    "sim": frozenset({"app", "client", "genesis", "modules", "wire"}),
+    "bench": frozenset({"app", "bridge", "client", "genesis", "localnet", "modules", "perpchain", "sim", "tui", "wire"}),
+    "perpchain": frozenset({"app", "bench", "bridge", "client", "genesis", "localnet", "modules", "sim", "tui", "wire"}),
+}
+PACKAGES = tuple(sorted(MAY_IMPORT))
 
 
 def module_files(root: Path = ROOT) -> dict[str, Path]:
@@ -100,12 +117,29 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(found)
 
 
+def wrong_arrows(graph: dict[str, set[str]], may_import: dict[str, frozenset[str]] = MAY_IMPORT) -> list[str]:
+    """Each import from one package into another that `may_import` does not allow, as `a -> b`."""
+    wrong = []
+    for module in sorted(graph):
+        package = module.split(".")[0]
+        for target in sorted(graph[module]):
+            other = target.split(".")[0]
+            if other != package and other not in may_import[package]:
+                wrong.append(f"{module} -> {target}")
+    return wrong
+
+
 def main() -> int:
-    found = cycles(import_graph(module_files()))
+    files = module_files()
+    graph = import_graph(files)
+    found = cycles(graph)
     for component in found:
         print("import cycle: " + " <-> ".join(component))
-    print(f"{len(found)} import cycle(s) among {len(module_files())} modules")
-    return 1 if found else 0
+    wrong = wrong_arrows(graph)
+    for arrow in wrong:
+        print("import against the layering: " + arrow)
+    print(f"{len(found)} import cycle(s), {len(wrong)} import(s) against the layering, among {len(files)} modules")
+    return 1 if found or wrong else 0
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""The project's modules import each other without cycles (tests/import_cycles.py)."""
+"""The project's modules import each other without cycles and along the layering (tests/import_graph.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.import_cycles import cycles, import_graph, module_files
+from tests.import_graph import cycles, import_graph, module_files, wrong_arrows
 
 
 def test_a_cycle_of_three_is_found_and_a_chain_is_not() -> None:
@@ -26,3 +26,9 @@ def test_imports_inside_functions_count_and_type_checking_imports_do_not(tmp_pat
     assert graph["app.three"] == {"app.two"}
     assert cycles(graph) == [["app.one", "app.two"]]
 
+
+
+def test_an_import_the_layering_does_not_allow_is_named() -> None:
+    graph = {"modules.bank.keeper": {"modules.types", "app.store"}, "app.store": {"modules.types"}, "modules.types": set()}
+    may_import = {"modules": frozenset(), "app": frozenset({"modules"})}
+    assert wrong_arrows(graph, may_import) == ["modules.bank.keeper -> app.store"]
