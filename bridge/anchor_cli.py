@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bridge.cli import _eth_options, _eth_rpc
+from bridge.cli import add_eth_options, eth_rpc_of
 from client.arguments import uint_arg
 
 
@@ -34,7 +34,8 @@ def _address(text: str) -> bytes:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def add_query_parsers(query_commands: argparse._SubParsersAction, node: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+def add_query_parsers(query_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                      node: argparse.ArgumentParser) -> None:
     query_commands.add_parser("anchor", parents=[node], help="the chain's latest anchor and its signatures")
     proof = query_commands.add_parser("exit-proof", parents=[node],
                                       help="an address's anchored claimable amount and Merkle proof")
@@ -51,7 +52,8 @@ def query_result(client: Any, args: argparse.Namespace) -> Any:
     return anchors.proof(args.address, args.nonce)
 
 
-def add_parsers(commands: argparse._SubParsersAction, offline_command: Any) -> None:  # type: ignore[type-arg]
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                offline_command: Any) -> None:
     """`offline_command` runs `exit-proof` (perpchain/cli.py hands it in: it reads node data)."""
     offline = commands.add_parser("exit-proof", help="an exit proof from a stopped node's data (no node needed)")
     offline.add_argument("--home", type=Path, required=True,
@@ -65,7 +67,7 @@ def add_parsers(commands: argparse._SubParsersAction, offline_command: Any) -> N
 
     def eth_command(name: str, help_text: str) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help_text)
-        _eth_options(parser)
+        add_eth_options(parser)
         parser.add_argument("--node", default="http://127.0.0.1:26657", help="node RPC, only to find the vault")
         parser.set_defaults(func=cmd_eth)
         return parser
@@ -100,15 +102,15 @@ def cmd_eth(args: argparse.Namespace) -> int:
     """The Ethereum commands; a call the vault would refuse exits 1 naming the vault's error."""
     from web3.exceptions import ContractCustomError
 
-    from bridge.eth import decode_custom_error
     from client.anchor import AnchorClient
     from client.client import Client
+    from client.eth import decode_custom_error
 
-    anchors = AnchorClient(Client(args.node), _eth_rpc(args), args.vault)
+    anchors = AnchorClient(Client(args.node), eth_rpc_of(args), args.vault)
     try:
         answer = _eth_answer(anchors, args)
     except ContractCustomError as error:
-        name, arguments = decode_custom_error(anchors.bridge.vault.abi, error.data)  # type: ignore[arg-type]
+        name, arguments = decode_custom_error(anchors.bridge.vault.abi, error)
         print(f"error: the vault refuses: {name}{arguments}", file=sys.stderr)
         return 1
     print(json.dumps(answer, indent=2))

@@ -13,8 +13,8 @@ import json
 
 from web3 import Web3
 
-from bridge.eth import Anvil, deploy_bridge, transact
-from client.bridge import send_eth_transaction
+from bridge.eth import Anvil, anvil_rpc, deploy_bridge
+from client.eth import send_eth_transaction, transact
 from modules.anchor.merkle import BalanceTree, Leaf
 from modules.anchor.types import AnchorRecord
 from wire import vault as digests
@@ -54,10 +54,10 @@ def measure(leaves: int = LEAVES) -> dict[str, int]:
         figures["anchor_gas"] = anchor(2, 3)
         figures["anchor_all_signers_gas"] = anchor(3, 4)
         transact(w3, deposit, user.checksum)  # nonce 2: after the anchor, reclaimable
-        w3.provider.make_request("evm_increaseTime", [FREEZE_S + 1])
-        w3.provider.make_request("evm_mine", [])
+        anvil_rpc(w3, "evm_increaseTime", FREEZE_S + 1)
+        anvil_rpc(w3, "evm_mine")
         figures["freeze_gas"] = transact(w3, bridge.vault.functions.freeze(), user.checksum)["gasUsed"]
-        w3.provider.make_request("anvil_setBalance", [Web3.to_checksum_address(trader.address), hex(10**18)])
+        anvil_rpc(w3, "anvil_setBalance", Web3.to_checksum_address(trader.address), hex(10**18))
         proof = tree.proof(trader.address)
         call = bridge.vault.functions.exit(1_000 * USDC, proof)
         figures[f"exit_{leaves}_leaves_gas"] = send_eth_transaction(w3, trader, call)["gasUsed"]

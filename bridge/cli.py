@@ -39,7 +39,7 @@ def _micro_usdc(text: str) -> int:
     return int(amount)
 
 
-def _eth_rpc(args: argparse.Namespace) -> str:
+def eth_rpc_of(args: argparse.Namespace) -> str:
     if args.eth_rpc:
         return str(args.eth_rpc)
     if os.environ.get("PERPCHAIN_ETH_RPC"):
@@ -52,24 +52,26 @@ def _eth_rpc(args: argparse.Namespace) -> str:
     return local.eth_rpc
 
 
-def add_parsers(commands: argparse._SubParsersAction, default_node: str) -> None:  # type: ignore[type-arg]
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                default_node: str) -> None:
     """Register `relayer` on perpchain's subcommands."""
     relayer = commands.add_parser("relayer", help="bridge relayer of one validator operator (until Ctrl-C)")
     relayer.add_argument("--config", type=Path, required=True, help="config file (JSON; docs/bridge.md)")
     relayer.set_defaults(func=lambda args: __import__("bridge.relayer", fromlist=["run"]).run(args.config))
 
 
-def _eth_options(parser: argparse.ArgumentParser) -> None:
+def add_eth_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eth-rpc", help="Ethereum JSON-RPC (default: $PERPCHAIN_ETH_RPC or the localnet's anvil)")
     parser.add_argument("--vault", help="vault address (default: the chain's /bridge/status)")
 
 
-def add_tx_parsers(tx_commands: argparse._SubParsersAction, signer: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+def add_tx_parsers(tx_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                   signer: argparse.ArgumentParser) -> None:
     deposit = tx_commands.add_parser("deposit", parents=[signer],
                                      help="approve + Vault.deposit on Ethereum; credited on chain by the relayers")
     deposit.add_argument("--amount", type=_micro_usdc, required=True, help="USDC (6 decimals)")
     deposit.add_argument("--to", type=subaccount_ref, metavar="0xADDR[/N]", help="perpchain subaccount credited (default: the key's /0)")
-    _eth_options(deposit)
+    add_eth_options(deposit)
     withdraw = tx_commands.add_parser("withdraw", parents=[signer],
                                       help="debit free collateral on chain; the vault pays --to once validators sign")
     withdraw.add_argument("--amount", type=_micro_usdc, required=True, help="USDC (6 decimals)")
@@ -92,10 +94,11 @@ def add_tx_parsers(tx_commands: argparse._SubParsersAction, signer: argparse.Arg
     resume.add_argument("--halt", type=uint_arg("halt"), required=True, help="the halt id (`perpchain query bridge status`)")
 
 
-def add_query_parsers(query_commands: argparse._SubParsersAction, node: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+def add_query_parsers(query_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                      node: argparse.ArgumentParser) -> None:
     solvency = query_commands.add_parser("solvency", parents=[node],
                                          help="the vault's balance against the chain's claim on it")
-    _eth_options(solvency)
+    add_eth_options(solvency)
     bridge = query_commands.add_parser("bridge", parents=[node], help="bridge status, validators, deposits, withdrawals")
     bridge.add_argument("what", choices=("status", "validators", "deposit", "withdrawal", "valset", "halt"))
     bridge.add_argument("number", nargs="?", type=uint_arg("number"))
@@ -137,7 +140,7 @@ def tx_result(client: Any, key: Any, args: argparse.Namespace) -> dict[str, Any]
     if args.to:
         address, number = args.to
         recipient = address_from_hex(address)
-    bridge = BridgeClient(client, _eth_rpc(args), args.vault)
+    bridge = BridgeClient(client, eth_rpc_of(args), args.vault)
     nonce = bridge.deposit(key, args.amount, recipient, number)
     return {"deposit_nonce": nonce, "recipient": f"0x{recipient.hex()}", "subaccount": number,
             "amount_micro_usdc": str(args.amount)}
@@ -148,12 +151,14 @@ def query_result(client: Any, args: argparse.Namespace) -> Any:
     from client.bridge import BridgeClient
 
     if args.query_command == "solvency":
-        return BridgeClient(client, _eth_rpc(args), args.vault).solvency().as_json()
+        return BridgeClient(client, eth_rpc_of(args), args.vault).solvency().as_json()
     bridge = BridgeClient(client)
-    if args.what in ("deposit", "withdrawal", "valset", "halt") and args.number is None:
+    if args.what == "status":
+        return bridge.status()
+    if args.what == "validators":
+        return bridge.validators()
+    if args.number is None:
         raise SystemExit(f"query bridge {args.what} needs a number")
-    return {"status": bridge.status, "validators": bridge.validators,
-            "deposit": lambda: bridge.deposit_status(args.number),
-            "withdrawal": lambda: bridge.withdrawal(args.number),
-            "valset": lambda: bridge.valset(args.number),
-            "halt": lambda: bridge.halt(args.number)}[args.what]()
+    by_number = {"deposit": bridge.deposit_status, "withdrawal": bridge.withdrawal, "valset": bridge.valset,
+                 "halt": bridge.halt}
+    return by_number[args.what](args.number)

@@ -1,4 +1,5 @@
-"""A local Ethereum node (anvil, from npm @foundry-rs/anvil) and deployment of the bridge with web3.py.
+"""A local Ethereum node (anvil, from npm @foundry-rs/anvil) and deployment of the bridge with web3.py
+(client/eth.py sends the transactions).
 
     with Anvil() as node:                       # free loopback port, chain id 31337
         w3 = node.web3()
@@ -26,14 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from eth_abi import decode as abi_decode
 from web3 import Web3
 from web3.contract import Contract
-from web3.contract.contract import ContractFunction
-from web3.types import TxReceipt
+from web3.types import RPCEndpoint, TxReceipt
 
-from bridge.contracts import ROOT, load_artifact
-from wire.crypto import PrivateKey, keccak256
+from client.artifacts import ROOT, load_artifact
+from client.eth import TransactionFailed, connect, mined, transact
+from wire.crypto import PrivateKey
 
 ANVIL_CHAIN_ID = 31337
 # Seconds without an anchor before anyone may freeze the vault: a week, as StarkEx does. A
@@ -51,10 +51,6 @@ _PLATFORM_PACKAGES = {
 
 class AnvilError(RuntimeError):
     """anvil is missing, did not start, or stopped answering."""
-
-
-class TransactionFailed(RuntimeError):
-    """A mined transaction reverted."""
 
 
 def anvil_binary() -> Path:
@@ -76,7 +72,7 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -129,7 +125,7 @@ class Anvil:
         return self._process is not None and self._process.poll() is None
 
     def web3(self) -> Web3:
-        return Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 30}))
+        return connect(self.rpc_url)
 
     def start(self) -> Anvil:
         if self.running:
@@ -206,6 +202,14 @@ class Anvil:
             return False
 
 
+def anvil_rpc(w3: Web3, method: str, *params: Any) -> Any:
+    """The result of one of anvil's own JSON-RPC methods (anvil_setBalance, evm_mine, evm_increaseTime, ...)."""
+    reply = w3.provider.make_request(RPCEndpoint(method), list(params))
+    if "error" in reply:
+        raise AnvilError(f"{method}: {reply['error']}")
+    return reply.get("result")
+
+
 def _tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -229,32 +233,14 @@ class BridgeDeployment:
         return bytes.fromhex(self.vault.address[2:])
 
 
-def transact(w3: Web3, call: ContractFunction, sender: str, **tx: Any) -> TxReceipt:
-    """Send `call` from the unlocked `sender`, wait for its receipt, raise if it reverted.
-
-    A call that would revert raises web3's ContractCustomError (see `decode_custom_error`) while
-    gas is estimated, before anything is sent.
-    """
-    tx_hash = call.transact({"from": sender, **tx})
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
-    if receipt["status"] != 1:
-        raise TransactionFailed(f"transaction {tx_hash.hex()} reverted")
-    return receipt
-
-
 def deploy_contract(w3: Web3, name: str, *args: Any, sender: str) -> Contract:
     """Deploy the compiled contract `name` with constructor `args`."""
     artifact = load_artifact(name)
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    tx_hash = factory.constructor(*args).transact({"from": sender})
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
-    if receipt["status"] != 1 or receipt["contractAddress"] is None:
-        raise TransactionFailed(f"deploying {name} failed (tx {tx_hash.hex()})")
+    receipt = mined(w3, factory.constructor(*args).transact({"from": sender}))
+    if receipt["contractAddress"] is None:
+        raise TransactionFailed(f"deploying {name} created no contract (tx 0x{bytes(receipt['transactionHash']).hex()})")
     return w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
-
-
-def contract_at(w3: Web3, name: str, address: str) -> Contract:
-    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact(name).abi)
 
 
 def deploy_bridge(
@@ -303,30 +289,6 @@ def cover_withdrawals(w3: Web3, deployment: BridgeDeployment, keys: Sequence[Pri
                           withdrawn_total_micro_usdc=total_micro_usdc, leaf_count=0, time_ms=0)
     sigs = sign_quorum(keys, anchor_digest(deployment.chain_id, deployment.vault_address, record))
     return transact(w3, f.anchor(vault_record(record), sigs), sender)
-
-
-# ------------------------------------------------------------------------------------- reverts
-
-
-def error_selectors(abi: Sequence[Mapping[str, Any]]) -> dict[bytes, tuple[str, list[str]]]:
-    """4-byte selector -> (error name, argument types) for every custom error in `abi`."""
-    table = {}
-    for entry in abi:
-        if entry.get("type") == "error":
-            types = [arg["type"] for arg in entry["inputs"]]
-            selector = keccak256(f"{entry['name']}({','.join(types)})".encode())[:4]
-            table[selector] = (entry["name"], types)
-    return table
-
-
-def decode_custom_error(abi: Sequence[Mapping[str, Any]], data: str | bytes) -> tuple[str, tuple[Any, ...]]:
-    """(name, arguments) of a custom-error revert payload, e.g. ("AlreadyPaid", (7,))."""
-    raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else data
-    table = error_selectors(abi)
-    if raw[:4] not in table:
-        raise ValueError(f"unknown error selector 0x{raw[:4].hex()}")
-    name, types = table[raw[:4]]
-    return name, tuple(abi_decode(types, raw[4:]))
 
 
 def _serve() -> None:

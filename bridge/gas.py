@@ -13,7 +13,8 @@ import json
 
 from web3 import Web3
 
-from bridge.eth import Anvil, BridgeDeployment, cover_withdrawals, deploy_bridge, transact
+from bridge.eth import Anvil, BridgeDeployment, cover_withdrawals, deploy_bridge
+from client.eth import transact
 from wire import vault as digests
 from wire.crypto import PrivateKey, keccak256
 

@@ -56,9 +56,11 @@ def _dev_deployer() -> PrivateKey:
 
 
 def _create_address(deployer: bytes, nonce: int) -> bytes:
+    from web3 import Web3
+    from web3.types import Nonce
     from web3.utils.address import get_create_address
 
-    return bytes.fromhex(get_create_address(address_to_hex(deployer), nonce)[2:])
+    return bytes.fromhex(get_create_address(Web3.to_checksum_address(deployer), Nonce(nonce))[2:])
 
 
 def _free_port() -> int:
@@ -78,7 +80,7 @@ class LocalBridge:
         return self.root / "bridge.json"
 
     def settings(self) -> dict[str, Any]:
-        return json.loads(self.settings_file.read_text())  # type: ignore[no-any-return]
+        return dict(json.loads(self.settings_file.read_text()))
 
     @property
     def eth_rpc(self) -> str:
@@ -184,10 +186,11 @@ def deploy_once(bridge: LocalBridge) -> bool:
     every relayer ETH for gas."""
     from web3 import Web3
 
-    from bridge.eth import deploy_bridge, transact
+    from bridge.eth import anvil_rpc, deploy_bridge
+    from client.eth import connect, transact
 
     settings = bridge.settings()
-    w3 = Web3(Web3.HTTPProvider(bridge.eth_rpc, request_kwargs={"timeout": 30}))
+    w3 = connect(bridge.eth_rpc)
     if w3.eth.get_code(Web3.to_checksum_address(settings["vault"])):
         return False
     deployer = Web3.to_checksum_address(settings["deployer"])
@@ -203,7 +206,7 @@ def deploy_once(bridge: LocalBridge) -> bool:
     if backing:
         transact(w3, deployment.token.functions.mint(deployment.vault.address, backing), deployer)
     for address in [settings["faucet"], *settings["relayer_eth_addresses"]]:
-        w3.provider.make_request("anvil_setBalance", [Web3.to_checksum_address(address), hex(ETH_FOR_GAS_WEI)])
+        anvil_rpc(w3, "anvil_setBalance", Web3.to_checksum_address(address), hex(ETH_FOR_GAS_WEI))
     return True
 
 
@@ -212,12 +215,13 @@ def fund_on_ethereum(bridge: LocalBridge, address: bytes, usdc: int) -> None:
     (the deployer owns TestUSDC and anvil signs for its dev accounts): a trader can deposit."""
     from web3 import Web3
 
-    from bridge.eth import contract_at, transact
+    from bridge.eth import anvil_rpc
+    from client.eth import connect, contract_at, transact
 
     settings = bridge.settings()
-    w3 = Web3(Web3.HTTPProvider(bridge.eth_rpc, request_kwargs={"timeout": 30}))
+    w3 = connect(bridge.eth_rpc)
     who = Web3.to_checksum_address(address)
-    w3.provider.make_request("anvil_setBalance", [who, hex(ETH_FOR_GAS_WEI)])
+    anvil_rpc(w3, "anvil_setBalance", who, hex(ETH_FOR_GAS_WEI))
     vault = contract_at(w3, "Vault", settings["vault"])
     token = contract_at(w3, "TestUSDC", vault.functions.token().call())
     if token.functions.balanceOf(who).call() == 0:

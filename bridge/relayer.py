@@ -40,17 +40,26 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Collection, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.exceptions import BlockNotFound, ContractCustomError
+from web3.types import TxReceipt
+
 from bridge.anchor_relay import AnchorRelay
 from bridge.config import ConfigError, RelayerConfig
-from client.bridge import BridgeClient, held_by_vault, send_eth_transaction
+from client.bridge import BridgeClient, held_by_vault
 from client.client import Client, TxResult
 from client.errors import ChainRejected, TxNotIncluded
+from client.eth import decode_custom_error, send_eth_transaction
+from modules.bridge.errors import AlreadySigned, ClaimOutOfOrder, DepositAlreadyCredited, DepositsHalted
 from modules.bridge.types import ClaimDeposit, SignValset, SignWithdrawal
 from wire import vault as digests
+from wire.codec import Action
 from wire.crypto import PrivateKey
 
 log = logging.getLogger("perpchain.relayer")
@@ -61,6 +70,13 @@ MAX_ACTIONS_PER_TX = 50
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 10.0
 HEALTHY_WITHIN_S = 30.0
 TX_WAIT_S = 6.0  # for a claim or signature tx to land in a block
+# The chain's refusals (ABCI codes, unique chain-wide: modules/bridge/errors.py, docs/errors.md)
+# that mean a tx was overtaken, by another validator's tx or by this relayer's own resent one:
+# nothing to redo, the next step re-reads the chain.
+# 603 ClaimOutOfOrder, 604 DepositAlreadyCredited, 615 DepositsHalted: the tally moved on first.
+CLAIM_OVERTAKEN = frozenset({ClaimOutOfOrder.code, DepositAlreadyCredited.code, DepositsHalted.code})
+# 609 AlreadySigned: the chain holds this validator's signature of the withdrawal or validator set.
+ALREADY_SIGNED = AlreadySigned.code
 
 
 class StepFailed(RuntimeError):
@@ -134,7 +150,7 @@ class Relayer:
     def address(self) -> str:
         """host:port of /health and /metrics once started."""
         assert self._http is not None
-        host, port = self._http.server_address[:2]
+        host, port = self._http.socket.getsockname()[:2]
         return f"{host}:{port}"
 
     def start(self) -> "Relayer":
@@ -273,26 +289,20 @@ class Relayer:
     def claim_deposits(self) -> None:
         status = self.bridge.status()
         next_nonce = int(status["next_deposit_nonce"])
-        mine = int(status["last_claims"].get(self._consensus_address, "0"))
+        mine = int(status["last_claims"].get(self.consensus_address, "0"))
         halted = bool(status.get("deposits_halted"))
         self.metrics["relayer_deposits_halted"] = int(halted)
         corrections = self._corrections(next_nonce, mine, halted)
         self.metrics["relayer_pending_deposits"] = len(self.state.pending)
-        claims, nonce = [], max(mine, next_nonce - 1) + 1
+        claims: list[ClaimDeposit] = []
+        nonce = max(mine, next_nonce - 1) + 1
         while not halted and nonce in self.state.pending and len(corrections) + len(claims) < MAX_ACTIONS_PER_TX:
             claims.append(self._claim_of(nonce))
             nonce += 1
         actions = corrections + claims
         if not actions:
             return
-        try:
-            result = self._send(actions)
-        except ChainRejected as exc:
-            if exc.codespace == "bridge" and exc.code in (603, 604, 615):  # raced another tx: re-read next step
-                log.info("claims of %s overtaken (%s); re-reading the chain",
-                         ", ".join(str(a.deposit_nonce) for a in actions), exc.log)
-                return
-            raise
+        result = self.send_to_chain(actions, overtaken_by=CLAIM_OVERTAKEN)
         if result is None:
             return
         self.metrics["relayer_deposits_claimed_total"] += len(claims)
@@ -321,7 +331,7 @@ class Relayer:
         holds the credited deposit again; each stays pending until the chain holds this validator's
         claim or dispute as it now reads. Only nonces read before a rewind and read again are asked
         about; the others were read once and are done."""
-        me, corrections, done = self._consensus_address, [], []
+        me, corrections, done = self.consensus_address, [], []
         for nonce in sorted(n for n in self.state.pending if n < next_nonce or n <= mine):
             if nonce > self.state.reread_through:
                 done.append(nonce)
@@ -357,7 +367,7 @@ class Relayer:
 
     def sign_withdrawals(self) -> None:
         next_id = int(self.bridge.status()["next_withdrawal_id"])
-        chain_id, vault = self.bridge.web3.eth.chain_id, bytes.fromhex(self.config.vault[2:])
+        chain_id, vault = self.vault_domain()
         actions, ids = [], []
         for withdrawal_id in range(self.state.signed_through + 1, min(next_id, self.state.signed_through + 1
                                                                        + MAX_ACTIONS_PER_TX)):
@@ -369,13 +379,7 @@ class Relayer:
                                                int(w["amount_micro_usdc"]))
             actions.append(SignWithdrawal(withdrawal_id, digests.sign(self.eth_key, digest)))
         if actions:
-            try:
-                result = self._send(actions)
-            except ChainRejected as exc:
-                if exc.codespace == "bridge" and exc.code == 609:  # signed already (a resent tx): re-read
-                    log.info("signatures overtaken (%s); re-reading the chain", exc.log)
-                    return
-                raise
+            result = self.send_to_chain(actions, overtaken_by=(ALREADY_SIGNED,))
             if result is None:
                 return
             self.metrics["relayer_withdrawals_signed_total"] += len(actions)
@@ -385,26 +389,13 @@ class Relayer:
             self.state.signed_through = ids[-1]
             self.state.save()
 
-    def _send(self, actions: list[Any]) -> TxResult | None:
-        """Broadcast and wait up to TX_WAIT_S for the block; None when the tx did not land (a tx
-        that another one overtook is dropped from the mempool when CometBFT rechecks it): the next
-        step re-reads the chain instead of waiting out the client's usual 30 s."""
-        try:
-            result = self.client.send(self.operator, actions, timeout_s=TX_WAIT_S)
-        except TxNotIncluded:
-            log.info("%d action(s) not in a block within %.0fs (overtaken?); re-reading the chain", len(actions),
-                     TX_WAIT_S)
-            return None
-        assert isinstance(result, TxResult)
-        return result
-
     def hand_over_valsets(self) -> None:
         latest = int(self.bridge.status()["valset_nonce"])
         held = int(self.bridge.vault.functions.valsetNonce().call())
         self.metrics["relayer_vault_valset_nonce"] = held
         if latest <= held:
             return
-        chain_id, vault = self.bridge.web3.eth.chain_id, bytes.fromhex(self.config.vault[2:])
+        chain_id, vault = self.vault_domain()
         mine, actions = f"0x{self.eth_key.address.hex()}", []
         for nonce in range(held + 1, latest + 1):
             update, signing = self.bridge.valset(nonce), self.bridge.valset(nonce - 1)
@@ -414,40 +405,24 @@ class Relayer:
             digest = digests.valset_digest(chain_id, vault, addresses, [int(p) for p in update["powers"]], nonce)
             actions.append(SignValset(nonce, digests.sign(self.eth_key, digest)))
         if actions:
-            try:
-                result = self._send(actions)
-            except ChainRejected as exc:
-                if exc.codespace == "bridge" and exc.code == 609:  # signed already (a resent tx): re-read
-                    log.info("valset signatures overtaken (%s); re-reading the chain", exc.log)
-                    return
-                raise
+            result = self.send_to_chain(actions, overtaken_by=(ALREADY_SIGNED,))
             if result is None:
                 return
             self.metrics["relayer_valsets_signed_total"] += len(actions)
             log.info("signed validator-set updates %s in block %d", ", ".join(str(a.valset_nonce) for a in actions),
                      result.height)
         update = self.bridge.valset(held + 1)
-        if update["ready"] and self._my_turn("valset", held + 1):
+        if update["ready"] and self.my_turn("valset", held + 1):
             self._update_valset(update)
 
     def _update_valset(self, update: dict[str, Any]) -> None:
-        from web3.exceptions import ContractCustomError
-
-        from bridge.eth import decode_custom_error
-
-        w3, vault = self.bridge.web3, self.bridge.vault
         nonce = int(update["valset_nonce"])
         signatures = [(bytes.fromhex(r[2:]), bytes.fromhex(s[2:]), v) for r, s, v in update["vault_signatures"]]
-        call = vault.functions.updateValset([w3.to_checksum_address(a) for a in update["validators"]],
-                                            [int(p) for p in update["powers"]], nonce, signatures)
-        try:
-            receipt = send_eth_transaction(w3, self.eth_key, call)
-        except ContractCustomError as exc:
-            name, args = decode_custom_error(vault.abi, exc.data)  # type: ignore[arg-type]
-            if name == "StaleValsetNonce":  # another relayer was first
-                log.info("validator set %d already handed over by another relayer", nonce)
-                return
-            raise RuntimeError(f"Vault.updateValset({nonce}) would revert: {name}{args}") from None
+        call = self.bridge.vault.functions.updateValset([Web3.to_checksum_address(a) for a in update["validators"]],
+                                                        [int(p) for p in update["powers"]], nonce, signatures)
+        receipt = self.send_to_vault(f"validator set {nonce}", call, raced_by="StaleValsetNonce")
+        if receipt is None:
+            return
         self._ready_seen.pop(("valset", nonce), None)
         self.metrics["relayer_valsets_sent_total"] += 1
         log.info("handed the vault validator set %d: %s (eth tx 0x%s, gas %d)", nonce, ", ".join(update["validators"]),
@@ -467,9 +442,9 @@ class Relayer:
         for withdrawal_id in range(self.state.paid_through + 1, min(next_id, anchored_through + 1)):
             if not vault.functions.withdrawalPaid(withdrawal_id).call():
                 w = self.bridge.withdrawal(withdrawal_id)
-                if w["ready"] and self._my_turn("withdrawal", withdrawal_id):
+                if w["ready"] and self.my_turn("withdrawal", withdrawal_id):
                     try:
-                        self._pay(w3, vault, w)
+                        self._pay(w)
                     except Exception as exc:  # noqa: BLE001 (e.g. the token refuses the recipient): the next ids still pay
                         failing += 1
                         self.last_error = f"withdrawal {withdrawal_id}: {type(exc).__name__}: {exc}"
@@ -485,37 +460,74 @@ class Relayer:
                 contiguous = False
         self.metrics["relayer_withdrawals_failing"] = failing
 
-    def _my_turn(self, what: str, number: int) -> bool:
-        """The relayer at index `number mod validators` sends first; any other after the backup delay."""
+    def _pay(self, w: dict[str, Any]) -> None:
+        withdrawal_id = int(w["withdrawal_id"])
+        signatures = held_by_vault(self.bridge.vault, w)
+        if signatures is None:
+            log.info("withdrawal %d waits: the keys the vault holds signed 2/3 of its power or less", withdrawal_id)
+            return
+        call = self.bridge.vault.functions.withdraw(withdrawal_id, Web3.to_checksum_address(w["recipient"]),
+                                                    int(w["amount_micro_usdc"]), signatures)
+        receipt = self.send_to_vault(f"withdrawal {withdrawal_id}", call, raced_by="AlreadyPaid")
+        if receipt is None:
+            return
+        self.metrics["relayer_withdrawals_paid_total"] += 1
+        log.info("paid withdrawal %d: %s micro-USDC to %s (eth tx 0x%s, gas %d)", withdrawal_id,
+                 w["amount_micro_usdc"], w["recipient"], bytes(receipt["transactionHash"]).hex(), receipt["gasUsed"])
+
+    # -- what the duties share (bridge/anchor_relay.py's too) -------------------------------------
+
+    @property
+    def consensus_address(self) -> str:
+        """The CometBFT address (hex) of the validator this relayer serves, known after the first step."""
+        if self._consensus_address is None:
+            raise RuntimeError("the relayer has not identified its validator yet")
+        return self._consensus_address
+
+    def vault_domain(self) -> tuple[int, bytes]:
+        """(Ethereum chain id, vault address): what every digest this validator signs is bound to."""
+        return self.bridge.web3.eth.chain_id, bytes.fromhex(self.config.vault[2:])
+
+    def my_turn(self, what: str, number: int) -> bool:
+        """Whether this relayer sends `what` `number` (a withdrawal id, a valset or anchor nonce) to
+        the vault now: the relayer at index `number mod validators` first, any other once the
+        backup delay has passed since it saw it ready."""
         if number % self._validator_count == self._validator_index:
             return True
         first_seen = self._ready_seen.setdefault((what, number), time.monotonic())
         return time.monotonic() - first_seen >= self.config.backup_delay_ms / 1000
 
-    def _pay(self, w3: Any, vault: Any, w: dict[str, Any]) -> bool:
-        from web3.exceptions import ContractCustomError
-
-        from bridge.eth import decode_custom_error
-
-        withdrawal_id = int(w["withdrawal_id"])
-        signatures = held_by_vault(vault, w)
-        if signatures is None:
-            log.info("withdrawal %d waits: the keys the vault holds signed 2/3 of its power or less", withdrawal_id)
-            return False
-        call = vault.functions.withdraw(withdrawal_id, w3.to_checksum_address(w["recipient"]),
-                                        int(w["amount_micro_usdc"]), signatures)
+    def send_to_chain(self, actions: Sequence[Action], overtaken_by: Collection[int] = ()) -> TxResult | None:
+        """Send `actions` in one tx signed by the operator, and wait up to TX_WAIT_S for its block.
+        None when the chain refuses it with a code in `overtaken_by` or it did not land (a tx
+        another one overtook is dropped from the mempool when CometBFT rechecks it): the next step
+        re-reads the chain instead of waiting out the client's usual 30 s."""
         try:
-            receipt = send_eth_transaction(w3, self.eth_key, call)
+            result = self.client.send(self.operator, actions, timeout_s=TX_WAIT_S)
+        except ChainRejected as exc:
+            if exc.code not in overtaken_by:
+                raise
+            log.info("%d action(s) overtaken (%s); re-reading the chain", len(actions), exc.log)
+            return None
+        except TxNotIncluded:
+            log.info("%d action(s) not in a block within %.0fs (overtaken?); re-reading the chain", len(actions),
+                     TX_WAIT_S)
+            return None
+        assert isinstance(result, TxResult)
+        return result
+
+    def send_to_vault(self, what: str, call: ContractFunction, raced_by: str) -> TxReceipt | None:
+        """Send `call` to the vault from this validator's Ethereum key. None when the vault refuses
+        it with its error `raced_by`, which says another relayer sent `what` first; any other
+        refusal raises RuntimeError naming the vault's error."""
+        try:
+            return send_eth_transaction(self.bridge.web3, self.eth_key, call)
         except ContractCustomError as exc:
-            name, args = decode_custom_error(vault.abi, exc.data)  # type: ignore[arg-type]
-            if name == "AlreadyPaid":  # another relayer was first: the vault paid once
-                log.info("withdrawal %d already paid by another relayer", withdrawal_id)
-                return True
-            raise RuntimeError(f"Vault.withdraw({withdrawal_id}) would revert: {name}{args}") from None
-        self.metrics["relayer_withdrawals_paid_total"] += 1
-        log.info("paid withdrawal %d: %s micro-USDC to %s (eth tx 0x%s, gas %d)", withdrawal_id,
-                 w["amount_micro_usdc"], w["recipient"], bytes(receipt["transactionHash"]).hex(), receipt["gasUsed"])
-        return True
+            name, args = decode_custom_error(self.bridge.vault.abi, exc)
+            if name == raced_by:
+                log.info("%s: another relayer was first (the vault answers %s)", what, name)
+                return None
+            raise RuntimeError(f"Vault.{call.fn_name} for {what} would revert: {name}{args}") from None
 
     # -- health and metrics ----------------------------------------------------------------------
 
@@ -533,10 +545,8 @@ class Relayer:
         return "\n".join(lines) + "\n"
 
 
-def _block_hash(w3: Any, number: int) -> str | None:
+def _block_hash(w3: Web3, number: int) -> str | None:
     """The hash of Ethereum block `number` (hex, no 0x), None while the chain is shorter."""
-    from web3.exceptions import BlockNotFound
-
     if number < 0:
         return None
     try:

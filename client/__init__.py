@@ -1,5 +1,10 @@
 """The one library every other piece (CLI, terminal UI, relayer, market maker, tests) uses to
-talk to a perpchain node: keys, tx building and signing, broadcast, typed queries, events."""
+talk to a perpchain node: keys, tx building and signing, broadcast, typed queries, events.
+
+The bridge's side on Ethereum is in submodules imported on their own, so that only their users
+load web3: `client.eth` (contract bindings, sending transactions, naming reverts),
+`client.bridge` (deposits, withdrawals, solvency) and `client.anchor` (anchors, the escape hatch).
+"""
 
 from client.client import Balance, Client, NodeHealth, NodeStatus, TxEvent, TxResult
 from client.errors import ChainRejected, ClientError, NodeUnreachable, QueryFailed, RpcError, TxNotIncluded, TxRejected

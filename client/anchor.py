@@ -16,13 +16,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from client.bridge import BridgeClient, held_by_vault, send_eth_transaction
+from client.bridge import BridgeClient, held_by_vault
 from client.client import Client, TxResult
+from client.errors import ChainRejected
+from modules.anchor.errors import NoClaimableBalance
 from modules.anchor.types import AnchorRecord, SignAnchor
 from wire.anchor import vault_record
 from wire.crypto import PrivateKey
+
+if TYPE_CHECKING:  # web3 is imported on first Ethereum use (client/eth.py)
+    from web3.contract.contract import ContractFunction
+    from web3.types import TxReceipt
 
 __all__ = ["AnchorClient", "EscapeSummary", "SignAnchor", "VaultAnchor", "anchor_call_args", "escape_summary",
            "proof_call_args", "record_from_json"]
@@ -84,14 +90,14 @@ class AnchorClient:
     # -- chain ----------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        return self.client.query("/anchor/status")  # type: ignore[no-any-return]
+        return dict(self.client.query("/anchor/status"))
 
     def record(self, nonce: int) -> dict[str, Any]:
-        return self.client.query(f"/anchor/records/{nonce}")  # type: ignore[no-any-return]
+        return dict(self.client.query(f"/anchor/records/{nonce}"))
 
     def proof(self, address: bytes, nonce: int | None = None) -> dict[str, Any]:
         suffix = f"/{nonce}" if nonce is not None else ""
-        return self.client.query(f"/anchor/proof/0x{address.hex()}{suffix}")  # type: ignore[no-any-return]
+        return dict(self.client.query(f"/anchor/proof/0x{address.hex()}{suffix}"))
 
     def sign(self, key: PrivateKey, nonce: int, signature: bytes) -> TxResult | str:
         return self.client.send(key, [SignAnchor(nonce, signature)])
@@ -109,27 +115,26 @@ class AnchorClient:
             frozen=f.frozen().call(), total_exited_micro_usdc=f.totalExited().call(),
             eth_time_s=int(w3.eth.get_block("latest")["timestamp"]))
 
-    def submit(self, key: PrivateKey, answer: Mapping[str, Any]) -> Any:
+    def anchor_call(self, answer: Mapping[str, Any]) -> ContractFunction | None:
         """Vault.anchor for an /anchor/records/<n> answer, with the signatures by keys the vault
-        holds (held_by_vault); the receipt, or None while those carry 2/3 of its power or less."""
+        holds (held_by_vault); None while those carry 2/3 of its power or less."""
         signatures = held_by_vault(self.bridge.vault, answer)
         if signatures is None:
             return None
-        call = self.bridge.vault.functions.anchor(vault_record(record_from_json(answer["record"])), signatures)
-        return send_eth_transaction(self.bridge.web3, key, call)
+        return self.bridge.vault.functions.anchor(vault_record(record_from_json(answer["record"])), signatures)
 
-    def freeze(self, key: PrivateKey) -> Any:
-        return send_eth_transaction(self.bridge.web3, key, self.bridge.vault.functions.freeze())
+    def freeze(self, key: PrivateKey) -> TxReceipt:
+        return self.bridge.send_eth(key, self.bridge.vault.functions.freeze())
 
-    def exit(self, key: PrivateKey, proof: Mapping[str, Any]) -> Any:
+    def exit(self, key: PrivateKey, proof: Mapping[str, Any]) -> TxReceipt:
         """Vault.exit(amount, proof) from `key`, whose address must be the proof's."""
         if proof["address"].lower() != f"0x{key.address.hex()}":
             raise ValueError(f"the proof is for {proof['address']}, the key is 0x{key.address.hex()}")
         amount, nodes = proof_call_args(proof)
-        return send_eth_transaction(self.bridge.web3, key, self.bridge.vault.functions.exit(amount, nodes))
+        return self.bridge.send_eth(key, self.bridge.vault.functions.exit(amount, nodes))
 
-    def reclaim(self, key: PrivateKey, deposit_nonce: int) -> Any:
-        return send_eth_transaction(self.bridge.web3, key, self.bridge.vault.functions.reclaim(deposit_nonce))
+    def reclaim(self, key: PrivateKey, deposit_nonce: int) -> TxReceipt:
+        return self.bridge.send_eth(key, self.bridge.vault.functions.reclaim(deposit_nonce))
 
     def reclaimable(self, depositor: bytes) -> list[tuple[int, int]]:
         """(deposit nonce, amount) of the depositor's deposits the vault's last anchor did not include."""
@@ -141,8 +146,6 @@ class AnchorClient:
             if sender.lower() == f"0x{depositor.hex()}":
                 found.append((nonce, int(amount)))
         return found
-
-
 
 
 @dataclass(frozen=True)
@@ -161,8 +164,6 @@ def escape_summary(anchors: AnchorClient, address: bytes, proof_dir: Path) -> Es
     """Ask the node for the latest anchor and the address's proof; save the proof as
     <proof_dir>/<address>.json (replacing an older one) so it is at hand if the chain stops.
     None when the chain has no anchor yet."""
-    from client.errors import ChainRejected
-
     status = anchors.status()
     latest = status.get("latest")
     if not latest:
@@ -172,7 +173,7 @@ def escape_summary(anchors: AnchorClient, address: bytes, proof_dir: Path) -> Es
     try:
         proof = anchors.proof(address, int(record["nonce"]))
     except ChainRejected as rejected:
-        if rejected.code != 708:  # NoClaimableBalance: nothing to claim, nothing to save
+        if rejected.code != NoClaimableBalance.code:  # nothing to claim, nothing to save
             raise
         return EscapeSummary(int(record["nonce"]), int(record["height"]), age_ms, 0, None)
     proof_dir.mkdir(parents=True, exist_ok=True)

@@ -10,19 +10,25 @@ solvency check (the vault's balance read with web3, set against the chain's clai
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from client.client import Client, TxResult
 from modules.bridge.keeper import supermajority
 from modules.bridge.types import ClaimDeposit, ResumeDeposits, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
+from wire.codec import Action
 from wire.crypto import PrivateKey
 from wire.vault import bridge_key_digest, bridge_key_rotation_digest
 
-__all__ = ["BridgeClient", "ClaimDeposit", "SetBridgeKey", "SignValset", "SignWithdrawal", "Solvency", "Withdraw",
-           "held_by_vault", "send_eth_transaction"]
+if TYPE_CHECKING:  # web3 is imported on first Ethereum use (client/eth.py)
+    from web3 import Web3
+    from web3.contract import Contract
+    from web3.contract.contract import ContractFunction
+    from web3.types import TxReceipt
 
-DEPOSITED_EVENT = "Deposited"
+__all__ = ["BridgeClient", "ClaimDeposit", "SetBridgeKey", "SignValset", "SignWithdrawal", "Solvency", "Withdraw",
+           "held_by_vault"]
 
 
 @dataclass(frozen=True)
@@ -58,34 +64,18 @@ class Solvency:
                 "surplus_micro_usdc": str(self.surplus_micro_usdc), "chain": self.chain}
 
 
-def held_by_vault(vault: Any, answer: Mapping[str, Any]) -> list[tuple[bytes, bytes, int]] | None:
+def held_by_vault(vault: Contract, answer: Mapping[str, Any]) -> list[tuple[bytes, bytes, int]] | None:
     """The signatures of a /bridge/withdrawals/<id> or /anchor/records/<n> answer made by keys the
     vault holds, in the answer's (vault) order, if they carry more than 2/3 of its power; None
     otherwise, e.g. while a key rotation is not handed over yet. The vault refuses a whole call for
     one signer it does not know, so a signature by a key it lacks is left out, never sent."""
-    from web3 import Web3
-
     held, power = [], 0
     for signature, (r, s, v) in zip(answer["signatures"], answer["vault_signatures"], strict=True):
-        weight = int(vault.functions.powerOf(Web3.to_checksum_address(signature["eth_address"])).call())
+        weight = int(vault.functions.powerOf(vault.w3.to_checksum_address(signature["eth_address"])).call())
         if weight:
             held.append((bytes.fromhex(r[2:]), bytes.fromhex(s[2:]), int(v)))
             power += weight
     return held if supermajority(power, int(vault.functions.totalPower().call())) else None
-
-
-def send_eth_transaction(w3: Any, key: PrivateKey, call: Any, timeout_s: float = 60.0) -> Any:
-    """Sign `call` (a web3 contract function) with `key`, send it, wait for the receipt; raises web3's
-    ContractCustomError while estimating gas if it would revert, RuntimeError if it reverted mined."""
-    sender = w3.to_checksum_address(key.address)
-    tx = call.build_transaction({"from": sender, "nonce": w3.eth.get_transaction_count(sender, "pending"),
-                                 "chainId": w3.eth.chain_id})
-    signed = w3.eth.account.sign_transaction(tx, key.secret)
-    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout_s)
-    if receipt["status"] != 1:
-        raise RuntimeError(f"Ethereum tx 0x{bytes(tx_hash).hex()} reverted")
-    return receipt
 
 
 class BridgeClient:
@@ -96,38 +86,38 @@ class BridgeClient:
         self.client = client
         self._eth_rpc = eth_rpc
         self._vault_address = vault
-        self._w3: Any = None
-        self._vault: Any = None
-        self._token: Any = None
+        self._ethereum: tuple[Web3, Contract, Contract] | None = None
 
     # -- chain ----------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        return self.client.query("/bridge/status")  # type: ignore[no-any-return]
+        return dict(self.client.query("/bridge/status"))
 
     def validators(self) -> list[dict[str, Any]]:
-        return self.client.query("/bridge/validators")["validators"]  # type: ignore[no-any-return]
+        return list(self.client.query("/bridge/validators")["validators"])
 
     def deposit_status(self, nonce: int) -> dict[str, Any]:
-        return self.client.query(f"/bridge/deposits/{nonce}")  # type: ignore[no-any-return]
+        return dict(self.client.query(f"/bridge/deposits/{nonce}"))
 
     def withdrawal(self, withdrawal_id: int) -> dict[str, Any]:
-        return self.client.query(f"/bridge/withdrawals/{withdrawal_id}")  # type: ignore[no-any-return]
+        return dict(self.client.query(f"/bridge/withdrawals/{withdrawal_id}"))
 
     def valset(self, nonce: int) -> dict[str, Any]:
-        return self.client.query(f"/bridge/valsets/{nonce}")  # type: ignore[no-any-return]
+        return dict(self.client.query(f"/bridge/valsets/{nonce}"))
 
     def halt(self, halt_id: int) -> dict[str, Any]:
         """A deposit halt: while halted, its disputes and resumes; once resumed, what it corrected."""
-        return self.client.query(f"/bridge/halts/{halt_id}")  # type: ignore[no-any-return]
+        return dict(self.client.query(f"/bridge/halts/{halt_id}"))
 
-    def resume_deposits(self, operator: PrivateKey, halt_id: int, wait: bool = True) -> TxResult | str:
+    def chain_solvency(self) -> dict[str, Any]:
+        return dict(self.client.query("/bridge/solvency"))
+
+    def resume_deposits(self, operator: PrivateKey, halt_id: int) -> TxResult:
         """The validator operator's resume of deposit halt `halt_id` (docs/bridge.md, "Deposit
         halts"); it takes effect once operators of more than 2/3 of the power sent theirs."""
-        return self.client.send(operator, [ResumeDeposits(halt_id)], wait=wait)
+        return self._send(operator, [ResumeDeposits(halt_id)])
 
-    def rotate_key(self, operator: PrivateKey, current_eth_key: PrivateKey, new_eth_key: PrivateKey,
-                   wait: bool = True) -> TxResult | str:
+    def rotate_key(self, operator: PrivateKey, current_eth_key: PrivateKey, new_eth_key: PrivateKey) -> TxResult:
         """Register `new_eth_key` as the bridge key of the validator `operator` runs, approved by
         `current_eth_key` (the key the chain registers for it now) for the next valset nonce; the
         chain records a new validator set for the previous one to hand over to the vault. A
@@ -144,54 +134,56 @@ class BridgeClient:
         proof = new_eth_key.sign_digest(bridge_key_digest(chain_id, consensus, new_eth_key.address))
         approval = current_eth_key.sign_digest(bridge_key_rotation_digest(
             chain_id, consensus, current_eth_key.address, new_eth_key.address, valset_nonce))
-        return self.client.send(operator, [SetBridgeKey(new_eth_key.address, proof, valset_nonce, approval)],
-                                wait=wait)
+        return self._send(operator, [SetBridgeKey(new_eth_key.address, proof, valset_nonce, approval)])
 
-    def chain_solvency(self) -> dict[str, Any]:
-        return self.client.query("/bridge/solvency")  # type: ignore[no-any-return]
-
-    def withdraw(self, key: PrivateKey, amount_micro_usdc: int, eth_recipient: bytes, subaccount: int = 0,
-                 wait: bool = True) -> TxResult | str:
+    def withdraw(self, key: PrivateKey, amount_micro_usdc: int, eth_recipient: bytes, subaccount: int = 0) -> TxResult:
         """Debit the subaccount on chain and queue a vault payment; the result's `withdrawal_queued`
         event carries the id."""
-        return self.client.send(key, [Withdraw(subaccount, eth_recipient, amount_micro_usdc)], wait=wait)
+        return self._send(key, [Withdraw(subaccount, eth_recipient, amount_micro_usdc)])
+
+    def _send(self, key: PrivateKey, actions: Sequence[Action]) -> TxResult:
+        return self.client.wait_for_tx(self.client.submit(self.client.build(key, actions)))
 
     # -- Ethereum -------------------------------------------------------------------------------
 
-    def _eth(self) -> tuple[Any, Any, Any]:
-        if self._w3 is None:
-            from web3 import Web3
-
-            from bridge.eth import contract_at
+    def _eth(self) -> tuple[Web3, Contract, Contract]:
+        if self._ethereum is None:
+            from client.eth import connect, contract_at
 
             if self._eth_rpc is None:
                 raise ValueError("no Ethereum RPC configured")
-            self._w3 = Web3(Web3.HTTPProvider(self._eth_rpc, request_kwargs={"timeout": 30}))
-            vault = self._vault_address or self.status()["vault"]
-            self._vault = contract_at(self._w3, "Vault", vault)
-            self._token = contract_at(self._w3, "TestUSDC", self._vault.functions.token().call())
-        return self._w3, self._vault, self._token
+            w3 = connect(self._eth_rpc)
+            vault = contract_at(w3, "Vault", self._vault_address or self.status()["vault"])
+            self._ethereum = w3, vault, contract_at(w3, "TestUSDC", vault.functions.token().call())
+        return self._ethereum
 
     @property
-    def vault(self) -> Any:
+    def web3(self) -> Web3:
+        return self._eth()[0]
+
+    @property
+    def vault(self) -> Contract:
         return self._eth()[1]
 
     @property
-    def token(self) -> Any:
+    def token(self) -> Contract:
         return self._eth()[2]
 
-    @property
-    def web3(self) -> Any:
-        return self._eth()[0]
+    def send_eth(self, key: PrivateKey, call: ContractFunction) -> TxReceipt:
+        """`call` (e.g. `bridge.vault.functions.freeze()`) signed by `key`, sent, mined: see
+        client.eth.send_eth_transaction."""
+        from client.eth import send_eth_transaction
+
+        return send_eth_transaction(self.web3, key, call)
 
     def deposit(self, eth_key: PrivateKey, amount_micro_usdc: int, recipient: bytes, subaccount: int = 0) -> int:
         """approve + Vault.deposit from `eth_key`; returns the deposit nonce."""
-        w3, vault, token = self._eth()
-        send_eth_transaction(w3, eth_key, token.functions.approve(vault.address, amount_micro_usdc))
-        receipt = send_eth_transaction(
-            w3, eth_key, vault.functions.deposit(amount_micro_usdc, w3.to_checksum_address(recipient), subaccount))
         from web3.logs import DISCARD
 
+        w3, vault, token = self._eth()
+        self.send_eth(eth_key, token.functions.approve(vault.address, amount_micro_usdc))
+        receipt = self.send_eth(
+            eth_key, vault.functions.deposit(amount_micro_usdc, w3.to_checksum_address(recipient), subaccount))
         (event,) = vault.events.Deposited().process_receipt(receipt, errors=DISCARD)  # the token's logs: skipped
         return int(event["args"]["depositNonce"])
 

@@ -29,7 +29,8 @@ class RpcClient:
         if "error" in reply:
             error = reply["error"]
             raise RpcError(f"{method}: {error.get('message', '')} {error.get('data', '')}".strip())
-        return reply["result"]
+        result: dict[str, Any] = reply["result"]  # CometBFT answers every method with an object
+        return result
 
     def close(self) -> None:
         self._http.close()

@@ -15,17 +15,10 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError
 from web3.types import TxReceipt
 
-from bridge.contracts import ArtifactsMissing, build
-from bridge.eth import (
-    Anvil,
-    AnvilError,
-    BridgeDeployment,
-    DevAccount,
-    cover_withdrawals,
-    decode_custom_error,
-    deploy_bridge,
-    transact,
-)
+from bridge.contracts import build
+from bridge.eth import Anvil, AnvilError, BridgeDeployment, DevAccount, cover_withdrawals, deploy_bridge
+from client.artifacts import ArtifactsMissing
+from client.eth import decode_custom_error, transact
 from wire import vault as digests
 from wire.crypto import PrivateKey, keccak256
 
@@ -130,6 +123,6 @@ def reverts(contract: Contract, error: str) -> Iterator[list[tuple[Any, ...]]]:
     arguments: list[tuple[Any, ...]] = []
     with pytest.raises(ContractCustomError) as caught:
         yield arguments
-    name, args = decode_custom_error(contract.abi, caught.value.data)  # type: ignore[arg-type]
+    name, args = decode_custom_error(contract.abi, caught.value)
     assert name == error, f"reverted with {name}{args}, expected {error}"
     arguments.append(args)

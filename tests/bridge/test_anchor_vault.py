@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from bridge.eth import Anvil, deploy_bridge, transact
-from client.bridge import held_by_vault, send_eth_transaction
+from bridge.eth import Anvil, deploy_bridge
+from client.bridge import held_by_vault
+from client.eth import send_eth_transaction, transact
 from modules.anchor.merkle import BalanceTree, Leaf, hash_pair
 from modules.anchor.types import AnchorRecord
 from tests.bridge.conftest import USDC, VaultSetup, deploy, reverts, validator_keys

@@ -39,11 +39,10 @@ def test_a_withdrawal_that_cannot_be_paid_stops_neither_anchors_nor_the_next_pay
     anchored: list[str] = []
     relayer = _relayer(paid, anchored)
 
-    def pay(w3: Any, vault: Any, w: dict[str, Any]) -> bool:
+    def pay(w: dict[str, Any]) -> None:
         if w["withdrawal_id"] == "1":
-            raise RuntimeError("Vault.withdraw(1) would revert: the token refuses the recipient")
+            raise RuntimeError("Vault.withdraw for withdrawal 1 would revert: the token refuses the recipient")
         paid.append(int(w["withdrawal_id"]))
-        return True
 
     relayer._pay = pay  # type: ignore[method-assign]
     relayer.step()
@@ -54,7 +53,7 @@ def test_a_withdrawal_that_cannot_be_paid_stops_neither_anchors_nor_the_next_pay
 def test_a_failing_duty_is_reported_after_every_other_duty_ran() -> None:
     anchored: list[str] = []
     relayer = _relayer([], anchored)
-    relayer._pay = lambda w3, vault, w: True  # type: ignore[method-assign]
+    relayer._pay = lambda w: None  # type: ignore[method-assign]
 
     def claim_deposits() -> None:
         raise ConnectionError("node unreachable")

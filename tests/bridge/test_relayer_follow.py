@@ -10,8 +10,9 @@ from typing import Any
 from web3 import Web3
 
 from bridge.config import RelayerConfig
-from bridge.eth import transact
+from bridge.eth import anvil_rpc
 from bridge.relayer import Relayer
+from client.eth import transact
 from client.keys import save_encrypted_key
 from tests.bridge.conftest import USDC, VaultSetup
 from wire.crypto import PrivateKey
@@ -35,11 +36,7 @@ def _relayer(state_dir: Path, setup: VaultSetup, confirmations: int, start_block
 
 def _mine(setup: VaultSetup, blocks: int) -> None:
     for _ in range(blocks):
-        setup.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-
-
-def _rpc(setup: VaultSetup, method: str, *params: Any) -> Any:
-    return setup.w3.provider.make_request(method, list(params))["result"]  # type: ignore[arg-type]
+        anvil_rpc(setup.w3, "evm_mine")
 
 
 def _deposit(setup: VaultSetup, amount: int, recipient: bytes, subaccount: int) -> dict[str, Any]:
@@ -68,7 +65,7 @@ def test_a_reorg_shallower_than_the_confirmations_is_never_seen(bridge: VaultSet
     relayer = _relayer(tmp_path / "state", bridge, confirmations=3, start_block=bridge.w3.eth.block_number)
     approve = bridge.token.functions.approve(bridge.vault.address, 100 * USDC)
     transact(bridge.w3, approve, bridge.user.checksum)  # before the fork: the deposit is the first block dropped
-    snapshot = _rpc(bridge, "evm_snapshot")
+    snapshot = anvil_rpc(bridge.w3, "evm_snapshot")
     fork = bridge.w3.eth.block_number
     dropped = bridge.vault.functions.deposit(7 * USDC, Web3.to_checksum_address(ALICE), 1)
     receipt = transact(bridge.w3, dropped, bridge.user.checksum)
@@ -76,7 +73,7 @@ def test_a_reorg_shallower_than_the_confirmations_is_never_seen(bridge: VaultSet
     relayer.follow_deposits()
     assert bridge.vault.functions.lastDepositNonce().call() == 1 and receipt["blockNumber"] == fork + 1
     assert relayer.state.pending == {} and relayer.state.cursor_block == fork
-    assert _rpc(bridge, "evm_revert", snapshot) is True
+    assert anvil_rpc(bridge.w3, "evm_revert", snapshot) is True
     assert bridge.vault.functions.lastDepositNonce().call() == 0
 
     kept = bridge.vault.functions.deposit(5 * USDC, Web3.to_checksum_address(BOB), 2)
@@ -98,7 +95,7 @@ def test_a_reorg_deeper_than_the_confirmations_moves_the_cursor_back_even_across
     relayer.follow_deposits()
     before_fork = relayer.state.cursor_block
     assert before_fork == start + 1
-    snapshot = _rpc(bridge, "evm_snapshot")
+    snapshot = anvil_rpc(bridge.w3, "evm_snapshot")
     fork = bridge.w3.eth.block_number
     dropped = _deposit(bridge, 7 * USDC, ALICE, 1)  # approve at fork + 1, deposit at fork + 2
     # nonce 2, which the new chain never reaches: only forgetting what lay above the fork drops it
@@ -107,7 +104,7 @@ def test_a_reorg_deeper_than_the_confirmations_moves_the_cursor_back_even_across
     relayer.follow_deposits()
     assert relayer.state.pending == {1: dropped, 2: dropped_too} and relayer.state.cursor_block == fork + 4
     relayer.client.close()
-    assert _rpc(bridge, "evm_revert", snapshot) is True
+    assert anvil_rpc(bridge.w3, "evm_revert", snapshot) is True
 
     # The same heights again with other blocks: Bob's deposit takes nonce 1 at Alice's block height.
     kept = _deposit(bridge, 5 * USDC, BOB, 2)
@@ -130,11 +127,11 @@ def test_a_cursor_above_the_head_after_a_reorg_goes_back_to_a_block_still_on_the
     _mine(bridge, 2)
     relayer.follow_deposits()
     before_fork = relayer.state.cursor_block
-    snapshot = _rpc(bridge, "evm_snapshot")
+    snapshot = anvil_rpc(bridge.w3, "evm_snapshot")
     _mine(bridge, 4)
     relayer.follow_deposits()
     assert relayer.state.cursor_block == before_fork + 4
-    assert _rpc(bridge, "evm_revert", snapshot) is True
+    assert anvil_rpc(bridge.w3, "evm_revert", snapshot) is True
     assert bridge.w3.eth.block_number == before_fork + 1  # the cursor is three blocks above the head
     relayer.follow_deposits()
     assert relayer.state.cursor_block == before_fork  # the head minus one confirmation, on the kept chain

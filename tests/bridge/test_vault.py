@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from web3 import Web3
 from web3.logs import DISCARD
 
-from bridge.eth import Anvil, decode_custom_error, deploy_contract, transact
+from bridge.eth import Anvil, deploy_contract
+from client.eth import decode_custom_error, transact
 from tests.bridge.conftest import USDC, VaultSetup, deploy, reverts, validator_keys
 from wire import vault as digests
 from wire.crypto import _SECP256K1_N, PrivateKey

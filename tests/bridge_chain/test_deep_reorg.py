@@ -20,7 +20,7 @@ from web3.logs import DISCARD
 
 from bridge.config import RelayerConfig
 from client import PrivateKey, SubaccountId
-from client.bridge import send_eth_transaction
+from client.eth import send_eth_transaction
 from modules.bridge.types import ClaimDeposit
 from tests.bridge_chain.conftest import ROOT, BridgedNet, wait_for
 from tests.bridge_chain.test_end_to_end import _anvil, _credit_events, _relayer_health, _settled, _solvent

@@ -15,9 +15,8 @@ from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
 
 from bridge.config import RelayerConfig
-from bridge.eth import decode_custom_error
 from client import PrivateKey
-from client.bridge import send_eth_transaction
+from client.eth import decode_custom_error, send_eth_transaction
 from tests.bridge_chain.conftest import BridgedNet, wait_for
 from wire.crypto import keccak256
 
@@ -124,7 +123,7 @@ def test_deposit_credited_once_withdrawal_paid_once_solvency_after_each(bridged_
     with pytest.raises(ContractCustomError) as caught:
         send_eth_transaction(w3, net.faucet, vault.functions.withdraw(
             withdrawal_id, Web3.to_checksum_address(recipient), 10 * USDC, signatures))
-    assert decode_custom_error(vault.abi, caught.value.data)[0] == "AlreadyPaid"  # type: ignore[arg-type]
+    assert decode_custom_error(vault.abi, caught.value)[0] == "AlreadyPaid"
     assert token.functions.balanceOf(Web3.to_checksum_address(recipient)).call() == 10 * USDC
 
 

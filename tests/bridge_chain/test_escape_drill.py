@@ -18,11 +18,11 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError
 
 from app.store import CommittedStore
-from bridge.eth import decode_custom_error
 from bridge.localnet import ANCHOR_INTERVAL_BLOCKS, FREEZE_PERIOD_S, LocalBridge
 from client import Client, PrivateKey, load_key, save_key
 from client.anchor import AnchorClient, proof_call_args
-from client.bridge import BridgeClient, send_eth_transaction
+from client.bridge import BridgeClient
+from client.eth import decode_custom_error, send_eth_transaction
 from localnet.commands import wait_for_blocks
 from localnet.create import create_or_resume
 from localnet.layout import Layout, LocalnetConfig
@@ -220,7 +220,7 @@ def test_escape_drill(drill: Drill, tmp_path: Path) -> None:
     for attempt in (drill.bridge.vault.functions.exit(amount + 1, nodes), drill.bridge.vault.functions.exit(amount, nodes)):
         with pytest.raises(ContractCustomError) as caught:
             send_eth_transaction(drill.w3, stranger, attempt)
-        assert decode_custom_error(drill.bridge.vault.abi, caught.value.data)[0] == "InvalidProof"  # type: ignore[arg-type]
+        assert decode_custom_error(drill.bridge.vault.abi, caught.value)[0] == "InvalidProof"
 
     # 8. The deposit after the anchor is reclaimed once, by its depositor.
     faucet_before = drill.token_balance(drill.faucet.address)

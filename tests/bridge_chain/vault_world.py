@@ -26,8 +26,9 @@ from web3.exceptions import ContractCustomError
 
 from app.application import Application
 from app.store import CommittedStore
-from bridge.eth import Anvil, decode_custom_error, deploy_bridge, transact
+from bridge.eth import Anvil, deploy_bridge
 from client.anchor import anchor_call_args
+from client.eth import decode_custom_error, transact
 from modules.anchor.keeper import AnchorKeeper
 from modules.anchor.merkle import BalanceTree, Leaf
 from modules.anchor.queries import record_with_signatures
@@ -199,7 +200,7 @@ class World:
         try:
             return transact(self.w3, call, Web3.to_checksum_address(key.address))
         except ContractCustomError as exc:
-            name, args = decode_custom_error(self.vault.abi, exc.data)  # type: ignore[arg-type]
+            name, args = decode_custom_error(self.vault.abi, exc)
             raise Refused(name, args) from None
 
     def deposit(self, user: PrivateKey, amount: int) -> None:
