@@ -268,7 +268,7 @@ def cmd_tx(args: argparse.Namespace) -> int:
     return _rejected_or_failed(run)
 
 
-def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:
     from client import (
         CancelConditional,
         CancelOrder,

@@ -13,7 +13,7 @@ from modules.integers import U32_MAX
 TX_COMMANDS = ("trailing-stop", "tpsl", "twap", "cancel-twap")
 
 
-def add_tx_parsers(tx_commands: argparse._SubParsersAction, signer: argparse.ArgumentParser,  # type: ignore[type-arg]
+def add_tx_parsers(tx_commands: argparse._SubParsersAction[argparse.ArgumentParser], signer: argparse.ArgumentParser,
                    in_market: argparse.ArgumentParser) -> None:
     trailing = tx_commands.add_parser("trailing-stop", parents=[signer, in_market],
                                       help="a stop that follows the best oracle price and never moves back")

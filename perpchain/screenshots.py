@@ -15,12 +15,16 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
+
+from textual.pilot import Pilot
+from textual.widgets import Input
 
 from client import Client, PlaceOrder, PrivateKey, Side, SubaccountId, TimeInForce
 from localnet.devchain import PROJECT_ROOT, DevChain
 from localnet.market_maker import MakerConfig, MarketMaker
 from tui.app import TradingApp
-from tui.widgets import OrderForm
+from tui.widgets import CandleChart, Choice, OrderForm
 
 SIZE = (170, 50)
 OUT = PROJECT_ROOT / "docs" / "screenshots"
@@ -49,7 +53,7 @@ def taker_flow(url: str, key: PrivateKey, stop: threading.Event, seed: int = 7) 
             stop.wait(rng.uniform(0.15, 0.6))
 
 
-async def wait_for(pilot, predicate, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_for(pilot: Pilot[None], predicate: Callable[[], object], timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
@@ -57,8 +61,8 @@ async def wait_for(pilot, predicate, timeout_s: float = 30.0) -> None:  # type: 
         await pilot.pause(0.1)
 
 
-async def place_by_keyboard(pilot, app: TradingApp, side: str, kind: str, price: str, size: str) -> None:  # type: ignore[no-untyped-def]
-    app.query_one("#order-form").query_one("#kind").select(kind)  # type: ignore[attr-defined]
+async def place_by_keyboard(pilot: Pilot[None], app: TradingApp, side: str, kind: str, price: str, size: str) -> None:
+    app.query_one("#order-form").query_one("#kind", Choice).select(kind)
     await pilot.press("escape", side)
     if price:
         await pilot.press(*price, "tab")
@@ -70,7 +74,7 @@ async def capture(app: TradingApp, warmup_s: float) -> None:
         await wait_for(pilot, lambda: app.book is not None and bool(app.book.asks) and app.market is not None)
         await pilot.press("escape", "a")  # subaccount 0 -> 1, the next one holding collateral
         await wait_for(pilot, lambda: app.subaccount == 1 and app.account is not None)
-        app.query_one("#chart").interval_index = 0  # type: ignore[attr-defined]  # 5 s candles: a young chain
+        app.query_one("#chart", CandleChart).interval_index = 0  # 5 s candles: a young chain
         app._titles()
         await pilot.pause(warmup_s)
         market = app.market
@@ -78,8 +82,10 @@ async def capture(app: TradingApp, warmup_s: float) -> None:
         # a long position bought at market, then a bid below and an offer above the book
         await place_by_keyboard(pilot, app, "b", "market", "", "0.3")
         await wait_for(pilot, lambda: app.account is not None and bool(app.account.positions))
-        bid = market.round_price(app.book.best_bid * 99 // 100, up=False)  # type: ignore[operator]
-        ask = market.round_price(app.book.best_ask * 1012 // 1000, up=True)  # type: ignore[operator]
+        best_bid, best_ask = app.book.best_bid, app.book.best_ask
+        assert best_bid is not None and best_ask is not None, "the maker quotes both sides"
+        bid = market.round_price(best_bid * 99 // 100, up=False)
+        ask = market.round_price(best_ask * 1012 // 1000, up=True)
         await place_by_keyboard(pilot, app, "b", "limit", market.format_price(bid).replace(",", ""), "0.05")
         await place_by_keyboard(pilot, app, "s", "limit", market.format_price(ask).replace(",", ""), "0.1")
         await wait_for(pilot, lambda: len(app.orders) == 2)
@@ -93,12 +99,14 @@ async def capture(app: TradingApp, warmup_s: float) -> None:
         await place_by_keyboard(pilot, app, "s", "market", "", "0.02")
         await wait_for(pilot, lambda: any(title.startswith("Fill") for _, title, _ in app.notices[-3:]))
         app.action_side("sell")
-        form.query_one("#kind").select("limit")  # type: ignore[attr-defined]
-        form.query_one("#size").value = "0.08"  # type: ignore[attr-defined]
-        form.query_one("#size").focus()
+        form.query_one("#kind", Choice).select("limit")
+        form.query_one("#size", Input).value = "0.08"
+        form.query_one("#size", Input).focus()
         for _ in range(5):  # 1% through the bids; again if the maker re-quoted under the ticket meanwhile
-            price = market.round_price(app.book.best_bid * 99 // 100, up=False)  # type: ignore[union-attr, operator]
-            form.query_one("#price").value = market.format_price(price).replace(",", "")  # type: ignore[attr-defined]
+            best_bid = app.book.best_bid
+            assert best_bid is not None, "the maker quotes bids"
+            price = market.round_price(best_bid * 99 // 100, up=False)
+            form.query_one("#price", Input).value = market.format_price(price).replace(",", "")
             await wait_for(pilot, lambda: form.what_if is not None and form.preview is not None
                            and form.what_if[0] == form.preview.order)
             if form.preview is not None and form.preview.fill_atoms and form.what_if is not None \

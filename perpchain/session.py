@@ -52,6 +52,11 @@ def run_local_session(root: Path, cometbft: Path, project_root: Path, config: Lo
     stop = threading.Event()
     thread = None
     maker_log = open(layout.root / "logs" / "market-maker.log", "a")
+
+    def log_maker_line(line: str) -> None:
+        maker_log.write(line + "\n")
+        maker_log.flush()
+
     maker_client: Client | None = None
     try:
         wait_for_blocks(layout)
@@ -62,8 +67,7 @@ def run_local_session(root: Path, cometbft: Path, project_root: Path, config: Lo
         if ethereum is not None:
             fund_on_ethereum(ethereum, key.address, TRADER_ETHEREUM_USDC)
         maker_client = Client(rpc_url, timeout_s=5.0)
-        maker = MarketMaker(maker_client, faucet, maker_config,
-                            emit=lambda line: (maker_log.write(line + "\n"), maker_log.flush()))
+        maker = MarketMaker(maker_client, faucet, maker_config, emit=log_maker_line)
         thread = threading.Thread(target=maker.run, args=(stop,), name="market-maker", daemon=True)
         thread.start()
         run_app(TradingApp(rpc_url, key, eth_rpc=ethereum.eth_rpc if ethereum is not None else None))

@@ -11,7 +11,7 @@ from client.arguments import subaccount_number
 from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
 
 
-def add_parsers(commands: argparse._SubParsersAction, default_node: str) -> None:  # type: ignore[type-arg]
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], default_node: str) -> None:
     """Register `tui` and `mm` on perpchain's subcommands."""
     from localnet.market_maker import add_arguments as add_maker_arguments
 

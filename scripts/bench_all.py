@@ -22,24 +22,25 @@ def load_average() -> list[float]:
 
 def main() -> int:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    benches: dict[str, object] = {}
+    runs: dict[str, dict[str, object]] = {}
     results: dict[str, object] = {"commit": commit, "cores": os.cpu_count(),
-                                  "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "benches": {}, "runs": {}}
+                                  "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "benches": benches, "runs": runs}
     failed = []
     for name in BENCHES:
         print(f"[bench] {name}", file=sys.stderr, flush=True)
         before, started = load_average(), time.monotonic()
         done = subprocess.run([sys.executable, "-m", "perpchain.cli", "bench", name], cwd=ROOT, capture_output=True,
                               text=True, stdin=subprocess.DEVNULL)
-        results["runs"][name] = {"elapsed_s": round(time.monotonic() - started, 1),  # type: ignore[index]
-                                 "load_average_before": before, "load_average_after": load_average(),
-                                 "exit_code": done.returncode}
+        runs[name] = {"elapsed_s": round(time.monotonic() - started, 1),
+                      "load_average_before": before, "load_average_after": load_average(), "exit_code": done.returncode}
         lines = done.stdout.strip().splitlines()
         if done.returncode != 0 or not lines:
             failed.append(name)
             print(done.stderr[-2000:], file=sys.stderr)
             continue
         figures = json.loads(lines[-1])
-        results["benches"][name] = figures  # type: ignore[index]
+        benches[name] = figures
         print(lines[-1], flush=True)
     results["failed"] = failed
     (ROOT / "docs" / "bench.json").write_text(json.dumps(results, indent=2) + "\n")

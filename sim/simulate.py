@@ -89,6 +89,13 @@ def _counts(events: Iterable[Any]) -> dict[str, int]:
     return counts
 
 
+def _oracle_price(store: KVStore, market_id: int) -> int:
+    """The oracle price of `market_id`, which the step's block has just set."""
+    price = OracleKeeper(store).price(market_id)
+    assert price is not None, f"market {market_id} has no oracle price after a block that priced it"
+    return price.price
+
+
 def simulate(accounts: list[dict[str, Any]], path: list[dict[str, str]], insurance_usdc: int) -> Iterator[dict[str, Any]]:
     markets = {m["ticker"]: m for m in LOCALNET_MARKETS}
     first = {int(markets[t]["market_id"]): parse_decimal(p, 6, "price") for t, p in (path[0] if path else {}).items()}
@@ -109,8 +116,7 @@ def simulate(accounts: list[dict[str, Any]], path: list[dict[str, str]], insuran
             negative = sum(1 for o in owners if account_risk(o, MarketsKeeper(store), BankKeeper(store),
                                                              MarginKeeper(store), OracleKeeper(store)).equity_micro_usdc < 0)
             yield {"step": step,
-                   "prices": {t: str(OracleKeeper(store).price(int(markets[t]["market_id"])).price)  # type: ignore[union-attr]
-                              for t in prices},
+                   "prices": {t: str(_oracle_price(store, int(markets[t]["market_id"]))) for t in prices},
                    "liquidations": counts.get("liquidation", 0),
                    "book_closes": counts.get("liquidation_fill", 0),
                    "insurance_takeovers": counts.get("insurance_fund_takeover", 0),

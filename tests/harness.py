@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,6 +27,8 @@ from localnet.ports import free_port_block as free_port_block  # re-exported: th
 
 ROOT = Path(__file__).resolve().parent.parent
 COMETBFT = ROOT / "bin" / "cometbft"
+SIMULATED_PRICES = "sim:0"  # a deterministic simulated feed around each market's reference price (seed 0)
+T = TypeVar("T")
 
 
 def scrape_metrics(url: str) -> dict[str, float]:
@@ -38,7 +41,8 @@ def scrape_metrics(url: str) -> dict[str, float]:
     return samples
 
 
-def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.05):  # type: ignore[no-untyped-def]
+def wait_until(predicate: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.05) -> T:
+    """The predicate's first truthy result, polled every `interval_s` (its exceptions count as not yet)."""
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -60,7 +64,7 @@ class LocalChain:
     funded: dict[str, PrivateKey] = field(default_factory=dict)
     chain_id: str = "perpchain-test"
     timeout_commit_ms: int = 100
-    price_source: str = "sim:0"
+    price_source: str = SIMULATED_PRICES
     app_process: subprocess.Popen[bytes] | None = None
     cometbft_process: subprocess.Popen[bytes] | None = None
 
@@ -71,8 +75,8 @@ class LocalChain:
         self.rpc_url = f"http://127.0.0.1:{self.ports.rpc}"
 
     @classmethod
-    def create(cls, root: Path, accounts: int = 3, usdc_each: int = 1_000, **kwargs: object) -> "LocalChain":
-        chain = cls(root=root, **kwargs)  # type: ignore[arg-type]
+    def create(cls, root: Path, accounts: int = 3, usdc_each: int = 1_000, price_source: str = SIMULATED_PRICES) -> "LocalChain":
+        chain = cls(root=root, price_source=price_source)
         keys = [PrivateKey.generate() for _ in range(accounts)]
         chain.funded = {address_to_hex(k.address): k for k in keys}
         funds = [(address, 0, usdc_each * 1_000_000) for address in chain.funded]

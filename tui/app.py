@@ -27,6 +27,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Input
 from textual.worker import Worker, get_current_worker
 
@@ -289,10 +290,10 @@ class TradingApp(App[None]):
 
     # -- notifications --------------------------------------------------------------------------
 
-    def alert(self, message: str, title: str = "", severity: str = "information", timeout: float = 5.0) -> None:
+    def alert(self, message: str, title: str = "", severity: SeverityLevel = "information", timeout: float = 5.0) -> None:
         """Notify (any thread) and keep a record of it (tests read `notices`)."""
         self.notices.append((severity, title, message))
-        self.notify(message, title=title, severity=severity, timeout=timeout, markup=False)  # type: ignore[arg-type]
+        self.notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def _fill_notices(self, notices: Sequence[FillNotice]) -> None:
         for fill in notices:

@@ -118,7 +118,8 @@ class MarketInfo:
 
     def notional(self, price: int, size_atoms: int) -> int:
         """micro-USDC of `size_atoms` at `price` (exact on tick and step, else floored)."""
-        return price * size_atoms // 10**self.size_decimals
+        atoms_per_unit: int = 10**self.size_decimals  # (int ** int is typed Any: a negative power is a float)
+        return price * size_atoms // atoms_per_unit
 
     def round_price(self, price: int, up: bool) -> int:
         ticks = -(-price // self.tick_size) if up else price // self.tick_size
@@ -453,9 +454,9 @@ def candles(trades: Iterable[TradeRow], interval_ms: int, now_ms: int, count: in
     first_bucket = newest_bucket - count + 1
     by_bucket: dict[int, list[TradeRow]] = {}
     previous_close: int | None = None
-    timed = [t for t in trades if t.time_ms is not None]
-    for trade in sorted(timed, key=lambda t: (t.height, t.seq)):
-        bucket = int(trade.time_ms) // interval_ms  # type: ignore[arg-type]
+    timed = [(t.time_ms, t) for t in trades if t.time_ms is not None]
+    for time_ms, trade in sorted(timed, key=lambda timed_trade: (timed_trade[1].height, timed_trade[1].seq)):
+        bucket = time_ms // interval_ms
         if bucket < first_bucket:
             previous_close = trade.price
         elif bucket <= newest_bucket:

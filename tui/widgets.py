@@ -84,7 +84,10 @@ def signed_usd(micro_usdc: int) -> str:
     return ("+" if micro_usdc > 0 else "") + format_usd(micro_usdc)
 
 
-def sync_table(table: DataTable, rows: Sequence[tuple[str, Sequence[Any]]]) -> None:
+Cell = str | Text  # what the terminal's tables hold: plain or styled text
+
+
+def sync_table(table: DataTable[Cell], rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
     """Show `rows` (key, cells) keeping the cursor on the same key; cells that did not change are
     not touched, so a table refreshed every block does not flicker."""
     keys = [key for key, _ in rows]
@@ -133,7 +136,7 @@ class StatusBar(Static):
 # -- markets --------------------------------------------------------------------------------------
 
 
-class MarketList(DataTable):
+class MarketList(DataTable[Cell]):
     """Every market: its mark (the oracle price, or the genesis reference price before the first
     oracle update), 24h change and volume from the trades the chain keeps, and the last hourly
     funding rate (positive: longs pay)."""
@@ -149,7 +152,7 @@ class MarketList(DataTable):
 
     def show(self, markets: Iterable[MarketInfo], stats: dict[int, DayStats], funding: dict[int, int] | None = None) -> None:
         funding = funding or {}
-        rows = []
+        rows: list[tuple[str, tuple[Cell, ...]]] = []
         for market in markets:
             day = stats.get(market.market_id)
             if day is None or day.change_bps is None:
@@ -619,7 +622,7 @@ class OrderForm(Vertical):
 # -- your orders and positions --------------------------------------------------------------------
 
 
-class OrdersTable(DataTable):
+class OrdersTable(DataTable[Cell]):
     """Your resting orders in every market. c / Delete cancels the highlighted one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -642,7 +645,7 @@ class OrdersTable(DataTable):
             self.add_column(label, key=key)
 
     def show(self, orders: Sequence[OpenOrder], markets: dict[int, MarketInfo]) -> None:
-        rows = []
+        rows: list[tuple[str, tuple[Cell, ...]]] = []
         self.orders = {}
         for order in sorted(orders, key=lambda o: (o.market_id, o.side, -o.price if o.side == Side.BUY else o.price)):
             market = markets.get(order.market_id)
@@ -670,7 +673,7 @@ class OrdersTable(DataTable):
             self.post_message(self.CancelRequested(order))
 
 
-class PositionsTable(DataTable):
+class PositionsTable(DataTable[Cell]):
     """Your positions: size, entry (cost / size), mark, unrealized PnL. x closes the highlighted one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -694,7 +697,7 @@ class PositionsTable(DataTable):
             self.add_column(label, key=key)
 
     def show(self, positions: Sequence[PositionRow], markets: dict[int, MarketInfo]) -> None:
-        rows = []
+        rows: list[tuple[str, tuple[Cell, ...]]] = []
         self.positions = {}
         for position in positions:
             market = markets[position.market_id]

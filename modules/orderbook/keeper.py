@@ -600,7 +600,7 @@ class OrderbookKeeper:
         """The address's resting orders in every subaccount, by subaccount, market, id (at most
         `limit`)."""
         start = order_index_of_address(address)
-        found = []
+        found: list[bytes] = []
         for key, _ in self._store.iterate(start, prefix_end(start)):
             if limit is not None and len(found) == limit:
                 break

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -36,12 +37,15 @@ async def _exchange(port: int, payload: bytes, expect: int) -> tuple[list[abci_p
     return [abci_pb.Response.FromString(f) for f in frames], closed
 
 
-def _request(**kind: object) -> bytes:
-    return frame(abci_pb.Request(**kind).SerializeToString())  # type: ignore[arg-type]
+def _framed(request: abci_pb.Request) -> bytes:
+    return frame(request.SerializeToString())
+
+
+ServerPort = tuple[asyncio.AbstractEventLoop, int]  # the loop the server runs on, and its port
 
 
 @pytest.fixture
-def server_port(tmp_path: Path):  # type: ignore[no-untyped-def]
+def server_port(tmp_path: Path) -> Iterator[ServerPort]:
     loop = asyncio.new_event_loop()
     store = CommittedStore(tmp_path / "db")
     server = AbciServer(Application(store))
@@ -52,10 +56,11 @@ def server_port(tmp_path: Path):  # type: ignore[no-untyped-def]
     store.close()
 
 
-def test_pipelined_requests_are_answered_in_order(server_port) -> None:  # type: ignore[no-untyped-def]
+def test_pipelined_requests_are_answered_in_order(server_port: ServerPort) -> None:
     loop, port = server_port
-    payload = _request(echo=abci_pb.RequestEcho(message="a")) + _request(info=abci_pb.RequestInfo()) + \
-        _request(echo=abci_pb.RequestEcho(message="b")) + _request(flush=abci_pb.RequestFlush())
+    payload = b"".join(_framed(request) for request in [
+        abci_pb.Request(echo=abci_pb.RequestEcho(message="a")), abci_pb.Request(info=abci_pb.RequestInfo()),
+        abci_pb.Request(echo=abci_pb.RequestEcho(message="b")), abci_pb.Request(flush=abci_pb.RequestFlush())])
     responses, closed = loop.run_until_complete(_exchange(port, payload, 4))
     assert [r.WhichOneof("value") for r in responses] == ["echo", "info", "echo", "flush"]
     assert (responses[0].echo.message, responses[2].echo.message) == ("a", "b")
@@ -72,23 +77,24 @@ def test_pipelined_requests_are_answered_in_order(server_port) -> None:  # type:
     ids=["overlong length prefix", "bytes that are not protobuf", "unknown request type"],
 )
 def test_a_malformed_frame_closes_its_connection_with_a_logged_error(
-    server_port, caplog: pytest.LogCaptureFixture, payload: bytes, logged: str  # type: ignore[no-untyped-def]
+    server_port: ServerPort, caplog: pytest.LogCaptureFixture, payload: bytes, logged: str
 ) -> None:
     loop, port = server_port
-    good = _request(echo=abci_pb.RequestEcho(message="before"))
+    good = _framed(abci_pb.Request(echo=abci_pb.RequestEcho(message="before")))
     with caplog.at_level(logging.ERROR, logger="perpchain.abci"):
         responses, closed = loop.run_until_complete(_exchange(port, good + payload, 2))
     assert [r.echo.message for r in responses] == ["before"]
     assert closed
     assert any(logged in record.getMessage() for record in caplog.records)
     # The server lives on: a new connection is served.
-    again, _ = loop.run_until_complete(_exchange(port, _request(echo=abci_pb.RequestEcho(message="after")), 1))
+    after = _framed(abci_pb.Request(echo=abci_pb.RequestEcho(message="after")))
+    again, _ = loop.run_until_complete(_exchange(port, after, 1))
     assert again[0].echo.message == "after"
 
 
-def test_an_application_failure_is_answered_with_an_exception_and_closes(server_port) -> None:  # type: ignore[no-untyped-def]
+def test_an_application_failure_is_answered_with_an_exception_and_closes(server_port: ServerPort) -> None:
     loop, port = server_port
-    commit_without_block = _request(commit=abci_pb.RequestCommit())
+    commit_without_block = _framed(abci_pb.Request(commit=abci_pb.RequestCommit()))
     responses, closed = loop.run_until_complete(_exchange(port, commit_without_block, 1))
     assert responses[0].WhichOneof("value") == "exception"
     assert "Commit without a finalized block" in responses[0].exception.error

@@ -27,6 +27,7 @@ from modules.orderbook.types import Side, TimeInForce
 from modules.types import SubaccountId
 from tests.app.conftest import AppHarness, oracle_tx_with
 from tests.app.test_orderbook import PRICE, USDC, buy, query, sell, signed
+from wire.codec import Action
 from wire.pb import abci_pb
 
 BTC = 1
@@ -280,7 +281,7 @@ def test_cancelling_an_iceberg_releases_its_hidden_exposure(oracle_harness: AppH
     ("tpsl without a position", SetPositionTpSl(0, BTC, 66_000 * USDC, 64_000 * USDC), 326),
 ])
 def test_bad_advanced_orders_get_their_code_and_change_nothing(oracle_harness: AppHarness, case: str,
-                                                               action: object, code: int) -> None:
+                                                               action: Action, code: int) -> None:
     h = oracle_harness
     alice, _, _ = h.keys
     block(h, [])

@@ -18,7 +18,7 @@ from modules.orderbook.types import Side, TimeInForce
 from modules.types import SubaccountId
 from tests.app.conftest import AppHarness, oracle_tx_with, start_app
 from wire import PrivateKey, sign_tx
-from wire.codec import Tx
+from wire.codec import Action, Tx
 from wire.pb import abci_pb
 
 KEYS = [PrivateKey.from_hex(f"{i:064x}") for i in (301, 302, 303)]
@@ -26,8 +26,8 @@ BTC, USDC, PRICE = 1, 1_000_000, 65_000_000_000
 _nonces = itertools.count(1)
 
 
-def _signed(h: AppHarness, key: PrivateKey, *actions: object) -> bytes:
-    return sign_tx(key, Tx("perpchain-test", key.address, h.time_ms + next(_nonces), tuple(actions)))  # type: ignore[arg-type]
+def _signed(h: AppHarness, key: PrivateKey, *actions: Action) -> bytes:
+    return sign_tx(key, Tx("perpchain-test", key.address, h.time_ms + next(_nonces), actions))
 
 
 def _block(h: AppHarness, txs: list[bytes], price: int) -> abci_pb.ResponseFinalizeBlock:

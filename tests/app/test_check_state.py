@@ -3,10 +3,13 @@ and is reset onto the committed state at every Commit."""
 
 from __future__ import annotations
 
+import pytest
+
 from modules.types import SubaccountId
 from tests.app.conftest import AppHarness
 from tests.app.test_bad_inputs import transfer_tx
 from wire import sign_tx
+from wire.codec import DecodedTx
 
 
 def test_check_state_sees_earlier_mempool_txs_and_resets_at_commit(harness: AppHarness) -> None:
@@ -40,7 +43,7 @@ def test_a_signature_recovered_in_check_tx_is_not_recovered_again_in_the_block(h
     assert harness.balance(alice) == 1_000_000_000 - 70
 
 
-def test_a_tx_decoded_in_check_tx_is_not_decoded_again_in_the_block(harness: AppHarness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_tx_decoded_in_check_tx_is_not_decoded_again_in_the_block(harness: AppHarness, monkeypatch: pytest.MonkeyPatch) -> None:
     import app.ante as ante
 
     alice, bob, _ = harness.keys
@@ -51,7 +54,12 @@ def test_a_tx_decoded_in_check_tx_is_not_decoded_again_in_the_block(harness: App
         harness.check(raw)
     decoded: list[bytes] = []
     real_decode = ante.decode
-    monkeypatch.setattr(ante, "decode", lambda raw: decoded.append(raw) or real_decode(raw))
+
+    def recording_decode(raw: bytes) -> tuple[bytes, DecodedTx]:
+        decoded.append(raw)
+        return real_decode(raw)
+
+    monkeypatch.setattr(ante, "decode", recording_decode)
     results = harness.block([*checked, malformed, unseen])
     assert [r.code for r in results][:5] == [0] * 5 and results[5].code != 0 and results[6].code == 0
     assert decoded == [unseen]  # the malformed tx's refusal came from the cache too, with the same code

@@ -14,12 +14,13 @@ from modules.orderbook.types import Side
 from modules.types import SubaccountId
 from tests.app.conftest import AppHarness, oracle_tx_with
 from tests.app.test_orderbook import PRICE, USDC, buy, sell, signed
+from wire.pb import abci_pb
 
 BTC = 1
 UP = 66_000 * USDC
 
 
-def _events(response, kind):  # type: ignore[no-untyped-def]
+def _events(response: abci_pb.ResponseFinalizeBlock, kind: str) -> list[dict[str, str]]:
     return [{a.key: a.value for a in e.attributes} for e in response.events if e.type == kind]
 
 

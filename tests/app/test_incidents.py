@@ -39,6 +39,7 @@ from modules.types import FEE_POOL, INSURANCE_FUND, SubaccountId
 from tests.app.conftest import CHAIN_ID, VALIDATOR_ADDRESS, VALIDATOR_PUB_KEY, AppHarness, oracle_tx_with, start_chain
 from tests.app.test_orderbook import signed
 from wire import PrivateKey
+from wire.codec import Action
 from wire.pb import abci_pb
 
 USDC = 1_000_000
@@ -93,7 +94,7 @@ class Replay:
         self.assert_nobody_below_zero()
         return list(response.tx_results)[1:], response
 
-    def tx(self, key: PrivateKey, *actions: object) -> bytes:
+    def tx(self, key: PrivateKey, *actions: Action) -> bytes:
         return signed(self.h, key, *actions)
 
     def oracle_price(self) -> int:

@@ -15,13 +15,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import plyvel
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from app.application import Application
+from app.application import Application, CommittedBlock
 from app.framing import frame, split_frames
 from app.mempool_worker import DataInUse, WorkerLink, _message, make_replica
 from app.server import AbciServer
@@ -41,8 +41,8 @@ class _HoldableApp(Application):
     """FinalizeBlock that, while `hold` is set, does not start until the test releases it: what a
     long block looks like to everything else in the node."""
 
-    def __init__(self, store: CommittedStore, on_commit: object) -> None:
-        super().__init__(store, on_commit=on_commit)  # type: ignore[arg-type]
+    def __init__(self, store: CommittedStore, on_commit: Callable[[CommittedBlock], None]) -> None:
+        super().__init__(store, on_commit=on_commit)
         self.hold = threading.Event()
         self.release = threading.Event()
         self.started = threading.Event()
@@ -95,8 +95,8 @@ class _Connection:
         self.sock = sock
         self.buffer = bytearray()
 
-    def send(self, **kind: object) -> None:
-        self.sock.sendall(frame(abci_pb.Request(**kind).SerializeToString()))  # type: ignore[arg-type]
+    def send(self, request: abci_pb.Request) -> None:
+        self.sock.sendall(frame(request.SerializeToString()))
 
     def receive(self, timeout_s: float = 10) -> abci_pb.Response:
         self.sock.settimeout(timeout_s)
@@ -109,8 +109,8 @@ class _Connection:
             assert chunk, "the node closed the connection"
             self.buffer += chunk
 
-    def check(self, tx: bytes, kind: int = abci_pb.NEW) -> abci_pb.ResponseCheckTx:
-        self.send(check_tx=abci_pb.RequestCheckTx(tx=tx, type=kind))
+    def check(self, tx: bytes, kind: abci_pb.CheckTxType = abci_pb.NEW) -> abci_pb.ResponseCheckTx:
+        self.send(abci_pb.Request(check_tx=abci_pb.RequestCheckTx(tx=tx, type=kind)))
         return self.receive().check_tx
 
 
@@ -146,14 +146,14 @@ def test_the_worker_checks_on_the_committed_state_and_follows_each_commit(node: 
     first = _transfer(nonce)
     assert node.worker.process.poll() is None
     assert mempool.check(first).code == 0  # the replica holds genesis: the sender is funded
-    consensus.send(finalize_block=_finalize(2, [first]))
+    consensus.send(abci_pb.Request(finalize_block=_finalize(2, [first])))
     assert [r.code for r in consensus.receive().finalize_block.tx_results] == [0]
-    consensus.send(commit=abci_pb.RequestCommit())
+    consensus.send(abci_pb.Request(commit=abci_pb.RequestCommit()))
     assert consensus.receive().WhichOneof("value") == "commit"
     rechecked = mempool.check(first, abci_pb.RECHECK)  # after the Commit, as CometBFT rechecks
     assert (rechecked.codespace, rechecked.code) == ("auth", 6)  # NonceAlreadyUsed: the worker saw block 2
     assert mempool.check(_transfer(nonce + 1)).code == 0
-    mempool.send(flush=abci_pb.RequestFlush())
+    mempool.send(abci_pb.Request(flush=abci_pb.RequestFlush()))
     assert mempool.receive().WhichOneof("value") == "flush"
     registry = node.server.metrics.registry
     deadline = time.monotonic() + 10  # the worker's report reaches the node's metrics
@@ -169,11 +169,11 @@ def test_check_tx_is_answered_while_the_node_is_inside_a_block(node: _Node) -> N
     nonce = GENESIS_TIME_MS + 2 * BLOCK_INTERVAL_MS
     assert mempool.check(_transfer(nonce)).code == 0  # the connection is the worker's from here
     node.app.hold.set()
-    consensus.send(finalize_block=_finalize(2, []))
+    consensus.send(abci_pb.Request(finalize_block=_finalize(2, [])))
     assert node.app.started.wait(10)
     answered = mempool.check(_transfer(nonce + 1))  # the node's loop is stuck in the block
     assert answered.code == 0 and not node.app.release.is_set()
-    query.send(info=abci_pb.RequestInfo())
+    query.send(abci_pb.Request(info=abci_pb.RequestInfo()))
     with pytest.raises(socket.timeout):
         query.receive(timeout_s=0.3)  # the node itself answers nothing until the block ends
     node.app.release.set()
@@ -215,7 +215,7 @@ def test_a_new_mempool_connection_after_a_reconnect_goes_to_the_worker_too(node:
     second, consensus = node.connect(), node.connect()
     assert second.check(_transfer(nonce + 1)).code == 0  # the node reads it, and hands the connection over
     node.app.hold.set()
-    consensus.send(finalize_block=_finalize(2, []))
+    consensus.send(abci_pb.Request(finalize_block=_finalize(2, [])))
     assert node.app.started.wait(10)
     assert second.check(_transfer(nonce + 2)).code == 0  # answered while the node is inside the block
     node.app.release.set()

@@ -21,7 +21,7 @@ from modules.orderbook.types import Side, TimeInForce
 from modules.types import FEE_POOL, SubaccountId
 from tests.app.conftest import FUNDED_MICRO_USDC, AppHarness, without_nonces
 from wire import PrivateKey, sign_tx
-from wire.codec import Tx
+from wire.codec import Action, Tx
 from wire.pb import abci_pb
 
 BTC = 1
@@ -30,8 +30,8 @@ PRICE = 65_000 * USDC
 _nonces = itertools.count(1)
 
 
-def signed(h: AppHarness, key: PrivateKey, *actions: object) -> bytes:
-    return sign_tx(key, Tx("perpchain-test", key.address, h.time_ms + next(_nonces), tuple(actions)))  # type: ignore[arg-type]
+def signed(h: AppHarness, key: PrivateKey, *actions: Action) -> bytes:
+    return sign_tx(key, Tx("perpchain-test", key.address, h.time_ms + next(_nonces), actions))
 
 
 def buy(price: int = PRICE, size: int = 100, **options: Any) -> PlaceOrder:

@@ -19,11 +19,9 @@ from app import oracle_votes
 from app.application import Application
 from app.node import configure_logging, run
 from perpchain.cli import add_node_options
-from wire.pb import abci_pb
+from wire.pb import abci_pb, validator_pb
 
 log = logging.getLogger("perpchain.node")
-
-BLOCK_ID_FLAG_ABSENT = 1  # the validator did not vote
 
 
 class _LyingProposer(Application):
@@ -53,7 +51,7 @@ class DropsOracle(_LyingProposer):
         if present:
             present[-1].vote_extension = b""
             present[-1].extension_signature = b""
-            present[-1].block_id_flag = BLOCK_ID_FLAG_ABSENT
+            present[-1].block_id_flag = validator_pb.BLOCK_ID_FLAG_ABSENT  # the validator did not vote
 
 
 class BadExtension(Application):

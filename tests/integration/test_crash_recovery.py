@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from app.oracle_votes import is_oracle_tx
-from app.store import CommittedStore
+from app.store import CommitInfo, CommittedStore
 from client import Client, PrivateKey, SubaccountId, Transfer, TxRejected
 from modules.auth.errors import NonceAlreadyUsed, NonceTooOld
 from tests.harness import LocalChain, wait_until
@@ -211,7 +211,7 @@ def _expected_balances(keys: list[PrivateKey], landed: list[SentTransfer]) -> di
     return balances
 
 
-def _last_commit(data_dir: Path):  # type: ignore[no-untyped-def]
+def _last_commit(data_dir: Path) -> CommitInfo:
     store = CommittedStore(data_dir)
     try:
         return store.last_commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from client import SubaccountId, TxRejected
+from client import PrivateKey, SubaccountId, TxRejected, TxResult
 from tests.harness import LocalChain
 
 pytestmark = pytest.mark.integration
@@ -15,12 +15,13 @@ def test_transfers_land_in_blocks_and_balances_read_back(chain: LocalChain) -> N
     with chain.client() as client:
         first = client.transfer(alice, SubaccountId(bob.address, 0), 250_000_000)
         second = client.transfer(bob, SubaccountId(carol.address, 5), 100_000_001)
-        assert first.height >= 1 and second.height >= first.height  # type: ignore[union-attr]
-        event = next(e for e in first.events if e.type == "transfer")  # type: ignore[union-attr]
+        assert isinstance(first, TxResult) and isinstance(second, TxResult)  # waited for: in a block
+        assert first.height >= 1 and second.height >= first.height
+        event = next(e for e in first.events if e.type == "transfer")
         assert event.attributes["amount_micro_usdc"] == "250000000"
         assert event.attributes["recipient"] == "0x" + bob.address.hex()
 
-        def balance(key, number=0):  # type: ignore[no-untyped-def]
+        def balance(key: PrivateKey, number: int = 0) -> int:
             return client.balance("0x" + key.address.hex(), number).amount_micro_usdc
 
         assert balance(alice) == 750_000_000
@@ -34,8 +35,12 @@ def test_many_concurrent_txs_from_one_account_all_land(chain: LocalChain) -> Non
     """Nonces are timestamps, not sequences: 40 txs in flight at once from one account."""
     alice, bob, _ = chain.keys
     with chain.client() as client:
-        hashes = [client.transfer(alice, SubaccountId(bob.address, 1), 1_000_000, wait=False) for _ in range(40)]
-        results = [client.wait_for_tx(h) for h in hashes]  # type: ignore[arg-type]
+        hashes: list[str] = []
+        for _ in range(40):
+            tx_hash = client.transfer(alice, SubaccountId(bob.address, 1), 1_000_000, wait=False)
+            assert isinstance(tx_hash, str)  # not waited for: only the hash
+            hashes.append(tx_hash)
+        results = [client.wait_for_tx(h) for h in hashes]
         assert {r.tx_hash for r in results} == set(hashes)
         assert client.balance("0x" + bob.address.hex(), 1).amount_micro_usdc == 40_000_000
 

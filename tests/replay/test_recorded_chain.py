@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 
 import modules.margin.clearing as clearing
+from modules.markets.types import Market
 from sim.recording import DEFAULT_FIXTURE, Recording, first_mismatch, load
 
 # What the recording exercises (its header's summary); a re-recording that drops one of these
@@ -66,7 +67,7 @@ def test_a_taker_fee_one_micro_usdc_higher_is_caught_at_the_first_block_with_a_f
         recording: Recording, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     honest = clearing.fee
 
-    def dearer(market, notional_micro_usdc, maker):  # type: ignore[no-untyped-def]
+    def dearer(market: Market, notional_micro_usdc: int, maker: bool) -> int:
         return honest(market, notional_micro_usdc, maker) + (0 if maker else 1)
 
     monkeypatch.setattr(clearing, "fee", dearer)

@@ -14,8 +14,8 @@ import pytest
 from client import Client
 from client.anchor import AnchorClient, proof_call_args
 from genesis.app_state import build_app_state
-from genesis.builder import validator_address
-from genesis.home import consensus_pub_key, write_genesis_for
+from genesis.builder import consensus_pub_key, validator_address
+from genesis.home import write_genesis_for
 from modules.anchor.merkle import verify
 from tests.harness import COMETBFT, LocalChain
 from tests.tui.test_terminal import SIZE, until

@@ -9,9 +9,10 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
+from textual.pilot import Pilot
 
 from client import Client, PlaceOrder, PrivateKey, Side, TimeInForce, address_to_hex, save_key
 from localnet.market_maker import MakerConfig, MarketMaker, MarketParams
@@ -30,16 +31,16 @@ def own_levels(client: Client, market_id: int, owner: str) -> dict[str, list[tup
 
 
 @pytest.fixture
-def running_maker(chain: LocalChain) -> Iterator[MarketMaker]:
+def running_maker(chain: LocalChain) -> Iterator[tuple[MarketMaker, list[str]]]:
+    """A maker quoting from its own thread, and the log lines it has emitted so far."""
     client = Client(chain.rpc_url, timeout_s=5.0)
     lines: list[str] = []
     maker = MarketMaker(client, chain.keys[0], CONFIG, emit=lines.append)
     stop = threading.Event()
     thread = threading.Thread(target=maker.run, args=(stop,), daemon=True)
     thread.start()
-    maker.lines = lines  # type: ignore[attr-defined]
     try:
-        yield maker
+        yield maker, lines
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -48,8 +49,8 @@ def running_maker(chain: LocalChain) -> Iterator[MarketMaker]:
 
 
 def test_maker_quotes_n_levels_per_side_on_every_market_and_holds_its_inventory_limit(
-        chain: LocalChain, running_maker: MarketMaker) -> None:
-    maker = running_maker
+        chain: LocalChain, running_maker: tuple[MarketMaker, list[str]]) -> None:
+    maker, lines = running_maker
     with chain.client() as client:
         markets = {int(m["market_id"]): MarketParams.from_json(m) for m in client.markets()}
         wait_until(lambda: all(len(own_levels(client, m, maker.owner)["bids"]) == LEVELS and
@@ -60,8 +61,8 @@ def test_maker_quotes_n_levels_per_side_on_every_market_and_holds_its_inventory_
             bids, asks = [int(p) for p, _, _ in book["bids"]], [int(p) for p, _, _ in book["asks"]]
             assert len(bids) == len(asks) == LEVELS and bids[0] < asks[0], market.ticker
             assert all(o["post_only"] and o["time_in_force"] == "GTC" for o in client.orders(maker.address))
-        wait_until(lambda: len(maker.lines) >= len(markets), 10, "a log line per quoted market")  # type: ignore[attr-defined]
-        assert all(line.startswith("[mm] h") for line in maker.lines)  # type: ignore[attr-defined]
+        wait_until(lambda: len(lines) >= len(markets), 10, "a log line per quoted market")
+        assert all(line.startswith("[mm] h") for line in lines)
 
         # a one-sided taker keeps hitting the bids on BTC: the maker's long stops at its limit
         taker = chain.keys[1]
@@ -127,7 +128,7 @@ def test_local_session_starts_the_localnet_and_bridge_quotes_deposits_withdraws_
     seen: dict[str, object] = {}
 
     def headless(app: TradingApp) -> None:
-        async def until(pilot, predicate, what: str, timeout_s: float = 60) -> None:  # type: ignore[no-untyped-def]
+        async def until(pilot: Pilot[None], predicate: Callable[[], object], what: str, timeout_s: float = 60) -> None:
             deadline = asyncio.get_running_loop().time() + timeout_s
             while not predicate():
                 assert asyncio.get_running_loop().time() < deadline, f"the terminal never showed {what}"
@@ -140,15 +141,16 @@ def test_local_session_starts_the_localnet_and_bridge_quotes_deposits_withdraws_
             async with app.run_test(size=(170, 50)) as pilot:
                 await until(pilot, lambda: app.book is not None and len(app.book.bids) == 2
                             and app.account is not None, "quotes and the account")
-                seen["collateral"] = app.account.collateral  # type: ignore[union-attr]
-                seen["levels"] = (len(app.book.bids), len(app.book.asks))  # type: ignore[union-attr]
+                assert app.book is not None and app.account is not None
+                collateral = seen["collateral"] = app.account.collateral
+                seen["levels"] = (len(app.book.bids), len(app.book.asks))
                 await pilot.press("escape", "o", "d")  # out of the order form, then the bridge screen
                 await until(pilot, lambda: "USDC ·" in wallet(), "the bridge screen with the wallet")
                 seen["wallet"] = wallet()
                 await pilot.press(*"25", "enter")  # deposit 25 USDC from Ethereum
                 await until(pilot, lambda: app.transfers and app.transfers[0].final, "the deposit credited")
                 await until(pilot, lambda: app.account is not None and app.account.collateral
-                            == seen["collateral"] + 25_000_000, "the credited collateral")  # type: ignore[operator]
+                            == collateral + 25_000_000, "the credited collateral")
                 await pilot.press(*"10")
                 await pilot.click("#bridge-withdraw")
                 await until(pilot, lambda: len(app.transfers) == 2 and app.transfers[1].final, "the withdrawal paid")

@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from client import Side, TimeInForce
+from client import PlaceOrder, Side, TimeInForce
 from client.client import TxEvent
 from localnet.market_maker import MakerConfig, MarketParams, plan_quotes
 from tui.model import (
@@ -50,7 +50,7 @@ def test_mark_is_the_oracle_price_once_there_is_one() -> None:
 
 def test_limit_buy_through_the_ask_previews_the_cross_and_the_rest() -> None:
     preview = build_preview(BTC, BOOK, Ticket(Side.BUY, OrderKind.LIMIT, "65010", "0.01"), subaccount=2)
-    assert preview.order is not None and preview.order.price == 65_010_000_000 and preview.order.size == 100
+    assert isinstance(preview.order, PlaceOrder) and preview.order.price == 65_010_000_000 and preview.order.size == 100
     assert preview.order.subaccount == 2 and preview.order.time_in_force == TimeInForce.GTC
     assert (preview.fill_atoms, preview.rest_atoms) == (50, 50)
     assert "crosses: fills 0.005 @ 65,010.0" in preview.line and "rests 0.005" in preview.line
@@ -65,7 +65,7 @@ def test_limit_below_the_ask_rests_and_pays_maker_fee_estimate() -> None:
 
 def test_post_only_that_would_cross_is_flagged_but_still_sendable() -> None:
     preview = build_preview(BTC, BOOK, Ticket(Side.SELL, OrderKind.POST_ONLY, "64990", "0.01"), 0)
-    assert preview.sendable and preview.order is not None and preview.order.post_only
+    assert preview.sendable and isinstance(preview.order, PlaceOrder) and preview.order.post_only
     assert any("post-only would cross" in p for p in preview.problems)
 
 
@@ -76,7 +76,7 @@ def test_off_tick_price_is_a_warning_so_the_chain_answers_it() -> None:
 
 def test_fok_that_cannot_fill_says_so() -> None:
     preview = build_preview(BTC, BOOK, Ticket(Side.BUY, OrderKind.FOK, "65010", "0.01"), 0)
-    assert preview.order is not None and preview.order.time_in_force == TimeInForce.FOK
+    assert isinstance(preview.order, PlaceOrder) and preview.order.time_in_force == TimeInForce.FOK
     assert any("only 0.005 fillable" in p for p in preview.problems)
 
 
@@ -86,17 +86,17 @@ def test_market_order_price_is_the_deepest_level_plus_slippage_on_tick() -> None
     empty = Book(1, (), ())
     assert market_order_price(BTC, empty, Side.BUY, 10) == 68_250_000_000  # no liquidity: mark + 5%
     preview = build_preview(BTC, BOOK, Ticket(Side.BUY, OrderKind.MARKET, "", "0.01"), 0)
-    assert preview.order is not None and preview.order.time_in_force == TimeInForce.IOC
+    assert isinstance(preview.order, PlaceOrder) and preview.order.time_in_force == TimeInForce.IOC
 
 
 def test_good_til_expiries_are_set_from_the_chain_clock() -> None:
     from tui.model import EXPIRIES
     ticket = Ticket(Side.BUY, OrderKind.LIMIT, "64000", "0.01", EXPIRIES[1])
     order = build_preview(BTC, BOOK, ticket, 0, height=10, block_time_ms=1_000_000).order
-    assert order is not None and order.time_in_force == TimeInForce.GOOD_TIL_TIME
+    assert isinstance(order, PlaceOrder) and order.time_in_force == TimeInForce.GOOD_TIL_TIME
     assert order.good_til_time_ms == 1_060_000
     order = build_preview(BTC, BOOK, Ticket(Side.BUY, OrderKind.IOC, "64000", "0.01", EXPIRIES[1]), 0, 10, 1).order
-    assert order is not None and order.good_til_time_ms == 0  # IOC: no expiry
+    assert isinstance(order, PlaceOrder) and order.good_til_time_ms == 0  # IOC: no expiry
 
 
 def test_incomplete_tickets_are_not_sendable() -> None:

@@ -20,7 +20,7 @@ from tests.harness import LocalChain
 from tui.app import TradingApp
 from tui.model import what_if_line
 from tui.screens import HelpScreen, SubaccountScreen
-from tui.widgets import AccountPanel, BookLadder, OrdersTable, PositionsTable, StatusBar
+from tui.widgets import AccountPanel, BookLadder, Choice, OrdersTable, PositionsTable, StatusBar
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ SIZE = (170, 50)
 BTC = 1
 
 
-def run(app: TradingApp, scenario: Callable[[TradingApp, Pilot], Awaitable[None]]) -> None:
+def run(app: TradingApp, scenario: Callable[[TradingApp, Pilot[None]], Awaitable[None]]) -> None:
     async def main() -> None:
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: app.book is not None and app.connected is True, "the first book")
@@ -37,7 +37,7 @@ def run(app: TradingApp, scenario: Callable[[TradingApp, Pilot], Awaitable[None]
     asyncio.run(main())
 
 
-async def until(pilot: Pilot, predicate: Callable[[], object], what: str, timeout_s: float = 30.0) -> None:
+async def until(pilot: Pilot[None], predicate: Callable[[], object], what: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
@@ -60,7 +60,7 @@ def notices(app: TradingApp, severity: str | None = None) -> str:
     return "\n".join(f"{title}: {message}" for kind, title, message in app.notices if severity in (None, kind))
 
 
-async def type_order(pilot: Pilot, side_key: str, price: str, size: str) -> None:
+async def type_order(pilot: Pilot[None], side_key: str, price: str, size: str) -> None:
     """b or s, then the price, Tab to the size, Enter: the keyboard path of a limit order."""
     await pilot.press(side_key, *list(price), "tab", *list(size), "enter")
 
@@ -70,7 +70,7 @@ def test_limit_order_typed_on_the_keyboard_rests_in_open_orders_and_the_ladder_t
     alice = chain.keys[0]
     app = TradingApp(chain.rpc_url, alice, market="BTC-USD")
 
-    async def scenario(app: TradingApp, pilot: Pilot) -> None:
+    async def scenario(app: TradingApp, pilot: Pilot[None]) -> None:
         await type_order(pilot, "b", "64000", "0.01")
         await until(pilot, lambda: len(app.orders) == 1, "the open order")
         (order,) = app.orders
@@ -98,7 +98,7 @@ def test_crossing_order_fills_shows_the_position_the_notification_and_closes(cha
     app = TradingApp(chain.rpc_url, alice, market="BTC-USD")
     bob_owner = f"{address_to_hex(bob.address).lower()}/0"
 
-    async def scenario(app: TradingApp, pilot: Pilot) -> None:
+    async def scenario(app: TradingApp, pilot: Pilot[None]) -> None:
         await until(pilot, lambda: app.book is not None and app.book.best_ask == 65_000_000_000, "bob's ask")
         await pilot.press("b", *"65000", "tab", *"0.004")  # the ticket, not sent yet: the chain's what-if
         with chain.client() as client:
@@ -111,7 +111,7 @@ def test_crossing_order_fills_shows_the_position_the_notification_and_closes(cha
         assert app.account is not None and not app.account.positions  # a preview sends nothing
         await pilot.press("enter")
         await until(pilot, lambda: app.account is not None and app.account.positions, "the position")
-        (position,) = app.account.positions  # type: ignore[union-attr]
+        (position,) = app.account.positions
         assert (position.ticker, position.size, position.entry_price) == ("BTC-USD", 40, 65_000_000_000)
         row = [str(cell) for cell in app.query_one(PositionsTable).get_row_at(0)]
         assert row[:4] == ["BTC-USD", "LONG", "0.004", "65,000.0"]
@@ -130,7 +130,7 @@ def test_crossing_order_fills_shows_the_position_the_notification_and_closes(cha
 def test_rejected_order_shows_the_chains_code_and_log(chain: LocalChain) -> None:
     app = TradingApp(chain.rpc_url, chain.keys[0], market="BTC-USD")
 
-    async def scenario(app: TradingApp, pilot: Pilot) -> None:
+    async def scenario(app: TradingApp, pilot: Pilot[None]) -> None:
         await type_order(pilot, "b", "65000.05", "0.01")
         preview = str(app.query_one("#preview").render())
         assert "off the 0.1 tick" in preview  # warned, but the chain has the last word
@@ -146,7 +146,7 @@ def test_rejected_order_shows_the_chains_code_and_log(chain: LocalChain) -> None
 def test_node_going_away_shows_disconnected_then_recovers_by_itself(chain: LocalChain) -> None:
     app = TradingApp(chain.rpc_url, chain.keys[0], market="BTC-USD")
 
-    async def scenario(app: TradingApp, pilot: Pilot) -> None:
+    async def scenario(app: TradingApp, pilot: Pilot[None]) -> None:
         await asyncio.to_thread(chain.stop_cometbft)
         await until(pilot, lambda: app.connected is False, "the disconnected state")
         status = str(app.query_one(StatusBar).render())
@@ -172,7 +172,7 @@ def test_read_only_terminal_shows_the_market_and_refuses_to_trade(chain: LocalCh
         client.place(chain.keys[1], PlaceOrder(0, 2, Side.SELL, 3_300_000_000, 100, TimeInForce.GTC))
     app = TradingApp(chain.rpc_url, None, market="ETH-USD")
 
-    async def scenario(app: TradingApp, pilot: Pilot) -> None:
+    async def scenario(app: TradingApp, pilot: Pilot[None]) -> None:
         await until(pilot, lambda: app.book is not None and app.book.best_ask == 3_300_000_000, "the ETH ask")
         assert "3,300.00" in ladder_text(app)
         await pilot.press("escape", "C")
@@ -217,8 +217,8 @@ def test_a_conditional_typed_on_the_keyboard_is_armed_on_chain(chain: LocalChain
     alice = chain.keys[0]
     app = TradingApp(chain.rpc_url, alice, market="BTC-USD")
 
-    async def scenario(app: TradingApp, pilot: Pilot) -> None:
-        app.query_one("#order-form").query_one("#kind").select(kind)  # type: ignore[attr-defined]
+    async def scenario(app: TradingApp, pilot: Pilot[None]) -> None:
+        app.query_one("#order-form").query_one("#kind", Choice).select(kind)
         await pilot.press("escape", side_key, *list(limit), "tab", *list(trigger), "tab", *list("0.01"), "enter")
         await until(pilot, lambda: notice in notices(app), "the acceptance")
         with chain.client() as client:
@@ -237,7 +237,7 @@ def test_switching_subaccount_shows_its_account_and_orders_land_on_it(chain: Loc
         client.transfer(alice, SubaccountId(alice.address, 3), 250_000_000)
     app = TradingApp(chain.rpc_url, alice, market="BTC-USD")
 
-    async def scenario(app: TradingApp, pilot: Pilot) -> None:
+    async def scenario(app: TradingApp, pilot: Pilot[None]) -> None:
         await until(pilot, lambda: app.account is not None, "subaccount 0's account")
         assert app.account is not None and app.account.equity == 750_000_000
         shown = app.active_bindings["a"].binding

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from pathlib import Path
 
 import pytest
 from eth_account.messages import encode_typed_data
@@ -135,7 +136,7 @@ def test_the_example_order_body_decodes_to_the_order_it_describes() -> None:
     assert decode_signed_tx(integrator.signed_tx(body, b"")).tx == expected
 
 
-def test_the_example_key_file_is_read_as_the_documented_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_example_key_file_is_read_as_the_documented_key(tmp_path: Path) -> None:
     from client.keys import load_key
 
     path = tmp_path / "key.json"

@@ -15,7 +15,8 @@ A = "0x" + "aa" * 20
 B = "0x" + "bb" * 20
 
 
-def entry(address: str = A, subaccount: int = 0, amount: str = "5") -> dict[str, object]:
+def entry(address: str = A, subaccount: int = 0, amount: str | int = "5") -> dict[str, object]:
+    """A balance as genesis JSON; an int amount is the wrong JSON type (amounts are decimal strings)."""
     return {"address": address, "subaccount": subaccount, "amount_micro_usdc": amount}
 
 
@@ -26,7 +27,7 @@ def entry(address: str = A, subaccount: int = 0, amount: str = "5") -> dict[str,
         ({"balances": [entry(address="0x" + "zz" * 20)]}, "bank.balances[0].address is not hexadecimal"),
         ({"balances": [entry(subaccount=128)]}, "bank.balances[0].subaccount"),
         ({"balances": [entry(amount="-1")]}, "bank.balances[0].amount_micro_usdc"),
-        ({"balances": [entry(amount=5)]}, "bank.balances[0].amount_micro_usdc"),  # type: ignore[arg-type]
+        ({"balances": [entry(amount=5)]}, "bank.balances[0].amount_micro_usdc"),
         ({"balances": [entry(), entry(B), entry()]}, "bank.balances[2] repeats"),
         ({"balances": [{**entry(), "colour": "red"}]}, "unknown field 'colour'"),
         ({"balance": []}, "bank has unknown field 'balance'"),

@@ -14,7 +14,7 @@ from wire import PrivateKey
 KEY = PrivateKey.from_hex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
 
 
-def node(answers: dict[str, dict[str, object]]) -> httpx.MockTransport:
+def node(answers: dict[str, object]) -> httpx.MockTransport:
     def handle(request: httpx.Request) -> httpx.Response:
         call = json.loads(request.content)
         return httpx.Response(200, json={"jsonrpc": "2.0", "id": call["id"], "result": answers[call["method"]]})

@@ -21,7 +21,7 @@ from app.oracle_votes import (
 )
 from modules.oracle.aggregate import clamp, next_price, weighted_median
 from modules.oracle.types import Observation, Validator
-from wire.pb import abci_pb
+from wire.pb import abci_pb, validator_pb
 
 CHAIN = "perpchain-test"
 HEIGHT = 10  # the proposal's height; the extensions are from height 9
@@ -87,7 +87,7 @@ def test_a_forged_extension_is_refused() -> None:
 
 def test_a_dropped_extension_is_refused() -> None:
     extended, plain = _commit(FOUR)
-    extended.votes[3].block_id_flag = 1
+    extended.votes[3].block_id_flag = validator_pb.BLOCK_ID_FLAG_ABSENT
     extended.votes[3].vote_extension = b""
     extended.votes[3].extension_signature = b""
     with pytest.raises(BadOracleData, match="dropped"):

@@ -26,6 +26,10 @@ def maker_check(maker: Order, size_lots: int) -> bool:
 
 # Ops: ("place", side, price_ticks, size_lots, owner index, time in force index, post_only)
 #      ("cancel", pick) / ("shrink", pick, new size pick) ; pick selects among the live orders.
+PlaceOp = tuple[str, Side, int, int, int, int, bool]
+CancelOp = tuple[str, int]
+ShrinkOp = tuple[str, int, int]
+Op = PlaceOp | CancelOp | ShrinkOp
 place_ops = st.tuples(
     st.just("place"),
     st.sampled_from([Side.BUY, Side.SELL]),
@@ -51,7 +55,7 @@ class Driver:
     fills: list[Fill] = field(default_factory=list)
     cancelled: list[Cancelled] = field(default_factory=list)
 
-    def run(self, ops: list[tuple[object, ...]], reference: Reference | None = None) -> None:
+    def run(self, ops: list[Op], reference: Reference | None = None) -> None:
         for op in ops:
             self.apply(op, reference)
             assert self.book.invariant_violations() == []
@@ -63,42 +67,40 @@ class Driver:
     def live_ids(self) -> list[int]:
         return [o.order_id for side in (Side.BUY, Side.SELL) for o in self.book.iter_orders(side)]
 
-    def apply(self, op: tuple[object, ...], reference: Reference | None) -> None:
-        kind = op[0]
-        if kind == "cancel":
-            live = self.live_ids()
-            if live:
-                order_id = live[int(op[1]) % len(live)]  # type: ignore[call-overload]
-                assert self.book.remove(order_id).order_id == order_id
-                if reference is not None:
-                    del reference.resting[order_id]
-            return
-        if kind == "shrink":
-            live = self.live_ids()
-            if live:
-                order_id = live[int(op[1]) % len(live)]  # type: ignore[call-overload]
-                current = self.book.get(order_id)
-                assert current is not None
-                if current.size_lots > 1:
-                    new_size = 1 + int(op[2]) % (current.size_lots - 1)  # type: ignore[call-overload]
-                    self.book.resize(order_id, new_size)
+    def apply(self, op: Op, reference: Reference | None) -> None:
+        match op:
+            case ("cancel", pick):
+                live = self.live_ids()
+                if live:
+                    order_id = live[pick % len(live)]
+                    assert self.book.remove(order_id).order_id == order_id
                     if reference is not None:
-                        reference.resting[order_id] = current.with_size(new_size)
-            return
-        _, side, price, size, owner, tif_index, post_only = op
-        order = Order(
-            self.next_order_id,
-            MARKET,
-            OWNERS[owner],  # type: ignore[index]
-            0,
-            side,  # type: ignore[arg-type]
-            price,  # type: ignore[arg-type]
-            size,  # type: ignore[arg-type]
-            post_only=bool(post_only),
-            tif=TIME_IN_FORCE[tif_index],  # type: ignore[index]
-        )
-        self.next_order_id += 1
-        self.place(order, reference)
+                        del reference.resting[order_id]
+            case ("shrink", pick, size_pick):
+                live = self.live_ids()
+                if live:
+                    order_id = live[pick % len(live)]
+                    current = self.book.get(order_id)
+                    assert current is not None
+                    if current.size_lots > 1:
+                        new_size = 1 + size_pick % (current.size_lots - 1)
+                        self.book.resize(order_id, new_size)
+                        if reference is not None:
+                            reference.resting[order_id] = current.with_size(new_size)
+            case ("place", side, price, size, owner, tif_index, post_only):
+                order = Order(
+                    self.next_order_id,
+                    MARKET,
+                    OWNERS[owner],
+                    0,
+                    side,
+                    price,
+                    size,
+                    post_only=post_only,
+                    tif=TIME_IN_FORCE[tif_index],
+                )
+                self.next_order_id += 1
+                self.place(order, reference)
 
     def place(self, order: Order, reference: Reference | None) -> None:
         book = self.book
@@ -201,14 +203,14 @@ class Reference:
 
 @settings(max_examples=300, deadline=None)
 @given(ops_strategy)
-def test_book_matches_the_naive_reference_fill_by_fill_and_is_never_crossed(ops: list[tuple[object, ...]]) -> None:
+def test_book_matches_the_naive_reference_fill_by_fill_and_is_never_crossed(ops: list[Op]) -> None:
     Driver().run(ops, Reference())
 
 
 @settings(max_examples=200, deadline=None)
 @given(ops_strategy, ops_strategy)
 def test_checkpoint_ops_rollback_restores_the_exact_book(
-    before: list[tuple[object, ...]], after: list[tuple[object, ...]]
+    before: list[Op], after: list[Op]
 ) -> None:
     driver = Driver()
     driver.run(before)
@@ -225,7 +227,7 @@ def test_checkpoint_ops_rollback_restores_the_exact_book(
 @settings(max_examples=150, deadline=None)
 @given(ops_strategy, ops_strategy, ops_strategy)
 def test_nested_checkpoints_roll_back_to_where_each_was_taken(
-    first: list[tuple[object, ...]], second: list[tuple[object, ...]], third: list[tuple[object, ...]]
+    first: list[Op], second: list[Op], third: list[Op]
 ) -> None:
     driver = Driver()
     driver.run(first)
@@ -244,7 +246,7 @@ def test_nested_checkpoints_roll_back_to_where_each_was_taken(
 
 @settings(max_examples=150, deadline=None)
 @given(ops_strategy)
-def test_the_same_ops_on_two_fresh_books_give_identical_fills_and_books(ops: list[tuple[object, ...]]) -> None:
+def test_the_same_ops_on_two_fresh_books_give_identical_fills_and_books(ops: list[Op]) -> None:
     one, two = Driver(), Driver()
     one.run(ops)
     two.run(ops)
@@ -254,7 +256,7 @@ def test_the_same_ops_on_two_fresh_books_give_identical_fills_and_books(ops: lis
 
 @settings(max_examples=150, deadline=None)
 @given(ops_strategy)
-def test_level_totals_and_l2_agree_with_the_resting_orders(ops: list[tuple[object, ...]]) -> None:
+def test_level_totals_and_l2_agree_with_the_resting_orders(ops: list[Op]) -> None:
     driver = Driver()
     driver.run(ops)
     book = driver.book

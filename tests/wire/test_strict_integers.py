@@ -134,9 +134,11 @@ def test_every_integer_field_of_every_action_has_a_rule_or_takes_any_64_bit_valu
                "sign_withdrawal": {"withdrawal_id"}, "set_bridge_key": {"valset_nonce"},
                "sign_valset": {"valset_nonce"}, "sign_anchor": {"anchor_nonce"}, "resume_deposits": {"halt_id"}}
     for kind in tx_pb.Action.DESCRIPTOR.oneofs_by_name["kind"].fields:
-        integers = {f.name for f in kind.message_type.fields
+        message = kind.message_type
+        assert message is not None, f"{kind.name}: every action is a message"
+        integers = {f.name for f in message.fields
                     if f.type not in (FieldDescriptor.TYPE_BYTES, FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BOOL)}
-        assert all(f.type == FieldDescriptor.TYPE_UINT64 for f in kind.message_type.fields if f.name in integers), \
+        assert all(f.type == FieldDescriptor.TYPE_UINT64 for f in message.fields if f.name in integers), \
             f"{kind.name}: integer fields are uint64 on the wire, so no value is truncated"
         assert integers == set(FIELD_RULES.get(kind.name, {})) | any_u64.get(kind.name, set()), kind.name
 
