@@ -45,6 +45,7 @@ from modules.errors import ChainError
 from modules.funding.keeper import FundingKeeper
 from modules.genesis import PARAMS_SECTIONS
 from modules.integers import I64_MAX, U32_MAX, check_range, parse_uint, shown
+from modules.keepers import orderbook_keeper
 from modules.margin.funding_settlement import settled_view
 from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import account_risk, liquidation_price
@@ -55,7 +56,6 @@ from modules.oracle.update import margin_price
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
 from modules.orderbook.conditional_store import to_json as conditional_json
-from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.twap import TwapBook
 from modules.orderbook.twap import to_json as twap_json
 from modules.orderbook.types import Order, Side
@@ -150,7 +150,7 @@ def _order_json(order: Order, store: KVStore) -> dict[str, Any]:
 
 def _orders(store: KVStore, args: list[str]) -> dict[str, Any]:
     owner = SubaccountId(_address(args[0]), _subaccount_number(args[1]))
-    keeper = OrderbookKeeper(store, Books(), BlockContext("", 0, 0))
+    keeper = orderbook_keeper(store, Books(), BlockContext("", 0, 0))
     return {"address": args[0].lower(), "subaccount": owner.number,
             "orders": [_order_json(o, store) for o in keeper.orders_of(owner)]}
 
@@ -171,7 +171,7 @@ def _twaps(store: KVStore, args: list[str]) -> dict[str, Any]:
 
 def _trades(store: KVStore, args: list[str]) -> dict[str, Any]:
     market = MarketsKeeper(store).market(_market_id(args[0]))
-    keeper = OrderbookKeeper(store, Books(), BlockContext("", 0, 0))
+    keeper = orderbook_keeper(store, Books(), BlockContext("", 0, 0))
     trades = keeper.recent_trades(market.market_id, parse_uint(args[1], "limit", 0, 200))
     return {"market_id": market.market_id, "trades": [
         {"height": t.height, "seq": t.seq, "price": str(t.price_ticks * market.tick_size),

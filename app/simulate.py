@@ -23,6 +23,7 @@ from typing import Any, Iterator
 
 from app.application import Application
 from app.bench_liquidation import START_MS, VALIDATOR_KEY, _finalize, _oracle
+from app.router import keepers_over
 from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
 from genesis.markets import LOCALNET_MARKETS
 from modules.bank.keeper import BankKeeper
@@ -90,9 +91,9 @@ def simulate(accounts: list[dict[str, Any]], path: list[dict[str, str]], insuran
         bank.mint(HOUSE, 10**15)
         if insurance_usdc:
             bank.mint(INSURANCE_FUND, insurance_usdc * 1_000_000)
-        ctx = BlockContext("simulation", 2, START_MS + 1_000)
+        keepers = keepers_over(cache, app.books, BlockContext("simulation", 2, START_MS + 1_000))
         for owner in [*owners, HOUSE]:
-            _reindex(cache, app.books, ctx, owner, 0)
+            _reindex(keepers, owner, 0)
         store.commit(cache.writes, CommitInfo(2, next_app_hash(store.last_commit().app_hash, 2, cache.writes),
                                               START_MS + 1_000))
         app.signers.close()
