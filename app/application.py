@@ -159,8 +159,8 @@ class Application:
     def query(self, req: abci_pb.RequestQuery) -> abci_pb.ResponseQuery:
         try:
             latest = self._pending.cache if self._pending is not None and self._pending.info is not None else None
-            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._books, latest,
-                                   self._anchors.tree)
+            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._books,
+                                   self._anchors, latest)
         except ChainError as error:
             return abci_pb.ResponseQuery(
                 code=error.code, codespace=error.codespace, log=error.log, height=self._last.height

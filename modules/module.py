@@ -13,6 +13,7 @@ from modules.context import Event
 from modules.keepers import Branching, Keepers
 from modules.oracle.types import Observation
 from modules.orderbook.book import Books
+from modules.queries import QueryContext
 from modules.store import KVStore
 
 Handler = Callable[[Keepers, bytes, Any], list[Event]]
@@ -117,16 +118,18 @@ BlockHook = Callable[[Block], list[Event]]
 
 @dataclass(frozen=True)
 class Query:
-    """A query path's handler and how many arguments follow the path's name."""
+    """A query's answer and how many arguments follow its path's names (None: the answer checks
+    them itself)."""
 
-    arity: int
-    answer: Callable[[KVStore, list[str]], dict[str, Any]]
+    arity: int | None
+    answer: Callable[[QueryContext, list[str]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class Module:
     """A module's declaration. `begin_block` and `end_block` run in the order
-    modules/registry.py gives (BEGIN_BLOCKERS, END_BLOCKERS), around the block's txs."""
+    modules/registry.py gives (BEGIN_BLOCKERS, END_BLOCKERS), around the block's txs. `queries`:
+    the leading names of a query path (`("bank", "balance")`, `("orders",)`) -> its query."""
 
     name: str
     routes: Mapping[type, Route] = field(default_factory=dict)

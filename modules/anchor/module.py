@@ -1,17 +1,17 @@
 """anchor's declaration (modules/module.py): validators' anchor signatures, its genesis interval,
 the anchor step first in the block after an anchor height, and last in every block the
-addresses it wrote, for the next anchor."""
+addresses it wrote, for the next anchor; its queries (exit proofs from the node's tree)."""
 
 from __future__ import annotations
 
-from modules.anchor import genesis
+from modules.anchor import genesis, queries
 from modules.anchor.keeper import AnchorKeeper
 from modules.anchor.msg_server import handle_sign_anchor, mark_written
 from modules.anchor.types import SignAnchor
 from modules.context import Event
 from modules.keepers import Keepers
 from modules.margin.touched import touched_addresses
-from modules.module import Block, KeeperSection, Module, Route, check_by_delivering
+from modules.module import Block, KeeperSection, Module, Query, Route, check_by_delivering
 
 
 def _sign_anchor(k: Keepers, signer: bytes, action: SignAnchor) -> list[Event]:
@@ -34,4 +34,6 @@ MODULE = Module(
                           genesis.export_genesis),
     begin_block=_begin_block,
     end_block=_end_block,
+    queries={("anchor",): Query(None, lambda q, args: queries.answer(q.store, q.anchors.keccak, args,
+                                                                     q.anchors.tree))},
 )

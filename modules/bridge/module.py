@@ -1,16 +1,16 @@
 """bridge's declaration (modules/module.py): deposits, withdrawals and the validators' bridge
-keys, its genesis configuration, its invariants. CheckTx runs every action in full on the check
+keys, its genesis configuration, its invariants, its queries. CheckTx runs every action in full on the check
 state, so a duplicate claim or signature fails there as it would in the block."""
 
 from __future__ import annotations
 
-from modules.bridge import genesis, invariants, msg_server
+from modules.bridge import genesis, invariants, msg_server, queries
 from modules.bridge.keeper import BridgeKeeper
 from modules.bridge.types import ClaimDeposit, ResumeDeposits, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from modules.context import Event
 from modules.keepers import Keepers
 from modules.margin.collateral import require_free_collateral
-from modules.module import Handler, Invariant, KeeperSection, Module, Route, check_by_delivering
+from modules.module import Handler, Invariant, KeeperSection, Module, Query, Route, check_by_delivering
 from modules.types import SubaccountId
 
 
@@ -65,4 +65,5 @@ MODULE = Module(
         Invariant("bridge/withdrawals-queued-once", lambda c: invariants.withdrawals_queued_once(BridgeKeeper(c.store))),
         Invariant("bridge/deposit-halt-consistent", lambda c: invariants.deposit_halt_consistent(BridgeKeeper(c.store))),
     ),
+    queries={("bridge",): Query(None, lambda q, args: queries.answer(q.store, args))},
 )

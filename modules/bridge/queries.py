@@ -1,4 +1,4 @@
-"""bridge's abci_query answers (JSON-ready dicts; app/queries.py routes `/bridge/...` here).
+"""bridge's abci_query answers (JSON-ready dicts; module.py declares `/bridge/...`).
 
 | path                         | answer                                                          |
 | /bridge/status               | params, next deposit nonce, each validator's latest claim, withdrawal counters |

@@ -1,10 +1,11 @@
-"""funding's declaration (modules/module.py): its step after the block's txs."""
+"""funding's declaration (modules/module.py): its step after the block's txs, its query."""
 
 from __future__ import annotations
 
 from modules.context import Event
+from modules.funding import queries
 from modules.funding.tick import funding_tick
-from modules.module import Block, Module
+from modules.module import Block, Module, Query
 
 
 def _end_block(block: Block) -> list[Event]:
@@ -12,4 +13,4 @@ def _end_block(block: Block) -> list[Event]:
     return funding_tick(keepers.funding, keepers.markets, keepers.oracle, block.books, keepers.ctx)
 
 
-MODULE = Module("funding", end_block=_end_block)
+MODULE = Module("funding", end_block=_end_block, queries={("funding",): Query(1, queries.funding)})

@@ -1,13 +1,13 @@
-"""liquidation's declaration (modules/module.py): its genesis params, its invariant, and its step
-after the block's txs and funding."""
+"""liquidation's declaration (modules/module.py): its genesis params, its invariant, its step
+after the block's txs and funding, its queries."""
 
 from __future__ import annotations
 
 from modules.context import Event
-from modules.liquidation import genesis, invariants
+from modules.liquidation import genesis, invariants, queries
 from modules.liquidation.engine import liquidation_step
 from modules.margin.touched import touched_subaccounts
-from modules.module import Block, Invariant, Module
+from modules.module import Block, Invariant, Module, Query
 
 
 def _end_block(block: Block) -> list[Event]:
@@ -21,4 +21,5 @@ MODULE = Module(
     genesis=genesis.SECTION,
     invariants=(Invariant("liquidation/no-negative-equity", lambda c: invariants.no_negative_equity(c.store)),),
     end_block=_end_block,
+    queries={("liquidation",): Query(None, queries.liquidation)},
 )

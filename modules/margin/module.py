@@ -1,12 +1,12 @@
-"""margin's declaration (modules/module.py): its invariants. Its rules run inside the other
+"""margin's declaration (modules/module.py): its invariants, its query. Its rules run inside the other
 modules' actions (clearing in orderbook's fills, free collateral in transfers and withdrawals)."""
 
 from __future__ import annotations
 
-from modules.margin import invariants
+from modules.margin import invariants, queries
 from modules.margin.keeper import MarginKeeper
 from modules.markets.keeper import MarketsKeeper
-from modules.module import Invariant, Module
+from modules.module import Invariant, Module, Query
 
 MODULE = Module(
     "margin",
@@ -17,4 +17,5 @@ MODULE = Module(
         Invariant("margin/open-interest-within-caps", lambda c: invariants.open_interest_within_caps(
             MarginKeeper(c.store), MarketsKeeper(c.store))),
     ),
+    queries={("positions",): Query(2, queries.positions)},
 )

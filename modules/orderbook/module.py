@@ -1,6 +1,6 @@
 """orderbook's declaration (modules/module.py): orders, conditionals and TWAPs, its genesis
-params, its invariants, and its start-of-block step (expiries and dead-man switches, then the
-conditionals the oracle crossed, then the TWAP children due).
+params, its invariants, its start-of-block step (expiries and dead-man switches, then the
+conditionals the oracle crossed, then the TWAP children due), its queries.
 
 CheckTx runs each action's `check` (the rules that need neither book nor subaccount) and then
 the whole tx on a throwaway branch over the committed books (`dry_run`), so it refuses what the
@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 from modules.context import Event
 from modules.keepers import Keepers
-from modules.module import Block, Check, Handler, Invariant, Module, Route
-from modules.orderbook import conditional, genesis, invariants, msg_server, twap_handlers
+from modules.module import Block, Check, Handler, Invariant, Module, Query, Route
+from modules.orderbook import conditional, genesis, invariants, msg_server, queries, twap_handlers
 from modules.orderbook.actions import (
     CancelAll,
     CancelConditional,
@@ -101,4 +101,11 @@ MODULE = Module(
         Invariant("orderbook/exposure-matches-orders", lambda c: invariants.exposure_matches_orders(c.store, c.books)),
     ),
     begin_block=_begin_block,
+    queries={
+        ("book",): Query(None, queries.book),
+        ("orders",): Query(2, queries.orders),
+        ("conditionals",): Query(2, queries.conditionals),
+        ("twaps",): Query(2, queries.twaps),
+        ("trades",): Query(2, queries.trades),
+    },
 )
