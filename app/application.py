@@ -10,7 +10,8 @@ A block's life:
                     (anchor), (1) oracle prices from tx 0 (oracle), (2) expires good-til orders and
                     fires due dead-man switches, moves trailing stops and fires the conditional
                     orders the oracle crossed, sends the TWAP children due (orderbook); then (3)
-                    runs every tx on its own branch of the block cache and of the in-memory books
+                    runs every tx on a branch of the block cache, written after a tx that succeeds
+                    and dropped after one that fails, and on a checkpoint of the in-memory books
                     (a failed tx leaves nothing); then the end-block hooks in END_BLOCKERS order:
                     (4) samples funding premiums and, at an hour boundary, moves the funding index
                     (funding), (5) liquidates every subaccount under maintenance margin
@@ -176,15 +177,15 @@ class Application:
     def init_chain(self, req: abci_pb.RequestInitChain) -> abci_pb.ResponseInitChain:
         """Import genesis into a cache that the first Commit persists; a bad genesis stops the node."""
         cache = CacheStore(self._store)
-        AuthKeeper(cache).set_chain_id(req.chain_id)
+        keepers = keepers_over(cache, self._books, BlockContext(req.chain_id, 0, 0))
+        keepers.auth.set_chain_id(req.chain_id)
         import_app_state(cache, req.app_state_bytes)  # raises InvalidGenesis naming the field
-        keepers_over(cache, self._books, BlockContext(req.chain_id, 0, 0)).orderbook.ensure_books()
-        oracle = OracleKeeper(cache)
+        keepers.orderbook.ensure_books()
         for update in req.validators:
             pub_key = update.pub_key.ed25519
-            oracle.set_validator(Validator(hashlib.sha256(pub_key).digest()[:20], pub_key, update.power))
+            keepers.oracle.set_validator(Validator(hashlib.sha256(pub_key).digest()[:20], pub_key, update.power))
         if req.HasField("consensus_params"):
-            oracle.set_vote_extensions_enable_height(req.consensus_params.abci.vote_extensions_enable_height)
+            keepers.oracle.set_vote_extensions_enable_height(req.consensus_params.abci.vote_extensions_enable_height)
         self._chain_id = req.chain_id
         self._mempool.set_chain_id(req.chain_id)
         genesis_hash = next_app_hash(b"", 0, cache.writes)
@@ -305,19 +306,19 @@ class Application:
             branch = CacheStore(block)
             return keepers_over(branch, self._books, ctx), branch.write
 
-        state = Block(keepers, branching, self._books, self._anchors,
+        this_block = Block(keepers, branching, self._books, self._anchors,
                       CommittedState(self._last.height, self._last.app_hash, self._last.block_time_ms), observations,
                       block.writes)
         for hook in REGISTRY.begin_block:
-            state.events += hook(state)
+            this_block.events += hook(this_block)
         tx_branch = CacheStore(block)  # each tx writes here first: kept if it succeeds, dropped if not
         tx_keepers = keepers_over(tx_branch, self._books, ctx)
         results += [self._deliver(keepers, tx_branch, tx_keepers, item) for item in decoded]
         for hook in REGISTRY.end_block:
-            state.events += hook(state)
+            this_block.events += hook(this_block)
         app_hash = next_app_hash(self._last.app_hash, req.height, block.writes)
         self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, app_hash, ctx.time_ms))
-        return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash, events=_events_to_pb(state.events))
+        return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash, events=_events_to_pb(this_block.events))
 
     def commit(self, req: abci_pb.RequestCommit) -> abci_pb.ResponseCommit:
         pending = self._pending
