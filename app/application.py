@@ -1,18 +1,23 @@
-"""The ABCI 2.0 Application: one method per request, each routing to ante, router, store, queries.
+"""The ABCI 2.0 Application: one method per request, each routing to ante, router, store, queries;
+the modules' hooks and handlers come from modules/registry.py.
 
 A block's life:
   1. PrepareProposal orders the mempool's txs by class: non-order actions, cancels, resting
                     placements, then taking orders (cancel-first protects makers).
   2. ProcessProposal rejects a proposal whose txs break that order.
-  3. FinalizeBlock  (0) after an anchor height, the balances anchor of the committed state
-                    (modules/anchor), (1) oracle prices from tx 0, (2) expires good-til orders and
-                    fires due dead-man switches, (2b) moves trailing stops and fires the conditional
-                    orders the oracle crossed, (2c) sends the TWAP children due, (3) runs every tx on
-                    its own branch of the block cache and of the in-memory books (a failed tx leaves
-                    nothing), (4) samples funding premiums and, at an hour boundary, moves the
-                    funding index, (5) liquidates every subaccount under maintenance margin, (6)
-                    marks the addresses it wrote for the next anchor; then chains the block's write
-                    set into the app hash.
+  3. FinalizeBlock  runs the modules' begin-block hooks in the registry's BEGIN_BLOCKERS order:
+                    (0) after an anchor height, the balances anchor of the committed state
+                    (anchor), (1) oracle prices from tx 0 (oracle), (2) expires good-til orders and
+                    fires due dead-man switches, moves trailing stops and fires the conditional
+                    orders the oracle crossed, sends the TWAP children due (orderbook); then (3)
+                    runs every tx on a branch of the block cache, written after a tx that succeeds
+                    and dropped after one that fails, and on a checkpoint of the in-memory books
+                    (a failed tx leaves nothing); then the end-block hooks in END_BLOCKERS order:
+                    (4) samples funding premiums and, at an hour boundary, moves the funding index
+                    (funding), (5) liquidates every subaccount under maintenance margin
+                    (liquidation), (6) marks the addresses it wrote for the next anchor (anchor);
+                    then chains the block's write set into the app hash. One set of keepers serves
+                    the block's hooks, one its txs (modules/keepers.py).
   4. Commit         writes the block cache, height, app hash and block time in one LevelDB batch,
                     then moves the mempool's state (app/mempool.py) onto the new committed state
                     and hands the block's writes to whoever follows the node's commits (the
@@ -37,30 +42,21 @@ from app.genesis_state import import_app_state
 from app.mempool import INTERNAL_ERROR_CODE, DecodedTxs, Mempool
 from app.ordering import actions_class, order_txs, proposal_order_error
 from app.price_source import NoPrices, PriceSource
-from app.router import execute_tx, use_nonce
+from app.router import execute_tx, keepers_over, use_nonce
 from app.sigverify import SignerCache
 from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
-from modules.anchor.keeper import AnchorKeeper
-from modules.anchor.merkle import BalanceTree
-from modules.anchor.msg_server import CommittedState, anchor_due, anchor_step, mark_written
+from modules.anchor.msg_server import CommittedState, LatestTree
 from modules.auth.keeper import AuthKeeper
-from modules.bank.keys import balance_holder
 from modules.context import BlockContext, Event
 from modules.errors import ChainError
-from modules.funding.keeper import FundingKeeper
-from modules.funding.tick import funding_tick
-from modules.liquidation.engine import liquidation_step
-from modules.margin.keys import record_holder
+from modules.keepers import Keepers
 from modules.markets.keeper import MarketsKeeper
+from modules.module import Block
 from modules.oracle.keeper import OracleKeeper
-from modules.oracle.types import Validator
-from modules.oracle.update import update_prices
+from modules.oracle.types import Observation, Validator
 from modules.orderbook.book import Books
-from modules.orderbook.conditional import trigger_step
 from modules.orderbook.keeper import OrderbookKeeper
-from modules.orderbook.msg_server import begin_block as orderbook_begin_block
-from modules.orderbook.twap import twap_step
-from modules.types import SubaccountId
+from modules.registry import REGISTRY
 from wire.codec import DecodedTx
 from wire.crypto import keccak256
 from wire.pb import abci_pb
@@ -96,41 +92,6 @@ def _events_to_pb(events: Sequence[Event]) -> list[abci_pb.Event]:
     ]
 
 
-def _touched_subaccounts(writes: dict[bytes, bytes | None]) -> list[SubaccountId]:
-    """Subaccounts whose balance or a position this block wrote (the liquidation index re-checks them)."""
-    found = set()
-    for key in writes:
-        holder = balance_holder(key) or record_holder(key)
-        if holder is not None:
-            found.add(holder)
-    return sorted(found)
-
-
-def _touched_addresses(writes: dict[bytes, bytes | None]) -> set[bytes]:
-    """Addresses whose claimable amount this block may have changed through a write."""
-    return {s.address for s in _touched_subaccounts(writes)}
-
-
-def _branching(block: CacheStore) -> Callable[[], tuple[CacheStore, Callable[[], None]]]:
-    """Branches of `block`, each written into it only when its step succeeds."""
-
-    def branch() -> tuple[CacheStore, Callable[[], None]]:
-        branched = CacheStore(block)
-        return branched, branched.write
-
-    return branch
-
-
-def settle_writes(block: CacheStore, books: Books, ctx: BlockContext, funding_ticked: bool) -> list[Event]:
-    """The last steps of a block, over everything `block` wrote: the liquidation pass (every
-    subaccount whose balance or position was written is re-read) and the marks of the addresses
-    written, for the next anchor. FinalizeBlock runs it after its txs; app/driver.py after writing
-    a starting state no tx made, so that state is indexed as a block's would be."""
-    events = liquidation_step(_branching(block), books, ctx, _touched_subaccounts(block.writes), funding_ticked)
-    mark_written(block, ctx.height, _touched_addresses(block.writes))
-    return events
-
-
 def _time_ms(timestamp: Timestamp) -> int:
     return timestamp.seconds * 1000 + timestamp.nanos // 1_000_000
 
@@ -163,8 +124,7 @@ class Application:
         self._mempool = Mempool(store, self._chain_id, self._last, self._signers, self._decoded)
         self._on_commit = on_commit
         # The balances tree of the latest anchor, equal to its stored leaves (rebuilt on start).
-        self._anchor_tree = BalanceTree(keccak256, AnchorKeeper(store).leaves())
-        self._anchored_in_pending = False
+        self._anchors = LatestTree(keccak256, store)
 
     @property
     def chain_id(self) -> str:
@@ -204,8 +164,8 @@ class Application:
     def query(self, req: abci_pb.RequestQuery) -> abci_pb.ResponseQuery:
         try:
             latest = self._pending.cache if self._pending is not None and self._pending.info is not None else None
-            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._books, latest,
-                                   self._anchor_tree)
+            value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._books,
+                                   self._anchors, latest)
         except ChainError as error:
             return abci_pb.ResponseQuery(
                 code=error.code, codespace=error.codespace, log=error.log, height=self._last.height
@@ -221,17 +181,17 @@ class Application:
     def init_chain(self, req: abci_pb.RequestInitChain) -> abci_pb.ResponseInitChain:
         """Import genesis into a cache that the first Commit persists; a bad genesis stops the node."""
         cache = CacheStore(self._store)
-        AuthKeeper(cache).set_chain_id(req.chain_id)
+        keepers = keepers_over(cache, self._books, BlockContext(req.chain_id, 0, 0))
+        keepers.auth.set_chain_id(req.chain_id)
         import_app_state(cache, req.app_state_bytes)  # raises InvalidGenesis naming the field
-        OrderbookKeeper(cache, self._books, BlockContext(req.chain_id, 0, 0)).ensure_books()
-        oracle = OracleKeeper(cache)
+        keepers.orderbook.ensure_books()
         for update in req.validators:
             pub_key = update.pub_key.ed25519
-            oracle.set_validator(Validator(hashlib.sha256(pub_key).digest()[:20], pub_key, update.power))
+            keepers.oracle.set_validator(Validator(hashlib.sha256(pub_key).digest()[:20], pub_key, update.power))
         if req.HasField("consensus_params"):
-            oracle.set_vote_extensions_enable_height(req.consensus_params.abci.vote_extensions_enable_height)
+            keepers.oracle.set_vote_extensions_enable_height(req.consensus_params.abci.vote_extensions_enable_height)
         self._chain_id = req.chain_id
-        self._mempool.chain_id = req.chain_id
+        self._mempool.set_chain_id(req.chain_id)
         genesis_hash = next_app_hash(b"", 0, cache.writes)
         self._pending = _PendingBlock(cache=cache, info=None)
         self._last = CommitInfo(0, genesis_hash, 0)
@@ -314,34 +274,54 @@ class Application:
         if self._block_checkpoint is not None:  # a second FinalizeBlock for one height: start over
             self._books.rollback(self._block_checkpoint)
         self._block_checkpoint = self._books.checkpoint()
-        block_events: list[Event] = self._anchor(block, ctx)  # 0. anchor
+        keepers = keepers_over(block, self._books, ctx)
         txs = list(req.txs)
-        oracle_results: list[abci_pb.ExecTxResult] = []
-        if txs and oracle_votes.is_oracle_tx(txs[0]):  # 1. oracle prices
-            oracle = OracleKeeper(block)
-            observations = oracle_votes.observations_of(txs.pop(0), list(oracle.validators()), self._market_ids())
-            block_events += update_prices(oracle, MarketsKeeper(block), ctx, observations)
-            oracle_results.append(abci_pb.ExecTxResult(code=0))
+        results: list[abci_pb.ExecTxResult] = []
+        observations: list[Observation] = []
+        if txs and oracle_votes.is_oracle_tx(txs[0]):  # the validators' prices, for oracle's hook
+            observations = oracle_votes.observations_of(txs.pop(0), list(keepers.oracle.validators()),
+                                                        self._market_ids())
+            results.append(abci_pb.ExecTxResult(code=0))
         decoded = [self._decoded.take(raw) for raw in txs]
         self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
-        block_events += orderbook_begin_block(OrderbookKeeper(block, self._books, ctx))  # 2. expiries
-        block_events += trigger_step(OrderbookKeeper(block, self._books, ctx), _branching(block))  # 3. triggers
-        block_events += twap_step(OrderbookKeeper(block, self._books, ctx), _branching(block))  # 3b. TWAP children
-        results = oracle_results + [self._deliver(block, ctx, item) for item in decoded]  # 4. txs
-        block_events += funding_tick(FundingKeeper(block), MarketsKeeper(block), OracleKeeper(block), self._books,
-                                     ctx)  # 5. funding
-        funding_ticked = any(e.type == "funding_rate" for e in block_events)
-        block_events += settle_writes(block, self._books, ctx, funding_ticked)  # 6. liquidation, 7. anchor marks
+        this_block = self._block(block, keepers, observations)
+        for hook in REGISTRY.begin_block:
+            this_block.events += hook(this_block)
+        tx_branch = CacheStore(block)  # each tx writes here first: kept if it succeeds, dropped if not
+        tx_keepers = keepers_over(tx_branch, self._books, ctx)
+        results += [self._deliver(keepers, tx_branch, tx_keepers, item) for item in decoded]
+        for hook in REGISTRY.end_block:
+            this_block.events += hook(this_block)
         app_hash = next_app_hash(self._last.app_hash, req.height, block.writes)
         self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, app_hash, ctx.time_ms))
-        return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash, events=_events_to_pb(block_events))
+        return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash, events=_events_to_pb(this_block.events))
+
+    def _block(self, block: CacheStore, keepers: Keepers, observations: list[Observation]) -> Block:
+        """What the block hooks see of the block being built in `block`."""
+        ctx = keepers.ctx
+
+        def branching() -> tuple[Keepers, Callable[[], None]]:
+            branch = CacheStore(block)
+            return keepers_over(branch, self._books, ctx), branch.write
+
+        committed = CommittedState(self._last.height, self._last.app_hash, self._last.block_time_ms)
+        return Block(keepers, branching, self._books, self._anchors, committed, observations, block.writes)
+
+    def settle_writes(self, block: CacheStore, ctx: BlockContext) -> list[Event]:
+        """The end of a block (REGISTRY.end_block) over what `block` holds, without txs:
+        app/driver.py runs it after writing a starting state no tx made, so that state is indexed
+        (liquidation, anchor marks) as a block's txs would have left it."""
+        this_block = self._block(block, keepers_over(block, self._books, ctx), [])
+        for hook in REGISTRY.end_block:
+            this_block.events += hook(this_block)
+        return this_block.events
 
     def commit(self, req: abci_pb.RequestCommit) -> abci_pb.ResponseCommit:
         pending = self._pending
         if pending is None or pending.info is None:
             raise RuntimeError("Commit without a finalized block")
         self._store.commit(pending.cache.writes, pending.info)
-        self._anchored_in_pending = False
+        self._anchors.committed()
         if self._block_checkpoint is not None:
             self._books.release(self._block_checkpoint)
             self._block_checkpoint = None
@@ -353,17 +333,6 @@ class Application:
             self._on_commit(committed)
         log.info("committed height=%d writes=%d app_hash=%s", self._last.height, len(pending.cache.writes), self._last.app_hash.hex())
         return abci_pb.ResponseCommit(retain_height=0)
-
-    def _anchor(self, block: CacheStore, ctx: BlockContext) -> list[Event]:
-        """Step 0 of FinalizeBlock: after an anchor height, commit to the state it left."""
-        if self._anchored_in_pending:  # a second FinalizeBlock for this height: undo the first's tree
-            self._anchor_tree = BalanceTree(keccak256, AnchorKeeper(self._store).leaves())
-            self._anchored_in_pending = False
-        state = CommittedState(self._last.height, self._last.app_hash, self._last.block_time_ms)
-        if not anchor_due(block, state):
-            return []
-        self._anchored_in_pending = True
-        return anchor_step(block, self._anchor_tree, ctx, state)
 
     # -- mempool ------------------------------------------------------------------------------
 
@@ -400,25 +369,27 @@ class Application:
         found = self._decoded.get(raw)
         return actions_class(found[1].tx.actions) if not isinstance(found, ChainError) else actions_class(())
 
-    def _deliver(
-        self, block: CacheStore, ctx: BlockContext, item: tuple[bytes, DecodedTx] | ChainError
-    ) -> abci_pb.ExecTxResult:
+    def _deliver(self, block: Keepers, branch: CacheStore, keepers: Keepers,
+                 item: tuple[bytes, DecodedTx] | ChainError) -> abci_pb.ExecTxResult:
+        """One tx: its nonce used on the block (`block`'s keepers), its actions run on `branch`
+        (`keepers`' store), which is written into the block or dropped."""
         if isinstance(item, ChainError):
             return abci_pb.ExecTxResult(code=item.code, codespace=item.codespace, log=item.log)
         try:
             admitted = ante.admit(item[0], item[1], self._chain_id, self._signers)
-            use_nonce(block, ctx, admitted)
+            use_nonce(block, admitted)
         except ChainError as error:
             return abci_pb.ExecTxResult(code=error.code, codespace=error.codespace, log=error.log)
-        branch = CacheStore(block)
         checkpoint = self._books.checkpoint()
         try:
-            events = execute_tx(branch, ctx, admitted, self._books)
+            events = execute_tx(keepers, admitted)
         except ChainError as error:
             self._books.rollback(checkpoint)
+            branch.discard()
             return abci_pb.ExecTxResult(code=error.code, codespace=error.codespace, log=error.log)
         except Exception:  # a bug, contained to its tx; deterministic code fails alike everywhere
             self._books.rollback(checkpoint)
+            branch.discard()
             log.error("internal error executing tx %s\n%s", item[0].hex(), traceback.format_exc())
             return abci_pb.ExecTxResult(code=INTERNAL_ERROR_CODE, codespace="perpchain", log="internal error")
         self._books.release(checkpoint)

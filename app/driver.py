@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from app.application import Application, settle_writes
+from app.application import Application
 from app.oracle_votes import encode_extension, oracle_tx
 from app.state_export import export_state, import_state, write_export
 from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
@@ -200,7 +200,7 @@ class InProcessChain:
     def write_state(self, write: Callable[[CacheStore], None]) -> list[Event]:
         """Commit, as the next block, a state no tx made (a benchmark's or a simulation's starting
         point), which `write` puts through the keepers. The end of a block runs over it as over a
-        block's txs (app.application.settle_writes: liquidation pass, anchor marks), so it is indexed
+        block's txs (Application.settle_writes: funding samples, liquidation pass, anchor marks), so it is indexed
         as if txs had made it; the Application then restarts on the new state, as a node does.
         Returns the events of that end of block (liquidations of subaccounts left under maintenance)."""
         if self._pending or self.height == 0:
@@ -208,7 +208,7 @@ class InProcessChain:
         height, time_ms = self.height + 1, self.next_time_ms()
         block = CacheStore(self.store)
         write(block)
-        events = settle_writes(block, self.app.books, BlockContext(self.chain_id, height, time_ms), funding_ticked=False)
+        events = self.app.settle_writes(block, BlockContext(self.chain_id, height, time_ms))
         app_hash = next_app_hash(self.store.last_commit().app_hash, height, block.writes)
         self.store.commit(block.writes, CommitInfo(height, app_hash, time_ms))
         self.height, self.time_ms = height, time_ms

@@ -17,11 +17,12 @@ from collections import OrderedDict
 from typing import Mapping, Sequence
 
 from app import ante, oracle_votes
-from app.router import check_tx, execute_tx, has_order_actions
+from app.router import check_tx, execute_tx, keepers_over, needs_dry_run
 from app.sigverify import SignerCache
 from app.store import CacheStore, CommitInfo, CommittedStore
 from modules.context import BlockContext
 from modules.errors import ChainError
+from modules.keepers import Keepers
 from modules.oracle.errors import OracleTxNotAllowed
 from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
@@ -76,12 +77,28 @@ class Mempool:
     def __init__(self, committed: CommittedStore, chain_id: str, last: CommitInfo, signers: SignerCache,
                  decoded: DecodedTxs) -> None:
         self._committed = committed
-        self.chain_id = chain_id
-        self.last = last
         self._signers = signers
         self._decoded = decoded
-        self.store = CacheStore(committed)  # the admitted txs' writes (nonces, transfers) since Commit
         self._books: Books | None = None  # loaded when first needed: a node whose worker checks never is
+        self._restart(chain_id, last)
+
+    def _restart(self, chain_id: str, last: CommitInfo) -> None:
+        """A check state over the committed state as of `last`, with keepers for it: one set over the
+        branch each tx is checked on (written into the check state when it passes), one over the
+        branch a dry run uses (always dropped). Built once per Commit, not per tx."""
+        self.chain_id = chain_id
+        self.last = last
+        self.store = CacheStore(self._committed)  # the admitted txs' writes (nonces, transfers) since Commit
+        ctx = BlockContext(chain_id, last.height + 1, last.block_time_ms)
+        self._check_branch = CacheStore(self.store)
+        # The check handlers never touch the books (the dry run has them), hence empty ones.
+        self._check_keepers = keepers_over(self._check_branch, Books(), ctx)
+        self._dry_branch = CacheStore(self.store)
+        self._dry_keepers: Keepers | None = None  # with the books, once they are loaded
+
+    def set_chain_id(self, chain_id: str) -> None:
+        """InitChain names the chain: the check state starts again for it."""
+        self._restart(chain_id, self.last)
 
     @property
     def books(self) -> Books:
@@ -93,18 +110,19 @@ class Mempool:
     def check_tx(self, req: abci_pb.RequestCheckTx) -> abci_pb.ResponseCheckTx:
         """Run the whole tx against the check state, so later txs see its effects."""
         item = self._decoded.get(req.tx)
-        ctx = BlockContext(self.chain_id, self.last.height + 1, self.last.block_time_ms)
         if isinstance(item, ChainError):
             return abci_pb.ResponseCheckTx(code=item.code, codespace=item.codespace, log=item.log)
+        branch = self._check_branch
         try:
             admitted = ante.admit(item[0], item[1], self.chain_id, self._signers)
-            branch = CacheStore(self.store)
-            check_tx(branch, ctx, admitted)
-            if has_order_actions(admitted) and req.type != abci_pb.RECHECK:
-                self._dry_run(ctx, admitted)
+            check_tx(self._check_keepers, admitted)
+            if needs_dry_run(admitted) and req.type != abci_pb.RECHECK:
+                self._dry_run(admitted)
         except ChainError as error:
+            branch.discard()
             return abci_pb.ResponseCheckTx(code=error.code, codespace=error.codespace, log=error.log)
         except Exception:  # a bug in a handler, contained to its tx as in a block
+            branch.discard()
             log.error("internal error checking tx\n%s", traceback.format_exc())
             return abci_pb.ResponseCheckTx(code=INTERNAL_ERROR_CODE, codespace="perpchain", log="internal error")
         branch.write()
@@ -115,7 +133,7 @@ class Mempool:
         decoded = [self._decoded.get(raw) for raw in raws]
         self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
 
-    def _dry_run(self, ctx: BlockContext, admitted: ante.AdmittedTx) -> None:
+    def _dry_run(self, admitted: ante.AdmittedTx) -> None:
         """Run a tx's actions with the block's own handlers on a throwaway branch and roll the books
         back: CheckTx refuses what the block would, with the same code, judged on the committed
         book (the block may hold other txs before it). A recheck after a block skips it: recheck
@@ -123,11 +141,14 @@ class Mempool:
         block would cost more than the rare order that became invalid, which the block refuses
         and whose nonce it uses."""
         books = self.books
+        if self._dry_keepers is None:
+            self._dry_keepers = keepers_over(self._dry_branch, books, self._check_keepers.ctx)
         token = books.checkpoint()
         try:
-            execute_tx(CacheStore(self.store), ctx, admitted, books)
+            execute_tx(self._dry_keepers, admitted)
         finally:
             books.rollback(token)
+            self._dry_branch.discard()
 
     def follow(self, writes: Mapping[bytes, bytes | None], market_ids: Sequence[int], last: CommitInfo,
                chain_id: str) -> None:
@@ -135,6 +156,4 @@ class Mempool:
         drop what CheckTx admitted (CometBFT rechecks the txs still waiting)."""
         if self._books is not None:
             OrderbookKeeper.follow_writes(self._books, writes, market_ids)
-        self.store = CacheStore(self._committed)
-        self.last = last
-        self.chain_id = chain_id
+        self._restart(chain_id, last)

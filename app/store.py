@@ -2,9 +2,11 @@
 
 Layers, bottom up:
   CommittedStore  LevelDB as of the last Commit (plus the height, app hash and block time).
-  CacheStore      pending writes over a parent; `write()` pushes them down. FinalizeBlock runs on
-                  one over the committed store, each tx on one over the block's, so a failed tx
-                  leaves nothing behind. CheckTx runs on its own, reset at every Commit.
+  CacheStore      pending writes over a parent; `write()` pushes them down, `discard()` drops them.
+                  FinalizeBlock runs on one over the committed store, the txs on one over the
+                  block's, written after each tx that succeeds and dropped after each that fails,
+                  so a failed tx leaves nothing behind. CheckTx runs on its own, reset at every
+                  Commit.
 The app hash chains each block's sorted write set onto the previous hash, so it commits to the
 whole state history and therefore to the state.
 """
@@ -160,6 +162,10 @@ class CacheStore:
                 self._parent.delete(key)
             else:
                 self._parent.set(key, value)
+        self.discard()
+
+    def discard(self) -> None:
+        """Drop the pending writes: the cache reads as its parent again (a failed tx's branch)."""
         self._writes.clear()
         self._keys.clear()
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.router import keepers_over
 from app.store import CacheStore
 from modules.context import BlockContext
 from modules.errors import ChainError
-from modules.funding.keeper import FundingKeeper
 from modules.integers import I64_MAX, U32_MAX, parse_uint, shown
 from modules.margin.funding_settlement import settled_view
 from modules.margin.risk import liquidation_price, margin_price_ticks
 from modules.orderbook.actions import PlaceOrder
 from modules.orderbook.book import Books
-from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.msg_server import handle_place
 from modules.orderbook.types import Side, TimeInForce
 from modules.store import KVStore
@@ -80,7 +79,8 @@ def what_if(base: KVStore, books: Books, ctx: BlockContext, args: list[str]) -> 
     branch = CacheStore(base)
     token = books.checkpoint()
     try:
-        keeper = OrderbookKeeper(branch, books, ctx)
+        keepers = keepers_over(branch, books, ctx)
+        keeper = keepers.orderbook
         market = keeper.markets.market(order.market_id)
         book = books.get(market.market_id)
         makers = book.makers_to_fill(order.side, order.price // market.tick_size,
@@ -97,7 +97,7 @@ def what_if(base: KVStore, books: Books, ctx: BlockContext, args: list[str]) -> 
         notional = sum(int(f["size"]) * int(f["price"]) for f in fills) // 10**market.size_decimals
         risk = keeper.risk(owner)
         position = keeper.margin.position(owner, market.market_id)
-        liquidation = liquidation_price(settled_view(position, FundingKeeper(branch)), market, risk,
+        liquidation = liquidation_price(settled_view(position, keepers.funding), market, risk,
                                         margin_price_ticks(market, keeper.oracle))
         return {
             "accepted": True,

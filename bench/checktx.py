@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 from app import ante
 from app.driver import Genesis, InProcessChain, timestamp
 from app.framing import frame, split_frames
-from app.router import check_tx
+from app.router import check_tx, keepers_over
 from app.sigverify import SignerCache
 from app.store import CacheStore
 from bench.common import AppProcess, BenchmarkFailed
@@ -48,6 +48,7 @@ from genesis.app_state import build_app_state
 from modules.auth.keeper import AuthKeeper
 from modules.bank.types import Transfer
 from modules.context import BlockContext
+from modules.orderbook.book import Books
 from modules.types import SubaccountId
 from wire.codec import DecodedTx, Tx, sign_tx
 from wire.crypto import PrivateKey, keccak256, recover_address
@@ -372,12 +373,13 @@ def _breakdown(root: Path, app_state: dict[str, Any], block_time_ms: int, txs: S
         with _fresh_chain(root / "breakdown-execute", app_state, block_time_ms) as chain:
             check = CacheStore(chain.store)
             ctx = BlockContext(CHAIN_ID, 2, block_time_ms)
+            branch = CacheStore(check)
+            keepers = keepers_over(branch, Books(), ctx)
 
             def execute() -> None:  # what check_tx does after decoding, signers already recovered
                 for tx_hash, d in decoded:
                     admitted = ante.admit(tx_hash, d, CHAIN_ID, signers)
-                    branch = CacheStore(check)
-                    check_tx(branch, ctx, admitted)
+                    check_tx(keepers, admitted)
                     branch.write()
 
             figures["execute_us_per_tx"] = _per_tx_us(count, execute)

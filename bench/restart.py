@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from app.driver import InProcessChain
+from app.router import keepers_over
 from app.store import CacheStore, CommittedStore
 from bench.common import COMETBFT, PRICE, TICK, AppProcess, BenchmarkFailed, bench_markets
 from genesis.app_state import build_app_state
@@ -103,7 +104,7 @@ def _write_orders(data: Path, count: int) -> int:
         owners = [SubaccountId(hashlib.sha256(i.to_bytes(4, "big")).digest()[:20], 0) for i in range(OWNERS)]
         for start in range(0, count, WRITE_CHUNK):
             cache = CacheStore(store)
-            keeper = OrderbookKeeper(cache, books, ctx)
+            keeper = keepers_over(cache, books, ctx).orderbook
             for i in range(start, min(count, start + WRITE_CHUNK)):
                 market_id = 1 + i % MARKETS
                 side = Side.BUY if (i // MARKETS) % 2 else Side.SELL  # both sides in every market

@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from app.driver import InProcessChain, priced_genesis
+from app.router import keepers_over
 from app.store import CacheStore
 from bench.common import PRICE, TICK, bench_markets, same_price
 from genesis.app_state import build_app_state
 from modules.context import BlockContext
+from modules.keepers import Keepers
 from modules.orderbook.actions import ConditionalKind
 from modules.orderbook.conditional import Conditional, ConditionalBook, trigger_step
-from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.trailing import trail_trigger
 from modules.orderbook.types import Side
 from modules.store import KVStore
@@ -100,14 +101,14 @@ def _time_check(chain: InProcessChain, repeats: int) -> tuple[list[float], int]:
     for _ in range(repeats):
         branch = CacheStore(chain.store)
 
-        def branching() -> tuple[CacheStore, Callable[[], None]]:
+        ctx = BlockContext(chain.chain_id, chain.height + 1, chain.next_time_ms())
+
+        def branching() -> tuple[Keepers, Callable[[], None]]:
             inner = CacheStore(branch)
-            return inner, inner.write
+            return keepers_over(inner, chain.app.books, ctx), inner.write
 
         started = time.perf_counter()
-        events = trigger_step(OrderbookKeeper(branch, chain.app.books,
-                                              BlockContext(chain.chain_id, chain.height + 1, chain.next_time_ms())),
-                              branching)
+        events = trigger_step(keepers_over(branch, chain.app.books, ctx).orderbook, branching)
         samples.append(time.perf_counter() - started)
         assert events == [], f"a 0.1% move must fire none of the spread triggers: {events[:2]}"
         writes = len(branch.writes)

@@ -34,9 +34,10 @@ from typing import Any, Callable, Iterator
 
 from app.driver import InProcessChain
 from app.oracle_votes import is_oracle_tx
+from modules.module import InvariantContext
 from modules.types import INSURANCE_FUND
 from sim.genesis import SimGenesis, random_genesis
-from sim.invariants import InvariantContext, first_broken
+from sim.invariants import first_broken
 from sim.runner import Simulation, run_block
 from sim.state_view import section_digests, state_digest, state_sections
 from wire.pb import abci_pb

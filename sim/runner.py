@@ -33,8 +33,9 @@ from modules.anchor.invariants import (
     claimable_from_scratch,
 )
 from modules.bridge.keeper import BridgeKeeper
+from modules.module import Invariant, InvariantContext
 from sim.genesis import SimGenesis, random_genesis
-from sim.invariants import INVARIANTS, Invariant, InvariantContext, first_broken
+from sim.invariants import INVARIANTS, first_broken
 from sim.operations import Draw, OperationMix
 from wire.crypto import keccak256
 from wire.pb import abci_pb

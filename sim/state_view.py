@@ -30,6 +30,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from app.router import keepers_over
 from modules.anchor.keeper import AnchorKeeper
 from modules.auth.keeper import AuthKeeper
 from modules.bank.keeper import BankKeeper
@@ -44,7 +45,6 @@ from modules.oracle.keeper import OracleKeeper
 from modules.orderbook.actions import ConditionalKind
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
-from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.twap import TwapBook
 from modules.orderbook.types import Side
 from modules.store import KVStore
@@ -70,7 +70,7 @@ class _View:
         self.market_ids = [m.market_id for m in self.markets.markets()]
         self.bank, self.margin = BankKeeper(self.store), MarginKeeper(self.store)
         self.oracle, self.funding = OracleKeeper(self.store), FundingKeeper(self.store)
-        self.orderbook = OrderbookKeeper(self.store, self.books, BlockContext("", 0, self.time_ms))
+        self.orderbook = keepers_over(self.store, self.books, BlockContext("", 0, self.time_ms)).orderbook
         self.conditionals = ConditionalBook(self.store)
         self.positions = list(self.margin.all_positions())
         self.exposures = list(self.margin.all_exposures())

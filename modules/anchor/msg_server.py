@@ -18,7 +18,7 @@ from modules.anchor.errors import (
     NotAnchorValidator,
     UnknownAnchor,
 )
-from modules.anchor.expected_keepers import AnchorSignatureVerifier
+from modules.anchor.expected_keepers import AnchorSignatureVerifier, Keccak
 from modules.anchor.keeper import AnchorKeeper
 from modules.anchor.merkle import BalanceTree
 from modules.anchor.types import AnchorRecord, SignAnchor
@@ -47,6 +47,35 @@ def mark_written(store: KVStore, height: int, addresses: set[bytes]) -> None:
     next anchor (kept in state, so a restarted node knows them too)."""
     if addresses and AnchorKeeper(store).params() is not None:
         AnchorKeeper(store).mark_changed(height, addresses)
+
+
+class LatestTree:
+    """The balances tree of the latest anchor, kept in memory (built from the stored leaves at
+    start) for the next anchor step and for exit proofs. The step changes it in place before
+    Commit, so a second FinalizeBlock of the same height first rebuilds it from the committed
+    leaves."""
+
+    def __init__(self, keccak: Keccak, committed: KVStore) -> None:
+        self.keccak = keccak
+        self._committed = committed
+        self.tree = self._load()
+        self._uncommitted = False  # the tree holds a finalized block's anchor not yet committed
+
+    def _load(self) -> BalanceTree:
+        return BalanceTree(self.keccak, AnchorKeeper(self._committed).leaves())
+
+    def begin_block(self, store: KVStore, ctx: BlockContext, state: CommittedState) -> list[Event]:
+        """The block's first step: after an anchor height, commit to the state it left."""
+        if self._uncommitted:
+            self.tree = self._load()
+            self._uncommitted = False
+        if not anchor_due(store, state):
+            return []
+        self._uncommitted = True
+        return anchor_step(store, self.tree, ctx, state)
+
+    def committed(self) -> None:
+        self._uncommitted = False
 
 
 def anchor_step(store: KVStore, tree: BalanceTree, ctx: BlockContext, state: CommittedState) -> list[Event]:

@@ -1,4 +1,4 @@
-"""anchor's abci_query answers (JSON-ready dicts; app/queries.py routes `/anchor/...` here).
+"""anchor's abci_query answers (JSON-ready dicts; module.py declares `/anchor/...`).
 
 | path                                  | answer                                                      |
 | /anchor/status                        | interval, latest record, its signatures and whether > 2/3 signed |

@@ -1,4 +1,4 @@
-"""bridge's abci_query answers (JSON-ready dicts; app/queries.py routes `/bridge/...` here).
+"""bridge's abci_query answers (JSON-ready dicts; module.py declares `/bridge/...`).
 
 | path                         | answer                                                          |
 | /bridge/status               | params, next deposit nonce, each validator's latest claim, withdrawal counters |
@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from modules.bank.keeper import BankKeeper
-from modules.bridge.errors import UnknownDeposit, UnknownHalt, UnknownValset, UnknownWithdrawal
+from modules.bridge.errors import BadBridgeQuery, UnknownDeposit, UnknownHalt, UnknownValset, UnknownWithdrawal
 from modules.bridge.keeper import BridgeKeeper, supermajority
 from modules.bridge.msg_server import canonical_content, dispute_power, resume_power, resume_ready
 from modules.bridge.types import ClaimDeposit
@@ -190,8 +190,6 @@ def solvency(store: KVStore) -> dict[str, Any]:
 
 def answer(store: KVStore, args: list[str]) -> dict[str, Any]:
     """Route `/bridge/<args...>`."""
-    from modules.bridge.errors import BadBridgeQuery
-
     if args == ["status"]:
         return status(store)
     if args == ["validators"]:

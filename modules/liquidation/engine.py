@@ -34,17 +34,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext, Event
 from modules.errors import ChainError
-from modules.funding.keeper import FundingKeeper
 from modules.funding.params import MAX_HOURLY_RATE_PPM
+from modules.keepers import Branching, Keepers
 from modules.liquidation.genesis import load_params
 from modules.liquidation.index import LiquidationHistory, LiquidationIndex, deadline
 from modules.liquidation.params import CHUNKS, HISTORY_KEPT, LIQUIDATION_FEE_PPM
 from modules.margin.clearing import trade
 from modules.margin.funding_settlement import settled, settled_view
-from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import PPM, AccountRisk, PendingChange, account_risk, margin_price_ticks
 from modules.markets.types import Market
 from modules.oracle.update import margin_price
@@ -58,8 +56,6 @@ from modules.orderbook.types import Order, Side, TimeInForce
 from modules.store import KVStore
 from modules.types import INSURANCE_FUND, SubaccountId
 
-# A branch of the block's store: (the branch, a function that writes it into the block).
-Branching = Callable[[], tuple[KVStore, Callable[[], None]]]
 URGENCY_SCALE = 10**12  # equity / maintenance as an integer with this many steps per 1
 
 
@@ -79,10 +75,10 @@ class _Step:
 def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
                      touched: list[SubaccountId], funding_ticked: bool) -> list[Event]:
     """`touched`: subaccounts whose collateral or positions this block's txs changed."""
-    store, write = branching()
-    params = load_params(store)
-    index = LiquidationIndex(store)
-    keeper = OrderbookKeeper(store, books, ctx)
+    keepers, write = branching()
+    params = load_params(keepers.store)
+    index = LiquidationIndex(keepers.store)
+    keeper = keepers.orderbook
     largest_move = MAX_HOURLY_RATE_PPM if funding_ticked else 0
     for market in keeper.markets.markets():
         price = margin_price(keeper.oracle, market.market_id, market.reference_price)
@@ -99,8 +95,7 @@ def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
     candidates = sorted(set(due[:evaluated]) | set(touched), key=lambda s: (s.address, s.number))
     write()
     # Who is under maintenance, most urgent first: lowest equity / maintenance, then subaccount.
-    store, _ = branching()  # read only
-    keeper = OrderbookKeeper(store, books, ctx)
+    keeper = branching()[0].orderbook  # read only
     assessed = {owner: keeper.risk(owner) for owner in candidates}
     under: list[tuple[int, SubaccountId, AccountRisk]] = []
     for owner in candidates:
@@ -113,10 +108,10 @@ def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
     under.sort(key=lambda u: (u[0], u[1].address, u[1].number))
     # The others are re-indexed now, so deleveraging ranks them by what was just read.
     under_maintenance = {owner for _, owner, _ in under}
-    store, write = branching()
+    keepers, write = branching()
     for owner in candidates:
         if owner not in under_maintenance:
-            _reindex(store, books, ctx, owner, movement, assessed[owner])
+            _reindex(keepers, owner, movement, assessed[owner])
     write()
     events: list[Event] = []
     reached = 0
@@ -131,13 +126,13 @@ def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
     # Whoever a liquidation traded with (makers, the fund, deleveraged positions) has new risk too,
     # like the liquidated: they are read again; those under maintenance not reached keep theirs.
     changed = traded | ({INSURANCE_FUND} if events else set())
-    store, write = branching()
+    keepers, write = branching()
     carried = 0
     for owner in candidates:
         if owner in changed or owner in under_maintenance:
-            carried += _reindex(store, books, ctx, owner, movement, None if owner in changed else assessed[owner])
+            carried += _reindex(keepers, owner, movement, None if owner in changed else assessed[owner])
     for owner in sorted(changed - set(candidates), key=lambda s: (s.address, s.number)):
-        carried += _reindex(store, books, ctx, owner, movement)
+        carried += _reindex(keepers, owner, movement)
     write()
     fitted = _fit_position_tpsl(step, sorted({s for e in events for s in _subaccounts_in(e)},
                                              key=lambda s: (s.address, s.number)))
@@ -153,9 +148,9 @@ def _fit_position_tpsl(step: _Step, owners: list[SubaccountId]) -> list[Event]:
     resized, or cancelled once the position is gone, so none of them opens a new one later
     (docs/orders.md)."""
     events: list[Event] = []
-    store, write = step.branching()
-    keeper = OrderbookKeeper(store, step.books, step.ctx)
-    book = ConditionalBook(store)
+    keepers, write = step.branching()
+    keeper = keepers.orderbook
+    book = ConditionalBook(keepers.store)
     for owner in owners:
         markets = set(book.protected_markets(owner)) | {o.market_id for o in keeper.orders_of(owner) if o.reduce_only}
         for market_id in sorted(markets):
@@ -174,18 +169,17 @@ def _subaccounts_in(event: Event) -> list[SubaccountId]:
     return found
 
 
-def _queue_entries(keeper: OrderbookKeeper, owner: SubaccountId, risk: AccountRisk) -> tuple[int, list[tuple[int, bool, int]]]:
+def _queue_entries(keepers: Keepers, owner: SubaccountId, risk: AccountRisk) -> tuple[int, list[tuple[int, bool, int]]]:
     """The subaccount's gross notional at the oracle and each position's deleveraging score
     (market, long, score)."""
-    funding = FundingKeeper(keeper.margin.store)
     equity = max(1, risk.equity_micro_usdc)
     gross, scored = 0, []
-    for position in keeper.margin.positions(owner):
-        market = keeper.markets.market(position.market_id)
-        price = margin_price_ticks(market, keeper.oracle)
+    for position in keepers.margin.positions(owner):
+        market = keepers.markets.market(position.market_id)
+        price = margin_price_ticks(market, keepers.oracle)
         notional = market.notional(price, abs(position.size_lots))
         gross += notional
-        position = settled_view(position, funding)
+        position = settled_view(position, keepers.funding)
         scored.append((position.market_id, position.size_lots > 0, deleveraging_score(
             market.notional(price, position.size_lots) - position.cost_micro_usdc, position.cost_micro_usdc,
             notional, equity)))
@@ -198,16 +192,14 @@ def deleveraging_score(pnl_micro_usdc: int, cost_micro_usdc: int, notional_micro
     return pnl_micro_usdc * PPM // max(1, abs(cost_micro_usdc)) * leverage_ppm
 
 
-def _reindex(store: KVStore, books: Books, ctx: BlockContext, owner: SubaccountId, movement: int,
-             risk: AccountRisk | None = None) -> int:
+def _reindex(keepers: Keepers, owner: SubaccountId, movement: int, risk: AccountRisk | None = None) -> int:
     """Re-index `owner` (its deadline and its positions in the deleveraging queue); `risk`: its
     risk if known as of now. One still under maintenance gets deadline 0 (first next block): 1,
     else 0."""
-    keeper = OrderbookKeeper(store, books, ctx)
     if risk is None:
-        risk = keeper.risk(owner)
-    gross, entries = _queue_entries(keeper, owner, risk)
-    index = LiquidationIndex(store)
+        risk = keepers.orderbook.risk(owner)
+    gross, entries = _queue_entries(keepers, owner, risk)
+    index = LiquidationIndex(keepers.store)
     index.queue_positions(owner, entries if owner != INSURANCE_FUND else [])  # the fund is never deleveraged against
     if gross == 0:
         index.remove(owner)
@@ -222,24 +214,23 @@ def _reindex(store: KVStore, books: Books, ctx: BlockContext, owner: SubaccountI
 def _liquidate(step: _Step, owner: SubaccountId, risk: AccountRisk, risk_is_current: bool) -> list[Event]:
     """`risk`: as assessed at the start of the pass; `risk_is_current` when nothing has traded with
     the subaccount since."""
-    branching, books, ctx = step.branching, step.books, step.ctx
-    store, write = branching()
-    keeper = OrderbookKeeper(store, books, ctx)
-    LiquidationHistory(store).record(ctx.height, owner, risk.equity_micro_usdc, HISTORY_KEPT)
+    branching = step.branching
+    keepers, write = branching()
+    keeper = keepers.orderbook
+    LiquidationHistory(keepers.store).record(step.ctx.height, owner, risk.equity_micro_usdc, HISTORY_KEPT)
     events = [Event("liquidation", (("subaccount", str(owner)), ("equity_micro_usdc", str(risk.equity_micro_usdc)),
                                     ("maintenance_micro_usdc", str(risk.maintenance_micro_usdc))))]
     for order in list(keeper.orders_of(owner)):
         keeper.remove(order)
         events.append(keeper.cancel_event(keeper.markets.market(order.market_id), order, "liquidation"))
-    events += _cancel_what_could_open(store, keeper, owner)
+    events += _cancel_what_could_open(keepers, owner)
     write()
     assessed: AccountRisk | None = risk if risk_is_current and len(events) == 1 else None  # nothing cancelled
-    for market_id, original in _closing_order(store, keeper, owner):
+    for market_id, original in _closing_order(keepers, owner):
         market = keeper.markets.market(market_id)
         chunk = max(1, -(-original // CHUNKS))
         for _ in range(CHUNKS):
-            store, write = branching()
-            keeper = OrderbookKeeper(store, books, ctx)
+            keeper = branching()[0].orderbook  # read only: each chunk closes on branches of its own
             size = keeper.margin.position(owner, market_id).size_lots
             if size == 0:
                 break
@@ -256,37 +247,36 @@ def _liquidate(step: _Step, owner: SubaccountId, risk: AccountRisk, risk_is_curr
     return events
 
 
-def _cancel_what_could_open(store: KVStore, keeper: OrderbookKeeper, owner: SubaccountId) -> list[Event]:
+def _cancel_what_could_open(keepers: Keepers, owner: SubaccountId) -> list[Event]:
     """A liquidated subaccount's conditionals and TWAPs that could open a position go with its
     orders (their reserved margin is what it no longer has); reduce-only ones stay and fit what is
     left of the position."""
     events: list[Event] = []
-    conditionals, twaps = ConditionalBook(store), TwapBook(store)
+    conditionals, twaps = ConditionalBook(keepers.store), TwapBook(keepers.store)
     for conditional in conditionals.of(owner):
         if not conditional.reduce_only:
             conditionals.remove(conditional)
             events.append(Event("conditional_cancelled", (
-                *conditional_attributes(conditional, keeper.markets.market(conditional.market_id)),
+                *conditional_attributes(conditional, keepers.markets.market(conditional.market_id)),
                 ("reason", "liquidation"))))
     for twap in twaps.of(owner):
         if not twap.reduce_only:
             twaps.remove(twap)
-            events.append(Event("twap_cancelled", (*twap_attributes(twap, keeper.markets.market(twap.market_id)),
+            events.append(Event("twap_cancelled", (*twap_attributes(twap, keepers.markets.market(twap.market_id)),
                                                    ("reason", "liquidation"))))
     return events
 
 
-def _closing_order(store: KVStore, keeper: OrderbookKeeper, owner: SubaccountId) -> list[tuple[int, int]]:
+def _closing_order(keepers: Keepers, owner: SubaccountId) -> list[tuple[int, int]]:
     """(market id, lots held), most profitable position first."""
-    positions = list(keeper.margin.positions(owner))
+    positions = list(keepers.margin.positions(owner))
     if len(positions) < 2:
         return [(position.market_id, abs(position.size_lots)) for position in positions]
-    funding = FundingKeeper(store)
     scored = []
     for position in positions:
-        position = settled_view(position, funding)
-        market = keeper.markets.market(position.market_id)
-        pnl = market.notional(margin_price_ticks(market, keeper.oracle), position.size_lots) - position.cost_micro_usdc
+        position = settled_view(position, keepers.funding)
+        market = keepers.markets.market(position.market_id)
+        pnl = market.notional(margin_price_ticks(market, keepers.oracle), position.size_lots) - position.cost_micro_usdc
         scored.append((-pnl, position.market_id, abs(position.size_lots)))
     return [(market_id, lots) for _, market_id, lots in sorted(scored)]
 
@@ -309,16 +299,16 @@ def _close_chunk(step: _Step, owner: SubaccountId, market: Market, size: int, lo
     fund would refuse every later chunk alike, and at the bankruptcy price a partial close never
     brings the subaccount back above maintenance (its equity shrinks with its position), so later
     chunks would only deleverage again, against the same queue."""
-    branching, books, ctx = step.branching, step.books, step.ctx
+    books = step.books
     lots = _charge(step, lots, per_lot)
     events: list[Event] = []
     side = Side.SELL if size > 0 else Side.BUY
     filled = 0
     if books[market.market_id].would_cross(side, bankruptcy):
-        store, write = branching()
+        keepers, write = step.branching()
         checkpoint = books.checkpoint()
         try:  # a. through the book, never worse than bankruptcy
-            keeper = OrderbookKeeper(store, books, ctx)
+            keeper = keepers.orderbook
             order = Order(keeper.next_order_id(), market.market_id, owner, 0, side, bankruptcy, lots, False, True,
                           TimeInForce.IOC)
             summary = keeper.match(market, order, liquidation=True)
@@ -369,16 +359,14 @@ def _backstop(step: _Step, owner: SubaccountId, market: Market, side: Side, lots
               bankruptcy: int, more: Callable[[], int]) -> list[Event]:
     """c. The insurance fund, then auto-deleveraging, at the bankruptcy price, of `lots`; the fund
     refusing them, deleveraging also takes `more()` lots (the rest of the position)."""
-    branching, books, ctx = step.branching, step.books, step.ctx
-    store, write = branching()
-    keeper = OrderbookKeeper(store, books, ctx)
+    keepers, write = step.branching()
     try:
         if owner == INSURANCE_FUND:  # the fund itself is being liquidated: no fund behind it
             raise _NoFund()
-        if _fund_refuses(keeper, market, lots if side == Side.BUY else -lots, bankruptcy):
+        if _fund_refuses(keepers, market, lots if side == Side.BUY else -lots, bankruptcy):
             raise _NoFund()
-        _transfer_position(store, market, owner, INSURANCE_FUND, lots if side == Side.BUY else -lots, bankruptcy)
-        fund = keeper.risk(INSURANCE_FUND)
+        _transfer_position(keepers, market, owner, INSURANCE_FUND, lots if side == Side.BUY else -lots, bankruptcy)
+        fund = keepers.orderbook.risk(INSURANCE_FUND)
         if fund.equity_micro_usdc >= fund.initial_micro_usdc:  # it can carry what it took
             write()
             return [Event("insurance_fund_takeover", (("subaccount", str(owner)), ("market_id", str(market.market_id)),
@@ -400,18 +388,18 @@ def _deleverage(step: _Step, owner: SubaccountId, market: Market, side: Side, lo
         step.rankings[key] = _Queue(market.market_id, side == Side.BUY)
     queue = step.rankings[key]
     while remaining:
-        store, write = step.branching()
-        counterparty = queue.front(store)
+        keepers, write = step.branching()
+        counterparty = queue.front(keepers.store)
         if counterparty is None:
             break
-        held = MarginKeeper(store).position(counterparty, market.market_id).size_lots
+        held = keepers.margin.position(counterparty, market.market_id).size_lots
         if held == 0 or (held > 0) == (side == Side.SELL) or counterparty == owner:  # closed or flipped since
             queue.pop()
             continue
         take = min(abs(held), remaining)
         try:
             # The liquidated side buys back (or sells) `take`; the counterparty does the opposite.
-            _transfer_position(store, market, owner, counterparty, take if side == Side.BUY else -take, bankruptcy)
+            _transfer_position(keepers, market, owner, counterparty, take if side == Side.BUY else -take, bankruptcy)
         except ChainError:
             queue.pop()
             continue
@@ -452,17 +440,17 @@ class _Queue:
         self.page.pop(0)
 
 
-def _fund_refuses(keeper: OrderbookKeeper, market: Market, liquidated_lots: int, price_ticks: int) -> bool:
+def _fund_refuses(keepers: Keepers, market: Market, liquidated_lots: int, price_ticks: int) -> bool:
     """Whether the fund, taking the other side of `liquidated_lots` at `price_ticks`, would miss
     its initial requirement, judged without writing when that is exact: the fund's position only
     grows, so open interest (the liquidated side shrinks as much) and its collateral stay as
     they are. Otherwise False: the caller tries the transfer itself."""
-    held, _ = settled(keeper.margin.position(INSURANCE_FUND, market.market_id),
-                         FundingKeeper(keeper.margin.store).index(market.market_id))
+    held, _ = settled(keepers.margin.position(INSURANCE_FUND, market.market_id),
+                      keepers.funding.index(market.market_id))
     updated, realized = trade(market, held, -liquidated_lots, price_ticks)
     if abs(updated.size_lots) != abs(held.size_lots) + abs(liquidated_lots) or realized:
         return False
-    fund = account_risk(INSURANCE_FUND, keeper.markets, keeper.bank, keeper.margin, keeper.oracle,
+    fund = account_risk(INSURANCE_FUND, keepers.markets, keepers.bank, keepers.margin, keepers.oracle,
                         PendingChange(market.market_id, updated))
     return fund.equity_micro_usdc < fund.initial_micro_usdc
 
@@ -471,10 +459,10 @@ class _NoFund(Exception):
     """The insurance fund cannot back its own liquidation."""
 
 
-def _transfer_position(store: KVStore, market: Market, buyer_side_owner: SubaccountId, other: SubaccountId,
+def _transfer_position(keepers: Keepers, market: Market, buyer_side_owner: SubaccountId, other: SubaccountId,
                        signed_lots: int, price_ticks: int) -> None:
     """`buyer_side_owner` trades `signed_lots` (> 0 buys) with `other` at `price_ticks`, no fees."""
-    margin, bank, funding = MarginKeeper(store), BankKeeper(store), FundingKeeper(store)
+    margin, bank, funding = keepers.margin, keepers.bank, keepers.funding
     index = funding.index(market.market_id)
     for owner, lots in ((buyer_side_owner, signed_lots), (other, -signed_lots)):
         position, paid = settled(margin.position(owner, market.market_id), index)

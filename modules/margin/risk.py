@@ -16,21 +16,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modules.bank.keeper import BankKeeper
 from modules.funding.keeper import FundingKeeper
+from modules.margin.expected_keepers import Bank, FundingIndex, Markets, Prices, Records
 from modules.margin.funding_settlement import settled
 from modules.margin.keeper import MarginKeeper
 from modules.margin.types import Holding, Holdings, OpenOrderExposure, Position
-from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market
-from modules.oracle.keeper import OracleKeeper
 from modules.oracle.update import margin_price
 from modules.types import SubaccountId
 
 PPM = 1_000_000
 
 
-def margin_price_ticks(market: Market, oracle: OracleKeeper) -> int:
+def margin_price_ticks(market: Market, oracle: Prices) -> int:
     return margin_price(oracle, market.market_id, market.reference_price) // market.tick_size
 
 
@@ -77,11 +75,10 @@ class RiskView:
     and (when nothing else moved) after risk from one view instead of reading the store three
     times; anything that wrote the subaccount's state needs a new view."""
 
-    def __init__(self, subaccount: SubaccountId, markets: MarketsKeeper, bank: BankKeeper, margin: MarginKeeper,
-                 oracle: OracleKeeper) -> None:
+    def __init__(self, subaccount: SubaccountId, markets: Markets, bank: Bank, margin: Records, oracle: Prices,
+                 funding: FundingIndex) -> None:
         self.subaccount = subaccount
-        self._markets, self._margin, self._oracle = markets, margin, oracle
-        self._funding = FundingKeeper(margin.store)
+        self._markets, self._margin, self._oracle, self._funding = markets, margin, oracle, funding
         self.holdings = margin.holdings(subaccount)
         self.collateral_micro_usdc = bank.balance(subaccount)
         self._inputs: dict[int, tuple[Market, int, int, int]] = {}
@@ -128,15 +125,15 @@ class RiskView:
 
 def account_risk(
     subaccount: SubaccountId,
-    markets: MarketsKeeper,
-    bank: BankKeeper,
+    markets: Markets,
+    bank: Bank,
     margin: MarginKeeper,
-    oracle: OracleKeeper,
+    oracle: Prices,
     pending: PendingChange | None = None,
 ) -> AccountRisk:
     """The subaccount's risk from its one margin record and its balance (`pending`: as if that
     change were applied)."""
-    return RiskView(subaccount, markets, bank, margin, oracle).risk(pending)
+    return RiskView(subaccount, markets, bank, margin, oracle, FundingKeeper(margin.store)).risk(pending)
 
 
 def _with_pending(holdings: Holdings, pending: PendingChange) -> Holdings:

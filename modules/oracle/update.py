@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from modules.context import BlockContext, Event
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.aggregate import next_price
@@ -26,7 +28,13 @@ def update_prices(oracle: OracleKeeper, markets: MarketsKeeper, ctx: BlockContex
     return events
 
 
-def margin_price(oracle: OracleKeeper, market_id: int, reference_price: int) -> int:
+class Prices(Protocol):
+    """Where the margin price comes from: the latest oracle price of a market (an oracle keeper)."""
+
+    def price(self, market_id: int) -> OraclePrice | None: ...
+
+
+def margin_price(oracle: Prices, market_id: int, reference_price: int) -> int:
     """The price margin and funding use: the oracle's once it has one, else genesis's reference."""
     current = oracle.price(market_id)
     return current.price if current is not None else reference_price

@@ -26,13 +26,10 @@ with the reason. A position TP/SL that fires cancels its sibling (one cancels th
 
 from __future__ import annotations
 
-from typing import Callable
-
 from modules.context import Event
 from modules.errors import ChainError
-from modules.margin.risk import AccountRisk
+from modules.keepers import Branching
 from modules.markets.errors import MarketPaused
-from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market, MarketStatus
 from modules.oracle.update import margin_price
 from modules.orderbook.actions import (
@@ -58,8 +55,10 @@ from modules.orderbook.errors import (
     TpSlPriceMissing,
     TriggerWrongSide,
 )
+from modules.orderbook.expected_keepers import Markets
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.params import MAX_SLIPPAGE_BPS
+from modules.orderbook.placement import place_order, require_paid_for
 from modules.orderbook.trailing import MAX_TRAIL_BPS, trail_trigger, worst_price
 from modules.orderbook.types import Order, Side, TimeInForce
 from modules.store import KVStore
@@ -67,9 +66,6 @@ from modules.types import MAX_SUBACCOUNT, SubaccountId
 
 _PLAIN_KINDS = (ConditionalKind.STOP_MARKET, ConditionalKind.STOP_LIMIT, ConditionalKind.TAKE_PROFIT_MARKET,
                 ConditionalKind.TAKE_PROFIT_LIMIT)
-
-Branching = Callable[[], tuple[KVStore, Callable[[], None]]]
-"""`branching()` -> (store, write): a branch of the block's store, kept only if `write()` is called."""
 
 __all__ = ["Conditional", "ConditionalBook", "handle_cancel_conditional", "handle_place_conditional",
            "handle_place_trailing_stop", "handle_set_position_tpsl", "refuse_within_pending_reach", "trigger_step",
@@ -80,7 +76,7 @@ DETECT_FACTOR = 4  # a block queues at most this many times `triggers_per_block`
 
 # -- checks shared by every kind ------------------------------------------------------------------
 
-def _open_market(markets: MarketsKeeper, subaccount: int, market_id: int) -> Market:
+def _open_market(markets: Markets, subaccount: int, market_id: int) -> Market:
     if not 0 <= subaccount <= MAX_SUBACCOUNT:
         raise InvalidSubaccountNumber(f"subaccount {subaccount} is outside 0..{MAX_SUBACCOUNT}")
     market = markets.market(market_id)
@@ -157,17 +153,11 @@ def handle_place_conditional(keeper: OrderbookKeeper, signer: bytes, action: Pla
                               size, action.reduce_only)
     _refuse_if_fires_now(conditional, _oracle_ticks(keeper, market), market)
     book.add(conditional)
-    _paid_for(keeper, owner, before)
+    require_paid_for(keeper, owner, before)
     return [Event("conditional_placed", attributes(conditional, market))]
 
 
-def _paid_for(keeper: OrderbookKeeper, owner: SubaccountId, before: AccountRisk) -> None:
-    from modules.orderbook.msg_server import require_paid_for
-
-    require_paid_for(keeper, owner, before)
-
-
-def validate_trailing_stop(markets: MarketsKeeper, action: PlaceTrailingStop) -> Market:
+def validate_trailing_stop(markets: Markets, action: PlaceTrailingStop) -> Market:
     """Every rule of a trailing stop that needs neither the oracle nor the subaccount (CheckTx too)."""
     market = _open_market(markets, action.subaccount, action.market_id)
     _size_lots(market, action.size)
@@ -199,11 +189,11 @@ def handle_place_trailing_stop(keeper: OrderbookKeeper, signer: bytes, action: P
     conditional = book.add(Conditional(book.next_id(), market.market_id, owner, ConditionalKind.TRAILING_STOP,
                                        action.side, trigger, 0, action.size // market.step_size, action.reduce_only,
                                        trail_ticks, action.trail_bps, anchor, action.max_slippage_bps))
-    _paid_for(keeper, owner, before)
+    require_paid_for(keeper, owner, before)
     return [Event("conditional_placed", attributes(conditional, market))]
 
 
-def validate_position_tpsl(markets: MarketsKeeper, action: SetPositionTpSl) -> Market:
+def validate_position_tpsl(markets: Markets, action: SetPositionTpSl) -> Market:
     """Every rule of a position TP/SL that needs neither the oracle nor the position (CheckTx too:
     the position may come from an earlier tx of the same block)."""
     market = _open_market(markets, action.subaccount, action.market_id)
@@ -245,7 +235,7 @@ def handle_set_position_tpsl(keeper: OrderbookKeeper, signer: bytes, action: Set
     for conditional in placed:
         book.add(conditional)
         events.append(Event("conditional_placed", attributes(conditional, market)))
-    _paid_for(keeper, owner, before)
+    require_paid_for(keeper, owner, before)
     book.set_position_pair(owner, market.market_id, ids.get(ConditionalKind.POSITION_STOP_LOSS, 0),
                            ids.get(ConditionalKind.POSITION_TAKE_PROFIT, 0))
     return events
@@ -298,11 +288,9 @@ def trigger_step(keeper: OrderbookKeeper, branching: Branching) -> list[Event]:
 
 
 def _fire(keeper: OrderbookKeeper, branching: Branching, conditional: Conditional) -> list[Event]:
-    from modules.orderbook.msg_server import place_order
-
     market = keeper.markets.market(conditional.market_id)
-    store, write = branching()
-    book = ConditionalBook(store)
+    branch, write = branching()
+    book = ConditionalBook(branch.store)
     if book.get(conditional.conditional_id) is None:  # its sibling fired earlier in this block
         return []
     book.remove(conditional)
@@ -315,8 +303,8 @@ def _fire(keeper: OrderbookKeeper, branching: Branching, conditional: Conditiona
         events.append(Event("conditional_cancelled", (*attributes(sibling, market), ("reason", "one_cancels_other"))))
     write()
 
-    store, write = branching()
-    branch_keeper = OrderbookKeeper(store, keeper.books, keeper.ctx)
+    branch, write = branching()
+    branch_keeper = branch.orderbook
     checkpoint = keeper.books.checkpoint()
     try:
         size = conditional.size_lots

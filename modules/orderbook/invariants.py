@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext
+from modules.keepers import orderbook_keeper
 from modules.margin.keeper import MarginKeeper
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
@@ -54,7 +55,7 @@ def exposure_matches_orders(store: KVStore, books: Books) -> str | None:
     """margin's open-order exposure per (subaccount, market) is the resting lots plus icebergs'
     hidden reserves, plus what conditionals and TWAPs that may open a position reserve (their
     size, what remains), nothing more, nothing less."""
-    keeper = OrderbookKeeper(store, books, BlockContext("", 0, 0))  # reads only
+    keeper = orderbook_keeper(store, books, BlockContext("", 0, 0))  # reads only
     expected: dict[tuple[SubaccountId, int], list[int]] = {}
     for market_id in books.market_ids():
         for side in (Side.BUY, Side.SELL):

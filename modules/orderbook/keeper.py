@@ -12,20 +12,17 @@ import struct
 from dataclasses import replace
 from typing import Callable, Iterator, Mapping, Sequence
 
-from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext, Event
 from modules.encoding import read_uint, stored_uint, u32, u64
-from modules.funding.keeper import FundingKeeper
 from modules.margin.clearing import SideSettlement, settle_side
 from modules.margin.errors import InsufficientMargin, OpenInterestCap
-from modules.margin.keeper import MarginKeeper
-from modules.margin.risk import AccountRisk, PendingChange, RiskView, account_risk, meets_initial_margin
+from modules.margin.risk import AccountRisk, PendingChange, RiskView, meets_initial_margin
 from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market
-from modules.oracle.keeper import OracleKeeper
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
-from modules.orderbook.errors import ReduceOnlyWouldIncrease
+from modules.orderbook.errors import ReduceOnlyWouldIncrease, StorageLimitReached
+from modules.orderbook.expected_keepers import Bank, Funding, Margin, Markets, Oracle
 from modules.orderbook.genesis import load_params
 from modules.orderbook.keys import (
     DEAD_MAN_DUE,
@@ -56,6 +53,7 @@ from modules.orderbook.keys import (
     trailing_order,
 )
 from modules.orderbook.params import RECENT_TRADES_KEPT, OrderbookParams
+from modules.orderbook.twap import TwapBook
 from modules.orderbook.types import CancelReason, FillSummary, Order, Side, TimeInForce, Trade
 from modules.store import KVStore, PrefixStore, prefix_end
 from modules.types import FEE_POOL, SubaccountId
@@ -102,16 +100,20 @@ def order_attributes(order: Order, market: Market) -> tuple[tuple[str, str], ...
 
 
 class OrderbookKeeper:
-    def __init__(self, store: KVStore, books: Books, ctx: BlockContext) -> None:
+    """The other modules' keepers it reads and writes through are handed in, over the same store
+    (modules/keepers.py wires them)."""
+
+    def __init__(self, store: KVStore, books: Books, ctx: BlockContext, *, markets: Markets, margin: Margin,
+                 bank: Bank, oracle: Oracle, funding: Funding) -> None:
         self._root = store
         self._store = PrefixStore(store, STORE_PREFIX)
         self.books = books
         self.ctx = ctx
-        self.markets = MarketsKeeper(store)
-        self.margin = MarginKeeper(store)
-        self.bank = BankKeeper(store)
-        self.oracle = OracleKeeper(store)
-        self.funding = FundingKeeper(store)
+        self.markets = markets
+        self.margin = margin
+        self.bank = bank
+        self.oracle = oracle
+        self.funding = funding
         self._params: OrderbookParams | None = None
 
     @property
@@ -442,7 +444,7 @@ class OrderbookKeeper:
         if maker:
             exposure_delta = -size_lots
             before = self.risk(order.owner)
-            after = account_risk(order.owner, self.markets, self.bank, self.margin, self.oracle, PendingChange(
+            after = self.risk_view(order.owner).risk(PendingChange(
                 market.market_id, settlement.position, settlement.collateral_delta_micro_usdc,
                 exposure_delta if order.side == Side.BUY else 0, exposure_delta if order.side == Side.SELL else 0))
             if not meets_initial_margin(before, after):
@@ -535,7 +537,7 @@ class OrderbookKeeper:
         return self.risk_view(subaccount).risk()
 
     def risk_view(self, subaccount: SubaccountId) -> RiskView:
-        return RiskView(subaccount, self.markets, self.bank, self.margin, self.oracle)
+        return RiskView(subaccount, self.markets, self.bank, self.margin, self.oracle, self.funding)
 
     def require_initial_margin(self, subaccount: SubaccountId, before: AccountRisk,
                                after: AccountRisk | None = None) -> AccountRisk:
@@ -548,6 +550,22 @@ class OrderbookKeeper:
                 f"{subaccount} would hold equity {after.equity_micro_usdc} micro-USDC against an initial "
                 f"requirement of {after.initial_micro_usdc}")
         return after
+
+    # -- storage tier ---------------------------------------------------------------------------
+
+    def stored_obligations(self, owner: SubaccountId) -> int:
+        """What a subaccount keeps stored: resting orders, conditionals and TWAPs."""
+        return self.open_order_count(owner) + ConditionalBook(self._root).count_of(owner) + \
+            TwapBook(self._root).count_of(owner)
+
+    def require_storage_room(self, owner: SubaccountId, equity_micro_usdc: int) -> None:
+        """What the subaccount stores stays within its equity tier (docs/orders.md); equity under
+        the first tier stores nothing."""
+        allowed = self.params.max_stored(equity_micro_usdc)
+        stored = self.stored_obligations(owner)
+        if stored > allowed:
+            raise StorageLimitReached(f"{owner} would store {stored} orders, conditionals and TWAPs; equity "
+                                      f"{equity_micro_usdc} micro-USDC allows {allowed} (docs/orders.md)")
 
     # -- block start ----------------------------------------------------------------------------
 

@@ -1,20 +1,13 @@
-"""orderbook's action handlers and its start-of-block step.
+"""orderbook's action handlers and its start-of-block step (expiries and dead-man switches).
 
 `validate_place` holds every rule an order can be refused by without touching the book, so
-CheckTx and FinalizeBlock refuse the same orders with the same codes.
+CheckTx and FinalizeBlock refuse the same orders with the same codes; placement.py places.
 """
 
 from __future__ import annotations
 
 from modules.context import BlockContext, Event
-from modules.margin.errors import InsufficientMargin
-from modules.margin.risk import AccountRisk, PendingChange, RiskView, margin_price_ticks
-from modules.markets.errors import MarketPaused, MarketReduceOnly
-from modules.markets.keeper import MarketsKeeper
-from modules.markets.types import Market, MarketStatus
-from modules.oracle.errors import MarketStale
-from modules.oracle.keeper import OracleKeeper
-from modules.oracle.params import STALE_AFTER_BLOCKS
+from modules.markets.types import Market
 from modules.orderbook.actions import (
     CancelAll,
     CancelConditional,
@@ -24,12 +17,12 @@ from modules.orderbook.actions import (
     PlaceOrder,
     ScheduleCancelAll,
 )
-from modules.orderbook.conditional import ConditionalBook, handle_cancel_conditional
+from modules.orderbook.conditional import handle_cancel_conditional
+from modules.orderbook.conditional_store import ConditionalBook
 from modules.orderbook.conditional_store import attributes as conditional_attributes
 from modules.orderbook.errors import (
     DeadManSwitchRejected,
     DuplicateClientId,
-    FillOrKillNotFilled,
     IcebergDisplayAboveTotal,
     IcebergDisplayOffStep,
     IcebergNotAllowed,
@@ -37,14 +30,11 @@ from modules.orderbook.errors import (
     InvalidSubaccountNumber,
     NotYourOrder,
     OrderNotFound,
-    PostOnlyWouldCross,
     PriceOffTick,
-    PriceOutsideBand,
     SizeOffStep,
     SizeUnderMinimum,
-    StorageLimitReached,
-    TooManyOpenOrders,
 )
+from modules.orderbook.expected_keepers import Markets, Oracle
 from modules.orderbook.keeper import OrderbookKeeper, order_attributes
 from modules.orderbook.params import (
     DEAD_MAN_DAILY_LIMIT,
@@ -53,8 +43,10 @@ from modules.orderbook.params import (
     MAX_GOOD_TIL_BLOCKS_AHEAD,
     MAX_GOOD_TIL_TIME_AHEAD_MS,
 )
-from modules.orderbook.twap import TwapBook, handle_cancel_twap
+from modules.orderbook.placement import market_open_to, place_order, within_band
+from modules.orderbook.twap import TwapBook
 from modules.orderbook.twap import attributes as twap_attributes
+from modules.orderbook.twap_handlers import handle_cancel_twap
 from modules.orderbook.types import RESTING_TIME_IN_FORCE, CancelReason, Order, Side, TimeInForce
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 
@@ -67,36 +59,7 @@ def _subaccount(signer: bytes, number: int) -> SubaccountId:
     return SubaccountId(signer, number)
 
 
-def market_open_to(market: Market, oracle: OracleKeeper, height: int, reduce_only: bool) -> None:
-    """The market takes this order: not paused, and unless it is reduce-only, neither reduce-only
-    nor without a fresh oracle price."""
-    if market.status == MarketStatus.PAUSED:
-        raise MarketPaused(f"{market.ticker} is paused")
-    if market.status == MarketStatus.REDUCE_ONLY and not reduce_only:
-        raise MarketReduceOnly(f"{market.ticker} accepts only reduce-only orders")
-    if not reduce_only and oracle.is_stale(market.market_id, height):
-        raise MarketStale(f"{market.ticker} has had no fresh oracle price for {STALE_AFTER_BLOCKS} blocks; "
-                          "only reduce-only orders are accepted")
-
-
-def within_band(market: Market, oracle: OracleKeeper, side: Side, price_ticks: int) -> None:
-    """The price lies within the market's band around the oracle price (docs/orders.md)."""
-    oracle_ticks = margin_price_ticks(market, oracle)
-    low, high = market.band_ticks(oracle_ticks)
-    if not low <= price_ticks <= high:
-        raise PriceOutsideBand(f"a {side.name.lower()} at {price_ticks * market.tick_size} is outside {market.ticker}'s "
-                               f"band of {low * market.tick_size}..{high * market.tick_size} (oracle "
-                               f"{oracle_ticks * market.tick_size} ± {market.price_band_ppm // 10_000}%)")
-
-
-def order_rules(market: Market, oracle: OracleKeeper, height: int, order: Order) -> None:
-    """The rules every order obeys whatever sent it: a direct order, a TWAP child, a triggered
-    conditional (place_order runs them; margin and the open-interest cap follow in matching)."""
-    market_open_to(market, oracle, height, order.reduce_only)
-    within_band(market, oracle, order.side, order.price_ticks)
-
-
-def validate_place(markets: MarketsKeeper, oracle: OracleKeeper, ctx: BlockContext, action: PlaceOrder) -> Market:
+def validate_place(markets: Markets, oracle: Oracle, ctx: BlockContext, action: PlaceOrder) -> Market:
     """Every rule of a placement that needs neither the book nor the subaccount (market, band,
     tick, step, minimum, options)."""
     if not 0 <= action.subaccount <= MAX_SUBACCOUNT:
@@ -162,123 +125,6 @@ def handle_place(keeper: OrderbookKeeper, signer: bytes, action: PlaceOrder) -> 
                   size_lots, action.post_only, action.reduce_only, action.time_in_force, action.good_til_block,
                   action.good_til_time_ms)
     return place_order(keeper, market, order, action.display_size // market.step_size)
-
-
-def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_lots: int = 0) -> list[Event]:
-    """Match, clear, rest what may rest, then hold the taker to its initial margin. An iceberg
-    (`display_lots` > 0) takes like any order; what rests shows `display_lots` and hides the rest."""
-    order_rules(market, keeper.oracle, keeper.ctx.height, order)
-    book = keeper.books[market.market_id]
-    view = keeper.risk_view(order.owner)
-    before = view.risk()
-    if not order.reduce_only:
-        require_worst_case_collateral(view, market, order, before)
-    if order.post_only and book.would_cross(order.side, order.price_ticks):
-        raise PostOnlyWouldCross(f"post-only {order.side.name.lower()} at {order.price_ticks * market.tick_size} "
-                                 f"would cross the book")
-    if order.tif == TimeInForce.FOK:
-        available = book.available_to_fill(order.side, order.price_ticks, order.owner, order.size_lots)
-        if available < order.size_lots:
-            raise FillOrKillNotFilled(f"only {available * market.step_size} of {order.size_lots * market.step_size} "
-                                      f"atoms can fill at {order.price_ticks * market.tick_size} or better")
-    if display_lots:  # announce the shown slice only: the hidden size is never in an event
-        announced = order.with_size(min(display_lots, order.size_lots))
-        events = [Event("order_placed", (*order_attributes(announced, market), ("time_in_force", order.tif.name),
-                                         ("iceberg", "true")))]
-    else:
-        events = [Event("order_placed", (*order_attributes(order, market), ("time_in_force", order.tif.name)))]
-    summary = keeper.match(market, order)
-    events.extend(summary.events)
-    if order.tif == TimeInForce.FOK and summary.filled_lots < order.size_lots:
-        raise FillOrKillNotFilled(f"a maker dropped out; {summary.filled_lots} of {order.size_lots} lots filled")
-    remaining = order.size_lots - summary.filled_lots
-    rests = bool(remaining) and order.tif in RESTING_TIME_IN_FORCE
-    if rests:
-        if keeper.open_order_count(order.owner) >= keeper.params.max_open_orders:
-            raise TooManyOpenOrders(f"{order.owner} already has {keeper.params.max_open_orders} resting orders")
-        shown = min(display_lots, remaining) if display_lots else remaining
-        keeper.rest(order.with_size(shown))
-        if remaining > shown:
-            keeper.hide(order, display_lots, remaining - shown)
-    elif remaining:
-        events.append(keeper.cancel_event(market, order.with_size(remaining), "unfilled_" + order.tif.name.lower()))
-    # Reduce-only orders can outgrow a position only where it changed (the fills' owners) or where
-    # one more rests (a reduce-only order); the others keep holding the rule.
-    touched = [order.owner] if order.reduce_only else []
-    for event in summary.events:
-        if event.type == "fill":
-            touched.extend(o for o in _owners_in_fill(event) if o not in touched)
-    for subaccount in touched:
-        events.extend(keeper.shrink_reduce_only(subaccount, market))
-    # Where matching did nothing (no fill, no maker cancelled) and nothing shrank, the order only
-    # added its resting lots: the view judges that without reading the subaccount again.
-    untouched = not summary.events and len(events) == 1
-    if rests:
-        after = view.risk(_resting(view, market, order, remaining)) if untouched else None
-        require_paid_for(keeper, order.owner, before, after)
-    else:
-        keeper.require_initial_margin(order.owner, before)
-    return events
-
-
-def _resting(view: RiskView, market: Market, order: Order, lots: int) -> PendingChange:
-    """The change of `lots` of `order` resting (hidden iceberg lots count as resting)."""
-    return PendingChange(market.market_id, view.settled_position(market.market_id), 0,
-                         lots if order.side == Side.BUY else 0, lots if order.side == Side.SELL else 0)
-
-
-def require_paid_for(keeper: OrderbookKeeper, owner: SubaccountId, before: AccountRisk,
-                     after: AccountRisk | None = None) -> None:
-    """After storing an order, a conditional or a TWAP: the subaccount still meets its initial
-    requirement (what it stores reserves margin for its worst case) and stays within its tier.
-    `after`: the risk now when the caller knows it already (else it is read)."""
-    after = keeper.require_initial_margin(owner, before, after)
-    require_storage_room(keeper, owner, after.equity_micro_usdc, adding=0)
-
-
-def require_worst_case_collateral(view: RiskView, market: Market, order: Order, before: AccountRisk) -> None:
-    """Before matching, an order that may open or grow a position must be collateralized as if it
-    filled in full at its own price (dYdX's rule): equity, less what such a fill loses against the
-    oracle price and its taker fee, covers the initial requirement with the whole size added. An
-    order that does not raise the requirement (one that closes) always passes; what it really
-    does is judged again after matching. So an account without collateral can place nothing that
-    could open a position, not even an IOC that would find nothing to fill."""
-    oracle_ticks = view.market_inputs(market.market_id)[1]
-    worse_by = order.price_ticks - oracle_ticks if order.side == Side.BUY else oracle_ticks - order.price_ticks
-    loss = market.notional(max(0, worse_by), order.size_lots)
-    fee = -(-market.notional(order.price_ticks, order.size_lots) * market.taker_fee_ppm // 1_000_000)
-    position = view.settled_position(market.market_id)
-    lots = order.size_lots
-    worst = view.risk(PendingChange(market.market_id, position, -loss - fee, lots if order.side == Side.BUY else 0,
-                                    lots if order.side == Side.SELL else 0))
-    if worst.initial_micro_usdc > before.initial_micro_usdc and worst.equity_micro_usdc < worst.initial_micro_usdc:
-        raise InsufficientMargin(f"{order.owner} would hold equity {worst.equity_micro_usdc} micro-USDC against an "
-                                 f"initial requirement of {worst.initial_micro_usdc} if the order filled in full at "
-                                 f"{order.price_ticks * market.tick_size}")
-
-
-def stored_obligations(keeper: OrderbookKeeper, owner: SubaccountId) -> int:
-    """What a subaccount keeps stored: resting orders, conditionals and TWAPs."""
-    return keeper.open_order_count(owner) + ConditionalBook(keeper.store).count_of(owner) + \
-        TwapBook(keeper.store).count_of(owner)
-
-
-def require_storage_room(keeper: OrderbookKeeper, owner: SubaccountId, equity_micro_usdc: int | None = None,
-                         adding: int = 1) -> None:
-    """Storing `adding` more keeps the subaccount within its equity tier (0 adds: it already
-    stores the new one). Equity under the first tier stores nothing."""
-    if equity_micro_usdc is None:
-        equity_micro_usdc = keeper.risk(owner).equity_micro_usdc
-    allowed = keeper.params.max_stored(equity_micro_usdc)
-    stored = stored_obligations(keeper, owner) + adding
-    if stored > allowed:
-        raise StorageLimitReached(f"{owner} would store {stored} orders, conditionals and TWAPs; equity "
-                                  f"{equity_micro_usdc} micro-USDC allows {allowed} (docs/orders.md)")
-
-
-def _owners_in_fill(event: Event) -> list[SubaccountId]:
-    attributes = dict(event.attributes)
-    return [SubaccountId.from_text(attributes[role]) for role in ("maker", "taker")]
 
 
 def _owned_order(keeper: OrderbookKeeper, owner: SubaccountId, market_id: int, order_id: int) -> Order:

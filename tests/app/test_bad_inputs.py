@@ -129,6 +129,22 @@ def test_a_failing_action_undoes_the_earlier_actions_of_its_tx(harness: AppHarne
     assert (harness.balance(alice), harness.balance(bob), harness.balance(bob, 1)) == (1_000_000_000, 1_000_000_000, 0)
 
 
+def test_a_failed_tx_leaves_nothing_for_the_next_tx_in_its_block_or_at_checktx(harness: AppHarness) -> None:
+    """The txs of a block share one branch, and CheckTx one check state: what a failed tx wrote
+    before it failed is gone before the next tx runs (had its 400 left, 700 more could not)."""
+    alice, bob, _ = harness.keys
+    failing = sign_tx(alice, Tx(CHAIN_ID, alice.address, harness.time_ms, (
+        Transfer(0, SubaccountId(bob.address, 0), 400_000_000),
+        Transfer(0, SubaccountId(bob.address, 1), 700_000_000),  # exceeds what is left
+    )))
+    after = sign_tx(alice, Tx(CHAIN_ID, alice.address, harness.time_ms + 1, (
+        Transfer(0, SubaccountId(bob.address, 1), 700_000_000),)))
+    assert [harness.check(failing).code, harness.check(after).code] == [100, 0]
+    assert [r.code for r in harness.block([failing, after])] == [100, 0]
+    assert (harness.balance(alice), harness.balance(bob), harness.balance(bob, 1)) == (300_000_000, 1_000_000_000,
+                                                                                      700_000_000)
+
+
 def test_a_good_tx_beside_bad_ones_in_the_same_block_still_applies(harness: AppHarness) -> None:
     alice, bob, _ = harness.keys
     good = sign_tx(alice, transfer_tx(harness, alice, amount=5, nonce=harness.time_ms + 1))

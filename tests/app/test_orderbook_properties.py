@@ -18,12 +18,12 @@ from app.application import Application
 from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext
 from modules.funding.keeper import FundingKeeper
+from modules.keepers import orderbook_keeper
 from modules.margin.keeper import MarginKeeper
 from modules.margin.risk import account_risk
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.orderbook.actions import CancelAll, CancelOrder, PlaceOrder
-from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import SubaccountId
 from tests.app.conftest import FUNDED_MICRO_USDC, start_app
@@ -73,7 +73,7 @@ def _check_invariants(app: Application, store: object) -> None:
     assert balances - sum(p.cost_micro_usdc for p in positions) + pool == len(KEYS) * FUNDED_MICRO_USDC
     exposure: dict[tuple[SubaccountId, int], int] = defaultdict(int)
     resting: dict[SubaccountId, int] = defaultdict(int)
-    orders = OrderbookKeeper(store, app.books, BlockContext("", 0, 0))  # type: ignore[arg-type]
+    orders = orderbook_keeper(store, app.books, BlockContext("", 0, 0))  # type: ignore[arg-type]
     for side in (Side.BUY, Side.SELL):
         for order in book.iter_orders(side):
             _, hidden = orders.iceberg(1, order.order_id) or (0, 0)  # an iceberg's hidden rest counts too

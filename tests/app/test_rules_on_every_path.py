@@ -8,11 +8,10 @@ from pathlib import Path
 
 from modules.bank.types import Transfer
 from modules.context import BlockContext
+from modules.keepers import orderbook_keeper
 from modules.margin.keeper import MarginKeeper
 from modules.orderbook.actions import ConditionalKind, PlaceConditional, ScheduleCancelAll
 from modules.orderbook.book import Books
-from modules.orderbook.keeper import OrderbookKeeper
-from modules.orderbook.msg_server import stored_obligations
 from modules.orderbook.params import OrderbookParams
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import SubaccountId
@@ -25,8 +24,8 @@ UP = PRICE + 1_000 * USDC
 
 
 def _stored(h: AppHarness, owner: SubaccountId) -> tuple[int, int]:
-    keeper = OrderbookKeeper(h.store, Books(), BlockContext("", 0, 0))
-    return stored_obligations(keeper, owner), keeper.risk(owner).equity_micro_usdc
+    keeper = orderbook_keeper(h.store, Books(), BlockContext("", 0, 0))
+    return keeper.stored_obligations(owner), keeper.risk(owner).equity_micro_usdc
 
 
 def test_a_reduce_only_conditional_needs_a_position_to_reduce(harness: AppHarness) -> None:

@@ -37,6 +37,24 @@ def test_cache_iteration_equals_a_dict_of_the_merged_writes(tmp_path_factory, ba
         store.close()
 
 
+def test_a_discarded_cache_reads_as_its_parent_and_can_be_written_again(tmp_path: Path) -> None:
+    """A block's txs reuse one branch: dropped after a failed tx, written after a good one."""
+    store = CommittedStore(tmp_path)
+    try:
+        store.commit({b"\x01a": b"1"}, CommitInfo(1, b"h", 0))
+        block = CacheStore(store)
+        branch = CacheStore(block)
+        branch.set(b"\x01b", b"2")
+        branch.delete(b"\x01a")
+        branch.discard()
+        assert (branch.writes, list(branch.iterate(b"\x01", None))) == ({}, [(b"\x01a", b"1")])
+        branch.set(b"\x01c", b"3")
+        branch.write()
+        assert (branch.writes, block.writes) == ({}, {b"\x01c": b"3"})
+    finally:
+        store.close()
+
+
 def test_a_crash_before_commit_leaves_the_previous_height_on_disk(tmp_path: Path) -> None:
     keys = [PrivateKey.from_hex(f"{i:064x}") for i in (7, 8)]
     h = start_app(tmp_path / "db", keys)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import app.application as application
+import modules.liquidation.module as liquidation
 import modules.margin.clearing as clearing
 from app.driver import InProcessChain
 from app.state_export import prefix_digests
@@ -126,7 +126,7 @@ def test_a_clearing_rule_broken_by_one_micro_usdc_is_caught_with_a_shrunk_reprod
 
 
 def test_a_block_without_its_liquidation_pass_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(application, "liquidation_step", lambda *args, **kwargs: [])
+    monkeypatch.setattr(liquidation, "liquidation_step", lambda *args, **kwargs: [])  # its end-block hook's step
     # More one-way leveraged bets than the default mix, so a shock takes one past bankruptcy.
     result = simulate_chain(2, 200, tmp_path, weights={"lever_up": 40})
     assert result.broken is not None
