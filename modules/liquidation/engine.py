@@ -325,7 +325,10 @@ def _close_chunk(step: _Step, owner: SubaccountId, market: Market, size: int, lo
             filled = summary.filled_lots
             notional = sum(int(dict(e.attributes)["size"]) * int(dict(e.attributes)["price"])
                            for e in summary.events if e.type == "fill") // 10**market.size_decimals
-            fee = _liquidation_fee(keeper, owner, notional)
+            unfilled = lots - filled if side == Side.SELL else filled - lots  # signed, as the position
+            # what closing the unfilled lots at bankruptcy costs against the oracle mark: the backstop's
+            reserved = market.notional(margin_price_ticks(market, keeper.oracle) - bankruptcy, unfilled)
+            fee = _liquidation_fee(keeper, owner, notional, reserved)
             events.extend(summary.events)
             if filled:
                 events.append(Event("liquidation_fill", (("subaccount", str(owner)),
@@ -354,11 +357,14 @@ def _charge(step: _Step, lots: int, per_lot: int) -> int:
     return lots
 
 
-def _liquidation_fee(keeper: OrderbookKeeper, owner: SubaccountId, notional: int) -> int:
+def _liquidation_fee(keeper: OrderbookKeeper, owner: SubaccountId, notional: int, reserved: int) -> int:
+    """The fee on `notional` closed through the book, cut to the equity left above `reserved`
+    (what the backstop needs to close the chunk's unfilled lots at the bankruptcy price), so the
+    fee never leaves the rest of the chunk unable to close there."""
     if notional <= 0:
         return 0
     fee = -(-notional * LIQUIDATION_FEE_PPM // PPM)
-    fee = min(fee, max(0, keeper.risk(owner).equity_micro_usdc), keeper.bank.balance(owner))
+    fee = min(fee, max(0, keeper.risk(owner).equity_micro_usdc - reserved), keeper.bank.balance(owner))
     if fee > 0:
         keeper.bank.settle(owner, -fee)
         keeper.bank.settle(INSURANCE_FUND, fee)
@@ -372,12 +378,14 @@ def _backstop(step: _Step, owner: SubaccountId, market: Market, side: Side, lots
     branching, books, ctx = step.branching, step.books, step.ctx
     store, write = branching()
     keeper = OrderbookKeeper(store, books, ctx)
+    signed = lots if side == Side.BUY else -lots  # the liquidated side buys back (or sells) `lots`
     try:
         if owner == INSURANCE_FUND:  # the fund itself is being liquidated: no fund behind it
             raise _NoFund()
-        if _fund_refuses(keeper, market, lots if side == Side.BUY else -lots, bankruptcy):
+        if _fund_refuses(keeper, market, signed, bankruptcy):
             raise _NoFund()
-        _transfer_position(store, market, owner, INSURANCE_FUND, lots if side == Side.BUY else -lots, bankruptcy)
+        _trade_at(store, market, owner, signed, bankruptcy)
+        _trade_at(store, market, INSURANCE_FUND, -signed, bankruptcy)
         fund = keeper.risk(INSURANCE_FUND)
         if fund.equity_micro_usdc >= fund.initial_micro_usdc:  # it can carry what it took
             write()
@@ -409,11 +417,15 @@ def _deleverage(step: _Step, owner: SubaccountId, market: Market, side: Side, lo
             queue.pop()
             continue
         take = min(abs(held), remaining)
+        signed = take if side == Side.BUY else -take  # the liquidated side buys back (or sells) `take`
         try:
-            # The liquidated side buys back (or sells) `take`; the counterparty does the opposite.
-            _transfer_position(store, market, owner, counterparty, take if side == Side.BUY else -take, bankruptcy)
+            _trade_at(store, market, owner, signed, bankruptcy)
         except ChainError:
-            queue.pop()
+            break  # the liquidated side cannot pay at this price, whoever takes it: the rest carries
+        try:
+            _trade_at(store, market, counterparty, -signed, bankruptcy)
+        except ChainError:
+            queue.pop()  # this counterparty cannot: the next one may
             continue
         write()
         if take == abs(held):
@@ -471,16 +483,14 @@ class _NoFund(Exception):
     """The insurance fund cannot back its own liquidation."""
 
 
-def _transfer_position(store: KVStore, market: Market, buyer_side_owner: SubaccountId, other: SubaccountId,
-                       signed_lots: int, price_ticks: int) -> None:
-    """`buyer_side_owner` trades `signed_lots` (> 0 buys) with `other` at `price_ticks`, no fees."""
-    margin, bank, funding = MarginKeeper(store), BankKeeper(store), FundingKeeper(store)
-    index = funding.index(market.market_id)
-    for owner, lots in ((buyer_side_owner, signed_lots), (other, -signed_lots)):
-        position, paid = settled(margin.position(owner, market.market_id), index)
-        updated, realized = trade(market, position, lots, price_ticks)
-        margin.set_position(updated)
-        if paid:
-            funding.add_to_pool(paid)
-        if realized:
-            bank.settle(owner, realized)
+def _trade_at(store: KVStore, market: Market, owner: SubaccountId, signed_lots: int, price_ticks: int) -> None:
+    """One side of a transfer: `owner` trades `signed_lots` (> 0 buys) at `price_ticks`, funding
+    settled first, realized PnL to its collateral (a debit beyond it is refused), no fee."""
+    margin, funding = MarginKeeper(store), FundingKeeper(store)
+    position, paid = settled(margin.position(owner, market.market_id), funding.index(market.market_id))
+    updated, realized = trade(market, position, signed_lots, price_ticks)
+    margin.set_position(updated)
+    if paid:
+        funding.add_to_pool(paid)
+    if realized:
+        BankKeeper(store).settle(owner, realized)

@@ -105,6 +105,33 @@ def test_a_fund_too_small_hands_everything_to_auto_deleveraging(oracle_harness: 
     assert _position(h, INSURANCE_FUND) == (0, 0)
 
 
+def test_the_fee_on_a_partial_fill_leaves_what_the_rest_of_the_chunk_needs_at_bankruptcy(
+    oracle_harness: AppHarness,
+) -> None:
+    """Oracle 61,000: equity 193.5 < maintenance 366. Carol bids 0.15 BTC at 60,500 and 0.03 at
+    59,540. Three chunks sell into 60,500 (each -25 and a fee of 15.125): equity 73.125, still
+    under 91.5. The last 0.05 has bankruptcy price 61,000 - 73.125 / 0.05 = 59,537.5: the book
+    takes 0.03 at 59,540 (equity 29.325) and the fund must take 0.02 at 59,537.5, which costs
+    29.25. So the fee on the 0.03 (8.931 in full) is cut to the 0.075 left: what the fill made
+    above bankruptcy. Bob ends flat with 0; had the fee taken 8.931, he could not pay for the
+    0.02 and would stay under maintenance holding it."""
+    h = oracle_harness
+    alice, bob, carol = h.keys
+    _open_bob_long(h)
+    h.block([signed(h, carol, buy(60_500 * USDC, 1500), buy(59_540 * USDC, 300))], prices={BTC: PRICE})
+    result = h.finalize([oracle_tx_prices(61_000 * USDC)])
+    h.commit()
+    assert [(e["size"], e["bankruptcy_price"], e["fee_micro_usdc"]) for e in _events(result, "liquidation_fill")] == [
+        ("500", "60032500000", "15125000"), ("500", "59977500000", "15125000"),
+        ("500", "59867500000", "15125000"), ("300", "59537500000", "75000")]
+    [takeover] = _events(result, "insurance_fund_takeover")
+    assert (takeover["size"], takeover["price"]) == ("200", "59537500000")
+    assert _position(h, bob) == (0, 0) and h.balance(bob) == 0
+    assert _position(h, INSURANCE_FUND) == (20, 1_190_750_000)
+    assert BankKeeper(h.store).balance(INSURANCE_FUND) == 45_450_000
+    assert _position(h, carol)[0] == 180
+
+
 def oracle_tx_prices(btc: int) -> bytes:
     from tests.app.conftest import oracle_tx_with
 

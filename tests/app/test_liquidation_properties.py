@@ -7,7 +7,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from modules.bank.keeper import BankKeeper
@@ -34,6 +34,7 @@ def _tx(h, key, *actions):  # type: ignore[no-untyped-def]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(sizes=[100, 900, 900], fund_usdc=153, moves=[-59424, -95728, -33838, 113, -69048])
 @given(
     st.lists(st.sampled_from([100, 300, 600, 900]), min_size=3, max_size=3),  # long sizes (atoms) of three traders
     st.integers(0, 300) ,  # insurance fund in USDC
