@@ -12,17 +12,20 @@ with deadline 0 so they come first next block (`liquidations_carried`). For each
   2. for each position, most profitable first (so realized gains fund the losing closes), close
      a quarter of the original size at a time, while the subaccount stays under maintenance:
        a. an IOC reduce-only order through the book, limited to the bankruptcy price (the price
-          at which the subaccount's equity would be zero, others marked at the oracle), so no
-          fill is worse than bankruptcy; no taker fee;
+          at which closing the position would leave the subaccount's equity zero, others marked
+          at the oracle, or its collateral zero, whichever comes first), so no fill is worse
+          than bankruptcy; no taker fee;
        b. the liquidation fee, 0.5% of the closed notional, to the insurance fund, cut so that
-          it never takes equity below zero;
+          closing the chunk's unfilled lots at bankruptcy after it leaves neither equity nor
+          collateral below zero;
        c. what the book did not take: the insurance fund takes it at the bankruptcy price if it
           still meets its initial requirement after; otherwise auto-deleveraging closes it against
           the opposite positions of the deleveraging queue (index.py: unrealized PnL per unit of
           entry notional times leverage as of each one's last evaluation, highest first, ties by
           subaccount), at the bankruptcy price, taking all it can of each (one trade per
-          counterparty). When the book took nothing of the chunk, deleveraging takes the rest of
-          the position with it: later chunks would find the same book and fund and deleverage too.
+          counterparty; one that cannot pay is skipped). When the book took nothing of the chunk,
+          deleveraging takes the rest of the position with it: later chunks would find the same
+          book and fund and deleverage too.
 Every attempt runs on a branch: one that fails (a cap, a collateral check) leaves nothing and the
 next backstop is tried. Last, the take-profits and stop-losses of every position the pass changed
 are fitted to what is left of it. The insurance fund's own positions are checked like any subaccount's
@@ -43,7 +46,8 @@ from modules.liquidation.index import LiquidationHistory, LiquidationIndex, dead
 from modules.liquidation.params import CHUNKS, HISTORY_KEPT, LIQUIDATION_FEE_PPM
 from modules.margin.clearing import trade
 from modules.margin.funding_settlement import settled, settled_view
-from modules.margin.risk import PPM, AccountRisk, PendingChange, account_risk, margin_price_ticks
+from modules.margin.risk import PPM, AccountRisk, PendingChange, account_risk, ceil_div, margin_price_ticks
+from modules.margin.types import Position
 from modules.markets.types import Market
 from modules.oracle.update import margin_price
 from modules.orderbook.book import Books
@@ -240,9 +244,11 @@ def _liquidate(step: _Step, owner: SubaccountId, risk: AccountRisk, risk_is_curr
                 break
             if step.notional_left <= 0:
                 break  # the block's notional budget is spent: the rest carries
-            per_lot = max(1, market.notional(margin_price_ticks(market, keeper.oracle), 1))
-            bankruptcy = bankruptcy_price_ticks(current.equity_micro_usdc, size, market,
-                                                margin_price_ticks(market, keeper.oracle))
+            price = margin_price_ticks(market, keeper.oracle)
+            per_lot = max(1, market.notional(price, 1))
+            position = settled_view(keeper.margin.position(owner, market_id), keeper.funding)
+            bankruptcy = bankruptcy_price_ticks(current.equity_micro_usdc, keeper.bank.balance(owner), position,
+                                                market, price)
             events.extend(_close_chunk(step, owner, market, size, min(abs(size), chunk), bankruptcy, per_lot))
     return events
 
@@ -281,13 +287,17 @@ def _closing_order(keepers: Keepers, owner: SubaccountId) -> list[tuple[int, int
     return [(market_id, lots) for _, market_id, lots in sorted(scored)]
 
 
-def bankruptcy_price_ticks(equity: int, size_lots: int, market: Market, price_ticks: int) -> int:
-    """The price at which closing `size_lots` would leave equity zero: equity + size*k*(P - P0) = 0,
-    rounded in the subaccount's favour (up for a long it sells, down for a short it buys)."""
-    k = market.quote_per_tick_lot
-    if size_lots > 0:
-        return max(1, price_ticks - equity // (size_lots * k))  # floor of equity/(s*k) -> price rounds up
-    return max(1, price_ticks + equity // (-size_lots * k))
+def bankruptcy_price_ticks(equity: int, collateral: int, position: Position, market: Market, price_ticks: int) -> int:
+    """The price at which closing all of `position` (funding settled) would leave the subaccount's
+    equity (others at the oracle) or its collateral zero, whichever comes first, rounded in its
+    favour (up for a long it sells, down for a short it buys):
+        equity + size*k*(P - P0) = 0      collateral + size*k*P - cost = 0
+    With one position the two are one price. With others in profit, the collateral one is nearer
+    the oracle: closing at the equity one would realize a loss beyond the collateral."""
+    k, size, cost = market.quote_per_tick_lot, position.size_lots, position.cost_micro_usdc
+    if size > 0:  # floor of equity/(s*k) -> price rounds up
+        return max(1, price_ticks - equity // (size * k), ceil_div(cost - collateral, size * k))
+    return max(1, min(price_ticks + equity // (-size * k), (collateral - cost) // (-size * k)))
 
 
 def _close_chunk(step: _Step, owner: SubaccountId, market: Market, size: int, lots: int,
@@ -315,7 +325,8 @@ def _close_chunk(step: _Step, owner: SubaccountId, market: Market, size: int, lo
             filled = summary.filled_lots
             notional = sum(int(dict(e.attributes)["size"]) * int(dict(e.attributes)["price"])
                            for e in summary.events if e.type == "fill") // 10**market.size_decimals
-            fee = _liquidation_fee(keeper, owner, notional)
+            unfilled = lots - filled if side == Side.SELL else filled - lots  # signed, as the position
+            fee = _liquidation_fee(keeper, owner, market, notional, unfilled, bankruptcy)
             events.extend(summary.events)
             if filled:
                 events.append(Event("liquidation_fill", (("subaccount", str(owner)),
@@ -344,11 +355,19 @@ def _charge(step: _Step, lots: int, per_lot: int) -> int:
     return lots
 
 
-def _liquidation_fee(keeper: OrderbookKeeper, owner: SubaccountId, notional: int) -> int:
+def _liquidation_fee(keeper: OrderbookKeeper, owner: SubaccountId, market: Market, notional: int,
+                     unfilled_lots: int, bankruptcy: int) -> int:
+    """The fee on `notional` closed through the book, cut so that closing the chunk's unfilled lots
+    (signed as the position) at the bankruptcy price after it leaves neither equity nor collateral
+    below zero: the fee never takes what the backstop needs."""
     if notional <= 0:
         return 0
     fee = -(-notional * LIQUIDATION_FEE_PPM // PPM)
-    fee = min(fee, max(0, keeper.risk(owner).equity_micro_usdc), keeper.bank.balance(owner))
+    price = margin_price_ticks(market, keeper.oracle)
+    position = settled_view(keeper.margin.position(owner, market.market_id), keeper.funding)
+    _, realized = trade(market, position, -unfilled_lots, bankruptcy)
+    equity_after = keeper.risk(owner).equity_micro_usdc + market.notional(bankruptcy - price, unfilled_lots)
+    fee = min(fee, max(0, equity_after), max(0, keeper.bank.balance(owner) + realized))
     if fee > 0:
         keeper.bank.settle(owner, -fee)
         keeper.bank.settle(INSURANCE_FUND, fee)
@@ -360,12 +379,14 @@ def _backstop(step: _Step, owner: SubaccountId, market: Market, side: Side, lots
     """c. The insurance fund, then auto-deleveraging, at the bankruptcy price, of `lots`; the fund
     refusing them, deleveraging also takes `more()` lots (the rest of the position)."""
     keepers, write = step.branching()
+    signed = lots if side == Side.BUY else -lots  # the liquidated side buys back (or sells) `lots`
     try:
         if owner == INSURANCE_FUND:  # the fund itself is being liquidated: no fund behind it
             raise _NoFund()
-        if _fund_refuses(keepers, market, lots if side == Side.BUY else -lots, bankruptcy):
+        if _fund_refuses(keepers, market, signed, bankruptcy):
             raise _NoFund()
-        _transfer_position(keepers, market, owner, INSURANCE_FUND, lots if side == Side.BUY else -lots, bankruptcy)
+        _trade_at(keepers, market, owner, signed, bankruptcy)
+        _trade_at(keepers, market, INSURANCE_FUND, -signed, bankruptcy)
         fund = keepers.orderbook.risk(INSURANCE_FUND)
         if fund.equity_micro_usdc >= fund.initial_micro_usdc:  # it can carry what it took
             write()
@@ -397,11 +418,15 @@ def _deleverage(step: _Step, owner: SubaccountId, market: Market, side: Side, lo
             queue.pop()
             continue
         take = min(abs(held), remaining)
+        signed = take if side == Side.BUY else -take  # the liquidated side buys back (or sells) `take`
         try:
-            # The liquidated side buys back (or sells) `take`; the counterparty does the opposite.
-            _transfer_position(keepers, market, owner, counterparty, take if side == Side.BUY else -take, bankruptcy)
+            _trade_at(keepers, market, owner, signed, bankruptcy)
         except ChainError:
-            queue.pop()
+            break  # the liquidated side cannot pay at this price, whoever takes it: the rest carries
+        try:
+            _trade_at(keepers, market, counterparty, -signed, bankruptcy)
+        except ChainError:
+            queue.pop()  # this counterparty cannot: the next one may
             continue
         write()
         if take == abs(held):
@@ -459,16 +484,14 @@ class _NoFund(Exception):
     """The insurance fund cannot back its own liquidation."""
 
 
-def _transfer_position(keepers: Keepers, market: Market, buyer_side_owner: SubaccountId, other: SubaccountId,
-                       signed_lots: int, price_ticks: int) -> None:
-    """`buyer_side_owner` trades `signed_lots` (> 0 buys) with `other` at `price_ticks`, no fees."""
-    margin, bank, funding = keepers.margin, keepers.bank, keepers.funding
-    index = funding.index(market.market_id)
-    for owner, lots in ((buyer_side_owner, signed_lots), (other, -signed_lots)):
-        position, paid = settled(margin.position(owner, market.market_id), index)
-        updated, realized = trade(market, position, lots, price_ticks)
-        margin.set_position(updated)
-        if paid:
-            funding.add_to_pool(paid)
-        if realized:
-            bank.settle(owner, realized)
+def _trade_at(keepers: Keepers, market: Market, owner: SubaccountId, signed_lots: int, price_ticks: int) -> None:
+    """One side of a transfer: `owner` trades `signed_lots` (> 0 buys) at `price_ticks`, funding
+    settled first, realized PnL to its collateral (a debit beyond it is refused), no fee."""
+    margin, funding = keepers.margin, keepers.funding
+    position, paid = settled(margin.position(owner, market.market_id), funding.index(market.market_id))
+    updated, realized = trade(market, position, signed_lots, price_ticks)
+    margin.set_position(updated)
+    if paid:
+        funding.add_to_pool(paid)
+    if realized:
+        keepers.bank.settle(owner, realized)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from modules.funding.keeper import FundingKeeper
 from modules.funding.rules import payment_micro_usdc
+from modules.margin.expected_keepers import FundingIndex
 from modules.margin.types import Position
 
 
@@ -18,5 +18,5 @@ def settled(position: Position, index_now: int) -> tuple[Position, int]:
     return replace(position, cost_micro_usdc=position.cost_micro_usdc + payment, funding_index=index_now), payment
 
 
-def settled_view(position: Position, funding: FundingKeeper) -> Position:
+def settled_view(position: Position, funding: FundingIndex) -> Position:
     return settled(position, funding.index(position.market_id))[0]

@@ -105,6 +105,67 @@ def test_a_fund_too_small_hands_everything_to_auto_deleveraging(oracle_harness: 
     assert _position(h, INSURANCE_FUND) == (0, 0)
 
 
+def test_the_fee_on_a_partial_fill_leaves_what_the_rest_of_the_chunk_needs_at_bankruptcy(
+    oracle_harness: AppHarness,
+) -> None:
+    """Oracle 61,000: equity 193.5 < maintenance 366. Carol bids 0.15 BTC at 60,500 and 0.03 at
+    59,540. Three chunks sell into 60,500 (each -25 and a fee of 15.125): equity 73.125, still
+    under 91.5. The last 0.05 has bankruptcy price 61,000 - 73.125 / 0.05 = 59,537.5: the book
+    takes 0.03 at 59,540 (equity 29.325) and the fund must take 0.02 at 59,537.5, which costs
+    29.25. So the fee on the 0.03 (8.931 in full) is cut to the 0.075 left: what the fill made
+    above bankruptcy. Bob ends flat with 0; had the fee taken 8.931, he could not pay for the
+    0.02 and would stay under maintenance holding it."""
+    h = oracle_harness
+    alice, bob, carol = h.keys
+    _open_bob_long(h)
+    h.block([signed(h, carol, buy(60_500 * USDC, 1500), buy(59_540 * USDC, 300))], prices={BTC: PRICE})
+    result = h.finalize([oracle_tx_prices(61_000 * USDC)])
+    h.commit()
+    assert [(e["size"], e["bankruptcy_price"], e["fee_micro_usdc"]) for e in _events(result, "liquidation_fill")] == [
+        ("500", "60032500000", "15125000"), ("500", "59977500000", "15125000"),
+        ("500", "59867500000", "15125000"), ("300", "59537500000", "75000")]
+    [takeover] = _events(result, "insurance_fund_takeover")
+    assert (takeover["size"], takeover["price"]) == ("200", "59537500000")
+    assert _position(h, bob) == (0, 0) and h.balance(bob) == 0
+    assert _position(h, INSURANCE_FUND) == (20, 1_190_750_000)
+    assert BankKeeper(h.store).balance(INSURANCE_FUND) == 45_450_000
+    assert _position(h, carol)[0] == 180
+
+
+def test_a_position_closes_no_worse_than_where_the_collateral_runs_out_when_the_others_are_in_profit(
+    oracle_harness: AppHarness,
+) -> None:
+    """Bob buys 0.1 BTC at 65,000 from Alice and 1 ETH at 3,200 from Carol (collateral 995.15).
+    At 70,000 / 3,500 he moves 995 USDC to his subaccount 1 (equity 800.15 against initial 700),
+    keeping 0.15. At 67,000 / 3,350 both positions are in profit (+200, +150), yet equity 350.15 is
+    under maintenance 368.5. BTC, the more profitable, closes first: at 67,000 - 350.15 / 0.1 =
+    63,498.5 its equity would be zero but the close would realize -150.15 against the 0.15 held;
+    at 65,000 - 0.15 / 0.1 = 64,998.5 the collateral is zero, so that is its bankruptcy price. No
+    bid, an empty fund: Alice's short is deleveraged there (she realizes +0.15), then ETH (equity
+    150 < 167.5) at 3,350 - 150 = 3,200 against Carol. Bob ends flat with 0, not stuck under
+    maintenance until BTC falls below his entry with the loss left for Alice."""
+    h = oracle_harness
+    alice, bob, carol = h.keys
+    eth = 4
+    results = h.block([signed(h, alice, sell(PRICE, 1000)), signed(h, carol, sell(3_200 * USDC, 1000, market_id=eth)),
+                       signed(h, bob, buy(PRICE, 1000, time_in_force=TimeInForce.IOC),
+                              buy(3_200 * USDC, 1000, market_id=eth, time_in_force=TimeInForce.IOC))],
+                      prices={BTC: PRICE, eth: 3_200 * USDC})
+    assert [r.code for r in results[1:]] == [0, 0, 0]
+    [moved] = h.block([signed(h, bob, Transfer(0, SubaccountId(bob.address, 1), 995 * USDC))],
+                      prices={BTC: 70_000 * USDC, eth: 3_500 * USDC})[1:]
+    assert moved.code == 0, moved.log
+    assert h.balance(bob) == 150_000
+    alice_before = h.balance(alice)
+    result = h.finalize([oracle_tx_with({BTC: 67_000 * USDC, eth: 3_350 * USDC})])
+    h.commit()
+    assert [(e["counterparty"], e["market_id"], e["size"], e["price"]) for e in _events(result, "deleveraging")] == [
+        (f"0x{alice.address.hex()}/0", "1", "1000", "64998500000"),
+        (f"0x{carol.address.hex()}/0", "4", "1000", "3200000000")]
+    assert list(MarginKeeper(h.store).positions(SubaccountId(bob.address, 0))) == [] and h.balance(bob) == 0
+    assert _position(h, alice) == (0, 0) and h.balance(alice) == alice_before + 150_000
+
+
 def oracle_tx_prices(btc: int) -> bytes:
     from tests.app.conftest import oracle_tx_with
 
