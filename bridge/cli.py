@@ -22,9 +22,12 @@ import argparse
 import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from client.arguments import subaccount_number, subaccount_ref, uint_arg
+
+if TYPE_CHECKING:  # imported where used: a command loads only what it needs
+    from client import Client, PrivateKey
 
 DEFAULT_LOCALNET = Path(".data/localnet")
 
@@ -104,7 +107,7 @@ def add_query_parsers(query_commands: argparse._SubParsersAction[argparse.Argume
     bridge.add_argument("number", nargs="?", type=uint_arg("number"))
 
 
-def tx_result(client: Any, key: Any, args: argparse.Namespace) -> dict[str, Any]:
+def tx_result(client: Client, key: PrivateKey, args: argparse.Namespace) -> dict[str, Any]:
     """`tx deposit` / `tx withdraw` (perpchain/cli.py prints the result as JSON)."""
     from client.bridge import BridgeClient
     from wire.crypto import address_from_hex
@@ -146,7 +149,7 @@ def tx_result(client: Any, key: Any, args: argparse.Namespace) -> dict[str, Any]
             "amount_micro_usdc": str(args.amount)}
 
 
-def query_result(client: Any, args: argparse.Namespace) -> Any:
+def query_result(client: Client, args: argparse.Namespace) -> Any:
     """`query solvency` / `query bridge ...`."""
     from client.bridge import BridgeClient
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 from web3.types import RPCEndpoint, TxReceipt
@@ -86,7 +87,7 @@ class DevAccount:
         return self.key.address
 
     @property
-    def checksum(self) -> str:
+    def checksum(self) -> ChecksumAddress:
         return Web3.to_checksum_address(self.address)
 
 

@@ -503,7 +503,7 @@ class Relayer:
         another one overtook is dropped from the mempool when CometBFT rechecks it): the next step
         re-reads the chain instead of waiting out the client's usual 30 s."""
         try:
-            result = self.client.send(self.operator, actions, timeout_s=TX_WAIT_S)
+            return self.client.send(self.operator, actions, timeout_s=TX_WAIT_S)
         except ChainRejected as exc:
             if exc.code not in overtaken_by:
                 raise
@@ -513,8 +513,6 @@ class Relayer:
             log.info("%d action(s) not in a block within %.0fs (overtaken?); re-reading the chain", len(actions),
                      TX_WAIT_S)
             return None
-        assert isinstance(result, TxResult)
-        return result
 
     def send_to_vault(self, what: str, call: ContractFunction, raced_by: str) -> TxReceipt | None:
         """Send `call` to the vault from this validator's Ethereum key. None when the vault refuses

@@ -7,7 +7,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, overload
 
 import httpx
 
@@ -186,35 +186,79 @@ class Client:
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
 
+    # Each method taking `wait` is overloaded so a caller knows what it gets back: the TxResult
+    # once the tx is in a block (wait=True, the default), or only the tx hash (wait=False).
+
+    @overload
+    def broadcast(self, raw: bytes, wait: Literal[True] = ..., timeout_s: float = ...) -> TxResult: ...
+    @overload
+    def broadcast(self, raw: bytes, wait: Literal[False], timeout_s: float = ...) -> str: ...
     def broadcast(self, raw: bytes, wait: bool = True, timeout_s: float = 30.0) -> TxResult | str:
+        return self._broadcast(raw, wait, timeout_s)
+
+    def _broadcast(self, raw: bytes, wait: bool, timeout_s: float = 30.0) -> TxResult | str:
+        """What every overloaded method here does, for a `wait` known only at run time."""
         tx_hash = self.submit(raw)
         return self.wait_for_tx(tx_hash, timeout_s) if wait else tx_hash
 
+    @overload
+    def transfer(self, key: PrivateKey, to: SubaccountId, amount_micro_usdc: int, from_subaccount: int = ...,
+                 wait: Literal[True] = ...) -> TxResult: ...
+    @overload
+    def transfer(self, key: PrivateKey, to: SubaccountId, amount_micro_usdc: int, from_subaccount: int = ..., *,
+                 wait: Literal[False]) -> str: ...
     def transfer(
         self, key: PrivateKey, to: SubaccountId, amount_micro_usdc: int, from_subaccount: int = 0, wait: bool = True
     ) -> TxResult | str:
-        raw = self.build(key, [Transfer(from_subaccount, to, amount_micro_usdc)])
-        return self.broadcast(raw, wait=wait)
+        return self._broadcast(self.build(key, [Transfer(from_subaccount, to, amount_micro_usdc)]), wait)
 
+    @overload
+    def send(self, key: PrivateKey, actions: Sequence[Action], wait: Literal[True] = ...,
+             timeout_s: float = ...) -> TxResult: ...
+    @overload
+    def send(self, key: PrivateKey, actions: Sequence[Action], wait: Literal[False],
+             timeout_s: float = ...) -> str: ...
     def send(self, key: PrivateKey, actions: Sequence[Action], wait: bool = True,
              timeout_s: float = 30.0) -> TxResult | str:
         """Sign and broadcast any actions in one tx (all or nothing)."""
-        return self.broadcast(self.build(key, actions), wait=wait, timeout_s=timeout_s)
+        return self._broadcast(self.build(key, actions), wait, timeout_s)
 
+    @overload
+    def place(self, key: PrivateKey, order: PlaceOrder, wait: Literal[True] = ...) -> TxResult: ...
+    @overload
+    def place(self, key: PrivateKey, order: PlaceOrder, wait: Literal[False]) -> str: ...
     def place(self, key: PrivateKey, order: PlaceOrder, wait: bool = True) -> TxResult | str:
-        return self.send(key, [order], wait)
+        return self._broadcast(self.build(key, [order]), wait)
 
+    @overload
+    def cancel(self, key: PrivateKey, cancel: CancelOrder, wait: Literal[True] = ...) -> TxResult: ...
+    @overload
+    def cancel(self, key: PrivateKey, cancel: CancelOrder, wait: Literal[False]) -> str: ...
     def cancel(self, key: PrivateKey, cancel: CancelOrder, wait: bool = True) -> TxResult | str:
-        return self.send(key, [cancel], wait)
+        return self._broadcast(self.build(key, [cancel]), wait)
 
+    @overload
+    def cancel_all(self, key: PrivateKey, subaccount: int = ..., market_id: int = ...,
+                   wait: Literal[True] = ...) -> TxResult: ...
+    @overload
+    def cancel_all(self, key: PrivateKey, subaccount: int = ..., market_id: int = ..., *,
+                   wait: Literal[False]) -> str: ...
     def cancel_all(self, key: PrivateKey, subaccount: int = 0, market_id: int = 0, wait: bool = True) -> TxResult | str:
-        return self.send(key, [CancelAll(subaccount, market_id)], wait)
+        return self._broadcast(self.build(key, [CancelAll(subaccount, market_id)]), wait)
 
+    @overload
+    def modify(self, key: PrivateKey, modify: ModifyOrder, wait: Literal[True] = ...) -> TxResult: ...
+    @overload
+    def modify(self, key: PrivateKey, modify: ModifyOrder, wait: Literal[False]) -> str: ...
     def modify(self, key: PrivateKey, modify: ModifyOrder, wait: bool = True) -> TxResult | str:
-        return self.send(key, [modify], wait)
+        return self._broadcast(self.build(key, [modify]), wait)
 
+    @overload
+    def schedule_cancel_all(self, key: PrivateKey, cancel_at_ms: int, wait: Literal[True] = ...) -> TxResult: ...
+    @overload
+    def schedule_cancel_all(self, key: PrivateKey, cancel_at_ms: int, wait: Literal[False]) -> str: ...
     def schedule_cancel_all(self, key: PrivateKey, cancel_at_ms: int, wait: bool = True) -> TxResult | str:
-        return self.send(key, [ScheduleCancelAll(cancel_at_ms)], wait)
+        return self._broadcast(self.build(key, [ScheduleCancelAll(cancel_at_ms)]), wait)
 
     # -- trading queries (docs/queries.md) --------------------------------------------------------
 

@@ -7,13 +7,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from client.amounts import format_usdc, parse_decimal, parse_usdc
 from client.arguments import port, subaccount_number, subaccount_ref, uint_arg
 from modules.integers import I64_MAX, U32_MAX
 from perpchain import orders_cli
 from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
+
+if TYPE_CHECKING:  # imported where used: a command loads only what it needs
+    from client import Client, PrivateKey
 
 DEFAULT_NODE = os.environ.get("PERPCHAIN_NODE", "http://127.0.0.1:26601")  # the localnet's node0
 
@@ -268,7 +271,7 @@ def cmd_tx(args: argparse.Namespace) -> int:
     return _rejected_or_failed(run)
 
 
-def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:
+def _tx_result(client: Client, key: PrivateKey, args: argparse.Namespace) -> dict[str, object]:
     from client import (
         CancelConditional,
         CancelOrder,
@@ -327,10 +330,10 @@ def _tx_result(client, key, args: argparse.Namespace) -> dict[str, object]:
         result = client.modify(key, ModifyOrder(args.subaccount, market_id, args.order_id,
                                                 parse_decimal(args.price, 6, "price"),
                                                 parse_decimal(args.size, market["size_decimals"], "size")))
-    summary = {"tx_hash": result.tx_hash, "height": result.height}
+    by_type: dict[str, list[dict[str, str]]] = {}
     for event in result.events:
-        summary.setdefault(event.type, []).append(event.attributes)
-    return summary
+        by_type.setdefault(event.type, []).append(event.attributes)
+    return {"tx_hash": result.tx_hash, "height": result.height, **by_type}
 
 
 def _add_query_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

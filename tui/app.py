@@ -680,7 +680,6 @@ class TradingApp(App[None]):
                 transfer.number = bridge.deposit(self.key, transfer.amount, self.key.address, self.subaccount)
             else:
                 result = bridge.withdraw(self.key, transfer.amount, self.key.address, self.subaccount)
-                assert isinstance(result, TxResult)
                 queued = next(e for e in result.events if e.type == "withdrawal_queued")
                 transfer.number = int(queued.attributes["withdrawal_id"])
             while not self._stop.is_set():
@@ -862,7 +861,6 @@ class TradingApp(App[None]):
         except ClientError as error:
             self.alert(f"{what}: {error}", title="Not confirmed", severity="error", timeout=12)
         else:
-            assert isinstance(result, TxResult)
             self.call_from_thread(self._confirmed, result, what, owner)
         finally:
             client.close()

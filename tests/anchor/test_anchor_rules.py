@@ -14,7 +14,7 @@ from modules.anchor.keeper import AnchorKeeper
 from modules.anchor.merkle import BalanceTree
 from modules.anchor.msg_server import CommittedState, anchor_due, anchor_step, handle_sign_anchor, mark_written
 from modules.anchor.queries import exit_proof, record_with_signatures
-from modules.anchor.types import SignAnchor
+from modules.anchor.types import AnchorParams, SignAnchor
 from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext
 from modules.genesis import validate_app_state
@@ -48,7 +48,7 @@ def test_sign_anchor_on_a_chain_without_anchoring_is_refused() -> None:
 
 def test_only_the_latest_anchor_and_the_one_before_can_be_proven() -> None:
     net = Net()
-    AnchorKeeper(net.store).set_params(validate_genesis({"interval_blocks": 1}))  # type: ignore[arg-type]
+    AnchorKeeper(net.store).set_params(AnchorParams(1))
     tree = BalanceTree(keccak256)
     for height, amount in ((1, 5), (2, 6), (3, 7)):
         BankKeeper(net.store).mint(SubaccountId(ALICE, 0), amount)
@@ -66,7 +66,7 @@ def test_a_signature_by_a_rotated_away_key_counts_for_nothing_and_the_validator_
     key's signature (and the whole call with it), so the chain stops counting it, lets the
     validator sign again with its new key, and orders the signatures by the key that made them."""
     net = Net()
-    AnchorKeeper(net.store).set_params(validate_genesis({"interval_blocks": 1}))  # type: ignore[arg-type]
+    AnchorKeeper(net.store).set_params(AnchorParams(1))
     BankKeeper(net.store).mint(SubaccountId(ALICE, 0), 5)
     mark_written(net.store, 1, {ALICE})
     anchor_step(net.store, BalanceTree(keccak256), BlockContext("perpchain-test", 2, 0), CommittedState(1, bytes(32), 0))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError
 from web3.types import TxReceipt
 
+from bridge.config import RelayerConfig
 from bridge.contracts import build
 from bridge.eth import Anvil, AnvilError, BridgeDeployment, DevAccount, cover_withdrawals, deploy_bridge
 from client.artifacts import ArtifactsMissing
@@ -29,6 +31,13 @@ def validator_keys(count: int, label: str = "validator") -> list[PrivateKey]:
     """Deterministic keys, sorted by address as the vault wants its set and its signers."""
     keys = [PrivateKey(keccak256(f"{label}-{i}".encode())) for i in range(count)]
     return sorted(keys, key=lambda key: key.address)
+
+
+def offline_config(confirmations: int = 3, backup_delay_ms: int = 3000) -> RelayerConfig:
+    """A relayer's config naming no reachable node, vault or key file: for a relayer beside stand-ins."""
+    nowhere = Path("/nonexistent")
+    return RelayerConfig("http://127.0.0.1:1", "http://127.0.0.1:1", "0x" + "00" * 20, nowhere, nowhere, nowhere,
+                         confirmations=confirmations, backup_delay_ms=backup_delay_ms)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from bridge.eth import Anvil, deploy_bridge
+from bridge.eth import Anvil, anvil_rpc, deploy_bridge
 from client.bridge import held_by_vault
 from client.eth import send_eth_transaction, transact
 from modules.anchor.merkle import BalanceTree, Leaf, hash_pair
@@ -50,12 +50,12 @@ def anchor(setup: VaultSetup, record: AnchorRecord, sigs: list[Any] | None = Non
 
 def fund_gas(setup: VaultSetup, *keys: PrivateKey) -> None:
     for key in keys:
-        setup.w3.provider.make_request("anvil_setBalance", [Web3.to_checksum_address(key.address), hex(10**18)])
+        anvil_rpc(setup.w3, "anvil_setBalance", Web3.to_checksum_address(key.address), hex(10**18))
 
 
 def pass_time(setup: VaultSetup, seconds: int) -> None:
-    setup.w3.provider.make_request("evm_increaseTime", [seconds])
-    setup.w3.provider.make_request("evm_mine", [])
+    anvil_rpc(setup.w3, "evm_increaseTime", seconds)
+    anvil_rpc(setup.w3, "evm_mine")
 
 
 def exit_(setup: VaultSetup, key: PrivateKey, amount: int, proof: list[bytes]) -> Any:
@@ -254,7 +254,7 @@ def test_anchor_counters_never_go_back(escape: tuple[VaultSetup, BalanceTree, li
                                    (dict(deposit_nonce=1, withdrawal_id=3, withdrawn_total=29 * USDC), 29 * USDC,
                                     30 * USDC)):
         with reverts(setup.vault, "AnchorCounterBehind") as args:
-            anchor(setup, record_for(tree, nonce=3, **behind))  # type: ignore[arg-type]
+            anchor(setup, record_for(tree, nonce=3, **behind))
         assert args == [(given, current)]
 
 
@@ -317,14 +317,14 @@ def _same_block(setup: VaultSetup, calls: list[Any], timestamp: int) -> list[int
     """Mine `calls` from one sender (so in this order) in one block at `timestamp`; their
     statuses (1 ok, 0 reverted)."""
     w3 = setup.w3
-    w3.provider.make_request("evm_setAutomine", [False])
+    anvil_rpc(w3, "evm_setAutomine", False)
     try:
         nonce = w3.eth.get_transaction_count(setup.user.checksum, "pending")
         hashes = [call.transact({"from": setup.user.checksum, "gas": 1_000_000, "nonce": nonce + i})
                   for i, call in enumerate(calls)]
-        w3.provider.make_request("evm_mine", [timestamp])
+        anvil_rpc(w3, "evm_mine", timestamp)
     finally:
-        w3.provider.make_request("evm_setAutomine", [True])
+        anvil_rpc(w3, "evm_setAutomine", True)
     receipts = [w3.eth.wait_for_transaction_receipt(h, timeout=30) for h in hashes]
     assert len({r["blockNumber"] for r in receipts}) == 1
     return [int(r["status"]) for r in receipts]
@@ -378,9 +378,9 @@ def test_signatures_by_keys_the_vault_lacks_are_left_out_of_an_anchor(
     digest = anchor_digest(setup.chain_id, setup.vault_address, record)
     stranger = PrivateKey(keccak256(b"a key rotated in, not yet handed to the vault"))
     signers = sorted([*setup.validators[:3], stranger], key=lambda key: key.address)
-    answer = {"signatures": [{"eth_address": "0x" + key.address.hex()} for key in signers],
-              "vault_signatures": [["0x" + r.hex(), "0x" + s.hex(), v]
-                                   for r, s, v in digests.sign_quorum(signers, digest)]}
+    answer: dict[str, list[Any]] = {
+        "signatures": [{"eth_address": "0x" + key.address.hex()} for key in signers],
+        "vault_signatures": [["0x" + r.hex(), "0x" + s.hex(), v] for r, s, v in digests.sign_quorum(signers, digest)]}
     with reverts(setup.vault, "UnknownSigner"):
         anchor(setup, record, digests.sign_quorum(signers, digest))
     held = held_by_vault(setup.vault, answer)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import pytest
 from eth_account.messages import encode_typed_data
 from hypothesis import given, settings
@@ -20,7 +22,7 @@ DOMAIN_TYPE = [
 ]
 
 
-def reference_digest(chain_id: int, primary: str, fields: list[dict[str, str]], message: dict) -> bytes:  # type: ignore[type-arg]
+def reference_digest(chain_id: int, primary: str, fields: list[dict[str, str]], message: dict[str, Any]) -> bytes:
     typed = {
         "types": {"EIP712Domain": DOMAIN_TYPE, primary: fields},
         "primaryType": primary,
@@ -89,7 +91,7 @@ def test_type_strings_are_the_documented_ones() -> None:
         lambda: digests.valset_digest(1, VAULT, [VAULT], [1, 2], 1),  # lengths differ
     ],
 )
-def test_out_of_range_inputs_are_refused(call) -> None:  # type: ignore[no-untyped-def]
+def test_out_of_range_inputs_are_refused(call: Callable[[], bytes]) -> None:
     with pytest.raises(ValueError):
         call()
 

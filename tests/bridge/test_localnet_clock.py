@@ -3,15 +3,15 @@ localnet stopped for longer than the vault's freeze period does not come back fr
 
 from __future__ import annotations
 
-from bridge.eth import Anvil
+from bridge.eth import Anvil, anvil_rpc
 from bridge.localnet import resume_clock
 
 
 def test_a_resumed_clock_continues_from_the_last_block(anvil: Anvil) -> None:
     w3 = anvil.web3()
-    w3.provider.make_request("evm_mine", [])
+    anvil_rpc(w3, "evm_mine")
     stopped_at = int(w3.eth.get_block("latest")["timestamp"])
-    w3.provider.make_request("evm_increaseTime", [86_400])  # a night passes while the localnet is down
+    anvil_rpc(w3, "evm_increaseTime", 86_400)  # a night passes while the localnet is down
     resume_clock(anvil.rpc_url)
-    w3.provider.make_request("evm_mine", [])
+    anvil_rpc(w3, "evm_mine")
     assert stopped_at < int(w3.eth.get_block("latest")["timestamp"]) <= stopped_at + 5

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.relayer import Relayer, RelayerState
+from client.bridge import BridgeClient
 from modules.bridge.types import ClaimDeposit
 
 ME = "0A" * 20
@@ -19,21 +20,26 @@ def _deposit(nonce: int, block: int) -> dict[str, Any]:
             "subaccount": 0, "amount": "5000000"}
 
 
-def _relayer(tmp_path: Path, answers: dict[int, dict[str, Any]], reread_through: int) -> tuple[Relayer, list[int]]:
+class Chain(BridgeClient):
+    """The chain's answer to deposit_status for each nonce; `asked` records the nonces asked for."""
+
+    def __init__(self, answers: dict[int, dict[str, Any]]) -> None:
+        self.answers = answers
+        self.asked: list[int] = []
+
+    def deposit_status(self, nonce: int) -> dict[str, Any]:
+        self.asked.append(nonce)
+        return self.answers[nonce]
+
+
+def _relayer(tmp_path: Path, answers: dict[int, dict[str, Any]], reread_through: int) -> tuple[Relayer, Chain]:
     relayer = Relayer.__new__(Relayer)
     relayer._consensus_address = ME
     relayer.state = RelayerState(tmp_path / "state.json", 0)
     relayer.state.pending = {nonce: _deposit(nonce, 100 + nonce) for nonce in answers}
     relayer.state.reread_through = reread_through
-    asked: list[int] = []
-
-    class Chain:
-        def deposit_status(self, nonce: int) -> dict[str, Any]:
-            asked.append(nonce)
-            return answers[nonce]
-
-    relayer.bridge = Chain()  # type: ignore[assignment]
-    return relayer, asked
+    relayer.bridge = chain = Chain(answers)
+    return relayer, chain
 
 
 def _hash(relayer: Relayer, nonce: int) -> str:
@@ -41,40 +47,35 @@ def _hash(relayer: Relayer, nonce: int) -> str:
 
 
 def test_deposits_read_once_are_done_without_asking_the_chain(tmp_path: Path) -> None:
-    relayer, asked = _relayer(tmp_path, {1: {}, 2: {}}, reread_through=0)
+    relayer, chain = _relayer(tmp_path, {1: {}, 2: {}}, reread_through=0)
     assert relayer._corrections(next_nonce=3, mine=2, halted=False) == []
-    assert asked == [] and relayer.state.pending == {}
+    assert chain.asked == [] and relayer.state.pending == {}
 
 
 def test_a_reread_deposit_is_disputed_then_its_dispute_withdrawn_when_ethereum_holds_the_credit_again(
         tmp_path: Path) -> None:
-    relayer, asked = _relayer(tmp_path, {1: {}}, reread_through=1)
+    relayer, chain = _relayer(tmp_path, {1: {}}, reread_through=1)
     mine = _hash(relayer, 1)
     other = "ff" * 32
-    relayer.bridge.deposit_status = lambda nonce: {  # type: ignore[attr-defined]
-        "status": "credited", "content_hash": other, "disputes": []}
+    chain.answers[1] = {"status": "credited", "content_hash": other, "disputes": []}
     [dispute] = relayer._corrections(next_nonce=2, mine=1, halted=True)  # disputes go out while halted too
     assert isinstance(dispute, ClaimDeposit) and dispute.content_hash().hex() == mine
-    relayer.bridge.deposit_status = lambda nonce: {  # type: ignore[attr-defined]
-        "status": "credited", "content_hash": other, "disputes": [{"validator": ME, "content_hash": mine}]}
+    chain.answers[1] = {"status": "credited", "content_hash": other, "disputes": [{"validator": ME, "content_hash": mine}]}
     assert relayer._corrections(next_nonce=2, mine=1, halted=False) == []  # the chain holds the dispute: done
     assert relayer.state.pending == {}
 
     # Ethereum reorgs back: the deposit read again is the credited one, and this validator's dispute stands.
     relayer.state.pending = {1: _deposit(1, 101)}  # read again after another rewind
-    relayer.bridge.deposit_status = lambda nonce: {  # type: ignore[attr-defined]
-        "status": "credited", "content_hash": mine, "disputes": [{"validator": ME, "content_hash": other}]}
+    chain.answers[1] = {"status": "credited", "content_hash": mine, "disputes": [{"validator": ME, "content_hash": other}]}
     [withdrawal] = relayer._corrections(next_nonce=2, mine=1, halted=False)
     assert withdrawal.content_hash().hex() == mine  # a late claim with the credited content withdraws the dispute
-    relayer.bridge.deposit_status = lambda nonce: {  # type: ignore[attr-defined]
-        "status": "credited", "content_hash": mine, "disputes": []}
+    chain.answers[1] = {"status": "credited", "content_hash": mine, "disputes": []}
     assert relayer._corrections(next_nonce=2, mine=1, halted=False) == [] and relayer.state.pending == {}
 
 
 def test_a_reread_uncredited_deposit_is_claimed_again_unless_deposits_are_halted(tmp_path: Path) -> None:
-    relayer, _ = _relayer(tmp_path, {3: {}}, reread_through=3)
-    relayer.bridge.deposit_status = lambda nonce: {  # type: ignore[attr-defined]
-        "status": "pending", "claims": [{"validator": ME, "content_hash": "ee" * 32}]}
+    relayer, chain = _relayer(tmp_path, {3: {}}, reread_through=3)
+    chain.answers[3] = {"status": "pending", "claims": [{"validator": ME, "content_hash": "ee" * 32}]}
     assert relayer._corrections(next_nonce=3, mine=3, halted=True) == []
     assert 3 in relayer.state.pending  # kept for after the resume
     [again] = relayer._corrections(next_nonce=3, mine=3, halted=False)

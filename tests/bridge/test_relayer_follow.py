@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 
 from bridge.config import RelayerConfig
 from bridge.eth import anvil_rpc
@@ -27,7 +27,9 @@ def _relayer(state_dir: Path, setup: VaultSetup, confirmations: int, start_block
     if not operator.exists():
         password.write_text("operator\n")
         save_encrypted_key(PrivateKey(b"\x31" * 32), operator, "operator", scrypt_n=2**10)
-    rpc = setup.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+    provider = setup.w3.provider
+    assert isinstance(provider, HTTPProvider)  # client.eth.connect's
+    rpc = str(provider.endpoint_uri)
     config = RelayerConfig("http://127.0.0.1:1", rpc, setup.vault.address, state_dir, operator,
                            state_dir.parent / "unused.keystore.json", confirmations=confirmations,
                            start_block=start_block, perpchain_password_file=password)

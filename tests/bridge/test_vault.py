@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 from web3.logs import DISCARD
+from web3.types import TxReceipt
 
 from bridge.eth import Anvil, deploy_contract
 from client.eth import decode_custom_error, transact
@@ -236,12 +237,14 @@ def test_withdrawal_of_zero_or_to_the_zero_address_is_rejected(bridge: VaultSetu
 # ----------------------------------------------------------------------------- validator sets
 
 
-def sign_valset(setup: VaultSetup, keys: list[PrivateKey], new: list[PrivateKey], powers: list[int], nonce: int):  # type: ignore[no-untyped-def]
+def sign_valset(setup: VaultSetup, keys: list[PrivateKey], new: list[PrivateKey], powers: list[int],
+                nonce: int) -> list[tuple[bytes, bytes, int]]:
     digest = digests.valset_digest(setup.chain_id, setup.vault_address, [k.address for k in new], powers, nonce)
     return digests.sign_quorum(keys, digest)
 
 
-def update_valset(setup: VaultSetup, new: list[PrivateKey], powers: list[int], nonce: int, sigs):  # type: ignore[no-untyped-def]
+def update_valset(setup: VaultSetup, new: list[PrivateKey], powers: list[int], nonce: int,
+                  sigs: list[tuple[bytes, bytes, int]]) -> TxReceipt:
     call = setup.vault.functions.updateValset([Web3.to_checksum_address(k.address) for k in new], powers, nonce, sigs)
     return transact(setup.w3, call, setup.user.checksum)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -61,5 +61,5 @@ def bridged_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgedNet
         yield net
 
 
-def wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], object], timeout_s: float, what: str) -> None:
     wait_until(predicate, timeout_s, what, 0.2)

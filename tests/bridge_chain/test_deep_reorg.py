@@ -19,11 +19,12 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from bridge.config import RelayerConfig
+from bridge.eth import anvil_rpc
 from client import PrivateKey, SubaccountId
 from client.eth import send_eth_transaction
 from modules.bridge.types import ClaimDeposit
 from tests.bridge_chain.conftest import ROOT, BridgedNet, wait_for
-from tests.bridge_chain.test_end_to_end import _anvil, _credit_events, _relayer_health, _settled, _solvent
+from tests.bridge_chain.test_end_to_end import _credit_events, _relayer_health, _settled, _solvent
 
 USDC = 1_000_000
 
@@ -85,14 +86,14 @@ def test_claims_split_by_a_reorg_deeper_than_the_confirmations_finish_on_the_can
         for index in (2, 3):
             net.supervisor.hold_relayer(index)
             held.append(index)
-        snapshot = _anvil(w3, "evm_snapshot")
+        snapshot = anvil_rpc(w3, "evm_snapshot")
         nonce, dropped = _deposit(net, 7 * USDC, dropped_to, 0)
         wait_for(lambda: _claimed(net, nonce) == [dropped.content_hash().hex()] * 2, 60,
                  "relayers 0 and 1 claim the deposit before the reorg")
         for index in (0, 1):
             net.supervisor.hold_relayer(index)
             held.append(index)
-        assert _anvil(w3, "evm_revert", snapshot) is True
+        assert anvil_rpc(w3, "evm_revert", snapshot) is True
         assert vault.functions.lastDepositNonce().call() == nonce - 1
         kept_nonce, kept = _deposit(net, 3 * USDC, kept_to, 1)
         assert kept_nonce == nonce  # the same nonce, another deposit
@@ -150,14 +151,14 @@ def test_a_deposit_credited_from_blocks_a_deeper_reorg_dropped_halts_deposits_un
     wait_for(lambda: _settled(net), 60, "bridge settled")
     send_eth_transaction(w3, net.faucet, token.functions.approve(vault.address, 20 * USDC))  # before the fork
     _fresh_anchor(net)
-    snapshot = _anvil(w3, "evm_snapshot")
+    snapshot = anvil_rpc(w3, "evm_snapshot")
     nonce, dropped = _deposit(net, 3 * USDC, victim.address, 0)
     wait_for(lambda: net.balance(victim.address) == 3 * USDC, 60, "the deposit credited")
     with net.client() as client:  # spent before anyone noticed
         client.transfer(victim, SubaccountId(victim.address, 5), 1 * USDC)
     confirmations = RelayerConfig.load(net.bridge_files.relayer_config(0)).confirmations
     wait_for(lambda: w3.eth.block_number >= dropped.eth_block + confirmations + 1, 30, "the credit buried deeper")
-    assert _anvil(w3, "evm_revert", snapshot) is True
+    assert anvil_rpc(w3, "evm_revert", snapshot) is True
     kept_nonce, kept = _deposit(net, 7 * USDC, kept_to, 1)
     assert kept_nonce == nonce
 

@@ -7,15 +7,20 @@ import json
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from hexbytes import HexBytes
 from web3 import Web3
+from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
 
 from bridge.config import RelayerConfig
+from bridge.eth import anvil_rpc
 from client import PrivateKey
+from client.bridge import Solvency
 from client.eth import decode_custom_error, send_eth_transaction
 from tests.bridge_chain.conftest import BridgedNet, wait_for
 from wire.crypto import keccak256
@@ -26,7 +31,7 @@ USDC = 1_000_000
 def _solvent(net: BridgedNet) -> None:
     """Solvency holds (asked again while a block or a relayer step lands between the two reads)."""
     bridge = net.bridge()
-    last = []
+    last: list[Solvency] = []
 
     def holds() -> bool:
         last[:] = [bridge.solvency()]
@@ -38,21 +43,17 @@ def _solvent(net: BridgedNet) -> None:
         raise AssertionError(f"insolvent: {last[0].as_json()}") from None
 
 
-def _anvil(w3: Web3, method: str, *params: object) -> object:
-    return w3.provider.make_request(method, list(params))["result"]  # type: ignore[arg-type]
-
-
-def _send_unmined(w3: Web3, key: PrivateKey, call: object) -> bytes:
+def _send_unmined(w3: Web3, key: PrivateKey, call: ContractFunction) -> HexBytes:
     """Sign and send `call` without waiting for a block (mining is frozen); its tx hash."""
     sender = w3.to_checksum_address(key.address)
-    tx = call.build_transaction({"from": sender, "nonce": w3.eth.get_transaction_count(sender, "pending"),  # type: ignore[attr-defined]
+    tx = call.build_transaction({"from": sender, "nonce": w3.eth.get_transaction_count(sender, "pending"),
                                  "chainId": w3.eth.chain_id})
-    return bytes(w3.eth.send_raw_transaction(w3.eth.account.sign_transaction(tx, key.secret).raw_transaction))
+    return w3.eth.send_raw_transaction(w3.eth.account.sign_transaction(tx, key.secret).raw_transaction)
 
 
 def _pool(w3: Web3) -> list[dict[str, object]]:
     """The transactions waiting in anvil's pool for a block."""
-    pending = _anvil(w3, "txpool_content")["pending"]  # type: ignore[index]
+    pending = anvil_rpc(w3, "txpool_content")["pending"]
     return [tx for by_nonce in pending.values() for tx in by_nonce.values()]
 
 
@@ -62,9 +63,9 @@ def _waiting_on_ethereum(net: BridgedNet, w3: Web3) -> list[bool]:
     return [address.lower() in senders for address in net.bridge_files.settings()["relayer_eth_addresses"]]
 
 
-def _relayer_health(net: BridgedNet, index: int) -> dict[str, object]:
+def _relayer_health(net: BridgedNet, index: int) -> dict[str, Any]:
     listen = (net.bridge_files.relayer_state_dir(index) / "listen").read_text().strip()
-    return httpx.get(f"http://{listen}/health", timeout=5).json()  # type: ignore[no-any-return]
+    return httpx.get(f"http://{listen}/health", timeout=5).json()
 
 
 def _relayer_at_work(net: BridgedNet, index: int) -> bool:
@@ -78,8 +79,8 @@ def _relayer_at_work(net: BridgedNet, index: int) -> bool:
     return True
 
 
-def _relayer_state(net: BridgedNet, index: int) -> dict[str, object]:
-    return json.loads((net.bridge_files.relayer_state_dir(index) / "relayer-state.json").read_text())  # type: ignore[no-any-return]
+def _relayer_state(net: BridgedNet, index: int) -> dict[str, Any]:
+    return json.loads((net.bridge_files.relayer_state_dir(index) / "relayer-state.json").read_text())
 
 
 def _settled(net: BridgedNet) -> bool:
@@ -107,7 +108,7 @@ def test_deposit_credited_once_withdrawal_paid_once_solvency_after_each(bridged_
 
     recipient = PrivateKey.generate().address
     result = bridge.withdraw(trader, 10 * USDC, recipient, subaccount=2)
-    (queued,) = [e for e in result.events if e.type == "withdrawal_queued"]  # type: ignore[union-attr]
+    (queued,) = [e for e in result.events if e.type == "withdrawal_queued"]
     withdrawal_id = int(queued.attributes["withdrawal_id"])
     assert net.balance(trader.address, 2) == 15 * USDC
     token = bridge.token
@@ -188,7 +189,7 @@ def test_relayers_killed_at_random_during_deposits_and_withdrawals_credit_and_pa
         else:
             recipient = PrivateKey.generate().address
             result = bridge.withdraw(traders[who], amount, recipient)
-            (queued,) = [e for e in result.events if e.type == "withdrawal_queued"]  # type: ignore[union-attr]
+            (queued,) = [e for e in result.events if e.type == "withdrawal_queued"]
             withdrawal_id = int(queued.attributes["withdrawal_id"])
             withdrawals[withdrawal_id] = (recipient, amount)
         if rng.random() < 0.2:
@@ -245,14 +246,14 @@ def test_a_reorg_shallower_than_the_confirmation_depth_credits_nothing_from_the_
     send_eth_transaction(w3, net.faucet, token.functions.approve(vault.address, 10 * USDC))  # kept: before the fork
     vault_before = token.functions.balanceOf(vault.address).call()
 
-    _anvil(w3, "evm_setIntervalMining", 0)  # (automine is off on the localnet): blocks only when mined here
+    anvil_rpc(w3, "evm_setIntervalMining", 0)  # (automine is off on the localnet): blocks only when mined here
     try:
-        snapshot = _anvil(w3, "evm_snapshot")
+        snapshot = anvil_rpc(w3, "evm_snapshot")
         fork = w3.eth.block_number
         dropped_hash = _send_unmined(w3, net.faucet, vault.functions.deposit(
             7 * USDC, Web3.to_checksum_address(dropped_to), 0))
         for _ in range(confirmations):  # the deposit's block, then confirmations - 1 on top of it
-            _anvil(w3, "evm_mine")
+            anvil_rpc(w3, "evm_mine")
         assert w3.eth.get_transaction_receipt(dropped_hash)["blockNumber"] == fork + 1
         assert w3.eth.block_number == fork + confirmations
         assert vault.functions.lastDepositNonce().call() == nonce
@@ -265,11 +266,11 @@ def test_a_reorg_shallower_than_the_confirmation_depth_credits_nothing_from_the_
             return all(c == fork or waiting for c, waiting in zip(cursors, _waiting_on_ethereum(net, w3)))
 
         wait_for(cursors_at_the_head, 30, "every relayer's cursor at head - confirmations, just below the deposit")
-        cursors = [int(str(_relayer_health(net, i)["eth_cursor_block"])) for i in range(4)]
+        cursors = [int(_relayer_health(net, i)["eth_cursor_block"]) for i in range(4)]
         assert max(cursors) == fork and all(str(nonce) not in _relayer_state(net, i)["pending"] for i in range(4))
-        assert _anvil(w3, "evm_revert", snapshot) is True
+        assert anvil_rpc(w3, "evm_revert", snapshot) is True
     finally:
-        _anvil(w3, "evm_setIntervalMining", 1)
+        anvil_rpc(w3, "evm_setIntervalMining", 1)
     assert vault.functions.lastDepositNonce().call() == nonce - 1
     assert token.functions.balanceOf(vault.address).call() == vault_before
 
@@ -313,18 +314,18 @@ def test_a_reorg_that_drops_a_payment_gets_the_withdrawal_paid_again_once(bridge
     w3, vault, token = bridge.web3, bridge.vault, bridge.token
     checksum = Web3.to_checksum_address
     wait_for(lambda: _settled(net), 60, "bridge settled")
-    _anvil(w3, "evm_setIntervalMining", 0)
+    anvil_rpc(w3, "evm_setIntervalMining", 0)
     try:
         result = bridge.withdraw(net.faucet, 2 * USDC, recipient)
-        (queued,) = [e for e in result.events if e.type == "withdrawal_queued"]  # type: ignore[union-attr]
+        (queued,) = [e for e in result.events if e.type == "withdrawal_queued"]
         withdrawal_id = int(queued.attributes["withdrawal_id"])
 
         def anchor_covers_it() -> bool:  # a block at a time, until the anchor covering the id lands
-            _anvil(w3, "evm_mine")
+            anvil_rpc(w3, "evm_mine")
             return bool(vault.functions.anchoredWithdrawalId().call() >= withdrawal_id)
 
         wait_for(anchor_covers_it, 60, "an anchor covering the withdrawal on the vault")
-        snapshot = _anvil(w3, "evm_snapshot")
+        snapshot = anvil_rpc(w3, "evm_snapshot")
         fork = w3.eth.block_number
 
         def payment_waiting() -> bool:
@@ -333,7 +334,7 @@ def test_a_reorg_that_drops_a_payment_gets_the_withdrawal_paid_again_once(bridge
             return any(f.fn_name == "withdraw" and args["withdrawalId"] == withdrawal_id for f, args in calls)
 
         wait_for(payment_waiting, 60, "the withdrawal's payment in anvil's pool")
-        _anvil(w3, "evm_mine")
+        anvil_rpc(w3, "evm_mine")
         assert vault.functions.withdrawalPaid(withdrawal_id).call()
         assert token.functions.balanceOf(checksum(recipient)).call() == 2 * USDC
         steps = [_relayer_steps(net, i) for i in range(4)]
@@ -344,12 +345,12 @@ def test_a_reorg_that_drops_a_payment_gets_the_withdrawal_paid_again_once(bridge
 
         wait_for(stepped_over_it, 60, "two more steps of every relayer over the paid withdrawal")
         assert [_relayer_health(net, i)["paid_through"] < withdrawal_id for i in range(4)] == [True] * 4
-        assert _anvil(w3, "evm_revert", snapshot) is True
+        assert anvil_rpc(w3, "evm_revert", snapshot) is True
         assert w3.eth.block_number == fork
         assert not vault.functions.withdrawalPaid(withdrawal_id).call()
         assert token.functions.balanceOf(checksum(recipient)).call() == 0
     finally:
-        _anvil(w3, "evm_setIntervalMining", 1)
+        anvil_rpc(w3, "evm_setIntervalMining", 1)
     wait_for(lambda: token.functions.balanceOf(checksum(recipient)).call() == 2 * USDC, 60, "paid on the new chain")
     wait_for(lambda: _settled(net), 60, "bridge settled")
     payments = vault.events.Withdrawn().get_logs(from_block=fork + 1, argument_filters={"withdrawalId": withdrawal_id})
@@ -392,7 +393,7 @@ def test_one_validator_claiming_a_forged_deposit_credits_nothing(bridged_net: Br
                                       attacker.address, attacker.address, 0, 1_000_000 * USDC)
         with net.client() as client:
             result = client.send(forger, [never_happened])
-            assert [e.type for e in result.events if e.type.startswith("deposit_")] == ["deposit_claim"]  # type: ignore[union-attr]
+            assert [e.type for e in result.events if e.type.startswith("deposit_")] == ["deposit_claim"]
             client.wait_for_height(client.height() + 10)
         pending = bridge.deposit_status(nonce)
         assert pending["status"] == "pending"
@@ -584,7 +585,7 @@ def test_a_rotated_bridge_key_is_handed_over_to_the_vault_and_the_bridge_keeps_w
     bridge.deposit(net.faucet, 4 * USDC, trader.address)
     wait_for(lambda: net.balance(trader.address) == 4 * USDC, 60, "deposit credited after the rotation")
     result = bridge.withdraw(trader, 3 * USDC, recipient)
-    (queued,) = [e for e in result.events if e.type == "withdrawal_queued"]  # type: ignore[union-attr]
+    (queued,) = [e for e in result.events if e.type == "withdrawal_queued"]
     withdrawal_id = int(queued.attributes["withdrawal_id"])
     wait_for(lambda: bridge.token.functions.balanceOf(checksum(recipient)).call() == 3 * USDC, 60,
              "withdrawal paid after the rotation")

@@ -18,6 +18,7 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError
 
 from app.store import CommittedStore
+from bridge.eth import anvil_rpc
 from bridge.localnet import ANCHOR_INTERVAL_BLOCKS, FREEZE_PERIOD_S, LocalBridge
 from client import Client, PrivateKey, load_key, save_key
 from client.anchor import AnchorClient, proof_call_args
@@ -58,8 +59,9 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 class Drill:
     def __init__(self, root: Path, layout: Layout, supervisor: Supervisor) -> None:
         self.root, self.layout, self.supervisor = root, layout, supervisor
-        self.files = LocalBridge.of(root)
-        assert self.files is not None
+        files = LocalBridge.of(root)
+        assert files is not None
+        self.files = files
         self.faucet = load_key(layout.faucet_key)
         self.vault_address = self.files.settings()["vault"]
         self.client = Client(layout.nodes[0].rpc_url, timeout_s=10.0)
@@ -68,7 +70,7 @@ class Drill:
 
     @property
     def w3(self) -> Web3:
-        return self.bridge.web3  # type: ignore[no-any-return]
+        return self.bridge.web3
 
     def token_balance(self, address: bytes | str) -> int:
         checksum = Web3.to_checksum_address(address if isinstance(address, str) else "0x" + address.hex())
@@ -109,7 +111,7 @@ def test_escape_drill(drill: Drill, tmp_path: Path) -> None:
     for i, key in enumerate(traders + [drill.faucet]):
         save_key(key, tmp_path / f"holder{i}.json")
         key_files.append(tmp_path / f"holder{i}.json")
-        drill.w3.provider.make_request("anvil_setBalance", [Web3.to_checksum_address(key.address), hex(10**18)])
+        anvil_rpc(drill.w3, "anvil_setBalance", Web3.to_checksum_address(key.address), hex(10**18))
 
     # 1. Traders funded through the vault; a long and a short; a withdrawal paid.
     for key in traders:
@@ -187,8 +189,8 @@ def test_escape_drill(drill: Drill, tmp_path: Path) -> None:
     # 5. Ethereum's clock passes the freeze period; anyone freezes.
     refused = cli("freeze", "--key", str(key_files[0]), *drill.eth_args(), check=False)
     assert refused.returncode == 1 and "FreezeTooEarly" in refused.stderr
-    drill.w3.provider.make_request("evm_increaseTime", [FREEZE_PERIOD_S + 5])
-    drill.w3.provider.make_request("evm_mine", [])
+    anvil_rpc(drill.w3, "evm_increaseTime", FREEZE_PERIOD_S + 5)
+    anvil_rpc(drill.w3, "evm_mine")
     cli("freeze", "--key", str(key_files[0]), *drill.eth_args())
     shown = json.loads(cli("vault-anchor", *drill.eth_args()).stdout)
     assert shown["frozen"] and shown["nonce"] == vault.nonce and shown["balances_root"] == "0x" + vault.balances_root.hex()
@@ -215,7 +217,7 @@ def test_escape_drill(drill: Drill, tmp_path: Path) -> None:
 
     # 7. A proof for another amount or another address reverts.
     stranger = PrivateKey.generate()
-    drill.w3.provider.make_request("anvil_setBalance", [Web3.to_checksum_address(stranger.address), hex(10**18)])
+    anvil_rpc(drill.w3, "anvil_setBalance", Web3.to_checksum_address(stranger.address), hex(10**18))
     amount, nodes = proof_call_args(json.loads((tmp_path / "proof0.json").read_text()))
     for attempt in (drill.bridge.vault.functions.exit(amount + 1, nodes), drill.bridge.vault.functions.exit(amount, nodes)):
         with pytest.raises(ContractCustomError) as caught:

@@ -26,7 +26,7 @@ from web3.exceptions import ContractCustomError
 
 from app.application import Application
 from app.store import CommittedStore
-from bridge.eth import Anvil, deploy_bridge
+from bridge.eth import Anvil, anvil_rpc, deploy_bridge
 from client.anchor import anchor_call_args
 from client.eth import decode_custom_error, transact
 from modules.anchor.keeper import AnchorKeeper
@@ -100,8 +100,8 @@ class Deployed:
                                    powers=[v.power for v in VALIDATORS], mint={u.address: USER_TOKENS for u in USERS},
                                    freeze_period_s=FREEZE_PERIOD_S)
         for key in (*USERS, *(v.eth_key for v in VALIDATORS)):  # their txs are sent unsigned, as anvil allows
-            w3.provider.make_request("anvil_setBalance", [Web3.to_checksum_address(key.address), hex(10**20)])
-            w3.provider.make_request("anvil_impersonateAccount", [Web3.to_checksum_address(key.address)])
+            anvil_rpc(w3, "anvil_setBalance", Web3.to_checksum_address(key.address), hex(10**20))
+            anvil_rpc(w3, "anvil_impersonateAccount", Web3.to_checksum_address(key.address))
         for user in USERS:
             approve = deployment.token.functions.approve(deployment.vault.address, 2**256 - 1)
             transact(w3, approve, Web3.to_checksum_address(user.address))
@@ -111,8 +111,8 @@ class Deployed:
         """Back to the state right after deployment (anvil forgets a snapshot it reverts to)."""
         w3 = self.anvil.web3()
         if self.snapshot:
-            w3.provider.make_request("evm_revert", [self.snapshot])
-        self.snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+            anvil_rpc(w3, "evm_revert", self.snapshot)
+        self.snapshot = anvil_rpc(w3, "evm_snapshot")
 
 
 @dataclass
@@ -252,7 +252,8 @@ class World:
 
     def sign(self, v: Validator) -> None:
         """Sign every queued withdrawal and the latest anchor this validator has not signed."""
-        bridge, actions = BridgeKeeper(self.store), []
+        bridge = BridgeKeeper(self.store)
+        actions: list[SignWithdrawal | SignAnchor] = []
         for withdrawal_id in range(1, bridge.next_withdrawal_id()):
             if bridge.signer(withdrawal_id, v.consensus_address) is None:
                 w = bridge.withdrawal(withdrawal_id)
@@ -302,18 +303,18 @@ class World:
     # -- Ethereum time and reorgs ---------------------------------------------------------------
 
     def pass_time(self, seconds: int) -> None:
-        self.w3.provider.make_request("evm_increaseTime", [seconds])
-        self.w3.provider.make_request("evm_mine", [])
+        anvil_rpc(self.w3, "evm_increaseTime", seconds)
+        anvil_rpc(self.w3, "evm_mine")
 
     def frozen(self) -> bool:
         return bool(self.vault.functions.frozen().call())
 
     def fork_point(self) -> str:
-        return str(self.w3.provider.make_request("evm_snapshot", [])["result"])
+        return str(anvil_rpc(self.w3, "evm_snapshot"))
 
     def reorg_to(self, point: str) -> None:
         """Drop every Ethereum block since `point` (relayers have not read them)."""
-        assert self.w3.provider.make_request("evm_revert", [point])["result"] is True
+        assert anvil_rpc(self.w3, "evm_revert", point) is True
 
     # -- the money ------------------------------------------------------------------------------
 

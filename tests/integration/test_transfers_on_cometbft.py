@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from client import PrivateKey, SubaccountId, TxRejected, TxResult
+from client import PrivateKey, SubaccountId, TxRejected
 from tests.harness import LocalChain
 
 pytestmark = pytest.mark.integration
@@ -15,7 +15,6 @@ def test_transfers_land_in_blocks_and_balances_read_back(chain: LocalChain) -> N
     with chain.client() as client:
         first = client.transfer(alice, SubaccountId(bob.address, 0), 250_000_000)
         second = client.transfer(bob, SubaccountId(carol.address, 5), 100_000_001)
-        assert isinstance(first, TxResult) and isinstance(second, TxResult)  # waited for: in a block
         assert first.height >= 1 and second.height >= first.height
         event = next(e for e in first.events if e.type == "transfer")
         assert event.attributes["amount_micro_usdc"] == "250000000"
@@ -38,7 +37,6 @@ def test_many_concurrent_txs_from_one_account_all_land(chain: LocalChain) -> Non
         hashes: list[str] = []
         for _ in range(40):
             tx_hash = client.transfer(alice, SubaccountId(bob.address, 1), 1_000_000, wait=False)
-            assert isinstance(tx_hash, str)  # not waited for: only the hash
             hashes.append(tx_hash)
         results = [client.wait_for_tx(h) for h in hashes]
         assert {r.tx_hash for r in results} == set(hashes)
