@@ -11,6 +11,7 @@ run: setup
 
 test: setup
 	@.venv/bin/ruff check .
+	@.venv/bin/mypy
 	@$(PY) -m pytest -q
 
 test-unit: setup

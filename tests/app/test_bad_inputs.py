@@ -16,14 +16,18 @@ from modules.bank.types import Transfer
 from modules.types import SubaccountId
 from tests.app.conftest import CHAIN_ID, GENESIS_TIME_MS, AppHarness, without_nonces
 from wire import PrivateKey, Tx, encode_body, sign_tx, tx_digest
+from wire.codec import Action
 from wire.pb import tx_pb
 
 
-def transfer_tx(h: AppHarness, key: PrivateKey, amount: int = 1, nonce: int | None = None, **overrides) -> Tx:  # type: ignore[no-untyped-def]
-    action = Transfer(overrides.pop("from_subaccount", 0), overrides.pop("to", SubaccountId(h.keys[1].address, 0)), amount)
-    fields = {"chain_id": CHAIN_ID, "account": key.address, "nonce": nonce or h.time_ms, "actions": (action,)}
-    fields.update(overrides)
-    return Tx(**fields)
+def transfer_tx(h: AppHarness, key: PrivateKey, amount: int = 1, nonce: int | None = None, chain_id: str = CHAIN_ID,
+                account: bytes | None = None, to: SubaccountId | None = None,
+                actions: tuple[Action, ...] | None = None) -> Tx:
+    """A transfer of `amount` to `to` (the second key's subaccount 0); any field can be set wrong on
+    purpose, `actions` replacing the transfer."""
+    transfer = Transfer(0, to if to is not None else SubaccountId(h.keys[1].address, 0), amount)
+    return Tx(chain_id, account if account is not None else key.address, nonce or h.time_ms,
+              actions if actions is not None else (transfer,))
 
 
 def signed(body: bytes, key: PrivateKey, chain_id: str, account: bytes, nonce: int) -> bytes:

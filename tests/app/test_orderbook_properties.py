@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.application import Application
+from app.store import CommittedStore
 from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext
 from modules.funding.keeper import FundingKeeper
@@ -28,7 +29,7 @@ from modules.orderbook.types import Side, TimeInForce
 from modules.types import SubaccountId
 from tests.app.conftest import FUNDED_MICRO_USDC, start_app
 from wire import PrivateKey, sign_tx
-from wire.codec import Tx
+from wire.codec import Action, Tx
 
 KEYS = [PrivateKey.from_hex(f"{i:064x}") for i in (201, 202, 203)]
 PRICE = 65_000_000_000
@@ -51,29 +52,29 @@ tx = st.tuples(st.integers(0, 2), st.one_of(st.lists(place, min_size=1, max_size
 blocks = st.lists(st.lists(tx, min_size=2, max_size=8), min_size=2, max_size=6)
 
 
-def _raw(txs: list[tuple[int, list[object]]], height: int) -> list[bytes]:
+def _raw(txs: list[tuple[int, list[Action]]], height: int) -> list[bytes]:
     out = []
     for index, (who, actions) in enumerate(txs):
         key = KEYS[who]
         out.append(sign_tx(key, Tx("perpchain-test", key.address, 1_800_000_000_000 + height * 1_000 + index,
-                                   tuple(actions))))  # type: ignore[arg-type]
+                                   tuple(actions))))
     return out
 
 
-def _check_invariants(app: Application, store: object) -> None:
-    margin = MarginKeeper(store)  # type: ignore[arg-type]
+def _check_invariants(app: Application, store: CommittedStore) -> None:
+    margin = MarginKeeper(store)
     book = app.books[1]
     assert book.invariant_violations() == []
     bid, ask = book.best_bid(), book.best_ask()
     assert bid is None or ask is None or bid < ask, "crossed book after a block"
     positions = list(margin.all_positions())
     assert sum(p.size_lots for p in positions) == 0
-    balances = sum(b.amount_micro_usdc for b in BankKeeper(store).balances())  # type: ignore[arg-type]
-    pool = FundingKeeper(store).pool()  # type: ignore[arg-type]
+    balances = sum(b.amount_micro_usdc for b in BankKeeper(store).balances())
+    pool = FundingKeeper(store).pool()
     assert balances - sum(p.cost_micro_usdc for p in positions) + pool == len(KEYS) * FUNDED_MICRO_USDC
     exposure: dict[tuple[SubaccountId, int], int] = defaultdict(int)
     resting: dict[SubaccountId, int] = defaultdict(int)
-    orders = orderbook_keeper(store, app.books, BlockContext("", 0, 0))  # type: ignore[arg-type]
+    orders = orderbook_keeper(store, app.books, BlockContext("", 0, 0))
     for side in (Side.BUY, Side.SELL):
         for order in book.iter_orders(side):
             _, hidden = orders.iceberg(1, order.order_id) or (0, 0)  # an iceberg's hidden rest counts too
@@ -87,10 +88,10 @@ def _check_invariants(app: Application, store: object) -> None:
     # Prices do not move here (no validators), so no accepted order or fill may leave anyone
     # under the initial requirement.
     for key in KEYS:
-        risk = account_risk(SubaccountId(key.address, 0), MarketsKeeper(store), BankKeeper(store), margin,  # type: ignore[arg-type]
-                            OracleKeeper(store))  # type: ignore[arg-type]
+        risk = account_risk(SubaccountId(key.address, 0), MarketsKeeper(store), BankKeeper(store), margin,
+                            OracleKeeper(store))
         assert risk.equity_micro_usdc >= risk.initial_micro_usdc, (key.address.hex(), risk)
-    rebuilt = Application(store)  # type: ignore[arg-type]
+    rebuilt = Application(store)
     assert rebuilt.books.dump() == app.books.dump()
     assert app.mempool_books.dump() == app.books.dump(), "the mempool's books did not follow the commit"
     rebuilt.signers.close()
@@ -99,7 +100,7 @@ def _check_invariants(app: Application, store: object) -> None:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(blocks)
 def test_random_blocks_keep_the_book_uncrossed_positions_balanced_collateral_conserved_and_replay_identical(
-    script: list[list[tuple[int, list[object]]]]
+    script: list[list[tuple[int, list[Action]]]]
 ) -> None:
     with tempfile.TemporaryDirectory() as first_dir, tempfile.TemporaryDirectory() as second_dir:
         first, second = start_app(Path(first_dir), KEYS), start_app(Path(second_dir), KEYS)

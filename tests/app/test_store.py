@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,12 +13,14 @@ from tests.app.conftest import start_app
 from wire import PrivateKey, sign_tx
 
 keys_ = st.binary(min_size=1, max_size=3).map(lambda k: b"\x01" + k)
+Op = tuple[bytes, bytes | None]
 ops = st.lists(st.tuples(keys_, st.one_of(st.none(), st.binary(max_size=4))), max_size=40)
 
 
 @settings(max_examples=60, deadline=None)
 @given(base=ops, layer=ops)
-def test_cache_iteration_equals_a_dict_of_the_merged_writes(tmp_path_factory, base, layer) -> None:  # type: ignore[no-untyped-def]
+def test_cache_iteration_equals_a_dict_of_the_merged_writes(tmp_path_factory: pytest.TempPathFactory, base: list[Op],
+                                                             layer: list[Op]) -> None:
     store = CommittedStore(tmp_path_factory.mktemp("db"))
     try:
         seed = {k: v for k, v in base if v is not None}

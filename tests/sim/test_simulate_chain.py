@@ -24,8 +24,10 @@ from modules.bridge import keys as bridge_keys
 from modules.funding import keys as funding_keys
 from modules.liquidation import keys as liquidation_keys
 from modules.margin import keys as margin_keys
+from modules.margin.types import Position
 from modules.markets import keys as markets_keys
 from modules.markets.errors import UnknownMarket
+from modules.markets.types import Market
 from modules.oracle import keys as oracle_keys
 from modules.orderbook import keys as orderbook_keys
 from modules.orderbook.errors import PriceOffTick
@@ -108,7 +110,7 @@ def test_a_clearing_rule_broken_by_one_micro_usdc_is_caught_with_a_shrunk_reprod
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     honest = clearing.trade
 
-    def generous(market, position, size_delta_lots, price_ticks):  # type: ignore[no-untyped-def]
+    def generous(market: Market, position: Position, size_delta_lots: int, price_ticks: int) -> tuple[Position, int]:
         updated, realized = honest(market, position, size_delta_lots, price_ticks)
         return updated, realized + 1 if realized else realized  # one micro-USDC of PnL from nowhere
 

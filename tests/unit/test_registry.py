@@ -92,7 +92,7 @@ class _module:
         self._name = f"modules.{name}.module"
         self._module = types.ModuleType(self._name)
         if declared is not None:
-            self._module.MODULE = declared  # type: ignore[attr-defined]
+            setattr(self._module, "MODULE", declared)  # a module object takes any attribute
 
     def __enter__(self) -> None:
         sys.modules[self._name] = self._module
