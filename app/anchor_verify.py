@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from modules.anchor.types import AnchorRecord
 from wire.anchor import anchor_digest
-from wire.crypto import BadSignature, keccak256, recover_address
+from wire.crypto import BadSignature, recover_address
 
 
 class AnchorVerifier:
@@ -17,4 +17,3 @@ class AnchorVerifier:
 
 
 VERIFIER = AnchorVerifier()
-KECCAK = keccak256

@@ -23,7 +23,7 @@ A block's life:
                     and hands the block's writes to whoever follows the node's commits (the
                     mempool worker, app/mempool_worker.py).
 CheckTx runs on the mempool's state, never on the block's.
-A crash between the two leaves the previous height on disk; CometBFT's handshake replays the
+A crash between FinalizeBlock and Commit leaves the previous height on disk; CometBFT's handshake replays the
 block, and the books are rebuilt from the store on start.
 """
 
@@ -308,9 +308,9 @@ class Application:
         return Block(keepers, branching, self._books, self._anchors, committed, observations, block.writes)
 
     def settle_writes(self, block: CacheStore, ctx: BlockContext) -> list[Event]:
-        """The end of a block (REGISTRY.end_block) over what `block` holds, without txs:
-        app/driver.py runs it after writing a starting state no tx made, so that state is indexed
-        (liquidation, anchor marks) as a block's txs would have left it."""
+        """The end of a block (REGISTRY.end_block: funding's sample, the liquidation pass, the
+        anchor marks) over what `block` holds, without txs: app/driver.py runs it after writing a
+        starting state no tx made, so that state is settled and indexed as a block's would be."""
         this_block = self._block(block, keepers_over(block, self._books, ctx), [])
         for hook in REGISTRY.end_block:
             this_block.events += hook(this_block)

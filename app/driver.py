@@ -200,9 +200,10 @@ class InProcessChain:
     def write_state(self, write: Callable[[CacheStore], None]) -> list[Event]:
         """Commit, as the next block, a state no tx made (a benchmark's or a simulation's starting
         point), which `write` puts through the keepers. The end of a block runs over it as over a
-        block's txs (Application.settle_writes: funding samples, liquidation pass, anchor marks), so it is indexed
-        as if txs had made it; the Application then restarts on the new state, as a node does.
-        Returns the events of that end of block (liquidations of subaccounts left under maintenance)."""
+        block's txs (Application.settle_writes: funding's sample, and its rate at an hour boundary;
+        the liquidation pass; the anchor marks), so it is indexed as if txs had made it; the
+        Application then restarts on the new state, as a node does. Returns the events of that end
+        of block (a funding rate, liquidations of subaccounts left under maintenance)."""
         if self._pending or self.height == 0:
             raise RuntimeError("write_state follows a committed block (InitChain's writes commit with block 1)")
         height, time_ms = self.height + 1, self.next_time_ms()

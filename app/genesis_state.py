@@ -6,11 +6,8 @@ import json
 from typing import Any
 
 from modules.bank.errors import InvalidGenesis
-from modules.genesis import export_app_state
 from modules.genesis import import_app_state as import_sections
 from modules.store import KVStore
-
-__all__ = ["export_app_state", "import_app_state"]
 
 
 def import_app_state(store: KVStore, app_state_bytes: bytes) -> None:

@@ -1,5 +1,5 @@
 """Every module's keeper over one store, wired once: the app builds a set per block (and one for
-the mempool's check state) and hands it to every handler and block hook, so a tx builds none.
+the mempool's check state) and hands it to every handler and block hook, so no tx wires them.
 
 This is the one place that knows which keeper a keeper is given (Cosmos' app.go): a module's
 keeper takes the others through its expected_keepers.py and never builds them.

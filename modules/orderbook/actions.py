@@ -162,9 +162,6 @@ class CancelTwap:
     twap_id: int
 
 
-OrderAction = (PlaceOrder | CancelOrder | CancelAll | ModifyOrder | ScheduleCancelAll | PlaceConditional
-               | CancelConditional | PlaceTrailingStop | SetPositionTpSl | PlaceTwap | CancelTwap)
-
 # Block ordering classes (app/ordering.py, PrepareProposal): non-order actions 0, cancels 1, resting
 # placements 2, taking orders 3. A tx's class is the highest of its actions'.
 NON_ORDER, CANCELS, RESTING, TAKING = 0, 1, 2, 3
