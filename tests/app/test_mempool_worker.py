@@ -245,6 +245,8 @@ def test_a_replica_links_the_tables_copies_the_rest_and_replaces_what_no_node_us
     data = _committed_db(tmp_path / "db")
     node = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "perpchain", "node"])
     try:
+        # Until it has exec'd, the child still shows pytest's command line, which is no node's.
+        wait_until(lambda: b"perpchain\x00node" in Path(f"/proc/{node.pid}/cmdline").read_bytes(), 10, "the stand-in node to start")
         kept = tmp_path / f"db.mempool-{node.pid}"  # a running node's: in use
         reused = tmp_path / "db.mempool-1"  # pid 1 runs, but it is no node: left by a crash
         own = tmp_path / f"db.mempool-{os.getpid()}"  # this very pid, reused after a crash
