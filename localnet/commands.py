@@ -189,14 +189,14 @@ def _stop_orphans(layout: Layout) -> int:
 
 
 def _recorded_pids(layout: Layout) -> list[int]:
+    """The live processes supervisor.json names: every node's cometbft and app, and the bridge's
+    anvil and relayers."""
     state = read_state(layout)
-    pids = []
-    for node in state["nodes"] if state else []:
-        for child in (node["cometbft"], node["app"]):
-            pid = child["pid"]
-            if pid is not None and pid_alive(pid):
-                pids.append(pid)
-    return pids
+    if state is None:
+        return []
+    children: list[ChildState] = [child for node in state["nodes"] for child in (node["cometbft"], node["app"])]
+    children += state.get("bridge", [])
+    return [child["pid"] for child in children if child["pid"] is not None and pid_alive(child["pid"])]
 
 
 _NEVER_STARTED: ChildState = {"pid": None, "restarts": 0, "last_exit": None}
