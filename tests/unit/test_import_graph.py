@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.import_graph import cycles, import_graph, module_files, wrong_arrows
+from tests.import_graph import ROOT, cycles, import_graph, module_files, wrong_arrows
 
 
 def test_a_cycle_of_three_is_found_and_a_chain_is_not() -> None:
@@ -32,3 +34,9 @@ def test_an_import_the_layering_does_not_allow_is_named() -> None:
     graph = {"modules.bank.keeper": {"modules.types", "app.store"}, "app.store": {"modules.types"}, "modules.types": set()}
     may_import = {"modules": frozenset(), "app": frozenset({"modules"})}
     assert wrong_arrows(graph, may_import) == ["modules.bank.keeper -> app.store"]
+
+
+def test_the_project_has_no_import_cycle_and_no_import_against_the_layering() -> None:
+    run = subprocess.run([sys.executable, "-m", "tests.import_graph"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout
+    assert "0 import cycle(s), 0 import(s) against the layering" in run.stdout
