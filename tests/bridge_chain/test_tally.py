@@ -3,7 +3,7 @@ the power on one content, in nonce order; withdrawals debited, queued and signed
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -39,6 +39,7 @@ from modules.bridge.queries import withdrawal as withdrawal_query
 from modules.bridge.types import ClaimDeposit, ResumeDeposits, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from modules.context import BlockContext
 from modules.types import SubaccountId
+from tests.memory_store import MemoryStore
 from wire import vault as digests
 from wire.crypto import PrivateKey, keccak256
 from wire.vault import bridge_key_digest, bridge_key_rotation_digest
@@ -49,23 +50,6 @@ ETH_CHAIN_ID = 31337
 TRADER = SubaccountId(bytes.fromhex("aa" * 20), 3)
 
 
-class MemoryStore:
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def set(self, key: bytes, value: bytes) -> None:
-        self.data[key] = value
-
-    def delete(self, key: bytes) -> None:
-        self.data.pop(key, None)
-
-    def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
-        for key in sorted(self.data):
-            if key >= start and (end is None or key < end):
-                yield key, self.data[key]
 
 
 class Net:

@@ -5,7 +5,6 @@ trigger is monotone and its index always says when it fires; iceberg refills nev
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,28 +14,12 @@ from modules.orderbook.actions import ConditionalKind
 from modules.orderbook.conditional_store import Conditional, ConditionalBook
 from modules.orderbook.trailing import trail_trigger
 from modules.types import SubaccountId
+from tests.memory_store import MemoryStore
 
 MARKET = 7
 OWNER = SubaccountId(b"\x01" * 20, 0)
 
 
-class MemoryStore:
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def set(self, key: bytes, value: bytes) -> None:
-        self.data[key] = value
-
-    def delete(self, key: bytes) -> None:
-        self.data.pop(key, None)
-
-    def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
-        for key in sorted(self.data):
-            if key >= start and (end is None or key < end):
-                yield key, self.data[key]
 
 
 # -- trailing stops ---------------------------------------------------------------------------------

@@ -4,32 +4,14 @@ subaccount is re-indexed, and read a page at a time from where the last page sto
 
 from __future__ import annotations
 
-from typing import Iterator
-
 from modules.liquidation.engine import deleveraging_score
 from modules.liquidation.index import LiquidationIndex
 from modules.types import SubaccountId
+from tests.memory_store import MemoryStore
 
 BTC, ETH = 1, 2
 
 
-class MemoryStore:
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def set(self, key: bytes, value: bytes) -> None:
-        self.data[key] = value
-
-    def delete(self, key: bytes) -> None:
-        self.data.pop(key, None)
-
-    def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
-        for key in sorted(self.data):
-            if key >= start and (end is None or key < end):
-                yield key, self.data[key]
 
 
 def _sub(n: int) -> SubaccountId:

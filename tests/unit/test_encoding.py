@@ -4,8 +4,6 @@ subaccounts a block touched recognise exactly the keys the keepers write."""
 
 from __future__ import annotations
 
-from typing import Iterator
-
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -28,28 +26,12 @@ from modules.margin.keeper import MarginKeeper
 from modules.margin.keys import record_holder
 from modules.margin.types import Position
 from modules.types import MAX_SUBACCOUNT, SubaccountId
+from tests.memory_store import MemoryStore
 
 WIDTHS = ((u32, 4), (u64, 8), (u128, 16), (u256, 32))
 subaccounts = st.builds(SubaccountId, st.binary(min_size=20, max_size=20), st.integers(0, MAX_SUBACCOUNT))
 
 
-class MemoryStore:
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def set(self, key: bytes, value: bytes) -> None:
-        self.data[key] = value
-
-    def delete(self, key: bytes) -> None:
-        self.data.pop(key, None)
-
-    def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
-        for key in sorted(self.data):
-            if key >= start and (end is None or key < end):
-                yield key, self.data[key]
 
 
 @given(st.data())
