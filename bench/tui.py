@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from client import Client
-from localnet.devchain import DevChain
-from localnet.market_maker import MakerConfig, MarketMaker
-from perpchain.screenshots import taker_flow
+from localnet.market_maker import MakerConfig
+from localnet.traded import traded_chain
 from tui.app import TradingApp
 from tui.widgets import BookLadder
 
@@ -59,24 +57,10 @@ async def _measure(app: TradingApp, rpc_url: str, seconds: float) -> dict[str, f
 def run(size: int = 0) -> dict[str, float]:
     """Figures of the terminal following a market-made chain for `size` seconds (0: 10)."""
     seconds = size or DEFAULT_SECONDS
+    maker = MakerConfig(levels=10, size_usdc=2_000, max_position_usdc=40_000)
     with tempfile.TemporaryDirectory(prefix="perpchain-bench-tui-") as folder, \
-            DevChain(Path(folder), accounts=3, usdc_each=1_000_000, block_time_ms=BLOCK_TIME_MS) as chain:
-        maker_key, taker_key, trader_key = chain.keys
-        stop = threading.Event()
-        maker_client = Client(chain.rpc_url, timeout_s=3.0)
-        maker = MarketMaker(maker_client, maker_key, MakerConfig(levels=10, size_usdc=2_000, max_position_usdc=40_000),
-                            emit=lambda line: None)
-        threads = [threading.Thread(target=maker.run, args=(stop,), daemon=True),
-                   threading.Thread(target=taker_flow, args=(chain.rpc_url, taker_key, stop), daemon=True)]
-        for thread in threads:
-            thread.start()
-        try:
-            figures = asyncio.run(_measure(TradingApp(chain.rpc_url, trader_key, market="BTC-USD"), chain.rpc_url,
-                                           seconds))
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=20)
-            maker_client.close()
-        figures["mm_requotes"] = maker.stats.requotes
+            traded_chain(Path(folder), maker, BLOCK_TIME_MS) as traded:
+        url = traded.chain.rpc_url
+        figures = asyncio.run(_measure(TradingApp(url, traded.trader_key, market="BTC-USD"), url, seconds))
+        figures["mm_requotes"] = traded.maker.stats.requotes
     return figures

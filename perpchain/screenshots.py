@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -20,37 +18,15 @@ from typing import Callable
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from client import Client, PlaceOrder, PrivateKey, Side, SubaccountId, TimeInForce
-from localnet.devchain import PROJECT_ROOT, DevChain
-from localnet.market_maker import MakerConfig, MarketMaker
+from client import Client, SubaccountId
+from localnet.devchain import PROJECT_ROOT
+from localnet.market_maker import MakerConfig
+from localnet.traded import traded_chain
 from tui.app import TradingApp
 from tui.widgets import CandleChart, Choice, OrderForm
 
 SIZE = (170, 50)
 OUT = PROJECT_ROOT / "docs" / "screenshots"
-
-
-def taker_flow(url: str, key: PrivateKey, stop: threading.Event, seed: int = 7) -> None:
-    """IOC orders against the maker, now and then sweeping a few levels, so candles have shape."""
-    rng = random.Random(seed)
-    with Client(url, timeout_s=3.0) as client:
-        markets = client.markets()
-        while not stop.is_set():
-            market = rng.choice(markets)
-            side = rng.choice((Side.BUY, Side.SELL))
-            reference = int(market["reference_price"])
-            price = reference * (103 if side == Side.BUY else 97) // 100
-            price -= price % int(market["tick_size"])
-            step = int(market["step_size"])
-            notional = rng.choice((300, 600, 1_500, 4_000)) * 1_000_000
-            size = max(notional * 10 ** int(market["size_decimals"]) // reference // step * step,
-                       int(market["min_order_size"]))
-            try:
-                client.place(key, PlaceOrder(0, int(market["market_id"]), side, price, size, TimeInForce.IOC),
-                             wait=False)
-            except Exception:  # a rejected IOC (reduce, margin) changes nothing here
-                pass
-            stop.wait(rng.uniform(0.15, 0.6))
 
 
 async def wait_for(pilot: Pilot[None], predicate: Callable[[], object], timeout_s: float = 30.0) -> None:
@@ -122,27 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=40.0, help="seconds of trading before the shots")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
+    maker = MakerConfig(levels=8, size_usdc=3_000, max_position_usdc=60_000)
     with tempfile.TemporaryDirectory(prefix="perpchain-shots-") as folder, \
-            DevChain(Path(folder), accounts=3, usdc_each=1_000_000, block_time_ms=200) as chain:
-        maker_key, taker_key, trader_key = chain.keys
-        stop = threading.Event()
-        maker_client = Client(chain.rpc_url, timeout_s=3.0)
-        maker = MarketMaker(maker_client, maker_key, MakerConfig(levels=8, size_usdc=3_000, max_position_usdc=60_000),
-                            emit=lambda line: None)
-        threads = [threading.Thread(target=maker.run, args=(stop,), daemon=True),
-                   threading.Thread(target=taker_flow, args=(chain.rpc_url, taker_key, stop), daemon=True)]
-        for thread in threads:
-            thread.start()
-        with Client(chain.rpc_url) as client:  # the trader's subaccount 1 holds 5,000 USDC
+            traded_chain(Path(folder), maker, block_time_ms=200) as traded:
+        trader_key = traded.trader_key
+        with Client(traded.chain.rpc_url) as client:  # the trader's subaccount 1 holds 5,000 USDC
             client.transfer(trader_key, SubaccountId(trader_key.address, 1), 5_000 * 1_000_000)
-        try:
-            app = TradingApp(chain.rpc_url, trader_key, subaccount=0, market="BTC-USD")
-            asyncio.run(capture(app, args.warmup))
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=20)
-            maker_client.close()
+        app = TradingApp(traded.chain.rpc_url, trader_key, subaccount=0, market="BTC-USD")
+        asyncio.run(capture(app, args.warmup))
     print(f"wrote {OUT / 'main.svg'} and {OUT / 'order_entry.svg'}")
     return 0
 

@@ -26,7 +26,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "tui": frozenset({"client", "modules", "wire"}),
     "localnet": frozenset({"bridge", "client", "genesis", "modules", "wire"}),
     "sim": frozenset({"app", "client", "genesis", "modules", "wire"}),
-    "bench": frozenset({"app", "client", "genesis", "localnet", "modules", "perpchain", "tui", "wire"}),
+    "bench": frozenset({"app", "client", "genesis", "localnet", "modules", "tui", "wire"}),
     "perpchain": frozenset({"app", "bench", "bridge", "client", "genesis", "localnet", "modules", "sim", "tui", "wire"}),
 }
 PACKAGES = tuple(sorted(MAY_IMPORT))
