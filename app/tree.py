@@ -208,7 +208,7 @@ class NodeCache:
     """The records of the inner nodes above `depth`, which every block's update reads: kept in
     memory for the committed store, filled as they are read and changed as they are committed."""
 
-    def __init__(self, depth: int = 3) -> None:
+    def __init__(self, depth: int = 4) -> None:
         self.depth = depth
         self.records: dict[bytes, bytes] = {}
 
