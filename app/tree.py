@@ -67,11 +67,11 @@ class TreeUpdate:
 
 
 def node_key(path: bytes, depth: int) -> bytes:
-    """Where the inner node of `path`'s first `depth` nibbles is stored."""
+    """Where the inner node of `path`'s first `depth` nibbles is stored (inlined in _update_one)."""
     half = depth >> 1
     if depth & 1:
-        return NODE_PREFIX + bytes((depth,)) + path[:half] + bytes((path[half] & 0xF0,))
-    return NODE_PREFIX + bytes((depth,)) + path[:half]
+        return _DEPTH_KEYS[depth] + path[:half] + _HIGH_HALF[path[half]]
+    return _DEPTH_KEYS[depth] + path[:half]
 
 
 def _boundary(path: bytes, depth: int, next_nibble: int) -> bytes:
@@ -205,8 +205,9 @@ def _build(paths: list[bytes], values: list[bytes], depth: int, lo: int, hi: int
 
 
 class NodeCache:
-    """The records of the inner nodes above `depth`, which every block's update reads: kept in
-    memory for the committed store, filled as they are read and changed as they are committed."""
+    """The records of the inner nodes at depths 0 to `depth` - 1, which a large block's update
+    reads all of: kept in memory for the committed store, filled as they are read and changed as
+    they are committed."""
 
     def __init__(self, depth: int = 4) -> None:
         self.depth = depth
@@ -286,7 +287,7 @@ class StateTree:
         trail: list[tuple[bytes, bytes, int, Slot]] = []  # each node on the way: key, record, nibble, child
         child: Slot = slot
         while isinstance(child, bytes):
-            half = depth >> 1
+            half = depth >> 1  # node_key and nibble, inlined: this loop runs once per node a block touches
             if depth & 1:
                 here = path[half] & 0x0F
                 key = _DEPTH_KEYS[depth] + path[:half] + _HIGH_HALF[path[half]]
