@@ -275,18 +275,29 @@ def verify(trusted: LightBlock, untrusted: LightBlock, now_ns: int) -> VerifiedH
 Fetch = Callable[[int], LightBlock]
 
 
+@dataclass(frozen=True)
+class TrustRoot:
+    """Where verification starts: the header at `height` (0: the node's earliest) is taken on trust,
+    from the node itself unless `hash` pins it (then a node that lies about it is caught)."""
+
+    height: int = 0
+    hash: bytes | None = None
+
+
 class LightClient:
     """Headers verified from a trust root on, by height. Every header it verifies may serve as the
     trusted one for a later height, so trust follows the validator set as it changes."""
 
-    def __init__(self, fetch: Fetch, chain_id: str, root_height: int, root_hash: bytes | None = None,
+    def __init__(self, fetch: Fetch, chain_id: str, trust: TrustRoot,
                  clock_ns: Callable[[], int] = time.time_ns) -> None:
-        root = fetch(root_height)
+        if trust.height < 1:
+            raise ValueError("a trust root is a height from 1 on")
+        root = fetch(trust.height)
         self.chain_id = chain_id
-        self.root = verify_trust_root(root, chain_id, root_hash)
+        self.root = verify_trust_root(root, chain_id, trust.hash)
         self._fetch = fetch
         self._clock_ns = clock_ns
-        self._verified: dict[int, tuple[LightBlock, VerifiedHeader]] = {root_height: (root, self.root)}
+        self._verified: dict[int, tuple[LightBlock, VerifiedHeader]] = {trust.height: (root, self.root)}
 
     def header(self, height: int) -> VerifiedHeader:
         """The header at `height`, verified, or NotVerified saying why not."""
