@@ -17,6 +17,7 @@ from client.light import (
     LightClient,
     NotEnoughTrust,
     NotVerified,
+    TrustRoot,
     Validator,
     ValidatorSet,
     commit_from_json,
@@ -211,7 +212,7 @@ def light_client(blocks: dict[int, LightBlock], fetched: list[int]) -> LightClie
         fetched.append(height)
         return blocks[height]
 
-    return LightClient(fetch, CHAIN, 1, clock_ns=lambda: 1_800_000_000 * NANOS_PER_SECOND)
+    return LightClient(fetch, CHAIN, TrustRoot(1), clock_ns=lambda: 1_800_000_000 * NANOS_PER_SECOND)
 
 
 def test_changed_set_with_a_third_of_the_trusted_power_is_taken_in_one_skip() -> None:
