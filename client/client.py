@@ -194,9 +194,9 @@ class Client:
         self.wait_for_height(answer.height + 1, timeout_s)
         return check(answer, self.light().header(answer.height + 1))
 
-    def prove_balance(self, address: str, subaccount: int = 0) -> ProvenBalance:
+    def prove_balance(self, address: str, subaccount: int = 0, height: int = 0) -> ProvenBalance:
         holder = SubaccountId(address_from_hex(address), subaccount)
-        proven = self.prove(bank_keys.STORE_PREFIX + bank_keys.balance_key(holder))
+        proven = self.prove(bank_keys.STORE_PREFIX + bank_keys.balance_key(holder), height)
         amount = read_i128(proven.value) if proven.value is not None else 0
         return ProvenBalance(Balance("0x" + holder.address.hex(), subaccount, amount), proven)
 
