@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bridge.cli import add_eth_options, eth_rpc_of
-from client.arguments import add_proof_options, uint_arg
+from client.arguments import uint_arg
+from client.proof_arguments import add_proof_options
 
 
 def _address(text: str) -> bytes:

@@ -24,7 +24,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from client.arguments import add_proof_options, subaccount_number, subaccount_ref, trust_root, uint_arg
+from client.arguments import subaccount_number, subaccount_ref, uint_arg
+from client.proof_arguments import add_proof_options, trust_root
 
 if TYPE_CHECKING:  # imported where used: a command loads only what it needs
     from client import Client, PrivateKey

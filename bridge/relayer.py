@@ -53,12 +53,12 @@ from web3.types import TxReceipt
 from bridge.anchor_relay import AnchorRelay
 from bridge.cli import add_relayer_options
 from bridge.config import ConfigError, RelayerConfig
-from client.arguments import trust_root
 from client.bridge import BridgeClient, held_by_vault
 from client.client import Client, TxResult
 from client.errors import ChainRejected, TxNotIncluded
 from client.eth import decode_custom_error, send_eth_transaction
 from client.light import TrustRoot
+from client.proof_arguments import trust_root
 from modules.bridge.errors import AlreadySigned, ClaimOutOfOrder, DepositAlreadyCredited, DepositsHalted
 from modules.bridge.types import ClaimDeposit, SignValset, SignWithdrawal
 from wire import vault as digests

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from client.amounts import format_usdc, parse_decimal, parse_usdc
-from client.arguments import add_proof_options, port, subaccount_number, subaccount_ref, trust_root, uint_arg
+from client.arguments import port, subaccount_number, subaccount_ref, uint_arg
+from client.proof_arguments import add_proof_options, trust_root
 from modules.integers import I64_MAX, U32_MAX
 from perpchain import orders_cli
 from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT

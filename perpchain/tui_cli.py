@@ -7,7 +7,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from client.arguments import add_proof_options, subaccount_number, trust_root
+from client.arguments import subaccount_number
+from client.proof_arguments import add_proof_options, trust_root
 from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
 
 

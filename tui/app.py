@@ -406,6 +406,7 @@ class TradingApp(App[None]):
             return
         worker = get_current_worker()
         client = self.client_factory(self.node_url)
+        client.trust = self.verify or client.trust
         last = 0.0
         try:
             while not self._stopping(worker):
@@ -438,10 +439,7 @@ class TradingApp(App[None]):
             client.close()
 
     def _prove_collateral(self, client: Client, number: int) -> ProvenBalance | None:
-        if self.verify is None:
-            return None
-        client.trust = self.verify
-        return client.prove_balance(self.address, number)
+        return client.prove_balance(self.address, number) if self.verify is not None else None
 
     @work(exclusive=True, thread=True, group="summary")
     def feed_summary(self) -> None:
