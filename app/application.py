@@ -5,7 +5,8 @@ A block's life:
   1. PrepareProposal orders the mempool's txs by class: non-order actions, cancels, resting
                     placements, then taking orders (cancel-first protects makers).
   2. ProcessProposal rejects a proposal whose txs break that order.
-  3. FinalizeBlock  runs the modules' begin-block hooks in the registry's BEGIN_BLOCKERS order:
+  3. FinalizeBlock  records the block's time in the state (auth), runs the modules' begin-block
+                    hooks in the registry's BEGIN_BLOCKERS order:
                     (0) after an anchor height, the balances anchor of the committed state
                     (anchor), (1) oracle prices from tx 0 (oracle), (2) expires good-til orders and
                     fires due dead-man switches, moves trailing stops and fires the conditional
@@ -16,12 +17,13 @@ A block's life:
                     (4) samples funding premiums and, at an hour boundary, moves the funding index
                     (funding), (5) liquidates every subaccount under maintenance margin
                     (liquidation), (6) marks the addresses it wrote for the next anchor (anchor);
-                    then chains the block's write set into the app hash. One set of keepers serves
-                    the block's hooks, one its txs (modules/keepers.py).
-  4. Commit         writes the block cache, height, app hash and block time in one LevelDB batch,
-                    then moves the mempool's state (app/mempool.py) onto the new committed state
-                    and hands the block's writes to whoever follows the node's commits (the
-                    mempool worker, app/mempool_worker.py).
+                    then updates the state tree (app/tree.py) with the block's writes: its root is
+                    the app hash. One set of keepers serves the block's hooks, one its txs
+                    (modules/keepers.py).
+  4. Commit         writes the block cache, the tree's changed nodes, height, app hash and block
+                    time in one LevelDB batch, then moves the mempool's state (app/mempool.py)
+                    onto the new committed state and hands the block's writes to whoever follows
+                    the node's commits (the mempool worker, app/mempool_worker.py).
 CheckTx runs on the mempool's state, never on the block's.
 A crash between FinalizeBlock and Commit leaves the previous height on disk; CometBFT's handshake replays the
 block, and the books are rebuilt from the store on start.
@@ -44,7 +46,8 @@ from app.ordering import actions_class, order_txs, proposal_order_error
 from app.price_source import NoPrices, PriceSource
 from app.router import execute_tx, keepers_over, use_nonce
 from app.sigverify import SignerCache
-from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
+from app.store import CacheStore, CommitInfo, CommittedStore
+from app.tree import TreeUpdate
 from modules.anchor.msg_server import CommittedState, LatestTree
 from modules.auth.keeper import AuthKeeper
 from modules.context import BlockContext, Event
@@ -72,6 +75,7 @@ class _PendingBlock:
 
     cache: CacheStore
     info: CommitInfo | None  # None between InitChain and the first FinalizeBlock
+    tree: TreeUpdate | None  # the state tree's changes for the cache's writes (None with `info`)
 
 
 # The event attributes CometBFT's tx index keeps, so `tx_search` and websocket queries can find
@@ -192,8 +196,8 @@ class Application:
             keepers.oracle.set_vote_extensions_enable_height(req.consensus_params.abci.vote_extensions_enable_height)
         self._chain_id = req.chain_id
         self._mempool.set_chain_id(req.chain_id)
-        genesis_hash = next_app_hash(b"", 0, cache.writes)
-        self._pending = _PendingBlock(cache=cache, info=None)
+        genesis_hash = self._store.tree().update(cache.writes).root
+        self._pending = _PendingBlock(cache=cache, info=None, tree=None)
         self._last = CommitInfo(0, genesis_hash, 0)
         log.info("init_chain chain_id=%s app_hash=%s", req.chain_id, genesis_hash.hex())
         return abci_pb.ResponseInitChain(app_hash=genesis_hash)
@@ -274,7 +278,7 @@ class Application:
         if self._block_checkpoint is not None:  # a second FinalizeBlock for one height: start over
             self._books.rollback(self._block_checkpoint)
         self._block_checkpoint = self._books.checkpoint()
-        keepers = keepers_over(block, self._books, ctx)
+        keepers = self._block_keepers(block, ctx)
         txs = list(req.txs)
         results: list[abci_pb.ExecTxResult] = []
         observations: list[Observation] = []
@@ -292,9 +296,15 @@ class Application:
         results += [self._deliver(keepers, tx_branch, tx_keepers, item) for item in decoded]
         for hook in REGISTRY.end_block:
             this_block.events += hook(this_block)
-        app_hash = next_app_hash(self._last.app_hash, req.height, block.writes)
-        self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, app_hash, ctx.time_ms))
-        return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash, events=_events_to_pb(this_block.events))
+        tree = self._store.tree().update(block.writes)  # from the committed tree: a second FinalizeBlock starts over too
+        self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, tree.root, ctx.time_ms), tree=tree)
+        return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=tree.root, events=_events_to_pb(this_block.events))
+
+    def _block_keepers(self, block: CacheStore, ctx: BlockContext) -> Keepers:
+        """The keepers of a block's own steps over `block`, the block's time recorded first."""
+        keepers = keepers_over(block, self._books, ctx)
+        keepers.auth.set_block_time_ms(ctx.time_ms)
+        return keepers
 
     def _block(self, block: CacheStore, keepers: Keepers, observations: list[Observation]) -> Block:
         """What the block hooks see of the block being built in `block`."""
@@ -304,14 +314,14 @@ class Application:
             branch = CacheStore(block)
             return keepers_over(branch, self._books, ctx), branch.write
 
-        committed = CommittedState(self._last.height, self._last.app_hash, self._last.block_time_ms)
+        committed = CommittedState(self._last.height, self._last.app_hash, AuthKeeper(self._store).block_time_ms())
         return Block(keepers, branching, self._books, self._anchors, committed, observations, block.writes)
 
     def settle_writes(self, block: CacheStore, ctx: BlockContext) -> list[Event]:
         """The end of a block (REGISTRY.end_block: funding's sample, the liquidation pass, the
         anchor marks) over what `block` holds, without txs: app/driver.py runs it after writing a
         starting state no tx made, so that state is settled and indexed as a block's would be."""
-        this_block = self._block(block, keepers_over(block, self._books, ctx), [])
+        this_block = self._block(block, self._block_keepers(block, ctx), [])
         for hook in REGISTRY.end_block:
             this_block.events += hook(this_block)
         return this_block.events
@@ -320,7 +330,7 @@ class Application:
         pending = self._pending
         if pending is None or pending.info is None:
             raise RuntimeError("Commit without a finalized block")
-        self._store.commit(pending.cache.writes, pending.info)
+        self._store.commit(pending.cache.writes, pending.info, pending.tree)
         self._anchors.committed()
         if self._block_checkpoint is not None:
             self._books.release(self._block_checkpoint)
