@@ -19,7 +19,7 @@ from app.metrics import serve_metrics
 from app.price_source import PriceSource
 from app.price_source import price_source as make_price_source
 from app.server import AbciServer
-from app.store import CommittedStore
+from app.store import DEFAULT_PROOF_VERSIONS, CommittedStore
 
 log = logging.getLogger("perpchain.node")
 
@@ -41,10 +41,13 @@ class MempoolWorkerExited(RuntimeError):
 
 async def serve(data_dir: Path, abci_address: str, metrics_address: str | None = None,
                 price_source: str = "none", log_level: str = "INFO",
-                application: ApplicationFactory = Application) -> None:
+                application: ApplicationFactory = Application, proof_versions: int | None = None) -> None:
+    """`proof_versions`: the committed heights kept readable for /store queries (None: the
+    store's default, DEFAULT_PROOF_VERSIONS)."""
     worker = WorkerLink(make_replica(data_dir), log_level)
     try:
-        store = CommittedStore(data_dir)
+        store = CommittedStore(data_dir, proof_versions=DEFAULT_PROOF_VERSIONS if proof_versions is None
+                               else proof_versions)
         app = application(store, make_price_source(price_source), worker.send_commit)
     except BaseException:
         worker.close()
@@ -87,11 +90,13 @@ async def serve(data_dir: Path, abci_address: str, metrics_address: str | None =
 
 
 def run(data_dir: Path, abci_address: str, log_level: str = "INFO", metrics_address: str | None = None,
-        price_source: str = "none", application: ApplicationFactory = Application) -> int:
+        price_source: str = "none", application: ApplicationFactory = Application,
+        proof_versions: int | None = None) -> int:
     configure_logging(log_level)
     make_price_source(price_source)  # a bad spec fails here, before anything listens
     try:
-        asyncio.run(serve(data_dir, abci_address, metrics_address, price_source, log_level, application))
+        asyncio.run(serve(data_dir, abci_address, metrics_address, price_source, log_level, application,
+                          proof_versions))
     except Exception:
         log.critical("node stopped by an unexpected error", exc_info=True)
         return 1

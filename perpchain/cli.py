@@ -30,6 +30,9 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here (default: off)")
     parser.add_argument("--price-source", default="none",
                         help="this validator's oracle prices: sim:SEED, file:PATH, http(s)://URL or none (docs/oracle.md)")
+    parser.add_argument("--proof-versions", type=uint_arg("--proof-versions", 1, 100_000), metavar="N",
+                        help="keep the state of the last N committed heights readable for /store queries and "
+                             "proofs (default 100, app/store.py; docs/state.md)")
 
 
 def _add_node_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,7 +45,8 @@ def _add_node_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
 def cmd_node(args: argparse.Namespace) -> int:
     from app.node import run
 
-    return run(Path(args.data), args.abci, args.log_level, args.metrics, args.price_source)
+    return run(Path(args.data), args.abci, args.log_level, args.metrics, args.price_source,
+               proof_versions=args.proof_versions)  # None: the store's default
 
 
 def cmd_genesis(args: argparse.Namespace) -> int:

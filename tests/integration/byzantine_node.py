@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     log.warning("BYZANTINE MODE %s: this validator misbehaves on purpose (tests only)", args.fault)
-    return run(Path(args.data), args.abci, args.log_level, args.metrics, args.price_source, FAULTS[args.fault])
+    return run(Path(args.data), args.abci, args.log_level, args.metrics, args.price_source, FAULTS[args.fault],
+               proof_versions=args.proof_versions)
 
 
 if __name__ == "__main__":
