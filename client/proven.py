@@ -57,7 +57,7 @@ def store_answer(response: Mapping[str, Any], key: bytes) -> StoreAnswer:
     code = int(response.get("code", 0))
     if code != 0:
         raise QueryFailed(code, response.get("codespace", ""), response.get("log", ""))
-    ops = (response.get("proof_ops") or {}).get("ops") or []
+    ops = (response.get("proofOps") or {}).get("ops") or []  # CometBFT v0.38 names it so in JSON
     if len(ops) != 1 or ops[0].get("type") != PROOF_OP_TYPE or base64.b64decode(ops[0].get("key") or "") != key:
         raise NotVerified(f"the node's answer for key {key.hex()} carries no {PROOF_OP_TYPE} proof of that key")
     value = base64.b64decode(response.get("value") or "") if response.get("info") == "present" else None

@@ -32,6 +32,12 @@ SIMULATED_PRICES = "sim:0"  # a deterministic simulated feed around each market'
 T = TypeVar("T")
 
 
+def run_perpchain(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    """`perpchain ARGS` as a user runs it (a fresh process, no stdin); its exit status is the caller's to check."""
+    return subprocess.run([sys.executable, "-m", "perpchain.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout_s, stdin=subprocess.DEVNULL)
+
+
 class TamperingTransport(httpx.BaseTransport):
     """A node that lies: the real node's JSON-RPC answers, edited in flight by `edit(call, result)`
     (`call` the request: its method and params). For a Client's `transport`."""

@@ -2,7 +2,7 @@
 a 4-validator localnet with anvil and its relayers, the anchor record is proven in the chain's
 state against a header its validators signed, an address's exit proof leads to that record's
 balances root, and the leaf is the address's balance proven in the state the record describes.
-A relayer in verifying mode refuses a record its node misreports."""
+The CLI's `--prove` prints it. A relayer in verifying mode refuses a record its node misreports."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from client.rpc import RpcClient
 from modules.anchor import merkle
 from modules.anchor.types import encode_record
 from tests.bridge_chain.conftest import BridgedNet, wait_for
-from tests.harness import TamperingTransport
+from tests.harness import TamperingTransport, run_perpchain
 from wire.crypto import keccak256
 
 pytestmark = pytest.mark.integration
@@ -36,6 +36,12 @@ def edit_query_answer(path: str, change: Callable[[dict[str, Any]], None]) -> Ed
             change(answer)
             result["response"]["value"] = base64.b64encode(json.dumps(answer).encode()).decode()
     return edit
+
+
+def checked_cli(*args: str) -> str:
+    done = run_perpchain(*args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def test_exit_proof_and_query_proof_speak_of_the_same_state(bridged_net: BridgedNet) -> None:
@@ -54,6 +60,13 @@ def test_exit_proof_and_query_proof_speak_of_the_same_state(bridged_net: Bridged
         anchored_balance = client.prove_balance("0x" + faucet.hex(), 0, record.height)
         assert anchored_balance.proven.height == record.height
         assert anchored_balance.balance.amount_micro_usdc == amount > 0
+
+    node = bridged_net.layout.nodes[1].rpc_url
+    printed = json.loads(checked_cli("query", "exit-proof", f"0x{faucet.hex()}", "--prove", "--node", node))
+    assert printed["verified"].startswith("leaf checked against the balances root of anchor ")
+    assert printed["amount_micro_usdc"] == str(amount) or int(printed["anchor"]["nonce"]) > record.nonce
+    anchor = json.loads(checked_cli("query", "anchor", "--prove", "--node", node))
+    assert int(anchor["record"]["nonce"]) >= record.nonce and anchor["verified"].startswith("verified against header")
 
 
 def test_an_exit_proof_off_the_proven_root_is_refused(bridged_net: BridgedNet) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -16,7 +14,7 @@ import pytest
 from client import Client, NotVerified, PrivateKey, SubaccountId, TrustRoot
 from client.proven import StoreAnswer, check
 from modules.bank.keys import STORE_PREFIX, balance_key
-from tests.harness import ROOT, TamperingTransport
+from tests.harness import TamperingTransport, run_perpchain
 from tests.integration.conftest import TRADER_USDC, Net
 
 pytestmark = pytest.mark.integration
@@ -24,11 +22,6 @@ pytestmark = pytest.mark.integration
 
 def trader(net: Net, index: int = 0) -> str:
     return "0x" + net.traders[index].address.hex()
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "perpchain.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, stdin=subprocess.DEVNULL)
 
 
 def test_present_and_absent_keys_are_proven_against_signed_headers(net: Net) -> None:
@@ -46,8 +39,14 @@ def test_tampered_value_is_refused(net: Net) -> None:
     doubled = (2 * TRADER_USDC * 1_000_000).to_bytes(16, "big", signed=True)
 
     def double_the_balance(call: dict[str, Any], result: dict[str, Any]) -> None:
-        if call["method"] == "abci_query":
+        if call["method"] != "abci_query":
+            return
+        if call["params"]["path"] == "/store":
             result["response"]["value"] = base64.b64encode(doubled).decode()
+        else:  # /bank/balance/...: the JSON answer
+            answer = json.loads(base64.b64decode(result["response"]["value"]))
+            answer["amount_micro_usdc"] = str(int.from_bytes(doubled, "big"))
+            result["response"]["value"] = base64.b64encode(json.dumps(answer).encode()).decode()
 
     with Client(net.layout.nodes[0].rpc_url, transport=TamperingTransport(double_the_balance)) as client:
         assert client.balance(trader(net)).amount_micro_usdc == 2 * TRADER_USDC * 1_000_000  # believed unproven
@@ -94,7 +93,7 @@ def test_trust_root_pinned_by_hash(net: Net) -> None:
 
 def test_cli_prints_the_proven_balance_and_refuses_a_wrong_trust_hash(net: Net) -> None:
     node = net.layout.nodes[2].rpc_url
-    done = cli("query", "balance", f"{trader(net)}/0", "--prove", "--node", node)
+    done = run_perpchain("query", "balance", f"{trader(net)}/0", "--prove", "--node", node)
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["amount_micro_usdc"] == str(TRADER_USDC * 1_000_000)
@@ -102,9 +101,9 @@ def test_cli_prints_the_proven_balance_and_refuses_a_wrong_trust_hash(net: Net) 
     verified = re.fullmatch(rf"verified against header {answer['height'] + 1} signed by (\d+) of (\d+) power",
                             answer["verified"])
     assert verified is not None and int(verified[1]) * 3 > int(verified[2]) * 2
-    store = cli("query", "store", "bank/supply", "--node", node)
+    store = run_perpchain("query", "store", "bank/supply", "--node", node)
     assert store.returncode == 0, store.stderr
     assert json.loads(store.stdout)["present"] is True
-    refused = cli("query", "balance", trader(net), "--prove", "--trust-height", "1", "--trust-hash", "00" * 32,
+    refused = run_perpchain("query", "balance", trader(net), "--prove", "--trust-height", "1", "--trust-hash", "00" * 32,
                   "--node", node)
     assert refused.returncode == 3 and refused.stderr.startswith("not verified: header 1 hashes to")

@@ -36,7 +36,7 @@ def response_for(key: bytes, state: dict[bytes, bytes], **changes: Any) -> dict[
     b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
     response = {"code": 0, "key": b64(key), "value": b64(value or b""), "height": str(HEIGHT),
                 "info": "present" if value is not None else "absent",
-                "proof_ops": {"ops": [{"type": PROOF_OP_TYPE, "key": b64(key), "data": b64(encode_proof(proof))}]}}
+                "proofOps": {"ops": [{"type": PROOF_OP_TYPE, "key": b64(key), "data": b64(encode_proof(proof))}]}}
     return {**response, **changes}
 
 
@@ -46,7 +46,7 @@ ROOT = root_and_tree(STATE)[0]
 def test_present_key_is_proven_with_its_value() -> None:
     proven = check(store_answer(response_for(PRESENT, STATE), PRESENT), header_over(ROOT))
     assert (proven.value, proven.height, proven.header.height) == (STATE[PRESENT], HEIGHT, HEIGHT + 1)
-    assert proven.proof_bytes == len(base64.b64decode(response_for(PRESENT, STATE)["proof_ops"]["ops"][0]["data"]))
+    assert proven.proof_bytes == len(base64.b64decode(response_for(PRESENT, STATE)["proofOps"]["ops"][0]["data"]))
     assert proven.describe() == f"verified against header {HEIGHT + 1} signed by 40 of 40 power"
 
 
@@ -88,7 +88,7 @@ def test_proof_against_the_wrong_header_is_refused() -> None:
 
 def test_answer_without_a_proof_of_the_key_is_refused() -> None:
     with pytest.raises(NotVerified, match="carries no"):
-        store_answer(response_for(PRESENT, STATE, proof_ops=None), PRESENT)
+        store_answer(response_for(PRESENT, STATE, proofOps=None), PRESENT)
     with pytest.raises(NotVerified, match="carries no"):
         store_answer(response_for(PRESENT, STATE), ABSENT)  # the op proves another key
 
