@@ -1,7 +1,7 @@
 """The anchoring and escape-hatch commands, registered on perpchain's parser by perpchain/cli.py:
 
-    perpchain query anchor [--node URL]                    the chain's latest anchor and its signatures
-    perpchain query exit-proof 0xADDR [--nonce N]          the address's anchored amount and proof (live node)
+    perpchain query anchor [--node URL] [--prove]          the chain's latest anchor and its signatures
+    perpchain query exit-proof 0xADDR [--nonce N] [--prove] the address's anchored amount and proof (live node)
     perpchain exit-proof --home NODE_HOME 0xADDR [--nonce N | --eth-rpc URL --vault 0x..] [--out FILE]
                                                            the same from a stopped node's data (offline)
     perpchain vault-anchor [--eth-rpc URL] [--vault 0x..]   the vault's anchor, its age, frozen or not
@@ -23,6 +23,7 @@ from typing import Any
 
 from bridge.cli import add_eth_options, eth_rpc_of
 from client.arguments import uint_arg
+from client.proof_arguments import add_proof_options
 
 
 def _address(text: str) -> bytes:
@@ -36,20 +37,33 @@ def _address(text: str) -> bytes:
 
 def add_query_parsers(query_commands: argparse._SubParsersAction[argparse.ArgumentParser],
                       node: argparse.ArgumentParser) -> None:
-    query_commands.add_parser("anchor", parents=[node], help="the chain's latest anchor and its signatures")
+    anchor = query_commands.add_parser("anchor", parents=[node], help="the chain's latest anchor and its signatures")
+    add_proof_options(anchor)
     proof = query_commands.add_parser("exit-proof", parents=[node],
                                       help="an address's anchored claimable amount and Merkle proof")
     proof.add_argument("address", type=_address, metavar="0xADDR")
     proof.add_argument("--nonce", type=uint_arg("nonce"), help="anchor nonce (default: the latest; the one before is kept too)")
+    add_proof_options(proof)
 
 
 def query_result(client: Any, args: argparse.Namespace) -> Any:
+    """With --prove: `anchor` is the latest record proven in the chain's state (its signatures are not
+    part of it); `exit-proof` is the proof checked against that record's balances root."""
     from client.anchor import AnchorClient
+    from modules.anchor.queries import record_json
 
     anchors = AnchorClient(client)
     if args.query_command == "anchor":
-        return anchors.status()
-    return anchors.proof(args.address, args.nonce)
+        if not args.prove:
+            return anchors.status()
+        latest = client.prove_latest_anchor()
+        proven = latest.proven or latest.latest
+        return {"latest_nonce": str(latest.record.nonce if latest.record else 0),
+                "record": record_json(latest.record) if latest.record else None, **proven.summary()}
+    if not args.prove:
+        return anchors.proof(args.address, args.nonce)
+    checked = anchors.proven_proof(args.address, args.nonce)
+    return {**checked.answer, **checked.proven.summary(), "verified": checked.describe()}
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser],

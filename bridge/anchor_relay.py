@@ -1,7 +1,9 @@
 """The relayer's anchoring duties, one pass per relayer step (kept apart from bridge/relayer.py):
 
   1. sign: when the chain's latest anchor lacks this validator's signature, sign its EIP-712
-     digest (wire/anchor.py) with the validator's Ethereum key and post it (SignAnchor);
+     digest (wire/anchor.py) with the validator's Ethereum key and post it (SignAnchor); with
+     --verify, only once the record the node reports is the one proven in the chain's state
+     against a header its validators signed (client/proven.py);
   2. submit: once > 2/3 of the power signed and the vault holds an older nonce, send
      `Vault.anchor` — first the relayer whose turn it is (nonce mod validators), any other after
      the backup delay; the vault takes a nonce once whoever sends it;
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from client.anchor import AnchorClient, record_from_json
 from client.eth import TransactionFailed
+from client.light import NotVerified
 from modules.anchor.errors import AnchorAlreadySigned, AnchorSuperseded
 from modules.anchor.types import AnchorRecord, SignAnchor
 from wire.anchor import anchor_digest
@@ -47,6 +50,8 @@ class AnchorRelay:
             return
         latest = status["latest"]
         record = record_from_json(latest["record"])
+        if self.relayer.verify is not None:
+            self.check_proven(record)
         self.sign(record, latest)
         vault = self.anchors.vault_anchor()
         if (latest["ready"] and vault.nonce < record.nonce and not vault.frozen
@@ -60,6 +65,13 @@ class AnchorRelay:
         metrics["relayer_anchor_lag_blocks"] = max(0, record.height - vault.height)
         metrics["relayer_anchor_age_seconds"] = vault.age_s
         metrics["relayer_anchor_freeze_in_seconds"] = max(0, vault.freezable_at_s - vault.eth_time_s)
+
+    def check_proven(self, record: AnchorRecord) -> None:
+        """NotVerified unless `record` is the one the chain's state holds under its nonce, proven."""
+        proven_record, proven = self.relayer.client.prove_anchor_record(record.nonce)
+        if proven_record != record:
+            raise NotVerified(f"anchor {record.nonce}: the node reports another record than the one proven "
+                              f"at height {proven.height}")
 
     def sign(self, record: AnchorRecord, answer: dict[str, Any]) -> None:
         eth_key = self.relayer.eth_key

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from client.arguments import subaccount_number, subaccount_ref, uint_arg
+from client.proof_arguments import add_proof_options, trust_root
 
 if TYPE_CHECKING:  # imported where used: a command loads only what it needs
     from client import Client, PrivateKey
@@ -59,8 +60,16 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                 default_node: str) -> None:
     """Register `relayer` on perpchain's subcommands."""
     relayer = commands.add_parser("relayer", help="bridge relayer of one validator operator (until Ctrl-C)")
-    relayer.add_argument("--config", type=Path, required=True, help="config file (JSON; docs/bridge.md)")
-    relayer.set_defaults(func=lambda args: __import__("bridge.relayer", fromlist=["run"]).run(args.config))
+    add_relayer_options(relayer)
+    relayer.set_defaults(func=lambda args: __import__("bridge.relayer", fromlist=["run"]).run(
+        args.config, trust_root(args) if args.verify else None))
+
+
+def add_relayer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, required=True, help="config file (JSON; docs/bridge.md)")
+    parser.add_argument("--verify", action="store_true",
+                        help="sign only anchor records proven against headers the validators signed (docs/bridge.md)")
+    add_proof_options(parser, flag=False)
 
 
 def add_eth_options(parser: argparse.ArgumentParser) -> None:

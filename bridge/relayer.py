@@ -51,11 +51,14 @@ from web3.exceptions import BlockNotFound, ContractCustomError
 from web3.types import TxReceipt
 
 from bridge.anchor_relay import AnchorRelay
+from bridge.cli import add_relayer_options
 from bridge.config import ConfigError, RelayerConfig
 from client.bridge import BridgeClient, held_by_vault
 from client.client import Client, TxResult
 from client.errors import ChainRejected, TxNotIncluded
 from client.eth import decode_custom_error, send_eth_transaction
+from client.light import TrustRoot
+from client.proof_arguments import trust_root
 from modules.bridge.errors import AlreadySigned, ClaimOutOfOrder, DepositAlreadyCredited, DepositsHalted
 from modules.bridge.types import ClaimDeposit, SignValset, SignWithdrawal
 from wire import vault as digests
@@ -121,11 +124,12 @@ class RelayerState:
 class Relayer:
     """Usable in-process: `Relayer(config).start()` ... `.stop()`; `.step()` runs one pass."""
 
-    def __init__(self, config: RelayerConfig, eth_key: PrivateKey | None = None) -> None:
+    def __init__(self, config: RelayerConfig, eth_key: PrivateKey | None = None, verify: TrustRoot | None = None) -> None:
         self.config = config
         self.operator = config.operator_key()  # encrypted at rest; ConfigError names the problem
         self.eth_key = eth_key if eth_key is not None else config.eth_key()
-        self.client = Client(config.node_rpc, timeout_s=10.0)
+        self.verify = verify  # --verify: anchors are signed only once proven (bridge/anchor_relay.py)
+        self.client = Client(config.node_rpc, timeout_s=10.0, trust=verify or TrustRoot())
         self.bridge = BridgeClient(self.client, config.eth_rpc, config.vault)
         self.state = RelayerState(config.state_dir / "relayer-state.json", config.start_block)
         self.metrics: dict[str, float] = {name: 0 for name in (
@@ -575,14 +579,14 @@ def _handler(relayer: Relayer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def run(config_path: Path) -> int:
-    """`perpchain relayer --config FILE`: run until SIGINT / SIGTERM."""
+def run(config_path: Path, verify: TrustRoot | None = None) -> int:
+    """`perpchain relayer --config FILE [--verify]`: run until SIGINT / SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        relayer = Relayer(RelayerConfig.load(config_path)).start()
+        relayer = Relayer(RelayerConfig.load(config_path), verify=verify).start()
     except ConfigError as error:  # a bad config, key file or password: one line, no traceback
         log.error("cannot start: %s", error)
         return 2
@@ -595,8 +599,9 @@ def run(config_path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="perpchain relayer", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, required=True, help="relayer config file (JSON; see bridge/config.py)")
-    return run(parser.parse_args(argv).config)
+    add_relayer_options(parser)
+    args = parser.parse_args(argv)
+    return run(args.config, trust_root(args) if args.verify else None)
 
 
 if __name__ == "__main__":

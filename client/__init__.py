@@ -6,11 +6,13 @@ load web3: `client.eth` (contract bindings, sending transactions, naming reverts
 `client.bridge` (deposits, withdrawals, solvency) and `client.anchor` (anchors, the escape hatch).
 """
 
-from client.client import Balance, Client, NodeHealth, NodeStatus, TxEvent, TxResult
+from client.client import Balance, Client, NodeHealth, NodeStatus, ProvenAnchor, ProvenBalance, TxEvent, TxResult
 from client.errors import ChainRejected, ClientError, NodeUnreachable, QueryFailed, RpcError, TxNotIncluded, TxRejected
 from client.events import SubscriptionRefused, subscribe
 from client.keys import load_key, save_key
+from client.light import NotVerified, TrustRoot
 from client.nonces import NonceSource
+from client.proven import Proven
 from modules.bank.types import Transfer
 from modules.orderbook.actions import (
     CancelAll,
@@ -53,12 +55,17 @@ __all__ = [
     "NodeStatus",
     "NodeUnreachable",
     "NonceSource",
+    "NotVerified",
     "PrivateKey",
+    "Proven",
+    "ProvenAnchor",
+    "ProvenBalance",
     "QueryFailed",
     "RpcError",
     "SubscriptionRefused",
     "SubaccountId",
     "Transfer",
+    "TrustRoot",
     "TxEvent",
     "TxNotIncluded",
     "TxRejected",

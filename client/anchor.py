@@ -4,6 +4,7 @@ by the caller's own key since the vault pays `msg.sender`.
 
     anchors = AnchorClient(Client(node_rpc), eth_rpc="http://127.0.0.1:8545", vault="0x..")
     proof = anchors.proof(address)                 # /anchor/proof/<address>: amount + Merkle proof
+    proven = anchors.proven_proof(address)         # the same, its root proven against a signed header
     anchors.exit(trader_key, proof)                # Vault.exit(amount, proof)
     anchors.vault_anchor()                         # VaultAnchor: nonce, root, age, frozen, ...
 
@@ -20,18 +21,21 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from client.bridge import BridgeClient, held_by_vault
 from client.client import Client, TxResult
-from client.errors import ChainRejected
+from client.errors import ChainRejected, ClientError
+from client.light import NotVerified
+from client.proven import Proven
+from modules.anchor import merkle
 from modules.anchor.errors import NoClaimableBalance
 from modules.anchor.types import AnchorRecord, SignAnchor
 from wire.anchor import vault_record
-from wire.crypto import PrivateKey
+from wire.crypto import PrivateKey, keccak256
 
 if TYPE_CHECKING:  # web3 is imported on first Ethereum use (client/eth.py)
     from web3.contract.contract import ContractFunction
     from web3.types import TxReceipt
 
-__all__ = ["AnchorClient", "EscapeSummary", "SignAnchor", "VaultAnchor", "anchor_call_args", "escape_summary",
-           "proof_call_args", "record_from_json"]
+__all__ = ["AnchorClient", "EscapeSummary", "ProvenExitProof", "SignAnchor", "VaultAnchor", "anchor_call_args",
+           "escape_summary", "proof_call_args", "record_from_json"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,19 @@ class VaultAnchor:
     @property
     def age_s(self) -> int:
         return max(0, self.eth_time_s - self.last_anchor_time_s)
+
+
+@dataclass(frozen=True)
+class ProvenExitProof:
+    """An exit proof whose leaf was checked against the balances root of `record`, itself proven in
+    the chain's state (`proven`): the escape hatch's claim and the app hash speak of the same state."""
+
+    answer: dict[str, Any]  # /anchor/proof/<address>/<nonce>, as Vault.exit takes it
+    record: AnchorRecord
+    proven: Proven  # the record's key, against the header that commits to that state
+
+    def describe(self) -> str:
+        return f"leaf checked against the balances root of anchor {self.record.nonce}, {self.proven.describe()}"
 
 
 def record_from_json(r: Mapping[str, Any]) -> AnchorRecord:
@@ -98,6 +115,23 @@ class AnchorClient:
     def proof(self, address: bytes, nonce: int | None = None) -> dict[str, Any]:
         suffix = f"/{nonce}" if nonce is not None else ""
         return dict(self.client.query(f"/anchor/proof/0x{address.hex()}{suffix}"))
+
+    def proven_proof(self, address: bytes, nonce: int | None = None) -> ProvenExitProof:
+        """`proof`, checked: the anchor record (the latest, or `nonce`) proven against a verified
+        header, then the address's leaf and Merkle path against that record's balances root."""
+        if nonce is None:
+            latest = self.client.prove_latest_anchor()
+            if latest.record is None or latest.proven is None:
+                raise ClientError(f"no anchor yet (proven at height {latest.latest.height})")
+            record, proven = latest.record, latest.proven
+        else:
+            record, proven = self.client.prove_anchor_record(nonce)
+        answer = self.proof(address, record.nonce)
+        amount, nodes = proof_call_args(answer)
+        if not merkle.verify(keccak256, record.balances_root, address, amount, nodes):
+            raise NotVerified(f"the exit proof of 0x{address.hex()} does not lead to anchor {record.nonce}'s "
+                              f"proven balances root 0x{record.balances_root.hex()}")
+        return ProvenExitProof(answer, record, proven)
 
     def sign(self, key: PrivateKey, nonce: int, signature: bytes) -> TxResult | str:
         return self.client.send(key, [SignAnchor(nonce, signature)])

@@ -33,3 +33,4 @@ def subaccount_ref(text: str) -> tuple[str, int]:
     it) and the subaccount number, 0 when absent."""
     address, slash, number = text.partition("/")
     return address, subaccount_number(number) if slash else 0
+

@@ -11,14 +11,20 @@ from typing import Any, Literal, Sequence, overload
 
 import httpx
 
-from client.errors import QueryFailed, TxNotIncluded, TxRejected
+from client.errors import ClientError, QueryFailed, TxNotIncluded, TxRejected
+from client.light import LightClient, NodeBlocks, NotVerified, TrustRoot
 from client.nonces import NonceSource
+from client.proven import STORE_PATH, Proven, StoreAnswer, check, store_answer
 from client.rpc import RpcClient
+from modules.anchor import keys as anchor_keys
+from modules.anchor.types import AnchorRecord, decode_record
+from modules.bank import keys as bank_keys
 from modules.bank.types import Transfer
+from modules.encoding import read_i128, stored_uint, u64
 from modules.orderbook.actions import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, ScheduleCancelAll
 from modules.types import SubaccountId
 from wire.codec import Action, Tx, sign_tx
-from wire.crypto import PrivateKey
+from wire.crypto import PrivateKey, address_from_hex
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,21 @@ class Balance:
     address: str
     subaccount: int
     amount_micro_usdc: int
+
+
+@dataclass(frozen=True)
+class ProvenBalance:
+    balance: Balance
+    proven: Proven  # of the bank's key; absent means a zero balance
+
+
+@dataclass(frozen=True)
+class ProvenAnchor:
+    """The latest anchor record (None: no anchor yet), proven with the pointer to it, in one state."""
+
+    record: AnchorRecord | None
+    latest: Proven  # anchor/latest: the latest nonce
+    proven: Proven | None  # anchor/r/<nonce>: the record
 
 
 @dataclass(frozen=True)
@@ -76,12 +97,16 @@ def _events(raw_events: Sequence[dict[str, Any]]) -> tuple[TxEvent, ...]:
 
 
 class Client:
-    """Synchronous client of one node's RPC. `transport` swaps the network (tests)."""
+    """Synchronous client of one node's RPC. `transport` swaps the network (tests). `trust`: where
+    the headers that proven reads are checked against start (client/light.py)."""
 
-    def __init__(self, rpc_url: str, timeout_s: float = 10.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, rpc_url: str, timeout_s: float = 10.0, transport: httpx.BaseTransport | None = None,
+                 trust: TrustRoot = TrustRoot()) -> None:
         self.rpc = RpcClient(rpc_url, timeout_s=timeout_s, transport=transport)
         self.nonces = NonceSource()
+        self.trust = trust
         self._chain_id: str | None = None
+        self._light: LightClient | None = None
 
     def close(self) -> None:
         self.rpc.close()
@@ -144,6 +169,51 @@ class Client:
             if time.monotonic() > deadline:
                 raise TxNotIncluded(f"height {height} not reached in {timeout_s}s (at {current})")
             time.sleep(0.05)
+
+    # -- proven reads (client/proven.py) ------------------------------------------------------------
+
+    def light(self) -> LightClient:
+        """The verifier of this node's headers, from the trust root on (made on first use)."""
+        if self._light is None:
+            height = self.trust.height or int(self.rpc.call("status")["sync_info"]["earliest_block_height"])
+            self._light = LightClient(NodeBlocks(self.rpc), self.chain_id(), TrustRoot(height, self.trust.hash))
+        return self._light
+
+    def store_answer(self, key: bytes, height: int = 0) -> StoreAnswer:
+        """The node's answer for a raw store key with its proof, not yet checked (`prove` checks it)."""
+        response = self.rpc.call("abci_query", path=STORE_PATH, data=key.hex(), height=str(height), prove=True)
+        answer = store_answer(response["response"], key)
+        if height and answer.height != height:
+            raise NotVerified(f"asked for the state of height {height}, the node answered with {answer.height}'s")
+        return answer
+
+    def prove(self, key: bytes, height: int = 0, timeout_s: float = 30.0) -> Proven:
+        """A raw store key's value or absence in the state of `height` (0: the latest), proven against
+        the header at height + 1 (waited for); NotVerified names anything that does not check."""
+        answer = self.store_answer(key, height)
+        self.wait_for_height(answer.height + 1, timeout_s)
+        return check(answer, self.light().header(answer.height + 1))
+
+    def prove_balance(self, address: str, subaccount: int = 0, height: int = 0) -> ProvenBalance:
+        holder = SubaccountId(address_from_hex(address), subaccount)
+        proven = self.prove(bank_keys.STORE_PREFIX + bank_keys.balance_key(holder), height)
+        amount = read_i128(proven.value) if proven.value is not None else 0
+        return ProvenBalance(Balance("0x" + holder.address.hex(), subaccount, amount), proven)
+
+    def prove_latest_anchor(self) -> ProvenAnchor:
+        latest = self.prove(anchor_keys.STORE_PREFIX + anchor_keys.LATEST)
+        nonce = stored_uint(latest.value)
+        if nonce == 0:
+            return ProvenAnchor(None, latest, None)
+        record, proven = self.prove_anchor_record(nonce, latest.height)
+        return ProvenAnchor(record, latest, proven)
+
+    def prove_anchor_record(self, nonce: int, height: int = 0) -> tuple[AnchorRecord, Proven]:
+        """Anchor `nonce`'s record (its balances root among it) in the state of `height` (0: the latest)."""
+        proven = self.prove(anchor_keys.STORE_PREFIX + anchor_keys.RECORD + u64(nonce), height)
+        if proven.value is None:
+            raise ClientError(f"anchor {nonce} is proven absent from the state of height {proven.height}")
+        return decode_record(proven.value), proven
 
     # -- transactions -------------------------------------------------------------------------
 

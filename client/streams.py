@@ -3,12 +3,12 @@ block times by height: what the terminal UI and the market maker follow the chai
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 from client.client import Client, TxEvent
 from client.events import subscribe
+from client.times import rfc3339_to_ms
 
 NEW_BLOCK_QUERY = "tm.event='NewBlock'"
 
@@ -22,17 +22,6 @@ class BlockEvent:
     time_ms: int
     tx_count: int
     events: tuple[TxEvent, ...]
-
-
-def rfc3339_to_ms(text: str) -> int:
-    """CometBFT's header time ("2026-11-25T09:22:04.024419016Z", nanoseconds) in Unix milliseconds."""
-    stamp = text.rstrip("Z")
-    whole, _, fraction = stamp.partition(".")
-    date, _, clock = whole.partition("T")
-    year, month, day = (int(part) for part in date.split("-"))
-    hour, minute, second = (int(part) for part in clock.split(":"))
-    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    return seconds * 1000 + int((fraction + "000")[:3])
 
 
 def _events(raw: list[dict[str, Any]] | None) -> list[TxEvent]:

@@ -56,7 +56,7 @@ from client import (
     load_key,
 )
 from client.arguments import uint_arg
-from client.streams import rfc3339_to_ms
+from client.times import rfc3339_to_ms
 from localnet.fresh import COMETBFT, fresh_localnet
 from localnet.layout import Layout
 from localnet.supervisor import Supervisor

@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from client import CancelAll, Client, ClientError, PlaceOrder, PrivateKey, Side, SubaccountId, TimeInForce, Transfer
-from client.streams import rfc3339_to_ms
+from client.times import rfc3339_to_ms
 
 USDC = 1_000_000
 QUOTE, BUY, SELL, BAD = "quote", "buy", "sell", "bad"

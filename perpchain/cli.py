@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Callable
 
 from client.amounts import format_usdc, parse_decimal, parse_usdc
 from client.arguments import port, subaccount_number, subaccount_ref, uint_arg
+from client.proof_arguments import add_proof_options, trust_root
 from modules.integers import I64_MAX, U32_MAX
 from perpchain import orders_cli
 from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
@@ -174,14 +175,18 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def _rejected_or_failed(run: Callable[[], int]) -> int:
-    """Run a client call; a chain rejection prints its reason and exits 2, other errors 1."""
-    from client import ChainRejected, ClientError
+    """Run a client call; a chain rejection prints its reason and exits 2, an answer whose proof or
+    header does not check 3, other errors 1."""
+    from client import ChainRejected, ClientError, NotVerified
 
     try:
         return run()
     except ChainRejected as rejected:
         print(f"rejected: {rejected}", file=sys.stderr)
         return 2
+    except NotVerified as error:
+        print(f"not verified: {error}", file=sys.stderr)
+        return 3
     except ClientError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -353,6 +358,8 @@ def _add_query_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
                             ("positions", "a subaccount's positions, equity and margin")):
         sub = query_commands.add_parser(name, parents=[at_node], help=help_text)
         sub.add_argument("subaccount", type=subaccount_ref, metavar="0xADDR[/N]")
+        if name == "balance":
+            add_proof_options(sub)
     query_commands.add_parser("markets", parents=[at_node], help="every market's parameters")
     query_commands.add_parser("params", parents=[at_node],
                               help="the params in force: storage tiers by equity, per-block budgets")
@@ -375,6 +382,10 @@ def _add_query_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     trades.add_argument("--limit", type=uint_arg("limit", 0, 200), default=20)
     raw = query_commands.add_parser("path", parents=[at_node], help="any abci_query path (docs/queries.md)")
     raw.add_argument("path")
+    store = query_commands.add_parser("store", parents=[at_node],
+                                      help="a raw store key's value or absence, always proven (docs/queries.md)")
+    store.add_argument("key", type=store_key, help="0x + hex, or the key's text (e.g. bank/supply)")
+    add_proof_options(store, flag=False)
     from bridge.cli import add_query_parsers as add_bridge_query_parsers
 
     add_bridge_query_parsers(query_commands, at_node)  # `query solvency`, `query bridge ...`
@@ -383,21 +394,37 @@ def _add_query_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     add_anchor_query_parsers(query_commands, at_node)  # `query anchor`, `query exit-proof`
 
 
+def store_key(text: str) -> bytes:
+    """A raw store key (an argparse `type=`): `0x` + hex digits, or the key's own text."""
+    if not text.startswith("0x"):
+        return text.encode()
+    try:
+        return bytes.fromhex(text[2:])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not hexadecimal after 0x: {text!r}") from None
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from client import Client, PlaceOrder, Side, TimeInForce
 
     def run() -> int:
-        with Client(args.node) as client:
+        with Client(args.node, trust=trust_root(args)) as client:
             command = args.query_command
             if command == "balance":
                 address, number = args.subaccount
-                balance = client.balance(address, number)
+                proven = client.prove_balance(address, number) if args.prove else None
+                balance = proven.balance if proven else client.balance(address, number)
                 answer: object = {
                     "address": balance.address,
                     "subaccount": balance.subaccount,
                     "amount_micro_usdc": str(balance.amount_micro_usdc),
                     "amount_usdc": format_usdc(balance.amount_micro_usdc),
+                    **(proven.proven.summary() if proven else {}),
                 }
+            elif command == "store":
+                value = client.prove(args.key)
+                answer = {"key": "0x" + args.key.hex(), "present": value.value is not None,
+                          "value": "0x" + value.value.hex() if value.value is not None else None, **value.summary()}
             elif command == "markets":
                 answer = client.markets()
             elif command == "params":

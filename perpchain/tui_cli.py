@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from client.arguments import subaccount_number
+from client.proof_arguments import add_proof_options, trust_root
 from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
 
 
@@ -24,6 +25,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], d
     tui.add_argument("--localnet", action="store_true",
                      help="start (or join) the localnet, run the market maker, trade with a funded key (make run)")
     tui.add_argument("--root", default=str(DEFAULT_LOCALNET), help="the localnet's folder with --localnet")
+    tui.add_argument("--verify", action="store_true",
+                     help="also show the collateral proven against headers its validators signed (docs/tui.md)")
+    add_proof_options(tui, flag=False)
     tui.set_defaults(func=run_tui)
 
     mm = commands.add_parser("mm", help="market maker: quote every market around its mark until Ctrl-C")
@@ -46,7 +50,8 @@ def run_tui(args: argparse.Namespace) -> int:
 
         return run_local_session(Path(args.root), COMETBFT, PROJECT_ROOT)
     key = load_key(Path(args.key)) if args.key else None
-    TradingApp(args.node, key, args.subaccount, args.market, eth_rpc=args.eth_rpc).run()
+    TradingApp(args.node, key, args.subaccount, args.market, eth_rpc=args.eth_rpc,
+               verify=trust_root(args) if args.verify else None).run()
     return 0
 
 

@@ -6,6 +6,7 @@ leaves nothing running behind it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -29,6 +30,31 @@ ROOT = Path(__file__).resolve().parent.parent
 COMETBFT = ROOT / "bin" / "cometbft"
 SIMULATED_PRICES = "sim:0"  # a deterministic simulated feed around each market's reference price (seed 0)
 T = TypeVar("T")
+
+
+def run_perpchain(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    """`perpchain ARGS` as a user runs it (a fresh process, no stdin); its exit status is the caller's to check."""
+    return subprocess.run([sys.executable, "-m", "perpchain.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout_s, stdin=subprocess.DEVNULL)
+
+
+class TamperingTransport(httpx.BaseTransport):
+    """A node that lies: the real node's JSON-RPC answers, edited in flight by `edit(call, result)`
+    (`call` the request: its method and params). For a Client's `transport`."""
+
+    def __init__(self, edit: Callable[[dict[str, Any], dict[str, Any]], None]) -> None:
+        self.edit = edit
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        body = json.loads(response.read())
+        if "result" in body:
+            self.edit(json.loads(request.content), body["result"])
+        return httpx.Response(response.status_code, json=body)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def scrape_metrics(url: str) -> dict[str, float]:

@@ -6,7 +6,9 @@ streams) wakes three feed loops, each a thread worker so the UI never waits on t
     book     the selected market's L2 book (and its trades when a block traded), at most
              BOOK_HZ times a second; one fetch in flight, so a slow node never piles work up
     account  the active subaccount's open orders and positions (collateral, equity, margin), at
-             most 4 Hz; `a` / `A` switch the subaccount, and every panel and the order form follow
+             most 4 Hz; `a` / `A` switch the subaccount, and every panel and the order form follow;
+             with `verify` (--verify) also its collateral proven against a header its validators
+             signed (client/proven.py), shown beside the node's answer
     summary  every market's parameters and recent trades (24h figures, candles), every 2 s
 
 The loops post their answers to the app as messages. A node that stops answering turns the
@@ -38,10 +40,13 @@ from client import (
     Client,
     ClientError,
     NonceSource,
+    NotVerified,
     PlaceConditional,
     PlaceOrder,
     PrivateKey,
+    ProvenBalance,
     Side,
+    TrustRoot,
     TxRejected,
     TxResult,
     address_to_hex,
@@ -108,9 +113,10 @@ class BookFetched(Message):
 
 
 class AccountFetched(Message):
-    def __init__(self, subaccount: int, orders: list[dict[str, Any]], positions: dict[str, Any]) -> None:
+    def __init__(self, subaccount: int, orders: list[dict[str, Any]], positions: dict[str, Any],
+                 proven: ProvenBalance | None = None) -> None:
         super().__init__()
-        self.subaccount, self.orders, self.positions = subaccount, orders, positions
+        self.subaccount, self.orders, self.positions, self.proven = subaccount, orders, positions, proven
 
 
 class SummaryFetched(Message):
@@ -178,8 +184,10 @@ class TradingApp(App[None]):
 
     def __init__(self, node_url: str, key: PrivateKey | None = None, subaccount: int = 0, market: str | None = None,
                  client_factory: ClientFactory = default_client, book_hz: float = BOOK_HZ,
-                 eth_rpc: str | None = None, proof_dir: Path | None = None) -> None:
+                 eth_rpc: str | None = None, proof_dir: Path | None = None, verify: TrustRoot | None = None) -> None:
         super().__init__()
+        self.verify = verify  # prove the collateral, from this trust root (None: take the node's word)
+        self.unverified = ""  # the last reason a proof failed, alerted once
         self.eth_rpc = eth_rpc  # Ethereum JSON-RPC for the bridge screen (deposits need it)
         self.transfers: list[BridgeTransfer] = []
         self.proof_dir = proof_dir or Path.home() / ".perpchain" / "proofs"  # the escape hatch's saved proofs
@@ -398,6 +406,7 @@ class TradingApp(App[None]):
             return
         worker = get_current_worker()
         client = self.client_factory(self.node_url)
+        client.trust = self.verify or client.trust
         last = 0.0
         try:
             while not self._stopping(worker):
@@ -411,6 +420,13 @@ class TradingApp(App[None]):
                 try:
                     orders = client.orders(self.address, number)
                     positions = client.positions(self.address, number)
+                    proven = self._prove_collateral(client, number)
+                except NotVerified as error:
+                    if str(error) != self.unverified:
+                        self.unverified = str(error)
+                        self.alert(str(error), title="Collateral not verified", severity="error", timeout=12)
+                    self._stop.wait(RETRY_S)
+                    continue
                 except ChainRejected:
                     continue
                 except ClientError as error:
@@ -418,9 +434,12 @@ class TradingApp(App[None]):
                     self._stop.wait(RETRY_S)
                     continue
                 self._link(True)
-                self.post_message(AccountFetched(number, orders, positions))
+                self.post_message(AccountFetched(number, orders, positions, proven))
         finally:
             client.close()
+
+    def _prove_collateral(self, client: Client, number: int) -> ProvenBalance | None:
+        return client.prove_balance(self.address, number) if self.verify is not None else None
 
     @work(exclusive=True, thread=True, group="summary")
     def feed_summary(self) -> None:
@@ -484,7 +503,7 @@ class TradingApp(App[None]):
         if self.account is not None:
             self.query_one(PositionsTable).show(self.account.positions, self.markets)
             self.query_one(PositionsTable).border_subtitle = f"{len(self.account.positions)} · x close"
-        self.query_one(AccountPanel).show(self.account, self.me)
+        self.query_one(AccountPanel).show(self.account, self.me, message.proven)
 
     def on_summary_fetched(self, message: SummaryFetched) -> None:
         if not self._drawing():

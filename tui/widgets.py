@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
-from client import PlaceOrder, Side
+from client import PlaceOrder, ProvenBalance, Side
 from tui.model import (
     EXPIRIES,
     INTERVALS,
@@ -735,7 +735,8 @@ class PositionsTable(DataTable[Cell]):
 class AccountPanel(Static):
     """Collateral, equity, margin requirements, free collateral and leverage of the subaccount."""
 
-    def show(self, account: Account | None, owner: str) -> None:
+    def show(self, account: Account | None, owner: str, proven: ProvenBalance | None = None) -> None:
+        """`proven`: the collateral proven against a signed header (--verify), shown under the node's."""
         if account is None:
             self.update(Text(f"{owner}\nloading…" if owner else "read-only: start with --key FILE to trade",
                              style="dim"))
@@ -745,6 +746,9 @@ class AccountPanel(Static):
         grid.add_column(justify="right")
         pnl = account.unrealized_pnl
         grid.add_row("Collateral", format_usd(account.collateral))
+        if proven is not None:
+            grid.add_row(f"Proven @{proven.proven.height}", Text(format_usd(proven.balance.amount_micro_usdc),
+                                                                  style="green"))
         grid.add_row("Unrealized PnL", Text(signed_usd(pnl), style="green" if pnl > 0 else "red" if pnl < 0 else ""))
         grid.add_row("Equity", Text(format_usd(account.equity), style="bold"))
         grid.add_row("Initial margin", format_usd(account.initial_margin))

@@ -35,6 +35,7 @@ if str(GENERATED_DIR) not in sys.path:
 import perpchain_tx_pb2 as tx_pb  # noqa: E402
 from tendermint.abci import types_pb2 as abci_pb  # noqa: E402
 from tendermint.types import canonical_pb2 as canonical_pb  # noqa: E402
+from tendermint.types import types_pb2 as types_pb  # noqa: E402
 from tendermint.types import validator_pb2 as validator_pb  # noqa: E402
 
-__all__ = ["abci_pb", "canonical_pb", "tx_pb", "validator_pb"]
+__all__ = ["abci_pb", "canonical_pb", "tx_pb", "types_pb", "validator_pb"]

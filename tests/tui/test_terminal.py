@@ -15,7 +15,7 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from client import PlaceOrder, Side, SubaccountId, TimeInForce, address_to_hex
+from client import PlaceOrder, Side, SubaccountId, TimeInForce, TrustRoot, address_to_hex
 from tests.harness import LocalChain
 from tui.app import TradingApp
 from tui.model import what_if_line
@@ -280,3 +280,23 @@ def test_switching_subaccount_shows_its_account_and_orders_land_on_it(chain: Loc
         assert app.query_one(OrdersTable).row_count == 0
 
     run(app, scenario)
+
+
+def test_verifying_terminal_shows_the_collateral_proven_and_says_when_a_proof_fails(chain: LocalChain) -> None:
+    alice = chain.keys[0]
+
+    async def proven(app: TradingApp, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: any(line.startswith("Proven @") for line in account_panel_lines(app)),
+                    "the proven collateral")
+        [line] = [line for line in account_panel_lines(app) if line.startswith("Proven @")]
+        assert line.endswith(" 1,000.00") and "Collateral 1,000.00" in account_panel_lines(app)
+
+    run(TradingApp(chain.rpc_url, alice, market="BTC-USD", verify=TrustRoot()), proven)
+
+    async def refused(app: TradingApp, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: "Collateral not verified" in notices(app, "error"), "the refusal")
+        assert "the trusted hash is" in notices(app, "error")
+        assert not any(line.startswith("Proven @") for line in account_panel_lines(app))
+
+    wrong_root = TrustRoot(1, bytes(32))  # a hash this chain's first header does not have
+    run(TradingApp(chain.rpc_url, alice, market="BTC-USD", verify=wrong_root), refused)
