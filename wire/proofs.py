@@ -137,6 +137,14 @@ def decode_proof(data: bytes) -> Proof:
     return Proof(kind, tuple(levels), other)
 
 
+def _well_formed(level: ProofLevel, on_path: bool) -> bool:
+    """A level as decode_proof makes them, also when a Proof is made otherwise: a 16-bit bitmap and
+    a 32-byte hash for each child off the path (siblings of other lengths could move the path's
+    child onto another child's bytes)."""
+    return (0 < level.bitmap < 1 << 16 and len(level.siblings) == level.bitmap.bit_count() - on_path
+            and all(len(sibling) == HASH_BYTES for sibling in level.siblings))
+
+
 def verify(root: bytes, key: bytes, value: bytes | None, proof: Proof) -> bool:
     """Whether `proof` shows that under `root` the key holds `value` (None: that it is absent)."""
     path = key_hash(key)
@@ -164,7 +172,7 @@ def verify(root: bytes, key: bytes, value: bytes | None, proof: Proof) -> bool:
         level = levels[depth]
         slot = nibble(path, depth)
         on_path = bool(level.bitmap >> slot & 1)
-        if on_path != (node is not None) or len(level.siblings) != level.bitmap.bit_count() - on_path:
+        if on_path != (node is not None) or not _well_formed(level, on_path):
             return False
         children = list(level.siblings)
         if node is not None:

@@ -19,7 +19,9 @@ from wire.proofs import (
     ProofLevel,
     decode_proof,
     encode_proof,
+    inner_hash,
     key_hash,
+    nibble,
     value_hash,
     verify,
 )
@@ -61,6 +63,43 @@ def test_an_other_leaf_proof_cannot_claim_the_absence_of_that_leaf_s_own_key() -
     present = reference_proof(ITEMS, key)
     forged = Proof(ProofKind.OTHER_LEAF, present.levels, (key_hash(key), value_hash(ITEMS[key])))
     assert not verify(ROOT, key, None, forged)
+
+
+def _pieces(hashes: list[bytes], count: int) -> list[bytes]:
+    """`hashes`' bytes as `count` siblings of any length: the extra hashes merged into the last
+    piece, or empty pieces added."""
+    if len(hashes) > count:
+        return hashes[:count - 1] + [b"".join(hashes[count - 1:])]
+    return hashes + [b""] * (count - len(hashes))
+
+
+def test_siblings_that_are_not_hashes_cannot_move_the_path_to_another_child() -> None:
+    """A Proof made by hand (not decoded) whose siblings have other lengths than 32 bytes, so
+    that the path's child lands at another child's bytes: a present key is not proven absent
+    by an empty slot below that other child."""
+    absent = next(key for key in (f"absent/{i}".encode() for i in count())
+                  if len(reference_proof(ITEMS, key).levels) == 2 and reference_proof(ITEMS, key).kind is ProofKind.EMPTY_SLOT)
+    top, below = reference_proof(ITEMS, absent).levels
+    path = key_hash(absent)
+    other = nibble(path, 0)
+    present = next(key for key in ITEMS if nibble(key_hash(key), 1) == nibble(path, 1)
+                   and 0 < nibble(key_hash(key), 0) < 15 and nibble(key_hash(key), 0) != other)
+    assert top.bitmap == 0xFFFF
+    children = list(top.siblings)
+    children.insert(other, inner_hash(below.bitmap, below.siblings))
+    slot = nibble(key_hash(present), 0)
+    siblings = _pieces(children[:other], slot) + _pieces(children[other + 1:], 15 - slot)
+    forged = Proof(ProofKind.EMPTY_SLOT, (ProofLevel(0xFFFF, tuple(siblings)), below))
+    assert b"".join(siblings) == b"".join(children[:other] + children[other + 1:])
+    assert not verify(ROOT, present, None, forged)
+
+
+def test_a_bitmap_wider_than_16_bits_is_refused_not_raised() -> None:
+    key = b"bank/balance/42"
+    proof = reference_proof(ITEMS, key)
+    top = proof.levels[0]
+    wide = replace(proof, levels=(ProofLevel(top.bitmap | 1 << 16, top.siblings + (bytes(32),)), *proof.levels[1:]))
+    assert not verify(ROOT, key, ITEMS[key], wide)
 
 
 def test_the_empty_tree_proves_every_key_absent_against_the_empty_root_only() -> None:
