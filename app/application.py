@@ -74,8 +74,8 @@ class _PendingBlock:
     """What FinalizeBlock produced and Commit will persist."""
 
     cache: CacheStore
-    info: CommitInfo | None  # None between InitChain and the first FinalizeBlock
-    tree: TreeUpdate | None  # the state tree's changes for the cache's writes (None with `info`)
+    info: CommitInfo
+    tree: TreeUpdate  # the state tree's changes for the cache's writes
 
 
 # The event attributes CometBFT's tx index keeps, so `tx_search` and websocket queries can find
@@ -119,6 +119,7 @@ class Application:
         self._chain_id = AuthKeeper(store).chain_id()
         self._signers = SignerCache()
         self._pending: _PendingBlock | None = None
+        self._genesis: CacheStore | None = None  # InitChain's writes, until block 1 commits them
         # The block's books, equal to the store's resting orders; a FinalizeBlock's changes are
         # held under a journal checkpoint until Commit.
         self._books = OrderbookKeeper.load_books(store)
@@ -169,7 +170,7 @@ class Application:
         try:
             if req.path == queries.STORE_PATH:
                 return queries.store_query(self._store, req.data, req.height, req.prove)
-            latest = self._pending.cache if self._pending is not None and self._pending.info is not None else None
+            latest = self._pending.cache if self._pending is not None else None
             value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._books,
                                    self._anchors, latest)
         except ChainError as error:
@@ -199,7 +200,8 @@ class Application:
         self._chain_id = req.chain_id
         self._mempool.set_chain_id(req.chain_id)
         genesis_hash = self._store.tree().update(cache.writes).root
-        self._pending = _PendingBlock(cache=cache, info=None, tree=None)
+        self._genesis = cache
+        self._pending = None
         self._last = CommitInfo(0, genesis_hash, 0)
         log.info("init_chain chain_id=%s app_hash=%s", req.chain_id, genesis_hash.hex())
         return abci_pb.ResponseInitChain(app_hash=genesis_hash)
@@ -273,10 +275,13 @@ class Application:
 
     def finalize_block(self, req: abci_pb.RequestFinalizeBlock) -> abci_pb.ResponseFinalizeBlock:
         ctx = BlockContext(chain_id=self._chain_id, height=req.height, time_ms=_time_ms(req.time))
-        if self._pending is not None and self._pending.info is None:
-            block = self._pending.cache  # genesis writes ride along with the first block
-        else:
-            block = CacheStore(self._store)
+        block = CacheStore(self._store)
+        if self._genesis is not None:  # genesis writes ride along with the first block, each time it is finalized
+            for key, value in self._genesis.writes.items():
+                if value is None:
+                    block.delete(key)
+                else:
+                    block.set(key, value)
         if self._block_checkpoint is not None:  # a second FinalizeBlock for one height: start over
             self._books.rollback(self._block_checkpoint)
         self._block_checkpoint = self._books.checkpoint()
@@ -330,7 +335,7 @@ class Application:
 
     def commit(self, req: abci_pb.RequestCommit) -> abci_pb.ResponseCommit:
         pending = self._pending
-        if pending is None or pending.info is None:
+        if pending is None:
             raise RuntimeError("Commit without a finalized block")
         self._store.commit(pending.cache.writes, pending.info, pending.tree)
         self._anchors.committed()
@@ -339,6 +344,7 @@ class Application:
             self._block_checkpoint = None
         self._last = pending.info
         self._pending = None
+        self._genesis = None
         committed = CommittedBlock(pending.cache.writes, pending.info, self._books.market_ids(), self._chain_id)
         self._mempool.follow(committed.writes, committed.market_ids, committed.info, committed.chain_id)
         if self._on_commit is not None:

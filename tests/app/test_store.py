@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.driver import timestamp
+from app.driver import Genesis, InProcessChain, timestamp
 from app.store import CacheStore, CommitInfo, CommittedStore, NoStateTree
 from app.tree import COVERED_START, build_tree
 from modules.auth import keys as auth_keys
 from modules.auth.keeper import AuthKeeper
-from tests.app.conftest import start_app
+from tests.app.conftest import CHAIN_ID, funded_app_state, start_app
 from wire import PrivateKey, sign_tx
 from wire.pb import abci_pb
 from wire.proofs import verify
@@ -125,6 +125,21 @@ def test_a_second_finalize_of_one_height_recomputes_the_hash_from_the_committed_
     assert h.app.finalize_block(request).app_hash == first
     h.app.commit(abci_pb.RequestCommit())
     assert h.store.last_commit().app_hash == first == h.store.tree().root
+
+
+def test_a_second_finalize_of_the_first_block_keeps_the_genesis_state(tmp_path: Path) -> None:
+    """InitChain's writes ride along with block 1 however often it is finalized before Commit."""
+    keys = [PrivateKey.from_hex(f"{i:064x}") for i in (7, 8)]
+    chain = InProcessChain.start(tmp_path / "db", Genesis(CHAIN_ID, funded_app_state(keys)))
+    try:
+        request = abci_pb.RequestFinalizeBlock(height=1, time=timestamp(chain.next_time_ms()))
+        first = chain.app.finalize_block(request).app_hash
+        assert chain.app.finalize_block(request).app_hash == first
+        chain.app.commit(abci_pb.RequestCommit())
+        assert AuthKeeper(chain.store).chain_id() == CHAIN_ID
+        assert chain.store.last_commit().app_hash == first == chain.store.tree().root
+    finally:
+        chain.close()
 
 
 def test_node_local_keys_are_written_by_commit_only(tmp_path: Path) -> None:
