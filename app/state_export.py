@@ -29,8 +29,8 @@ _MODULE_KEYS_START = COVERED_START  # node-local keys (meta, the tree's nodes) s
 
 
 class BadStateExport(Exception):
-    """A state file that is not one this version wrote, whose keys do not hash to its app hash,
-    or a data directory that is not empty."""
+    """A state file that is not one this version wrote, whose keys do not hash to its app hash or
+    include the node's own records, or a data directory that is not empty."""
 
 
 def store_prefix(key: bytes) -> str:
@@ -61,6 +61,9 @@ def import_state(exported: dict[str, Any], data: Path) -> CommittedStore:
     for prefix, pairs in sorted(exported["stores"].items()):
         for key_hex, value_hex in pairs:
             key = bytes.fromhex(key_hex)
+            if key < _MODULE_KEYS_START:
+                store.close()
+                raise BadStateExport(f"key {key_hex} is the node's own record, not state")
             if store_prefix(key) != prefix:
                 store.close()
                 raise BadStateExport(f"key {key_hex} is filed under {prefix!r}")

@@ -250,8 +250,8 @@ class StateTree:
 
     def update(self, writes: dict[bytes, bytes | None]) -> TreeUpdate:
         """The root after `writes` (None: a delete) and the node records that change."""
-        if writes and min(writes) < COVERED_START:
-            raise ValueError(f"{min(writes)!r} is a node-local key, outside the tree")
+        if writes:
+            _covered(min(writes))
         sha256 = hashlib.sha256  # key_hash and value_hash, inlined: a block hashes every key it wrote
         hashed = sorted([(sha256(k).digest(), None if v is None else sha256(v).digest()) for k, v in writes.items()])
         paths = [path for path, _ in hashed]
@@ -355,9 +355,16 @@ def _merge(paths: list[bytes], values: list[bytes | None], node_writes: dict[byt
     return _build(kept_paths, kept_values, depth, 0, len(kept_paths), node_writes)
 
 
+def _covered(key: bytes) -> bytes:
+    """`key`, a consensus key: the node's own records (below COVERED_START) are never in the tree."""
+    if key < COVERED_START:
+        raise ValueError(f"{key!r} is a node-local key, outside the tree")
+    return key
+
+
 def build_tree(items: Iterable[tuple[bytes, bytes]]) -> TreeUpdate:
     """The tree of exactly `items` (any order): its root and every node record."""
-    hashed = sorted((key_hash(k), value_hash(v)) for k, v in items)
+    hashed = sorted((key_hash(_covered(k)), value_hash(v)) for k, v in items)
     node_writes: dict[bytes, bytes | None] = {}
     slot = _build([path for path, _ in hashed], [value for _, value in hashed], 0, 0, len(hashed), node_writes)
     node_writes[ROOT_KEY] = _root_record(slot)

@@ -129,6 +129,8 @@ def test_an_update_touches_only_the_nodes_on_the_written_paths() -> None:
 def test_node_local_keys_are_outside_the_tree() -> None:
     with pytest.raises(ValueError, match="node-local"):
         StateTree(Node()).update({b"\x00meta/height": b"1"})
+    with pytest.raises(ValueError, match="node-local"):
+        build_tree([(b"bank/a", b"1"), (b"\x00meta/app_hash_at/1", b"1")])
 
 
 def test_a_missing_node_is_reported_not_read_as_empty() -> None:
