@@ -44,6 +44,7 @@ _HASHES_AT = 3  # after the tag and the bitmap
 _DEPTH_KEYS = tuple(NODE_PREFIX + bytes((depth,)) for depth in range(2 * HASH_BYTES))
 _HIGH_HALF = tuple(bytes((byte & 0xF0,)) for byte in range(256))
 
+_NO_RECORDS: dict[bytes, bytes] = {}  # the cache of a tree that keeps none
 Leaf = tuple[bytes, bytes, bytes]  # key_hash, value_hash, leaf hash
 Slot = Leaf | bytes | None  # a leaf, an inner node's hash (the node is stored), or nothing
 
@@ -153,6 +154,19 @@ def _with_child(record: bytes, slot: int, new: Slot) -> bytes:
                      record[leaf_end:]))
 
 
+def _with_hashes(record: bytes, hashes: list[tuple[int, bytes]]) -> bytes:
+    """The record after its inner children at the given nibbles (increasing) get new hashes."""
+    bitmap = record[1] << 8 | record[2]
+    parts: list[bytes] = []
+    done = 0
+    for slot, digest in hashes:
+        hash_at = _HASHES_AT + HASH_BYTES * (bitmap & ((1 << slot) - 1)).bit_count()
+        parts += (record[done:hash_at], digest)
+        done = hash_at + HASH_BYTES
+    parts.append(record[done:])
+    return b"".join(parts)
+
+
 def _settle(record: bytes, key: bytes, node_writes: dict[bytes, bytes | None]) -> Slot:
     """A changed inner node's slot in its parent: its hash, its record written; or, left with one
     leaf or none, that leaf or nothing, its record deleted (the canonical shape: a prefix that one
@@ -174,10 +188,22 @@ def _settle(record: bytes, key: bytes, node_writes: dict[bytes, bytes | None]) -
 
 def _groups(paths: list[bytes], depth: int, lo: int, hi: int) -> Iterator[tuple[int, int, int]]:
     """(nibble at `depth`, lo, hi) of each run of paths[lo:hi] sharing that nibble; the paths are
-    sorted and share their first `depth` nibbles."""
+    sorted and share their first `depth` nibbles, so a run is found by comparing one byte (a few
+    paths) or by bisection (many)."""
+    half = depth >> 1
+    odd = depth & 1
     while lo < hi:
-        slot = nibble(paths[lo], depth)
-        end = hi if slot == 15 or hi - lo == 1 else bisect_left(paths, _boundary(paths[lo], depth, slot + 1), lo, hi)
+        byte = paths[lo][half]
+        slot = byte & 0x0F if odd else byte >> 4
+        end = lo + 1
+        if hi - end > 8:
+            end = hi if slot == 15 else bisect_left(paths, _boundary(paths[lo], depth, slot + 1), end, hi)
+        elif odd:  # the high half is shared: the run is the paths with this very byte
+            while end < hi and paths[end][half] == byte:
+                end += 1
+        else:
+            while end < hi and paths[end][half] >> 4 == slot:
+                end += 1
         yield slot, lo, end
         lo = end
 
@@ -230,6 +256,7 @@ class StateTree:
 
     def __init__(self, reader: NodeReader, cache: NodeCache | None = None) -> None:
         self._reader = reader
+        self._get = reader.get
         self._cache = cache
 
     @property
@@ -241,7 +268,7 @@ class StateTree:
         cache = self._cache
         record = cache.records.get(key) if cache is not None else None
         if record is None:
-            record = self._reader.get(key)
+            record = self._get(key)
             if record is None:
                 raise CorruptTree(f"inner node {key.hex()} is missing")
             if cache is not None and key[len(NODE_PREFIX)] < cache.depth:
@@ -253,12 +280,12 @@ class StateTree:
         if writes:
             _covered(min(writes))
         sha256 = hashlib.sha256  # key_hash and value_hash, inlined: a block hashes every key it wrote
-        hashed = sorted([(sha256(k).digest(), None if v is None else sha256(v).digest()) for k, v in writes.items()])
-        paths = [path for path, _ in hashed]
-        values = [value for _, value in hashed]
+        hashed = {sha256(k).digest(): None if v is None else sha256(v).digest() for k, v in writes.items()}
+        paths = sorted(hashed)
+        values = [hashed[path] for path in paths]
         node_writes: dict[bytes, bytes | None] = {}
         old = _root_slot(self._reader.get(ROOT_KEY))
-        new = self._update(paths, values, node_writes, 0, old, 0, len(hashed)) if hashed else old
+        new = self._update(paths, values, node_writes, 0, old, 0, len(paths)) if paths else old
         if new != old:
             node_writes[ROOT_KEY] = _root_record(new)
         return TreeUpdate(EMPTY_ROOT if new is None else _slot_hash(new), node_writes)
@@ -271,38 +298,85 @@ class StateTree:
         if hi - lo == 1:
             return self._update_one(paths, values, node_writes, depth, slot, lo)
         key = node_key(paths[lo], depth)
-        record = changed = self._record(key)
+        record = self._record(key)
+        rehashed: list[tuple[int, bytes]] = []  # (nibble, new hash) of the inner children that stay inner
+        reshaped: list[tuple[int, Slot]] = []  # (nibble, new slot) of the others that change
         for child_slot, start, end in _groups(paths, depth, lo, hi):
             child = _child(record, child_slot)
             new = self._update(paths, values, node_writes, depth + 1, child, start, end)
             if new != child:
-                changed = _with_child(changed, child_slot, new)
-        return slot if changed is record else _settle(changed, key, node_writes)
+                if isinstance(new, bytes) and isinstance(child, bytes):
+                    rehashed.append((child_slot, new))
+                else:
+                    reshaped.append((child_slot, new))
+        if not rehashed and not reshaped:
+            return slot
+        changed = _with_hashes(record, rehashed) if rehashed else record
+        if not reshaped:  # the same children, new hashes: the node keeps its shape
+            node_writes[key] = changed
+            return hashlib.sha256(memoryview(changed)[:_HASHES_AT + HASH_BYTES * (changed[1] << 8 | changed[2]).bit_count()]).digest()
+        for child_slot, new in reshaped:
+            changed = _with_child(changed, child_slot, new)
+        return _settle(changed, key, node_writes)
 
     def _update_one(self, paths: list[bytes], values: list[bytes | None], node_writes: dict[bytes, bytes | None],
                     depth: int, slot: bytes, at: int) -> Slot:
         """The inner slot at `depth` after the one write paths[at], the usual case below the top
-        levels: down the path to the leaf or empty slot it ends in, then back up."""
+        levels: down the path to the leaf or empty slot it ends in, then back up. Record layout,
+        node_key and _child are inlined: this runs once per node a block touches."""
         path = paths[at]
-        trail: list[tuple[bytes, bytes, int, Slot]] = []  # each node on the way: key, record, nibble, child
-        child: Slot = slot
-        while isinstance(child, bytes):
-            half = depth >> 1  # node_key and nibble, inlined: this loop runs once per node a block touches
+        cache = self._cache
+        cached = cache.records if cache is not None else _NO_RECORDS
+        cache_depth = cache.depth if cache is not None else 0
+        get = self._get
+        trail: list[tuple[bytes, bytes, int, int, int]] = []  # each node: key, record, nibble, hash at, hashes end
+        while True:
+            half = depth >> 1
             if depth & 1:
                 here = path[half] & 0x0F
                 key = _DEPTH_KEYS[depth] + path[:half] + _HIGH_HALF[path[half]]
             else:
                 here = path[half] >> 4
                 key = _DEPTH_KEYS[depth] + path[:half]
-            record = self._record(key)
-            child = _child(record, here)
-            trail.append((key, record, here, child))
+            record = cached.get(key)
+            if record is None:
+                record = get(key)
+                if record is None:
+                    raise CorruptTree(f"inner node {key.hex()} is missing")
+                if depth < cache_depth:
+                    cached[key] = record
+            bitmap = record[1] << 8 | record[2]
+            bit = 1 << here
+            hash_at = _HASHES_AT + HASH_BYTES * (bitmap & (bit - 1)).bit_count()
+            hashes_end = _HASHES_AT + HASH_BYTES * bitmap.bit_count()
+            trail.append((key, record, here, hash_at, hashes_end))
+            leaves_bitmap = record[hashes_end] << 8 | record[hashes_end + 1]
+            if not bitmap & bit or leaves_bitmap & bit:
+                break  # an empty slot or a leaf: the path ends here
             depth += 1
-        new = _merge(paths, values, node_writes, depth, child, at, at + 1)
-        for key, record, here, child in reversed(trail):
-            if new == child:
-                return slot
+        child: Leaf | None = None
+        if bitmap & bit:
+            leaf_at = hashes_end + 2 + _LEAF_BYTES * (leaves_bitmap & (bit - 1)).bit_count()
+            child = record[leaf_at:leaf_at + HASH_BYTES], record[leaf_at + HASH_BYTES:leaf_at + _LEAF_BYTES], record[hash_at:hash_at + HASH_BYTES]
+        new = _merge(paths, values, node_writes, depth + 1, child, at, at + 1)
+        if new == child:
+            return slot
+        trail.pop()
+        if isinstance(new, tuple) and child is not None and new[0] == child[0]:
+            # the same key, another value: the node keeps its shape, two hashes change in place
+            changed = b"".join((record[:hash_at], new[2], record[hash_at + HASH_BYTES:leaf_at + HASH_BYTES], new[1],
+                                record[leaf_at + _LEAF_BYTES:]))
+            node_writes[key] = changed
+            new = hashlib.sha256(memoryview(changed)[:hashes_end]).digest()
+        else:
             new = _settle(_with_child(record, here, new), key, node_writes)
+        for key, record, here, hash_at, hashes_end in reversed(trail):
+            if isinstance(new, bytes):  # the child stays an inner node: only its hash changes
+                changed = record[:hash_at] + new + record[hash_at + HASH_BYTES:]
+                node_writes[key] = changed
+                new = hashlib.sha256(memoryview(changed)[:hashes_end]).digest()
+            else:
+                new = _settle(_with_child(record, here, new), key, node_writes)
         return new
 
     def prove(self, key: bytes) -> tuple[bytes | None, Proof]:
