@@ -114,8 +114,10 @@ class CommittedStore:
         if proof_versions < 0:
             raise ValueError(f"proof_versions must be 0 or more, got {proof_versions}")
         path.mkdir(parents=True, exist_ok=True)
-        self._db: _LevelDB = plyvel.DB(str(path), create_if_missing=True, bloom_filter_bits=10,
-                                          write_buffer_size=_WRITE_BUFFER_BYTES)
+        # The tree's records, rewritten every block, are read back from the memtable; a replica
+        # without a tree keeps LevelDB's default buffer.
+        buffer = {"write_buffer_size": _WRITE_BUFFER_BYTES} if keeps_tree else {}
+        self._db: _LevelDB = plyvel.DB(str(path), create_if_missing=True, bloom_filter_bits=10, **buffer)
         self._durable = durable
         self._keeps_tree = keeps_tree
         self._nodes = NodeCache()  # the tree's top levels, which every block's update reads
