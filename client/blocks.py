@@ -38,7 +38,7 @@ def _placed(tx_index: int | None, raw: list[dict[str, Any]] | None) -> list[Plac
             for e in raw or []]
 
 
-def block_record(height: int, block_hash: str, time: str, tx_results: list[dict[str, Any]] | None,
+def block_record(height: int, block_hash: str, time_ms: int, tx_results: list[dict[str, Any]] | None,
                  block_events: list[dict[str, Any]] | None) -> BlockRecord:
     """A block from the parts both the RPC and the websocket deliver; failed txs' events are dropped."""
     events: list[PlacedEvent] = []
@@ -46,13 +46,14 @@ def block_record(height: int, block_hash: str, time: str, tx_results: list[dict[
         if int(tx_result.get("code", 0)) == 0:
             events.extend(_placed(index, tx_result.get("events")))
     events.extend(_placed(None, block_events))
-    return BlockRecord(height, block_hash, rfc3339_to_ms(time), len(tx_results or []), tuple(events))
+    return BlockRecord(height, block_hash, time_ms, len(tx_results or []), tuple(events))
 
 
 def from_rpc(block: dict[str, Any], results: dict[str, Any]) -> BlockRecord:
     """A block from the answers of /block and /block_results at one height (CometBFT v0.38)."""
     header = block["block"]["header"]
-    return block_record(int(header["height"]), block["block_id"]["hash"], header["time"], results.get("txs_results"),
+    return block_record(int(header["height"]), block["block_id"]["hash"], rfc3339_to_ms(header["time"]),
+                        results.get("txs_results"),
                         results.get("finalize_block_events"))
 
 
@@ -61,7 +62,8 @@ def from_new_block(result: dict[str, Any]) -> BlockRecord:
     value = result["data"]["value"]
     header = value["block"]["header"]
     finalize = value.get("result_finalize_block") or {}
-    return block_record(int(header["height"]), value["block_id"]["hash"], header["time"], finalize.get("tx_results"),
+    return block_record(int(header["height"]), value["block_id"]["hash"], rfc3339_to_ms(header["time"]),
+                        finalize.get("tx_results"),
                         finalize.get("events"))
 
 
