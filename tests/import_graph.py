@@ -25,9 +25,10 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "bridge": frozenset({"client", "modules", "wire"}),
     "tui": frozenset({"client", "modules", "wire"}),
     "localnet": frozenset({"bridge", "client", "genesis", "modules", "wire"}),
+    "indexer": frozenset({"client", "modules", "wire"}),
     "sim": frozenset({"app", "client", "genesis", "modules", "wire"}),
-    "bench": frozenset({"app", "client", "genesis", "localnet", "modules", "tui", "wire"}),
-    "perpchain": frozenset({"app", "bench", "bridge", "client", "genesis", "localnet", "modules", "sim", "tui", "wire"}),
+    "bench": frozenset({"app", "client", "genesis", "indexer", "localnet", "modules", "tui", "wire"}),
+    "perpchain": frozenset({"app", "bench", "bridge", "client", "genesis", "indexer", "localnet", "modules", "sim", "tui", "wire"}),
 }
 PACKAGES = tuple(sorted(MAY_IMPORT))
 
