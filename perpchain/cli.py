@@ -1,4 +1,4 @@
-"""`perpchain`: node, genesis, localnet, keys, tx, query, schema, bench. Each subcommand has --help."""
+"""`perpchain`: node, genesis, localnet, keys, tx, query, api, schema, bench. Each subcommand has --help."""
 
 from __future__ import annotations
 
@@ -657,6 +657,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_chaos_parsers(commands)  # `chaos`
 
     _add_load_parser(commands)
+
+    from indexer.api.cli import add_parser as add_api_parser
+
+    add_api_parser(commands, DEFAULT_NODE)  # `api`
 
     from sim.cli import add_parsers as add_simulation_parsers
 
