@@ -2,6 +2,7 @@
 
     localnet.json          the settings it was created with (validators, ports, block time)
     keys/faucet.json       the funded key printed by `up`
+    indexer/indexer.db     the indexer's history, served by the read API on `api_url`
     node<i>/cometbft       CometBFT home: config, keys, blocks
     node<i>/app-data       the app's LevelDB
     logs/node<i>-app.log, logs/node<i>-cometbft.log, logs/supervisor.log
@@ -101,6 +102,11 @@ class Layout:
     def indexer_db_url(self) -> str:
         """The SQLite file `make run`'s indexer writes (docs/indexer.md); reset with the chain."""
         return f"sqlite:///{self.root / 'indexer' / 'indexer.db'}"
+
+    @property
+    def api_url(self) -> str:
+        """Where `make run`'s read API serves the indexer's history: the first port after the nodes'."""
+        return f"http://127.0.0.1:{self.config.port_base + PORTS_PER_NODE * self.config.validators}"
 
     @property
     def nodes(self) -> list[NodeLayout]:

@@ -132,6 +132,7 @@ class SupervisorState(TypedDict):
     nodes: list[NodeState]
     bridge: NotRequired[list[NamedChildState]]  # anvil, then the relayers (a localnet with a bridge)
     indexer: NotRequired[ChildState]  # a supervisor started with an indexer
+    api: NotRequired[ChildState]  # and the read API over its database
 
 
 @dataclass
@@ -154,7 +155,8 @@ class Supervisor:
                  indexer_db: str | None = None) -> None:
         """Per validator index (tests): price_sources, default `sim:<index>`; node_commands, the
         program serving its app instead of `perpchain node`, given the same options. `indexer_db`:
-        a database URL to run `perpchain indexer` into, following node0 (None: no indexer)."""
+        a database URL to run `perpchain indexer` into, following node0, and `perpchain api` over
+        it on the layout's `api_url` (None: neither)."""
         self.layout = layout
         self.validators = [self._validator(node, cometbft, project_root, price_sources or {}, node_commands or {})
                            for node in layout.nodes]
@@ -173,10 +175,15 @@ class Supervisor:
                                                             str(self.bridge.relayer_config(node.index))],
                                    logs / f"relayer{node.index}.log", project_root) for node in layout.nodes]
         self.indexer: Child | None = None
+        self.api: Child | None = None
         if indexer_db is not None:
             self.indexer = Child("indexer", [sys.executable, "-m", "perpchain.cli", "indexer", "--node",
                                              layout.nodes[0].rpc_url, "--db", indexer_db],
                                  layout.root / "logs" / "indexer.log", project_root)
+            self.api = Child("api", [sys.executable, "-m", "perpchain.cli", "api", "--node", layout.nodes[0].rpc_url,
+                                     "--db", indexer_db, "--listen", layout.api_url.removeprefix("http://"),
+                                     "--log-level", "warning"],
+                             layout.root / "logs" / "api.log", project_root)
 
     @staticmethod
     def _validator(node: NodeLayout, cometbft: Path, project_root: Path, price_sources: dict[int, str],
@@ -213,13 +220,14 @@ class Supervisor:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the watch loop, then the indexer, every relayer, every cometbft, every app, and anvil last."""
+        """Stop the watch loop, then the read API, the indexer, every relayer, every cometbft, every app, and anvil last."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         with self._lock:
-            if self.indexer is not None:
-                self.indexer.stop()
+            for service in (self.api, self.indexer):
+                if service is not None:
+                    service.stop()
             for relayer in self.relayers:
                 relayer.stop()
             for validator in self.validators:
@@ -322,11 +330,11 @@ class Supervisor:
             consensus.start()
 
     def _tend_services(self, now: float) -> None:
-        """anvil, the relayers and the indexer: restarted with backoff when they die (a relayer
-        resumes from its state file, anvil from its dumped state, the indexer from its last block)."""
+        """anvil, the relayers, the indexer and the read API: restarted with backoff when they die (a
+        relayer resumes from its state file, anvil from its dumped state, the indexer from its last block)."""
         children = ([self.anvil] if self.anvil is not None else []) + [
-            r for i, r in enumerate(self.relayers) if i not in self.relayers_held] + (
-            [self.indexer] if self.indexer is not None else [])
+            r for i, r in enumerate(self.relayers) if i not in self.relayers_held] + [
+            c for c in (self.indexer, self.api) if c is not None]
         for child in children:
             if child.exited():
                 log.error("%s exited with %s; restarting it", child.name, child.last_exit)
@@ -354,6 +362,8 @@ class Supervisor:
         if self.indexer is not None:
             state["indexer"] = {"pid": self.indexer.pid, "restarts": self.indexer.restarts,
                                 "last_exit": self.indexer.last_exit}
+        if self.api is not None:
+            state["api"] = {"pid": self.api.pid, "restarts": self.api.restarts, "last_exit": self.api.last_exit}
         text = json.dumps(state, indent=2) + "\n"
         path = self.layout.state_file
         if path.exists() and path.read_text() == text:

@@ -1,10 +1,13 @@
 """`perpchain tui --localnet` (what `make run` runs): the localnet with its bridge, the market
-maker and the terminal in one command.
+maker, a taker trading against it (unless `takers` is off: `--no-takers`) and the terminal in one
+command.
 
 Joins the localnet at ROOT if one is running, else creates or resumes it (new ones with the
 Ethereum side: anvil, the vault and one relayer per validator) and supervises it for the session
-with an indexer following node0 into ROOT/indexer/indexer.db (docs/indexer.md);
-quotes every market with the faucet key (the market maker runs in this process); opens the
+with an indexer following node0 into ROOT/indexer/indexer.db (docs/indexer.md) and the read API
+over it; quotes every market with the faucet key and sends IOC orders against the quotes from a
+taker key kept at ROOT/keys/taker.json (both run in this process), so trades, candles and
+funding appear; opens the
 terminal on a trader key kept at ROOT/keys/trader.json, funded from the faucet the first time on
 perpchain and, with the bridge, with TestUSDC and gas on Ethereum so it can deposit. Quitting the
 terminal cancels the quotes and stops what this command started.
@@ -23,27 +26,29 @@ from localnet.create import create_or_resume
 from localnet.layout import LocalnetConfig
 from localnet.market_maker import MakerConfig, MarketMaker
 from localnet.supervisor import Supervisor
+from localnet.traded import taker_flow
 from tui.app import TradingApp
 
 TRADER_USDC = 10_000
+TAKER_USDC = 100_000
 TRADER_ETHEREUM_USDC = 5_000
 
 
-def trader_key(root: Path, faucet: PrivateKey, rpc_url: str) -> PrivateKey:
-    """The session's trading key; funded with TRADER_USDC from the faucet while it holds nothing."""
-    path = root / "keys" / "trader.json"
+def funded_key(path: Path, faucet: PrivateKey, rpc_url: str, usdc: int) -> PrivateKey:
+    """The key kept at `path` (made the first time); funded with `usdc` from the faucet while it holds nothing."""
     if not path.exists():
         save_key(PrivateKey.generate(), path)
     key = load_key(path)
     with Client(rpc_url) as client:
         if client.balance("0x" + key.address.hex()).amount_micro_usdc == 0:
-            client.transfer(faucet, SubaccountId(key.address, 0), TRADER_USDC * 1_000_000)
+            client.transfer(faucet, SubaccountId(key.address, 0), usdc * 1_000_000)
     return key
 
 
 def run_local_session(root: Path, cometbft: Path, project_root: Path, config: LocalnetConfig = LocalnetConfig(),
                       maker_config: MakerConfig = MakerConfig(),
-                      run_app: Callable[[TradingApp], object] = TradingApp.run, bridge: bool = True) -> int:
+                      run_app: Callable[[TradingApp], object] = TradingApp.run, bridge: bool = True,
+                      takers: bool = True) -> int:
     """Returns when the terminal quits. `run_app` runs the terminal (tests run it headless)."""
     layout, _ = create_or_resume(root, config, cometbft, bridge=bridge)
     supervisor = None
@@ -51,7 +56,7 @@ def run_local_session(root: Path, cometbft: Path, project_root: Path, config: Lo
         supervisor = Supervisor(layout, cometbft, project_root, indexer_db=layout.indexer_db_url)
         supervisor.start()
     stop = threading.Event()
-    thread = None
+    threads: list[threading.Thread] = []
     maker_log = open(layout.root / "logs" / "market-maker.log", "a")
 
     def log_maker_line(line: str) -> None:
@@ -63,21 +68,26 @@ def run_local_session(root: Path, cometbft: Path, project_root: Path, config: Lo
         wait_for_blocks(layout)
         rpc_url = layout.nodes[0].rpc_url
         faucet = load_key(layout.faucet_key)
-        key = trader_key(root, faucet, rpc_url)
+        key = funded_key(root / "keys" / "trader.json", faucet, rpc_url, TRADER_USDC)
         ethereum = LocalBridge.of(root)
         if ethereum is not None:
             fund_on_ethereum(ethereum, key.address, TRADER_ETHEREUM_USDC)
         maker_client = Client(rpc_url, timeout_s=5.0)
         maker = MarketMaker(maker_client, faucet, maker_config, emit=log_maker_line)
-        thread = threading.Thread(target=maker.run, args=(stop,), name="market-maker", daemon=True)
-        thread.start()
-        run_app(TradingApp(rpc_url, key, eth_rpc=ethereum.eth_rpc if ethereum is not None else None))
+        threads.append(threading.Thread(target=maker.run, args=(stop,), name="market-maker", daemon=True))
+        if takers:
+            taker = funded_key(root / "keys" / "taker.json", faucet, rpc_url, TAKER_USDC)
+            threads.append(threading.Thread(target=taker_flow, args=(rpc_url, taker, stop), name="taker", daemon=True))
+        for thread in threads:
+            thread.start()
+        run_app(TradingApp(rpc_url, key, eth_rpc=ethereum.eth_rpc if ethereum is not None else None,
+                           api_url=layout.api_url))
     except LocalnetError as error:
         print(f"[localnet] {error}")
         return 1
     finally:
         stop.set()
-        if thread is not None:
+        for thread in threads:
             thread.join(timeout=30)  # the maker cancels its quotes on the way out
         if maker_client is not None:
             maker_client.close()

@@ -24,6 +24,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], d
     tui.add_argument("--eth-rpc", help="Ethereum JSON-RPC for deposits and withdrawals (d); --localnet sets it")
     tui.add_argument("--localnet", action="store_true",
                      help="start (or join) the localnet, run the market maker, trade with a funded key (make run)")
+    tui.add_argument("--no-takers", dest="takers", action="store_false",
+                     help="with --localnet: no taker trading against the market maker (quotes only)")
+    tui.add_argument("--api", help="the read API's URL, for history (chart, fills, funding); --localnet sets it")
     tui.add_argument("--root", default=str(DEFAULT_LOCALNET), help="the localnet's folder with --localnet")
     tui.add_argument("--verify", action="store_true",
                      help="also show the collateral proven against headers its validators signed (docs/tui.md)")
@@ -48,9 +51,9 @@ def run_tui(args: argparse.Namespace) -> int:
     if args.localnet:
         from perpchain.session import run_local_session
 
-        return run_local_session(Path(args.root), COMETBFT, PROJECT_ROOT)
+        return run_local_session(Path(args.root), COMETBFT, PROJECT_ROOT, takers=args.takers)
     key = load_key(Path(args.key)) if args.key else None
-    TradingApp(args.node, key, args.subaccount, args.market, eth_rpc=args.eth_rpc,
+    TradingApp(args.node, key, args.subaccount, args.market, eth_rpc=args.eth_rpc, api_url=args.api,
                verify=trust_root(args) if args.verify else None).run()
     return 0
 

@@ -10,6 +10,11 @@ streams) wakes three feed loops, each a thread worker so the UI never waits on t
              with `verify` (--verify) also its collateral proven against a header its validators
              signed (client/proven.py), shown beside the node's answer
     summary  every market's parameters and recent trades (24h figures, candles), every 2 s
+    history  with a read API (`api_url`, docs/read-api.md): the selected market's stored candles
+             (the chart's 1m, 5m and 1h slots reach back before the terminal started) and the
+             subaccount's past fills and funding payments (the Fills and Funding tabs), every
+             HISTORY_EVERY_S; without one, or when it stops answering, the terminal runs on live
+             data alone and says so once
 
 The loops post their answers to the app as messages. A node that stops answering turns the
 status line to DISCONNECTED; the loops keep retrying and the block stream reconnects by itself.
@@ -30,7 +35,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.notifications import SeverityLevel
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Footer, Input, TabbedContent, TabPane
 from textual.worker import Worker, get_current_worker
 
 from client import (
@@ -52,19 +57,26 @@ from client import (
     address_to_hex,
 )
 from client.bridge import BridgeClient
+from client.history import HistoryClient, HistoryUnavailable
 from client.streams import BlockEvent, block_time_ms, new_blocks
 from tui.model import (
+    INTERVALS,
+    STORED_RESOLUTIONS,
     Account,
     Book,
     BridgeTransfer,
+    Candle,
     DayStats,
     FillNotice,
     MarketInfo,
     OpenOrder,
     OrderKind,
+    PastFill,
+    PastFunding,
     TradeRow,
     account_from_json,
     balances_by_subaccount,
+    candle_from_json,
     close_order,
     day_stats,
     deposit_stage,
@@ -79,6 +91,8 @@ from tui.widgets import (
     AccountPanel,
     BookLadder,
     CandleChart,
+    FillsTable,
+    FundingTable,
     MarketList,
     OrderForm,
     OrdersTable,
@@ -96,11 +110,19 @@ TRADES_SHOWN = 100
 RETRY_S = 1.0
 BRIDGE_POLL_S = 0.5
 WHAT_IF_DEBOUNCE_S = 0.2
+HISTORY_EVERY_S = 5.0
+HISTORY_CANDLES = 200  # stored candles asked for per resolution: more than the chart's widest slots
+PAST_ROWS = 100  # fills and funding payments in their tabs
 ClientFactory = Callable[[str], Client]
+HistoryFactory = Callable[[str], HistoryClient]
 
 
 def default_client(url: str) -> Client:
     return Client(url, timeout_s=3.0)
+
+
+def default_history(url: str) -> HistoryClient:
+    return HistoryClient(url, timeout_s=3.0)
 
 
 # -- what the feed threads post -------------------------------------------------------------------
@@ -150,6 +172,23 @@ def oracle_prices(client: Client) -> dict[int, int]:
     return {int(p["market_id"]): int(p["price"]) for p in answer.get("prices", []) if p.get("price") is not None}
 
 
+class HistoryFetched(Message):
+    """The read API's answers: one market's stored candles (resolution -> start ms -> candle) and,
+    with a key, one subaccount's past fills and funding payments."""
+
+    def __init__(self, market_id: int, candles: dict[str, dict[int, Candle]], subaccount: int,
+                 fills: list[PastFill] | None, funding: list[PastFunding] | None) -> None:
+        super().__init__()
+        self.market_id, self.candles, self.subaccount = market_id, candles, subaccount
+        self.fills, self.funding = fills, funding
+
+
+class HistoryLost(Message):
+    def __init__(self, detail: str) -> None:
+        super().__init__()
+        self.detail = detail
+
+
 class LinkChanged(Message):
     def __init__(self, connected: bool, detail: str) -> None:
         super().__init__()
@@ -169,7 +208,9 @@ class TradingApp(App[None]):
         Binding("right_square_bracket", "switch_market(1)", "Next mkt", key_display="]"),
         Binding("i", "cycle_interval", "Interval"),
         Binding("m", "focus_panel('markets')", "Markets", show=False),
-        Binding("o", "focus_panel('orders')", "Orders"),
+        Binding("o", "show_tab('orders')", "Orders"),
+        Binding("f", "show_tab('fills')", "Fills"),
+        Binding("u", "show_tab('funding')", "Funding", show=False),
         Binding("p", "focus_panel('positions')", "Positions"),
         Binding("a", "next_subaccount", "Subaccount"),
         Binding("A", "pick_subaccount", "Pick subaccount", key_display="A", show=False),
@@ -184,8 +225,15 @@ class TradingApp(App[None]):
 
     def __init__(self, node_url: str, key: PrivateKey | None = None, subaccount: int = 0, market: str | None = None,
                  client_factory: ClientFactory = default_client, book_hz: float = BOOK_HZ,
-                 eth_rpc: str | None = None, proof_dir: Path | None = None, verify: TrustRoot | None = None) -> None:
+                 eth_rpc: str | None = None, proof_dir: Path | None = None, verify: TrustRoot | None = None,
+                 api_url: str | None = None, history_factory: HistoryFactory = default_history) -> None:
         super().__init__()
+        self.api_url = api_url  # the read API for history (None: live only)
+        self.history_factory = history_factory
+        self.history_ok: bool | None = None  # None: not asked yet; False: live only, said once
+        self.stored_candles: dict[int, dict[str, dict[int, Candle]]] = {}  # market id -> resolution -> start -> candle
+        self.past_fills: list[PastFill] = []
+        self.past_funding: list[PastFunding] = []
         self.verify = verify  # prove the collateral, from this trust root (None: take the node's word)
         self.unverified = ""  # the last reason a proof failed, alerted once
         self.eth_rpc = eth_rpc  # Ethereum JSON-RPC for the bridge screen (deposits need it)
@@ -227,6 +275,7 @@ class TradingApp(App[None]):
         self._wake_book = threading.Event()
         self._wake_account = threading.Event()
         self._wake_summary = threading.Event()
+        self._wake_history = threading.Event()
         self._book_inflight = threading.Event()
         self._link_lock = threading.Lock()
         self._link_ok: bool | None = None
@@ -243,7 +292,13 @@ class TradingApp(App[None]):
             with Vertical(id="center"):
                 yield CandleChart(id="chart")
                 yield PositionsTable(id="positions")
-                yield OrdersTable(id="orders")
+                with TabbedContent(id="activity"):
+                    with TabPane("Open orders", id="tab-orders"):
+                        yield OrdersTable(id="orders")
+                    with TabPane("Fills", id="tab-fills"):
+                        yield FillsTable(id="fills")
+                    with TabPane("Funding", id="tab-funding"):
+                        yield FundingTable(id="funding")
             with Vertical(id="right"):
                 yield BookLadder(id="book")
                 yield TradeTape(id="trades")
@@ -254,7 +309,8 @@ class TradingApp(App[None]):
         self._account_titles()
         self.query_one("#order-form").border_title = "Order entry"
         self.query_one("#positions").border_title = "Positions"
-        self.query_one("#orders").border_title = "Open orders"
+        if self.api_url is not None:
+            self.query_one(CandleChart).show_interval("1m")  # the finest interval the read API keeps
         self.query_one("#trades").border_title = "Trades"
         self.query_one(AccountPanel).show(None, self.me)
         self._titles()
@@ -265,12 +321,13 @@ class TradingApp(App[None]):
         self.feed_book()
         self.feed_account()
         self.feed_summary()
+        self.feed_history()
         if self.key is None:
             self.query_one(OrderForm).disabled = True
 
     def on_unmount(self) -> None:
         self._stop.set()
-        for event in (self._wake_book, self._wake_account, self._wake_summary):
+        for event in (self._wake_book, self._wake_account, self._wake_summary, self._wake_history):
             event.set()
 
     @property
@@ -473,7 +530,64 @@ class TradingApp(App[None]):
         finally:
             client.close()
 
+    @work(exclusive=True, thread=True, group="history")
+    def feed_history(self) -> None:
+        if self.api_url is None:
+            self.post_message(HistoryLost("no read API given (--api URL)"))
+            return
+        worker = get_current_worker()
+        history = self.history_factory(self.api_url)
+        try:
+            while not self._stopping(worker):
+                market_id, number = self.selected_id, self.subaccount
+                if market_id:
+                    try:
+                        stored = self._stored_candles(history, market_id)
+                        fills = funding = None
+                        if self.key is not None:
+                            fills = [PastFill.from_json(f) for f in history.fills(self.address, number, PAST_ROWS)]
+                            funding = [PastFunding.from_json(f) for f in history.funding(self.address, number, PAST_ROWS)]
+                    except HistoryUnavailable as error:
+                        self.post_message(HistoryLost(str(error)))
+                    else:
+                        self.post_message(HistoryFetched(market_id, stored, number, fills, funding))
+                self._wake_history.wait(HISTORY_EVERY_S)
+                self._wake_history.clear()
+        finally:
+            history.close()
+
+    def _stored_candles(self, history: HistoryClient, market_id: int) -> dict[str, dict[int, Candle]]:
+        """The market's stored candles at each resolution the chart shows (the latest HISTORY_CANDLES)."""
+        now_ms = self.block_time_ms or int(time.time() * 1000)
+        stored = {}
+        for name, interval_ms in INTERVALS:
+            if name in STORED_RESOLUTIONS:
+                since = (now_ms // interval_ms - HISTORY_CANDLES) * interval_ms
+                stored[name] = {c.start_ms: c for c in map(candle_from_json, history.candles(market_id, name, since))}
+        return stored
+
     # -- applying what the feeds fetched (UI thread) --------------------------------------------
+
+    def on_history_fetched(self, message: HistoryFetched) -> None:
+        if not self._drawing():
+            return
+        if self.history_ok is False:
+            self.alert(f"History from {self.api_url} is back", title="Read API")
+        self.history_ok = True
+        self.stored_candles[message.market_id] = message.candles
+        if message.subaccount == self.subaccount and message.fills is not None and message.funding is not None:
+            self.past_fills, self.past_funding = message.fills, message.funding
+            self.query_one(FillsTable).show(self.past_fills, self.markets)
+            self.query_one(FundingTable).show(self.past_funding, self.markets)
+        if message.market_id == self.selected_id:
+            self._show_market()
+
+    def on_history_lost(self, message: HistoryLost) -> None:
+        if not self._drawing() or self.history_ok is False:
+            return
+        self.history_ok = False
+        self.alert(f"Live only: the chart, fills and funding show what happened since the terminal started "
+                   f"({message.detail}).", title="No history", severity="warning", timeout=10)
 
     def _rows(self, raw: list[dict[str, Any]]) -> list[TradeRow]:
         return [TradeRow.from_json(t, self.block_times.get(int(t["height"]))) for t in raw]
@@ -499,7 +613,7 @@ class TradingApp(App[None]):
         self.orders = [OpenOrder.from_json(o) for o in message.orders]
         self.account = account_from_json(message.positions, self.markets) if self.markets else None
         self.query_one(OrdersTable).show(self.orders, self.markets)
-        self.query_one(OrdersTable).border_subtitle = f"{len(self.orders)} open · c cancel · C all"
+        self.query_one("#activity").border_subtitle = f"{len(self.orders)} open · c cancel · C all"
         if self.account is not None:
             self.query_one(PositionsTable).show(self.account.positions, self.markets)
             self.query_one(PositionsTable).border_subtitle = f"{len(self.account.positions)} · x close"
@@ -575,7 +689,8 @@ class TradingApp(App[None]):
         history = self.history.get(market.market_id, [])
         merged = {(t.height, t.seq): t for t in history}
         merged.update({(t.height, t.seq): t for t in trades})
-        self.query_one(CandleChart).show(market, list(merged.values()), self.block_time_ms)
+        self.query_one(CandleChart).show(market, list(merged.values()), self.block_time_ms,
+                                         self.stored_candles.get(market.market_id))
         self.query_one(OrderForm).set_context(market, self.book, self.height, self.block_time_ms, self.subaccount)
 
     def select_market(self, market_id: int) -> None:
@@ -590,6 +705,7 @@ class TradingApp(App[None]):
         if table.cursor_row != index:
             table.move_cursor(row=index, animate=False)
         self._wake_book.set()
+        self._wake_history.set()
 
     # -- user actions ---------------------------------------------------------------------------
 
@@ -628,8 +744,13 @@ class TradingApp(App[None]):
     def action_focus_panel(self, name: str) -> None:
         self.query_one(f"#{name}").focus()
 
+    def action_show_tab(self, name: str) -> None:
+        """Open orders, Fills or Funding: show its tab and focus its table."""
+        self.query_one("#activity", TabbedContent).active = f"tab-{name}"
+        self.query_one(f"#{name}").focus()
+
     def action_leave_form(self) -> None:
-        self.query_one(OrdersTable).focus()
+        self.action_show_tab("orders")
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
@@ -792,7 +913,10 @@ class TradingApp(App[None]):
         self.me = f"{self.address}/{number}"
         self.orders, self.account = [], None
         self.query_one(OrdersTable).show([], self.markets)
-        self.query_one(OrdersTable).border_subtitle = ""
+        self.query_one("#activity").border_subtitle = ""
+        self.past_fills, self.past_funding = [], []
+        self.query_one(FillsTable).show([], self.markets)
+        self.query_one(FundingTable).show([], self.markets)
         self.query_one(PositionsTable).show([], self.markets)
         self.query_one(PositionsTable).border_subtitle = ""
         self.query_one(AccountPanel).show(None, self.me)
@@ -800,6 +924,7 @@ class TradingApp(App[None]):
         self._show_market()  # the order form's subaccount, and the own-order marks
         self._render_status()
         self._wake_account.set()
+        self._wake_history.set()
         collateral = ""
         if balances is not None:
             held = balances.get(number)

@@ -477,6 +477,74 @@ def candles(trades: Iterable[TradeRow], interval_ms: int, now_ms: int, count: in
     return result
 
 
+STORED_RESOLUTIONS = frozenset({"1m", "5m", "1h"})  # the chart's intervals the read API keeps candles of
+
+
+def candle_from_json(entry: dict[str, Any]) -> Candle:
+    """A candle as the read API gives it (`/v1/markets/{market}/candles`)."""
+    return Candle(int(entry["start_ms"]), int(entry["open"]), int(entry["high"]), int(entry["low"]),
+                  int(entry["close"]), int(entry["volume"]))
+
+
+def merge_candles(live: Sequence[Candle | None], stored: dict[int, Candle]) -> list[Candle | None]:
+    """The chart's slots from live trades and from the indexer's candles (start ms -> candle): in
+    each slot the one holding more volume (the live trades are only the node's latest ones; the
+    stored candles lag the newest block), a slot with neither repeats the previous close."""
+    result: list[Candle | None] = []
+    previous_close: int | None = None
+    for slot in live:
+        start = slot.start_ms if slot is not None else None
+        kept = stored.get(start) if start is not None else None
+        traded = [c for c in (kept, slot) if c is not None and c.volume_atoms > 0]
+        if traded:
+            chosen: Candle | None = max(traded, key=lambda c: c.volume_atoms)
+        elif previous_close is not None and slot is not None:
+            chosen = Candle(slot.start_ms, previous_close, previous_close, previous_close, previous_close, 0)
+        else:
+            chosen = slot
+        if chosen is not None:
+            previous_close = chosen.close
+        result.append(chosen)
+    return result
+
+
+@dataclass(frozen=True)
+class PastFill:
+    """One of the subaccount's fills as the read API keeps it (the fills tab)."""
+
+    time_ms: int
+    height: int
+    market_id: int
+    role: str
+    side: Side
+    price: int
+    size: int
+    fee: int
+    realized_pnl: int
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> "PastFill":
+        return cls(int(entry["time_ms"]), int(entry["height"]), int(entry["market_id"]), str(entry["role"]),
+                   Side.BUY if entry["side"] == "buy" else Side.SELL, int(entry["price"]), int(entry["size"]),
+                   int(entry["fee_micro_usdc"]), int(entry["realized_pnl_micro_usdc"]))
+
+
+@dataclass(frozen=True)
+class PastFunding:
+    """One hourly funding payment of the subaccount (the funding tab); `payment` > 0: paid."""
+
+    time_ms: int
+    market_id: int
+    size: int
+    rate_ppm: int
+    payment: int
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> "PastFunding":
+        return cls(int(entry["time_ms"]), int(entry["market_id"]), int(entry["size"]), int(entry["rate_ppm"]),
+                   int(entry["payment_micro_usdc"]))
+
+
 @dataclass(frozen=True)
 class DayStats:
     last_price: int | None

@@ -30,6 +30,8 @@ from tui.model import (
     MarketInfo,
     OpenOrder,
     OrderKind,
+    PastFill,
+    PastFunding,
     PositionRow,
     Preview,
     Ticket,
@@ -38,6 +40,7 @@ from tui.model import (
     candles,
     format_compact_usd,
     format_usd,
+    merge_candles,
     what_if_line,
 )
 
@@ -331,6 +334,7 @@ class CandleChart(Widget):
         super().__init__(**kwargs)
         self.market: MarketInfo | None = None
         self.trades: list[TradeRow] = []
+        self.stored: dict[str, dict[int, Candle]] = {}  # the read API's candles: resolution -> start ms -> candle
         self.now_ms = 0
 
     @property
@@ -341,9 +345,14 @@ class CandleChart(Widget):
         self.interval_index = (self.interval_index + 1) % len(INTERVALS)
         return self.interval[0]
 
-    def show(self, market: MarketInfo | None, trades: list[TradeRow], now_ms: int) -> None:
-        self.market, self.trades, self.now_ms = market, trades, now_ms
+    def show(self, market: MarketInfo | None, trades: list[TradeRow], now_ms: int,
+             stored: dict[str, dict[int, Candle]] | None = None) -> None:
+        """`stored`: the market's candles from the read API, merged into the slots of their interval."""
+        self.market, self.trades, self.now_ms, self.stored = market, trades, now_ms, stored or {}
         self.refresh()
+
+    def show_interval(self, name: str) -> None:
+        self.interval_index = [label for label, _ in INTERVALS].index(name)
 
     def render(self) -> RenderableType:
         market = self.market
@@ -356,6 +365,8 @@ class CandleChart(Widget):
         rows = height - 1
         now = self.now_ms or int(time.time() * 1000)
         series = candles(self.trades, self.interval[1], now, slots)
+        if self.interval[0] in self.stored:
+            series = merge_candles(series, self.stored[self.interval[0]])
         shown = [c for c in series if c is not None]
         mark = market.mark_price
         if not shown:
@@ -765,3 +776,48 @@ class AccountPanel(Static):
         bar.append(f" {usage * 100:.0f}%")
         grid.add_row("Margin used", bar)
         self.update(grid)
+
+
+class FillsTable(DataTable[Cell]):
+    """The subaccount's past fills from the read API, newest first (the Fills tab)."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        for label, key in (("Time", "time"), ("Market", "market"), ("Side", "side"), ("Role", "role"),
+                           ("Price", "price"), ("Size", "size"), ("Fee", "fee"), ("Realized", "pnl")):
+            self.add_column(label, key=key)
+
+    def show(self, fills: Sequence[PastFill], markets: dict[int, MarketInfo]) -> None:
+        rows: list[tuple[str, tuple[Cell, ...]]] = []
+        for index, fill in enumerate(fills):
+            market = markets.get(fill.market_id)
+            if market is None:
+                continue
+            side = Text("BUY" if fill.side == Side.BUY else "SELL", style="bold green" if fill.side == Side.BUY else "bold red")
+            pnl_style = "green" if fill.realized_pnl > 0 else "red" if fill.realized_pnl < 0 else ""
+            rows.append((f"{fill.height}/{index}", (
+                clock(fill.time_ms), market.ticker, side, fill.role, market.format_price(fill.price),
+                market.format_size(fill.size), signed_usd(-fill.fee), Text(signed_usd(fill.realized_pnl), style=pnl_style))))
+        sync_table(self, rows)
+
+
+class FundingTable(DataTable[Cell]):
+    """The subaccount's past hourly funding payments from the read API, newest first (the Funding tab)."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        for label, key in (("Time", "time"), ("Market", "market"), ("Position", "size"), ("Rate", "rate"),
+                           ("Paid", "payment")):
+            self.add_column(label, key=key)
+
+    def show(self, payments: Sequence[PastFunding], markets: dict[int, MarketInfo]) -> None:
+        rows: list[tuple[str, tuple[Cell, ...]]] = []
+        for payment in payments:
+            market = markets.get(payment.market_id)
+            if market is None:
+                continue
+            style = "red" if payment.payment > 0 else "green" if payment.payment < 0 else ""
+            rows.append((f"{payment.market_id}/{payment.time_ms}", (
+                clock(payment.time_ms), market.ticker, market.format_size(payment.size),
+                f"{payment.rate_ppm / 10_000:+.4f}%", Text(signed_usd(-payment.payment), style=style))))
+        sync_table(self, rows)
