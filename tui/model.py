@@ -486,21 +486,24 @@ def candle_from_json(entry: dict[str, Any]) -> Candle:
                   int(entry["close"]), int(entry["volume"]))
 
 
-def merge_candles(live: Sequence[Candle | None], stored: dict[int, Candle]) -> list[Candle | None]:
-    """The chart's slots from live trades and from the indexer's candles (start ms -> candle): in
-    each slot the one holding more volume (the live trades are only the node's latest ones; the
-    stored candles lag the newest block), a slot with neither repeats the previous close."""
+def merge_candles(live: Sequence[Candle | None], stored: dict[int, Candle], interval_ms: int,
+                  now_ms: int) -> list[Candle | None]:
+    """The chart's slots (`candles(...)` of the same interval and now) from live trades and from the
+    indexer's candles (start ms -> candle): in each slot the one holding more volume (the live trades
+    are only the node's latest ones; the stored candles lag the newest block); a slot with neither
+    repeats the previous close, or stays None before the first candle."""
+    first_start = (now_ms // interval_ms - len(live) + 1) * interval_ms
     result: list[Candle | None] = []
     previous_close: int | None = None
-    for slot in live:
-        start = slot.start_ms if slot is not None else None
-        kept = stored.get(start) if start is not None else None
-        traded = [c for c in (kept, slot) if c is not None and c.volume_atoms > 0]
+    for index, slot in enumerate(live):
+        start = first_start + index * interval_ms
+        traded = [c for c in (stored.get(start), slot) if c is not None and c.volume_atoms > 0]
+        chosen: Candle | None = None
         if traded:
-            chosen: Candle | None = max(traded, key=lambda c: c.volume_atoms)
-        elif previous_close is not None and slot is not None:
-            chosen = Candle(slot.start_ms, previous_close, previous_close, previous_close, previous_close, 0)
-        else:
+            chosen = max(traded, key=lambda c: c.volume_atoms)
+        elif previous_close is not None:
+            chosen = Candle(start, previous_close, previous_close, previous_close, previous_close, 0)
+        elif slot is not None:
             chosen = slot
         if chosen is not None:
             previous_close = chosen.close

@@ -366,7 +366,7 @@ class CandleChart(Widget):
         now = self.now_ms or int(time.time() * 1000)
         series = candles(self.trades, self.interval[1], now, slots)
         if self.interval[0] in self.stored:
-            series = merge_candles(series, self.stored[self.interval[0]])
+            series = merge_candles(series, self.stored[self.interval[0]], self.interval[1], now)
         shown = [c for c in series if c is not None]
         mark = market.mark_price
         if not shown:
