@@ -555,6 +555,34 @@ def cmd_indexer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_report_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`report SUBACCOUNT --db URL [--out FILE]` (docs/indexer.md)."""
+    report = commands.add_parser("report", help="an HTML report of a subaccount's equity, PnL, funding and fees "
+                                                "over time, from the indexer's database")
+    report.add_argument("subaccount", help="0x<address>/<number> (or 0x<address>: subaccount 0)")
+    report.add_argument("--db", default=f"sqlite:///{PROJECT_ROOT / '.data' / 'indexer.db'}",
+                        help="the indexer's database URL (%(default)s)")
+    report.add_argument("--node", default=DEFAULT_NODE, help="RPC URL of a node, for the markets' units (%(default)s)")
+    report.add_argument("--out", default="report.html", help="the HTML file to write (%(default)s)")
+    report.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from client import Client
+    from indexer.api.app import open_read_engine
+    from indexer.report import build_report, render_html
+
+    address, _, number = args.subaccount.lower().partition("/")
+    subaccount = f"{address}/{int(number or 0)}"
+    with Client(args.node) as client:
+        markets = client.markets()
+    engine = open_read_engine(args.db)
+    report = build_report(engine, subaccount, {int(m["market_id"]): int(m["size_decimals"]) for m in markets})
+    Path(args.out).write_text(render_html(report, {int(m["market_id"]): str(m["ticker"]) for m in markets}))
+    print(f"{args.out}: {len(report.points)} points for {subaccount}")
+    return 0
+
+
 def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`bench NAME [--size N]`."""
     from bench.cli import BENCHMARKS
@@ -661,6 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     from indexer.api.cli import add_parser as add_api_parser
 
     add_api_parser(commands, DEFAULT_NODE)  # `api`
+    _add_report_parser(commands)
 
     from sim.cli import add_parsers as add_simulation_parsers
 
