@@ -189,13 +189,14 @@ def _stop_orphans(layout: Layout) -> int:
 
 
 def _recorded_pids(layout: Layout) -> list[int]:
-    """The live processes supervisor.json names: every node's cometbft and app, and the bridge's
-    anvil and relayers."""
+    """The live processes supervisor.json names: every node's cometbft and app, the bridge's anvil
+    and relayers, the indexer and the read API."""
     state = read_state(layout)
     if state is None:
         return []
     children: list[ChildState] = [child for node in state["nodes"] for child in (node["cometbft"], node["app"])]
     children += state.get("bridge", [])
+    children += [state[service] for service in ("indexer", "api") if service in state]
     return [child["pid"] for child in children if child["pid"] is not None and pid_alive(child["pid"])]
 
 
