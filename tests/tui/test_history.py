@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 from textual.pilot import Pilot
+from textual.widgets import TabbedContent
 
 from client import Client, address_to_hex
 from client.history import HistoryClient
@@ -77,7 +78,7 @@ def test_chart_opens_on_the_indexers_candles_and_the_tabs_show_past_fills_and_fu
         assert [str(cell) for cell in fills.get_row_at(0)][1:] == [
             "BTC-USD", "BUY", "taker", "64,812.3", "0.015", "-0.48", "0.00"]
         await pilot.press("escape", "u")
-        assert app.query_one("#activity").active == "tab-funding"  # type: ignore[attr-defined]
+        assert app.query_one("#activity", TabbedContent).active == "tab-funding"
         funding = app.query_one(FundingTable)
         assert [str(cell) for cell in funding.get_row_at(0)][1:] == ["BTC-USD", "0.015", "+0.0125%", "-0.12"]
         assert "No history" not in notices(app)

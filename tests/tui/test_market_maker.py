@@ -114,8 +114,9 @@ def test_mm_command_runs_until_sigterm_then_cancels_its_quotes_and_exits_zero(ch
 
 def test_local_session_starts_the_localnet_and_bridge_quotes_deposits_withdraws_then_stops_everything(
         tmp_path: Path) -> None:
-    """`make run`: localnet + anvil + relayer + market maker + terminal; the trader deposits and
-    withdraws through the bridge screen, each followed until final; quitting stops everything."""
+    """`make run`: localnet + anvil + relayer + market maker + taker + indexer + read API + terminal;
+    the taker's trades reach the chart through the read API; the trader deposits and withdraws
+    through the bridge screen, each followed until final; quitting stops everything."""
     import asyncio
 
     from localnet.layout import LocalnetConfig
@@ -139,11 +140,13 @@ def test_local_session_starts_the_localnet_and_bridge_quotes_deposits_withdraws_
 
         async def drive() -> None:
             async with app.run_test(size=(170, 50)) as pilot:
-                await until(pilot, lambda: app.book is not None and len(app.book.bids) == 2
+                await until(pilot, lambda: app.book is not None and app.book.bids and app.book.asks
                             and app.account is not None, "quotes and the account")
-                assert app.book is not None and app.account is not None
+                assert app.account is not None
                 collateral = seen["collateral"] = app.account.collateral
-                seen["levels"] = (len(app.book.bids), len(app.book.asks))
+                await until(pilot, lambda: any(app.stored_candles.get(app.selected_id, {}).get("1m", {}).values()),
+                            "the taker's trades in the read API's candles")
+                seen["history_ok"] = app.history_ok
                 await pilot.press("escape", "o", "d")  # out of the order form, then the bridge screen
                 await until(pilot, lambda: "USDC ·" in wallet(), "the bridge screen with the wallet")
                 seen["wallet"] = wallet()
@@ -163,14 +166,14 @@ def test_local_session_starts_the_localnet_and_bridge_quotes_deposits_withdraws_
 
         asyncio.run(drive())
 
-    config = LocalnetConfig(validators=1, block_time_ms=100, port_base=free_port_block(10))
+    config = LocalnetConfig(validators=1, block_time_ms=100, port_base=free_port_block(11))  # node0's, the API's
     code = run_local_session(root, COMETBFT, ROOT, config, MakerConfig(levels=2, size_usdc=200), headless)
     assert code == 0
-    assert seen["collateral"] == 10_000_000_000 and seen["levels"] == (2, 2)
+    assert seen["collateral"] == 10_000_000_000 and seen["history_ok"] is True
     assert f"{TRADER_ETHEREUM_USDC:,}.00 USDC" in str(seen["wallet"])
     assert seen["transfers"] == [("deposit", 25_000_000, 1, "credited on chain", False),
                                  ("withdrawal", 10_000_000, 1, "paid on Ethereum", False)]
     assert "✓ withdrawal #1 10.00 USDC — paid on Ethereum" in str(seen["screen"])
-    assert (root / "keys" / "trader.json").exists()
+    assert (root / "keys" / "trader.json").exists() and (root / "keys" / "taker.json").exists()
     assert "[mm] h" in (root / "logs" / "market-maker.log").read_text()
     assert processes_mentioning(str(root)) == []
