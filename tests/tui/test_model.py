@@ -12,6 +12,7 @@ from client.client import TxEvent
 from localnet.market_maker import MakerConfig, MarketParams, plan_quotes
 from tui.model import (
     Book,
+    Candle,
     Level,
     MarketInfo,
     OrderKind,
@@ -26,6 +27,7 @@ from tui.model import (
     fills_for,
     liquidation_notices,
     market_order_price,
+    merge_candles,
     next_subaccount,
     parse_subaccount,
 )
@@ -255,3 +257,15 @@ def test_a_typed_subaccount_number_is_0_to_127() -> None:
     for text in ("128", "", "-1", "3a"):
         with pytest.raises(ValueError, match="0 to 127"):
             parse_subaccount(text)
+
+
+def test_stored_candles_fill_the_chart_slots_before_the_live_trades_and_the_fuller_candle_wins() -> None:
+    minute = 60_000
+    now = 10 * minute + 5_000  # slots 7, 8, 9 and 10 (minutes)
+    live = candles([TradeRow(5, 0, 105, 2, Side.BUY, "m", "t", 9 * minute + 1), TradeRow(6, 0, 107, 1, Side.BUY, "m", "t",
+                                                                                        10 * minute)], minute, now, 4)
+    stored = {7 * minute: Candle(7 * minute, 100, 102, 99, 101, 30), 9 * minute: Candle(9 * minute, 104, 106, 103, 105, 9)}
+    merged = merge_candles(live, stored, minute, now)
+    assert merged == [stored[7 * minute], Candle(8 * minute, 101, 101, 101, 101, 0),  # flat: the previous close
+                      stored[9 * minute],  # 9 atoms stored against the 2 the node still lists
+                      Candle(10 * minute, 107, 107, 107, 107, 1)]  # newer than the indexer: live
