@@ -33,9 +33,11 @@ class Listing:
     descending: bool
     decimal_fields: frozenset[str]  # integers written as decimal strings
 
-    def to_json(self, row: Row[Unpack[tuple[Any, ...]]]) -> dict[str, Any]:
-        return {name: str(value) if name in self.decimal_fields and value is not None else value
-                for name, value in row._mapping.items()}
+    def to_json(self, names: Sequence[str], rows: Sequence[Row[Unpack[tuple[Any, ...]]]]) -> list[dict[str, Any]]:
+        """Rows of a result whose columns are `names`, as JSON objects (the hot path of every list)."""
+        fields = [(name, name in self.decimal_fields) for name in names]
+        return [{name: str(value) if decimal and value is not None else value
+                 for (name, decimal), value in zip(fields, row)} for row in rows]
 
 
 def _place(table: Any) -> tuple[Column, ...]:
@@ -108,13 +110,13 @@ def page(connection: Connection, listing: Listing, where: Sequence[ColumnElement
         after = tuple_(*listing.key), tuple_(*decode_cursor(cursor, listing.key_types))
         statement = statement.where(after[0] < after[1] if listing.descending else after[0] > after[1])
     order = [column.desc() if listing.descending else column.asc() for column in listing.key]
-    rows = connection.execute(statement.order_by(*order).limit(limit + 1)).all()
-    shown = rows[:limit]
+    result = connection.execute(statement.order_by(*order).limit(limit + 1))
+    names, rows = list(result.keys()), result.all()
+    items = listing.to_json(names, rows[:limit])
     next_cursor = None
     if len(rows) > limit:
-        last = shown[-1]._mapping
-        next_cursor = encode_cursor(tuple(last[column.key] for column in listing.key))
-    return {"items": [listing.to_json(row) for row in shown], "next_cursor": next_cursor}
+        next_cursor = encode_cursor(tuple(items[-1][column.key] for column in listing.key))
+    return {"items": items, "next_cursor": next_cursor}
 
 
 def in_chain_order(connection: Connection, listing: Listing, where: Sequence[ColumnElement[bool]],
@@ -123,8 +125,8 @@ def in_chain_order(connection: Connection, listing: Listing, where: Sequence[Col
     sends when the indexer has stored those blocks."""
     height = listing.key[0]
     statement = select(*listing.columns).where(*where, height > after_height, height <= up_to_height)
-    rows = connection.execute(statement.order_by(*(column.asc() for column in listing.key))).all()
-    return [listing.to_json(row) for row in rows]
+    result = connection.execute(statement.order_by(*(column.asc() for column in listing.key)))
+    return listing.to_json(list(result.keys()), result.all())
 
 
 def indexed_head(connection: Connection) -> tuple[int, int | None]:
