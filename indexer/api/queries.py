@@ -115,7 +115,8 @@ def page(connection: Connection, listing: Listing, where: Sequence[ColumnElement
     items = listing.to_json(names, rows[:limit])
     next_cursor = None
     if len(rows) > limit:
-        next_cursor = encode_cursor(tuple(items[-1][column.key] for column in listing.key))
+        last = rows[limit - 1]  # its values as stored: a key field may be written as a string in the JSON
+        next_cursor = encode_cursor(tuple(last[names.index(column.key)] for column in listing.key))
     return {"items": items, "next_cursor": next_cursor}
 
 
