@@ -228,12 +228,13 @@ class Liquidation(Base):
     maintenance_micro_usdc: Mapped[int | None] = mapped_column(BigInteger)  # liquidation only
 
 
-TRANSFER_KINDS = ("deposit", "deposit_corrected", "deposit_shortfall", "withdrawal", "transfer_in", "transfer_out")
+TRANSFER_KINDS = ("deposit", "deposit_reversed", "deposit_corrected", "withdrawal", "transfer_in", "transfer_out")
 
 
 class Transfer(Base):
     """Money into or out of a subaccount: bridge deposits and withdrawals, transfers between
-    subaccounts (one row for each side), a deposit's correction after a halt."""
+    subaccounts (one row for each side), a deposit's correction after a halt (what it takes back
+    from the first recipient, `deposit_reversed`, and credits the right one, `deposit_corrected`)."""
 
     __tablename__ = "transfers"
     __table_args__ = (

@@ -98,6 +98,11 @@ class Layout:
         return self.root / "logs" / "supervisor.log"
 
     @property
+    def indexer_db_url(self) -> str:
+        """The SQLite file `make run`'s indexer writes (docs/indexer.md); reset with the chain."""
+        return f"sqlite:///{self.root / 'indexer' / 'indexer.db'}"
+
+    @property
     def nodes(self) -> list[NodeLayout]:
         return [
             NodeLayout(i, self.root, NodePorts.from_base(self.config.port_base + PORTS_PER_NODE * i))

@@ -131,6 +131,7 @@ class SupervisorState(TypedDict):
     pid: int | None
     nodes: list[NodeState]
     bridge: NotRequired[list[NamedChildState]]  # anvil, then the relayers (a localnet with a bridge)
+    indexer: NotRequired[ChildState]  # a supervisor started with an indexer
 
 
 @dataclass
@@ -149,9 +150,11 @@ def _port_open(port: int) -> bool:
 
 class Supervisor:
     def __init__(self, layout: Layout, cometbft: Path, project_root: Path,
-                 price_sources: dict[int, str] | None = None, node_commands: dict[int, list[str]] | None = None) -> None:
+                 price_sources: dict[int, str] | None = None, node_commands: dict[int, list[str]] | None = None,
+                 indexer_db: str | None = None) -> None:
         """Per validator index (tests): price_sources, default `sim:<index>`; node_commands, the
-        program serving its app instead of `perpchain node`, given the same options."""
+        program serving its app instead of `perpchain node`, given the same options. `indexer_db`:
+        a database URL to run `perpchain indexer` into, following node0 (None: no indexer)."""
         self.layout = layout
         self.validators = [self._validator(node, cometbft, project_root, price_sources or {}, node_commands or {})
                            for node in layout.nodes]
@@ -169,6 +172,11 @@ class Supervisor:
             self.relayers = [Child(f"relayer{node.index}", [sys.executable, "-m", "bridge.relayer", "--config",
                                                             str(self.bridge.relayer_config(node.index))],
                                    logs / f"relayer{node.index}.log", project_root) for node in layout.nodes]
+        self.indexer: Child | None = None
+        if indexer_db is not None:
+            self.indexer = Child("indexer", [sys.executable, "-m", "perpchain.cli", "indexer", "--node",
+                                             layout.nodes[0].rpc_url, "--db", indexer_db],
+                                 layout.root / "logs" / "indexer.log", project_root)
 
     @staticmethod
     def _validator(node: NodeLayout, cometbft: Path, project_root: Path, price_sources: dict[int, str],
@@ -205,11 +213,13 @@ class Supervisor:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the watch loop, then every relayer, every cometbft, every app, and anvil last."""
+        """Stop the watch loop, then the indexer, every relayer, every cometbft, every app, and anvil last."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         with self._lock:
+            if self.indexer is not None:
+                self.indexer.stop()
             for relayer in self.relayers:
                 relayer.stop()
             for validator in self.validators:
@@ -275,6 +285,13 @@ class Supervisor:
             os.kill(process.pid, sig)
             return process.pid
 
+    def kill_indexer(self, sig: int = signal.SIGKILL) -> int:
+        """Kill the indexer from outside the plan (tests); the watch loop restarts it."""
+        with self._lock:
+            assert self.indexer is not None and self.indexer.process is not None
+            os.kill(self.indexer.process.pid, sig)
+            return self.indexer.process.pid
+
     # -- the watch loop -----------------------------------------------------------------------
 
     def _loop(self) -> None:
@@ -282,7 +299,7 @@ class Supervisor:
             with self._lock:
                 for validator in self.validators:
                     self._tend(validator, time.monotonic())
-                self._tend_bridge(time.monotonic())
+                self._tend_services(time.monotonic())
                 self._write_state(running=True)
             self._stop.wait(TICK_S)
 
@@ -304,11 +321,12 @@ class Supervisor:
         if app.alive and not consensus.alive and now >= consensus.start_after and _port_open(validator.layout.ports.abci):
             consensus.start()
 
-    def _tend_bridge(self, now: float) -> None:
-        """anvil and the relayers: restarted with backoff when they die (a relayer resumes from its
-        state file; anvil from its dumped state)."""
+    def _tend_services(self, now: float) -> None:
+        """anvil, the relayers and the indexer: restarted with backoff when they die (a relayer
+        resumes from its state file, anvil from its dumped state, the indexer from its last block)."""
         children = ([self.anvil] if self.anvil is not None else []) + [
-            r for i, r in enumerate(self.relayers) if i not in self.relayers_held]
+            r for i, r in enumerate(self.relayers) if i not in self.relayers_held] + (
+            [self.indexer] if self.indexer is not None else [])
         for child in children:
             if child.exited():
                 log.error("%s exited with %s; restarting it", child.name, child.last_exit)
@@ -333,6 +351,9 @@ class Supervisor:
         if self.anvil is not None:
             state["bridge"] = [{"name": c.name, "pid": c.pid, "restarts": c.restarts, "last_exit": c.last_exit}
                                for c in [self.anvil, *self.relayers]]
+        if self.indexer is not None:
+            state["indexer"] = {"pid": self.indexer.pid, "restarts": self.indexer.restarts,
+                                "last_exit": self.indexer.last_exit}
         text = json.dumps(state, indent=2) + "\n"
         path = self.layout.state_file
         if path.exists() and path.read_text() == text:

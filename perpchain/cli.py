@@ -533,6 +533,28 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_indexer_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`indexer --node URL --db URL` (docs/indexer.md)."""
+    indexer = commands.add_parser("indexer", help="follow a node and keep its history (trades, candles, fills...) in SQL")
+    indexer.add_argument("--node", default=DEFAULT_NODE, help="RPC URL of the node to follow (%(default)s)")
+    indexer.add_argument("--db", default=f"sqlite:///{PROJECT_ROOT / '.data' / 'indexer.db'}",
+                         help="SQLAlchemy database URL: a SQLite file (%(default)s) or postgresql+psycopg://...")
+    indexer.set_defaults(func=cmd_indexer)
+
+
+def cmd_indexer(args: argparse.Namespace) -> int:
+    import logging
+
+    from indexer.follow import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run(args.node, args.db)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`bench NAME [--size N]`."""
     from bench.cli import BENCHMARKS
@@ -646,6 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_simulate_parser(commands)
     _add_schema_parser(commands)
+    _add_indexer_parser(commands)
     _add_bench_parser(commands)
     return parser
 

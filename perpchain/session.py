@@ -2,7 +2,8 @@
 maker and the terminal in one command.
 
 Joins the localnet at ROOT if one is running, else creates or resumes it (new ones with the
-Ethereum side: anvil, the vault and one relayer per validator) and supervises it for the session;
+Ethereum side: anvil, the vault and one relayer per validator) and supervises it for the session
+with an indexer following node0 into ROOT/indexer/indexer.db (docs/indexer.md);
 quotes every market with the faucet key (the market maker runs in this process); opens the
 terminal on a trader key kept at ROOT/keys/trader.json, funded from the faucet the first time on
 perpchain and, with the bridge, with TestUSDC and gas on Ethereum so it can deposit. Quitting the
@@ -47,7 +48,7 @@ def run_local_session(root: Path, cometbft: Path, project_root: Path, config: Lo
     layout, _ = create_or_resume(root, config, cometbft, bridge=bridge)
     supervisor = None
     if running_supervisor(layout) is None:
-        supervisor = Supervisor(layout, cometbft, project_root)
+        supervisor = Supervisor(layout, cometbft, project_root, indexer_db=layout.indexer_db_url)
         supervisor.start()
     stop = threading.Event()
     thread = None

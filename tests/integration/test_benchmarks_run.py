@@ -18,7 +18,8 @@ pytestmark = pytest.mark.integration
                                                       ("liquidation", 400, "shock_finalize_ms"),
                                                       ("triggers", 1_000, "trigger_check_ms"),
                                                       ("anchor", 5_000, "anchor_ms"),
-                                                      ("state", 50_000, "commit_ms_per_10k_writes")])
+                                                      ("state", 50_000, "commit_ms_per_10k_writes"),
+                                                      ("indexer", 400, "ingest_orders_per_s")])
 def test_benchmark_prints_its_figures(name: str, size: int, figure: str) -> None:
     result = subprocess.run([sys.executable, "-m", "perpchain.cli", "bench", name, "--size", str(size)], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
