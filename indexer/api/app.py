@@ -9,7 +9,6 @@ read-only and holds no key. docs/read-api.md documents every route, error code a
 from __future__ import annotations
 
 import json
-import re
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, AsyncIterator
@@ -26,7 +25,6 @@ from indexer.api.node import MarketDirectory, Node, ask_node
 from indexer.db import open_engine
 
 BOOK_MAX_DEPTH = 1000  # the node's own limit for /book
-ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 Limit = Annotated[int, Query(ge=1, le=queries.MAX_LIMIT, description=f"items per page, 1..{queries.MAX_LIMIT}")]
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page; absent: the first page")]
@@ -54,13 +52,6 @@ def open_read_engine(url: str) -> Engine:
 
     event.listen(engine, "connect", query_only)
     return engine
-
-
-def subaccount_key(address: str, number: int) -> str:
-    """`0x<address>/<number>` as the indexer stores it; 400 for an address that is not 20 bytes of hex."""
-    if not ADDRESS.fullmatch(address):
-        raise ApiError("invalid_parameter", f"address: {address!r} is not 0x followed by 40 hex digits")
-    return f"{address.lower()}/{number}"
 
 
 @dataclass
@@ -183,7 +174,7 @@ def create_app(engine: Engine, node: Node, poll_interval_s: float = 0.1) -> Fast
     async def fills(address: Address, number: Number, limit: Limit = queries.DEFAULT_LIMIT,
               cursor: Cursor = None) -> Response:
         """The subaccount's fills (as maker or taker), newest first."""
-        where = [models.Fill.subaccount == subaccount_key(address, number)]
+        where = [models.Fill.subaccount == queries.subaccount_key(address, number)]
         return await context.page(queries.FILLS, where, cursor, limit)
 
     @app.get("/v1/subaccounts/{address}/{number}/orders", tags=["subaccounts"], response_model=schemas.Page[schemas.Order])
@@ -191,7 +182,7 @@ def create_app(engine: Engine, node: Node, poll_interval_s: float = 0.1) -> Fast
                status: Annotated[str | None, Query(description="only orders in this status")] = None,
                limit: Limit = queries.DEFAULT_LIMIT, cursor: Cursor = None) -> Response:
         """The subaccount's orders in their latest state, newest (highest id) first."""
-        where = [models.Order.subaccount == subaccount_key(address, number)]
+        where = [models.Order.subaccount == queries.subaccount_key(address, number)]
         if status is not None:
             if status not in models.ORDER_STATUSES:
                 raise ApiError("invalid_parameter", f"status: {status!r} is not one of {', '.join(models.ORDER_STATUSES)}")
@@ -204,7 +195,7 @@ def create_app(engine: Engine, node: Node, poll_interval_s: float = 0.1) -> Fast
                       limit: Limit = queries.DEFAULT_LIMIT,
                       cursor: Cursor = None) -> Response:
         """Each step of the subaccount's orders' lives (placed, filled, modified, cancelled, expired), newest first."""
-        where = [models.OrderUpdate.subaccount == subaccount_key(address, number)]
+        where = [models.OrderUpdate.subaccount == queries.subaccount_key(address, number)]
         if order_id is not None:
             where.append(models.OrderUpdate.order_id == order_id)
         return await context.page(queries.ORDER_UPDATES, where, cursor, limit)
@@ -213,14 +204,14 @@ def create_app(engine: Engine, node: Node, poll_interval_s: float = 0.1) -> Fast
     async def funding(address: Address, number: Number, limit: Limit = queries.DEFAULT_LIMIT,
                 cursor: Cursor = None) -> Response:
         """The subaccount's hourly funding payments, newest first."""
-        where = [models.FundingPayment.subaccount == subaccount_key(address, number)]
+        where = [models.FundingPayment.subaccount == queries.subaccount_key(address, number)]
         return await context.page(queries.FUNDING_PAYMENTS, where, cursor, limit)
 
     @app.get("/v1/subaccounts/{address}/{number}/transfers", tags=["subaccounts"], response_model=schemas.Page[schemas.Transfer])
     async def transfers(address: Address, number: Number, limit: Limit = queries.DEFAULT_LIMIT,
                   cursor: Cursor = None) -> Response:
         """Deposits, withdrawals and transfers into or out of the subaccount, newest first."""
-        where = [models.Transfer.subaccount == subaccount_key(address, number)]
+        where = [models.Transfer.subaccount == queries.subaccount_key(address, number)]
         return await context.page(queries.TRANSFERS, where, cursor, limit)
 
     streams.add_routes(app, context)

@@ -8,6 +8,7 @@ and a tie-breaker where one event makes two rows; candles run oldest first, on t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Sequence, Unpack
 
@@ -15,12 +16,21 @@ from sqlalchemy import ColumnElement, Connection, Row, func, select, tuple_
 
 from indexer import models
 from indexer.api.cursor import decode_cursor, encode_cursor
+from indexer.api.errors import ApiError
 
 # A mapped attribute (models.Trade.height) or a labelled expression: what select() takes as a column.
 Column = Any
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
+ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def subaccount_key(address: str, number: int) -> str:
+    """`0x<address>/<number>` as the indexer stores it; 400 for an address that is not 20 bytes of hex."""
+    if not ADDRESS.fullmatch(address):
+        raise ApiError("invalid_parameter", f"address: {address!r} is not 0x followed by 40 hex digits")
+    return f"{address.lower()}/{number}"
 
 
 @dataclass(frozen=True)
