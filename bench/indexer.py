@@ -7,6 +7,10 @@ indexer reads them from a node. Timed: the indexer storing every block, one tran
 into a new SQLite file (the default), migrations done before the clock starts.
 
   ingest_orders_per_s   orders placed in the stored blocks per second of ingestion (goal >= 10,000)
+
+Then the read API over a week of history (bench/api.py says how):
+
+  api_p99_ms            candles and fills requests from 200 concurrent clients, 99th percentile (goal <= 200)
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
+from bench.api import measure_api
 from bench.orders import ACCOUNTS, BLOCK_TXS, LEVELS, _secret, _sign, _start
 from client.blocks import BlockRecord, block_record
 from genesis.markets import LOCALNET_MARKETS
@@ -81,4 +86,5 @@ def run(size: int = 0) -> dict[str, Any]:
         "blocks": len(blocks),
         "ingest_s": round(elapsed_s, 2),
         "database": "sqlite",
+        **measure_api(),
     }

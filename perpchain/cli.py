@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # imported where used: a command loads only what it needs
     from client import Client, PrivateKey
 
 DEFAULT_NODE = os.environ.get("PERPCHAIN_NODE", "http://127.0.0.1:26601")  # the localnet's node0
+DEFAULT_INDEXER_DB = f"sqlite:///{PROJECT_ROOT / '.data' / 'indexer.db'}"  # `perpchain indexer` writes it, `api` reads it
 
 
 def add_node_options(parser: argparse.ArgumentParser) -> None:
@@ -537,7 +538,7 @@ def _add_indexer_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     """`indexer --node URL --db URL` (docs/indexer.md)."""
     indexer = commands.add_parser("indexer", help="follow a node and keep its history (trades, candles, fills...) in SQL")
     indexer.add_argument("--node", default=DEFAULT_NODE, help="RPC URL of the node to follow (%(default)s)")
-    indexer.add_argument("--db", default=f"sqlite:///{PROJECT_ROOT / '.data' / 'indexer.db'}",
+    indexer.add_argument("--db", default=DEFAULT_INDEXER_DB,
                          help="SQLAlchemy database URL: a SQLite file (%(default)s) or postgresql+psycopg://...")
     indexer.set_defaults(func=cmd_indexer)
 
@@ -560,7 +561,7 @@ def _add_report_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     report = commands.add_parser("report", help="an HTML report of a subaccount's equity, PnL, funding and fees "
                                                 "over time, from the indexer's database")
     report.add_argument("subaccount", help="0x<address>/<number> (or 0x<address>: subaccount 0)")
-    report.add_argument("--db", default=f"sqlite:///{PROJECT_ROOT / '.data' / 'indexer.db'}",
+    report.add_argument("--db", default=DEFAULT_INDEXER_DB,
                         help="the indexer's database URL (%(default)s)")
     report.add_argument("--node", default=DEFAULT_NODE, help="RPC URL of a node, for the markets' units (%(default)s)")
     report.add_argument("--out", default="report.html", help="the HTML file to write (%(default)s)")
@@ -688,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from indexer.api.cli import add_parser as add_api_parser
 
-    add_api_parser(commands, DEFAULT_NODE)  # `api`
+    add_api_parser(commands, DEFAULT_NODE, DEFAULT_INDEXER_DB)  # `api`
     _add_report_parser(commands)
 
     from sim.cli import add_parsers as add_simulation_parsers

@@ -8,12 +8,12 @@ read-only and holds no key. docs/read-api.md documents every route, error code a
 
 from __future__ import annotations
 
-import re
+import json
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, AsyncIterator
 
-from fastapi import FastAPI, Path, Query
+from fastapi import FastAPI, Path, Query, Response
 from sqlalchemy import ColumnElement, Engine, event
 from starlette.concurrency import run_in_threadpool
 
@@ -25,7 +25,6 @@ from indexer.api.node import MarketDirectory, Node, ask_node
 from indexer.db import open_engine
 
 BOOK_MAX_DEPTH = 1000  # the node's own limit for /book
-ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 Limit = Annotated[int, Query(ge=1, le=queries.MAX_LIMIT, description=f"items per page, 1..{queries.MAX_LIMIT}")]
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page; absent: the first page")]
@@ -55,13 +54,6 @@ def open_read_engine(url: str) -> Engine:
     return engine
 
 
-def subaccount_key(address: str, number: int) -> str:
-    """`0x<address>/<number>` as the indexer stores it; 400 for an address that is not 20 bytes of hex."""
-    if not ADDRESS.fullmatch(address):
-        raise ApiError("invalid_parameter", f"address: {address!r} is not 0x followed by 40 hex digits")
-    return f"{address.lower()}/{number}"
-
-
 @dataclass
 class Context:
     """What the handlers share: the database, the node, the market directory and the book feeds."""
@@ -72,10 +64,21 @@ class Context:
     books: BookFeeds
     heads: streams.IndexedHeads
 
-    def page(self, listing: queries.Listing, where: list[ColumnElement[bool]], cursor: str | None,
-             limit: int) -> dict[str, Any]:
+    def _page(self, listing: queries.Listing, where: list[ColumnElement[bool]], cursor: str | None,
+              limit: int) -> bytes:
         with self.engine.connect() as connection:
-            return queries.page(connection, listing, where, cursor, limit)
+            return json.dumps(queries.page(connection, listing, where, cursor, limit), separators=(",", ":")).encode()
+
+    async def page(self, listing: queries.Listing, where: list[ColumnElement[bool]], cursor: str | None,
+                   limit: int) -> Response:
+        """A page as JSON. SQLite is read on the event loop: an embedded read of an indexed range is
+        CPU work that a thread would only queue for the same interpreter lock; a database across
+        the network is read from a worker thread so its round trips do not stall the loop."""
+        if self.engine.dialect.name == "sqlite":
+            body = self._page(listing, where, cursor, limit)
+        else:
+            body = await run_in_threadpool(self._page, listing, where, cursor, limit)
+        return Response(body, media_type="application/json")
 
     async def market_id(self, market: str) -> int:
         """The id of the market named by id or ticker; when the node is down, an id is taken as given
@@ -140,14 +143,14 @@ def create_app(engine: Engine, node: Node, poll_interval_s: float = 0.1) -> Fast
         answer = await read_book(market_id, depth)
         return schemas.BookSnapshot(market_id=market_id, height=height, bids=answer["bids"], asks=answer["asks"])
 
-    @app.get("/v1/markets/{market}/candles", tags=["markets"])
+    @app.get("/v1/markets/{market}/candles", tags=["markets"], response_model=schemas.Page[schemas.Candle])
     async def candles(
         market: MarketRef,
         resolution: Annotated[str, Query(description="1m, 5m, 1h or 1d")],
         from_ms: Annotated[int, Query(alias="from", ge=0, description="first start time, Unix ms (inclusive)")] = 0,
         to_ms: Annotated[int | None, Query(alias="to", ge=0, description="last start time, Unix ms (exclusive)")] = None,
         limit: Limit = queries.DEFAULT_LIMIT, cursor: Cursor = None,
-    ) -> schemas.Page[schemas.Candle]:
+    ) -> Response:
         """The market's candles whose start is in [from, to), oldest first."""
         if resolution not in models.CANDLE_INTERVALS_MS:
             raise ApiError("invalid_parameter",
@@ -158,61 +161,58 @@ def create_app(engine: Engine, node: Node, poll_interval_s: float = 0.1) -> Fast
                  models.Candle.start_ms >= from_ms]
         if to_ms is not None:
             where.append(models.Candle.start_ms < to_ms)
-        return schemas.Page[schemas.Candle].model_validate(
-            await run_in_threadpool(context.page, queries.CANDLES, where, cursor, limit))
+        return await context.page(queries.CANDLES, where, cursor, limit)
 
-    @app.get("/v1/markets/{market}/trades", tags=["markets"])
+    @app.get("/v1/markets/{market}/trades", tags=["markets"], response_model=schemas.Page[schemas.Trade])
     async def trades(market: MarketRef, limit: Limit = queries.DEFAULT_LIMIT,
-                     cursor: Cursor = None) -> schemas.Page[schemas.Trade]:
+                     cursor: Cursor = None) -> Response:
         """The market's trades, newest first."""
         where = [models.Trade.market_id == await context.market_id(market)]
-        return schemas.Page[schemas.Trade].model_validate(
-            await run_in_threadpool(context.page, queries.TRADES, where, cursor, limit))
+        return await context.page(queries.TRADES, where, cursor, limit)
 
-    @app.get("/v1/subaccounts/{address}/{number}/fills", tags=["subaccounts"])
-    def fills(address: Address, number: Number, limit: Limit = queries.DEFAULT_LIMIT,
-              cursor: Cursor = None) -> schemas.Page[schemas.Fill]:
+    @app.get("/v1/subaccounts/{address}/{number}/fills", tags=["subaccounts"], response_model=schemas.Page[schemas.Fill])
+    async def fills(address: Address, number: Number, limit: Limit = queries.DEFAULT_LIMIT,
+              cursor: Cursor = None) -> Response:
         """The subaccount's fills (as maker or taker), newest first."""
-        where = [models.Fill.subaccount == subaccount_key(address, number)]
-        return schemas.Page[schemas.Fill].model_validate(context.page(queries.FILLS, where, cursor, limit))
+        where = [models.Fill.subaccount == queries.subaccount_key(address, number)]
+        return await context.page(queries.FILLS, where, cursor, limit)
 
-    @app.get("/v1/subaccounts/{address}/{number}/orders", tags=["subaccounts"])
-    def orders(address: Address, number: Number,
+    @app.get("/v1/subaccounts/{address}/{number}/orders", tags=["subaccounts"], response_model=schemas.Page[schemas.Order])
+    async def orders(address: Address, number: Number,
                status: Annotated[str | None, Query(description="only orders in this status")] = None,
-               limit: Limit = queries.DEFAULT_LIMIT, cursor: Cursor = None) -> schemas.Page[schemas.Order]:
+               limit: Limit = queries.DEFAULT_LIMIT, cursor: Cursor = None) -> Response:
         """The subaccount's orders in their latest state, newest (highest id) first."""
-        where = [models.Order.subaccount == subaccount_key(address, number)]
+        where = [models.Order.subaccount == queries.subaccount_key(address, number)]
         if status is not None:
             if status not in models.ORDER_STATUSES:
                 raise ApiError("invalid_parameter", f"status: {status!r} is not one of {', '.join(models.ORDER_STATUSES)}")
             where.append(models.Order.status == status)
-        return schemas.Page[schemas.Order].model_validate(context.page(queries.ORDERS, where, cursor, limit))
+        return await context.page(queries.ORDERS, where, cursor, limit)
 
-    @app.get("/v1/subaccounts/{address}/{number}/order-updates", tags=["subaccounts"])
-    def order_updates(address: Address, number: Number,
+    @app.get("/v1/subaccounts/{address}/{number}/order-updates", tags=["subaccounts"], response_model=schemas.Page[schemas.OrderUpdate])
+    async def order_updates(address: Address, number: Number,
                       order_id: Annotated[int | None, Query(ge=0, description="only this order's steps")] = None,
                       limit: Limit = queries.DEFAULT_LIMIT,
-                      cursor: Cursor = None) -> schemas.Page[schemas.OrderUpdate]:
+                      cursor: Cursor = None) -> Response:
         """Each step of the subaccount's orders' lives (placed, filled, modified, cancelled, expired), newest first."""
-        where = [models.OrderUpdate.subaccount == subaccount_key(address, number)]
+        where = [models.OrderUpdate.subaccount == queries.subaccount_key(address, number)]
         if order_id is not None:
             where.append(models.OrderUpdate.order_id == order_id)
-        return schemas.Page[schemas.OrderUpdate].model_validate(context.page(queries.ORDER_UPDATES, where, cursor, limit))
+        return await context.page(queries.ORDER_UPDATES, where, cursor, limit)
 
-    @app.get("/v1/subaccounts/{address}/{number}/funding", tags=["subaccounts"])
-    def funding(address: Address, number: Number, limit: Limit = queries.DEFAULT_LIMIT,
-                cursor: Cursor = None) -> schemas.Page[schemas.FundingPayment]:
+    @app.get("/v1/subaccounts/{address}/{number}/funding", tags=["subaccounts"], response_model=schemas.Page[schemas.FundingPayment])
+    async def funding(address: Address, number: Number, limit: Limit = queries.DEFAULT_LIMIT,
+                cursor: Cursor = None) -> Response:
         """The subaccount's hourly funding payments, newest first."""
-        where = [models.FundingPayment.subaccount == subaccount_key(address, number)]
-        return schemas.Page[schemas.FundingPayment].model_validate(
-            context.page(queries.FUNDING_PAYMENTS, where, cursor, limit))
+        where = [models.FundingPayment.subaccount == queries.subaccount_key(address, number)]
+        return await context.page(queries.FUNDING_PAYMENTS, where, cursor, limit)
 
-    @app.get("/v1/subaccounts/{address}/{number}/transfers", tags=["subaccounts"])
-    def transfers(address: Address, number: Number, limit: Limit = queries.DEFAULT_LIMIT,
-                  cursor: Cursor = None) -> schemas.Page[schemas.Transfer]:
+    @app.get("/v1/subaccounts/{address}/{number}/transfers", tags=["subaccounts"], response_model=schemas.Page[schemas.Transfer])
+    async def transfers(address: Address, number: Number, limit: Limit = queries.DEFAULT_LIMIT,
+                  cursor: Cursor = None) -> Response:
         """Deposits, withdrawals and transfers into or out of the subaccount, newest first."""
-        where = [models.Transfer.subaccount == subaccount_key(address, number)]
-        return schemas.Page[schemas.Transfer].model_validate(context.page(queries.TRANSFERS, where, cursor, limit))
+        where = [models.Transfer.subaccount == queries.subaccount_key(address, number)]
+        return await context.page(queries.TRANSFERS, where, cursor, limit)
 
     streams.add_routes(app, context)
     return app

@@ -15,10 +15,11 @@ def listen_address(text: str) -> tuple[str, int]:
     return host.strip("[]"), port(number)
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], default_node: str) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], default_node: str, default_db: str) -> None:
     api = commands.add_parser("api", help="serve the read API (REST, WebSocket, OpenAPI at /docs) over the "
                                           "indexer's database and a node; read-only (docs/read-api.md)")
-    api.add_argument("--db", required=True, help="the indexer's database URL (sqlite:///PATH or postgresql+psycopg://...)")
+    api.add_argument("--db", default=default_db,
+                     help="the indexer's database URL: sqlite:///PATH or postgresql+psycopg://... (%(default)s)")
     api.add_argument("--node", default=default_node, help="RPC URL of a node, for markets and books (%(default)s)")
     api.add_argument("--listen", type=listen_address, default=("127.0.0.1", 8600), metavar="HOST:PORT",
                      help="where to serve (127.0.0.1:8600)")

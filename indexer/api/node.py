@@ -36,18 +36,25 @@ async def ask_node(call: Any, *args: Any) -> Any:
 
 
 class MarketDirectory:
-    """The node's markets, re-read at most every MARKETS_TTL_S; resolves an id or a ticker."""
+    """The node's markets (or its failure to give them), re-read at most every MARKETS_TTL_S;
+    resolves an id or a ticker."""
 
     def __init__(self, node: Node, ttl_s: float = MARKETS_TTL_S) -> None:
         self.node = node
         self.ttl_s = ttl_s
         self._markets: list[dict[str, Any]] = []
         self._read_at = float("-inf")
+        self._failure: ApiError | None = None  # the node's last failure, answered again until the TTL passes
 
     async def all(self) -> list[dict[str, Any]]:
         if time.monotonic() - self._read_at > self.ttl_s:
-            self._markets = list(await ask_node(self.node.markets))
+            try:
+                self._markets, self._failure = list(await ask_node(self.node.markets)), None
+            except ApiError as error:  # a node that is down is not asked again by every request
+                self._failure = error
             self._read_at = time.monotonic()
+        if self._failure is not None:
+            raise self._failure
         return self._markets
 
     async def resolve(self, market: str) -> dict[str, Any]:

@@ -144,8 +144,6 @@ async def _serve(socket: WebSocket, send: Callable[[], Awaitable[None]]) -> None
 
 
 def add_routes(app: FastAPI, context: Context) -> None:
-    from indexer.api.app import subaccount_key
-
     @app.websocket("/v1/ws/trades/{market}")
     async def trades_channel(socket: WebSocket, market: str) -> None:
         try:
@@ -162,7 +160,7 @@ def add_routes(app: FastAPI, context: Context) -> None:
         try:
             if not number.isdigit() or not 0 <= int(number) <= 127:
                 raise ApiError("invalid_parameter", f"number: {number!r} is not a subaccount number 0..127")
-            holder = subaccount_key(address, int(number))
+            holder = queries.subaccount_key(address, int(number))
         except ApiError as error:
             await _refuse(socket, error)
             return

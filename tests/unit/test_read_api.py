@@ -16,6 +16,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from client.errors import NodeUnreachable
 from indexer import models
+from indexer.api import schemas
 from indexer.api.app import create_app, open_read_engine
 from indexer.api.book import side_delta, side_levels
 from indexer.db import open_engine, sqlite_url, upgrade
@@ -349,3 +350,36 @@ def test_a_channel_refused_says_why_and_closes_with_4000_plus_status(api: TestCl
         with pytest.raises(WebSocketDisconnect) as closed:
             socket.receive_json()
     assert closed.value.code == close_code and closed.value.reason == code
+
+
+def test_every_list_answer_is_the_model_its_openapi_document_declares(api: TestClient,
+                                                                       database: tuple[str, History]) -> None:
+    """The lists are written as JSON without FastAPI validating them: this checks they match."""
+    history = database[1]
+    holder = f"{ALICE}/0"
+    history.block(1, trades=2, rows={
+        models.Transfer: [{"tx_index": 0, "event_index": 9, "kind": "deposit", "subaccount": holder,
+                           "amount_micro_usdc": 1, "counterparty": None, "reference": None}],
+        models.OrderUpdate: [{"tx_index": 0, "event_index": 8, "order_id": 1, "subaccount": holder, "market_id": 1,
+                              "status": "open", "size": 1, "filled_size": 0, "price": 5, "reason": None}],
+        models.FundingPayment: [{"subaccount": holder, "market_id": 1, "hour": 1, "size": 1, "rate_ppm": 1,
+                                 "payment_micro_usdc": 1}]})
+    with history.engine.begin() as connection:
+        connection.execute(insert(models.Order).values(
+            order_id=1, market_id=1, subaccount=holder, client_id=1, side="buy", price=5, size=1, filled_size=0,
+            time_in_force="GTC", iceberg=False, status="open", reason=None, placed_height=1, placed_time_ms=0,
+            updated_height=1))
+        connection.execute(insert(models.Candle).values(
+            market_id=1, interval="1m", start_ms=0, open=1, high=1, low=1, close=1, volume=1, quote_volume_micro_usdc=1,
+            trade_count=1, last_height=1))
+    lists = {"/v1/markets/1/trades": schemas.Trade, f"/v1/subaccounts/{ALICE}/0/fills": schemas.Fill,
+             f"/v1/subaccounts/{ALICE}/0/orders": schemas.Order,
+             f"/v1/subaccounts/{ALICE}/0/order-updates": schemas.OrderUpdate,
+             f"/v1/subaccounts/{ALICE}/0/funding": schemas.FundingPayment,
+             f"/v1/subaccounts/{ALICE}/0/transfers": schemas.Transfer}
+    for path, model in lists.items():
+        body = api.get(path, params={"limit": 1}).json()
+        assert body["items"], path
+        schemas.Page[model].model_validate(body, strict=True)  # type: ignore[valid-type]
+    candles = api.get("/v1/markets/1/candles", params={"resolution": "1m"}).json()
+    schemas.Page[schemas.Candle].model_validate(candles, strict=True)
