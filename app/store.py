@@ -18,7 +18,7 @@ import heapq
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Iterable, Iterator, Protocol
 
 import plyvel
 from sortedcontainers import SortedList
@@ -39,13 +39,38 @@ class _WriteBatch(Protocol):
     def delete(self, key: bytes) -> None: ...
 
 
-class _LevelDB(Protocol):
-    """The part of plyvel's DB the store uses (plyvel has no type hints)."""
+class _Reader(Protocol):
+    """The reads of plyvel's DB and of its snapshots (plyvel has no type hints)."""
 
     def get(self, key: bytes) -> bytes | None: ...
     def iterator(self, *, start: bytes, stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]: ...
-    def write_batch(self, *, transaction: bool, sync: bool) -> AbstractContextManager[_WriteBatch]: ...
     def close(self) -> None: ...
+
+
+class _LevelDB(_Reader, Protocol):
+    """The part of plyvel's DB the store uses."""
+
+    def write_batch(self, *, transaction: bool, sync: bool) -> AbstractContextManager[_WriteBatch]: ...
+    def snapshot(self) -> _Reader: ...
+
+
+class StoreView:
+    """The store as it was when the view was taken: later commits do not change it (a LevelDB
+    snapshot). State sync's snapshots read one in a background thread; `close` releases it."""
+
+    def __init__(self, reader: _Reader) -> None:
+        self._reader = reader
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._reader.get(key)
+
+    def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        if end is None:
+            return self._reader.iterator(start=start)
+        return self._reader.iterator(start=start, stop=end)
+
+    def close(self) -> None:
+        self._reader.close()
 
 
 @dataclass(frozen=True)
@@ -105,6 +130,22 @@ class CommittedStore:
             batch.put(_APP_HASH, info.app_hash)
             batch.put(_BLOCK_TIME, u64(info.block_time_ms))
             batch.put(_APP_HASH_AT + u64(info.height), info.app_hash)
+
+    def view(self) -> StoreView:
+        """A view of the committed state as of now, which later commits leave as it is."""
+        return StoreView(self._db.snapshot())
+
+    def write_unversioned(self, writes: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Writes outside any block, height and app hash left as they are: a state sync's items
+        while a snapshot is restored (the restore then commits its height), or their removal when
+        the snapshot is refused. Not synced: a restore cut short leaves a store at height 0, whose
+        items the next restore removes."""
+        with self._db.write_batch(transaction=False, sync=False) as batch:
+            for key, value in writes:
+                if value is _TOMBSTONE:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
 
     def app_hash_at(self, height: int) -> bytes | None:
         """The app hash this node committed at `height`, so nodes can be compared height by height."""

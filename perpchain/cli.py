@@ -29,6 +29,10 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here (default: off)")
     parser.add_argument("--price-source", default="none",
                         help="this validator's oracle prices: sim:SEED, file:PATH, http(s)://URL or none (docs/oracle.md)")
+    parser.add_argument("--snapshot-interval", type=uint_arg("snapshot-interval"), default=0, metavar="N",
+                        help="take a state sync snapshot every N heights (default 0: none; docs/operators.md)")
+    parser.add_argument("--snapshot-keep", type=uint_arg("snapshot-keep", 1), default=2, metavar="K",
+                        help="keep the newest K snapshots (%(default)s)")
 
 
 def _add_node_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,9 +43,10 @@ def _add_node_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def cmd_node(args: argparse.Namespace) -> int:
-    from app.node import run
+    from app.node import SnapshotSettings, run
 
-    return run(Path(args.data), args.abci, args.log_level, args.metrics, args.price_source)
+    return run(Path(args.data), args.abci, args.log_level, args.metrics, args.price_source,
+               snapshot_settings=SnapshotSettings(args.snapshot_interval, args.snapshot_keep))
 
 
 def cmd_genesis(args: argparse.Namespace) -> int:
