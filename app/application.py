@@ -436,7 +436,7 @@ class Application:
                         restore.height, tree.root.hex(), restore.app_hash.hex())
             self._drop_restore()
             return answer(result=answer.REJECT_SNAPSHOT)
-        self._store.commit({}, restore.commit_info(), tree=tree)
+        self._store.commit(tree.node_writes, restore.commit_info())
         self._restore = None
         self._load_committed()
         # As at a node's start: what was just loaded lives as long as the node, out of the collector's reach.

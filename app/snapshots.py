@@ -147,12 +147,13 @@ class SnapshotStore:
     """This node's snapshots under `directory`: one taken after each Commit of a height that is a
     multiple of `interval` (0: none), the newest `keep` kept."""
 
-    def __init__(self, directory: Path, interval: int = 0, keep: int = 2) -> None:
+    def __init__(self, directory: Path, interval: int = 0, keep: int = 2, chunk_bytes: int = CHUNK_BYTES) -> None:
         if interval < 0 or keep < 1:
             raise ValueError(f"snapshot interval {interval} must be >= 0 and keep {keep} >= 1")
         self.directory = directory
         self.interval = interval
         self.keep = keep
+        self.chunk_bytes = chunk_bytes  # format 1's; smaller only in tests, to make many chunks
         self._jobs: queue.Queue[tuple[CommitInfo, StoreView] | None] = queue.Queue()
         self._abandon = threading.Event()
         self._thread: threading.Thread | None = None
@@ -202,7 +203,8 @@ class SnapshotStore:
 
     def _take(self, info: CommitInfo, view: StoreView) -> None:
         started = time.perf_counter()
-        metadata = write_snapshot(view, self.directory / str(info.height), info.block_time_ms, self._abandon)
+        metadata = write_snapshot(view, self.directory / str(info.height), info.block_time_ms, self._abandon,
+                                  self.chunk_bytes)
         if metadata is None:
             return
         elapsed = time.perf_counter() - started
