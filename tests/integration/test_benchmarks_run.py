@@ -77,3 +77,14 @@ def test_e2e_benchmark_loads_one_and_four_validators() -> None:
         assert run["block_rejections_by_code"] == {}
     assert figures["orders_per_s"] == one["orders_per_s"] and figures["four_validators"]["orders_per_s"] == four[
         "orders_per_s"]
+
+
+def test_wipe_benchmark_rejoins_a_wiped_validator_by_state_sync_twice() -> None:
+    result = subprocess.run([sys.executable, "-m", "perpchain.cli", "bench", "wipe", "--size", "100"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(figures["wipe_recovery_s"]) == 2 and all(s > 0 for s in figures["wipe_recovery_s"])
+    for round_ in figures["rounds"]:  # restored from a snapshot, not replayed from genesis
+        assert round_["restored_snapshot_height"] > 0
+        assert round_["restored_snapshot_height"] % figures["snapshot_interval"] == 0
