@@ -78,7 +78,7 @@ def _wipe_and_rejoin(supervisor: Supervisor, clients: list[Client]) -> dict[str,
 def run(size: int = 0) -> dict[str, Any]:
     """`size`: the target height (default 5,000); the first wipe is at half of it."""
     target = size if size > 0 else TARGET_HEIGHT
-    interval = max(5, target // SNAPSHOTS_PER_TARGET)
+    interval = max(50, target // SNAPSHOTS_PER_TARGET)
     rounds = []
     started = time.monotonic()
     with fresh_localnet(VALIDATORS, BLOCK_TIME_MS, prefix="perpchain-wipe-",

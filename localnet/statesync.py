@@ -26,7 +26,7 @@ from localnet.layout import Layout, NodeLayout
 
 log = logging.getLogger("perpchain.localnet")
 
-SNAPSHOT_KEEP = 2
+SNAPSHOT_KEEP = 3  # a snapshot outlives a restore at fast blocks (3 x the interval)
 PEER_WAIT_S = 60.0
 DISCOVERY_TIME = "5s"
 TRUST_PERIOD = "168h0m0s"  # CometBFT's default: a week

@@ -18,7 +18,7 @@ from tests.integration.conftest import running_net
 
 pytestmark = pytest.mark.integration
 
-SNAPSHOT_INTERVAL = 10
+SNAPSHOT_INTERVAL = 20
 WIPED = 3
 
 
