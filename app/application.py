@@ -49,8 +49,8 @@ from app.price_source import NoPrices, PriceSource
 from app.router import execute_tx, keepers_over, use_nonce
 from app.sigverify import SignerCache
 from app.snapshots import BadSnapshot, ChunkCorrupt, Restore, SnapshotStore
-from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
-from app.tree import build_tree
+from app.store import CacheStore, CommitInfo, CommittedStore
+from app.tree import COVERED_START, TreeUpdate, build_tree
 from modules.anchor.msg_server import CommittedState, LatestTree
 from modules.auth.keeper import AuthKeeper
 from modules.context import BlockContext, Event
@@ -78,6 +78,7 @@ class _PendingBlock:
 
     cache: CacheStore
     info: CommitInfo | None  # None between InitChain and the first FinalizeBlock
+    tree: TreeUpdate | None  # the state tree's changes for the cache's writes (None with `info`)
 
 
 # The event attributes CometBFT's tx index keeps, so `tx_search` and websocket queries can find
@@ -222,8 +223,8 @@ class Application:
             keepers.oracle.set_vote_extensions_enable_height(req.consensus_params.abci.vote_extensions_enable_height)
         self._chain_id = req.chain_id
         self._mempool.set_chain_id(req.chain_id)
-        genesis_hash = next_app_hash(b"", 0, cache.writes)
-        self._pending = _PendingBlock(cache=cache, info=None)
+        genesis_hash = self._store.tree().update(cache.writes).root
+        self._pending = _PendingBlock(cache=cache, info=None, tree=None)
         self._last = CommitInfo(0, genesis_hash, 0)
         log.info("init_chain chain_id=%s app_hash=%s", req.chain_id, genesis_hash.hex())
         return abci_pb.ResponseInitChain(app_hash=genesis_hash)
@@ -322,9 +323,9 @@ class Application:
         results += [self._deliver(keepers, tx_branch, tx_keepers, item) for item in decoded]
         for hook in REGISTRY.end_block:
             this_block.events += hook(this_block)
-        app_hash = next_app_hash(self._last.app_hash, req.height, block.writes)
-        self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, app_hash, ctx.time_ms))
-        return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=app_hash, events=_events_to_pb(this_block.events))
+        tree = self._store.tree().update(block.writes)  # from the committed tree: a second FinalizeBlock starts over too
+        self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, tree.root, ctx.time_ms), tree=tree)
+        return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=tree.root, events=_events_to_pb(this_block.events))
 
     def _block(self, block: CacheStore, keepers: Keepers, observations: list[Observation]) -> Block:
         """What the block hooks see of the block being built in `block`."""
@@ -350,7 +351,7 @@ class Application:
         pending = self._pending
         if pending is None or pending.info is None:
             raise RuntimeError("Commit without a finalized block")
-        self._store.commit(pending.cache.writes, pending.info)
+        self._store.commit(pending.cache.writes, pending.info, pending.tree)
         self._anchors.committed()
         if self._block_checkpoint is not None:
             self._books.release(self._block_checkpoint)
@@ -430,13 +431,13 @@ class Application:
             self._follower.restoring(req.chunk)
         if not restore.complete:
             return answer(result=answer.ACCEPT)
-        tree = build_tree(self._store.iterate(snapshots.COVERED_START, None))
+        tree = build_tree(self._store.iterate(COVERED_START, None))
         if tree.root != restore.app_hash:
             log.warning("refusing the snapshot at height %d: its state's root %s is not the trusted app hash %s",
                         restore.height, tree.root.hex(), restore.app_hash.hex())
             self._drop_restore()
             return answer(result=answer.REJECT_SNAPSHOT)
-        self._store.commit(tree.node_writes, restore.commit_info())
+        self._store.commit({}, restore.commit_info(), tree)
         self._restore = None
         self._load_committed()
         # As at a node's start: what was just loaded lives as long as the node, out of the collector's reach.

@@ -29,7 +29,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from app.application import Application
 from app.oracle_votes import encode_extension, oracle_tx
 from app.state_export import export_state, import_state, write_export
-from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
+from app.store import CacheStore, CommitInfo, CommittedStore
 from modules.context import BlockContext, Event
 from modules.oracle.keeper import OracleKeeper
 from wire.pb import abci_pb
@@ -210,8 +210,8 @@ class InProcessChain:
         block = CacheStore(self.store)
         write(block)
         events = self.app.settle_writes(block, BlockContext(self.chain_id, height, time_ms))
-        app_hash = next_app_hash(self.store.last_commit().app_hash, height, block.writes)
-        self.store.commit(block.writes, CommitInfo(height, app_hash, time_ms))
+        tree = self.store.tree().update(block.writes)
+        self.store.commit(block.writes, CommitInfo(height, tree.root, time_ms), tree)
         self.height, self.time_ms = height, time_ms
         self.restart()
         return events

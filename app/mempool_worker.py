@@ -12,9 +12,12 @@ The worker's state is its own:
             writes, which the node sends before it answers the Commit. CometBFT rechecks the
             waiting txs only after that answer, and the worker reads every command the node has
             sent before it answers a request, so no CheckTx is answered on a state older than
-            the last Commit. A state sync fills it as it fills the node: each snapshot chunk the
-            node checked and wrote, then the restored height (the mempool is built again over
-            it), or the removal of the chunks when the node refused the snapshot.
+            the last Commit. The replica does not keep the state tree (app/tree.py): CheckTx
+            reads state, never proofs, so the node sends the state's writes only, not the tree's
+            (as many bytes again); the tree's records copied at start go stale and are never read.
+            A state sync fills it as it fills the node: each snapshot chunk the node checked and
+            wrote, then the restored height (the mempool is built again over it), or the removal
+            of the chunks when the node refused the snapshot.
   mempool   app/mempool.py over the replica: the check state and its own books.
 What the worker learns the node can reuse goes back on a second channel: the signers it
 recovered (so a block does not recover them again) and its CheckTx counts for the node's
@@ -285,7 +288,7 @@ class _MempoolEndpoint:
 
 class _Worker:
     def __init__(self, replica: Path, commands: socket.socket, reports: socket.socket) -> None:
-        self._store = CommittedStore(replica, durable=False)
+        self._store = CommittedStore(replica, durable=False, keeps_tree=False)
         self._commands = commands
         self._commands.setblocking(False)
         self._incoming = _Messages()
@@ -345,13 +348,13 @@ class _Worker:
         if kind == "commit":
             writes, height, app_hash, block_time_ms, market_ids, chain_id = payload
             info = CommitInfo(height, app_hash, block_time_ms)
-            self._store.commit(writes, info)
+            self._store.commit(writes, info, None)
             self._endpoint.mempool.follow(writes, market_ids, info, chain_id)
         elif kind == "restore_chunk":
             snapshots.write_chunk(self._store, payload)
         elif kind == "restored":
             _, height, app_hash, block_time_ms, _, _ = payload
-            self._store.commit({}, CommitInfo(height, app_hash, block_time_ms))
+            self._store.commit({}, CommitInfo(height, app_hash, block_time_ms), None)
             self._endpoint.mempool = self._new_mempool()
             log.info("replica restored by state sync at height %d", height)
         elif kind == "restore_dropped":

@@ -36,13 +36,13 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from app.store import CommitInfo, CommittedStore, StoreView
+from app.tree import COVERED_START
 from modules.encoding import u32
 from wire.pb import abci_pb
 
 log = logging.getLogger("perpchain.snapshots")
 
 FORMAT = 1
-COVERED_START = b"\x01"  # the first key the app hash covers
 CHUNK_BYTES = 4 << 20  # well under CometBFT's 16 MB chunk message
 _METADATA_VERSION = 1
 _HEAD = struct.Struct(">BQQ")  # version, item count, block time

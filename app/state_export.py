@@ -1,14 +1,14 @@
 """Whole-state export and import: a node's committed state at its height as one JSON file, and a
 fresh data directory restored from it.
 
-The app hash chains every block's write set onto the previous hash (app/store.py), so it commits
-to the state's history, not only to the state. An export therefore carries the height, app hash
-and block time it continues from, as a state-sync snapshot does; a node restored from it computes
-the same app hash for the next block as the node it came from, which is what the simulation's
-export/import check compares. Every module's keys are exported byte for byte, grouped by store
-prefix (`bank/`, `orderbook/`, ...), in key order.
+The app hash is the root of the state tree over exactly the exported keys (app/tree.py), so an
+export carries its own check: import rebuilds the tree from the file's keys and refuses a file
+whose root is not the app hash it claims (BadStateExport), then writes the tree's nodes with the
+state. A fork from exported state is therefore as verifiable as the header that carries that app
+hash. Every module's keys are exported byte for byte, grouped by store prefix (`bank/`,
+`orderbook/`, ...), in key order, with the height and block time the state continues from.
 
-    {"format": "perpchain-state/1", "chain_id": "...", "height": 120, "app_hash": "<hex>",
+    {"format": "perpchain-state/2", "chain_id": "...", "height": 120, "app_hash": "<hex>",
      "block_time_ms": 1800000060000, "stores": {"bank/": [["<key hex>", "<value hex>"], ...], ...}}
 """
 
@@ -20,15 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from app.store import CommitInfo, CommittedStore
+from app.tree import COVERED_START, build_tree
 from modules.auth.keeper import AuthKeeper
 from modules.encoding import u32
 
-FORMAT = "perpchain-state/1"
-_MODULE_KEYS_START = b"\x01"  # meta keys (height, app hash) sort below every module prefix
+FORMAT = "perpchain-state/2"  # /2: the app hash is the state tree's root, checked on import
+_MODULE_KEYS_START = COVERED_START  # node-local keys (meta, the tree's nodes) sort below every module prefix
 
 
 class BadStateExport(Exception):
-    """A state file that is not one this version wrote, or a data directory that is not empty."""
+    """A state file that is not one this version wrote, whose keys do not hash to its app hash,
+    or a data directory that is not empty."""
 
 
 def store_prefix(key: bytes) -> str:
@@ -47,7 +49,8 @@ def export_state(store: CommittedStore) -> dict[str, Any]:
 
 
 def import_state(exported: dict[str, Any], data: Path) -> CommittedStore:
-    """A committed store at the export's height, app hash and block time, holding its keys."""
+    """A committed store at the export's height, app hash and block time, holding its keys and
+    their tree, once the tree's root is checked against the app hash."""
     if exported.get("format") != FORMAT:
         raise BadStateExport(f"not a state export of format {FORMAT!r} (found {exported.get('format')!r})")
     store = CommittedStore(data)
@@ -62,8 +65,13 @@ def import_state(exported: dict[str, Any], data: Path) -> CommittedStore:
                 store.close()
                 raise BadStateExport(f"key {key_hex} is filed under {prefix!r}")
             writes[key] = bytes.fromhex(value_hex)
-    store.commit(writes, CommitInfo(int(exported["height"]), bytes.fromhex(exported["app_hash"]),
-                                    int(exported["block_time_ms"])))
+    claimed = bytes.fromhex(exported["app_hash"])
+    tree = build_tree((key, value) for key, value in writes.items() if value is not None)
+    if tree.root != claimed:
+        store.close()
+        raise BadStateExport(f"the file's keys hash to {tree.root.hex()}, not to the app hash it claims "
+                             f"({claimed.hex()}): it is not the state of that app hash")
+    store.commit(writes, CommitInfo(int(exported["height"]), claimed, int(exported["block_time_ms"])), tree)
     return store
 
 

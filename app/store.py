@@ -13,7 +13,6 @@ whole state history and therefore to the state.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -23,10 +22,11 @@ from typing import Iterable, Iterator, Protocol
 import plyvel
 from sortedcontainers import SortedList
 
-from modules.encoding import read_uint, stored_uint, u32, u64
+from app.tree import COVERED_START, ROOT_KEY, NodeCache, StateTree, TreeUpdate
+from modules.encoding import read_uint, stored_uint, u64
 from modules.store import KVStore
 
-_META = b"\x00meta/"  # below every module prefix; never part of the app hash
+_META = b"\x00meta/"  # below every module prefix (COVERED_START); never part of the app hash
 _HEIGHT = _META + b"height"
 _APP_HASH = _META + b"app_hash"
 _BLOCK_TIME = _META + b"block_time_ms"
@@ -80,15 +80,28 @@ class CommitInfo:
     block_time_ms: int
 
 
+class NoStateTree(Exception):
+    """A data directory with state but no state tree: written by a version whose app hash was not
+    a tree root. Export it with that version and import the file (app/state_export.py)."""
+
+
 class CommittedStore:
     """Reads see only what the last Commit wrote; writes happen only through `commit`."""
 
-    def __init__(self, path: Path, durable: bool = True) -> None:
-        """`durable`: each commit is synced to disk before it returns (a replica that is rebuilt
-        from the node's store on every start, app/mempool_worker.py, need not be)."""
+    def __init__(self, path: Path, durable: bool = True, keeps_tree: bool = True) -> None:
+        """`durable`: each commit is synced to disk before it returns. `keeps_tree`: commits carry
+        the state tree's changes. A replica that is rebuilt from the node's store on every start
+        and serves only CheckTx (app/mempool_worker.py) needs neither."""
         path.mkdir(parents=True, exist_ok=True)
-        self._db: _LevelDB = plyvel.DB(str(path), create_if_missing=True)
+        self._db: _LevelDB = plyvel.DB(str(path), create_if_missing=True, bloom_filter_bits=10)
         self._durable = durable
+        self._keeps_tree = keeps_tree
+        self._nodes = NodeCache()  # the tree's top levels, which every block's update reads
+        if keeps_tree and self._db.get(ROOT_KEY) is None and self._db.get(_HEIGHT) is not None:
+            if next(iter(self.iterate(COVERED_START, None)), None) is not None:
+                self._db.close()
+                raise NoStateTree(f"{path} holds state without a state tree (written by an older version): "
+                                  "export it with that version and import the file")
 
     def close(self) -> None:
         self._db.close()
@@ -117,19 +130,35 @@ class CommittedStore:
             stored_uint(self._db.get(_BLOCK_TIME)),
         )
 
-    def commit(self, writes: dict[bytes, bytes | None], info: CommitInfo) -> None:
-        """Writes, height, app hash and block time in one atomic, synced batch."""
+    def tree(self) -> StateTree:
+        """The state tree as of the last Commit: its root is the app hash of the committed state."""
+        if not self._keeps_tree:
+            raise TypeError("this store does not keep the state tree")
+        return StateTree(self, self._nodes)
+
+    def commit(self, writes: dict[bytes, bytes | None], info: CommitInfo, tree: TreeUpdate | None) -> None:
+        """Writes, the tree's changes, height, app hash and block time in one atomic, synced batch
+        (`tree` None only for a store that does not keep the tree)."""
+        if (tree is not None) != self._keeps_tree:
+            raise ValueError("a commit carries the tree's changes exactly when the store keeps the tree")
         with self._db.write_batch(transaction=True, sync=self._durable) as batch:
-            for key in sorted(writes):
-                value = writes[key]
+            for key, value in writes.items():
                 if value is _TOMBSTONE:
                     batch.delete(key)
                 else:
                     batch.put(key, value)
+            if tree is not None:
+                for key, value in tree.node_writes.items():
+                    if value is None:
+                        batch.delete(key)
+                    else:
+                        batch.put(key, value)
             batch.put(_HEIGHT, u64(info.height))
             batch.put(_APP_HASH, info.app_hash)
             batch.put(_BLOCK_TIME, u64(info.block_time_ms))
             batch.put(_APP_HASH_AT + u64(info.height), info.app_hash)
+        if tree is not None:
+            self._nodes.committed(tree.node_writes)
 
     def view(self) -> StoreView:
         """A view of the committed state as of now, which later commits leave as it is."""
@@ -166,13 +195,15 @@ class CacheStore:
         return self._parent.get(key)
 
     def set(self, key: bytes, value: bytes) -> None:
-        if key.startswith(_META):
-            raise KeyError("meta keys are written only by commit()")
+        if key < COVERED_START:
+            raise KeyError("node-local keys (meta, the state tree) are written only by commit()")
         if key not in self._writes:
             self._keys.add(key)
         self._writes[key] = value
 
     def delete(self, key: bytes) -> None:
+        if key < COVERED_START:
+            raise KeyError("node-local keys (meta, the state tree) are written only by commit()")
         if key not in self._writes:
             self._keys.add(key)
         self._writes[key] = _TOMBSTONE
@@ -213,18 +244,3 @@ class CacheStore:
     @property
     def writes(self) -> dict[bytes, bytes | None]:
         return self._writes
-
-
-def next_app_hash(previous: bytes, height: int, writes: dict[bytes, bytes | None]) -> bytes:
-    """sha256 over the previous hash, the height and the block's write set in key order."""
-    digest = hashlib.sha256()
-    digest.update(previous)
-    digest.update(u64(height))
-    for key in sorted(writes):
-        value = writes[key]
-        digest.update(u32(len(key)) + key)
-        if value is _TOMBSTONE:
-            digest.update(b"\x00")
-        else:
-            digest.update(b"\x01" + u32(len(value)) + value)
-    return digest.digest()

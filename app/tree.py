@@ -5,9 +5,10 @@ TREE_PREFIX, beside the state it covers.
 Stored records (all below b"\\x01", so outside the tree and the exports):
   ROOT_KEY                          the root slot: absent (no keys), key_hash + value_hash (one
                                     key: its leaf) or the root inner node's hash
-  NODE_PREFIX + depth + path        an inner node: bitmap u16 | leaf bitmap u16 | the children's
-                                    hashes (32 each, nibble order) | the leaf children's
-                                    key_hash + value_hash (64 each, nibble order)
+  NODE_PREFIX + depth + path        an inner node: 0x01 | bitmap u16 | the children's hashes (32
+                                    each, nibble order) | leaf bitmap u16 | the leaf children's
+                                    key_hash + value_hash (64 each, nibble order); the part
+                                    before the leaf bitmap is what the node's hash is taken of
 A leaf lives inline in its parent, so a write costs one read and one write per inner node on
 its path, and a block's update reads and rewrites each touched node once: O(changed keys x depth).
 Nodes are addressed by path, so an update overwrites them in place; older versions are the
@@ -38,8 +39,11 @@ ROOT_KEY = TREE_PREFIX + b"root"
 NODE_PREFIX = TREE_PREFIX + b"n"
 COVERED_START = b"\x01"  # the tree covers every key from here on; below are the node's own records
 _LEAF_BYTES = 2 * HASH_BYTES
-_HEADER_BYTES = 4
 _INNER_TAG = b"\x01"
+_HASHES_AT = 3  # after the tag and the bitmap
+_EMPTY_NODE = _INNER_TAG + bytes(4)
+_DEPTH_KEYS = tuple(NODE_PREFIX + bytes((depth,)) for depth in range(2 * HASH_BYTES))
+_HIGH_HALF = tuple(bytes((byte & 0xF0,)) for byte in range(256))
 
 Leaf = tuple[bytes, bytes, bytes]  # key_hash, value_hash, leaf hash
 Slot = Leaf | bytes | None  # a leaf, an inner node's hash (the node is stored), or nothing
@@ -104,12 +108,12 @@ class _Node:
 
     __slots__ = ("bitmap", "leaves_bitmap", "hashes", "leaves")
 
-    def __init__(self, raw: bytes) -> None:
-        self.bitmap = int.from_bytes(raw[0:2], "big")
-        self.leaves_bitmap = int.from_bytes(raw[2:4], "big")
-        split = _HEADER_BYTES + HASH_BYTES * self.bitmap.bit_count()
-        self.hashes = bytearray(raw[_HEADER_BYTES:split])
-        self.leaves = bytearray(raw[split:])
+    def __init__(self, record: bytes) -> None:
+        self.bitmap = record[1] << 8 | record[2]
+        hashes_end = _HASHES_AT + HASH_BYTES * self.bitmap.bit_count()
+        self.hashes = bytearray(record[_HASHES_AT:hashes_end])
+        self.leaves_bitmap = int.from_bytes(record[hashes_end:hashes_end + 2], "big")
+        self.leaves = bytearray(record[hashes_end + 2:])
         if len(self.leaves) != _LEAF_BYTES * self.leaves_bitmap.bit_count() or self.leaves_bitmap & ~self.bitmap:
             raise CorruptTree("an inner node whose size does not match its bitmaps")
 
@@ -123,6 +127,11 @@ class _Node:
             return digest
         leaf_at = _LEAF_BYTES * (self.leaves_bitmap & (bit - 1)).bit_count()
         return bytes(self.leaves[leaf_at:leaf_at + HASH_BYTES]), bytes(self.leaves[leaf_at + HASH_BYTES:leaf_at + _LEAF_BYTES]), digest
+
+    def siblings(self, slot: int) -> tuple[bytes, ...]:
+        """The children's hashes but the one at `slot`, in nibble order: a proof's level."""
+        skip = HASH_BYTES * (self.bitmap & ((1 << slot) - 1)).bit_count() if self.bitmap >> slot & 1 else -1
+        return tuple(bytes(self.hashes[at:at + HASH_BYTES]) for at in range(0, len(self.hashes), HASH_BYTES) if at != skip)
 
     def set_child(self, slot: int, new: Slot) -> None:
         bit = 1 << slot
@@ -154,9 +163,20 @@ class _Node:
 
     def encoded(self) -> tuple[bytes, bytes]:
         """The stored record and the node's hash."""
-        bitmap = self.bitmap.to_bytes(2, "big")
-        return (bitmap + self.leaves_bitmap.to_bytes(2, "big") + self.hashes + self.leaves,
-                hashlib.sha256(_INNER_TAG + bitmap + self.hashes).digest())
+        hashed = _INNER_TAG + self.bitmap.to_bytes(2, "big") + self.hashes
+        return hashed + self.leaves_bitmap.to_bytes(2, "big") + self.leaves, hashlib.sha256(hashed).digest()
+
+
+def _store(node: _Node, key: bytes, node_writes: dict[bytes, bytes | None]) -> Slot:
+    """A changed inner node's slot in its parent: its hash (its record written), or, left with
+    one leaf or none, that leaf or nothing (its record deleted), which keeps the shape canonical."""
+    collapsed = node.only_leaf()
+    if not node.bitmap or collapsed is not None:
+        node_writes[key] = None
+        return collapsed
+    record, digest = node.encoded()
+    node_writes[key] = record
+    return digest
 
 
 def _groups(paths: list[bytes], depth: int, lo: int, hi: int) -> Iterator[tuple[int, int, int]]:
@@ -176,7 +196,7 @@ def _build(paths: list[bytes], values: list[bytes], depth: int, lo: int, hi: int
         return None
     if hi - lo == 1:
         return paths[lo], values[lo], leaf_hash(paths[lo], values[lo])
-    node = _Node(bytes(_HEADER_BYTES))
+    node = _Node(_EMPTY_NODE)
     for slot, start, end in _groups(paths, depth, lo, hi):
         node.set_child(slot, _build(paths, values, depth + 1, start, end, node_writes))
     record, digest = node.encoded()
@@ -186,26 +206,20 @@ def _build(paths: list[bytes], values: list[bytes], depth: int, lo: int, hi: int
 
 class NodeCache:
     """The records of the inner nodes above `depth`, which every block's update reads: kept in
-    memory by the committed store, filled as they are read and changed as they are committed."""
+    memory for the committed store, filled as they are read and changed as they are committed."""
 
     def __init__(self, depth: int = 3) -> None:
-        self._depth = depth
-        self._records: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self._records.get(key)
-
-    def fill(self, key: bytes, record: bytes) -> None:
-        if key[len(NODE_PREFIX)] < self._depth:
-            self._records[key] = record
+        self.depth = depth
+        self.records: dict[bytes, bytes] = {}
 
     def committed(self, node_writes: dict[bytes, bytes | None]) -> None:
+        cut = len(NODE_PREFIX)
         for key, record in node_writes.items():
-            if key.startswith(NODE_PREFIX) and key[len(NODE_PREFIX)] < self._depth:
+            if key.startswith(NODE_PREFIX) and key[cut] < self.depth:
                 if record is None:
-                    self._records.pop(key, None)
+                    self.records.pop(key, None)
                 else:
-                    self._records[key] = record
+                    self.records[key] = record
 
 
 class StateTree:
@@ -222,16 +236,16 @@ class StateTree:
         slot = _root_slot(self._reader.get(ROOT_KEY))
         return EMPTY_ROOT if slot is None else _slot_hash(slot)
 
-    def _node(self, path: bytes, depth: int) -> tuple[bytes, _Node]:
-        key = node_key(path, depth)
-        raw = self._cache.get(key) if self._cache is not None else None
-        if raw is None:
-            raw = self._reader.get(key)
-            if raw is None:
+    def _record(self, key: bytes) -> bytes:
+        cache = self._cache
+        record = cache.records.get(key) if cache is not None else None
+        if record is None:
+            record = self._reader.get(key)
+            if record is None:
                 raise CorruptTree(f"inner node {key.hex()} is missing")
-            if self._cache is not None:
-                self._cache.fill(key, raw)
-        return key, _Node(raw)
+            if cache is not None and key[len(NODE_PREFIX)] < cache.depth:
+                cache.records[key] = record
+        return record
 
     def update(self, writes: dict[bytes, bytes | None]) -> TreeUpdate:
         """The root after `writes` (None: a delete) and the node records that change."""
@@ -252,7 +266,10 @@ class StateTree:
         """The slot at `depth` on paths[lo]'s path after the writes [lo:hi]."""
         if slot is None or isinstance(slot, tuple):
             return _merge(paths, values, node_writes, depth, slot, lo, hi)
-        key, node = self._node(paths[lo], depth)
+        if hi - lo == 1:
+            return self._update_one(paths, values, node_writes, depth, slot, lo)
+        key = node_key(paths[lo], depth)
+        node = _Node(self._record(key))
         changed = False
         for child_slot, start, end in _groups(paths, depth, lo, hi):
             child = node.child(child_slot)
@@ -260,15 +277,60 @@ class StateTree:
             if new != child:
                 node.set_child(child_slot, new)
                 changed = True
-        if not changed:
-            return slot
-        collapsed = node.only_leaf()
-        if not node.bitmap or collapsed is not None:
-            node_writes[key] = None
-            return collapsed
-        record, digest = node.encoded()
-        node_writes[key] = record
-        return digest
+        return _store(node, key, node_writes) if changed else slot
+
+    def _update_one(self, paths: list[bytes], values: list[bytes | None], node_writes: dict[bytes, bytes | None],
+                    depth: int, slot: bytes, at: int) -> Slot:
+        """The inner slot at `depth` after the one write paths[at]: the usual case below the top
+        levels, walked down and back up splicing the records rather than taking them apart."""
+        path = paths[at]
+        trail: list[tuple[bytes, bytes, int, Slot, int, int, int]] = []  # key, record, nibble, child, offsets
+        record_of = self._record
+        child: Slot = slot
+        while isinstance(child, bytes):
+            half = depth >> 1
+            if depth & 1:
+                here = path[half] & 0x0F
+                key = _DEPTH_KEYS[depth] + path[:half] + _HIGH_HALF[path[half]]
+            else:
+                here = path[half] >> 4
+                key = _DEPTH_KEYS[depth] + path[:half]
+            record = record_of(key)
+            bitmap = record[1] << 8 | record[2]
+            below = (1 << here) - 1
+            hashes_end = _HASHES_AT + HASH_BYTES * bitmap.bit_count()
+            hash_at = leaf_at = -1
+            if bitmap >> here & 1:
+                hash_at = _HASHES_AT + HASH_BYTES * (bitmap & below).bit_count()
+                leaves_bitmap = record[hashes_end] << 8 | record[hashes_end + 1]
+                if leaves_bitmap >> here & 1:
+                    leaf_at = hashes_end + 2 + _LEAF_BYTES * (leaves_bitmap & below).bit_count()
+                    child = (record[leaf_at:leaf_at + HASH_BYTES], record[leaf_at + HASH_BYTES:leaf_at + _LEAF_BYTES],
+                             record[hash_at:hash_at + HASH_BYTES])
+                else:
+                    child = record[hash_at:hash_at + HASH_BYTES]
+            else:
+                child = None
+            trail.append((key, record, here, child, hashes_end, hash_at, leaf_at))
+            depth += 1
+        new = _merge(paths, values, node_writes, depth, child, at, at + 1)
+        sha256 = hashlib.sha256
+        for key, record, here, child, hashes_end, hash_at, leaf_at in reversed(trail):
+            if new == child:
+                return slot
+            if isinstance(new, tuple) and leaf_at >= 0:  # a leaf rewritten in place
+                spliced = b"".join((record[:hash_at], new[2], record[hash_at + HASH_BYTES:leaf_at], new[0], new[1],
+                                    record[leaf_at + _LEAF_BYTES:]))
+            elif isinstance(new, bytes) and hash_at >= 0 and leaf_at < 0:  # an inner child's new hash
+                spliced = b"".join((record[:hash_at], new, record[hash_at + HASH_BYTES:]))
+            else:  # the node's shape changes: a child added or removed, a leaf split or collapsed
+                node = _Node(record)
+                node.set_child(here, new)
+                new = _store(node, key, node_writes)
+                continue
+            node_writes[key] = spliced
+            new = sha256(memoryview(spliced)[:hashes_end]).digest()
+        return new
 
     def prove(self, key: bytes) -> tuple[bytes | None, Proof]:
         """`key`'s value (None: absent) and the proof of it against `root`."""
@@ -278,13 +340,9 @@ class StateTree:
         levels: list[ProofLevel] = []
         depth = 0
         while isinstance(slot, bytes):
-            _, node = self._node(path, depth)
+            node = _Node(self._record(node_key(path, depth)))
             here = nibble(path, depth)
-            bit = 1 << here
-            at = HASH_BYTES * (node.bitmap & (bit - 1)).bit_count()
-            siblings = node.hashes[:at] + node.hashes[at + HASH_BYTES if node.bitmap & bit else at:]
-            levels.append(ProofLevel(node.bitmap, tuple(bytes(siblings[i:i + HASH_BYTES])
-                                                        for i in range(0, len(siblings), HASH_BYTES))))
+            levels.append(ProofLevel(node.bitmap, node.siblings(here)))
             slot = node.child(here)
             depth += 1
         if slot is None:

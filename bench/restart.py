@@ -7,7 +7,8 @@ Setup (not timed):
   2. N resting orders (5,000 owners, 10 markets, both sides) are written into its LevelDB through
      the order book's keeper, in batches at the height it stopped at, with that height's app hash
      kept, so cometbft's handshake finds the app exactly where its own state is and replays
-     nothing. (A fixture, not a chain history: the orders are in no block.)
+     nothing. (A fixture, not a chain history: the orders are in no block. The state tree takes
+     them in, so the next block's app hash is the root over them, as any block's is.)
 Timed, from the moment `perpchain node` is spawned:
   app_ready_s    until the app's ABCI port accepts connections: the Python start, LevelDB open
                  and every book rebuilt from the store happen before it listens
@@ -110,7 +111,7 @@ def _write_orders(data: Path, count: int) -> int:
                 side = Side.BUY if (i // MARKETS) % 2 else Side.SELL  # both sides in every market
                 price = mid - 1 - (i // 20) % 5_000 if side == Side.BUY else mid + 1 + (i // 20) % 5_000
                 keeper.rest(Order(keeper.next_order_id(), market_id, owners[i % OWNERS], 0, side, price, 10))
-            store.commit(cache.writes, last)
+            store.commit(cache.writes, last, store.tree().update(cache.writes))
         return last.height
     finally:
         store.close()

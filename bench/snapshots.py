@@ -26,9 +26,8 @@ from typing import Any
 from app.application import Application
 from app.driver import Genesis, InProcessChain
 from app.router import keepers_over
-from app.snapshots import COVERED_START, FORMAT, SnapshotStore, write_snapshot
+from app.snapshots import FORMAT, SnapshotStore, write_snapshot
 from app.store import CacheStore, CommitInfo, CommittedStore
-from app.tree import build_tree
 from bench.common import PRICE, TICK, BenchmarkFailed, bench_markets
 from genesis.app_state import build_app_state
 from modules.context import BlockContext
@@ -61,7 +60,7 @@ def _write_state(data: Path, orders: int, subaccounts: int) -> CommitInfo:
             bank = keepers_over(cache, books, ctx).bank
             for owner in owners[start:start + WRITE_CHUNK]:
                 bank.mint(owner, BALANCE_MICRO_USDC)
-            store.commit(cache.writes, last)
+            store.commit(cache.writes, last, store.tree().update(cache.writes))
         mid = PRICE // TICK
         for start in range(0, orders, WRITE_CHUNK):
             cache = CacheStore(store)
@@ -71,10 +70,9 @@ def _write_state(data: Path, orders: int, subaccounts: int) -> CommitInfo:
                 side = Side.BUY if (i // MARKETS) % 2 else Side.SELL
                 price = mid - 1 - (i // 20) % 5_000 if side == Side.BUY else mid + 1 + (i // 20) % 5_000
                 keeper.rest(Order(keeper.next_order_id(), market_id, owners[i % subaccounts], 0, side, price, 10))
-            store.commit(cache.writes, last)
-        tree = build_tree(store.iterate(COVERED_START, None))
-        info = CommitInfo(last.height, tree.root, last.block_time_ms)
-        store.commit(tree.node_writes, info)
+            store.commit(cache.writes, last, store.tree().update(cache.writes))
+        info = CommitInfo(last.height, store.tree().root, last.block_time_ms)
+        store.commit({}, info, store.tree().update({}))
         return info
     finally:
         store.close()

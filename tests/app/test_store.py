@@ -1,20 +1,31 @@
-"""The store: cache layering, atomic commit, and an app hash every node computes alike."""
+"""The store: cache layering, atomic commit of the state with its tree, and an app hash (the
+tree's root) every node computes alike."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import plyvel
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.store import CacheStore, CommitInfo, CommittedStore, next_app_hash
+from app.driver import timestamp
+from app.store import CacheStore, CommitInfo, CommittedStore, NoStateTree
+from app.tree import COVERED_START, build_tree
 from tests.app.conftest import start_app
 from wire import PrivateKey, sign_tx
+from wire.pb import abci_pb
 
 keys_ = st.binary(min_size=1, max_size=3).map(lambda k: b"\x01" + k)
 Op = tuple[bytes, bytes | None]
 ops = st.lists(st.tuples(keys_, st.one_of(st.none(), st.binary(max_size=4))), max_size=40)
+
+
+def commit_writes(store: CommittedStore, writes: dict[bytes, bytes | None], height: int) -> None:
+    """Commit `writes` as block `height`, with the tree's changes, as the Application does."""
+    tree = store.tree().update(writes)
+    store.commit(writes, CommitInfo(height, tree.root, 0), tree)
 
 
 @settings(max_examples=60, deadline=None)
@@ -24,7 +35,7 @@ def test_cache_iteration_equals_a_dict_of_the_merged_writes(tmp_path_factory: py
     store = CommittedStore(tmp_path_factory.mktemp("db"))
     try:
         seed = {k: v for k, v in base if v is not None}
-        store.commit(dict(seed), CommitInfo(1, b"h", 0))
+        commit_writes(store, dict(seed), 1)
         cache = CacheStore(store)
         expected = dict(seed)
         for key, value in layer:
@@ -44,7 +55,7 @@ def test_a_discarded_cache_reads_as_its_parent_and_can_be_written_again(tmp_path
     """A block's txs reuse one branch: dropped after a failed tx, written after a good one."""
     store = CommittedStore(tmp_path)
     try:
-        store.commit({b"\x01a": b"1"}, CommitInfo(1, b"h", 0))
+        commit_writes(store, {b"\x01a": b"1"}, 1)
         block = CacheStore(store)
         branch = CacheStore(block)
         branch.set(b"\x01b", b"2")
@@ -86,10 +97,62 @@ def test_two_nodes_fed_the_same_blocks_compute_the_same_app_hash(tmp_path: Path)
     assert nodes[0].state() == nodes[1].state()
 
 
-def test_the_app_hash_covers_every_write() -> None:
-    base = next_app_hash(b"prev", 5, {b"k": b"v"})
-    assert base != next_app_hash(b"prev", 5, {b"k": b"w"})
-    assert base != next_app_hash(b"prev", 5, {b"k": None})
-    assert base != next_app_hash(b"prev", 6, {b"k": b"v"})
-    assert base != next_app_hash(b"other", 5, {b"k": b"v"})
-    assert next_app_hash(b"p", 1, {b"a": b"1", b"b": b"2"}) == next_app_hash(b"p", 1, {b"b": b"2", b"a": b"1"})
+def test_the_app_hash_is_the_root_of_the_tree_of_the_committed_state(tmp_path: Path) -> None:
+    from tests.app.test_bad_inputs import transfer_tx
+
+    keys = [PrivateKey.from_hex(f"{i:064x}") for i in (7, 8)]
+    h = start_app(tmp_path / "db", keys)
+    before = h.store.last_commit().app_hash
+    h.block([sign_tx(keys[0], transfer_tx(h, keys[0], amount=3))])
+    committed = h.store.last_commit().app_hash
+    assert committed != before
+    assert committed == h.store.tree().root == build_tree(h.store.iterate(COVERED_START, None)).root
+
+
+def test_a_second_finalize_of_one_height_recomputes_the_hash_from_the_committed_tree(tmp_path: Path) -> None:
+    from tests.app.test_bad_inputs import transfer_tx
+
+    keys = [PrivateKey.from_hex(f"{i:064x}") for i in (7, 8)]
+    h = start_app(tmp_path / "db", keys)
+    txs = [sign_tx(keys[0], transfer_tx(h, keys[0], amount=3))]
+    request = abci_pb.RequestFinalizeBlock(txs=txs, height=h.height + 1, time=timestamp(h.chain.next_time_ms()))
+    first = h.app.finalize_block(request).app_hash
+    other = abci_pb.RequestFinalizeBlock(height=h.height + 1, time=timestamp(h.chain.next_time_ms()))
+    assert h.app.finalize_block(other).app_hash != first  # another block for the height
+    assert h.app.finalize_block(request).app_hash == first
+    h.app.commit(abci_pb.RequestCommit())
+    assert h.store.last_commit().app_hash == first == h.store.tree().root
+
+
+def test_node_local_keys_are_written_by_commit_only(tmp_path: Path) -> None:
+    store = CommittedStore(tmp_path)
+    try:
+        for key in (b"\x00meta/height", b"\x00tree/root"):
+            with pytest.raises(KeyError, match="node-local"):
+                CacheStore(store).set(key, b"1")
+            with pytest.raises(KeyError, match="node-local"):
+                CacheStore(store).delete(key)
+    finally:
+        store.close()
+
+
+def test_a_store_that_does_not_keep_the_tree_commits_state_only(tmp_path: Path) -> None:
+    replica = CommittedStore(tmp_path, durable=False, keeps_tree=False)
+    try:
+        replica.commit({b"\x01a": b"1"}, CommitInfo(1, b"h", 0), None)
+        assert replica.get(b"\x01a") == b"1"
+        with pytest.raises(TypeError, match="tree"):
+            replica.tree()
+        with pytest.raises(ValueError, match="tree"):
+            replica.commit({}, CommitInfo(2, b"h", 0), build_tree([]))
+    finally:
+        replica.close()
+
+
+def test_state_written_without_a_tree_is_refused_with_a_way_out(tmp_path: Path) -> None:
+    replica = CommittedStore(tmp_path, keeps_tree=False)  # state as an older version left it
+    replica.commit({b"\x01a": b"1"}, CommitInfo(1, b"h", 0), None)
+    replica.close()
+    with pytest.raises(NoStateTree, match="export"):
+        CommittedStore(tmp_path)
+    plyvel.DB(str(tmp_path)).close()  # the refused store let go of the directory
