@@ -5,7 +5,8 @@ A block's life:
   1. PrepareProposal orders the mempool's txs by class: non-order actions, cancels, resting
                     placements, then taking orders (cancel-first protects makers).
   2. ProcessProposal rejects a proposal whose txs break that order.
-  3. FinalizeBlock  runs the modules' begin-block hooks in the registry's BEGIN_BLOCKERS order:
+  3. FinalizeBlock  records the block's time in the state (auth), runs the modules' begin-block
+                    hooks in the registry's BEGIN_BLOCKERS order:
                     (0) after an anchor height, the balances anchor of the committed state
                     (anchor), (1) oracle prices from tx 0 (oracle), (2) expires good-til orders and
                     fires due dead-man switches, moves trailing stops and fires the conditional
@@ -16,13 +17,15 @@ A block's life:
                     (4) samples funding premiums and, at an hour boundary, moves the funding index
                     (funding), (5) liquidates every subaccount under maintenance margin
                     (liquidation), (6) marks the addresses it wrote for the next anchor (anchor);
-                    then chains the block's write set into the app hash. One set of keepers serves
-                    the block's hooks, one its txs (modules/keepers.py).
-  4. Commit         writes the block cache, height, app hash and block time in one LevelDB batch,
-                    then moves the mempool's state (app/mempool.py) onto the new committed state
-                    and hands the block's writes to whoever follows the node's commits (the
-                    mempool worker, app/mempool_worker.py); at a snapshot height, a view of the
-                    committed state goes to the snapshot writer (app/snapshots.py).
+                    then updates the state tree (app/tree.py) with the block's writes: its root is
+                    the app hash. One set of keepers serves the block's hooks, one its txs
+                    (modules/keepers.py).
+  4. Commit         writes the block cache, the tree's changed nodes, height, app hash and block
+                    time in one LevelDB batch, then moves the mempool's state (app/mempool.py)
+                    onto the new committed state and hands the block's writes to whoever follows
+                    the node's commits (the mempool worker, app/mempool_worker.py); at a snapshot
+                    height, a view of the committed state goes to the snapshot writer
+                    (app/snapshots.py).
 CheckTx runs on the mempool's state, never on the block's.
 State sync (OfferSnapshot, ApplySnapshotChunk) fills an empty node from a peer's snapshot, checked
 against the app hash CometBFT trusts, then loads every in-memory structure as a start does.
@@ -305,7 +308,7 @@ class Application:
         if self._block_checkpoint is not None:  # a second FinalizeBlock for one height: start over
             self._books.rollback(self._block_checkpoint)
         self._block_checkpoint = self._books.checkpoint()
-        keepers = keepers_over(block, self._books, ctx)
+        keepers = self._block_keepers(block, ctx)
         txs = list(req.txs)
         results: list[abci_pb.ExecTxResult] = []
         observations: list[Observation] = []
@@ -327,6 +330,12 @@ class Application:
         self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, tree.root, ctx.time_ms), tree=tree)
         return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=tree.root, events=_events_to_pb(this_block.events))
 
+    def _block_keepers(self, block: CacheStore, ctx: BlockContext) -> Keepers:
+        """The keepers of a block's own steps over `block`, the block's time recorded first."""
+        keepers = keepers_over(block, self._books, ctx)
+        keepers.auth.set_block_time_ms(ctx.time_ms)
+        return keepers
+
     def _block(self, block: CacheStore, keepers: Keepers, observations: list[Observation]) -> Block:
         """What the block hooks see of the block being built in `block`."""
         ctx = keepers.ctx
@@ -335,14 +344,14 @@ class Application:
             branch = CacheStore(block)
             return keepers_over(branch, self._books, ctx), branch.write
 
-        committed = CommittedState(self._last.height, self._last.app_hash, self._last.block_time_ms)
+        committed = CommittedState(self._last.height, self._last.app_hash, AuthKeeper(self._store).block_time_ms())
         return Block(keepers, branching, self._books, self._anchors, committed, observations, block.writes)
 
     def settle_writes(self, block: CacheStore, ctx: BlockContext) -> list[Event]:
         """The end of a block (REGISTRY.end_block: funding's sample, the liquidation pass, the
         anchor marks) over what `block` holds, without txs: app/driver.py runs it after writing a
         starting state no tx made, so that state is settled and indexed as a block's would be."""
-        this_block = self._block(block, keepers_over(block, self._books, ctx), [])
+        this_block = self._block(block, self._block_keepers(block, ctx), [])
         for hook in REGISTRY.end_block:
             this_block.events += hook(this_block)
         return this_block.events
@@ -437,7 +446,7 @@ class Application:
                         restore.height, tree.root.hex(), restore.app_hash.hex())
             self._drop_restore()
             return answer(result=answer.REJECT_SNAPSHOT)
-        self._store.commit({}, restore.commit_info(), tree)
+        self._store.commit({}, restore.commit_info(self._store), tree)
         self._restore = None
         self._load_committed()
         # As at a node's start: what was just loaded lives as long as the node, out of the collector's reach.

@@ -9,10 +9,10 @@ Format 1:
             tree nodes sort below), in key order, each u32 len(key) + key + u32 len(value) + value
   chunks    the items cut into consecutive runs, a chunk closed once it holds CHUNK_BYTES or more:
             a function of the state alone, so every node cuts the same chunks
-  metadata  b"\\x01" + u64 item count + u64 block time (ms) of the height + each chunk's sha256
+  metadata  b"\\x01" + u64 item count + each chunk's sha256
   Snapshot.hash = sha256(metadata): snapshots of one height from different nodes are the same one.
-The block time rides in the metadata because the next block reads it (the anchor record) and the
-app hash does not cover it.
+Everything the next block reads is in the items, under the app hash (the block time too: auth's
+keeper), so a restored node trusts all of it once the items' tree has the trusted root.
 
 On disk: <directory>/<height>/chunk-<index>, then metadata (written last, renamed into place):
 a snapshot without metadata is one cut short and is removed. A snapshot is taken at Commit from a
@@ -37,6 +37,7 @@ from typing import Iterable, Iterator
 
 from app.store import CommitInfo, CommittedStore, StoreView
 from app.tree import COVERED_START
+from modules.auth.keeper import AuthKeeper
 from modules.encoding import u32
 from wire.pb import abci_pb
 
@@ -45,7 +46,7 @@ log = logging.getLogger("perpchain.snapshots")
 FORMAT = 1
 CHUNK_BYTES = 4 << 20  # well under CometBFT's 16 MB chunk message
 _METADATA_VERSION = 1
-_HEAD = struct.Struct(">BQQ")  # version, item count, block time
+_HEAD = struct.Struct(">BQ")  # version, item count
 _HASH_BYTES = 32
 _LENGTH = struct.Struct(">I")
 _ERASE_BATCH = 100_000
@@ -58,21 +59,20 @@ class BadSnapshot(Exception):
 @dataclass(frozen=True)
 class Metadata:
     item_count: int
-    block_time_ms: int
     chunk_hashes: tuple[bytes, ...]
 
     def encode(self) -> bytes:
-        return _HEAD.pack(_METADATA_VERSION, self.item_count, self.block_time_ms) + b"".join(self.chunk_hashes)
+        return _HEAD.pack(_METADATA_VERSION, self.item_count) + b"".join(self.chunk_hashes)
 
     @classmethod
     def decode(cls, data: bytes) -> Metadata:
         if len(data) < _HEAD.size or (len(data) - _HEAD.size) % _HASH_BYTES:
             raise BadSnapshot(f"metadata of {len(data)} bytes")
-        version, item_count, block_time_ms = _HEAD.unpack_from(data)
+        version, item_count = _HEAD.unpack_from(data)
         if version != _METADATA_VERSION:
             raise BadSnapshot(f"metadata version {version}")
         hashes = tuple(data[i:i + _HASH_BYTES] for i in range(_HEAD.size, len(data), _HASH_BYTES))
-        return cls(item_count, block_time_ms, hashes)
+        return cls(item_count, hashes)
 
 
 def decode_chunk(chunk: bytes) -> list[tuple[bytes, bytes]]:
@@ -115,8 +115,8 @@ def _chunk_name(index: int) -> str:
     return f"chunk-{index:06d}"
 
 
-def write_snapshot(view: StoreView, directory: Path, block_time_ms: int,
-                   abandon: threading.Event | None = None, chunk_bytes: int = CHUNK_BYTES) -> Metadata | None:
+def write_snapshot(view: StoreView, directory: Path, abandon: threading.Event | None = None,
+                   chunk_bytes: int = CHUNK_BYTES) -> Metadata | None:
     """The covered items of `view` as a format 1 snapshot in `directory` (replaced if there),
     metadata last; None, and nothing left behind, if `abandon` is set meanwhile."""
     shutil.rmtree(directory, ignore_errors=True)
@@ -130,7 +130,7 @@ def write_snapshot(view: StoreView, directory: Path, block_time_ms: int,
         _write_durably(directory / _chunk_name(index), chunk)
         hashes.append(hashlib.sha256(chunk).digest())
         total += count
-    metadata = Metadata(total, block_time_ms, tuple(hashes))
+    metadata = Metadata(total, tuple(hashes))
     _write_durably(directory / "metadata.tmp", metadata.encode())
     os.replace(directory / "metadata.tmp", directory / "metadata")
     return metadata
@@ -203,8 +203,7 @@ class SnapshotStore:
 
     def _take(self, info: CommitInfo, view: StoreView) -> None:
         started = time.perf_counter()
-        metadata = write_snapshot(view, self.directory / str(info.height), info.block_time_ms, self._abandon,
-                                  self.chunk_bytes)
+        metadata = write_snapshot(view, self.directory / str(info.height), self._abandon, self.chunk_bytes)
         if metadata is None:
             return
         elapsed = time.perf_counter() - started
@@ -305,8 +304,9 @@ class Restore:
         self.last_key = previous
         self.next_index += 1
 
-    def commit_info(self) -> CommitInfo:
-        return CommitInfo(self.height, self.app_hash, self.metadata.block_time_ms)
+    def commit_info(self, store: CommittedStore) -> CommitInfo:
+        """The restored height's, its block time read from the restored (and checked) state."""
+        return CommitInfo(self.height, self.app_hash, AuthKeeper(store).block_time_ms())
 
 
 def write_chunk(store: CommittedStore, chunk: bytes) -> None:

@@ -108,7 +108,7 @@ def measure_snapshot_restore(orders: int = ORDERS, subaccounts: int = SUBACCOUNT
         source = CommittedStore(root / "source")
         try:
             started = time.perf_counter()
-            metadata = write_snapshot(source.view(), root / "snapshots" / str(info.height), info.block_time_ms)
+            metadata = write_snapshot(source.view(), root / "snapshots" / str(info.height))
             snapshot_s = time.perf_counter() - started
         finally:
             source.close()

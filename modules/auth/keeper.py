@@ -1,11 +1,13 @@
-"""auth's keeper: each account's recent nonces under prefix `auth/`."""
+"""auth's keeper: the chain id, the last block's time and each account's recent nonces under
+prefix `auth/`."""
 
 from __future__ import annotations
 
 import struct
 
-from modules.auth.keys import CHAIN_ID, STORE_PREFIX, nonces_key
+from modules.auth.keys import BLOCK_TIME, CHAIN_ID, STORE_PREFIX, nonces_key
 from modules.auth.nonces import check_nonce, record_nonce
+from modules.encoding import stored_uint, u64
 from modules.store import KVStore, PrefixStore
 
 
@@ -30,3 +32,12 @@ class AuthKeeper:
     def set_chain_id(self, chain_id: str) -> None:
         """Written once at InitChain; every tx must name it."""
         self._store.set(CHAIN_ID, chain_id.encode())
+
+    def block_time_ms(self) -> int:
+        """The time of the last block written to this store (0 before the first): kept in the
+        state, under the app hash, so a node restored from a snapshot knows it as surely as the
+        state (anchor records carry the committed block's time)."""
+        return stored_uint(self._store.get(BLOCK_TIME))
+
+    def set_block_time_ms(self, time_ms: int) -> None:
+        self._store.set(BLOCK_TIME, u64(time_ms))

@@ -80,10 +80,11 @@ class AppHarness:
         return BankKeeper(self.store).balance(SubaccountId(key.address, number))
 
     def state(self) -> list[tuple[bytes, bytes]]:
-        """Every module key and value that a tx can change: meta keys and the funding premium
-        samples every block takes are left out."""
+        """Every module key and value that a tx can change: meta keys, and what every block
+        writes (its time, the funding premium samples), are left out."""
         samples = funding_keys.STORE_PREFIX + funding_keys.STATE
-        return [kv for kv in self.store.iterate(b"\x01", None) if not kv[0].startswith(samples)]
+        block_time = auth_keys.STORE_PREFIX + auth_keys.BLOCK_TIME
+        return [kv for kv in self.store.iterate(b"\x01", None) if not kv[0].startswith(samples) and kv[0] != block_time]
 
     def close(self) -> None:
         self.chain.close()

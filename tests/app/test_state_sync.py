@@ -132,7 +132,7 @@ def test_a_chunk_whose_items_run_past_its_end_does_not_decode() -> None:
 
 
 def test_metadata_round_trips_and_refuses_a_torn_one() -> None:
-    metadata = Metadata(12, 1_800_000_000_500, (b"\x01" * 32, b"\x02" * 32))
+    metadata = Metadata(12, (b"\x01" * 32, b"\x02" * 32))
     assert Metadata.decode(metadata.encode()) == metadata
     with pytest.raises(BadSnapshot):
         Metadata.decode(metadata.encode()[:-1])
@@ -174,7 +174,7 @@ def test_snapshots_are_taken_at_multiples_of_the_interval_and_the_newest_kept(so
 
 def test_a_snapshot_cut_short_is_removed_and_never_listed(source: AppHarness, tmp_path: Path) -> None:
     directory = tmp_path / "snaps"
-    write_snapshot(source.store.view(), directory / "4", 0)
+    write_snapshot(source.store.view(), directory / "4")
     (directory / "9").mkdir()  # chunks written, metadata not: the node stopped meanwhile
     (directory / "9" / "chunk-000000").write_bytes(b"partial")
     snapshots = SnapshotStore(directory, interval=1)
@@ -184,8 +184,8 @@ def test_a_snapshot_cut_short_is_removed_and_never_listed(source: AppHarness, tm
 
 def test_snapshots_are_the_same_on_every_node(source: AppHarness, tmp_path: Path) -> None:
     """Two writes of one state: the same chunks and hash, so peers serve one snapshot."""
-    first = write_snapshot(source.store.view(), tmp_path / "a", 7, chunk_bytes=CHUNK_BYTES)
-    second = write_snapshot(source.store.view(), tmp_path / "b", 7, chunk_bytes=CHUNK_BYTES)
+    first = write_snapshot(source.store.view(), tmp_path / "a", chunk_bytes=CHUNK_BYTES)
+    second = write_snapshot(source.store.view(), tmp_path / "b", chunk_bytes=CHUNK_BYTES)
     assert first == second and first is not None
 
 
@@ -254,7 +254,7 @@ def test_a_chunk_out_of_key_order_refuses_the_snapshot(source: AppHarness, empty
     """Metadata that lists the hashes of chunks whose items are out of order (a lying peer's)."""
     items = covered(source.store)
     chunks = [chunk for chunk, _ in cut_chunks(items[len(items) // 2:] + items[:len(items) // 2], SMALL_CHUNK_BYTES)]
-    metadata = Metadata(len(items), 0, tuple(hashlib.sha256(c).digest() for c in chunks)).encode()
+    metadata = Metadata(len(items), tuple(hashlib.sha256(c).digest() for c in chunks)).encode()
     snapshot = abci_pb.Snapshot(height=source.height, format=FORMAT, chunks=len(chunks),
                                 hash=hashlib.sha256(metadata).digest(), metadata=metadata)
     assert empty.app.offer_snapshot(offered(snapshot, source.store.last_commit().app_hash)).result == Offer.ACCEPT

@@ -13,9 +13,12 @@ from hypothesis import strategies as st
 from app.driver import timestamp
 from app.store import CacheStore, CommitInfo, CommittedStore, NoStateTree
 from app.tree import COVERED_START, build_tree
+from modules.auth import keys as auth_keys
+from modules.auth.keeper import AuthKeeper
 from tests.app.conftest import start_app
 from wire import PrivateKey, sign_tx
 from wire.pb import abci_pb
+from wire.proofs import verify
 
 keys_ = st.binary(min_size=1, max_size=3).map(lambda k: b"\x01" + k)
 Op = tuple[bytes, bytes | None]
@@ -156,3 +159,16 @@ def test_state_written_without_a_tree_is_refused_with_a_way_out(tmp_path: Path) 
     with pytest.raises(NoStateTree, match="export"):
         CommittedStore(tmp_path)
     plyvel.DB(str(tmp_path)).close()  # the refused store let go of the directory
+
+
+def test_the_block_time_is_state_under_the_app_hash(tmp_path: Path) -> None:
+    """Anchor records carry the committed block's time: a node restored from a snapshot must be
+    able to trust it, so it is a proven key of auth's, not only the node's own record."""
+    keys = [PrivateKey.from_hex(f"{i:064x}") for i in (7, 8)]
+    h = start_app(tmp_path / "db", keys)
+    h.block([], advance_ms=1_234)
+    auth = AuthKeeper(h.store)
+    assert auth.block_time_ms() == h.time_ms == h.store.last_commit().block_time_ms
+    key = auth_keys.STORE_PREFIX + auth_keys.BLOCK_TIME
+    value, proof = h.store.tree().prove(key)
+    assert value is not None and verify(h.store.last_commit().app_hash, key, value, proof)
