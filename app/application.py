@@ -197,6 +197,8 @@ class Application:
 
     def query(self, req: abci_pb.RequestQuery) -> abci_pb.ResponseQuery:
         try:
+            if req.path == queries.STORE_PATH:
+                return queries.store_query(self._store, req.data, req.height, req.prove)
             latest = self._pending.cache if self._pending is not None and self._pending.info is not None else None
             value = queries.answer(self._store, self._chain_id, self._last, req.path, req.height, self._books,
                                    self._anchors, latest)

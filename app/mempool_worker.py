@@ -288,7 +288,7 @@ class _MempoolEndpoint:
 
 class _Worker:
     def __init__(self, replica: Path, commands: socket.socket, reports: socket.socket) -> None:
-        self._store = CommittedStore(replica, durable=False, keeps_tree=False)
+        self._store = CommittedStore(replica, durable=False, keeps_tree=False, proof_versions=0)
         self._commands = commands
         self._commands.setblocking(False)
         self._incoming = _Messages()

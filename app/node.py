@@ -22,7 +22,7 @@ from app.price_source import PriceSource
 from app.price_source import price_source as make_price_source
 from app.server import AbciServer
 from app.snapshots import SnapshotStore
-from app.store import CommittedStore
+from app.store import DEFAULT_PROOF_VERSIONS, CommittedStore
 
 log = logging.getLogger("perpchain.node")
 
@@ -52,12 +52,15 @@ class MempoolWorkerExited(RuntimeError):
 
 async def serve(data_dir: Path, abci_address: str, metrics_address: str | None = None,
                 price_source: str = "none", log_level: str = "INFO",
-                application: ApplicationFactory = Application,
+                application: ApplicationFactory = Application, proof_versions: int | None = None,
                 snapshot_settings: SnapshotSettings = SnapshotSettings()) -> None:
+    """`proof_versions`: the committed heights kept readable for /store queries (None: the
+    store's default, DEFAULT_PROOF_VERSIONS)."""
     worker = WorkerLink(make_replica(data_dir), log_level)
     snapshots = SnapshotStore(data_dir / "snapshots", snapshot_settings.interval, snapshot_settings.keep)
     try:
-        store = CommittedStore(data_dir)
+        store = CommittedStore(data_dir, proof_versions=DEFAULT_PROOF_VERSIONS if proof_versions is None
+                               else proof_versions)
         app = application(store, make_price_source(price_source), worker, snapshots)
     except BaseException:
         worker.close()
@@ -102,12 +105,12 @@ async def serve(data_dir: Path, abci_address: str, metrics_address: str | None =
 
 def run(data_dir: Path, abci_address: str, log_level: str = "INFO", metrics_address: str | None = None,
         price_source: str = "none", application: ApplicationFactory = Application,
-        snapshot_settings: SnapshotSettings = SnapshotSettings()) -> int:
+        proof_versions: int | None = None, snapshot_settings: SnapshotSettings = SnapshotSettings()) -> int:
     configure_logging(log_level)
     make_price_source(price_source)  # a bad spec fails here, before anything listens
     try:
         asyncio.run(serve(data_dir, abci_address, metrics_address, price_source, log_level, application,
-                          snapshot_settings))
+                          proof_versions, snapshot_settings))
     except Exception:
         log.critical("node stopped by an unexpected error", exc_info=True)
         return 1

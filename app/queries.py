@@ -1,4 +1,4 @@
-"""abci_query paths, answered from committed state only, as canonical JSON.
+"""abci_query paths, answered from committed state only: as canonical JSON, but for /store.
 
 Each module declares its paths in its module.py (their answers in its queries.py); the app
 answers its own:
@@ -9,8 +9,10 @@ answers its own:
 | /params                           | the genesis params in force: storage tiers, per-block budgets |
 | /whatif/<addr>/<n>/<market>/<side>/<price>/<size>/<kind> | a prospective order, simulated (app/whatif.py) |
 
-and routes the rest by the registry (modules/registry.py): the longest declared names of the path
-first (`/bank/balance/...`, then `/orders/...`), then the number of arguments the query takes
+The raw path STORE_PATH ("/store", `store_query`) answers a store key's bytes at a held height,
+with the state tree's proof when asked (prove=true). The app routes the other paths that are not
+its own by the registry (modules/registry.py): the longest declared names of the path first
+(`/bank/balance/...`, then `/orders/...`), then the number of arguments the query takes
 (docs/queries.md lists every path). Integers that can exceed 2^53 are decimal strings, so no JSON
 reader loses precision; every integer in a path goes through the one parser (modules/integers.py).
 """
@@ -21,15 +23,21 @@ import json
 from typing import Any
 
 from app.store import CommitInfo, CommittedStore
+from app.tree import COVERED_START
 from app.whatif import what_if
 from modules.anchor.msg_server import LatestTree
 from modules.context import BlockContext
 from modules.genesis import PARAMS_SECTIONS
 from modules.integers import I64_MAX, check_range, parse_uint, shown
 from modules.orderbook.book import Books
-from modules.queries import BadQueryArgument, HeightNotAvailable, QueryContext
+from modules.queries import BadQueryArgument, HeightNotAvailable, QueryContext, VersionNotHeld
 from modules.registry import REGISTRY
 from modules.store import KVStore
+from wire.pb import abci_pb
+from wire.proofs import encode_proof
+
+STORE_PATH = "/store"
+PROOF_OP_TYPE = "perpchain/state/v1"  # a ProofOp whose data is wire/proofs.py's encoding
 
 
 def _app_hash_at(store: CommittedStore, text: str) -> dict[str, Any]:
@@ -79,3 +87,25 @@ def answer(store: CommittedStore, chain_id: str, last: CommitInfo, path: str, he
     else:
         result = _module_query(QueryContext(store, last.height, books, anchors, path), parts)
     return json.dumps(result, sort_keys=True, separators=(",", ":")).encode()
+
+
+def store_query(store: CommittedStore, key: bytes, height: int, prove: bool) -> abci_pb.ResponseQuery:
+    """A store key's value at `height` (0: the latest committed; else one of the last
+    --proof-versions), and with `prove` its proof against that height's app hash, which the
+    header of the next height carries. An absent key answers an empty value, info "absent"."""
+    check_range(height, "query height", 0, I64_MAX)
+    if key < COVERED_START:
+        raise BadQueryArgument(f"key {key.hex() or '(empty)'} is the node's own record, not state: "
+                               "state keys start with a module prefix such as bank/")
+    version = store.version(height)
+    if version is None:
+        held = store.held_heights()
+        raise VersionNotHeld(f"the state at height {height} is not held; this node holds heights "
+                             f"{held[0]} to {held[1]} (--proof-versions)" if held is not None
+                             else f"the state at height {height} is not held; this node has committed no block")
+    value, proof = version.tree().prove(key) if prove else (version.get(key), None)
+    response = abci_pb.ResponseQuery(code=0, key=key, value=value or b"", height=version.height,
+                                     info="absent" if value is None else "present")
+    if proof is not None:
+        response.proof_ops.ops.add(type=PROOF_OP_TYPE, key=key, data=encode_proof(proof))
+    return response

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from app.store import CommitInfo, CommittedStore, StoreView
+from app.store import CommitInfo, CommittedStore, StoreVersion
 from app.tree import COVERED_START
 from modules.auth.keeper import AuthKeeper
 from modules.encoding import u32
@@ -115,7 +115,7 @@ def _chunk_name(index: int) -> str:
     return f"chunk-{index:06d}"
 
 
-def write_snapshot(view: StoreView, directory: Path, abandon: threading.Event | None = None,
+def write_snapshot(view: StoreVersion, directory: Path, abandon: threading.Event | None = None,
                    chunk_bytes: int = CHUNK_BYTES) -> Metadata | None:
     """The covered items of `view` as a format 1 snapshot in `directory` (replaced if there),
     metadata last; None, and nothing left behind, if `abandon` is set meanwhile."""
@@ -154,7 +154,7 @@ class SnapshotStore:
         self.interval = interval
         self.keep = keep
         self.chunk_bytes = chunk_bytes  # format 1's; smaller only in tests, to make many chunks
-        self._jobs: queue.Queue[tuple[CommitInfo, StoreView] | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[CommitInfo, StoreVersion] | None] = queue.Queue()
         self._abandon = threading.Event()
         self._thread: threading.Thread | None = None
         self.taken_s: dict[int, float] = {}  # height -> seconds its writing took
@@ -201,7 +201,7 @@ class SnapshotStore:
             finally:
                 self._jobs.task_done()
 
-    def _take(self, info: CommitInfo, view: StoreView) -> None:
+    def _take(self, info: CommitInfo, view: StoreVersion) -> None:
         started = time.perf_counter()
         metadata = write_snapshot(view, self.directory / str(info.height), self._abandon, self.chunk_bytes)
         if metadata is None:

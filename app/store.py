@@ -1,14 +1,19 @@
 """LevelDB state with a write cache per block and one atomic batch per Commit.
 
 Layers, bottom up:
-  CommittedStore  LevelDB as of the last Commit (plus the height, app hash and block time).
+  CommittedStore  LevelDB as of the last Commit (plus the height, app hash and block time), and
+                  the state tree over it (app/tree.py), whose root is the app hash; its last
+                  `proof_versions` heights stay readable as LevelDB snapshots (StoreVersion), so
+                  queries and proofs can be asked of a recent height.
   CacheStore      pending writes over a parent; `write()` pushes them down, `discard()` drops them.
                   FinalizeBlock runs on one over the committed store, the txs on one over the
                   block's, written after each tx that succeeds and dropped after each that fails,
                   so a failed tx leaves nothing behind. CheckTx runs on its own, reset at every
                   Commit.
-The app hash chains each block's sorted write set onto the previous hash, so it commits to the
-whole state history and therefore to the state.
+FinalizeBlock updates the committed tree with the block's writes (the new root is the block's app
+hash); Commit writes the state, the tree's changed nodes and the meta keys in one batch, so the
+tree on disk is always the tree of the state on disk. docs/state.md has the tree, its costs and
+what the app hash commits to.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ _APP_HASH = _META + b"app_hash"
 _BLOCK_TIME = _META + b"block_time_ms"
 _APP_HASH_AT = _META + b"app_hash_at/"  # + 8-byte height: each node's own hash history
 _TOMBSTONE = None
+DEFAULT_PROOF_VERSIONS = 100  # committed heights kept readable for queries and proofs (`--proof-versions`)
 
 
 class _WriteBatch(Protocol):
@@ -39,38 +45,22 @@ class _WriteBatch(Protocol):
     def delete(self, key: bytes) -> None: ...
 
 
-class _Reader(Protocol):
-    """The reads of plyvel's DB and of its snapshots (plyvel has no type hints)."""
+class _Snapshot(Protocol):
+    """The part of a plyvel snapshot the store uses: reads as of the moment it was taken."""
 
     def get(self, key: bytes) -> bytes | None: ...
     def iterator(self, *, start: bytes, stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]: ...
     def close(self) -> None: ...
 
 
-class _LevelDB(_Reader, Protocol):
-    """The part of plyvel's DB the store uses."""
+class _LevelDB(Protocol):
+    """The part of plyvel's DB the store uses (plyvel has no type hints)."""
 
+    def get(self, key: bytes) -> bytes | None: ...
+    def iterator(self, *, start: bytes, stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]: ...
     def write_batch(self, *, transaction: bool, sync: bool) -> AbstractContextManager[_WriteBatch]: ...
-    def snapshot(self) -> _Reader: ...
-
-
-class StoreView:
-    """The store as it was when the view was taken: later commits do not change it (a LevelDB
-    snapshot). State sync's snapshots read one in a background thread; `close` releases it."""
-
-    def __init__(self, reader: _Reader) -> None:
-        self._reader = reader
-
-    def get(self, key: bytes) -> bytes | None:
-        return self._reader.get(key)
-
-    def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
-        if end is None:
-            return self._reader.iterator(start=start)
-        return self._reader.iterator(start=start, stop=end)
-
-    def close(self) -> None:
-        self._reader.close()
+    def snapshot(self) -> _Snapshot: ...
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -85,25 +75,64 @@ class NoStateTree(Exception):
     a tree root. Export it with that version and import the file (app/state_export.py)."""
 
 
+class StoreVersion:
+    """The committed state as of one height, read from a LevelDB snapshot: what queries and
+    proofs at that height see, whatever has been committed since."""
+
+    def __init__(self, height: int, snapshot: _Snapshot) -> None:
+        self.height = height
+        self._snapshot = snapshot
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._snapshot.get(key)
+
+    def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        if end is None:
+            return self._snapshot.iterator(start=start)
+        return self._snapshot.iterator(start=start, stop=end)
+
+    def tree(self) -> StateTree:
+        """The state tree at this height: its root is the app hash of this height's state."""
+        return StateTree(self)
+
+    def close(self) -> None:
+        """Release the LevelDB snapshot of a version taken with `CommittedStore.view()` (the
+        versions the store holds for queries it releases itself)."""
+        self._snapshot.close()
+
+
 class CommittedStore:
     """Reads see only what the last Commit wrote; writes happen only through `commit`."""
 
-    def __init__(self, path: Path, durable: bool = True, keeps_tree: bool = True) -> None:
+    def __init__(self, path: Path, durable: bool = True, keeps_tree: bool = True,
+                 proof_versions: int = DEFAULT_PROOF_VERSIONS) -> None:
         """`durable`: each commit is synced to disk before it returns. `keeps_tree`: commits carry
         the state tree's changes. A replica that is rebuilt from the node's store on every start
-        and serves only CheckTx (app/mempool_worker.py) needs neither."""
+        and serves only CheckTx (app/mempool_worker.py) needs neither. `proof_versions`: how many
+        of the last committed heights stay readable (`version`); the one this store opens at
+        is the first (heights before a restart are not)."""
+        if proof_versions < 0:
+            raise ValueError(f"proof_versions must be 0 or more, got {proof_versions}")
         path.mkdir(parents=True, exist_ok=True)
         self._db: _LevelDB = plyvel.DB(str(path), create_if_missing=True, bloom_filter_bits=10)
         self._durable = durable
         self._keeps_tree = keeps_tree
         self._nodes = NodeCache()  # the tree's top levels, which every block's update reads
+        self._proof_versions = proof_versions
+        self._versions: dict[int, _Snapshot] = {}  # by height, oldest first
         if keeps_tree and self._db.get(ROOT_KEY) is None and self._db.get(_HEIGHT) is not None:
             if next(iter(self.iterate(COVERED_START, None)), None) is not None:
                 self._db.close()
                 raise NoStateTree(f"{path} holds state without a state tree (written by an older version): "
                                   "export it with that version and import the file")
+        height = self.last_commit().height
+        if height:
+            self._hold(height)
 
     def close(self) -> None:
+        for snapshot in self._versions.values():
+            snapshot.close()
+        self._versions.clear()
         self._db.close()
 
     def get(self, key: bytes) -> bytes | None:
@@ -159,10 +188,39 @@ class CommittedStore:
             batch.put(_APP_HASH_AT + u64(info.height), info.app_hash)
         if tree is not None:
             self._nodes.committed(tree.node_writes)
+        self._hold(info.height)
 
-    def view(self) -> StoreView:
-        """A view of the committed state as of now, which later commits leave as it is."""
-        return StoreView(self._db.snapshot())
+    def _hold(self, height: int) -> None:
+        """Keep the state as now committed readable as `height`; let go of the oldest beyond
+        `proof_versions` (LevelDB may then compact away what only they still saw)."""
+        if not self._proof_versions:
+            return
+        replaced = self._versions.pop(height, None)
+        if replaced is not None:
+            replaced.close()
+        self._versions[height] = self._db.snapshot()
+        while len(self._versions) > self._proof_versions:
+            self._versions.pop(next(iter(self._versions))).close()
+
+    def version(self, height: int) -> StoreVersion | None:
+        """The committed state at `height` (0: the latest), if this store still holds it."""
+        if not self._versions:
+            return None
+        if height == 0:
+            height = next(reversed(self._versions))
+        snapshot = self._versions.get(height)
+        return None if snapshot is None else StoreVersion(height, snapshot)
+
+    def held_heights(self) -> tuple[int, int] | None:
+        """The oldest and the latest height `version` answers (None before the first commit)."""
+        if not self._versions:
+            return None
+        return next(iter(self._versions)), next(reversed(self._versions))
+
+    def view(self) -> StoreVersion:
+        """The committed state as of now, which later commits leave as it is, for the caller to
+        read (state sync's snapshot writer, in a thread of its own) and close."""
+        return StoreVersion(self.last_commit().height, self._db.snapshot())
 
     def write_unversioned(self, writes: Iterable[tuple[bytes, bytes | None]]) -> None:
         """Writes outside any block, height and app hash left as they are: a state sync's items

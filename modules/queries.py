@@ -42,6 +42,13 @@ class HeightNotAvailable(QueryError):
     code = 22
 
 
+class VersionNotHeld(QueryError):
+    """A /store query at a height whose state the node no longer (or not yet) holds: it keeps the
+    last --proof-versions committed heights."""
+
+    code = 28
+
+
 @dataclass(frozen=True)
 class QueryContext:
     """What a query reads: the last committed state and its height, the node's books (between

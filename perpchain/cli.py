@@ -29,6 +29,9 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here (default: off)")
     parser.add_argument("--price-source", default="none",
                         help="this validator's oracle prices: sim:SEED, file:PATH, http(s)://URL or none (docs/oracle.md)")
+    parser.add_argument("--proof-versions", type=uint_arg("--proof-versions", 1, 100_000), metavar="N",
+                        help="keep the state of the last N committed heights readable for /store queries and "
+                             "proofs (default 100, app/store.py; docs/state.md)")
     parser.add_argument("--snapshot-interval", type=uint_arg("snapshot-interval"), default=0, metavar="N",
                         help="take a state sync snapshot every N heights (default 0: none; docs/operators.md)")
     parser.add_argument("--snapshot-keep", type=uint_arg("snapshot-keep", 1), default=2, metavar="K",
@@ -46,6 +49,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     from app.node import SnapshotSettings, run
 
     return run(Path(args.data), args.abci, args.log_level, args.metrics, args.price_source,
+               proof_versions=args.proof_versions,  # None: the store's default
                snapshot_settings=SnapshotSettings(args.snapshot_interval, args.snapshot_keep))
 
 

@@ -163,7 +163,7 @@ PINNED_ELSEWHERE = {
     13: "tests/app/test_tx_integers.py",
     20: "tests/app/test_queries.py", 21: "tests/app/test_queries.py", 22: "tests/app/test_queries.py",
     23: "tests/app/test_queries.py", 24: "tests/app/test_query_integers.py", 25: "tests/app/test_query_integers.py",
-    26: "tests/app/test_query_integers.py", 27: "tests/app/test_queries.py",
+    26: "tests/app/test_query_integers.py", 27: "tests/app/test_queries.py", 28: "tests/app/test_store_query.py",
     104: "tests/unit/test_bank_genesis.py", 203: "tests/app/test_queries.py",
     330: "tests/app/test_queries.py", 750: "tests/app/test_queries.py",
     101: "tests/app/test_bad_inputs.py", 102: "tests/app/test_bad_inputs.py", 103: "tests/app/test_bad_inputs.py",

@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level)
     log.warning("BYZANTINE MODE %s: this validator misbehaves on purpose (tests only)", args.fault)
     return run(Path(args.data), args.abci, args.log_level, args.metrics, args.price_source, FAULTS[args.fault],
-               SnapshotSettings(args.snapshot_interval, args.snapshot_keep))
+               proof_versions=args.proof_versions,
+               snapshot_settings=SnapshotSettings(args.snapshot_interval, args.snapshot_keep))
 
 
 if __name__ == "__main__":
