@@ -71,8 +71,9 @@ class CommitInfo:
 
 
 class NoStateTree(Exception):
-    """A data directory with state but no state tree: written by a version whose app hash was not
-    a tree root. Export it with that version and import the file (app/state_export.py)."""
+    """A data directory with state but no state tree: written by a version whose app hash chained
+    the blocks' writes. Its chain's headers carry those hashes, so it cannot go on under tree roots:
+    start a new chain (docs/state.md, "Upgrading")."""
 
 
 class StoreVersion:
@@ -123,8 +124,9 @@ class CommittedStore:
         if keeps_tree and self._db.get(ROOT_KEY) is None and self._db.get(_HEIGHT) is not None:
             if next(iter(self.iterate(COVERED_START, None)), None) is not None:
                 self._db.close()
-                raise NoStateTree(f"{path} holds state without a state tree (written by an older version): "
-                                  "export it with that version and import the file")
+                raise NoStateTree(f"{path} holds a chain whose app hashes are not state tree roots (written by "
+                                  "an older version); it cannot continue under this one: start a new chain "
+                                  "(perpchain localnet reset; docs/state.md, Upgrading)")
         height = self.last_commit().height
         if height:
             self._hold(height)

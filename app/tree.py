@@ -41,7 +41,6 @@ COVERED_START = b"\x01"  # the tree covers every key from here on; below are the
 _LEAF_BYTES = 2 * HASH_BYTES
 _INNER_TAG = b"\x01"
 _HASHES_AT = 3  # after the tag and the bitmap
-_EMPTY_NODE = _INNER_TAG + bytes(4)
 _DEPTH_KEYS = tuple(NODE_PREFIX + bytes((depth,)) for depth in range(2 * HASH_BYTES))
 _HIGH_HALF = tuple(bytes((byte & 0xF0,)) for byte in range(256))
 
@@ -68,11 +67,11 @@ class TreeUpdate:
 
 
 def node_key(path: bytes, depth: int) -> bytes:
-    """Where the inner node of `path`'s first `depth` nibbles is stored."""
+    """Where the inner node of `path`'s first `depth` nibbles is stored (inlined in _update_one)."""
     half = depth >> 1
     if depth & 1:
-        return NODE_PREFIX + bytes((depth,)) + path[:half] + bytes((path[half] & 0xF0,))
-    return NODE_PREFIX + bytes((depth,)) + path[:half]
+        return _DEPTH_KEYS[depth] + path[:half] + _HIGH_HALF[path[half]]
+    return _DEPTH_KEYS[depth] + path[:half]
 
 
 def _boundary(path: bytes, depth: int, next_nibble: int) -> bytes:
@@ -103,80 +102,74 @@ def _root_slot(record: bytes | None) -> Slot:
     raise CorruptTree(f"a root record of {len(record)} bytes")
 
 
-class _Node:
-    """An inner node being changed: its two bitmaps and its hash and leaf regions, spliced in place."""
+def _child(record: bytes, slot: int) -> Slot:
+    """The child at nibble `slot` of the inner node stored as `record`."""
+    bitmap = record[1] << 8 | record[2]
+    if not bitmap >> slot & 1:
+        return None
+    below = (1 << slot) - 1
+    hash_at = _HASHES_AT + HASH_BYTES * (bitmap & below).bit_count()
+    hashes_end = _HASHES_AT + HASH_BYTES * bitmap.bit_count()
+    leaves_bitmap = record[hashes_end] << 8 | record[hashes_end + 1]
+    if not leaves_bitmap >> slot & 1:
+        return record[hash_at:hash_at + HASH_BYTES]
+    leaf_at = hashes_end + 2 + _LEAF_BYTES * (leaves_bitmap & below).bit_count()
+    return record[leaf_at:leaf_at + HASH_BYTES], record[leaf_at + HASH_BYTES:leaf_at + _LEAF_BYTES], record[hash_at:hash_at + HASH_BYTES]
 
-    __slots__ = ("bitmap", "leaves_bitmap", "hashes", "leaves")
 
-    def __init__(self, record: bytes) -> None:
-        self.bitmap = record[1] << 8 | record[2]
-        hashes_end = _HASHES_AT + HASH_BYTES * self.bitmap.bit_count()
-        self.hashes = bytearray(record[_HASHES_AT:hashes_end])
-        self.leaves_bitmap = int.from_bytes(record[hashes_end:hashes_end + 2], "big")
-        self.leaves = bytearray(record[hashes_end + 2:])
-        if len(self.leaves) != _LEAF_BYTES * self.leaves_bitmap.bit_count() or self.leaves_bitmap & ~self.bitmap:
-            raise CorruptTree("an inner node whose size does not match its bitmaps")
+def _siblings(record: bytes, slot: int) -> tuple[bytes, ...]:
+    """The children's hashes but the one at `slot`, in nibble order: a proof's level."""
+    bitmap = record[1] << 8 | record[2]
+    skip = _HASHES_AT + HASH_BYTES * (bitmap & ((1 << slot) - 1)).bit_count() if bitmap >> slot & 1 else -1
+    return tuple(record[at:at + HASH_BYTES] for at in range(_HASHES_AT, _HASHES_AT + HASH_BYTES * bitmap.bit_count(), HASH_BYTES)
+                 if at != skip)
 
-    def child(self, slot: int) -> Slot:
-        bit = 1 << slot
-        if not self.bitmap & bit:
+
+def _with_child(record: bytes, slot: int, new: Slot) -> bytes:
+    """The record after the child at nibble `slot` becomes `new` (its bitmap may end up empty)."""
+    bitmap = record[1] << 8 | record[2]
+    hashes_end = _HASHES_AT + HASH_BYTES * bitmap.bit_count()
+    leaves_bitmap = record[hashes_end] << 8 | record[hashes_end + 1]
+    bit = 1 << slot
+    below = bit - 1
+    hash_at = _HASHES_AT + HASH_BYTES * (bitmap & below).bit_count()
+    leaf_at = hashes_end + 2 + _LEAF_BYTES * (leaves_bitmap & below).bit_count()
+    hash_end = hash_at + HASH_BYTES if bitmap & bit else hash_at
+    leaf_end = leaf_at + _LEAF_BYTES if leaves_bitmap & bit else leaf_at
+    if new is None:
+        bitmap &= ~bit
+        leaves_bitmap &= ~bit
+        digest = key_digest = value_digest = b""
+    elif isinstance(new, tuple):
+        bitmap |= bit
+        leaves_bitmap |= bit
+        key_digest, value_digest, digest = new
+    else:
+        bitmap |= bit
+        leaves_bitmap &= ~bit
+        digest, key_digest, value_digest = new, b"", b""
+    return b"".join((_INNER_TAG, bitmap.to_bytes(2, "big"), record[_HASHES_AT:hash_at], digest, record[hash_end:hashes_end],
+                     leaves_bitmap.to_bytes(2, "big"), record[hashes_end + 2:leaf_at], key_digest, value_digest,
+                     record[leaf_end:]))
+
+
+def _settle(record: bytes, key: bytes, node_writes: dict[bytes, bytes | None]) -> Slot:
+    """A changed inner node's slot in its parent: its hash, its record written; or, left with one
+    leaf or none, that leaf or nothing, its record deleted (the canonical shape: a prefix that one
+    key alone has is that key's leaf)."""
+    bitmap = record[1] << 8 | record[2]
+    hashes_end = _HASHES_AT + HASH_BYTES * bitmap.bit_count()
+    if not bitmap & (bitmap - 1):  # one child or none
+        if not bitmap:
+            node_writes[key] = None
             return None
-        at = HASH_BYTES * (self.bitmap & (bit - 1)).bit_count()
-        digest = bytes(self.hashes[at:at + HASH_BYTES])
-        if not self.leaves_bitmap & bit:
-            return digest
-        leaf_at = _LEAF_BYTES * (self.leaves_bitmap & (bit - 1)).bit_count()
-        return bytes(self.leaves[leaf_at:leaf_at + HASH_BYTES]), bytes(self.leaves[leaf_at + HASH_BYTES:leaf_at + _LEAF_BYTES]), digest
-
-    def siblings(self, slot: int) -> tuple[bytes, ...]:
-        """The children's hashes but the one at `slot`, in nibble order: a proof's level."""
-        skip = HASH_BYTES * (self.bitmap & ((1 << slot) - 1)).bit_count() if self.bitmap >> slot & 1 else -1
-        return tuple(bytes(self.hashes[at:at + HASH_BYTES]) for at in range(0, len(self.hashes), HASH_BYTES) if at != skip)
-
-    def set_child(self, slot: int, new: Slot) -> None:
-        bit = 1 << slot
-        at = HASH_BYTES * (self.bitmap & (bit - 1)).bit_count()
-        leaf_at = _LEAF_BYTES * (self.leaves_bitmap & (bit - 1)).bit_count()
-        hash_end = at + HASH_BYTES if self.bitmap & bit else at
-        leaf_end = leaf_at + _LEAF_BYTES if self.leaves_bitmap & bit else leaf_at
-        if new is None:
-            self.hashes[at:hash_end] = b""
-            self.leaves[leaf_at:leaf_end] = b""
-            self.bitmap &= ~bit
-            self.leaves_bitmap &= ~bit
-        elif isinstance(new, tuple):
-            self.hashes[at:hash_end] = new[2]
-            self.leaves[leaf_at:leaf_end] = new[0] + new[1]
-            self.bitmap |= bit
-            self.leaves_bitmap |= bit
-        else:
-            self.hashes[at:hash_end] = new
-            self.leaves[leaf_at:leaf_end] = b""
-            self.bitmap |= bit
-            self.leaves_bitmap &= ~bit
-
-    def only_leaf(self) -> Leaf | None:
-        """The node's one child when that is a leaf: a node left so collapses into its parent's slot."""
-        if self.bitmap.bit_count() != 1 or not self.leaves_bitmap:
-            return None
-        return bytes(self.leaves[:HASH_BYTES]), bytes(self.leaves[HASH_BYTES:]), bytes(self.hashes)
-
-    def encoded(self) -> tuple[bytes, bytes]:
-        """The stored record and the node's hash."""
-        hashed = _INNER_TAG + self.bitmap.to_bytes(2, "big") + self.hashes
-        return hashed + self.leaves_bitmap.to_bytes(2, "big") + self.leaves, hashlib.sha256(hashed).digest()
-
-
-def _store(node: _Node, key: bytes, node_writes: dict[bytes, bytes | None]) -> Slot:
-    """A changed inner node's slot in its parent: its hash (its record written), or, left with
-    one leaf or none, that leaf or nothing (its record deleted), which keeps the shape canonical."""
-    collapsed = node.only_leaf()
-    if not node.bitmap or collapsed is not None:
-        node_writes[key] = None
-        return collapsed
-    record, digest = node.encoded()
+        if record[hashes_end] | record[hashes_end + 1]:  # that child is a leaf
+            node_writes[key] = None
+            leaf_at = hashes_end + 2
+            return (record[leaf_at:leaf_at + HASH_BYTES], record[leaf_at + HASH_BYTES:leaf_at + _LEAF_BYTES],
+                    record[_HASHES_AT:hashes_end])
     node_writes[key] = record
-    return digest
+    return hashlib.sha256(memoryview(record)[:hashes_end]).digest()
 
 
 def _groups(paths: list[bytes], depth: int, lo: int, hi: int) -> Iterator[tuple[int, int, int]]:
@@ -192,23 +185,31 @@ def _groups(paths: list[bytes], depth: int, lo: int, hi: int) -> Iterator[tuple[
 def _build(paths: list[bytes], values: list[bytes], depth: int, lo: int, hi: int,
            node_writes: dict[bytes, bytes | None]) -> Slot:
     """The slot at `depth` holding exactly the keys paths[lo:hi], whose records go to `node_writes`."""
-    if hi == lo:
-        return None
-    if hi - lo == 1:
-        return paths[lo], values[lo], leaf_hash(paths[lo], values[lo])
-    node = _Node(_EMPTY_NODE)
+    if hi - lo <= 1:
+        return None if hi == lo else (paths[lo], values[lo], leaf_hash(paths[lo], values[lo]))
+    bitmap = leaves_bitmap = 0
+    hashes: list[bytes] = []
+    leaves: list[bytes] = []
     for slot, start, end in _groups(paths, depth, lo, hi):
-        node.set_child(slot, _build(paths, values, depth + 1, start, end, node_writes))
-    record, digest = node.encoded()
-    node_writes[node_key(paths[lo], depth)] = record
-    return digest
+        child = _build(paths, values, depth + 1, start, end, node_writes)
+        bitmap |= 1 << slot
+        if isinstance(child, tuple):
+            leaves_bitmap |= 1 << slot
+            hashes.append(child[2])
+            leaves += child[:2]
+        elif child is not None:
+            hashes.append(child)
+    hashed = _INNER_TAG + bitmap.to_bytes(2, "big") + b"".join(hashes)
+    node_writes[node_key(paths[lo], depth)] = hashed + leaves_bitmap.to_bytes(2, "big") + b"".join(leaves)
+    return hashlib.sha256(hashed).digest()
 
 
 class NodeCache:
-    """The records of the inner nodes above `depth`, which every block's update reads: kept in
-    memory for the committed store, filled as they are read and changed as they are committed."""
+    """The records of the inner nodes at depths 0 to `depth` - 1, which a large block's update
+    reads all of: kept in memory for the committed store, filled as they are read and changed as
+    they are committed."""
 
-    def __init__(self, depth: int = 3) -> None:
+    def __init__(self, depth: int = 4) -> None:
         self.depth = depth
         self.records: dict[bytes, bytes] = {}
 
@@ -251,7 +252,8 @@ class StateTree:
         """The root after `writes` (None: a delete) and the node records that change."""
         if writes and min(writes) < COVERED_START:
             raise ValueError(f"{min(writes)!r} is a node-local key, outside the tree")
-        hashed = sorted((key_hash(k), None if v is None else value_hash(v)) for k, v in writes.items())
+        sha256 = hashlib.sha256  # key_hash and value_hash, inlined: a block hashes every key it wrote
+        hashed = sorted([(sha256(k).digest(), None if v is None else sha256(v).digest()) for k, v in writes.items()])
         paths = [path for path, _ in hashed]
         values = [value for _, value in hashed]
         node_writes: dict[bytes, bytes | None] = {}
@@ -269,67 +271,38 @@ class StateTree:
         if hi - lo == 1:
             return self._update_one(paths, values, node_writes, depth, slot, lo)
         key = node_key(paths[lo], depth)
-        node = _Node(self._record(key))
-        changed = False
+        record = changed = self._record(key)
         for child_slot, start, end in _groups(paths, depth, lo, hi):
-            child = node.child(child_slot)
+            child = _child(record, child_slot)
             new = self._update(paths, values, node_writes, depth + 1, child, start, end)
             if new != child:
-                node.set_child(child_slot, new)
-                changed = True
-        return _store(node, key, node_writes) if changed else slot
+                changed = _with_child(changed, child_slot, new)
+        return slot if changed is record else _settle(changed, key, node_writes)
 
     def _update_one(self, paths: list[bytes], values: list[bytes | None], node_writes: dict[bytes, bytes | None],
                     depth: int, slot: bytes, at: int) -> Slot:
-        """The inner slot at `depth` after the one write paths[at]: the usual case below the top
-        levels, walked down and back up splicing the records rather than taking them apart."""
+        """The inner slot at `depth` after the one write paths[at], the usual case below the top
+        levels: down the path to the leaf or empty slot it ends in, then back up."""
         path = paths[at]
-        trail: list[tuple[bytes, bytes, int, Slot, int, int, int]] = []  # key, record, nibble, child, offsets
-        record_of = self._record
+        trail: list[tuple[bytes, bytes, int, Slot]] = []  # each node on the way: key, record, nibble, child
         child: Slot = slot
         while isinstance(child, bytes):
-            half = depth >> 1
+            half = depth >> 1  # node_key and nibble, inlined: this loop runs once per node a block touches
             if depth & 1:
                 here = path[half] & 0x0F
                 key = _DEPTH_KEYS[depth] + path[:half] + _HIGH_HALF[path[half]]
             else:
                 here = path[half] >> 4
                 key = _DEPTH_KEYS[depth] + path[:half]
-            record = record_of(key)
-            bitmap = record[1] << 8 | record[2]
-            below = (1 << here) - 1
-            hashes_end = _HASHES_AT + HASH_BYTES * bitmap.bit_count()
-            hash_at = leaf_at = -1
-            if bitmap >> here & 1:
-                hash_at = _HASHES_AT + HASH_BYTES * (bitmap & below).bit_count()
-                leaves_bitmap = record[hashes_end] << 8 | record[hashes_end + 1]
-                if leaves_bitmap >> here & 1:
-                    leaf_at = hashes_end + 2 + _LEAF_BYTES * (leaves_bitmap & below).bit_count()
-                    child = (record[leaf_at:leaf_at + HASH_BYTES], record[leaf_at + HASH_BYTES:leaf_at + _LEAF_BYTES],
-                             record[hash_at:hash_at + HASH_BYTES])
-                else:
-                    child = record[hash_at:hash_at + HASH_BYTES]
-            else:
-                child = None
-            trail.append((key, record, here, child, hashes_end, hash_at, leaf_at))
+            record = self._record(key)
+            child = _child(record, here)
+            trail.append((key, record, here, child))
             depth += 1
         new = _merge(paths, values, node_writes, depth, child, at, at + 1)
-        sha256 = hashlib.sha256
-        for key, record, here, child, hashes_end, hash_at, leaf_at in reversed(trail):
+        for key, record, here, child in reversed(trail):
             if new == child:
                 return slot
-            if isinstance(new, tuple) and leaf_at >= 0:  # a leaf rewritten in place
-                spliced = b"".join((record[:hash_at], new[2], record[hash_at + HASH_BYTES:leaf_at], new[0], new[1],
-                                    record[leaf_at + _LEAF_BYTES:]))
-            elif isinstance(new, bytes) and hash_at >= 0 and leaf_at < 0:  # an inner child's new hash
-                spliced = b"".join((record[:hash_at], new, record[hash_at + HASH_BYTES:]))
-            else:  # the node's shape changes: a child added or removed, a leaf split or collapsed
-                node = _Node(record)
-                node.set_child(here, new)
-                new = _store(node, key, node_writes)
-                continue
-            node_writes[key] = spliced
-            new = sha256(memoryview(spliced)[:hashes_end]).digest()
+            new = _settle(_with_child(record, here, new), key, node_writes)
         return new
 
     def prove(self, key: bytes) -> tuple[bytes | None, Proof]:
@@ -340,10 +313,10 @@ class StateTree:
         levels: list[ProofLevel] = []
         depth = 0
         while isinstance(slot, bytes):
-            node = _Node(self._record(node_key(path, depth)))
+            record = self._record(node_key(path, depth))
             here = nibble(path, depth)
-            levels.append(ProofLevel(node.bitmap, node.siblings(here)))
-            slot = node.child(here)
+            levels.append(ProofLevel(record[1] << 8 | record[2], _siblings(record, here)))
+            slot = _child(record, here)
             depth += 1
         if slot is None:
             proof = Proof(ProofKind.EMPTY_SLOT, tuple(levels))

@@ -11,7 +11,7 @@ from bench.common import BenchmarkFailed
 # Each is the module bench/<name>.py, whose `run(size)` returns the figures. Imported when run:
 # `tui`, `e2e` and `wipe` bring in the terminal and the localnet.
 BENCHMARKS = ("checktx", "engine", "liquidation", "triggers", "restart", "e2e", "tui", "anchor", "budget", "orders",
-              "wipe")
+              "state", "wipe")
 
 
 def run_benchmark(name: str, size: int) -> int:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ["checktx", "orders", "engine", "triggers", "liquidation", "restart", "e2e", "tui", "anchor", "budget"]
+BENCHES = ["checktx", "orders", "engine", "triggers", "liquidation", "restart", "e2e", "tui", "anchor", "budget", "state"]
 
 
 def load_average() -> list[float]:

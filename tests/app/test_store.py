@@ -152,11 +152,11 @@ def test_a_store_that_does_not_keep_the_tree_commits_state_only(tmp_path: Path) 
         replica.close()
 
 
-def test_state_written_without_a_tree_is_refused_with_a_way_out(tmp_path: Path) -> None:
+def test_state_written_without_a_tree_is_refused_saying_what_to_do(tmp_path: Path) -> None:
     replica = CommittedStore(tmp_path, keeps_tree=False)  # state as an older version left it
     replica.commit({b"\x01a": b"1"}, CommitInfo(1, b"h", 0), None)
     replica.close()
-    with pytest.raises(NoStateTree, match="export"):
+    with pytest.raises(NoStateTree, match="start a new chain"):
         CommittedStore(tmp_path)
     plyvel.DB(str(tmp_path)).close()  # the refused store let go of the directory
 

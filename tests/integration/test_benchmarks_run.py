@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
                                                       ("engine", 2_000, "engine_ops_per_s"),
                                                       ("liquidation", 400, "shock_finalize_ms"),
                                                       ("triggers", 1_000, "trigger_check_ms"),
-                                                      ("anchor", 5_000, "anchor_ms")])
+                                                      ("anchor", 5_000, "anchor_ms"),
+                                                      ("state", 50_000, "commit_ms_per_10k_writes")])
 def test_benchmark_prints_its_figures(name: str, size: int, figure: str) -> None:
     result = subprocess.run([sys.executable, "-m", "perpchain.cli", "bench", name, "--size", str(size)], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
@@ -46,6 +47,18 @@ def test_anchor_benchmark_anchors_every_funded_subaccount() -> None:
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert (figures["leaves"], figures["anchor_nonce"], figures["changed_addresses_per_interval"]) == (4000, 6, 3000)
+
+
+def test_state_benchmark_proves_a_balance_in_a_tree_of_its_size() -> None:
+    result = subprocess.run([sys.executable, "-m", "perpchain.cli", "bench", "state", "--size", "50000"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["keys"] == 50_000 and figures["writes_per_block"] == 10_000
+    # 50,000 keys: the top three levels are full (16^3 = 4,096 nodes of about 12 keys each), 15
+    # siblings of 32 bytes each; the paths go one to three levels further
+    assert 4 <= figures["proof_levels"] <= 6 and figures["proof_bytes"] > 3 * 15 * 32
+    assert figures["tree_update_ms_per_10k_writes"] < figures["commit_ms_per_10k_writes"]
 
 
 def test_restart_benchmark_restarts_real_processes_holding_every_order() -> None:
