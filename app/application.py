@@ -23,31 +23,37 @@ A block's life:
   4. Commit         writes the block cache, the tree's changed nodes, height, app hash and block
                     time in one LevelDB batch, then moves the mempool's state (app/mempool.py)
                     onto the new committed state and hands the block's writes to whoever follows
-                    the node's commits (the mempool worker, app/mempool_worker.py).
+                    the node's commits (the mempool worker, app/mempool_worker.py); at a snapshot
+                    height, a view of the committed state goes to the snapshot writer
+                    (app/snapshots.py).
 CheckTx runs on the mempool's state, never on the block's.
+State sync (OfferSnapshot, ApplySnapshotChunk) fills an empty node from a peer's snapshot, checked
+against the app hash CometBFT trusts, then loads every in-memory structure as a start does.
 A crash between FinalizeBlock and Commit leaves the previous height on disk; CometBFT's handshake replays the
 block, and the books are rebuilt from the store on start.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import traceback
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from app import ante, oracle_votes, queries
+from app import ante, oracle_votes, queries, snapshots
 from app.genesis_state import import_app_state
 from app.mempool import INTERNAL_ERROR_CODE, DecodedTxs, Mempool
 from app.ordering import actions_class, order_txs, proposal_order_error
 from app.price_source import NoPrices, PriceSource
 from app.router import execute_tx, keepers_over, use_nonce
 from app.sigverify import SignerCache
+from app.snapshots import BadSnapshot, ChunkCorrupt, Restore, SnapshotStore
 from app.store import CacheStore, CommitInfo, CommittedStore
-from app.tree import TreeUpdate
+from app.tree import COVERED_START, TreeUpdate, build_tree
 from modules.anchor.msg_server import CommittedState, LatestTree
 from modules.auth.keeper import AuthKeeper
 from modules.context import BlockContext, Event
@@ -110,24 +116,48 @@ class CommittedBlock:
     chain_id: str
 
 
+class StateFollower(Protocol):
+    """Who keeps a copy of the node's committed state (the mempool worker, app/mempool_worker.py):
+    told every Commit, and every step of a state sync's restore."""
+
+    def committed(self, block: CommittedBlock) -> None: ...
+
+    def restoring(self, chunk: bytes) -> None:
+        """A snapshot chunk the node checked and wrote (app/snapshots.py, format 1)."""
+
+    def restored(self, block: CommittedBlock) -> None:
+        """The restore's height committed (no writes: the chunks were the state)."""
+
+    def restore_dropped(self) -> None:
+        """The chunks written so far were refused: remove them."""
+
+
 class Application:
     def __init__(self, store: CommittedStore, price_source: PriceSource | None = None,
-                 on_commit: Callable[[CommittedBlock], None] | None = None) -> None:
+                 follower: StateFollower | None = None, snapshot_store: SnapshotStore | None = None) -> None:
         self._store = store
         self._prices: PriceSource = price_source or NoPrices()
-        self._last = store.last_commit()
-        self._chain_id = AuthKeeper(store).chain_id()
         self._signers = SignerCache()
         self._pending: _PendingBlock | None = None
         self._genesis: CacheStore | None = None  # InitChain's writes, until block 1 commits them
-        # The block's books, equal to the store's resting orders; a FinalizeBlock's changes are
-        # held under a journal checkpoint until Commit.
-        self._books = OrderbookKeeper.load_books(store)
         self._block_checkpoint: int | None = None
         # Filled by CheckTx (in process) and proposals, taken by FinalizeBlock.
         self._decoded = DecodedTxs()
+        self._follower = follower
+        self._snapshots = snapshot_store
+        self._restore: Restore | None = None  # a snapshot offered and being applied
+        self._load_committed()
+
+    def _load_committed(self) -> None:
+        """Everything held in memory over the committed state, built from the store: at start,
+        and after a state sync filled it."""
+        store = self._store
+        self._last = store.last_commit()
+        self._chain_id = AuthKeeper(store).chain_id()
+        # The block's books, equal to the store's resting orders; a FinalizeBlock's changes are
+        # held under a journal checkpoint until Commit.
+        self._books = OrderbookKeeper.load_books(store)
         self._mempool = Mempool(store, self._chain_id, self._last, self._signers, self._decoded)
-        self._on_commit = on_commit
         # The balances tree of the latest anchor, equal to its stored leaves (rebuilt on start).
         self._anchors = LatestTree(keccak256, store)
 
@@ -347,8 +377,10 @@ class Application:
         self._genesis = None
         committed = CommittedBlock(pending.cache.writes, pending.info, self._books.market_ids(), self._chain_id)
         self._mempool.follow(committed.writes, committed.market_ids, committed.info, committed.chain_id)
-        if self._on_commit is not None:
-            self._on_commit(committed)
+        if self._follower is not None:
+            self._follower.committed(committed)
+        if self._snapshots is not None:
+            self._snapshots.after_commit(self._store, self._last)
         log.info("committed height=%d writes=%d app_hash=%s", self._last.height, len(pending.cache.writes), self._last.app_hash.hex())
         return abci_pb.ResponseCommit(retain_height=0)
 
@@ -361,23 +393,87 @@ class Application:
     def prefetch_signers(self, raws: Sequence[bytes]) -> None:
         self._mempool.prefetch_signers(raws)
 
-    # -- snapshots (state sync comes later; answered empty) -------------------------------------
+    # -- snapshots (app/snapshots.py) ----------------------------------------------------------
 
     def list_snapshots(self, req: abci_pb.RequestListSnapshots) -> abci_pb.ResponseListSnapshots:
-        return abci_pb.ResponseListSnapshots()
+        held = self._snapshots.snapshots() if self._snapshots is not None else []
+        return abci_pb.ResponseListSnapshots(snapshots=held)
+
+    def load_snapshot_chunk(self, req: abci_pb.RequestLoadSnapshotChunk) -> abci_pb.ResponseLoadSnapshotChunk:
+        chunk = self._snapshots.chunk(req.height, req.format, req.chunk) if self._snapshots is not None else b""
+        return abci_pb.ResponseLoadSnapshotChunk(chunk=chunk)
 
     def offer_snapshot(self, req: abci_pb.RequestOfferSnapshot) -> abci_pb.ResponseOfferSnapshot:
-        return abci_pb.ResponseOfferSnapshot(result=abci_pb.ResponseOfferSnapshot.REJECT)
+        """Accept a format 1 snapshot for an empty node, keeping the app hash CometBFT trusts for
+        its height. A node that has committed a height refuses every snapshot (ABORT): restoring
+        over its state would mix two states."""
+        answer = abci_pb.ResponseOfferSnapshot
+        if self._last.height > 0:
+            log.error("offered a snapshot at height %d, but this node holds height %d: state sync is for an "
+                      "empty node", req.snapshot.height, self._last.height)
+            return answer(result=answer.ABORT)
+        try:
+            restore = Restore.offered(req.snapshot, req.app_hash)
+        except BadSnapshot as problem:
+            log.warning("refusing the snapshot at height %d: %s", req.snapshot.height, problem)
+            if req.snapshot.format != snapshots.FORMAT:
+                return answer(result=answer.REJECT_FORMAT)
+            return answer(result=answer.REJECT)
+        self._drop_restore()  # what an earlier offer, or a restore cut short by a crash, wrote
+        self._restore = restore
+        log.info("restoring the snapshot at height %d: %d chunks, %d items, trusted app hash %s", restore.height,
+                 len(restore.metadata.chunk_hashes), restore.metadata.item_count, restore.app_hash.hex())
+        return answer(result=answer.ACCEPT)
 
-    def load_snapshot_chunk(
-        self, req: abci_pb.RequestLoadSnapshotChunk
-    ) -> abci_pb.ResponseLoadSnapshotChunk:
-        return abci_pb.ResponseLoadSnapshotChunk()
+    def apply_snapshot_chunk(self, req: abci_pb.RequestApplySnapshotChunk) -> abci_pb.ResponseApplySnapshotChunk:
+        """Write a chunk's items as it comes. A chunk whose hash is not the metadata's is fetched
+        again from another peer; after the last, the tree of all items must have the trusted app
+        hash as its root, or the snapshot is refused and everything it wrote removed."""
+        answer = abci_pb.ResponseApplySnapshotChunk
+        restore = self._restore
+        if restore is None:
+            log.error("chunk %d applied with no snapshot offered", req.index)
+            return answer(result=answer.ABORT)
+        try:
+            restore.apply(self._store, req.index, req.chunk)
+        except ChunkCorrupt as problem:
+            log.warning("%s (from peer %s); fetching it again", problem, req.sender or "-")
+            return answer(result=answer.RETRY, refetch_chunks=[req.index],
+                          reject_senders=[req.sender] if req.sender else [])
+        except BadSnapshot as problem:
+            log.warning("refusing the snapshot at height %d: %s", restore.height, problem)
+            self._drop_restore()
+            return answer(result=answer.REJECT_SNAPSHOT)
+        if self._follower is not None:
+            self._follower.restoring(req.chunk)
+        if not restore.complete:
+            return answer(result=answer.ACCEPT)
+        tree = build_tree(self._store.iterate(COVERED_START, None))
+        if tree.root != restore.app_hash:
+            log.warning("refusing the snapshot at height %d: its state's root %s is not the trusted app hash %s",
+                        restore.height, tree.root.hex(), restore.app_hash.hex())
+            self._drop_restore()
+            return answer(result=answer.REJECT_SNAPSHOT)
+        self._store.commit({}, restore.commit_info(self._store), tree)
+        self._restore = None
+        self._load_committed()
+        # As at a node's start: what was just loaded lives as long as the node, out of the collector's reach.
+        gc.collect()
+        gc.freeze()
+        if self._follower is not None:
+            self._follower.restored(CommittedBlock({}, self._last, self._books.market_ids(), self._chain_id))
+        log.info("restored height %d from a snapshot: %d items, app hash %s", self._last.height, restore.items,
+                 self._last.app_hash.hex())
+        return answer(result=answer.ACCEPT)
 
-    def apply_snapshot_chunk(
-        self, req: abci_pb.RequestApplySnapshotChunk
-    ) -> abci_pb.ResponseApplySnapshotChunk:
-        return abci_pb.ResponseApplySnapshotChunk(result=abci_pb.ResponseApplySnapshotChunk.ABORT)
+    def _drop_restore(self) -> None:
+        """Remove what a refused (or interrupted) restore wrote; the node is empty again."""
+        self._restore = None
+        erased = snapshots.erase_covered(self._store)
+        if erased:
+            log.info("removed the %d items of a snapshot not restored", erased)
+            if self._follower is not None:
+                self._follower.restore_dropped()
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -15,6 +15,9 @@ The worker's state is its own:
             the last Commit. The replica does not keep the state tree (app/tree.py): CheckTx
             reads state, never proofs, so the node sends the state's writes only, not the tree's
             (as many bytes again); the tree's records copied at start go stale and are never read.
+            A state sync fills it as it fills the node: each snapshot chunk the node checked and
+            wrote, then the restored height (the mempool is built again over it), or the removal
+            of the chunks when the node refused the snapshot.
   mempool   app/mempool.py over the replica: the check state and its own books.
 What the worker learns the node can reuse goes back on a second channel: the signers it
 recovered (so a block does not recover them again) and its CheckTx counts for the node's
@@ -43,6 +46,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+from app import snapshots
 from app.application import CommittedBlock
 from app.mempool import DecodedTxs, Mempool
 from app.metrics import Metrics
@@ -146,9 +150,15 @@ class _Messages:
 # -- the node's side ------------------------------------------------------------------------------
 
 
+def _block_payload(block: CommittedBlock) -> tuple[Any, ...]:
+    info = block.info
+    return block.writes, info.height, info.app_hash, info.block_time_ms, block.market_ids, block.chain_id
+
+
 class WorkerLink:
     """The node's handle on its worker: spawns it, hands it the mempool connection, sends it
-    every Commit, and applies its reports (signers, CheckTx counts)."""
+    every Commit and every step of a restore (the Application's StateFollower), and applies its
+    reports (signers, CheckTx counts)."""
 
     def __init__(self, replica: Path, log_level: str = "INFO") -> None:
         self._signers: SignerCache | None = None
@@ -185,10 +195,17 @@ class WorkerLink:
         if sent < len(message):
             self._commands.sendall(message[sent:])
 
-    def send_commit(self, block: CommittedBlock) -> None:
-        info = block.info
-        self._commands.sendall(_message("commit", (block.writes, info.height, info.app_hash, info.block_time_ms,
-                                                   block.market_ids, block.chain_id)))
+    def committed(self, block: CommittedBlock) -> None:
+        self._commands.sendall(_message("commit", _block_payload(block)))
+
+    def restoring(self, chunk: bytes) -> None:
+        self._commands.sendall(_message("restore_chunk", chunk))
+
+    def restored(self, block: CommittedBlock) -> None:
+        self._commands.sendall(_message("restored", _block_payload(block)))
+
+    def restore_dropped(self) -> None:
+        self._commands.sendall(_message("restore_dropped", None))
 
     def close(self) -> None:
         """Stop the worker (it exits when its command channel closes) and remove its replica."""
@@ -243,13 +260,13 @@ class _MempoolEndpoint:
     """The requests a mempool connection carries, answered from the worker's state."""
 
     def __init__(self, mempool: Mempool, report: Callable[[], None]) -> None:
-        self._mempool = mempool
+        self.mempool = mempool  # replaced when a state sync restores the replica
         self._report = report
         self.checked = 0
         self.rejections: dict[tuple[str, int], int] = {}
 
     def check_tx(self, req: abci_pb.RequestCheckTx) -> abci_pb.ResponseCheckTx:
-        response = self._mempool.check_tx(req)
+        response = self.mempool.check_tx(req)
         self.checked += 1
         if response.code != 0:
             key = (response.codespace, response.code)
@@ -266,7 +283,7 @@ class _MempoolEndpoint:
         return abci_pb.ResponseEcho(message=req.message)
 
     def prefetch_signers(self, raws: list[bytes]) -> None:
-        self._mempool.prefetch_signers(raws)
+        self.mempool.prefetch_signers(raws)
 
 
 class _Worker:
@@ -276,12 +293,9 @@ class _Worker:
         self._commands.setblocking(False)
         self._incoming = _Messages()
         self._signers = _ReportingSigners()
-        self._mempool = Mempool(self._store, AuthKeeper(self._store).chain_id(), self._store.last_commit(),
-                                self._signers, DecodedTxs())
-        self._mempool.books  # loaded now, not at the first CheckTx
         self._reports_sock = reports
         self._reports: asyncio.StreamWriter | None = None
-        self._endpoint = _MempoolEndpoint(self._mempool, self._report)
+        self._endpoint = _MempoolEndpoint(self._new_mempool(), self._report)
         self._server = AbciServer(self._endpoint, before_answering=self._read_commands)
         self.stopped = asyncio.Event()
         self.failed = False
@@ -323,12 +337,28 @@ class _Worker:
                     self.stopped.set()
                     raise
 
+    def _new_mempool(self) -> Mempool:
+        """A mempool over the replica as it is committed, its books loaded now, not at the first CheckTx."""
+        mempool = Mempool(self._store, AuthKeeper(self._store).chain_id(), self._store.last_commit(), self._signers,
+                          DecodedTxs())
+        mempool.books
+        return mempool
+
     def _apply(self, kind: str, payload: Any) -> None:
         if kind == "commit":
             writes, height, app_hash, block_time_ms, market_ids, chain_id = payload
             info = CommitInfo(height, app_hash, block_time_ms)
             self._store.commit(writes, info, None)
-            self._mempool.follow(writes, market_ids, info, chain_id)
+            self._endpoint.mempool.follow(writes, market_ids, info, chain_id)
+        elif kind == "restore_chunk":
+            snapshots.write_chunk(self._store, payload)
+        elif kind == "restored":
+            _, height, app_hash, block_time_ms, _, _ = payload
+            self._store.commit({}, CommitInfo(height, app_hash, block_time_ms), None)
+            self._endpoint.mempool = self._new_mempool()
+            log.info("replica restored by state sync at height %d", height)
+        elif kind == "restore_dropped":
+            snapshots.erase_covered(self._store)
         elif kind == "connection":
             sock = socket.socket(fileno=self._incoming.fds.pop(0))
             asyncio.get_running_loop().create_task(self._server.serve_socket(sock, payload))

@@ -22,7 +22,7 @@ import heapq
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Iterable, Iterator, Protocol
 
 import plyvel
 from sortedcontainers import SortedList
@@ -99,6 +99,11 @@ class StoreVersion:
     def tree(self) -> StateTree:
         """The state tree at this height: its root is the app hash of this height's state."""
         return StateTree(self)
+
+    def close(self) -> None:
+        """Release the LevelDB snapshot of a version taken with `CommittedStore.view()` (the
+        versions the store holds for queries it releases itself)."""
+        self._snapshot.close()
 
 
 class CommittedStore:
@@ -221,6 +226,23 @@ class CommittedStore:
         if not self._versions:
             return None
         return next(iter(self._versions)), next(reversed(self._versions))
+
+    def view(self) -> StoreVersion:
+        """The committed state as of now, which later commits leave as it is, for the caller to
+        read (state sync's snapshot writer, in a thread of its own) and close."""
+        return StoreVersion(self.last_commit().height, self._db.snapshot())
+
+    def write_unversioned(self, writes: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Writes outside any block, height and app hash left as they are: a state sync's items
+        while a snapshot is restored (the restore then commits its height), or their removal when
+        the snapshot is refused. Not synced: a restore cut short leaves a store at height 0, whose
+        items the next restore removes."""
+        with self._db.write_batch(transaction=False, sync=False) as batch:
+            for key, value in writes:
+                if value is _TOMBSTONE:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
 
     def app_hash_at(self, height: int) -> bytes | None:
         """The app hash this node committed at `height`, so nodes can be compared height by height."""

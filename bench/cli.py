@@ -9,9 +9,9 @@ import sys
 from bench.common import BenchmarkFailed
 
 # Each is the module bench/<name>.py, whose `run(size)` returns the figures. Imported when run:
-# `tui` and `e2e` bring in the terminal and the localnet.
+# `tui`, `e2e` and `wipe` bring in the terminal and the localnet.
 BENCHMARKS = ("checktx", "engine", "liquidation", "triggers", "restart", "e2e", "tui", "anchor", "budget", "orders",
-              "state", "indexer")
+              "state", "indexer", "wipe")
 
 
 def run_benchmark(name: str, size: int) -> int:

@@ -18,6 +18,7 @@ Timed, each block through the store as a node runs it (median of BLOCKS blocks):
 Then, for a balance key (bank):
   proof_bytes  its proof, encoded as a /store query carries it
   verify_us    wire.proofs.verify of it against the app hash (mean of VERIFIES)
+And state sync's snapshot_s and restore_s (bench/snapshots.py), over a state of their own.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import plyvel
 
 from app.store import CommitInfo, CommittedStore
 from app.tree import build_tree
+from bench.snapshots import measure_snapshot_restore
 from modules.bank.keys import STORE_PREFIX as BANK_PREFIX
 from modules.bank.keys import balance_key
 from modules.orderbook.keys import STORE_PREFIX as ORDERBOOK_PREFIX
@@ -162,4 +164,7 @@ def run(size: int = 0) -> dict[str, Any]:
             figures.update(proof_figures(store, chain))
         finally:
             store.close()
+    # State sync's figures over a state of its own: 1,000,000 resting orders over 100,000
+    # subaccounts by default, `size` orders over size / 10 subaccounts otherwise.
+    figures.update(measure_snapshot_restore(size, size // 10) if size > 0 else measure_snapshot_restore())
     return figures

@@ -8,14 +8,17 @@ stream of signed transfers and orders sent through client/ to random nodes. One 
     pause    SIGSTOP both for a few seconds, then SIGCONT
     restart  graceful stop (SIGTERM, cometbft then app), a moment down, start again
     wipe     stop it, delete its app LevelDB and CometBFT data (keys and config kept), start it
-             again: it replays the chain from its peers by block sync
+             again: it restores the state from its peers' snapshots by state sync (every node
+             snapshots every `snapshot_interval` heights), then block-syncs the heights since;
+             before the first snapshot, or with --snapshot-interval 0, it replays the whole chain
 
 Each perturbation waits until the node is back at the network's height before the next one.
 Afterwards, on every node and every height up to a common height: the same block hash, the same
 app hash in the header and from the app itself; every tx seen in a block is in that block on every
 node and in each node's tx index with the same height and code (a node may miss the one block it
 was indexing when it was stopped: reported apart, see INDEX_GAP_HEIGHTS); each transfer recipient's
-balance equals the sum of the transfers credited to it. Prints a line per perturbation and a JSON
+balance equals the sum of the transfers credited to it. A node restored by state sync holds the
+blocks from its snapshot's height on only: it is compared from there. Prints a line per perturbation and a JSON
 summary last; exits non-zero on any divergence, lost tx or perturbation the chain did not recover
 from.
 docs/chaos.md describes it.
@@ -27,10 +30,8 @@ import argparse
 import hashlib
 import json
 import random
-import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -57,8 +58,8 @@ from client import (
 )
 from client.arguments import uint_arg
 from client.times import rfc3339_to_ms
+from localnet.commands import wipe_node_data
 from localnet.fresh import COMETBFT, fresh_localnet
-from localnet.layout import Layout
 from localnet.supervisor import Supervisor
 
 KINDS = ("kill", "pause", "restart", "wipe")
@@ -78,6 +79,7 @@ class ChaosConfig:
     recovery_timeout_s: float = 600.0  # a wiped node replays the whole chain: this grows with its height
     senders: int = 12
     recipients: int = 8
+    snapshot_interval: int = 50  # every node snapshots this often; a wiped node state-syncs (0: it replays)
 
 
 @dataclass
@@ -92,6 +94,7 @@ class Perturbation:
     outage_s: float | None = None  # from the perturbation to it at the network's height
     network_gap_s: float = 0.0  # longest time the other three went without a new block meanwhile
     caught_up_height: int | None = None
+    first_block: int | None = None  # wipe: the first block the node holds after (> 1: restored by state sync)
 
     @property
     def recovered(self) -> bool:
@@ -101,8 +104,12 @@ class Perturbation:
         head = f"[chaos] {self.at_s:6.1f}s #{self.number} {self.kind:7} node{self.node} at height {self.start_height}"
         if not self.recovered:
             return f"{head}: NOT back at the network's height after the timeout (gap {self.network_gap_s:.1f}s)"
-        return (f"{head}: down {self.down_s:.1f}s, at network height {self.caught_up_height} {self.recovery_s:.1f}s "
-                f"after it was let back (outage {self.outage_s:.1f}s), longest block gap {self.network_gap_s:.1f}s")
+        how = ""
+        if self.first_block is not None:
+            how = f" by state sync from height {self.first_block - 1}," if self.first_block > 1 else " by replay,"
+        return (f"{head}: down {self.down_s:.1f}s, at network height {self.caught_up_height}{how} "
+                f"{self.recovery_s:.1f}s after it was let back (outage {self.outage_s:.1f}s), longest block gap "
+                f"{self.network_gap_s:.1f}s")
 
 
 @dataclass
@@ -307,6 +314,13 @@ class Heights:
         except ClientError:
             return None
 
+    def first_block(self, index: int) -> int | None:
+        """The first block the node holds (above 1 after a state sync)."""
+        try:
+            return earliest_block(self.clients[index])
+        except ClientError:
+            return None
+
     def network(self, without: int) -> int:
         """The highest height among the nodes other than `without` (they hold > 2/3 of the power)."""
         heights = [self.of(i) for i in range(len(self.clients)) if i != without]
@@ -396,7 +410,7 @@ class Chaos:
         elif kind == "wipe":
             self.supervisor.hold(node, signal.SIGTERM)
             stopped_at = self.heights.network(node)
-            wipe_node_data(self.layout, node)
+            wipe_node_data(self.layout, node, COMETBFT)
             # Its signing state is reset too: let the others pass every height it may have voted on.
             self._watch_others(node, gap, self.rng.uniform(1.0, 3.0), min_height=stopped_at + 2)
             self.supervisor.release(node)
@@ -410,6 +424,8 @@ class Chaos:
             perturbation.recovery_s = round(now - let_back, 2)
             perturbation.outage_s = round(now - began, 2)
             perturbation.caught_up_height = caught_up
+            if kind == "wipe":
+                perturbation.first_block = self.heights.first_block(node)
         perturbation.network_gap_s = round(gap.close(), 2)
         self.shared.perturbed = None
         return perturbation
@@ -427,20 +443,16 @@ class Chaos:
         return None
 
 
-def wipe_node_data(layout: Layout, index: int) -> None:
-    """Delete a stopped node's app LevelDB and CometBFT data (blocks, state, WAL, signing state),
-    keeping config/ with its validator and node keys: what a replaced disk leaves."""
-    node = layout.nodes[index]
-    shutil.rmtree(node.data, ignore_errors=True)
-    node.data.mkdir(parents=True)
-    subprocess.run([str(COMETBFT), "unsafe-reset-all", "--home", str(node.home)], check=True, capture_output=True)
-
-
 # -- checks ---------------------------------------------------------------------------------------
+
+
+def earliest_block(client: Client) -> int:
+    return int(client.rpc.call("status")["sync_info"]["earliest_block_height"])
 
 
 @dataclass
 class NodeRecord:
+    first: int = 1  # the first height it holds: its snapshot's height + 1 after a state sync
     block_hashes: dict[int, str] = field(default_factory=dict)
     header_app_hashes: dict[int, str] = field(default_factory=dict)  # header at h: app hash after h-1
     header_times_s: dict[int, float] = field(default_factory=dict)
@@ -450,10 +462,11 @@ class NodeRecord:
 
 
 def read_node(url: str, last: int) -> NodeRecord:
-    """Every block header, tx hash, app hash and tx index entry of one node, heights 1..last."""
-    record = NodeRecord()
+    """Every block header, tx hash, app hash and tx index entry of one node, from the first height
+    it holds to `last`."""
     with Client(url, timeout_s=10.0) as client:
-        for height in range(1, last + 1):
+        record = NodeRecord(first=earliest_block(client))
+        for height in range(record.first, last + 1):
             answer = client.rpc.call("block", height=str(height))
             record.block_hashes[height] = answer["block_id"]["hash"]
             record.header_app_hashes[height] = answer["block"]["header"]["app_hash"].upper()
@@ -489,12 +502,13 @@ def divergent_heights(records: list[NodeRecord], live_block_hashes: dict[int, st
     app hash: each app's own, and the one in the next header."""
     divergent = []
     for height in range(1, last + 1):
-        blocks = {r.block_hashes[height] for r in records}
-        apps = {r.app_hashes[height] for r in records}
+        holding = [r for r in records if r.first <= height]
+        blocks = {r.block_hashes[height] for r in holding}
+        apps = {r.app_hashes[height] for r in holding}
         if height in live_block_hashes:
             blocks.add(live_block_hashes[height])
         if height < last:
-            apps |= {r.header_app_hashes[height + 1] for r in records}
+            apps |= {r.header_app_hashes[height + 1] for r in records if r.first <= height + 1}
         if len(blocks) != 1 or len(apps) != 1:
             divergent.append(height)
     return divergent
@@ -513,9 +527,11 @@ def missing_txs(records: list[NodeRecord], included: dict[str, tuple[int, int]],
     from_index: dict[tuple[int, int], int] = {}  # (node, height) -> txs missing from its index
     unexplained = 0
     for tx_hash, (height, code) in included.items():
-        if any(tx_hash not in r.txs[height] for r in records):
+        if any(tx_hash not in r.txs[height] for r in records if r.first <= height):
             from_blocks += 1
         for node, record in enumerate(records):
+            if height < record.first:  # before the snapshot it was restored from
+                continue
             indexed = record.indexed.get(tx_hash)
             if indexed is None:
                 from_index[(node, height)] = from_index.get((node, height), 0) + 1
@@ -610,6 +626,8 @@ def summarize(config: ChaosConfig, done: list[Perturbation], checks: dict[str, A
         "unrecovered": unrecovered,
         "recovery_s": {kind: _figures([p.recovery_s for p in items if p.recovery_s is not None])
                        for kind, items in by_kind.items()},
+        "snapshot_interval": config.snapshot_interval,
+        "wipes_state_synced": sum(1 for p in by_kind["wipe"] if (p.first_block or 1) > 1),
         "outage_s": {kind: _figures([p.outage_s for p in items if p.outage_s is not None])
                      for kind, items in by_kind.items()},
         "network_gap_s": {kind: _figures([p.network_gap_s for p in items]) for kind, items in by_kind.items()},
@@ -637,7 +655,8 @@ def run_chaos(config: ChaosConfig) -> dict[str, Any]:
     if not COMETBFT.exists():
         raise FileNotFoundError(f"{COMETBFT} is missing: run `make setup`")
     shared = Shared()
-    with fresh_localnet(VALIDATORS, config.block_time_ms, config.root, prefix="perpchain-chaos-") as supervisor:
+    with fresh_localnet(VALIDATORS, config.block_time_ms, config.root, prefix="perpchain-chaos-",
+                        snapshot_interval=config.snapshot_interval) as supervisor:
         layout = supervisor.layout
         urls = [n.rpc_url for n in layout.nodes]
         print(f"[chaos] 4 validators up at {layout.root} (ports {layout.config.port_base}..); "
@@ -678,6 +697,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     chaos.add_argument("--root", help="create the localnet here and keep it (default: a temporary folder)")
     chaos.add_argument("--rate", type=float, default=20.0, help="txs per second offered (%(default)s)")
     chaos.add_argument("--block-time", type=uint_arg("block-time"), default=200, metavar="MS", help="timeout_commit (%(default)s)")
+    chaos.add_argument("--snapshot-interval", type=uint_arg("snapshot-interval"), default=50, metavar="N",
+                       help="every node snapshots every N heights and a wiped node state-syncs (0: it replays) (%(default)s)")
     chaos.set_defaults(func=run_command)
 
 
@@ -687,7 +708,8 @@ def run_command(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, interrupted)  # `kill` stops the localnet as Ctrl-C does
     config = ChaosConfig(duration_s=args.duration, seed=args.seed, root=Path(args.root) if args.root else None,
-                         rate_txs_per_s=args.rate, block_time_ms=args.block_time)
+                         rate_txs_per_s=args.rate, block_time_ms=args.block_time,
+                         snapshot_interval=args.snapshot_interval)
     try:
         summary = run_chaos(config)
     except KeyboardInterrupt:

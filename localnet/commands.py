@@ -1,4 +1,4 @@
-"""The `perpchain localnet` commands: up, down, status, reset, logs (and the detached supervisor)."""
+"""The `perpchain localnet` commands: up, down, status, reset, wipe, logs (and the detached supervisor)."""
 
 from __future__ import annotations
 
@@ -85,6 +85,9 @@ def up(root: Path, config: LocalnetConfig, cometbft: Path, project_root: Path, d
        bridge: bool = False) -> int:
     """`bridge`: also anvil with the vault deployed and one relayer per validator (created once)."""
     layout, created = create_or_resume(root, config, cometbft, bridge=bridge)
+    if not created and config.snapshot_interval and config.snapshot_interval != layout.config.snapshot_interval:
+        layout = Layout(root, replace(layout.config, snapshot_interval=config.snapshot_interval))  # a node setting
+        layout.save_config()
     if not created and (layout.config.validators, layout.config.block_time_ms) != (config.validators, config.block_time_ms):
         print(f"[localnet] resuming the stored localnet at {root} ({layout.config.validators} validators, "
               f"{layout.config.block_time_ms} ms); `perpchain localnet reset` to change its settings", file=sys.stderr)
@@ -253,6 +256,31 @@ def reset(root: Path) -> int:
     if root.exists():
         shutil.rmtree(root)
     print(f"[localnet] wiped {root}")
+    return 0
+
+
+def wipe_node_data(layout: Layout, index: int, cometbft: Path) -> None:
+    """Delete a stopped node's app LevelDB (and its snapshots) and CometBFT data (blocks, state,
+    WAL, signing state), keeping config/ with its validator and node keys: what a replaced disk
+    leaves."""
+    node = layout.nodes[index]
+    shutil.rmtree(node.data, ignore_errors=True)
+    node.data.mkdir(parents=True)
+    subprocess.run([str(cometbft), "unsafe-reset-all", "--home", str(node.home)], check=True, capture_output=True)
+
+
+def wipe(root: Path, node_name: str, cometbft: Path) -> int:
+    """`wipe NODE`, on a stopped localnet: at the next `up` the node rejoins from its peers, by
+    state sync when the localnet takes snapshots (`up --state-sync`), else by replaying blocks."""
+    layout = Layout.load(root)
+    if layout is None:
+        raise LocalnetError(f"no localnet at {root}")
+    if running_supervisor(layout) is not None:
+        raise LocalnetError("the localnet is running; `perpchain localnet down` first")
+    node = layout.node(node_name)
+    wipe_node_data(layout, node.index, cometbft)
+    how = "state sync" if layout.config.snapshot_interval else "replaying the chain (no --state-sync)"
+    print(f"[localnet] wiped {node.name}'s chain and state (keys kept); the next `up` rejoins it by {how}")
     return 0
 
 

@@ -22,15 +22,17 @@ COMETBFT = PROJECT_ROOT / "bin" / "cometbft"
 
 @contextmanager
 def fresh_localnet(validators: int, block_time_ms: int = 200, root: Path | None = None,
-                   prefix: str = "perpchain-localnet-") -> Iterator[Supervisor]:
+                   prefix: str = "perpchain-localnet-", snapshot_interval: int = 0) -> Iterator[Supervisor]:
     """A new localnet at `root` (or in a temporary folder named with `prefix`), making blocks,
-    until the block ends. The supervisor's own log lines go to its log file, not the screen."""
+    until the block ends; `snapshot_interval`: its nodes' (0: none, so no state sync). The
+    supervisor's own log lines go to its log file, not the screen."""
     with tempfile.TemporaryDirectory(prefix=prefix) as temporary:
         where = root if root is not None else Path(temporary) / "ln"
         if Layout.load(where) is not None:
             raise ValueError(f"{where} already holds a localnet; start from a fresh folder")
         config = LocalnetConfig(validators=validators, block_time_ms=block_time_ms,
-                                port_base=free_port_block(PORTS_PER_NODE * validators + 5))
+                                port_base=free_port_block(PORTS_PER_NODE * validators + 5),
+                                snapshot_interval=snapshot_interval)
         layout, _ = create_or_resume(where, config, COMETBFT)
         handler = logging.FileHandler(layout.supervisor_log)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -28,6 +28,7 @@ class LocalnetConfig:
     port_base: int = 26600
     faucet_usdc: int = 1_000_000
     power_each: int = 10
+    snapshot_interval: int = 0  # every node snapshots every this many heights; 0: none (localnet/statesync.py)
 
     def validate(self) -> None:
         if not 1 <= self.validators <= 32:
@@ -36,6 +37,8 @@ class LocalnetConfig:
             raise ValueError(f"--block-time must be 10..60000 ms, got {self.block_time_ms}")
         if not 1024 <= self.port_base <= 65535 - PORTS_PER_NODE * self.validators:
             raise ValueError(f"--port-base {self.port_base} leaves no room for {self.validators} nodes")
+        if self.snapshot_interval < 0:
+            raise ValueError(f"--snapshot-interval must be >= 0, got {self.snapshot_interval}")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The supervisor: starts each validator's app and cometbft, restarts what dies, stops all cleanly.
 
 Rules it keeps:
-- The app starts first; cometbft starts once the app's ABCI port answers.
+- The app starts first; cometbft starts once the app's ABCI port answers. A node that holds no
+  chain state-syncs from its peers' snapshots when the localnet takes them (localnet/statesync.py).
 - A dead app takes its cometbft down too (CometBFT cannot run without its app and may hang in
   shutdown), then both restart; a dead cometbft alone is restarted alone.
 - Restarts back off (0.5 s doubling to 8 s), and the backoff resets after 30 s of uptime.
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import IO, NotRequired, TypedDict
 
 from bridge.localnet import LocalBridge, anvil_argv, deploy_once, resume_clock, wait_for_anvil
+from localnet import statesync
 from localnet.layout import Layout, NodeLayout
 
 log = logging.getLogger("perpchain.localnet")
@@ -158,8 +160,8 @@ class Supervisor:
         a database URL to run `perpchain indexer` into, following node0, and `perpchain api` over
         it on the layout's `api_url` (None: neither)."""
         self.layout = layout
-        self.validators = [self._validator(node, cometbft, project_root, price_sources or {}, node_commands or {})
-                           for node in layout.nodes]
+        self.validators = [self._validator(node, cometbft, project_root, price_sources or {}, node_commands or {},
+                                           layout.config.snapshot_interval) for node in layout.nodes]
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -187,12 +189,14 @@ class Supervisor:
 
     @staticmethod
     def _validator(node: NodeLayout, cometbft: Path, project_root: Path, price_sources: dict[int, str],
-                   node_commands: dict[int, list[str]]) -> Validator:
+                   node_commands: dict[int, list[str]], snapshot_interval: int) -> Validator:
         program = node_commands.get(node.index, [sys.executable, "-m", "perpchain.cli", "node"])
+        snapshots = (["--snapshot-interval", str(snapshot_interval), "--snapshot-keep", str(statesync.SNAPSHOT_KEEP)]
+                     if snapshot_interval else [])
         app = Child(
             f"{node.name}/app",
             [*program, "--data", str(node.data), "--abci", node.abci_address, "--metrics", node.app_metrics_address,
-             "--price-source", price_sources.get(node.index, f"sim:{node.index}")],
+             "--price-source", price_sources.get(node.index, f"sim:{node.index}"), *snapshots],
             node.app_log,
             project_root,
         )
@@ -327,6 +331,14 @@ class Supervisor:
             app.start()
             return
         if app.alive and not consensus.alive and now >= consensus.start_after and _port_open(validator.layout.ports.abci):
+            try:
+                settings = statesync.settings_for(self.layout, validator.layout)
+            except statesync.PeersNotReady:
+                if now - app.started_at < statesync.PEER_WAIT_S:
+                    return
+                log.warning("%s: no two peers serve snapshots; it replays the chain instead", validator.layout.name)
+                settings = None
+            statesync.configure(validator.layout, settings)
             consensus.start()
 
     def _tend_services(self, now: float) -> None:

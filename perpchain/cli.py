@@ -34,6 +34,10 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--proof-versions", type=uint_arg("--proof-versions", 1, 100_000), metavar="N",
                         help="keep the state of the last N committed heights readable for /store queries and "
                              "proofs (default 100, app/store.py; docs/state.md)")
+    parser.add_argument("--snapshot-interval", type=uint_arg("snapshot-interval"), default=0, metavar="N",
+                        help="take a state sync snapshot every N heights (default 0: none; docs/operators.md)")
+    parser.add_argument("--snapshot-keep", type=uint_arg("snapshot-keep", 1), default=2, metavar="K",
+                        help="keep the newest K snapshots (%(default)s)")
 
 
 def _add_node_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,10 +48,11 @@ def _add_node_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def cmd_node(args: argparse.Namespace) -> int:
-    from app.node import run
+    from app.node import SnapshotSettings, run
 
     return run(Path(args.data), args.abci, args.log_level, args.metrics, args.price_source,
-               proof_versions=args.proof_versions)  # None: the store's default
+               proof_versions=args.proof_versions,  # None: the store's default
+               snapshot_settings=SnapshotSettings(args.snapshot_interval, args.snapshot_keep))
 
 
 def cmd_genesis(args: argparse.Namespace) -> int:
@@ -58,12 +63,12 @@ def cmd_genesis(args: argparse.Namespace) -> int:
 
 def _add_localnet_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`localnet up|down|status|reset|logs|supervise`."""
-    localnet = commands.add_parser("localnet", help="N validators on this machine: up, down, status, reset, logs")
+    localnet = commands.add_parser("localnet", help="N validators on this machine: up, down, status, reset, wipe, logs")
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument("--root", default=str(DEFAULT_LOCALNET), help="where the localnet lives (%(default)s)")
     where.add_argument("--cometbft", default=str(COMETBFT), help=argparse.SUPPRESS)
     localnet_commands = localnet.add_subparsers(dest="localnet_command", required=True,
-                                                metavar="{up,down,status,reset,logs}")
+                                                metavar="{up,down,status,reset,wipe,logs}")
     up = localnet_commands.add_parser("up", parents=[where], help="create (once) and start the localnet; Ctrl-C stops it")
     up.add_argument("--validators", type=uint_arg("validators", 1, 100), default=4)
     up.add_argument("--block-time", type=uint_arg("block-time"), default=200, metavar="MS", help="CometBFT timeout_commit (ms)")
@@ -72,11 +77,19 @@ def _add_localnet_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
     up.add_argument("--detach", action="store_true", help="leave it running in the background")
     up.add_argument("--bridge", action="store_true",
                     help="with an Ethereum side: anvil, the vault, one relayer per validator (docs/bridge.md)")
+    up.add_argument("--state-sync", action="store_true",
+                    help="every node snapshots its state; a node with no chain (new, wiped) restores from its peers' "
+                         "snapshots instead of replaying every block (docs/operators.md)")
+    up.add_argument("--snapshot-interval", type=uint_arg("snapshot-interval", 1), default=100, metavar="N",
+                    help="with --state-sync: a snapshot every N heights (%(default)s)")
     localnet_commands.add_parser("down", parents=[where], help="stop a detached localnet")
     status = localnet_commands.add_parser("status", parents=[where],
                                           help="height, app hash, peers, power, sync, liveness per node")
     status.add_argument("--json", action="store_true")
     localnet_commands.add_parser("reset", parents=[where], help="wipe the localnet's keys, chain and logs")
+    wipe = localnet_commands.add_parser("wipe", parents=[where],
+                                        help="on a stopped localnet, delete one node's chain and state (keys kept)")
+    wipe.add_argument("node", help="node0, node1, ... or the index")
     logs = localnet_commands.add_parser("logs", parents=[where], help="show a node's app and cometbft logs")
     logs.add_argument("node", help="node0, node1, ... or the index")
     logs.add_argument("-n", "--lines", type=uint_arg("lines"), default=40)
@@ -93,7 +106,8 @@ def cmd_localnet(args: argparse.Namespace) -> int:
     try:
         if args.localnet_command == "up":
             config = LocalnetConfig(validators=args.validators, block_time_ms=args.block_time,
-                                    chain_id=args.chain_id, port_base=args.port_base)
+                                    chain_id=args.chain_id, port_base=args.port_base,
+                                    snapshot_interval=args.snapshot_interval if args.state_sync else 0)
             return commands.up(root, config, Path(args.cometbft), PROJECT_ROOT, args.detach, args.bridge)
         if args.localnet_command == "supervise":
             return commands.supervise(root, Path(args.cometbft), PROJECT_ROOT)
@@ -104,6 +118,8 @@ def cmd_localnet(args: argparse.Namespace) -> int:
             return 0
         if args.localnet_command == "reset":
             return commands.reset(root)
+        if args.localnet_command == "wipe":
+            return commands.wipe(root, args.node, Path(args.cometbft))
         return commands.logs(root, args.node, args.lines, args.follow)
     except commands.LocalnetError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -15,13 +15,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import plyvel
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from app.application import Application, CommittedBlock
+from app.application import Application, StateFollower
 from app.framing import frame, split_frames
 from app.mempool_worker import DataInUse, WorkerLink, _message, make_replica
 from app.server import AbciServer
@@ -41,8 +41,8 @@ class _HoldableApp(Application):
     """FinalizeBlock that, while `hold` is set, does not start until the test releases it: what a
     long block looks like to everything else in the node."""
 
-    def __init__(self, store: CommittedStore, on_commit: Callable[[CommittedBlock], None]) -> None:
-        super().__init__(store, on_commit=on_commit)
+    def __init__(self, store: CommittedStore, follower: StateFollower) -> None:
+        super().__init__(store, follower=follower)
         self.hold = threading.Event()
         self.release = threading.Event()
         self.started = threading.Event()
@@ -60,7 +60,7 @@ class _Node:
     def __init__(self, data: Path) -> None:
         self.worker = WorkerLink(make_replica(data))
         self.store = CommittedStore(data)
-        self.app = _HoldableApp(self.store, self.worker.send_commit)
+        self.app = _HoldableApp(self.store, self.worker)
         self.server = AbciServer(self.app, mempool_worker=self.worker)
         self.worker_exited = threading.Event()
         self.loop = asyncio.new_event_loop()

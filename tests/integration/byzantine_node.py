@@ -17,7 +17,7 @@ from pathlib import Path
 
 from app import oracle_votes
 from app.application import Application
-from app.node import configure_logging, run
+from app.node import SnapshotSettings, configure_logging, run
 from perpchain.cli import add_node_options
 from wire.pb import abci_pb, validator_pb
 
@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level)
     log.warning("BYZANTINE MODE %s: this validator misbehaves on purpose (tests only)", args.fault)
     return run(Path(args.data), args.abci, args.log_level, args.metrics, args.price_source, FAULTS[args.fault],
-               proof_versions=args.proof_versions)
+               proof_versions=args.proof_versions,
+               snapshot_settings=SnapshotSettings(args.snapshot_interval, args.snapshot_keep))
 
 
 if __name__ == "__main__":

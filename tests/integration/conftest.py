@@ -49,10 +49,12 @@ class Net:
 
 @contextmanager
 def running_net(root: Path, price_sources: dict[int, str] | None = None,
-                byzantine: dict[int, str] | None = None) -> Iterator[Net]:
+                byzantine: dict[int, str] | None = None, snapshot_interval: int = 0) -> Iterator[Net]:
     """Four validators under the localnet supervisor, eight funded traders; nothing left behind.
-    `byzantine`: validator index -> fault, served by tests/integration/byzantine_node.py."""
-    config = LocalnetConfig(validators=4, block_time_ms=50, port_base=free_port_block(40), faucet_usdc=1_000_000)
+    `byzantine`: validator index -> fault, served by tests/integration/byzantine_node.py;
+    `snapshot_interval`: the nodes' (0: none)."""
+    config = LocalnetConfig(validators=4, block_time_ms=50, port_base=free_port_block(40), faucet_usdc=1_000_000,
+                            snapshot_interval=snapshot_interval)
     layout, created = create_or_resume(root, config, COMETBFT)
     assert created
     node_commands = {index: [sys.executable, "-m", "tests.integration.byzantine_node", "--fault", fault]

@@ -60,6 +60,9 @@ def test_state_benchmark_proves_a_balance_in_a_tree_of_its_size() -> None:
     # siblings of 32 bytes each; the paths go one to three levels further
     assert 4 <= figures["proof_levels"] <= 6 and figures["proof_bytes"] > 3 * 15 * 32
     assert figures["tree_update_ms_per_10k_writes"] < figures["commit_ms_per_10k_writes"]
+    # and state sync's: a snapshot of 50,000 resting orders over 5,000 subaccounts, restored
+    assert (figures["snapshot_resting_orders"], figures["snapshot_subaccounts"]) == (50_000, 5_000)
+    assert figures["snapshot_chunks"] >= 1 and figures["restore_s"] > 0
 
 
 def test_restart_benchmark_restarts_real_processes_holding_every_order() -> None:
@@ -91,3 +94,14 @@ def test_e2e_benchmark_loads_one_and_four_validators() -> None:
         assert run["block_rejections_by_code"] == {}
     assert figures["orders_per_s"] == one["orders_per_s"] and figures["four_validators"]["orders_per_s"] == four[
         "orders_per_s"]
+
+
+def test_wipe_benchmark_rejoins_a_wiped_validator_by_state_sync_twice() -> None:
+    result = subprocess.run([sys.executable, "-m", "perpchain.cli", "bench", "wipe", "--size", "100"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(figures["wipe_recovery_s"]) == 2 and all(s > 0 for s in figures["wipe_recovery_s"])
+    for round_ in figures["rounds"]:  # restored from a snapshot, not replayed from genesis
+        assert round_["restored_snapshot_height"] > 0
+        assert round_["restored_snapshot_height"] % figures["snapshot_interval"] == 0

@@ -1,6 +1,7 @@
 """`perpchain chaos`: its checker on made-up node records (it does see a divergence or a lost tx),
-then a short run on a fresh 4-validator localnet: every kind of perturbation happens, the chain
-recovers from each, the four nodes agree at every height, no tx is lost, nothing is left running."""
+then a short run on a fresh 4-validator localnet: every kind of perturbation happens (a wipe
+restores by state sync once the nodes hold a snapshot), the chain recovers from each, the four
+nodes agree at every height, no tx is lost, nothing is left running."""
 
 from __future__ import annotations
 
@@ -56,6 +57,22 @@ def test_checker_counts_a_tx_missing_from_one_block_and_allows_only_index_gaps_a
     assert missing_txs(records, included, [Perturbation(1, "kill", 0, 0.0, start_height=3)])["lost_txs"] == 1
     records[2].indexed["T2"] = (2, 7)  # indexed with another result code: never explained
     assert missing_txs(records, included, killed_there)["lost_txs"] == 1
+
+
+def test_checker_compares_a_node_restored_by_state_sync_from_its_first_block() -> None:
+    records = _agreeing_nodes()
+    restored = records[3]
+    restored.first = 3  # its snapshot was of height 2: blocks 1 and 2 are not on it
+    for height in (1, 2):
+        del restored.block_hashes[height], restored.app_hashes[height], restored.header_app_hashes[height]
+        del restored.txs[height], restored.indexed[f"T{height}"]
+    included = {f"T{height}": (height, 0) for height in (1, 2, 3)}
+    assert divergent_heights(records, {}, 3) == []
+    assert missing_txs(records, included, [])["lost_txs"] == 0
+    restored.app_hashes[3] = "A3 elsewhere"
+    assert divergent_heights(records, {}, 3) == [3]
+    del restored.indexed["T3"]
+    assert missing_txs(records, included, [])["lost_txs"] == 1
 
 
 @pytest.mark.integration
