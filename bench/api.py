@@ -1,14 +1,26 @@
 """The read API under load: `api_p99_ms`, the 99th percentile latency of candles and fills requests
-from 200 concurrent clients (goal <= 200 ms).
+from 200 concurrent clients each asking once a second on average (goal <= 200 ms), and the same
+200 clients asking back to back, for the most it serves.
 
 Setup (not timed): a SQLite database in the indexer's schema holding a week of a busy chain
 (100,000 blocks, 4 trades each in two markets, each trade's two fills spread over 500 subaccounts,
 and every 1m/5m/1h/1d candle of those days), and `perpchain api` on it in a process of its own,
 served by uvicorn on 127.0.0.1. No node runs: candles and fills are read from the database alone,
 and the market directory answers "node unavailable" from its cache, as it does while a node is down.
-Timed: 200 clients (each an httpx.AsyncClient with its keep-alive connection, in this process), each asking in turn for
-200 1m candles of a random market and window, and for 100 fills of a random subaccount from a random
-page, back to back for DURATION_S; every answer must be 200.
+Each request is 200 1m candles of a random market and window or 100 fills of a random subaccount;
+every answer must be a 200 with a non-empty page. Timed, twice, for DURATION_S after WARM_UP_S, by 200
+clients (each an httpx.AsyncClient with its keep-alive connection, in this process):
+
+- paced (`api_p99_ms` = `api_paced_p99_ms`, `api_paced_p50_ms`, `api_paced_requests_per_s`): each client
+  sends at exponential gaps (a seeded random.Random) averaging 1 s, so about 200 requests a second
+  arrive independently of how fast they are answered (an open loop), as from many users. Latency
+  runs from the time a request was scheduled, not sent: a request held back behind a slow answer
+  counts its wait, so a stalled server cannot hide its queue (coordinated omission). This is the
+  latency the goal is about.
+- saturated (`api_saturated_p99_ms`, `api_saturated_p50_ms`, `api_requests_per_s`): each client asks
+  again as soon as it is answered (a closed loop). `api_requests_per_s` is the most the server
+  answers; the latency is only the queue of 200 waiting clients (about 200 / api_requests_per_s),
+  shown so that the paced figures can be read against the capacity left.
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ GOAL_P99_MS = 200
 CLIENTS = 200
 WARM_UP_S = 5.0  # clients made and connected, the database's pages read once: not timed
 DURATION_S = 15.0
+PACED_RATE_PER_S = 1.0  # each paced client's average requests a second: 200 a second offered in all
 BLOCKS = 100_000
 TRADES_PER_BLOCK = 4
 SUBACCOUNTS = 500
@@ -137,28 +150,63 @@ def _request(chooser: random.Random, blocks: int) -> tuple[str, str, dict[str, A
     return "fills", f"/v1/subaccounts/0x{chooser.randrange(SUBACCOUNTS):040x}/0/fills", {"limit": 100}
 
 
-async def _load(url: str, clients: int, warm_up_s: float, duration_s: float, blocks: int) -> dict[str, list[float]]:
-    """`clients` clients, each with a connection of its own (one httpx.AsyncClient each: a pool
-    shared by hundreds of connections costs more CPU than the server it measures), made and
-    connected during `warm_up_s`, then timed for `duration_s`."""
+async def _ask(http: httpx.AsyncClient, chooser: random.Random, blocks: int) -> str:
+    """One request, checked (a 200 with a non-empty page); its kind."""
+    kind, path, params = _request(chooser, blocks)
+    answer = await http.get(path, params=params)
+    if answer.status_code != 200:
+        raise BenchmarkFailed(f"{path}: {answer.status_code} {answer.text[:200]}")
+    if not answer.json()["items"]:
+        raise BenchmarkFailed(f"{path} {params}: an empty page")
+    return kind
+
+
+def _client(url: str) -> httpx.AsyncClient:
+    """A client with a keep-alive connection of its own (a pool shared by hundreds of connections
+    costs more CPU than the server it measures)."""
+    return httpx.AsyncClient(base_url=url, timeout=30, verify=False)  # plain HTTP on loopback
+
+
+async def _saturated(url: str, clients: int, warm_up_s: float, duration_s: float,
+                     blocks: int) -> dict[str, list[float]]:
+    """Closed loop: `clients` clients each asking again as soon as answered, connected during
+    `warm_up_s`, then timed for `duration_s`; the latency of each request from its send."""
     latencies: dict[str, list[float]] = {"candles": [], "fills": []}
-    started_at = time.monotonic()
+    started_at = time.perf_counter()
     timed_from, deadline = started_at + warm_up_s, started_at + warm_up_s + duration_s
 
     async def client(number: int) -> None:
         chooser = random.Random(number)
-        async with httpx.AsyncClient(base_url=url, timeout=30, verify=False) as http:  # plain HTTP on loopback
-            while (now := time.monotonic()) < deadline:
-                kind, path, params = _request(chooser, blocks)
-                started = time.perf_counter()
-                answer = await http.get(path, params=params)
-                elapsed_ms = (time.perf_counter() - started) * 1000
-                if answer.status_code != 200:
-                    raise BenchmarkFailed(f"{path}: {answer.status_code} {answer.text[:200]}")
-                if not answer.json()["items"]:
-                    raise BenchmarkFailed(f"{path} {params}: an empty page")
-                if now >= timed_from:
-                    latencies[kind].append(elapsed_ms)
+        async with _client(url) as http:
+            while (sent := time.perf_counter()) < deadline:
+                kind = await _ask(http, chooser, blocks)
+                if sent >= timed_from:
+                    latencies[kind].append((time.perf_counter() - sent) * 1000)
+
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    return latencies
+
+
+async def _paced(url: str, clients: int, rate_per_s: float, warm_up_s: float, duration_s: float,
+                 blocks: int) -> dict[str, list[float]]:
+    """Open loop: `clients` clients each scheduled to ask `rate_per_s` times a second on average,
+    at exponential gaps (Poisson arrivals, not in step); the latency of each request from the time
+    it was scheduled, so a request held back behind a slow answer counts the wait (no coordinated
+    omission). Requests scheduled in the `duration_s` after `warm_up_s` are timed."""
+    latencies: dict[str, list[float]] = {"candles": [], "fills": []}
+    started_at = time.perf_counter()
+    timed_from, deadline = started_at + warm_up_s, started_at + warm_up_s + duration_s
+
+    async def client(number: int) -> None:
+        chooser, gaps = random.Random(number), random.Random(1_000_000 + number)
+        async with _client(url) as http:
+            scheduled = started_at + gaps.expovariate(rate_per_s)
+            while scheduled < deadline:
+                await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+                kind = await _ask(http, chooser, blocks)
+                if scheduled >= timed_from:
+                    latencies[kind].append((time.perf_counter() - scheduled) * 1000)
+                scheduled += gaps.expovariate(rate_per_s)
 
     await asyncio.gather(*(client(n) for n in range(clients)))
     return latencies
@@ -169,8 +217,24 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def _latency_figures(prefix: str, latencies: dict[str, list[float]]) -> dict[str, float]:
+    """p99 and p50 of every request, and p99 of each kind, as `{prefix}_p99_ms` etc."""
+    every = latencies["candles"] + latencies["fills"]
+    if not latencies["candles"] or not latencies["fills"]:
+        raise BenchmarkFailed(f"{prefix}: no request completed")
+    return {f"{prefix}_p99_ms": round(percentile(every, 0.99), 1),
+            f"{prefix}_p50_ms": round(percentile(every, 0.5), 1),
+            f"{prefix}_candles_p99_ms": round(percentile(latencies["candles"], 0.99), 1),
+            f"{prefix}_fills_p99_ms": round(percentile(latencies["fills"], 0.99), 1)}
+
+
+def _count(latencies: dict[str, list[float]]) -> int:
+    return len(latencies["candles"]) + len(latencies["fills"])
+
+
 def measure_api(blocks: int = BLOCKS, clients: int = CLIENTS, duration_s: float = DURATION_S) -> dict[str, Any]:
-    """The figures of the read API under `clients` concurrent clients (the module's docstring)."""
+    """The figures of the read API under `clients` concurrent clients, paced then saturated (the
+    module's docstring)."""
     with tempfile.TemporaryDirectory(prefix="perpchain-bench-api-") as tmp:
         url = sqlite_url(Path(tmp) / "indexer.db")
         engine = open_engine(url)
@@ -178,19 +242,17 @@ def measure_api(blocks: int = BLOCKS, clients: int = CLIENTS, duration_s: float 
         fill_history(engine, blocks)
         engine.dispose()
         with ApiProcess(url, Path(tmp) / "api.log") as api:
-            latencies = asyncio.run(_load(api.url, clients, WARM_UP_S, duration_s, blocks))
-    every = latencies["candles"] + latencies["fills"]
-    if not latencies["candles"] or not latencies["fills"]:
-        raise BenchmarkFailed("no request completed")
-    p99 = percentile(every, 0.99)
+            paced = asyncio.run(_paced(api.url, clients, PACED_RATE_PER_S, WARM_UP_S, duration_s, blocks))
+            saturated = asyncio.run(_saturated(api.url, clients, WARM_UP_S, duration_s, blocks))
+    figures = _latency_figures("api_paced", paced)
     return {
-        "api_p99_ms": round(p99, 1),
-        "api_p50_ms": round(percentile(every, 0.5), 1),
-        "api_candles_p99_ms": round(percentile(latencies["candles"], 0.99), 1),
-        "api_fills_p99_ms": round(percentile(latencies["fills"], 0.99), 1),
-        "api_requests_per_s": round(len(every) / duration_s),
+        "api_p99_ms": figures["api_paced_p99_ms"],
         "api_goal_p99_ms": GOAL_P99_MS,
-        "api_meets_goal": p99 <= GOAL_P99_MS,
+        "api_meets_goal": figures["api_paced_p99_ms"] <= GOAL_P99_MS,
+        **figures,
+        "api_paced_requests_per_s": round(_count(paced) / duration_s),
+        **_latency_figures("api_saturated", saturated),
+        "api_requests_per_s": round(_count(saturated) / duration_s),
         "api_clients": clients,
         "api_trades_stored": blocks * TRADES_PER_BLOCK,
     }

@@ -10,7 +10,9 @@ into a new SQLite file (the default), migrations done before the clock starts.
 
 Then the read API over a week of history (bench/api.py says how):
 
-  api_p99_ms            candles and fills requests from 200 concurrent clients, 99th percentile (goal <= 200)
+  api_p99_ms            candles and fills requests from 200 concurrent clients each asking about once a
+                        second (open loop, from the scheduled time), 99th percentile (goal <= 200)
+  api_requests_per_s    the same 200 clients asking back to back: the most the API serves
 """
 
 from __future__ import annotations
