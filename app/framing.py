@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
+from wire.varint import encode_uvarint
+
 MAX_FRAME_BYTES = 128 * 1024 * 1024  # above CometBFT's 100 MB block ceiling
 _MAX_VARINT_BYTES = 10
 
 
 class MalformedFrame(Exception):
     """The byte stream cannot be split into frames; the connection must be closed."""
-
-
-def encode_uvarint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def frame(message: bytes) -> bytes:

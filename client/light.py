@@ -35,6 +35,7 @@ from client.errors import ClientError
 from client.rpc import RpcClient
 from client.times import NANOS_PER_SECOND, rfc3339_to_ns
 from wire.pb import canonical_pb, types_pb, validator_pb
+from wire.varint import encode_uvarint
 
 ED25519_KEY_TYPE = "tendermint/PubKeyEd25519"
 MAX_CLOCK_DRIFT_NS = 10 * NANOS_PER_SECOND  # CometBFT's default: how far a header's time may run ahead of ours
@@ -149,15 +150,6 @@ class VerifiedHeader:
     total_power: int
 
 
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def vote_sign_bytes(chain_id: str, commit: types_pb.Commit, signature: types_pb.CommitSig) -> bytes:
     """What a validator signed for its precommit of the commit's block (types/vote.go VoteSignBytes)."""
     block_id = commit.block_id
@@ -167,7 +159,7 @@ def vote_sign_bytes(chain_id: str, commit: types_pb.Commit, signature: types_pb.
             total=block_id.part_set_header.total, hash=block_id.part_set_header.hash)),
         timestamp=signature.timestamp, chain_id=chain_id)
     body = vote.SerializeToString()
-    return _uvarint(len(body)) + body
+    return encode_uvarint(len(body)) + body
 
 
 def signed_power(chain_id: str, validators: ValidatorSet, commit: types_pb.Commit, own_set: bool) -> int:

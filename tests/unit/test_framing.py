@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.framing import MAX_FRAME_BYTES, MalformedFrame, encode_uvarint, frame, split_frames
+from app.framing import MAX_FRAME_BYTES, MalformedFrame, frame, split_frames
+from wire.varint import encode_uvarint
 
 
 @given(st.lists(st.binary(max_size=300), max_size=20), st.integers(min_value=0, max_value=50))
