@@ -26,7 +26,7 @@ from google.protobuf.json_format import MessageToDict
 
 from bench.api import measure_api
 from bench.orders import ACCOUNTS, BLOCK_TXS, LEVELS, _secret, _sign, _start
-from client.blocks import BlockRecord, block_record
+from client.blocks import BlockRecord, from_finalize_block
 from genesis.markets import LOCALNET_MARKETS
 from indexer.db import open_engine, sqlite_url, upgrade
 from indexer.ingest import Ingestor, MarketUnits
@@ -34,11 +34,6 @@ from localnet.load import Flow, TxPlan
 from wire import PrivateKey
 
 GOAL_ORDERS_PER_S = 10_000
-
-
-def _events(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"type": e["type"], "attributes": [{"key": a["key"], "value": a.get("value", "")}
-                                              for a in e.get("attributes", [])]} for e in raw]
 
 
 def record_blocks(folder: Path, txs_total: int) -> list[BlockRecord]:
@@ -55,10 +50,7 @@ def record_blocks(folder: Path, txs_total: int) -> list[BlockRecord]:
             height, time_ms = chain.height + 1, chain.next_time_ms()
             response = MessageToDict(chain.finalize(proposed, time_ms), preserving_proto_field_name=True)
             chain.commit()
-            results = [{"code": r.get("code", 0), "events": _events(r.get("events", []))}
-                       for r in response.get("tx_results", [])]
-            blocks.append(block_record(height, f"{height:064X}", time_ms, results,
-                                       _events(response.get("events", []))))
+            blocks.append(from_finalize_block(height, f"{height:064X}", time_ms, response))
     return blocks
 
 

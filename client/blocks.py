@@ -57,14 +57,18 @@ def from_rpc(block: dict[str, Any], results: dict[str, Any]) -> BlockRecord:
                         results.get("finalize_block_events"))
 
 
+def from_finalize_block(height: int, block_hash: str, time_ms: int, finalize: dict[str, Any]) -> BlockRecord:
+    """A block from its FinalizeBlock response as JSON: a NewBlock's `result_finalize_block`, or an
+    in-process chain's response through protobuf's MessageToDict (app/driver.py)."""
+    return block_record(height, block_hash, time_ms, finalize.get("tx_results"), finalize.get("events"))
+
+
 def from_new_block(result: dict[str, Any]) -> BlockRecord:
     """A block from a NewBlock subscription result (block, block_id, result_finalize_block)."""
     value = result["data"]["value"]
     header = value["block"]["header"]
-    finalize = value.get("result_finalize_block") or {}
-    return block_record(int(header["height"]), value["block_id"]["hash"], rfc3339_to_ms(header["time"]),
-                        finalize.get("tx_results"),
-                        finalize.get("events"))
+    return from_finalize_block(int(header["height"]), value["block_id"]["hash"], rfc3339_to_ms(header["time"]),
+                               value.get("result_finalize_block") or {})
 
 
 def read_raw(client: Client, height: int) -> tuple[dict[str, Any], dict[str, Any]]:
