@@ -49,6 +49,22 @@ def funding_payment_micro_usdc(size: int, step_size: int, index_now: int, index_
     return -(-((size // step_size) * (index_now - index_then)) // INDEX_SCALE)
 
 
+def hourly_funding_micro_usdc(held: HeldPosition, step_size: int, index_now: int, index_before: int) -> int:
+    """What one tick adds to the settlement the chain owes on `held` since it last changed: the
+    chain rounds once per settlement, so a position's hourly rows add up to what it settles."""
+    return (funding_payment_micro_usdc(held.size, step_size, index_now, held.funding_index)
+            - funding_payment_micro_usdc(held.size, step_size, index_before, held.funding_index))
+
+
+@dataclass(frozen=True)
+class HeldPosition:
+    """A position as the indexer follows it: signed base atoms, and the market's funding index when
+    it last changed (where the chain last settled its funding into its cost)."""
+
+    size: int
+    funding_index: int
+
+
 @dataclass
 class _Block:
     """The rows one block produces, gathered before they are written in one go."""
@@ -63,7 +79,7 @@ class _Block:
     funding_payments: list[dict[str, Any]] = field(default_factory=list)
     liquidations: list[dict[str, Any]] = field(default_factory=list)
     transfers: list[dict[str, Any]] = field(default_factory=list)
-    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+    positions: dict[tuple[str, int], HeldPosition] = field(default_factory=dict)
     candles: dict[tuple[int, str, int], dict[str, Any]] = field(default_factory=dict)
     order_count: int = 0
 
@@ -77,7 +93,7 @@ class Ingestor:
         self._markets: dict[int, MarketUnits] = {}
         self._loaded = False
         self._open_orders: dict[int, dict[str, Any]] = {}
-        self._positions: dict[tuple[str, int], int] = {}
+        self._positions: dict[tuple[str, int], HeldPosition] = {}
         self._candles: dict[tuple[int, str], dict[str, Any]] = {}  # the latest of each market and interval
         self._funding_index: dict[int, int] = {}
 
@@ -97,7 +113,8 @@ class Ingestor:
         self._open_orders = {
             row.order_id: {c: getattr(row, c) for c in columns}
             for row in session.scalars(select(models.Order).where(models.Order.status.in_(("open", "partially_filled"))))}
-        self._positions = {(p.subaccount, p.market_id): p.size for p in session.scalars(select(models.Position))}
+        self._positions = {(p.subaccount, p.market_id): HeldPosition(p.size, p.funding_index)
+                           for p in session.scalars(select(models.Position))}
         candle_columns = [c.key for c in models.Candle.__table__.columns]
         latest = (select(models.Candle.market_id, models.Candle.interval, func.max(models.Candle.start_ms))
                   .group_by(models.Candle.market_id, models.Candle.interval))
@@ -169,12 +186,22 @@ class Ingestor:
             "market_id": order["market_id"], "status": order["status"], "size": size,
             "filled_size": order["filled_size"], "price": order["price"], "reason": reason})
 
-    def _position(self, block: _Block, subaccount: str, market_id: int) -> int:
+    def _held(self, block: _Block, subaccount: str, market_id: int) -> HeldPosition:
         key = (subaccount, market_id)
-        return block.positions[key] if key in block.positions else self._positions.get(key, 0)
+        return block.positions[key] if key in block.positions else self._positions.get(key, HeldPosition(0, 0))
+
+    def _position(self, block: _Block, subaccount: str, market_id: int) -> int:
+        return self._held(block, subaccount, market_id).size
+
+    def _funding_index_now(self, block: _Block, market_id: int) -> int:
+        """The market's index after this block's ticks so far (0: a new market's index at genesis)."""
+        return next((r["index"] for r in reversed(block.funding_rates) if r["market_id"] == market_id),
+                    self._funding_index.get(market_id, 0))
 
     def _move(self, block: _Block, subaccount: str, market_id: int, delta: int) -> None:
-        block.positions[(subaccount, market_id)] = self._position(block, subaccount, market_id) + delta
+        """A trade settles the position's funding, as the chain does before every trade."""
+        block.positions[(subaccount, market_id)] = HeldPosition(
+            self._position(block, subaccount, market_id) + delta, self._funding_index_now(block, market_id))
 
     def _candle(self, block: _Block, market_id: int, interval: str, start_ms: int) -> dict[str, Any] | None:
         key = (market_id, interval, start_ms)
@@ -222,8 +249,9 @@ class Ingestor:
             session.execute(update(models.Order), list(block.changed_orders.values()))
         new_positions: list[dict[str, Any]] = []
         moved_positions: list[dict[str, Any]] = []
-        for (subaccount, market_id), size in block.positions.items():
-            row = {"subaccount": subaccount, "market_id": market_id, "size": size, "updated_height": record.height}
+        for (subaccount, market_id), held in block.positions.items():
+            row = {"subaccount": subaccount, "market_id": market_id, "size": held.size,
+                   "funding_index": held.funding_index, "updated_height": record.height}
             (moved_positions if (subaccount, market_id) in self._positions else new_positions).append(row)
         if new_positions:
             session.execute(insert(models.Position), new_positions)
@@ -318,20 +346,19 @@ def _funding_rate(ingestor: Ingestor, block: _Block, index: int, event: PlacedEv
     a = event.attributes
     market_id, hour, rate_ppm, index_now = int(a["market_id"]), int(a["hour"]), int(a["rate_ppm"]), int(a["index"])
     place = ingestor._place(block, index, event)
-    previous = next((r["index"] for r in reversed(block.funding_rates) if r["market_id"] == market_id),
-                    ingestor._funding_index.get(market_id, 0))  # 0: a new market's index at genesis
+    previous = ingestor._funding_index_now(block, market_id)
     block.funding_rates.append({"market_id": market_id, "hour": hour, "height": place["height"],
                                 "time_ms": place["time_ms"], "rate_ppm": rate_ppm, "samples": int(a["samples"]),
                                 "index": index_now})
     step_size = ingestor._units(market_id).step_size
     holders = {key for key in (*ingestor._positions, *block.positions) if key[1] == market_id}
     for subaccount, _ in sorted(holders):
-        size = ingestor._position(block, subaccount, market_id)
-        if size:
+        held = ingestor._held(block, subaccount, market_id)
+        if held.size:
             block.funding_payments.append({
                 "subaccount": subaccount, "market_id": market_id, "hour": hour, "height": place["height"],
-                "time_ms": place["time_ms"], "size": size, "rate_ppm": rate_ppm,
-                "payment_micro_usdc": funding_payment_micro_usdc(size, step_size, index_now, previous)})
+                "time_ms": place["time_ms"], "size": held.size, "rate_ppm": rate_ppm,
+                "payment_micro_usdc": hourly_funding_micro_usdc(held, step_size, index_now, previous)})
 
 
 def _optional_int(attributes: dict[str, str], key: str) -> int | None:

@@ -179,12 +179,14 @@ class Position(Base):
     subaccount: Mapped[str] = mapped_column(SUBACCOUNT, primary_key=True)
     market_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)  # signed base atoms: > 0 long
+    # the market's index at its last change: the chain settled its funding there
+    funding_index: Mapped[int] = mapped_column(BigInteger)
     updated_height: Mapped[int] = mapped_column(BigInteger)
 
 
 class FundingPayment(Base):
-    """What a position paid (> 0) or received (< 0) at one hourly funding tick: its size times the
-    index's move, rounded up as the chain rounds a settlement."""
+    """What a position paid (> 0) or received (< 0) at one hourly funding tick: what the index's move
+    adds to the settlement the chain owes on it since its last change (rounded up once, as the chain)."""
 
     __tablename__ = "funding_payments"
     __table_args__ = (Index("ix_funding_payments_subaccount_height", "subaccount", "height"),)

@@ -5,7 +5,8 @@ Bob goes long 0.2 BTC from Alice at 65,000; Carol rests a bid 1% over the oracle
 rate is positive, and funds the insurance fund with 500 USDC. An hour passes (a funding tick with
 Bob and Alice positioned); the oracle then gaps to 59,000: Bob is liquidated, a chunk into Carol's
 bid, then the fund takes what it can carry and the rest is deleveraged against Alice. Carol rests a
-new premium and another hour passes (a tick with Carol, Alice and the fund positioned).
+new premium and two more hours pass (ticks with Carol, Alice and the fund positioned, held over
+both at an oracle price whose index moves are no whole number of micro-USDC per position).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         add(finalized(h, [signed(h, alice, sell(PRICE, 2000)),
                           signed(h, bob, buy(PRICE, 2000, time_in_force=TimeInForce.IOC))], prices={BTC: PRICE}))
         add(finalized(h, [signed(h, carol, Transfer(0, INSURANCE_FUND, 500 * USDC),
-                                 buy(PRICE + 650 * USDC, 200), sell(PRICE + 700 * USDC, 200))], prices={BTC: PRICE}))
+                                 buy(PRICE + 650 * USDC, 230), sell(PRICE + 700 * USDC, 200))], prices={BTC: PRICE}))
         scenario.tick(h)
         add(finalized(h, [], prices={BTC: 59_000 * USDC}))
         add(finalized(h, [signed(h, carol, CancelAll(0), buy(59_600 * USDC, 200), sell(59_700 * USDC, 200))],
