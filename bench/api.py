@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, insert
 
-from bench.common import PROJECT_ROOT, BenchmarkFailed
+from bench.common import PROJECT_ROOT, BenchmarkFailed, stop_process
 from indexer import models
 from indexer.db import open_engine, sqlite_url, upgrade
 from localnet.ports import free_port
@@ -132,13 +132,8 @@ class ApiProcess:
         raise BenchmarkFailed("perpchain api did not answer in 30s")
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        if self.process is not None:
+            stop_process(self.process)
 
 
 def _request(chooser: random.Random, blocks: int) -> tuple[str, str, dict[str, Any]]:

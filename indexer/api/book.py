@@ -154,8 +154,13 @@ class BookFeeds:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_task(self._task)
+
+
+async def cancel_task(task: asyncio.Task[None]) -> None:
+    """Cancel a feed's follower task and wait until it has stopped."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer import models
 from indexer.api import queries
+from indexer.api.book import cancel_task
 from indexer.api.errors import ApiError
 
 if TYPE_CHECKING:
@@ -79,11 +80,7 @@ class IndexedHeads:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_task(self._task)
 
 
 Feed = list[tuple[str, queries.Listing, list[ColumnElement[bool]]]]  # message type, rows, filter
