@@ -29,7 +29,7 @@ from bench.orders import ACCOUNTS, BLOCK_TXS, LEVELS, _secret, _sign, _start
 from client.blocks import BlockRecord, from_finalize_block
 from genesis.markets import LOCALNET_MARKETS
 from indexer.db import open_engine, sqlite_url, upgrade
-from indexer.ingest import Ingestor, MarketUnits
+from indexer.ingest import Ingestor, units_by_market
 from localnet.load import Flow, TxPlan
 from wire import PrivateKey
 
@@ -56,7 +56,7 @@ def record_blocks(folder: Path, txs_total: int) -> list[BlockRecord]:
 
 def run(size: int = 0) -> dict[str, Any]:
     """`size`: txs in the recorded flow (default 2,000, about 35,000 orders)."""
-    units = {int(m["market_id"]): MarketUnits(int(m["step_size"]), int(m["size_decimals"])) for m in LOCALNET_MARKETS}
+    units = units_by_market(LOCALNET_MARKETS)
     with tempfile.TemporaryDirectory(prefix="perpchain-bench-indexer-") as tmp:
         blocks = record_blocks(Path(tmp), size or 2_000)
         engine = open_engine(sqlite_url(Path(tmp) / "indexer.db"))

@@ -11,14 +11,9 @@ from typing import Callable
 from client.blocks import BlockRecord, new_block_records, read_block
 from client.client import Client
 from client.errors import ClientError
-from indexer.ingest import Ingestor, MarketUnits
+from indexer.ingest import Ingestor, units_by_market
 
 log = logging.getLogger("perpchain.indexer")
-
-
-def market_units(client: Client) -> dict[int, MarketUnits]:
-    """Every market's sizes as the markets query gives them."""
-    return {int(m["market_id"]): MarketUnits(int(m["step_size"]), int(m["size_decimals"])) for m in client.markets()}
 
 
 def catch_up(client: Client, ingestor: Ingestor, to_height: int,
@@ -82,7 +77,7 @@ def run(node_url: str, db_url: str) -> None:
     engine = open_engine(db_url)
     upgrade(engine)
     with Client(node_url) as client:
-        ingestor = Ingestor(engine, lambda: market_units(client))
+        ingestor = Ingestor(engine, lambda: units_by_market(client.markets()))
         log.info("indexer resuming after height %d, following %s into %s", ingestor.last_height(), node_url,
                  engine.url.render_as_string(hide_password=True))
         asyncio.run(follow(client, ingestor))

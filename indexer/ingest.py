@@ -7,7 +7,7 @@ database at start; it is dropped whenever a transaction fails, so memory never r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +34,11 @@ class MarketUnits:
 
 
 MarketsSource = Callable[[], dict[int, MarketUnits]]
+
+
+def units_by_market(markets: Iterable[dict[str, Any]]) -> dict[int, MarketUnits]:
+    """Each market's units, by id, from market entries as the node's `/markets` query gives them."""
+    return {int(m["market_id"]): MarketUnits(int(m["step_size"]), int(m["size_decimals"])) for m in markets}
 
 
 def subaccount_of(owner: str, number: str) -> str:

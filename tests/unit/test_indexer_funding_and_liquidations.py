@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from client.blocks import BlockRecord, PlacedEvent, from_finalize_block
 from indexer import models
 from indexer.db import open_engine, sqlite_url, upgrade
-from indexer.ingest import Ingestor, MarketUnits
+from indexer.ingest import Ingestor, MarketUnits, units_by_market
 from modules.bank.types import Transfer
 from modules.funding.params import HOUR_MS
 from modules.margin.keeper import MarginKeeper
@@ -100,8 +100,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         scenario.tick(h)
         scenario.tick(h)
         markets = json.loads(h.chain.query("/markets").value)["markets"]
-        scenario.units = {int(m["market_id"]): MarketUnits(int(m["step_size"]), int(m["size_decimals"]))
-                          for m in markets}
+        scenario.units = units_by_market(markets)
         margin = MarginKeeper(h.store)
         for owner in [SubaccountId(k.address, 0) for k in keys] + [INSURANCE_FUND]:
             for position in margin.positions(owner):

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from client.blocks import BlockRecord, PlacedEvent, from_rpc
 from indexer import models
 from indexer.db import open_engine, sqlite_url, upgrade
-from indexer.ingest import Ingestor, MarketUnits
+from indexer.ingest import Ingestor, units_by_market
 from tests.indexer_recompute import expected_candles, expected_trades, stored_candles, stored_heights, stored_trades
 
 RECORDED = json.loads(gzip.decompress((Path(__file__).parent / "data" / "indexer_blocks.json.gz").read_bytes()))
 BLOCKS = [from_rpc(b["block"], b["block_results"]) for b in RECORDED["blocks"]]
-UNITS = {int(m["market_id"]): MarketUnits(int(m["step_size"]), int(m["size_decimals"])) for m in RECORDED["markets"]}
+UNITS = units_by_market(RECORDED["markets"])
 SIZE_DECIMALS = {market_id: units.size_decimals for market_id, units in UNITS.items()}
 
 
