@@ -11,6 +11,8 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from indexer import models
+
 Item = TypeVar("Item")
 
 
@@ -154,7 +156,7 @@ class FundingPayment(BaseModel):
 
 
 class Transfer(EventPlace):
-    kind: str = Field(description="deposit, deposit_corrected, deposit_shortfall, withdrawal, transfer_in or transfer_out")
+    kind: str = Field(description=", ".join(models.TRANSFER_KINDS))
     subaccount: str
     amount_micro_usdc: str = Field(description="> 0; `kind` says which way")
     counterparty: str | None
