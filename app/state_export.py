@@ -25,7 +25,6 @@ from modules.auth.keeper import AuthKeeper
 from modules.encoding import u32
 
 FORMAT = "perpchain-state/2"  # /2: the app hash is the state tree's root, checked on import
-_MODULE_KEYS_START = COVERED_START  # node-local keys (meta, the tree's nodes) sort below every module prefix
 
 
 class BadStateExport(Exception):
@@ -42,7 +41,7 @@ def store_prefix(key: bytes) -> str:
 def export_state(store: CommittedStore) -> dict[str, Any]:
     last = store.last_commit()
     stores: dict[str, list[list[str]]] = {}
-    for key, value in store.iterate(_MODULE_KEYS_START, None):
+    for key, value in store.iterate(COVERED_START, None):
         stores.setdefault(store_prefix(key), []).append([key.hex(), value.hex()])
     return {"format": FORMAT, "chain_id": AuthKeeper(store).chain_id(), "height": last.height,
             "app_hash": last.app_hash.hex(), "block_time_ms": last.block_time_ms, "stores": stores}
@@ -54,14 +53,14 @@ def import_state(exported: dict[str, Any], data: Path) -> CommittedStore:
     if exported.get("format") != FORMAT:
         raise BadStateExport(f"not a state export of format {FORMAT!r} (found {exported.get('format')!r})")
     store = CommittedStore(data)
-    if store.last_commit().height != 0 or next(iter(store.iterate(_MODULE_KEYS_START, None)), None) is not None:
+    if store.last_commit().height != 0 or next(iter(store.iterate(COVERED_START, None)), None) is not None:
         store.close()
         raise BadStateExport(f"{data} already holds a chain; import into an empty directory")
     writes: dict[bytes, bytes | None] = {}
     for prefix, pairs in sorted(exported["stores"].items()):
         for key_hex, value_hex in pairs:
             key = bytes.fromhex(key_hex)
-            if key < _MODULE_KEYS_START:
+            if key < COVERED_START:
                 store.close()
                 raise BadStateExport(f"key {key_hex} is the node's own record, not state")
             if store_prefix(key) != prefix:
@@ -82,7 +81,7 @@ def prefix_digests(store: CommittedStore) -> dict[str, str]:
     """sha256 of each store prefix's keys and values in order: two stores are equal prefix by
     prefix when these are."""
     digests: dict[str, Any] = {}
-    for key, value in store.iterate(_MODULE_KEYS_START, None):
+    for key, value in store.iterate(COVERED_START, None):
         digest = digests.setdefault(store_prefix(key), hashlib.sha256())
         digest.update(u32(len(key)) + key + u32(len(value)) + value)
     return {prefix: digest.hexdigest() for prefix, digest in sorted(digests.items())}

@@ -180,18 +180,9 @@ class CommittedStore:
         if (tree is not None) != self._keeps_tree:
             raise ValueError("a commit carries the tree's changes exactly when the store keeps the tree")
         with self._db.write_batch(transaction=True, sync=self._durable) as batch:
-            for key, value in writes.items():
-                if value is _TOMBSTONE:
-                    batch.delete(key)
-                else:
-                    batch.put(key, value)
+            _write_into(batch, writes.items())
             if tree is not None:
-                put, delete = batch.put, batch.delete  # bound once: a large block writes 20,000 records
-                for key, value in tree.node_writes.items():
-                    if value is None:
-                        delete(key)
-                    else:
-                        put(key, value)
+                _write_into(batch, tree.node_writes.items())
             batch.put(_HEIGHT, u64(info.height))
             batch.put(_APP_HASH, info.app_hash)
             batch.put(_BLOCK_TIME, u64(info.block_time_ms))
@@ -238,15 +229,21 @@ class CommittedStore:
         the snapshot is refused. Not synced: a restore cut short leaves a store at height 0, whose
         items the next restore removes."""
         with self._db.write_batch(transaction=False, sync=False) as batch:
-            for key, value in writes:
-                if value is _TOMBSTONE:
-                    batch.delete(key)
-                else:
-                    batch.put(key, value)
+            _write_into(batch, writes)
 
     def app_hash_at(self, height: int) -> bytes | None:
         """The app hash this node committed at `height`, so nodes can be compared height by height."""
         return self._db.get(_APP_HASH_AT + u64(height))
+
+
+def _write_into(batch: _WriteBatch, writes: Iterable[tuple[bytes, bytes | None]]) -> None:
+    """Each write into `batch`: a put, or a delete for a tombstone."""
+    put, delete = batch.put, batch.delete  # bound once: a large block writes 20,000 records
+    for key, value in writes:
+        if value is _TOMBSTONE:
+            delete(key)
+        else:
+            put(key, value)
 
 
 class CacheStore:
