@@ -1,14 +1,16 @@
-"""A key-value store in a dict, for unit tests of keepers that need no LevelDB (modules/store.py's
+"""A key-value store in memory, for unit tests of keepers that need no LevelDB (modules/store.py's
 KVStore: iteration in key order, `end` exclusive)."""
 
 from __future__ import annotations
 
 from typing import Iterator
 
+from sortedcontainers import SortedDict
+
 
 class MemoryStore:
     def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
+        self.data: SortedDict = SortedDict()
 
     def get(self, key: bytes) -> bytes | None:
         return self.data.get(key)
@@ -20,6 +22,5 @@ class MemoryStore:
         self.data.pop(key, None)
 
     def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
-        for key in sorted(self.data):
-            if key >= start and (end is None or key < end):
-                yield key, self.data[key]
+        for key in list(self.data.irange(start, end, inclusive=(True, False))):
+            yield key, self.data[key]

@@ -6,40 +6,33 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from sortedcontainers import SortedDict
-
 from modules.orderbook.actions import ConditionalKind
 from modules.orderbook.conditional_store import Conditional, ConditionalBook
 from modules.orderbook.trailing import trail_trigger
 from modules.orderbook.types import Side
 from modules.types import SubaccountId
+from tests.memory_store import MemoryStore
 
 MARKET = 3
 OWNER = SubaccountId(b"\x02" * 20, 0)
 
 
-class CountingStore:
-    """A sorted in-memory store that counts what is read (gets and iterated entries)."""
+class CountingStore(MemoryStore):
+    """A MemoryStore that counts what is read (gets, iterations and iterated entries)."""
 
     def __init__(self) -> None:
-        self.data: SortedDict = SortedDict()
+        super().__init__()
         self.reads = 0
 
     def get(self, key: bytes) -> bytes | None:
         self.reads += 1
-        return self.data.get(key)
-
-    def set(self, key: bytes, value: bytes) -> None:
-        self.data[key] = value
-
-    def delete(self, key: bytes) -> None:
-        self.data.pop(key, None)
+        return super().get(key)
 
     def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         self.reads += 1
-        for key in list(self.data.irange(start, end, inclusive=(True, False))):
+        for entry in super().iterate(start, end):
             self.reads += 1
-            yield key, self.data[key]
+            yield entry
 
 
 def _stop(conditional_id: int, trigger: int, side: Side = Side.BUY, market: int = MARKET) -> Conditional:
