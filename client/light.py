@@ -296,18 +296,17 @@ class LightClient:
         known = self._verified.get(height)
         if known is not None:
             return known[1]
-        below = [h for h in self._verified if h < height]
-        if not below:
+        if not any(h < height for h in self._verified):
             raise NotVerified(f"height {height} is below the trust root {self.root.height}; "
                               f"start from an older trusted header")
-        trusted = self._verified[max(below)][0]
-        block = self._fetch(height)
-        try:
-            verified = verify(trusted, block, self._clock_ns())
-        except NotEnoughTrust:
-            middle = (trusted.height + height) // 2  # adjacent headers never raise NotEnoughTrust
-            self.header(middle)
-            return self.header(height)
+        block = self._fetch(height)  # once: each halving below only moves the trusted header up
+        while True:
+            trusted = self._verified[max(h for h in self._verified if h < height)][0]
+            try:
+                verified = verify(trusted, block, self._clock_ns())
+                break
+            except NotEnoughTrust:
+                self.header((trusted.height + height) // 2)  # adjacent headers never raise NotEnoughTrust
         self._keep(block, verified)
         return verified
 
