@@ -66,13 +66,18 @@ from modules.oracle.types import Observation, Validator
 from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.registry import REGISTRY
+from modules.staking.genesis import check_genesis_powers
+from modules.staking.types import CommitVote, Misbehavior, ValidatorUpdate
 from wire.codec import DecodedTx
 from wire.crypto import keccak256
 from wire.pb import abci_pb
 
+from tendermint.crypto import keys_pb2 as keys_pb  # on the path once wire.pb is imported
+
 log = logging.getLogger("perpchain.app")
 
 APP_VERSION = 1
+BLOCK_ID_FLAG_ABSENT = 1  # CometBFT's BlockIDFlag: the validator's vote did not reach the commit
 
 
 @dataclass
@@ -100,6 +105,10 @@ def _events_to_pb(events: Sequence[Event]) -> list[abci_pb.Event]:
         abci_pb.Event(type=e.type, attributes=[attribute(key=k, value=v, index=k in indexed) for k, v in e.attributes])
         for e in events
     ]
+
+
+def _validator_updates_to_pb(updates: Sequence[ValidatorUpdate]) -> list[abci_pb.ValidatorUpdate]:
+    return [abci_pb.ValidatorUpdate(pub_key=keys_pb.PublicKey(ed25519=u.pub_key), power=u.power) for u in updates]
 
 
 def _time_ms(timestamp: Timestamp) -> int:
@@ -225,6 +234,7 @@ class Application:
         for update in req.validators:
             pub_key = update.pub_key.ed25519
             keepers.oracle.set_validator(Validator(hashlib.sha256(pub_key).digest()[:20], pub_key, update.power))
+        check_genesis_powers(keepers.staking, {v.address: v.power for v in keepers.oracle.validators()})
         if req.HasField("consensus_params"):
             keepers.oracle.set_vote_extensions_enable_height(req.consensus_params.abci.vote_extensions_enable_height)
         self._chain_id = req.chain_id
@@ -326,6 +336,9 @@ class Application:
         decoded = [self._decoded.take(raw) for raw in txs]
         self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
         this_block = self._block(block, keepers, observations)
+        this_block.commit_votes = [CommitVote(vote.validator.address, vote.block_id_flag != BLOCK_ID_FLAG_ABSENT)
+                                   for vote in req.decided_last_commit.votes]
+        this_block.misbehavior = [Misbehavior(m.type, m.validator.address, m.height) for m in req.misbehavior]
         for hook in REGISTRY.begin_block:
             this_block.events += hook(this_block)
         tx_branch = CacheStore(block)  # each tx writes here first: kept if it succeeds, dropped if not
@@ -335,7 +348,8 @@ class Application:
             this_block.events += hook(this_block)
         tree = self._store.tree().update(block.writes)  # from the committed tree: a second FinalizeBlock starts over too
         self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, tree.root, ctx.time_ms), tree=tree)
-        return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=tree.root, events=_events_to_pb(this_block.events))
+        return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=tree.root, events=_events_to_pb(this_block.events),
+                                             validator_updates=_validator_updates_to_pb(this_block.validator_updates))
 
     def _block_keepers(self, block: CacheStore, ctx: BlockContext) -> Keepers:
         """The keepers of a block's own steps over `block`, the block's time recorded first."""

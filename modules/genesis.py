@@ -11,8 +11,11 @@ from typing import Any
 
 from modules.anchor.errors import InvalidAnchorGenesis
 from modules.bank.errors import InvalidGenesis
+from modules.bridge.types import BridgeValidator
 from modules.params import ParamsSection
 from modules.registry import REGISTRY
+from modules.staking.errors import InvalidStakingGenesis
+from modules.staking.types import StakingValidator
 from modules.store import KVStore
 
 SECTIONS = tuple(section.name for section in REGISTRY.genesis)
@@ -29,6 +32,25 @@ def validate_app_state(app_state: Any) -> None:
     read = {section.name: section.validate(app_state.get(section.name, {})) for section in REGISTRY.genesis}
     if read["anchor"] is not None and read["bridge"] is None:
         raise InvalidAnchorGenesis("anchor needs a bridge section: anchors are signed for the vault by bridge keys")
+    staking, bridge = read["staking"], read["bridge"]
+    if isinstance(staking, tuple) and isinstance(bridge, tuple):
+        bonded_matches_bridge(staking[1], bridge[1])
+
+
+def bonded_matches_bridge(bonded: list[StakingValidator], bridged: list[BridgeValidator]) -> None:
+    """The bridge's validators are the bonded ones, with the same operators and powers: staking
+    gives the power, the bridge follows it."""
+    staking = {v.consensus_address: (v.operator, v.power) for v in bonded}
+    bridge = {v.consensus_address: (v.operator, v.power) for v in bridged}
+    for address in sorted(staking.keys() | bridge.keys()):
+        if staking.get(address) != bridge.get(address):
+            raise InvalidStakingGenesis(f"validator {address.hex().upper()}: staking gives (operator, power) "
+                                        f"{_shown(staking.get(address))}, the bridge {_shown(bridge.get(address))}; "
+                                        f"they must agree")
+
+
+def _shown(entry: tuple[bytes, int] | None) -> str:
+    return "nothing" if entry is None else f"(0x{entry[0].hex()}, {entry[1]})"
 
 
 def import_app_state(store: KVStore, app_state: Any) -> None:

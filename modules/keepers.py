@@ -23,6 +23,7 @@ from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
+from modules.staking.keeper import StakingKeeper
 from modules.store import KVStore
 
 
@@ -52,6 +53,7 @@ class Keepers:
     orderbook: OrderbookKeeper
     bridge: BridgeKeeper
     anchor: AnchorKeeper
+    staking: StakingKeeper
 
     @classmethod
     def over(cls, store: KVStore, books: Books, ctx: BlockContext, verifiers: Verifiers) -> Keepers:
@@ -60,7 +62,7 @@ class Keepers:
         orderbook = OrderbookKeeper(store, books, ctx, markets=markets, margin=margin, bank=bank, oracle=oracle,
                                     funding=funding)
         return cls(store, ctx, verifiers, AuthKeeper(store), bank, markets, oracle, funding, margin, orderbook,
-                   BridgeKeeper(store), AnchorKeeper(store))
+                   BridgeKeeper(store), AnchorKeeper(store), StakingKeeper(store))
 
 
 def orderbook_keeper(store: KVStore, books: Books, ctx: BlockContext) -> OrderbookKeeper:

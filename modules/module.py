@@ -14,6 +14,7 @@ from modules.keepers import Branching, Keepers
 from modules.oracle.types import Observation
 from modules.orderbook.book import Books
 from modules.queries import QueryContext
+from modules.staking.types import CommitVote, Misbehavior, ValidatorUpdate
 from modules.store import KVStore
 
 Handler = Callable[[Keepers, bytes, Any], list[Event]]
@@ -101,7 +102,8 @@ class Invariant:
 class Block:
     """What a block hook sees: the block's keepers and a way to branch its store, the modules'
     in-memory state (books, the anchor tree), where the block starts from, the oracle's
-    observations (tx 0's), and what the block did so far."""
+    observations (tx 0's), what consensus reports (the last commit's votes, evidence), and what
+    the block did so far, including the validator updates it sends CometBFT."""
 
     keepers: Keepers  # over the block's store
     branching: Branching
@@ -111,6 +113,9 @@ class Block:
     observations: list[Observation]
     writes: Mapping[bytes, bytes | None]  # the block's writes so far (a live view)
     events: list[Event] = field(default_factory=list)  # the block's own events so far (not its txs')
+    commit_votes: list[CommitVote] = field(default_factory=list)  # decided_last_commit's votes
+    misbehavior: list[Misbehavior] = field(default_factory=list)  # evidence committed in this block
+    validator_updates: list[ValidatorUpdate] = field(default_factory=list)  # for ResponseFinalizeBlock
 
 
 BlockHook = Callable[[Block], list[Event]]

@@ -23,9 +23,10 @@ NAMES = (
     "anchor",
     "orderbook",
     "liquidation",
+    "staking",
 )
-BEGIN_BLOCKERS = ("anchor", "oracle", "orderbook")  # before the block's txs, in this order
-END_BLOCKERS = ("funding", "liquidation", "anchor")  # after them, in this order
+BEGIN_BLOCKERS = ("anchor", "staking", "oracle", "orderbook")  # before the block's txs, in this order
+END_BLOCKERS = ("funding", "liquidation", "staking", "anchor")  # after them, in this order
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 ADDRESS_BYTES = 20
 MAX_SUBACCOUNT = 127
+BOND_SUBACCOUNT = 255  # a vault deposit to this subaccount is a validator's bond (Vault.bond), never a balance
 
 
 @dataclass(frozen=True, order=True)

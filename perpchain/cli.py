@@ -209,7 +209,7 @@ def _rejected_or_failed(run: Callable[[], int]) -> int:
         return 1
 
 
-OPERATOR_TX_COMMANDS = ("bridge-key", "bridge-resume")  # refused with a plaintext --key
+OPERATOR_TX_COMMANDS = ("bridge-key", "bridge-resume", "unjail")  # refused with a plaintext --key
 
 
 def _add_tx_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -274,6 +274,8 @@ def _add_tx_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     when = schedule.add_mutually_exclusive_group(required=True)
     when.add_argument("--in-seconds", type=uint_arg("in-seconds", 0, U32_MAX), help="from the last block's time (at least 5)")
     when.add_argument("--clear", action="store_true")
+    tx_commands.add_parser("unjail", parents=[signer],
+                           help="bring your jailed validator back after its cool-down (its operator key; docs/staking.md)")
     from bridge.cli import add_tx_parsers as add_bridge_tx_parsers
 
     add_bridge_tx_parsers(tx_commands, signer)  # `tx deposit`, `tx withdraw`
@@ -316,6 +318,11 @@ def _tx_result(client: Client, key: PrivateKey, args: argparse.Namespace) -> dic
         from bridge.cli import tx_result
 
         return tx_result(client, key, args)
+    if command == "unjail":
+        from modules.staking.types import Unjail
+
+        result = client.send(key, [Unjail()])
+        return {"tx_hash": result.tx_hash, "height": result.height}
     if command == "transfer":
         address, number = args.to
         result = client.transfer(key, SubaccountId(address_from_hex(address), number), parse_usdc(args.amount),

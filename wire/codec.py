@@ -28,6 +28,7 @@ from modules.orderbook.actions import (
     SetPositionTpSl,
 )
 from modules.orderbook.types import Side, TimeInForce
+from modules.staking.types import Unjail
 from modules.types import ADDRESS_BYTES, SubaccountId
 from wire.crypto import PrivateKey, keccak256
 from wire.eip712 import tx_digest
@@ -35,7 +36,7 @@ from wire.pb import tx_pb
 
 Action = Union[Transfer, PlaceOrder, CancelOrder, CancelAll, ModifyOrder, ScheduleCancelAll, PlaceConditional,
                CancelConditional, PlaceTrailingStop, SetPositionTpSl, PlaceTwap, CancelTwap, ClaimDeposit,
-               SignWithdrawal, Withdraw, SetBridgeKey, SignValset, SignAnchor, ResumeDeposits]
+               SignWithdrawal, Withdraw, SetBridgeKey, SignValset, SignAnchor, ResumeDeposits, Unjail]
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,8 @@ def _action_to_pb(action: Action) -> tx_pb.Action:
         return tx_pb.Action(sign_anchor=tx_pb.SignAnchor(anchor_nonce=action.anchor_nonce, signature=action.signature))
     if isinstance(action, ResumeDeposits):
         return tx_pb.Action(resume_deposits=tx_pb.ResumeDeposits(halt_id=action.halt_id))
+    if isinstance(action, Unjail):
+        return tx_pb.Action(unjail=tx_pb.Unjail())
     raise TypeError(f"not an action: {action!r}")
 
 
@@ -261,6 +264,8 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
         return SignAnchor(message.sign_anchor.anchor_nonce, message.sign_anchor.signature)
     if kind == "resume_deposits":
         return ResumeDeposits(message.resume_deposits.halt_id)
+    if kind == "unjail":
+        return Unjail()
     raise UnknownAction(f"action {index} is of a kind this chain does not know")
 
 

@@ -15,6 +15,16 @@ class Bank(Protocol):
     def settle(self, subaccount: SubaccountId, delta_micro_usdc: int) -> None: ...
 
 
+class Bonds(Protocol):
+    """Where a credited bond (subaccount BOND_SUBACCOUNT) goes instead of the bank: the staking module."""
+
+    def credit_bond(self, eth_address: bytes, amount_micro_usdc: int) -> None: ...
+
+    def take_pending_bond(self, eth_address: bytes, amount_micro_usdc: int) -> int:
+        """Take back up to `amount_micro_usdc` of a bond not yet joined to a validator; what was taken."""
+        ...
+
+
 class SignatureVerifier(Protocol):
     """secp256k1 recovery and the EIP-712 digests live in wire/ and wire/vault.py (keccak is not
     in the standard library); the router hands an implementation in (app/bridge_verify.py)."""

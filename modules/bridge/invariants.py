@@ -6,22 +6,24 @@ from modules.bridge.keeper import BridgeKeeper, supermajority
 from modules.bridge.msg_server import resume_power
 from modules.bridge.queries import solvency
 from modules.store import KVStore
+from modules.types import BOND_SUBACCOUNT
 
 
 def credited_deposits_attested(bridge: BridgeKeeper) -> str | None:
-    """Every credited deposit was claimed with that exact content by more than 2/3 of the power,
-    and deposits are credited in nonce order with no gap."""
-    total = bridge.total_power()
+    """Every credited deposit was claimed with that exact content by more than 2/3 of the power of
+    the valset in force when it was credited (powers change with bonds and jailing), and deposits
+    are credited in nonce order with no gap."""
     for nonce in range(1, bridge.next_deposit_nonce()):
-        credited = bridge.credited(nonce)
-        if credited is None:
+        credited, valset_nonce = bridge.credited(nonce), bridge.credited_valset(nonce)
+        valset = bridge.valset(valset_nonce) if valset_nonce is not None else None
+        if credited is None or valset is None:
             return f"bridge: deposit {nonce} is below the next nonce {bridge.next_deposit_nonce()} but not credited"
         content_hash, _ = credited
-        power = 0
+        total, power = valset.total_power, 0
         for consensus_address, claimed in bridge.claims(nonce):
-            validator = bridge.validator(consensus_address)
-            if claimed == content_hash and validator is not None:
-                power += validator.power
+            member = valset.member(consensus_address)
+            if claimed == content_hash and member is not None:
+                power += member.power
         if not supermajority(power, total):
             return f"bridge: deposit {nonce} was credited with {power} of {total} power attesting its content"
     return None
@@ -44,10 +46,12 @@ def chain_claim_conserved(store: KVStore, genesis_supply_micro_usdc: int) -> str
     """Trading, fees, funding and liquidation only move value: the chain's claim on the vault (the
     solvency query's Σ balances − Σ position costs + funding pool) changes only by what the bridge
     brought in or took out: genesis supply + credited deposits − queued withdrawals, plus the
-    shortfall (credits later corrected that no balance was left to take back)."""
+    shortfall (credits later corrected that no balance was left to take back), plus the bonds
+    slashed into the insurance fund (vault money that was a bond; bonds themselves are no claim)."""
     claim = solvency(store)
     bridge = BridgeKeeper(store)
-    expected = genesis_supply_micro_usdc + credited_total(bridge) - bridge.withdrawn_total() + bridge.shortfall()
+    expected = (genesis_supply_micro_usdc + credited_total(bridge) - bridge.withdrawn_total() + bridge.shortfall()
+                + bridge.bonds_released())
     total = int(claim["chain_claim_micro_usdc"])
     if total != expected:
         return (f"bridge: balances {claim['balances_micro_usdc']} - position costs {claim['position_costs_micro_usdc']} "
@@ -75,11 +79,11 @@ def deposit_halt_consistent(bridge: BridgeKeeper) -> str | None:
 
 
 def credited_total(bridge: BridgeKeeper) -> int:
-    """micro-USDC minted by credited deposits."""
+    """micro-USDC minted by credited deposits (bonds, subaccount BOND_SUBACCOUNT, are no balance)."""
     amount = 0
     for nonce in range(1, bridge.next_deposit_nonce()):
         credited = bridge.credited(nonce)
         if credited is not None:
             claim = bridge.claim_content(nonce, credited[0])
-            amount += claim.amount_micro_usdc if claim is not None else 0
+            amount += claim.amount_micro_usdc if claim is not None and claim.subaccount != BOND_SUBACCOUNT else 0
     return amount

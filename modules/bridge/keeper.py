@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from modules.bridge.keys import (
+    BONDS_RELEASED,
     CLAIM,
     CREDITED,
     DEPOSIT_HALT,
@@ -97,8 +98,9 @@ class BridgeKeeper:
         return stored_uint(self._store.get(VALSET_NONCE))
 
     def record_valset(self, nonce: int) -> Valset:
-        """Snapshot the current validators as set `nonce` (0 at genesis: the vault's constructor set)."""
-        valset = Valset(nonce, tuple(self.validators()))
+        """Snapshot the validators with power as set `nonce` (0 at genesis: the vault's constructor
+        set); a jailed validator (power 0) is out of it."""
+        valset = Valset(nonce, tuple(v for v in self.validators() if v.power > 0))
         self._store.set(VALSET + u64(nonce), b"".join(
             m.consensus_address + m.operator + m.eth_address + u64(m.power) for m in valset.members))
         self._store.set(VALSET_NONCE, u64(nonce))
@@ -159,7 +161,13 @@ class BridgeKeeper:
         return (raw[:32], read_uint(raw[32:40])) if raw is not None else None
 
     def set_credited(self, nonce: int, content_hash: bytes, height: int) -> None:
-        self._store.set(CREDITED + u64(nonce), content_hash + u64(height))
+        """Credited now, under the valset in force (whose powers attested it)."""
+        self._store.set(CREDITED + u64(nonce), content_hash + u64(height) + u64(self.valset_nonce()))
+
+    def credited_valset(self, nonce: int) -> int | None:
+        """The valset nonce in force when deposit `nonce` was credited: its powers attested it."""
+        raw = self._store.get(CREDITED + u64(nonce))
+        return read_uint(raw[40:48]) if raw is not None else None
 
     def last_claims(self) -> Iterator[tuple[bytes, int]]:
         for key, raw in self._store.iterate(LAST_CLAIM, prefix_end(LAST_CLAIM)):
@@ -273,6 +281,14 @@ class BridgeKeeper:
     def add_shortfall(self, amount_micro_usdc: int) -> None:
         if amount_micro_usdc:
             self._store.set(SHORTFALL, u128(self.shortfall() + amount_micro_usdc))
+
+    def bonds_released(self) -> int:
+        """micro-USDC of bonds slashed into the chain's ledger (the insurance fund): vault money
+        that was a bond and is now part of the chain's claim."""
+        return stored_uint(self._store.get(BONDS_RELEASED))
+
+    def add_bonds_released(self, amount_micro_usdc: int) -> None:
+        self._store.set(BONDS_RELEASED, u128(self.bonds_released() + amount_micro_usdc))
 
     # -- withdrawals --------------------------------------------------------------------------
 

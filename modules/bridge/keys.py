@@ -14,7 +14,7 @@ NEXT_DEPOSIT = b"next_deposit"  # u64: the next nonce to credit (the first is 1)
 LAST_CLAIM = b"l/"  # l/<consensus address 20> -> u64: the validator's latest claimed nonce
 CLAIM = b"c/"  # c/<nonce u64><consensus address 20> -> content hash 32
 CONTENT = b"k/"  # k/<nonce u64><content hash 32> -> encoded claim
-CREDITED = b"d/"  # d/<nonce u64> -> content hash 32, height u64
+CREDITED = b"d/"  # d/<nonce u64> -> content hash 32, height u64, the valset nonce in force u64
 NEXT_WITHDRAWAL = b"next_withdrawal"  # u64: the next withdrawal id (the first is 1)
 WITHDRAWN_TOTAL = b"withdrawn_total"  # u128: micro-USDC of every withdrawal ever queued
 WITHDRAWAL = b"w/"  # w/<id u64> -> owner 20, number 1, recipient 20, amount u128, height u64
@@ -29,6 +29,7 @@ LAST_HALT = b"last_halt"  # u64: the latest halt id (the first is 1)
 RESUME_VOTE = b"r/"  # r/<halt id u64><consensus address 20> -> height u64 of the operator's resume
 RESUMED = b"rz/"  # rz/<halt id u64> -> height u64, corrected nonces u64, debited u128, shortfall u128
 SHORTFALL = b"shortfall"  # u128: micro-USDC of undone credits that no balance was left to debit
+BONDS_RELEASED = b"bonds_released"  # u128: micro-USDC of bonds slashed into the ledger (the insurance fund)
 
 
 def claim_key(nonce: int, validator: bytes) -> bytes:

@@ -15,7 +15,7 @@ from modules.types import SubaccountId
 
 
 def _claim(k: Keepers, signer: bytes, action: ClaimDeposit) -> list[Event]:
-    return msg_server.handle_claim(k.bridge, k.bank, k.ctx, signer, action)
+    return msg_server.handle_claim(k.bridge, k.bank, k.staking, k.ctx, signer, action)
 
 
 def _withdraw(k: Keepers, signer: bytes, action: Withdraw) -> list[Event]:
@@ -38,7 +38,7 @@ def _sign_valset(k: Keepers, signer: bytes, action: SignValset) -> list[Event]:
 
 
 def _resume_deposits(k: Keepers, signer: bytes, action: ResumeDeposits) -> list[Event]:
-    return msg_server.handle_resume_deposits(k.bridge, k.bank, k.ctx, signer, action)
+    return msg_server.handle_resume_deposits(k.bridge, k.bank, k.staking, k.ctx, signer, action)
 
 
 def _in_full(deliver: Handler) -> Route:

@@ -39,7 +39,7 @@ from modules.bridge.errors import (
     UnknownValset,
     UnknownWithdrawal,
 )
-from modules.bridge.expected_keepers import Bank, SignatureVerifier
+from modules.bridge.expected_keepers import Bank, Bonds, SignatureVerifier
 from modules.bridge.keeper import BridgeKeeper, supermajority
 from modules.bridge.types import (
     MAX_AMOUNT_MICRO_USDC,
@@ -54,7 +54,7 @@ from modules.bridge.types import (
     Withdraw,
 )
 from modules.context import BlockContext, Event
-from modules.types import MAX_SUBACCOUNT, SubaccountId
+from modules.types import BOND_SUBACCOUNT, MAX_SUBACCOUNT, SubaccountId
 
 ZERO_ADDRESS = bytes(20)
 # Credited deposits one validator may dispute at once: bounds what a halt check reads (a deep
@@ -90,13 +90,15 @@ def validate_claim(claim: ClaimDeposit) -> None:
         raise MalformedClaim("sender and recipient must be 20-byte addresses")
     if claim.recipient == ZERO_ADDRESS:
         raise MalformedClaim("the recipient is the zero address, which the vault refuses")
-    if not 0 <= claim.subaccount <= MAX_SUBACCOUNT:
-        raise MalformedClaim(f"subaccount {claim.subaccount} is outside 0..{MAX_SUBACCOUNT}")
+    if not (0 <= claim.subaccount <= MAX_SUBACCOUNT or claim.subaccount == BOND_SUBACCOUNT):
+        raise MalformedClaim(f"subaccount {claim.subaccount} is outside 0..{MAX_SUBACCOUNT} (or {BOND_SUBACCOUNT}, "
+                             f"a bond)")
     if not 0 < claim.amount_micro_usdc <= MAX_AMOUNT_MICRO_USDC:
         raise MalformedClaim(f"amount must be 1..{MAX_AMOUNT_MICRO_USDC} micro-USDC, got {claim.amount_micro_usdc}")
 
 
-def handle_claim(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, signer: bytes, claim: ClaimDeposit) -> list[Event]:
+def handle_claim(bridge: BridgeKeeper, bank: Bank, bonds: Bonds, ctx: BlockContext, signer: bytes,
+                 claim: ClaimDeposit) -> list[Event]:
     validator = _operator(bridge, signer, "claim deposits")
     validate_claim(claim)
     next_nonce = bridge.next_deposit_nonce()
@@ -110,7 +112,7 @@ def handle_claim(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, signer: by
     last = bridge.last_claim(address)
     expected = max(last, next_nonce - 1) + 1
     if claim.deposit_nonce <= last:
-        return _reclaim(bridge, bank, ctx, validator, claim, expected)
+        return _reclaim(bridge, bank, bonds, ctx, validator, claim, expected)
     if claim.deposit_nonce != expected:
         raise ClaimOutOfOrder(f"validator {address.hex().upper()} must claim deposit {expected} next, not "
                               f"{claim.deposit_nonce}")
@@ -118,11 +120,11 @@ def handle_claim(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, signer: by
     events = [Event("deposit_claim", (
         ("nonce", str(claim.deposit_nonce)), ("validator", address.hex().upper()),
         ("content_hash", content_hash.hex())))]
-    return events + tally_deposits(bridge, bank, ctx)
+    return events + tally_deposits(bridge, bank, bonds, ctx)
 
 
-def _reclaim(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, validator: BridgeValidator, claim: ClaimDeposit,
-             expected: int) -> list[Event]:
+def _reclaim(bridge: BridgeKeeper, bank: Bank, bonds: Bonds, ctx: BlockContext, validator: BridgeValidator,
+             claim: ClaimDeposit, expected: int) -> list[Event]:
     """A claim of an uncredited nonce the validator claimed before: with another content it
     replaces the earlier claim (its relayer re-read Ethereum after a reorg), so claims split
     between two contents can still reach a super-majority; the same content again is refused."""
@@ -138,7 +140,7 @@ def _reclaim(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, validator: Bri
     events = [Event("deposit_reclaim", (
         ("nonce", str(claim.deposit_nonce)), ("validator", address.hex().upper()),
         ("previous_content_hash", previous.hex()), ("content_hash", content_hash.hex())))]
-    return events + tally_deposits(bridge, bank, ctx)
+    return events + tally_deposits(bridge, bank, bonds, ctx)
 
 
 def _claim_of_credited(bridge: BridgeKeeper, ctx: BlockContext, validator: BridgeValidator, claim: ClaimDeposit,
@@ -231,8 +233,9 @@ def halt_if_disputed(bridge: BridgeKeeper, ctx: BlockContext) -> list[Event]:
     return []
 
 
-def tally_deposits(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext) -> list[Event]:
-    """Credit every next nonce whose claims reach a super-majority on one content."""
+def tally_deposits(bridge: BridgeKeeper, bank: Bank, bonds: Bonds, ctx: BlockContext) -> list[Event]:
+    """Credit every next nonce whose claims reach a super-majority on one content: a deposit to
+    the bank, a bond (subaccount BOND_SUBACCOUNT, from Vault.bond) to the staking module."""
     events: list[Event] = []
     total = bridge.total_power()
     while True:
@@ -243,7 +246,10 @@ def tally_deposits(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext) -> list[
             return events
         claim = bridge.claim_content(nonce, winner)
         assert claim is not None
-        bank.mint(claim.credited_to, claim.amount_micro_usdc)
+        if claim.subaccount == BOND_SUBACCOUNT:
+            bonds.credit_bond(claim.recipient, claim.amount_micro_usdc)
+        else:
+            bank.mint(claim.credited_to, claim.amount_micro_usdc)
         bridge.set_credited(nonce, winner, ctx.height)
         bridge.set_next_deposit_nonce(nonce + 1)
         events.append(Event("deposit_credited", (
@@ -259,7 +265,7 @@ def resume_ready(bridge: BridgeKeeper, halt: DepositHalt) -> bool:
             or not over_one_third(dispute_power(bridge, halt.nonce), bridge.total_power()))
 
 
-def handle_resume_deposits(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, signer: bytes,
+def handle_resume_deposits(bridge: BridgeKeeper, bank: Bank, bonds: Bonds, ctx: BlockContext, signer: bytes,
                            action: ResumeDeposits) -> list[Event]:
     """An operator's resume of the current halt; the one that brings the operators who sent it
     over 2/3 of the power applies it (apply_resume)."""
@@ -282,7 +288,7 @@ def handle_resume_deposits(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, 
         ("halt_id", str(halt.halt_id)), ("validator", address.hex().upper()), ("resume_power", str(after)),
         ("total_power", str(total))))]
     if supermajority(after, total):
-        events += apply_resume(bridge, bank, ctx, halt)
+        events += apply_resume(bridge, bank, bonds, ctx, halt)
     return events
 
 
@@ -292,7 +298,7 @@ def resume_power(bridge: BridgeKeeper, halt_id: int) -> int:
     return sum(v.power for v in bridge.validators() if v.consensus_address in voted)
 
 
-def apply_resume(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, halt: DepositHalt) -> list[Event]:
+def apply_resume(bridge: BridgeKeeper, bank: Bank, bonds: Bonds, ctx: BlockContext, halt: DepositHalt) -> list[Event]:
     """Credit every disputed nonce with the content more than 2/3 of the power disputed it with:
     the disputes become those validators' claims, the credit record names the new content, and
     the money moves once per subaccount, netted over every corrected nonce (so a deposit that only
@@ -323,7 +329,9 @@ def apply_resume(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, halt: Depo
     debited = shortfall = 0
     for subaccount in sorted(deltas):
         delta = deltas[subaccount]
-        if delta > 0:
+        if subaccount.number == BOND_SUBACCOUNT:
+            events += _correct_bond(bonds, halt, subaccount.address, delta)
+        elif delta > 0:
             bank.mint(subaccount, delta)
         elif delta < 0:
             taken = min(max(bank.balance(subaccount), 0), -delta)
@@ -342,6 +350,34 @@ def apply_resume(bridge: BridgeKeeper, bank: Bank, ctx: BlockContext, halt: Depo
         ("halt_id", str(halt.halt_id)), ("nonce", str(halt.nonce)), ("corrected", str(corrected)),
         ("debited_micro_usdc", str(debited)), ("shortfall_micro_usdc", str(shortfall)))))
     return events + halt_if_disputed(bridge, ctx)
+
+
+def _correct_bond(bonds: Bonds, halt: DepositHalt, eth_address: bytes, delta: int) -> list[Event]:
+    """A resume's net change to the bonds credited to `eth_address`: a gain is credited; a loss is
+    taken back from the bond while it is still pending. A bond that already joined a validator
+    stays (its power was given); the event reports what could not be taken back."""
+    if delta > 0:
+        bonds.credit_bond(eth_address, delta)
+        return []
+    if delta == 0:
+        return []
+    taken = bonds.take_pending_bond(eth_address, -delta)
+    if taken == -delta:
+        return []
+    return [Event("bond_shortfall", (("halt_id", str(halt.halt_id)), ("eth_address", _hex(eth_address)),
+                                     ("shortfall_micro_usdc", str(-delta - taken))))]
+
+
+def powers_changed(bridge: BridgeKeeper, bank: Bank, bonds: Bonds, ctx: BlockContext) -> list[Event]:
+    """After validator powers changed (staking): a resume whose operators now hold more than 2/3
+    applies, and the next deposits are tallied again, as a claim would have done."""
+    events: list[Event] = []
+    halt = bridge.deposit_halt()
+    if halt is not None and supermajority(resume_power(bridge, halt.halt_id), bridge.total_power()):
+        events += apply_resume(bridge, bank, bonds, ctx, halt)
+    if bridge.deposit_halt() is None:
+        events += tally_deposits(bridge, bank, bonds, ctx)
+    return events
 
 
 def _content(bridge: BridgeKeeper, nonce: int, content_hash: bytes) -> ClaimDeposit:

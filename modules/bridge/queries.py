@@ -172,7 +172,8 @@ def solvency(store: KVStore) -> dict[str, Any]:
         Σ balances (every subaccount, module accounts included) − Σ position costs + funding pool.
     Positions' unrealized PnL is Σ (size × price − cost); sizes sum to zero in every market, so it
     nets to −Σ cost whatever the price. The vault should hold this plus the withdrawals queued but
-    not yet paid plus the deposits not yet credited (the client adds both from Ethereum)."""
+    not yet paid plus the deposits not yet credited (the client adds both from Ethereum); its bonds
+    are on top, less what slashing released into this claim (bonds_released, docs/staking.md)."""
     bank = BankKeeper(store)
     balances = sum(b.amount_micro_usdc for b in bank.balances())
     costs = sum(p.cost_micro_usdc for p in MarginKeeper(store).all_positions())
@@ -185,6 +186,7 @@ def solvency(store: KVStore) -> dict[str, Any]:
         "withdrawal_count": str(bridge.next_withdrawal_id() - 1),
         "credited_deposit_nonce": str(bridge.next_deposit_nonce() - 1),
         "deposit_shortfall_micro_usdc": str(bridge.shortfall()),
+        "bonds_released_micro_usdc": str(bridge.bonds_released()),
     }
 
 

@@ -55,6 +55,10 @@ class OracleKeeper:
     def set_validator(self, validator: Validator) -> None:
         self._store.set(validator_key(validator.address), validator.pub_key + u64(validator.power))
 
+    def remove_validator(self, address: bytes) -> None:
+        """Out of CometBFT's set (a validator update of power 0)."""
+        self._store.delete(validator_key(address))
+
     def vote_extensions_enable_height(self) -> int:
         if self._enable_height is None:
             self._enable_height = stored_uint(self._store.get(ENABLE_HEIGHT))

@@ -38,6 +38,7 @@ from modules.bridge.queries import valset as valset_query
 from modules.bridge.queries import withdrawal as withdrawal_query
 from modules.bridge.types import ClaimDeposit, ResumeDeposits, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from modules.context import BlockContext
+from modules.staking.keeper import StakingKeeper
 from modules.types import SubaccountId
 from tests.memory_store import MemoryStore
 from wire import vault as digests
@@ -74,6 +75,10 @@ class Net:
     def bank(self) -> BankKeeper:
         return BankKeeper(self.store)
 
+    @property
+    def staking(self) -> StakingKeeper:
+        return StakingKeeper(self.store)
+
     def bridge_key(self, validator: int) -> bytes:
         """The Ethereum address the chain registers as validator `validator`'s bridge key."""
         registered = self.bridge.validator(self.consensus[validator])
@@ -81,7 +86,7 @@ class Net:
         return registered.eth_address
 
     def claim(self, validator: int, claim: ClaimDeposit) -> list[str]:
-        events = msg_server.handle_claim(self.bridge, self.bank, CTX, self.operators[validator].address, claim)
+        events = msg_server.handle_claim(self.bridge, self.bank, self.staking, CTX, self.operators[validator].address, claim)
         return [e.type for e in events]
 
 
@@ -192,7 +197,7 @@ def test_a_lagging_validator_skips_credited_nonces_to_the_next_pending_one(net: 
 def test_claims_from_a_non_validator_are_refused() -> None:
     net = Net()
     with pytest.raises(NotBridgeValidator):
-        msg_server.handle_claim(net.bridge, net.bank, CTX, bytes(19) + b"\x01", deposit(1))
+        msg_server.handle_claim(net.bridge, net.bank, net.staking, CTX, bytes(19) + b"\x01", deposit(1))
     assert net.bridge.claims(1) == []
 
 
@@ -208,7 +213,7 @@ def test_malformed_claims_are_refused(net: Net, claim: ClaimDeposit) -> None:
 def test_without_a_bridge_section_bridge_actions_are_refused() -> None:
     store = MemoryStore()
     with pytest.raises(BridgeDisabled):
-        msg_server.handle_claim(BridgeKeeper(store), BankKeeper(store), CTX, bytes(20), deposit(1))
+        msg_server.handle_claim(BridgeKeeper(store), BankKeeper(store), StakingKeeper(store), CTX, bytes(20), deposit(1))
 
 
 # -- re-claims: a split tally finishes ----------------------------------------------------------
@@ -327,7 +332,7 @@ def canonical(nonce: int, amount: int = 3_000_000, recipient: SubaccountId = OTH
 
 
 def resume(net: Net, validator: int, halt_id: int = 1) -> list[str]:
-    events = msg_server.handle_resume_deposits(net.bridge, net.bank, CTX, net.operators[validator].address,
+    events = msg_server.handle_resume_deposits(net.bridge, net.bank, net.staking, CTX, net.operators[validator].address,
                                                ResumeDeposits(halt_id))
     return [e.type for e in events]
 
@@ -369,7 +374,7 @@ def test_operators_resume_a_halt_crediting_the_canonical_content_and_taking_the_
     net.claim(2, canonical(1))
     assert halt_query(net.store, 1)["canonical_content_hash"] == canonical(1).content_hash().hex()
     with pytest.raises(NotBridgeValidator):
-        msg_server.handle_resume_deposits(net.bridge, net.bank, CTX, TRADER.address, ResumeDeposits(1))
+        msg_server.handle_resume_deposits(net.bridge, net.bank, net.staking, CTX, TRADER.address, ResumeDeposits(1))
     with pytest.raises(UnknownHalt):
         resume(net, 0, halt_id=2)
     assert resume(net, 0) == ["deposit_resume_sent"]
@@ -404,7 +409,7 @@ def test_a_resume_takes_back_what_the_balance_holds_and_records_the_rest_as_a_sh
         net.claim(validator, canonical(1))
     for validator in (0, 1):
         resume(net, validator)
-    events = msg_server.handle_resume_deposits(net.bridge, net.bank, CTX, net.operators[2].address,
+    events = msg_server.handle_resume_deposits(net.bridge, net.bank, net.staking, CTX, net.operators[2].address,
                                                ResumeDeposits(1))
     (short,) = [dict(e.attributes) for e in events if e.type == "deposit_shortfall"]
     assert short == {"halt_id": "1", "recipient": "0x" + TRADER.address.hex(), "subaccount": "3",

@@ -1,0 +1,145 @@
+"""staking's keeper: the only code that reads and writes `staking/` keys."""
+
+from __future__ import annotations
+
+import struct
+from typing import Iterator
+
+from modules.encoding import read_uint, stored_uint, u64, u128
+from modules.params import decode_params, encode_params
+from modules.staking.errors import InvalidStakingGenesis
+from modules.staking.keys import (
+    BONDED_TOTAL,
+    CONSENSUS_UPDATE,
+    OPERATOR,
+    PARAMS,
+    PENDING_BOND,
+    SIGNING,
+    SLASHED_TOTAL,
+    STORE_PREFIX,
+    VALIDATOR,
+    consensus_update_key,
+    validator_key,
+)
+from modules.staking.params import StakingParams
+from modules.staking.types import SigningWindow, StakingValidator
+from modules.store import KVStore, PrefixStore, prefix_end
+
+_SIGNING_HEAD = struct.Struct(">QI")
+
+
+def _encode(v: StakingValidator) -> bytes:
+    return (v.pub_key + v.operator + u128(v.bond_micro_usdc) + u64(v.power) + bytes([v.jailed])
+            + u64(v.jailed_until_height) + bytes([v.tombstoned]) + u128(v.slashed_micro_usdc))
+
+
+def _decode(consensus_address: bytes, raw: bytes) -> StakingValidator:
+    return StakingValidator(consensus_address, raw[:32], raw[32:52], read_uint(raw[52:68]), read_uint(raw[68:76]),
+                            bool(raw[76]), read_uint(raw[77:85]), bool(raw[85]), read_uint(raw[86:102]))
+
+
+class StakingKeeper:
+    def __init__(self, store: KVStore) -> None:
+        self._store = PrefixStore(store, STORE_PREFIX)
+
+    def params(self) -> StakingParams:
+        return decode_params(StakingParams, self._store.get(PARAMS), InvalidStakingGenesis)
+
+    def set_params(self, params: StakingParams) -> None:
+        self._store.set(PARAMS, encode_params(params))
+
+    # -- validators ---------------------------------------------------------------------------
+
+    def validators(self) -> Iterator[StakingValidator]:
+        """In consensus-address order (at most MAX_VALIDATORS)."""
+        for key, raw in self._store.iterate(VALIDATOR, prefix_end(VALIDATOR)):
+            yield _decode(key[len(VALIDATOR):], raw)
+
+    def validator(self, consensus_address: bytes) -> StakingValidator | None:
+        raw = self._store.get(validator_key(consensus_address))
+        return _decode(consensus_address, raw) if raw is not None else None
+
+    def validator_of_operator(self, operator: bytes) -> StakingValidator | None:
+        consensus_address = self._store.get(OPERATOR + operator)
+        return self.validator(consensus_address) if consensus_address is not None else None
+
+    def set_validator(self, validator: StakingValidator) -> None:
+        before = self.validator(validator.consensus_address)
+        if before is not None and before.operator != validator.operator:
+            self._store.delete(OPERATOR + before.operator)
+        self._store.set(validator_key(validator.consensus_address), _encode(validator))
+        self._store.set(OPERATOR + validator.operator, validator.consensus_address)
+
+    # -- signing windows ----------------------------------------------------------------------
+
+    def signing_window(self, consensus_address: bytes) -> SigningWindow | None:
+        raw = self._store.get(SIGNING + consensus_address)
+        if raw is None:
+            return None
+        counted, missed = _SIGNING_HEAD.unpack(raw[:_SIGNING_HEAD.size])
+        return SigningWindow(counted, missed, raw[_SIGNING_HEAD.size:])
+
+    def set_signing_window(self, consensus_address: bytes, window: SigningWindow) -> None:
+        self._store.set(SIGNING + consensus_address, _SIGNING_HEAD.pack(window.counted, window.missed) + window.bitmap)
+
+    def clear_signing_window(self, consensus_address: bytes) -> None:
+        self._store.delete(SIGNING + consensus_address)
+
+    # -- bonds --------------------------------------------------------------------------------
+
+    def pending_bond(self, eth_address: bytes) -> int:
+        return stored_uint(self._store.get(PENDING_BOND + eth_address))
+
+    def pending_bonds(self) -> Iterator[tuple[bytes, int]]:
+        for key, raw in self._store.iterate(PENDING_BOND, prefix_end(PENDING_BOND)):
+            yield key[len(PENDING_BOND):], read_uint(raw)
+
+    def set_pending_bond(self, eth_address: bytes, amount_micro_usdc: int) -> None:
+        if amount_micro_usdc:
+            self._store.set(PENDING_BOND + eth_address, u128(amount_micro_usdc))
+        else:
+            self._store.delete(PENDING_BOND + eth_address)
+
+    def credit_bond(self, eth_address: bytes, amount_micro_usdc: int) -> None:
+        """A bond credited through the bridge to the holder of `eth_address`: held as pending until
+        the end of the block joins it to the validator with that bridge key (or for as long as no
+        validator has it)."""
+        self.set_pending_bond(eth_address, self.pending_bond(eth_address) + amount_micro_usdc)
+        self.add_bonded(amount_micro_usdc)
+
+    def take_pending_bond(self, eth_address: bytes, amount_micro_usdc: int) -> int:
+        """Take back up to `amount_micro_usdc` of the pending bond of `eth_address` (a credit a
+        deposit halt's resume undid); what was taken."""
+        taken = min(self.pending_bond(eth_address), amount_micro_usdc)
+        if taken:
+            self.set_pending_bond(eth_address, self.pending_bond(eth_address) - taken)
+            self._store.set(BONDED_TOTAL, u128(self.bonded_total() - taken))
+        return taken
+
+    def bonded_total(self) -> int:
+        """micro-USDC of every bond credited, at genesis or through the bridge."""
+        return stored_uint(self._store.get(BONDED_TOTAL))
+
+    def add_bonded(self, amount_micro_usdc: int) -> None:
+        self._store.set(BONDED_TOTAL, u128(self.bonded_total() + amount_micro_usdc))
+
+    def slashed_total(self) -> int:
+        """micro-USDC of every slash, all of it moved to the insurance fund."""
+        return stored_uint(self._store.get(SLASHED_TOTAL))
+
+    def add_slashed(self, amount_micro_usdc: int) -> None:
+        self._store.set(SLASHED_TOTAL, u128(self.slashed_total() + amount_micro_usdc))
+
+    # -- CometBFT's set, two blocks behind ------------------------------------------------------
+
+    def schedule_consensus_update(self, height: int, consensus_address: bytes, power: int) -> None:
+        """CometBFT applies a validator update sent at height H from height H + 2 on."""
+        self._store.set(consensus_update_key(height, consensus_address), u64(power))
+
+    def take_consensus_updates(self, height: int) -> list[tuple[bytes, int]]:
+        """(consensus address, power) that take effect at `height`, in address order; removed."""
+        start = CONSENSUS_UPDATE + u64(height)
+        found = [(key[len(start):], read_uint(raw)) for key, raw in self._store.iterate(start, prefix_end(start))]
+        for address, _ in found:
+            self._store.delete(consensus_update_key(height, address))
+        return found

@@ -1,0 +1,25 @@
+"""staking's keys under prefix `staking/`. Integers are fixed-width big-endian, so key order is
+numeric order."""
+
+from __future__ import annotations
+
+from modules.encoding import u64
+
+STORE_PREFIX = b"staking/"
+PARAMS = b"params"  # the genesis params, canonical JSON (modules/params.py)
+VALIDATOR = b"v/"  # v/<consensus address 20> -> pub_key 32, operator 20, bond u128, power u64, jailed u8,
+#                    jailed_until u64, tombstoned u8, slashed u128
+OPERATOR = b"o/"  # o/<operator 20> -> consensus address 20
+SIGNING = b"s/"  # s/<consensus address 20> -> counted u64, missed u32, window bitmap (bit set: missed)
+PENDING_BOND = b"pb/"  # pb/<eth address 20> -> u128: a bond credited to a key no validator holds (yet)
+CONSENSUS_UPDATE = b"u/"  # u/<height u64><consensus address 20> -> power u64: CometBFT's set from that height
+BONDED_TOTAL = b"bonded_total"  # u128: every bond ever credited (genesis and bridge), for the invariant
+SLASHED_TOTAL = b"slashed_total"  # u128: every slash ever moved to the insurance fund
+
+
+def validator_key(consensus_address: bytes) -> bytes:
+    return VALIDATOR + consensus_address
+
+
+def consensus_update_key(height: int, consensus_address: bytes) -> bytes:
+    return CONSENSUS_UPDATE + u64(height) + consensus_address

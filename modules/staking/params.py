@@ -1,0 +1,24 @@
+"""staking's genesis params (docs/staking.md, `query params`). Shares of a bond are in ppm;
+periods are in blocks, so they do not depend on block time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modules.params import bounded
+
+PPM = 1_000_000
+MAX_VALIDATORS = 128  # the set is this small: every per-block loop over validators is bounded by it
+
+
+@dataclass(frozen=True)
+class StakingParams:
+    power_unit_micro_usdc: int = bounded(1_000_000_000, 1, 2**63 - 1)  # bond per unit of voting power
+    # Blocks between a bond's unbonding and its release in the vault; longer than the anchor
+    # timeout plus the freeze window, so unbonding cannot outrun a fraud proof (docs/staking.md).
+    unbonding_period_blocks: int = bounded(1_209_600, 1, 2**63 - 1)
+    double_sign_slash_ppm: int = bounded(50_000, 0, PPM)  # 5% of the bond, and tombstoned
+    downtime_slash_ppm: int = bounded(100, 0, PPM)  # 0.01% of the bond
+    downtime_window_blocks: int = bounded(10_000, 1, 1_000_000)
+    downtime_min_signed_ppm: int = bounded(50_000, 0, PPM)  # signed fewer than 5% of the window: jailed
+    jail_cooldown_blocks: int = bounded(1_200, 0, 2**63 - 1)
