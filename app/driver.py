@@ -86,6 +86,24 @@ def votes_tx(votes: Sequence[tuple[bytes, int, Mapping[int, int]]]) -> bytes:
     return oracle_tx(votes_commit(votes))
 
 
+@dataclass(frozen=True)
+class Consensus:
+    """What CometBFT tells FinalizeBlock of consensus: each validator's vote in the last commit
+    (address, power, signed: COMMIT, else ABSENT) and the evidence committed in the block
+    (MisbehaviorType, validator address, power, infraction height)."""
+
+    votes: tuple[tuple[bytes, int, bool], ...] = ()
+    misbehavior: tuple[tuple[int, bytes, int, int], ...] = ()
+
+    def fill(self, request: abci_pb.RequestFinalizeBlock) -> None:
+        for address, power, signed in self.votes:
+            request.decided_last_commit.votes.add(validator=abci_pb.Validator(address=address, power=power),
+                                                  block_id_flag=2 if signed else 1)
+        for kind, address, power, height in self.misbehavior:
+            request.misbehavior.add(type=kind, validator=abci_pb.Validator(address=address, power=power),
+                                    height=height)
+
+
 def timestamp(time_ms: int) -> Timestamp:
     stamp = Timestamp()
     stamp.FromMilliseconds(time_ms)
@@ -174,26 +192,31 @@ class InProcessChain:
         verdict = self.app.process_proposal(abci_pb.RequestProcessProposal(txs=txs, height=self.height + 1))
         return verdict.status == abci_pb.ResponseProcessProposal.ACCEPT
 
-    def finalize(self, txs: Sequence[bytes], time_ms: int | None = None) -> abci_pb.ResponseFinalizeBlock:
-        """FinalizeBlock of the next height at `time_ms` (default: the regular interval on)."""
+    def finalize(self, txs: Sequence[bytes], time_ms: int | None = None, consensus: Consensus | None = None,
+                 ) -> abci_pb.ResponseFinalizeBlock:
+        """FinalizeBlock of the next height at `time_ms` (default: the regular interval on), with
+        what CometBFT reports of consensus (`consensus`: the last commit's votes, evidence)."""
         if self._pending:
             raise RuntimeError(f"block {self.height} is finalized but not committed")
         self.height += 1
         self.time_ms = self.next_time_ms() if time_ms is None else time_ms
         self._pending = True
-        return self.app.finalize_block(abci_pb.RequestFinalizeBlock(txs=txs, height=self.height,
-                                                                    time=timestamp(self.time_ms)))
+        request = abci_pb.RequestFinalizeBlock(txs=txs, height=self.height, time=timestamp(self.time_ms))
+        if consensus is not None:
+            consensus.fill(request)
+        return self.app.finalize_block(request)
 
     def commit(self) -> None:
         self.app.commit(abci_pb.RequestCommit())
         self._pending = False
 
     def block(self, txs: Sequence[bytes] = (), time_ms: int | None = None,
-              prices: Mapping[int, int] | None = None) -> abci_pb.ResponseFinalizeBlock:
+              prices: Mapping[int, int] | None = None, consensus: Consensus | None = None,
+              ) -> abci_pb.ResponseFinalizeBlock:
         """FinalizeBlock and Commit; `prices`: the validators' votes, carried as the oracle tx first."""
         if prices is not None:
             txs = [self.oracle_tx(prices), *txs]
-        response = self.finalize(txs, time_ms)
+        response = self.finalize(txs, time_ms, consensus)
         self.commit()
         return response
 
