@@ -10,6 +10,10 @@ prints it) into a spec and builds one genesis.json that every validator installs
       "app_state": {"bank": {"balances": [...]}}
     }
 
+Bonded validators (docs/staking.md) give `bond_micro_usdc` and `operator` instead of `power`
+(their power is the bond's whole power units); the builder writes the staking section from them,
+with any `app_state.staking.params` the spec sets.
+
 Every mistake raises GenesisError naming the field (`validators[2].power`), so a coordinator
 fixes the spec before any node starts. docs/genesis.md has the table of errors.
 """
@@ -27,6 +31,9 @@ from typing import Any, TypeGuard
 
 from modules.errors import ChainError
 from modules.genesis import validate_app_state as chain_rules
+from modules.params import params_from_json
+from modules.staking.errors import InvalidStakingGenesis
+from modules.staking.params import StakingParams
 
 APP_VERSION = 1  # must equal what the app reports in Info
 ED25519_PUBKEY_BYTES = 32
@@ -35,7 +42,8 @@ MAX_TOTAL_VOTING_POWER = (2**63 - 1) // 8
 CHAIN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
 TIME_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
 SPEC_FIELDS = ("chain_id", "genesis_time", "validators", "app_state", "vote_extensions_enable_height")
-VALIDATOR_FIELDS = ("name", "pub_key", "power", "address")
+VALIDATOR_FIELDS = ("name", "pub_key", "power", "address", "bond_micro_usdc", "operator")
+DEFAULT_POWER_UNIT = StakingParams().power_unit_micro_usdc
 
 
 class GenesisError(ValueError):
@@ -52,6 +60,7 @@ class GenesisValidator:
     name: str
     pub_key: bytes  # ed25519
     power: int
+    bond: tuple[str, int] | None = None  # (operator 0x-hex, bond micro-USDC) of a bonded validator
 
     @property
     def address(self) -> bytes:
@@ -74,7 +83,7 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def parse_validator(index: int, entry: Any) -> GenesisValidator:
+def parse_validator(index: int, entry: Any, power_unit_micro_usdc: int = DEFAULT_POWER_UNIT) -> GenesisValidator:
     where = f"validators[{index}]"
     if not isinstance(entry, dict):
         raise GenesisError(where, "must be an object")
@@ -91,19 +100,38 @@ def parse_validator(index: int, entry: Any) -> GenesisValidator:
         raise GenesisError(f"{where}.pub_key", "is not base64") from None
     if len(pub_key) != ED25519_PUBKEY_BYTES:
         raise GenesisError(f"{where}.pub_key", f"must decode to {ED25519_PUBKEY_BYTES} bytes, got {len(pub_key)}")
-    power = entry.get("power")
+    bond = _bond(where, entry)
+    bonded = bond[1] // power_unit_micro_usdc if bond is not None else None
+    power = entry.get("power", bonded)
+    if bond is not None and power != bonded:
+        raise GenesisError(f"{where}.power", f"must be the bond's power, {bonded}, or left out")
     if not _is_int(power) or power < 1 or power > MAX_TOTAL_VOTING_POWER:
         raise GenesisError(f"{where}.power", f"must be an integer from 1 to {MAX_TOTAL_VOTING_POWER}, got {power!r}")
     address = entry.get("address")
     if address is not None and (not isinstance(address, str) or address.upper() != validator_address(pub_key)):
         raise GenesisError(f"{where}.address", f"does not match pub_key (expected {validator_address(pub_key)})")
-    return GenesisValidator(name, pub_key, power)
+    return GenesisValidator(name, pub_key, power, bond)
 
 
-def parse_validators(entries: Any) -> list[GenesisValidator]:
+def _bond(where: str, entry: dict[str, Any]) -> tuple[str, int] | None:
+    """(operator, bond) of a bonded validator's entry; None for one without a bond."""
+    if "bond_micro_usdc" not in entry and "operator" not in entry:
+        return None
+    operator, bond = entry.get("operator"), entry.get("bond_micro_usdc")
+    if not isinstance(operator, str) or not re.fullmatch(r"0x[0-9a-fA-F]{40}", operator):
+        raise GenesisError(f"{where}.operator", "a bonded validator's operator must be 0x followed by 40 hex digits")
+    amount = int(bond) if isinstance(bond, str) and bond.isdigit() else bond
+    if not _is_int(amount) or amount < 1:
+        raise GenesisError(f"{where}.bond_micro_usdc", "a bonded validator's bond must be a positive integer")
+    return operator, amount
+
+
+def parse_validators(entries: Any, power_unit_micro_usdc: int = DEFAULT_POWER_UNIT) -> list[GenesisValidator]:
     if not isinstance(entries, list) or not entries:
         raise GenesisError("validators", "must be a non-empty list")
-    validators = [parse_validator(i, entry) for i, entry in enumerate(entries)]
+    validators = [parse_validator(i, entry, power_unit_micro_usdc) for i, entry in enumerate(entries)]
+    if len({v.bond is None for v in validators}) > 1:
+        raise GenesisError("validators", "either every validator gives bond_micro_usdc and operator, or none does")
     first_seen: dict[bytes, int] = {}
     names: dict[str, int] = {}
     for index, validator in enumerate(validators):
@@ -127,6 +155,25 @@ def validate_app_state(app_state: Any) -> None:
         raise GenesisError("app_state", error.message) from None
 
 
+def _power_unit(app_state: Any) -> int:
+    """The staking params' power unit the spec sets (the default if it sets none)."""
+    staking = app_state.get("staking") if isinstance(app_state, dict) else None
+    params = staking.get("params") if isinstance(staking, dict) else None
+    try:
+        return params_from_json(StakingParams, params, "staking.params", InvalidStakingGenesis).power_unit_micro_usdc
+    except ChainError as error:
+        raise GenesisError("app_state", error.message) from None
+
+
+def with_staking(app_state: dict[str, Any], validators: list[GenesisValidator]) -> dict[str, Any]:
+    """`app_state` with the staking section of the bonded `validators` (and the params it set)."""
+    staking = {key: value for key, value in (app_state.get("staking") or {}).items() if key == "params"}
+    staking["validators"] = [
+        {"consensus_address": validator_address(v.pub_key), "pub_key": base64.b64encode(v.pub_key).decode(),
+         "operator": v.bond[0], "bond_micro_usdc": str(v.bond[1])} for v in validators if v.bond is not None]
+    return {**app_state, "staking": staking}
+
+
 def _genesis_time(value: Any) -> str:
     if value is None:
         return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -143,8 +190,10 @@ def build_genesis(spec: Any) -> dict[str, Any]:
     chain_id = spec.get("chain_id")
     if not isinstance(chain_id, str) or not CHAIN_ID_PATTERN.match(chain_id):
         raise GenesisError("chain_id", "must be 1-50 letters, digits, '.', '_' or '-', starting with a letter or digit")
-    validators = parse_validators(spec.get("validators"))
     app_state = spec.get("app_state", {"bank": {"balances": []}})
+    validators = parse_validators(spec.get("validators"), _power_unit(app_state))
+    if validators[0].bond is not None:
+        app_state = with_staking(app_state, validators)
     validate_app_state(app_state)
     enable_height = spec.get("vote_extensions_enable_height", 0)
     if not _is_int(enable_height) or enable_height < 0:

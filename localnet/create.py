@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import secrets
 from pathlib import Path
+from typing import Any
 
-from client.keys import load_key, save_key
+from client.keys import load_key, save_encrypted_key, save_key
 from genesis.builder import build_genesis, consensus_pub_key
 from genesis.home import BlockTiming, NodeNetwork, configure, init_home, node_id
 from genesis.markets import LOCALNET_MARKETS
 from localnet.layout import Layout, LocalnetConfig
+from modules.staking.params import StakingParams
 from wire.crypto import PrivateKey, address_to_hex
 
 
@@ -30,7 +34,7 @@ def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path, bridge:
         save_key(PrivateKey.generate(), layout.faucet_key)
     faucet = address_to_hex(load_key(layout.faucet_key).address)
 
-    app_state = {
+    app_state: dict[str, Any] = {
         "bank": {"balances": [
             {"address": faucet, "subaccount": 0, "amount_micro_usdc": str(config.faucet_usdc * 1_000_000)}
         ]},
@@ -47,12 +51,17 @@ def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path, bridge:
             [config.power_each] * len(layout.nodes), load_key(layout.faucet_key).address, config.faucet_usdc,
             config.faucet_usdc * 1_000_000)
         app_state["anchor"] = anchor_section()
+    operators = ([v["operator"] for v in app_state["bridge"]["validators"]] if bridge
+                 else [_operator_key(layout, node.index) for node in layout.nodes])
+    app_state["staking"] = {"params": config.staking_params}
+    unit = StakingParams(**config.staking_params).power_unit_micro_usdc
     genesis = build_genesis({
         "chain_id": config.chain_id,
         "vote_extensions_enable_height": 1,  # oracle prices from height 2 on
-        "validators": [
-            {"name": node.name, "pub_key": consensus_pub_key(node.home), "power": config.power_each}
-            for node in layout.nodes
+        "validators": [  # bonded: each validator's bond buys power_each units
+            {"name": node.name, "pub_key": consensus_pub_key(node.home), "operator": operator,
+             "bond_micro_usdc": str(config.power_each * unit)}
+            for node, operator in zip(layout.nodes, operators, strict=True)
         ],
         "app_state": app_state,
     })
@@ -68,3 +77,17 @@ def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path, bridge:
         )
     layout.save_config()  # last: a half-created localnet is re-created, not resumed
     return layout, True
+
+
+def _operator_key(layout: Layout, index: int) -> str:
+    """A new operator key for validator `index` (a localnet without a bridge), encrypted under a
+    random password written beside it; its address."""
+    key_path, password_path = layout.operator_key(index)
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_hex(16)
+    password_path.unlink(missing_ok=True)
+    with os.fdopen(os.open(password_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(password + "\n")
+    operator = PrivateKey.generate()
+    save_encrypted_key(operator, key_path, password, overwrite=True, scrypt_n=2**14)
+    return address_to_hex(operator.address)

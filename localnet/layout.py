@@ -2,6 +2,8 @@
 
     localnet.json          the settings it was created with (validators, ports, block time)
     keys/faucet.json       the funded key printed by `up`
+    keys/operator<i>.json  validator i's operator key (unjails it), encrypted; operator<i>.password beside it
+                           (with a bridge: bridge/operator<i>.keystore.json, which also signs its claims)
     indexer/indexer.db     the indexer's history, served by the read API on `api_url`
     node<i>/cometbft       CometBFT home: config, keys, blocks
     node<i>/app-data       the app's LevelDB
@@ -12,7 +14,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from genesis.home import NodePorts
@@ -29,6 +31,8 @@ class LocalnetConfig:
     faucet_usdc: int = 1_000_000
     power_each: int = 10
     snapshot_interval: int = 0  # every node snapshots every this many heights; 0: none (localnet/statesync.py)
+    # genesis staking params the chain starts with (docs/staking.md); each validator bonds power_each units
+    staking_params: dict[str, int] = field(default_factory=dict)
 
     def validate(self) -> None:
         if not 1 <= self.validators <= 32:
@@ -96,6 +100,13 @@ class Layout:
     @property
     def faucet_key(self) -> Path:
         return self.root / "keys" / "faucet.json"
+
+    def operator_key(self, index: int) -> tuple[Path, Path]:
+        """(encrypted key file, password file) of validator `index`'s operator."""
+        bridged = self.root / "bridge" / f"operator{index}.keystore.json"
+        if bridged.exists():
+            return bridged, self.root / "bridge" / f"operator{index}.password"
+        return self.root / "keys" / f"operator{index}.json", self.root / "keys" / f"operator{index}.password"
 
     @property
     def supervisor_log(self) -> Path:

@@ -49,12 +49,13 @@ class Net:
 
 @contextmanager
 def running_net(root: Path, price_sources: dict[int, str] | None = None,
-                byzantine: dict[int, str] | None = None, snapshot_interval: int = 0) -> Iterator[Net]:
+                byzantine: dict[int, str] | None = None, snapshot_interval: int = 0,
+                staking_params: dict[str, int] | None = None) -> Iterator[Net]:
     """Four validators under the localnet supervisor, eight funded traders; nothing left behind.
     `byzantine`: validator index -> fault, served by tests/integration/byzantine_node.py;
-    `snapshot_interval`: the nodes' (0: none)."""
+    `snapshot_interval`: the nodes' (0: none); `staking_params`: the genesis's (docs/staking.md)."""
     config = LocalnetConfig(validators=4, block_time_ms=50, port_base=free_port_block(40), faucet_usdc=1_000_000,
-                            snapshot_interval=snapshot_interval)
+                            snapshot_interval=snapshot_interval, staking_params=staking_params or {})
     layout, created = create_or_resume(root, config, COMETBFT)
     assert created
     node_commands = {index: [sys.executable, "-m", "tests.integration.byzantine_node", "--fault", fault]

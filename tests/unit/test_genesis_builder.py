@@ -107,3 +107,26 @@ def test_every_bad_genesis_case_is_in_the_docs_table() -> None:
     table = [line for line in DOCS.read_text().splitlines() if line.startswith("| ")]
     for case, _, field, _ in BAD_GENESIS:
         assert any(case in row and f"`{field}`" in row for row in table), f"docs/genesis.md lacks {case!r} ({field})"
+
+
+def test_bonded_validators_get_the_power_their_bonds_buy_and_a_staking_section() -> None:
+    spec = good_spec()
+    operators = ["0x" + "01" * 20, "0x" + "02" * 20]
+    spec["validators"] = [{"name": "v1", "pub_key": KEY_A, "bond_micro_usdc": "30000000", "operator": operators[0]},
+                          {"name": "v2", "pub_key": KEY_B, "bond_micro_usdc": 10_500_000, "operator": operators[1]}]
+    spec["app_state"]["staking"] = {"params": {"power_unit_micro_usdc": 1_000_000}}
+    doc = build_genesis(spec)
+    assert [v["power"] for v in doc["validators"]] == ["30", "10"]
+    staking = doc["app_state"]["staking"]
+    assert staking["params"] == {"power_unit_micro_usdc": 1_000_000}
+    assert [(v["consensus_address"], v["operator"], v["bond_micro_usdc"]) for v in staking["validators"]] == [
+        (validator_address(bytes(range(32))), operators[0], "30000000"),
+        (validator_address(bytes(range(1, 33))), operators[1], "10500000")]
+    spec["validators"][0]["power"] = 3
+    with pytest.raises(GenesisError) as error:
+        build_genesis(spec)
+    assert error.value.field == "validators[0].power"
+    spec["validators"][0] = {"name": "v1", "pub_key": KEY_A, "power": 10}
+    with pytest.raises(GenesisError) as error:
+        build_genesis(spec)
+    assert error.value.field == "validators" and "every validator" in error.value.problem
