@@ -8,7 +8,9 @@ A block's life:
   3. FinalizeBlock  records the block's time in the state (auth), runs the modules' begin-block
                     hooks in the registry's BEGIN_BLOCKERS order:
                     (0) after an anchor height, the balances anchor of the committed state
-                    (anchor), (1) oracle prices from tx 0 (oracle), (2) expires good-til orders and
+                    (anchor), (0b) CometBFT's set as of this height, then the last commit's votes
+                    and the block's evidence: slashing and jailing (staking), (1) oracle prices
+                    from tx 0 (oracle), (2) expires good-til orders and
                     fires due dead-man switches, moves trailing stops and fires the conditional
                     orders the oracle crossed, sends the TWAP children due (orderbook); then (3)
                     runs every tx on a branch of the block cache, written after a tx that succeeds
@@ -16,7 +18,9 @@ A block's life:
                     (a failed tx leaves nothing); then the end-block hooks in END_BLOCKERS order:
                     (4) samples funding premiums and, at an hour boundary, moves the funding index
                     (funding), (5) liquidates every subaccount under maintenance margin
-                    (liquidation), (6) marks the addresses it wrote for the next anchor (anchor);
+                    (liquidation), (5b) bonds joined and changed powers sent to CometBFT as
+                    validator updates and to the bridge (staking), (6) marks the addresses it
+                    wrote for the next anchor (anchor);
                     then updates the state tree (app/tree.py) with the block's writes: its root is
                     the app hash. One set of keepers serves the block's hooks, one its txs
                     (modules/keepers.py).
