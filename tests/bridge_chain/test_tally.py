@@ -39,7 +39,7 @@ from modules.bridge.queries import withdrawal as withdrawal_query
 from modules.bridge.types import ClaimDeposit, ResumeDeposits, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
 from modules.context import BlockContext
 from modules.staking.keeper import StakingKeeper
-from modules.types import SubaccountId
+from modules.types import BOND_SUBACCOUNT, SubaccountId
 from tests.memory_store import MemoryStore
 from wire import vault as digests
 from wire.crypto import PrivateKey, keccak256
@@ -208,6 +208,18 @@ def test_claims_from_a_non_validator_are_refused() -> None:
 def test_malformed_claims_are_refused(net: Net, claim: ClaimDeposit) -> None:
     with pytest.raises(MalformedClaim):
         net.claim(0, claim)
+
+
+def test_a_credited_bond_goes_to_staking_never_to_the_bank(net: Net) -> None:
+    """Subaccount 255 (Vault.bond): the tally credits the bond of the key it names, pending until
+    the end of the block joins it to that key's validator; no balance anywhere grows."""
+    bond = deposit(1, amount=7_000_000, recipient=SubaccountId(net.bridge_key(1), BOND_SUBACCOUNT))
+    for validator in range(3):
+        net.claim(validator, bond)
+    assert net.bridge.credited(1) is not None
+    assert net.staking.pending_bond(net.bridge_key(1)) == 7_000_000
+    assert net.bank.supply() == 0 and list(net.bank.balances()) == []
+    assert invariants.chain_claim_conserved(net.store, 0) is None
 
 
 def test_without_a_bridge_section_bridge_actions_are_refused() -> None:
