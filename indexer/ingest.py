@@ -17,7 +17,7 @@ from client.blocks import BlockRecord, PlacedEvent
 from indexer import models
 from indexer.models import CANDLE_INTERVALS_MS
 from modules.funding.params import INDEX_SCALE
-from modules.types import INSURANCE_FUND
+from modules.types import BOND_SUBACCOUNT, INSURANCE_FUND
 
 TERMINAL = frozenset({"filled", "cancelled", "expired"})
 
@@ -405,6 +405,8 @@ def _transfer(ingestor: Ingestor, block: _Block, index: int, event: PlacedEvent)
 
 def _deposit_credited(ingestor: Ingestor, block: _Block, index: int, event: PlacedEvent) -> None:
     a = event.attributes
+    if int(a["subaccount"]) == BOND_SUBACCOUNT:  # a validator's bond (docs/staking.md): no balance moved
+        return
     _transfer_row(ingestor, block, index, event, "deposit", subaccount_of(a["recipient"], a["subaccount"]),
                   a["amount_micro_usdc"], a["sender"], f"deposit {a['nonce']} {a['eth_tx_hash']}")
 
