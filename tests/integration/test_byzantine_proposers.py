@@ -10,6 +10,7 @@ final collateral and equity are printed (`pytest -s`) and carried in the asserti
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ BTC, PRICE = 1, 65_000_000_000
 CHEAP, MIDDLE, DEAR = PRICE, PRICE + 650_000_000, PRICE + 1_300_000_000  # the ask levels: +0%, +1%, +2%
 LEVEL_SIZE, VICTIM_SIZE = 20, 40  # the cheap and middle levels' orders; each victim's buy (atoms)
 BYZANTINE = 3
-MIN_ROUNDS, MAX_ROUNDS = 3, 30
+MIN_ROUNDS, MAX_ROUNDS = 3, 40
 # What the byzantine validator logs when its fault changed a proposal (tests/integration/byzantine_node.py).
 FAULT_DONE = {"reorder": "BYZANTINE reordering", "front-run": "BYZANTINE front-running",
               "drop-oracle-tx": "BYZANTINE leaving the oracle tx out"}
@@ -36,16 +37,17 @@ def _log(net: Net, index: int) -> str:
     return net.layout.nodes[index].app_log.read_text(errors="replace")
 
 
-def _send_all(client: Client, orders: list[tuple[PrivateKey, list[PlaceOrder]]]) -> None:
-    """Broadcast each account's tx at once, then wait until every one is in a block."""
+def _send_all(client: Client, orders: list[tuple[PrivateKey, list[PlaceOrder]]]) -> set[int]:
+    """Broadcast each account's tx at once, then wait until every one is in a block; the blocks' heights."""
     hashes = [client.send(key, actions, wait=False) for key, actions in orders]
-    for tx_hash in hashes:
-        client.wait_for_tx(tx_hash)
+    return {client.wait_for_tx(tx_hash).height for tx_hash in hashes}
 
 
-def _round(net: Net, makers: Client, takers: Client) -> None:
+def _round(net: Net, makers: Client, takers: Client, pause_blocks: int) -> set[int]:
     """The maker's cheap and dear asks and the two traders' middle asks rest; then the victims
-    buy through the cheap and middle levels into the dear one, which they empty."""
+    buy through the cheap and middle levels into the dear one, which they empty, `pause_blocks`
+    blocks later (rounds of a fixed number of blocks would meet the same proposer every time).
+    The heights of the victims' blocks."""
     maker, honest, *_ = net.traders
     victims = net.traders[2:5]
     _send_all(makers, [
@@ -54,8 +56,9 @@ def _round(net: Net, makers: Client, takers: Client) -> None:
         (honest, [PlaceOrder(0, BTC, Side.SELL, MIDDLE, LEVEL_SIZE)]),
         (net.byzantine_trader, [PlaceOrder(0, BTC, Side.SELL, MIDDLE, LEVEL_SIZE)]),
     ])
+    net.wait_all(net.height(BYZANTINE) + pause_blocks, nodes=[BYZANTINE])
     # sent through the byzantine validator, whose mempool has them first
-    _send_all(takers, [(v, [PlaceOrder(0, BTC, Side.BUY, DEAR, VICTIM_SIZE, TimeInForce.IOC)]) for v in victims])
+    return _send_all(takers, [(v, [PlaceOrder(0, BTC, Side.BUY, DEAR, VICTIM_SIZE, TimeInForce.IOC)]) for v in victims])
 
 
 def _account(client: Client, key: PrivateKey) -> dict[str, Any]:
@@ -64,25 +67,27 @@ def _account(client: Client, key: PrivateKey) -> dict[str, Any]:
     return {"collateral": int(view["collateral_micro_usdc"]), "equity": int(view["equity_micro_usdc"]), "size": size}
 
 
-def _non_canonical_blocks(net: Net, first: int, last: int) -> list[str]:
-    """The committed blocks whose txs break the canonical order seeded by the app hash their
-    header carries (the previous block's)."""
-    broken = []
-    with net.client(0) as client:
-        for height in range(first, last + 1):
-            block = client.rpc.call("block", height=str(height))["block"]
-            txs = [base64.b64decode(t) for t in block["data"]["txs"] or []]
-            problem = proposal_order_error([t for t in txs if not is_oracle_tx(t)],
-                                           bytes.fromhex(block["header"]["app_hash"]))
-            if problem is not None:
-                broken.append(f"height {height}: {problem}")
-    return broken
+@dataclass(frozen=True)
+class Block:
+    height: int
+    proposer: str
+    seed: bytes  # the app hash its header carries: the previous block's, its order's seed
+    txs: list[bytes]
+    decided_round: int  # the consensus round it was decided in (> 0: a proposal before it was refused)
 
 
-def _proposers(net: Net, first: int, last: int) -> list[str]:
+def _blocks(net: Net, first: int, last: int) -> list[Block]:
     with net.client(0) as client:
-        return [client.rpc.call("block", height=str(h))["block"]["header"]["proposer_address"]
-                for h in range(first, last + 1)]
+        raw = [client.rpc.call("block", height=str(h))["block"] for h in range(first, last + 2)]
+    return [Block(int(b["header"]["height"]), b["header"]["proposer_address"], bytes.fromhex(b["header"]["app_hash"]),
+                  [base64.b64decode(t) for t in b["data"]["txs"] or []], int(after["last_commit"]["round"]))
+            for b, after in zip(raw, raw[1:])]
+
+
+def _non_canonical(blocks: list[Block]) -> list[str]:
+    """The committed blocks whose txs break the canonical order (app/ordering.py)."""
+    problems = [(b.height, proposal_order_error([t for t in b.txs if not is_oracle_tx(t)], b.seed)) for b in blocks]
+    return [f"height {height}: {problem}" for height, problem in problems if problem is not None]
 
 
 @pytest.mark.parametrize("fault", ["reorder", "front-run", "drop-oracle-tx"])
@@ -90,10 +95,10 @@ def test_a_byzantine_proposer_is_refused_and_its_trader_ends_no_better_than_an_h
         tmp_path: Any, fault: str) -> None:
     with running_net(tmp_path / "ln", byzantine={BYZANTINE: fault}) as net:
         start = net.height(0)
-        rounds = 0
+        rounds, victim_heights = 0, set()
         with net.client(0) as makers, net.client(BYZANTINE) as takers:
             while rounds < MIN_ROUNDS or (FAULT_DONE[fault] not in _log(net, BYZANTINE) and rounds < MAX_ROUNDS):
-                _round(net, makers, takers)
+                victim_heights |= _round(net, makers, takers, pause_blocks=rounds % 4)
                 rounds += 1
         end = net.height(0)
         net.wait_all(end + 3)
@@ -104,14 +109,19 @@ def test_a_byzantine_proposer_is_refused_and_its_trader_ends_no_better_than_an_h
                 ("victim2", net.traders[3]), ("victim3", net.traders[4]), ("byzantine", net.byzantine_trader)]}
         with net.client(BYZANTINE) as client:
             byzantine_address = client.rpc.call("status")["validator_info"]["address"]
-        summary = (f"[{fault}] {rounds} rounds, heights {start}..{end}, {refusals} refusals by the honest "
-                   f"validators; final collateral / equity / BTC size per account: "
+        blocks = _blocks(net, start + 1, end)
+        proposers = [b.proposer for b in blocks]
+        victims_blocks = [b for b in blocks if b.height in victim_heights]
+        summary = (f"[{fault}] {rounds} rounds, heights {start + 1}..{end} ({sum(p == byzantine_address for p in proposers)} "
+                   f"proposed by the byzantine validator, {sum(b.decided_round > 0 for b in blocks)} decided after a "
+                   f"refused round), the victims' {len(victims_blocks)} blocks decided in rounds "
+                   f"{[b.decided_round for b in victims_blocks]}, {refusals} refusals by the honest validators; "
+                   f"final collateral / equity / BTC size per account: "
                    + ", ".join(f"{name} {a['collateral']} / {a['equity']} / {a['size']}" for name, a in accounts.items()))
         print(summary)
         assert FAULT_DONE[fault] in _log(net, BYZANTINE), summary  # the fault did happen
         assert refusals > 0, summary
-        assert _non_canonical_blocks(net, start + 1, end) == [], summary
-        proposers = _proposers(net, start + 1, end)
+        assert _non_canonical(blocks) == [], summary
         assert len(set(proposers) - {byzantine_address}) == 3, summary  # the honest validators carry the chain
         if fault == "drop-oracle-tx":
             assert byzantine_address not in proposers, summary  # not one of its proposals passes
