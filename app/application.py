@@ -2,9 +2,11 @@
 the modules' hooks and handlers come from modules/registry.py.
 
 A block's life:
-  1. PrepareProposal orders the mempool's txs by class: non-order actions, cancels, resting
-                    placements, then taking orders (cancel-first protects makers).
-  2. ProcessProposal rejects a proposal whose txs break that order.
+  1. PrepareProposal puts the mempool's txs in the canonical order (app/ordering.py): by class,
+                    non-order actions, cancels, resting placements, then taking orders
+                    (cancel-first protects makers); within a class by a per-account draw
+                    seeded by the previous app hash, which the proposer does not choose.
+  2. ProcessProposal rejects a proposal whose txs are in any other order.
   3. FinalizeBlock  records the block's time in the state (auth), runs the modules' begin-block
                     hooks in the registry's BEGIN_BLOCKERS order:
                     (0) after an anchor height, the balances anchor of the committed state
@@ -51,7 +53,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from app import ante, oracle_votes, queries, snapshots
 from app.genesis_state import import_app_state
 from app.mempool import INTERNAL_ERROR_CODE, DecodedTxs, Mempool
-from app.ordering import actions_class, order_txs, proposal_order_error
+from app.ordering import TxFacts, facts_of, order_txs, proposal_order_error
 from app.price_source import NoPrices, PriceSource
 from app.router import execute_tx, keepers_over, use_nonce
 from app.sigverify import SignerCache
@@ -183,6 +185,12 @@ class Application:
         return self._signers
 
     @property
+    def ordering_seed(self) -> bytes:
+        """The seed of the next block's canonical order (app/ordering.py): the last committed app
+        hash, the same for its proposer and every validator checking the proposal."""
+        return self._last.app_hash
+
+    @property
     def books(self) -> "Books":
         """The block's books (between FinalizeBlock and Commit they hold the pending block)."""
         return self._books
@@ -251,15 +259,15 @@ class Application:
         return abci_pb.ResponseInitChain(app_hash=genesis_hash)
 
     def prepare_proposal(self, req: abci_pb.RequestPrepareProposal) -> abci_pb.ResponsePrepareProposal:
-        """The oracle tx first (when vote extensions exist), then the mempool's txs ordered by
-        class (app/ordering.py), the proposer's order within a class, within max bytes."""
+        """The oracle tx first (when vote extensions exist), then the mempool's txs in the
+        canonical order (app/ordering.py), within max bytes."""
         chosen: list[bytes] = []
         size = 0
         txs = [tx for tx in req.txs if not oracle_votes.is_oracle_tx(tx)]
         if self._extensions_required(req.height):
             chosen.append(oracle_votes.oracle_tx(req.local_last_commit))
             size += len(chosen[0])
-        for tx in order_txs(txs, self._tx_class):
+        for tx in order_txs(txs, self.ordering_seed, self._tx_facts):
             if size + len(tx) > req.max_tx_bytes:
                 continue
             chosen.append(tx)
@@ -282,7 +290,7 @@ class Application:
         except oracle_votes.BadOracleData as problem:
             log.warning("rejecting proposal at height %d: %s", req.height, problem)
             return status(status=status.REJECT)
-        disorder = proposal_order_error(txs, self._tx_class)
+        disorder = proposal_order_error(txs, self.ordering_seed, self._tx_facts)
         if disorder is not None:
             log.warning("rejecting proposal at height %d: %s", req.height, disorder)
             return status(status=status.REJECT)
@@ -495,11 +503,11 @@ class Application:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _tx_class(self, raw: bytes) -> int:
-        """The block-ordering class of `raw`, from the decode CheckTx made (or made now and kept
-        for FinalizeBlock); bytes that do not decode are class 0, as in app/ordering.py."""
+    def _tx_facts(self, raw: bytes) -> TxFacts:
+        """What the block order reads of `raw`, from the decode CheckTx made (or made now and
+        kept for FinalizeBlock); bytes that do not decode as in app/ordering.py."""
         found = self._decoded.get(raw)
-        return actions_class(found[1].tx.actions) if not isinstance(found, ChainError) else actions_class(())
+        return facts_of(found[1].tx if not isinstance(found, ChainError) else None)
 
     def _deliver(self, block: Keepers, branch: CacheStore, keepers: Keepers,
                  item: tuple[bytes, DecodedTx] | ChainError) -> abci_pb.ExecTxResult:

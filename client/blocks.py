@@ -85,3 +85,37 @@ async def new_block_records(rpc_url: str) -> AsyncIterator[BlockRecord]:
     """Every new block, forever; reconnects by itself, so heights may be missing: read them back."""
     async for result in subscribe(rpc_url, NEW_BLOCK_QUERY):
         yield from_new_block(result)
+
+
+@dataclass(frozen=True)
+class DuplicateVote:
+    """Duplicate-vote evidence a block carries: one validator's two signed votes for one height,
+    round and step, for different blocks (an empty hash: a vote for nil)."""
+
+    validator_address: str  # the consensus address, 0x-hex
+    height: int  # of the votes, below the block's own
+    round: int
+    vote_type: int  # 1 prevote, 2 precommit
+    block_hashes: tuple[str, str]
+    validator_power: int  # at `height`
+    total_voting_power: int
+
+
+DUPLICATE_VOTE_EVIDENCE = "tendermint/DuplicateVoteEvidence"
+
+
+def duplicate_votes(block: dict[str, Any]) -> list[DuplicateVote]:
+    """The duplicate-vote evidence in an answer of /block (CometBFT v0.38), in block order; other
+    kinds of evidence (light-client attacks) are left out."""
+    found = []
+    for evidence in block["block"]["evidence"]["evidence"] or []:
+        if evidence["type"] != DUPLICATE_VOTE_EVIDENCE:
+            continue
+        value = evidence["value"]
+        vote_a, vote_b = value["vote_a"], value["vote_b"]
+        found.append(DuplicateVote(
+            validator_address="0x" + vote_a["validator_address"].lower(), height=int(vote_a["height"]),
+            round=int(vote_a["round"]), vote_type=int(vote_a["type"]),
+            block_hashes=(vote_a["block_id"]["hash"], vote_b["block_id"]["hash"]),
+            validator_power=int(value["ValidatorPower"]), total_voting_power=int(value["TotalVotingPower"])))
+    return found

@@ -546,6 +546,16 @@ def missing_txs(records: list[NodeRecord], included: dict[str, tuple[int, int]],
     }
 
 
+def header_times_s(records: list[NodeRecord]) -> dict[int, float]:
+    """Each height's header time from the nodes that hold it: a node restored by state sync lacks
+    the heights below its snapshot, so no single node need hold them all (the headers agree where
+    they overlap, or the block hashes would have diverged)."""
+    times: dict[int, float] = {}
+    for record in sorted(records, key=lambda r: r.first, reverse=True):
+        times.update(record.header_times_s)
+    return times
+
+
 def _credited(follower: Follower, traffic: Traffic) -> dict[tuple[str, int], int]:
     """What each recipient subaccount must hold: the sum of its transfers in code-0 txs."""
     credited = {(to, n): 0 for to in traffic.recipients for n in (0, 1)}
@@ -568,7 +578,7 @@ def check(urls: list[str], last: int, follower: Follower, traffic: Traffic, done
         with Client(url, timeout_s=10.0) as client:
             mismatches += sum(1 for (to, number), expected in credited.items()
                               if client.balance(to, number).amount_micro_usdc != expected)
-    times = records[0].header_times_s
+    times = header_times_s(records)
     intervals = [times[h] - times[h - 1] for h in range(max(2, first_loaded + 1), last + 1)]
     transfers = [h for h, (_, code) in follower.included.items()
                  if code == 0 and (entry := traffic.lookup(h)) is not None and entry.kind == "transfer"]

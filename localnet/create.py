@@ -13,7 +13,7 @@ from client.keys import load_key, save_encrypted_key, save_key
 from genesis.builder import build_genesis, consensus_pub_key
 from genesis.home import BlockTiming, NodeNetwork, configure, init_home, node_id
 from genesis.markets import LOCALNET_MARKETS
-from localnet.layout import Layout, LocalnetConfig
+from localnet.layout import Layout, LocalnetConfig, NodeLayout
 from modules.staking.params import StakingParams
 from wire.crypto import PrivateKey, address_to_hex
 
@@ -65,16 +65,10 @@ def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path, bridge:
         ],
         "app_state": app_state,
     })
-    peers = {node.name: f"{node_id(cometbft, node.home)}@127.0.0.1:{node.ports.p2p}" for node in layout.nodes}
+    peers = {node.index: peer_address(cometbft, node) for node in layout.nodes}
     for node in layout.nodes:
         (node.home / "config" / "genesis.json").write_text(json.dumps(genesis, indent=2) + "\n")
-        configure(
-            node.home,
-            node.ports,
-            BlockTiming(timeout_commit_ms=config.block_time_ms),
-            moniker=node.name,
-            network=NodeNetwork(persistent_peers=tuple(p for name, p in peers.items() if name != node.name)),
-        )
+        configure_node(layout, node, [address for index, address in peers.items() if index != node.index])
     layout.save_config()  # last: a half-created localnet is re-created, not resumed
     return layout, True
 
@@ -91,3 +85,14 @@ def _operator_key(layout: Layout, index: int) -> str:
     operator = PrivateKey.generate()
     save_encrypted_key(operator, key_path, password, overwrite=True, scrypt_n=2**14)
     return address_to_hex(operator.address)
+
+
+def peer_address(cometbft: Path, node: NodeLayout) -> str:
+    """How other nodes dial `node`: its node id @ its p2p port."""
+    return f"{node_id(cometbft, node.home)}@127.0.0.1:{node.ports.p2p}"
+
+
+def configure_node(layout: Layout, node: NodeLayout, persistent_peers: list[str]) -> None:
+    """`node`'s config.toml: its ports, the localnet's block time, whom it dials."""
+    configure(node.home, node.ports, BlockTiming(timeout_commit_ms=layout.config.block_time_ms), moniker=node.name,
+              network=NodeNetwork(persistent_peers=tuple(persistent_peers)))

@@ -7,6 +7,7 @@
     indexer/indexer.db     the indexer's history, served by the read API on `api_url`
     node<i>/cometbft       CometBFT home: config, keys, blocks
     node<i>/app-data       the app's LevelDB
+    node<i>-twin/          the same two for validator i's twin, if a test started one (localnet/twin.py)
     logs/node<i>-app.log, logs/node<i>-cometbft.log, logs/supervisor.log
     supervisor.json        the running supervisor's pid and each process's pid and restarts
 """

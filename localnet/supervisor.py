@@ -29,6 +29,7 @@ from typing import IO, NotRequired, TypedDict
 from bridge.localnet import LocalBridge, anvil_argv, deploy_once, resume_clock, wait_for_anvil
 from localnet import statesync
 from localnet.layout import Layout, NodeLayout
+from localnet.twin import TwinLayout, create_twin
 
 log = logging.getLogger("perpchain.localnet")
 
@@ -160,8 +161,11 @@ class Supervisor:
         a database URL to run `perpchain indexer` into, following node0, and `perpchain api` over
         it on the layout's `api_url` (None: neither)."""
         self.layout = layout
-        self.validators = [self._validator(node, cometbft, project_root, price_sources or {}, node_commands or {},
-                                           layout.config.snapshot_interval) for node in layout.nodes]
+        self.cometbft = cometbft
+        self.project_root = project_root
+        self.price_sources = price_sources or {}
+        self.node_commands = node_commands or {}
+        self.validators = [self._validator(node) for node in layout.nodes]
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -187,21 +191,21 @@ class Supervisor:
                                      "--log-level", "warning"],
                              layout.root / "logs" / "api.log", project_root)
 
-    @staticmethod
-    def _validator(node: NodeLayout, cometbft: Path, project_root: Path, price_sources: dict[int, str],
-                   node_commands: dict[int, list[str]], snapshot_interval: int) -> Validator:
-        program = node_commands.get(node.index, [sys.executable, "-m", "perpchain.cli", "node"])
-        snapshots = (["--snapshot-interval", str(snapshot_interval), "--snapshot-keep", str(statesync.SNAPSHOT_KEEP)]
-                     if snapshot_interval else [])
+    def _validator(self, node: NodeLayout) -> Validator:
+        """The app and cometbft of `node` (a validator, or a twin: the same program and price source)."""
+        program = self.node_commands.get(node.index, [sys.executable, "-m", "perpchain.cli", "node"])
+        interval = self.layout.config.snapshot_interval
+        snapshots = (["--snapshot-interval", str(interval), "--snapshot-keep", str(statesync.SNAPSHOT_KEEP)]
+                     if interval else [])
         app = Child(
             f"{node.name}/app",
             [*program, "--data", str(node.data), "--abci", node.abci_address, "--metrics", node.app_metrics_address,
-             "--price-source", price_sources.get(node.index, f"sim:{node.index}"), *snapshots],
+             "--price-source", self.price_sources.get(node.index, f"sim:{node.index}"), *snapshots],
             node.app_log,
-            project_root,
+            self.project_root,
         )
-        consensus = Child(f"{node.name}/cometbft", [str(cometbft), "node", "--home", str(node.home)],
-                          node.cometbft_log, project_root)
+        consensus = Child(f"{node.name}/cometbft", [str(self.cometbft), "node", "--home", str(node.home)],
+                          node.cometbft_log, self.project_root)
         return Validator(node, app, consensus)
 
     # -- control ------------------------------------------------------------------------------
@@ -241,6 +245,15 @@ class Supervisor:
             if self.anvil is not None:
                 self.anvil.stop()
             self._write_state(running=False)
+
+    def start_twin(self, index: int) -> TwinLayout:
+        """Create a twin of validator `index` (localnet/twin.py: it double-signs) and run it like a
+        validator from the next tick on: restarted if it dies, stopped with the rest."""
+        twin = create_twin(self.layout, index, self.cometbft)
+        with self._lock:
+            self.validators.append(self._validator(twin))
+        log.info("%s started: it signs with %s's consensus key", twin.name, self.layout.nodes[index].name)
+        return twin
 
     def hold(self, index: int, sig: int = signal.SIGTERM) -> None:
         """Stop one validator (cometbft, then app) and keep it down until `release`."""

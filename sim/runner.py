@@ -59,7 +59,7 @@ def run_block(chain: InProcessChain, block: BlockInput) -> tuple[abci_pb.Respons
     checked = chain.check_all([draw.raw for draw in block.draws])
     admitted = [draw.raw for draw, response in zip(block.draws, checked) if response.code == 0 or draw.kind == "bad"]
     txs = chain.propose(admitted, block.votes, MAX_BLOCK_TX_BYTES)
-    problem = proposal_order_error([tx for tx in txs if not is_oracle_tx(tx)])
+    problem = proposal_order_error([tx for tx in txs if not is_oracle_tx(tx)], chain.app.ordering_seed)
     if problem is not None:
         raise AssertionError(f"PrepareProposal built a block ProcessProposal rejects: {problem}")
     return chain.block(txs, block.time_ms), txs

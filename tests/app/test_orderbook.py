@@ -320,8 +320,9 @@ def test_proposals_are_ordered_by_class_and_a_misordered_one_is_rejected(harness
     resting = signed(harness, bob, sell(PRICE, 100))
     cancel = signed(harness, bob, CancelAll(0))
     transfer = signed(harness, alice, Transfer(0, SubaccountId(bob.address, 1), 5))
-    assert order_txs([taking, resting, cancel, transfer]) == [transfer, cancel, resting, taking]
-    assert proposal_order_error([transfer, cancel, resting, taking]) is None
-    assert "taking order" in (proposal_order_error([taking, resting]) or "")
+    seed = harness.app.ordering_seed
+    assert order_txs([taking, resting, cancel, transfer], seed) == [transfer, cancel, resting, taking]
+    assert proposal_order_error([transfer, cancel, resting, taking], seed) is None
+    assert "taking order" in (proposal_order_error([taking, resting], seed) or "")
     response = harness.app.process_proposal(abci_pb.RequestProcessProposal(txs=[taking, resting], height=5))
     assert response.status == abci_pb.ResponseProcessProposal.REJECT

@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from client import Client, PrivateKey, SubaccountId, Transfer, load_key
+from client import Client, PrivateKey, SubaccountId, Transfer, load_key, save_key
 from localnet.commands import wait_for_blocks
 from localnet.create import create_or_resume
 from localnet.layout import Layout, LocalnetConfig
@@ -26,6 +26,11 @@ class Net:
     layout: Layout
     supervisor: Supervisor
     traders: list[PrivateKey]
+
+    @property
+    def byzantine_trader(self) -> PrivateKey:
+        """The trader a byzantine validator trades for (its --trader-key)."""
+        return self.traders[-1]
 
     def client(self, index: int) -> Client:
         return Client(self.layout.nodes[index].rpc_url, timeout_s=3.0)
@@ -52,19 +57,23 @@ def running_net(root: Path, price_sources: dict[int, str] | None = None,
                 byzantine: dict[int, str] | None = None, snapshot_interval: int = 0,
                 staking_params: dict[str, int] | None = None) -> Iterator[Net]:
     """Four validators under the localnet supervisor, eight funded traders; nothing left behind.
-    `byzantine`: validator index -> fault, served by tests/integration/byzantine_node.py;
-    `snapshot_interval`: the nodes' (0: none); `staking_params`: the genesis's (docs/staking.md)."""
+    `byzantine`: validator index -> fault, served by tests/integration/byzantine_node.py, trading
+    for the last trader (Net.byzantine_trader); `snapshot_interval`: the nodes' (0: none);
+    `staking_params`: the genesis's (docs/staking.md)."""
     config = LocalnetConfig(validators=4, block_time_ms=50, port_base=free_port_block(40), faucet_usdc=1_000_000,
                             snapshot_interval=snapshot_interval, staking_params=staking_params or {})
     layout, created = create_or_resume(root, config, COMETBFT)
     assert created
-    node_commands = {index: [sys.executable, "-m", "tests.integration.byzantine_node", "--fault", fault]
+    traders = [PrivateKey.generate() for _ in range(TRADERS)]
+    trader_key = root / "byzantine-trader.json"
+    save_key(traders[-1], trader_key)
+    node_commands = {index: [sys.executable, "-m", "tests.integration.byzantine_node", "--fault", fault,
+                             "--trader-key", str(trader_key)]
                      for index, fault in (byzantine or {}).items()}
     supervisor = Supervisor(layout, COMETBFT, ROOT, price_sources, node_commands)
     try:
         supervisor.start()
         wait_for_blocks(layout)
-        traders = [PrivateKey.generate() for _ in range(TRADERS)]
         faucet = load_key(layout.faucet_key)
         with Client(layout.nodes[0].rpc_url) as client:
             client.broadcast(client.build(faucet, [

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from localnet.chaos import KINDS, NodeRecord, Perturbation, divergent_heights, missing_txs
+from localnet.chaos import KINDS, NodeRecord, Perturbation, divergent_heights, header_times_s, missing_txs
 from tests.harness import ROOT, processes_mentioning
 
 
@@ -27,6 +27,7 @@ def _agreeing_nodes(heights: int = 3) -> list[NodeRecord]:
             record.header_app_hashes[height] = f"A{height - 1}"
             record.txs[height] = {f"T{height}"}
             record.indexed[f"T{height}"] = (height, 0)
+            record.header_times_s[height] = float(height)
         records.append(record)
     return records
 
@@ -75,6 +76,14 @@ def test_checker_compares_a_node_restored_by_state_sync_from_its_first_block() -
     assert missing_txs(records, included, [])["lost_txs"] == 1
 
 
+def test_block_times_come_from_every_node_when_the_first_one_was_restored_by_state_sync() -> None:
+    records = _agreeing_nodes()
+    restored = records[0]
+    restored.first = 3
+    del restored.header_times_s[1], restored.header_times_s[2]
+    assert header_times_s(records) == {1: 1.0, 2: 2.0, 3: 3.0}
+
+
 @pytest.mark.integration
 @pytest.mark.timeout(600)
 def test_chaos_under_load_every_perturbation_recovers_and_nothing_diverges_or_is_lost(tmp_path: Path) -> None:
@@ -84,9 +93,8 @@ def test_chaos_under_load_every_perturbation_recovers_and_nothing_diverges_or_is
         cwd=ROOT, capture_output=True, text=True, timeout=540,
     )
     lines = run.stdout.strip().splitlines()
-    assert lines, f"no output; stderr:\n{run.stderr[-3000:]}"
+    assert run.returncode == 0 and lines, f"exit {run.returncode}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     summary = json.loads(lines[-1])
-    assert run.returncode == 0, f"exit {run.returncode}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
 
     # Every kind ran (the first round goes through all four), each one on a single node, and each
     # node got back to the network's height.
