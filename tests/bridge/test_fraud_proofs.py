@@ -13,6 +13,8 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from bridge.eth import Anvil, DevAccount, deploy_bridge
+from client.bridge import BridgeClient
+from client.client import Client
 from client.eth import send_eth_transaction, transact
 from modules.anchor.merkle import BalanceTree, Leaf
 from modules.anchor.types import AnchorRecord
@@ -284,3 +286,26 @@ def test_a_forfeiture_keeps_the_vault_solvent_and_the_pool_backs_a_later_anchor(
         over = replace(full, total_claimable_micro_usdc=full.total_claimable_micro_usdc + 1)
         anchor(setup, over, sign(setup, over, keys=rest))
     anchor(setup, full, sign(setup, full, keys=rest))
+
+
+def test_the_bridge_client_bonds_and_proves_through_the_vault(bonded: VaultSetup, anvil: Anvil) -> None:
+    """BridgeClient's Ethereum calls (no chain needed): bond from a key, read bondOf, prove both kinds."""
+    setup = bonded
+    bridge = BridgeClient(Client("http://127.0.0.1:1"), anvil.rpc_url, setup.vault.address)
+    bonder, reporter = PrivateKey(keccak256(b"bonder")), PrivateKey(keccak256(b"reporter"))
+    fund_gas(setup, bonder, reporter)
+    transact(setup.w3, setup.token.functions.mint(Web3.to_checksum_address(bonder.address), 40 * USDC),
+             setup.deployer.checksum)
+    cheater, other = setup.validators[1], setup.validators[2]
+    assert bridge.bond(bonder, 40 * USDC, cheater.address) == 2
+    assert bridge.bond_of(cheater.address) == 40 * USDC
+    a, b = empty_record(nonce=4), empty_record(nonce=4, total=USDC)
+    sig_a, sig_b = (digests.sign(cheater, anchor_digest(setup.chain_id, setup.vault_address, r)) for r in (a, b))
+    bridge.prove_anchor_equivocation(reporter, a, sig_a, b, sig_b)
+    assert bridge.bond_of(cheater.address) == 0
+    assert setup.balance(Web3.to_checksum_address(reporter.address)) == 4 * USDC
+    me = setup.recipient.address
+    signed = [(me, amount, digests.sign(other, setup.withdrawal_digest(3, me, amount))) for amount in (USDC, 2 * USDC)]
+    bridge.prove_withdrawal_equivocation(reporter, 3, signed[0], signed[1])
+    assert setup.vault.functions.forfeited(Web3.to_checksum_address(other.address)).call()
+    assert setup.vault.functions.totalPower().call() == 2
