@@ -4,7 +4,8 @@
 
 Prints one line per figure, then every figure as one JSON object on the last line. Withdrawals
 carry the smallest quorum (3 of 4, 14 of 20 equal-power validators) unless the name says
-"all_signers", and pay an address that held no tokens before (the dearer, common case).
+"all_signers", and pay an address that held no tokens before (the dearer, common case). A fraud
+proof forfeits the bond of the first of 20 validators (the whole ordered set shifts down one).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from web3 import Web3
 
 from bridge.eth import Anvil, BridgeDeployment, cover_withdrawals, deploy_bridge
 from client.eth import transact
+from modules.anchor.types import AnchorRecord
 from wire import vault as digests
+from wire.anchor import anchor_digest, vault_record
 from wire.crypto import PrivateKey, keccak256
 
 USDC = 1_000_000
@@ -38,6 +41,35 @@ def _withdraw_gas(
     sigs = digests.sign_quorum(keys[:signers], digest)
     call = bridge.vault.functions.withdraw(withdrawal_id, Web3.to_checksum_address(recipient), USDC, sigs)
     return transact(node.web3(), call, node.accounts[1].checksum)["gasUsed"]
+
+
+def _anchor(nonce: int, total_micro_usdc: int) -> AnchorRecord:
+    return AnchorRecord(nonce, "perpchain-localnet", 100 * nonce, bytes(32), bytes(32), total_micro_usdc, 0, 0, 0, 0, 0)
+
+
+def _fraud_proof_gas(node: Anvil, bridge: BridgeDeployment, keys: list[PrivateKey]) -> dict[str, int]:
+    """Bond two validators, then prove each equivocating (anchors, then withdrawals)."""
+    w3, user = node.web3(), node.accounts[1].checksum
+    reporter = node.accounts[2].checksum
+    transact(w3, bridge.token.functions.approve(bridge.vault.address, 2**256 - 1), user)
+    figures = {}
+    for name, key in (("bond_first_gas", keys[0]), ("bond_gas", keys[1])):  # totalBonded written from zero, then not
+        call = bridge.vault.functions.bond(100 * USDC, Web3.to_checksum_address(key.address))
+        figures[name] = transact(w3, call, user)["gasUsed"]
+    a, b = _anchor(1, 0), _anchor(1, USDC)
+    sign_anchor = [digests.split_signature(digests.sign(keys[0], anchor_digest(bridge.chain_id, bridge.vault_address,
+                                                                               r))) for r in (a, b)]
+    call = bridge.vault.functions.proveAnchorEquivocation(vault_record(a), sign_anchor[0], vault_record(b),
+                                                         sign_anchor[1])
+    figures["prove_anchor_equivocation_20_validators_gas"] = transact(w3, call, reporter)["gasUsed"]
+    recipients = [PrivateKey(keccak256(b"thief-%d" % i)).address for i in range(2)]
+    sign_withdrawal = [digests.split_signature(digests.sign(keys[1], digests.withdrawal_digest(
+        bridge.chain_id, bridge.vault_address, 7, recipient, USDC))) for recipient in recipients]
+    call = bridge.vault.functions.proveWithdrawalEquivocation(
+        7, Web3.to_checksum_address(recipients[0]), USDC, sign_withdrawal[0],
+        Web3.to_checksum_address(recipients[1]), USDC, sign_withdrawal[1])
+    figures["prove_withdrawal_equivocation_19_validators_gas"] = transact(w3, call, reporter)["gasUsed"]
+    return figures
 
 
 def measure() -> dict[str, int]:
@@ -79,6 +111,7 @@ def measure() -> dict[str, int]:
         cover_withdrawals(w3, bridge20, keys20, 2, 2 * USDC, user.checksum)
         figures["withdraw_20_validators_gas"] = _withdraw_gas(node, bridge20, keys20, 1, _quorum(20))
         figures["withdraw_20_validators_all_signers_gas"] = _withdraw_gas(node, bridge20, keys20, 2, 20)
+        figures.update(_fraud_proof_gas(node, bridge20, keys20))
     return figures
 
 

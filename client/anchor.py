@@ -177,7 +177,7 @@ class AnchorClient:
         found = []
         for nonce in range(anchored + 1, last + 1):
             sender, amount = vault.functions.depositOf(nonce).call()
-            if sender.lower() == f"0x{depositor.hex()}":
+            if sender.lower() == f"0x{depositor.hex()}" and amount:  # a bond's nonce reads amount 0
                 found.append((nonce, int(amount)))
         return found
 

@@ -3,6 +3,8 @@ solvency check (the vault's balance read with web3, set against the chain's clai
 
     bridge = BridgeClient(Client(node_rpc), eth_rpc="http://127.0.0.1:8545", vault="0x..")
     bridge.deposit(eth_key, amount_micro_usdc, recipient, subaccount)   # approve + Vault.deposit
+    bridge.bond(eth_key, amount_micro_usdc, signer)                      # approve + Vault.bond
+    bridge.prove_anchor_equivocation(key, record_a, sig_a, record_b, sig_b)  # forfeit the signer's bond
     bridge.withdraw(key, amount_micro_usdc, eth_recipient, subaccount)  # chain tx, queues a payment
     bridge.solvency()                                                    # Solvency, `holds` True when equal
     bridge.rotate_key(operator_key, current_eth_key, new_eth_key)        # validators: a new bridge key
@@ -15,11 +17,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from client.client import Client, TxResult
+from modules.anchor.types import AnchorRecord
 from modules.bridge.keeper import supermajority
 from modules.bridge.types import ClaimDeposit, ResumeDeposits, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
+from wire.anchor import vault_record
 from wire.codec import Action
 from wire.crypto import PrivateKey
-from wire.vault import bridge_key_digest, bridge_key_rotation_digest
+from wire.vault import bridge_key_digest, bridge_key_rotation_digest, split_signature
 
 if TYPE_CHECKING:  # web3 is imported on first Ethereum use (client/eth.py)
     from web3 import Web3
@@ -31,9 +35,13 @@ __all__ = ["BridgeClient", "ClaimDeposit", "SetBridgeKey", "SignValset", "SignWi
            "held_by_vault"]
 
 
+BOND_SUBACCOUNT = 255  # Vault.BOND_SUBACCOUNT: a Deposited event naming it is a bond, not a deposit
+
+
 @dataclass(frozen=True)
 class Solvency:
-    """vault_balance == chain_claim + unpaid_withdrawals + uncredited_deposits on a healthy bridge."""
+    """vault_balance == chain_claim + unpaid_withdrawals + uncredited_deposits + bonded +
+    insurance_pool on a healthy bridge: the last two are held by the vault outside any user's claim."""
 
     height: int
     eth_block: int
@@ -41,11 +49,14 @@ class Solvency:
     chain_claim_micro_usdc: int
     unpaid_withdrawals_micro_usdc: int
     uncredited_deposits_micro_usdc: int
+    bonded_micro_usdc: int
+    insurance_pool_micro_usdc: int
     chain: dict[str, Any]
 
     @property
     def expected_vault_micro_usdc(self) -> int:
-        return self.chain_claim_micro_usdc + self.unpaid_withdrawals_micro_usdc + self.uncredited_deposits_micro_usdc
+        return (self.chain_claim_micro_usdc + self.unpaid_withdrawals_micro_usdc + self.uncredited_deposits_micro_usdc
+                + self.bonded_micro_usdc + self.insurance_pool_micro_usdc)
 
     @property
     def surplus_micro_usdc(self) -> int:
@@ -61,6 +72,8 @@ class Solvency:
                 "chain_claim_micro_usdc": str(self.chain_claim_micro_usdc),
                 "unpaid_withdrawals_micro_usdc": str(self.unpaid_withdrawals_micro_usdc),
                 "uncredited_deposits_micro_usdc": str(self.uncredited_deposits_micro_usdc),
+                "bonded_micro_usdc": str(self.bonded_micro_usdc),
+                "insurance_pool_micro_usdc": str(self.insurance_pool_micro_usdc),
                 "surplus_micro_usdc": str(self.surplus_micro_usdc), "chain": self.chain}
 
 
@@ -187,6 +200,38 @@ class BridgeClient:
         (event,) = vault.events.Deposited().process_receipt(receipt, errors=DISCARD)  # the token's logs: skipped
         return int(event["args"]["depositNonce"])
 
+    def bond(self, eth_key: PrivateKey, amount_micro_usdc: int, signer: bytes) -> int:
+        """approve + Vault.bond from `eth_key` for validator key `signer`; returns the deposit nonce
+        the bond takes (its Deposited event names subaccount 255)."""
+        from web3.logs import DISCARD
+
+        w3, vault, token = self._eth()
+        self.send_eth(eth_key, token.functions.approve(vault.address, amount_micro_usdc))
+        receipt = self.send_eth(eth_key, vault.functions.bond(amount_micro_usdc, w3.to_checksum_address(signer)))
+        (event,) = vault.events.Deposited().process_receipt(receipt, errors=DISCARD)
+        return int(event["args"]["depositNonce"])
+
+    def bond_of(self, signer: bytes) -> int:
+        """The bond the vault holds for validator key `signer` (0 once forfeited or reclaimed)."""
+        return int(self.vault.functions.bondOf(self.web3.to_checksum_address(signer)).call())
+
+    def prove_anchor_equivocation(self, key: PrivateKey, record_a: AnchorRecord, signature_a: bytes,
+                                  record_b: AnchorRecord, signature_b: bytes) -> TxReceipt:
+        """Submit two 65-byte signatures by one key over different anchors with the same nonce:
+        the vault forfeits that key's bond and vote and pays `key` the reporter's share."""
+        return self.send_eth(key, self.vault.functions.proveAnchorEquivocation(
+            vault_record(record_a), split_signature(signature_a), vault_record(record_b), split_signature(signature_b)))
+
+    def prove_withdrawal_equivocation(self, key: PrivateKey, withdrawal_id: int,
+                                      a: tuple[bytes, int, bytes], b: tuple[bytes, int, bytes]) -> TxReceipt:
+        """As prove_anchor_equivocation for two withdrawals with the same id, each given as
+        (recipient, amount_micro_usdc, 65-byte signature)."""
+        to = self.web3.to_checksum_address
+        (recipient_a, amount_a, signature_a), (recipient_b, amount_b, signature_b) = a, b
+        return self.send_eth(key, self.vault.functions.proveWithdrawalEquivocation(
+            withdrawal_id, to(recipient_a), amount_a, split_signature(signature_a),
+            to(recipient_b), amount_b, split_signature(signature_b)))
+
     def solvency(self) -> Solvency:
         """Chain figures first, then Ethereum at its latest block (a block landing in between shows
         as a transient difference; ask again)."""
@@ -197,8 +242,11 @@ class BridgeClient:
         balance = token.functions.balanceOf(vault.address).call(block_identifier=eth_block)
         credited = int(chain["credited_deposit_nonce"])
         uncredited = sum(int(log["args"]["amount"]) for log in vault.events.Deposited().get_logs(
-            from_block=0, to_block=eth_block) if int(log["args"]["depositNonce"]) > credited)
+            from_block=0, to_block=eth_block)
+            if int(log["args"]["depositNonce"]) > credited and int(log["args"]["subaccount"]) != BOND_SUBACCOUNT)
         paid = sum(int(log["args"]["amount"]) for log in vault.events.Withdrawn().get_logs(
             from_block=0, to_block=eth_block))
+        bonded = int(vault.functions.totalBonded().call(block_identifier=eth_block))
+        pool = int(vault.functions.insurancePool().call(block_identifier=eth_block))
         return Solvency(height, eth_block, balance, int(chain["chain_claim_micro_usdc"]),
-                        int(chain["withdrawn_total_micro_usdc"]) - paid, uncredited, chain)
+                        int(chain["withdrawn_total_micro_usdc"]) - paid, uncredited, bonded, pool, chain)

@@ -28,6 +28,15 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 /// back every deposit the anchor does not include. A withdrawal is paid only once an anchor covers
 /// it, so the balances an exit proves never contain money a withdrawal already paid. An anchor is
 /// refused if the vault could not pay all of that (`owed()`), so every payment stays possible.
+///
+/// Bonds and fraud proofs (docs/bridge.md, "Bonds and fraud proofs"): `bond` locks a validator
+/// key's bond here, announced as a deposit to subaccount 255 so the chain credits it to its
+/// staking module. A bond is not a user deposit: it is kept out of the deposits' running sum and
+/// owed as its own term (`totalBonded`). Anyone who holds two signatures by one key over
+/// different anchors with the same nonce, or different withdrawals with the same id, submits them:
+/// the key's whole bond is forfeited (REPORTER_SHARE_BPS of it to the reporter, the rest to
+/// `insurancePool`) and its vote is gone for good. After a freeze, an unforfeited bond goes back
+/// to its signer key through `reclaimBond()`, one freeze period later (the window for proofs).
 contract Vault is ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -41,6 +50,10 @@ contract Vault is ReentrancyGuard {
     string public constant NAME = "perpchain-vault";
     string public constant VERSION = "1";
     uint8 public constant MAX_SUBACCOUNT = 127;
+    /// @notice The subaccount a bond's Deposited event names: deposit() never reaches it.
+    uint8 public constant BOND_SUBACCOUNT = 255;
+    /// @notice The reporter's share of a forfeited bond, in basis points; the rest is insurance.
+    uint256 public constant REPORTER_SHARE_BPS = 1_000;
     /// @notice Bounds the cost of a valset update and of a withdrawal signed by the whole set.
     uint256 public constant MAX_VALIDATORS = 128;
     /// @notice Bounds the total power so that `power * 3` can never overflow.
@@ -70,7 +83,8 @@ contract Vault is ReentrancyGuard {
 
     /// @notice Who deposited, and the sum of every deposit up to and including this one (so a
     /// deposit's amount and the sum of any range of deposits are two reads). `sender` is cleared
-    /// once the deposit is reclaimed.
+    /// once the deposit is reclaimed. A bond's nonce keeps its bonder and adds 0 to the sum (a
+    /// deposit is never 0), which is how reclaim() tells a bond from a deposit.
     struct DepositRecord {
         address sender;
         uint96 depositedThrough;
@@ -121,6 +135,19 @@ contract Vault is ReentrancyGuard {
     mapping(address account => bool) public exited;
     mapping(uint64 depositNonce => DepositRecord) private _deposits;
 
+    /// @notice Each signer key's bond: added by bond(), zeroed by forfeiture or reclaimBond().
+    mapping(address signer => uint256) public bondOf;
+    /// @notice Sum of bondOf: the bonds term of owed().
+    uint256 public totalBonded;
+    /// @notice Keys proven to have equivocated: bond gone, never again in the set.
+    mapping(address signer => bool) public forfeited;
+    /// @notice Total forfeited into the insurance pool (each forfeited bond minus the reporter's
+    /// share). The vault owes it to no one, so it is balance above owed(): it backs claims an
+    /// anchor makes beyond the users' own deposits (e.g. what the chain's insurance fund pays to
+    /// cover bad debt), and exits and withdrawals are paid from it like from any other balance.
+    /// A cumulative counter; what remains unspent is balance minus the sum of owed().
+    uint256 public insurancePool;
+
     event Deposited(
         uint64 indexed depositNonce, address indexed sender, address indexed recipient, uint8 subaccount, uint256 amount
     );
@@ -139,6 +166,12 @@ contract Vault is ReentrancyGuard {
     event Frozen(uint64 anchorNonce, bytes32 balancesRoot, uint256 totalClaimable);
     event Exited(address indexed account, uint256 amount);
     event Reclaimed(uint64 indexed depositNonce, address indexed sender, uint256 amount);
+    /// @notice `signer` equivocated: `bond` forfeited, `reporterShare` of it paid to `reporter`,
+    /// the rest to the insurance pool, and `power` (0 if it held none) taken from the set.
+    event BondForfeited(
+        address indexed signer, address indexed reporter, uint256 bond, uint256 reporterShare, uint256 power
+    );
+    event BondReclaimed(address indexed signer, uint256 amount);
 
     // Deposits and withdrawals.
     error ZeroAmount();
@@ -180,6 +213,16 @@ contract Vault is ReentrancyGuard {
     error NothingToReclaim(uint64 depositNonce);
     error NotDepositor(uint64 depositNonce, address depositor);
     error InsufficientVaultBalance(uint256 balance, uint256 amount);
+    // Bonds and fraud proofs.
+    error SignerForfeited(address signer);
+    error BondNotReclaimable(uint64 depositNonce);
+    error BondsLocked(uint256 now_, uint256 releasedAt);
+    error NoBond(address signer);
+    error NoncesDiffer(uint64 nonceA, uint64 nonceB);
+    error NotConflicting(bytes32 digest);
+    error DifferentSigners(address signerA, address signerB);
+    error AlreadyForfeited(address signer);
+    error NothingToForfeit(address signer);
 
     /// @param token_ the collateral token
     /// @param validators the initial set, addresses strictly increasing (so no duplicate, no zero)
@@ -190,7 +233,8 @@ contract Vault is ReentrancyGuard {
         token = token_;
         freezePeriod = freezePeriod_;
         lastAnchorTime = uint64(block.timestamp);
-        _setValset(validators, powers, 0, _checkValset(validators, powers));
+        _checkValset(validators, powers);
+        _setValset(validators, powers, 0);
     }
 
     // ------------------------------------------------------------------ deposits
@@ -214,6 +258,81 @@ contract Vault is ReentrancyGuard {
         _deposits[depositNonce] = DepositRecord(msg.sender, uint96(through));
         token.safeTransferFrom(msg.sender, address(this), amount);
         emit Deposited(depositNonce, msg.sender, recipient, subaccount, amount);
+    }
+
+    // --------------------------------------------------------------------- bonds
+
+    /// @notice Pulls `amount` tokens from the caller (approve first) as the bond of validator key
+    /// `signer` (its key in this vault's set). Takes the next deposit nonce and announces it as
+    /// `Deposited(nonce, caller, signer, BOND_SUBACCOUNT, amount)`, so the chain credits it to the
+    /// validator whose bridge key is `signer`. Refused once frozen, and for a forfeited key.
+    /// @return depositNonce the nonce of this bond, one more than the previous deposit or bond
+    function bond(uint256 amount, address signer) external nonReentrant returns (uint64 depositNonce) {
+        if (frozen()) revert VaultFrozen();
+        if (amount == 0) revert ZeroAmount();
+        if (amount > type(uint96).max) revert AmountTooLarge(amount);
+        if (signer == address(0)) revert ZeroRecipient();
+        if (forfeited[signer]) revert SignerForfeited(signer);
+        uint96 through = _deposits[lastDepositNonce].depositedThrough; // a bond adds nothing to the deposits' sum
+        depositNonce = ++lastDepositNonce;
+        _deposits[depositNonce] = DepositRecord(msg.sender, through);
+        bondOf[signer] += amount;
+        totalBonded += amount;
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        emit Deposited(depositNonce, msg.sender, signer, BOND_SUBACCOUNT, amount);
+    }
+
+    /// @notice From `bondsReleasedAt()` on, pays the caller (a signer key) its whole bond. Bonds stay
+    /// locked while the vault runs: on the chain they back the validator's power, and the chain
+    /// releases them (not yet reaching the vault). After a freeze no anchor comes, so the bond of a
+    /// key no proof has caught goes back to that key, not to whoever paid it.
+    function reclaimBond() external nonReentrant {
+        uint256 releasedAt = bondsReleasedAt();
+        if (block.timestamp < releasedAt) revert BondsLocked(block.timestamp, releasedAt);
+        uint256 amount = bondOf[msg.sender];
+        if (amount == 0) revert NoBond(msg.sender);
+        bondOf[msg.sender] = 0;
+        totalBonded -= amount;
+        _pay(msg.sender, amount);
+        emit BondReclaimed(msg.sender, amount);
+    }
+
+    /// @notice When reclaimBond() opens: one more `freezePeriod` after the freeze, so a fraud proof
+    /// against a key seen cheating late still lands before the key can take its bond back.
+    function bondsReleasedAt() public view returns (uint256) {
+        return freezesAt() + freezePeriod;
+    }
+
+    // -------------------------------------------------------------- fraud proofs
+
+    /// @notice Forfeits the bond and the vote of the key that signed both `a` and `b`: two
+    /// different anchors with the same nonce. Anyone may submit, frozen or not, and earns
+    /// REPORTER_SHARE_BPS of the bond; the key needs a bond or power here (an old set's key still
+    /// holding a bond is punishable). See _forfeit.
+    function proveAnchorEquivocation(
+        AnchorRecord calldata a,
+        Signature calldata sa,
+        AnchorRecord calldata b,
+        Signature calldata sb
+    ) external nonReentrant {
+        if (a.nonce != b.nonce) revert NoncesDiffer(a.nonce, b.nonce);
+        _forfeit(anchorDigest(a), sa, anchorDigest(b), sb);
+    }
+
+    /// @notice Forfeits the bond and the vote of the key that signed two different withdrawals
+    /// (recipient or amount) with the same `withdrawalId`; as proveAnchorEquivocation.
+    function proveWithdrawalEquivocation(
+        uint64 withdrawalId,
+        address recipientA,
+        uint256 amountA,
+        Signature calldata sa,
+        address recipientB,
+        uint256 amountB,
+        Signature calldata sb
+    ) external nonReentrant {
+        _forfeit(
+            withdrawalDigest(withdrawalId, recipientA, amountA), sa, withdrawalDigest(withdrawalId, recipientB, amountB), sb
+        );
     }
 
     // --------------------------------------------------------------- withdrawals
@@ -251,7 +370,7 @@ contract Vault is ReentrancyGuard {
     /// current power over `anchorDigest(record)`. Its nonce must be above the latest's, its
     /// counters no lower than the latest's, and the vault must hold all it would then owe
     /// (`owed()`: the anchored claims, the anchored withdrawals not yet paid, the deposits the
-    /// record does not include). Refused once the vault is frozen: an anchor arriving at or after
+    /// record does not include, the bonds). Refused once the vault is frozen: an anchor arriving at or after
     /// `freezesAt()` loses, whatever order it and freeze() take in a block.
     function anchor(AnchorRecord calldata record, Signature[] calldata sigs) external nonReentrant {
         if (frozen()) revert VaultFrozen();
@@ -268,7 +387,7 @@ contract Vault is ReentrancyGuard {
         }
         _requireQuorum(anchorDigest(record), sigs);
         uint256 owes = record.totalClaimable + (record.withdrawnTotal - totalWithdrawn)
-            + _depositedBetween(record.depositNonce, lastDepositNonce);
+            + _depositedBetween(record.depositNonce, lastDepositNonce) + totalBonded;
         uint256 balance = token.balanceOf(address(this));
         if (owes > balance) revert AnchorExceedsVault(owes, balance);
         anchorNonce = record.nonce;
@@ -312,16 +431,20 @@ contract Vault is ReentrancyGuard {
     }
 
     /// @notice What the vault still owes, by way out: anchored claims not yet exited, anchored
-    /// withdrawals not yet paid, and deposits the latest anchor does not include, not reclaimed.
-    /// Every anchor is refused unless the vault holds their sum, and every payment lowers one
-    /// of them by what it pays, so the vault's balance never falls below it.
-    function owed() public view returns (uint256 claims, uint256 withdrawals, uint256 deposits) {
+    /// withdrawals not yet paid, deposits the latest anchor does not include, not reclaimed, and
+    /// bonds neither forfeited nor reclaimed. Every anchor is refused unless the vault holds their
+    /// sum, and every payment lowers one of them by at least what it pays (a forfeiture lowers
+    /// `bonds` by the whole bond and pays only the reporter's share), so the vault's balance never
+    /// falls below it. The insurance pool is in none of them.
+    function owed() public view returns (uint256 claims, uint256 withdrawals, uint256 deposits, uint256 bonds) {
         claims = totalClaimable - totalExited;
         withdrawals = anchoredWithdrawnTotal - totalWithdrawn;
         deposits = _depositedBetween(anchoredDepositNonce, lastDepositNonce) - totalReclaimed;
+        bonds = totalBonded;
     }
 
-    /// @notice Deposit `depositNonce`'s depositor (zero once reclaimed or never issued) and amount.
+    /// @notice Deposit `depositNonce`'s depositor (zero once reclaimed or never issued) and amount;
+    /// a bond's nonce reads (bonder, 0): its money is in bondOf, not in the deposits.
     function depositOf(uint64 depositNonce) external view returns (address sender, uint256 amount) {
         if (depositNonce == 0 || depositNonce > lastDepositNonce) return (address(0), 0);
         sender = _deposits[depositNonce].sender;
@@ -345,14 +468,16 @@ contract Vault is ReentrancyGuard {
     }
 
     /// @notice Returns deposit `depositNonce` to its depositor, once, when the last anchor did
-    /// not include it (its nonce is above the anchored one).
+    /// not include it (its nonce is above the anchored one). A bond's nonce is refused: bonds
+    /// leave by reclaimBond().
     function reclaim(uint64 depositNonce) external nonReentrant {
         if (!frozen()) revert NotFrozen();
         if (depositNonce <= anchoredDepositNonce) revert DepositAnchored(depositNonce, anchoredDepositNonce);
         address sender = _deposits[depositNonce].sender; // zero for a nonce never issued
         if (sender == address(0)) revert NothingToReclaim(depositNonce);
-        if (sender != msg.sender) revert NotDepositor(depositNonce, sender);
         uint256 amount = _depositedBetween(depositNonce - 1, depositNonce);
+        if (amount == 0) revert BondNotReclaimable(depositNonce);
+        if (sender != msg.sender) revert NotDepositor(depositNonce, sender);
         _deposits[depositNonce].sender = address(0);
         totalReclaimed += amount;
         _pay(msg.sender, amount);
@@ -362,7 +487,9 @@ contract Vault is ReentrancyGuard {
     // ------------------------------------------------------------ validator sets
 
     /// @notice Replaces the validator set, given signatures of more than 2/3 of the CURRENT power
-    /// over `valsetDigest(newValidators, newPowers, newNonce)`; the nonce must grow.
+    /// over `valsetDigest(newValidators, newPowers, newNonce)`; the nonce must grow. A forfeited
+    /// key in the new set is left out (the chain does not know of the forfeiture yet), so the set
+    /// kept may be smaller than the one signed, or empty (see _removeValidator).
     function updateValset(
         address[] calldata newValidators,
         uint256[] calldata newPowers,
@@ -370,13 +497,13 @@ contract Vault is ReentrancyGuard {
         Signature[] calldata sigs
     ) external nonReentrant {
         if (newNonce <= valsetNonce) revert StaleValsetNonce(newNonce, valsetNonce);
-        uint256 total = _checkValset(newValidators, newPowers);
+        _checkValset(newValidators, newPowers);
         _requireQuorum(valsetDigest(newValidators, newPowers, newNonce), sigs);
-        _setValset(newValidators, newPowers, newNonce, total);
+        _setValset(newValidators, newPowers, newNonce);
     }
 
     /// @notice The current set, in increasing address order, with its powers.
-    function currentValset() external view returns (address[] memory validators, uint256[] memory powers) {
+    function currentValset() public view returns (address[] memory validators, uint256[] memory powers) {
         validators = _validators;
         powers = new uint256[](validators.length);
         for (uint256 i; i < validators.length; ++i) {
@@ -436,6 +563,50 @@ contract Vault is ReentrancyGuard {
         token.safeTransfer(to, amount);
     }
 
+    /// @dev The fraud proof's rule, given the two digests a key signed for the same nonce: they
+    /// differ, both signatures recover (vault rules) to one key, not punished before, holding a
+    /// bond or power. Checks, effects (bond to the insurance pool less the reporter's share, vote
+    /// removed), then the one interaction: paying the reporter.
+    function _forfeit(bytes32 digestA, Signature calldata sa, bytes32 digestB, Signature calldata sb) private {
+        if (digestA == digestB) revert NotConflicting(digestA);
+        address signer = _recover(digestA, sa, 0);
+        address signerB = _recover(digestB, sb, 1);
+        if (signer != signerB) revert DifferentSigners(signer, signerB);
+        if (forfeited[signer]) revert AlreadyForfeited(signer);
+        uint256 amount = bondOf[signer];
+        uint256 power = powerOf[signer];
+        if (amount == 0 && power == 0) revert NothingToForfeit(signer);
+        uint256 share = amount * REPORTER_SHARE_BPS / 10_000;
+        forfeited[signer] = true;
+        bondOf[signer] = 0;
+        totalBonded -= amount;
+        insurancePool += amount - share;
+        if (power != 0) _removeValidator(signer, power);
+        emit BondForfeited(signer, msg.sender, amount, share, power);
+        if (share != 0) _pay(msg.sender, share);
+    }
+
+    /// @dev Takes `signer` (holding `power`) out of the current set, keeping the list's order, the
+    /// total and the checkpoint (same nonce) true to what is left. The quorum is then more than 2/3
+    /// of the remaining power. The set may become empty (a sole validator caught cheating): punishing
+    /// it matters more than keeping a cheater's vote, and with no power left no anchor, withdrawal
+    /// or hand-over can pass, so the vault freezes after `freezePeriod` and users leave by exit
+    /// and reclaim against the last anchor.
+    function _removeValidator(address signer, uint256 power) private {
+        delete powerOf[signer];
+        totalPower -= power;
+        address[] storage current = _validators;
+        uint256 last = current.length - 1;
+        uint256 i;
+        while (current[i] != signer) ++i;
+        for (; i < last; ++i) {
+            current[i] = current[i + 1];
+        }
+        current.pop();
+        (address[] memory validators, uint256[] memory powers) = currentValset();
+        valsetCheckpoint = _valsetStructHash(validators, powers, valsetNonce);
+    }
+
     /// @dev The sum of deposits `after + 1` through `through` (nonces; `after` <= `through`).
     function _depositedBetween(uint64 after_, uint64 through) private view returns (uint256) {
         return uint256(_deposits[through].depositedThrough) - _deposits[after_].depositedThrough;
@@ -481,7 +652,8 @@ contract Vault is ReentrancyGuard {
 
     /// @dev A set is non-empty, bounded, with equal lengths, strictly increasing addresses (so no
     /// duplicate and no zero address) and positive powers whose total fits MAX_TOTAL_POWER.
-    function _checkValset(address[] memory validators, uint256[] memory powers) private pure returns (uint256 total) {
+    function _checkValset(address[] memory validators, uint256[] memory powers) private pure {
+        uint256 total;
         if (validators.length == 0) revert EmptyValset();
         if (validators.length > MAX_VALIDATORS) revert TooManyValidators(validators.length, MAX_VALIDATORS);
         if (validators.length != powers.length) revert ValsetLengthMismatch(validators.length, powers.length);
@@ -495,25 +667,32 @@ contract Vault is ReentrancyGuard {
         }
     }
 
-    /// @dev Writes a set already checked by _checkValset, whose powers sum to `total`.
-    function _setValset(address[] memory validators, uint256[] memory powers, uint64 nonce, uint256 total) private {
+    /// @dev Writes a set already checked by _checkValset, leaving out forfeited keys.
+    function _setValset(address[] memory validators, uint256[] memory powers, uint64 nonce) private {
         address[] storage current = _validators;
         uint256 oldLength = current.length;
         for (uint256 i; i < oldLength; ++i) {
             delete powerOf[current[i]];
         }
         // Overwrite the list in place, then trim or extend it: cheaper than delete + push.
+        uint256 kept;
+        uint256 total;
         for (uint256 i; i < validators.length; ++i) {
-            powerOf[validators[i]] = powers[i];
-            if (i < oldLength) current[i] = validators[i];
-            else current.push(validators[i]);
+            address validator = validators[i];
+            if (forfeited[validator]) continue;
+            powerOf[validator] = powers[i];
+            total += powers[i];
+            if (kept < oldLength) current[kept] = validator;
+            else current.push(validator);
+            ++kept;
         }
-        for (uint256 i = validators.length; i < oldLength; ++i) {
+        for (uint256 i = kept; i < oldLength; ++i) {
             current.pop();
         }
-        bytes32 checkpoint = _valsetStructHash(validators, powers, nonce);
         totalPower = total;
         valsetNonce = nonce;
+        if (kept < validators.length) (validators, powers) = currentValset();
+        bytes32 checkpoint = _valsetStructHash(validators, powers, nonce);
         valsetCheckpoint = checkpoint;
         emit ValsetUpdated(nonce, checkpoint, validators, powers);
     }

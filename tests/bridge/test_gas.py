@@ -15,5 +15,9 @@ def test_gas_script_measures_every_operation() -> None:
         "update_valset_4_to_4_gas",
         "withdraw_20_validators_gas",
         "withdraw_20_validators_all_signers_gas",
+        "bond_first_gas",
+        "bond_gas",
+        "prove_anchor_equivocation_20_validators_gas",
+        "prove_withdrawal_equivocation_19_validators_gas",
     }
     assert all(value > 21_000 for value in figures.values())

@@ -5,7 +5,8 @@ The regression test replays what an audit found: a withdrawal paid while the vau
 then a freeze, then an exit from the older anchor and a reclaim of a later deposit paid the user
 twice. The property test drives seeded random sequences of deposits, withdrawals (paid as soon
 as they may be, and tried before), transfers, anchors on time, late or never, freezes, exits,
-reclaims, relayer crashes and Ethereum reorgs, and after every step checks that no user has
+reclaims, relayer crashes, Ethereum reorgs and a validator caught equivocating (its vote taken
+by a fraud proof, so the vault's quorum is the other three), and after every step checks that no user has
 gained more than the chain credited and that the vault holds all it owes; every honest payment
 must succeed. Each sequence ends by paying everyone out: then every user's gain is exactly the
 chain's credit and the vault is empty.
@@ -24,6 +25,7 @@ import pytest
 
 from bridge.contracts import build
 from bridge.eth import Anvil
+from modules.anchor.keeper import AnchorKeeper
 from tests.bridge_chain.vault_world import (
     FREEZE_PERIOD_S,
     USDC,
@@ -107,6 +109,7 @@ class Sequence:
         self.world, self.rng, self.seed = world, random.Random(seed), seed
         self.steps: list[str] = []
         self.exited: set[bytes] = set()
+        self.cheated = False
 
     def honest(self, what: str, action: Callable[[], object]) -> None:
         """An action an honest party takes when the rules allow it: it must not revert."""
@@ -200,6 +203,14 @@ class Sequence:
             for nonce in self.world.reclaimable(user):
                 self.honest(f"reclaim of deposit {nonce}", lambda: self.world.reclaim(user, nonce))
 
+    def cheat(self) -> None:
+        """Once per sequence, a validator signs two anchors with one nonce and a user proves it.
+        Relayers send only the signatures of keys the vault holds, as the real one does."""
+        if self.cheated or AnchorKeeper(self.world.store).latest() is None:
+            return
+        self.cheated = True
+        self.honest("fraud proof", lambda: self.world.equivocate(self.rng.choice(VALIDATORS), self.rng.choice(USERS)))
+
     def reorg(self) -> None:
         """A fork of Ethereum the relayers never read: a few vault calls, then dropped."""
         point = self.world.fork_point()
@@ -211,7 +222,7 @@ class Sequence:
 
     STEPS: tuple[tuple[str, int], ...] = (
         ("deposit", 5), ("withdraw", 5), ("transfer", 2), ("relay", 6), ("blocks", 2), ("anchor", 4), ("pay", 5),
-        ("time", 2), ("freeze", 1), ("exits", 2), ("crash", 1), ("reorg", 2))
+        ("time", 2), ("freeze", 1), ("exits", 2), ("crash", 1), ("reorg", 2), ("cheat", 1))
 
     def run(self, steps: int) -> None:
         """Each sequence draws how often relayers send anchors to the vault: often, seldom or
@@ -261,7 +272,7 @@ class Sequence:
 
 def test_no_sequence_of_events_pays_anyone_more_than_the_chain_credited(
         deployed: Deployed, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    steps = 0
+    steps = cheats = 0
     for seed in range(FIRST_SEED, FIRST_SEED + SEQUENCES):
         world = World(deployed, tmp_path / f"chain-{seed}")
         sequence = Sequence(world, seed)
@@ -272,7 +283,9 @@ def test_no_sequence_of_events_pays_anyone_more_than_the_chain_credited(
         finally:
             world.close()
         steps += len(sequence.steps)
+        cheats += sequence.cheated
     with capsys.disabled():
-        print(f"\n[vault ledger] {SEQUENCES} sequences, {steps} steps, seeds {FIRST_SEED}..{FIRST_SEED + SEQUENCES - 1}: "
+        print(f"\n[vault ledger] {SEQUENCES} sequences ({cheats} with a vote taken by a fraud proof), {steps} steps, "
+              f"seeds {FIRST_SEED}..{FIRST_SEED + SEQUENCES - 1}: "
               "no user paid more than the chain credited, the vault solvent after every step, every honest "
               "payment paid, every sequence closed exactly")
