@@ -17,14 +17,12 @@ from client import Client
 from client.blocks import DuplicateVote, duplicate_votes
 from client.times import rfc3339_to_ms
 from genesis.builder import consensus_pub_key, validator_address
-from modules.registry import NAMES
 from tests.harness import wait_until
 from tests.integration.conftest import Net, running_net
 
 EVIDENCE_TIMEOUT_S = 180.0  # the twin block-syncs the chain first, then conflicts within a few heights
 BLOCKS_AFTER = 20  # every node makes this many blocks past the evidence, and again past the jailing
 LONGEST_GAP_S = 15.0  # no block may take longer, twin or not (a round change takes ~1 s at these timeouts)
-STAKING_MERGED = "staking" in NAMES
 
 
 @dataclass
@@ -114,7 +112,6 @@ def test_the_chain_keeps_making_blocks_while_a_validator_double_signs(double_sig
     assert gap_s < LONGEST_GAP_S
 
 
-@pytest.mark.skipif(not STAKING_MERGED, reason="staking module not merged yet")
 def test_the_double_signer_is_jailed_tombstoned_slashed_and_leaves_the_validator_set(
         double_sign: DoubleSign) -> None:
     net, address = double_sign.net, double_sign.address
