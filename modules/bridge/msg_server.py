@@ -442,9 +442,9 @@ def handle_set_bridge_key(bridge: BridgeKeeper, verifier: SignatureVerifier, cha
     validator = _operator(bridge, signer, "set bridge keys")
     if len(action.eth_address) != 20 or action.eth_address == ZERO_ADDRESS:
         raise BadBridgeKey("the bridge key must be a non-zero 20-byte Ethereum address")
-    holder = bridge.validator_of_eth_key(action.eth_address)
+    holder = bridge.eth_key_holder(action.eth_address)
     if holder is not None and holder != validator.consensus_address:
-        raise BadBridgeKey(f"{_hex(action.eth_address)} is the bridge key of validator {holder.hex().upper()}")
+        raise BadBridgeKey(f"{_hex(action.eth_address)} is or was the bridge key of validator {holder.hex().upper()}")
     if not action.approval:
         raise BadRotationApproval(f"the rotation carries no approval: the validator's current bridge key "
                                   f"{_hex(validator.eth_address)} must sign it (perpchain tx bridge-key "

@@ -37,8 +37,8 @@ PARAMS = {"power_unit_micro_usdc": UNIT, "double_sign_slash_ppm": 50_000, "downt
           "downtime_window_blocks": 10, "downtime_min_signed_ppm": 500_000, "jail_cooldown_blocks": 5}
 
 
-def staking_genesis() -> dict[str, Any]:
-    staking = {"params": PARAMS, "validators": [
+def staking_genesis(params: dict[str, int] = PARAMS) -> dict[str, Any]:
+    staking = {"params": params, "validators": [
         {"consensus_address": a.hex().upper(), "pub_key": base64.b64encode(pk).decode(),
          "operator": f"0x{o.address.hex()}", "bond_micro_usdc": str(BOND)}
         for a, pk, o in zip(ADDRESSES, PUB_KEYS, OPERATORS)]}
@@ -52,8 +52,8 @@ def staking_genesis() -> dict[str, Any]:
 class Net:
     """The chain, its block-by-block consensus report, and the invariants after every block."""
 
-    def __init__(self, path: Path) -> None:
-        app_state = staking_genesis()
+    def __init__(self, path: Path, params: dict[str, int] = PARAMS) -> None:
+        app_state = staking_genesis(params)
         self.supply = sum(int(b["amount_micro_usdc"]) for b in app_state["bank"]["balances"])
         self.chain = InProcessChain.start(path, Genesis(CHAIN_ID, app_state, tuple((pk, 10) for pk in PUB_KEYS)),
                                           BLOCK_INTERVAL_MS, GENESIS_TIME_MS)
@@ -120,7 +120,7 @@ def test_double_sign_evidence_slashes_into_the_insurance_fund_jails_and_tombston
         "consensus_address": f"0x{ADDRESSES[0].hex()}", "operator": f"0x{OPERATORS[0].address.hex()}",
         "eth_address": f"0x{ETH_KEYS[0].address.hex()}", "bond_micro_usdc": str(BOND - slash), "power": "0",
         "jailed": True, "jailed_until_height": None, "missed_blocks": "0", "slashed_micro_usdc": str(slash),
-        "tombstoned": True}
+        "tombstoned": True, "forfeited_at_height": "0", "unbonding": []}
     # the same evidence again changes nothing: one infraction is punished once
     assert updates(net.block(evidence=(0,))) == [] and net.insurance_fund() == fund_before + slash
     # CometBFT's set (the oracle's copy) loses it two blocks after the update was sent

@@ -532,7 +532,7 @@ def test_rotating_a_bridge_key_needs_its_proof_and_moves_the_valset_nonce(net: N
     new_key = PrivateKey(keccak256(b"new"))
     action = rotation(net, 0, new_key)
     operator = net.operators[0].address
-    with pytest.raises(BadBridgeKey, match="is the bridge key of validator"):  # another validator's key
+    with pytest.raises(BadBridgeKey, match="is or was the bridge key of validator"):  # another validator's key
         msg_server.handle_set_bridge_key(net.bridge, VERIFIER, CTX.chain_id, operator,
                                          rotation(net, 0, net.eth_keys[1], proof_by=new_key))
     with pytest.raises(BadBridgeKey, match="the proof is not the new key's signature"):  # someone else's proof
@@ -546,6 +546,9 @@ def test_rotating_a_bridge_key_needs_its_proof_and_moves_the_valset_nonce(net: N
     assert net.bridge.valset_nonce() == 1
     _withdraw(net)
     _sign(net, 0, 1, key=new_key)
+    with pytest.raises(BadBridgeKey, match="is or was the bridge key of validator"):  # a released key is not reused
+        msg_server.handle_set_bridge_key(net.bridge, VERIFIER, CTX.chain_id, net.operators[1].address,
+                                         rotation(net, 1, net.eth_keys[0]))
 
 
 def test_a_withdrawal_signed_before_a_rotation_is_signed_again_with_the_new_key(net: Net) -> None:
