@@ -46,9 +46,11 @@ def _bytes(value: Any, where: str) -> bytes:
 
 def _integer(value: Any, where: str) -> int:
     """A JSON integer or a decimal string (uint256 amounts do not fit a JSON number)."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.isdigit()):
-        raise ValueError(f"{where} must be a non-negative integer or its decimal digits")
-    return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    raise ValueError(f"{where} must be a non-negative integer or its decimal digits, got {value!r}")
 
 
 def _anchor(side: dict[str, Any], where: str) -> SignedAnchor:
