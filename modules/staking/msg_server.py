@@ -60,9 +60,9 @@ def _hex(raw: bytes) -> str:
 
 def release_bond(bank: Bank, bridge: Bridge, validator: StakingValidator, amount_micro_usdc: int,
                  to: SubaccountId) -> None:
-    """The one way micro-USDC leaves a bond (a slash, an equivocation, an unbonding's release): bond
-    money the vault holds becomes a balance on the chain's ledger (`to`: the insurance fund or the
-    operator), which the bridge counts as released bond money."""
+    """The one way micro-USDC leaves a bond (a slash, an equivocation, an unbonding's release), taken
+    from `validator`'s: bond money the vault holds becomes a balance on the chain's ledger (`to`: the
+    insurance fund or the operator), which the bridge counts as released bond money."""
     if amount_micro_usdc:
         bank.mint(to, amount_micro_usdc)
         bridge.add_bonds_released(amount_micro_usdc)
