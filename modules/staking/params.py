@@ -10,6 +10,9 @@ from modules.params import bounded
 PPM = 1_000_000
 MAX_VALIDATORS = 128  # the set is this small: every per-block loop over validators is bounded by it
 MAX_UNBONDING_ENTRIES = 7  # per validator: a slash walks them all, so they are few
+# CometBFT fails a block whose validator updates take its set past MaxTotalVotingPower ((2^63 - 1) / 8),
+# which would halt the chain; no validator's power passes its share of that.
+MAX_VALIDATOR_POWER = (2**63 - 1) // 8 // MAX_VALIDATORS
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from modules.bridge.keeper import BridgeKeeper
 from modules.bridge.types import ClaimDeposit
 from modules.module import InvariantContext
 from modules.oracle.keeper import OracleKeeper
+from modules.staking.params import MAX_VALIDATOR_POWER
 from modules.staking.types import Unjail
 from modules.types import BOND_SUBACCOUNT, INSURANCE_FUND
 from sim.invariants import first_broken
@@ -26,6 +27,7 @@ from wire.codec import Tx, sign_tx
 from wire.crypto import PrivateKey, keccak256
 
 DUPLICATE_VOTE = 1
+COMETBFT_MAX_TOTAL_VOTING_POWER = (2**63 - 1) // 8  # types.MaxTotalVotingPower
 UNIT = 1_000_000  # micro-USDC per unit of power
 BOND = 10 * UNIT
 PUB_KEYS = [bytes([i]) * 32 for i in range(1, 5)]
@@ -176,6 +178,21 @@ def test_a_bond_credited_through_the_bridge_raises_its_validators_power_never_th
     assert net.validator(2)["bond_micro_usdc"] == str(BOND + 5 * UNIT)
     assert BankKeeper(net.chain.store).supply() == supply
     assert BridgeKeeper(net.chain.store).validator(ADDRESSES[2]).power == 15  # type: ignore[union-attr]
+
+
+def test_no_bond_gives_the_set_more_power_than_cometbft_accepts(net: Net) -> None:
+    """CometBFT fails the block (and so halts the chain) when a validator update would take its
+    set's total power past MaxTotalVotingPower; a bond is refused by nothing on its way in, so its
+    power is capped instead, each validator at MAX_VALIDATOR_POWER."""
+    huge = 2**100  # vault bonds are up to 2^96 each; several add up
+    bond = ClaimDeposit(1, 100, keccak256(b"bond"), ETH_KEYS[2].address, ETH_KEYS[2].address, BOND_SUBACCOUNT, huge)
+    response = net.block([net.tx(OPERATORS[i], bond) for i in range(3)])
+    assert updates(response) == [(PUB_KEYS[2], MAX_VALIDATOR_POWER)]
+    net.block()
+    net.block()
+    powers = {v.address: v.power for v in OracleKeeper(net.chain.store).validators()}
+    assert sum(powers.values()) <= COMETBFT_MAX_TOTAL_VOTING_POWER
+    assert net.validator(2)["bond_micro_usdc"] == str(BOND + huge) and net.validator(2)["power"] == str(MAX_VALIDATOR_POWER)
 
 
 def test_a_bond_to_a_key_no_validator_holds_waits_as_pending(net: Net) -> None:
