@@ -9,7 +9,7 @@ from modules.staking.params import MAX_UNBONDING_ENTRIES
 
 def bonds_conserved(staking: StakingKeeper) -> str | None:
     """Every bond credited is a validator's bond, pending, unbonding, slashed into the insurance fund
-    or released to its operator (less what a deposit halt's resume took back while pending)."""
+    or released to its operator (less what a deposit halt's resume took back)."""
     held = (sum(v.bond_micro_usdc for v in staking.validators()) + sum(a for _, a in staking.pending_bonds())
             + sum(e.amount_micro_usdc for e in staking.all_unbonding_entries()))
     gone = staking.slashed_total() + staking.unbonded_total()

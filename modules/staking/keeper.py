@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from typing import Iterator
 
 from modules.encoding import read_uint, stored_uint, u64, u128
@@ -124,6 +125,25 @@ class StakingKeeper:
         taken = min(self.pending_bond(eth_address), amount_micro_usdc)
         if taken:
             self.set_pending_bond(eth_address, self.pending_bond(eth_address) - taken)
+            self._store.set(BONDED_TOTAL, u128(self.bonded_total() - taken))
+        return taken
+
+    def take_joined_bond(self, consensus_address: bytes, amount_micro_usdc: int) -> int:
+        """Take back up to `amount_micro_usdc` of a validator's bond, then of its unbonding entries
+        (newest first): a credit a deposit halt's resume undid after it joined; what was taken. Its
+        power follows at the end of a block."""
+        validator = self.validator(consensus_address)
+        if validator is None:
+            return 0
+        taken = min(validator.bond_micro_usdc, amount_micro_usdc)
+        if taken:
+            self.set_validator(replace(validator, bond_micro_usdc=validator.bond_micro_usdc - taken))
+        for entry in reversed(self.unbonding_entries(consensus_address)):
+            part = min(entry.amount_micro_usdc, amount_micro_usdc - taken)
+            if part:
+                self.set_unbonding(replace(entry, amount_micro_usdc=entry.amount_micro_usdc - part))
+                taken += part
+        if taken:
             self._store.set(BONDED_TOTAL, u128(self.bonded_total() - taken))
         return taken
 

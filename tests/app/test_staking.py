@@ -15,12 +15,12 @@ import pytest
 from app.driver import Consensus, Genesis, InProcessChain
 from modules.bank.keeper import BankKeeper
 from modules.bridge.keeper import BridgeKeeper
-from modules.bridge.types import ClaimDeposit
+from modules.bridge.types import ClaimDeposit, ResumeDeposits
 from modules.module import InvariantContext
 from modules.oracle.keeper import OracleKeeper
 from modules.staking.params import MAX_VALIDATOR_POWER
 from modules.staking.types import Unjail
-from modules.types import BOND_SUBACCOUNT, INSURANCE_FUND
+from modules.types import BOND_SUBACCOUNT, INSURANCE_FUND, SubaccountId
 from sim.invariants import first_broken
 from tests.app.conftest import BLOCK_INTERVAL_MS, CHAIN_ID, GENESIS_TIME_MS, funded_app_state
 from wire.codec import Tx, sign_tx
@@ -105,6 +105,10 @@ def updates(response: Any) -> list[tuple[bytes, int]]:
 
 def event_types(response: Any) -> list[str]:
     return [e.type for e in response.events]
+
+
+def tx_event_types(response: Any) -> list[str]:
+    return [e.type for result in response.tx_results for e in result.events]
 
 
 def test_double_sign_evidence_slashes_into_the_insurance_fund_jails_and_tombstones(net: Net) -> None:
@@ -193,6 +197,26 @@ def test_no_bond_gives_the_set_more_power_than_cometbft_accepts(net: Net) -> Non
     powers = {v.address: v.power for v in OracleKeeper(net.chain.store).validators()}
     assert sum(powers.values()) <= COMETBFT_MAX_TOTAL_VOTING_POWER
     assert net.validator(2)["bond_micro_usdc"] == str(BOND + huge) and net.validator(2)["power"] == str(MAX_VALIDATOR_POWER)
+
+
+def test_a_resume_undoing_a_bond_that_joined_its_validator_takes_it_back_from_its_bond(net: Net) -> None:
+    """A bond credited, joined to validator 2 (power 15), then found reorged out of Ethereum: the
+    canonical deposit 1 is a trader's deposit. Kept, the validator would vote with power no vault
+    money backs, and a slash of it would mint unbacked money into the insurance fund."""
+    bond = ClaimDeposit(1, 100, keccak256(b"bond"), ETH_KEYS[2].address, ETH_KEYS[2].address, BOND_SUBACCOUNT,
+                        5 * UNIT)
+    assert updates(net.block([net.tx(OPERATORS[i], bond) for i in range(3)])) == [(PUB_KEYS[2], 15)]
+    canonical = ClaimDeposit(1, 101, keccak256(b"deposit"), TRADER.address, TRADER.address, 0, 5 * UNIT)
+    disputed = net.block([net.tx(OPERATORS[i], canonical) for i in range(4)])
+    assert "deposits_halted" in tx_event_types(disputed), [r.log for r in disputed.tx_results]
+    balance = BankKeeper(net.chain.store).balance(SubaccountId(TRADER.address, 0))
+    resumed = net.block([net.tx(OPERATORS[i], ResumeDeposits(1)) for i in range(3)])  # 35 of 45 power
+    assert [r.code for r in resumed.tx_results] == [0, 0, 0], [r.log for r in resumed.tx_results]
+    events = tx_event_types(resumed)
+    assert "deposits_resumed" in events and "bond_shortfall" not in events
+    assert BankKeeper(net.chain.store).balance(SubaccountId(TRADER.address, 0)) == balance + 5 * UNIT
+    assert net.validator(2)["bond_micro_usdc"] == str(BOND)
+    assert updates(resumed) == [(PUB_KEYS[2], 10)]
 
 
 def test_a_bond_to_a_key_no_validator_holds_waits_as_pending(net: Net) -> None:

@@ -14,11 +14,13 @@ import pytest
 from modules.bank.keeper import BankKeeper
 from modules.bank.types import Transfer
 from modules.bridge.keeper import BridgeKeeper
+from modules.bridge.types import ClaimDeposit, ResumeDeposits
 from modules.staking.params import MAX_UNBONDING_ENTRIES
 from modules.staking.types import Unbond
-from modules.types import SubaccountId
+from modules.types import BOND_SUBACCOUNT, SubaccountId
 from tests.app.test_staking import ADDRESSES, BOND, ETH_KEYS, OPERATORS, PARAMS, PUB_KEYS, TRADER, UNIT, Net, updates
 from tests.app.test_staking_equivocation import conflicting_anchors, deliver
+from wire.crypto import keccak256
 
 PERIOD = 5
 UNBONDING = {**PARAMS, "unbonding_period_blocks": PERIOD, "unbonding_releases_per_block": 2}
@@ -139,3 +141,21 @@ def test_two_nodes_agree_on_every_app_hash_through_unbonding_and_a_report(tmp_pa
     finally:
         for node in nodes:
             node.chain.close()
+
+
+def test_a_resume_undoing_a_joined_bond_takes_it_back_from_the_unbonding_too(net: Net) -> None:
+    """Validator 2's bond grew by a credited bond of 5 units, then its operator unbonded 12 of its
+    15: the credit, reorged out of Ethereum, must not leave as a release to the operator. The
+    resume takes the 3 left in the bond, then 2 from the unbonding entry."""
+    bond = ClaimDeposit(1, 100, keccak256(b"bond"), ETH_KEYS[2].address, ETH_KEYS[2].address, BOND_SUBACCOUNT,
+                        5 * UNIT)
+    net.block([net.tx(OPERATORS[i], bond) for i in range(3)])
+    assert net.block([net.tx(OPERATORS[2], Unbond(12 * UNIT))]).tx_results[0].code == 0
+    canonical = ClaimDeposit(1, 101, keccak256(b"deposit"), TRADER.address, TRADER.address, 0, 5 * UNIT)
+    net.block([net.tx(OPERATORS[i], canonical) for i in range(4)])
+    resumed = net.block([net.tx(OPERATORS[i], ResumeDeposits(1)) for i in (0, 1, 3)])
+    assert [r.code for r in resumed.tx_results] == [0, 0, 0], [r.log for r in resumed.tx_results]
+    assert "bond_shortfall" not in [e.type for r in resumed.tx_results for e in r.events]
+    standing = net.validator(2)
+    assert standing["bond_micro_usdc"] == "0"
+    assert [e["amount_micro_usdc"] for e in standing["unbonding"]] == [str(10 * UNIT)]

@@ -665,3 +665,18 @@ def test_genesis_round_trips_and_names_bad_fields(net: Net) -> None:
         validate_genesis(bad)
     with pytest.raises(InvalidGenesis, match="bridge.vault"):
         validate_genesis(dict(net.genesis, vault="0x12"))
+
+
+def test_a_resume_takes_back_a_bond_reorged_out_while_it_is_still_pending(net: Net) -> None:
+    """Deposit 1 was credited as a bond to validator 1's key (pending: no block end here joins it);
+    Ethereum's canonical deposit 1 is another's deposit. The bond leaves staking, the deposit
+    reaches the bank, and nothing is left to report as a shortfall."""
+    key = net.bridge_key(1)
+    credited_by_all(net, deposit(1, amount=7_000_000, recipient=SubaccountId(key, BOND_SUBACCOUNT)))
+    assert net.staking.pending_bond(key) == 7_000_000 and net.staking.bonded_total() == 7_000_000
+    for validator in range(3):
+        net.claim(validator, canonical(1))
+    assert [resume(net, v) for v in range(3)][-1] == ["deposit_resume_sent", "deposit_corrected", "deposits_resumed"]
+    assert net.staking.pending_bond(key) == 0 and net.staking.bonded_total() == 0
+    assert net.bank.balance(OTHER) == 3_000_000
+    assert invariants.chain_claim_conserved(net.store, 0) is None
