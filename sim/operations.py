@@ -71,6 +71,7 @@ class OperationMix:
     weights: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     _nonces: dict[bytes, int] = field(default_factory=dict)
     _prices: dict[int, int] = field(default_factory=dict)
+    _crashes: dict[int, tuple[int, int]] = field(default_factory=dict)  # market -> (direction, blocks left)
     _deposits: list[_Deposit] = field(default_factory=list)
     _sent: list[bytes] = field(default_factory=list)  # earlier txs, for replays
     _time_ms: int = 0
@@ -96,9 +97,17 @@ class OperationMix:
         return self._time_ms
 
     def move_prices(self) -> None:
+        """A random walk of a few bp a block, with shocks of 4% to 10% a block (the oracle's clamp)
+        that go on for `CRASH_BLOCKS` blocks in one direction: a crash deep enough to take the
+        leveraged bets past maintenance, whatever the flow around it (so every seeded run
+        exercises liquidation, not only the lucky ones)."""
         for market_id in sorted(self._prices):
-            if self.rng.random() < 0.04:  # a shock: 4% to 10% in one block (the oracle's clamp)
-                move = self.rng.choice((-1, 1)) * self.rng.randint(400, 1_000)
+            direction, left = self._crashes.get(market_id, (0, 0))
+            if left == 0 and self.rng.random() < 0.04:
+                direction, left = self.rng.choice((-1, 1)), CRASH_BLOCKS
+            if left > 0:
+                move = direction * self.rng.randint(400, 1_000)
+                self._crashes[market_id] = (direction, left - 1)
             else:
                 move = self.rng.randint(-40, 40)
             tick = int(self._markets[market_id]["tick_size"])
@@ -467,6 +476,8 @@ _OPERATIONS: dict[str, Callable[[OperationMix, _View], Draw | None]] = {
     "trailing": _trailing, "tpsl": _tpsl, "twap": _twap, "cancel_twap": _cancel_twap, "transfer": _transfer,
     "withdraw": _withdraw, "deposit": _deposit, "dead_man": _dead_man, "bad": _bad,
 }
+
+CRASH_BLOCKS = 3  # blocks a shock keeps its direction: 12% to 30% in all
 
 DEFAULT_WEIGHTS: dict[str, int] = {
     "place_limit": 30, "place_batch": 6, "place_taker": 14, "lever_up": 4, "iceberg": 3, "cancel": 10, "cancel_all": 1,
