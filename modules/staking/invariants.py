@@ -16,6 +16,15 @@ def bonds_conserved(staking: StakingKeeper) -> str | None:
     return None
 
 
+def bond_debits_match(staking: StakingKeeper) -> str | None:
+    """Every micro-USDC slashed is debited to one bridge key (or unlisted), so the anchors lower the
+    vault's bonds by what left the chain's."""
+    debited = sum(total for _, total in staking.bond_debits()) + staking.bond_debits_unlisted()
+    if debited != staking.slashed_total():
+        return f"staking: bond debits {debited} != slashed total {staking.slashed_total()}"
+    return None
+
+
 def bridge_powers_follow(staking: StakingKeeper, bridge: BridgeKeeper) -> str | None:
     """The bridge gives each validator the power staking gave CometBFT, and slashing released no
     more bond money than it took."""

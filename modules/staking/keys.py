@@ -15,6 +15,8 @@ PENDING_BOND = b"pb/"  # pb/<eth address 20> -> u128: a bond credited to a key n
 CONSENSUS_UPDATE = b"u/"  # u/<height u64><consensus address 20> -> power u64: CometBFT's set from that height
 BONDED_TOTAL = b"bonded_total"  # u128: every bond ever credited (genesis and bridge), for the invariant
 SLASHED_TOTAL = b"slashed_total"  # u128: every slash ever moved to the insurance fund
+BOND_DEBIT = b"bd/"  # bd/<eth address 20> -> u128: bond money ever taken from the vault bond of that key
+BOND_DEBITS_UNLISTED = b"bond_debits_unlisted"  # u128: bond money taken that no debit entry names
 
 
 def validator_key(consensus_address: bytes) -> bytes:

@@ -31,7 +31,8 @@ def _hex(raw: bytes) -> str:
 def _slash(staking: StakingKeeper, bank: Bank, bridge: Bridge, validator: StakingValidator, slash_ppm: int,
            reason: str) -> tuple[StakingValidator, list[Event]]:
     """Take `slash_ppm` of the bond into the insurance fund: bond money the vault holds becomes the
-    fund's balance on the chain's ledger, which the bridge counts as released bond money."""
+    fund's balance on the chain's ledger, which the bridge counts as released bond money, and a
+    debit of the validator's bridge key that the next anchor carries to the vault."""
     amount = slash_amount(validator.bond_micro_usdc, slash_ppm)
     slashed = replace(validator, bond_micro_usdc=validator.bond_micro_usdc - amount,
                       slashed_micro_usdc=validator.slashed_micro_usdc + amount)
@@ -39,6 +40,8 @@ def _slash(staking: StakingKeeper, bank: Bank, bridge: Bridge, validator: Stakin
         bank.mint(INSURANCE_FUND, amount)
         bridge.add_bonds_released(amount)
         staking.add_slashed(amount)
+        member = bridge.validator(validator.consensus_address)
+        staking.debit_bond(member.eth_address if member is not None else None, amount)
     return slashed, [Event("validator_slashed", (
         ("validator", _hex(validator.consensus_address)), ("reason", reason), ("slashed_micro_usdc", str(amount)),
         ("bond_micro_usdc", str(slashed.bond_micro_usdc))))]

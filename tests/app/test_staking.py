@@ -165,6 +165,20 @@ def test_a_validator_down_for_the_window_is_jailed_and_unjails_after_the_cooldow
     assert {v.address: v.power for v in OracleKeeper(net.chain.store).validators()}[ADDRESSES[1]] == 9
 
 
+def test_each_slash_is_debited_to_the_validators_bridge_key_for_the_vault(net: Net) -> None:
+    net.block(evidence=(2,))
+    double_sign = 10 * UNIT * 50_000 // 1_000_000
+    for _ in range(PARAMS["downtime_window_blocks"]):
+        if updates(net.block(absent=frozenset({1}))):
+            break
+    downtime = -(-BOND * 10_000 // 1_000_000)
+    answer = json.loads(net.chain.query("/staking/validators").value)
+    expected = sorted([(f"0x{ETH_KEYS[2].address.hex()}", str(double_sign)), (f"0x{ETH_KEYS[1].address.hex()}", str(downtime))])
+    assert [(d["eth_address"], d["debited_micro_usdc"]) for d in answer["bond_debits"]] == expected
+    assert answer["bond_debits_unlisted_micro_usdc"] == "0"
+    assert answer["slashed_total_micro_usdc"] == str(double_sign + downtime)
+
+
 def test_a_bond_credited_through_the_bridge_raises_its_validators_power_never_the_bank(net: Net) -> None:
     supply = BankKeeper(net.chain.store).supply()
     bond = ClaimDeposit(1, 100, keccak256(b"bond"), ETH_KEYS[2].address, ETH_KEYS[2].address, BOND_SUBACCOUNT,
