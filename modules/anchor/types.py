@@ -71,8 +71,8 @@ def encode_bond_debits(debits: Sequence[BondDebit]) -> bytes:
 
 
 def decode_bond_debits(raw: bytes) -> list[BondDebit]:
-    count = read_uint(raw[32:64])
-    return [(raw[64 + 64 * i + 12:64 + 64 * i + 32], read_uint(raw[64 + 64 * i + 32:128 + 64 * i])) for i in range(count)]
+    entries = raw[64:]
+    return [(entries[i + 12:i + 32], read_uint(entries[i + 32:i + 64])) for i in range(0, len(entries), 64)]
 
 
 def bond_debits_hash(keccak: Callable[[bytes], bytes], debits: Sequence[BondDebit]) -> bytes:

@@ -52,8 +52,10 @@ def staking_genesis() -> dict[str, Any]:
 class Net:
     """The chain, its block-by-block consensus report, and the invariants after every block."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, anchor_interval_blocks: int | None = None) -> None:
         app_state = staking_genesis()
+        if anchor_interval_blocks is not None:
+            app_state["anchor"] = {"interval_blocks": anchor_interval_blocks}
         self.supply = sum(int(b["amount_micro_usdc"]) for b in app_state["bank"]["balances"])
         self.chain = InProcessChain.start(path, Genesis(CHAIN_ID, app_state, tuple((pk, 10) for pk in PUB_KEYS)),
                                           BLOCK_INTERVAL_MS, GENESIS_TIME_MS)
@@ -177,6 +179,22 @@ def test_each_slash_is_debited_to_the_validators_bridge_key_for_the_vault(net: N
     assert [(d["eth_address"], d["debited_micro_usdc"]) for d in answer["bond_debits"]] == expected
     assert answer["bond_debits_unlisted_micro_usdc"] == "0"
     assert answer["slashed_total_micro_usdc"] == str(double_sign + downtime)
+
+
+def test_the_next_anchor_carries_the_slash_as_a_debit_of_the_validators_bridge_key(tmp_path: Path) -> None:
+    net = Net(tmp_path / "db", anchor_interval_blocks=3)
+    try:
+        net.block(evidence=(1,))
+        slash = 10 * UNIT * 50_000 // 1_000_000
+        while not any(e.type == "anchor" for e in net.block().events):
+            pass
+        answer = json.loads(net.chain.query("/anchor/status").value)["latest"]
+        debit = (ETH_KEYS[1].address, slash)
+        assert answer["bond_debits"] == [{"signer": f"0x{debit[0].hex()}", "debited_total_micro_usdc": str(slash)}]
+        abi = (32).to_bytes(32, "big") + (1).to_bytes(32, "big") + bytes(12) + debit[0] + slash.to_bytes(32, "big")
+        assert answer["record"]["bond_debits_hash"] == f"0x{keccak256(abi).hex()}"
+    finally:
+        net.chain.close()
 
 
 def test_a_bond_credited_through_the_bridge_raises_its_validators_power_never_the_bank(net: Net) -> None:
