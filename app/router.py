@@ -8,6 +8,7 @@ from typing import Any
 from app.anchor_verify import VERIFIER as ANCHOR_VERIFIER
 from app.ante import AdmittedTx
 from app.bridge_verify import VERIFIER as BRIDGE_VERIFIER
+from app.equivocation_verify import VERIFIER as EQUIVOCATION_VERIFIER
 from modules.context import BlockContext, Event
 from modules.keepers import Keepers, Verifiers
 from modules.module import Route
@@ -15,7 +16,7 @@ from modules.orderbook.book import Books
 from modules.registry import REGISTRY
 from modules.store import KVStore
 
-VERIFIERS = Verifiers(bridge=BRIDGE_VERIFIER, anchor=ANCHOR_VERIFIER)
+VERIFIERS = Verifiers(bridge=BRIDGE_VERIFIER, anchor=ANCHOR_VERIFIER, equivocation=EQUIVOCATION_VERIFIER)
 _ROUTES = REGISTRY.routes
 
 

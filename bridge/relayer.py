@@ -17,7 +17,8 @@ Each step, in order:
      validator's Ethereum key, posted on chain;
   4. hand over: each validator-set update (a key rotation) the vault lacks is signed with this
      validator's key if that key is in the set before it, and the next one is sent to
-     `Vault.updateValset` once ready on chain (same turn rule as payments), in nonce order;
+     `Vault.updateValset` once ready on chain (same turn rule as payments), in nonce order, with
+     the signatures of the keys the vault holds only (a key forfeited there still signs on chain);
   5. anchor: sign the chain's latest anchor, submit it to the vault once ready, report the
      anchor lag (bridge/anchor_relay.py);
   6. pay: each ready withdrawal the vault has not paid and its latest anchor covers is sent to
@@ -421,7 +422,10 @@ class Relayer:
 
     def _update_valset(self, update: dict[str, Any]) -> None:
         nonce = int(update["valset_nonce"])
-        signatures = [(bytes.fromhex(r[2:]), bytes.fromhex(s[2:]), v) for r, s, v in update["vault_signatures"]]
+        signatures = held_by_vault(self.bridge.vault, update)  # a key forfeited in the vault still signs on chain
+        if signatures is None:
+            log.info("validator set %d waits: the keys the vault holds signed 2/3 of its power or less", nonce)
+            return
         call = self.bridge.vault.functions.updateValset([Web3.to_checksum_address(a) for a in update["validators"]],
                                                         [int(p) for p in update["powers"]], nonce, signatures)
         receipt = self.send_to_vault(f"validator set {nonce}", call, raced_by="StaleValsetNonce")

@@ -82,10 +82,11 @@ class Solvency:
 
 
 def held_by_vault(vault: Contract, answer: Mapping[str, Any]) -> list[tuple[bytes, bytes, int]] | None:
-    """The signatures of a /bridge/withdrawals/<id> or /anchor/records/<n> answer made by keys the
-    vault holds, in the answer's (vault) order, if they carry more than 2/3 of its power; None
-    otherwise, e.g. while a key rotation is not handed over yet. The vault refuses a whole call for
-    one signer it does not know, so a signature by a key it lacks is left out, never sent."""
+    """The signatures of a /bridge/withdrawals/<id>, /bridge/valsets/<n> or /anchor/records/<n>
+    answer made by keys the vault holds, in the answer's (vault) order, if they carry more than 2/3
+    of its power; None otherwise, e.g. while a key rotation is not handed over yet. The vault
+    refuses a whole call for one signer it does not know (a key rotated away, or forfeited by a
+    fraud proof), so a signature by a key it lacks is left out, never sent."""
     held, power = [], 0
     for signature, (r, s, v) in zip(answer["signatures"], answer["vault_signatures"], strict=True):
         weight = int(vault.functions.powerOf(vault.w3.to_checksum_address(signature["eth_address"])).call())

@@ -13,9 +13,11 @@ types/vote.go, types/validation.go and light/verifier.go):
   later header     more than 1/3 of the trusted set's power signed it and more than 2/3 of its own
                    set's; when the trusted set signed too little, the height halfway is verified
                    first (CometBFT's bisection), so trust moves on through a changed set
-Not checked: the trusting period (after which a trusted header is too old to start from, so that
-validators who have since unbonded cannot forge history). perpchain's validator set is fixed at
-genesis, with no unbonding to wait out.
+  trusting period  a pinned trust root, and every header trusted from it, must be younger than
+                   the trusting period (CometBFT's ErrOldHeaderExpired): validators who have since
+                   unbonded (docs/staking.md) could sign a forged history from an old header
+                   without losing anything. A root taken from the node itself (no pinned hash) is
+                   that node's word whatever its age, so no period applies to it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ ED25519_KEY_TYPE = "tendermint/PubKeyEd25519"
 MAX_CLOCK_DRIFT_NS = 10 * NANOS_PER_SECOND  # CometBFT's default: how far a header's time may run ahead of ours
 VALIDATORS_PER_PAGE = 100  # the most CometBFT's /validators returns at once
 KEPT_HEADERS = 16  # verified headers a LightClient keeps to start from, besides its trust root
+# Below staking's unbonding period (1,209,600 blocks: two weeks at one block a second, one week at two a
+# second), so a header is trusted only while the validators who signed it can still be slashed.
+TRUSTING_PERIOD_NS = 7 * 24 * 3600 * NANOS_PER_SECOND
 
 
 class NotVerified(ClientError):
@@ -239,9 +244,14 @@ def verify_trust_root(block: LightBlock, chain_id: str, trusted_hash: bytes | No
     return _own_supermajority(chain_id, block, block_hash)
 
 
-def verify(trusted: LightBlock, untrusted: LightBlock, now_ns: int) -> VerifiedHeader:
-    """CometBFT's light.Verify: `untrusted`, later than `trusted`, checked against it."""
+def verify(trusted: LightBlock, untrusted: LightBlock, now_ns: int,
+           trusting_period_ns: int | None = None) -> VerifiedHeader:
+    """CometBFT's light.Verify: `untrusted`, later than `trusted`, checked against it; `trusted` no
+    older than `trusting_period_ns` when one is given."""
     chain_id = trusted.header.chain_id
+    if trusting_period_ns is not None and _time_ns(trusted.header.time) + trusting_period_ns <= now_ns:
+        raise NotVerified(f"the trusted header {trusted.header.height} is older than the trusting period "
+                          f"({trusting_period_ns // NANOS_PER_SECOND} s): start from a more recent trusted header")
     block_hash = _checked_hash(chain_id, untrusted)
     header = untrusted.header
     if header.height <= trusted.header.height:
@@ -274,6 +284,7 @@ class TrustRoot:
 
     height: int = 0
     hash: bytes | None = None
+    trusting_period_ns: int = TRUSTING_PERIOD_NS  # applies only to a pinned root (module docstring)
 
 
 class LightClient:
@@ -289,6 +300,7 @@ class LightClient:
         self.root = verify_trust_root(root, chain_id, trust.hash)
         self._fetch = fetch
         self._clock_ns = clock_ns
+        self._trusting_period_ns = trust.trusting_period_ns if trust.hash is not None else None
         self._verified: dict[int, tuple[LightBlock, VerifiedHeader]] = {trust.height: (root, self.root)}
 
     def header(self, height: int) -> VerifiedHeader:
@@ -303,7 +315,7 @@ class LightClient:
         while True:
             trusted = self._verified[max(h for h in self._verified if h < height)][0]
             try:
-                verified = verify(trusted, block, self._clock_ns())
+                verified = verify(trusted, block, self._clock_ns(), self._trusting_period_ns)
                 break
             except NotEnoughTrust:
                 self.header((trusted.height + height) // 2)  # adjacent headers never raise NotEnoughTrust

@@ -11,8 +11,8 @@ prints it) into a spec and builds one genesis.json that every validator installs
     }
 
 Bonded validators (docs/staking.md) give `bond_micro_usdc` and `operator` instead of `power`
-(their power is the bond's whole power units); the builder writes the staking section from them,
-with any `app_state.staking.params` the spec sets.
+(their power is the bond's whole power units, capped as staking caps it); the builder writes
+the staking section from them, with any `app_state.staking.params` the spec sets.
 
 Every mistake raises GenesisError naming the field (`validators[2].power`), so a coordinator
 fixes the spec before any node starts. docs/genesis.md has the table of errors.
@@ -34,6 +34,7 @@ from modules.genesis import validate_app_state as chain_rules
 from modules.params import params_from_json
 from modules.staking.errors import InvalidStakingGenesis
 from modules.staking.params import StakingParams
+from modules.staking.rules import bonded_power
 
 APP_VERSION = 1  # must equal what the app reports in Info
 ED25519_PUBKEY_BYTES = 32
@@ -101,7 +102,7 @@ def parse_validator(index: int, entry: Any, power_unit_micro_usdc: int = DEFAULT
     if len(pub_key) != ED25519_PUBKEY_BYTES:
         raise GenesisError(f"{where}.pub_key", f"must decode to {ED25519_PUBKEY_BYTES} bytes, got {len(pub_key)}")
     bond = _bond(where, entry)
-    bonded = bond[1] // power_unit_micro_usdc if bond is not None else None
+    bonded = bonded_power(bond[1], StakingParams(power_unit_micro_usdc=power_unit_micro_usdc)) if bond else None
     power = entry.get("power", bonded)
     if bond is not None and power != bonded:
         raise GenesisError(f"{where}.power", f"must be the bond's power, {bonded}, or left out")

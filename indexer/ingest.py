@@ -412,13 +412,16 @@ def _deposit_credited(ingestor: Ingestor, block: _Block, index: int, event: Plac
 
 
 def _deposit_corrected(ingestor: Ingestor, block: _Block, index: int, event: PlacedEvent) -> None:
+    """A row for each side that is a balance: a bond's side (subaccount 255) moved none."""
     a = event.attributes
     reference = f"deposit {a['nonce']} {a['eth_tx_hash']}"
-    _transfer_row(ingestor, block, index, event, "deposit_reversed",
-                  subaccount_of(a["previous_recipient"], a["previous_subaccount"]), a["previous_amount_micro_usdc"],
-                  None, reference)
-    _transfer_row(ingestor, block, index, event, "deposit_corrected", subaccount_of(a["recipient"], a["subaccount"]),
-                  a["amount_micro_usdc"], None, reference)
+    if int(a["previous_subaccount"]) != BOND_SUBACCOUNT:
+        _transfer_row(ingestor, block, index, event, "deposit_reversed",
+                      subaccount_of(a["previous_recipient"], a["previous_subaccount"]),
+                      a["previous_amount_micro_usdc"], None, reference)
+    if int(a["subaccount"]) != BOND_SUBACCOUNT:
+        _transfer_row(ingestor, block, index, event, "deposit_corrected",
+                      subaccount_of(a["recipient"], a["subaccount"]), a["amount_micro_usdc"], None, reference)
 
 
 def _withdrawal_queued(ingestor: Ingestor, block: _Block, index: int, event: PlacedEvent) -> None:

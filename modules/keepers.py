@@ -23,6 +23,7 @@ from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.orderbook.book import Books
 from modules.orderbook.keeper import OrderbookKeeper
+from modules.staking.expected_keepers import EquivocationVerifier
 from modules.staking.keeper import StakingKeeper
 from modules.store import KVStore
 
@@ -30,10 +31,11 @@ from modules.store import KVStore
 @dataclass(frozen=True)
 class Verifiers:
     """The signature checks the app injects: secp256k1 recovery and the EIP-712 digests live
-    outside modules/ (app/bridge_verify.py, app/anchor_verify.py)."""
+    outside modules/ (app/bridge_verify.py, app/anchor_verify.py, app/equivocation_verify.py)."""
 
     bridge: SignatureVerifier
     anchor: AnchorSignatureVerifier
+    equivocation: EquivocationVerifier
 
 
 @dataclass(frozen=True, slots=True)

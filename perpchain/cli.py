@@ -13,7 +13,7 @@ from client.amounts import format_usdc, parse_decimal, parse_usdc
 from client.arguments import port, subaccount_number, subaccount_ref, uint_arg
 from client.proof_arguments import add_proof_options, trust_root
 from modules.integers import I64_MAX, U32_MAX
-from perpchain import orders_cli
+from perpchain import orders_cli, staking_cli
 from perpchain.paths import COMETBFT, DEFAULT_LOCALNET, PROJECT_ROOT
 
 if TYPE_CHECKING:  # imported where used: a command loads only what it needs
@@ -209,7 +209,7 @@ def _rejected_or_failed(run: Callable[[], int]) -> int:
         return 1
 
 
-OPERATOR_TX_COMMANDS = ("bridge-key", "bridge-resume", "unjail")  # refused with a plaintext --key
+OPERATOR_TX_COMMANDS = ("bridge-key", "bridge-resume", *staking_cli.OPERATOR_TX_COMMANDS)  # refused with a plaintext --key
 
 
 def _add_tx_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -274,8 +274,7 @@ def _add_tx_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     when = schedule.add_mutually_exclusive_group(required=True)
     when.add_argument("--in-seconds", type=uint_arg("in-seconds", 0, U32_MAX), help="from the last block's time (at least 5)")
     when.add_argument("--clear", action="store_true")
-    tx_commands.add_parser("unjail", parents=[signer],
-                           help="bring your jailed validator back after its cool-down (its operator key; docs/staking.md)")
+    staking_cli.add_tx_parsers(tx_commands, signer)  # unjail, unbond, report-equivocation
     from bridge.cli import add_tx_parsers as add_bridge_tx_parsers
 
     add_bridge_tx_parsers(tx_commands, signer)  # `tx deposit`, `tx withdraw`
@@ -318,10 +317,8 @@ def _tx_result(client: Client, key: PrivateKey, args: argparse.Namespace) -> dic
         from bridge.cli import tx_result
 
         return tx_result(client, key, args)
-    if command == "unjail":
-        from modules.staking.types import Unjail
-
-        result = client.send(key, [Unjail()])
+    if command in staking_cli.TX_COMMANDS:
+        result = client.send(key, [staking_cli.tx_action(args)])
         return {"tx_hash": result.tx_hash, "height": result.height}
     if command == "transfer":
         address, number = args.to

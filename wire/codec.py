@@ -28,7 +28,14 @@ from modules.orderbook.actions import (
     SetPositionTpSl,
 )
 from modules.orderbook.types import Side, TimeInForce
-from modules.staking.types import Unjail
+from modules.staking.types import (
+    ReportAnchorEquivocation,
+    ReportWithdrawalEquivocation,
+    SignedAnchor,
+    SignedWithdrawalTerms,
+    Unbond,
+    Unjail,
+)
 from modules.types import ADDRESS_BYTES, SubaccountId
 from wire.crypto import PrivateKey, keccak256
 from wire.eip712 import tx_digest
@@ -36,7 +43,8 @@ from wire.pb import tx_pb
 
 Action = Union[Transfer, PlaceOrder, CancelOrder, CancelAll, ModifyOrder, ScheduleCancelAll, PlaceConditional,
                CancelConditional, PlaceTrailingStop, SetPositionTpSl, PlaceTwap, CancelTwap, ClaimDeposit,
-               SignWithdrawal, Withdraw, SetBridgeKey, SignValset, SignAnchor, ResumeDeposits, Unjail]
+               SignWithdrawal, Withdraw, SetBridgeKey, SignValset, SignAnchor, ResumeDeposits, Unjail, Unbond,
+               ReportAnchorEquivocation, ReportWithdrawalEquivocation]
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,20 @@ class DecodedTx:
     tx: Tx
     digest: bytes
     signature: bytes
+
+
+def _signed_anchor_to_pb(side: SignedAnchor) -> tx_pb.SignedAnchor:
+    return tx_pb.SignedAnchor(
+        anchor_nonce=side.anchor_nonce, chain_id=side.chain_id, height=side.height, app_hash=side.app_hash,
+        balances_root=side.balances_root, total_claimable_micro_usdc=str(side.total_claimable_micro_usdc),
+        deposit_nonce=side.deposit_nonce, withdrawal_id=side.withdrawal_id,
+        withdrawn_total_micro_usdc=str(side.withdrawn_total_micro_usdc), bond_debits_hash=side.bond_debits_hash,
+        signature=side.signature)
+
+
+def _withdrawal_terms_to_pb(side: SignedWithdrawalTerms) -> tx_pb.SignedWithdrawalTerms:
+    return tx_pb.SignedWithdrawalTerms(recipient=side.recipient, amount_micro_usdc=str(side.amount_micro_usdc),
+                                       signature=side.signature)
 
 
 def _action_to_pb(action: Action) -> tx_pb.Action:
@@ -134,6 +156,15 @@ def _action_to_pb(action: Action) -> tx_pb.Action:
         return tx_pb.Action(resume_deposits=tx_pb.ResumeDeposits(halt_id=action.halt_id))
     if isinstance(action, Unjail):
         return tx_pb.Action(unjail=tx_pb.Unjail())
+    if isinstance(action, Unbond):
+        return tx_pb.Action(unbond=tx_pb.Unbond(amount_micro_usdc=action.amount_micro_usdc))
+    if isinstance(action, ReportAnchorEquivocation):
+        return tx_pb.Action(report_anchor_equivocation=tx_pb.ReportAnchorEquivocation(
+            a=_signed_anchor_to_pb(action.a), b=_signed_anchor_to_pb(action.b)))
+    if isinstance(action, ReportWithdrawalEquivocation):
+        return tx_pb.Action(report_withdrawal_equivocation=tx_pb.ReportWithdrawalEquivocation(
+            withdrawal_id=action.withdrawal_id, a=_withdrawal_terms_to_pb(action.a),
+            b=_withdrawal_terms_to_pb(action.b)))
     raise TypeError(f"not an action: {action!r}")
 
 
@@ -164,8 +195,12 @@ FIELD_RULES: dict[str, dict[str, Rule]] = {
     "cancel_twap": {"subaccount": U32, "market_id": U32},
     "claim_deposit": {"subaccount": U32},
     "withdraw": {"subaccount": U32, "amount_micro_usdc": AMOUNT},
+    "unbond": {"amount_micro_usdc": AMOUNT},
 }
-CLAIM_AMOUNT_MAX = 2**256 - 1  # the vault's uint256
+UINT256_MAX = 2**256 - 1  # the vault's uint256
+# The decimal string fields that carry a vault uint256, by (message, field).
+UINT256_STRINGS = {("ClaimDeposit", "amount_micro_usdc"), ("SignedAnchor", "total_claimable_micro_usdc"),
+                   ("SignedAnchor", "withdrawn_total_micro_usdc"), ("SignedWithdrawalTerms", "amount_micro_usdc")}
 
 
 def _check_fields(index: int, kind: str, message: Any) -> None:
@@ -183,15 +218,30 @@ def _check_fields(index: int, kind: str, message: Any) -> None:
             raise FieldOutOfRange(f"action {index} ({kind}): {field} {value} is not one of {members}")
 
 
-def _claim_amount(index: int, text: str) -> int:
-    """The claim's decimal amount through the one parser: malformed text is a MalformedTx, a value
-    over the vault's uint256 a FieldOutOfRange."""
+def _uint256(index: int, kind: str, name: str, text: str) -> int:
+    """A decimal vault uint256 (UINT256_STRINGS) through the one parser: malformed text is a
+    MalformedTx, a value over the vault's uint256 a FieldOutOfRange."""
     try:
-        return parse_uint(text, "amount_micro_usdc", 0, CLAIM_AMOUNT_MAX)
+        return parse_uint(text, name, 0, UINT256_MAX)
     except MalformedInteger as error:
-        raise MalformedTx(f"action {index} (claim_deposit): {error.message}") from None
+        raise MalformedTx(f"action {index} ({kind}): {error.message}") from None
     except IntegerError as error:
-        raise FieldOutOfRange(f"action {index} (claim_deposit): {error.message}") from None
+        raise FieldOutOfRange(f"action {index} ({kind}): {error.message}") from None
+
+
+def _signed_anchor(index: int, side: tx_pb.SignedAnchor) -> SignedAnchor:
+    kind = "report_anchor_equivocation"
+    return SignedAnchor(side.anchor_nonce, side.chain_id, side.height, side.app_hash, side.balances_root,
+                        _uint256(index, kind, "total_claimable_micro_usdc", side.total_claimable_micro_usdc),
+                        side.deposit_nonce, side.withdrawal_id,
+                        _uint256(index, kind, "withdrawn_total_micro_usdc", side.withdrawn_total_micro_usdc),
+                        side.bond_debits_hash, side.signature)
+
+
+def _withdrawal_terms(index: int, side: tx_pb.SignedWithdrawalTerms) -> SignedWithdrawalTerms:
+    return SignedWithdrawalTerms(side.recipient, _uint256(index, "report_withdrawal_equivocation",
+                                                          "amount_micro_usdc", side.amount_micro_usdc),
+                                 side.signature)
 
 
 def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
@@ -249,7 +299,7 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
     if kind == "claim_deposit":
         claim = message.claim_deposit
         return ClaimDeposit(claim.deposit_nonce, claim.eth_block, claim.eth_tx_hash, claim.sender, claim.recipient,
-                            claim.subaccount, _claim_amount(index, claim.amount_micro_usdc))
+                            claim.subaccount, _uint256(index, kind, "amount_micro_usdc", claim.amount_micro_usdc))
     if kind == "sign_withdrawal":
         return SignWithdrawal(message.sign_withdrawal.withdrawal_id, message.sign_withdrawal.signature)
     if kind == "withdraw":
@@ -266,6 +316,15 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
         return ResumeDeposits(message.resume_deposits.halt_id)
     if kind == "unjail":
         return Unjail()
+    if kind == "unbond":
+        return Unbond(message.unbond.amount_micro_usdc)
+    if kind == "report_anchor_equivocation":
+        anchors = message.report_anchor_equivocation
+        return ReportAnchorEquivocation(_signed_anchor(index, anchors.a), _signed_anchor(index, anchors.b))
+    if kind == "report_withdrawal_equivocation":
+        withdrawals = message.report_withdrawal_equivocation
+        return ReportWithdrawalEquivocation(withdrawals.withdrawal_id, _withdrawal_terms(index, withdrawals.a),
+                                            _withdrawal_terms(index, withdrawals.b))
     raise UnknownAction(f"action {index} is of a kind this chain does not know")
 
 

@@ -65,7 +65,8 @@ UNITS: dict[str, str] = {
     "price": _PRICE, "new_price": _PRICE, "trigger_price": _PRICE, "limit_price": _PRICE,
     "take_profit_price": _PRICE, "stop_loss_price": _PRICE, "trail_price": _PRICE,
     "size": _SIZE, "new_size": _SIZE, "display_size": _SIZE,
-    "amount_micro_usdc": "micro-USDC (10^-6 USDC)",
+    "amount_micro_usdc": "micro-USDC (10^-6 USDC)", "total_claimable_micro_usdc": "micro-USDC (10^-6 USDC)",
+    "withdrawn_total_micro_usdc": "micro-USDC (10^-6 USDC)",
     "trail_bps": _BPS, "max_slippage_bps": _BPS,
     "good_til_block": "block height", "interval_blocks": "blocks", "slices": "count",
     "good_til_time_ms": _MS, "cancel_at_ms": _MS, "nonce": _MS,
@@ -73,13 +74,14 @@ UNITS: dict[str, str] = {
     "conditional_id": "id the chain gave the conditional", "twap_id": "id the chain gave the TWAP",
     "withdrawal_id": "id the chain gave the withdrawal", "halt_id": "id the chain gave the deposit halt",
     "deposit_nonce": "the vault's deposit nonce", "valset_nonce": "validator-set update number",
-    "anchor_nonce": "anchor number", "eth_block": "Ethereum block number",
+    "anchor_nonce": "anchor number", "eth_block": "Ethereum block number", "height": "block height",
 }
 # The length of every bytes field, by name (None: any length).
 BYTES_LENGTHS: dict[str, int | None] = {
     "account": ADDRESS_BYTES, "to_account": ADDRESS_BYTES, "eth_recipient": ADDRESS_BYTES,
     "sender": ADDRESS_BYTES, "recipient": ADDRESS_BYTES, "eth_address": ADDRESS_BYTES,
     "eth_tx_hash": 32, "signature": SIGNATURE_BYTES, "proof": SIGNATURE_BYTES, "approval": SIGNATURE_BYTES,
+    "app_hash": 32, "balances_root": 32, "bond_debits_hash": 32,
     "body": None,
 }
 _SCALARS = {FieldDescriptor.TYPE_UINT64: "uint64", FieldDescriptor.TYPE_UINT32: "uint32",
@@ -136,8 +138,10 @@ def _sample(cls: type) -> Any:
             values[field.name] = SubaccountId(bytes(ADDRESS_BYTES), 0)
         elif isinstance(hint, type) and issubclass(hint, IntEnum):
             values[field.name] = next(iter(hint))
+        elif dataclasses.is_dataclass(hint):
+            values[field.name] = _sample(hint)  # type: ignore[arg-type]
         else:
-            values[field.name] = hint()  # int, bool, bytes
+            values[field.name] = hint()  # int, bool, bytes, str
     return cls(**values)
 
 
@@ -183,8 +187,8 @@ def _field(kind: str, message: str, field: FieldDescriptor | UpbFieldDescriptor,
         schema = {"type": "boolean"}
     elif wire_type == "bytes":
         schema = _hex_bytes(field.name)
-    elif wire_type == "string" and (kind, field.name) == ("claim_deposit", "amount_micro_usdc"):
-        schema = {"type": "string", "pattern": "^(0|[1-9][0-9]*)$", "x-maximum": str(codec.CLAIM_AMOUNT_MAX),
+    elif wire_type == "string" and (message, field.name) in codec.UINT256_STRINGS:
+        schema = {"type": "string", "pattern": "^(0|[1-9][0-9]*)$", "x-maximum": str(codec.UINT256_MAX),
                   "x-unit": UNITS[field.name]}
     elif wire_type == "string":
         schema = {"type": "string"}
@@ -195,9 +199,26 @@ def _field(kind: str, message: str, field: FieldDescriptor | UpbFieldDescriptor,
     return {**described, **schema, "x-protobuf": {"number": field.number, "type": wire_type}}
 
 
+def _wire_type(field: FieldDescriptor | UpbFieldDescriptor) -> str | None:
+    """A scalar's protobuf type, or a nested message's name."""
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        return str(_carried_message(field).name)
+    return _SCALARS.get(field.type)
+
+
+def _nested(kind: str, field: FieldDescriptor | UpbFieldDescriptor, messages: dict[str, str],
+            comments: dict[tuple[str, str], str], definitions: dict[str, Any]) -> dict[str, Any]:
+    """A field that carries a message: a reference to its definition, added to `definitions`."""
+    message = _carried_message(field)
+    definitions[message.name] = _message(kind, message, messages, comments, definitions)
+    return {"$ref": f"#/$defs/{message.name}", "x-protobuf": {"number": field.number, "type": message.name}}
+
+
 def _message(kind: str, descriptor: Descriptor | UpbDescriptor, messages: dict[str, str],
-             comments: dict[tuple[str, str], str]) -> dict[str, Any]:
+             comments: dict[tuple[str, str], str], definitions: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A message's schema; the messages its fields carry are added to `definitions` (when given)."""
     properties = {f.name: _field(kind, descriptor.name, f, comments) if f.type != FieldDescriptor.TYPE_MESSAGE
+                  else _nested(kind, f, messages, comments, definitions) if definitions is not None
                   else {} for f in _by_number(descriptor.fields)}
     schema: dict[str, Any] = {"type": "object"}
     if messages.get(descriptor.name):
@@ -216,10 +237,10 @@ def _action_kinds() -> Sequence[FieldDescriptor | UpbFieldDescriptor]:
     return tx_pb.Action.DESCRIPTOR.oneofs_by_name["kind"].fields
 
 
-def _action_message(field: FieldDescriptor | UpbFieldDescriptor) -> Descriptor | UpbDescriptor:
-    """The message an action kind carries."""
+def _carried_message(field: FieldDescriptor | UpbFieldDescriptor) -> Descriptor | UpbDescriptor:
+    """The message a field carries (an action kind, or a message inside an action)."""
     if field.message_type is None:
-        raise SchemaError(f"action {field.name} is not a message")
+        raise SchemaError(f"field {field.name} is not a message")
     return field.message_type
 
 
@@ -233,10 +254,12 @@ def action_schema() -> dict[str, Any]:
         if field.name not in records:
             raise SchemaError(f"action {field.name} decodes to no record in wire.codec.Action")
         record = records[field.name]
-        message = _action_message(field)
-        definition = _message(field.name, message, messages, comments)
+        message = _carried_message(field)
+        carried: dict[str, Any] = {}
+        definition = _message(field.name, message, messages, comments, carried)
         definition["x-record"] = f"{record.__module__}.{record.__qualname__}"
         definitions[message.name] = definition
+        definitions.update(carried)
         action_properties[field.name] = {"$ref": f"#/$defs/{message.name}",
                                          "x-protobuf": {"number": field.number, "type": message.name}}
     body = _message("", tx_pb.TxBody.DESCRIPTOR, messages, comments)
@@ -324,13 +347,33 @@ def _rule_text(field: dict[str, Any]) -> str:
         return f"{field['minimum']}..{field['maximum']}"
     if "x-maximum" in field:
         return f"decimal digits, 0..{field['x-maximum']}"
+    if "$ref" in field:
+        return "message " + field["x-protobuf"]["type"]
     if "x-bytes" in field:
         return "0x + hex, " + (f"{field['x-bytes']} bytes" if isinstance(field["x-bytes"], int) else "any length")
     return "true / false" if field["type"] == "boolean" else "text"
 
 
 def _json_type(field: dict[str, Any]) -> str:
+    if "$ref" in field:
+        return "object"
     return {"integer": "integer", "boolean": "boolean", "string": "string"}[field["type"]]
+
+
+def _table(definition: dict[str, Any]) -> list[str]:
+    lines = ["| # | field | JSON type | range or members | unit | meaning |", "|---:|---|---|---|---|---|"]
+    for field_name, field in definition["properties"].items():
+        unit = field.get("x-unit", "")
+        lines.append(f"| {field['x-protobuf']['number']} | `{field_name}` | {_json_type(field)} "
+                     f"({field['x-protobuf']['type']}) | {_cell(_rule_text(field))} | {_cell(unit)} | "
+                     f"{_cell(field.get('description', ''))} |")
+    return lines + [""]
+
+
+def _carried(definition: dict[str, Any]) -> list[str]:
+    """The names of the messages `definition`'s fields carry, once each, in field order."""
+    names = [field["$ref"].removeprefix("#/$defs/") for field in definition["properties"].values() if "$ref" in field]
+    return list(dict.fromkeys(names))
 
 
 def actions_markdown(schema: dict[str, Any]) -> str:
@@ -349,13 +392,12 @@ def actions_markdown(schema: dict[str, Any]) -> str:
         lines += [f"## `{kind}` (Action field {reference['x-protobuf']['number']}, message {name})", ""]
         if definition.get("description"):
             lines += [definition["description"], ""]
-        lines += ["| # | field | JSON type | range or members | unit | meaning |", "|---:|---|---|---|---|---|"]
-        for field_name, field in definition["properties"].items():
-            unit = field.get("x-unit", "")
-            lines.append(f"| {field['x-protobuf']['number']} | `{field_name}` | {_json_type(field)} "
-                         f"({field['x-protobuf']['type']}) | {_cell(_rule_text(field))} | {_cell(unit)} | "
-                         f"{_cell(field.get('description', ''))} |")
-        lines.append("")
+        lines += _table(definition)
+        for carried in _carried(definition):
+            lines += [f"### message {carried}", ""]
+            if schema["$defs"][carried].get("description"):
+                lines += [schema["$defs"][carried]["description"], ""]
+            lines += _table(schema["$defs"][carried])
     return "\n".join(lines)
 
 
@@ -380,11 +422,11 @@ def missing_fields(schema: dict[str, Any]) -> list[str]:
         if field.name not in actions:
             missing.append(field.name)
             continue
-        message = _action_message(field)
+        message = _carried_message(field)
         properties = definitions.get(message.name, {}).get("properties", {})
         for member in message.fields:
             described = properties.get(member.name, {}).get("x-protobuf", {})
-            if described.get("number") != member.number or described.get("type") != _SCALARS.get(member.type):
+            if described.get("number") != member.number or described.get("type") != _wire_type(member):
                 missing.append(f"{field.name}.{member.name}")
         hints = typing.get_type_hints(records[field.name])
         for record_field in dataclasses.fields(records[field.name]):

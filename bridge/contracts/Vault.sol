@@ -322,8 +322,8 @@ contract Vault is ReentrancyGuard {
     }
 
     /// @notice From `bondsReleasedAt()` on, pays the caller (a signer key) its whole bond. Bonds stay
-    /// locked while the vault runs: on the chain they back the validator's power, and the chain
-    /// releases them (not yet reaching the vault). After a freeze no anchor comes, so the bond of a
+    /// locked while the vault runs: on the chain they back the validator's power, and what the chain
+    /// releases (slashes, unbondings) leaves them with the next anchor's bond debits. After a freeze no anchor comes, so the bond of a
     /// key no proof has caught goes back to that key, not to whoever paid it.
     function reclaimBond() external nonReentrant {
         uint256 releasedAt = bondsReleasedAt();

@@ -24,6 +24,10 @@ class Bonds(Protocol):
         """Take back up to `amount_micro_usdc` of a bond not yet joined to a validator; what was taken."""
         ...
 
+    def take_joined_bond(self, consensus_address: bytes, amount_micro_usdc: int) -> int:
+        """Take back up to `amount_micro_usdc` of the validator's bond, then of its unbonding; what was taken."""
+        ...
+
 
 class SignatureVerifier(Protocol):
     """secp256k1 recovery and the EIP-712 digests live in wire/ and wire/vault.py (keccak is not

@@ -78,13 +78,15 @@ class BridgeKeeper:
         consensus_address = self._store.get(OPERATOR + operator)
         return self.validator(consensus_address) if consensus_address is not None else None
 
-    def validator_of_eth_key(self, eth_address: bytes) -> bytes | None:
+    def eth_key_holder(self, eth_address: bytes) -> bytes | None:
+        """The consensus address of the validator that holds or once held `eth_address` as its
+        bridge key: a key is never handed to another validator, so a signature by it is always
+        the one validator's (what an equivocation report charges, docs/staking.md)."""
         return self._store.get(ETH_KEY + eth_address)
 
     def set_validator(self, validator: BridgeValidator) -> None:
         before = self.validator(validator.consensus_address)
         if before is not None:
-            self._store.delete(ETH_KEY + before.eth_address)
             self._store.delete(OPERATOR + before.operator)
         self._store.set(VALIDATOR + validator.consensus_address,
                         validator.operator + validator.eth_address + u64(validator.power))

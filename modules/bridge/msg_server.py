@@ -330,7 +330,7 @@ def apply_resume(bridge: BridgeKeeper, bank: Bank, bonds: Bonds, ctx: BlockConte
     for subaccount in sorted(deltas):
         delta = deltas[subaccount]
         if subaccount.number == BOND_SUBACCOUNT:
-            events += _correct_bond(bonds, halt, subaccount.address, delta)
+            events += _correct_bond(bridge, bonds, halt, subaccount.address, delta)
         elif delta > 0:
             bank.mint(subaccount, delta)
         elif delta < 0:
@@ -352,16 +352,22 @@ def apply_resume(bridge: BridgeKeeper, bank: Bank, bonds: Bonds, ctx: BlockConte
     return events + halt_if_disputed(bridge, ctx)
 
 
-def _correct_bond(bonds: Bonds, halt: DepositHalt, eth_address: bytes, delta: int) -> list[Event]:
+def _correct_bond(bridge: BridgeKeeper, bonds: Bonds, halt: DepositHalt, eth_address: bytes,
+                  delta: int) -> list[Event]:
     """A resume's net change to the bonds credited to `eth_address`: a gain is credited; a loss is
-    taken back from the bond while it is still pending. A bond that already joined a validator
-    stays (its power was given); the event reports what could not be taken back."""
+    taken back from the bond while it is still pending, then from the validator that holds or held
+    that key, its bond and its unbonding (the vault never held that money: kept, it would be power,
+    slashable money and an unbonding release nothing backs). The event reports what could not be
+    taken back (slashed or released already, or no validator ever held the key)."""
     if delta > 0:
         bonds.credit_bond(eth_address, delta)
         return []
     if delta == 0:
         return []
     taken = bonds.take_pending_bond(eth_address, -delta)
+    holder = bridge.eth_key_holder(eth_address)
+    if taken < -delta and holder is not None:
+        taken += bonds.take_joined_bond(holder, -delta - taken)
     if taken == -delta:
         return []
     return [Event("bond_shortfall", (("halt_id", str(halt.halt_id)), ("eth_address", _hex(eth_address)),
@@ -442,9 +448,9 @@ def handle_set_bridge_key(bridge: BridgeKeeper, verifier: SignatureVerifier, cha
     validator = _operator(bridge, signer, "set bridge keys")
     if len(action.eth_address) != 20 or action.eth_address == ZERO_ADDRESS:
         raise BadBridgeKey("the bridge key must be a non-zero 20-byte Ethereum address")
-    holder = bridge.validator_of_eth_key(action.eth_address)
+    holder = bridge.eth_key_holder(action.eth_address)
     if holder is not None and holder != validator.consensus_address:
-        raise BadBridgeKey(f"{_hex(action.eth_address)} is the bridge key of validator {holder.hex().upper()}")
+        raise BadBridgeKey(f"{_hex(action.eth_address)} is or was the bridge key of validator {holder.hex().upper()}")
     if not action.approval:
         raise BadRotationApproval(f"the rotation carries no approval: the validator's current bridge key "
                                   f"{_hex(validator.eth_address)} must sign it (perpchain tx bridge-key "

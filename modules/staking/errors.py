@@ -48,3 +48,56 @@ class UnknownValidator(StakingError):
     """A query of a consensus address that is no validator's."""
 
     code = 806
+
+
+class MalformedEquivocation(StakingError):
+    """An equivocation report whose records or signatures are out of shape: a hash not 32 bytes, a
+    recipient not 20, an integer out of its vault type, or a signature the vault refuses (not 65
+    bytes, v not 27/28, high s, no key recovered)."""
+
+    code = 807
+
+
+class NotConflicting(StakingError):
+    """An equivocation report of two anchors with different nonces, or of one digest twice."""
+
+    code = 808
+
+
+class DifferentSigners(StakingError):
+    """An equivocation report whose two signatures come from two keys."""
+
+    code = 809
+
+
+class UnknownSigner(StakingError):
+    """An equivocation report signed by a key that is not, and never was, a staking validator's
+    bridge key (or a chain without a bridge)."""
+
+    code = 810
+
+
+class AlreadyForfeited(StakingError):
+    """An equivocation report of a validator an earlier report already charged: one forfeiture
+    per validator."""
+
+    code = 811
+
+
+class InvalidUnbondAmount(StakingError):
+    """An unbond of 0, or of more than the validator's bond."""
+
+    code = 812
+
+
+class UnbondLeavesDust(StakingError):
+    """An unbond that would leave a bond above 0 but below one power unit: unbond all of it, or
+    leave at least one unit."""
+
+    code = 813
+
+
+class TooManyUnbondings(StakingError):
+    """An unbond while the validator already has MAX_UNBONDING_ENTRIES entries unbonding."""
+
+    code = 814

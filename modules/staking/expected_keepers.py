@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Iterator, Protocol
 
-from modules.bridge.types import BridgeValidator, Valset
+from modules.anchor.types import AnchorRecord
+from modules.bridge.types import BridgeParams, BridgeValidator, Valset
 from modules.oracle.types import Validator
 from modules.types import SubaccountId
 
@@ -28,6 +29,10 @@ class Bridge(Protocol):
 
     def add_bonds_released(self, amount_micro_usdc: int) -> None: ...
 
+    def params(self) -> BridgeParams | None: ...
+
+    def eth_key_holder(self, eth_address: bytes) -> bytes | None: ...
+
 
 class ConsensusSet(Protocol):
     """The oracle's copy of CometBFT's validator set (what vote extensions are checked against)."""
@@ -37,3 +42,16 @@ class ConsensusSet(Protocol):
     def set_validator(self, validator: Validator) -> None: ...
 
     def remove_validator(self, address: bytes) -> None: ...
+
+
+class EquivocationVerifier(Protocol):
+    """The vault's EIP-712 digests and secp256k1 recovery (app/equivocation_verify.py): modules/
+    computes no keccak and recovers no key. The digest functions raise ValueError for a member
+    out of its vault type; `signer` is None for a signature the vault would refuse."""
+
+    def anchor_digest(self, eth_chain_id: int, vault: bytes, record: AnchorRecord) -> bytes: ...
+
+    def withdrawal_digest(self, eth_chain_id: int, vault: bytes, withdrawal_id: int, recipient: bytes,
+                          amount_micro_usdc: int) -> bytes: ...
+
+    def signer(self, digest: bytes, signature: bytes) -> bytes | None: ...

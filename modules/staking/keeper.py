@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from typing import Iterator
 
 from modules.encoding import read_uint, stored_uint, u64, u128
@@ -13,18 +14,25 @@ from modules.staking.keys import (
     BOND_DEBITS_UNLISTED,
     BONDED_TOTAL,
     CONSENSUS_UPDATE,
+    FORFEITED,
+    NEXT_UNBONDING_ID,
     OPERATOR,
     PARAMS,
     PENDING_BOND,
     SIGNING,
     SLASHED_TOTAL,
     STORE_PREFIX,
+    UNBONDED_TOTAL,
+    UNBONDING,
+    UNBONDING_QUEUE,
     VALIDATOR,
     consensus_update_key,
+    unbonding_key,
+    unbonding_queue_key,
     validator_key,
 )
 from modules.staking.params import StakingParams
-from modules.staking.types import SigningWindow, StakingValidator
+from modules.staking.types import SigningWindow, StakingValidator, UnbondingEntry
 from modules.store import KVStore, PrefixStore, prefix_end
 
 _SIGNING_HEAD = struct.Struct(">QI")
@@ -41,6 +49,10 @@ def _encode(v: StakingValidator) -> bytes:
 def _decode(consensus_address: bytes, raw: bytes) -> StakingValidator:
     return StakingValidator(consensus_address, raw[:32], raw[32:52], read_uint(raw[52:68]), read_uint(raw[68:76]),
                             bool(raw[76]), read_uint(raw[77:85]), bool(raw[85]), read_uint(raw[86:102]))
+
+
+def _decode_entry(consensus_address: bytes, entry_id: int, raw: bytes) -> UnbondingEntry:
+    return UnbondingEntry(entry_id, consensus_address, read_uint(raw[:16]), read_uint(raw[16:24]), read_uint(raw[24:32]))
 
 
 class StakingKeeper:
@@ -121,6 +133,25 @@ class StakingKeeper:
             self._store.set(BONDED_TOTAL, u128(self.bonded_total() - taken))
         return taken
 
+    def take_joined_bond(self, consensus_address: bytes, amount_micro_usdc: int) -> int:
+        """Take back up to `amount_micro_usdc` of a validator's bond, then of its unbonding entries
+        (newest first): a credit a deposit halt's resume undid after it joined; what was taken. Its
+        power follows at the end of a block."""
+        validator = self.validator(consensus_address)
+        if validator is None:
+            return 0
+        taken = min(validator.bond_micro_usdc, amount_micro_usdc)
+        if taken:
+            self.set_validator(replace(validator, bond_micro_usdc=validator.bond_micro_usdc - taken))
+        for entry in reversed(self.unbonding_entries(consensus_address)):
+            part = min(entry.amount_micro_usdc, amount_micro_usdc - taken)
+            if part:
+                self.set_unbonding(replace(entry, amount_micro_usdc=entry.amount_micro_usdc - part))
+                taken += part
+        if taken:
+            self._store.set(BONDED_TOTAL, u128(self.bonded_total() - taken))
+        return taken
+
     def bonded_total(self) -> int:
         """micro-USDC of every bond credited, at genesis or through the bridge."""
         return stored_uint(self._store.get(BONDED_TOTAL))
@@ -134,6 +165,70 @@ class StakingKeeper:
 
     def add_slashed(self, amount_micro_usdc: int) -> None:
         self._store.set(SLASHED_TOTAL, u128(self.slashed_total() + amount_micro_usdc))
+
+    def unbonded_total(self) -> int:
+        """micro-USDC of every unbonding entry released to its operator."""
+        return stored_uint(self._store.get(UNBONDED_TOTAL))
+
+    def add_unbonded(self, amount_micro_usdc: int) -> None:
+        self._store.set(UNBONDED_TOTAL, u128(self.unbonded_total() + amount_micro_usdc))
+
+    # -- unbonding ----------------------------------------------------------------------------
+
+    def unbonding_entries(self, consensus_address: bytes) -> list[UnbondingEntry]:
+        """The validator's entries in creation order (at most MAX_UNBONDING_ENTRIES)."""
+        start = UNBONDING + consensus_address
+        return [_decode_entry(consensus_address, read_uint(key[len(start):]), raw)
+                for key, raw in self._store.iterate(start, prefix_end(start))]
+
+    def all_unbonding_entries(self) -> Iterator[UnbondingEntry]:
+        """Every entry, by validator then creation (at most MAX_VALIDATORS × MAX_UNBONDING_ENTRIES)."""
+        for key, raw in self._store.iterate(UNBONDING, prefix_end(UNBONDING)):
+            rest = key[len(UNBONDING):]
+            yield _decode_entry(rest[:20], read_uint(rest[20:]), raw)
+
+    def add_unbonding(self, consensus_address: bytes, amount_micro_usdc: int, created_height: int,
+                      mature_height: int) -> UnbondingEntry:
+        entry_id = stored_uint(self._store.get(NEXT_UNBONDING_ID), 1)
+        self._store.set(NEXT_UNBONDING_ID, u64(entry_id + 1))
+        entry = UnbondingEntry(entry_id, consensus_address, amount_micro_usdc, created_height, mature_height)
+        self.set_unbonding(entry)
+        self._store.set(unbonding_queue_key(mature_height, entry_id), consensus_address)
+        return entry
+
+    def set_unbonding(self, entry: UnbondingEntry) -> None:
+        """Store the entry's amount; an entry of 0 (slashed away) leaves the store and the queue."""
+        if entry.amount_micro_usdc == 0:
+            self.remove_unbonding(entry)
+            return
+        self._store.set(unbonding_key(entry.consensus_address, entry.entry_id),
+                        u128(entry.amount_micro_usdc) + u64(entry.created_height) + u64(entry.mature_height))
+
+    def remove_unbonding(self, entry: UnbondingEntry) -> None:
+        self._store.delete(unbonding_key(entry.consensus_address, entry.entry_id))
+        self._store.delete(unbonding_queue_key(entry.mature_height, entry.entry_id))
+
+    def due_unbondings(self, height: int, limit: int) -> list[UnbondingEntry]:
+        """Up to `limit` entries mature at `height` or before, by maturity then creation."""
+        due: list[UnbondingEntry] = []
+        for key, consensus_address in self._store.iterate(UNBONDING_QUEUE, UNBONDING_QUEUE + u64(height + 1)):
+            if len(due) == limit:
+                break
+            entry_id = read_uint(key[len(UNBONDING_QUEUE) + 8:])
+            raw = self._store.get(unbonding_key(consensus_address, entry_id))
+            assert raw is not None, f"unbonding queue entry {entry_id} has no entry"
+            due.append(_decode_entry(consensus_address, entry_id, raw))
+        return due
+
+    # -- equivocation -------------------------------------------------------------------------
+
+    def forfeited_at(self, consensus_address: bytes) -> int | None:
+        """The height of the equivocation report that charged the validator, if one did."""
+        raw = self._store.get(FORFEITED + consensus_address)
+        return read_uint(raw) if raw is not None else None
+
+    def set_forfeited(self, consensus_address: bytes, height: int) -> None:
+        self._store.set(FORFEITED + consensus_address, u64(height))
 
     # -- bond debits: what anchors carry to the vault --------------------------------------------
 

@@ -15,6 +15,11 @@ PENDING_BOND = b"pb/"  # pb/<eth address 20> -> u128: a bond credited to a key n
 CONSENSUS_UPDATE = b"u/"  # u/<height u64><consensus address 20> -> power u64: CometBFT's set from that height
 BONDED_TOTAL = b"bonded_total"  # u128: every bond ever credited (genesis and bridge), for the invariant
 SLASHED_TOTAL = b"slashed_total"  # u128: every slash ever moved to the insurance fund
+UNBONDED_TOTAL = b"unbonded_total"  # u128: every unbonding released to an operator
+UNBONDING = b"ub/"  # ub/<consensus address 20><entry id u64> -> amount u128, created u64, mature u64
+UNBONDING_QUEUE = b"uq/"  # uq/<mature height u64><entry id u64> -> consensus address 20: release order
+NEXT_UNBONDING_ID = b"next_unbonding"  # u64: the next entry id (the first is 1)
+FORFEITED = b"f/"  # f/<consensus address 20> -> height u64 of the equivocation report that charged it
 BOND_DEBIT = b"bd/"  # bd/<eth address 20> -> u128: bond money ever taken from the vault bond of that key
 BOND_DEBITS_UNLISTED = b"bond_debits_unlisted"  # u128: bond money taken that no debit entry names
 
@@ -25,3 +30,11 @@ def validator_key(consensus_address: bytes) -> bytes:
 
 def consensus_update_key(height: int, consensus_address: bytes) -> bytes:
     return CONSENSUS_UPDATE + u64(height) + consensus_address
+
+
+def unbonding_key(consensus_address: bytes, entry_id: int) -> bytes:
+    return UNBONDING + consensus_address + u64(entry_id)
+
+
+def unbonding_queue_key(mature_height: int, entry_id: int) -> bytes:
+    return UNBONDING_QUEUE + u64(mature_height) + u64(entry_id)

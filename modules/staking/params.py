@@ -9,6 +9,10 @@ from modules.params import bounded
 
 PPM = 1_000_000
 MAX_VALIDATORS = 128  # the set is this small: every per-block loop over validators is bounded by it
+MAX_UNBONDING_ENTRIES = 7  # per validator: a slash walks them all, so they are few
+# CometBFT fails a block whose validator updates take its set past MaxTotalVotingPower ((2^63 - 1) / 8),
+# which would halt the chain; no validator's power passes its share of that.
+MAX_VALIDATOR_POWER = (2**63 - 1) // 8 // MAX_VALIDATORS
 
 
 @dataclass(frozen=True)
@@ -22,3 +26,5 @@ class StakingParams:
     downtime_window_blocks: int = bounded(10_000, 1, 1_000_000)
     downtime_min_signed_ppm: int = bounded(50_000, 0, PPM)  # signed fewer than 5% of the window: jailed
     jail_cooldown_blocks: int = bounded(1_200, 0, 2**63 - 1)
+    # Unbonding entries released per block at most (the rest wait for the next block, in order).
+    unbonding_releases_per_block: int = bounded(32, 1, 10_000)

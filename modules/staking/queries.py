@@ -1,12 +1,14 @@
 """staking's abci_query answers (docs/staking.md). Integers as decimal strings, addresses 0x-hex.
 
 | path                                   | answer                                                |
-| /staking/validators                    | every validator (V below), the params, pending bonds, bond debits |
+| /staking/validators                    | every validator (V below), the params, pending bonds, totals, bond debits |
 | /staking/validators/<consensus address> | one validator: V                                     |
 
 V = consensus_address, operator, eth_address (its bridge key; null without a bridge),
 bond_micro_usdc, power (in CometBFT's set), jailed, jailed_until_height ("0" if not jailed),
-missed_blocks (in the current window), slashed_micro_usdc (total ever), tombstoned.
+missed_blocks (in the current window), slashed_micro_usdc (total ever), tombstoned,
+forfeited_at_height ("0" unless an equivocation report charged it), unbonding (its entries:
+entry_id, amount_micro_usdc, created_height, mature_height).
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ def _validator_json(staking: StakingKeeper, bridge: BridgeKeeper, v: StakingVali
             "bond_micro_usdc": str(v.bond_micro_usdc), "power": str(v.power), "jailed": v.jailed,
             "jailed_until_height": str(v.jailed_until_height if v.jailed else 0),
             "missed_blocks": str(window.missed if window is not None else 0),
-            "slashed_micro_usdc": str(v.slashed_micro_usdc), "tombstoned": v.tombstoned}
+            "slashed_micro_usdc": str(v.slashed_micro_usdc), "tombstoned": v.tombstoned,
+            "forfeited_at_height": str(staking.forfeited_at(v.consensus_address) or 0),
+            "unbonding": [{"entry_id": str(e.entry_id), "amount_micro_usdc": str(e.amount_micro_usdc),
+                           "created_height": str(e.created_height), "mature_height": str(e.mature_height)}
+                          for e in staking.unbonding_entries(v.consensus_address)]}
 
 
 def _consensus_address(text: str) -> bytes:
@@ -55,6 +61,7 @@ def staking(q: QueryContext, args: list[str]) -> dict[str, Any]:
                 "pending_bonds": [{"eth_address": _hex(eth), "amount_micro_usdc": str(amount)}
                                   for eth, amount in keeper.pending_bonds()],
                 "slashed_total_micro_usdc": str(keeper.slashed_total()),
+                "unbonded_total_micro_usdc": str(keeper.unbonded_total()),
                 "bond_debits": [{"eth_address": _hex(eth), "debited_micro_usdc": str(total)}
                                 for eth, total in keeper.bond_debits()],
                 "bond_debits_unlisted_micro_usdc": str(keeper.bond_debits_unlisted())}

@@ -7,13 +7,14 @@ down (a partial unit gives none), the signed share a window needs rounds up.
 
 from __future__ import annotations
 
-from modules.staking.params import PPM, StakingParams
+from modules.staking.params import MAX_VALIDATOR_POWER, PPM, StakingParams
 from modules.staking.types import SigningWindow, StakingValidator
 
 
 def bonded_power(bond_micro_usdc: int, params: StakingParams) -> int:
-    """Whole power units the bond buys."""
-    return bond_micro_usdc // params.power_unit_micro_usdc
+    """Whole power units the bond buys, at most MAX_VALIDATOR_POWER: bonds arrive unrefused from
+    the vault, and a set past CometBFT's total power bound would halt the chain."""
+    return min(bond_micro_usdc // params.power_unit_micro_usdc, MAX_VALIDATOR_POWER)
 
 
 def due_power(validator: StakingValidator, params: StakingParams) -> int:

@@ -68,3 +68,69 @@ class ValidatorUpdate:
 @dataclass(frozen=True)
 class Unjail:
     """Action (validator operators): bring the operator's jailed validator back after its cool-down."""
+
+
+@dataclass(frozen=True)
+class Unbond:
+    """Action (validator operators): move `amount_micro_usdc` of the operator's validator's bond
+    into an unbonding entry, released to the operator's subaccount 0 after unbonding_period_blocks."""
+
+    amount_micro_usdc: int
+
+
+@dataclass(frozen=True)
+class UnbondingEntry:
+    """Bond money on its way out: still slashable until `mature_height`, then released."""
+
+    entry_id: int  # the chain's, in creation order
+    consensus_address: bytes
+    amount_micro_usdc: int
+    created_height: int
+    mature_height: int
+
+
+@dataclass(frozen=True)
+class SignedAnchor:
+    """One anchor record as the vault's `AnchorRecord` (the signed members only) and a bridge key's
+    signature over its EIP-712 digest (wire/anchor.py)."""
+
+    anchor_nonce: int
+    chain_id: str
+    height: int
+    app_hash: bytes
+    balances_root: bytes
+    total_claimable_micro_usdc: int
+    deposit_nonce: int
+    withdrawal_id: int
+    withdrawn_total_micro_usdc: int
+    bond_debits_hash: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class SignedWithdrawalTerms:
+    """One (recipient, amount) of a withdrawal and a bridge key's signature over its EIP-712 digest
+    (wire/vault.withdrawal_digest)."""
+
+    recipient: bytes
+    amount_micro_usdc: int
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class ReportAnchorEquivocation:
+    """Action (anyone): two different anchors with one nonce signed by one bridge key, the pair the
+    vault's proveAnchorEquivocation takes."""
+
+    a: SignedAnchor
+    b: SignedAnchor
+
+
+@dataclass(frozen=True)
+class ReportWithdrawalEquivocation:
+    """Action (anyone): two different withdrawals with one id signed by one bridge key, the pair the
+    vault's proveWithdrawalEquivocation takes."""
+
+    withdrawal_id: int
+    a: SignedWithdrawalTerms
+    b: SignedWithdrawalTerms

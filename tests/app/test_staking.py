@@ -15,17 +15,19 @@ import pytest
 from app.driver import Consensus, Genesis, InProcessChain
 from modules.bank.keeper import BankKeeper
 from modules.bridge.keeper import BridgeKeeper
-from modules.bridge.types import ClaimDeposit
+from modules.bridge.types import ClaimDeposit, ResumeDeposits
 from modules.module import InvariantContext
 from modules.oracle.keeper import OracleKeeper
+from modules.staking.params import MAX_VALIDATOR_POWER
 from modules.staking.types import Unjail
-from modules.types import BOND_SUBACCOUNT, INSURANCE_FUND
+from modules.types import BOND_SUBACCOUNT, INSURANCE_FUND, SubaccountId
 from sim.invariants import first_broken
 from tests.app.conftest import BLOCK_INTERVAL_MS, CHAIN_ID, GENESIS_TIME_MS, funded_app_state
 from wire.codec import Tx, sign_tx
 from wire.crypto import PrivateKey, keccak256
 
 DUPLICATE_VOTE = 1
+COMETBFT_MAX_TOTAL_VOTING_POWER = (2**63 - 1) // 8  # types.MaxTotalVotingPower
 UNIT = 1_000_000  # micro-USDC per unit of power
 BOND = 10 * UNIT
 PUB_KEYS = [bytes([i]) * 32 for i in range(1, 5)]
@@ -37,8 +39,8 @@ PARAMS = {"power_unit_micro_usdc": UNIT, "double_sign_slash_ppm": 50_000, "downt
           "downtime_window_blocks": 10, "downtime_min_signed_ppm": 500_000, "jail_cooldown_blocks": 5}
 
 
-def staking_genesis() -> dict[str, Any]:
-    staking = {"params": PARAMS, "validators": [
+def staking_genesis(params: dict[str, int] = PARAMS) -> dict[str, Any]:
+    staking = {"params": params, "validators": [
         {"consensus_address": a.hex().upper(), "pub_key": base64.b64encode(pk).decode(),
          "operator": f"0x{o.address.hex()}", "bond_micro_usdc": str(BOND)}
         for a, pk, o in zip(ADDRESSES, PUB_KEYS, OPERATORS)]}
@@ -52,8 +54,8 @@ def staking_genesis() -> dict[str, Any]:
 class Net:
     """The chain, its block-by-block consensus report, and the invariants after every block."""
 
-    def __init__(self, path: Path, anchor_interval_blocks: int | None = None) -> None:
-        app_state = staking_genesis()
+    def __init__(self, path: Path, params: dict[str, int] = PARAMS, anchor_interval_blocks: int | None = None) -> None:
+        app_state = staking_genesis(params)
         if anchor_interval_blocks is not None:
             app_state["anchor"] = {"interval_blocks": anchor_interval_blocks}
         self.supply = sum(int(b["amount_micro_usdc"]) for b in app_state["bank"]["balances"])
@@ -107,6 +109,10 @@ def event_types(response: Any) -> list[str]:
     return [e.type for e in response.events]
 
 
+def tx_event_types(response: Any) -> list[str]:
+    return [e.type for result in response.tx_results for e in result.events]
+
+
 def test_double_sign_evidence_slashes_into_the_insurance_fund_jails_and_tombstones(net: Net) -> None:
     fund_before, nonce_before = net.insurance_fund(), net.valset_nonce()
     response = net.block(evidence=(0,))
@@ -122,7 +128,7 @@ def test_double_sign_evidence_slashes_into_the_insurance_fund_jails_and_tombston
         "consensus_address": f"0x{ADDRESSES[0].hex()}", "operator": f"0x{OPERATORS[0].address.hex()}",
         "eth_address": f"0x{ETH_KEYS[0].address.hex()}", "bond_micro_usdc": str(BOND - slash), "power": "0",
         "jailed": True, "jailed_until_height": None, "missed_blocks": "0", "slashed_micro_usdc": str(slash),
-        "tombstoned": True}
+        "tombstoned": True, "forfeited_at_height": "0", "unbonding": []}
     # the same evidence again changes nothing: one infraction is punished once
     assert updates(net.block(evidence=(0,))) == [] and net.insurance_fund() == fund_before + slash
     # CometBFT's set (the oracle's copy) loses it two blocks after the update was sent
@@ -208,6 +214,41 @@ def test_a_bond_credited_through_the_bridge_raises_its_validators_power_never_th
     assert net.validator(2)["bond_micro_usdc"] == str(BOND + 5 * UNIT)
     assert BankKeeper(net.chain.store).supply() == supply
     assert BridgeKeeper(net.chain.store).validator(ADDRESSES[2]).power == 15  # type: ignore[union-attr]
+
+
+def test_no_bond_gives_the_set_more_power_than_cometbft_accepts(net: Net) -> None:
+    """CometBFT fails the block (and so halts the chain) when a validator update would take its
+    set's total power past MaxTotalVotingPower; a bond is refused by nothing on its way in, so its
+    power is capped instead, each validator at MAX_VALIDATOR_POWER."""
+    huge = 2**100  # vault bonds are up to 2^96 each; several add up
+    bond = ClaimDeposit(1, 100, keccak256(b"bond"), ETH_KEYS[2].address, ETH_KEYS[2].address, BOND_SUBACCOUNT, huge)
+    response = net.block([net.tx(OPERATORS[i], bond) for i in range(3)])
+    assert updates(response) == [(PUB_KEYS[2], MAX_VALIDATOR_POWER)]
+    net.block()
+    net.block()
+    powers = {v.address: v.power for v in OracleKeeper(net.chain.store).validators()}
+    assert sum(powers.values()) <= COMETBFT_MAX_TOTAL_VOTING_POWER
+    assert net.validator(2)["bond_micro_usdc"] == str(BOND + huge) and net.validator(2)["power"] == str(MAX_VALIDATOR_POWER)
+
+
+def test_a_resume_undoing_a_bond_that_joined_its_validator_takes_it_back_from_its_bond(net: Net) -> None:
+    """A bond credited, joined to validator 2 (power 15), then found reorged out of Ethereum: the
+    canonical deposit 1 is a trader's deposit. Kept, the validator would vote with power no vault
+    money backs, and a slash of it would mint unbacked money into the insurance fund."""
+    bond = ClaimDeposit(1, 100, keccak256(b"bond"), ETH_KEYS[2].address, ETH_KEYS[2].address, BOND_SUBACCOUNT,
+                        5 * UNIT)
+    assert updates(net.block([net.tx(OPERATORS[i], bond) for i in range(3)])) == [(PUB_KEYS[2], 15)]
+    canonical = ClaimDeposit(1, 101, keccak256(b"deposit"), TRADER.address, TRADER.address, 0, 5 * UNIT)
+    disputed = net.block([net.tx(OPERATORS[i], canonical) for i in range(4)])
+    assert "deposits_halted" in tx_event_types(disputed), [r.log for r in disputed.tx_results]
+    balance = BankKeeper(net.chain.store).balance(SubaccountId(TRADER.address, 0))
+    resumed = net.block([net.tx(OPERATORS[i], ResumeDeposits(1)) for i in range(3)])  # 35 of 45 power
+    assert [r.code for r in resumed.tx_results] == [0, 0, 0], [r.log for r in resumed.tx_results]
+    events = tx_event_types(resumed)
+    assert "deposits_resumed" in events and "bond_shortfall" not in events
+    assert BankKeeper(net.chain.store).balance(SubaccountId(TRADER.address, 0)) == balance + 5 * UNIT
+    assert net.validator(2)["bond_micro_usdc"] == str(BOND)
+    assert updates(resumed) == [(PUB_KEYS[2], 10)]
 
 
 def test_a_bond_to_a_key_no_validator_holds_waits_as_pending(net: Net) -> None:

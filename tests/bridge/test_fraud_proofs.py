@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
+from unittest import mock
 
 import pytest
 from web3 import Web3
 from web3.logs import DISCARD
 
 from bridge.eth import Anvil, DevAccount, deploy_bridge
+from bridge.relayer import Relayer
 from client.bridge import BridgeClient
 from client.client import Client
 from client.eth import send_eth_transaction, transact
@@ -200,6 +202,28 @@ def test_a_forfeited_key_is_left_out_of_later_sets_and_refused_a_new_bond(bonded
     assert setup.vault.functions.totalPower().call() == 3
     with reverts(setup.vault, "SignerForfeited"):
         bond(setup, USDC, cheater.address)
+
+
+def test_a_relayer_hands_over_the_next_set_without_the_forfeited_keys_signature(bonded: VaultSetup) -> None:
+    """The chain does not know of a forfeiture, so the cheater, still a member of the chain's set,
+    signs the next set like the others; the vault refuses a whole call for one signer it does not
+    hold (UnknownSigner), so a relayer sending every signature would never hand a set over again."""
+    setup, cheater = bonded, bonded.validators[0]
+    a, b = empty_record(nonce=2), empty_record(nonce=2, total=USDC)
+    prove_anchors(setup, a, anchor_sig(setup, cheater, a), b, anchor_sig(setup, cheater, b))
+    addresses = [k.address for k in setup.validators]  # in address order, as the chain lists set 1
+    digest = digests.valset_digest(setup.chain_id, setup.vault_address, addresses, [1, 1, 1, 1], 1)
+    signed = digests.sign_quorum(setup.validators, digest)  # set 0 signs set 1, the cheater too
+    update = {"valset_nonce": "1", "validators": [f"0x{a.hex()}" for a in addresses], "powers": ["1"] * 4,
+              "signatures": [{"eth_address": f"0x{a.hex()}"} for a in addresses],
+              "vault_signatures": [[f"0x{r.hex()}", f"0x{s.hex()}", v] for r, s, v in signed]}
+    relayer = Relayer.__new__(Relayer)
+    relayer.bridge = mock.Mock(spec=BridgeClient, vault=setup.vault, web3=setup.w3)
+    relayer.eth_key, relayer.metrics, relayer._ready_seen = setup.validators[1], {"relayer_valsets_sent_total": 0}, {}
+    fund_gas(setup, relayer.eth_key)
+    relayer._update_valset(update)
+    assert valset(setup) == (addresses[1:], [1, 1, 1])
+    assert setup.vault.functions.valsetNonce().call() == 1 and relayer.metrics["relayer_valsets_sent_total"] == 1
 
 
 def test_a_key_of_an_old_set_still_holding_a_bond_is_punished(bonded: VaultSetup) -> None:

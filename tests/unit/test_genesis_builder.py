@@ -13,6 +13,7 @@ import pytest
 
 from app.application import APP_VERSION as APP_INFO_VERSION
 from genesis.builder import APP_VERSION, GenesisError, build_genesis, validate_genesis_file, validator_address
+from modules.staking.params import MAX_VALIDATOR_POWER
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "genesis.md"
 KEY_A = base64.b64encode(bytes(range(32))).decode()
@@ -130,3 +131,13 @@ def test_bonded_validators_get_the_power_their_bonds_buy_and_a_staking_section()
     with pytest.raises(GenesisError) as error:
         build_genesis(spec)
     assert error.value.field == "validators" and "every validator" in error.value.problem
+
+
+def test_a_bond_past_the_power_cap_gets_the_capped_power_staking_gives_it() -> None:
+    """The builder and the staking module compute one power from one bond, or InitChain refuses."""
+    spec = good_spec()
+    huge = (MAX_VALIDATOR_POWER + 5) * 1_000_000
+    spec["validators"] = [{"name": "v1", "pub_key": KEY_A, "bond_micro_usdc": str(huge), "operator": "0x" + "01" * 20}]
+    spec["app_state"]["staking"] = {"params": {"power_unit_micro_usdc": 1_000_000}}
+    doc = build_genesis(spec)
+    assert [v["power"] for v in doc["validators"]] == [str(MAX_VALIDATOR_POWER)]

@@ -152,3 +152,24 @@ def test_a_block_that_fails_midway_leaves_nothing_and_is_stored_whole_later(tmp_
         assert ingestor.store(block)
     assert stored_trades(engine) == expected_trades(BLOCKS)
     assert stored_candles(engine) == expected_candles(BLOCKS, SIZE_DECIMALS)
+
+
+def test_a_bond_credited_or_corrected_moves_no_balance_and_gets_no_transfers_row(tmp_path: Path) -> None:
+    """A bond (subaccount 255) is the staking module's, never a balance: neither its credit nor
+    a deposit halt's correction of it writes a transfers row; a correction's ordinary side does."""
+    engine = _engine(tmp_path)
+    alice, validator_key = "0x" + "aa" * 20, "0x" + "bb" * 20
+    credited = {"nonce": "7", "recipient": validator_key, "subaccount": "255", "amount_micro_usdc": "5000000",
+                "eth_tx_hash": "0x" + "01" * 32, "sender": alice, "power": "3"}
+    corrected = {"nonce": "7", "halt_id": "1", "previous_recipient": validator_key, "previous_subaccount": "255",
+                 "previous_amount_micro_usdc": "5000000", "recipient": alice, "subaccount": "0",
+                 "amount_micro_usdc": "5000000", "eth_tx_hash": "0x" + "02" * 32}
+    last = BLOCKS[-1]
+    blocks = [BlockRecord(last.height + 1, "ab" * 32, last.time_ms + 1, 1,
+                          (PlacedEvent(0, "deposit_credited", credited),)),
+              BlockRecord(last.height + 2, "cd" * 32, last.time_ms + 2, 1,
+                          (PlacedEvent(0, "deposit_corrected", corrected),))]
+    _ingest(engine, blocks)
+    with Session(engine) as session:
+        rows = [(t.kind, t.subaccount, t.amount_micro_usdc) for t in session.scalars(select(models.Transfer))]
+    assert rows == [("deposit_corrected", f"{alice}/0", 5_000_000)]

@@ -207,12 +207,30 @@ def signed_chain(sets: list[list[Signer]]) -> dict[int, LightBlock]:
     return blocks
 
 
-def light_client(blocks: dict[int, LightBlock], fetched: list[int]) -> LightClient:
+def light_client(blocks: dict[int, LightBlock], fetched: list[int], trust: TrustRoot = TrustRoot(1),
+                 now_s: int = 1_800_000_000) -> LightClient:
     def fetch(height: int) -> LightBlock:
         fetched.append(height)
         return blocks[height]
 
-    return LightClient(fetch, CHAIN, TrustRoot(1), clock_ns=lambda: 1_800_000_000 * NANOS_PER_SECOND)
+    return LightClient(fetch, CHAIN, trust, clock_ns=lambda: now_s * NANOS_PER_SECOND)
+
+
+def test_pinned_trust_root_older_than_the_trusting_period_is_refused_and_a_recent_one_is_not() -> None:
+    signers = [Signer(10) for _ in range(4)]
+    blocks = signed_chain([signers] * 3)
+    root = TrustRoot(1, header_hash(blocks[1].header), trusting_period_ns=100 * NANOS_PER_SECOND)
+    header_1_s = 1_700_000_001
+    with pytest.raises(NotVerified, match="older than the trusting period"):
+        light_client(blocks, [], root, now_s=header_1_s + 100).header(3)
+    assert light_client(blocks, [], root, now_s=header_1_s + 99).header(3).height == 3
+
+
+def test_trust_root_taken_from_the_node_has_no_trusting_period() -> None:
+    signers = [Signer(10) for _ in range(4)]
+    blocks = signed_chain([signers] * 3)
+    unpinned = TrustRoot(1, trusting_period_ns=100 * NANOS_PER_SECOND)
+    assert light_client(blocks, [], unpinned, now_s=1_700_000_001 + 10_000).header(3).height == 3
 
 
 def test_changed_set_with_a_third_of_the_trusted_power_is_taken_in_one_skip() -> None:

@@ -132,13 +132,19 @@ def test_every_integer_field_of_every_action_has_a_rule_or_takes_any_64_bit_valu
                "schedule_cancel_all": {"cancel_at_ms"}, "cancel_conditional": {"conditional_id"},
                "cancel_twap": {"twap_id"}, "claim_deposit": {"deposit_nonce", "eth_block"},
                "sign_withdrawal": {"withdrawal_id"}, "set_bridge_key": {"valset_nonce"},
-               "sign_valset": {"valset_nonce"}, "sign_anchor": {"anchor_nonce"}, "resume_deposits": {"halt_id"}}
+               "sign_valset": {"valset_nonce"}, "sign_anchor": {"anchor_nonce"}, "resume_deposits": {"halt_id"},
+               # the members of the messages these carry (SignedAnchor, SignedWithdrawalTerms)
+               "report_anchor_equivocation": {"anchor_nonce", "height", "deposit_nonce", "withdrawal_id"},
+               "report_withdrawal_equivocation": {"withdrawal_id"}}
+    not_integers = (FieldDescriptor.TYPE_BYTES, FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BOOL,
+                    FieldDescriptor.TYPE_MESSAGE)
     for kind in tx_pb.Action.DESCRIPTOR.oneofs_by_name["kind"].fields:
         message = kind.message_type
         assert message is not None, f"{kind.name}: every action is a message"
-        integers = {f.name for f in message.fields
-                    if f.type not in (FieldDescriptor.TYPE_BYTES, FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BOOL)}
-        assert all(f.type == FieldDescriptor.TYPE_UINT64 for f in message.fields if f.name in integers), \
+        carried = [f.message_type for f in message.fields if f.message_type is not None]
+        fields = [*message.fields, *(member for inner in carried for member in inner.fields)]
+        integers = {f.name for f in fields if f.type not in not_integers}
+        assert all(f.type == FieldDescriptor.TYPE_UINT64 for f in fields if f.name in integers), \
             f"{kind.name}: integer fields are uint64 on the wire, so no value is truncated"
         assert integers == set(FIELD_RULES.get(kind.name, {})) | any_u64.get(kind.name, set()), kind.name
 
