@@ -39,6 +39,7 @@ from modules.bank.types import Transfer
 from modules.context import BlockContext
 from modules.margin.keeper import MarginKeeper
 from modules.margin.types import Position
+from modules.staking.keeper import StakingKeeper
 from modules.store import KVStore
 from modules.types import SubaccountId
 from wire import PrivateKey
@@ -90,7 +91,8 @@ def _timed_anchor_s(chain: InProcessChain) -> float:
     ctx = BlockContext(chain.chain_id, last.height + 1, chain.next_time_ms())
     state = CommittedState(last.height, last.app_hash, last.block_time_ms)
     started = time.perf_counter()
-    events = anchor_step(CacheStore(chain.store), tree, ctx, state)
+    branch = CacheStore(chain.store)
+    events = anchor_step(branch, tree, ctx, state, StakingKeeper(branch))
     seconds = time.perf_counter() - started
     if not events:
         raise BenchmarkFailed(f"no anchor at height {ctx.height}")

@@ -18,7 +18,7 @@ from client.eth import send_eth_transaction, transact
 from modules.anchor.merkle import BalanceTree, Leaf
 from modules.anchor.types import AnchorRecord
 from wire import vault as digests
-from wire.anchor import anchor_digest, vault_record
+from wire.anchor import NO_BOND_DEBITS_HASH, anchor_digest, vault_record
 from wire.crypto import PrivateKey, keccak256
 
 USDC = 1_000_000
@@ -46,9 +46,9 @@ def measure(leaves: int = LEAVES) -> dict[str, int]:
         def anchor(nonce: int, signers: int) -> int:
             record = AnchorRecord(nonce, "perpchain-localnet", 100 * nonce, bytes(32), tree.root, tree.total_micro_usdc,
                                   deposit_nonce=1, withdrawal_id=0, withdrawn_total_micro_usdc=0,
-                                  leaf_count=len(tree), time_ms=0)
+                                  bond_debits_hash=NO_BOND_DEBITS_HASH, leaf_count=len(tree), time_ms=0)
             sigs = digests.sign_quorum(keys[:signers], anchor_digest(bridge.chain_id, bridge.vault_address, record))
-            return transact(w3, bridge.vault.functions.anchor(vault_record(record), sigs), user.checksum)["gasUsed"]
+            return transact(w3, bridge.vault.functions.anchor(vault_record(record), sigs, []), user.checksum)["gasUsed"]
 
         figures["anchor_first_gas"] = anchor(1, 3)
         figures["anchor_gas"] = anchor(2, 3)

@@ -250,27 +250,33 @@ def deploy_bridge(
     deployer: str,
     validators: Sequence[bytes],
     powers: Sequence[int],
+    bonds: Sequence[int] | None = None,
     mint: Mapping[bytes, int] | None = None,
     token: Contract | None = None,
     freeze_period_s: int = DEFAULT_FREEZE_PERIOD_S,
 ) -> BridgeDeployment:
-    """Deploy TestUSDC (unless `token` is given) and a Vault for (validators, powers), then mint
-    `mint[address]` micro-USDC to each address. Validators are sorted by address here, as the
-    vault requires."""
-    ordered = sorted(zip(validators, powers, strict=True))
+    """Deploy TestUSDC (unless `token` is given) and a Vault for (validators, powers) holding each
+    validator's genesis bond (`bonds`, micro-USDC, none by default), then mint `mint[address]`
+    micro-USDC to each address and the bonds' sum into the vault, as genesis balances are backed.
+    Validators are sorted by address here, as the vault requires."""
+    ordered = sorted(zip(validators, powers, bonds if bonds is not None else [0] * len(validators), strict=True))
     if token is None:
         token = deploy_contract(w3, "TestUSDC", sender=deployer)
     vault = deploy_contract(
         w3,
         "Vault",
         token.address,
-        [Web3.to_checksum_address(address) for address, _ in ordered],
-        [power for _, power in ordered],
+        [Web3.to_checksum_address(address) for address, _, _ in ordered],
+        [power for _, power, _ in ordered],
+        [bond for _, _, bond in ordered],
         freeze_period_s,
         sender=deployer,
     )
+    bonded = sum(bond for _, _, bond in ordered)
     for address, amount in (mint or {}).items():
         transact(w3, token.functions.mint(Web3.to_checksum_address(address), amount), deployer)
+    if bonded:
+        transact(w3, token.functions.mint(vault.address, bonded), deployer)
     return BridgeDeployment(chain_id=w3.eth.chain_id, token=token, vault=vault)
 
 
@@ -280,16 +286,17 @@ def cover_withdrawals(w3: Web3, deployment: BridgeDeployment, keys: Sequence[Pri
     to `total_micro_usdc` in all (the vault pays a withdrawal only once an anchor covers it): for
     tests and gas figures on a vault without a chain behind it."""
     from modules.anchor.types import AnchorRecord
-    from wire.anchor import anchor_digest, vault_record
+    from wire.anchor import NO_BOND_DEBITS_HASH, anchor_digest, vault_record
     from wire.vault import sign_quorum
 
     f = deployment.vault.functions
     record = AnchorRecord(nonce=f.anchorNonce().call() + 1, chain_id="perpchain-test", height=0, app_hash=bytes(32),
                           balances_root=bytes(32), total_claimable_micro_usdc=0,
                           deposit_nonce=f.lastDepositNonce().call(), withdrawal_id=through_id,
-                          withdrawn_total_micro_usdc=total_micro_usdc, leaf_count=0, time_ms=0)
+                          withdrawn_total_micro_usdc=total_micro_usdc, bond_debits_hash=NO_BOND_DEBITS_HASH,
+                          leaf_count=0, time_ms=0)
     sigs = sign_quorum(keys, anchor_digest(deployment.chain_id, deployment.vault_address, record))
-    return transact(w3, f.anchor(vault_record(record), sigs), sender)
+    return transact(w3, f.anchor(vault_record(record), sigs, []), sender)
 
 
 def _serve() -> None:

@@ -6,19 +6,22 @@ Prints one line per figure, then every figure as one JSON object on the last lin
 carry the smallest quorum (3 of 4, 14 of 20 equal-power validators) unless the name says
 "all_signers", and pay an address that held no tokens before (the dearer, common case). A fraud
 proof forfeits the bond of the first of 20 validators (the whole ordered set shifts down one).
+Anchors with bond debits: an empty record (no leaves), 3 of 4 signers, the list as named.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from web3 import Web3
+from web3.contract import Contract
 
 from bridge.eth import Anvil, BridgeDeployment, cover_withdrawals, deploy_bridge
 from client.eth import transact
-from modules.anchor.types import AnchorRecord
+from modules.anchor.types import AnchorRecord, BondDebit, bond_debits_hash
 from wire import vault as digests
-from wire.anchor import anchor_digest, vault_record
+from wire.anchor import anchor_digest, vault_bond_debits, vault_record
 from wire.crypto import PrivateKey, keccak256
 
 USDC = 1_000_000
@@ -43,8 +46,38 @@ def _withdraw_gas(
     return transact(node.web3(), call, node.accounts[1].checksum)["gasUsed"]
 
 
-def _anchor(nonce: int, total_micro_usdc: int) -> AnchorRecord:
-    return AnchorRecord(nonce, "perpchain-localnet", 100 * nonce, bytes(32), bytes(32), total_micro_usdc, 0, 0, 0, 0, 0)
+def _anchor(nonce: int, total_micro_usdc: int, debits: Sequence[BondDebit] = ()) -> AnchorRecord:
+    return AnchorRecord(nonce, "perpchain-localnet", 100 * nonce, bytes(32), bytes(32), total_micro_usdc, 0, 0, 0,
+                        bond_debits_hash(keccak256, debits), 0, 0)
+
+
+def _bond_debit_gas(node: Anvil, token: Contract, keys: list[PrivateKey]) -> dict[str, int]:
+    """Anchors on a vault holding the 4 validators' genesis bonds, after a first one: no debits, 4 keys
+    debited for the first time, the same 4 again unchanged, then grown; and the longest list (MAX_BOND_DEBITS keys,
+    the 4 validators' and keys holding no bond), first written then unchanged."""
+    w3, user = node.web3(), node.accounts[1].checksum
+    bridge = deploy_bridge(w3, deployer=node.accounts[0].checksum, validators=[k.address for k in keys],
+                           powers=[1] * len(keys), bonds=[100 * USDC] * len(keys), token=token)
+    longest = sorted({k.address for k in keys} | {keccak256(b"key-%d" % i)[:20] for i in range(124)})
+    lists: dict[str, list[BondDebit]] = {
+        "first anchor (writes its slots from zero)": [],
+        "anchor_no_bond_debits_gas": [],
+        "anchor_4_bond_debits_new_gas": sorted((k.address, USDC) for k in keys),
+        "anchor_4_bond_debits_unchanged_gas": sorted((k.address, USDC) for k in keys),
+        "anchor_4_bond_debits_grown_gas": sorted((k.address, 2 * USDC) for k in keys),
+        "anchor_128_bond_debits_new_gas": [(a, 3 * USDC) for a in longest],
+        "anchor_128_bond_debits_unchanged_gas": [(a, 3 * USDC) for a in longest],
+    }
+    figures = {}
+    for nonce, (name, debits) in enumerate(lists.items(), start=1):
+        record = _anchor(nonce, 0, debits)
+        sigs = digests.sign_quorum(keys[:_quorum(len(keys))], anchor_digest(bridge.chain_id, bridge.vault_address,
+                                                                            record))
+        call = bridge.vault.functions.anchor(vault_record(record), sigs, vault_bond_debits(debits))
+        gas = transact(w3, call, user)["gasUsed"]
+        if name.endswith("_gas"):
+            figures[name] = gas
+    return figures
 
 
 def _fraud_proof_gas(node: Anvil, bridge: BridgeDeployment, keys: list[PrivateKey]) -> dict[str, int]:
@@ -100,6 +133,7 @@ def measure() -> dict[str, int]:
             [Web3.to_checksum_address(k.address) for k in next4], powers, 1, digests.sign_quorum(keys4[:3], digest)
         )
         figures["update_valset_4_to_4_gas"] = transact(w3, update, user.checksum)["gasUsed"]
+        figures.update(_bond_debit_gas(node, bridge.token, keys4))
 
         # Withdrawals with 20 validators.
         keys20 = _keys(20, "validator")

@@ -108,8 +108,11 @@ def _password_file(path: Path) -> str:
 
 
 def create(localnet_root: Path, node_rpcs: list[str], consensus_addresses: list[str], powers: list[int],
-           faucet: bytes, faucet_usdc: int, genesis_backing_micro_usdc: int) -> dict[str, Any]:
-    """Write keys, relayer configs and bridge.json; return the genesis `bridge` section."""
+           bonds_micro_usdc: list[int], faucet: bytes, faucet_usdc: int,
+           genesis_backing_micro_usdc: int) -> dict[str, Any]:
+    """Write keys, relayer configs and bridge.json; return the genesis `bridge` section. Each
+    validator's genesis bond (`bonds_micro_usdc`, as staking's genesis gives it) is held by the
+    vault from its deployment."""
     root = localnet_root / "bridge"
     root.mkdir(parents=True, exist_ok=True)
     deployer = _dev_deployer()
@@ -133,7 +136,7 @@ def create(localnet_root: Path, node_rpcs: list[str], consensus_addresses: list[
             "listen": "127.0.0.1:0", "poll_interval_ms": 200, "backup_delay_ms": 2000}, indent=2) + "\n")
     settings = {"anvil_port": anvil_port, "chain_id": ANVIL_CHAIN_ID, "deployer": address_to_hex(deployer.address),
                 "token": address_to_hex(_create_address(deployer.address, 0)), "vault": address_to_hex(vault),
-                "validators": [v["eth_address"] for v in validators], "powers": powers,
+                "validators": [v["eth_address"] for v in validators], "powers": powers, "bonds": bonds_micro_usdc,
                 "faucet": address_to_hex(faucet), "faucet_usdc": faucet_usdc,
                 "genesis_backing_micro_usdc": genesis_backing_micro_usdc, "relayer_eth_addresses": relayers,
                 "freeze_period_s": FREEZE_PERIOD_S}
@@ -181,9 +184,9 @@ def resume_clock(eth_rpc: str) -> None:
 
 
 def deploy_once(bridge: LocalBridge) -> bool:
-    """Deploy TestUSDC + Vault unless anvil's state already has them; True if deployed now. Mints the
-    faucet its USDC on Ethereum and the vault the genesis balances' backing, and gives the faucet and
-    every relayer ETH for gas."""
+    """Deploy TestUSDC + Vault unless anvil's state already has them; True if deployed now. The vault
+    holds the genesis bonds; mints the faucet its USDC on Ethereum and the vault the genesis bonds
+    and the genesis balances' backing, and gives the faucet and every relayer ETH for gas."""
     from web3 import Web3
 
     from bridge.eth import anvil_rpc, deploy_bridge
@@ -197,7 +200,7 @@ def deploy_once(bridge: LocalBridge) -> bool:
     if w3.eth.get_transaction_count(deployer) != 0:
         raise RuntimeError("anvil's deployer has sent transactions but no vault exists: reset the localnet")
     deployment = deploy_bridge(w3, deployer=deployer, validators=[bytes.fromhex(v[2:]) for v in settings["validators"]],
-                               powers=settings["powers"],
+                               powers=settings["powers"], bonds=settings["bonds"],
                                mint={bytes.fromhex(settings["faucet"][2:]): settings["faucet_usdc"] * 1_000_000},
                                freeze_period_s=settings.get("freeze_period_s", FREEZE_PERIOD_S))
     if deployment.vault.address.lower() != settings["vault"]:

@@ -26,15 +26,15 @@ from client.light import NotVerified
 from client.proven import Proven
 from modules.anchor import merkle
 from modules.anchor.errors import NoClaimableBalance
-from modules.anchor.types import AnchorRecord, SignAnchor
-from wire.anchor import vault_record
+from modules.anchor.types import AnchorRecord, BondDebit, SignAnchor
+from wire.anchor import vault_bond_debits, vault_record
 from wire.crypto import PrivateKey, keccak256
 
 if TYPE_CHECKING:  # web3 is imported on first Ethereum use (client/eth.py)
     from web3.contract.contract import ContractFunction
     from web3.types import TxReceipt
 
-__all__ = ["AnchorClient", "EscapeSummary", "ProvenExitProof", "SignAnchor", "VaultAnchor", "anchor_call_args",
+__all__ = ["AnchorClient", "EscapeSummary", "ProvenExitProof", "SignAnchor", "VaultAnchor", "anchor_call_args", "bond_debits_from_json",
            "escape_summary", "proof_call_args", "record_from_json"]
 
 
@@ -84,14 +84,21 @@ def record_from_json(r: Mapping[str, Any]) -> AnchorRecord:
         balances_root=bytes.fromhex(r["balances_root"][2:]),
         total_claimable_micro_usdc=int(r["total_claimable_micro_usdc"]), deposit_nonce=int(r["deposit_nonce"]),
         withdrawal_id=int(r["withdrawal_id"]), withdrawn_total_micro_usdc=int(r["withdrawn_total_micro_usdc"]),
-        leaf_count=int(r["leaf_count"]), time_ms=int(r["time_ms"]),
+        bond_debits_hash=bytes.fromhex(r["bond_debits_hash"][2:]), leaf_count=int(r["leaf_count"]), time_ms=int(r["time_ms"]),
         shortfall_micro_usdc=int(r["shortfall_micro_usdc"]), gains_micro_usdc=int(r["gains_micro_usdc"]))
 
 
-def anchor_call_args(answer: Mapping[str, Any]) -> tuple[tuple[Any, ...], list[tuple[bytes, bytes, int]]]:
-    """(AnchorRecord struct, ordered signatures) of an /anchor/records/<n> answer, for Vault.anchor."""
+def bond_debits_from_json(answer: Mapping[str, Any]) -> list[BondDebit]:
+    """The bond debit list of an /anchor/records/<n> answer (the record carries its hash)."""
+    return [(bytes.fromhex(d["signer"][2:]), int(d["debited_total_micro_usdc"])) for d in answer["bond_debits"]]
+
+
+def anchor_call_args(answer: Mapping[str, Any]) -> tuple[tuple[Any, ...], list[tuple[bytes, bytes, int]],
+                                                         list[tuple[str, int]]]:
+    """(AnchorRecord struct, ordered signatures, bond debits) of an /anchor/records/<n> answer, for
+    Vault.anchor."""
     signatures = [(bytes.fromhex(s[2:]), bytes.fromhex(t[2:]), int(v)) for s, t, v in answer["vault_signatures"]]
-    return vault_record(record_from_json(answer["record"])), signatures
+    return vault_record(record_from_json(answer["record"])), signatures, vault_bond_debits(bond_debits_from_json(answer))
 
 
 def proof_call_args(proof: Mapping[str, Any]) -> tuple[int, list[bytes]]:
@@ -155,7 +162,8 @@ class AnchorClient:
         signatures = held_by_vault(self.bridge.vault, answer)
         if signatures is None:
             return None
-        return self.bridge.vault.functions.anchor(vault_record(record_from_json(answer["record"])), signatures)
+        return self.bridge.vault.functions.anchor(vault_record(record_from_json(answer["record"])), signatures,
+                                                  vault_bond_debits(bond_debits_from_json(answer)))
 
     def freeze(self, key: PrivateKey) -> TxReceipt:
         return self.bridge.send_eth(key, self.bridge.vault.functions.freeze())

@@ -40,8 +40,10 @@ BOND_SUBACCOUNT = 255  # Vault.BOND_SUBACCOUNT: a Deposited event naming it is a
 
 @dataclass(frozen=True)
 class Solvency:
-    """vault_balance == chain_claim + unpaid_withdrawals + uncredited_deposits + bonded +
-    insurance_pool on a healthy bridge: the last two are held by the vault outside any user's claim."""
+    """vault_balance == chain_claim + unpaid_withdrawals + uncredited_deposits + bonded
+    − unanchored_bond_debits + insurance_pool on a healthy bridge: bonds and the pool are held by the
+    vault outside any user's claim, and a bond the chain slashed since the vault's anchor is
+    already in the chain's claim (its insurance fund) but not yet out of the vault's bonds."""
 
     height: int
     eth_block: int
@@ -50,13 +52,14 @@ class Solvency:
     unpaid_withdrawals_micro_usdc: int
     uncredited_deposits_micro_usdc: int
     bonded_micro_usdc: int
+    unanchored_bond_debits_micro_usdc: int
     insurance_pool_micro_usdc: int
     chain: dict[str, Any]
 
     @property
     def expected_vault_micro_usdc(self) -> int:
         return (self.chain_claim_micro_usdc + self.unpaid_withdrawals_micro_usdc + self.uncredited_deposits_micro_usdc
-                + self.bonded_micro_usdc + self.insurance_pool_micro_usdc)
+                + self.bonded_micro_usdc - self.unanchored_bond_debits_micro_usdc + self.insurance_pool_micro_usdc)
 
     @property
     def surplus_micro_usdc(self) -> int:
@@ -73,6 +76,7 @@ class Solvency:
                 "unpaid_withdrawals_micro_usdc": str(self.unpaid_withdrawals_micro_usdc),
                 "uncredited_deposits_micro_usdc": str(self.uncredited_deposits_micro_usdc),
                 "bonded_micro_usdc": str(self.bonded_micro_usdc),
+                "unanchored_bond_debits_micro_usdc": str(self.unanchored_bond_debits_micro_usdc),
                 "insurance_pool_micro_usdc": str(self.insurance_pool_micro_usdc),
                 "surplus_micro_usdc": str(self.surplus_micro_usdc), "chain": self.chain}
 
@@ -250,4 +254,16 @@ class BridgeClient:
         bonded = int(vault.functions.totalBonded().call(block_identifier=eth_block))
         pool = int(vault.functions.insurancePool().call(block_identifier=eth_block))
         return Solvency(height, eth_block, balance, int(chain["chain_claim_micro_usdc"]),
-                        int(chain["withdrawn_total_micro_usdc"]) - paid, uncredited, bonded, pool, chain)
+                        int(chain["withdrawn_total_micro_usdc"]) - paid, uncredited, bonded,
+                        self._unanchored_bond_debits(eth_block), pool, chain)
+
+    def _unanchored_bond_debits(self, eth_block: int) -> int:
+        """What the next anchor will take out of the vault's bonds: per key the chain's debit above
+        the vault's `debitedOf`, at most its `bondOf` (as Vault.anchor applies it)."""
+        w3, vault, _ = self._eth()
+        unanchored = 0
+        for debit in self.client.query("/staking/validators").get("bond_debits", []):
+            signer = w3.to_checksum_address(debit["eth_address"])
+            delta = int(debit["debited_micro_usdc"]) - int(vault.functions.debitedOf(signer).call(block_identifier=eth_block))
+            unanchored += min(max(delta, 0), int(vault.functions.bondOf(signer).call(block_identifier=eth_block)))
+        return unanchored

@@ -40,7 +40,8 @@ def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path, bridge:
         ]},
         "markets": {"markets": LOCALNET_MARKETS},
     }
-    if bridge:  # the vault backs the genesis balances: minted into it at deployment
+    bond = config.power_each * StakingParams(**config.staking_params).power_unit_micro_usdc
+    if bridge:  # the vault backs the genesis balances and holds the genesis bonds: minted into it at deployment
         from bridge.localnet import anchor_section
         from bridge.localnet import create as create_bridge
         from genesis.builder import validator_address
@@ -48,19 +49,18 @@ def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path, bridge:
         app_state["bridge"] = create_bridge(
             root, [node.rpc_url for node in layout.nodes],
             [validator_address(base64.b64decode(consensus_pub_key(node.home))) for node in layout.nodes],
-            [config.power_each] * len(layout.nodes), load_key(layout.faucet_key).address, config.faucet_usdc,
-            config.faucet_usdc * 1_000_000)
+            [config.power_each] * len(layout.nodes), [bond] * len(layout.nodes), load_key(layout.faucet_key).address,
+            config.faucet_usdc, config.faucet_usdc * 1_000_000)
         app_state["anchor"] = anchor_section()
     operators = ([v["operator"] for v in app_state["bridge"]["validators"]] if bridge
                  else [_operator_key(layout, node.index) for node in layout.nodes])
     app_state["staking"] = {"params": config.staking_params}
-    unit = StakingParams(**config.staking_params).power_unit_micro_usdc
     genesis = build_genesis({
         "chain_id": config.chain_id,
         "vote_extensions_enable_height": 1,  # oracle prices from height 2 on
         "validators": [  # bonded: each validator's bond buys power_each units
             {"name": node.name, "pub_key": consensus_pub_key(node.home), "operator": operator,
-             "bond_micro_usdc": str(config.power_each * unit)}
+             "bond_micro_usdc": str(bond)}
             for node, operator in zip(layout.nodes, operators, strict=True)
         ],
         "app_state": app_state,

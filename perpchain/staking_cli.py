@@ -62,7 +62,7 @@ def _anchor(side: dict[str, Any], where: str) -> SignedAnchor:
         _integer(side["deposit_nonce"], f"{where}.deposit_nonce"),
         _integer(side["withdrawal_id"], f"{where}.withdrawal_id"),
         _integer(side["withdrawn_total_micro_usdc"], f"{where}.withdrawn_total_micro_usdc"),
-        _bytes(side["signature"], f"{where}.signature"))
+        _bytes(side["bond_debits_hash"], f"{where}.bond_debits_hash"), _bytes(side["signature"], f"{where}.signature"))
 
 
 def _withdrawal(side: dict[str, Any], where: str) -> SignedWithdrawalTerms:

@@ -71,7 +71,8 @@ def _signed_anchor_to_pb(side: SignedAnchor) -> tx_pb.SignedAnchor:
         anchor_nonce=side.anchor_nonce, chain_id=side.chain_id, height=side.height, app_hash=side.app_hash,
         balances_root=side.balances_root, total_claimable_micro_usdc=str(side.total_claimable_micro_usdc),
         deposit_nonce=side.deposit_nonce, withdrawal_id=side.withdrawal_id,
-        withdrawn_total_micro_usdc=str(side.withdrawn_total_micro_usdc), signature=side.signature)
+        withdrawn_total_micro_usdc=str(side.withdrawn_total_micro_usdc), bond_debits_hash=side.bond_debits_hash,
+        signature=side.signature)
 
 
 def _withdrawal_terms_to_pb(side: SignedWithdrawalTerms) -> tx_pb.SignedWithdrawalTerms:
@@ -234,7 +235,7 @@ def _signed_anchor(index: int, side: tx_pb.SignedAnchor) -> SignedAnchor:
                         _uint256(index, kind, "total_claimable_micro_usdc", side.total_claimable_micro_usdc),
                         side.deposit_nonce, side.withdrawal_id,
                         _uint256(index, kind, "withdrawn_total_micro_usdc", side.withdrawn_total_micro_usdc),
-                        side.signature)
+                        side.bond_debits_hash, side.signature)
 
 
 def _withdrawal_terms(index: int, side: tx_pb.SignedWithdrawalTerms) -> SignedWithdrawalTerms:

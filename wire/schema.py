@@ -81,7 +81,7 @@ BYTES_LENGTHS: dict[str, int | None] = {
     "account": ADDRESS_BYTES, "to_account": ADDRESS_BYTES, "eth_recipient": ADDRESS_BYTES,
     "sender": ADDRESS_BYTES, "recipient": ADDRESS_BYTES, "eth_address": ADDRESS_BYTES,
     "eth_tx_hash": 32, "signature": SIGNATURE_BYTES, "proof": SIGNATURE_BYTES, "approval": SIGNATURE_BYTES,
-    "app_hash": 32, "balances_root": 32,
+    "app_hash": 32, "balances_root": 32, "bond_debits_hash": 32,
     "body": None,
 }
 _SCALARS = {FieldDescriptor.TYPE_UINT64: "uint64", FieldDescriptor.TYPE_UINT32: "uint32",

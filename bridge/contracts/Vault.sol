@@ -37,6 +37,9 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 /// the key's whole bond is forfeited (REPORTER_SHARE_BPS of it to the reporter, the rest to
 /// `insurancePool`) and its vote is gone for good. After a freeze, an unforfeited bond goes back
 /// to its signer key through `reclaimBond()`, one freeze period later (the window for proofs).
+/// The genesis validators' bonds are given to the constructor. What the chain slashes reaches the
+/// vault with the next anchor: each anchor carries the chain's cumulative debit per key, and the
+/// vault lowers `bondOf` by what is new (docs/anchoring.md, "Bond debits").
 contract Vault is ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -56,6 +59,8 @@ contract Vault is ReentrancyGuard {
     uint256 public constant REPORTER_SHARE_BPS = 1_000;
     /// @notice Bounds the cost of a valset update and of a withdrawal signed by the whole set.
     uint256 public constant MAX_VALIDATORS = 128;
+    /// @notice Bounds an anchor's bond debit list (the chain lists at most this many keys).
+    uint256 public constant MAX_BOND_DEBITS = 128;
     /// @notice Bounds the total power so that `power * 3` can never overflow.
     uint256 public constant MAX_TOTAL_POWER = type(uint128).max;
 
@@ -79,6 +84,14 @@ contract Vault is ReentrancyGuard {
         uint64 depositNonce;
         uint64 withdrawalId;
         uint256 withdrawnTotal;
+        bytes32 bondDebitsHash;
+    }
+
+    /// @notice What the chain has taken, in all, from the bond of validator key `signer` (slashes):
+    /// an anchor carries the whole list, by strictly increasing signer, as keccak256(abi.encode(list)).
+    struct BondDebit {
+        address signer;
+        uint256 debitedTotal;
     }
 
     /// @notice Who deposited, and the sum of every deposit up to and including this one (so a
@@ -91,7 +104,7 @@ contract Vault is ReentrancyGuard {
     }
 
     bytes32 public constant ANCHOR_TYPEHASH = keccak256(
-        "Anchor(uint64 nonce,string chainId,uint64 height,bytes32 appHash,bytes32 balancesRoot,uint256 totalClaimable,uint64 depositNonce,uint64 withdrawalId,uint256 withdrawnTotal)"
+        "Anchor(uint64 nonce,string chainId,uint64 height,bytes32 appHash,bytes32 balancesRoot,uint256 totalClaimable,uint64 depositNonce,uint64 withdrawalId,uint256 withdrawnTotal,bytes32 bondDebitsHash)"
     );
 
     /// @notice The collateral token.
@@ -139,6 +152,8 @@ contract Vault is ReentrancyGuard {
     mapping(address signer => uint256) public bondOf;
     /// @notice Sum of bondOf: the bonds term of owed().
     uint256 public totalBonded;
+    /// @notice The chain's cumulative debit of each key's bond as of the latest anchor.
+    mapping(address signer => uint256) public debitedOf;
     /// @notice Keys proven to have equivocated: bond gone, never again in the set.
     mapping(address signer => bool) public forfeited;
     /// @notice Total forfeited into the insurance pool (each forfeited bond minus the reporter's
@@ -172,6 +187,9 @@ contract Vault is ReentrancyGuard {
         address indexed signer, address indexed reporter, uint256 bond, uint256 reporterShare, uint256 power
     );
     event BondReclaimed(address indexed signer, uint256 amount);
+    /// @notice An anchor said the chain took `debited` more from `signer`'s bond (`debitedTotal` in
+    /// all); `applied` of it left bondOf (less when the bond held less, e.g. forfeited).
+    event BondDebited(address indexed signer, uint256 debited, uint256 applied, uint256 debitedTotal);
 
     // Deposits and withdrawals.
     error ZeroAmount();
@@ -223,17 +241,38 @@ contract Vault is ReentrancyGuard {
     error DifferentSigners(address signerA, address signerB);
     error AlreadyForfeited(address signer);
     error NothingToForfeit(address signer);
+    error BondDebitsMismatch(bytes32 given, bytes32 signed);
+    error TooManyBondDebits(uint256 count, uint256 max);
+    error UnsortedBondDebit(uint256 index, address signer);
+    error GenesisBondsLengthMismatch(uint256 validators, uint256 bonds);
 
     /// @param token_ the collateral token
     /// @param validators the initial set, addresses strictly increasing (so no duplicate, no zero)
     /// @param powers their voting powers, each > 0
+    /// @param bonds each validator's genesis bond, as the chain's genesis bonds it (0: none here);
+    /// each below 2^96 like any bond. The deployer mints their sum into the vault, as it does the
+    /// genesis balances; from the first anchor on owed() counts them, so until then no anchor lands.
     /// @param freezePeriod_ seconds without an anchor before freeze() is allowed
-    constructor(IERC20 token_, address[] memory validators, uint256[] memory powers, uint64 freezePeriod_) {
+    constructor(
+        IERC20 token_,
+        address[] memory validators,
+        uint256[] memory powers,
+        uint256[] memory bonds,
+        uint64 freezePeriod_
+    ) {
         if (address(token_) == address(0)) revert ZeroToken();
         token = token_;
         freezePeriod = freezePeriod_;
         lastAnchorTime = uint64(block.timestamp);
         _checkValset(validators, powers);
+        if (bonds.length != validators.length) revert GenesisBondsLengthMismatch(validators.length, bonds.length);
+        uint256 bonded;
+        for (uint256 i; i < bonds.length; ++i) {
+            if (bonds[i] > type(uint96).max) revert AmountTooLarge(bonds[i]);
+            bondOf[validators[i]] = bonds[i];
+            bonded += bonds[i];
+        }
+        totalBonded = bonded;
         _setValset(validators, powers, 0);
     }
 
@@ -283,8 +322,8 @@ contract Vault is ReentrancyGuard {
     }
 
     /// @notice From `bondsReleasedAt()` on, pays the caller (a signer key) its whole bond. Bonds stay
-    /// locked while the vault runs: on the chain they back the validator's power, and the chain
-    /// releases them (not yet reaching the vault). After a freeze no anchor comes, so the bond of a
+    /// locked while the vault runs: on the chain they back the validator's power, and what the chain
+    /// releases (slashes, unbondings) leaves them with the next anchor's bond debits. After a freeze no anchor comes, so the bond of a
     /// key no proof has caught goes back to that key, not to whoever paid it.
     function reclaimBond() external nonReentrant {
         uint256 releasedAt = bondsReleasedAt();
@@ -372,7 +411,12 @@ contract Vault is ReentrancyGuard {
     /// (`owed()`: the anchored claims, the anchored withdrawals not yet paid, the deposits the
     /// record does not include, the bonds). Refused once the vault is frozen: an anchor arriving at or after
     /// `freezesAt()` loses, whatever order it and freeze() take in a block.
-    function anchor(AnchorRecord calldata record, Signature[] calldata sigs) external nonReentrant {
+    /// `debits` is the chain's bond debit list the record names by `bondDebitsHash`; each key's
+    /// new debit leaves its bond (_applyBondDebits) before the vault checks what it owes.
+    function anchor(AnchorRecord calldata record, Signature[] calldata sigs, BondDebit[] calldata debits)
+        external
+        nonReentrant
+    {
         if (frozen()) revert VaultFrozen();
         if (record.nonce <= anchorNonce) revert StaleAnchorNonce(record.nonce, anchorNonce);
         if (record.depositNonce > lastDepositNonce) revert UnknownDepositNonce(record.depositNonce, lastDepositNonce);
@@ -385,7 +429,11 @@ contract Vault is ReentrancyGuard {
         if (record.withdrawnTotal < anchoredWithdrawnTotal) {
             revert AnchorCounterBehind(record.withdrawnTotal, anchoredWithdrawnTotal);
         }
+        if (debits.length > MAX_BOND_DEBITS) revert TooManyBondDebits(debits.length, MAX_BOND_DEBITS);
+        bytes32 debitsHash = keccak256(abi.encode(debits));
+        if (debitsHash != record.bondDebitsHash) revert BondDebitsMismatch(debitsHash, record.bondDebitsHash);
         _requireQuorum(anchorDigest(record), sigs);
+        _applyBondDebits(debits);
         uint256 owes = record.totalClaimable + (record.withdrawnTotal - totalWithdrawn)
             + _depositedBetween(record.depositNonce, lastDepositNonce) + totalBonded;
         uint256 balance = token.balanceOf(address(this));
@@ -547,7 +595,8 @@ contract Vault is ReentrancyGuard {
                 record.totalClaimable,
                 record.depositNonce,
                 record.withdrawalId,
-                record.withdrawnTotal
+                record.withdrawnTotal,
+                record.bondDebitsHash
             )
         );
         return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
@@ -605,6 +654,29 @@ contract Vault is ReentrancyGuard {
         current.pop();
         (address[] memory validators, uint256[] memory powers) = currentValset();
         valsetCheckpoint = _valsetStructHash(validators, powers, valsetNonce);
+    }
+
+    /// @dev Each key's debit since the last anchor leaves its bond and totalBonded: the chain moved
+    /// that bond money into its own ledger (its insurance fund), so the vault owes it as a claim once
+    /// anchored, no longer as a bond. Only what the bond still holds is taken (a forfeited key holds
+    /// nothing; not an error). A debit total below the one kept is a counter going backwards.
+    function _applyBondDebits(BondDebit[] calldata debits) private {
+        address previous;
+        for (uint256 i; i < debits.length; ++i) {
+            address signer = debits[i].signer;
+            if (signer <= previous) revert UnsortedBondDebit(i, signer);
+            previous = signer;
+            uint256 total = debits[i].debitedTotal;
+            uint256 before = debitedOf[signer];
+            if (total < before) revert AnchorCounterBehind(total, before);
+            if (total == before) continue;
+            uint256 held = bondOf[signer];
+            uint256 applied = total - before < held ? total - before : held;
+            debitedOf[signer] = total;
+            bondOf[signer] = held - applied;
+            totalBonded -= applied;
+            emit BondDebited(signer, total - before, applied, total);
+        }
     }
 
     /// @dev The sum of deposits `after + 1` through `through` (nonces; `after` <= `through`).

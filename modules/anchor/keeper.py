@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from modules.anchor.keys import (
+    BOND_DEBITS,
     CHANGED,
     LATEST,
     LEAF,
@@ -17,7 +18,15 @@ from modules.anchor.keys import (
     signature_prefix,
 )
 from modules.anchor.merkle import Leaf, LeafChange
-from modules.anchor.types import AnchorParams, AnchorRecord, decode_record, encode_record
+from modules.anchor.types import (
+    AnchorParams,
+    AnchorRecord,
+    BondDebit,
+    decode_bond_debits,
+    decode_record,
+    encode_bond_debits,
+    encode_record,
+)
 from modules.encoding import read_uint, stored_uint, u32, u64, u256
 from modules.store import KVStore, PrefixStore, prefix_end
 
@@ -113,6 +122,16 @@ class AnchorKeeper:
         assert record.nonce == self.latest_nonce() + 1, "anchor nonces grow one by one"
         self._store.set(RECORD + u64(record.nonce), encode_record(record))
         self._store.set(LATEST, u64(record.nonce))
+
+    def bond_debits(self, debits_hash: bytes) -> list[BondDebit] | None:
+        """The debit list a record names by its hash (None: never stored)."""
+        raw = self._store.get(BOND_DEBITS + debits_hash)
+        return decode_bond_debits(raw) if raw is not None else None
+
+    def set_bond_debits(self, debits_hash: bytes, debits: list[BondDebit]) -> None:
+        """Stored by content: consecutive anchors with the same debits share one entry, so the
+        lists grow with the slashes, not with the anchors."""
+        self._store.set(BOND_DEBITS + debits_hash, encode_bond_debits(debits))
 
     def signatures(self, nonce: int) -> list[tuple[bytes, bytes, bytes]]:
         """(consensus address, the bridge key that signed, 65-byte signature), in address order."""

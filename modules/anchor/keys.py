@@ -14,6 +14,7 @@ UNDO = b"u/"  # u/<position u32> -> nonce u64 of the anchor that changed it, the
 UNDO_LEAF_COUNT = b"undo_leaf_count"  # u32: the leaf count one anchor before
 LATEST = b"latest"  # u64: nonce of the latest record (0: none yet)
 RECORD = b"r/"  # r/<nonce u64> -> encoded AnchorRecord
+BOND_DEBITS = b"b/"  # b/<bond debits hash 32> -> abi-encoded BondDebit[]: each list a record names, once
 SIGNATURE = b"s/"  # s/<nonce u64><consensus address 20> -> 65-byte signature
 CHANGED = b"d/"  # d/<height u64> -> the addresses (20 bytes each, sorted) whose balance or position
 #                  that block wrote; taken and cleared by the next anchor

@@ -85,7 +85,7 @@ class BalanceTree:
     level instead of the whole tree."""
 
     def __init__(self, keccak: Keccak, leaves: Iterable[Leaf] = ()) -> None:
-        self._keccak = keccak
+        self.keccak = keccak
         self._leaves: list[Leaf] = list(leaves)
         self._position: dict[bytes, int] = {leaf.address: i for i, leaf in enumerate(self._leaves)}
         if len(self._position) != len(self._leaves):
@@ -184,7 +184,7 @@ class BalanceTree:
             if position >= len(self._leaves):
                 continue
             leaf = self._leaves[position]
-            hashed = leaf_hash(self._keccak, leaf.address, leaf.amount_micro_usdc)
+            hashed = leaf_hash(self.keccak, leaf.address, leaf.amount_micro_usdc)
             if position < len(level0):
                 level0[position] = hashed
             else:
@@ -193,7 +193,7 @@ class BalanceTree:
     def _rehash(self, dirty: set[int], rebuild: bool = False) -> None:
         """Recompute the parents of `dirty` children, level by level, trimming or growing each
         level to ceil(len(below) / 2)."""
-        keccak = self._keccak
+        keccak = self.keccak
         depth = 0
         while len(self._levels[depth]) > 1:
             below = self._levels[depth]

@@ -19,7 +19,8 @@ def _sign_anchor(k: Keepers, signer: bytes, action: SignAnchor) -> list[Event]:
 
 
 def _begin_block(block: Block) -> list[Event]:
-    return block.anchors.begin_block(block.keepers.store, block.keepers.ctx, block.committed)
+    k = block.keepers
+    return block.anchors.begin_block(k.store, k.ctx, block.committed, k.staking)
 
 
 def _end_block(block: Block) -> list[Event]:

@@ -18,10 +18,10 @@ from modules.anchor.errors import (
     NotAnchorValidator,
     UnknownAnchor,
 )
-from modules.anchor.expected_keepers import AnchorSignatureVerifier, Keccak
+from modules.anchor.expected_keepers import AnchorSignatureVerifier, BondDebits, Keccak
 from modules.anchor.keeper import AnchorKeeper
 from modules.anchor.merkle import BalanceTree
-from modules.anchor.types import AnchorRecord, SignAnchor
+from modules.anchor.types import AnchorRecord, SignAnchor, bond_debits_hash
 from modules.bridge.keeper import BridgeKeeper, supermajority
 from modules.context import BlockContext, Event
 from modules.store import KVStore
@@ -64,7 +64,7 @@ class LatestTree:
     def _load(self) -> BalanceTree:
         return BalanceTree(self.keccak, AnchorKeeper(self._committed).leaves())
 
-    def begin_block(self, store: KVStore, ctx: BlockContext, state: CommittedState) -> list[Event]:
+    def begin_block(self, store: KVStore, ctx: BlockContext, state: CommittedState, staking: BondDebits) -> list[Event]:
         """The block's first step: after an anchor height, commit to the state it left."""
         if self._uncommitted:
             self.tree = self._load()
@@ -72,18 +72,20 @@ class LatestTree:
         if not anchor_due(store, state):
             return []
         self._uncommitted = True
-        return anchor_step(store, self.tree, ctx, state)
+        return anchor_step(store, self.tree, ctx, state, staking)
 
     def committed(self) -> None:
         self._uncommitted = False
 
 
-def anchor_step(store: KVStore, tree: BalanceTree, ctx: BlockContext, state: CommittedState) -> list[Event]:
+def anchor_step(store: KVStore, tree: BalanceTree, ctx: BlockContext, state: CommittedState,
+                staking: BondDebits) -> list[Event]:
     """Recompute the claim of every address that may have changed since the last anchor (those
     written since, and every position holder: prices and funding move their equity), update the
     tree and store the record. When the gains cannot absorb the shortfall (claimable.py), every
     claim is scaled, so every address with collateral is recomputed then, and at the next anchor,
-    to undo it.
+    to undo it. The record also carries staking's bond debits (stored by their hash), so the vault
+    lowers each key's bond by what left it on the chain.
     Callers check `anchor_due` first; `tree` must equal the stored leaves."""
     keeper, bridge, reader = AnchorKeeper(store), BridgeKeeper(store), ClaimableReader(store)
     holders = reader.position_holders()
@@ -100,11 +102,15 @@ def anchor_step(store: KVStore, tree: BalanceTree, ctx: BlockContext, state: Com
     changes = tree.apply(haircut.claims(equities))  # the tree orders its own changes
     nonce = keeper.latest_nonce() + 1
     keeper.write_leaf_changes(nonce, changes, count_before, len(tree))
+    debits = staking.bond_debits()
+    debits_hash = bond_debits_hash(tree.keccak, debits)
+    keeper.set_bond_debits(debits_hash, debits)
     record = AnchorRecord(
         nonce=nonce, chain_id=ctx.chain_id, height=state.height, app_hash=state.app_hash,
         balances_root=tree.root, total_claimable_micro_usdc=tree.total_micro_usdc,
         deposit_nonce=bridge.next_deposit_nonce() - 1, withdrawal_id=bridge.next_withdrawal_id() - 1,
-        withdrawn_total_micro_usdc=bridge.withdrawn_total(), leaf_count=len(tree), time_ms=state.time_ms,
+        withdrawn_total_micro_usdc=bridge.withdrawn_total(), bond_debits_hash=debits_hash, leaf_count=len(tree),
+        time_ms=state.time_ms,
         shortfall_micro_usdc=haircut.shortfall_micro_usdc, gains_micro_usdc=haircut.gains_micro_usdc)
     keeper.add_record(record)
     return [Event("anchor", (
@@ -113,6 +119,7 @@ def anchor_step(store: KVStore, tree: BalanceTree, ctx: BlockContext, state: Com
         ("total_claimable_micro_usdc", str(record.total_claimable_micro_usdc)),
         ("deposit_nonce", str(record.deposit_nonce)), ("withdrawal_id", str(record.withdrawal_id)),
         ("withdrawn_total_micro_usdc", str(record.withdrawn_total_micro_usdc)),
+        ("bond_debits_hash", "0x" + record.bond_debits_hash.hex()), ("bond_debits", str(len(debits))),
         ("leaf_count", str(record.leaf_count)), ("changed_leaves", str(len(changes))),
         ("shortfall_micro_usdc", str(record.shortfall_micro_usdc)),
         ("gains_micro_usdc", str(record.gains_micro_usdc))))]

@@ -2,7 +2,7 @@
 
 | path                                  | answer                                                      |
 | /anchor/status                        | interval, latest record, its signatures and whether > 2/3 signed |
-| /anchor/records/<nonce>               | one record with its signatures ordered for Vault.anchor     |
+| /anchor/records/<nonce>               | one record with its signatures and bond debits for Vault.anchor |
 | /anchor/proof/<address>[/<nonce>]     | the address's anchored amount and Merkle proof (latest, or the one before) |
 
 `exit_proof` is also what `perpchain exit-proof --home` runs on a stopped node's LevelDB.
@@ -35,14 +35,15 @@ def record_json(record: AnchorRecord) -> dict[str, Any]:
             "total_claimable_micro_usdc": str(record.total_claimable_micro_usdc),
             "deposit_nonce": str(record.deposit_nonce), "withdrawal_id": str(record.withdrawal_id),
             "withdrawn_total_micro_usdc": str(record.withdrawn_total_micro_usdc),
-            "leaf_count": record.leaf_count, "time_ms": str(record.time_ms),
+            "bond_debits_hash": _hex(record.bond_debits_hash), "leaf_count": record.leaf_count, "time_ms": str(record.time_ms),
             "shortfall_micro_usdc": str(record.shortfall_micro_usdc), "gains_micro_usdc": str(record.gains_micro_usdc)}
 
 
 def record_with_signatures(store: KVStore, nonce: int) -> dict[str, Any]:
     """`vault_signatures`: (r, s, v) ordered by the signing key, as Vault.anchor takes them; each
     of `signatures` names its key and counts `power` only if it is still the validator's key. A
-    relayer sends the vault only signatures by keys the vault holds (bridge/anchor_relay.py)."""
+    relayer sends the vault only signatures by keys the vault holds (bridge/anchor_relay.py).
+    `bond_debits`: the list whose hash the record carries, Vault.anchor's third argument."""
     keeper, bridge = AnchorKeeper(store), BridgeKeeper(store)
     record = keeper.record(nonce)
     if record is None:
@@ -50,7 +51,10 @@ def record_with_signatures(store: KVStore, nonce: int) -> dict[str, Any]:
     signed = sorted((eth_address, consensus_address, counted_power(bridge, consensus_address, eth_address), signature)
                     for consensus_address, eth_address, signature in keeper.signatures(nonce))  # as the vault wants
     power, total = sum(p for _, _, p, _ in signed), bridge.total_power()
+    debits = keeper.bond_debits(record.bond_debits_hash)
+    assert debits is not None, "every record's bond debits are stored with it"
     return {"record": record_json(record), "signed_power": str(power), "total_power": str(total),
+            "bond_debits": [{"signer": _hex(signer), "debited_total_micro_usdc": str(debited)} for signer, debited in debits],
             "ready": supermajority(power, total),
             "signatures": [{"validator": c.hex().upper(), "eth_address": _hex(e), "power": str(p)}
                            for e, c, p, _ in signed],

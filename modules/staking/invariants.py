@@ -32,6 +32,17 @@ def unbonding_bounded(staking: StakingKeeper) -> str | None:
     return None
 
 
+def bond_debits_match(staking: StakingKeeper) -> str | None:
+    """Every micro-USDC that left a bond (slashed or released from unbonding) is debited to one
+    bridge key (or unlisted), so the anchors lower the vault's bonds by what left the chain's."""
+    debited = sum(total for _, total in staking.bond_debits()) + staking.bond_debits_unlisted()
+    taken = staking.slashed_total() + staking.unbonded_total()
+    if debited != taken:
+        return (f"staking: bond debits {debited} != slashed {staking.slashed_total()} + unbonded "
+                f"{staking.unbonded_total()}")
+    return None
+
+
 def bridge_powers_follow(staking: StakingKeeper, bridge: BridgeKeeper) -> str | None:
     """The bridge gives each validator the power staking gave CometBFT, and the bridge counts as
     released exactly what slashing and unbonding took out of bonds."""

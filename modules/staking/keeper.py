@@ -10,6 +10,8 @@ from modules.encoding import read_uint, stored_uint, u64, u128
 from modules.params import decode_params, encode_params
 from modules.staking.errors import InvalidStakingGenesis
 from modules.staking.keys import (
+    BOND_DEBIT,
+    BOND_DEBITS_UNLISTED,
     BONDED_TOTAL,
     CONSENSUS_UPDATE,
     FORFEITED,
@@ -34,6 +36,9 @@ from modules.staking.types import SigningWindow, StakingValidator, UnbondingEntr
 from modules.store import KVStore, PrefixStore, prefix_end
 
 _SIGNING_HEAD = struct.Struct(">QI")
+MAX_BOND_DEBITS = 128
+"""Vault.MAX_BOND_DEBITS: the most keys an anchor's debit list names. One entry per bridge key ever
+debited; with no key rotation after a slash that is at most the validators (MAX_VALIDATORS)."""
 
 
 def _encode(v: StakingValidator) -> bytes:
@@ -224,6 +229,29 @@ class StakingKeeper:
 
     def set_forfeited(self, consensus_address: bytes, height: int) -> None:
         self._store.set(FORFEITED + consensus_address, u64(height))
+
+    # -- bond debits: what anchors carry to the vault --------------------------------------------
+
+    def bond_debits(self) -> list[tuple[bytes, int]]:
+        """(eth address, micro-USDC ever taken from that key's bond), by increasing address: the
+        cumulative list each anchor carries so the vault lowers `bondOf` (docs/anchoring.md)."""
+        return [(key[len(BOND_DEBIT):], read_uint(raw))
+                for key, raw in self._store.iterate(BOND_DEBIT, prefix_end(BOND_DEBIT))]
+
+    def bond_debits_unlisted(self) -> int:
+        """micro-USDC taken from bonds that no debit entry names: a validator without a bridge key,
+        or a new key once MAX_BOND_DEBITS keys are listed. The vault keeps owing it as a bond."""
+        return stored_uint(self._store.get(BOND_DEBITS_UNLISTED))
+
+    def debit_bond(self, eth_address: bytes | None, amount_micro_usdc: int) -> None:
+        """Count `amount_micro_usdc` leaving the bond held in the vault under `eth_address` (the
+        validator's bridge key now). A key joins the list only while it has room, so an anchor never
+        names more keys than the vault takes; beyond that the amount is unlisted."""
+        key = BOND_DEBIT + eth_address if eth_address is not None else None
+        if key is not None and (self._store.get(key) is not None or len(self.bond_debits()) < MAX_BOND_DEBITS):
+            self._store.set(key, u128(stored_uint(self._store.get(key)) + amount_micro_usdc))
+        else:
+            self._store.set(BOND_DEBITS_UNLISTED, u128(self.bond_debits_unlisted() + amount_micro_usdc))
 
     # -- CometBFT's set, two blocks behind ------------------------------------------------------
 

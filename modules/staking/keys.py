@@ -20,6 +20,8 @@ UNBONDING = b"ub/"  # ub/<consensus address 20><entry id u64> -> amount u128, cr
 UNBONDING_QUEUE = b"uq/"  # uq/<mature height u64><entry id u64> -> consensus address 20: release order
 NEXT_UNBONDING_ID = b"next_unbonding"  # u64: the next entry id (the first is 1)
 FORFEITED = b"f/"  # f/<consensus address 20> -> height u64 of the equivocation report that charged it
+BOND_DEBIT = b"bd/"  # bd/<eth address 20> -> u128: bond money ever taken from the vault bond of that key
+BOND_DEBITS_UNLISTED = b"bond_debits_unlisted"  # u128: bond money taken that no debit entry names
 
 
 def validator_key(consensus_address: bytes) -> bytes:

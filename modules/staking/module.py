@@ -61,6 +61,7 @@ MODULE = Module(
                           genesis.export_genesis),
     invariants=(
         Invariant("staking/bonds-conserved", lambda c: invariants.bonds_conserved(StakingKeeper(c.store))),
+        Invariant("staking/bond-debits-match", lambda c: invariants.bond_debits_match(StakingKeeper(c.store))),
         Invariant("staking/bridge-powers-follow",
                   lambda c: invariants.bridge_powers_follow(StakingKeeper(c.store), BridgeKeeper(c.store))),
         Invariant("staking/set-never-empty", lambda c: invariants.set_never_empty(StakingKeeper(c.store))),

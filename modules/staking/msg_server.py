@@ -58,14 +58,17 @@ def _hex(raw: bytes) -> str:
     return f"0x{raw.hex()}"
 
 
-def release_bond(bank: Bank, bridge: Bridge, validator: StakingValidator, amount_micro_usdc: int,
-                 to: SubaccountId) -> None:
+def release_bond(staking: StakingKeeper, bank: Bank, bridge: Bridge, validator: StakingValidator,
+                 amount_micro_usdc: int, to: SubaccountId) -> None:
     """The one way micro-USDC leaves a bond (a slash, an equivocation, an unbonding's release), taken
     from `validator`'s: bond money the vault holds becomes a balance on the chain's ledger (`to`: the
-    insurance fund or the operator), which the bridge counts as released bond money."""
+    insurance fund or the operator), which the bridge counts as released bond money, and a debit
+    of the validator's bridge key that the next anchor carries to the vault (docs/anchoring.md)."""
     if amount_micro_usdc:
         bank.mint(to, amount_micro_usdc)
         bridge.add_bonds_released(amount_micro_usdc)
+        member = bridge.validator(validator.consensus_address)
+        staking.debit_bond(member.eth_address if member is not None else None, amount_micro_usdc)
 
 
 def _slash(staking: StakingKeeper, bank: Bank, bridge: Bridge, validator: StakingValidator, slash_ppm: int,
@@ -81,7 +84,7 @@ def _slash(staking: StakingKeeper, bank: Bank, bridge: Bridge, validator: Stakin
     amount = from_bond + from_unbonding
     slashed = replace(validator, bond_micro_usdc=validator.bond_micro_usdc - from_bond,
                       slashed_micro_usdc=validator.slashed_micro_usdc + amount)
-    release_bond(bank, bridge, validator, amount, INSURANCE_FUND)
+    release_bond(staking, bank, bridge, validator, amount, INSURANCE_FUND)
     staking.add_slashed(amount)
     return slashed, [Event("validator_slashed", (
         ("validator", _hex(validator.consensus_address)), ("reason", reason), ("slashed_micro_usdc", str(amount)),
@@ -254,7 +257,7 @@ def release_unbondings(staking: StakingKeeper, bank: Bank, bridge: Bridge, ctx: 
     for entry in due[:budget]:
         validator = staking.validator(entry.consensus_address)
         assert validator is not None, f"unbonding entry {entry.entry_id} of no validator"
-        release_bond(bank, bridge, validator, entry.amount_micro_usdc, SubaccountId(validator.operator, 0))
+        release_bond(staking, bank, bridge, validator, entry.amount_micro_usdc, SubaccountId(validator.operator, 0))
         staking.add_unbonded(entry.amount_micro_usdc)
         staking.remove_unbonding(entry)
         events.append(Event("unbonding_released", (
@@ -281,13 +284,13 @@ def _check_signature(signature: bytes, which: str) -> None:
 
 def _anchor_record(side: SignedAnchor, which: str) -> AnchorRecord:
     """The anchor module's record of the signed members (the stored-only ones are 0: not signed)."""
-    for name in ("app_hash", "balances_root"):
+    for name in ("app_hash", "balances_root", "bond_debits_hash"):
         if len(getattr(side, name)) != 32:
             raise MalformedEquivocation(f"anchor {which}: {name} must be 32 bytes, got {len(getattr(side, name))}")
     _check_signature(side.signature, which)
     return AnchorRecord(side.anchor_nonce, side.chain_id, side.height, side.app_hash, side.balances_root,
                         side.total_claimable_micro_usdc, side.deposit_nonce, side.withdrawal_id,
-                        side.withdrawn_total_micro_usdc, leaf_count=0, time_ms=0)
+                        side.withdrawn_total_micro_usdc, side.bond_debits_hash, leaf_count=0, time_ms=0)
 
 
 def handle_report_anchor_equivocation(staking: StakingKeeper, bank: Bank, bridge: Bridge,

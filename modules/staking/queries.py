@@ -1,7 +1,7 @@
 """staking's abci_query answers (docs/staking.md). Integers as decimal strings, addresses 0x-hex.
 
 | path                                   | answer                                                |
-| /staking/validators                    | every validator (V below), the params, pending bonds, totals |
+| /staking/validators                    | every validator (V below), the params, pending bonds, totals, bond debits |
 | /staking/validators/<consensus address> | one validator: V                                     |
 
 V = consensus_address, operator, eth_address (its bridge key; null without a bridge),
@@ -61,7 +61,10 @@ def staking(q: QueryContext, args: list[str]) -> dict[str, Any]:
                 "pending_bonds": [{"eth_address": _hex(eth), "amount_micro_usdc": str(amount)}
                                   for eth, amount in keeper.pending_bonds()],
                 "slashed_total_micro_usdc": str(keeper.slashed_total()),
-                "unbonded_total_micro_usdc": str(keeper.unbonded_total())}
+                "unbonded_total_micro_usdc": str(keeper.unbonded_total()),
+                "bond_debits": [{"eth_address": _hex(eth), "debited_micro_usdc": str(total)}
+                                for eth, total in keeper.bond_debits()],
+                "bond_debits_unlisted_micro_usdc": str(keeper.bond_debits_unlisted())}
     if len(args) == 2 and args[0] == "validators":
         address = _consensus_address(args[1])
         found = keeper.validator(address)

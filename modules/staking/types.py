@@ -103,6 +103,7 @@ class SignedAnchor:
     deposit_nonce: int
     withdrawal_id: int
     withdrawn_total_micro_usdc: int
+    bond_debits_hash: bytes
     signature: bytes
 
 

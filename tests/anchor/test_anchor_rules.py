@@ -18,6 +18,7 @@ from modules.anchor.types import AnchorParams, SignAnchor
 from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext
 from modules.genesis import validate_app_state
+from modules.staking.keeper import StakingKeeper
 from modules.types import SubaccountId
 from tests.bridge_chain.test_tally import ETH_CHAIN_ID, VAULT, MemoryStore, Net
 from wire.anchor import anchor_digest
@@ -53,7 +54,8 @@ def test_only_the_latest_anchor_and_the_one_before_can_be_proven() -> None:
     for height, amount in ((1, 5), (2, 6), (3, 7)):
         BankKeeper(net.store).mint(SubaccountId(ALICE, 0), amount)
         mark_written(net.store, height, {ALICE})
-        anchor_step(net.store, tree, BlockContext("perpchain-test", height + 1, 0), CommittedState(height, bytes(32), 0))
+        anchor_step(net.store, tree, BlockContext("perpchain-test", height + 1, 0), CommittedState(height, bytes(32), 0),
+                    StakingKeeper(net.store))
     assert AnchorKeeper(net.store).latest_nonce() == 3
     assert exit_proof(net.store, keccak256, ALICE)["amount_micro_usdc"] == "18"
     assert exit_proof(net.store, keccak256, ALICE, 2)["amount_micro_usdc"] == "11"
@@ -69,7 +71,8 @@ def test_a_signature_by_a_rotated_away_key_counts_for_nothing_and_the_validator_
     AnchorKeeper(net.store).set_params(AnchorParams(1))
     BankKeeper(net.store).mint(SubaccountId(ALICE, 0), 5)
     mark_written(net.store, 1, {ALICE})
-    anchor_step(net.store, BalanceTree(keccak256), BlockContext("perpchain-test", 2, 0), CommittedState(1, bytes(32), 0))
+    anchor_step(net.store, BalanceTree(keccak256), BlockContext("perpchain-test", 2, 0), CommittedState(1, bytes(32), 0),
+                StakingKeeper(net.store))
     record = AnchorKeeper(net.store).latest()
     assert record is not None
 

@@ -23,6 +23,7 @@ from modules.markets.genesis import import_genesis as import_markets
 from modules.markets.keeper import MarketsKeeper
 from modules.oracle.keeper import OracleKeeper
 from modules.oracle.types import OraclePrice
+from modules.staking.keeper import StakingKeeper
 from modules.types import INSURANCE_FUND, SubaccountId
 from tests.app.conftest import TEST_MARKETS
 from tests.bridge_chain.test_tally import Net
@@ -105,7 +106,7 @@ def _bankrupt_state(insurance_micro_usdc: int) -> Net:
 
 def _anchor(net: Net) -> dict[bytes, int]:
     anchor_step(net.store, BalanceTree(keccak256), BlockContext("perpchain-test", 2, 0),
-                CommittedState(1, bytes(32), 0))
+                CommittedState(1, bytes(32), 0), StakingKeeper(net.store))
     return {leaf.address: leaf.amount_micro_usdc for leaf in AnchorKeeper(net.store).leaves()}
 
 
@@ -141,7 +142,8 @@ def _market_state() -> tuple[Net, Any]:
 
 
 def _anchor_at(net: Net, tree: BalanceTree, height: int) -> dict[bytes, int]:
-    anchor_step(net.store, tree, BlockContext("perpchain-test", height + 1, 0), CommittedState(height, bytes(32), 0))
+    anchor_step(net.store, tree, BlockContext("perpchain-test", height + 1, 0), CommittedState(height, bytes(32), 0),
+                StakingKeeper(net.store))
     return {leaf.address: leaf.amount_micro_usdc for leaf in AnchorKeeper(net.store).leaves()}
 
 

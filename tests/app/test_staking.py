@@ -54,8 +54,10 @@ def staking_genesis(params: dict[str, int] = PARAMS) -> dict[str, Any]:
 class Net:
     """The chain, its block-by-block consensus report, and the invariants after every block."""
 
-    def __init__(self, path: Path, params: dict[str, int] = PARAMS) -> None:
+    def __init__(self, path: Path, params: dict[str, int] = PARAMS, anchor_interval_blocks: int | None = None) -> None:
         app_state = staking_genesis(params)
+        if anchor_interval_blocks is not None:
+            app_state["anchor"] = {"interval_blocks": anchor_interval_blocks}
         self.supply = sum(int(b["amount_micro_usdc"]) for b in app_state["bank"]["balances"])
         self.chain = InProcessChain.start(path, Genesis(CHAIN_ID, app_state, tuple((pk, 10) for pk in PUB_KEYS)),
                                           BLOCK_INTERVAL_MS, GENESIS_TIME_MS)
@@ -169,6 +171,36 @@ def test_a_validator_down_for_the_window_is_jailed_and_unjails_after_the_cooldow
     net.block()
     net.block()
     assert {v.address: v.power for v in OracleKeeper(net.chain.store).validators()}[ADDRESSES[1]] == 9
+
+
+def test_each_slash_is_debited_to_the_validators_bridge_key_for_the_vault(net: Net) -> None:
+    net.block(evidence=(2,))
+    double_sign = 10 * UNIT * 50_000 // 1_000_000
+    for _ in range(PARAMS["downtime_window_blocks"]):
+        if updates(net.block(absent=frozenset({1}))):
+            break
+    downtime = -(-BOND * 10_000 // 1_000_000)
+    answer = json.loads(net.chain.query("/staking/validators").value)
+    expected = sorted([(f"0x{ETH_KEYS[2].address.hex()}", str(double_sign)), (f"0x{ETH_KEYS[1].address.hex()}", str(downtime))])
+    assert [(d["eth_address"], d["debited_micro_usdc"]) for d in answer["bond_debits"]] == expected
+    assert answer["bond_debits_unlisted_micro_usdc"] == "0"
+    assert answer["slashed_total_micro_usdc"] == str(double_sign + downtime)
+
+
+def test_the_next_anchor_carries_the_slash_as_a_debit_of_the_validators_bridge_key(tmp_path: Path) -> None:
+    net = Net(tmp_path / "db", anchor_interval_blocks=3)
+    try:
+        net.block(evidence=(1,))
+        slash = 10 * UNIT * 50_000 // 1_000_000
+        while not any(e.type == "anchor" for e in net.block().events):
+            pass
+        answer = json.loads(net.chain.query("/anchor/status").value)["latest"]
+        debit = (ETH_KEYS[1].address, slash)
+        assert answer["bond_debits"] == [{"signer": f"0x{debit[0].hex()}", "debited_total_micro_usdc": str(slash)}]
+        abi = (32).to_bytes(32, "big") + (1).to_bytes(32, "big") + bytes(12) + debit[0] + slash.to_bytes(32, "big")
+        assert answer["record"]["bond_debits_hash"] == f"0x{keccak256(abi).hex()}"
+    finally:
+        net.chain.close()
 
 
 def test_a_bond_credited_through_the_bridge_raises_its_validators_power_never_the_bank(net: Net) -> None:

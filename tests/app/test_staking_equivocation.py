@@ -24,7 +24,7 @@ from modules.staking.types import (
 )
 from tests.app.conftest import CHAIN_ID
 from tests.app.test_staking import ADDRESSES, BOND, ETH_KEYS, OPERATORS, PUB_KEYS, TRADER, UNIT, Net, updates
-from wire.anchor import anchor_digest
+from wire.anchor import NO_BOND_DEBITS_HASH, anchor_digest
 from wire.crypto import PrivateKey, keccak256
 from wire.vault import bridge_key_digest, bridge_key_rotation_digest, withdrawal_digest
 
@@ -33,9 +33,10 @@ ETH_CHAIN_ID, VAULT = 31337, bytes([0x11]) * 20  # the bridge section of staking
 
 def signed_anchor(key: PrivateKey, nonce: int = 3, app_hash: bytes = keccak256(b"state a")) -> SignedAnchor:
     record = AnchorRecord(nonce, CHAIN_ID, 40, app_hash, keccak256(b"root"), 7 * UNIT, 2, 1, UNIT,
-                          leaf_count=0, time_ms=0)
+                          NO_BOND_DEBITS_HASH, leaf_count=0, time_ms=0)
     signature = key.sign_digest(anchor_digest(ETH_CHAIN_ID, VAULT, record))
-    return SignedAnchor(nonce, CHAIN_ID, 40, app_hash, keccak256(b"root"), 7 * UNIT, 2, 1, UNIT, signature)
+    return SignedAnchor(nonce, CHAIN_ID, 40, app_hash, keccak256(b"root"), 7 * UNIT, 2, 1, UNIT, NO_BOND_DEBITS_HASH,
+                        signature)
 
 
 def conflicting_anchors(key: PrivateKey) -> ReportAnchorEquivocation:
@@ -142,6 +143,8 @@ REFUSED = [
      807),
     ("an app hash of 31 bytes", lambda: ReportAnchorEquivocation(
         signed_anchor(ETH_KEYS[0]), replace(conflicting_anchors(ETH_KEYS[0]).b, app_hash=bytes(31))), 807),
+    ("a bond debits hash of 31 bytes", lambda: ReportAnchorEquivocation(
+        signed_anchor(ETH_KEYS[0]), replace(conflicting_anchors(ETH_KEYS[0]).b, bond_debits_hash=bytes(31))), 807),
     ("a recipient of 19 bytes", lambda: replace(
         conflicting_withdrawals(ETH_KEYS[0]), b=replace(conflicting_withdrawals(ETH_KEYS[0]).b, recipient=bytes(19))),
      807),

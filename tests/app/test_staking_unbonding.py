@@ -64,6 +64,9 @@ def test_an_unbond_lowers_the_power_at_once_and_pays_the_operator_after_the_peri
     assert balance(net, 1) == before + 4 * UNIT and net.validator(1)["unbonding"] == []
     answer = json.loads(net.chain.query("/staking/validators").value)
     assert answer["unbonded_total_micro_usdc"] == str(4 * UNIT)
+    # released from the bond: a debit of the validator's bridge key, for the next anchor to carry
+    assert answer["bond_debits"] == [{"eth_address": f"0x{ETH_KEYS[1].address.hex()}",
+                                      "debited_micro_usdc": str(4 * UNIT)}]
     # tradable: the operator moves it like any balance
     moved = deliver(net, OPERATORS[1], Transfer(0, SubaccountId(TRADER.address, 0), 4 * UNIT))
     assert moved.code == 0, moved.log

@@ -18,7 +18,7 @@ from modules.anchor.merkle import BalanceTree, Leaf, hash_pair
 from modules.anchor.types import AnchorRecord
 from tests.bridge.conftest import USDC, VaultSetup, deploy, reverts, validator_keys
 from wire import vault as digests
-from wire.anchor import anchor_digest, vault_record
+from wire.anchor import NO_BOND_DEBITS_HASH, anchor_digest, vault_record
 from wire.crypto import PrivateKey, keccak256
 
 FREEZE_S = 3_600
@@ -34,7 +34,8 @@ def record_for(tree: BalanceTree, nonce: int = 1, deposit_nonce: int = 0, withdr
                         app_hash=keccak256(b"app %d" % nonce), balances_root=tree.root,
                         total_claimable_micro_usdc=tree.total_micro_usdc if total is None else total,
                         deposit_nonce=deposit_nonce, withdrawal_id=withdrawal_id,
-                        withdrawn_total_micro_usdc=withdrawn_total, leaf_count=len(tree), time_ms=0)
+                        withdrawn_total_micro_usdc=withdrawn_total, bond_debits_hash=NO_BOND_DEBITS_HASH,
+                        leaf_count=len(tree), time_ms=0)
 
 
 def sign(setup: VaultSetup, record: AnchorRecord, keys: list[PrivateKey] | None = None, chain_id: int | None = None,
@@ -44,7 +45,7 @@ def sign(setup: VaultSetup, record: AnchorRecord, keys: list[PrivateKey] | None 
 
 
 def anchor(setup: VaultSetup, record: AnchorRecord, sigs: list[Any] | None = None) -> Any:
-    call = setup.vault.functions.anchor(vault_record(record), sign(setup, record) if sigs is None else sigs)
+    call = setup.vault.functions.anchor(vault_record(record), sign(setup, record) if sigs is None else sigs, [])
     return transact(setup.w3, call, setup.user.checksum)
 
 
@@ -204,7 +205,7 @@ def test_a_leaf_forged_as_an_inner_node_reverts(anvil: Anvil) -> None:
     root = hash_pair(keccak256, hash_pair(keccak256, x, y), other)
     record = AnchorRecord(nonce=1, chain_id="perpchain-test", height=10, app_hash=bytes(32), balances_root=root,
                           total_claimable_micro_usdc=0, deposit_nonce=0, withdrawal_id=0,
-                          withdrawn_total_micro_usdc=0, leaf_count=2, time_ms=0)
+                          withdrawn_total_micro_usdc=0, bond_debits_hash=NO_BOND_DEBITS_HASH, leaf_count=2, time_ms=0)
     anchor(setup, record)
     _freeze(setup)
     with reverts(setup.vault, "InvalidProof"):
@@ -338,7 +339,7 @@ def test_the_freeze_race_is_decided_by_the_block_time_not_the_order(
     frozen and the anchor is refused; a second before, the anchor lands and freeze() is early."""
     setup, tree, _ = escape
     record = record_for(tree, nonce=2)
-    late = setup.vault.functions.anchor(vault_record(record), sign(setup, record))
+    late = setup.vault.functions.anchor(vault_record(record), sign(setup, record), [])
     freeze = setup.vault.functions.freeze()
     deadline = setup.vault.functions.freezesAt().call()
     timestamp = deadline if arrives == "at the deadline" else deadline - 1

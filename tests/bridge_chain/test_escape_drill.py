@@ -18,6 +18,7 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError
 
 from app.store import CommittedStore
+from bridge.config import load_keystore
 from bridge.eth import anvil_rpc
 from bridge.localnet import ANCHOR_INTERVAL_BLOCKS, FREEZE_PERIOD_S, LocalBridge
 from client import Client, PrivateKey, load_key, save_key
@@ -231,7 +232,21 @@ def test_escape_drill(drill: Drill, tmp_path: Path) -> None:
     again = cli("reclaim", "--key", str(key_files[3]), "--deposit", str(late_nonce), *drill.eth_args(), check=False)
     assert again.returncode == 1 and "NothingToReclaim" in again.stderr
 
-    # 9. The vault keeps exactly the chain's money that belongs to no trader.
+    # 9. The vault keeps exactly the chain's money that belongs to no trader, and the bonds.
+    f = drill.bridge.vault.functions
+    bonds = [int(b) for b in drill.files.settings()["bonds"]]
+    assert f.totalBonded().call() == sum(bonds)  # the genesis bonds, nothing slashed
     remainder = drill.token_balance(drill.vault_address)
     assert remainder == vault_before - paid - 77 * USDC
-    assert remainder == int(claim["chain_claim_micro_usdc"]) - vault.total_claimable_micro_usdc == module_money
+    assert remainder - sum(bonds) == int(claim["chain_claim_micro_usdc"]) - vault.total_claimable_micro_usdc == module_money
+
+    # 10. One freeze period later each validator key takes its genesis bond back; the vault keeps the module money.
+    anvil_rpc(drill.w3, "evm_increaseTime", FREEZE_PERIOD_S + 1)
+    anvil_rpc(drill.w3, "evm_mine")
+    for index in range(len(bonds)):
+        eth_key = load_keystore(drill.files.root / f"eth{index}.keystore.json",
+                                (drill.files.root / f"eth{index}.password").read_text().strip())
+        before = drill.token_balance(eth_key.address)
+        send_eth_transaction(drill.w3, eth_key, f.reclaimBond())
+        assert drill.token_balance(eth_key.address) - before == bonds[index]
+    assert drill.token_balance(drill.vault_address) == module_money and f.totalBonded().call() == 0

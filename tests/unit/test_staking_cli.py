@@ -15,7 +15,8 @@ from perpchain.staking_cli import tx_action
 
 ANCHOR = {"anchor_nonce": 3, "chain_id": "perpchain-local", "height": 40, "app_hash": "0x" + "aa" * 32,
           "balances_root": "0x" + "bb" * 32, "total_claimable_micro_usdc": str(2**200), "deposit_nonce": 2,
-          "withdrawal_id": 1, "withdrawn_total_micro_usdc": "5", "signature": "0x" + "01" * 65}
+          "withdrawal_id": 1, "withdrawn_total_micro_usdc": "5", "bond_debits_hash": "0x" + "dd" * 32,
+          "signature": "0x" + "01" * 65}
 
 
 def read(tmp_path: Path, document: object) -> object:
@@ -25,7 +26,7 @@ def read(tmp_path: Path, document: object) -> object:
 
 
 def test_an_anchor_report_is_read_member_by_member(tmp_path: Path) -> None:
-    side = SignedAnchor(3, "perpchain-local", 40, b"\xaa" * 32, b"\xbb" * 32, 2**200, 2, 1, 5, b"\x01" * 65)
+    side = SignedAnchor(3, "perpchain-local", 40, b"\xaa" * 32, b"\xbb" * 32, 2**200, 2, 1, 5, b"\xdd" * 32, b"\x01" * 65)
     other = {**ANCHOR, "app_hash": "0x" + "cc" * 32}
     assert read(tmp_path, {"kind": "anchor", "a": ANCHOR, "b": other}) == ReportAnchorEquivocation(
         side, replace(side, app_hash=b"\xcc" * 32))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from modules.staking.keeper import MAX_BOND_DEBITS, StakingKeeper
 from modules.staking.params import StakingParams
 from modules.staking.rules import (
     allowed_powers,
@@ -17,6 +18,7 @@ from modules.staking.rules import (
     slash_amount,
 )
 from modules.staking.types import StakingValidator
+from tests.memory_store import MemoryStore
 
 PARAMS = StakingParams(power_unit_micro_usdc=1_000_000, downtime_window_blocks=10, downtime_min_signed_ppm=500_000)
 
@@ -78,3 +80,19 @@ def test_decreases_wait_while_they_would_leave_two_thirds_or_less_of_the_power()
     assert allowed_powers([(a, 10, 0)]) == {}  # the last validator is never removed
     assert allowed_powers([(a, 0, 10), (b, 10, 0), (c, 10, 10)]) == {a: 10}  # increases always; b would leave 10 of 20
     assert allowed_powers([(a, 10, 9), (b, 10, 9), (c, 10, 9)]) == {a: 9, b: 9, c: 9}  # 27 of 30 stay
+
+
+def test_bond_debits_are_cumulative_per_key_sorted_and_bounded_by_max_bond_debits() -> None:
+    staking = StakingKeeper(MemoryStore())
+    staking.debit_bond(b"\x02" * 20, 5)
+    staking.debit_bond(b"\x01" * 20, 7)
+    staking.debit_bond(b"\x02" * 20, 3)
+    staking.debit_bond(None, 4)  # a validator without a bridge key
+    assert staking.bond_debits() == [(b"\x01" * 20, 7), (b"\x02" * 20, 8)]
+    for index in range(MAX_BOND_DEBITS - 2):
+        staking.debit_bond((index + 3).to_bytes(20, "big"), 1)
+    staking.debit_bond(b"\xff" * 20, 6)  # the list is full: a new key's debit is unlisted
+    staking.debit_bond(b"\x01" * 20, 1)  # a listed key still counts
+    assert len(staking.bond_debits()) == MAX_BOND_DEBITS
+    assert dict(staking.bond_debits())[b"\x01" * 20] == 8 and b"\xff" * 20 not in dict(staking.bond_debits())
+    assert staking.bond_debits_unlisted() == 4 + 6
