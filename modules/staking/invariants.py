@@ -45,16 +45,17 @@ def bond_debits_match(staking: StakingKeeper) -> str | None:
 
 def bridge_powers_follow(staking: StakingKeeper, bridge: BridgeKeeper) -> str | None:
     """The bridge gives each validator the power staking gave CometBFT, and the bridge counts as
-    released exactly what slashing and unbonding took out of bonds."""
+    released exactly what slashing and unbonding moved onto the chain's ledger (what they took out of
+    bonds, less the reporter shares the vault pays)."""
     for validator in staking.validators():
         member = bridge.validator(validator.consensus_address)
         if member is not None and member.power != validator.power:
             return (f"staking: validator 0x{validator.consensus_address.hex()} has power {validator.power}, "
                     f"the bridge gives it {member.power}")
-    taken = staking.slashed_total() + staking.unbonded_total()
-    if bridge.bonds_released() != taken:
-        return (f"staking: {staking.slashed_total()} slashed + {staking.unbonded_total()} unbonded but the bridge "
-                f"counts {bridge.bonds_released()} released")
+    credited = staking.slashed_total() + staking.unbonded_total() - staking.withheld_total()
+    if bridge.bonds_released() != credited:
+        return (f"staking: {staking.slashed_total()} slashed + {staking.unbonded_total()} unbonded - "
+                f"{staking.withheld_total()} withheld for reporters, but the bridge counts {bridge.bonds_released()} released")
     return None
 
 

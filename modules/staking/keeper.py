@@ -26,6 +26,7 @@ from modules.staking.keys import (
     UNBONDING,
     UNBONDING_QUEUE,
     VALIDATOR,
+    WITHHELD_TOTAL,
     consensus_update_key,
     unbonding_key,
     unbonding_queue_key,
@@ -165,6 +166,13 @@ class StakingKeeper:
 
     def add_slashed(self, amount_micro_usdc: int) -> None:
         self._store.set(SLASHED_TOTAL, u128(self.slashed_total() + amount_micro_usdc))
+
+    def withheld_total(self) -> int:
+        """micro-USDC of forfeited bonds kept off the chain's ledger: the vault's reporter shares."""
+        return stored_uint(self._store.get(WITHHELD_TOTAL))
+
+    def add_withheld(self, amount_micro_usdc: int) -> None:
+        self._store.set(WITHHELD_TOTAL, u128(self.withheld_total() + amount_micro_usdc))
 
     def unbonded_total(self) -> int:
         """micro-USDC of every unbonding entry released to its operator."""

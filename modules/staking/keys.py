@@ -16,6 +16,7 @@ CONSENSUS_UPDATE = b"u/"  # u/<height u64><consensus address 20> -> power u64: C
 BONDED_TOTAL = b"bonded_total"  # u128: every bond ever credited (genesis and bridge), for the invariant
 SLASHED_TOTAL = b"slashed_total"  # u128: every slash ever moved to the insurance fund
 UNBONDED_TOTAL = b"unbonded_total"  # u128: every unbonding released to an operator
+WITHHELD_TOTAL = b"withheld_total"  # u128: reporters' shares of forfeited bonds, paid by the vault, not the chain
 UNBONDING = b"ub/"  # ub/<consensus address 20><entry id u64> -> amount u128, created u64, mature u64
 UNBONDING_QUEUE = b"uq/"  # uq/<mature height u64><entry id u64> -> consensus address 20: release order
 NEXT_UNBONDING_ID = b"next_unbonding"  # u64: the next entry id (the first is 1)

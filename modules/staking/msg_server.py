@@ -36,7 +36,7 @@ from modules.staking.errors import (
 from modules.staking.expected_keepers import Bank, Bridge, ConsensusSet, EquivocationVerifier
 from modules.staking.keeper import StakingKeeper
 from modules.staking.params import MAX_UNBONDING_ENTRIES, PPM
-from modules.staking.rules import allowed_powers, bonded_power, due_power, empty_window, is_down, record_vote, slash_amount
+from modules.staking.rules import allowed_powers, bonded_power, due_power, empty_window, is_down, record_vote, reporter_share, slash_amount
 from modules.staking.types import (
     CommitVote,
     Misbehavior,
@@ -59,20 +59,24 @@ def _hex(raw: bytes) -> str:
 
 
 def release_bond(staking: StakingKeeper, bank: Bank, bridge: Bridge, validator: StakingValidator,
-                 amount_micro_usdc: int, to: SubaccountId) -> None:
+                 amount_micro_usdc: int, to: SubaccountId, withheld_micro_usdc: int = 0) -> None:
     """The one way micro-USDC leaves a bond (a slash, an equivocation, an unbonding's release), taken
     from `validator`'s: bond money the vault holds becomes a balance on the chain's ledger (`to`: the
     insurance fund or the operator), which the bridge counts as released bond money, and a debit
-    of the validator's bridge key that the next anchor carries to the vault (docs/anchoring.md)."""
+    of the validator's bridge key that the next anchor carries to the vault (docs/anchoring.md).
+    `withheld_micro_usdc` of it becomes nobody's on the chain: the vault's reporter share of an
+    equivocation, which the vault may pay out on Ethereum."""
     if amount_micro_usdc:
-        bank.mint(to, amount_micro_usdc)
-        bridge.add_bonds_released(amount_micro_usdc)
+        credited = amount_micro_usdc - withheld_micro_usdc
+        bank.mint(to, credited)
+        bridge.add_bonds_released(credited)
+        staking.add_withheld(withheld_micro_usdc)
         member = bridge.validator(validator.consensus_address)
         staking.debit_bond(member.eth_address if member is not None else None, amount_micro_usdc)
 
 
 def _slash(staking: StakingKeeper, bank: Bank, bridge: Bridge, validator: StakingValidator, slash_ppm: int,
-           reason: str) -> tuple[StakingValidator, list[Event]]:
+           reason: str, withhold_reporter_share: bool = False) -> tuple[StakingValidator, list[Event]]:
     """Take `slash_ppm` of the bond and of each of its unbonding entries (each rounded up) into the
     insurance fund: money still unbonding answers for every infraction slashed before it is released."""
     from_bond = slash_amount(validator.bond_micro_usdc, slash_ppm)
@@ -84,7 +88,8 @@ def _slash(staking: StakingKeeper, bank: Bank, bridge: Bridge, validator: Stakin
     amount = from_bond + from_unbonding
     slashed = replace(validator, bond_micro_usdc=validator.bond_micro_usdc - from_bond,
                       slashed_micro_usdc=validator.slashed_micro_usdc + amount)
-    release_bond(staking, bank, bridge, validator, amount, INSURANCE_FUND)
+    withheld = reporter_share(amount) if withhold_reporter_share else 0
+    release_bond(staking, bank, bridge, validator, amount, INSURANCE_FUND, withheld)
     staking.add_slashed(amount)
     return slashed, [Event("validator_slashed", (
         ("validator", _hex(validator.consensus_address)), ("reason", reason), ("slashed_micro_usdc", str(amount)),
@@ -353,7 +358,8 @@ def _forfeit(staking: StakingKeeper, bank: Bank, bridge: Bridge, verifier: Equiv
     forfeited_at = staking.forfeited_at(validator.consensus_address)
     if forfeited_at is not None:
         raise AlreadyForfeited(f"validator {address} was charged for equivocation at height {forfeited_at}")
-    validator, slashed = _slash(staking, bank, bridge, validator, PPM, "equivocation")
+    # The vault pays a share of the same bond to whoever proves the pair there; the fund gets the rest.
+    validator, slashed = _slash(staking, bank, bridge, validator, PPM, "equivocation", withhold_reporter_share=True)
     validator, jailed = _jail(staking, validator, ctx.height, "equivocation")
     staking.set_validator(replace(validator, tombstoned=True))
     staking.set_forfeited(validator.consensus_address, ctx.height)

@@ -9,6 +9,7 @@ from modules.params import bounded
 
 PPM = 1_000_000
 MAX_VALIDATORS = 128  # the set is this small: every per-block loop over validators is bounded by it
+REPORTER_SHARE_BPS = 1_000  # Vault.REPORTER_SHARE_BPS: the vault pays this share of a forfeited bond to who proves it there
 MAX_UNBONDING_ENTRIES = 7  # per validator: a slash walks them all, so they are few
 # CometBFT fails a block whose validator updates take its set past MaxTotalVotingPower ((2^63 - 1) / 8),
 # which would halt the chain; no validator's power passes its share of that.

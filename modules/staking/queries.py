@@ -62,6 +62,7 @@ def staking(q: QueryContext, args: list[str]) -> dict[str, Any]:
                                   for eth, amount in keeper.pending_bonds()],
                 "slashed_total_micro_usdc": str(keeper.slashed_total()),
                 "unbonded_total_micro_usdc": str(keeper.unbonded_total()),
+                "withheld_for_reporters_micro_usdc": str(keeper.withheld_total()),
                 "bond_debits": [{"eth_address": _hex(eth), "debited_micro_usdc": str(total)}
                                 for eth, total in keeper.bond_debits()],
                 "bond_debits_unlisted_micro_usdc": str(keeper.bond_debits_unlisted())}

@@ -7,7 +7,7 @@ down (a partial unit gives none), the signed share a window needs rounds up.
 
 from __future__ import annotations
 
-from modules.staking.params import MAX_VALIDATOR_POWER, PPM, StakingParams
+from modules.staking.params import MAX_VALIDATOR_POWER, PPM, REPORTER_SHARE_BPS, StakingParams
 from modules.staking.types import SigningWindow, StakingValidator
 
 
@@ -20,6 +20,12 @@ def bonded_power(bond_micro_usdc: int, params: StakingParams) -> int:
 def due_power(validator: StakingValidator, params: StakingParams) -> int:
     """The power the validator should have: none while jailed, else what its bond buys."""
     return 0 if validator.jailed else bonded_power(validator.bond_micro_usdc, params)
+
+
+def reporter_share(forfeited_micro_usdc: int) -> int:
+    """What the vault pays whoever proves an equivocation there, rounded as the vault rounds (down):
+    money the chain must not also count as its own."""
+    return forfeited_micro_usdc * REPORTER_SHARE_BPS // 10_000
 
 
 def slash_amount(bond_micro_usdc: int, slash_ppm: int) -> int:

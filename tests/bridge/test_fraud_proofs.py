@@ -20,6 +20,8 @@ from client.client import Client
 from client.eth import send_eth_transaction, transact
 from modules.anchor.merkle import BalanceTree, Leaf
 from modules.anchor.types import AnchorRecord
+from modules.staking.params import REPORTER_SHARE_BPS
+from modules.staking.rules import reporter_share
 from tests.bridge.conftest import USDC, VaultSetup, reverts
 from tests.bridge.test_anchor_vault import FREEZE_S, anchor, fund_gas, hatch_vault, pass_time, record_for, sign
 from wire import vault as digests
@@ -28,6 +30,13 @@ from wire.crypto import PrivateKey, keccak256
 
 BOND = 500 * USDC
 REPORTER_SHARE = BOND // 10  # REPORTER_SHARE_BPS = 1,000
+
+
+def test_the_chain_withholds_exactly_the_share_the_vault_pays_a_reporter(bonded: VaultSetup) -> None:
+    """The chain's insurance fund takes a forfeited bond less this share (docs/staking.md, "Money"),
+    so the two sides must agree on it, rounding included."""
+    assert bonded.vault.functions.REPORTER_SHARE_BPS().call() == REPORTER_SHARE_BPS
+    assert reporter_share(BOND) == REPORTER_SHARE and reporter_share(19) == 1  # the vault rounds down too
 
 
 @pytest.fixture
