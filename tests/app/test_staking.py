@@ -63,6 +63,12 @@ class Net:
                                           BLOCK_INTERVAL_MS, GENESIS_TIME_MS)
         self.nonce = GENESIS_TIME_MS
 
+    def __enter__(self) -> Net:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.chain.close()
+
     def block(self, txs: list[bytes] | None = None, absent: frozenset[int] = frozenset(),
               evidence: tuple[int, ...] = ()) -> Any:
         """A block whose last commit holds a vote of every validator in CometBFT's set (the
@@ -93,12 +99,9 @@ class Net:
 
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[Net]:
-    running = Net(tmp_path / "db")
-    running.block()
-    try:
+    with Net(tmp_path / "db") as running:
+        running.block()
         yield running
-    finally:
-        running.chain.close()
 
 
 def updates(response: Any) -> list[tuple[bytes, int]]:
@@ -188,8 +191,7 @@ def test_each_slash_is_debited_to_the_validators_bridge_key_for_the_vault(net: N
 
 
 def test_the_next_anchor_carries_the_slash_as_a_debit_of_the_validators_bridge_key(tmp_path: Path) -> None:
-    net = Net(tmp_path / "db", anchor_interval_blocks=3)
-    try:
+    with Net(tmp_path / "db", anchor_interval_blocks=3) as net:
         net.block(evidence=(1,))
         slash = 10 * UNIT * 50_000 // 1_000_000
         while not any(e.type == "anchor" for e in net.block().events):
@@ -199,8 +201,6 @@ def test_the_next_anchor_carries_the_slash_as_a_debit_of_the_validators_bridge_k
         assert answer["bond_debits"] == [{"signer": f"0x{debit[0].hex()}", "debited_total_micro_usdc": str(slash)}]
         abi = (32).to_bytes(32, "big") + (1).to_bytes(32, "big") + bytes(12) + debit[0] + slash.to_bytes(32, "big")
         assert answer["record"]["bond_debits_hash"] == f"0x{keccak256(abi).hex()}"
-    finally:
-        net.chain.close()
 
 
 def test_a_bond_credited_through_the_bridge_raises_its_validators_power_never_the_bank(net: Net) -> None:
@@ -270,8 +270,8 @@ def test_jailing_never_takes_the_set_to_two_thirds_or_less_at_once(net: Net) -> 
 
 
 def test_two_nodes_fed_the_same_blocks_agree_on_every_app_hash(tmp_path: Path) -> None:
-    nodes = [Net(tmp_path / f"node{i}") for i in range(2)]
-    try:
+    with Net(tmp_path / "node0") as first, Net(tmp_path / "node1") as second:
+        nodes = [first, second]
         hashes: list[list[bytes]] = [[], []]
         for step in range(16):
             for node, seen in zip(nodes, hashes):
@@ -280,6 +280,3 @@ def test_two_nodes_fed_the_same_blocks_agree_on_every_app_hash(tmp_path: Path) -
                 seen.append(bytes(response.app_hash))
         assert hashes[0] == hashes[1]
         assert nodes[0].validator(3)["jailed"] and nodes[0].validator(1)["tombstoned"]
-    finally:
-        for node in nodes:
-            node.chain.close()

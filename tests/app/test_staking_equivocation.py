@@ -55,12 +55,9 @@ def conflicting_withdrawals(key: PrivateKey) -> ReportWithdrawalEquivocation:
 
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[Net]:
-    running = Net(tmp_path / "db")
-    running.block()
-    try:
+    with Net(tmp_path / "db") as running:
+        running.block()
         yield running
-    finally:
-        running.chain.close()
 
 
 def deliver(net: Net, key: PrivateKey, action: Any) -> Any:

@@ -28,12 +28,9 @@ UNBONDING = {**PARAMS, "unbonding_period_blocks": PERIOD, "unbonding_releases_pe
 
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[Net]:
-    running = Net(tmp_path / "db", UNBONDING)
-    running.block()
-    try:
+    with Net(tmp_path / "db", UNBONDING) as running:
+        running.block()
         yield running
-    finally:
-        running.chain.close()
 
 
 def balance(net: Net, index: int) -> int:
@@ -131,8 +128,8 @@ def test_the_release_step_pays_at_most_its_budget_a_block_and_carries_the_rest_o
 
 
 def test_two_nodes_agree_on_every_app_hash_through_unbonding_and_a_report(tmp_path: Path) -> None:
-    nodes = [Net(tmp_path / f"node{i}", UNBONDING) for i in range(2)]
-    try:
+    with Net(tmp_path / "node0", UNBONDING) as first, Net(tmp_path / "node1", UNBONDING) as second:
+        nodes = [first, second]
         hashes: list[list[bytes]] = [[], []]
         for step in range(12):
             for node, seen in zip(nodes, hashes):
@@ -141,9 +138,6 @@ def test_two_nodes_agree_on_every_app_hash_through_unbonding_and_a_report(tmp_pa
                 seen.append(bytes(node.block(txs).app_hash))
         assert hashes[0] == hashes[1]
         assert nodes[0].validator(1)["tombstoned"] and nodes[0].validator(0)["unbonding"] == []
-    finally:
-        for node in nodes:
-            node.chain.close()
 
 
 def test_a_resume_undoing_a_joined_bond_takes_it_back_from_the_unbonding_too(net: Net) -> None:
