@@ -10,7 +10,6 @@ from app.ordering import order_txs
 from modules.orderbook.types import TimeInForce
 from tests.app.conftest import AppHarness
 from tests.app.test_orderbook import PRICE, buy, sell, signed
-from wire.pb import abci_pb
 
 
 def _block(h: AppHarness) -> list[bytes]:
@@ -49,7 +48,9 @@ def test_a_reordered_block_is_refused(harness: AppHarness) -> None:
     assert not harness.chain.accepts(proposed[::-1])
     takers = proposed[len(proposed) // 2:]  # the taking class, after the resting placements
     swapped = proposed[:len(proposed) // 2] + takers[1:2] + takers[:1] + takers[2:]
-    assert not harness.chain.accepts(swapped)
+    assert not harness.chain.accepts(swapped)  # one account's two takers out of nonce order
+    across = proposed[:len(proposed) // 2] + takers[-1:] + takers[1:-1] + takers[:1]
+    assert not harness.chain.accepts(across)  # the first- and last-drawing accounts' takers exchanged
 
 
 def test_an_own_taking_order_put_ahead_of_its_draw_is_refused(harness: AppHarness) -> None:
@@ -69,9 +70,10 @@ def test_an_own_taking_order_put_ahead_of_its_draw_is_refused(harness: AppHarnes
 
 def test_the_seed_is_the_last_committed_app_hash(harness: AppHarness) -> None:
     before = harness.app.ordering_seed
-    assert before == harness.app.info(abci_pb.RequestInfo()).last_block_app_hash
-    harness.block([])
-    assert harness.app.ordering_seed == harness.app.info(abci_pb.RequestInfo()).last_block_app_hash != before
+    response = harness.finalize([], 0)
+    assert harness.app.ordering_seed == before  # a block finalized but not committed changes nothing
+    harness.commit()
+    assert harness.app.ordering_seed == bytes(response.app_hash) != before
 
 
 def test_a_block_without_the_oracle_tx_is_refused_once_extensions_carry_prices(oracle_harness: AppHarness) -> None:

@@ -63,7 +63,8 @@ def test_an_unbond_is_refused_outside_its_rules(store: MemoryStore, signer: byte
 def test_leaving_exactly_one_unit_or_nothing_is_allowed(store: MemoryStore) -> None:
     unbond(store, 0, 9 * UNIT)
     unbond(store, 1, 10 * UNIT)
-    assert StakingKeeper(store).validator(ADDRESSES[1]).bond_micro_usdc == 0  # type: ignore[union-attr]
+    staking = StakingKeeper(store)
+    assert [staking.validator(ADDRESSES[i]).bond_micro_usdc for i in (0, 1)] == [UNIT, 0]  # type: ignore[union-attr]
 
 
 def test_entries_are_bounded_per_validator(store: MemoryStore) -> None:
