@@ -31,11 +31,12 @@ from wire.anchor import vault_bond_debits, vault_record
 from wire.crypto import PrivateKey, keccak256
 
 if TYPE_CHECKING:  # web3 is imported on first Ethereum use (client/eth.py)
+    from web3.contract import Contract
     from web3.contract.contract import ContractFunction
     from web3.types import TxReceipt
 
-__all__ = ["AnchorClient", "EscapeSummary", "ProvenExitProof", "SignAnchor", "VaultAnchor", "anchor_call_args", "bond_debits_from_json",
-           "escape_summary", "proof_call_args", "record_from_json"]
+__all__ = ["AnchorClient", "EscapeSummary", "ProvenExitProof", "SignAnchor", "VaultAnchor", "bond_debits_from_json",
+           "escape_summary", "proof_call_args", "vault_anchor_call", "record_from_json"]
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,14 @@ def bond_debits_from_json(answer: Mapping[str, Any]) -> list[BondDebit]:
     return [(bytes.fromhex(d["signer"][2:]), int(d["debited_total_micro_usdc"])) for d in answer["bond_debits"]]
 
 
-def anchor_call_args(answer: Mapping[str, Any]) -> tuple[tuple[Any, ...], list[tuple[bytes, bytes, int]],
-                                                         list[tuple[str, int]]]:
-    """(AnchorRecord struct, ordered signatures, bond debits) of an /anchor/records/<n> answer, for
-    Vault.anchor."""
-    signatures = [(bytes.fromhex(s[2:]), bytes.fromhex(t[2:]), int(v)) for s, t, v in answer["vault_signatures"]]
-    return vault_record(record_from_json(answer["record"])), signatures, vault_bond_debits(bond_debits_from_json(answer))
+def vault_anchor_call(vault: Contract, answer: Mapping[str, Any]) -> ContractFunction | None:
+    """Vault.anchor for an /anchor/records/<n> answer, with the signatures by keys the vault holds
+    (held_by_vault); None while those carry 2/3 of its power or less."""
+    signatures = held_by_vault(vault, answer)
+    if signatures is None:
+        return None
+    return vault.functions.anchor(vault_record(record_from_json(answer["record"])), signatures,
+                                  vault_bond_debits(bond_debits_from_json(answer)))
 
 
 def proof_call_args(proof: Mapping[str, Any]) -> tuple[int, list[bytes]]:
@@ -157,13 +160,8 @@ class AnchorClient:
             eth_time_s=int(w3.eth.get_block("latest")["timestamp"]))
 
     def anchor_call(self, answer: Mapping[str, Any]) -> ContractFunction | None:
-        """Vault.anchor for an /anchor/records/<n> answer, with the signatures by keys the vault
-        holds (held_by_vault); None while those carry 2/3 of its power or less."""
-        signatures = held_by_vault(self.bridge.vault, answer)
-        if signatures is None:
-            return None
-        return self.bridge.vault.functions.anchor(vault_record(record_from_json(answer["record"])), signatures,
-                                                  vault_bond_debits(bond_debits_from_json(answer)))
+        """vault_anchor_call on this client's vault."""
+        return vault_anchor_call(self.bridge.vault, answer)
 
     def freeze(self, key: PrivateKey) -> TxReceipt:
         return self.bridge.send_eth(key, self.bridge.vault.functions.freeze())

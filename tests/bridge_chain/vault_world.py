@@ -27,7 +27,7 @@ from web3.exceptions import ContractCustomError
 from app.application import Application
 from app.store import CommittedStore
 from bridge.eth import Anvil, anvil_rpc, deploy_bridge
-from client.anchor import bond_debits_from_json, record_from_json
+from client.anchor import vault_anchor_call
 from client.bridge import held_by_vault
 from client.eth import decode_custom_error, transact
 from modules.anchor.keeper import AnchorKeeper
@@ -42,7 +42,7 @@ from modules.bridge.types import ClaimDeposit, SignWithdrawal, Withdraw
 from modules.types import SubaccountId
 from tests.app.conftest import TEST_MARKETS
 from wire import vault as digests
-from wire.anchor import anchor_digest, vault_bond_debits, vault_record
+from wire.anchor import anchor_digest, vault_record
 from wire.codec import Tx, sign_tx
 from wire.crypto import PrivateKey, keccak256
 from wire.pb import abci_pb
@@ -279,12 +279,10 @@ class World:
         if not ready:
             return False
         answer = record_with_signatures(self.store, ready[0])
-        signatures = held_by_vault(self.vault, answer)  # as a relayer sends it: keys the vault holds
-        if signatures is None:  # a forfeited key's signature counted on the chain, not in the vault
+        call = vault_anchor_call(self.vault, answer)  # as a relayer sends it: keys the vault holds
+        if call is None:  # a forfeited key's signature counted on the chain, not in the vault
             return False
-        record = vault_record(record_from_json(answer["record"]))
-        debits = vault_bond_debits(bond_debits_from_json(answer))
-        self.eth_send(VALIDATORS[0].eth_key, self.vault.functions.anchor(record, signatures, debits))
+        self.eth_send(VALIDATORS[0].eth_key, call)
         return True
 
     def pay(self, withdrawal_id: int) -> None:
