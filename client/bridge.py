@@ -20,6 +20,7 @@ from client.client import Client, TxResult
 from modules.anchor.types import AnchorRecord
 from modules.bridge.keeper import supermajority
 from modules.bridge.types import ClaimDeposit, ResumeDeposits, SetBridgeKey, SignValset, SignWithdrawal, Withdraw
+from modules.types import BOND_SUBACCOUNT
 from wire.anchor import vault_record
 from wire.codec import Action
 from wire.crypto import PrivateKey
@@ -33,9 +34,6 @@ if TYPE_CHECKING:  # web3 is imported on first Ethereum use (client/eth.py)
 
 __all__ = ["BridgeClient", "ClaimDeposit", "SetBridgeKey", "SignValset", "SignWithdrawal", "Solvency", "Withdraw",
            "held_by_vault"]
-
-
-BOND_SUBACCOUNT = 255  # Vault.BOND_SUBACCOUNT: a Deposited event naming it is a bond, not a deposit
 
 
 @dataclass(frozen=True)
