@@ -129,9 +129,11 @@ class AnchorKeeper:
         return decode_bond_debits(raw) if raw is not None else None
 
     def set_bond_debits(self, debits_hash: bytes, debits: list[BondDebit]) -> None:
-        """Stored by content: consecutive anchors with the same debits share one entry, so the
-        lists grow with the slashes, not with the anchors."""
-        self._store.set(BOND_DEBITS + debits_hash, encode_bond_debits(debits))
+        """Stored by content, once: consecutive anchors with the same debits share one entry (not
+        written again), so the lists grow with the slashes, not with the anchors."""
+        key = BOND_DEBITS + debits_hash
+        if self._store.get(key) is None:
+            self._store.set(key, encode_bond_debits(debits))
 
     def signatures(self, nonce: int) -> list[tuple[bytes, bytes, bytes]]:
         """(consensus address, the bridge key that signed, 65-byte signature), in address order."""
