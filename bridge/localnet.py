@@ -98,7 +98,7 @@ class LocalBridge:
         return bridge if bridge.settings_file.exists() else None
 
 
-def _password_file(path: Path) -> str:
+def password_file(path: Path) -> str:
     """A fresh random password, written to `path` (mode 600) for the relayer to read."""
     password = secrets.token_hex(16)
     path.unlink(missing_ok=True)
@@ -122,8 +122,8 @@ def create(localnet_root: Path, node_rpcs: list[str], consensus_addresses: list[
     for i, (rpc, consensus, power) in enumerate(zip(node_rpcs, consensus_addresses, powers, strict=True)):
         operator, eth_key = PrivateKey.generate(), PrivateKey.generate()
         save_encrypted_key(operator, root / f"operator{i}.keystore.json",
-                           _password_file(root / f"operator{i}.password"), overwrite=True, scrypt_n=LOCALNET_SCRYPT_N)
-        save_keystore(eth_key, root / f"eth{i}.keystore.json", _password_file(root / f"eth{i}.password"),
+                           password_file(root / f"operator{i}.password"), overwrite=True, scrypt_n=LOCALNET_SCRYPT_N)
+        save_keystore(eth_key, root / f"eth{i}.keystore.json", password_file(root / f"eth{i}.password"),
                       scrypt_n=LOCALNET_SCRYPT_N)
         validators.append({"consensus_address": consensus, "operator": address_to_hex(operator.address),
                            "eth_address": address_to_hex(eth_key.address), "power": power})

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +74,12 @@ def create_or_resume(root: Path, config: LocalnetConfig, cometbft: Path, bridge:
 def _operator_key(layout: Layout, index: int) -> str:
     """A new operator key for validator `index` (a localnet without a bridge), encrypted under a
     random password written beside it; its address."""
+    from bridge.localnet import LOCALNET_SCRYPT_N, password_file
+
     key_path, password_path = layout.operator_key(index)
     key_path.parent.mkdir(parents=True, exist_ok=True)
-    password = secrets.token_hex(16)
-    password_path.unlink(missing_ok=True)
-    with os.fdopen(os.open(password_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
-        handle.write(password + "\n")
     operator = PrivateKey.generate()
-    save_encrypted_key(operator, key_path, password, overwrite=True, scrypt_n=2**14)
+    save_encrypted_key(operator, key_path, password_file(password_path), overwrite=True, scrypt_n=LOCALNET_SCRYPT_N)
     return address_to_hex(operator.address)
 
 
