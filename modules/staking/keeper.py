@@ -15,6 +15,8 @@ from modules.staking.keys import (
     BONDED_TOTAL,
     CONSENSUS_UPDATE,
     FORFEITED,
+    MISSED_BITS,
+    MISSED_CHUNK_BITS,
     NEXT_UNBONDING_ID,
     OPERATOR,
     PARAMS,
@@ -28,6 +30,7 @@ from modules.staking.keys import (
     VALIDATOR,
     WITHHELD_TOTAL,
     consensus_update_key,
+    missed_chunk_key,
     unbonding_key,
     unbonding_queue_key,
     validator_key,
@@ -36,7 +39,7 @@ from modules.staking.params import StakingParams
 from modules.staking.types import SigningWindow, StakingValidator, UnbondingEntry
 from modules.store import KVStore, PrefixStore, prefix_end
 
-_SIGNING_HEAD = struct.Struct(">QI")
+_SIGNING_HEAD = struct.Struct(">QII")
 MAX_BOND_DEBITS = 128
 """Vault.MAX_BOND_DEBITS: the most keys an anchor's debit list names. One entry per bridge key ever
 debited; with no key rotation after a slash that is at most the validators (MAX_VALIDATORS)."""
@@ -92,16 +95,37 @@ class StakingKeeper:
 
     def signing_window(self, consensus_address: bytes) -> SigningWindow | None:
         raw = self._store.get(SIGNING + consensus_address)
-        if raw is None:
-            return None
-        counted, missed = _SIGNING_HEAD.unpack(raw[:_SIGNING_HEAD.size])
-        return SigningWindow(counted, missed, raw[_SIGNING_HEAD.size:])
+        return None if raw is None else SigningWindow(*_SIGNING_HEAD.unpack(raw))
 
     def set_signing_window(self, consensus_address: bytes, window: SigningWindow) -> None:
-        self._store.set(SIGNING + consensus_address, _SIGNING_HEAD.pack(window.counted, window.missed) + window.bitmap)
+        self._store.set(SIGNING + consensus_address, _SIGNING_HEAD.pack(window.counted, window.missed, window.size))
+
+    def slot_missed(self, consensus_address: bytes, slot: int) -> bool:
+        chunk = self._store.get(missed_chunk_key(consensus_address, slot))
+        bit = slot % MISSED_CHUNK_BITS
+        return chunk is not None and bool(chunk[bit // 8] & (1 << (bit % 8)))
+
+    def set_slot_missed(self, consensus_address: bytes, slot: int, missed: bool) -> None:
+        """Set or clear one slot's missed bit: a write only where the bit changes, and a chunk
+        left with no bit set is removed."""
+        key = missed_chunk_key(consensus_address, slot)
+        chunk = bytearray(self._store.get(key) or bytes(MISSED_CHUNK_BITS // 8))
+        bit = slot % MISSED_CHUNK_BITS
+        byte, mask = bit // 8, 1 << (bit % 8)
+        if bool(chunk[byte] & mask) == missed:
+            return
+        chunk[byte] ^= mask
+        if any(chunk):
+            self._store.set(key, bytes(chunk))
+        else:
+            self._store.delete(key)
 
     def clear_signing_window(self, consensus_address: bytes) -> None:
+        """The head and every stored chunk (at most the window's size / MISSED_CHUNK_BITS)."""
         self._store.delete(SIGNING + consensus_address)
+        start = MISSED_BITS + consensus_address
+        for key in [key for key, _ in self._store.iterate(start, prefix_end(start))]:
+            self._store.delete(key)
 
     # -- bonds --------------------------------------------------------------------------------
 

@@ -3,14 +3,17 @@ numeric order."""
 
 from __future__ import annotations
 
-from modules.encoding import u64
+from modules.encoding import u32, u64
 
 STORE_PREFIX = b"staking/"
 PARAMS = b"params"  # the genesis params, canonical JSON (modules/params.py)
 VALIDATOR = b"v/"  # v/<consensus address 20> -> pub_key 32, operator 20, bond u128, power u64, jailed u8,
 #                    jailed_until u64, tombstoned u8, slashed u128
 OPERATOR = b"o/"  # o/<operator 20> -> consensus address 20
-SIGNING = b"s/"  # s/<consensus address 20> -> counted u64, missed u32, window bitmap (bit set: missed)
+SIGNING = b"s/"  # s/<consensus address 20> -> counted u64, missed u32, window size u32
+MISSED_BITS = b"sm/"  # sm/<consensus address 20><chunk u32> -> MISSED_CHUNK_BITS slots' bits (set: missed);
+#                       a chunk with no bit set is not stored
+MISSED_CHUNK_BITS = 1024
 PENDING_BOND = b"pb/"  # pb/<eth address 20> -> u128: a bond credited to a key no validator holds (yet)
 CONSENSUS_UPDATE = b"u/"  # u/<height u64><consensus address 20> -> power u64: CometBFT's set from that height
 BONDED_TOTAL = b"bonded_total"  # u128: every bond ever credited (genesis and bridge), for the invariant
@@ -31,6 +34,11 @@ def validator_key(consensus_address: bytes) -> bytes:
 
 def consensus_update_key(height: int, consensus_address: bytes) -> bytes:
     return CONSENSUS_UPDATE + u64(height) + consensus_address
+
+
+def missed_chunk_key(consensus_address: bytes, slot: int) -> bytes:
+    """The key of the chunk holding window slot `slot`'s missed bit."""
+    return MISSED_BITS + consensus_address + u32(slot // MISSED_CHUNK_BITS)
 
 
 def unbonding_key(consensus_address: bytes, entry_id: int) -> bytes:

@@ -35,7 +35,7 @@ from modules.staking.errors import (
 )
 from modules.staking.expected_keepers import Bank, Bridge, ConsensusSet, EquivocationVerifier
 from modules.staking.keeper import StakingKeeper
-from modules.staking.params import MAX_UNBONDING_ENTRIES, PPM
+from modules.staking.params import MAX_UNBONDING_ENTRIES, PPM, StakingParams
 from modules.staking.rules import allowed_powers, bonded_power, due_power, empty_window, is_down, record_vote, reporter_share, slash_amount
 from modules.staking.types import (
     CommitVote,
@@ -44,6 +44,7 @@ from modules.staking.types import (
     ReportAnchorEquivocation,
     ReportWithdrawalEquivocation,
     SignedAnchor,
+    SigningWindow,
     StakingValidator,
     Unbond,
     Unjail,
@@ -147,16 +148,29 @@ def handle_downtime(staking: StakingKeeper, bank: Bank, bridge: Bridge, ctx: Blo
         validator = staking.validator(vote.consensus_address)
         if validator is None or validator.jailed:
             continue
-        window = staking.signing_window(vote.consensus_address) or empty_window(params)
-        window = record_vote(window, vote.signed, params)
-        if not is_down(window, params):
-            staking.set_signing_window(vote.consensus_address, window)
+        if not is_down(count_vote(staking, vote.consensus_address, vote.signed, params), params):
             continue
         validator, slashed = _slash(staking, bank, bridge, validator, params.downtime_slash_ppm, "downtime")
         validator, jailed = _jail(staking, validator, ctx.height + params.jail_cooldown_blocks, "downtime")
         staking.set_validator(validator)
         events += slashed + [jailed]
     return events
+
+
+def count_vote(staking: StakingKeeper, consensus_address: bytes, signed: bool, params: StakingParams) -> SigningWindow:
+    """One more commit in the validator's window (a window of another size starts again): its slot's
+    bit changes only where the vote differs from what the slot held, the head always."""
+    window = staking.signing_window(consensus_address)
+    if window is None or window.size != params.downtime_window_blocks:
+        if window is not None:
+            staking.clear_signing_window(consensus_address)
+        window = empty_window(params)
+    slot = window.next_slot
+    was_missed = staking.slot_missed(consensus_address, slot)
+    staking.set_slot_missed(consensus_address, slot, not signed)
+    window = record_vote(window, was_missed, signed)
+    staking.set_signing_window(consensus_address, window)
+    return window
 
 
 def handle_unjail(staking: StakingKeeper, ctx: BlockContext, signer: bytes, action: Unjail) -> list[Event]:

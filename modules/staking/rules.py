@@ -34,25 +34,13 @@ def slash_amount(bond_micro_usdc: int, slash_ppm: int) -> int:
 
 
 def empty_window(params: StakingParams) -> SigningWindow:
-    return SigningWindow(0, 0, bytes((params.downtime_window_blocks + 7) // 8))
+    return SigningWindow(0, 0, params.downtime_window_blocks)
 
 
-def record_vote(window: SigningWindow, signed: bool, params: StakingParams) -> SigningWindow:
-    """The window after one more commit: the slot it takes (the oldest, once the window is full)
-    now holds this commit's vote, and the missed count follows."""
-    size = params.downtime_window_blocks
-    if len(window.bitmap) != (size + 7) // 8:  # the window's size changed: start it again
-        window = empty_window(params)
-    index = window.counted % size
-    byte, bit = index // 8, 1 << (index % 8)
-    was_missed = bool(window.bitmap[byte] & bit)
-    bitmap = bytearray(window.bitmap)
-    if signed:
-        bitmap[byte] &= ~bit & 0xFF
-    else:
-        bitmap[byte] |= bit
-    missed = window.missed - was_missed + (not signed)
-    return SigningWindow(window.counted + 1, missed, bytes(bitmap))
+def record_vote(window: SigningWindow, slot_was_missed: bool, signed: bool) -> SigningWindow:
+    """The window after one more commit took its next slot, which held `slot_was_missed` and now
+    holds this commit's vote: the missed count follows."""
+    return SigningWindow(window.counted + 1, window.missed - slot_was_missed + (not signed), window.size)
 
 
 def min_signed_blocks(params: StakingParams) -> int:
@@ -62,8 +50,7 @@ def min_signed_blocks(params: StakingParams) -> int:
 
 def is_down(window: SigningWindow, params: StakingParams) -> bool:
     """A full window in which the validator signed fewer commits than the minimum."""
-    size = params.downtime_window_blocks
-    return window.counted >= size and size - window.missed < min_signed_blocks(params)
+    return window.counted >= window.size and window.size - window.missed < min_signed_blocks(params)
 
 
 def allowed_powers(changes: list[tuple[bytes, int, int]]) -> dict[bytes, int]:

@@ -24,12 +24,18 @@ class StakingValidator:
 
 @dataclass(frozen=True)
 class SigningWindow:
-    """A validator's sliding window of the last `downtime_window_blocks` commits: bit i of `bitmap`
-    is set when the commit counted at index i (mod the window) missed its vote."""
+    """The head of a validator's sliding window of the last `size` commits: the commit counted at
+    index i takes slot i mod `size`, whose missed bit the keeper stores in chunks apart from the
+    head (modules/staking/keys.py), so a validator that keeps signing rewrites only this head."""
 
     counted: int  # commits counted since the window (re)started
-    missed: int  # set bits in the bitmap
-    bitmap: bytes
+    missed: int  # missed bits set in the window
+    size: int  # downtime_window_blocks when the window started
+
+    @property
+    def next_slot(self) -> int:
+        """The slot the next commit counted takes (the oldest, once the window is full)."""
+        return self.counted % self.size
 
 
 class MisbehaviorKind(IntEnum):

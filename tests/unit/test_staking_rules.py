@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from modules.staking.keeper import MAX_BOND_DEBITS, StakingKeeper
+from modules.staking.keys import MISSED_BITS, MISSED_CHUNK_BITS, SIGNING, STORE_PREFIX, missed_chunk_key
+from modules.staking.msg_server import count_vote
 from modules.staking.params import StakingParams
 from modules.staking.rules import (
     allowed_powers,
@@ -14,11 +16,24 @@ from modules.staking.rules import (
     empty_window,
     is_down,
     min_signed_blocks,
-    record_vote,
     slash_amount,
 )
-from modules.staking.types import StakingValidator
+from modules.staking.types import SigningWindow, StakingValidator
+from modules.store import prefix_end
 from tests.memory_store import MemoryStore
+
+ADDRESS = bytes(range(20))
+
+
+class RecordingStore(MemoryStore):
+    """Counts the bytes written (key and value), to pin what a block writes."""
+
+    written_bytes = 0
+
+    def set(self, key: bytes, value: bytes) -> None:
+        self.written_bytes += len(key) + len(value)
+        super().set(key, value)
+
 
 PARAMS = StakingParams(power_unit_micro_usdc=1_000_000, downtime_window_blocks=10, downtime_min_signed_ppm=500_000)
 
@@ -39,38 +54,58 @@ def test_a_slash_rounds_up_in_the_chains_favour_and_never_exceeds_the_bond() -> 
     assert slash_amount(1_000, 0) == 0
 
 
+def _votes(staking: StakingKeeper, votes: list[bool], params: StakingParams = PARAMS) -> SigningWindow:
+    window = empty_window(params)
+    for signed in votes:
+        window = count_vote(staking, ADDRESS, signed, params)
+    return window
+
+
 def test_the_window_counts_misses_and_forgets_the_oldest_once_full() -> None:
-    window = empty_window(PARAMS)
-    for signed in [False] * 3 + [True] * 7:
-        window = record_vote(window, signed, PARAMS)
+    staking = StakingKeeper(MemoryStore())
+    window = _votes(staking, [False] * 3 + [True] * 7)
     assert (window.counted, window.missed) == (10, 3)
-    for _ in range(3):  # the three misses slide out as three signed commits take their slots
-        window = record_vote(window, True, PARAMS)
+    window = _votes(staking, [True] * 3)  # the three misses slide out as three signed commits take their slots
     assert (window.counted, window.missed) == (13, 0)
-    window = record_vote(window, False, PARAMS)
-    assert window.missed == 1
+    assert _votes(staking, [False]).missed == 1
 
 
 def test_down_only_after_a_full_window_with_fewer_signed_than_the_minimum() -> None:
     assert min_signed_blocks(PARAMS) == 5
     assert min_signed_blocks(replace(PARAMS, downtime_min_signed_ppm=450_001)) == 5  # 4.50001 rounds up
-    window = empty_window(PARAMS)
-    for _ in range(9):
-        window = record_vote(window, False, PARAMS)
-    assert not is_down(window, PARAMS)  # 9 of 10: the window is not full yet
-    window = record_vote(window, False, PARAMS)
-    assert is_down(window, PARAMS)
-    window = empty_window(PARAMS)
-    for signed in [True] * 5 + [False] * 5:
-        window = record_vote(window, signed, PARAMS)
-    assert not is_down(window, PARAMS)  # 5 signed: the minimum
-    assert is_down(record_vote(window, False, PARAMS), PARAMS)  # the oldest signed slot now misses: 4
+    staking = StakingKeeper(MemoryStore())
+    assert not is_down(_votes(staking, [False] * 9), PARAMS)  # 9 of 10: the window is not full yet
+    assert is_down(_votes(staking, [False]), PARAMS)
+    staking = StakingKeeper(MemoryStore())
+    assert not is_down(_votes(staking, [True] * 5 + [False] * 5), PARAMS)  # 5 signed: the minimum
+    assert is_down(_votes(staking, [False]), PARAMS)  # the oldest signed slot now misses: 4
 
 
 def test_a_changed_window_size_starts_the_window_again() -> None:
-    window = record_vote(empty_window(PARAMS), False, PARAMS)
+    staking = StakingKeeper(MemoryStore())
+    _votes(staking, [False])
     bigger = replace(PARAMS, downtime_window_blocks=20)
-    assert record_vote(window, True, bigger) == record_vote(empty_window(bigger), True, bigger)
+    assert _votes(staking, [True], bigger) == SigningWindow(1, 0, 20)
+    assert not staking.slot_missed(ADDRESS, 0)  # the old window's miss went with it
+
+
+def test_a_validator_that_keeps_signing_rewrites_only_its_window_head() -> None:
+    """The window's bits live in chunks stored only while they hold a miss: a block writes the
+    16-byte head, and a chunk only where a slot's bit changes."""
+    params = replace(PARAMS, downtime_window_blocks=3_000)
+    store = RecordingStore()
+    staking = StakingKeeper(store)
+    _votes(staking, [True] * 2_500, params)
+    head = len(STORE_PREFIX + SIGNING) + 20 + 16
+    assert store.written_bytes == 2_500 * head
+    store.written_bytes = 0
+    window = _votes(staking, [False], params)  # slot 2,500: the third chunk
+    assert (window.missed, staking.slot_missed(ADDRESS, 2_500), staking.slot_missed(ADDRESS, 2_499)) == (1, True, False)
+    assert store.written_bytes == head + len(STORE_PREFIX + missed_chunk_key(ADDRESS, 2_500)) + MISSED_CHUNK_BITS // 8
+    _votes(staking, [True] * 2_999, params)
+    window = _votes(staking, [True], params)  # slot 2,500 again: its miss slides out, the chunk goes
+    assert window.missed == 0
+    assert not list(store.iterate(STORE_PREFIX + MISSED_BITS, prefix_end(STORE_PREFIX + MISSED_BITS)))
 
 
 def test_decreases_wait_while_they_would_leave_two_thirds_or_less_of_the_power() -> None:
