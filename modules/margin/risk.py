@@ -15,12 +15,13 @@ validators report one, before that the market's genesis reference price.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from modules.funding.keeper import FundingKeeper
 from modules.margin.expected_keepers import Bank, FundingIndex, Markets, Prices, Records
 from modules.margin.funding_settlement import settled
 from modules.margin.keeper import MarginKeeper
-from modules.margin.types import Holding, Holdings, OpenOrderExposure, Position
+from modules.margin.types import OpenOrderExposure, Position
 from modules.markets.types import Market
 from modules.oracle.update import margin_price
 from modules.types import SubaccountId
@@ -73,7 +74,10 @@ class RiskView:
     """One subaccount's risk inputs, read once: its balance, its margin record, and per market its
     price, funding index and initial margin fraction. A placement judges its before, worst-case
     and (when nothing else moved) after risk from one view instead of reading the store three
-    times; anything that wrote the subaccount's state needs a new view."""
+    times; anything that wrote the subaccount's state needs a new view.
+
+    The view keeps each market's share of equity and of both requirements, so a risk with a
+    pending change in one market costs that market's term, whatever else the subaccount holds."""
 
     def __init__(self, subaccount: SubaccountId, markets: Markets, bank: Bank, margin: Records, oracle: Prices,
                  funding: FundingIndex) -> None:
@@ -82,6 +86,8 @@ class RiskView:
         self.holdings = margin.holdings(subaccount)
         self.collateral_micro_usdc = bank.balance(subaccount)
         self._inputs: dict[int, tuple[Market, int, int, int]] = {}
+        self._terms: dict[int, _Term] | None = None
+        self._sums = _Term(0, 0, 0)
 
     def market_inputs(self, market_id: int) -> tuple[Market, int, int, int]:
         """(market, margin price in ticks, funding index, effective initial margin ppm)."""
@@ -102,25 +108,55 @@ class RiskView:
 
     def risk(self, pending: PendingChange | None = None) -> AccountRisk:
         """The risk now, or as if `pending` were applied (its position is taken as settled)."""
-        holdings, collateral = self.holdings, self.collateral_micro_usdc
+        terms = self._market_terms()
+        equity, initial, maintenance = self._sums
+        collateral = self.collateral_micro_usdc
         if pending is not None:
             collateral += pending.collateral_delta_micro_usdc
-            holdings = _with_pending(holdings, pending)
-        equity, initial, maintenance = collateral, 0, 0
-        for holding in holdings:
-            market_id = holding.position.market_id
-            market, price, index, imf = self.market_inputs(market_id)
-            position = holding.position if pending is not None and market_id == pending.market_id else \
-                settled(holding.position, index)[0]
-            exposure = holding.exposure
-            equity += market.notional(price, position.size_lots) - position.cost_micro_usdc
-            worst = max(abs(position.size_lots + exposure.bid_lots), abs(position.size_lots - exposure.ask_lots))
-            if worst:
-                initial += ceil_div(market.notional(price, worst) * imf, PPM)
-            if position.size_lots:
-                maintenance += ceil_div(market.notional(price, abs(position.size_lots)) * market.maintenance_margin_ppm,
-                                        PPM)
-        return AccountRisk(equity, initial, maintenance)
+            market_id = pending.market_id
+            held = next((h.exposure for h in self.holdings if h.position.market_id == market_id), _NO_EXPOSURE)
+            was = terms.get(market_id, _NO_TERM)
+            now = self._term(market_id, pending.position, held.bid_lots + pending.bid_lots_delta,
+                             held.ask_lots + pending.ask_lots_delta)
+            equity += now.equity - was.equity
+            initial += now.initial - was.initial
+            maintenance += now.maintenance - was.maintenance
+        return AccountRisk(collateral + equity, initial, maintenance)
+
+    def _market_terms(self) -> dict[int, _Term]:
+        """Each held market's term (funding settled), and their sums, computed on first use."""
+        if self._terms is None:
+            self._terms = {}
+            equity = initial = maintenance = 0
+            for holding in self.holdings:
+                market_id = holding.position.market_id
+                position = settled(holding.position, self.market_inputs(market_id)[2])[0]
+                term = self._term(market_id, position, holding.exposure.bid_lots, holding.exposure.ask_lots)
+                self._terms[market_id] = term
+                equity, initial, maintenance = (equity + term.equity, initial + term.initial,
+                                                maintenance + term.maintenance)
+            self._sums = _Term(equity, initial, maintenance)
+        return self._terms
+
+    def _term(self, market_id: int, position: Position, bid_lots: int, ask_lots: int) -> _Term:
+        """One market's share: the position's value less its cost, the initial requirement of its
+        worst case with every resting order filled, the maintenance requirement of the position."""
+        market, price, _, imf = self.market_inputs(market_id)
+        size = position.size_lots
+        worst = max(abs(size + bid_lots), abs(size - ask_lots))
+        initial = ceil_div(market.notional(price, worst) * imf, PPM) if worst else 0
+        maintenance = ceil_div(market.notional(price, abs(size)) * market.maintenance_margin_ppm, PPM) if size else 0
+        return _Term(market.notional(price, size) - position.cost_micro_usdc, initial, maintenance)
+
+
+class _Term(NamedTuple):
+    equity: int
+    initial: int
+    maintenance: int
+
+
+_NO_TERM = _Term(0, 0, 0)
+_NO_EXPOSURE = OpenOrderExposure()
 
 
 def account_risk(
@@ -134,16 +170,6 @@ def account_risk(
     """The subaccount's risk from its one margin record and its balance (`pending`: as if that
     change were applied)."""
     return RiskView(subaccount, markets, bank, margin, oracle, FundingKeeper(margin.store)).risk(pending)
-
-
-def _with_pending(holdings: Holdings, pending: PendingChange) -> Holdings:
-    """`holdings` with the pending market's position replaced and its resting lots moved."""
-    current = next((h for h in holdings if h.position.market_id == pending.market_id), None)
-    exposure = current.exposure if current is not None else OpenOrderExposure()
-    changed = Holding(pending.position, OpenOrderExposure(exposure.bid_lots + pending.bid_lots_delta,
-                                                          exposure.ask_lots + pending.ask_lots_delta))
-    others = [h for h in holdings if h.position.market_id != pending.market_id]
-    return tuple(sorted([*others, changed], key=lambda h: h.position.market_id))
 
 
 def meets_initial_margin(before: AccountRisk, after: AccountRisk) -> bool:
