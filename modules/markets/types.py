@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
 
 
 class MarketStatus(IntEnum):
@@ -50,9 +51,10 @@ class Market:
         low, high = self.band_ticks(oracle_ticks)
         return max(low, min(high, price_ticks))
 
-    @property
+    @cached_property
     def quote_per_tick_lot(self) -> int:
-        """micro-USDC of one lot at one tick (exact by the genesis rule)."""
+        """micro-USDC of one lot at one tick (exact by the genesis rule); worked out once per record,
+        as every notional needs it."""
         atoms_per_unit: int = 10**self.size_decimals  # (int ** int is typed Any: a negative power is a float)
         return self.tick_size * self.step_size // atoms_per_unit
 

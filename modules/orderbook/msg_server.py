@@ -47,7 +47,7 @@ from modules.orderbook.placement import market_open_to, place_order, within_band
 from modules.orderbook.twap import TwapBook
 from modules.orderbook.twap import attributes as twap_attributes
 from modules.orderbook.twap_handlers import handle_cancel_twap
-from modules.orderbook.types import RESTING_TIME_IN_FORCE, CancelReason, Order, Side, TimeInForce
+from modules.orderbook.types import RESTING_TIME_IN_FORCE, TIME_IN_FORCE_VALUES, CancelReason, Order, Side, TimeInForce
 from modules.types import MAX_SUBACCOUNT, SubaccountId
 
 MAX_U63 = 2**63 - 1
@@ -78,7 +78,7 @@ def validate_place(markets: Markets, oracle: Oracle, ctx: BlockContext, action: 
     if action.size < market.min_order_size:
         raise SizeUnderMinimum(f"size {action.size} is under {market.ticker}'s minimum {market.min_order_size} atoms")
     tif = action.time_in_force
-    if tif not in tuple(TimeInForce):
+    if tif not in TIME_IN_FORCE_VALUES:
         raise InvalidOrder(f"time_in_force {int(tif)} is not one of 1 (GTC) .. 5 (FOK)")
     if action.post_only and tif not in RESTING_TIME_IN_FORCE:
         raise InvalidOrder("post-only orders must be able to rest (GTC, good-til-block or good-til-time)")

@@ -34,6 +34,7 @@ class TimeInForce(IntEnum):
 
 
 RESTING_TIME_IN_FORCE = (TimeInForce.GTC, TimeInForce.GOOD_TIL_BLOCK, TimeInForce.GOOD_TIL_TIME)
+TIME_IN_FORCE_VALUES = frozenset(int(tif) for tif in TimeInForce)  # a placement's check, without iterating the enum
 
 
 class CancelReason(StrEnum):
