@@ -21,6 +21,13 @@ finalized:
   proposal_us_per_order        PrepareProposal + ProcessProposal
   finalize_us_per_order        FinalizeBlock
   commit_us_per_order          Commit
+
+and, outside those phases, the encoding of the blocks' events into the bytes the ABCI server sends
+(app/event_encoding.py: every tx result and the block's response built from the events, then
+serialized as the server does), timed on the events each block delivered, their attributes
+already formatted (the formatting of a deferred event is in FinalizeBlock's figure):
+
+  events_encode_us_per_order   process CPU time per order finalized
 """
 
 from __future__ import annotations
@@ -32,11 +39,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from app.driver import Genesis, InProcessChain
+from app.event_encoding import finalize_block_response, tx_result
 from genesis.app_state import build_app_state
 from genesis.markets import LOCALNET_MARKETS
 from localnet.load import BAD, Flow, TxPlan
+from modules.context import Event
 from wire import PrivateKey, sign_tx
 from wire.codec import Tx
+from wire.pb import abci_pb
 
 CHAIN_ID = "perpchain-bench-orders"
 ACCOUNTS = 100
@@ -76,6 +86,21 @@ def _sign(keys: list[PrivateKey], flow: Flow, plan: TxPlan, count: int) -> list[
     return signed
 
 
+def _events(delivered: Any) -> list[Event]:
+    """The modules' events back from their ABCI messages."""
+    return [Event(e.type, tuple((a.key, a.value) for a in e.attributes)) for e in delivered]
+
+
+def _encode_cpu_s(response: abci_pb.ResponseFinalizeBlock) -> float:
+    """CPU seconds to encode the events `response` carries as FinalizeBlock and the server do."""
+    block = _events(response.events)
+    txs = [_events(r.events) if r.code == 0 else r for r in response.tx_results]
+    started = time.process_time()  # os.times counts in 10 ms ticks, too coarse for one block's encoding
+    results = [t.SerializeToString() if isinstance(t, abci_pb.ExecTxResult) else tx_result(t) for t in txs]
+    abci_pb.Response(finalize_block=finalize_block_response(block, results)).SerializeToString()
+    return time.process_time() - started
+
+
 def run(size: int = 0) -> dict[str, Any]:
     """`size`: txs to send (default 4,000, about 70,000 orders)."""
     txs_total = size or 4_000
@@ -87,6 +112,7 @@ def run(size: int = 0) -> dict[str, Any]:
     signed = _sign(keys, flow, TxPlan(seed=7, bad_share_ppm=BAD_SHARE_PPM), txs_total)
     cpu = dict.fromkeys(PHASES, 0.0)
     orders = refused = failed = 0
+    encode_s = 0.0
     with tempfile.TemporaryDirectory(prefix="perpchain-bench-orders-") as tmp, _start(Path(tmp) / "db", keys) as chain:
         def timed(phase: str, call: Callable[[], Any]) -> Any:
             started = _cpu_s()
@@ -122,6 +148,7 @@ def run(size: int = 0) -> dict[str, Any]:
             block = timed("proposal", propose)
             response = timed("finalize", lambda: chain.finalize(block))
             timed("commit", chain.commit)
+            encode_s += _encode_cpu_s(response)
             failed += sum(1 for r in response.tx_results if r.code != 0)
             orders += sum(flow.orders(kind) for kind, _ in accepted)
         wall_s = time.perf_counter() - wall
@@ -131,6 +158,7 @@ def run(size: int = 0) -> dict[str, Any]:
         "bench": "orders",
         "app_inprocess_us_per_order": round(total / orders * 1e6, 1),
         **{f"{phase}_us_per_order": round(cpu[phase] / orders * 1e6, 1) for phase in PHASES},
+        "events_encode_us_per_order": round(encode_s / orders * 1e6, 1),
         "orders": orders,
         "txs": txs_total,
         "blocks": height,

@@ -235,7 +235,9 @@ class Trade:
 
 @dataclass
 class FillSummary:
-    """What matching one taker did: the lots it filled and the events of its fills and cancels."""
+    """What matching one taker did: the lots it filled, the events of its fills and cancels, and
+    the makers and takers of its fills (in fill order, each once)."""
 
     filled_lots: int = 0
     events: list[Event] = field(default_factory=list)
+    traders: list[SubaccountId] = field(default_factory=list)
