@@ -314,6 +314,12 @@ class Application:
         return enabled > 0 and height > enabled
 
     def finalize_block(self, req: abci_pb.RequestFinalizeBlock) -> abci_pb.ResponseFinalizeBlock:
+        """FinalizeBlock's answer as a message, for callers in process (app/driver.py, tests); the
+        ABCI server sends the bytes of `finalize_block_encoded` as they are."""
+        return abci_pb.ResponseFinalizeBlock.FromString(self.finalize_block_encoded(req))
+
+    def finalize_block_encoded(self, req: abci_pb.RequestFinalizeBlock) -> bytes:
+        """The block run, and its encoded ResponseFinalizeBlock (app/event_encoding.py)."""
         ctx = BlockContext(chain_id=self._chain_id, height=req.height, time_ms=_time_ms(req.time))
         block = CacheStore(self._store)
         if self._genesis is not None:  # genesis writes ride along with the first block, each time it is finalized
@@ -348,10 +354,8 @@ class Application:
             this_block.events += hook(this_block)
         tree = self._store.tree().update(block.writes)  # from the committed tree: a second FinalizeBlock starts over too
         self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, tree.root, ctx.time_ms), tree=tree)
-        response = finalize_block_response(this_block.events, results)
-        response.app_hash = tree.root
-        response.validator_updates.extend(_validator_updates_to_pb(this_block.validator_updates))
-        return response
+        updates = [update.SerializeToString() for update in _validator_updates_to_pb(this_block.validator_updates)]
+        return finalize_block_response(this_block.events, results, updates, tree.root)
 
     def _block_keepers(self, block: CacheStore, ctx: BlockContext) -> Keepers:
         """The keepers of a block's own steps over `block`, the block's time recorded first."""

@@ -1,13 +1,14 @@
-"""Events written straight to the protobuf bytes of their ABCI messages (tendermint.abci.Event):
-a protobuf object per attribute cost about twice as much as this. The bytes are parsed once into
-the response, which serializes to the same bytes as the objects did."""
+"""Events written straight to the protobuf bytes of their ABCI messages (tendermint.abci.Event),
+and FinalizeBlock's response around them, which the ABCI server sends as they are: a protobuf
+object per attribute, copied into the response and serialized, cost about three times as much.
+The bytes are those protobuf writes for the same messages."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 from modules.context import Event
-from wire.pb import abci_pb
+from wire.varint import encode_uvarint
 
 # The event attributes CometBFT's tx index keeps, so `tx_search` and websocket queries can find
 # txs by them (docs/events.md): whose (owner, subaccount, account, maker, taker, recipient,
@@ -22,6 +23,8 @@ INDEXED_ATTRIBUTES = frozenset({
 _EXEC_TX_RESULT_EVENTS = 7  # field numbers in CometBFT's abci/types.proto
 _FINALIZE_BLOCK_EVENTS = 1
 _FINALIZE_BLOCK_TX_RESULTS = 2
+_FINALIZE_BLOCK_VALIDATOR_UPDATES = 3
+_FINALIZE_BLOCK_APP_HASH = 5
 _EVENT_TYPE = b"\x0a"  # Event.type = 1, length-delimited
 _EVENT_ATTRIBUTE = b"\x12"  # Event.attributes = 2
 _KEY = b"\x0a"  # EventAttribute.key = 1
@@ -29,21 +32,12 @@ _VALUE = b"\x12"  # EventAttribute.value = 2
 _INDEXED = b"\x18\x01"  # EventAttribute.index = 3, true
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_SHORT = tuple(_varint(n) for n in range(0x80))  # the one-byte lengths, most of an event's
+_SHORT = tuple(encode_uvarint(n) for n in range(0x80))  # the one-byte lengths, most of an event's
 _ATTRIBUTE_HEAD = tuple(_EVENT_ATTRIBUTE + length for length in _SHORT)
 
 
 def _length(n: int) -> bytes:
-    return _SHORT[n] if n < 0x80 else _varint(n)
+    return _SHORT[n] if n < 0x80 else encode_uvarint(n)
 
 
 def _length_delimited(number: int, body: bytes) -> bytes:
@@ -78,7 +72,7 @@ def event_bytes(event: Event) -> bytes:
         elif size < 0x80 and shared + size < 0x80:
             parts += (_ATTRIBUTE_HEAD[shared + size], head, _SHORT[size], encoded, indexed)
         else:
-            body = head + _varint(size) + encoded + indexed
+            body = head + encode_uvarint(size) + encoded + indexed
             parts += (_EVENT_ATTRIBUTE, _length(len(body)), body)
     kind = event.type.encode()
     return (_EVENT_TYPE + _length(len(kind)) + kind if kind else b"") + b"".join(parts)
@@ -94,9 +88,13 @@ def tx_result(events: Sequence[Event]) -> bytes:
     return _events_field(_EXEC_TX_RESULT_EVENTS, events)
 
 
-def finalize_block_response(events: Sequence[Event], tx_results: Sequence[bytes]) -> abci_pb.ResponseFinalizeBlock:
-    """The block's response with its own events and its txs' encoded results, parsed from their bytes
-    at once (the caller adds the app hash and the validator updates)."""
-    return abci_pb.ResponseFinalizeBlock.FromString(
-        _events_field(_FINALIZE_BLOCK_EVENTS, events)
-        + b"".join([_length_delimited(_FINALIZE_BLOCK_TX_RESULTS, result) for result in tx_results]))
+def finalize_block_response(events: Sequence[Event], tx_results: Sequence[bytes], validator_updates: Sequence[bytes],
+                            app_hash: bytes) -> bytes:
+    """The encoded ResponseFinalizeBlock: the block's own events, its txs' encoded results, the
+    encoded validator updates and the app hash, in field order as protobuf writes them."""
+    return b"".join([
+        _events_field(_FINALIZE_BLOCK_EVENTS, events),
+        *[_length_delimited(_FINALIZE_BLOCK_TX_RESULTS, result) for result in tx_results],
+        *[_length_delimited(_FINALIZE_BLOCK_VALIDATOR_UPDATES, update) for update in validator_updates],
+        _length_delimited(_FINALIZE_BLOCK_APP_HASH, app_hash) if app_hash else b"",
+    ])

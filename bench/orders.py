@@ -11,8 +11,8 @@ crossing the spread, 2% txs refused at CheckTx; all signed before the clock star
 
 Timed, per block of `BLOCK_TXS` txs, as a single validator's app sees them (driven through
 app/driver.py): CheckTx of every tx (NEW; the signers recovered as the server does, in a batch
-before), PrepareProposal,
-ProcessProposal, FinalizeBlock, Commit (which rechecks nothing: the mempool is empty after each
+before), PrepareProposal, ProcessProposal, FinalizeBlock (to the response's bytes, which the
+server sends as they are), Commit (which rechecks nothing: the mempool is empty after each
 block). The process's CPU time (user + system) per phase over the run, per order that the blocks
 finalized:
 
@@ -23,8 +23,8 @@ finalized:
   commit_us_per_order          Commit
 
 and, outside those phases, the encoding of the blocks' events into the bytes the ABCI server sends
-(app/event_encoding.py: every tx result and the block's response built from the events, then
-serialized as the server does), timed on the events each block delivered, their attributes
+(app/event_encoding.py: every tx result and the block's response written from the events; the
+server adds a tag and a length), timed on the events each block delivered, their attributes
 already formatted (the formatting of a deferred event is in FinalizeBlock's figure):
 
   events_encode_us_per_order   process CPU time per order finalized
@@ -92,12 +92,13 @@ def _events(delivered: Any) -> list[Event]:
 
 
 def _encode_cpu_s(response: abci_pb.ResponseFinalizeBlock) -> float:
-    """CPU seconds to encode the events `response` carries as FinalizeBlock and the server do."""
+    """CPU seconds to encode the events `response` carries, and the response around them, as
+    FinalizeBlock does (the ABCI server sends those bytes as they are)."""
     block = _events(response.events)
     txs = [_events(r.events) if r.code == 0 else r for r in response.tx_results]
     started = time.process_time()  # os.times counts in 10 ms ticks, too coarse for one block's encoding
     results = [t.SerializeToString() if isinstance(t, abci_pb.ExecTxResult) else tx_result(t) for t in txs]
-    abci_pb.Response(finalize_block=finalize_block_response(block, results)).SerializeToString()
+    finalize_block_response(block, results, [], response.app_hash)
     return time.process_time() - started
 
 
@@ -146,7 +147,8 @@ def run(size: int = 0) -> dict[str, Any]:
                 return proposed
 
             block = timed("proposal", propose)
-            response = timed("finalize", lambda: chain.finalize(block))
+            encoded = timed("finalize", lambda: chain.finalize_encoded(block))
+            response = abci_pb.ResponseFinalizeBlock.FromString(encoded)
             timed("commit", chain.commit)
             encode_s += _encode_cpu_s(response)
             failed += sum(1 for r in response.tx_results if r.code != 0)

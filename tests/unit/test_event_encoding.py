@@ -7,6 +7,8 @@ from app.event_encoding import INDEXED_ATTRIBUTES, event_bytes, finalize_block_r
 from modules.context import Attributes, Event
 from wire.pb import abci_pb
 
+from tendermint.crypto import keys_pb2 as keys_pb  # on the path once wire.pb is imported
+
 EVENTS = [
     Event("order_placed", (("order_id", "42"), ("market_id", "1"), ("owner", "0x" + "ab" * 20), ("price", "65000"))),
     Event("empty_value", (("reason", ""), ("order_id", ""), ("", "no key"))),
@@ -29,14 +31,18 @@ def test_each_event_encodes_to_the_bytes_of_its_protobuf_objects() -> None:
         assert event_bytes(event) == _with_objects(event).SerializeToString(), event
 
 
-def test_a_tx_result_and_a_block_response_parse_back_to_the_same_messages() -> None:
+def test_a_tx_result_and_a_block_response_are_the_bytes_of_their_protobuf_messages() -> None:
     result = abci_pb.ExecTxResult.FromString(tx_result(EVENTS))
     assert result == abci_pb.ExecTxResult(code=0, events=[_with_objects(e) for e in EVENTS])
     failed = abci_pb.ExecTxResult(code=301, codespace="orderbook", log="refused")
-    block = finalize_block_response(EVENTS[:2], [tx_result(EVENTS), b"", failed.SerializeToString(), tx_result([])])
-    expected = abci_pb.ResponseFinalizeBlock(events=[_with_objects(e) for e in EVENTS[:2]],
-                                             tx_results=[result, abci_pb.ExecTxResult(), failed, abci_pb.ExecTxResult()])
-    assert block.SerializeToString() == expected.SerializeToString()
+    updates = [abci_pb.ValidatorUpdate(pub_key=keys_pb.PublicKey(ed25519=bytes([n]) * 32), power=n) for n in (0, 7)]
+    expected = abci_pb.ResponseFinalizeBlock(
+        events=[_with_objects(e) for e in EVENTS[:2]], app_hash=bytes(range(32)), validator_updates=updates,
+        tx_results=[result, abci_pb.ExecTxResult(), failed, abci_pb.ExecTxResult()])
+    block = finalize_block_response(EVENTS[:2], [tx_result(EVENTS), b"", failed.SerializeToString(), tx_result([])],
+                                    [u.SerializeToString() for u in updates], bytes(range(32)))
+    assert block == expected.SerializeToString()
+    assert finalize_block_response([], [], [], b"") == b""
 
 
 def test_a_deferred_event_encodes_as_the_same_event_given_formatted() -> None:
