@@ -22,8 +22,9 @@ class Event:
     """An ABCI event: a type and ordered string attributes (indexed by CometBFT for queries).
 
     `Event.deferred` keeps the records an event is about and formats its attributes on first read
-    only: an event nobody delivers (a CheckTx dry run, a what-if, a failed tx) costs no formatting.
-    Its records must not change afterwards (the orderbook's Order, Market and fill figures do not).
+    only: an event nobody delivers (a CheckTx dry run, a failed tx) costs no formatting. Its
+    records must not change afterwards (an orderbook Order's fields are never reassigned, Market
+    and SideSettlement are frozen).
     """
 
     __slots__ = ("type", "_attributes", "_format", "_records")

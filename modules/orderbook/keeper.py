@@ -100,7 +100,6 @@ def order_attributes(order: Order, market: Market) -> Attributes:
     )
 
 
-
 def _cancel_attributes(order: Order, market: Market, reason: CancelReason | str) -> Attributes:
     return (*order_attributes(order, market), ("reason", str(reason)))
 
@@ -126,6 +125,7 @@ def _fill_attributes(market: Market, maker: Order, taker: Order, size_lots: int,
         ("maker_realized_pnl_micro_usdc", str(maker_side.realized_pnl_micro_usdc)),
         ("taker_realized_pnl_micro_usdc", str(taker_side.realized_pnl_micro_usdc)),
     )
+
 
 class OrderbookKeeper:
     """The other modules' keepers it reads and writes through are handed in, over the same store

@@ -76,7 +76,8 @@ class Order(_Links):
     """A limit order; resting, `size_lots` is what remains.
 
     `order_id` is unique and assigned in arrival order by the caller, so it is also the order's
-    time priority: within a price level the smaller id fills first.
+    time priority: within a price level the smaller id fills first. Its fields are not changed once
+    built (`with_size` makes a copy): an order's events keep it and format it later (modules/context.py).
     """
 
     order_id: int
