@@ -51,6 +51,7 @@ from typing import Callable, Protocol, Sequence
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from app import ante, oracle_votes, queries, snapshots
+from app.event_encoding import finalize_block_response, tx_result
 from app.genesis_state import import_app_state
 from app.mempool import INTERNAL_ERROR_CODE, DecodedTxs, Mempool
 from app.ordering import TxFacts, facts_of, order_txs, proposal_order_error
@@ -95,22 +96,9 @@ class _PendingBlock:
     tree: TreeUpdate  # the state tree's changes for the cache's writes
 
 
-# The event attributes CometBFT's tx index keeps, so `tx_search` and websocket queries can find
-# txs by them (docs/orderbook.md, Events and queries): who (owner, subaccount, account, maker, taker, recipient, sender,
-# validator), what (order, conditional, TWAP, market) and the bridge's nonces. Every other
-# attribute is delivered with the tx result but not indexed, which spares the node's indexer.
-INDEXED_ATTRIBUTES = frozenset({
-    "owner", "subaccount", "account", "maker", "taker", "recipient", "sender", "validator", "address",
-    "order_id", "conditional_id", "twap_id", "market_id", "nonce", "halt_id", "withdrawal_id",
-})
-
-
-def _events_to_pb(events: Sequence[Event]) -> list[abci_pb.Event]:
-    attribute, indexed = abci_pb.EventAttribute, INDEXED_ATTRIBUTES
-    return [
-        abci_pb.Event(type=e.type, attributes=[attribute(key=k, value=v, index=k in indexed) for k, v in e.attributes])
-        for e in events
-    ]
+def _failed(error: ChainError) -> bytes:
+    """The encoded ExecTxResult of a tx that failed with `error`."""
+    return abci_pb.ExecTxResult(code=error.code, codespace=error.codespace, log=error.log).SerializeToString()
 
 
 def _validator_updates_to_pb(updates: Sequence[ValidatorUpdate]) -> list[abci_pb.ValidatorUpdate]:
@@ -326,6 +314,12 @@ class Application:
         return enabled > 0 and height > enabled
 
     def finalize_block(self, req: abci_pb.RequestFinalizeBlock) -> abci_pb.ResponseFinalizeBlock:
+        """FinalizeBlock's answer as a message, for callers in process (app/driver.py, tests); the
+        ABCI server sends the bytes of `finalize_block_encoded` as they are."""
+        return abci_pb.ResponseFinalizeBlock.FromString(self.finalize_block_encoded(req))
+
+    def finalize_block_encoded(self, req: abci_pb.RequestFinalizeBlock) -> bytes:
+        """The block run, and its encoded ResponseFinalizeBlock (app/event_encoding.py)."""
         ctx = BlockContext(chain_id=self._chain_id, height=req.height, time_ms=_time_ms(req.time))
         block = CacheStore(self._store)
         if self._genesis is not None:  # genesis writes ride along with the first block, each time it is finalized
@@ -339,12 +333,12 @@ class Application:
         self._block_checkpoint = self._books.checkpoint()
         keepers = self._block_keepers(block, ctx)
         txs = list(req.txs)
-        results: list[abci_pb.ExecTxResult] = []
+        results: list[bytes] = []  # each tx's ExecTxResult, encoded
         observations: list[Observation] = []
         if txs and oracle_votes.is_oracle_tx(txs[0]):  # the validators' prices, for oracle's hook
             observations = oracle_votes.observations_of(txs.pop(0), list(keepers.oracle.validators()),
                                                         self._market_ids())
-            results.append(abci_pb.ExecTxResult(code=0))
+            results.append(b"")  # code 0 and nothing else
         decoded = [self._decoded.take(raw) for raw in txs]
         self._signers.prefetch([d for d in decoded if not isinstance(d, ChainError)])
         this_block = self._block(block, keepers, observations)
@@ -360,8 +354,8 @@ class Application:
             this_block.events += hook(this_block)
         tree = self._store.tree().update(block.writes)  # from the committed tree: a second FinalizeBlock starts over too
         self._pending = _PendingBlock(cache=block, info=CommitInfo(req.height, tree.root, ctx.time_ms), tree=tree)
-        return abci_pb.ResponseFinalizeBlock(tx_results=results, app_hash=tree.root, events=_events_to_pb(this_block.events),
-                                             validator_updates=_validator_updates_to_pb(this_block.validator_updates))
+        updates = [update.SerializeToString() for update in _validator_updates_to_pb(this_block.validator_updates)]
+        return finalize_block_response(this_block.events, results, updates, tree.root)
 
     def _block_keepers(self, block: CacheStore, ctx: BlockContext) -> Keepers:
         """The keepers of a block's own steps over `block`, the block's time recorded first."""
@@ -510,28 +504,29 @@ class Application:
         return facts_of(found[1].tx if not isinstance(found, ChainError) else None)
 
     def _deliver(self, block: Keepers, branch: CacheStore, keepers: Keepers,
-                 item: tuple[bytes, DecodedTx] | ChainError) -> abci_pb.ExecTxResult:
-        """One tx: its nonce used on the block (`block`'s keepers), its actions run on `branch`
-        (`keepers`' store), which is written into the block or dropped."""
+                 item: tuple[bytes, DecodedTx] | ChainError) -> bytes:
+        """One tx, its ExecTxResult encoded: its nonce used on the block (`block`'s keepers), its
+        actions run on `branch` (`keepers`' store), which is written into the block or dropped."""
         if isinstance(item, ChainError):
-            return abci_pb.ExecTxResult(code=item.code, codespace=item.codespace, log=item.log)
+            return _failed(item)
         try:
             admitted = ante.admit(item[0], item[1], self._chain_id, self._signers)
             use_nonce(block, admitted)
         except ChainError as error:
-            return abci_pb.ExecTxResult(code=error.code, codespace=error.codespace, log=error.log)
+            return _failed(error)
         checkpoint = self._books.checkpoint()
         try:
             events = execute_tx(keepers, admitted)
         except ChainError as error:
             self._books.rollback(checkpoint)
             branch.discard()
-            return abci_pb.ExecTxResult(code=error.code, codespace=error.codespace, log=error.log)
+            return _failed(error)
         except Exception:  # a bug, contained to its tx; deterministic code fails alike everywhere
             self._books.rollback(checkpoint)
             branch.discard()
             log.error("internal error executing tx %s\n%s", item[0].hex(), traceback.format_exc())
-            return abci_pb.ExecTxResult(code=INTERNAL_ERROR_CODE, codespace="perpchain", log="internal error")
+            return abci_pb.ExecTxResult(code=INTERNAL_ERROR_CODE, codespace="perpchain",
+                                        log="internal error").SerializeToString()
         self._books.release(checkpoint)
         branch.write()
-        return abci_pb.ExecTxResult(code=0, events=_events_to_pb(events))
+        return tx_result(events)

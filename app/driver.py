@@ -196,6 +196,11 @@ class InProcessChain:
                  ) -> abci_pb.ResponseFinalizeBlock:
         """FinalizeBlock of the next height at `time_ms` (default: the regular interval on), with
         what CometBFT reports of consensus (`consensus`: the last commit's votes, evidence)."""
+        return abci_pb.ResponseFinalizeBlock.FromString(self.finalize_encoded(txs, time_ms, consensus))
+
+    def finalize_encoded(self, txs: Sequence[bytes], time_ms: int | None = None, consensus: Consensus | None = None,
+                         ) -> bytes:
+        """`finalize`, answered with the response's bytes as the ABCI server sends them."""
         if self._pending:
             raise RuntimeError(f"block {self.height} is finalized but not committed")
         self.height += 1
@@ -204,7 +209,7 @@ class InProcessChain:
         request = abci_pb.RequestFinalizeBlock(txs=txs, height=self.height, time=timestamp(self.time_ms))
         if consensus is not None:
             consensus.fill(request)
-        return self.app.finalize_block(request)
+        return self.app.finalize_block_encoded(request)
 
     def commit(self) -> None:
         self.app.commit(abci_pb.RequestCommit())

@@ -41,8 +41,8 @@ class Metrics:
                                           "Transactions refused at CheckTx, by ABCI code.", ["codespace", "code"],
                                           registry=self.registry)
 
-    def observe(self, request: abci_pb.Request, response: abci_pb.Response, seconds: float) -> None:
-        """One answered request and the time the app took for it."""
+    def observe(self, request: abci_pb.Request, response: abci_pb.Response | bytes, seconds: float) -> None:
+        """One answered request (the response, or its bytes) and the time the app took for it."""
         kind = request.WhichOneof("value")
         if kind == "finalize_block":
             txs = len(request.finalize_block.txs)
@@ -50,7 +50,7 @@ class Metrics:
             self.txs.inc(txs)
             self.block_txs.observe(txs)
             self.finalize_seconds.observe(seconds)
-        elif kind == "check_tx" and response.WhichOneof("value") == "check_tx":
+        elif kind == "check_tx" and isinstance(response, abci_pb.Response) and response.WhichOneof("value") == "check_tx":
             code = response.check_tx.code
             self.count_checks(1, {(response.check_tx.codespace, code): 1} if code != 0 else {})
 

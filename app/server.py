@@ -25,16 +25,23 @@ from app.application import Application
 from app.framing import MalformedFrame, frame, split_frames
 from app.metrics import Metrics
 from wire.pb import abci_pb
+from wire.varint import encode_uvarint
 
 log = logging.getLogger("perpchain.abci")
 
 _READ_BYTES = 1 << 20
 
 
-def _dispatch_table(app: Any) -> dict[str, Callable[[Message], Message]]:
-    """Request kind -> the app's method of that name (an app serving one connection has a few)."""
+def _dispatch_table(app: Any) -> dict[str, Callable[[Message], Message | bytes]]:
+    """Request kind -> the app's method of that name (an app serving one connection has a few), or
+    its `<name>_encoded` where it has one, which answers with the response message's bytes."""
     names = [field.name for field in abci_pb.Request.DESCRIPTOR.oneofs_by_name["value"].fields]
-    return {name: getattr(app, name) for name in names if hasattr(app, name)}
+    return {name: getattr(app, f"{name}_encoded", None) or getattr(app, name) for name in names if hasattr(app, name)}
+
+
+_RESPONSE_FIELD_TAGS = {field.name: encode_uvarint(field.number << 3 | 2)
+                        for field in abci_pb.Response.DESCRIPTOR.oneofs_by_name["value"].fields}
+"""Response's field of each kind of answer, as the tag that starts it in the Response's bytes."""
 
 
 class MempoolHandoff(Protocol):
@@ -169,6 +176,9 @@ class AbciServer:
             started = time.perf_counter()
             response = self._handle(request)
             self.metrics.observe(request, response, time.perf_counter() - started)
+            if isinstance(response, bytes):
+                answers.append(frame(response))
+                continue
             answers.append(frame(response.SerializeToString()))
             if response.WhichOneof("value") == "exception":
                 writer.write(b"".join(answers))
@@ -184,7 +194,8 @@ class AbciServer:
         if len(txs) > 1 and hasattr(self._app, "prefetch_signers"):
             self._app.prefetch_signers(txs)
 
-    def _handle(self, request: abci_pb.Request) -> abci_pb.Response:
+    def _handle(self, request: abci_pb.Request) -> abci_pb.Response | bytes:
+        """The Response to `request`, or its bytes where the app encoded its answer itself."""
         kind = request.WhichOneof("value")
         assert kind is not None
         handler = self._handlers.get(kind)
@@ -197,6 +208,8 @@ class AbciServer:
             message = f"{kind} failed: {traceback.format_exc()}"
             log.critical("application error; answering with ResponseException and closing: %s", message)
             return abci_pb.Response(exception=abci_pb.ResponseException(error=message))
+        if isinstance(result, bytes):
+            return _RESPONSE_FIELD_TAGS[kind] + encode_uvarint(len(result)) + result
         response = abci_pb.Response()
         getattr(response, kind).CopyFrom(result)  # the field of the request's kind holds the answer
         return response

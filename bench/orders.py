@@ -11,8 +11,8 @@ crossing the spread, 2% txs refused at CheckTx; all signed before the clock star
 
 Timed, per block of `BLOCK_TXS` txs, as a single validator's app sees them (driven through
 app/driver.py): CheckTx of every tx (NEW; the signers recovered as the server does, in a batch
-before), PrepareProposal,
-ProcessProposal, FinalizeBlock, Commit (which rechecks nothing: the mempool is empty after each
+before), PrepareProposal, ProcessProposal, FinalizeBlock (to the response's bytes, which the
+server sends as they are), Commit (which rechecks nothing: the mempool is empty after each
 block). The process's CPU time (user + system) per phase over the run, per order that the blocks
 finalized:
 
@@ -21,6 +21,13 @@ finalized:
   proposal_us_per_order        PrepareProposal + ProcessProposal
   finalize_us_per_order        FinalizeBlock
   commit_us_per_order          Commit
+
+and, outside those phases, the encoding of the blocks' events into the bytes the ABCI server sends
+(app/event_encoding.py: every tx result and the block's response written from the events; the
+server adds a tag and a length), timed on the events each block delivered, their attributes
+already formatted (the formatting of a deferred event is in FinalizeBlock's figure):
+
+  events_encode_us_per_order   process CPU time per order finalized
 """
 
 from __future__ import annotations
@@ -32,11 +39,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from app.driver import Genesis, InProcessChain
+from app.event_encoding import finalize_block_response, tx_result
 from genesis.app_state import build_app_state
 from genesis.markets import LOCALNET_MARKETS
 from localnet.load import BAD, Flow, TxPlan
+from modules.context import Event
 from wire import PrivateKey, sign_tx
 from wire.codec import Tx
+from wire.pb import abci_pb
 
 CHAIN_ID = "perpchain-bench-orders"
 ACCOUNTS = 100
@@ -76,6 +86,22 @@ def _sign(keys: list[PrivateKey], flow: Flow, plan: TxPlan, count: int) -> list[
     return signed
 
 
+def _events(delivered: Any) -> list[Event]:
+    """The modules' events back from their ABCI messages."""
+    return [Event(e.type, tuple((a.key, a.value) for a in e.attributes)) for e in delivered]
+
+
+def _encode_cpu_s(response: abci_pb.ResponseFinalizeBlock) -> float:
+    """CPU seconds to encode the events `response` carries, and the response around them, as
+    FinalizeBlock does (the ABCI server sends those bytes as they are)."""
+    block = _events(response.events)
+    txs = [_events(r.events) if r.code == 0 else r for r in response.tx_results]
+    started = time.process_time()  # os.times counts in 10 ms ticks, too coarse for one block's encoding
+    results = [t.SerializeToString() if isinstance(t, abci_pb.ExecTxResult) else tx_result(t) for t in txs]
+    finalize_block_response(block, results, [], response.app_hash)
+    return time.process_time() - started
+
+
 def run(size: int = 0) -> dict[str, Any]:
     """`size`: txs to send (default 4,000, about 70,000 orders)."""
     txs_total = size or 4_000
@@ -87,6 +113,7 @@ def run(size: int = 0) -> dict[str, Any]:
     signed = _sign(keys, flow, TxPlan(seed=7, bad_share_ppm=BAD_SHARE_PPM), txs_total)
     cpu = dict.fromkeys(PHASES, 0.0)
     orders = refused = failed = 0
+    encode_s = 0.0
     with tempfile.TemporaryDirectory(prefix="perpchain-bench-orders-") as tmp, _start(Path(tmp) / "db", keys) as chain:
         def timed(phase: str, call: Callable[[], Any]) -> Any:
             started = _cpu_s()
@@ -120,8 +147,10 @@ def run(size: int = 0) -> dict[str, Any]:
                 return proposed
 
             block = timed("proposal", propose)
-            response = timed("finalize", lambda: chain.finalize(block))
+            encoded = timed("finalize", lambda: chain.finalize_encoded(block))
+            response = abci_pb.ResponseFinalizeBlock.FromString(encoded)
             timed("commit", chain.commit)
+            encode_s += _encode_cpu_s(response)
             failed += sum(1 for r in response.tx_results if r.code != 0)
             orders += sum(flow.orders(kind) for kind, _ in accepted)
         wall_s = time.perf_counter() - wall
@@ -131,6 +160,7 @@ def run(size: int = 0) -> dict[str, Any]:
         "bench": "orders",
         "app_inprocess_us_per_order": round(total / orders * 1e6, 1),
         **{f"{phase}_us_per_order": round(cpu[phase] / orders * 1e6, 1) for phase in PHASES},
+        "events_encode_us_per_order": round(encode_s / orders * 1e6, 1),
         "orders": orders,
         "txs": txs_total,
         "blocks": height,

@@ -12,7 +12,7 @@ import struct
 from dataclasses import replace
 from typing import Callable, Iterator, Mapping, Sequence
 
-from modules.context import BlockContext, Event
+from modules.context import Attributes, BlockContext, Event
 from modules.encoding import read_uint, stored_uint, u32, u64
 from modules.margin.clearing import SideSettlement, settle_side
 from modules.margin.errors import InsufficientMargin, OpenInterestCap
@@ -86,7 +86,8 @@ def unpack_order(market_id: int, order_id: int, raw: bytes,
                  _TIME_IN_FORCE[tif], gtb, gtt)
 
 
-def order_attributes(order: Order, market: Market) -> tuple[tuple[str, str], ...]:
+def order_attributes(order: Order, market: Market) -> Attributes:
+    """An order's event attributes; its price and size in atoms."""
     return (
         ("order_id", str(order.order_id)),
         ("market_id", str(order.market_id)),
@@ -96,6 +97,33 @@ def order_attributes(order: Order, market: Market) -> tuple[tuple[str, str], ...
         ("side", order.side.name.lower()),
         ("price", str(order.price_ticks * market.tick_size)),
         ("size", str(order.size_lots * market.step_size)),
+    )
+
+
+def _cancel_attributes(order: Order, market: Market, reason: CancelReason | str) -> Attributes:
+    return (*order_attributes(order, market), ("reason", str(reason)))
+
+
+def _refill_attributes(slice_: Order, market: Market, replaces_order_id: int) -> Attributes:
+    return (*order_attributes(slice_, market), ("replaces_order_id", str(replaces_order_id)))
+
+
+def _fill_attributes(market: Market, maker: Order, taker: Order, size_lots: int, maker_side: SideSettlement,
+                     taker_side: SideSettlement) -> Attributes:
+    """One match's `fill` event: both orders and owners, price and size in atoms, both fees and PnLs."""
+    return (
+        ("market_id", str(market.market_id)),
+        ("maker_order_id", str(maker.order_id)),
+        ("taker_order_id", str(taker.order_id)),
+        ("maker", str(maker.owner)),
+        ("taker", str(taker.owner)),
+        ("taker_side", taker.side.name.lower()),
+        ("price", str(maker.price_ticks * market.tick_size)),
+        ("size", str(size_lots * market.step_size)),
+        ("maker_fee_micro_usdc", str(maker_side.fee_micro_usdc)),
+        ("taker_fee_micro_usdc", str(taker_side.fee_micro_usdc)),
+        ("maker_realized_pnl_micro_usdc", str(maker_side.realized_pnl_micro_usdc)),
+        ("taker_realized_pnl_micro_usdc", str(taker_side.realized_pnl_micro_usdc)),
     )
 
 
@@ -347,8 +375,7 @@ class OrderbookKeeper:
             if hidden > shown:
                 self._store.set(iceberg_key(market.market_id, slice_.order_id), u64(display) + u64(hidden - shown))
                 self._count_icebergs(market.market_id, 1)
-            summary.events.append(Event("iceberg_refill", (*order_attributes(slice_, market),
-                                                            ("replaces_order_id", str(maker.order_id)))))
+            summary.events.append(Event.deferred("iceberg_refill", _refill_attributes, slice_, market, maker.order_id))
             return slice_
 
         return refill
@@ -479,24 +506,13 @@ class OrderbookKeeper:
             maker.owner.address, maker.owner.number, taker.owner.address, taker.owner.number))
         if seq > RECENT_TRADES_KEPT:
             self._store.delete(trade_key(market.market_id, seq - RECENT_TRADES_KEPT))
-        summary.events.append(Event("fill", (
-            ("market_id", str(market.market_id)),
-            ("maker_order_id", str(maker.order_id)),
-            ("taker_order_id", str(taker.order_id)),
-            ("maker", str(maker.owner)),
-            ("taker", str(taker.owner)),
-            ("taker_side", taker.side.name.lower()),
-            ("price", str(maker.price_ticks * market.tick_size)),
-            ("size", str(size_lots * market.step_size)),
-            ("maker_fee_micro_usdc", str(maker_side.fee_micro_usdc)),
-            ("taker_fee_micro_usdc", str(taker_side.fee_micro_usdc)),
-            ("maker_realized_pnl_micro_usdc", str(maker_side.realized_pnl_micro_usdc)),
-            ("taker_realized_pnl_micro_usdc", str(taker_side.realized_pnl_micro_usdc)),
-        )))
+        summary.events.append(Event.deferred("fill", _fill_attributes, market, maker, taker, size_lots, maker_side,
+                                             taker_side))
+        summary.traders.extend(o for o in (maker.owner, taker.owner) if o not in summary.traders)
 
     def cancel_event(self, market: Market, order: Order, reason: CancelReason | str) -> Event:
         kind = "order_expired" if reason == CancelReason.EXPIRED else "order_cancelled"
-        return Event(kind, (*order_attributes(order, market), ("reason", str(reason))))
+        return Event.deferred(kind, _cancel_attributes, order, market, reason)
 
     # -- reduce-only upkeep ---------------------------------------------------------------------
 

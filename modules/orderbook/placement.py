@@ -6,7 +6,7 @@ a stored order, conditional or TWAP must keep paid for (initial margin, the stor
 
 from __future__ import annotations
 
-from modules.context import Event
+from modules.context import Attributes, Event
 from modules.margin.errors import InsufficientMargin
 from modules.margin.risk import AccountRisk, PendingChange, RiskView, margin_price_ticks
 from modules.markets.errors import MarketPaused, MarketReduceOnly
@@ -73,10 +73,9 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
                                       f"atoms can fill at {order.price_ticks * market.tick_size} or better")
     if display_lots:  # announce the shown slice only: the hidden size is never in an event
         announced = order.with_size(min(display_lots, order.size_lots))
-        events = [Event("order_placed", (*order_attributes(announced, market), ("time_in_force", order.tif.name),
-                                         ("iceberg", "true")))]
+        events = [Event.deferred("order_placed", _placed_attributes, announced, market, True)]
     else:
-        events = [Event("order_placed", (*order_attributes(order, market), ("time_in_force", order.tif.name)))]
+        events = [Event.deferred("order_placed", _placed_attributes, order, market, False)]
     summary = keeper.match(market, order)
     events.extend(summary.events)
     if order.tif == TimeInForce.FOK and summary.filled_lots < order.size_lots:
@@ -95,9 +94,7 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
     # Reduce-only orders can outgrow a position only where it changed (the fills' owners) or where
     # one more rests (a reduce-only order); the others keep holding the rule.
     touched = [order.owner] if order.reduce_only else []
-    for event in summary.events:
-        if event.type == "fill":
-            touched.extend(o for o in _owners_in_fill(event) if o not in touched)
+    touched.extend(o for o in summary.traders if o not in touched)
     for subaccount in touched:
         events.extend(keeper.shrink_reduce_only(subaccount, market))
     # Where matching did nothing (no fill, no maker cancelled) and nothing shrank, the order only
@@ -147,6 +144,7 @@ def require_worst_case_collateral(view: RiskView, market: Market, order: Order, 
                                  f"{order.price_ticks * market.tick_size}")
 
 
-def _owners_in_fill(event: Event) -> list[SubaccountId]:
-    attributes = dict(event.attributes)
-    return [SubaccountId.from_text(attributes[role]) for role in ("maker", "taker")]
+def _placed_attributes(order: Order, market: Market, iceberg: bool) -> Attributes:
+    """`order_placed`'s attributes; an iceberg's announce its shown slice and say so."""
+    placed = (*order_attributes(order, market), ("time_in_force", order.tif.name))
+    return (*placed, ("iceberg", "true")) if iceberg else placed

@@ -77,7 +77,8 @@ class Order(_Links):
     """A limit order; resting, `size_lots` is what remains.
 
     `order_id` is unique and assigned in arrival order by the caller, so it is also the order's
-    time priority: within a price level the smaller id fills first.
+    time priority: within a price level the smaller id fills first. Its fields are not changed once
+    built (`with_size` makes a copy): an order's events keep it and format it later (modules/context.py).
     """
 
     order_id: int
@@ -236,7 +237,9 @@ class Trade:
 
 @dataclass
 class FillSummary:
-    """What matching one taker did: the lots it filled and the events of its fills and cancels."""
+    """What matching one taker did: the lots it filled, the events of its fills and cancels, and
+    the makers and takers of its fills (in fill order, each once)."""
 
     filled_lots: int = 0
     events: list[Event] = field(default_factory=list)
+    traders: list[SubaccountId] = field(default_factory=list)

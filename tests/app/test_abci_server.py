@@ -99,3 +99,38 @@ def test_an_application_failure_is_answered_with_an_exception_and_closes(server_
     assert responses[0].WhichOneof("value") == "exception"
     assert "Commit without a finalized block" in responses[0].exception.error
     assert closed
+
+
+class _EncodingApp:
+    """An app that answers FinalizeBlock with the response's bytes (as Application does)."""
+
+    answer = abci_pb.ResponseFinalizeBlock(app_hash=b"\x01" * 32, tx_results=[abci_pb.ExecTxResult(code=3, log="no")])
+
+    def echo(self, req: abci_pb.RequestEcho) -> abci_pb.ResponseEcho:
+        return abci_pb.ResponseEcho(message=req.message)
+
+    def finalize_block(self, req: abci_pb.RequestFinalizeBlock) -> abci_pb.ResponseFinalizeBlock:
+        raise AssertionError("the server takes the encoded answer")
+
+    def finalize_block_encoded(self, req: abci_pb.RequestFinalizeBlock) -> bytes:
+        if req.height == 0:
+            raise RuntimeError("no height")
+        return self.answer.SerializeToString()
+
+
+def test_an_answer_the_app_encoded_is_sent_as_the_response_of_its_kind() -> None:
+    loop = asyncio.new_event_loop()
+    server = AbciServer(_EncodingApp())
+    loop.run_until_complete(server.start("tcp://127.0.0.1:0"))
+    try:
+        payload = b"".join(_framed(request) for request in [
+            abci_pb.Request(finalize_block=abci_pb.RequestFinalizeBlock(height=1)),
+            abci_pb.Request(echo=abci_pb.RequestEcho(message="after")),
+            abci_pb.Request(finalize_block=abci_pb.RequestFinalizeBlock(height=0))])
+        responses, closed = loop.run_until_complete(_exchange(server.port, payload, 3))
+    finally:
+        loop.run_until_complete(server.close())
+        loop.close()
+    assert [r.WhichOneof("value") for r in responses] == ["finalize_block", "echo", "exception"]
+    assert responses[0].finalize_block == _EncodingApp.answer and responses[1].echo.message == "after"
+    assert "no height" in responses[2].exception.error and closed

@@ -47,11 +47,11 @@ class _HoldableApp(Application):
         self.release = threading.Event()
         self.started = threading.Event()
 
-    def finalize_block(self, req: abci_pb.RequestFinalizeBlock) -> abci_pb.ResponseFinalizeBlock:
+    def finalize_block_encoded(self, req: abci_pb.RequestFinalizeBlock) -> bytes:  # what the server calls
         self.started.set()
         if self.hold.is_set() and not self.release.wait(10):
             raise RuntimeError("the test never released the block")
-        return super().finalize_block(req)
+        return super().finalize_block_encoded(req)
 
 
 class _Node:
