@@ -291,11 +291,15 @@ class OrderbookKeeper:
         exposure and open counts move once per subaccount and market, not once per order."""
         lots: dict[tuple[SubaccountId, int], list[int]] = {}
         counts: dict[SubaccountId, int] = {}
+        icebergs: dict[int, bool] = {}  # per market: whether it holds any (else no order's is looked up)
         for order in orders:
             self.books[order.market_id].remove(order.order_id)
             self._store.delete(order_key(order.market_id, order.order_id))
             self._forget_indexes(order, count=False)
-            _, hidden = self._drop_iceberg(order)
+            market_id = order.market_id
+            if market_id not in icebergs:
+                icebergs[market_id] = self._store.get(iceberg_count_key(market_id)) is not None
+            hidden = self._drop_iceberg(order)[1] if icebergs[market_id] else 0
             resting = lots.setdefault((order.owner, order.market_id), [0, 0])
             resting[0 if order.side == Side.BUY else 1] += order.size_lots + hidden
             counts[order.owner] = counts.get(order.owner, 0) + 1
