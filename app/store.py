@@ -27,7 +27,7 @@ from typing import Iterable, Iterator, Protocol
 import plyvel
 from sortedcontainers import SortedList
 
-from app.tree import COVERED_START, ROOT_KEY, NodeCache, StateTree, TreeUpdate
+from app.tree import COVERED_START, NODE_PREFIX, ROOT_KEY, NodeCache, StateTree, TreeUpdate
 from modules.encoding import read_uint, stored_uint, u64
 from modules.store import KVStore
 
@@ -125,7 +125,7 @@ class CommittedStore:
         self._db: _LevelDB = plyvel.DB(str(path), create_if_missing=True, bloom_filter_bits=10, **buffer)
         self._durable = durable
         self._keeps_tree = keeps_tree
-        self._nodes = NodeCache()  # the tree's top levels, which every block's update reads
+        self._nodes = NodeCache()  # the tree's inner nodes, loaded at the first tree() (docs/state.md)
         self._proof_versions = proof_versions
         self._versions: dict[int, _Snapshot] = {}  # by height, oldest first
         if keeps_tree and self._db.get(ROOT_KEY) is None and self._db.get(_HEIGHT) is not None:
@@ -172,6 +172,8 @@ class CommittedStore:
         """The state tree as of the last Commit: its root is the app hash of the committed state."""
         if not self._keeps_tree:
             raise TypeError("this store does not keep the state tree")
+        if not self._nodes.loaded:
+            self._nodes.load(self._db.iterator(start=NODE_PREFIX, stop=NODE_PREFIX + b"\xff"))
         return StateTree(self._db, self._nodes)
 
     def commit(self, writes: dict[bytes, bytes | None], info: CommitInfo, tree: TreeUpdate | None) -> None:
