@@ -220,6 +220,29 @@ def _build(paths: list[bytes], values: list[bytes], depth: int, lo: int, hi: int
     return hashlib.sha256(hashed).digest()
 
 
+def _pair(first: bytes, first_hash: bytes, second: bytes, second_hash: bytes, depth: int,
+          node_writes: dict[bytes, bytes | None]) -> bytes:
+    """The hash of the subtree at `depth` holding exactly two leaves (each key_hash + value_hash,
+    and its leaf hash), whose records go to `node_writes`: what _build makes of two keys, the
+    usual split of an insert."""
+    at = depth
+    while (first[at >> 1] >> (0 if at & 1 else 4) & 0x0F) == (second[at >> 1] >> (0 if at & 1 else 4) & 0x0F):
+        at += 1  # the nibbles the two share: a chain of one-child nodes down to where they part
+    if first > second:
+        first, first_hash, second, second_hash = second, second_hash, first, first_hash
+    bitmap = (1 << (first[at >> 1] >> (0 if at & 1 else 4) & 0x0F) | 1 << (second[at >> 1] >> (0 if at & 1 else 4) & 0x0F))
+    bitmap_bytes = bitmap.to_bytes(2, "big")
+    hashed = _INNER_TAG + bitmap_bytes + first_hash + second_hash
+    node_writes[node_key(first, at)] = hashed + bitmap_bytes + first + second
+    digest = hashlib.sha256(hashed).digest()
+    while at > depth:
+        at -= 1
+        hashed = _INNER_TAG + (1 << (first[at >> 1] >> (0 if at & 1 else 4) & 0x0F)).to_bytes(2, "big") + digest
+        node_writes[node_key(first, at)] = hashed + b"\x00\x00"
+        digest = hashlib.sha256(hashed).digest()
+    return digest
+
+
 class NodeCache:
     """The records of the inner nodes at depths 0 to `depth` - 1, kept in memory for the committed
     store so that a block's update reads no LevelDB: loaded in one pass by `load` (level by level
@@ -420,11 +443,14 @@ class StateTree:
                     new = _settle(_with_child(record, here, None), key, node_writes)
             elif value is None:  # a delete of an absent key
                 return slot
-            else:  # another key's leaf: the two split into a new subtree
-                other: Leaf = (record[leaf_at:leaf_at + HASH_BYTES], record[leaf_at + HASH_BYTES:leaf_at + _LEAF_BYTES],
-                               record[hash_at:hash_at + HASH_BYTES])
-                new = _settle(_with_child(record, here, _merge(paths, values, node_writes, depth + 1, other, at, at + 1)),
-                              key, node_writes)
+            else:  # another key's leaf: the two go into a new subtree, an inner child in the leaf's place
+                subtree = _pair(record[leaf_at:leaf_at + _LEAF_BYTES], record[hash_at:hash_at + HASH_BYTES],
+                                path + value, hashlib.sha256(_LEAF_TAG + path + value).digest(), depth + 1, node_writes)
+                record = b"".join((record[:hash_at], subtree, record[hash_at + HASH_BYTES:hashes_end],
+                                   (leaves_bitmap ^ bit).to_bytes(2, "big"), record[hashes_end + 2:leaf_at],
+                                   record[leaf_at + _LEAF_BYTES:]))
+                node_writes[key] = record
+                new = hashlib.sha256(memoryview(record)[:hashes_end]).digest()
         elif value is None:  # a delete of an absent key
             return slot
         else:  # an empty slot: the new key's leaf goes in (the node had two keys or more: no collapse)

@@ -111,6 +111,20 @@ def test_a_cache_loaded_from_a_larger_tree_keeps_the_levels_that_fit_whole() -> 
     assert update.root == StateTree(node).update({b"k/17": b"w", b"k/5000": b"v"}).root
 
 
+def test_a_key_inserted_beside_a_leaf_sharing_nibbles_makes_the_chain_of_one_child_nodes_build_tree_makes() -> None:
+    by_prefix: dict[bytes, bytes] = {}
+    for i in range(100_000):  # two keys whose hashes share their first 4 nibbles
+        key = f"k/{i}".encode()
+        other = by_prefix.setdefault(key_hash(key)[:2], key)
+        if other != key:
+            break
+    node = Node()
+    apply_block(node, {b"a": b"1", b"b": b"2", other: b"v"})
+    apply_block(node, {key: b"w"})
+    assert_canonical(node)
+    assert node_key(key_hash(key), 4) in node.tree_records()
+
+
 def test_an_update_over_a_loaded_cache_reads_no_node_from_the_store() -> None:
     node = Node()
     apply_block(node, {f"k/{i}".encode(): b"v" for i in range(5000)})
