@@ -9,8 +9,10 @@ Stored records (all below b"\\x01", so outside the tree and the exports):
                                     each, nibble order) | leaf bitmap u16 | the leaf children's
                                     key_hash + value_hash (64 each, nibble order); the part
                                     before the leaf bitmap is what the node's hash is taken of
-A leaf lives inline in its parent, so a write costs one read and one write per inner node on
-its path, and a block's update reads and rewrites each touched node once: O(changed keys x depth).
+A leaf lives inline in its parent, so a write reads and rewrites only the inner nodes on its
+path, and a block's update reads and rewrites each touched node once: O(changed keys x depth).
+The committed store keeps every inner node's record in memory too (NodeCache, bounded), so the
+update reads them from there, not from LevelDB.
 Nodes are addressed by path, so an update overwrites them in place; older versions are the
 LevelDB snapshots app/store.py keeps.
 """
@@ -226,18 +228,17 @@ def _pair(first: bytes, first_hash: bytes, second: bytes, second_hash: bytes, de
     and its leaf hash), whose records go to `node_writes`: what _build makes of two keys, the
     usual split of an insert."""
     at = depth
-    while (first[at >> 1] >> (0 if at & 1 else 4) & 0x0F) == (second[at >> 1] >> (0 if at & 1 else 4) & 0x0F):
+    while nibble(first, at) == nibble(second, at):
         at += 1  # the nibbles the two share: a chain of one-child nodes down to where they part
     if first > second:
         first, first_hash, second, second_hash = second, second_hash, first, first_hash
-    bitmap = (1 << (first[at >> 1] >> (0 if at & 1 else 4) & 0x0F) | 1 << (second[at >> 1] >> (0 if at & 1 else 4) & 0x0F))
-    bitmap_bytes = bitmap.to_bytes(2, "big")
+    bitmap_bytes = (1 << nibble(first, at) | 1 << nibble(second, at)).to_bytes(2, "big")
     hashed = _INNER_TAG + bitmap_bytes + first_hash + second_hash
     node_writes[node_key(first, at)] = hashed + bitmap_bytes + first + second
     digest = hashlib.sha256(hashed).digest()
     while at > depth:
         at -= 1
-        hashed = _INNER_TAG + (1 << (first[at >> 1] >> (0 if at & 1 else 4) & 0x0F)).to_bytes(2, "big") + digest
+        hashed = _INNER_TAG + (1 << nibble(first, at)).to_bytes(2, "big") + digest
         node_writes[node_key(first, at)] = hashed + b"\x00\x00"
         digest = hashlib.sha256(hashed).digest()
     return digest
@@ -272,8 +273,8 @@ class NodeCache:
         """Take a committed block's node records (None: deleted) at the cached levels."""
         records = self.records
         cut = len(NODE_PREFIX)
-        if self.depth == MAX_DEPTH:  # every level: the records in one pass, then the deletes and the root
-            records.update(node_writes)  # type: ignore[arg-type]
+        if self.depth == MAX_DEPTH:  # every level: all the records in one pass, then out go the deletes and the root
+            records.update(node_writes)  # type: ignore[arg-type]  # its None values are taken out just below
             for key in [key for key, record in node_writes.items() if record is None]:
                 del records[key]
             records.pop(ROOT_KEY, None)
@@ -284,7 +285,6 @@ class NodeCache:
                         records.pop(key, None)
                     else:
                         records[key] = record
-        cut = len(NODE_PREFIX)
         while len(self.records) > self.max_nodes:
             self._drop_from(max(key[cut] for key in self.records))
 
