@@ -27,7 +27,7 @@ from typing import Iterable, Iterator, Protocol
 import plyvel
 from sortedcontainers import SortedList
 
-from app.tree import COVERED_START, ROOT_KEY, NodeCache, StateTree, TreeUpdate
+from app.tree import COVERED_START, NODE_PREFIX, ROOT_KEY, NodeCache, StateTree, TreeUpdate
 from modules.encoding import read_uint, stored_uint, u64
 from modules.store import KVStore
 
@@ -38,9 +38,9 @@ _BLOCK_TIME = _META + b"block_time_ms"
 _APP_HASH_AT = _META + b"app_hash_at/"  # + 8-byte height: each node's own hash history
 _TOMBSTONE = None
 DEFAULT_PROOF_VERSIONS = 100  # committed heights kept readable for queries and proofs (`--proof-versions`)
-# LevelDB's memtable: 64 MB (its default is 4) holds several large blocks' tree records, so the
-# next blocks read many of them from memory and fewer level-0 files pile up for every read to
-# probe: about 15% off a 10,000-write commit over 1,000,000 keys (docs/state.md)
+# LevelDB's memtable: 64 MB (its default is 4) holds several large blocks' tree records, so a
+# tree's records read from LevelDB (the levels of a tree larger than its NodeCache) are read from
+# memory, and fewer level-0 files pile up for every read to probe (docs/state.md)
 _WRITE_BUFFER_BYTES = 64 << 20
 
 
@@ -119,13 +119,13 @@ class CommittedStore:
         if proof_versions < 0:
             raise ValueError(f"proof_versions must be 0 or more, got {proof_versions}")
         path.mkdir(parents=True, exist_ok=True)
-        # The tree's records, rewritten every block, are read back from the memtable; a replica
-        # without a tree keeps LevelDB's default buffer.
+        # The tree's records are rewritten every block (and read back from the memtable when they
+        # are not all cached); a replica without a tree keeps LevelDB's default buffer.
         buffer = {"write_buffer_size": _WRITE_BUFFER_BYTES} if keeps_tree else {}
         self._db: _LevelDB = plyvel.DB(str(path), create_if_missing=True, bloom_filter_bits=10, **buffer)
         self._durable = durable
         self._keeps_tree = keeps_tree
-        self._nodes = NodeCache()  # the tree's top levels, which every block's update reads
+        self._nodes = NodeCache()  # the tree's inner nodes, loaded at the first tree() (docs/state.md)
         self._proof_versions = proof_versions
         self._versions: dict[int, _Snapshot] = {}  # by height, oldest first
         if keeps_tree and self._db.get(ROOT_KEY) is None and self._db.get(_HEIGHT) is not None:
@@ -172,6 +172,8 @@ class CommittedStore:
         """The state tree as of the last Commit: its root is the app hash of the committed state."""
         if not self._keeps_tree:
             raise TypeError("this store does not keep the state tree")
+        if not self._nodes.loaded:
+            self._nodes.load(self._db.iterator(start=NODE_PREFIX, stop=NODE_PREFIX + b"\xff"))
         return StateTree(self._db, self._nodes)
 
     def commit(self, writes: dict[bytes, bytes | None], info: CommitInfo, tree: TreeUpdate | None) -> None:

@@ -9,8 +9,10 @@ Stored records (all below b"\\x01", so outside the tree and the exports):
                                     each, nibble order) | leaf bitmap u16 | the leaf children's
                                     key_hash + value_hash (64 each, nibble order); the part
                                     before the leaf bitmap is what the node's hash is taken of
-A leaf lives inline in its parent, so a write costs one read and one write per inner node on
-its path, and a block's update reads and rewrites each touched node once: O(changed keys x depth).
+A leaf lives inline in its parent, so a write reads and rewrites only the inner nodes on its
+path, and a block's update reads and rewrites each touched node once: O(changed keys x depth).
+The committed store keeps every inner node's record in memory too (NodeCache, bounded), so the
+update reads them from there, not from LevelDB.
 Nodes are addressed by path, so an update overwrites them in place; older versions are the
 LevelDB snapshots app/store.py keeps.
 """
@@ -42,8 +44,11 @@ _LEAF_BYTES = 2 * HASH_BYTES
 _INNER_TAG = b"\x01"
 _HASHES_AT = 3  # after the tag and the bitmap
 _DEPTH_KEYS = tuple(NODE_PREFIX + bytes((depth,)) for depth in range(2 * HASH_BYTES))
+_LEAF_TAG = b"\x00"  # leaf_hash's: 0x00 || key_hash || value_hash, inlined where each write's leaf is hashed
 _HIGH_HALF = tuple(bytes((byte & 0xF0,)) for byte in range(256))
 
+MAX_DEPTH = 2 * HASH_BYTES  # a key hash's nibbles: no inner node is this deep
+DEFAULT_CACHED_NODES = 1_000_000  # about 2,800,000 keys' tree (docs/state.md, "What a write costs")
 _NO_RECORDS: dict[bytes, bytes] = {}  # the cache of a tree that keeps none
 Leaf = tuple[bytes, bytes, bytes]  # key_hash, value_hash, leaf hash
 Slot = Leaf | bytes | None  # a leaf, an inner node's hash (the node is stored), or nothing
@@ -154,19 +159,6 @@ def _with_child(record: bytes, slot: int, new: Slot) -> bytes:
                      record[leaf_end:]))
 
 
-def _with_hashes(record: bytes, hashes: list[tuple[int, bytes]]) -> bytes:
-    """The record after its inner children at the given nibbles (increasing) get new hashes."""
-    bitmap = record[1] << 8 | record[2]
-    parts: list[bytes] = []
-    done = 0
-    for slot, digest in hashes:
-        hash_at = _HASHES_AT + HASH_BYTES * (bitmap & ((1 << slot) - 1)).bit_count()
-        parts += (record[done:hash_at], digest)
-        done = hash_at + HASH_BYTES
-    parts.append(record[done:])
-    return b"".join(parts)
-
-
 def _settle(record: bytes, key: bytes, node_writes: dict[bytes, bytes | None]) -> Slot:
     """A changed inner node's slot in its parent: its hash, its record written; or, left with one
     leaf or none, that leaf or nothing, its record deleted (the canonical shape: a prefix that one
@@ -230,23 +222,77 @@ def _build(paths: list[bytes], values: list[bytes], depth: int, lo: int, hi: int
     return hashlib.sha256(hashed).digest()
 
 
-class NodeCache:
-    """The records of the inner nodes at depths 0 to `depth` - 1, which a large block's update
-    reads all of: kept in memory for the committed store, filled as they are read and changed as
-    they are committed."""
+def _pair(first: bytes, first_hash: bytes, second: bytes, second_hash: bytes, depth: int,
+          node_writes: dict[bytes, bytes | None]) -> bytes:
+    """The hash of the subtree at `depth` holding exactly two leaves (each key_hash + value_hash,
+    and its leaf hash), whose records go to `node_writes`: what _build makes of two keys, the
+    usual split of an insert."""
+    at = depth
+    while nibble(first, at) == nibble(second, at):
+        at += 1  # the nibbles the two share: a chain of one-child nodes down to where they part
+    if first > second:
+        first, first_hash, second, second_hash = second, second_hash, first, first_hash
+    bitmap_bytes = (1 << nibble(first, at) | 1 << nibble(second, at)).to_bytes(2, "big")
+    hashed = _INNER_TAG + bitmap_bytes + first_hash + second_hash
+    node_writes[node_key(first, at)] = hashed + bitmap_bytes + first + second
+    digest = hashlib.sha256(hashed).digest()
+    while at > depth:
+        at -= 1
+        hashed = _INNER_TAG + (1 << nibble(first, at)).to_bytes(2, "big") + digest
+        node_writes[node_key(first, at)] = hashed + b"\x00\x00"
+        digest = hashlib.sha256(hashed).digest()
+    return digest
 
-    def __init__(self, depth: int = 4) -> None:
-        self.depth = depth
+
+class NodeCache:
+    """The records of the inner nodes at depths 0 to `depth` - 1, kept in memory for the committed
+    store so that a block's update reads no LevelDB: loaded in one pass by `load` (level by level
+    from the root, at most `max_nodes` records: docs/state.md has the memory this takes), filled as
+    records are read and changed as they are committed. A tree that outgrows `max_nodes` gives up
+    its deepest cached level, whose records are then read from LevelDB again."""
+
+    def __init__(self, max_nodes: int = DEFAULT_CACHED_NODES) -> None:
+        self.max_nodes = max_nodes
+        self.depth = 0
         self.records: dict[bytes, bytes] = {}
+        self.loaded = False
+
+    def load(self, records: Iterable[tuple[bytes, bytes]]) -> None:
+        """Take the tree's node records, in key order (so level by level), up to `max_nodes`."""
+        cut = len(NODE_PREFIX)
+        self.records.clear()
+        self.depth = MAX_DEPTH
+        for key, record in records:
+            if len(self.records) == self.max_nodes:
+                self._drop_from(key[cut])  # the level that does not fit whole
+                break
+            self.records[key] = record
+        self.loaded = True
 
     def committed(self, node_writes: dict[bytes, bytes | None]) -> None:
+        """Take a committed block's node records (None: deleted) at the cached levels."""
+        records = self.records
         cut = len(NODE_PREFIX)
-        for key, record in node_writes.items():
-            if key.startswith(NODE_PREFIX) and key[cut] < self.depth:
-                if record is None:
-                    self.records.pop(key, None)
-                else:
-                    self.records[key] = record
+        if self.depth == MAX_DEPTH:  # every level: all the records in one pass, then out go the deletes and the root
+            records.update(node_writes)  # type: ignore[arg-type]  # its None values are taken out just below
+            for key in [key for key, record in node_writes.items() if record is None]:
+                del records[key]
+            records.pop(ROOT_KEY, None)
+        else:
+            for key, record in node_writes.items():
+                if key.startswith(NODE_PREFIX) and key[cut] < self.depth:
+                    if record is None:
+                        records.pop(key, None)
+                    else:
+                        records[key] = record
+        while len(self.records) > self.max_nodes:
+            self._drop_from(max(key[cut] for key in self.records))
+
+    def _drop_from(self, depth: int) -> None:
+        """Keep only the levels above `depth`."""
+        cut = len(NODE_PREFIX)
+        self.records = {key: record for key, record in self.records.items() if key[cut] < depth}
+        self.depth = depth
 
 
 class StateTree:
@@ -299,37 +345,56 @@ class StateTree:
             return self._update_one(paths, values, node_writes, depth, slot, lo)
         key = node_key(paths[lo], depth)
         record = self._record(key)
-        rehashed: list[tuple[int, bytes]] = []  # (nibble, new hash) of the inner children that stay inner
-        reshaped: list[tuple[int, Slot]] = []  # (nibble, new slot) of the others that change
+        bitmap = record[1] << 8 | record[2]
+        hashes_end = _HASHES_AT + HASH_BYTES * bitmap.bit_count()
+        leaves_bitmap = record[hashes_end] << 8 | record[hashes_end + 1]
+        parts: list[bytes] = []  # the record's bytes with the new hashes of the inner children that stay inner
+        done = 0  # how much of the record `parts` has taken
+        reshaped: list[tuple[int, Slot]] = []  # (nibble, new slot) of the other children that change
         for child_slot, start, end in _groups(paths, depth, lo, hi):
-            child = _child(record, child_slot)
-            new = self._update(paths, values, node_writes, depth + 1, child, start, end)
-            if new != child:
-                if isinstance(new, bytes) and isinstance(child, bytes):
-                    rehashed.append((child_slot, new))
+            bit = 1 << child_slot
+            if bitmap & bit and not leaves_bitmap & bit:  # an inner child: its hash is all the record holds of it
+                hash_at = _HASHES_AT + HASH_BYTES * (bitmap & (bit - 1)).bit_count()
+                inner = record[hash_at:hash_at + HASH_BYTES]
+                if end - start == 1:
+                    new = self._update_one(paths, values, node_writes, depth + 1, inner, start)
                 else:
-                    reshaped.append((child_slot, new))
-        if not rehashed and not reshaped:
+                    new = self._update(paths, values, node_writes, depth + 1, inner, start, end)
+                if new == inner:
+                    continue
+                if isinstance(new, bytes):
+                    parts += (record[done:hash_at], new)
+                    done = hash_at + HASH_BYTES
+                    continue
+            else:  # a leaf or an empty slot
+                child = _child(record, child_slot)
+                new = self._update(paths, values, node_writes, depth + 1, child, start, end)
+                if new == child:
+                    continue
+            reshaped.append((child_slot, new))
+        if not parts and not reshaped:
             return slot
-        changed = _with_hashes(record, rehashed) if rehashed else record
+        if parts:
+            parts.append(record[done:])
+            record = b"".join(parts)
         if not reshaped:  # the same children, new hashes: the node keeps its shape
-            node_writes[key] = changed
-            return hashlib.sha256(memoryview(changed)[:_HASHES_AT + HASH_BYTES * (changed[1] << 8 | changed[2]).bit_count()]).digest()
+            node_writes[key] = record
+            return hashlib.sha256(memoryview(record)[:hashes_end]).digest()
         for child_slot, new in reshaped:
-            changed = _with_child(changed, child_slot, new)
-        return _settle(changed, key, node_writes)
+            record = _with_child(record, child_slot, new)
+        return _settle(record, key, node_writes)
 
     def _update_one(self, paths: list[bytes], values: list[bytes | None], node_writes: dict[bytes, bytes | None],
                     depth: int, slot: bytes, at: int) -> Slot:
         """The inner slot at `depth` after the one write paths[at], the usual case below the top
         levels: down the path to the leaf or empty slot it ends in, then back up. Record layout,
-        node_key and _child are inlined: this runs once per node a block touches."""
+        node_key, _child and _merge's usual cases are inlined: this runs once per written key."""
         path = paths[at]
+        value = values[at]
         cache = self._cache
         cached = cache.records if cache is not None else _NO_RECORDS
         cache_depth = cache.depth if cache is not None else 0
-        get = self._get
-        trail: list[tuple[bytes, bytes, int, int, int]] = []  # each node: key, record, nibble, hash at, hashes end
+        trail: list[tuple[bytes, bytes, int, int, int]] = []  # each node above the last: key, record, nibble, hash at, hashes end
         while True:
             half = depth >> 1
             if depth & 1:
@@ -340,7 +405,7 @@ class StateTree:
                 key = _DEPTH_KEYS[depth] + path[:half]
             record = cached.get(key)
             if record is None:
-                record = get(key)
+                record = self._get(key)
                 if record is None:
                     raise CorruptTree(f"inner node {key.hex()} is missing")
                 if depth < cache_depth:
@@ -349,32 +414,58 @@ class StateTree:
             bit = 1 << here
             hash_at = _HASHES_AT + HASH_BYTES * (bitmap & (bit - 1)).bit_count()
             hashes_end = _HASHES_AT + HASH_BYTES * bitmap.bit_count()
-            trail.append((key, record, here, hash_at, hashes_end))
             leaves_bitmap = record[hashes_end] << 8 | record[hashes_end + 1]
             if not bitmap & bit or leaves_bitmap & bit:
                 break  # an empty slot or a leaf: the path ends here
+            trail.append((key, record, here, hash_at, hashes_end))
             depth += 1
-        child: Leaf | None = None
-        if bitmap & bit:
+        new: Slot
+        if bitmap & bit:  # a leaf
             leaf_at = hashes_end + 2 + _LEAF_BYTES * (leaves_bitmap & (bit - 1)).bit_count()
-            child = record[leaf_at:leaf_at + HASH_BYTES], record[leaf_at + HASH_BYTES:leaf_at + _LEAF_BYTES], record[hash_at:hash_at + HASH_BYTES]
-        new = _merge(paths, values, node_writes, depth + 1, child, at, at + 1)
-        if new == child:
+            if record[leaf_at:leaf_at + HASH_BYTES] == path:
+                if value is not None:
+                    if record[leaf_at + HASH_BYTES:leaf_at + _LEAF_BYTES] == value:
+                        return slot
+                    # another value: the node keeps its shape, two hashes change in place
+                    record = b"".join((record[:hash_at], hashlib.sha256(_LEAF_TAG + path + value).digest(),
+                                       record[hash_at + HASH_BYTES:leaf_at + HASH_BYTES], value,
+                                       record[leaf_at + _LEAF_BYTES:]))
+                    node_writes[key] = record
+                    new = hashlib.sha256(memoryview(record)[:hashes_end]).digest()
+                elif bitmap.bit_count() > 2:
+                    # a delete that leaves the node two children or more: its leaf is cut out
+                    record = b"".join((_INNER_TAG, (bitmap ^ bit).to_bytes(2, "big"), record[_HASHES_AT:hash_at],
+                                       record[hash_at + HASH_BYTES:hashes_end], (leaves_bitmap ^ bit).to_bytes(2, "big"),
+                                       record[hashes_end + 2:leaf_at], record[leaf_at + _LEAF_BYTES:]))
+                    node_writes[key] = record
+                    new = hashlib.sha256(memoryview(record)[:hashes_end - HASH_BYTES]).digest()
+                else:
+                    new = _settle(_with_child(record, here, None), key, node_writes)
+            elif value is None:  # a delete of an absent key
+                return slot
+            else:  # another key's leaf: the two go into a new subtree, an inner child in the leaf's place
+                subtree = _pair(record[leaf_at:leaf_at + _LEAF_BYTES], record[hash_at:hash_at + HASH_BYTES],
+                                path + value, hashlib.sha256(_LEAF_TAG + path + value).digest(), depth + 1, node_writes)
+                record = b"".join((record[:hash_at], subtree, record[hash_at + HASH_BYTES:hashes_end],
+                                   (leaves_bitmap ^ bit).to_bytes(2, "big"), record[hashes_end + 2:leaf_at],
+                                   record[leaf_at + _LEAF_BYTES:]))
+                node_writes[key] = record
+                new = hashlib.sha256(memoryview(record)[:hashes_end]).digest()
+        elif value is None:  # a delete of an absent key
             return slot
-        trail.pop()
-        if isinstance(new, tuple) and child is not None and new[0] == child[0]:
-            # the same key, another value: the node keeps its shape, two hashes change in place
-            changed = b"".join((record[:hash_at], new[2], record[hash_at + HASH_BYTES:leaf_at + HASH_BYTES], new[1],
-                                record[leaf_at + _LEAF_BYTES:]))
-            node_writes[key] = changed
-            new = hashlib.sha256(memoryview(changed)[:hashes_end]).digest()
-        else:
-            new = _settle(_with_child(record, here, new), key, node_writes)
+        else:  # an empty slot: the new key's leaf goes in (the node had two keys or more: no collapse)
+            leaf_at = hashes_end + 2 + _LEAF_BYTES * (leaves_bitmap & (bit - 1)).bit_count()
+            record = b"".join((_INNER_TAG, (bitmap | bit).to_bytes(2, "big"), record[_HASHES_AT:hash_at],
+                               hashlib.sha256(_LEAF_TAG + path + value).digest(), record[hash_at:hashes_end],
+                               (leaves_bitmap | bit).to_bytes(2, "big"), record[hashes_end + 2:leaf_at], path, value,
+                               record[leaf_at:]))
+            node_writes[key] = record
+            new = hashlib.sha256(memoryview(record)[:hashes_end + HASH_BYTES]).digest()
         for key, record, here, hash_at, hashes_end in reversed(trail):
             if isinstance(new, bytes):  # the child stays an inner node: only its hash changes
-                changed = record[:hash_at] + new + record[hash_at + HASH_BYTES:]
-                node_writes[key] = changed
-                new = hashlib.sha256(memoryview(changed)[:hashes_end]).digest()
+                record = record[:hash_at] + new + record[hash_at + HASH_BYTES:]
+                node_writes[key] = record
+                new = hashlib.sha256(memoryview(record)[:hashes_end]).digest()
             else:
                 new = _settle(_with_child(record, here, new), key, node_writes)
         return new

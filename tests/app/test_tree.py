@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.tree import NODE_PREFIX, ROOT_KEY, CorruptTree, NodeCache, StateTree, TreeUpdate, build_tree, node_key
+from app.tree import MAX_DEPTH, NODE_PREFIX, ROOT_KEY, CorruptTree, NodeCache, StateTree, TreeUpdate, build_tree, node_key
 from tests.reference_tree import reference_root
 from wire.proofs import EMPTY_ROOT, ProofKind, decode_proof, encode_proof, key_hash, verify
 
@@ -82,16 +82,72 @@ def test_updates_leave_the_tree_build_tree_makes_of_the_same_keys(history: list[
 def test_a_long_seeded_history_over_thousands_of_keys_stays_canonical_with_a_cache() -> None:
     rng = random.Random(23)
     keys = [f"orderbook/order/{i}".encode() for i in range(3000)]
-    node, cache = Node(), NodeCache(depth=2)
+    node, cache = Node(), NodeCache(max_nodes=150)
+    cache.load([])
+    depths = []
     for block in range(40):
         size = rng.choice([1, 5, 50, 400])
         writes: dict[bytes, bytes | None] = {
             rng.choice(keys): None if rng.random() < 0.3 else rng.randbytes(rng.randint(0, 8)) for _ in range(size)}
         apply_block(node, writes, cache)
+        assert_cache_holds_the_stored_levels(node, cache)
+        depths.append(cache.depth)
         if block % 10 == 9:
             assert_canonical(node)
     assert_canonical(node)
     assert_proofs_verify(node, keys[:300])
+    assert depths[0] == MAX_DEPTH and depths[-1] < MAX_DEPTH  # the tree outgrew the cache, which kept its top levels
+
+
+def test_a_cache_loaded_from_a_larger_tree_keeps_the_levels_that_fit_whole() -> None:
+    node = Node()
+    apply_block(node, {f"k/{i}".encode(): b"v" for i in range(5000)})
+    records = sorted((k, v) for k, v in node.tree_records().items() if k.startswith(NODE_PREFIX))
+    cache = NodeCache(max_nodes=len(records) - 1)
+    cache.load(records)
+    assert 0 < cache.depth < MAX_DEPTH
+    assert_cache_holds_the_stored_levels(node, cache)
+    update = StateTree(node, cache).update({b"k/17": b"w", b"k/5000": b"v"})
+    assert update.root == StateTree(node).update({b"k/17": b"w", b"k/5000": b"v"}).root
+
+
+def test_a_key_inserted_beside_a_leaf_sharing_nibbles_makes_the_chain_of_one_child_nodes_build_tree_makes() -> None:
+    by_prefix: dict[bytes, bytes] = {}
+    for i in range(100_000):  # two keys whose hashes share their first 4 nibbles
+        key = f"k/{i}".encode()
+        other = by_prefix.setdefault(key_hash(key)[:2], key)
+        if other != key:
+            break
+    node = Node()
+    apply_block(node, {b"a": b"1", b"b": b"2", other: b"v"})
+    apply_block(node, {key: b"w"})
+    assert_canonical(node)
+    assert node_key(key_hash(key), 4) in node.tree_records()
+
+
+def test_an_update_over_a_loaded_cache_reads_no_node_from_the_store() -> None:
+    node = Node()
+    apply_block(node, {f"k/{i}".encode(): b"v" for i in range(5000)})
+    cache = NodeCache()
+    cache.load(sorted((k, v) for k, v in node.tree_records().items() if k.startswith(NODE_PREFIX)))
+    read: list[bytes] = []
+
+    class Counting:
+        def get(self, key: bytes) -> bytes | None:
+            read.append(key)
+            return node.get(key)
+
+    writes: dict[bytes, bytes | None] = {b"k/17": b"w", b"k/18": None, b"k/5000": b"v", b"k/5001": b"v"}
+    update = StateTree(Counting(), cache).update(writes)
+    assert [key for key in read if key.startswith(NODE_PREFIX)] == []
+    assert update == StateTree(node).update(writes)
+
+
+def assert_cache_holds_the_stored_levels(node: Node, cache: NodeCache) -> None:
+    """The cache has exactly the node's records above its depth, and no more than it may."""
+    cut = len(NODE_PREFIX)
+    assert cache.records == {k: v for k, v in node.tree_records().items() if k.startswith(NODE_PREFIX) and k[cut] < cache.depth}
+    assert len(cache.records) <= cache.max_nodes
 
 
 def test_deleting_every_key_leaves_the_empty_root_and_no_records() -> None:
