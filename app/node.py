@@ -17,7 +17,7 @@ from typing import Callable
 
 from app.application import Application, StateFollower
 from app.mempool_worker import WorkerLink, make_replica
-from app.metrics import serve_metrics
+from app.metrics import Metrics, serve_metrics
 from app.price_source import PriceSource
 from app.price_source import price_source as make_price_source
 from app.server import AbciServer
@@ -69,7 +69,8 @@ async def serve(data_dir: Path, abci_address: str, metrics_address: str | None =
     # moved out of the collector's reach, a full collection no longer walks it in some block.
     gc.collect()
     gc.freeze()
-    server = AbciServer(app, mempool_worker=worker)
+    metrics = Metrics()
+    server = AbciServer(app, metrics, mempool_worker=worker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -80,14 +81,14 @@ async def serve(data_dir: Path, abci_address: str, metrics_address: str | None =
         worker_exited.set()
         stop.set()
 
-    worker.watch(loop, app.signers, server.metrics, on_worker_exit)
+    worker.watch(loop, app.signers, metrics, on_worker_exit)
     last = store.last_commit()
     log.info("store %s at height %d app_hash %s", data_dir, last.height, last.app_hash.hex() or "-")
     metrics_server = None
     try:
         await server.start(abci_address)
         if metrics_address:
-            metrics_server = serve_metrics(server.metrics, metrics_address)
+            metrics_server = serve_metrics(metrics, metrics_address)
         await stop.wait()
         log.info("stopping")
     finally:

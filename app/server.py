@@ -17,19 +17,22 @@ import socket
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from google.protobuf.message import DecodeError, Message
 
-from app.application import Application
 from app.framing import MalformedFrame, frame, split_frames
-from app.metrics import Metrics
 from wire.pb import abci_pb
 from wire.varint import encode_uvarint
+
+if TYPE_CHECKING:  # types only: the mempool worker serves with this class and needs neither
+    from app.application import Application
+    from app.metrics import Metrics
 
 log = logging.getLogger("perpchain.abci")
 
 _READ_BYTES = 1 << 20
+PREFETCH_REQUESTS = 128  # a read's requests are answered in chunks of this many, the next one prefetched
 
 
 def _dispatch_table(app: Any) -> dict[str, Callable[[Message], Message | bytes]]:
@@ -52,8 +55,10 @@ class AbciServer:
     def __init__(self, app: Application | Any, metrics: Metrics | None = None,
                  mempool_worker: MempoolHandoff | None = None,
                  before_answering: Callable[[], None] | None = None) -> None:
+        """`metrics`: what the server observes of each answered request (None: nothing, as the
+        mempool worker, which counts its checks itself)."""
         self._app = app
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics
         self._handlers = _dispatch_table(app)
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -170,26 +175,37 @@ class AbciServer:
             return True
         if self._before_answering is not None:
             self._before_answering()
-        self._prefetch(requests)
-        answers: list[bytes] = []  # written at once: a write per response costs a send() each
-        for request in requests:
-            started = time.perf_counter()
-            response = self._handle(request)
-            self.metrics.observe(request, response, time.perf_counter() - started)
+        self._prefetch(requests[:PREFETCH_REQUESTS])
+        answers: list[bytes] = []  # written together: a write per response costs a send() each
+        for index, request in enumerate(requests):
+            if index % PREFETCH_REQUESTS == 0:  # the next chunk's signatures, one chunk ahead
+                self._prefetch(requests[index + PREFETCH_REQUESTS : index + 2 * PREFETCH_REQUESTS])
+            if self.metrics is None:
+                response = self._handle(request)
+            else:
+                started = time.perf_counter()
+                response = self._handle(request)
+                self.metrics.observe(request, response, time.perf_counter() - started)
             if isinstance(response, bytes):
                 answers.append(frame(response))
                 continue
             answers.append(frame(response.SerializeToString()))
-            if response.WhichOneof("value") == "exception":
+            kind = response.WhichOneof("value")
+            if kind == "exception":
                 writer.write(b"".join(answers))
                 await writer.drain()
                 return False
+            if kind == "flush":  # what the client waits for goes out now, not after the whole read
+                writer.write(b"".join(answers))
+                answers = []
         writer.write(b"".join(answers))
         await writer.drain()
         return True
 
     def _prefetch(self, requests: list[abci_pb.Request]) -> None:
-        """Recover the signatures of a batch of CheckTx requests on every core at once."""
+        """Have the signatures of a chunk of CheckTx requests recovered on other cores: the node's
+        waits for the chunk, the mempool worker's goes on answering the chunk before it meanwhile
+        (app/sigverify.py)."""
         txs = [r.check_tx.tx for r in requests if r.WhichOneof("value") == "check_tx"]
         if len(txs) > 1 and hasattr(self._app, "prefetch_signers"):
             self._app.prefetch_signers(txs)

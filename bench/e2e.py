@@ -36,13 +36,14 @@ def load_config(supervisor: Supervisor, rate: float, duration_s: float) -> LoadC
 
 def measure(validators: int, rate: float, duration_s: float) -> dict[str, Any]:
     """The load's figures, and the CPU (from /proc, while the load ran) each kind of process spent
-    per finalized order: one app (the node and its mempool worker, also shown apart), one
-    cometbft, and the load generator (this process)."""
+    per finalized order: one app (the node and its mempool worker with the worker's signature
+    recovery process, also shown apart), one cometbft, and the load generator (this process)."""
     with fresh_localnet(validators, prefix="perpchain-e2e-") as supervisor:
         generator = LoadGenerator(load_config(supervisor, rate, duration_s))
         generator.set_up()  # funding and signing happen before the clock
         apps = [v.app.pid for v in supervisor.validators if v.app.pid]
-        groups = {"app": apps, "mempool_worker": children(apps),
+        workers = children(apps)
+        groups = {"app": apps, "mempool_worker": workers + children(workers),  # with its recovery process
                   "cometbft": [v.cometbft.pid for v in supervisor.validators if v.cometbft.pid],
                   "loadgen": [os.getpid()]}
         measured, shares, cpu_s = cpu_shares(groups, generator.measure)

@@ -106,7 +106,8 @@ def profile(validators: int, rate: float, seconds: float, keep: Path | None = No
                                 str(int(seconds)), "--format", "raw", "--output", str(output), "--nonblocking"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         apps = [v.app.pid for v in supervisor.validators if v.app.pid]
-        groups = {"apps": apps + children(apps),
+        workers = children(apps)
+        groups = {"apps": apps + workers + children(workers),  # the node, its worker, the worker's recovery
                   "cometbft": [v.cometbft.pid for v in supervisor.validators if v.cometbft.pid],
                   "load_generator": [os.getpid()]}
         try:

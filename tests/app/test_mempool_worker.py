@@ -24,6 +24,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from app.application import Application, StateFollower
 from app.framing import frame, split_frames
 from app.mempool_worker import DataInUse, WorkerLink, _message, make_replica
+from app.metrics import Metrics
 from app.server import AbciServer
 from app.store import CommittedStore
 from localnet.cpu import children
@@ -61,7 +62,8 @@ class _Node:
         self.worker = WorkerLink(make_replica(data))
         self.store = CommittedStore(data)
         self.app = _HoldableApp(self.store, self.worker)
-        self.server = AbciServer(self.app, mempool_worker=self.worker)
+        self.metrics = Metrics()
+        self.server = AbciServer(self.app, self.metrics, mempool_worker=self.worker)
         self.worker_exited = threading.Event()
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
@@ -69,7 +71,7 @@ class _Node:
         def run() -> None:
             asyncio.set_event_loop(self.loop)
             self.loop.run_until_complete(self.server.start("tcp://127.0.0.1:0"))
-            self.worker.watch(self.loop, self.app.signers, self.server.metrics, self.worker_exited.set)
+            self.worker.watch(self.loop, self.app.signers, self.metrics, self.worker_exited.set)
             ready.set()
             self.loop.run_forever()
 
@@ -155,12 +157,12 @@ def test_the_worker_checks_on_the_committed_state_and_follows_each_commit(node: 
     assert mempool.check(_transfer(nonce + 1)).code == 0
     mempool.send(abci_pb.Request(flush=abci_pb.RequestFlush()))
     assert mempool.receive().WhichOneof("value") == "flush"
-    registry = node.server.metrics.registry
+    registry = node.metrics.registry
     deadline = time.monotonic() + 10  # the worker's report reaches the node's metrics
     while registry.get_sample_value("perpchain_checktx_total") != 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert registry.get_sample_value("perpchain_checktx_total") == 3
-    [rejections] = node.server.metrics.checktx_rejections.collect()
+    [rejections] = node.metrics.checktx_rejections.collect()
     assert [(s.labels, s.value) for s in rejections.samples] == [({"codespace": "auth", "code": "6"}, 1)]
 
 
