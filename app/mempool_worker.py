@@ -19,7 +19,9 @@ The worker's state is its own:
             wrote, then the restored height (the mempool is built again over it), or the removal
             of the chunks when the node refused the snapshot.
   mempool   app/mempool.py over the replica: the check state and its own books.
-What the worker learns the node can reuse goes back on a second channel: the signers it
+The worker's signatures are recovered by a third process (app/sigverify.py's RecoveryProcess)
+while the worker checks the txs before them: one interpreter per core, as for the node and the
+worker. What the worker learns the node can reuse goes back on a second channel: the signers it
 recovered (so a block does not recover them again) and its CheckTx counts for the node's
 metrics.
 
