@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 from collections import OrderedDict
@@ -27,13 +28,16 @@ from typing import Sequence
 from modules.auth.errors import BadSignature
 from wire.codec import DecodedTx
 from wire.crypto import SIGNATURE_BYTES, recover_address
+from wire.eip712 import tx_digest
 
 log = logging.getLogger("perpchain.sigverify")
 
 _PARALLEL_BELOW = 8  # smaller batches cost more to hand over than to recover inline
-DIGEST_BYTES = 32
-_RECORD_BYTES = DIGEST_BYTES + SIGNATURE_BYTES  # digest || signature, what a RecoveryProcess is sent
 _ADDRESS_BYTES = 20
+# What a RecoveryProcess is sent per signature: what the EIP-712 digest is made of and the
+# signature (account, nonce, signature, chain id's length, body's length), then the chain id and
+# the body: the process makes the digest too, on its own core.
+_RECORD = struct.Struct(f">{_ADDRESS_BYTES}sQ{SIGNATURE_BYTES}sII")
 _RESULT_BYTES = 1 + _ADDRESS_BYTES  # 0 || address, or 1 || zeros for a signature that does not recover
 _NOT_RECOVERED = b"\x01" + bytes(_ADDRESS_BYTES)
 RESULTS_EVERY = 32  # the recovery process answers this many at a time, so the first wait is short
@@ -42,8 +46,8 @@ MAX_OUTSTANDING = 1024  # sent and not collected: the answers (21 bytes each) al
 
 
 class RecoveryProcess:
-    """`python -m app.sigverify` over a socket pair: STARTED once it runs, then fixed-size records
-    in, fixed-size answers out, in the order sent. It runs in a session of its own (as the mempool worker does: a signal meant
+    """`python -m app.sigverify` over a socket pair: STARTED once it runs, then records in (_RECORD),
+    fixed-size answers out, in the order sent. It runs in a session of its own (as the mempool worker does: a signal meant
     for the node is not its) and exits when its socket closes."""
 
     def __init__(self) -> None:
@@ -69,9 +73,15 @@ class RecoveryProcess:
             self._started, chunk = True, chunk[len(STARTED):]
         self._answers += chunk
 
-    def send(self, pairs: Sequence[tuple[bytes, bytes]]) -> None:
-        """(digest, signature) pairs, each digest 32 bytes and each signature 65."""
-        self._sock.sendall(b"".join(digest + signature for digest, signature in pairs))
+    def send(self, txs: Sequence[DecodedTx]) -> None:
+        """Txs whose signatures to recover, each of them 65 bytes and each account 20."""
+        pack = _RECORD.pack
+        records: list[bytes] = []
+        for decoded in txs:
+            tx, chain_id = decoded.tx, decoded.tx.chain_id.encode()
+            records += (pack(tx.account, tx.nonce, decoded.signature, len(chain_id), len(decoded.body)),
+                        chain_id, decoded.body)
+        self._sock.sendall(b"".join(records))
 
     def receive(self) -> list[bytes | None]:
         """The next answers in order (at least one; blocks until there is one): an address, or None
@@ -127,6 +137,7 @@ class SignerCache:
         if self._recoverer is not None:
             unsent = {h: d for h, d in batch if h not in self._entries and h not in self._sent
                       and len(d.signature) == SIGNATURE_BYTES}  # another length fails at once, when asked
+            # (every decoded tx's account is 20 bytes: decoding refuses another length)
             self._send(list(unsent.items()))
             return
         missing = [(h, d) for h, d in batch if h not in self._entries]
@@ -161,7 +172,7 @@ class SignerCache:
             if self._recoverer is None:  # it failed while collecting: recovered on demand from now on
                 return
             try:
-                self._recoverer.send([(d.digest, d.signature) for _, d in part])
+                self._recoverer.send([d for _, d in part])
             except OSError as error:
                 self._lose_recoverer(error)
                 return
@@ -218,18 +229,23 @@ def serve_recovery(sock: socket.socket) -> None:
         if not chunk:
             return
         pending += chunk
-        whole = len(pending) - len(pending) % _RECORD_BYTES
-        records, answers = bytes(pending[:whole]), []
-        del pending[:whole]
-        for at in range(0, whole, _RECORD_BYTES):
+        data, at, answers = bytes(pending), 0, []
+        while len(data) - at >= _RECORD.size:
+            account, nonce, signature, chain_id_bytes, body_bytes = _RECORD.unpack_from(data, at)
+            end = at + _RECORD.size + chain_id_bytes + body_bytes
+            if end > len(data):
+                break
+            chain_id = data[at + _RECORD.size : at + _RECORD.size + chain_id_bytes].decode()
+            digest = tx_digest(chain_id, account, nonce, data[end - body_bytes : end])
+            at = end
             try:
-                answers.append(b"\x00" + recover_address(records[at : at + DIGEST_BYTES],
-                                                          records[at + DIGEST_BYTES : at + _RECORD_BYTES]))
+                answers.append(b"\x00" + recover_address(digest, signature))
             except BadSignature:
                 answers.append(_NOT_RECOVERED)
             if len(answers) == RESULTS_EVERY:
                 sock.sendall(b"".join(answers))
                 answers = []
+        del pending[:at]
         if answers:
             sock.sendall(b"".join(answers))
 

@@ -13,21 +13,23 @@ from app.sigverify import RecoveryProcess, SignerCache
 from modules.auth.errors import BadSignature
 from wire.codec import DecodedTx, Tx
 from wire.crypto import PrivateKey, keccak256, recover_address
+from wire.eip712 import tx_digest
 
 KEY = PrivateKey.from_hex(f"{7:064x}")
 _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def _signed(nonce: int) -> tuple[bytes, DecodedTx]:
-    """(tx hash, decoded tx) with a good signature over a digest of its own."""
-    digest = keccak256(nonce.to_bytes(8, "big"))
-    tx = Tx(chain_id="c", account=KEY.address, nonce=nonce, actions=())
-    return keccak256(b"tx" + digest), DecodedTx(tx=tx, digest=digest, signature=KEY.sign_digest(digest))
+    """(tx hash, decoded tx) with a good signature over its digest."""
+    body = b"body %d" % nonce
+    tx = Tx(chain_id="perpchain-ü", account=KEY.address, nonce=nonce, actions=())
+    signature = KEY.sign_digest(tx_digest(tx.chain_id, tx.account, tx.nonce, body))
+    return keccak256(body), DecodedTx(tx=tx, body=body, signature=signature)
 
 
 def _with_signature(item: tuple[bytes, DecodedTx], signature: bytes) -> tuple[bytes, DecodedTx]:
     tx_hash, decoded = item
-    return keccak256(tx_hash + signature), DecodedTx(tx=decoded.tx, digest=decoded.digest, signature=signature)
+    return keccak256(tx_hash + signature), DecodedTx(tx=decoded.tx, body=decoded.body, signature=signature)
 
 
 def _bad_signatures() -> list[tuple[bytes, DecodedTx]]:
