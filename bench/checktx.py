@@ -12,8 +12,9 @@ happens before the clock starts. Afterwards the same code paths are timed in-pro
 set up alike through app/driver.py), one stage at a time, so a figure below the goal says where
 the time went:
   abci_codec_us_per_tx        framing + protobuf of Request and Response
-  decode_us_per_tx            ante.decode: tx hash, SignedTx protobuf, EIP-712 digest
-  recover_us_per_tx           secp256k1 recovery + address, one thread
+  decode_us_per_tx            ante.decode: tx hash, SignedTx protobuf, range checks
+  recover_us_per_tx           EIP-712 digest + secp256k1 recovery + address, one thread (the
+                              mempool worker's recovery process does this part on its own core)
   prefetch_parallel_us_per_tx SignerCache.prefetch over the thread pool (wall time)
   execute_us_per_tx           admit (signer cached) + branch + execute_tx + write
   nonce_us_per_tx             the nonce-list part of execution alone
