@@ -12,12 +12,15 @@ from wire.varint import encode_uvarint
 
 # The event attributes CometBFT's tx index keeps, so `tx_search` and websocket queries can find
 # txs by them (docs/events.md): whose (owner, subaccount, account, maker, taker, recipient,
-# sender), which order (order, conditional, TWAP) and which market. A tx itself is found by its
-# hash or height, which CometBFT always indexes. Every other attribute is delivered with the tx
-# result but not indexed: each indexed one is a write to the node's index.
+# sender), which order (order, conditional, TWAP), which market, and the bridge's and staking's
+# own handles (a deposit's nonce, a withdrawal's id, a halt's id, a validator), which only their
+# rare events carry. A tx itself is found by its hash or height, which CometBFT always indexes.
+# Every other attribute is delivered with the tx result but not indexed: each indexed one is a
+# write to the node's index.
 INDEXED_ATTRIBUTES = frozenset({
     "owner", "subaccount", "account", "maker", "taker", "recipient", "sender",
     "order_id", "conditional_id", "twap_id", "market_id",
+    "nonce", "withdrawal_id", "halt_id", "validator",
 })
 
 _EXEC_TX_RESULT_EVENTS = 7  # field numbers in CometBFT's abci/types.proto

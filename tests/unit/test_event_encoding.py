@@ -58,3 +58,12 @@ def test_only_the_searched_attributes_are_indexed() -> None:
     parsed = abci_pb.Event.FromString(event_bytes(EVENTS[0]))
     assert {a.key: a.index for a in parsed.attributes} == flags == \
         {"order_id": True, "market_id": True, "owner": True, "price": False}
+
+
+def test_a_deposit_a_withdrawal_a_halt_and_a_validator_are_found_by_their_handles() -> None:
+    """Relayer operators search CometBFT's tx index by these (docs/events.md); only the bridge's,
+    anchors' and staking's events carry them."""
+    credited = Event("deposit_credited", (("nonce", "7"), ("recipient", "0x" + "ab" * 20), ("amount_micro_usdc", "5")))
+    flags = {a.key: a.index for a in abci_pb.Event.FromString(event_bytes(credited)).attributes}
+    assert flags == {"nonce": True, "recipient": True, "amount_micro_usdc": False}
+    assert {"nonce", "withdrawal_id", "halt_id", "validator"} <= INDEXED_ATTRIBUTES
