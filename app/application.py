@@ -41,7 +41,6 @@ block, and the books are rebuilt from the store on start.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 import traceback
@@ -53,6 +52,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from app import ante, oracle_votes, queries, snapshots
 from app.event_encoding import finalize_block_response, tx_result
 from app.genesis_state import import_app_state
+from app.long_lived import loading_long_lived
 from app.mempool import INTERNAL_ERROR_CODE, DecodedTxs, Mempool
 from app.ordering import TxFacts, facts_of, order_txs, proposal_order_error
 from app.price_source import NoPrices, PriceSource
@@ -476,10 +476,8 @@ class Application:
             return answer(result=answer.REJECT_SNAPSHOT)
         self._store.commit({}, restore.commit_info(self._store), tree)
         self._restore = None
-        self._load_committed()
-        # As at a node's start: what was just loaded lives as long as the node, out of the collector's reach.
-        gc.collect()
-        gc.freeze()
+        with loading_long_lived():  # as at a node's start
+            self._load_committed()
         if self._follower is not None:
             self._follower.restored(CommittedBlock({}, self._last, self._books.market_ids(), self._chain_id))
         log.info("restored height %d from a snapshot: %d items, app hash %s", self._last.height, restore.items,

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from app import snapshots
+from app.long_lived import loading_long_lived
 from app.mempool import DecodedTxs, Mempool
 from app.server import AbciServer
 from app.sigverify import RecoveryProcess, SignerCache
@@ -402,14 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     reports = socket.socket(fileno=args.reports_fd)
 
     async def serve() -> bool:
-        worker = _Worker(args.replica, commands, reports)
-        # What start-up loaded (the books) lives as long as the worker: out of the collector's
-        # reach, as in the node. The young generation is larger than the default 700 objects: a
-        # check allocates about a hundred, and each collection of the older generations walks the
-        # decode and signer caches (measured on Application.check_tx in process: 4-5 µs of
-        # collection per check, under 1 µs with this).
-        gc.collect()
-        gc.freeze()
+        with loading_long_lived():  # the books, as in the node
+            worker = _Worker(args.replica, commands, reports)
+        # The young generation is larger than the default 700 objects: a check allocates about a
+        # hundred, and each collection of the older generations walks the decode and signer
+        # caches (measured on Application.check_tx in process: 4-5 µs of collection per check,
+        # under 1 µs with this).
         gc.set_threshold(GC_YOUNG_OBJECTS, *gc.get_threshold()[1:])
         log.info("mempool worker ready on %s", args.replica)
         await worker.run()

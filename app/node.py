@@ -7,7 +7,6 @@ State sync's snapshots (app/snapshots.py) live beside the LevelDB, in <data>/sna
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from app.application import Application, StateFollower
+from app.long_lived import loading_long_lived
 from app.mempool_worker import WorkerLink, make_replica
 from app.metrics import Metrics, serve_metrics
 from app.price_source import PriceSource
@@ -59,16 +59,13 @@ async def serve(data_dir: Path, abci_address: str, metrics_address: str | None =
     worker = WorkerLink(make_replica(data_dir), log_level)
     snapshots = SnapshotStore(data_dir / "snapshots", snapshot_settings.interval, snapshot_settings.keep)
     try:
-        store = CommittedStore(data_dir, proof_versions=DEFAULT_PROOF_VERSIONS if proof_versions is None
-                               else proof_versions)
-        app = application(store, make_price_source(price_source), worker, snapshots)
+        with loading_long_lived():
+            store = CommittedStore(data_dir, proof_versions=DEFAULT_PROOF_VERSIONS if proof_versions is None
+                                   else proof_versions)
+            app = application(store, make_price_source(price_source), worker, snapshots)
     except BaseException:
         worker.close()
         raise
-    # What start-up loaded (every resting order, the balances tree) lives as long as the node:
-    # moved out of the collector's reach, a full collection no longer walks it in some block.
-    gc.collect()
-    gc.freeze()
     metrics = Metrics()
     server = AbciServer(app, metrics, mempool_worker=worker)
     stop = asyncio.Event()

@@ -42,6 +42,9 @@ DEFAULT_PROOF_VERSIONS = 100  # committed heights kept readable for queries and 
 # tree's records read from LevelDB (the levels of a tree larger than its NodeCache) are read from
 # memory, and fewer level-0 files pile up for every read to probe (docs/state.md)
 _WRITE_BUFFER_BYTES = 64 << 20
+# Every key starts with a printable prefix or _META's zero byte: LevelDB's CompactRange over this
+# key alone writes the memtable out and finds no table to merge (`close`).
+_AFTER_EVERY_KEY = b"\xff"
 
 
 class _WriteBatch(Protocol):
@@ -64,6 +67,7 @@ class _LevelDB(Protocol):
     def iterator(self, *, start: bytes, stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]: ...
     def write_batch(self, *, transaction: bool, sync: bool) -> AbstractContextManager[_WriteBatch]: ...
     def snapshot(self) -> _Snapshot: ...
+    def compact_range(self, *, start: bytes, stop: bytes) -> None: ...
     def close(self) -> None: ...
 
 
@@ -139,9 +143,14 @@ class CommittedStore:
             self._hold(height)
 
     def close(self) -> None:
+        """Release the versions and close LevelDB. A store that keeps a tree first writes its
+        memtable (up to 64 MB of the last blocks' writes) out as a table, so the next start opens
+        it at once instead of replaying that much log (a crash still replays it)."""
         for snapshot in self._versions.values():
             snapshot.close()
         self._versions.clear()
+        if self._keeps_tree:
+            self._db.compact_range(start=_AFTER_EVERY_KEY, stop=_AFTER_EVERY_KEY)
         self._db.close()
 
     def get(self, key: bytes) -> bytes | None:

@@ -1,5 +1,5 @@
 """`restart` benchmark: a validator holding N resting orders (default 1,000,000) is started again,
-its app and cometbft as real processes on loopback, and timed until it serves (goal ≤ 10 s).
+its app and cometbft as real processes on loopback, and timed until it serves (goal ≤ 5 s).
 
 Setup (not timed):
   1. A one-validator chain (a cometbft home and `perpchain node` over LevelDB) with 10 markets
@@ -46,7 +46,7 @@ from modules.types import SubaccountId
 MARKETS = 10
 OWNERS = 5_000  # 200 resting orders each at 1,000,000, under the 256 per subaccount cap
 WRITE_CHUNK = 200_000
-GOAL_S = 10
+GOAL_S = 5
 
 
 class _CometProcess:

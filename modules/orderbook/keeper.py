@@ -69,6 +69,7 @@ def pack_order(order: Order) -> bytes:
 
 
 # Stored enum values to members by lookup (calling the enum class costs several times more).
+_TRAILING_ORDER = struct.Struct(">IQ")  # an order key's last 12 bytes: market, order id (keys.trailing_order)
 _SIDES = {int(side): side for side in Side}
 _TIME_IN_FORCE = {int(tif): tif for tif in TimeInForce}
 
@@ -165,9 +166,16 @@ class OrderbookKeeper:
         for market in MarketsKeeper(store).markets():
             books.add_market(market.market_id)
         owners: dict[tuple[bytes, int], SubaccountId] = {}
-        for key, raw in PrefixStore(store, STORE_PREFIX).iterate(ORDER, prefix_end(ORDER)):
-            market_id, order_id = trailing_order(key)
-            books[market_id].rest(unpack_order(market_id, order_id, raw, owners))
+        by_market: dict[int, list[Order]] = {}
+        start = STORE_PREFIX + ORDER
+        for key, raw in store.iterate(start, prefix_end(start)):  # by market, then order id
+            market_id, order_id = _TRAILING_ORDER.unpack_from(key, len(key) - _TRAILING_ORDER.size)
+            held = by_market.get(market_id)
+            if held is None:
+                held = by_market[market_id] = []
+            held.append(unpack_order(market_id, order_id, raw, owners))
+        for market_id, orders in by_market.items():
+            books[market_id].load(orders)
         return books
 
     @staticmethod

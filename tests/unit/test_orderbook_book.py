@@ -458,3 +458,48 @@ def test_a_refill_must_follow_its_maker_at_its_price_and_side(slice_: Order) -> 
         book.match(order(2, Side.BUY, 100, 5, owner=BOB, tif=TimeInForce.IOC), refill=lambda maker: slice_)
     book.rollback(token)
     assert book.dump() == before and book.invariant_violations() == []
+
+
+# -- loading a stored book ----------------------------------------------------------------------
+
+
+def _stored_orders() -> list[Order]:
+    """Both sides, several orders a level, in id order as the store keeps them."""
+    return [order(i, BUY if i % 2 else SELL, (95 - i % 5) if i % 2 else (100 + i % 7), 1 + i % 4, (ALICE, BOB, CAROL)[i % 3])
+            for i in range(1, 80)]
+
+
+def test_a_loaded_book_is_the_book_resting_each_order_in_turn_builds() -> None:
+    loaded = OrderBook(MARKET)
+    loaded.load(_stored_orders())
+    rested = book_with(*_stored_orders())
+    assert loaded.dump() == rested.dump() and loaded.invariant_violations() == []
+    assert (loaded.best_bid(), loaded.best_ask()) == (rested.best_bid(), rested.best_ask()) == (95, 100)
+    taker = order(500, BUY, 103, 40, CAROL)
+    assert loaded.place(taker) == rested.place(taker)  # it matches as the other does
+    assert loaded.dump() == rested.dump()
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([order(3, SELL, 100, 1), order(2, SELL, 101, 1)], "after id 3"),
+    ([order(3, SELL, 100, 1), order(3, SELL, 101, 1)], "after id 3"),
+    ([order(1, SELL, 100, 0)], "size 0"),
+    ([dataclasses.replace(order(1, SELL, 100, 1), market_id=MARKET + 1)], "market 8"),
+    ([order(1, SELL, 100, 1), order(2, BUY, 100, 1)], "crossed"),
+])
+def test_a_load_that_is_not_a_stored_book_is_refused_and_leaves_the_book_empty(bad: list[Order], message: str) -> None:
+    book = OrderBook(MARKET)
+    with pytest.raises(BookError, match=message):
+        book.load(bad)
+    assert book.dump() == OrderBook(MARKET).dump() and (book.best_bid(), book.best_ask()) == (None, None)
+    book.load(_stored_orders())  # an empty book again
+    assert book.dump() == book_with(*_stored_orders()).dump()
+
+
+def test_only_an_empty_book_outside_a_checkpoint_loads() -> None:
+    with pytest.raises(BookError, match="must be empty"):
+        book_with(order(1, SELL, 100, 1)).load([order(2, SELL, 101, 1)])
+    book = OrderBook(MARKET)
+    book.checkpoint()
+    with pytest.raises(BookError, match="must be empty"):
+        book.load([order(2, SELL, 101, 1)])
