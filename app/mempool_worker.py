@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import errno
 import fcntl
-import gc
 import logging
 import os
 import pickle
@@ -66,7 +65,6 @@ log = logging.getLogger("perpchain.mempool")
 
 _HEADER = struct.Struct(">I")
 _READ_BYTES = 1 << 20
-GC_YOUNG_OBJECTS = 20_000  # allocations between two collections of the youngest generation
 REPORT_EVERY_TXS = 1_000  # the worker reports at least this often, and at every Flush
 _TABLE_SUFFIXES = (".ldb", ".sst")  # LevelDB never rewrites these in place: links are safe
 
@@ -405,11 +403,6 @@ def main(argv: list[str] | None = None) -> int:
     async def serve() -> bool:
         with loading_long_lived():  # the books, as in the node
             worker = _Worker(args.replica, commands, reports)
-        # The young generation is larger than the default 700 objects: a check allocates about a
-        # hundred, and each collection of the older generations walks the decode and signer
-        # caches (measured on Application.check_tx in process: 4-5 µs of collection per check,
-        # under 1 µs with this).
-        gc.set_threshold(GC_YOUNG_OBJECTS, *gc.get_threshold()[1:])
         log.info("mempool worker ready on %s", args.replica)
         await worker.run()
         return not worker.failed

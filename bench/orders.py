@@ -28,6 +28,8 @@ server adds a tag and a length), timed on the events each block delivered, their
 already formatted (the formatting of a deferred event is in FinalizeBlock's figure):
 
   events_encode_us_per_order   process CPU time per order finalized
+
+The process runs Python's cycle collector as a node does (app/long_lived.py).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from typing import Any, Callable
 
 from app.driver import Genesis, InProcessChain
 from app.event_encoding import finalize_block_response, tx_result
+from app.long_lived import collect_as_a_node
 from genesis.app_state import build_app_state
 from genesis.markets import LOCALNET_MARKETS
 from localnet.load import BAD, Flow, TxPlan
@@ -105,6 +108,7 @@ def _encode_cpu_s(response: abci_pb.ResponseFinalizeBlock) -> float:
 def run(size: int = 0) -> dict[str, Any]:
     """`size`: txs to send (default 4,000, about 70,000 orders)."""
     txs_total = size or 4_000
+    collect_as_a_node()
     keys = [PrivateKey(_secret(i)) for i in range(ACCOUNTS)]
     market = LOCALNET_MARKETS[0]
     tick = int(market["tick_size"])
