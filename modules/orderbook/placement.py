@@ -21,7 +21,7 @@ from modules.orderbook.errors import (
 )
 from modules.orderbook.expected_keepers import Oracle
 from modules.orderbook.keeper import OrderbookKeeper, order_attributes
-from modules.orderbook.types import RESTING_TIME_IN_FORCE, Order, Side, TimeInForce
+from modules.orderbook.types import RESTING_TIME_IN_FORCE, FillSummary, Order, Side, TimeInForce
 from modules.types import SubaccountId
 
 
@@ -76,7 +76,8 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
         events = [Event.deferred("order_placed", _placed_attributes, announced, market, True)]
     else:
         events = [Event.deferred("order_placed", _placed_attributes, order, market, False)]
-    summary = keeper.match(market, order)
+    # An order that crosses nothing (every post-only one, by now) has nothing to match.
+    summary = keeper.match(market, order) if book.would_cross(order.side, order.price_ticks) else FillSummary()
     events.extend(summary.events)
     if order.tif == TimeInForce.FOK and summary.filled_lots < order.size_lots:
         raise FillOrKillNotFilled(f"a maker dropped out; {summary.filled_lots} of {order.size_lots} lots filled")
