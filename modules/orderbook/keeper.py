@@ -69,7 +69,6 @@ def pack_order(order: Order) -> bytes:
 
 
 # Stored enum values to members by lookup (calling the enum class costs several times more).
-_TRAILING_ORDER = struct.Struct(">IQ")  # an order key's last 12 bytes: market, order id (keys.trailing_order)
 _SIDES = {int(side): side for side in Side}
 _TIME_IN_FORCE = {int(tif): tif for tif in TimeInForce}
 
@@ -169,7 +168,7 @@ class OrderbookKeeper:
         by_market: dict[int, list[Order]] = {}
         start = STORE_PREFIX + ORDER
         for key, raw in store.iterate(start, prefix_end(start)):  # by market, then order id
-            market_id, order_id = _TRAILING_ORDER.unpack_from(key, len(key) - _TRAILING_ORDER.size)
+            market_id, order_id = trailing_order(key)
             held = by_market.get(market_id)
             if held is None:
                 held = by_market[market_id] = []

@@ -44,6 +44,8 @@ key order is numeric order; `~x` is 2^64-1-x (a level that sorts a falling price
 
 from __future__ import annotations
 
+import struct
+
 from modules.encoding import read_uint, subaccount_bytes, u32, u64
 from modules.types import SubaccountId
 
@@ -97,9 +99,13 @@ def _in_market(market_id: int | None) -> bytes:
     return u32(market_id) if market_id is not None else b""
 
 
+_TRAILING_ORDER = struct.Struct(">IQ")
+
+
 def trailing_order(key: bytes) -> tuple[int, int]:
     """(market, order id): the last 12 bytes of an order's key and of every index naming an order."""
-    return read_uint(key[-12:-8]), read_uint(key[-8:])
+    market_id, order_id = _TRAILING_ORDER.unpack_from(key, len(key) - _TRAILING_ORDER.size)
+    return market_id, order_id
 
 
 def trailing_id(key: bytes) -> int:

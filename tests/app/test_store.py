@@ -204,7 +204,8 @@ def test_a_store_closed_cleanly_leaves_no_log_for_the_next_start_to_replay(tmp_p
         if closes:
             store.close()
             assert _log_bytes(path) < 10_000
-    del store  # the crashed one: its LevelDB is released without a close
+    del store  # the crashed one: its LevelDB is released without a close, its log kept
+    assert _log_bytes(tmp_path / "crashed") > 2_000_000
     for path in (tmp_path / "stopped", tmp_path / "crashed"):
         reopened = CommittedStore(path)
         assert reopened.last_commit().height == 1 and reopened.get(b"\x01019999") == b"v" * 100
