@@ -14,19 +14,30 @@ _HISTORY = struct.Struct(">q16s")
 
 
 class FundingKeeper:
+    """Each market's funding state is read once per keeper (a margin check reads the index of every
+    market a subaccount holds): only the block's funding step writes it, through its keeper, and
+    a tx never does, so one keeper set serves a block's txs (modules/keepers.py)."""
+
     def __init__(self, store: KVStore) -> None:
         self._store = PrefixStore(store, STORE_PREFIX)
+        self._states: dict[int, FundingState] = {}
 
     def state(self, market_id: int) -> FundingState:
-        raw = self._store.get(state_key(market_id))
-        if raw is None:
-            return FundingState()
-        index, premium, samples, hour = _STATE.unpack(raw)
-        return FundingState(read_i128(index), premium, samples, hour)
+        found = self._states.get(market_id)
+        if found is None:
+            raw = self._store.get(state_key(market_id))
+            if raw is None:
+                found = FundingState()
+            else:
+                index, premium, samples, hour = _STATE.unpack(raw)
+                found = FundingState(read_i128(index), premium, samples, hour)
+            self._states[market_id] = found
+        return found
 
     def set_state(self, market_id: int, state: FundingState) -> None:
         self._store.set(state_key(market_id), _STATE.pack(
             i128(state.index), state.premium_sum_ppm, state.samples, state.hour))
+        self._states[market_id] = state
 
     def index(self, market_id: int) -> int:
         return self.state(market_id).index
