@@ -47,9 +47,21 @@ def execute_tx(keepers: Keepers, admitted: AdmittedTx) -> list[Event]:
     """Run every action in order (the nonce is used already); any error aborts the whole tx (the
     caller discards the keepers' store branch and rolls the books back)."""
     tx = admitted.tx
+    actions = tx.actions
     events: list[Event] = []
-    for action in tx.actions:
-        events.extend(_route(action).deliver(keepers, tx.account, action))
+    at = 0
+    while at < len(actions):
+        action = actions[at]
+        route = _route(action)
+        if route.deliver_run is None:
+            events.extend(route.deliver(keepers, tx.account, action))
+            at += 1
+            continue
+        end = at + 1
+        while end < len(actions) and type(actions[end]) is type(action):
+            end += 1
+        events.extend(route.deliver_run(keepers, tx.account, actions[at:end]))
+        at = end
     return events
 
 

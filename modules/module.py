@@ -6,7 +6,7 @@ modules/registry.py lists the modules; the app routes by that list and knows no 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Mapping, Protocol, TypeVar
+from typing import Any, Callable, Generic, Mapping, Protocol, Sequence, TypeVar
 
 from modules.anchor.msg_server import CommittedState, LatestTree
 from modules.context import Event
@@ -23,16 +23,22 @@ Handler = Callable[[Keepers, bytes, Any], list[Event]]
 Check = Callable[[Keepers, bytes, Any], None]
 """CheckTx's part of an action, on the mempool's check state (its writes stay for later txs)."""
 
+RunHandler = Callable[[Keepers, bytes, Sequence[Any]], list[Event]]
+"""(the keepers, the tx's signer, consecutive actions of one type) -> their events, in order."""
+
 
 @dataclass(frozen=True)
 class Route:
     """How the app runs one action type: `deliver` in a block, `check` in CheckTx. With `dry_run`,
     CheckTx also runs the whole tx with the block's own handlers on a throwaway branch over the
-    committed books (an order's fate depends on the book, which `check` does not touch)."""
+    committed books (an order's fate depends on the book, which `check` does not touch). With
+    `deliver_run`, consecutive actions of this type in a tx are delivered by one call, which
+    delivers each as `deliver` would and may hand what it read from one to the next."""
 
     deliver: Handler
     check: Check
     dry_run: bool = False
+    deliver_run: RunHandler | None = None
 
 
 def check_by_delivering(deliver: Handler) -> Check:

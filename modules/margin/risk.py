@@ -79,6 +79,9 @@ class RiskView:
     The view keeps each market's share of equity and of both requirements, so a risk with a
     pending change in one market costs that market's term, whatever else the subaccount holds."""
 
+    __slots__ = ("subaccount", "_markets", "_margin", "_oracle", "_funding", "holdings", "collateral_micro_usdc",
+                 "_inputs", "_terms", "_sums")
+
     def __init__(self, subaccount: SubaccountId, markets: Markets, bank: Bank, margin: Records, oracle: Prices,
                  funding: FundingIndex) -> None:
         self.subaccount = subaccount
@@ -122,6 +125,29 @@ class RiskView:
             initial += now.initial - was.initial
             maintenance += now.maintenance - was.maintenance
         return AccountRisk(collateral + equity, initial, maintenance)
+
+    def moved(self, market_id: int) -> RiskView:
+        """The view after the subaccount's holding in `market_id` changed and nothing else did (its
+        balance, its other holdings, every market's price, index and margin fraction): the
+        holdings read again and that market's term computed again; the other terms are kept."""
+        terms = self._market_terms()
+        view = RiskView.__new__(RiskView)
+        view.subaccount, view._markets, view._margin = self.subaccount, self._markets, self._margin
+        view._oracle, view._funding, view._inputs = self._oracle, self._funding, self._inputs
+        view.collateral_micro_usdc = self.collateral_micro_usdc
+        view.holdings = self._margin.holdings(self.subaccount)
+        view._terms = moved_terms = dict(terms)
+        was = moved_terms.pop(market_id, _NO_TERM)
+        now = _NO_TERM
+        for holding in view.holdings:
+            if holding.position.market_id == market_id:
+                position = settled(holding.position, self.market_inputs(market_id)[2])[0]
+                now = moved_terms[market_id] = self._term(market_id, position, holding.exposure.bid_lots,
+                                                           holding.exposure.ask_lots)
+        equity, initial, maintenance = self._sums
+        view._sums = _Term(equity - was.equity + now.equity, initial - was.initial + now.initial,
+                           maintenance - was.maintenance + now.maintenance)
+        return view
 
     def _market_terms(self) -> dict[int, _Term]:
         """Each held market's term (funding settled), and their sums, computed on first use."""

@@ -582,14 +582,21 @@ class OrderbookKeeper:
 
     def stored_obligations(self, owner: SubaccountId) -> int:
         """What a subaccount keeps stored: resting orders, conditionals and TWAPs."""
-        return self.open_order_count(owner) + ConditionalBook(self._root).count_of(owner) + \
-            TwapBook(self._root).count_of(owner)
+        return self.open_order_count(owner) + self.stored_besides_orders(owner)
 
-    def require_storage_room(self, owner: SubaccountId, equity_micro_usdc: int) -> None:
+    def stored_besides_orders(self, owner: SubaccountId) -> int:
+        """The subaccount's conditionals and TWAPs (what placing an order that rests leaves as it is)."""
+        return ConditionalBook(self._root).count_of(owner) + TwapBook(self._root).count_of(owner)
+
+    def require_storage_room(self, owner: SubaccountId, equity_micro_usdc: int,
+                             besides_orders: int | None = None) -> None:
         """What the subaccount stores stays within its equity tier (docs/orders.md); equity under
-        the first tier stores nothing."""
+        the first tier stores nothing. `besides_orders`: its conditionals and TWAPs, when the
+        caller has counted them already."""
         allowed = self.params.max_stored(equity_micro_usdc)
-        stored = self.stored_obligations(owner)
+        if besides_orders is None:
+            besides_orders = self.stored_besides_orders(owner)
+        stored = self.open_order_count(owner) + besides_orders
         if stored > allowed:
             raise StorageLimitReached(f"{owner} would store {stored} orders, conditionals and TWAPs; equity "
                                       f"{equity_micro_usdc} micro-USDC allows {allowed} (docs/orders.md)")

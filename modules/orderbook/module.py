@@ -8,7 +8,7 @@ block would, with the same code."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from modules.context import Event
 from modules.keepers import Keepers
@@ -71,6 +71,15 @@ def _route(handle: BookHandler, check: Check) -> Route:
     return Route(_on_book(handle), check, dry_run=True)
 
 
+def _place_route() -> Route:
+    """Placements: a run of them in one tx (a market maker's ladder) shares its risk reads."""
+
+    def deliver_run(k: Keepers, signer: bytes, actions: Sequence[PlaceOrder]) -> list[Event]:
+        return msg_server.handle_place_run(k.orderbook, signer, actions)
+
+    return Route(_on_book(msg_server.handle_place), _check_place, dry_run=True, deliver_run=deliver_run)
+
+
 def _begin_block(block: Block) -> list[Event]:
     keeper = block.keepers.orderbook
     events = msg_server.begin_block(keeper)
@@ -81,7 +90,7 @@ def _begin_block(block: Block) -> list[Event]:
 MODULE = Module(
     "orderbook",
     routes={
-        PlaceOrder: _route(msg_server.handle_place, _check_place),
+        PlaceOrder: _place_route(),
         CancelOrder: _route(msg_server.handle_cancel, _check_market),
         CancelAll: _route(msg_server.handle_cancel_all, _check_market),
         ModifyOrder: _route(msg_server.handle_modify, _check_market),

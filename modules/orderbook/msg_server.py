@@ -6,6 +6,8 @@ CheckTx and FinalizeBlock refuse the same orders with the same codes; placement.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from modules.context import BlockContext, Event
 from modules.markets.types import Market
 from modules.orderbook.actions import (
@@ -43,7 +45,7 @@ from modules.orderbook.params import (
     MAX_GOOD_TIL_BLOCKS_AHEAD,
     MAX_GOOD_TIL_TIME_AHEAD_MS,
 )
-from modules.orderbook.placement import market_open_to, place_order, within_band
+from modules.orderbook.placement import RiskCarry, market_open_to, place_order, within_band
 from modules.orderbook.twap import TwapBook
 from modules.orderbook.twap import attributes as twap_attributes
 from modules.orderbook.twap_handlers import handle_cancel_twap
@@ -113,7 +115,9 @@ def _validate_iceberg(market: Market, action: PlaceOrder) -> None:
                                 "not be reduce-only")
 
 
-def handle_place(keeper: OrderbookKeeper, signer: bytes, action: PlaceOrder) -> list[Event]:
+def handle_place(keeper: OrderbookKeeper, signer: bytes, action: PlaceOrder,
+                 carry: RiskCarry | None = None) -> list[Event]:
+    """One placement (`carry`: what the placement before it in a run handed on)."""
     market = validate_place(keeper.markets, keeper.oracle, keeper.ctx, action)
     owner = _subaccount(signer, action.subaccount)
     price_ticks, size_lots = action.price // market.tick_size, action.size // market.step_size
@@ -124,7 +128,17 @@ def handle_place(keeper: OrderbookKeeper, signer: bytes, action: PlaceOrder) -> 
     order = Order(keeper.next_order_id(), market.market_id, owner, action.client_id, action.side, price_ticks,
                   size_lots, action.post_only, action.reduce_only, action.time_in_force, action.good_til_block,
                   action.good_til_time_ms)
-    return place_order(keeper, market, order, action.display_size // market.step_size)
+    return place_order(keeper, market, order, action.display_size // market.step_size, carry)
+
+
+def handle_place_run(keeper: OrderbookKeeper, signer: bytes, actions: Sequence[PlaceOrder]) -> list[Event]:
+    """Consecutive placements of one tx, each placed as `handle_place` places it alone, with one
+    RiskCarry handing each subaccount's risk reads on while nothing but its new orders moved it."""
+    carry = RiskCarry()
+    events: list[Event] = []
+    for action in actions:
+        events += handle_place(keeper, signer, action, carry)
+    return events
 
 
 def _owned_order(keeper: OrderbookKeeper, owner: SubaccountId, market_id: int, order_id: int) -> Order:

@@ -54,12 +54,39 @@ def order_rules(market: Market, oracle: Oracle, height: int, order: Order) -> No
     within_band(market, oracle, order.side, order.price_ticks)
 
 
-def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_lots: int = 0) -> list[Event]:
+class RiskCarry:
+    """What a placement hands the next one in a run of placements (consecutive orders of one tx,
+    as a market maker's ladder): the subaccount's risk view as it stands after the order rested,
+    kept only when the order changed nothing else (no fill, no maker cancelled, nothing shrunk).
+    The next placement of that subaccount then reads only what the new order moved: its holding
+    in one market (RiskView.moved), not its balance, every market's inputs and every term."""
+
+    __slots__ = ("owner", "view", "besides_orders")
+
+    def __init__(self) -> None:
+        self.owner: SubaccountId | None = None
+        self.view: RiskView | None = None
+        self.besides_orders = 0  # the subaccount's conditionals and TWAPs, which placing leaves as they are
+
+    def take(self, owner: SubaccountId) -> tuple[RiskView, int] | None:
+        """The view and count handed on for `owner`, once (None: none, or another subaccount's)."""
+        handed = (self.view, self.besides_orders) if self.owner == owner and self.view is not None else None
+        self.owner = self.view = None
+        return handed
+
+    def keep(self, owner: SubaccountId, view: RiskView, besides_orders: int) -> None:
+        self.owner, self.view, self.besides_orders = owner, view, besides_orders
+
+
+def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_lots: int = 0,
+                carry: RiskCarry | None = None) -> list[Event]:
     """Match, clear, rest what may rest, then hold the taker to its initial margin. An iceberg
-    (`display_lots` > 0) takes like any order; what rests shows `display_lots` and hides the rest."""
+    (`display_lots` > 0) takes like any order; what rests shows `display_lots` and hides the rest.
+    `carry`: the run's (RiskCarry), which this placement takes its view from and hands one on."""
     order_rules(market, keeper.oracle, keeper.ctx.height, order)
     book = keeper.books[market.market_id]
-    view = keeper.risk_view(order.owner)
+    handed = carry.take(order.owner) if carry is not None else None
+    view, besides_orders = handed if handed is not None else (keeper.risk_view(order.owner), None)
     before = view.risk()
     if not order.reduce_only:
         require_worst_case_collateral(view, market, order, before)
@@ -103,7 +130,11 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
     untouched = not summary.events and len(events) == 1
     if rests:
         after = view.risk(_resting(view, market, order, remaining)) if untouched else None
-        require_paid_for(keeper, order.owner, before, after)
+        if besides_orders is None:
+            besides_orders = keeper.stored_besides_orders(order.owner)
+        require_paid_for(keeper, order.owner, before, after, besides_orders)
+        if carry is not None and untouched:
+            carry.keep(order.owner, view.moved(market.market_id), besides_orders)
     else:
         keeper.require_initial_margin(order.owner, before)
     return events
@@ -116,12 +147,13 @@ def _resting(view: RiskView, market: Market, order: Order, lots: int) -> Pending
 
 
 def require_paid_for(keeper: OrderbookKeeper, owner: SubaccountId, before: AccountRisk,
-                     after: AccountRisk | None = None) -> None:
+                     after: AccountRisk | None = None, besides_orders: int | None = None) -> None:
     """After storing an order, a conditional or a TWAP: the subaccount still meets its initial
     requirement (what it stores reserves margin for its worst case) and stays within its tier.
-    `after`: the risk now when the caller knows it already (else it is read)."""
+    `after`: the risk now when the caller knows it already (else it is read); `besides_orders`:
+    its conditionals and TWAPs when the caller counted them (else they are read)."""
     after = keeper.require_initial_margin(owner, before, after)
-    keeper.require_storage_room(owner, after.equity_micro_usdc)
+    keeper.require_storage_room(owner, after.equity_micro_usdc, besides_orders)
 
 
 def require_worst_case_collateral(view: RiskView, market: Market, order: Order, before: AccountRisk) -> None:
