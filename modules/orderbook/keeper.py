@@ -519,7 +519,11 @@ class OrderbookKeeper:
             self._store.delete(trade_key(market.market_id, seq - RECENT_TRADES_KEPT))
         summary.events.append(Event.deferred("fill", _fill_attributes, market, maker, taker, size_lots, maker_side,
                                              taker_side))
-        summary.traders.extend(o for o in (maker.owner, taker.owner) if o not in summary.traders)
+        for order, side in ((maker, maker_side), (taker, taker_side)):
+            lots = size_lots if order.side == Side.BUY else -size_lots
+            held = side.position.size_lots - lots  # before this fill
+            if (held == 0 or (held > 0) != (lots > 0)) and order.owner not in summary.not_only_grown:
+                summary.not_only_grown.append(order.owner)
 
     def cancel_event(self, market: Market, order: Order, reason: CancelReason | str) -> Event:
         kind = "order_expired" if reason == CancelReason.EXPIRED else "order_cancelled"

@@ -119,10 +119,11 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
             keeper.hide(order, display_lots, remaining - shown)
     elif remaining:
         events.append(keeper.cancel_event(market, order.with_size(remaining), "unfilled_" + order.tif.name.lower()))
-    # Reduce-only orders can outgrow a position only where it changed (the fills' owners) or where
-    # one more rests (a reduce-only order); the others keep holding the rule.
+    # Reduce-only orders (and TP/SL) can outgrow a position only where it shrank or changed side
+    # (the fills' owners but those whose position only grew) or where one more rests (a
+    # reduce-only order); the others keep holding the rule.
     touched = [order.owner] if order.reduce_only else []
-    touched.extend(o for o in summary.traders if o not in touched)
+    touched.extend(o for o in summary.not_only_grown if o not in touched)
     for subaccount in touched:
         events.extend(keeper.shrink_reduce_only(subaccount, market))
     # Where matching did nothing (no fill, no maker cancelled) and nothing shrank, the order only

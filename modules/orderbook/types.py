@@ -238,8 +238,9 @@ class Trade:
 @dataclass
 class FillSummary:
     """What matching one taker did: the lots it filled, the events of its fills and cancels, and
-    the makers and takers of its fills (in fill order, each once)."""
+    the makers and takers of its fills whose position a fill did not only grow (in fill order,
+    each once): one that was flat or that a fill went against, so smaller or on the other side."""
 
     filled_lots: int = 0
     events: list[Event] = field(default_factory=list)
-    traders: list[SubaccountId] = field(default_factory=list)
+    not_only_grown: list[SubaccountId] = field(default_factory=list)
