@@ -42,9 +42,15 @@ def read_i128(data: bytes) -> int:
     return int.from_bytes(data, "big", signed=True)
 
 
+_BYTE = tuple(bytes((value,)) for value in range(256))
+
+
 def subaccount_bytes(subaccount: SubaccountId) -> bytes:
     """address 20, number u8: a subaccount in a key, so one address's subaccounts sort together."""
-    return subaccount.address + bytes([subaccount.number])
+    number = subaccount.number
+    if not 0 <= number <= 255:
+        raise ValueError(f"subaccount number {number} does not fit in a byte")
+    return subaccount.address + _BYTE[number]
 
 
 def read_subaccount(data: bytes) -> SubaccountId:
