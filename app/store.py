@@ -263,7 +263,10 @@ class CacheStore:
     def __init__(self, parent: KVStore) -> None:
         self._parent = parent
         self._writes: dict[bytes, bytes | None] = {}
-        self._keys = SortedList()  # the written keys in order, so iteration costs O(log n + range)
+        # The written keys in order, so iteration costs O(log n + range). Keys written since the
+        # last iteration wait in `_unsorted`: a tx's branch is written far more often than iterated.
+        self._keys = SortedList()
+        self._unsorted: list[bytes] = []
 
     def get(self, key: bytes) -> bytes | None:
         if key in self._writes:
@@ -274,17 +277,20 @@ class CacheStore:
         if key < COVERED_START:
             raise KeyError("node-local keys (meta, the state tree) are written only by commit()")
         if key not in self._writes:
-            self._keys.add(key)
+            self._unsorted.append(key)
         self._writes[key] = value
 
     def delete(self, key: bytes) -> None:
         if key < COVERED_START:
             raise KeyError("node-local keys (meta, the state tree) are written only by commit()")
         if key not in self._writes:
-            self._keys.add(key)
+            self._unsorted.append(key)
         self._writes[key] = _TOMBSTONE
 
     def iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        if self._unsorted:
+            self._keys.update(self._unsorted)
+            self._unsorted.clear()
         pending = list(self._keys.irange(start, end, inclusive=(True, False)))
         if not pending:  # the common case in a tx's branch: nothing to merge, the parent answers
             yield from self._parent.iterate(start, end)
@@ -316,6 +322,7 @@ class CacheStore:
         """Drop the pending writes: the cache reads as its parent again (a failed tx's branch)."""
         self._writes.clear()
         self._keys.clear()
+        self._unsorted.clear()
 
     @property
     def writes(self) -> dict[bytes, bytes | None]:

@@ -41,13 +41,15 @@ def test_cache_iteration_equals_a_dict_of_the_merged_writes(tmp_path_factory: py
         commit_writes(store, dict(seed), 1)
         cache = CacheStore(store)
         expected = dict(seed)
-        for key, value in layer:
+        for index, (key, value) in enumerate(layer):
             if value is None:
                 cache.delete(key)
                 expected.pop(key, None)
             else:
                 cache.set(key, value)
                 expected[key] = value
+            if index % 3 == 0:  # iterated between writes too: keys written since are merged in
+                assert list(cache.iterate(b"\x01", None)) == sorted(expected.items())
         assert list(cache.iterate(b"\x01", None)) == sorted(expected.items())
         assert all(cache.get(k) == v for k, v in expected.items())
     finally:
