@@ -18,7 +18,6 @@ what the app hash commits to.
 
 from __future__ import annotations
 
-import heapq
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,17 +294,21 @@ class CacheStore:
         if not pending:  # the common case in a tx's branch: nothing to merge, the parent answers
             yield from self._parent.iterate(start, end)
             return
-        merged = heapq.merge(
-            ((k, 0, self._writes[k]) for k in pending),  # 0: the cache wins ties
-            ((k, 1, v) for k, v in self._parent.iterate(start, end)),
-        )
-        last: bytes | None = None
-        for key, _, value in merged:
-            if key == last:
-                continue
-            last = key
+        writes = self._writes
+        below = self._parent.iterate(start, end)
+        held = next(below, None)
+        for key in pending:  # both in key order; on a tie the cache's write wins
+            while held is not None and held[0] < key:
+                yield held
+                held = next(below, None)
+            if held is not None and held[0] == key:
+                held = next(below, None)
+            value = writes[key]
             if value is not _TOMBSTONE:
                 yield key, value
+        while held is not None:
+            yield held
+            held = next(below, None)
 
     def write(self) -> None:
         """Push the pending writes into the parent cache."""
