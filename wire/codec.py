@@ -219,6 +219,12 @@ _ALLOWED: dict[str, tuple[tuple[str, range | frozenset[int], Rule], ...]] = {
     for kind, rules in FIELD_RULES.items()}
 
 
+# Members by value, for the fields _check_fields has found to be members (the commonest action,
+# a placement, looks two up: a dict is ten times faster than calling the enum).
+_SIDES = {member.value: member for member in Side}
+_TIMES_IN_FORCE = {member.value: member for member in TimeInForce}
+
+
 def _check_fields(index: int, kind: str, message: Any) -> None:
     """FieldOutOfRange naming the action, the field, the value and the rule, for the first integer
     field of `message` that breaks its rule in FIELD_RULES."""
@@ -277,8 +283,8 @@ def _action_from_pb(index: int, message: tx_pb.Action) -> Action:
         )
     if kind == "place_order":
         place = message.place_order
-        return PlaceOrder(place.subaccount, place.market_id, Side(place.side), place.price, place.size,
-                          TimeInForce(place.time_in_force), place.good_til_block, place.good_til_time_ms,
+        return PlaceOrder(place.subaccount, place.market_id, _SIDES[place.side], place.price, place.size,
+                          _TIMES_IN_FORCE[place.time_in_force], place.good_til_block, place.good_til_time_ms,
                           place.post_only, place.reduce_only, place.client_id, place.display_size)
     if kind == "cancel_order":
         cancel = message.cancel_order

@@ -128,7 +128,7 @@ def handle_place(keeper: OrderbookKeeper, signer: bytes, action: PlaceOrder,
     order = Order(keeper.next_order_id(), market.market_id, owner, action.client_id, action.side, price_ticks,
                   size_lots, action.post_only, action.reduce_only, action.time_in_force, action.good_til_block,
                   action.good_til_time_ms)
-    return place_order(keeper, market, order, action.display_size // market.step_size, carry)
+    return place_order(keeper, market, order, action.display_size // market.step_size, carry, rules_checked=True)
 
 
 def handle_place_run(keeper: OrderbookKeeper, signer: bytes, actions: Sequence[PlaceOrder]) -> list[Event]:

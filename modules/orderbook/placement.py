@@ -79,11 +79,14 @@ class RiskCarry:
 
 
 def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_lots: int = 0,
-                carry: RiskCarry | None = None) -> list[Event]:
+                carry: RiskCarry | None = None, rules_checked: bool = False) -> list[Event]:
     """Match, clear, rest what may rest, then hold the taker to its initial margin. An iceberg
     (`display_lots` > 0) takes like any order; what rests shows `display_lots` and hides the rest.
-    `carry`: the run's (RiskCarry), which this placement takes its view from and hands one on."""
-    order_rules(market, keeper.oracle, keeper.ctx.height, order)
+    `carry`: the run's (RiskCarry), which this placement takes its view from and hands one on.
+    `rules_checked`: the caller applied `order_rules` to this very order (a direct order's
+    validate_place did, in this block and with this oracle price)."""
+    if not rules_checked:
+        order_rules(market, keeper.oracle, keeper.ctx.height, order)
     book = keeper.books[market.market_id]
     handed = carry.take(order.owner) if carry is not None else None
     view, besides_orders = handed if handed is not None else (keeper.risk_view(order.owner), None)
