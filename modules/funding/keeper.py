@@ -15,8 +15,10 @@ _HISTORY = struct.Struct(">q16s")
 
 class FundingKeeper:
     """Each market's funding state is read once per keeper (a margin check reads the index of every
-    market a subaccount holds): only the block's funding step writes it, through its keeper, and
-    a tx never does, so one keeper set serves a block's txs (modules/keepers.py)."""
+    market a subaccount holds): only the block's funding step writes it, after the txs, and a tx
+    never does, so one keeper set serves a block's txs (modules/keepers.py). A write drops the
+    keeper's copy rather than keeping the value, so a write into a branch that is then dropped
+    is not remembered."""
 
     def __init__(self, store: KVStore) -> None:
         self._store = PrefixStore(store, STORE_PREFIX)
@@ -37,7 +39,7 @@ class FundingKeeper:
     def set_state(self, market_id: int, state: FundingState) -> None:
         self._store.set(state_key(market_id), _STATE.pack(
             i128(state.index), state.premium_sum_ppm, state.samples, state.hour))
-        self._states[market_id] = state
+        self._states.pop(market_id, None)
 
     def index(self, market_id: int) -> int:
         return self.state(market_id).index

@@ -57,9 +57,11 @@ def order_rules(market: Market, oracle: Oracle, height: int, order: Order) -> No
 class RiskCarry:
     """What a placement hands the next one in a run of placements (consecutive orders of one tx,
     as a market maker's ladder): the subaccount's risk view as it stands after the order rested,
-    kept only when the order changed nothing else (no fill, no maker cancelled, nothing shrunk).
-    The next placement of that subaccount then reads only what the new order moved: its holding
-    in one market (RiskView.moved), not its balance, every market's inputs and every term."""
+    and its count of conditionals and TWAPs. Kept only when the order changed nothing but the
+    subaccount's holding in its own market: no fill, no maker cancelled, no order or conditional
+    cancelled (each of those has an event; the one silent change, a reduce-only order resized,
+    stays in that market). The next placement of that subaccount then reads only that holding
+    again (RiskView.moved), not its balance, every market's inputs and every term."""
 
     __slots__ = ("owner", "view", "besides_orders")
 
@@ -89,7 +91,7 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
         order_rules(market, keeper.oracle, keeper.ctx.height, order)
     book = keeper.books[market.market_id]
     handed = carry.take(order.owner) if carry is not None else None
-    view, besides_orders = handed if handed is not None else (keeper.risk_view(order.owner), None)
+    view, carried_besides = handed if handed is not None else (keeper.risk_view(order.owner), None)
     before = view.risk()
     if not order.reduce_only:
         require_worst_case_collateral(view, market, order, before)
@@ -134,8 +136,10 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
     untouched = not summary.events and len(events) == 1
     if rests:
         after = view.risk(_resting(view, market, order, remaining)) if untouched else None
-        if besides_orders is None:
-            besides_orders = keeper.stored_besides_orders(order.owner)
+        # The carried count holds while this order only rested: a fill that closes or flips the
+        # position cancels its TP/SL (fit_to_position), so then it is counted again.
+        besides_orders = carried_besides if untouched and carried_besides is not None else \
+            keeper.stored_besides_orders(order.owner)
         require_paid_for(keeper, order.owner, before, after, besides_orders)
         if carry is not None and untouched:
             carry.keep(order.owner, view.moved(market.market_id), besides_orders)

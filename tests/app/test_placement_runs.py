@@ -18,7 +18,7 @@ from modules.bank.types import Transfer
 from modules.context import BlockContext
 from modules.keepers import orderbook_keeper
 from modules.margin.risk import PendingChange
-from modules.orderbook.actions import ConditionalKind, PlaceConditional, PlaceOrder
+from modules.orderbook.actions import ConditionalKind, PlaceConditional, PlaceOrder, SetPositionTpSl
 from modules.orderbook.keeper import OrderbookKeeper
 from modules.orderbook.types import Order, Side, TimeInForce
 from modules.types import SubaccountId
@@ -142,6 +142,27 @@ def test_a_run_counts_the_conditionals_stored_beside_its_orders(pair: _Pair) -> 
     assert pair.block(signed(pair.runs, alice, *stops))[0][0] == 0
     [(code, log, _)] = pair.block(signed(pair.runs, alice, *_ladder(subaccount=1, levels=8, size=10)))
     assert code != 0 and "would store 17" in log
+
+
+def test_a_fill_in_a_run_that_cancels_the_positions_tpsl_is_counted_without_them(pair: _Pair) -> None:
+    """Found by review: the count of conditionals handed on from an order that only rested went
+    stale when the next order's fill closed the position and so cancelled its TP/SL."""
+    alice, bob = KEYS[0], KEYS[1]
+    sub1 = SubaccountId(alice.address, 1)
+    setup = [signed(pair.runs, alice, Transfer(0, sub1, 150 * USDC)),  # tier: 16 stored
+             signed(pair.runs, bob, sell(PRICE, 10)),
+             signed(pair.runs, alice, buy(PRICE, 10, subaccount=1, time_in_force=TimeInForce.IOC)),  # long 1 lot
+             signed(pair.runs, alice, SetPositionTpSl(1, BTC, PRICE + 1_000 * USDC, PRICE - 1_000 * USDC)),
+             signed(pair.runs, alice, *[sell(PRICE + (50 + i) * USDC, 10, subaccount=1, post_only=True)
+                                        for i in range(13)]),  # 13 orders and 2 conditionals: 15 of 16
+             signed(pair.runs, bob, buy(PRICE - 10 * USDC, 10))]
+    for raw in setup:
+        assert pair.block(raw)[0].code == 0
+    run = [buy(PRICE - 100 * USDC, 10, subaccount=1, post_only=True),  # rests, hands the count (2) on
+           sell(PRICE - 10 * USDC, 20, subaccount=1)]  # fills bob's lot (the TP/SL go), rests one: 15 stored
+    [(code, log, events)] = pair.block(signed(pair.runs, alice, *run))
+    assert code == 0, log
+    assert [kind for kind, _ in events].count("conditional_cancelled") == 2
 
 
 def test_a_moved_view_is_the_view_read_again(harness: AppHarness) -> None:
