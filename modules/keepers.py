@@ -41,7 +41,7 @@ class Verifiers:
 @dataclass(frozen=True, slots=True)
 class Keepers:
     """The keepers over `store`, for the block `ctx`. Their caches (markets, oracle prices,
-    params) hold what no tx changes, so one set serves every tx of a block."""
+    funding states, params) hold what no tx changes, so one set serves every tx of a block."""
 
     store: KVStore
     ctx: BlockContext

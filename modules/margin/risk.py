@@ -20,7 +20,7 @@ from modules.funding.keeper import FundingKeeper
 from modules.margin.expected_keepers import Bank, FundingIndex, Markets, Prices, Records
 from modules.margin.funding_settlement import settled
 from modules.margin.keeper import MarginKeeper
-from modules.margin.types import OpenOrderExposure, Position
+from modules.margin.types import Holding, OpenOrderExposure, Position
 from modules.markets.types import Market
 from modules.oracle.update import margin_price
 from modules.types import SubaccountId
@@ -140,9 +140,7 @@ class RiskView:
         now = _NO_TERM
         for holding in view.holdings:
             if holding.position.market_id == market_id:
-                position = settled(holding.position, self.market_inputs(market_id)[2])[0]
-                now = moved_terms[market_id] = self._term(market_id, position, holding.exposure.bid_lots,
-                                                           holding.exposure.ask_lots)
+                now = moved_terms[market_id] = self._holding_term(holding)
         equity, initial, maintenance = self._sums
         view._sums = _Term(equity - was.equity + now.equity, initial - was.initial + now.initial,
                            maintenance - was.maintenance + now.maintenance)
@@ -154,14 +152,17 @@ class RiskView:
             self._terms = {}
             equity = initial = maintenance = 0
             for holding in self.holdings:
-                market_id = holding.position.market_id
-                position = settled(holding.position, self.market_inputs(market_id)[2])[0]
-                term = self._term(market_id, position, holding.exposure.bid_lots, holding.exposure.ask_lots)
-                self._terms[market_id] = term
+                term = self._terms[holding.position.market_id] = self._holding_term(holding)
                 equity, initial, maintenance = (equity + term.equity, initial + term.initial,
                                                 maintenance + term.maintenance)
             self._sums = _Term(equity, initial, maintenance)
         return self._terms
+
+    def _holding_term(self, holding: Holding) -> _Term:
+        """A held market's term, its position's funding settled first."""
+        market_id = holding.position.market_id
+        position = settled(holding.position, self.market_inputs(market_id)[2])[0]
+        return self._term(market_id, position, holding.exposure.bid_lots, holding.exposure.ask_lots)
 
     def _term(self, market_id: int, position: Position, bid_lots: int, ask_lots: int) -> _Term:
         """One market's share: the position's value less its cost, the initial requirement of its

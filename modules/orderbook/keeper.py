@@ -54,7 +54,16 @@ from modules.orderbook.keys import (
 )
 from modules.orderbook.params import RECENT_TRADES_KEPT, OrderbookParams
 from modules.orderbook.twap import TwapBook
-from modules.orderbook.types import CancelReason, FillSummary, Order, Side, TimeInForce, Trade
+from modules.orderbook.types import (
+    SIDE_BY_VALUE,
+    TIME_IN_FORCE_BY_VALUE,
+    CancelReason,
+    FillSummary,
+    Order,
+    Side,
+    TimeInForce,
+    Trade,
+)
 from modules.store import KVStore, PrefixStore, prefix_end
 from modules.types import FEE_POOL, SubaccountId
 
@@ -68,11 +77,6 @@ def pack_order(order: Order) -> bytes:
                        order.good_til_time_ms)
 
 
-# Stored enum values to members by lookup (calling the enum class costs several times more).
-_SIDES = {int(side): side for side in Side}
-_TIME_IN_FORCE = {int(tif): tif for tif in TimeInForce}
-
-
 def unpack_order(market_id: int, order_id: int, raw: bytes,
                  owners: dict[tuple[bytes, int], SubaccountId] | None = None) -> Order:
     """`owners`: subaccount ids made so far, shared by the orders of one owner (a bulk load)."""
@@ -82,8 +86,8 @@ def unpack_order(market_id: int, order_id: int, raw: bytes,
         owner = SubaccountId(address, number)
     else:
         owner = owners.get((address, number)) or owners.setdefault((address, number), SubaccountId(address, number))
-    return Order(order_id, market_id, owner, client_id, _SIDES[side], price, size, bool(post_only), bool(reduce_only),
-                 _TIME_IN_FORCE[tif], gtb, gtt)
+    return Order(order_id, market_id, owner, client_id, SIDE_BY_VALUE[side], price, size, bool(post_only), bool(reduce_only),
+                 TIME_IN_FORCE_BY_VALUE[tif], gtb, gtt)
 
 
 def order_attributes(order: Order, market: Market) -> Attributes:

@@ -35,6 +35,10 @@ class TimeInForce(IntEnum):
 
 RESTING_TIME_IN_FORCE = (TimeInForce.GTC, TimeInForce.GOOD_TIL_BLOCK, TimeInForce.GOOD_TIL_TIME)
 TIME_IN_FORCE_VALUES = frozenset(int(tif) for tif in TimeInForce)  # a placement's check, without iterating the enum
+# Members by value, for values already known to be members (a stored order, a decoded placement):
+# a dict lookup costs a tenth of calling the enum class.
+SIDE_BY_VALUE = {int(side): side for side in Side}
+TIME_IN_FORCE_BY_VALUE = {int(tif): tif for tif in TimeInForce}
 
 
 class CancelReason(StrEnum):
