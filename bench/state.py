@@ -2,8 +2,8 @@
 its proofs cost a client.
 
 Setup (not timed): a node's LevelDB holding N keys (default 1,000,000): 100,000 subaccount
-balances (`bank/b/`; N/10 when that is fewer) and resting orders with their per-subaccount index (`orderbook/o/`,
-`orderbook/s/`) for the rest, with the tree built over them by build_tree and written in one
+balances (`bank/b/`; N/10 when that is fewer) and resting orders with their client-id index (`orderbook/o/`,
+`orderbook/c/`) for the rest, with the tree built over them by build_tree and written in one
 batch, as an import does, then compacted (as LevelDB's own compaction leaves a store that has
 run a while). Each block is 10,000 writes: 4,000 balances changed, 1,500 orders placed and
 1,500 removed (two keys each).
@@ -64,17 +64,18 @@ class _Chain:
         return BANK_PREFIX + balance_key(subaccount)
 
     def order_keys(self, order_id: int) -> tuple[bytes, bytes]:
-        """The order's record and its subaccount index entry (owner derived from the id)."""
+        """The order's record and its client-id index entry (owner derived from the id; the client
+        id is the order id)."""
         owner = self.subaccounts[order_id % len(self.subaccounts)]
         market = (1 + order_id % 10).to_bytes(4, "big")
         return (ORDERBOOK_PREFIX + b"o/" + market + order_id.to_bytes(8, "big"),
-                ORDERBOOK_PREFIX + b"s/" + owner.address + bytes((owner.number,)) + market + order_id.to_bytes(8, "big"))
+                ORDERBOOK_PREFIX + b"c/" + owner.address + bytes((owner.number,)) + order_id.to_bytes(8, "big"))
 
     def items(self) -> list[tuple[bytes, bytes]]:
         items = [(self.balance(s), self.rng.randbytes(16)) for s in self.subaccounts]
         for order_id in self.orders:
             record, index = self.order_keys(order_id)
-            items += [(record, self.rng.randbytes(64)), (index, b"")]
+            items += [(record, self.rng.randbytes(64)), (index, self.rng.randbytes(12))]
         return items
 
     def block_writes(self) -> dict[bytes, bytes | None]:
@@ -87,7 +88,7 @@ class _Chain:
             writes.update(dict.fromkeys(self.order_keys(gone)))
         for _ in range(ORDERS_PER_BLOCK):
             record, index = self.order_keys(self.next_order)
-            writes[record], writes[index] = self.rng.randbytes(64), b""
+            writes[record], writes[index] = self.rng.randbytes(64), self.rng.randbytes(12)
             self.orders.append(self.next_order)
             self.next_order += 1
         assert len(writes) == WRITES_PER_BLOCK

@@ -11,6 +11,10 @@ in constant time. Every change goes through three primitives (link, unlink, repl
 while a checkpoint is open, so a tx that fails can be undone exactly: `rollback` replays the log
 backwards, and each entry's undo is constant time too (an unlinked order goes back in front of the
 order that followed it then), so undoing costs what the changes cost.
+
+Each book also indexes its resting orders by owner (address, then subaccount number), kept by the
+same primitives, so a subaccount's orders and their count are read without touching the store: the
+index is derived from the resting orders and is never stored (docs/state.md).
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ _BUY = Side.BUY
 _SELF_TRADE = CancelReason.SELF_TRADE
 _MAKER_CHECK_FAILED = CancelReason.MAKER_CHECK_FAILED
 _NONE: tuple[()] = ()
+_NO_NUMBERS: dict[int, set[int]] = {}  # read only: an address without resting orders
+_NO_IDS: set[int] = set()
 
 # Undo journal entries are (target, kind, a, b); undoing calls target._undo(kind, a, b).
 _LINKED = 1  # a: the order added; undo unlinks it
@@ -178,6 +184,7 @@ class OrderBook:
         "_ask_prices",
         "_best_bid",
         "_best_ask",
+        "_owners",
     )
 
     def __init__(self, market_id: int, journal: Journal | None = None) -> None:
@@ -190,6 +197,7 @@ class OrderBook:
         self._ask_prices: _SortedPrices = SortedList()
         self._best_bid: int | None = None
         self._best_ask: int | None = None
+        self._owners: dict[bytes, dict[int, set[int]]] = {}  # address -> subaccount number -> order ids
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -201,6 +209,21 @@ class OrderBook:
 
     def get(self, order_id: int) -> Order | None:
         return self._index.get(order_id)
+
+    def owned_by(self, owner: SubaccountId) -> list[Order]:
+        """`owner`'s resting orders here, by order id."""
+        ids = self._owners.get(owner.address, _NO_NUMBERS).get(owner.number)
+        if not ids:
+            return []
+        index = self._index
+        return [index[order_id] for order_id in sorted(ids)]
+
+    def owned_count(self, owner: SubaccountId) -> int:
+        return len(self._owners.get(owner.address, _NO_NUMBERS).get(owner.number, _NO_IDS))
+
+    def owner_numbers(self, address: bytes) -> list[int]:
+        """The subaccount numbers of `address` with a resting order here, ascending."""
+        return sorted(self._owners.get(address, _NO_NUMBERS))
 
     def best_bid(self) -> int | None:
         return self._best_bid
@@ -299,6 +322,15 @@ class OrderBook:
                         problems.append(f"order {order.order_id} misplaced or empty")
         if linked != len(self._index):
             problems.append(f"index holds {len(self._index)} orders, levels {linked}")
+        owned = {(address, number, order_id) for address, numbers in self._owners.items()
+                 for number, ids in numbers.items() for order_id in ids}
+        resting = {(order.owner.address, order.owner.number, order.order_id) for order in self._index.values()}
+        if owned != resting:
+            problems.append(f"the owner index names {len(owned - resting)} orders not resting and misses "
+                            f"{len(resting - owned)}")
+        if any(not ids for numbers in self._owners.values() for ids in numbers.values()) \
+                or any(not numbers for numbers in self._owners.values()):
+            problems.append("the owner index keeps an empty entry")
         return problems
 
     # -- changing --------------------------------------------------------------------------------
@@ -334,6 +366,7 @@ class OrderBook:
                     level.count += 1
                     level.total_size_lots += order.size_lots
                 index[order.order_id] = order
+                self._own(order)
             self._bid_prices.update(bids)
             self._ask_prices.update(asks)
             self._best_bid = self._bid_prices[-1] if bids else None
@@ -342,7 +375,7 @@ class OrderBook:
                 raise BookError(f"the loaded book of market {self.market_id} is crossed: best bid "
                                 f"{self._best_bid}, best ask {self._best_ask}")
         except BookError:
-            for held in (index, bids, asks, self._bid_prices, self._ask_prices):
+            for held in (index, bids, asks, self._bid_prices, self._ask_prices, self._owners):
                 held.clear()
             self._best_bid = self._best_ask = None
             raise
@@ -371,6 +404,7 @@ class OrderBook:
             level.count -= 1
             level.total_size_lots -= order.size_lots
             del self._index[order_id]
+            self._disown(order)
         else:
             self._unlink(order)
         journal = self._journal
@@ -452,6 +486,7 @@ class OrderBook:
                 level.count += 1
                 level.total_size_lots += remaining
                 self._index[order_id] = order
+                self._own(order)
             else:
                 self._link(order)
             journal = self._journal
@@ -554,6 +589,7 @@ class OrderBook:
                         remaining -= size
                         if size < maker_size:  # the taker is done; the maker stays, shrunk, in front
                             shrunk = maker.with_size(maker_size - size)
+                            shrunk._owned = maker._owned
                             following = maker._next
                             shrunk._prev = None
                             shrunk._next = following
@@ -583,6 +619,10 @@ class OrderBook:
                 level.count -= 1
                 level.total_size_lots -= maker_size
                 del index[maker.order_id]
+                ids = maker._owned  # _disown, inlined
+                ids.remove(maker.order_id)
+                if not ids:
+                    self._forget_owner(owner)
                 if log is not None:
                     log.append((self, _UNLINKED, maker, following))
                 if remaining == 0:
@@ -621,6 +661,7 @@ class OrderBook:
             level.count += 1
             level.total_size_lots += order.size_lots
             self._index[order.order_id] = order
+            self._own(order)
             return
         following = tail  # an id below the level's last: walk back to its place
         while following._prev is not None and following._prev.order_id > order.order_id:
@@ -651,6 +692,7 @@ class OrderBook:
         level.count += 1
         level.total_size_lots += order.size_lots
         self._index[order.order_id] = order
+        self._own(order)
 
     def _add_level(self, first: Order) -> None:
         price = first.price_ticks
@@ -665,6 +707,7 @@ class OrderBook:
             if self._best_ask is None or price < self._best_ask:
                 self._best_ask = price
         self._index[first.order_id] = first
+        self._own(first)
 
     def _unlink(self, order: Order) -> Order | None:
         """Take `order` out of its level (dropping the level if it empties); returns the order that followed it."""
@@ -684,6 +727,7 @@ class OrderBook:
         level.count -= 1
         level.total_size_lots -= order.size_lots
         del self._index[order.order_id]
+        self._disown(order)
         if level.count == 0:
             del levels[price]
             if order.side == _BUY:
@@ -697,6 +741,34 @@ class OrderBook:
                 if price == self._best_ask:
                     self._best_ask = prices[0] if prices else None
         return following
+
+    def _own(self, order: Order) -> None:
+        """Add `order` to the owner index; the order keeps its owner's id set, so leaving costs no lookup."""
+        owner = order.owner
+        numbers = self._owners.get(owner.address)
+        if numbers is None:
+            ids = order._owned = {order.order_id}
+            self._owners[owner.address] = {owner.number: ids}
+            return
+        ids = numbers.get(owner.number)  # type: ignore[assignment]  # (the set, or None)
+        if ids is None:
+            ids = numbers[owner.number] = {order.order_id}
+        else:
+            ids.add(order.order_id)
+        order._owned = ids
+
+    def _disown(self, order: Order) -> None:
+        """Forget `order` in the owner index, and its owner there when it was their last."""
+        ids = order._owned
+        ids.remove(order.order_id)
+        if not ids:
+            self._forget_owner(order.owner)
+
+    def _forget_owner(self, owner: SubaccountId) -> None:
+        numbers = self._owners[owner.address]
+        del numbers[owner.number]
+        if not numbers:
+            del self._owners[owner.address]
 
     def _replace(self, old: Order, new: Order) -> None:
         """Put `new` (same id, side and price) in `old`'s place in its level."""
@@ -715,6 +787,7 @@ class OrderBook:
             following._prev = new
         level.total_size_lots += new.size_lots - old.size_lots
         self._index[old.order_id] = new
+        new._owned = old._owned
 
     def _undo(self, kind: int, a: Order, b: Order | None) -> None:
         if kind == _UNLINKED:
@@ -797,6 +870,32 @@ class Books:
 
     def order_count(self) -> int:
         return sum(len(book) for book in self._books.values())
+
+    def orders_of(self, owner: SubaccountId, market_id: int | None = None) -> list[Order]:
+        """`owner`'s resting orders (in one market, or in all), by market then order id."""
+        if market_id is not None:
+            book = self._books.get(market_id)
+            return book.owned_by(owner) if book is not None else []
+        books = self._books
+        return [order for market in sorted(books) for order in books[market].owned_by(owner)]
+
+    def open_count(self, owner: SubaccountId) -> int:
+        """How many orders `owner` rests, in every market."""
+        return sum(book.owned_count(owner) for book in self._books.values())
+
+    def orders_of_address(self, address: bytes, limit: int | None = None) -> list[Order]:
+        """The resting orders of every subaccount of `address`, by subaccount number, market and
+        order id (at most `limit`)."""
+        books = self._books
+        numbers = sorted({number for book in books.values() for number in book.owner_numbers(address)})
+        found: list[Order] = []
+        for number in numbers:
+            owner = SubaccountId(address, number)
+            for market in sorted(books):
+                found.extend(books[market].owned_by(owner))
+                if limit is not None and len(found) >= limit:
+                    return found[:limit]
+        return found
 
     def dump(self) -> tuple[object, ...]:
         return tuple(self._books[market_id].dump() for market_id in sorted(self._books))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import replace
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from modules.context import Attributes, BlockContext, Event
 from modules.encoding import read_uint, stored_uint, u32, u64
@@ -41,10 +41,6 @@ from modules.orderbook.keys import (
     expire_time_key,
     iceberg_count_key,
     iceberg_key,
-    open_count_key,
-    order_index_key,
-    order_index_of_address,
-    order_index_prefix,
     order_key,
     trade_key,
     trade_prefix,
@@ -226,28 +222,12 @@ class OrderbookKeeper:
         raw = self._store.get(order_key(market_id, order_id))
         return unpack_order(market_id, order_id, raw) if raw is not None else None
 
-    def orders_of(self, subaccount: SubaccountId, market_id: int | None = None) -> Iterator[Order]:
-        """A subaccount's resting orders, by market then order id."""
-        start = order_index_prefix(subaccount, market_id)
-        for key, _ in self._store.iterate(start, prefix_end(start)):
-            market, order_id = trailing_order(key)
-            # The book holds the same record as the store between actions; reading it there
-            # spares a read and a decode per order.
-            order = self.books[market].get(order_id) if market in self.books else None
-            if order is None:
-                order = self.order(market, order_id)
-            assert order is not None, "subaccount index names a missing order"
-            yield order
+    def orders_of(self, subaccount: SubaccountId, market_id: int | None = None) -> list[Order]:
+        """A subaccount's resting orders, by market then order id (the books' owner index)."""
+        return self.books.orders_of(subaccount, market_id)
 
     def open_order_count(self, subaccount: SubaccountId) -> int:
-        return stored_uint(self._store.get(open_count_key(subaccount)))
-
-    def _count_open(self, subaccount: SubaccountId, delta: int) -> None:
-        count = self.open_order_count(subaccount) + delta
-        if count:
-            self._store.set(open_count_key(subaccount), u32(count))
-        else:
-            self._store.delete(open_count_key(subaccount))
+        return self.books.open_count(subaccount)
 
     def order_by_client_id(self, subaccount: SubaccountId, client_id: int) -> tuple[int, int] | None:
         raw = self._store.get(client_id_key(subaccount, client_id))
@@ -283,8 +263,6 @@ class OrderbookKeeper:
         self._expose(order, order.size_lots)
 
     def _write_indexes(self, order: Order) -> None:
-        self._store.set(order_index_key(order.owner, order.market_id, order.order_id), b"")
-        self._count_open(order.owner, 1)
         if order.client_id:
             self._store.set(client_id_key(order.owner, order.client_id), u32(order.market_id) + u64(order.order_id))
         if order.tif == TimeInForce.GOOD_TIL_BLOCK:
@@ -299,25 +277,21 @@ class OrderbookKeeper:
 
     def remove_all(self, orders: Sequence[Order]) -> None:
         """Take resting orders (as the store holds them) out of their books and the store; their
-        exposure and open counts move once per subaccount and market, not once per order."""
+        exposure moves once per subaccount and market, not once per order."""
         lots: dict[tuple[SubaccountId, int], list[int]] = {}
-        counts: dict[SubaccountId, int] = {}
         icebergs: dict[int, bool] = {}  # per market: whether it holds any (else no order's is looked up)
         for order in orders:
             self.books[order.market_id].remove(order.order_id)
             self._store.delete(order_key(order.market_id, order.order_id))
-            self._forget_indexes(order, count=False)
+            self._forget_indexes(order)
             market_id = order.market_id
             if market_id not in icebergs:
                 icebergs[market_id] = self._store.get(iceberg_count_key(market_id)) is not None
             hidden = self._drop_iceberg(order)[1] if icebergs[market_id] else 0
             resting = lots.setdefault((order.owner, order.market_id), [0, 0])
             resting[0 if order.side == Side.BUY else 1] += order.size_lots + hidden
-            counts[order.owner] = counts.get(order.owner, 0) + 1
         for (owner, market_id), (bids, asks) in lots.items():  # in order of first appearance: deterministic
             self.margin.add_exposure(owner, market_id, -bids, -asks)
-        for owner, removed in counts.items():
-            self._count_open(owner, -removed)
 
     def shrink(self, order: Order, new_size_lots: int) -> Order:
         """Shrink in place, keeping time priority."""
@@ -458,13 +432,10 @@ class OrderbookKeeper:
             return CancelReason.REDUCE_ONLY_WOULD_OPEN
         return None
 
-    def _forget_indexes(self, order: Order, count: bool = True) -> None:
-        """Every index naming a resting order (alone for a maker filled completely: its exposure
-        already left with the fills). The client id stays if an iceberg's next slice took it over.
-        `count`: move the open count too (a caller removing many moves it once)."""
-        self._store.delete(order_index_key(order.owner, order.market_id, order.order_id))
-        if count:
-            self._count_open(order.owner, -1)
+    def _forget_indexes(self, order: Order) -> None:
+        """Every stored index naming a resting order (alone for a maker filled completely: its
+        exposure already left with the fills). The client id stays if an iceberg's next slice took
+        it over."""
         if order.client_id and self.order_by_client_id(order.owner, order.client_id) == (order.market_id, order.order_id):
             self._store.delete(client_id_key(order.owner, order.client_id))
         if order.tif == TimeInForce.GOOD_TIL_BLOCK:
@@ -656,16 +627,7 @@ class OrderbookKeeper:
     def dead_man_count_today(self, address: bytes) -> int:
         return stored_uint(self._store.get(dead_man_count_key(address, self.ctx.time_ms // 86_400_000)))
 
-    def orders_of_address(self, address: bytes, limit: int | None = None) -> Iterator[Order]:
+    def orders_of_address(self, address: bytes, limit: int | None = None) -> list[Order]:
         """The address's resting orders in every subaccount, by subaccount, market, id (at most
         `limit`)."""
-        start = order_index_of_address(address)
-        found: list[bytes] = []
-        for key, _ in self._store.iterate(start, prefix_end(start)):
-            if limit is not None and len(found) == limit:
-                break
-            found.append(key)
-        for key in found:
-            order = self.order(*trailing_order(key))
-            assert order is not None
-            yield order
+        return self.books.orders_of_address(address, limit)

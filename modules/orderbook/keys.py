@@ -1,13 +1,13 @@
 """orderbook's keys under prefix `orderbook/`: resting orders and their indexes (keeper.py),
 conditionals (conditional_store.py) and TWAPs (twap.py). Integers are fixed-width big-endian, so
-key order is numeric order; `~x` is 2^64-1-x (a level that sorts a falling price first).
+key order is numeric order; `~x` is 2^64-1-x (a level that sorts a falling price first). A
+subaccount's resting orders and their count are not stored: the books index them by owner
+(book.py), and a node builds that index with the books from `o/`.
 
 | key | holds |
 |---|---|
 | `params` | the genesis params, canonical JSON (modules/params.py) |
 | `o/<market u32><order_id u64>` | a resting order, packed |
-| `s/<address 20><number 1><market u32><order_id u64>` | a subaccount's resting orders |
-| `n/<address 20><number 1>` | how many orders the subaccount rests, u32 (the cap is checked per placement) |
 | `c/<address 20><number 1><client_id u64>` | market u32, order_id u64 of the order with that client id |
 | `next_id` | the next order id, u64 (the first is 1) |
 | `eb/<block u64><market u32><order_id u64>`, `et/<time_ms u64><market u32><order_id u64>` | good-til-block and good-til-time expiries |
@@ -54,8 +54,6 @@ PARAMS = b"params"
 
 # -- resting orders (keeper.py) -------------------------------------------------------------------
 ORDER = b"o/"
-ORDER_BY_SUBACCOUNT = b"s/"
-OPEN_COUNT = b"n/"
 BY_CLIENT_ID = b"c/"
 NEXT_ORDER_ID = b"next_id"
 EXPIRE_BLOCK = b"eb/"
@@ -117,24 +115,6 @@ def trailing_id(key: bytes) -> int:
 
 def order_key(market_id: int, order_id: int) -> bytes:
     return ORDER + u32(market_id) + u64(order_id)
-
-
-def order_index_prefix(owner: SubaccountId, market_id: int | None = None) -> bytes:
-    """The subaccount's resting orders (in one market, or in all)."""
-    return ORDER_BY_SUBACCOUNT + subaccount_bytes(owner) + _in_market(market_id)
-
-
-def order_index_key(owner: SubaccountId, market_id: int, order_id: int) -> bytes:
-    return order_index_prefix(owner, market_id) + u64(order_id)
-
-
-def order_index_of_address(address: bytes) -> bytes:
-    """The resting orders of every subaccount of `address`."""
-    return ORDER_BY_SUBACCOUNT + address
-
-
-def open_count_key(owner: SubaccountId) -> bytes:
-    return OPEN_COUNT + subaccount_bytes(owner)
 
 
 def client_id_key(owner: SubaccountId, client_id: int) -> bytes:

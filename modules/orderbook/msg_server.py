@@ -238,7 +238,7 @@ def _dead_man_step(keeper: OrderbookKeeper, budget: int) -> list[Event]:
         if left <= 0:
             break
         left -= 1  # the switch itself
-        for order in list(keeper.orders_of_address(address, left)):
+        for order in keeper.orders_of_address(address, left):
             keeper.remove(order)
             events.append(keeper.cancel_event(keeper.markets.market(order.market_id), order, "dead_man_switch"))
             left -= 1
@@ -264,5 +264,5 @@ def _dead_man_step(keeper: OrderbookKeeper, budget: int) -> list[Event]:
 
 
 def _holds_anything(keeper: OrderbookKeeper, address: bytes) -> bool:
-    return bool(next(keeper.orders_of_address(address, 1), None) or ConditionalBook(keeper.store).of_address(address, 1)
+    return bool(keeper.orders_of_address(address, 1) or ConditionalBook(keeper.store).of_address(address, 1)
                 or TwapBook(keeper.store).of_address(address, 1))

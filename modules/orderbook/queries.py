@@ -40,11 +40,11 @@ def _order_json(order: Order, store: KVStore) -> dict[str, Any]:
 
 
 def orders(q: QueryContext, args: list[str]) -> dict[str, Any]:
-    """From the committed store (the node's books may hold a block not yet committed)."""
+    """From the node's books, as `book` answers (between FinalizeBlock and Commit they include
+    the block being committed): they index resting orders by owner; the store does not."""
     owner = SubaccountId(address(args[0]), subaccount_number(args[1]))
-    keeper = orderbook_keeper(q.store, Books(), BlockContext("", 0, 0))
     return {"address": args[0].lower(), "subaccount": owner.number,
-            "orders": [_order_json(o, q.store) for o in keeper.orders_of(owner)]}
+            "orders": [_order_json(o, q.store) for o in q.books.orders_of(owner)]}
 
 
 def conditionals(q: QueryContext, args: list[str]) -> dict[str, Any]:

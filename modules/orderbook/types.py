@@ -53,7 +53,8 @@ class CancelReason(StrEnum):
 
 
 class _Links:
-    """The order book's links between the resting orders of one price level, in time priority.
+    """The order book's links between the resting orders of one price level, in time priority,
+    and to the ids of its owner's resting orders in that book (the owner index).
 
     A resting `Order` is its own list node, so resting one allocates nothing else. Only
     modules/orderbook/book.py reads or writes these slots; they are not fields of the record (not
@@ -61,7 +62,7 @@ class _Links:
     left the book.
     """
 
-    __slots__ = ("_prev", "_next")
+    __slots__ = ("_prev", "_next", "_owned")
 
     if TYPE_CHECKING:
         # The slots' types, declared as properties: mypy takes a slotted dataclass's slots to be its
@@ -74,6 +75,10 @@ class _Links:
         def _next(self) -> Order | None: ...  # the order after it (None: the level's tail)
         @_next.setter
         def _next(self, order: Order | None) -> None: ...
+        @property
+        def _owned(self) -> set[int]: ...  # the ids of the owner's resting orders in the book, this one's too
+        @_owned.setter
+        def _owned(self, ids: set[int]) -> None: ...
 
 
 @dataclass(slots=True, unsafe_hash=True, init=False)

@@ -11,7 +11,6 @@ from modules.context import BlockContext
 from modules.keepers import orderbook_keeper
 from modules.margin.keeper import MarginKeeper
 from modules.orderbook.actions import ConditionalKind, PlaceConditional, ScheduleCancelAll
-from modules.orderbook.book import Books
 from modules.orderbook.params import OrderbookParams
 from modules.orderbook.types import Side, TimeInForce
 from modules.types import SubaccountId
@@ -24,7 +23,7 @@ UP = PRICE + 1_000 * USDC
 
 
 def _stored(h: AppHarness, owner: SubaccountId) -> tuple[int, int]:
-    keeper = orderbook_keeper(h.store, Books(), BlockContext("", 0, 0))
+    keeper = orderbook_keeper(h.store, h.app.books, BlockContext("", 0, 0))
     return keeper.stored_obligations(owner), keeper.risk(owner).equity_micro_usdc
 
 

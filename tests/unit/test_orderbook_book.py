@@ -503,3 +503,66 @@ def test_only_an_empty_book_outside_a_checkpoint_loads() -> None:
     book.checkpoint()
     with pytest.raises(BookError, match="must be empty"):
         book.load([order(2, SELL, 101, 1)])
+
+
+# -- the owner index ----------------------------------------------------------------------------------
+
+
+def _other_market(resting: Order) -> Order:
+    return dataclasses.replace(resting, market_id=MARKET + 1)
+
+
+def test_a_subaccounts_orders_are_read_by_market_then_id_with_their_count() -> None:
+    books = Books()
+    books.add_market(MARKET + 1)
+    books.add_market(MARKET)
+    books[MARKET].rest(order(5, SELL, 105, 1, ALICE))
+    books[MARKET].rest(order(2, BUY, 95, 1, ALICE))
+    books[MARKET + 1].rest(_other_market(order(1, BUY, 50, 1, ALICE)))
+    books[MARKET].rest(order(3, BUY, 96, 1, BOB))
+    books[MARKET].rest(order(4, BUY, 94, 1, ALICE_ISOLATED))
+    assert [(o.market_id, o.order_id) for o in books.orders_of(ALICE)] == [(MARKET, 2), (MARKET, 5), (MARKET + 1, 1)]
+    assert [o.order_id for o in books.orders_of(ALICE, MARKET + 1)] == [1]
+    assert books.orders_of(ALICE, MARKET + 2) == [] and books.orders_of(CAROL) == []
+    assert (books.open_count(ALICE), books.open_count(ALICE_ISOLATED), books.open_count(CAROL)) == (3, 1, 0)
+    # every subaccount of an address: by number, market, id, cut at the limit
+    assert [o.order_id for o in books.orders_of_address(ALICE.address)] == [2, 5, 1, 4]
+    assert [o.order_id for o in books.orders_of_address(ALICE.address, 2)] == [2, 5]
+    assert books.orders_of_address(CAROL.address) == []
+
+
+def test_the_owner_index_follows_fills_cancels_and_resizes() -> None:
+    book = book_with(order(1, SELL, 100, 5, BOB), order(2, SELL, 100, 5, ALICE), order(3, SELL, 101, 5, BOB),
+                     order(4, SELL, 102, 5, CAROL))
+    book.match(order(10, BUY, 101, 7, ALICE))  # fills 1, cancels 2 (self-trade), takes 2 of 3
+    assert [o.order_id for o in book.owned_by(BOB)] == [3] and book.owned_by(BOB)[0].size_lots == 3
+    assert book.owned_count(ALICE) == 0 and book.owner_numbers(ALICE.address) == []
+    book.resize(4, 1)
+    book.remove(3)
+    assert book.owned_by(BOB) == [] and [o.size_lots for o in book.owned_by(CAROL)] == [1]
+    assert book.invariant_violations() == []
+
+
+def test_a_rollback_restores_the_owner_index() -> None:
+    book = book_with(order(1, SELL, 100, 5, BOB), order(2, BUY, 90, 5, CAROL))
+    token = book.checkpoint()
+    book.match(order(10, BUY, 100, 5, ALICE))
+    book.rest(order(11, BUY, 99, 1, ALICE))
+    book.remove(2)
+    assert book.owned_by(BOB) == [] and [o.order_id for o in book.owned_by(ALICE)] == [11]
+    book.rollback(token)
+    assert [o.order_id for o in book.owned_by(BOB)] == [1] and [o.order_id for o in book.owned_by(CAROL)] == [2]
+    assert book.owned_by(ALICE) == [] and book.invariant_violations() == []
+
+
+def test_a_loaded_book_indexes_its_owners() -> None:
+    book = OrderBook(MARKET)
+    book.load([order(1, SELL, 100, 5, BOB), order(2, BUY, 90, 5, ALICE_ISOLATED), order(3, SELL, 100, 1, BOB)])
+    assert [o.order_id for o in book.owned_by(BOB)] == [1, 3] and book.owner_numbers(ALICE.address) == [1]
+    assert book.invariant_violations() == []
+
+
+def test_an_owner_index_out_of_step_with_the_orders_is_a_violation() -> None:
+    book = book_with(order(1, SELL, 100, 5, BOB))
+    book._owners[BOB.address][BOB.number].add(99)
+    assert any("owner index" in problem for problem in book.invariant_violations())
