@@ -89,12 +89,14 @@ class Mempool:
         self.chain_id = chain_id
         self.last = last
         self.store = CacheStore(self._committed)  # the admitted txs' writes (nonces, transfers) since Commit
-        ctx = BlockContext(chain_id, last.height + 1, last.block_time_ms)
+        self._ctx = BlockContext(chain_id, last.height + 1, last.block_time_ms)
         self._check_branch = CacheStore(self.store)
-        # The check handlers never touch the books (the dry run has them), hence empty ones.
-        self._check_keepers = keepers_over(self._check_branch, Books(), ctx)
         self._dry_branch = CacheStore(self.store)
-        self._dry_keepers: Keepers | None = None  # with the books, once they are loaded
+        # Both over the committed books, built on the first check: a node whose worker checks never
+        # loads them. The check handlers read them too (a transfer counts the resting orders that
+        # stay stored against the tier of what collateral remains).
+        self._check_keepers: Keepers | None = None
+        self._dry_keepers: Keepers | None = None
 
     def set_chain_id(self, chain_id: str) -> None:
         """InitChain names the chain: the check state starts again for it."""
@@ -115,6 +117,8 @@ class Mempool:
         branch = self._check_branch
         try:
             admitted = ante.admit(item[0], item[1], self.chain_id, self._signers)
+            if self._check_keepers is None:
+                self._check_keepers = keepers_over(self._check_branch, self.books, self._ctx)
             check_tx(self._check_keepers, admitted)
             if needs_dry_run(admitted) and req.type != abci_pb.RECHECK:
                 self._dry_run(admitted)
@@ -142,7 +146,7 @@ class Mempool:
         and whose nonce it uses."""
         books = self.books
         if self._dry_keepers is None:
-            self._dry_keepers = keepers_over(self._dry_branch, books, self._check_keepers.ctx)
+            self._dry_keepers = keepers_over(self._dry_branch, books, self._ctx)
         token = books.checkpoint()
         try:
             execute_tx(self._dry_keepers, admitted)

@@ -1,4 +1,5 @@
-"""abci_query paths, answered from committed state only: as canonical JSON, but for /store.
+"""abci_query paths, answered from committed state (but /book and /orders, from the node's books,
+which between FinalizeBlock and Commit hold the decided block): as canonical JSON, but for /store.
 
 Each module declares its paths in its module.py (their answers in its queries.py); the app
 answers its own:

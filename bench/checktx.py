@@ -52,7 +52,7 @@ from genesis.app_state import build_app_state
 from modules.auth.keeper import AuthKeeper
 from modules.bank.types import Transfer
 from modules.context import BlockContext
-from modules.orderbook.book import Books
+from modules.orderbook.keeper import OrderbookKeeper
 from modules.types import SubaccountId
 from wire.codec import DecodedTx, Tx, sign_tx
 from wire.crypto import PrivateKey, keccak256, recover_address
@@ -380,7 +380,7 @@ def _breakdown(root: Path, app_state: dict[str, Any], block_time_ms: int, txs: S
             check = CacheStore(chain.store)
             ctx = BlockContext(CHAIN_ID, 2, block_time_ms)
             branch = CacheStore(check)
-            keepers = keepers_over(branch, Books(), ctx)
+            keepers = keepers_over(branch, OrderbookKeeper.load_books(branch), ctx)
 
             def execute() -> None:  # what check_tx does after decoding, signers already recovered
                 for tx_hash, d in decoded:

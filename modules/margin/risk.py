@@ -20,7 +20,7 @@ from modules.funding.keeper import FundingKeeper
 from modules.margin.expected_keepers import Bank, FundingIndex, Markets, Prices, Records
 from modules.margin.funding_settlement import settled
 from modules.margin.keeper import MarginKeeper
-from modules.margin.types import Holding, OpenOrderExposure, Position
+from modules.margin.types import Holding, Holdings, OpenOrderExposure, Position
 from modules.markets.types import Market
 from modules.oracle.update import margin_price
 from modules.types import SubaccountId
@@ -129,16 +129,34 @@ class RiskView:
         """The view after the subaccount's holding in `market_id` changed and nothing else did (its
         balance, its other holdings, every market's price, index and margin fraction): the
         holdings read again and that market's term computed again; the other terms are kept."""
+        return self._with_holdings(self._margin.holdings(self.subaccount), market_id)
+
+    def with_resting(self, market_id: int, bid_lots: int, ask_lots: int) -> RiskView:
+        """The view after `bid_lots` and `ask_lots` more came to rest in `market_id` and nothing
+        else changed (what resting an order writes): `moved` without reading the holding again,
+        and its `risk()` is `risk` of that pending change."""
+        held = next((h for h in self.holdings if h.position.market_id == market_id), None)
+        if held is not None:
+            exposure = held.exposure
+            grown = Holding(held.position, OpenOrderExposure(exposure.bid_lots + bid_lots, exposure.ask_lots + ask_lots))
+            holdings = tuple(grown if h is held else h for h in self.holdings)
+        else:
+            grown = Holding(Position(self.subaccount, market_id, 0, 0), OpenOrderExposure(bid_lots, ask_lots))
+            holdings = tuple(sorted((*self.holdings, grown), key=_market_of))
+        return self._with_holdings(holdings, market_id)
+
+    def _with_holdings(self, holdings: Holdings, market_id: int) -> RiskView:
+        """This view with `holdings`, which differ from its own in `market_id` alone."""
         terms = self._market_terms()
         view = RiskView.__new__(RiskView)
         view.subaccount, view._markets, view._margin = self.subaccount, self._markets, self._margin
         view._oracle, view._funding, view._inputs = self._oracle, self._funding, self._inputs
         view.collateral_micro_usdc = self.collateral_micro_usdc
-        view.holdings = self._margin.holdings(self.subaccount)
+        view.holdings = holdings
         view._terms = moved_terms = dict(terms)
         was = moved_terms.pop(market_id, _NO_TERM)
         now = _NO_TERM
-        for holding in view.holdings:
+        for holding in holdings:
             if holding.position.market_id == market_id:
                 now = moved_terms[market_id] = self._holding_term(holding)
         equity, initial, maintenance = self._sums
@@ -182,6 +200,10 @@ class _Term(NamedTuple):
 
 
 _NO_TERM = _Term(0, 0, 0)
+
+
+def _market_of(holding: Holding) -> int:
+    return holding.position.market_id
 _NO_EXPOSURE = OpenOrderExposure()
 
 

@@ -135,23 +135,26 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
     # added its resting lots: the view judges that without reading the subaccount again.
     untouched = not summary.events and len(events) == 1
     if rests:
-        after = view.risk(_resting(view, market, order, remaining)) if untouched else None
+        rested = _rested(view, market, order, remaining) if untouched else None
+        after = rested.risk() if rested is not None else None
         # The carried count holds while this order only rested: a fill that closes or flips the
         # position cancels its TP/SL (fit_to_position), so then it is counted again.
         besides_orders = carried_besides if untouched and carried_besides is not None else \
             keeper.stored_besides_orders(order.owner)
         require_paid_for(keeper, order.owner, before, after, besides_orders)
-        if carry is not None and untouched:
-            carry.keep(order.owner, view.moved(market.market_id), besides_orders)
+        if carry is not None and rested is not None:
+            # A reduce-only order may have resized the owner's others here without an event
+            # (shrink_reduce_only): the view handed on reads that holding again.
+            carry.keep(order.owner, view.moved(market.market_id) if order.reduce_only else rested, besides_orders)
     else:
         keeper.require_initial_margin(order.owner, before)
     return events
 
 
-def _resting(view: RiskView, market: Market, order: Order, lots: int) -> PendingChange:
-    """The change of `lots` of `order` resting (hidden iceberg lots count as resting)."""
-    return PendingChange(market.market_id, view.settled_position(market.market_id), 0,
-                         lots if order.side == Side.BUY else 0, lots if order.side == Side.SELL else 0)
+def _rested(view: RiskView, market: Market, order: Order, lots: int) -> RiskView:
+    """The view after `lots` of `order` came to rest (hidden iceberg lots count as resting)."""
+    return view.with_resting(market.market_id, lots if order.side == Side.BUY else 0,
+                             lots if order.side == Side.SELL else 0)
 
 
 def require_paid_for(keeper: OrderbookKeeper, owner: SubaccountId, before: AccountRisk,

@@ -182,3 +182,22 @@ def test_a_moved_view_is_the_view_read_again(harness: AppHarness) -> None:
     assert moved.risk() == fresh.risk() != earlier.risk()
     change = PendingChange(BTC, fresh.settled_position(BTC), 0, 30, 0)
     assert moved.risk(change) == fresh.risk(change)
+
+
+def test_a_view_with_resting_lots_is_the_view_read_again(harness: AppHarness) -> None:
+    """RiskView.with_resting after an order rests, in a market the subaccount holds and in one it
+    does not, equals a view built from the store anew; its risk is the risk of that pending change."""
+    alice = harness.keys[0]
+    owner = SubaccountId(alice.address, 0)
+    assert harness.block([signed(harness, alice, buy(PRICE - 10 * USDC, 100))])[0].code == 0
+    branch = CacheStore(harness.store)
+    keeper = orderbook_keeper(branch, OrderbookKeeper.load_books(branch), BlockContext("", harness.height + 1, 0))
+    earlier = keeper.risk_view(owner)
+    keeper.rest(Order(keeper.next_order_id(), BTC, owner, 0, Side.SELL, (PRICE + 20 * USDC) // 100_000, 4))
+    rested, fresh = earlier.with_resting(BTC, 0, 4), keeper.risk_view(owner)
+    assert rested.holdings == fresh.holdings != earlier.holdings
+    assert rested.risk() == fresh.risk() == earlier.risk(PendingChange(BTC, earlier.settled_position(BTC), 0, 0, 4))
+    keeper.rest(Order(keeper.next_order_id(), TINY, owner, 0, Side.BUY, fresh.market_inputs(TINY)[1] - 10, 3))
+    again, fresh = rested.with_resting(TINY, 3, 0), keeper.risk_view(owner)
+    assert [h.position.market_id for h in again.holdings] == [BTC, TINY]
+    assert again.holdings == fresh.holdings and again.risk() == fresh.risk() != rested.risk()

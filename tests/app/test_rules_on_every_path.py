@@ -40,14 +40,18 @@ def test_a_reduce_only_conditional_needs_a_position_to_reduce(harness: AppHarnes
 
 def test_collateral_cannot_leave_below_the_tier_of_what_stays_stored(harness: AppHarness) -> None:
     """The same with margin-reserving resting orders: the transfer keeps the initial requirement
-    but takes equity under the tier the orders needed."""
+    but takes equity under the tier the orders needed. CheckTx, which checks a transfer without a
+    dry run, counts the same resting orders."""
     h = harness
     alice = h.keys[0]
     sub1 = SubaccountId(alice.address, 1)
     assert [r.code for r in h.block([signed(h, alice, Transfer(0, sub1, 100 * USDC))])] == [0]
     orders = [signed(h, alice, buy(PRICE - (i + 1) * 100 * USDC, 10, subaccount=1)) for i in range(16)]
     assert [r.code for r in h.block(orders)] == [0] * 16
-    [result] = h.block([signed(h, alice, Transfer(1, SubaccountId(alice.address, 0), 40 * USDC))])
+    transfer = signed(h, alice, Transfer(1, SubaccountId(alice.address, 0), 40 * USDC))
+    checked = h.check(transfer)
+    [result] = h.block([transfer])
+    assert checked.code == result.code == 332, (checked.log, result.log)
     stored, equity = _stored(h, sub1)
     allowed = OrderbookParams().max_stored(equity)
     assert stored <= allowed, (f"transfer code {result.code}: subaccount 1 keeps {stored} resting orders with equity "
