@@ -33,6 +33,7 @@ from modules.orderbook.types import (
     Fill,
     MatchResult,
     Order,
+    OwnedOrders,
     Side,
 )
 from modules.types import SubaccountId
@@ -50,8 +51,7 @@ _BUY = Side.BUY
 _SELF_TRADE = CancelReason.SELF_TRADE
 _MAKER_CHECK_FAILED = CancelReason.MAKER_CHECK_FAILED
 _NONE: tuple[()] = ()
-_NO_NUMBERS: dict[int, set[int]] = {}  # read only: an address without resting orders
-_NO_IDS: set[int] = set()
+_NO_NUMBERS: dict[int, OwnedOrders] = {}  # read only: an address without resting orders
 
 # Undo journal entries are (target, kind, a, b); undoing calls target._undo(kind, a, b).
 _LINKED = 1  # a: the order added; undo unlinks it
@@ -197,7 +197,7 @@ class OrderBook:
         self._ask_prices: _SortedPrices = SortedList()
         self._best_bid: int | None = None
         self._best_ask: int | None = None
-        self._owners: dict[bytes, dict[int, set[int]]] = {}  # address -> subaccount number -> order ids
+        self._owners: dict[bytes, dict[int, OwnedOrders]] = {}  # address -> subaccount number -> its orders
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -212,14 +212,16 @@ class OrderBook:
 
     def owned_by(self, owner: SubaccountId) -> list[Order]:
         """`owner`'s resting orders here, by order id."""
-        ids = self._owners.get(owner.address, _NO_NUMBERS).get(owner.number)
-        if not ids:
+        owned = self._owners.get(owner.address, _NO_NUMBERS).get(owner.number)
+        if owned is None:
             return []
-        index = self._index
-        return [index[order_id] for order_id in sorted(ids)]
+        orders = list(_owned_orders(owned))
+        orders.sort(key=_order_id)
+        return orders
 
     def owned_count(self, owner: SubaccountId) -> int:
-        return len(self._owners.get(owner.address, _NO_NUMBERS).get(owner.number, _NO_IDS))
+        owned = self._owners.get(owner.address, _NO_NUMBERS).get(owner.number)
+        return owned.count if owned is not None else 0
 
     def owner_numbers(self, address: bytes) -> list[int]:
         """The subaccount numbers of `address` with a resting order here, ascending."""
@@ -322,15 +324,34 @@ class OrderBook:
                         problems.append(f"order {order.order_id} misplaced or empty")
         if linked != len(self._index):
             problems.append(f"index holds {len(self._index)} orders, levels {linked}")
-        owned = {(address, number, order_id) for address, numbers in self._owners.items()
-                 for number, ids in numbers.items() for order_id in ids}
-        resting = {(order.owner.address, order.owner.number, order.order_id) for order in self._index.values()}
-        if owned != resting:
-            problems.append(f"the owner index names {len(owned - resting)} orders not resting and misses "
-                            f"{len(resting - owned)}")
-        if any(not ids for numbers in self._owners.values() for ids in numbers.values()) \
-                or any(not numbers for numbers in self._owners.values()):
-            problems.append("the owner index keeps an empty entry")
+        problems.extend(self._owner_violations())
+        return problems
+
+    def _owner_violations(self) -> list[str]:
+        """What is wrong with the owner index: each owner's list holds exactly its resting orders
+        (the very records the book holds), linked both ways, counted right, none empty."""
+        problems: list[str] = []
+        listed = 0
+        for address, numbers in self._owners.items():
+            if not numbers:
+                problems.append(f"the owner index keeps address {address.hex()} without a subaccount")
+            for number, owned in numbers.items():
+                before: Order | None = None
+                count = 0
+                for order in _owned_orders(owned, bound=len(self._index)):
+                    count += 1
+                    if order._oprev is not before or order._owned is not owned:
+                        problems.append(f"order {order.order_id} is not linked back in its owner's list")
+                    if self._index.get(order.order_id) is not order or order.owner != SubaccountId(address, number):
+                        problems.append(f"the owner index lists order {order.order_id} under the wrong owner "
+                                        "or not resting")
+                    before = order
+                if count != owned.count or count == 0:
+                    problems.append(f"the owner index counts {owned.count} orders of {address.hex()}/{number}, "
+                                    f"lists {count}")
+                listed += count
+        if listed != len(self._index):
+            problems.append(f"the owner index lists {listed} orders, {len(self._index)} rest")
         return problems
 
     # -- changing --------------------------------------------------------------------------------
@@ -589,7 +610,7 @@ class OrderBook:
                         remaining -= size
                         if size < maker_size:  # the taker is done; the maker stays, shrunk, in front
                             shrunk = maker.with_size(maker_size - size)
-                            shrunk._owned = maker._owned
+                            _take_owned_place(maker, shrunk)
                             following = maker._next
                             shrunk._prev = None
                             shrunk._next = following
@@ -619,10 +640,7 @@ class OrderBook:
                 level.count -= 1
                 level.total_size_lots -= maker_size
                 del index[maker.order_id]
-                ids = maker._owned  # _disown, inlined
-                ids.remove(maker.order_id)
-                if not ids:
-                    self._forget_owner(owner)
+                self._disown(maker)
                 if log is not None:
                     log.append((self, _UNLINKED, maker, following))
                 if remaining == 0:
@@ -743,32 +761,40 @@ class OrderBook:
         return following
 
     def _own(self, order: Order) -> None:
-        """Add `order` to the owner index; the order keeps its owner's id set, so leaving costs no lookup."""
+        """Put `order` first in its owner's list; it keeps the list, so leaving it costs no lookup."""
         owner = order.owner
         numbers = self._owners.get(owner.address)
         if numbers is None:
-            ids = order._owned = {order.order_id}
-            self._owners[owner.address] = {owner.number: ids}
-            return
-        ids = numbers.get(owner.number)  # type: ignore[assignment]  # (the set, or None)
-        if ids is None:
-            ids = numbers[owner.number] = {order.order_id}
-        else:
-            ids.add(order.order_id)
-        order._owned = ids
+            numbers = self._owners[owner.address] = {}
+        owned = numbers.get(owner.number)
+        if owned is None:
+            owned = numbers[owner.number] = OwnedOrders()
+        first = owned.head
+        order._oprev = None
+        order._onext = first
+        if first is not None:
+            first._oprev = order
+        owned.head = order
+        owned.count += 1
+        order._owned = owned
 
     def _disown(self, order: Order) -> None:
-        """Forget `order` in the owner index, and its owner there when it was their last."""
-        ids = order._owned
-        ids.remove(order.order_id)
-        if not ids:
-            self._forget_owner(order.owner)
-
-    def _forget_owner(self, owner: SubaccountId) -> None:
-        numbers = self._owners[owner.address]
-        del numbers[owner.number]
-        if not numbers:
-            del self._owners[owner.address]
+        """Take `order` out of its owner's list, and the owner out of the index when it was their last."""
+        owned = order._owned
+        before, after = order._oprev, order._onext
+        if before is None:
+            owned.head = after
+        else:
+            before._onext = after
+        if after is not None:
+            after._oprev = before
+        owned.count -= 1
+        if not owned.count:
+            owner = order.owner
+            numbers = self._owners[owner.address]
+            del numbers[owner.number]
+            if not numbers:
+                del self._owners[owner.address]
 
     def _replace(self, old: Order, new: Order) -> None:
         """Put `new` (same id, side and price) in `old`'s place in its level."""
@@ -787,7 +813,7 @@ class OrderBook:
             following._prev = new
         level.total_size_lots += new.size_lots - old.size_lots
         self._index[old.order_id] = new
-        new._owned = old._owned
+        _take_owned_place(old, new)
 
     def _undo(self, kind: int, a: Order, b: Order | None) -> None:
         if kind == _UNLINKED:
@@ -799,6 +825,32 @@ class OrderBook:
             self._replace(b, a)
         else:
             raise BookError(f"unknown undo entry kind {kind}")
+
+
+def _owned_orders(owned: OwnedOrders, bound: int | None = None) -> Iterator[Order]:
+    """The orders of an owner's list, first to last (at most `bound`: a broken link may make a cycle)."""
+    order = owned.head
+    seen = 0
+    while order is not None and (bound is None or seen <= bound):
+        yield order
+        seen += 1
+        order = order._onext
+
+
+def _take_owned_place(old: Order, new: Order) -> None:
+    """`new` (the same order resized) takes `old`'s place in its owner's list."""
+    owned = new._owned = old._owned
+    before, after = new._oprev, new._onext = old._oprev, old._onext
+    if before is None:
+        owned.head = new
+    else:
+        before._onext = new
+    if after is not None:
+        after._oprev = new
+
+
+def _order_id(order: Order) -> int:
+    return order.order_id
 
 
 def _level_violations(level: _Level) -> list[str]:

@@ -52,9 +52,20 @@ class CancelReason(StrEnum):
     EXPIRED = "expired"
 
 
+class OwnedOrders:
+    """One owner's resting orders in one book (the book's owner index): the first of a list linked
+    through the orders' own `_oprev`/`_onext` slots, in no particular order, and how many."""
+
+    __slots__ = ("head", "count")
+
+    def __init__(self) -> None:
+        self.head: Order | None = None
+        self.count = 0
+
+
 class _Links:
     """The order book's links between the resting orders of one price level, in time priority,
-    and to the ids of its owner's resting orders in that book (the owner index).
+    and between the resting orders of one owner in that book (the owner index).
 
     A resting `Order` is its own list node, so resting one allocates nothing else. Only
     modules/orderbook/book.py reads or writes these slots; they are not fields of the record (not
@@ -62,7 +73,7 @@ class _Links:
     left the book.
     """
 
-    __slots__ = ("_prev", "_next", "_owned")
+    __slots__ = ("_prev", "_next", "_owned", "_oprev", "_onext")
 
     if TYPE_CHECKING:
         # The slots' types, declared as properties: mypy takes a slotted dataclass's slots to be its
@@ -76,9 +87,17 @@ class _Links:
         @_next.setter
         def _next(self, order: Order | None) -> None: ...
         @property
-        def _owned(self) -> set[int]: ...  # the ids of the owner's resting orders in the book, this one's too
+        def _owned(self) -> OwnedOrders: ...  # its owner's list in the book
         @_owned.setter
-        def _owned(self, ids: set[int]) -> None: ...
+        def _owned(self, owned: OwnedOrders) -> None: ...
+        @property
+        def _oprev(self) -> Order | None: ...  # the order before it in its owner's list (None: the first)
+        @_oprev.setter
+        def _oprev(self, order: Order | None) -> None: ...
+        @property
+        def _onext(self) -> Order | None: ...  # the order after it in its owner's list
+        @_onext.setter
+        def _onext(self, order: Order | None) -> None: ...
 
 
 @dataclass(slots=True, unsafe_hash=True, init=False)
