@@ -213,7 +213,10 @@ class ConditionalBook:
         return c
 
     def of(self, owner: SubaccountId, market_id: int | None = None) -> list[Conditional]:
-        """A subaccount's conditionals, by market then id."""
+        """A subaccount's conditionals, by market then id (its count read first: most hold none,
+        and a read costs less than a range)."""
+        if not self.count_of(owner):
+            return []
         start = conditional_index_prefix(owner, market_id)
         found = [self.get(trailing_id(key)) for key, _ in self._store.iterate(start, prefix_end(start))]
         return [c for c in found if c is not None]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from modules.bank.keeper import BankKeeper
 from modules.context import BlockContext
+from modules.encoding import read_subaccount, stored_uint
 from modules.keepers import orderbook_keeper
 from modules.margin.keeper import MarginKeeper
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
 from modules.orderbook.keeper import OrderbookKeeper
+from modules.orderbook.keys import CONDITIONAL_COUNT, STORE_PREFIX, TWAP_COUNT
 from modules.orderbook.twap import TwapBook
 from modules.orderbook.types import Side
-from modules.store import KVStore
+from modules.store import KVStore, PrefixStore, prefix_end
 from modules.types import SubaccountId
 
 
@@ -76,3 +78,21 @@ def exposure_matches_orders(store: KVStore, books: Books) -> str | None:
                     f"(bid, ask lots) but rests {expected.get(key, [0, 0])}")
     return None
 
+
+
+def stored_counts_match_indexes(store: KVStore) -> str | None:
+    """Each subaccount's count of conditionals and of TWAPs is how many it stores (a zero count is
+    absent): `of` trusts a zero count and reads no range."""
+    prefixed = PrefixStore(store, STORE_PREFIX)
+    for name, prefix, stored in (("conditionals", CONDITIONAL_COUNT, ConditionalBook(store).all()),
+                                 ("TWAPs", TWAP_COUNT, TwapBook(store).all())):
+        held: dict[SubaccountId, int] = {}
+        for record in stored:
+            held[record.owner] = held.get(record.owner, 0) + 1
+        counted = {read_subaccount(key[len(prefix):]): stored_uint(raw)
+                   for key, raw in prefixed.iterate(prefix, prefix_end(prefix))}
+        for owner in sorted(set(held) | set(counted), key=str):
+            if held.get(owner, 0) != counted.get(owner, 0):
+                return (f"orderbook: {owner} stores {held.get(owner, 0)} {name} but its count says "
+                        f"{counted.get(owner, 0)}")
+    return None

@@ -108,6 +108,7 @@ MODULE = Module(
         Invariant("orderbook/books-match-store", lambda c: invariants.books_match_store(c.store, c.books)),
         Invariant("orderbook/orders-have-owners", lambda c: invariants.resting_orders_have_owners(c.store, c.books)),
         Invariant("orderbook/exposure-matches-orders", lambda c: invariants.exposure_matches_orders(c.store, c.books)),
+        Invariant("orderbook/stored-counts-match", lambda c: invariants.stored_counts_match_indexes(c.store)),
     ),
     begin_block=_begin_block,
     queries={

@@ -89,6 +89,9 @@ class TwapBook:
                     next_block, slippage, bool(reduce_only))
 
     def of(self, owner: SubaccountId, market_id: int | None = None) -> list[Twap]:
+        """A subaccount's TWAPs, by market then id (its count read first, as ConditionalBook.of)."""
+        if not self.count_of(owner):
+            return []
         start = twap_index_prefix(owner, market_id)
         found = [self.get(trailing_id(k)) for k, _ in self._store.iterate(start, prefix_end(start))]
         return [t for t in found if t is not None]
