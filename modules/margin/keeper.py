@@ -15,7 +15,7 @@ from modules.margin.keys import (
     subaccount_from_key,
     subaccount_key,
 )
-from modules.margin.types import Holding, Holdings, OpenOrderExposure, Position
+from modules.margin.types import Holding, Holdings, OpenOrderExposure, Position, holding_market
 from modules.store import KVStore, PrefixStore, prefix_end
 from modules.types import SubaccountId
 
@@ -64,10 +64,13 @@ class MarginKeeper:
     def _put(self, subaccount: SubaccountId, market_id: int, holding: Holding, current: Holdings) -> None:
         """Replace the subaccount's holding in `market_id` among its `current` holdings (an empty
         one is dropped)."""
+        keep = holding.has_position or holding.exposure != _NO_EXPOSURE
         kept = [h for h in current if h.position.market_id != market_id]
-        if holding.has_position or holding.exposure != _NO_EXPOSURE:
+        if keep and len(kept) == len(current):  # a market not held before: in market order
             kept.append(holding)
-            kept.sort(key=lambda h: h.position.market_id)
+            kept.sort(key=holding_market)
+        elif keep:  # in the place of the one it replaces
+            kept = [holding if h.position.market_id == market_id else h for h in current]
         key = subaccount_key(subaccount)
         if kept:
             self._store.set(key, _encode(kept))

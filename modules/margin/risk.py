@@ -20,7 +20,7 @@ from modules.funding.keeper import FundingKeeper
 from modules.margin.expected_keepers import Bank, FundingIndex, Markets, Prices, Records
 from modules.margin.funding_settlement import settled
 from modules.margin.keeper import MarginKeeper
-from modules.margin.types import Holding, Holdings, OpenOrderExposure, Position
+from modules.margin.types import Holding, Holdings, OpenOrderExposure, Position, holding_market
 from modules.markets.types import Market
 from modules.oracle.update import margin_price
 from modules.types import SubaccountId
@@ -142,7 +142,7 @@ class RiskView:
             holdings = tuple(grown if h is held else h for h in self.holdings)
         else:
             grown = Holding(Position(self.subaccount, market_id, 0, 0), OpenOrderExposure(bid_lots, ask_lots))
-            holdings = tuple(sorted((*self.holdings, grown), key=_market_of))
+            holdings = tuple(sorted((*self.holdings, grown), key=holding_market))
         return self._with_holdings(holdings, market_id)
 
     def _with_holdings(self, holdings: Holdings, market_id: int) -> RiskView:
@@ -200,10 +200,6 @@ class _Term(NamedTuple):
 
 
 _NO_TERM = _Term(0, 0, 0)
-
-
-def _market_of(holding: Holding) -> int:
-    return holding.position.market_id
 _NO_EXPOSURE = OpenOrderExposure()
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
+from typing import NamedTuple
 
 from modules.types import SubaccountId
 
@@ -24,16 +26,15 @@ class Position:
     funding_index: int = 0  # the market's funding index (pico-USDC per lot) this position last settled at
 
 
-@dataclass(frozen=True)
-class OpenOrderExposure:
-    """Lots of a subaccount's resting orders in one market, by side."""
+class OpenOrderExposure(NamedTuple):
+    """Lots of a subaccount's resting orders in one market, by side (a named tuple: one is built
+    per order resting or leaving, and a frozen dataclass costs several times as much to build)."""
 
     bid_lots: int = 0
     ask_lots: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Holding:
+class Holding(NamedTuple):
     """What a subaccount holds in one market: its position and its resting orders' lots."""
 
     position: Position
@@ -45,3 +46,4 @@ class Holding:
 
 
 Holdings = tuple[Holding, ...]  # by market id
+holding_market = attrgetter("position.market_id")  # a holding's market: the key Holdings are sorted by
