@@ -932,8 +932,16 @@ class Books:
         return [order for market in sorted(books) for order in books[market].owned_by(owner)]
 
     def open_count(self, owner: SubaccountId) -> int:
-        """How many orders `owner` rests, in every market."""
-        return sum(book.owned_count(owner) for book in self._books.values())
+        """How many orders `owner` rests, in every market (read per placement: the loop is inline)."""
+        address, number = owner.address, owner.number
+        total = 0
+        for book in self._books.values():
+            numbers = book._owners.get(address)
+            if numbers is not None:
+                owned = numbers.get(number)
+                if owned is not None:
+                    total += owned.count
+        return total
 
     def orders_of_address(self, address: bytes, limit: int | None = None) -> list[Order]:
         """The resting orders of every subaccount of `address`, by subaccount number, market and
