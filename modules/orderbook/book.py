@@ -782,12 +782,7 @@ class OrderBook:
         """Take `order` out of its owner's list, and the owner out of the index when it was their last."""
         owned = order._owned
         before, after = order._oprev, order._onext
-        if before is None:
-            owned.head = after
-        else:
-            before._onext = after
-        if after is not None:
-            after._oprev = before
+        _splice(owned, before, after, after, before)
         owned.count -= 1
         if not owned.count:
             owner = order.owner
@@ -841,12 +836,19 @@ def _take_owned_place(old: Order, new: Order) -> None:
     """`new` (the same order resized) takes `old`'s place in its owner's list."""
     owned = new._owned = old._owned
     before, after = new._oprev, new._onext = old._oprev, old._onext
+    _splice(owned, before, after, new, new)
+
+
+def _splice(owned: OwnedOrders, before: Order | None, after: Order | None, forward: Order | None,
+            backward: Order | None) -> None:
+    """Point the order `before` (or, when it is None, the list's head) on to `forward`, and the
+    order `after` (if any) back to `backward`: where an order leaves or is replaced."""
     if before is None:
-        owned.head = new
+        owned.head = forward
     else:
-        before._onext = new
+        before._onext = forward
     if after is not None:
-        after._oprev = new
+        after._oprev = backward
 
 
 def _order_id(order: Order) -> int:
