@@ -10,7 +10,13 @@ from modules.margin.keeper import MarginKeeper
 from modules.orderbook.book import Books
 from modules.orderbook.conditional_store import ConditionalBook
 from modules.orderbook.keeper import OrderbookKeeper
-from modules.orderbook.keys import CONDITIONAL_COUNT, STORE_PREFIX, TWAP_COUNT
+from modules.orderbook.keys import (
+    CONDITIONAL_BY_SUBACCOUNT,
+    CONDITIONAL_COUNT,
+    STORE_PREFIX,
+    TWAP_BY_SUBACCOUNT,
+    TWAP_COUNT,
+)
 from modules.orderbook.twap import TwapBook
 from modules.orderbook.types import Side
 from modules.store import KVStore, PrefixStore, prefix_end
@@ -81,18 +87,24 @@ def exposure_matches_orders(store: KVStore, books: Books) -> str | None:
 
 
 def stored_counts_match_indexes(store: KVStore) -> str | None:
-    """Each subaccount's count of conditionals and of TWAPs is how many it stores (a zero count is
-    absent): `of` trusts a zero count and reads no range."""
+    """Each subaccount's count of conditionals and of TWAPs is how many it stores and how many its
+    index names (a zero count is absent): `of` trusts a zero count and reads no range."""
     prefixed = PrefixStore(store, STORE_PREFIX)
-    for name, prefix, stored in (("conditionals", CONDITIONAL_COUNT, ConditionalBook(store).all()),
-                                 ("TWAPs", TWAP_COUNT, TwapBook(store).all())):
+    for name, count_prefix, index_prefix, stored in (
+            ("conditionals", CONDITIONAL_COUNT, CONDITIONAL_BY_SUBACCOUNT, ConditionalBook(store).all()),
+            ("TWAPs", TWAP_COUNT, TWAP_BY_SUBACCOUNT, TwapBook(store).all())):
         held: dict[SubaccountId, int] = {}
         for record in stored:
             held[record.owner] = held.get(record.owner, 0) + 1
-        counted = {read_subaccount(key[len(prefix):]): stored_uint(raw)
-                   for key, raw in prefixed.iterate(prefix, prefix_end(prefix))}
-        for owner in sorted(set(held) | set(counted), key=str):
-            if held.get(owner, 0) != counted.get(owner, 0):
-                return (f"orderbook: {owner} stores {held.get(owner, 0)} {name} but its count says "
-                        f"{counted.get(owner, 0)}")
+        indexed: dict[SubaccountId, int] = {}
+        for key, _ in prefixed.iterate(index_prefix, prefix_end(index_prefix)):
+            owner = read_subaccount(key[len(index_prefix):len(index_prefix) + 21])
+            indexed[owner] = indexed.get(owner, 0) + 1
+        counted = {read_subaccount(key[len(count_prefix):]): stored_uint(raw)
+                   for key, raw in prefixed.iterate(count_prefix, prefix_end(count_prefix))}
+        for owner in sorted(set(held) | set(indexed) | set(counted), key=str):
+            found = (held.get(owner, 0), indexed.get(owner, 0), counted.get(owner, 0))
+            if len(set(found)) != 1:
+                return (f"orderbook: {owner} stores {found[0]} {name}, its index names {found[1]} and its count "
+                        f"says {found[2]}")
     return None
