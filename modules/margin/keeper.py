@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import struct
 from typing import Iterable, Iterator
 
@@ -23,17 +22,46 @@ _ENTRY = struct.Struct(">Iq16s16sQQ")
 _NO_EXPOSURE = OpenOrderExposure()
 
 
-@functools.lru_cache(maxsize=4_096)
 def _decode(subaccount: SubaccountId, raw: bytes) -> Holdings:
-    """A record's holdings (a pure function of the bytes, so decoded once while they stay hot).
-    The cache is small on purpose: its entries are objects the garbage collector walks, and at
-    65,536 they made full collections cost a block 400 ms (bench budget)."""
+    """A record's holdings."""
     holdings = []
     for offset in range(0, len(raw), _ENTRY.size):
         market_id, size, cost, index, bids, asks = _ENTRY.unpack_from(raw, offset)
         position = Position(subaccount, market_id, size, read_i128(cost), read_i128(index))
         holdings.append(Holding(position, OpenOrderExposure(bids, asks) if bids or asks else _NO_EXPOSURE))
     return tuple(holdings)
+
+
+class _Records:
+    """A record's bytes -> its holdings (a pure function of the bytes and the subaccount), for the
+    last RECORDS_KEPT records read or written: a record written is kept as written, so reading it
+    back (the next order of a ladder does) decodes nothing. Small on purpose: its entries are
+    objects the garbage collector walks, and at 65,536 they made full collections cost a block
+    400 ms (bench budget). The oldest entry leaves first."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[bytes, bytes, int], Holdings] = {}
+
+    def read(self, subaccount: SubaccountId, raw: bytes) -> Holdings:
+        key = (raw, subaccount.address, subaccount.number)
+        found = self._entries.get(key)
+        if found is None:
+            found = self._keep(key, _decode(subaccount, raw))
+        return found
+
+    def written(self, subaccount: SubaccountId, raw: bytes, holdings: Holdings) -> None:
+        self._keep((raw, subaccount.address, subaccount.number), holdings)
+
+    def _keep(self, key: tuple[bytes, bytes, int], holdings: Holdings) -> Holdings:
+        entries = self._entries
+        entries[key] = holdings
+        if len(entries) > RECORDS_KEPT:
+            del entries[next(iter(entries))]
+        return holdings
+
+
+RECORDS_KEPT = 4_096
+_RECORDS = _Records()
 
 
 def _encode(holdings: Iterable[Holding]) -> bytes:
@@ -52,7 +80,7 @@ class MarginKeeper:
     def holdings(self, subaccount: SubaccountId) -> Holdings:
         """Every market the subaccount holds a position or resting orders in, by market id."""
         raw = self._store.get(subaccount_key(subaccount))
-        return _decode(subaccount, raw) if raw is not None else ()
+        return _RECORDS.read(subaccount, raw) if raw is not None else ()
 
     def _holding(self, subaccount: SubaccountId, market_id: int,
                  holdings: Holdings | None = None) -> Holding | None:
@@ -73,13 +101,15 @@ class MarginKeeper:
             kept = [holding if h.position.market_id == market_id else h for h in current]
         key = subaccount_key(subaccount)
         if kept:
-            self._store.set(key, _encode(kept))
+            raw = _encode(kept)
+            self._store.set(key, raw)
+            _RECORDS.written(subaccount, raw, tuple(kept))
         else:
             self._store.delete(key)
 
     def _records(self, start: bytes) -> Iterator[Holding]:
         for key, raw in self._store.iterate(start, prefix_end(start)):
-            yield from _decode(subaccount_from_key(key), raw)
+            yield from _RECORDS.read(subaccount_from_key(key), raw)
 
     # -- positions ----------------------------------------------------------------------------
 
