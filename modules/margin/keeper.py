@@ -92,13 +92,11 @@ class MarginKeeper:
     def _put(self, subaccount: SubaccountId, market_id: int, holding: Holding, current: Holdings) -> None:
         """Replace the subaccount's holding in `market_id` among its `current` holdings (an empty
         one is dropped)."""
-        keep = holding.has_position or holding.exposure != _NO_EXPOSURE
         kept = [h for h in current if h.position.market_id != market_id]
-        if keep and len(kept) == len(current):  # a market not held before: in market order
+        if holding.has_position or holding.exposure != _NO_EXPOSURE:
             kept.append(holding)
-            kept.sort(key=holding_market)
-        elif keep:  # in the place of the one it replaces
-            kept = [holding if h.position.market_id == market_id else h for h in current]
+            if kept[-2:-1] and kept[-2].position.market_id > market_id:  # not the last market held
+                kept.sort(key=holding_market)
         key = subaccount_key(subaccount)
         if kept:
             raw = _encode(kept)

@@ -935,26 +935,21 @@ class Books:
 
     def open_count(self, owner: SubaccountId) -> int:
         """How many orders `owner` rests, in every market (read per placement: the loop is inline)."""
-        address, number = owner.address, owner.number
         total = 0
         for book in self._books.values():
-            numbers = book._owners.get(address)
-            if numbers is not None:
-                owned = numbers.get(number)
-                if owned is not None:
-                    total += owned.count
+            total += book.owned_count(owner)
         return total
 
     def orders_of_address(self, address: bytes, limit: int | None = None) -> list[Order]:
         """The resting orders of every subaccount of `address`, by subaccount number, market and
         order id (at most `limit`)."""
-        books = self._books
-        numbers = sorted({number for book in books.values() for number in book.owner_numbers(address)})
+        books = [self._books[market] for market in sorted(self._books)]
+        numbers = sorted({number for book in books for number in book.owner_numbers(address)})
         found: list[Order] = []
         for number in numbers:
             owner = SubaccountId(address, number)
-            for market in sorted(books):
-                found.extend(books[market].owned_by(owner))
+            for book in books:
+                found.extend(book.owned_by(owner))
                 if limit is not None and len(found) >= limit:
                     return found[:limit]
         return found

@@ -85,7 +85,6 @@ def exposure_matches_orders(store: KVStore, books: Books) -> str | None:
     return None
 
 
-
 def stored_counts_match_indexes(store: KVStore) -> str | None:
     """Each subaccount's count of conditionals and of TWAPs is how many it stores and how many its
     index names (a zero count is absent): `of` trusts a zero count and reads no range."""
@@ -98,7 +97,7 @@ def stored_counts_match_indexes(store: KVStore) -> str | None:
             held[record.owner] = held.get(record.owner, 0) + 1
         indexed: dict[SubaccountId, int] = {}
         for key, _ in prefixed.iterate(index_prefix, prefix_end(index_prefix)):
-            owner = read_subaccount(key[len(index_prefix):len(index_prefix) + 21])
+            owner = read_subaccount(key[len(index_prefix):])  # the subaccount the key starts with
             indexed[owner] = indexed.get(owner, 0) + 1
         counted = {read_subaccount(key[len(count_prefix):]): stored_uint(raw)
                    for key, raw in prefixed.iterate(count_prefix, prefix_end(count_prefix))}

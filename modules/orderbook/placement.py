@@ -60,8 +60,9 @@ class RiskCarry:
     and its count of conditionals and TWAPs. Kept only when the order changed nothing but the
     subaccount's holding in its own market: no fill, no maker cancelled, no order or conditional
     cancelled (each of those has an event; the one silent change, a reduce-only order resized,
-    stays in that market). The next placement of that subaccount then reads only that holding
-    again (RiskView.moved), not its balance, every market's inputs and every term."""
+    stays in that market). The next placement of that subaccount then starts from that view, grown
+    by the lots that came to rest (RiskView.with_resting; after a reduce-only order, that holding
+    read again: RiskView.moved), not from its balance, every market's inputs and every term."""
 
     __slots__ = ("owner", "view", "besides_orders")
 
