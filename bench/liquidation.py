@@ -65,7 +65,7 @@ def _under_maintenance(store: KVStore, owners: list[SubaccountId]) -> list[Subac
     markets, oracle, bank, margin = MarketsKeeper(store), OracleKeeper(store), BankKeeper(store), MarginKeeper(store)
     under = []
     for owner in owners:
-        if next(margin.positions(owner), None) is None:
+        if not margin.positions(owner):
             continue
         risk = account_risk(owner, markets, bank, margin, oracle)
         if risk.equity_micro_usdc < risk.maintenance_micro_usdc:

@@ -80,5 +80,13 @@ else
   .venv/bin/python -m bridge.contracts --build
 fi
 # ---------------------------------------------------------------------------------------------
+# 6. The hot modules compiled to C with mypyc (app/native.py) into .gen/native, skipped
+#    while they match the sources; needs a C compiler (gcc) and Python's headers.
+if .venv/bin/python scripts/build_native.py --check; then
+  step "compiled modules up to date in .gen/native"
+else
+  step "compiling the hot modules with mypyc into .gen/native (about half a minute)"
+  .venv/bin/python scripts/build_native.py --build >/dev/null
+fi
 
 step "ready (cometbft: $BIN/cometbft, python: .venv/bin/python)"

@@ -106,7 +106,7 @@ def liquidation_step(branching: Branching, books: Books, ctx: BlockContext,
         risk = assessed[owner]
         # (a maintenance requirement means a position; without one, look)
         if risk.equity_micro_usdc < risk.maintenance_micro_usdc and (
-                risk.maintenance_micro_usdc > 0 or next(keeper.margin.positions(owner), None)):
+                risk.maintenance_micro_usdc > 0 or keeper.margin.positions(owner)):
             urgency = risk.equity_micro_usdc * URGENCY_SCALE // max(1, risk.maintenance_micro_usdc)
             under.append((urgency, owner, risk))
     under.sort(key=lambda u: (u[0], u[1].address, u[1].number))

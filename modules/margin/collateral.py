@@ -16,8 +16,7 @@ def require_free_collateral(subaccount: SubaccountId, markets: Markets, bank: Ba
     what stays must keep the subaccount in the storage tier of what it stores (orders,
     conditionals, TWAPs), so collateral moved away cannot leave them stored unpaid."""
     stored = orders.stored_obligations(subaccount)
-    if not stored and next(iter(margin.positions(subaccount)), None) is None and \
-            next(iter(margin.exposures(subaccount)), None) is None:
+    if not stored and not margin.positions(subaccount) and not margin.exposures(subaccount):
         return
     risk = account_risk(subaccount, markets, bank, margin, oracle)
     if risk.free_collateral_micro_usdc < 0:

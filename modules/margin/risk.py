@@ -81,13 +81,16 @@ class RiskView:
     __slots__ = ("subaccount", "_markets", "_margin", "_oracle", "_funding", "holdings", "collateral_micro_usdc",
                  "_inputs", "_terms", "_sums")
 
-    def __init__(self, subaccount: SubaccountId, markets: Markets, bank: Bank, margin: Records, oracle: Prices,
-                 funding: FundingIndex) -> None:
+    def __init__(self, subaccount: SubaccountId, markets: Markets, margin: Records, oracle: Prices,
+                 funding: FundingIndex, holdings: Holdings, collateral_micro_usdc: int,
+                 inputs: dict[int, tuple[Market, int, int, int]] | None = None) -> None:
+        """A view of `holdings` and `collateral_micro_usdc` (`read` builds it from the store);
+        `inputs`: per-market inputs already read by a view of the same block state."""
         self.subaccount = subaccount
         self._markets, self._margin, self._oracle, self._funding = markets, margin, oracle, funding
-        self.holdings = margin.holdings(subaccount)
-        self.collateral_micro_usdc = bank.balance(subaccount)
-        self._inputs: dict[int, tuple[Market, int, int, int]] = {}
+        self.holdings = holdings
+        self.collateral_micro_usdc = collateral_micro_usdc
+        self._inputs: dict[int, tuple[Market, int, int, int]] = {} if inputs is None else inputs
         self._terms: dict[int, _Term] | None = None
         self._sums = _Term(0, 0, 0)
 
@@ -148,11 +151,8 @@ class RiskView:
     def _with_holdings(self, holdings: Holdings, market_id: int) -> RiskView:
         """This view with `holdings`, which differ from its own in `market_id` alone."""
         terms = self._market_terms()
-        view = RiskView.__new__(RiskView)
-        view.subaccount, view._markets, view._margin = self.subaccount, self._markets, self._margin
-        view._oracle, view._funding, view._inputs = self._oracle, self._funding, self._inputs
-        view.collateral_micro_usdc = self.collateral_micro_usdc
-        view.holdings = holdings
+        view = RiskView(self.subaccount, self._markets, self._margin, self._oracle, self._funding, holdings,
+                        self.collateral_micro_usdc, self._inputs)
         view._terms = moved_terms = dict(terms)
         was = moved_terms.pop(market_id, _NO_TERM)
         now = _NO_TERM
@@ -213,7 +213,13 @@ def account_risk(
 ) -> AccountRisk:
     """The subaccount's risk from its one margin record and its balance (`pending`: as if that
     change were applied)."""
-    return RiskView(subaccount, markets, bank, margin, oracle, FundingKeeper(margin.store)).risk(pending)
+    return read_view(subaccount, markets, bank, margin, oracle, FundingKeeper(margin.store)).risk(pending)
+
+
+def read_view(subaccount: SubaccountId, markets: Markets, bank: Bank, margin: Records, oracle: Prices,
+              funding: FundingIndex) -> RiskView:
+    """The subaccount's view as the store holds it now: its margin record and its balance."""
+    return RiskView(subaccount, markets, margin, oracle, funding, margin.holdings(subaccount), bank.balance(subaccount))
 
 
 def meets_initial_margin(before: AccountRisk, after: AccountRisk) -> bool:

@@ -16,7 +16,7 @@ from modules.context import Attributes, BlockContext, Event
 from modules.encoding import read_uint, stored_uint, u32, u64
 from modules.margin.clearing import SideSettlement, settle_side
 from modules.margin.errors import InsufficientMargin, OpenInterestCap
-from modules.margin.risk import AccountRisk, PendingChange, RiskView, meets_initial_margin
+from modules.margin.risk import AccountRisk, PendingChange, RiskView, meets_initial_margin, read_view
 from modules.markets.keeper import MarketsKeeper
 from modules.markets.types import Market
 from modules.orderbook.book import Books
@@ -543,7 +543,7 @@ class OrderbookKeeper:
         return self.risk_view(subaccount).risk()
 
     def risk_view(self, subaccount: SubaccountId) -> RiskView:
-        return RiskView(subaccount, self.markets, self.bank, self.margin, self.oracle, self.funding)
+        return read_view(subaccount, self.markets, self.bank, self.margin, self.oracle, self.funding)
 
     def require_initial_margin(self, subaccount: SubaccountId, before: AccountRisk,
                                after: AccountRisk | None = None) -> AccountRisk:

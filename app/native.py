@@ -1,0 +1,149 @@
+"""The state machine's hot modules compiled to C with mypyc, loaded only while they match the
+sources (docs/performance.md, "Compiled modules").
+
+The sources stay the one definition: mypyc compiles the same typed Python to C extensions, with
+Python's semantics (integers of any size, the same iteration orders, the same exceptions), so a
+compiled node and an interpreted one compute the same app hash. What changes is the CPU an order
+costs. `make setup` builds them into .gen/native (`scripts/build_native.py --build`) and
+writes a one-line .pth file into the virtualenv that imports this module at every interpreter
+start. Importing it puts a finder in front of Python's own, which loads the compiled modules
+when, and only when, every first-party source they may depend on is byte for byte the one they
+were built from. Change any of them, and every process runs the sources until the next `make
+setup`: a stale build is never run, and it is never half used (compiled modules call each other
+directly, so it is all or nothing).
+
+  python scripts/build_native.py --build   compile COMPILED, write the manifest and the .pth file
+  python scripts/build_native.py --check   exit 0 when the build matches the sources, 1 when not
+  PERPCHAIN_INTERPRETED=1                  run the sources even when the build matches (profilers
+                                           see into them; a test compares the two)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+import sysconfig
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / ".gen" / "native"
+LIB = BUILD / "lib"
+MANIFEST = BUILD / "manifest.json"
+PTH_NAME = "perpchain_native.pth"
+INTERPRETED_ENV = "PERPCHAIN_INTERPRETED"
+# What every order passes through: decoding, the ABCI results, the store and its tree, the
+# engine, placement and the margin it checks. Compiled together (one C library), so their calls
+# to each other skip the interpreter.
+COMPILED = (
+    "app/event_encoding.py",
+    "app/router.py",
+    "app/store.py",
+    "app/tree.py",
+    "modules/context.py",
+    "modules/margin/keeper.py",
+    "modules/margin/risk.py",
+    "modules/margin/types.py",
+    "modules/markets/types.py",
+    "modules/orderbook/book.py",
+    "modules/orderbook/keeper.py",
+    "modules/orderbook/msg_server.py",
+    "modules/orderbook/placement.py",
+    "modules/store.py",
+    "wire/codec.py",
+)
+# A compiled module may inline what it imports (a constant, a class's layout), so the build
+# matches the sources only while every first-party module of the layers it is built from does,
+# and the locked compiler and mypy settings it was built with.
+DEPENDED_ON = ("app", "modules", "wire")
+BUILT_WITH = ("pyproject.toml", "uv.lock")
+
+
+def source_files() -> list[Path]:
+    return sorted([*(path for layer in DEPENDED_ON for path in (ROOT / layer).rglob("*.py")),
+                   *(ROOT / name for name in BUILT_WITH)])
+
+
+def _fingerprint(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def source_stamp(path: Path) -> list[Any]:
+    """What the manifest records of a source: its size, its modification time and its digest."""
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns, _fingerprint(path)]
+
+
+def abi() -> str:
+    return f"{sys.implementation.cache_tag} {sysconfig.get_config_var('EXT_SUFFIX')}"
+
+
+def fresh(manifest: dict[str, Any]) -> bool:
+    """Whether the build the manifest describes matches this interpreter and the sources now:
+    the same compiled list, and each source the same size and time, or failing those, the
+    same bytes."""
+    if manifest.get("abi") != abi() or manifest.get("compiled") != list(COMPILED):
+        return False
+    recorded: dict[str, list[Any]] = manifest.get("sources", {})
+    sources = source_files()
+    if len(recorded) != len(sources):
+        return False
+    for path in sources:
+        entry = recorded.get(str(path.relative_to(ROOT)))
+        if entry is None:
+            return False
+        size, mtime_ns, digest = entry
+        stat = path.stat()
+        if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns) and _fingerprint(path) != digest:
+            return False
+    return True
+
+
+def read_manifest() -> dict[str, Any] | None:
+    try:
+        manifest: dict[str, Any] = json.loads(MANIFEST.read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds the compiled modules (and the C library they share) in the build, before the sources."""
+
+    def __init__(self, extensions: dict[str, str]) -> None:
+        self.extensions = extensions
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        file = self.extensions.get(fullname)
+        if file is None:
+            return None
+        return importlib.util.spec_from_file_location(fullname, file,
+                                                      loader=importlib.machinery.ExtensionFileLoader(fullname, file))
+
+
+def install() -> bool:
+    """Put the finder in front when the build matches the sources (and PERPCHAIN_INTERPRETED is
+    not set); whether it did. Called on import, so by the .pth file at every interpreter start."""
+    if os.environ.get(INTERPRETED_ENV) or any(isinstance(f, _Finder) for f in sys.meta_path):
+        return False
+    manifest = read_manifest()
+    if manifest is None or not fresh(manifest):
+        return False
+    sys.meta_path.insert(0, _Finder({name: str(LIB / file) for name, file in manifest["extensions"].items()}))
+    return True
+
+
+def compiled_in_use() -> list[str]:
+    """The compiled modules this process has imported from the build."""
+    return sorted(name for name, module in list(sys.modules.items())
+                  if str(getattr(module, "__file__", "") or "").startswith(str(LIB)))
+
+
+install()
