@@ -5,7 +5,7 @@ The sources stay the one definition: mypyc compiles the same typed Python to C e
 Python's semantics (integers of any size, the same iteration orders, the same exceptions), so a
 compiled node and an interpreted one compute the same app hash. What changes is the CPU an order
 costs. `make setup` builds them into .gen/native (`scripts/build_native.py --build`) and
-writes a one-line .pth file into the virtualenv that imports this module at every interpreter
+writes a one-line .pth file into the virtualenv that runs this file at every interpreter
 start. Importing it puts a finder in front of Python's own, which loads the compiled modules
 when, and only when, every first-party source they may depend on is byte for byte the one they
 were built from. Change any of them, and every process runs the sources until the next `make
@@ -60,14 +60,14 @@ COMPILED = (
 )
 # A compiled module may inline what it imports (a constant, a class's layout), so the build
 # matches the sources only while every first-party module of the layers it is built from does,
-# and the locked compiler and mypy settings it was built with.
+# and the protobuf definitions, the locked compiler and the mypy settings it was built with.
 DEPENDED_ON = ("app", "modules", "wire")
-BUILT_WITH = ("pyproject.toml", "uv.lock")
+BUILT_WITH = ("pyproject.toml", "uv.lock", "wire/*.proto")
 
 
 def source_files() -> list[Path]:
     return sorted([*(path for layer in DEPENDED_ON for path in (ROOT / layer).rglob("*.py")),
-                   *(ROOT / name for name in BUILT_WITH)])
+                   *(path for pattern in BUILT_WITH for path in ROOT.glob(pattern))])
 
 
 def _fingerprint(path: Path) -> str:
@@ -80,17 +80,29 @@ def source_stamp(path: Path) -> list[Any]:
     return [stat.st_size, stat.st_mtime_ns, _fingerprint(path)]
 
 
+def extension_stamp(path: Path) -> list[Any]:
+    """What the manifest records of a built extension: its size and modification time."""
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
 def abi() -> str:
     return f"{sys.implementation.cache_tag} {sysconfig.get_config_var('EXT_SUFFIX')}"
 
 
 def fresh(manifest: dict[str, Any]) -> bool:
-    """Whether the build the manifest describes matches this interpreter and the sources now:
-    the same compiled list, and each source the same size and time, or failing those, the
-    same bytes."""
+    """Whether the build the manifest describes is whole and matches this interpreter and the
+    sources now: the same compiled list, each extension as built, and each source the same size
+    and time or, failing those, the same bytes."""
     if manifest.get("abi") != abi() or manifest.get("compiled") != list(COMPILED):
         return False
-    recorded: dict[str, list[Any]] = manifest.get("sources", {})
+    for file, size, mtime_ns in manifest["extensions"].values():
+        try:
+            if extension_stamp(LIB / file) != [size, mtime_ns]:
+                return False
+        except OSError:
+            return False
+    recorded: dict[str, list[Any]] = manifest["sources"]
     sources = source_files()
     if len(recorded) != len(sources):
         return False
@@ -107,14 +119,18 @@ def fresh(manifest: dict[str, Any]) -> bool:
 
 def read_manifest() -> dict[str, Any] | None:
     try:
-        manifest: dict[str, Any] = json.loads(MANIFEST.read_text())
+        manifest = json.loads(MANIFEST.read_text())
     except (OSError, ValueError):
         return None
-    return manifest
+    return manifest if isinstance(manifest, dict) else None
 
 
 class _Finder(importlib.abc.MetaPathFinder):
-    """Finds the compiled modules (and the C library they share) in the build, before the sources."""
+    """Finds the compiled modules (and the C library they share) in the build, before the
+    sources: a module only as part of this checkout's packages (a process of another checkout
+    that shares the virtualenv gets its own sources)."""
+
+    perpchain_native = True  # what install() recognizes, whichever copy of this module made it
 
     def __init__(self, extensions: dict[str, str]) -> None:
         self.extensions = extensions
@@ -122,7 +138,7 @@ class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         file = self.extensions.get(fullname)
-        if file is None:
+        if file is None or (path is not None and not any(Path(p).resolve().is_relative_to(ROOT) for p in path)):
             return None
         return importlib.util.spec_from_file_location(fullname, file,
                                                       loader=importlib.machinery.ExtensionFileLoader(fullname, file))
@@ -130,14 +146,26 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 def install() -> bool:
     """Put the finder in front when the build matches the sources (and PERPCHAIN_INTERPRETED is
-    not set); whether it did. Called on import, so by the .pth file at every interpreter start."""
-    if os.environ.get(INTERPRETED_ENV) or any(isinstance(f, _Finder) for f in sys.meta_path):
+    not set); whether it did. Run by the .pth file at every interpreter start, and on import, so
+    it never raises: whatever is wrong with the build, the sources run."""
+    if os.environ.get(INTERPRETED_ENV) or any(getattr(f, "perpchain_native", False) for f in sys.meta_path):
         return False
-    manifest = read_manifest()
-    if manifest is None or not fresh(manifest):
+    try:
+        manifest = read_manifest()
+        if manifest is None or not fresh(manifest):
+            return False
+        extensions = {name: str(LIB / entry[0]) for name, entry in manifest["extensions"].items()}
+    except Exception:  # a manifest of another shape: the sources run, and the next `make setup` builds anew
         return False
-    sys.meta_path.insert(0, _Finder({name: str(LIB / file) for name, file in manifest["extensions"].items()}))
+    sys.meta_path.insert(0, _Finder(extensions))
     return True
+
+
+def pth_line() -> str:
+    """The .pth file's line: this file run as a module of its own, so that an interpreter start
+    imports no package of the project (a process of another checkout imports its own `app`)."""
+    return (f"import importlib.util as u; s = u.spec_from_file_location('_perpchain_native', {str(Path(__file__).resolve())!r}); "
+            "s.loader.exec_module(u.module_from_spec(s))\n")
 
 
 def compiled_in_use() -> list[str]:

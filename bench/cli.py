@@ -6,6 +6,7 @@ import importlib
 import json
 import sys
 
+from app.native import compiled_in_use
 from bench.common import BenchmarkFailed
 
 # Each is the module bench/<name>.py, whose `run(size)` returns the figures. Imported when run:
@@ -24,5 +25,6 @@ def run_benchmark(name: str, size: int) -> int:
     except BenchmarkFailed as error:
         print(f"error: benchmark {name} failed: {error}", file=sys.stderr)
         return 1
-    print(json.dumps(figures))
+    # Whether the code measured was the compiled build (app/native.py) or the sources.
+    print(json.dumps({**figures, "compiled": bool(compiled_in_use())}))
     return 0

@@ -24,7 +24,9 @@ from app.native import (  # noqa: E402  (after the path: run as a script)
     PTH_NAME,
     ROOT,
     abi,
+    extension_stamp,
     fresh,
+    pth_line,
     read_manifest,
     source_files,
     source_stamp,
@@ -34,12 +36,15 @@ PTH = Path(sysconfig.get_paths()["purelib"]) / PTH_NAME
 
 
 def build() -> None:
-    """Compile COMPILED into .gen/native, then record what it was built from and write the .pth."""
+    """Compile COMPILED into .gen/native, then record what it was built from and write the .pth.
+    The manifest goes first and comes back last: while it is missing, every process runs the
+    sources; and it is not written at all when a source changed during the compile."""
     from mypyc.build import mypycify  # the build's tools, imported only to build
     from setuptools import setup
 
+    MANIFEST.unlink(missing_ok=True)
     shutil.rmtree(BUILD, ignore_errors=True)
-    stamps = {str(path.relative_to(ROOT)): source_stamp(path) for path in source_files()}
+    before = _stamps()
     cwd = os.getcwd()
     os.chdir(ROOT)  # mypyc reads the mypy settings of pyproject.toml and names modules from here
     try:
@@ -48,15 +53,22 @@ def build() -> None:
               script_args=["--quiet", "build_ext", "--build-lib", str(LIB), "--build-temp", str(BUILD / "tmp")])
     finally:
         os.chdir(cwd)
+    if _stamps() != before:
+        raise SystemExit("a source changed while it was compiled: run the build again")
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
-    extensions = {str(path.relative_to(LIB))[: -len(suffix)].replace("/", "."): str(path.relative_to(LIB))
+    extensions = {str(path.relative_to(LIB))[: -len(suffix)].replace("/", "."): [str(path.relative_to(LIB)),
+                                                                                *extension_stamp(path)]
                   for path in LIB.rglob(f"*{suffix}")}
     missing = [source for source in COMPILED if source[:-3].replace("/", ".") not in extensions]
     if missing:
         raise SystemExit(f"the build made no extension for {', '.join(missing)}")
     MANIFEST.write_text(json.dumps({"abi": abi(), "compiled": list(COMPILED), "extensions": extensions,
-                                    "sources": stamps}, indent=1))
-    PTH.write_text("import app.native\n")
+                                    "sources": before}, indent=1))
+    PTH.write_text(pth_line())
+
+
+def _stamps() -> dict[str, list[object]]:
+    return {str(path.relative_to(ROOT)): source_stamp(path) for path in source_files()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         build()
         return 0
     manifest = read_manifest()
-    return 0 if manifest is not None and fresh(manifest) and PTH.exists() else 1
+    try:
+        built = manifest is not None and fresh(manifest)
+    except Exception:  # a manifest of another shape
+        built = False
+    return 0 if built and PTH.exists() and PTH.read_text() == pth_line() else 1
 
 
 if __name__ == "__main__":

@@ -129,7 +129,9 @@ def place_order(keeper: OrderbookKeeper, market: Market, order: Order, display_l
     # (the fills' owners but those whose position only grew) or where one more rests (a
     # reduce-only order); the others keep holding the rule.
     touched = [order.owner] if order.reduce_only else []
-    touched.extend(o for o in summary.not_only_grown if o not in touched)
+    for owner in summary.not_only_grown:  # a loop, not extend(generator): compiled, that reads `touched` once
+        if owner not in touched:
+            touched.append(owner)
     for subaccount in touched:
         events.extend(keeper.shrink_reduce_only(subaccount, market))
     # Where matching did nothing (no fill, no maker cancelled) and nothing shrank, the order only

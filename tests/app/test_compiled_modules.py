@@ -73,3 +73,33 @@ def test_a_changed_source_makes_the_build_stale() -> None:
     assert not native.fresh({**manifest, "compiled": manifest["compiled"][1:]})
     missing = {**manifest, "sources": dict(list(manifest["sources"].items())[1:])}
     assert not native.fresh(missing)
+
+
+def test_a_changed_extension_makes_the_build_stale() -> None:
+    manifest = native.read_manifest()
+    assert manifest is not None and native.fresh(manifest)
+    name, (file, size, mtime_ns) = next(iter(manifest["extensions"].items()))
+    assert not native.fresh({**manifest, "extensions": {**manifest["extensions"], name: [file, size - 1, mtime_ns]}})
+    assert not native.fresh({**manifest, "extensions": {**manifest["extensions"], name: ["gone.so", size, mtime_ns]}})
+
+
+def test_only_this_checkouts_packages_get_the_compiled_modules(tmp_path: Path) -> None:
+    manifest = native.read_manifest()
+    assert manifest is not None
+    finder = native._Finder({name: str(native.LIB / entry[0]) for name, entry in manifest["extensions"].items()})
+    here = [str(native.ROOT / "modules" / "orderbook")]
+    spec = finder.find_spec("modules.orderbook.book", here)
+    assert spec is not None and spec.origin is not None and Path(spec.origin).is_relative_to(native.LIB)
+    assert finder.find_spec("modules.orderbook.book", [str(tmp_path / "modules" / "orderbook")]) is None
+    assert finder.find_spec("modules.orderbook.twap", here) is None  # not compiled: the sources
+
+
+def test_a_manifest_of_another_shape_runs_the_sources_without_an_error(tmp_path: Path) -> None:
+    bad = tmp_path / "manifest.json"
+    for content in ("[]", '{"abi": 1}', "{", '{"abi": "x", "compiled": [], "extensions": 3}'):
+        bad.write_text(content)
+        done = subprocess.run([sys.executable, "-c", "import sys; from app import native; native.MANIFEST = "
+                               f"__import__('pathlib').Path({str(bad)!r}); sys.meta_path[:] = [f for f in sys.meta_path "
+                               "if not getattr(f, 'perpchain_native', False)]; print(native.install())"],
+                              cwd=native.ROOT, capture_output=True, text=True, timeout=60, check=True)
+        assert done.stdout.strip() == "False" and "Traceback" not in done.stderr
