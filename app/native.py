@@ -163,9 +163,11 @@ def install() -> bool:
 
 def pth_line() -> str:
     """The .pth file's line: this file run as a module of its own, so that an interpreter start
-    imports no package of the project (a process of another checkout imports its own `app`)."""
-    return (f"import importlib.util as u; s = u.spec_from_file_location('_perpchain_native', {str(Path(__file__).resolve())!r}); "
-            "s.loader.exec_module(u.module_from_spec(s))\n")
+    imports no package of the project (a process of another checkout imports its own `app`);
+    nothing when the file is gone (the checkout moved or was removed)."""
+    return (f"import os, importlib.util as u; p = {str(Path(__file__).resolve())!r}; "
+            "s = os.path.exists(p) and u.spec_from_file_location('_perpchain_native', p); "
+            "s and s.loader.exec_module(u.module_from_spec(s))\n")
 
 
 def compiled_in_use() -> list[str]:
