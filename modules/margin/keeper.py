@@ -93,10 +93,9 @@ class MarginKeeper:
         return _RECORDS.read(subaccount, raw) if raw is not None else ()
 
     def _holding(self, subaccount: SubaccountId, market_id: int) -> Holding | None:
-        for holding in self.holdings(subaccount):
-            if holding.position.market_id == market_id:
-                return holding
-        return None
+        holdings = self.holdings(subaccount)
+        at = _index(holdings, market_id)
+        return holdings[at] if at >= 0 else None
 
     def _put(self, subaccount: SubaccountId, current: Holdings, at: int, holding: Holding) -> None:
         """Make `holding` the subaccount's in its market, where `current` holds it at index `at`

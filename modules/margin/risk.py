@@ -84,7 +84,7 @@ class RiskView:
     def __init__(self, subaccount: SubaccountId, markets: Markets, margin: Records, oracle: Prices,
                  funding: FundingIndex, holdings: Holdings, collateral_micro_usdc: int,
                  inputs: dict[int, tuple[Market, int, int, int]] | None = None) -> None:
-        """A view of `holdings` and `collateral_micro_usdc` (`read` builds it from the store);
+        """A view of `holdings` and `collateral_micro_usdc` (`read_view` reads them from the store);
         `inputs`: per-market inputs already read by a view of the same block state."""
         self.subaccount = subaccount
         self._markets, self._margin, self._oracle, self._funding = markets, margin, oracle, funding

@@ -36,12 +36,17 @@ print(json.dumps({{"compiled": compiled_in_use(), "app_hashes": hashes}}))
 """
 
 
-def _replay(interpreted: bool) -> dict[str, Any]:
+def _environment(interpreted: bool) -> dict[str, str]:
+    """This process's environment, with PERPCHAIN_INTERPRETED set only when `interpreted`."""
     env = {key: value for key, value in os.environ.items() if key != native.INTERPRETED_ENV}
     if interpreted:
         env[native.INTERPRETED_ENV] = "1"
-    done = subprocess.run([sys.executable, "-c", _REPLAY], cwd=native.ROOT, env=env, capture_output=True, text=True,
-                          timeout=600, check=True)
+    return env
+
+
+def _replay(interpreted: bool) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-c", _REPLAY], cwd=native.ROOT, env=_environment(interpreted),
+                          capture_output=True, text=True, timeout=600, check=True)
     found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return found
 
@@ -101,5 +106,6 @@ def test_a_manifest_of_another_shape_runs_the_sources_without_an_error(tmp_path:
         done = subprocess.run([sys.executable, "-c", "import sys; from app import native; native.MANIFEST = "
                                f"__import__('pathlib').Path({str(bad)!r}); sys.meta_path[:] = [f for f in sys.meta_path "
                                "if not getattr(f, 'perpchain_native', False)]; print(native.install())"],
-                              cwd=native.ROOT, capture_output=True, text=True, timeout=60, check=True)
+                              cwd=native.ROOT, env=_environment(interpreted=False), capture_output=True, text=True,
+                              timeout=60, check=True)
         assert done.stdout.strip() == "False" and "Traceback" not in done.stderr
