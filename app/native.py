@@ -39,23 +39,29 @@ MANIFEST = BUILD / "manifest.json"
 PTH_NAME = "perpchain_native.pth"
 INTERPRETED_ENV = "PERPCHAIN_INTERPRETED"
 # What every order passes through: decoding, the ABCI results, the store and its tree, the
-# engine, placement and the margin it checks. Compiled together (one C library), so their calls
-# to each other skip the interpreter.
+# engine, placement and the margin it checks, and the records and keys they pass each other
+# (orders, actions, subaccount ids, stored encodings). Compiled together (one C library), so
+# their calls to each other and their reads of each other's records skip the interpreter.
 COMPILED = (
     "app/event_encoding.py",
     "app/router.py",
     "app/store.py",
     "app/tree.py",
     "modules/context.py",
+    "modules/encoding.py",
     "modules/margin/keeper.py",
     "modules/margin/risk.py",
     "modules/margin/types.py",
     "modules/markets/types.py",
+    "modules/orderbook/actions.py",
     "modules/orderbook/book.py",
     "modules/orderbook/keeper.py",
+    "modules/orderbook/keys.py",
     "modules/orderbook/msg_server.py",
     "modules/orderbook/placement.py",
+    "modules/orderbook/types.py",
     "modules/store.py",
+    "modules/types.py",
     "wire/codec.py",
 )
 # A compiled module may inline what it imports (a constant, a class's layout), so the build

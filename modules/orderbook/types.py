@@ -5,14 +5,14 @@ The matching records are plain slotted objects, compared by value, and never cha
 a partial fill or a shrink replaces the resting `Order` with a new one (`with_size`), so whatever
 a caller holds, and whatever the undo journal holds, keeps its values. They are not frozen dataclasses
 because building one is the engine's most frequent step, and a frozen record's constructor costs
-twice a plain one's; nothing may assign to their fields.
+twice a plain one's; nothing may assign to their fields. Their constructors are written out
+rather than generated, so the compiled build (app/native.py) builds them in C.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from typing import TYPE_CHECKING
 
 from modules.context import Event
 from modules.types import SubaccountId
@@ -63,45 +63,8 @@ class OwnedOrders:
         self.count = 0
 
 
-class _Links:
-    """The order book's links between the resting orders of one price level, in time priority,
-    and between the resting orders of one owner in that book (the owner index).
-
-    A resting `Order` is its own list node, so resting one allocates nothing else. Only
-    modules/orderbook/book.py reads or writes these slots; they are not fields of the record (not
-    compared, printed, copied by `replace` nor stored), and they mean nothing once the order has
-    left the book.
-    """
-
-    __slots__ = ("_prev", "_next", "_owned", "_oprev", "_onext")
-
-    if TYPE_CHECKING:
-        # The slots' types, declared as properties: mypy takes a slotted dataclass's slots to be its
-        # own fields only, so it refuses setting a base's slot declared as a plain attribute.
-        @property
-        def _prev(self) -> Order | None: ...  # the order before this one at its price (None: the head)
-        @_prev.setter
-        def _prev(self, order: Order | None) -> None: ...
-        @property
-        def _next(self) -> Order | None: ...  # the order after it (None: the level's tail)
-        @_next.setter
-        def _next(self, order: Order | None) -> None: ...
-        @property
-        def _owned(self) -> OwnedOrders: ...  # its owner's list in the book
-        @_owned.setter
-        def _owned(self, owned: OwnedOrders) -> None: ...
-        @property
-        def _oprev(self) -> Order | None: ...  # the order before it in its owner's list (None: the first)
-        @_oprev.setter
-        def _oprev(self, order: Order | None) -> None: ...
-        @property
-        def _onext(self) -> Order | None: ...  # the order after it in its owner's list
-        @_onext.setter
-        def _onext(self, order: Order | None) -> None: ...
-
-
 @dataclass(slots=True, unsafe_hash=True, init=False)
-class Order(_Links):
+class Order:
     """A limit order; resting, `size_lots` is what remains.
 
     `order_id` is unique and assigned in arrival order by the caller, so it is also the order's
@@ -121,6 +84,17 @@ class Order(_Links):
     tif: TimeInForce = TimeInForce.GTC
     good_til_block: int = 0  # 0: none
     good_til_time_ms: int = 0  # 0: none
+    # The book's links (modules/orderbook/book.py alone reads or writes them): to the orders before
+    # and after this one at its price in time priority (None: the head, the tail), to its owner's
+    # list in the book, and to the orders before and after it in that list. A resting order is its
+    # own list node, so resting one allocates nothing else. They are not the record's values (not
+    # compared, hashed, printed nor stored), are set when the order rests, and mean nothing once it
+    # has left the book.
+    _prev: Order | None = field(init=False, repr=False, compare=False)
+    _next: Order | None = field(init=False, repr=False, compare=False)
+    _owned: OwnedOrders = field(init=False, repr=False, compare=False)
+    _oprev: Order | None = field(init=False, repr=False, compare=False)
+    _onext: Order | None = field(init=False, repr=False, compare=False)
 
     def __init__(
         self,
@@ -152,25 +126,9 @@ class Order(_Links):
 
     def with_size(self, size_lots: int) -> Order:
         """The same order with `size_lots` remaining (same id, so the same time priority)."""
-        # Built once per partial fill or shrink: copying the slots into a bare instance skips the
-        # constructor call and its twelve arguments (a third of the time).
-        copy: Order = _new_order(Order)
-        copy.order_id = self.order_id
-        copy.market_id = self.market_id
-        copy.owner = self.owner
-        copy.client_id = self.client_id
-        copy.side = self.side
-        copy.price_ticks = self.price_ticks
-        copy.size_lots = size_lots
-        copy.post_only = self.post_only
-        copy.reduce_only = self.reduce_only
-        copy.tif = self.tif
-        copy.good_til_block = self.good_til_block
-        copy.good_til_time_ms = self.good_til_time_ms
-        return copy
-
-
-_new_order = object.__new__
+        return Order(self.order_id, self.market_id, self.owner, self.client_id, self.side, self.price_ticks,
+                     size_lots, self.post_only, self.reduce_only, self.tif, self.good_til_block,
+                     self.good_til_time_ms)
 
 
 @dataclass(slots=True, unsafe_hash=True, init=False)

@@ -279,12 +279,28 @@ def test_records_handed_out_never_change_afterwards() -> None:
     assert fill == Fill(MARKET, 1, 10, BOB, ALICE, BUY, 100, 4) and shrunk == order(1, SELL, 100, 3, BOB)
 
 
-@pytest.mark.parametrize("record", [Order, Fill, MatchResult])
+CONSTRUCTOR_ARGUMENTS = {  # a distinct value of its type for each field a constructor takes
+    Order: (1, 2, ALICE, 3, SELL, 4, 5, True, True, TimeInForce.IOC, 6, 7),
+    Fill: (1, 2, 3, ALICE, BOB, SELL, 4, 5),
+    MatchResult: ((), (), 1, True),
+}
+
+
+@pytest.mark.parametrize("record", list(CONSTRUCTOR_ARGUMENTS))
 def test_record_constructors_set_every_field_in_declared_order(record: type) -> None:
-    values = [object() for _ in dataclasses.fields(record)]
+    values = CONSTRUCTOR_ARGUMENTS[record]
     built = record(*values)
-    assert [getattr(built, f.name) for f in dataclasses.fields(record)] == values
+    fields = [field.name for field in dataclasses.fields(record) if field.init]  # not the book's links
+    assert len(fields) == len(values)
+    assert tuple(getattr(built, name) for name in fields) == values
     assert dataclasses.replace(built) == built
+
+
+def test_an_orders_book_links_are_not_its_values() -> None:
+    resting = order(1, SELL, 100, 10, BOB)
+    book = book_with(resting, order(2, SELL, 100, 5, BOB))
+    assert book.get(1) is resting and resting == order(1, SELL, 100, 10, BOB)
+    assert hash(resting) == hash(order(1, SELL, 100, 10, BOB)) and "_next" not in repr(resting)
 
 
 # -- checkpoints and rollback -----------------------------------------------------------------------
