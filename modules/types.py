@@ -3,19 +3,47 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from typing import Final
 
 ADDRESS_BYTES = 20
 MAX_SUBACCOUNT = 127
 BOND_SUBACCOUNT = 255  # a vault deposit to this subaccount is a validator's bond (Vault.bond), never a balance
 
 
-@dataclass(frozen=True, order=True)
 class SubaccountId:
-    """A subaccount `(address, number)`; the address's key signs for all 128 of them."""
+    """A subaccount `(address, number)`; the address's key signs for all 128 of them.
 
-    address: bytes
-    number: int
+    A value: compared, hashed and ordered as the pair, never changed once built (`Final`: mypy
+    refuses an assignment). Written out rather than a frozen dataclass, whose generated
+    constructor and hash run as Python even in the compiled build (app/native.py), and every
+    order builds, hashes and compares several."""
+
+    def __init__(self, address: bytes, number: int) -> None:
+        self.address: Final = address
+        self.number: Final = number
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SubaccountId):
+            return NotImplemented
+        return self.number == other.number and self.address == other.address
+
+    def __hash__(self) -> int:
+        return hash((self.address, self.number))
+
+    def __lt__(self, other: SubaccountId) -> bool:
+        return (self.address, self.number) < (other.address, other.number)
+
+    def __le__(self, other: SubaccountId) -> bool:
+        return (self.address, self.number) <= (other.address, other.number)
+
+    def __gt__(self, other: SubaccountId) -> bool:
+        return (self.address, self.number) > (other.address, other.number)
+
+    def __ge__(self, other: SubaccountId) -> bool:
+        return (self.address, self.number) >= (other.address, other.number)
+
+    def __repr__(self) -> str:
+        return f"SubaccountId(address={self.address!r}, number={self.number!r})"
 
     def __str__(self) -> str:
         return f"0x{self.address.hex()}/{self.number}"

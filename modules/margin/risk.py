@@ -14,7 +14,7 @@ validators report one, before that the market's genesis reference price.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final
 
 from modules.funding.keeper import FundingKeeper
 from modules.margin.expected_keepers import Bank, FundingIndex, Markets, Prices, Records
@@ -47,26 +47,52 @@ def ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)
 
 
-class AccountRisk(NamedTuple):
-    """(A tuple: a placement builds several, and a tuple costs a third of a frozen dataclass.)"""
+class AccountRisk:
+    """A subaccount's equity and requirements: a value, compared as its three numbers. Written
+    out, not a named tuple, so the compiled build makes one in C (a placement makes several)."""
 
-    equity_micro_usdc: int
-    initial_micro_usdc: int
-    maintenance_micro_usdc: int
+    def __init__(self, equity_micro_usdc: int, initial_micro_usdc: int, maintenance_micro_usdc: int) -> None:
+        self.equity_micro_usdc: Final = equity_micro_usdc
+        self.initial_micro_usdc: Final = initial_micro_usdc
+        self.maintenance_micro_usdc: Final = maintenance_micro_usdc
 
     @property
     def free_collateral_micro_usdc(self) -> int:
         return self.equity_micro_usdc - self.initial_micro_usdc
 
+    def _values(self) -> tuple[int, int, int]:
+        return self.equity_micro_usdc, self.initial_micro_usdc, self.maintenance_micro_usdc
 
-class PendingChange(NamedTuple):
+    def __eq__(self, other: object) -> bool:
+        return self._values() == other._values() if isinstance(other, AccountRisk) else NotImplemented
+
+    def __repr__(self) -> str:
+        return "AccountRisk(equity_micro_usdc={}, initial_micro_usdc={}, maintenance_micro_usdc={})".format(
+            *self._values())
+
+
+class PendingChange:
     """A change not yet written, so a fill can be judged before it is applied."""
 
-    market_id: int
-    position: Position
-    collateral_delta_micro_usdc: int = 0
-    bid_lots_delta: int = 0
-    ask_lots_delta: int = 0
+    def __init__(self, market_id: int, position: Position, collateral_delta_micro_usdc: int = 0,
+                 bid_lots_delta: int = 0, ask_lots_delta: int = 0) -> None:
+        self.market_id: Final = market_id
+        self.position: Final = position
+        self.collateral_delta_micro_usdc: Final = collateral_delta_micro_usdc
+        self.bid_lots_delta: Final = bid_lots_delta
+        self.ask_lots_delta: Final = ask_lots_delta
+
+
+class _Term:
+    """One market's share of a subaccount's equity and of its two requirements, or their sums."""
+
+    def __init__(self, equity: int, initial: int, maintenance: int) -> None:
+        self.equity: Final = equity
+        self.initial: Final = initial
+        self.maintenance: Final = maintenance
+
+
+_NO_TERM = _Term(0, 0, 0)
 
 
 class RiskView:
@@ -92,7 +118,7 @@ class RiskView:
         self.collateral_micro_usdc = collateral_micro_usdc
         self._inputs: dict[int, tuple[Market, int, int, int]] = {} if inputs is None else inputs
         self._terms: dict[int, _Term] | None = None
-        self._sums = _Term(0, 0, 0)
+        self._sums = _NO_TERM
 
     def market_inputs(self, market_id: int) -> tuple[Market, int, int, int]:
         """(market, margin price in ticks, funding index, effective initial margin ppm)."""
@@ -114,7 +140,8 @@ class RiskView:
     def risk(self, pending: PendingChange | None = None) -> AccountRisk:
         """The risk now, or as if `pending` were applied (its position is taken as settled)."""
         terms = self._market_terms()
-        equity, initial, maintenance = self._sums
+        sums = self._sums
+        equity, initial, maintenance = sums.equity, sums.initial, sums.maintenance
         collateral = self.collateral_micro_usdc
         if pending is not None:
             collateral += pending.collateral_delta_micro_usdc
@@ -159,9 +186,9 @@ class RiskView:
         for holding in holdings:
             if holding.position.market_id == market_id:
                 now = moved_terms[market_id] = self._holding_term(holding)
-        equity, initial, maintenance = self._sums
-        view._sums = _Term(equity - was.equity + now.equity, initial - was.initial + now.initial,
-                           maintenance - was.maintenance + now.maintenance)
+        sums = self._sums
+        view._sums = _Term(sums.equity - was.equity + now.equity, sums.initial - was.initial + now.initial,
+                           sums.maintenance - was.maintenance + now.maintenance)
         return view
 
     def _market_terms(self) -> dict[int, _Term]:
@@ -193,13 +220,6 @@ class RiskView:
         return _Term(market.notional(price, size) - position.cost_micro_usdc, initial, maintenance)
 
 
-class _Term(NamedTuple):
-    equity: int
-    initial: int
-    maintenance: int
-
-
-_NO_TERM = _Term(0, 0, 0)
 _NO_EXPOSURE = OpenOrderExposure()
 
 
