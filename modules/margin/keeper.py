@@ -68,8 +68,9 @@ _RECORDS = _Records()
 
 
 def _encode(holdings: Iterable[Holding]) -> bytes:
-    return b"".join([_ENTRY.pack(p.market_id, p.size_lots, i128(p.cost_micro_usdc), i128(p.funding_index),
-                                 e.bid_lots, e.ask_lots) for p, e in holdings])
+    return b"".join([_ENTRY.pack(h.position.market_id, h.position.size_lots, i128(h.position.cost_micro_usdc),
+                                 i128(h.position.funding_index), h.exposure.bid_lots, h.exposure.ask_lots)
+                     for h in holdings])
 
 
 def _index(holdings: Holdings, market_id: int) -> int:
@@ -167,7 +168,7 @@ class MarginKeeper:
         holdings = self.holdings(subaccount)
         at = _index(holdings, market_id)
         if at >= 0:
-            position, exposure = holdings[at]
+            position, exposure = holdings[at].position, holdings[at].exposure
             updated = OpenOrderExposure(exposure.bid_lots + bid_lots, exposure.ask_lots + ask_lots)
         else:
             position, updated = Position(subaccount, market_id, 0, 0), OpenOrderExposure(bid_lots, ask_lots)

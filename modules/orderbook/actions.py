@@ -8,8 +8,12 @@ from enum import IntEnum
 from modules.orderbook.types import Side, TimeInForce
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class PlaceOrder:
+    """Every order placed is decoded into one, so its constructor is written out: compiled
+    (app/native.py), `object.__setattr__` on its own fields is a plain store, where the generated
+    constructor runs as Python."""
+
     subaccount: int
     market_id: int
     side: Side
@@ -22,6 +26,22 @@ class PlaceOrder:
     reduce_only: bool = False
     client_id: int = 0  # 0: none
     display_size: int = 0  # 0: a plain order; else an iceberg showing at most this much
+
+    def __init__(self, subaccount: int, market_id: int, side: Side, price: int, size: int,
+                 time_in_force: TimeInForce = TimeInForce.GTC, good_til_block: int = 0, good_til_time_ms: int = 0,
+                 post_only: bool = False, reduce_only: bool = False, client_id: int = 0, display_size: int = 0) -> None:
+        object.__setattr__(self, "subaccount", subaccount)
+        object.__setattr__(self, "market_id", market_id)
+        object.__setattr__(self, "side", side)
+        object.__setattr__(self, "price", price)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "time_in_force", time_in_force)
+        object.__setattr__(self, "good_til_block", good_til_block)
+        object.__setattr__(self, "good_til_time_ms", good_til_time_ms)
+        object.__setattr__(self, "post_only", post_only)
+        object.__setattr__(self, "reduce_only", reduce_only)
+        object.__setattr__(self, "client_id", client_id)
+        object.__setattr__(self, "display_size", display_size)
 
 
 @dataclass(frozen=True)

@@ -221,12 +221,18 @@ class Trade:
     taker: SubaccountId
 
 
-@dataclass
+@dataclass(init=False)
 class FillSummary:
     """What matching one taker did: the lots it filled, the events of its fills and cancels, and
     the makers and takers of its fills whose position a fill did not only grow (in fill order,
-    each once): one that was flat or that a fill went against, so smaller or on the other side."""
+    each once): one that was flat or that a fill went against, so smaller or on the other side.
+    Each placement makes one, empty (its constructor written out, as the records above)."""
 
-    filled_lots: int = 0
-    events: list[Event] = field(default_factory=list)
-    not_only_grown: list[SubaccountId] = field(default_factory=list)
+    filled_lots: int
+    events: list[Event]
+    not_only_grown: list[SubaccountId]
+
+    def __init__(self) -> None:
+        self.filled_lots = 0
+        self.events = []
+        self.not_only_grown = []
