@@ -3,8 +3,6 @@ margin check, a query. The payment moves between the position and the funding po
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from modules.funding.rules import payment_micro_usdc
 from modules.margin.expected_keepers import FundingIndex
 from modules.margin.types import Position
@@ -15,7 +13,8 @@ def settled(position: Position, index_now: int) -> tuple[Position, int]:
     if position.funding_index == index_now:
         return position, 0
     payment = payment_micro_usdc(position.size_lots, index_now, position.funding_index)
-    return replace(position, cost_micro_usdc=position.cost_micro_usdc + payment, funding_index=index_now), payment
+    return Position(position.subaccount, position.market_id, position.size_lots, position.cost_micro_usdc + payment,
+                    index_now), payment
 
 
 def settled_view(position: Position, funding: FundingIndex) -> Position:
