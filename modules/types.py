@@ -45,6 +45,10 @@ class SubaccountId:
     def __repr__(self) -> str:
         return f"SubaccountId(address={self.address!r}, number={self.number!r})"
 
+    def __reduce__(self) -> tuple[type[SubaccountId], tuple[bytes, int]]:
+        """Pickled and copied through its constructor (a compiled class has no other way)."""
+        return SubaccountId, (self.address, self.number)
+
     def __str__(self) -> str:
         return f"0x{self.address.hex()}/{self.number}"
 

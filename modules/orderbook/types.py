@@ -1,7 +1,7 @@
 """orderbook's records: orders, the fills and cancellations matching produces, its result, and the
 trades and fill summaries the keeper keeps and returns.
 
-The matching records are plain slotted objects, compared by value, and never changed once built:
+The matching records are plain objects, compared by value, and never changed once built:
 a partial fill or a shrink replaces the resting `Order` with a new one (`with_size`), so whatever
 a caller holds, and whatever the undo journal holds, keeps its values. They are not frozen dataclasses
 because building one is the engine's most frequent step, and a frozen record's constructor costs
@@ -129,6 +129,13 @@ class Order:
         return Order(self.order_id, self.market_id, self.owner, self.client_id, self.side, self.price_ticks,
                      size_lots, self.post_only, self.reduce_only, self.tif, self.good_til_block,
                      self.good_til_time_ms)
+
+    def __reduce__(self) -> tuple[type[Order], tuple[object, ...]]:
+        """Pickled and copied through its constructor, without the book's links (a compiled
+        class has no other way, and a copy rests in no book)."""
+        return Order, (self.order_id, self.market_id, self.owner, self.client_id, self.side, self.price_ticks,
+                       self.size_lots, self.post_only, self.reduce_only, self.tif, self.good_til_block,
+                       self.good_til_time_ms)
 
 
 @dataclass(slots=True, unsafe_hash=True, init=False)

@@ -35,8 +35,8 @@ def findings(source: str, filename: str = "<source>") -> list[str]:
         found.append(f"{filename}:{getattr(node, 'lineno', 0)}: {what}")
 
     tree = ast.parse(source)
-    hashing = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name == "__hash__"
-               for inner in ast.walk(node)}
+    hashing = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.ClassDef) for method in node.body
+               if isinstance(method, ast.FunctionDef) and method.name == "__hash__" for inner in ast.walk(method)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id == "float":
             flag(node, "float")
@@ -83,6 +83,7 @@ def state_code_files() -> list[Path]:
         "import os\nx = os.urandom(8)",
         "h = hash(b'k')",
         "class A:\n    def key(self): return hash(self.a)",
+        "def __hash__(a): return hash(a)",
         "for k in {1, 2}: pass",
         "for k in set(keys): pass",
         "y = [k for k in frozenset(keys)]",

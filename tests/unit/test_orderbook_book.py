@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 
 import pytest
 
@@ -294,6 +296,14 @@ def test_record_constructors_set_every_field_in_declared_order(record: type) -> 
     assert len(fields) == len(values)
     assert tuple(getattr(built, name) for name in fields) == values
     assert dataclasses.replace(built) == built
+
+
+def test_orders_and_subaccount_ids_pickle_and_copy_as_their_values() -> None:
+    resting = order(1, SELL, 100, 10, BOB)
+    book_with(resting, order(2, SELL, 100, 5, CAROL))  # linked in a book: the links do not travel
+    for value in (BOB, resting):
+        for copied in (pickle.loads(pickle.dumps(value)), copy.copy(value), copy.deepcopy(value)):
+            assert copied == value and type(copied) is type(value) and repr(copied) == repr(value)
 
 
 def test_an_orders_book_links_are_not_its_values() -> None:
