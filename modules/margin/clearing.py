@@ -9,7 +9,7 @@ side: the two sides cancel, and only fees leave the traders, into the fee pool.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from modules.margin.funding_settlement import settled
 from modules.margin.risk import PPM, ceil_div
@@ -35,7 +35,7 @@ def trade(market: Market, position: Position, size_delta_lots: int, price_ticks:
     buying = size_delta_lots > 0
     if size == 0 or (size > 0) == buying:
         opened = market.notional(price_ticks, abs(size_delta_lots))
-        return replace(position, size_lots=size + size_delta_lots, cost_micro_usdc=cost + (opened if buying else -opened)), 0
+        return _traded(position, size + size_delta_lots, cost + (opened if buying else -opened)), 0
     closing = min(abs(size_delta_lots), abs(size))
     removed_cost = ceil_div(cost * closing, abs(size))
     closed_value = market.notional(price_ticks, closing)
@@ -45,7 +45,11 @@ def trade(market: Market, position: Position, size_delta_lots: int, price_ticks:
     if opening:
         opened = market.notional(price_ticks, opening)
         cost += opened if buying else -opened
-    return replace(position, size_lots=size + size_delta_lots, cost_micro_usdc=cost), realized
+    return _traded(position, size + size_delta_lots, cost), realized
+
+
+def _traded(position: Position, size_lots: int, cost_micro_usdc: int) -> Position:
+    return Position(position.subaccount, position.market_id, size_lots, cost_micro_usdc, position.funding_index)
 
 
 def fee(market: Market, notional_micro_usdc: int, maker: bool) -> int:
