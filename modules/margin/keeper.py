@@ -168,8 +168,9 @@ class MarginKeeper:
         holdings = self.holdings(subaccount)
         at = _index(holdings, market_id)
         if at >= 0:
-            position, exposure = holdings[at].position, holdings[at].exposure
-            updated = OpenOrderExposure(exposure.bid_lots + bid_lots, exposure.ask_lots + ask_lots)
+            held = holdings[at]
+            position = held.position
+            updated = OpenOrderExposure(held.exposure.bid_lots + bid_lots, held.exposure.ask_lots + ask_lots)
         else:
             position, updated = Position(subaccount, market_id, 0, 0), OpenOrderExposure(bid_lots, ask_lots)
         assert updated.bid_lots >= 0 and updated.ask_lots >= 0, "exposure below zero"

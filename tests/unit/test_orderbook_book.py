@@ -304,6 +304,9 @@ def test_orders_and_subaccount_ids_pickle_and_copy_as_their_values() -> None:
     for value in (BOB, resting):
         for copied in (pickle.loads(pickle.dumps(value)), copy.copy(value), copy.deepcopy(value)):
             assert copied == value and type(copied) is type(value) and repr(copied) == repr(value)
+    assert resting._next is not None  # the original is linked to the order behind it
+    for copied_order in (pickle.loads(pickle.dumps(resting)), copy.copy(resting), copy.deepcopy(resting)):
+        assert not hasattr(copied_order, "_next") and not hasattr(copied_order, "_owned")
 
 
 def test_an_orders_book_links_are_not_its_values() -> None:
